@@ -1,0 +1,11 @@
+// The acs subcommands. Each returns the process exit code: 0 on success, 1 on an error
+// (printed to stderr), 2 on bad usage.
+#pragma once
+
+namespace acs::cli {
+
+int InspectCommand(int argc, char** argv);   // acs inspect MODEL --input SHAPE
+int CompressCommand(int argc, char** argv);  // acs compress MODEL --policy P --out OUT
+int EvalCommand(int argc, char** argv);      // acs eval MODEL --data DATA
+
+}  // namespace acs::cli

@@ -1,0 +1,27 @@
+// Pieces shared by the acs subcommands.
+#pragma once
+
+#include <string>
+
+#include "cli/args.h"
+#include "core/dataset.h"
+#include "core/graph.h"
+#include "core/status.h"
+
+namespace acs::cli {
+
+// Prints "acs CMD: message" to stderr and returns the exit code for it (2 for a bad
+// argument, 1 otherwise).
+int Fail(const std::string& command, const Status& status);
+
+// Options a dataset flag accepts, listed in each command's --help.
+extern const char kDataHelp[];
+// Flags read by LoadDataFlag.
+inline const std::set<std::string> kDataFlags = {"split", "mean", "std", "pad"};
+
+// Loads the dataset at path, fitted to `input_shape` ({1,C,H,W}; empty = as stored),
+// with --split, --mean, --std and --pad from args. limit 0 = all samples.
+StatusOr<Dataset> LoadDataFlag(const Args& args, const std::string& path, const Shape& input_shape,
+                               int64_t limit);
+
+}  // namespace acs::cli

@@ -1,0 +1,103 @@
+// acs compress MODEL --policy P.json --out OUT.pt: apply a policy and export TorchScript.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/table.h"
+#include "core/compressor.h"
+#include "core/importer.h"
+
+namespace acs::cli {
+namespace {
+
+const char kHelp[] =
+    "usage: acs compress MODEL.pt --policy POLICY.json --out OUT.pt [--input SHAPE]\n"
+    "                    [--calib DATA] [--calib-samples N] [--no-bn-recal] [--masked]\n"
+    "\n"
+    "Applies a per-layer policy (see README: policy JSON) and writes a TorchScript file\n"
+    "in which removed channels are gone, pruned weights are zero and low-precision\n"
+    "weights hold their rounded values (int8 activations are fake-quantized).\n"
+    "\n"
+    "  --policy FILE        the policy JSON (required)\n"
+    "  --out FILE           where to write the compressed model (required)\n"
+    "  --input SHAPE        model input shape, e.g. 1x3x32x32 (default: from --calib data)\n"
+    "  --calib DATA         calibration data for batch-norm recalibration and int8 ranges\n"
+    "  --calib-samples N    calibration samples to use (default 256)\n"
+    "  --no-bn-recal        keep the batch-norm statistics of the original model\n"
+    "  --masked             keep dense shapes, zeroing removed channels instead\n";
+
+}  // namespace
+
+int CompressCommand(int argc, char** argv) {
+  std::set<std::string> valued = {"policy", "out", "input", "calib", "calib-samples"};
+  valued.insert(kDataFlags.begin(), kDataFlags.end());
+  auto args = ParseArgs(argc, argv, 2, valued, {"help", "no-bn-recal", "masked"});
+  if (!args.ok()) return Fail("compress", args.status());
+  if (args->Has("help")) {
+    std::cout << kHelp << "\n" << kDataHelp;
+    return 0;
+  }
+  if (args->positional.size() != 1) {
+    std::cerr << "acs compress: expected one MODEL file\n\n" << kHelp;
+    return 2;
+  }
+  const std::string model_path = args->positional[0];
+  if (!args->Has("policy")) return Fail("compress", Status::InvalidArgument("--policy FILE is required"));
+  if (!args->Has("out")) return Fail("compress", Status::InvalidArgument("--out FILE is required"));
+  auto policy = Policy::FromFile(args->Get("policy"));
+  if (!policy.ok()) return Fail("compress", policy.status());
+  auto samples = args->GetInt("calib-samples", 256);
+  if (!samples.ok()) return Fail("compress", samples.status());
+
+  Shape input;
+  if (args->Has("input")) {
+    auto parsed = ParseShape(args->Get("input"));
+    if (!parsed.ok()) return Fail("compress", parsed.status());
+    input = *parsed;
+  }
+  CompressorOptions options;
+  if (args->Has("calib")) {
+    auto data = LoadDataFlag(*args, args->Get("calib"), input, *samples);
+    if (!data.ok()) return Fail("compress", data.status());
+    options.calibration = data->images;
+    if (input.empty()) {
+      input = data->images.sizes().vec();
+      input[0] = 1;
+    }
+  }
+  if (input.empty()) return Fail("compress", Status::InvalidArgument("--input SHAPE is required when no --calib data is given"));
+  options.recalibrate_batch_norm = !args->Has("no-bn-recal");
+  options.remove_channels = !args->Has("masked");
+
+  auto model = ImportTorchScript(model_path, {input});
+  if (!model.ok()) return Fail("compress", model.status());
+  auto compressed = Compress(**model, *policy, options);
+  if (!compressed.ok()) return Fail("compress", compressed.status());
+  Status saved = compressed->Save(args->Get("out"));
+  if (!saved.ok()) return Fail("compress", saved);
+
+  Table table({"layer", "pattern", "sparsity", "precision", "out ch", "in ch", "weights", "zeros"});
+  for (const LayerResult& r : compressed->layers) {
+    std::string pattern = PatternName(r.config.pattern);
+    if (r.config.pattern == Pattern::kBlock) pattern += " 1x" + std::to_string(r.config.block);
+    if (r.config.pattern == Pattern::kNM) pattern += " " + std::to_string(r.config.nm_n) + ":" + std::to_string(r.config.nm_m);
+    auto change = [](int64_t before, int64_t after) {
+      return before == after ? std::to_string(before) : std::to_string(before) + " -> " + std::to_string(after);
+    };
+    table.AddRow({r.name, pattern, Percent(r.config.EffectiveSparsity(), 0), PrecisionName(r.config.precision),
+                  change(r.out_channels_before, r.out_channels_after), change(r.in_channels_before, r.in_channels_after),
+                  HumanCount(static_cast<double>(r.weights)),
+                  Percent(r.weights ? static_cast<double>(r.zeros) / static_cast<double>(r.weights) : 0)});
+  }
+  table.Print(std::cout);
+  std::cout << "\npolicy " << compressed->policy_hash << ": parameters " << HumanCount(static_cast<double>(compressed->params_before))
+            << " -> " << HumanCount(static_cast<double>(compressed->params_after)) << " stored, "
+            << HumanCount(static_cast<double>(compressed->nonzero_after)) << " non-zero ("
+            << Percent(static_cast<double>(compressed->nonzero_after) / static_cast<double>(std::max<int64_t>(1, compressed->params_before)))
+            << " of the original)\n";
+  std::cout << "file " << model_path << " (" << FileSize(model_path) << ") -> " << args->Get("out") << " ("
+            << FileSize(args->Get("out")) << ")\n";
+  return 0;
+}
+
+}  // namespace acs::cli

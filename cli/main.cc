@@ -1,0 +1,35 @@
+// acs: the command-line client.
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+const char kUsage[] =
+    "acs - automated compression search\n"
+    "\n"
+    "usage: acs COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  inspect   show a TorchScript model's layers, shapes, FLOPs and channel groups\n"
+    "  compress  apply a per-layer compression policy and export TorchScript\n"
+    "  eval      measure accuracy (or fidelity) of a model on a dataset\n"
+    "\n"
+    "Run 'acs COMMAND --help' for a command's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  std::string command = argv[1];
+  if (command == "inspect") return acs::cli::InspectCommand(argc, argv);
+  if (command == "compress") return acs::cli::CompressCommand(argc, argv);
+  if (command == "eval") return acs::cli::EvalCommand(argc, argv);
+  std::cerr << "acs: unknown command '" << command << "'\n\n" << kUsage;
+  return 2;
+}

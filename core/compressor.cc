@@ -1,0 +1,407 @@
+#include "core/compressor.h"
+
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "core/weight_transforms.h"
+
+namespace acs {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+// Everything the compressed graph differs in, with tensors in their physical
+// (channels removed) shapes. Undefined tensors mean "unchanged".
+struct Plan {
+  std::vector<torch::Tensor> keep;             // per group: kept channel indices, sorted
+  std::vector<torch::Tensor> weight, bias;     // per layer
+  std::vector<int64_t> groups;                 // per layer: new groups of a depthwise conv; 0 = same
+  std::vector<torch::Tensor> channel_tensor;   // per Graph::channel_tensors entry
+  std::map<int, std::pair<torch::Tensor, torch::Tensor>> bn_stats;  // node -> (mean, var)
+  std::map<int, ActivationQuant> act_quant;    // layer -> input quantization
+};
+
+torch::Tensor ConstantTensor(Node* node, size_t input) {
+  c10::optional<c10::IValue> v = torch::jit::toIValue(node->input(input));
+  return v && v->isTensor() ? v->toTensor() : torch::Tensor();
+}
+
+void ReplaceInput(torch::jit::Graph& g, Node* node, size_t input, const c10::IValue& value) {
+  torch::jit::WithInsertPoint guard(node);
+  node->replaceInput(input, g.insertConstant(value));
+}
+
+// Kept positions along an axis of `total` entries whose channels come from `segments`;
+// undefined when every position is kept.
+torch::Tensor KeptPositions(const std::vector<ChannelSegment>& segments,
+                            const std::vector<torch::Tensor>& keep, int64_t total) {
+  bool any = false;
+  for (const ChannelSegment& s : segments) any |= keep[s.group].defined();
+  if (!any) return {};
+  std::vector<char> kept(total, 1);
+  for (const ChannelSegment& s : segments) {
+    if (!keep[s.group].defined()) continue;
+    std::vector<char> channel_kept(s.channels, 0);
+    auto idx = keep[s.group].accessor<int64_t, 1>();
+    for (int64_t i = 0; i < idx.size(0); ++i) channel_kept[idx[i]] = 1;
+    for (int64_t c = 0; c < s.channels; ++c) {
+      for (int64_t j = 0; j < s.stride; ++j) {
+        int64_t pos = s.offset + c * s.stride + j;
+        if (pos < total) kept[pos] = channel_kept[c];
+      }
+    }
+  }
+  std::vector<int64_t> positions;
+  for (int64_t i = 0; i < total; ++i) {
+    if (kept[i]) positions.push_back(i);
+  }
+  return torch::tensor(positions, torch::kInt64);
+}
+
+torch::Tensor Select(const torch::Tensor& t, int64_t axis, const torch::Tensor& positions) {
+  return positions.defined() ? t.index_select(axis, positions) : t;
+}
+
+// Scatters `physical` back into a zero tensor of `dense`'s shape along `axis`.
+torch::Tensor Expand(const torch::Tensor& physical, const torch::Tensor& dense, int64_t axis,
+                     const torch::Tensor& positions, bool fill_from_dense) {
+  if (!positions.defined()) return physical;
+  std::vector<int64_t> shape = physical.sizes().vec();
+  shape[axis] = dense.size(axis);
+  torch::Tensor out = fill_from_dense && dense.sizes().vec() == shape ? dense.clone() : torch::zeros(shape, physical.options());
+  return out.index_copy_(axis, positions, physical);
+}
+
+struct LayerPositions {
+  torch::Tensor out;  // kept output channels, undefined = all
+  torch::Tensor in;   // kept input channels (features), undefined = all
+};
+
+LayerPositions PositionsOf(const Layer& layer, const Plan& plan) {
+  LayerPositions p;
+  if (layer.depthwise()) {
+    p.out = KeptPositions(layer.input_segments, plan.keep, layer.out_channels);
+    return p;
+  }
+  if (layer.out_group >= 0) p.out = plan.keep[layer.out_group];
+  p.in = KeptPositions(layer.input_segments, plan.keep, layer.in_channels);
+  return p;
+}
+
+void ChooseChannels(const Graph& g, const Policy& policy, const std::vector<Node*>& nodes, Plan* plan) {
+  plan->keep.assign(g.groups.size(), {});
+  for (size_t gi = 0; gi < g.groups.size(); ++gi) {
+    const ChannelGroup& group = g.groups[gi];
+    if (!group.prunable) continue;
+    double sparsity = 0;
+    std::vector<int> members = group.producers;
+    members.insert(members.end(), group.carriers.begin(), group.carriers.end());
+    for (int li : members) {
+      LayerConfig c = policy.Get(g.layers[li].name);
+      if (c.pattern == Pattern::kChannel) sparsity = std::max(sparsity, c.sparsity);
+    }
+    int64_t keep = std::max<int64_t>(1, std::llround(group.channels * (1.0 - sparsity)));
+    if (sparsity <= 0 || keep >= group.channels) continue;
+    // L1 norm of each output channel, normalized per producer so that layers of
+    // different scale weigh the same.
+    torch::Tensor importance = torch::zeros({group.channels});
+    for (int li : group.producers) {
+      torch::Tensor w = ConstantTensor(nodes[g.layers[li].node], 1);
+      torch::Tensor rows = w.reshape({w.size(0), -1}).abs().sum(1).to(torch::kFloat32);
+      importance += rows / rows.mean().clamp_min(1e-12);
+    }
+    plan->keep[gi] = std::get<0>(std::get<1>(importance.topk(keep)).sort());
+  }
+}
+
+void TransformLayers(const Graph& g, const Policy& policy, const std::vector<Node*>& nodes, Plan* plan) {
+  plan->weight.assign(g.layers.size(), {});
+  plan->bias.assign(g.layers.size(), {});
+  plan->groups.assign(g.layers.size(), 0);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const Layer& layer = g.layers[li];
+    if (!layer.compressible) continue;
+    LayerConfig config = policy.Get(layer.name);
+    LayerPositions pos = PositionsOf(layer, *plan);
+    Node* node = nodes[layer.node];
+    torch::Tensor w = Select(Select(ConstantTensor(node, 1), 0, pos.out), 1, pos.in);
+    torch::Tensor b = layer.has_bias ? Select(ConstantTensor(node, 2), 0, pos.out) : torch::Tensor();
+    bool changed = pos.out.defined() || pos.in.defined();
+    if (config.pattern != Pattern::kDense && config.pattern != Pattern::kChannel) {
+      w = w.masked_fill(PatternMask(w, config) == 0, 0.0);
+      changed = true;
+    }
+    if (config.precision != Precision::kFp32) {
+      w = SimulatePrecision(w, config.precision);
+      changed = true;
+    }
+    if (!changed) continue;
+    plan->weight[li] = w.contiguous();
+    plan->bias[li] = b;
+    if (layer.depthwise() && pos.out.defined()) plan->groups[li] = pos.out.numel();
+  }
+  plan->channel_tensor.assign(g.channel_tensors.size(), {});
+  for (size_t ci = 0; ci < g.channel_tensors.size(); ++ci) {
+    const ChannelTensor& ct = g.channel_tensors[ci];
+    torch::Tensor t = ConstantTensor(nodes[ct.node], ct.input);
+    torch::Tensor positions = KeptPositions(ct.segments, plan->keep, t.size(ct.axis));
+    if (positions.defined()) plan->channel_tensor[ci] = t.index_select(ct.axis, positions).contiguous();
+  }
+}
+
+// Index of the groups argument of a convolution node.
+size_t GroupsInput(Node* node) {
+  return std::string(node->kind().toQualString()) == "aten::_convolution" ? 8 : 6;
+}
+
+// The compressed forward graph. With remove_channels false, tensors are expanded back to
+// their dense shapes with removed channels zero (the masked simulation).
+std::shared_ptr<torch::jit::Graph> Materialize(const ImportedModel& model, const Plan& plan,
+                                               bool remove_channels) {
+  const Graph& g = model.graph;
+  std::shared_ptr<torch::jit::Graph> jit = model.frozen->copy();
+  std::vector<Node*> nodes = TopLevelNodes(*jit);  // before inserting constants
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    if (!plan.weight[li].defined()) continue;
+    const Layer& layer = g.layers[li];
+    Node* node = nodes[layer.node];
+    torch::Tensor w = plan.weight[li], b = plan.bias[li];
+    if (!remove_channels) {
+      LayerPositions pos = PositionsOf(layer, plan);
+      torch::Tensor dense_w = ConstantTensor(node, 1);
+      w = Expand(Expand(w, dense_w, 1, pos.in, false), dense_w, 0, pos.out, false);
+      if (b.defined()) b = Expand(b, ConstantTensor(node, 2), 0, pos.out, false);
+    } else if (plan.groups[li] > 0) {
+      ReplaceInput(*jit, node, GroupsInput(node), plan.groups[li]);
+    }
+    ReplaceInput(*jit, node, 1, w);
+    if (b.defined()) ReplaceInput(*jit, node, 2, b);
+  }
+  std::map<std::pair<int, int>, const ChannelTensor*> channel_tensor_at;
+  for (size_t ci = 0; ci < g.channel_tensors.size(); ++ci) {
+    const ChannelTensor& ct = g.channel_tensors[ci];
+    channel_tensor_at[{ct.node, ct.input}] = &ct;
+    if (remove_channels && plan.channel_tensor[ci].defined()) {
+      ReplaceInput(*jit, nodes[ct.node], ct.input, plan.channel_tensor[ci]);
+    }
+  }
+  for (const auto& [node_index, stats] : plan.bn_stats) {
+    Node* node = nodes[node_index];
+    for (int k = 0; k < 2; ++k) {
+      int input = 3 + k;
+      torch::Tensor t = k == 0 ? stats.first : stats.second;
+      auto it = channel_tensor_at.find({node_index, input});
+      if (!remove_channels && it != channel_tensor_at.end()) {
+        torch::Tensor dense = ConstantTensor(node, input);
+        t = Expand(t, dense, 0, KeptPositions(it->second->segments, plan.keep, dense.size(0)), true);
+      }
+      ReplaceInput(*jit, node, input, t);
+    }
+  }
+  for (const auto& [li, q] : plan.act_quant) {
+    Node* node = nodes[g.layers[li].node];
+    torch::jit::WithInsertPoint guard(node);
+    Value* quantized = jit->insert(c10::Symbol::fromQualString("aten::fake_quantize_per_tensor_affine"),
+                                   {node->input(0), q.scale, q.zero_point, ActivationQuant::kMin,
+                                    ActivationQuant::kMax});
+    node->replaceInput(0, quantized);
+  }
+  return jit;
+}
+
+// Splits [0, n) into chunks of about `batch`, none of size 1 (batch norm in training mode
+// needs two samples).
+std::vector<std::pair<int64_t, int64_t>> Chunks(int64_t n, int64_t batch) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  batch = std::max<int64_t>(2, batch);
+  for (int64_t start = 0; start < n; start += batch) out.push_back({start, std::min(batch, n - start)});
+  if (out.size() > 1 && out.back().second == 1) {
+    out.pop_back();
+    out.back().second += 1;
+  }
+  return out;
+}
+
+// Re-estimates every batch norm's running statistics on the calibration data with the
+// compressed weights, by running the graph with batch norm in training mode.
+Status RecalibrateBatchNorm(const ImportedModel& model, const CompressorOptions& options, Plan* plan) {
+  const Graph& g = model.graph;
+  std::vector<int> bn_nodes;
+  for (size_t ni = 0; ni < g.nodes.size(); ++ni) {
+    if (g.nodes[ni].kind == "aten::batch_norm") bn_nodes.push_back(static_cast<int>(ni));
+  }
+  if (bn_nodes.empty()) return Status::Ok();
+  int64_t n = options.calibration.size(0);
+  if (n < 2) return Status::InvalidArgument("batch-norm recalibration needs at least 2 calibration samples");
+
+  std::shared_ptr<torch::jit::Graph> jit = Materialize(model, *plan, /*remove_channels=*/true);
+  std::vector<Node*> jit_bn;
+  for (Node* node : jit->nodes()) {
+    if (node->kind() == c10::Symbol::fromQualString("aten::batch_norm")) jit_bn.push_back(node);
+  }
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> running(bn_nodes.size());
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> sums(bn_nodes.size());
+  std::vector<bool> usable(bn_nodes.size(), false);
+  for (size_t k = 0; k < jit_bn.size() && k < bn_nodes.size(); ++k) {
+    torch::Tensor mean = ConstantTensor(jit_bn[k], 3), var = ConstantTensor(jit_bn[k], 4);
+    if (!mean.defined() || !var.defined()) continue;
+    usable[k] = true;
+    running[k] = {torch::zeros_like(mean), torch::ones_like(var)};
+    sums[k] = {torch::zeros_like(mean, torch::kFloat64), torch::zeros_like(var, torch::kFloat64)};
+    ReplaceInput(*jit, jit_bn[k], 3, running[k].first);
+    ReplaceInput(*jit, jit_bn[k], 4, running[k].second);
+    ReplaceInput(*jit, jit_bn[k], 5, true);  // training: normalize by batch statistics
+    ReplaceInput(*jit, jit_bn[k], 6, 1.0);   // momentum 1: running stats = this batch's
+  }
+  for (auto [start, size] : Chunks(n, options.calibration_batch)) {
+    ACS_ASSIGN_OR_RETURN(torch::Tensor ignored, RunGraph(jit, model.module, options.calibration.narrow(0, start, size)));
+    (void)ignored;
+    double weight = static_cast<double>(size) / static_cast<double>(n);
+    for (size_t k = 0; k < running.size(); ++k) {
+      if (!usable[k]) continue;
+      sums[k].first += running[k].first.to(torch::kFloat64) * weight;
+      sums[k].second += running[k].second.to(torch::kFloat64) * weight;
+    }
+  }
+  for (size_t k = 0; k < bn_nodes.size(); ++k) {
+    if (!usable[k]) continue;
+    plan->bn_stats[bn_nodes[k]] = {sums[k].first.to(torch::kFloat32), sums[k].second.to(torch::kFloat32)};
+  }
+  return Status::Ok();
+}
+
+// Measures the input range of every int8 layer on the calibration data.
+Status CalibrateActivations(const ImportedModel& model, const Policy& policy,
+                            const CompressorOptions& options, Plan* plan) {
+  const Graph& g = model.graph;
+  std::vector<int> int8_layers;
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    if (g.layers[li].compressible && policy.Get(g.layers[li].name).precision == Precision::kInt8)
+      int8_layers.push_back(static_cast<int>(li));
+  }
+  if (int8_layers.empty()) return Status::Ok();
+  if (!options.calibration.defined() || options.calibration.size(0) == 0) {
+    return Status::FailedPrecondition("layer '" + g.layers[int8_layers[0]].name +
+                                      "' is int8, which needs calibration data for its activation range");
+  }
+  std::shared_ptr<torch::jit::Graph> jit = Materialize(model, *plan, /*remove_channels=*/true);
+  std::vector<Node*> layer_nodes;
+  for (Node* node : jit->nodes()) {
+    if (IsWeightedOpKind(node->kind().toQualString())) layer_nodes.push_back(node);
+  }
+  std::vector<Value*> ranges;
+  for (int li : int8_layers) {
+    Node* node = layer_nodes.at(li);
+    torch::jit::WithInsertPoint guard(node);
+    ranges.push_back(jit->insert(c10::Symbol::fromQualString("aten::min"), {node->input(0)}));
+    ranges.push_back(jit->insert(c10::Symbol::fromQualString("aten::max"), {node->input(0)}));
+  }
+  Node* tuple = jit->insertNode(jit->createTuple(ranges));
+  jit->eraseOutput(0);
+  jit->registerOutput(tuple->output());
+  std::vector<double> lo(int8_layers.size(), INFINITY), hi(int8_layers.size(), -INFINITY);
+  try {
+    torch::NoGradGuard no_grad;
+    torch::jit::GraphFunction fn("calibrate", jit, nullptr);
+    for (auto [start, size] : Chunks(options.calibration.size(0), options.calibration_batch)) {
+      std::vector<c10::IValue> stack{model.module._ivalue(), options.calibration.narrow(0, start, size)};
+      fn.run(stack);
+      const auto& out = stack.at(0).toTupleRef().elements();
+      for (size_t k = 0; k < int8_layers.size(); ++k) {
+        lo[k] = std::min(lo[k], out[2 * k].toTensor().item<double>());
+        hi[k] = std::max(hi[k], out[2 * k + 1].toTensor().item<double>());
+      }
+    }
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("running the model on the calibration data failed: " + ShortError(e));
+  }
+  for (size_t k = 0; k < int8_layers.size(); ++k) {
+    plan->act_quant[int8_layers[k]] = ActivationQuantFromRange(lo[k], hi[k]);
+  }
+  return Status::Ok();
+}
+
+int64_t Numel(const torch::Tensor& t) { return t.defined() ? t.numel() : 0; }
+
+}  // namespace
+
+StatusOr<torch::Tensor> CompressedModel::Forward(const torch::Tensor& input) {
+  return RunModule(module, input);
+}
+
+Status CompressedModel::Save(const std::string& path) {
+  std::string tmp = path + ".tmp";
+  try {
+    module.save(tmp);
+  } catch (const std::exception& e) {
+    return Status::FailedPrecondition("cannot write '" + path + "': " + ShortError(e));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::FailedPrecondition("cannot write '" + path + "': " + ec.message());
+  return Status::Ok();
+}
+
+StatusOr<CompressedModel> Compress(const ImportedModel& model, const Policy& policy_in,
+                                   const CompressorOptions& options) {
+  ACS_RETURN_IF_ERROR(ValidatePolicy(policy_in, model.graph));
+  Policy policy = ResolvePolicy(policy_in, model.graph);
+  const Graph& g = model.graph;
+  std::vector<torch::jit::Node*> nodes = TopLevelNodes(*model.frozen);
+  torch::NoGradGuard no_grad;
+
+  Plan plan;
+  ChooseChannels(g, policy, nodes, &plan);
+  TransformLayers(g, policy, nodes, &plan);
+  bool have_data = options.calibration.defined() && options.calibration.size(0) > 0;
+  if (have_data) {
+    if (options.calibration.sizes().slice(1) != c10::IntArrayRef(model.input_shape).slice(1)) {
+      return Status::InvalidArgument("calibration data has shape " + std::to_string(options.calibration.dim()) +
+                                     "-d sample " + c10::str(options.calibration.sizes().slice(1)) +
+                                     " but the model takes " + c10::str(c10::IntArrayRef(model.input_shape).slice(1)));
+    }
+    if (options.recalibrate_batch_norm) ACS_RETURN_IF_ERROR(RecalibrateBatchNorm(model, options, &plan));
+  }
+  ACS_RETURN_IF_ERROR(CalibrateActivations(model, policy, options, &plan));
+
+  CompressedModel out;
+  out.policy_hash = policy_in.Hash();
+  std::shared_ptr<torch::jit::Graph> jit = Materialize(model, plan, options.remove_channels);
+  out.module = ModuleFromGraph(*jit);
+  std::vector<torch::jit::Node*> layer_nodes;
+  for (torch::jit::Node* node : jit->nodes()) {
+    if (IsWeightedOpKind(node->kind().toQualString())) layer_nodes.push_back(node);
+  }
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const Layer& layer = g.layers[li];
+    torch::Tensor before_w = ConstantTensor(nodes[layer.node], 1);
+    torch::Tensor before_b = layer.has_bias ? ConstantTensor(nodes[layer.node], 2) : torch::Tensor();
+    torch::Tensor w = ConstantTensor(layer_nodes.at(li), 1);
+    torch::Tensor b = layer.has_bias ? ConstantTensor(layer_nodes.at(li), 2) : torch::Tensor();
+    out.params_before += Numel(before_w) + Numel(before_b);
+    out.params_after += Numel(w) + Numel(b);
+    int64_t zeros = w.defined() ? (w == 0).sum().item<int64_t>() : 0;
+    int64_t bias_zeros = b.defined() ? (b == 0).sum().item<int64_t>() : 0;
+    out.nonzero_after += Numel(w) - zeros + Numel(b) - bias_zeros;
+    if (!layer.compressible) continue;
+    LayerResult r;
+    r.name = layer.name;
+    r.config = policy.Get(layer.name);
+    r.in_channels_before = layer.in_channels;
+    r.out_channels_before = layer.out_channels;
+    LayerPositions pos = PositionsOf(layer, plan);
+    r.out_channels_after = pos.out.defined() ? pos.out.numel() : layer.out_channels;
+    r.in_channels_after = layer.depthwise() ? r.out_channels_after : (pos.in.defined() ? pos.in.numel() : layer.in_channels);
+    r.weights = Numel(w);
+    r.zeros = zeros;
+    out.layers.push_back(r);
+  }
+  return out;
+}
+
+}  // namespace acs

@@ -1,0 +1,54 @@
+// Dataset readers: IDX (MNIST family, gzipped or not), CIFAR-10 binary, and a tensor file
+// of (images, labels) saved from Python with torch.save. Transforms so that a 28x28 grey
+// image can feed a 3x32x32 model.
+#pragma once
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace acs {
+
+struct Dataset {
+  torch::Tensor images;  // float32 [N, C, H, W], transforms applied
+  torch::Tensor labels;  // int64 [N]; undefined when the data has no labels
+  std::string source;    // what was read, for messages and reports
+
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  bool has_labels() const { return labels.defined(); }
+};
+
+struct DatasetOptions {
+  int64_t limit = 0;              // read at most this many samples; 0 = all
+  int64_t offset = 0;             // skip this many samples first
+  std::string split = "test";     // for a directory of IDX files: "train" or "test"
+  std::vector<int64_t> resize;    // {H, W} bilinear resize after padding; empty = keep
+  int64_t pad = 0;                // zero padding on every side, before resize
+  int64_t channels = 0;           // repeat a 1-channel image to this many; 0 = keep
+  std::vector<double> mean;       // per-channel (or one value) normalization; empty = none
+  std::vector<double> std;        // same length as mean
+};
+
+// Reads `path`, detecting the format from the content:
+// - an IDX images file (.gz or not); its labels file is found beside it by replacing
+//   "images-idx3" with "labels-idx1" in the name (missing = unlabelled);
+// - a directory holding IDX files (e.g. /usr/share/datasets/fashion-mnist): options.split
+//   selects "train-*" or "t10k-*";
+// - a CIFAR-10 binary batch (records of 1 label byte + 3x32x32 bytes);
+// - a torch.save'd file holding a tensor of images or a tuple/list (images, labels).
+// Pixel bytes are scaled to [0, 1]. A malformed or truncated file gives an error that names
+// the file and what is wrong.
+StatusOr<Dataset> LoadDataset(const std::string& path, const DatasetOptions& options = {});
+
+// Applies pad, resize, channel repeat and normalization from options to images [N,C,H,W].
+StatusOr<torch::Tensor> TransformImages(const torch::Tensor& images, const DatasetOptions& options);
+
+// Options that make a dataset fit a model input shape {1, C, H, W}: channel repeat and
+// resize when they differ. Normalization is left to the caller. A shape of another rank leaves
+// `base` unchanged.
+DatasetOptions FitToInput(const std::vector<int64_t>& input_shape, DatasetOptions base = {});
+
+}  // namespace acs

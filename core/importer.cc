@@ -1,0 +1,299 @@
+#include "core/importer.h"
+
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/passes/freeze_module.h>
+
+#include <filesystem>
+#include <sstream>
+#include <unordered_map>
+
+#include "core/channel_groups.h"
+
+namespace acs {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+std::vector<int64_t> IntsOf(const c10::IValue& v) {
+  if (v.isInt()) return {v.toInt()};
+  if (v.isIntList()) return v.toIntVector();
+  return {};
+}
+
+std::array<int64_t, 2> Pair(const std::vector<int64_t>& v, int64_t fallback) {
+  if (v.empty()) return {fallback, fallback};
+  if (v.size() == 1) return {v[0], v[0]};
+  return {v[0], v[1]};
+}
+
+// Runs a copy of `graph` returning every top-level tensor value, to record their shapes.
+StatusOr<std::vector<c10::optional<torch::Tensor>>> RecordValues(const torch::jit::Graph& graph,
+                                                                 const torch::jit::Module& self,
+                                                                 const torch::Tensor& input) {
+  std::shared_ptr<torch::jit::Graph> copy = const_cast<torch::jit::Graph&>(graph).copy();
+  std::vector<Value*> values = EnumerateValues(*copy);
+  std::vector<Value*> tensors;
+  std::vector<size_t> positions;
+  for (size_t i = 1; i < values.size(); ++i) {
+    if (values[i]->type()->cast<c10::TensorType>()) {
+      tensors.push_back(values[i]);
+      positions.push_back(i);
+    }
+  }
+  Node* tuple = copy->insertNode(copy->createTuple(tensors));
+  while (!copy->outputs().empty()) copy->eraseOutput(0);
+  copy->registerOutput(tuple->output());
+  std::vector<c10::optional<torch::Tensor>> recorded(values.size());
+  try {
+    torch::NoGradGuard no_grad;
+    torch::jit::GraphFunction fn("record_shapes", copy, nullptr);
+    std::vector<c10::IValue> stack{self._ivalue(), input};
+    fn.run(stack);
+    const auto& elements = stack.at(0).toTupleRef().elements();
+    for (size_t i = 0; i < positions.size(); ++i) recorded[positions[i]] = elements[i].toTensor();
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("the model does not run on input shape " +
+                                   FormatShape(input.sizes().vec()) + ": " + ShortError(e));
+  }
+  return recorded;
+}
+
+// Mirrors the frozen graph's top-level nodes into the IR. Values used inside control-flow
+// blocks are added as inputs of the node that owns the block.
+void MirrorNodes(torch::jit::Graph& jit, const std::vector<c10::optional<torch::Tensor>>& recorded,
+                 Graph* g) {
+  std::vector<Value*> values = EnumerateValues(jit);
+  std::unordered_map<const Value*, int> index;
+  for (size_t i = 0; i < values.size(); ++i) {
+    index[values[i]] = static_cast<int>(i);
+    ValueInfo info;
+    info.name = values[i]->debugName();
+    info.is_tensor = values[i]->type()->cast<c10::TensorType>() != nullptr;
+    if (recorded[i].has_value()) {
+      info.shape_known = true;
+      info.shape = recorded[i]->sizes().vec();
+    }
+    Node* producer = values[i]->node();
+    if (producer->kind() == torch::jit::prim::Constant) {
+      info.is_constant = true;
+      c10::optional<c10::IValue> constant = torch::jit::toIValue(values[i]);
+      if (constant) {
+        info.is_none = constant->isNone();
+        info.ints = IntsOf(*constant);
+        if (constant->isTensor()) {
+          info.shape_known = true;
+          info.shape = constant->toTensor().sizes().vec();
+        }
+      }
+    }
+    g->values.push_back(info);
+  }
+  for (size_t i = 1; i < jit.inputs().size(); ++i) g->inputs.push_back(static_cast<int>(i));
+  int node_index = 0;
+  for (Node* node : jit.nodes()) {
+    acs::Node n;
+    n.kind = node->kind().toQualString();
+    for (Value* in : node->inputs()) n.inputs.push_back(index.at(in));
+    n.has_blocks = !node->blocks().empty();
+    if (n.has_blocks) {
+      std::vector<torch::jit::Block*> pending(node->blocks().begin(), node->blocks().end());
+      while (!pending.empty()) {
+        torch::jit::Block* b = pending.back();
+        pending.pop_back();
+        for (Node* inner : b->nodes()) {
+          for (Value* in : inner->inputs()) {
+            auto it = index.find(in);
+            if (it != index.end()) n.inputs.push_back(it->second);
+          }
+          for (torch::jit::Block* nested : inner->blocks()) pending.push_back(nested);
+        }
+        for (Value* out : b->outputs()) {
+          auto it = index.find(out);
+          if (it != index.end()) n.inputs.push_back(it->second);
+        }
+      }
+    }
+    for (Value* out : node->outputs()) {
+      int v = index.at(out);
+      n.outputs.push_back(v);
+      g->values[v].producer = node_index;
+    }
+    g->nodes.push_back(std::move(n));
+    ++node_index;
+  }
+  for (Value* out : jit.outputs()) g->outputs.push_back(index.at(out));
+}
+
+// Builds a Layer for a conv / linear node, or returns false for other nodes.
+bool MakeLayer(Node* node, int node_index, const Graph& g,
+               const std::unordered_map<const void*, std::string>& param_paths,
+               std::unordered_map<const void*, std::string>* used_weights, Layer* layer) {
+  const std::string kind = node->kind().toQualString();
+  if (!IsWeightedOpKind(kind)) return false;
+  bool is_linear = kind == "aten::linear";
+  const acs::Node& n = g.nodes[node_index];
+  layer->node = node_index;
+  layer->type = is_linear ? LayerType::kLinear : LayerType::kConv2d;
+  const ValueInfo& in = g.values[n.inputs[0]];
+  const ValueInfo& out = g.values[n.outputs[0]];
+  layer->input_shape = in.shape;
+  layer->output_shape = out.shape;
+
+  c10::optional<c10::IValue> weight = torch::jit::toIValue(node->input(1));
+  c10::optional<c10::IValue> bias = torch::jit::toIValue(node->input(2));
+  torch::Tensor w = weight && weight->isTensor() ? weight->toTensor() : torch::Tensor();
+  if (w.defined()) {
+    auto it = param_paths.find(w.data_ptr());
+    layer->weight_path = it != param_paths.end() ? it->second : "";
+  }
+  layer->name = layer->weight_path;
+  const std::string suffix = ".weight";
+  if (layer->name.size() > suffix.size() &&
+      layer->name.compare(layer->name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    layer->name.resize(layer->name.size() - suffix.size());
+  }
+  if (layer->name.empty()) layer->name = std::string(is_linear ? "linear" : "conv") + "@" + std::to_string(node_index);
+  if (bias && bias->isTensor()) {
+    layer->has_bias = true;
+    auto it = param_paths.find(bias->toTensor().data_ptr());
+    if (it != param_paths.end()) layer->bias_path = it->second;
+  }
+
+  if (!w.defined()) {
+    layer->why_not = "its weight is computed in the graph, not a parameter";
+    return true;
+  }
+  layer->params = w.numel() + (layer->has_bias ? bias->toTensor().numel() : 0);
+  if (is_linear) {
+    layer->out_channels = w.size(0);
+    layer->in_channels = w.dim() > 1 ? w.size(1) : 0;
+    int64_t rows = 1;
+    for (size_t i = 1; i + 1 < out.shape.size(); ++i) rows *= out.shape[i];
+    layer->flops = 2 * layer->in_channels * layer->out_channels * rows;
+  } else {
+    // aten::conv2d(x, w, b, stride, padding, dilation, groups)
+    // aten::_convolution(x, w, b, stride, padding, dilation, transposed, output_padding, groups, ...)
+    bool generic = kind == "aten::_convolution";
+    auto arg = [&](size_t i) { return torch::jit::toIValue(node->input(i)); };
+    c10::optional<c10::IValue> stride = arg(3), padding = arg(4), dilation = arg(5);
+    c10::optional<c10::IValue> groups = arg(generic ? 8 : 6);
+    bool transposed = generic && arg(6) && arg(6)->isBool() && arg(6)->toBool();
+    layer->stride = Pair(stride ? IntsOf(*stride) : std::vector<int64_t>{}, 1);
+    layer->dilation = Pair(dilation ? IntsOf(*dilation) : std::vector<int64_t>{}, 1);
+    if (padding && padding->isString()) {
+      bool same = padding->toStringRef() == "same";
+      for (int i = 0; i < 2 && w.dim() == 4; ++i)
+        layer->padding[i] = same ? layer->dilation[i] * (w.size(2 + i) - 1) / 2 : 0;
+    } else {
+      layer->padding = Pair(padding ? IntsOf(*padding) : std::vector<int64_t>{}, 0);
+    }
+    layer->groups = groups && groups->isInt() ? groups->toInt() : 1;
+    layer->out_channels = w.size(0);
+    layer->in_channels = w.dim() > 1 ? w.size(1) * layer->groups : 0;
+    if (w.dim() == 4) layer->kernel = {w.size(2), w.size(3)};
+    int64_t spatial = 1;
+    for (size_t i = 2; i < out.shape.size(); ++i) spatial *= out.shape[i];
+    int64_t kernel_volume = 1;
+    for (int64_t i = 2; i < w.dim(); ++i) kernel_volume *= w.size(i);
+    layer->flops = 2 * layer->out_channels * spatial * w.size(1) * kernel_volume;
+    if (transposed || kind.find("transpose") != std::string::npos) {
+      layer->why_not = "transposed convolutions are not compressed";
+      return true;
+    }
+    if (w.dim() != 4 || out.shape.size() != 4) {
+      layer->why_not = "only 2-d convolutions are compressed";
+      return true;
+    }
+  }
+  if (!out.shape_known || !in.shape_known) {
+    layer->why_not = "its shapes are unknown (inside control flow)";
+    return true;
+  }
+  auto [it, inserted] = used_weights->emplace(w.data_ptr(), layer->name);
+  if (!inserted) {
+    layer->why_not = "it shares its weight with layer '" + it->second + "'";
+    return true;
+  }
+  layer->compressible = true;
+  return true;
+}
+
+}  // namespace
+
+StatusOr<Shape> ParseShape(const std::string& text) {
+  Shape shape;
+  std::string token;
+  std::istringstream in(text);
+  while (std::getline(in, token, text.find(',') != std::string::npos ? ',' : 'x')) {
+    try {
+      size_t used = 0;
+      long long v = std::stoll(token, &used);
+      if (used != token.size() || v <= 0) throw std::invalid_argument(token);
+      shape.push_back(v);
+    } catch (const std::exception&) {
+      return Status::InvalidArgument("bad input shape '" + text +
+                                     "': expected positive integers like 1x3x32x32");
+    }
+  }
+  if (shape.empty()) return Status::InvalidArgument("empty input shape; expected e.g. 1x3x32x32");
+  return shape;
+}
+
+std::string FormatShape(const Shape& shape) {
+  std::string out;
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? "x" : "") + std::to_string(shape[i]);
+  return out.empty() ? "-" : out;
+}
+
+StatusOr<std::shared_ptr<ImportedModel>> ImportTorchScript(const std::string& path,
+                                                           const ImportOptions& options) {
+  if (options.input_shape.empty()) return Status::InvalidArgument("an input shape is required, e.g. 1x3x32x32");
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return Status::NotFound("model file '" + path + "' does not exist");
+
+  auto model = std::make_shared<ImportedModel>();
+  model->path = path;
+  model->input_shape = options.input_shape;
+  torch::jit::Module original;
+  try {
+    original = torch::jit::load(path);
+  } catch (const std::exception& e) {
+    return Status::DataLoss("cannot load '" + path + "' as a TorchScript model: " + ShortError(e));
+  }
+  original.eval();
+  std::unordered_map<const void*, std::string> param_paths;
+  for (const auto& p : original.named_parameters(/*recurse=*/true)) param_paths[p.value.data_ptr()] = p.name;
+  for (const auto& b : original.named_buffers(/*recurse=*/true)) param_paths.emplace(b.value.data_ptr(), b.name);
+  try {
+    if (!original.find_method("forward")) return Status::InvalidArgument("model '" + path + "' has no forward method");
+    model->module = torch::jit::freeze_module(original);
+    model->frozen = torch::jit::toGraphFunction(model->module.get_method("forward").function()).graph();
+  } catch (const std::exception& e) {
+    return Status::Unimplemented("cannot freeze '" + path + "': " + ShortError(e));
+  }
+  if (model->frozen->inputs().size() != 2) {
+    return Status::Unimplemented("model '" + path + "' takes " +
+                                 std::to_string(model->frozen->inputs().size() - 1) +
+                                 " inputs; only models with one input tensor are supported");
+  }
+
+  torch::Tensor example = torch::rand(options.input_shape);
+  ACS_ASSIGN_OR_RETURN(auto recorded, RecordValues(*model->frozen, model->module, example));
+  Graph& g = model->graph;
+  MirrorNodes(*model->frozen, recorded, &g);
+
+  std::unordered_map<const void*, std::string> used_weights;
+  std::vector<torch::jit::Node*> nodes = TopLevelNodes(*model->frozen);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    Layer layer;
+    if (MakeLayer(nodes[i], static_cast<int>(i), g, param_paths, &used_weights, &layer)) {
+      g.layers.push_back(std::move(layer));
+    }
+  }
+  // Parameter paths are unique; nodes without one are named by position, also unique.
+  ACS_RETURN_IF_ERROR(DeriveChannelGroups(&g));
+  return model;
+}
+
+}  // namespace acs

@@ -1,0 +1,88 @@
+#include "core/torchscript_model.h"
+
+#include <torch/csrc/jit/api/function_impl.h>
+
+#include <sstream>
+
+namespace acs {
+
+std::vector<torch::jit::Value*> EnumerateValues(torch::jit::Graph& graph) {
+  std::vector<torch::jit::Value*> values(graph.inputs().begin(), graph.inputs().end());
+  for (torch::jit::Node* node : graph.nodes()) {
+    for (torch::jit::Value* v : node->outputs()) values.push_back(v);
+  }
+  return values;
+}
+
+std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph) {
+  return std::vector<torch::jit::Node*>(graph.nodes().begin(), graph.nodes().end());
+}
+
+torch::jit::Module ModuleFromGraph(const torch::jit::Graph& graph) {
+  auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  auto cls = c10::ClassType::create("__torch__.acs.CompressedModel", cu, /*is_module=*/true);
+  torch::jit::Module module(cu, cls);
+  std::shared_ptr<torch::jit::Graph> copy = const_cast<torch::jit::Graph&>(graph).copy();
+  copy->inputs()[0]->setType(cls);
+  torch::jit::Function* forward = cu->create_function("__torch__.acs.CompressedModel.forward", copy);
+  cls->addMethod(forward);
+  module.eval();
+  return module;
+}
+
+std::string ShortError(const std::exception& e) {
+  std::string what = e.what();
+  // c10::Error messages carry a TorchScript traceback; keep the last meaningful line.
+  std::istringstream lines(what);
+  std::string line, last;
+  while (std::getline(lines, line)) {
+    if (line.find("RuntimeError:") != std::string::npos || line.find("Error:") == 0) {
+      last = line.substr(line.find("Error:") + 6);
+    }
+  }
+  if (!last.empty()) {
+    while (!last.empty() && last.front() == ' ') last.erase(last.begin());
+    return last;
+  }
+  std::string first = what.substr(0, what.find('\n'));
+  return first.size() > 400 ? first.substr(0, 400) + "..." : first;
+}
+
+StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph,
+                                 const torch::jit::Module& self, const torch::Tensor& input) {
+  try {
+    torch::NoGradGuard no_grad;
+    torch::jit::GraphFunction fn("run", graph, nullptr);
+    std::vector<c10::IValue> stack{self._ivalue(), input};
+    fn.run(stack);
+    if (stack.empty() || !stack[0].isTensor()) {
+      return Status::Unimplemented("the model's output is not a single tensor");
+    }
+    return stack[0].toTensor();
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("running the model failed: " + ShortError(e));
+  }
+}
+
+StatusOr<torch::Tensor> RunModule(torch::jit::Module& module, const torch::Tensor& input) {
+  try {
+    torch::NoGradGuard no_grad;
+    c10::IValue out = module.forward({input});
+    if (!out.isTensor()) return Status::Unimplemented("the model's output is not a single tensor");
+    return out.toTensor();
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("running the model failed: " + ShortError(e));
+  }
+}
+
+}  // namespace acs
+
+namespace acs {
+
+bool IsWeightedOpKind(const std::string& k) {
+  return k == "aten::linear" || k == "aten::conv2d" || k == "aten::_convolution" ||
+         k == "aten::conv1d" || k == "aten::conv3d" || k == "aten::conv_transpose1d" ||
+         k == "aten::conv_transpose2d" || k == "aten::conv_transpose3d";
+}
+
+}  // namespace acs

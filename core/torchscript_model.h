@@ -1,0 +1,53 @@
+// Helpers over TorchScript graphs shared by the importer, compressor and exporter.
+#pragma once
+
+#include <torch/script.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/graph.h"
+#include "core/status.h"
+
+namespace acs {
+
+// A model imported for compression: the IR and the frozen TorchScript graph it mirrors.
+struct ImportedModel {
+  std::string path;
+  Graph graph;
+  // Forward graph of the frozen module; never mutated. Its values, enumerated by
+  // EnumerateValues(), are graph.values in order; its top-level nodes are graph.nodes.
+  std::shared_ptr<torch::jit::Graph> frozen;
+  torch::jit::Module module;  // the frozen module; supplies `self` when running copies
+  Shape input_shape;
+};
+
+// Graph inputs (self first) followed by every top-level node's outputs, in order.
+// Two copies of one graph enumerate to the same positions.
+std::vector<torch::jit::Value*> EnumerateValues(torch::jit::Graph& graph);
+std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph);
+
+// A fresh module whose forward is a copy of `graph` (whose first input is `self` and which
+// reads no attributes). Saved with save(), it loads in Python with torch.jit.load.
+torch::jit::Module ModuleFromGraph(const torch::jit::Graph& graph);
+
+// Runs `graph` (a copy of a frozen forward) with `self` and one input, returning the
+// first output as a tensor. Errors from TorchScript become a Status.
+StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph,
+                                 const torch::jit::Module& self, const torch::Tensor& input);
+
+// Runs the module's forward on one input under no-grad. Errors become a Status.
+StatusOr<torch::Tensor> RunModule(torch::jit::Module& module, const torch::Tensor& input);
+
+// The first line of an exception message from TorchScript, without its backtrace.
+std::string ShortError(const std::exception& e);
+
+}  // namespace acs
+
+namespace acs {
+
+// Ops that the importer turns into Layers (conv of any kind, linear), in graph order.
+bool IsWeightedOpKind(const std::string& kind);
+
+}  // namespace acs
