@@ -36,7 +36,11 @@ StatusOr<torch::jit::Module> LoadModel(const std::string& path) {
 }
 
 ModelFn AsModelFn(torch::jit::Module& module) {
-  return [&module](const torch::Tensor& batch) { return module.forward({batch}).toTensor(); };
+  return [&module](const torch::Tensor& batch) {
+    StatusOr<torch::Tensor> out = RunModule(module, batch);
+    if (!out.ok()) throw std::runtime_error(out.status().message());
+    return *out;
+  };
 }
 
 }  // namespace

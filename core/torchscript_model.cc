@@ -48,6 +48,22 @@ std::string ShortError(const std::exception& e) {
   return first.size() > 400 ? first.substr(0, 400) + "..." : first;
 }
 
+namespace {
+
+// The model's prediction: its output tensor, or the first tensor of a tuple output (as
+// torchvision's GoogLeNet returns with auxiliary logits).
+StatusOr<torch::Tensor> Prediction(const c10::IValue& out) {
+  if (out.isTensor()) return out.toTensor();
+  if (out.isTuple()) {
+    for (const c10::IValue& element : out.toTupleRef().elements()) {
+      if (element.isTensor()) return element.toTensor();
+    }
+  }
+  return Status::Unimplemented("the model's output is neither a tensor nor a tuple holding one");
+}
+
+}  // namespace
+
 StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph,
                                  const torch::jit::Module& self, const torch::Tensor& input) {
   try {
@@ -55,10 +71,7 @@ StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph
     torch::jit::GraphFunction fn("run", graph, nullptr);
     std::vector<c10::IValue> stack{self._ivalue(), input};
     fn.run(stack);
-    if (stack.empty() || !stack[0].isTensor()) {
-      return Status::Unimplemented("the model's output is not a single tensor");
-    }
-    return stack[0].toTensor();
+    return Prediction(stack.at(0));
   } catch (const std::exception& e) {
     return Status::InvalidArgument("running the model failed: " + ShortError(e));
   }
@@ -67,9 +80,7 @@ StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph
 StatusOr<torch::Tensor> RunModule(torch::jit::Module& module, const torch::Tensor& input) {
   try {
     torch::NoGradGuard no_grad;
-    c10::IValue out = module.forward({input});
-    if (!out.isTensor()) return Status::Unimplemented("the model's output is not a single tensor");
-    return out.toTensor();
+    return Prediction(module.forward({input}));
   } catch (const std::exception& e) {
     return Status::InvalidArgument("running the model failed: " + ShortError(e));
   }

@@ -33,11 +33,12 @@ std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph);
 torch::jit::Module ModuleFromGraph(const torch::jit::Graph& graph);
 
 // Runs `graph` (a copy of a frozen forward) with `self` and one input, returning the
-// first output as a tensor. Errors from TorchScript become a Status.
+// output tensor (the first tensor of a tuple output). Errors from TorchScript become a Status.
 StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph,
                                  const torch::jit::Module& self, const torch::Tensor& input);
 
-// Runs the module's forward on one input under no-grad. Errors become a Status.
+// Runs the module's forward on one input under no-grad, returning the output tensor (the
+// first tensor of a tuple output). Errors become a Status.
 StatusOr<torch::Tensor> RunModule(torch::jit::Module& module, const torch::Tensor& input);
 
 // The first line of an exception message from TorchScript, without its backtrace.

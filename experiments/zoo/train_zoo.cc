@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -362,8 +363,7 @@ Status RunTrain(const CliOptions& cli) {
 int Main(int argc, char** argv) {
   StatusOr<CliOptions> cli = ParseArgs(argc, argv);
   if (!cli.ok()) {
-    std::cerr << "acs-zoo: " << cli.status().message() << "\n\n";
-    PrintUsage(std::cerr);
+    std::cerr << "acs-zoo: " << cli.status().message() << "\nRun `acs-zoo --help` for usage.\n";
     return 2;
   }
   if (cli->command == "help") {
