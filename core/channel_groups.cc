@@ -186,14 +186,23 @@ void Deriver::VisitLayer(int li, const Node& n) {
   int out = n.outputs.empty() ? -1 : n.outputs[0];
   Descriptor in_desc = in >= 0 ? Desc(in) : Descriptor{};
   const std::string name = "layer '" + layer.name + "'";
+  // Output channels that only this layer produces; locked_why empty = prunable.
+  auto produce = [&](const std::string& locked_why) {
+    if (out < 0 || !IsChannelTensor(out)) return;
+    Descriptor d = FreshAtom(out, locked_why);
+    atoms_[d[0].atom].producers.push_back(li);
+    layer_outputs_[li] = d;
+    desc_[out] = d;
+  };
   if (!layer.compressible) {
     Lock(in_desc, "feed " + name + ", which is not compressible");
-    if (out >= 0 && IsChannelTensor(out)) desc_[out] = FreshAtom(out, "come from " + name + ", which is not compressible");
+    layer_inputs_[li] = in_desc;
+    produce("come from " + name + ", which is not compressible");
     return;
   }
   if (layer.depthwise()) {
     if (in_desc.empty()) {
-      if (out >= 0 && IsChannelTensor(out)) desc_[out] = FreshAtom(out, "come from depthwise " + name + " whose input is untracked");
+      produce("come from depthwise " + name + " whose input is untracked");
       return;
     }
     layer_inputs_[li] = in_desc;
@@ -203,21 +212,16 @@ void Deriver::VisitLayer(int li, const Node& n) {
   }
   if (layer.type == LayerType::kConv2d && layer.groups > 1) {
     Lock(in_desc, "feed grouped conv " + name);
-    if (out >= 0 && IsChannelTensor(out)) desc_[out] = FreshAtom(out, "come from grouped conv " + name);
+    layer_inputs_[li] = in_desc;
+    produce("come from grouped conv " + name);
     return;
   }
   const Shape* in_shape = in >= 0 ? KnownShape(in) : nullptr;
   if (layer.type == LayerType::kLinear && (!in_shape || in_shape->size() != 2)) {
     Lock(in_desc, "feed " + name + " with an input that is not [batch, features]");
-  } else {
-    layer_inputs_[li] = in_desc;
   }
-  if (out >= 0 && IsChannelTensor(out)) {
-    Descriptor d = FreshAtom(out, "");
-    atoms_[d[0].atom].producers.push_back(li);
-    layer_outputs_[li] = d;
-    desc_[out] = d;
-  }
+  layer_inputs_[li] = in_desc;
+  produce("");
 }
 
 void Deriver::VisitBinary(int ni, const Node& n) {
@@ -414,7 +418,8 @@ Status Deriver::Run() {
     Layer& layer = g_.layers[li];
     if (!layer_outputs_[li].empty()) {
       layer.out_group = group_for(layer_outputs_[li][0].atom);
-      if (!layer.depthwise()) g_.groups[layer.out_group].producers.push_back(static_cast<int>(li));
+      bool carries_input = layer.depthwise() && !layer_inputs_[li].empty();
+      if (!carries_input) g_.groups[layer.out_group].producers.push_back(static_cast<int>(li));
     }
     if (!layer_inputs_[li].empty()) {
       layer.input_segments = to_groups(layer_inputs_[li]);
@@ -422,7 +427,7 @@ Status Deriver::Run() {
       std::set<int> seen;
       for (const ChannelSegment& s : layer.input_segments) {
         if (!seen.insert(s.group).second) continue;
-        if (layer.depthwise()) g_.groups[s.group].carriers.push_back(static_cast<int>(li));
+        if (layer.depthwise() && layer.compressible) g_.groups[s.group].carriers.push_back(static_cast<int>(li));
         else g_.groups[s.group].consumers.push_back(static_cast<int>(li));
       }
     }

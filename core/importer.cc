@@ -4,7 +4,7 @@
 #include <torch/csrc/jit/passes/freeze_module.h>
 
 #include <filesystem>
-#include <sstream>
+#include <set>
 #include <unordered_map>
 
 #include "core/channel_groups.h"
@@ -222,21 +222,25 @@ bool MakeLayer(Node* node, int node_index, const Graph& g,
 }  // namespace
 
 StatusOr<Shape> ParseShape(const std::string& text) {
+  const char separator = text.find(',') != std::string::npos ? ',' : 'x';
+  const Status bad = Status::InvalidArgument("bad input shape '" + text +
+                                             "': expected positive integers like 1x3x32x32");
   Shape shape;
-  std::string token;
-  std::istringstream in(text);
-  while (std::getline(in, token, text.find(',') != std::string::npos ? ',' : 'x')) {
+  size_t start = 0;
+  while (true) {
+    size_t end = text.find(separator, start);
+    std::string token = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (token.empty() || token.find_first_not_of("0123456789") != std::string::npos) return bad;
     try {
-      size_t used = 0;
-      long long v = std::stoll(token, &used);
-      if (used != token.size() || v <= 0) throw std::invalid_argument(token);
+      int64_t v = std::stoll(token);
+      if (v <= 0) return bad;
       shape.push_back(v);
     } catch (const std::exception&) {
-      return Status::InvalidArgument("bad input shape '" + text +
-                                     "': expected positive integers like 1x3x32x32");
+      return bad;
     }
+    if (end == std::string::npos) break;
+    start = end + 1;
   }
-  if (shape.empty()) return Status::InvalidArgument("empty input shape; expected e.g. 1x3x32x32");
   return shape;
 }
 
@@ -284,14 +288,18 @@ StatusOr<std::shared_ptr<ImportedModel>> ImportTorchScript(const std::string& pa
   MirrorNodes(*model->frozen, recorded, &g);
 
   std::unordered_map<const void*, std::string> used_weights;
+  std::set<std::string> names;
   std::vector<torch::jit::Node*> nodes = TopLevelNodes(*model->frozen);
   for (size_t i = 0; i < nodes.size(); ++i) {
     Layer layer;
-    if (MakeLayer(nodes[i], static_cast<int>(i), g, param_paths, &used_weights, &layer)) {
-      g.layers.push_back(std::move(layer));
+    if (!MakeLayer(nodes[i], static_cast<int>(i), g, param_paths, &used_weights, &layer)) continue;
+    // A weight used by several nodes names the first; the others are named by position.
+    if (!names.insert(layer.name).second) {
+      layer.name += "@" + std::to_string(i);
+      names.insert(layer.name);
     }
+    g.layers.push_back(std::move(layer));
   }
-  // Parameter paths are unique; nodes without one are named by position, also unique.
   ACS_RETURN_IF_ERROR(DeriveChannelGroups(&g));
   return model;
 }

@@ -86,10 +86,11 @@ TEST(ImporterTest, LayerNamesAreParameterPaths) {
       {"plain", {"features.conv1", "features.conv2", "classifier.fc1", "classifier.fc2"}},
       {"residual",
        {"conv1", "layer1.conv1", "layer1.conv2", "layer2.conv1", "layer2.conv2", "layer2.downsample.0", "fc"}},
-      {"concat", {"branch_a", "branch_b", "fuse", "grow", "transition", "fc"}},
+      {"concat", {"branch_a", "branch_b", "dw", "fuse", "grow", "transition", "fc"}},
       {"depthwise", {"stem", "block.expand", "block.dw", "block.project", "head", "fc"}},
       {"grouped", {"conv1", "gconv", "conv3", "fc"}},
       {"se", {"conv1", "se.reduce", "se.expand", "conv2", "fc"}},
+      {"channel_constants", {"conv1", "conv2", "fc"}},
       {"unknown_ops", {"conv1", "conv2", "conv3", "fc"}},
   };
   ASSERT_EQ(expected.size(), test_models::TestModelNames().size());
@@ -242,6 +243,13 @@ TEST(ImporterTest, ConcatGivesConsumersOffsetSegments) {
   EXPECT_EQ(fuse.in_group, ga);
   EXPECT_THAT(g.groups[ga].consumers, ElementsAre(Index(g, "fuse")));
   EXPECT_THAT(g.groups[gb].consumers, ElementsAre(Index(g, "fuse")));
+  // The depthwise conv between the concat and fuse carries both groups.
+  const Layer& dw = Get(g, "dw");
+  EXPECT_TRUE(dw.depthwise());
+  ASSERT_EQ(dw.input_segments.size(), 2u);
+  ExpectSegment(dw.input_segments[1], gb, 4, 6, 1);
+  EXPECT_THAT(g.groups[ga].carriers, ElementsAre(Index(g, "dw")));
+  EXPECT_THAT(g.groups[gb].carriers, ElementsAre(Index(g, "dw")));
   // The batch norm on the concatenation is sliced by both groups.
   std::vector<int> bns = NodesOfKind(g, "aten::batch_norm");
   ASSERT_EQ(bns.size(), 1u);
@@ -315,8 +323,12 @@ TEST(ImporterTest, GroupedConvLocksItsChannels) {
   EXPECT_FALSE(out.prunable);
   EXPECT_THAT(out.why_not, HasSubstr("grouped conv"));
   // Whatever groups gconv itself reports are not prunable either.
-  if (gconv.in_group >= 0) EXPECT_FALSE(g.groups[gconv.in_group].prunable);
-  if (gconv.out_group >= 0) EXPECT_FALSE(g.groups[gconv.out_group].prunable);
+  if (gconv.in_group >= 0) {
+    EXPECT_FALSE(g.groups[gconv.in_group].prunable);
+  }
+  if (gconv.out_group >= 0) {
+    EXPECT_FALSE(g.groups[gconv.out_group].prunable);
+  }
   EXPECT_TRUE(OutGroup(g, "conv3").prunable);
 }
 
@@ -330,8 +342,35 @@ TEST(ImporterTest, SqueezeExcitationJoinsExpandWithMainBranch) {
   EXPECT_THAT(main.producers, UnorderedElementsAre(Index(g, "conv1"), Index(g, "se.expand")));
   EXPECT_THAT(main.consumers, UnorderedElementsAre(Index(g, "se.reduce"), Index(g, "conv2")));
   EXPECT_EQ(Get(g, "se.reduce").input_shape, (Shape{1, 16, 1, 1}));
+  const Layer& conv2 = Get(g, "conv2");  // padding "same" with dilation 2
+  EXPECT_EQ(conv2.dilation, (std::array<int64_t, 2>{2, 2}));
+  EXPECT_EQ(conv2.padding, (std::array<int64_t, 2>{2, 2}));
+  EXPECT_EQ(conv2.output_shape, (Shape{1, 8, 16, 16}));
+  EXPECT_EQ(conv2.flops, 2 * 8 * 256 * 16 * 9);
   EXPECT_THAT(OutGroup(g, "se.reduce").consumers, ElementsAre(Index(g, "se.expand")));
   EXPECT_TRUE(OutGroup(g, "se.reduce").prunable);
+}
+
+TEST(ImporterTest, PerChannelConstantsAreChannelTensors) {
+  auto m = Import("channel_constants");
+  ASSERT_NE(m, nullptr);
+  const Graph& g = m->graph;
+  const ChannelGroup& group = OutGroup(g, "conv1");
+  EXPECT_TRUE(group.prunable) << group.why_not;
+  EXPECT_THAT(group.consumers, ElementsAre(Index(g, "conv2")));
+  std::vector<int> mul = NodesOfKind(g, "aten::mul"), add = NodesOfKind(g, "aten::add");
+  ASSERT_EQ(mul.size(), 1u);
+  ASSERT_EQ(add.size(), 1u);
+  // scale [1, 8, 1, 1] is indexed on its axis 1, shift [8, 1, 1] on its axis 0.
+  std::map<int, ChannelTensor> scale = TensorsOfNode(g, mul[0]), shift = TensorsOfNode(g, add[0]);
+  ASSERT_EQ(scale.count(1), 1u);
+  EXPECT_EQ(scale[1].axis, 1);
+  ASSERT_EQ(scale[1].segments.size(), 1u);
+  ExpectSegment(scale[1].segments[0], Get(g, "conv1").out_group, 0, 8, 1);
+  ASSERT_EQ(shift.count(1), 1u);
+  EXPECT_EQ(shift[1].axis, 0);
+  ASSERT_EQ(shift[1].segments.size(), 1u);
+  ExpectSegment(shift[1].segments[0], Get(g, "conv1").out_group, 0, 8, 1);
 }
 
 TEST(ImporterTest, UnknownOpsImportAndLockTheirChannels) {
@@ -370,6 +409,71 @@ TEST(ImporterTest, ModelInputAndClassifierOutputAreNeverPrunable) {
       EXPECT_EQ(group.prunable, group.why_not.empty()) << group.why_not;
     }
   }
+}
+
+TEST(ImporterTest, TorchvisionResNet18Scripted) {
+  std::string path = test_models::ExportTorchvisionModel("resnet18", /*trace=*/false);
+  if (path.empty()) GTEST_SKIP() << "/usr/bin/python3 with torchvision is not available";
+  StatusOr<std::shared_ptr<ImportedModel>> m = ImportTorchScript(path, {{1, 3, 64, 64}});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const Graph& g = (*m)->graph;
+  ASSERT_EQ(g.layers.size(), 21u);  // 20 convs and fc
+  for (const Layer& l : g.layers) EXPECT_TRUE(l.compressible) << l.name << ": " << l.why_not;
+  EXPECT_THAT(OutGroup(g, "conv1").producers,
+              UnorderedElementsAre(Index(g, "conv1"), Index(g, "layer1.0.conv2"), Index(g, "layer1.1.conv2")));
+  EXPECT_TRUE(OutGroup(g, "conv1").prunable) << OutGroup(g, "conv1").why_not;
+  EXPECT_THAT(OutGroup(g, "layer2.0.conv2").producers,
+              UnorderedElementsAre(Index(g, "layer2.0.conv2"), Index(g, "layer2.0.downsample.0"),
+                                   Index(g, "layer2.1.conv2")));
+  EXPECT_TRUE(OutGroup(g, "layer1.0.conv1").prunable);
+  EXPECT_EQ(Get(g, "conv1").flops, 2 * 64 * (32 * 32) * (3 * 7 * 7));
+  ASSERT_EQ(Get(g, "fc").input_segments.size(), 1u);
+  ExpectSegment(Get(g, "fc").input_segments[0], Get(g, "layer4.1.conv2").out_group, 0, 512, 1);
+}
+
+TEST(ImporterTest, TorchvisionMobileNetV3Traced) {
+  std::string path = test_models::ExportTorchvisionModel("mobilenet_v3_small", /*trace=*/true);
+  if (path.empty()) GTEST_SKIP() << "/usr/bin/python3 with torchvision is not available";
+  StatusOr<std::shared_ptr<ImportedModel>> m = ImportTorchScript(path, {{1, 3, 64, 64}});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const Graph& g = (*m)->graph;
+  for (const Layer& l : g.layers) EXPECT_TRUE(l.compressible) << l.name << ": " << l.why_not;
+  // First block: depthwise conv carrying the stem's channels, then SE scaling them.
+  EXPECT_TRUE(Get(g, "features.1.block.0.0").depthwise());
+  const ChannelGroup& stem = OutGroup(g, "features.0.0");
+  EXPECT_TRUE(stem.prunable) << stem.why_not;
+  EXPECT_THAT(stem.producers, UnorderedElementsAre(Index(g, "features.0.0"), Index(g, "features.1.block.1.fc2")));
+  EXPECT_THAT(stem.carriers, ElementsAre(Index(g, "features.1.block.0.0")));
+  EXPECT_THAT(stem.consumers,
+              UnorderedElementsAre(Index(g, "features.1.block.1.fc1"), Index(g, "features.1.block.2.0")));
+  EXPECT_FALSE(OutGroup(g, "classifier.3").prunable);
+}
+
+TEST(ImporterTest, SharedWeightIsCompressibleOnce) {
+  auto m = Import("shared_weights");
+  ASSERT_NE(m, nullptr);
+  const Graph& g = m->graph;
+  ASSERT_EQ(g.layers.size(), 4u);
+  EXPECT_TRUE(g.layers[1].compressible);
+  EXPECT_FALSE(g.layers[2].compressible);
+  EXPECT_THAT(g.layers[2].why_not, HasSubstr("shares its weight"));
+  // The first use's output feeds the second use, whose input channels cannot change.
+  ASSERT_GE(g.layers[1].out_group, 0);
+  EXPECT_FALSE(g.groups[g.layers[1].out_group].prunable);
+}
+
+TEST(ImporterTest, LayerNamesAreUniqueWhenAWeightIsShared) {
+  // Policies, results and latency tables are keyed by layer name.
+  auto m = Import("shared_weights");
+  ASSERT_NE(m, nullptr);
+  std::vector<std::string> names = Names(m->graph);
+  std::set<std::string> unique(names.begin(), names.end());
+  EXPECT_EQ(unique.size(), names.size()) << ::testing::PrintToString(names);
+}
+
+TEST(ImporterTest, TwoInputModelIsUnimplemented) {
+  StatusOr<std::shared_ptr<ImportedModel>> m = ImportTorchScript(BuildTestModel("two_inputs"), {TestInputShape()});
+  EXPECT_EQ(m.status().code(), StatusCode::kUnimplemented) << m.status().ToString();
 }
 
 TEST(ImporterTest, MissingFileIsNotFound) {

@@ -2,18 +2,21 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/jit/api/compilation_unit.h>
+#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/script.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cmath>
-#include <cstdlib>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+
+#include "core/torchscript_model.h"
 
 namespace acs::test_models {
 namespace {
@@ -54,6 +57,7 @@ std::string Child(const std::string& name) {
 struct ConvSpec {
   int64_t in = 0, out = 0, kernel = 3, stride = 1, groups = 1;
   bool bias = false;
+  int64_t dilation = 1;  // with dilation > 1 the padding is "same"
 };
 
 // Creates modules in one compilation unit with weights from one seeded generator.
@@ -76,10 +80,11 @@ class Builder {
     Param(&m, "weight", torch::empty({s.out, s.in / s.groups, s.kernel, s.kernel})
                             .normal_(0.0, std::sqrt(2.0 / fan_in), gen_));
     if (s.bias) Param(&m, "bias", torch::empty({s.out}).uniform_(-0.2, 0.2, gen_));
-    std::string st = std::to_string(s.stride), p = std::to_string(s.kernel / 2);
+    std::string st = std::to_string(s.stride), p = std::to_string(s.kernel / 2), d = std::to_string(s.dilation);
+    std::string padding = s.dilation > 1 ? "\"same\"" : "[" + p + ", " + p + "]";
     m.define("def forward(self, x):\n    return torch.conv2d(x, self.weight, " +
-             std::string(s.bias ? "self.bias" : "None") + ", [" + st + ", " + st + "], [" + p +
-             ", " + p + "], [1, 1], " + std::to_string(s.groups) + ")\n");
+             std::string(s.bias ? "self.bias" : "None") + ", [" + st + ", " + st + "], " + padding +
+             ", [" + d + ", " + d + "], " + std::to_string(s.groups) + ")\n");
     return m;
   }
   Module Conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1) {
@@ -99,6 +104,11 @@ def forward(self, x):
                             self.training, 0.1, 1e-5, True)
 )");
     return m;
+  }
+
+  // A parameter drawn uniformly from [lo, hi).
+  void AddParameter(Module* m, const std::string& name, std::vector<int64_t> shape, double lo, double hi) {
+    Param(m, name, torch::empty(shape).uniform_(lo, hi, gen_));
   }
 
   Module Linear(int64_t in, int64_t out) {
@@ -191,6 +201,7 @@ Module Concat(Builder* b) {
                  {{"branch_a", b->Conv(3, 4, 3)},
                   {"branch_b", b->Conv(3, 6, 1)},
                   {"bn_cat", b->BatchNorm(10)},
+                  {"dw", b->Conv(ConvSpec{10, 10, 3, 1, 10, false})},
                   {"fuse", b->Conv(10, 8, 3)},
                   {"grow", b->Conv(8, 4, 3)},
                   {"transition", b->Conv(12, 8, 1)},
@@ -198,7 +209,7 @@ Module Concat(Builder* b) {
                  std::string("    a = torch.relu(self.branch_a.forward(x))\n"
                              "    b = torch.relu(self.branch_b.forward(x))\n"
                              "    y = torch.relu(self.bn_cat.forward(torch.cat([a, b], 1)))\n"
-                             "    y = torch.relu(self.fuse.forward(y))\n"
+                             "    y = torch.relu(self.fuse.forward(torch.relu(self.dw.forward(y))))\n"
                              "    z = torch.cat([y, torch.relu(self.grow.forward(y))], 1)\n"
                              "    x = torch.relu(self.transition.forward(z))\n") + kPoolFc);
 }
@@ -253,7 +264,7 @@ Module Se(Builder* b) {
                  {{"conv1", b->Conv(3, 16, 3)},
                   {"bn1", b->BatchNorm(16)},
                   {"se", se},
-                  {"conv2", b->Conv(16, 8, 3)},
+                  {"conv2", b->Conv(ConvSpec{16, 8, 3, 1, 1, false, 2})},
                   {"fc", b->Linear(8, 10)}},
                  std::string("    x = torch.relu(self.bn1.forward(self.conv1.forward(x)))\n"
                              "    x = self.se.forward(x)\n"
@@ -276,10 +287,46 @@ Module UnknownOps(Builder* b) {
                              "    x = self.conv3.forward(x)\n") + kPoolFc);
 }
 
+Module ChannelConstants(Builder* b) {
+  Module m = b->New("ChannelConstants");
+  m.register_module("conv1", b->Conv(3, 8, 3));
+  m.register_module("conv2", b->Conv(8, 8, 3));
+  m.register_module("fc", b->Linear(8, 10));
+  b->AddParameter(&m, "scale", {1, 8, 1, 1}, 0.5, 1.5);
+  b->AddParameter(&m, "shift", {8, 1, 1}, -0.3, 0.3);
+  m.define(std::string("def forward(self, x):\n"
+                       "    x = self.conv1.forward(x) * self.scale + self.shift\n"
+                       "    x = torch.relu(self.conv2.forward(torch.relu(x)))\n") + kPoolFc);
+  return m;
+}
+
+Module SharedWeights(Builder* b) {
+  return Compose(b, "SharedWeights",
+                 {{"conv1", b->Conv(3, 8, 3)}, {"conv2", b->Conv(8, 8, 3)}, {"fc", b->Linear(8, 10)}},
+                 std::string("    x = torch.relu(self.conv1.forward(x))\n"
+                             "    x = torch.relu(self.conv2.forward(x))\n"
+                             "    x = torch.relu(self.conv2.forward(x))\n") + kPoolFc);
+}
+
+Module TwoInputs(Builder* b) {
+  Module m = b->New("TwoInputs");
+  m.define("def forward(self, x, y):\n    return x + y\n");
+  return m;
+}
+
 const std::map<std::string, std::function<Module(Builder*)>>& Factories() {
   static const std::map<std::string, std::function<Module(Builder*)>> factories = {
-      {"plain", Plain},   {"residual", Residual}, {"concat", Concat},          {"depthwise", Depthwise},
-      {"grouped", Grouped}, {"se", Se},          {"unknown_ops", UnknownOps}};
+      {"plain", Plain},
+      {"residual", Residual},
+      {"concat", Concat},
+      {"depthwise", Depthwise},
+      {"grouped", Grouped},
+      {"se", Se},
+      {"channel_constants", ChannelConstants},
+      {"unknown_ops", UnknownOps},
+      {"shared_weights", SharedWeights},
+      {"two_inputs", TwoInputs},
+  };
   return factories;
 }
 
@@ -313,7 +360,7 @@ module.save(path)
 Shape TestInputShape() { return {1, 3, 16, 16}; }
 
 std::vector<std::string> TestModelNames() {
-  return {"plain", "residual", "concat", "depthwise", "grouped", "se", "unknown_ops"};
+  return {"plain", "residual", "concat", "depthwise", "grouped", "se", "channel_constants", "unknown_ops"};
 }
 
 std::string TempPath(const std::string& suffix) {
@@ -335,6 +382,25 @@ std::string BuildTestModel(const std::string& name, uint64_t seed) {
   return path;
 }
 
+bool RunPython(const std::string& script, const std::vector<std::string>& args, std::string* output) {
+  output->clear();
+  const std::string python = "/usr/bin/python3";
+  if (access(python.c_str(), X_OK) != 0 || Dir().path().empty()) return false;
+  std::string script_path = TempPath(".py");
+  std::ofstream(script_path) << script;
+  std::string command = python + " " + script_path;
+  for (const std::string& a : args) command += " " + a;
+  command += " 2>" + script_path + ".log";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return false;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output->append(buffer, n);
+  bool ok = pclose(pipe) == 0;
+  if (!ok) output->clear();
+  return ok;
+}
+
 std::string ExportTorchvisionModel(const std::string& name, bool trace) {
   static std::map<std::string, std::string> cache;
   const std::string key = name + (trace ? "_trace" : "_script");
@@ -343,19 +409,45 @@ std::string ExportTorchvisionModel(const std::string& name, bool trace) {
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  std::string result;
-  const std::string python = "/usr/bin/python3";
-  if (access(python.c_str(), X_OK) == 0 && !Dir().path().empty()) {
-    std::string script = Dir().path() + "/export_torchvision.py";
-    std::string path = Dir().path() + "/" + key + ".pt";
-    std::ofstream(script) << kExportScript;
-    std::string command = python + " " + script + " " + name + " " + (trace ? "trace" : "script") +
-                          " " + path + " > " + path + ".log 2>&1";
-    if (std::system(command.c_str()) == 0 && fs::exists(path)) result = path;
-  }
+  std::string path = TempPath("_" + key + ".pt"), output;
+  bool ok = RunPython(kExportScript, {name, trace ? "trace" : "script", path}, &output) && fs::exists(path);
   std::lock_guard<std::mutex> lock(CacheMutex());
-  cache[key] = result;
-  return result;
+  cache[key] = ok ? path : "";
+  return cache[key];
+}
+
+std::vector<StoredLayer> StoredLayers(torch::jit::Module& module) {
+  std::shared_ptr<torch::jit::Graph> graph =
+      torch::jit::toGraphFunction(module.get_method("forward").function()).graph();
+  std::vector<StoredLayer> out;
+  for (torch::jit::Node* node : graph->nodes()) {
+    if (IsWeightedOpKind(node->kind().toQualString())) out.push_back({Input(node, 1), Input(node, 2)});
+  }
+  return out;
+}
+
+torch::jit::Node* FirstNodeOfKind(torch::jit::Module& module, const std::string& kind) {
+  std::shared_ptr<torch::jit::Graph> graph =
+      torch::jit::toGraphFunction(module.get_method("forward").function()).graph();
+  for (torch::jit::Node* node : graph->nodes()) {
+    if (node->kind() == c10::Symbol::fromQualString(kind)) return node;
+  }
+  return nullptr;
+}
+
+torch::Tensor Input(torch::jit::Node* node, size_t input) {
+  c10::optional<c10::IValue> v = torch::jit::toIValue(node->input(input));
+  return v && v->isTensor() ? v->toTensor() : torch::Tensor();
+}
+
+torch::Tensor Param(const torch::jit::Module& module, const std::string& path) {
+  for (const auto& p : module.named_parameters()) {
+    if (p.name == path) return p.value;
+  }
+  for (const auto& b : module.named_buffers()) {
+    if (b.name == path) return b.value;
+  }
+  return torch::Tensor();
 }
 
 }  // namespace acs::test_models
