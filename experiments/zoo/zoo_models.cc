@@ -5,7 +5,6 @@
 
 #include <cctype>
 #include <cmath>
-#include <functional>
 #include <iomanip>
 #include <memory>
 #include <sstream>
@@ -16,7 +15,7 @@ namespace {
 
 using torch::jit::Module;
 
-// Formats a double so that TorchScript parses it back to the same constant.
+// Formats a non-integral constant for TorchScript source, to 6 significant digits.
 std::string Num(double v) {
   std::ostringstream out;
   out << std::setprecision(6) << v;
@@ -28,7 +27,9 @@ std::string NormalizeStatement() {
   return "    x = (x - " + Num(kZooMean) + ") / " + Num(kZooStd) + "\n";
 }
 
-// "self.<name>" for a child name; numeric names ("0", "1") need getattr.
+// "self.<name>" for a child name; numeric names ("0", "1") need getattr. Source compiled
+// with Module::define sees children as plain objects, so calls spell out `.forward(...)`;
+// the graph is the same prim::CallMethod that torch.jit.script emits for `self.child(x)`.
 std::string Child(const std::string& name) {
   if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) {
     return "getattr(self, \"" + name + "\")";
@@ -113,8 +114,9 @@ def forward(self, x):
   at::Generator generator_;
 };
 
-// VGG-shaped: conv3x3-BN-ReLU stacks with max pooling, then flatten (no global pooling)
-// into a two-layer classifier. 28x28 -> 14 -> 7 -> 3, so fc1 sees 128 * 3 * 3 features.
+// VGG-shaped: three stacks of two conv3x3-BN-ReLU (16, 32, 64 channels), each followed by
+// 2x2 max pooling (28 -> 14 -> 7 -> 3), then flatten without global pooling, so fc1 sees
+// 64 * 3 * 3 features in channel-major order.
 Module BuildVgg(ModelBuilder* b) {
   const std::vector<int64_t> cfg = {16, 16, 0, 32, 32, 0, 64, 64, 0};  // 0 = 2x2 max pool
   Module features = b->NewModule("VGGFeatures");
@@ -164,7 +166,8 @@ Module BasicBlock(ModelBuilder* b, int64_t in, int64_t out, int64_t stride) {
     Module down = b->NewModule("Downsample");
     down.register_module("0", b->Conv1x1(in, out, stride));
     down.register_module("1", b->BatchNorm(out));
-    down.define("def forward(self, x):\n    return " + Child("1") + ".forward(" + Child("0") + ".forward(x))\n");
+    down.define("def forward(self, x):\n    return " + Child("1") + ".forward(" + Child("0") +
+                ".forward(x))\n");
     m.register_module("downsample", down);
     shortcut = "self.downsample.forward(x)";
   }
@@ -178,7 +181,8 @@ Module BasicBlock(ModelBuilder* b, int64_t in, int64_t out, int64_t stride) {
 }
 
 // ResNet-20 as in He et al. for CIFAR: 3 stages of 3 basic blocks, widths 16/32/64,
-// stride 2 at the first block of stages 2 and 3. 28x28 -> 28 -> 14 -> 7 -> global pool.
+// stride 2 at the first block of stages 2 and 3. The stem convolution has stride 2 to keep
+// training cheap on a CPU: 28x28 -> 14 -> 14 -> 7 -> 4 -> global pool.
 Module BuildResNet20(ModelBuilder* b) {
   Module m = b->NewModule("ResNet");
   m.register_module("conv1", b->Conv3x3(1, 16, 2));
@@ -233,13 +237,14 @@ Module InvertedResidual(ModelBuilder* b, int64_t in, int64_t out, int64_t stride
   return m;
 }
 
-// MobileNetV2-shaped, scaled to 28x28: stem conv3x3 (16, stride 1), eight inverted
-// residual blocks (28 -> 14 -> 7), 1x1 head conv to 256, global pool, linear.
+// MobileNetV2-shaped, scaled to 28x28: stem conv3x3-BN-ReLU6 (16 channels, stride 2),
+// seven inverted residual blocks (14 -> 7 -> 4), 1x1 head conv-BN-ReLU6 to 256, global
+// pool, linear.
 Module BuildMobileNetV2(ModelBuilder* b) {
   struct Stage {
     int64_t expand, channels, blocks, stride;
   };
-  const Stage stages[] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 1}, {6, 64, 2, 2}};
+  const Stage stages[] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 2, 2}, {6, 64, 2, 1}};
   const int64_t head = 256;
 
   Module m = b->NewModule("MobileNetV2");

@@ -28,7 +28,18 @@ inline constexpr double kZooStd = 0.3530;   // Fashion-MNIST training-set pixel 
 // {1, 1, 28, 28}: the input shape of every zoo model.
 std::vector<int64_t> ZooInputShape();
 
-// Names accepted by BuildZooModel: "vgg", "resnet20", "mobilenetv2".
+// Names accepted by BuildZooModel:
+// - "vgg": features.{conv1..conv6, bn1..bn6} (16,16 | 32,32 | 64,64 channels, 2x2 max
+//   pool after each pair), flatten of 64x3x3 without global pooling, classifier.fc1
+//   (576 -> 256), ReLU, classifier.fc2.
+// - "resnet20": conv1 (stride 2), bn1, layer{1,2,3}.{0,1,2}.{conv1,bn1,conv2,bn2} with
+//   widths 16/32/64, layer{2,3}.0.downsample.{0 (1x1 conv, stride 2), 1 (BN)}, residual
+//   adds, global average pool, fc.
+// - "mobilenetv2": conv_stem (stride 2), bn1, blocks.{0..6}.{conv_pw, bn1, conv_dw
+//   (depthwise), bn2, conv_pwl, bn3} with ReLU6 (block 0 has expansion 1 and no
+//   conv_pw/bn1; the others expand 6x), output channels 16, 24, 24, 32, 32, 64, 64,
+//   residual adds in blocks 2, 4 and 6, conv_head (1x1 to 256), bn2, global average
+//   pool, classifier.
 std::vector<std::string> ZooModelNames();
 
 // Builds the named model with freshly initialized weights: Kaiming-normal (fan-out)

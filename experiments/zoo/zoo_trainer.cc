@@ -25,21 +25,24 @@ double OneCycleLr(const TrainOptions& o, int64_t step, int64_t total) {
   return o.peak_lr * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
-// Random crop after zero padding by 2, and a horizontal flip with probability 1/2, drawn
-// per sample. `images` is [B, C, H, W].
-torch::Tensor Augment(const torch::Tensor& images, at::Generator& gen) {
+// A random crop of `images` [B, C, H, W] zero-padded by 2 on every side, per sample.
+torch::Tensor RandomCrop(const torch::Tensor& images, at::Generator& gen) {
   constexpr int64_t kPad = 2;
   const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
   torch::Tensor padded = torch::constant_pad_nd(images, {kPad, kPad, kPad, kPad}, 0.0);
-  torch::Tensor shifts =
-      torch::randint(0, 2 * kPad + 1, {n, 2}, gen, torch::kLong).contiguous();
+  torch::Tensor shifts = torch::randint(0, 2 * kPad + 1, {n, 2}, gen, torch::kLong);
   const int64_t* s = shifts.data_ptr<int64_t>();
   torch::Tensor out = torch::empty_like(images);
   for (int64_t i = 0; i < n; ++i) {
     out[i].copy_(padded[i].narrow(1, s[2 * i], h).narrow(2, s[2 * i + 1], w));
   }
-  torch::Tensor flip = torch::rand({n, 1, 1, 1}, gen) < 0.5;
-  return torch::where(flip, out.flip({3}), out);
+  return out;
+}
+
+// Mirrors each sample of `images` [B, C, H, W] left-right with probability 1/2.
+torch::Tensor RandomFlip(const torch::Tensor& images, at::Generator& gen) {
+  torch::Tensor flip = torch::rand({images.size(0), 1, 1, 1}, gen) < 0.5;
+  return torch::where(flip, images.flip({3}), images);
 }
 
 Status CheckLabelled(const Dataset& data, const char* role) {
@@ -110,7 +113,8 @@ StatusOr<TrainResult> TrainClassifier(torch::jit::Module model, const Dataset& t
                                          std::min(options.batch_size, n - b * options.batch_size));
         torch::Tensor x = train.images.index_select(0, idx);
         torch::Tensor y = train.labels.index_select(0, idx);
-        if (options.augment) x = Augment(x, gen);
+        if (options.random_crop) x = RandomCrop(x, gen);
+        if (options.horizontal_flip) x = RandomFlip(x, gen);
 
         sgd.zero_grad();
         torch::Tensor logits = model.forward({x}).toTensor();

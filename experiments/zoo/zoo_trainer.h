@@ -20,7 +20,8 @@ struct TrainOptions {
                                  // peak_lr; the rest anneal to 0 along a cosine
   double momentum = 0.9;         // Nesterov momentum
   double weight_decay = 5e-4;    // L2 penalty on every parameter
-  bool augment = true;           // random crop (zero pad 2) and horizontal flip
+  bool random_crop = false;      // shift by up to 2 pixels (zero padding), per sample
+  bool horizontal_flip = true;   // mirror half of the samples
   uint64_t seed = 1;             // data order and augmentation draws
   int64_t eval_batch_size = 500; // samples per forward pass when testing
 };
@@ -59,8 +60,8 @@ class TrainObserver {
   virtual void OnEpoch(const EpochStats& stats) {}
 };
 
-// Trains `model` in place on `train`, testing on `test` after every epoch, and leaves it in
-// eval mode. Both datasets need labels and the model's input layout. `observer` may be
+// Trains `model` (a handle: the caller's module changes) on `train`, testing on `test`
+// after every epoch, and leaves it in eval mode. Both datasets need labels and the model's input layout. `observer` may be
 // null and is not owned. Errors: InvalidArgument for bad options or data, Internal when
 // the model fails to run.
 StatusOr<TrainResult> TrainClassifier(torch::jit::Module model, const Dataset& train,
