@@ -8,6 +8,7 @@
 #include <map>
 #include <numeric>
 
+#include "core/reconstruction.h"
 #include "core/weight_transforms.h"
 
 namespace acs {
@@ -21,6 +22,7 @@ using torch::jit::Value;
 struct Plan {
   std::vector<torch::Tensor> keep;             // per group: kept channel indices, sorted
   std::vector<torch::Tensor> weight, bias;     // per layer
+  std::vector<torch::Tensor> mask;             // per layer: sparsity pattern, undefined = none
   std::vector<int64_t> groups;                 // per layer: new groups of a depthwise conv; 0 = same
   std::vector<torch::Tensor> channel_tensor;   // per Graph::channel_tensors entry
   std::map<int, std::pair<torch::Tensor, torch::Tensor>> bn_stats;  // node -> (mean, var)
@@ -127,6 +129,7 @@ void TransformLayers(const Graph& g, const Policy& policy, const std::vector<Nod
   plan->weight.assign(g.layers.size(), {});
   plan->bias.assign(g.layers.size(), {});
   plan->groups.assign(g.layers.size(), 0);
+  plan->mask.assign(g.layers.size(), {});
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const Layer& layer = g.layers[li];
     if (!layer.compressible) continue;
@@ -137,7 +140,8 @@ void TransformLayers(const Graph& g, const Policy& policy, const std::vector<Nod
     torch::Tensor b = layer.has_bias ? Select(ConstantTensor(node, 2), 0, pos.out) : torch::Tensor();
     bool changed = pos.out.defined() || pos.in.defined();
     if (config.pattern != Pattern::kDense && config.pattern != Pattern::kChannel) {
-      w = w.masked_fill(PatternMask(w, config) == 0, 0.0);
+      plan->mask[li] = PatternMask(w, config);
+      w = w.masked_fill(plan->mask[li] == 0, 0.0);
       changed = true;
     }
     if (config.precision != Precision::kFp32) {
@@ -218,6 +222,52 @@ std::shared_ptr<torch::jit::Graph> Materialize(const ImportedModel& model, const
   return jit;
 }
 
+// Floating-point work of SolveMaskedLeastSquares for this mask: one factorization per
+// distinct row support.
+double RefitFlops(const torch::Tensor& mask, int64_t rows, int64_t inputs) {
+  if (!mask.defined()) return std::pow(static_cast<double>(inputs), 3) / 3;
+  torch::Tensor m = (mask.reshape({rows, inputs}) != 0);
+  torch::Tensor unique_rows = std::get<0>(torch::unique_dim(m, 0));
+  torch::Tensor support = unique_rows.sum(1).to(torch::kFloat64);
+  return (support.pow(3) / 3).sum().item<double>();
+}
+
+// Refits every layer whose own sparsity pattern or input channels the policy changed, in
+// execution order, so that each sees the compressed model's activations including the
+// refits before it.
+Status ReconstructLayers(const ImportedModel& model, const Policy& policy, const CompressorOptions& options,
+                         Plan* plan) {
+  const Graph& g = model.graph;
+  torch::Tensor images = options.calibration.narrow(0, 0, std::min(options.calibration.size(0), options.reconstruction_images));
+  std::vector<Node*> nodes = TopLevelNodes(*model.frozen);
+  torch::Generator generator = at::detail::createCPUGenerator(options.seed);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const Layer& layer = g.layers[li];
+    if (!plan->weight[li].defined() || !layer.compressible || layer.groups != 1) continue;
+    LayerPositions pos = PositionsOf(layer, *plan);
+    if (!plan->mask[li].defined() && !pos.in.defined()) continue;  // same inputs, same support
+    const int64_t inputs = plan->weight[li].numel() / plan->weight[li].size(0);
+    if (inputs > options.max_reconstruction_inputs) continue;
+    if (RefitFlops(plan->mask[li], plan->weight[li].size(0), inputs) > options.max_reconstruction_flops) continue;
+    std::shared_ptr<torch::jit::Graph> current = Materialize(model, *plan, /*remove_channels=*/true);
+    ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> x_new, CaptureLayerInputs(*current, model.module, images, {static_cast<int>(li)}));
+    ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> x_old, CaptureLayerInputs(*model.frozen, model.module, images, {static_cast<int>(li)}));
+    int64_t available = LayerInputColumnCount(layer, x_old[0]);
+    torch::Tensor columns = torch::randperm(available, generator, torch::kInt64)
+                                .narrow(0, 0, std::min(available, options.reconstruction_columns));
+    torch::Tensor w_old = Select(ConstantTensor(nodes[layer.node], 1), 0, pos.out);
+    torch::Tensor y = w_old.reshape({w_old.size(0), -1}).matmul(LayerInputColumns(layer, x_old[0], columns));
+    torch::Tensor b_old = layer.has_bias ? Select(ConstantTensor(nodes[layer.node], 2), 0, pos.out) : torch::Tensor();
+    if (b_old.defined()) y += b_old.unsqueeze(1);
+    torch::Tensor x = LayerInputColumns(layer, x_new[0], columns);
+    auto [w, b] = SolveMaskedLeastSquares(x, y, plan->mask[li], layer.has_bias);
+    LayerConfig config = policy.Get(layer.name);
+    plan->weight[li] = SimulatePrecision(w.view(plan->weight[li].sizes()), config.precision).contiguous();
+    if (b.defined()) plan->bias[li] = b;
+  }
+  return Status::Ok();
+}
+
 // Splits [0, n) into chunks of about `batch`, none of size 1 (batch norm in training mode
 // needs two samples).
 std::vector<std::pair<int64_t, int64_t>> Chunks(int64_t n, int64_t batch) {
@@ -294,35 +344,14 @@ Status CalibrateActivations(const ImportedModel& model, const Policy& policy,
                                       "' is int8, which needs calibration data for its activation range");
   }
   std::shared_ptr<torch::jit::Graph> jit = Materialize(model, *plan, /*remove_channels=*/true);
-  std::vector<Node*> layer_nodes;
-  for (Node* node : jit->nodes()) {
-    if (IsWeightedOpKind(node->kind().toQualString())) layer_nodes.push_back(node);
-  }
-  std::vector<Value*> ranges;
-  for (int li : int8_layers) {
-    Node* node = layer_nodes.at(li);
-    torch::jit::WithInsertPoint guard(node);
-    ranges.push_back(jit->insert(c10::Symbol::fromQualString("aten::min"), {node->input(0)}));
-    ranges.push_back(jit->insert(c10::Symbol::fromQualString("aten::max"), {node->input(0)}));
-  }
-  Node* tuple = jit->insertNode(jit->createTuple(ranges));
-  jit->eraseOutput(0);
-  jit->registerOutput(tuple->output());
   std::vector<double> lo(int8_layers.size(), INFINITY), hi(int8_layers.size(), -INFINITY);
-  try {
-    torch::NoGradGuard no_grad;
-    torch::jit::GraphFunction fn("calibrate", jit, nullptr);
-    for (auto [start, size] : Chunks(options.calibration.size(0), options.calibration_batch)) {
-      std::vector<c10::IValue> stack{model.module._ivalue(), options.calibration.narrow(0, start, size)};
-      fn.run(stack);
-      const auto& out = stack.at(0).toTupleRef().elements();
-      for (size_t k = 0; k < int8_layers.size(); ++k) {
-        lo[k] = std::min(lo[k], out[2 * k].toTensor().item<double>());
-        hi[k] = std::max(hi[k], out[2 * k + 1].toTensor().item<double>());
-      }
+  for (auto [start, size] : Chunks(options.calibration.size(0), options.calibration_batch)) {
+    ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> inputs,
+                         CaptureLayerInputs(*jit, model.module, options.calibration.narrow(0, start, size), int8_layers));
+    for (size_t k = 0; k < int8_layers.size(); ++k) {
+      lo[k] = std::min(lo[k], inputs[k].min().item<double>());
+      hi[k] = std::max(hi[k], inputs[k].max().item<double>());
     }
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument("running the model on the calibration data failed: " + ShortError(e));
   }
   for (size_t k = 0; k < int8_layers.size(); ++k) {
     plan->act_quant[int8_layers[k]] = ActivationQuantFromRange(lo[k], hi[k]);
@@ -369,6 +398,7 @@ StatusOr<CompressedModel> Compress(const ImportedModel& model, const Policy& pol
                                      "-d sample " + c10::str(options.calibration.sizes().slice(1)) +
                                      " but the model takes " + c10::str(c10::IntArrayRef(model.input_shape).slice(1)));
     }
+    if (options.reconstruct) ACS_RETURN_IF_ERROR(ReconstructLayers(model, policy, options, &plan));
     if (options.recalibrate_batch_norm) ACS_RETURN_IF_ERROR(RecalibrateBatchNorm(model, options, &plan));
   }
   ACS_RETURN_IF_ERROR(CalibrateActivations(model, policy, options, &plan));
@@ -377,10 +407,7 @@ StatusOr<CompressedModel> Compress(const ImportedModel& model, const Policy& pol
   out.policy_hash = policy_in.Hash();
   std::shared_ptr<torch::jit::Graph> jit = Materialize(model, plan, options.remove_channels);
   out.module = ModuleFromGraph(*jit);
-  std::vector<torch::jit::Node*> layer_nodes;
-  for (torch::jit::Node* node : jit->nodes()) {
-    if (IsWeightedOpKind(node->kind().toQualString())) layer_nodes.push_back(node);
-  }
+  std::vector<torch::jit::Node*> layer_nodes = WeightedNodes(*jit);
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const Layer& layer = g.layers[li];
     torch::Tensor before_w = ConstantTensor(nodes[layer.node], 1);

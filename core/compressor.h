@@ -19,6 +19,16 @@ struct CompressorOptions {
   // Undefined = none: batch norm keeps its statistics, and int8 layers are an error.
   torch::Tensor calibration;
   bool recalibrate_batch_norm = true;  // when calibration data is given
+  // Refit each layer whose sparsity pattern or input channels the policy changed, by least
+  // squares on its support, so that its outputs on the compressed model's activations match
+  // the dense layer's (when calibration data is given). Grouped and depthwise convs are not
+  // refit.
+  bool reconstruct = true;
+  int64_t reconstruction_images = 64;        // calibration images used to refit
+  int64_t reconstruction_columns = 4096;     // sampled output positions per layer
+  int64_t max_reconstruction_inputs = 2304;  // layers with a longer reduction are not refit
+  double max_reconstruction_flops = 2e9;     // nor layers whose solves would cost more
+  uint64_t seed = 0;                      // for the sampled positions
   int64_t calibration_batch = 64;      // samples per forward pass while calibrating
   // true: removed channels are cut out of the tensors (the export). false: tensors keep
   // their dense shapes with removed channels zeroed, the masked simulation of the same

@@ -1,6 +1,7 @@
 #include "core/torchscript_model.h"
 
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/ir.h>
 
 #include <sstream>
 
@@ -72,6 +73,46 @@ StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph
     std::vector<c10::IValue> stack{self._ivalue(), input};
     fn.run(stack);
     return Prediction(stack.at(0));
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("running the model failed: " + ShortError(e));
+  }
+}
+
+std::vector<torch::jit::Node*> WeightedNodes(torch::jit::Graph& graph) {
+  std::vector<torch::jit::Node*> nodes;
+  for (torch::jit::Node* node : graph.nodes()) {
+    if (IsWeightedOpKind(node->kind().toQualString())) nodes.push_back(node);
+  }
+  return nodes;
+}
+
+StatusOr<std::vector<torch::Tensor>> CaptureLayerInputs(torch::jit::Graph& graph,
+                                                        const torch::jit::Module& self,
+                                                        const torch::Tensor& input,
+                                                        const std::vector<int>& layers) {
+  std::shared_ptr<torch::jit::Graph> copy = graph.copy();
+  std::vector<torch::jit::Node*> nodes = WeightedNodes(*copy);
+  std::vector<torch::jit::Value*> captured;
+  for (int li : layers) {
+    if (li < 0 || li >= static_cast<int>(nodes.size())) {
+      return Status::Internal("no weighted op " + std::to_string(li) + " in the graph");
+    }
+    torch::jit::Node* node = nodes[li];
+    torch::jit::WithInsertPoint guard(node);
+    // A copy, so that in-place ops after the layer cannot change what is returned.
+    captured.push_back(copy->insert(c10::Symbol::fromQualString("aten::clone"), {node->input(0)}));
+  }
+  torch::jit::Node* tuple = copy->insertNode(copy->createTuple(captured));
+  while (!copy->outputs().empty()) copy->eraseOutput(0);
+  copy->registerOutput(tuple->output());
+  try {
+    torch::NoGradGuard no_grad;
+    torch::jit::GraphFunction fn("capture", copy, nullptr);
+    std::vector<c10::IValue> stack{self._ivalue(), input};
+    fn.run(stack);
+    std::vector<torch::Tensor> out;
+    for (const c10::IValue& v : stack.at(0).toTupleRef().elements()) out.push_back(v.toTensor());
+    return out;
   } catch (const std::exception& e) {
     return Status::InvalidArgument("running the model failed: " + ShortError(e));
   }

@@ -37,6 +37,17 @@ torch::jit::Module ModuleFromGraph(const torch::jit::Graph& graph);
 StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph,
                                  const torch::jit::Module& self, const torch::Tensor& input);
 
+// Runs a copy of `graph` on `input` and returns, for each index in `layers` (positions
+// among the graph's weighted ops, see IsWeightedOpKind), a copy of that op's input tensor
+// as the op sees it.
+StatusOr<std::vector<torch::Tensor>> CaptureLayerInputs(torch::jit::Graph& graph,
+                                                        const torch::jit::Module& self,
+                                                        const torch::Tensor& input,
+                                                        const std::vector<int>& layers);
+
+// The graph's weighted ops (see IsWeightedOpKind) in order.
+std::vector<torch::jit::Node*> WeightedNodes(torch::jit::Graph& graph);
+
 // Runs the module's forward on one input under no-grad, returning the output tensor (the
 // first tensor of a tuple output). Errors become a Status.
 StatusOr<torch::Tensor> RunModule(torch::jit::Module& module, const torch::Tensor& input);

@@ -252,6 +252,7 @@ void CheckPolicy(const ImportedModel& model, const Policy& policy, const torch::
   const Graph& g = model.graph;
   CompressorOptions options;
   options.calibration = calibration;
+  options.reconstruction_images = 8;  // keeps the torchvision cases quick
   StatusOr<CompressedModel> exported = Compress(model, policy, options);
   ASSERT_TRUE(exported.ok()) << exported.status().ToString();
   std::string path = test_models::TempPath(".pt");
