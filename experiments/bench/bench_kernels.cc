@@ -6,7 +6,8 @@
 //   bench_kernels [--json PATH] [--threads 1,2] [--min-time SECONDS] [--filter SUBSTRING]
 //
 // Every sparse result is checked against torch with the same weights, then timed
-// alternately with the fastest dense baseline of its layer (timing.h): the speedup is the
+// alternately with the fastest dense baseline of its layer (devices/measure/harness.h,
+// MeasureAlternating): the speedup is the
 // ratio of the medians, and of the fastest runs beside it ("min"), which is the steadier
 // figure on a host shared with other work. ACS_ISA=scalar|avx2|avx512 caps the kernels'
 // instruction set. Build in Release.
@@ -20,7 +21,6 @@
 #include <optional>
 #include <random>
 #include <sstream>
-#include <tuple>
 #include <string>
 #include <vector>
 
@@ -30,7 +30,7 @@
 #include "devices/kernels/cpu_features.h"
 #include "devices/kernels/kernel_table.h"
 #include "devices/kernels/spmm.h"
-#include "experiments/bench/timing.h"
+#include "devices/measure/harness.h"
 
 namespace acs::bench {
 namespace {
@@ -198,8 +198,8 @@ struct Row {
   std::string layer, kernel, baseline, lowering;
   double sparsity = 0.0;
   int threads = 1;
-  Timing timing;
-  Timing dense;  // the fastest dense baseline, timed alternately with this kernel
+  measure::Measurement timing;
+  measure::Measurement dense;  // the fastest dense baseline, timed alternately with this kernel
   double gflops = 0.0, max_error = 0.0;
   double speedup = 0.0;      // dense median / kernel median
   double speedup_min = 0.0;  // dense fastest run / kernel fastest run (least disturbed)
@@ -281,7 +281,8 @@ void PrintTargets(const std::vector<Row>& rows, nlohmann::json& out) {
 
 int Main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
-  TimingOptions timing;
+  measure::MeasureOptions timing;
+  timing.min_repeats = 7;
   timing.min_seconds = args.min_time;
   std::mt19937 rng(1234);
 
@@ -312,12 +313,13 @@ int Main(int argc, char** argv) {
     const std::vector<float> bias_v(bias.data_ptr<float>(), bias.data_ptr<float>() + o);
     for (int threads : args.threads) {
       torch::set_num_threads(threads);
+      timing.threads = threads;
       torch::NoGradGuard no_grad;
       const std::vector<Baseline> baselines = DenseBaselines(l, input, dense_w, bias);
       std::map<std::string, double> dense_us;
       const Baseline* fastest = nullptr;
       for (const Baseline& b : baselines) {
-        dense_us[b.name] = Measure(b.run, timing).median_us;
+        dense_us[b.name] = measure::Measure(b.run, timing).median_us;
         if (fastest == nullptr || dense_us[b.name] < dense_us[fastest->name]) fastest = &b;
       }
       const double dense_best = dense_us[fastest->name];
@@ -359,7 +361,9 @@ int Main(int argc, char** argv) {
         r.sparsity = c.sparsity;
         r.threads = threads;
         r.baseline = fastest->name;
-        std::tie(r.timing, r.dense) = MeasurePair(run, fastest->run, timing);
+        std::vector<measure::Measurement> pair = measure::MeasureAlternating({run, fastest->run}, timing);
+        r.timing = std::move(pair[0]);
+        r.dense = std::move(pair[1]);
         r.gflops = l.DenseFlops() / r.timing.median_us * 1e-3;
         r.speedup = r.dense.median_us / r.timing.median_us;
         r.speedup_min = r.dense.min_us / r.timing.min_us;
@@ -381,15 +385,14 @@ int Main(int argc, char** argv) {
     out["torch_version"] = TORCH_VERSION;
     out["blas"] = blas;
     out["onednn_enabled"] = mkldnn;
-    out["timing"] = {{"warmup", timing.warmup}, {"min_repeats", timing.min_repeats},
-                     {"min_seconds", timing.min_seconds}, {"statistic", "median"},
-                     {"speedup", "median of the fastest dense baseline / median of the kernel, timed alternately"}};
+    out["timing"] = measure::ToJson(timing);
+    out["timing"]["speedup"] = "median of the fastest dense baseline / median of the kernel, timed alternately";
     out["dense"] = dense_json;
     out["targets"] = targets;
     for (const Row& r : rows) {
       out["results"].push_back({{"layer", r.layer}, {"kernel", r.kernel}, {"lowering", r.lowering}, {"sparsity", r.sparsity},
                                 {"threads", r.threads}, {"median_us", r.timing.median_us},
-                                {"min_us", r.timing.min_us}, {"max_us", r.timing.max_us},
+                                {"min_us", r.timing.min_us}, {"iqr_us", r.timing.iqr_us},
                                 {"repeats", r.timing.repeats}, {"gflops_effective", r.gflops},
                                 {"dense_baseline", r.baseline}, {"dense_median_us", r.dense.median_us},
                                 {"dense_min_us", r.dense.min_us}, {"speedup_vs_dense", r.speedup},

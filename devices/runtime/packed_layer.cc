@@ -1,0 +1,267 @@
+#include "devices/runtime/packed_layer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+#include <variant>
+
+#include "devices/kernels/spmm.h"
+
+namespace acs::runtime {
+namespace {
+
+bool IsSparse(KernelKind kind) {
+  return kind == KernelKind::kBlockSparse || kind == KernelKind::kCsr || kind == KernelKind::kNm;
+}
+
+std::string Percent(double x) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.0f%%", 100.0 * x);
+  return buffer;
+}
+
+KernelChoice Dense(std::string why) {
+  KernelChoice c;
+  c.why_dense = std::move(why);
+  return c;
+}
+
+// Packs a row-major O x K float matrix in the chosen format.
+StatusOr<kernels::SparseWeights> Pack(const torch::Tensor& w2d, const KernelChoice& kernel) {
+  const kernels::DenseView view{w2d.data_ptr<float>(), w2d.size(0), w2d.size(1)};
+  switch (kernel.kind) {
+    case KernelKind::kBlockSparse: {
+      ACS_ASSIGN_OR_RETURN(kernels::BlockSparseMatrix m, kernels::PackBlockSparse(view, kernel.block));
+      return kernels::SparseWeights(std::move(m));
+    }
+    case KernelKind::kCsr: {
+      ACS_ASSIGN_OR_RETURN(kernels::CsrMatrix m, kernels::PackCsr(view));
+      return kernels::SparseWeights(std::move(m));
+    }
+    case KernelKind::kNm: {
+      ACS_ASSIGN_OR_RETURN(kernels::NmMatrix m, kernels::PackNm(view, kernel.nm_n, kernel.nm_m));
+      return kernels::SparseWeights(std::move(m));
+    }
+    default:
+      return Status::InvalidArgument(std::string("cannot pack weights for the ") + KernelKindName(kernel.kind) +
+                                     " kernel: not a sparse kernel");
+  }
+}
+
+torch::Tensor Float2d(const torch::Tensor& weight) {
+  return weight.detach().to(torch::kFloat32).reshape({weight.size(0), -1}).contiguous();
+}
+
+StatusOr<std::vector<float>> BiasVector(const torch::Tensor& bias, int64_t out) {
+  if (!bias.defined()) return std::vector<float>();
+  if (bias.numel() != out) {
+    return Status::InvalidArgument("bias has " + std::to_string(bias.numel()) + " values for " + std::to_string(out) +
+                                   " outputs");
+  }
+  torch::Tensor b = bias.detach().to(torch::kFloat32).contiguous();
+  return std::vector<float>(b.data_ptr<float>(), b.data_ptr<float>() + out);
+}
+
+void Clamp(const Activation& a, torch::Tensor& y) {
+  if (!a.enabled) return;
+  float* p = y.data_ptr<float>();
+  const int64_t n = y.numel();
+  const float lo = a.min, hi = a.max;
+  for (int64_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i], lo), hi);
+}
+
+kernels::SpmmOptions SpmmOptionsOf(const PackOptions& o) {
+  kernels::SpmmOptions s;
+  s.threads = std::max(1, o.threads);
+  return s;
+}
+
+}  // namespace
+
+const char* KernelKindName(KernelKind kind) {
+  switch (kind) {
+    case KernelKind::kDense: return "dense";
+    case KernelKind::kBlockSparse: return "block";
+    case KernelKind::kCsr: return "csr";
+    case KernelKind::kNm: return "nm";
+    case KernelKind::kInt8Simulated: return "int8-simulated";
+  }
+  return "unknown";
+}
+
+KernelChoice ChooseKernel(const LayerConfig& config, double density, int64_t groups,
+                          const KernelSelection& selection) {
+  if (config.precision == Precision::kInt8) {
+    KernelChoice c;
+    c.kind = KernelKind::kInt8Simulated;
+    return c;
+  }
+  if (config.pattern == Pattern::kDense || config.pattern == Pattern::kChannel) return Dense("");
+  if (groups != 1) return Dense("grouped convolution (sparse kernels need groups = 1)");
+  const std::string at = "density " + Percent(density) + " above ";
+  KernelChoice c;
+  switch (config.pattern) {
+    case Pattern::kBlock: {
+      const int n = config.block;
+      if (n == 4 || n == 8 || n == 16 || n == 32) {
+        if (density > selection.max_density_block) return Dense(at + Percent(selection.max_density_block));
+        c.kind = KernelKind::kBlockSparse;
+        c.block = n;
+        return c;
+      }
+      // No 1xN kernel for this N: its zeros are still unstructured zeros.
+      if (density > selection.max_density_unstructured) {
+        return Dense("no 1x" + std::to_string(n) + " kernel, and " + at + Percent(selection.max_density_unstructured));
+      }
+      c.kind = KernelKind::kCsr;
+      return c;
+    }
+    case Pattern::kUnstructured:
+      if (density > selection.max_density_unstructured) return Dense(at + Percent(selection.max_density_unstructured));
+      c.kind = KernelKind::kCsr;
+      return c;
+    case Pattern::kNM:
+      if (density > selection.max_density_nm) return Dense(at + Percent(selection.max_density_nm));
+      if (config.nm_m > 255) return Dense("N:M with M > 255");
+      c.kind = KernelKind::kNm;
+      c.nm_n = config.nm_n;
+      c.nm_m = config.nm_m;
+      return c;
+    default:
+      return Dense("");
+  }
+}
+
+int64_t PackedBytes(const kernels::SparseWeights& w) {
+  return std::visit(
+      [](const auto& m) -> int64_t {
+        using M = std::decay_t<decltype(m)>;
+        int64_t bytes = static_cast<int64_t>(m.values.size() * sizeof(float));
+        if constexpr (std::is_same_v<M, kernels::NmMatrix>) {
+          bytes += static_cast<int64_t>(m.offsets.size());
+        } else {
+          bytes += static_cast<int64_t>(m.col_idx.size() * sizeof(int32_t) + m.row_ptr.size() * sizeof(int64_t));
+        }
+        return bytes;
+      },
+      w);
+}
+
+StatusOr<c10::intrusive_ptr<PackedConv>> PackedConv::Create(const torch::Tensor& weight, const torch::Tensor& bias,
+                                                             const Geometry& g, const PackOptions& options) {
+  if (!weight.defined() || weight.dim() != 4) return Status::InvalidArgument("conv weight must be [O, C, kh, kw]");
+  if (!IsSparse(options.kernel.kind)) {
+    return Status::InvalidArgument(std::string("PackedConv needs a sparse kernel, got ") +
+                                   KernelKindName(options.kernel.kind));
+  }
+  torch::NoGradGuard no_grad;
+  const torch::Tensor w2d = Float2d(weight);
+  ACS_ASSIGN_OR_RETURN(kernels::SparseWeights packed, Pack(w2d, options.kernel));
+  ACS_ASSIGN_OR_RETURN(std::vector<float> b, BiasVector(bias, weight.size(0)));
+  kernels::Conv2dGeometry geometry;
+  geometry.channels = weight.size(1);
+  geometry.height = g.height;
+  geometry.width = g.width;
+  geometry.kernel_h = weight.size(2);
+  geometry.kernel_w = weight.size(3);
+  geometry.stride_h = g.stride[0];
+  geometry.stride_w = g.stride[1];
+  geometry.pad_h = g.padding[0];
+  geometry.pad_w = g.padding[1];
+  geometry.dilation_h = g.dilation[0];
+  geometry.dilation_w = g.dilation[1];
+  kernels::Conv2dOptions conv_options;
+  conv_options.lowering = options.lowering;
+  ACS_ASSIGN_OR_RETURN(kernels::SparseConv2d conv,
+                       kernels::SparseConv2d::Create(std::move(packed), geometry, std::move(b), conv_options));
+  auto out = c10::make_intrusive<PackedConv>();
+  out->out_channels_ = weight.size(0);
+  out->options_ = options;
+  out->conv_.emplace(std::move(conv));
+  return out;
+}
+
+torch::Tensor PackedConv::Run(const torch::Tensor& x_in) const {
+  const kernels::Conv2dGeometry& g = conv_->geometry();
+  TORCH_CHECK(x_in.dim() == 4 && x_in.size(1) == g.channels && x_in.size(2) == g.height && x_in.size(3) == g.width,
+              "acs_rt::sparse_conv2d: expected input [N, ", g.channels, ", ", g.height, ", ", g.width, "], got ",
+              x_in.sizes(), " (the runtime was compiled for that input size)");
+  TORCH_CHECK(x_in.scalar_type() == torch::kFloat32, "acs_rt::sparse_conv2d: expected float32 input");
+  const torch::Tensor x = x_in.contiguous();
+  const int64_t batch = x.size(0);
+  torch::Tensor y = torch::empty({batch, out_channels_, g.out_h(), g.out_w()}, x.options());
+  if (batch == 0) return y;
+  const Status s = conv_->Run(x.data_ptr<float>(), batch, y.data_ptr<float>(), SpmmOptionsOf(options_));
+  TORCH_CHECK(s.ok(), "acs_rt::sparse_conv2d: ", s.message());
+  Clamp(options_.activation, y);
+  return y;
+}
+
+int64_t PackedConv::stored_values() const { return kernels::StoredValues(conv_->weights()); }
+int64_t PackedConv::packed_bytes() const { return PackedBytes(conv_->weights()); }
+
+StatusOr<c10::intrusive_ptr<PackedLinear>> PackedLinear::Create(const torch::Tensor& weight, const torch::Tensor& bias,
+                                                                 const PackOptions& options) {
+  if (!weight.defined() || weight.dim() != 2) return Status::InvalidArgument("linear weight must be [O, K]");
+  if (!IsSparse(options.kernel.kind)) {
+    return Status::InvalidArgument(std::string("PackedLinear needs a sparse kernel, got ") +
+                                   KernelKindName(options.kernel.kind));
+  }
+  torch::NoGradGuard no_grad;
+  auto out = c10::make_intrusive<PackedLinear>();
+  ACS_ASSIGN_OR_RETURN(out->weights_, Pack(Float2d(weight), options.kernel));
+  ACS_ASSIGN_OR_RETURN(out->bias_, BiasVector(bias, weight.size(0)));
+  out->options_ = options;
+  return out;
+}
+
+torch::Tensor PackedLinear::Run(const torch::Tensor& x_in) const {
+  const int64_t k = kernels::Cols(weights_), o = kernels::Rows(weights_);
+  TORCH_CHECK(x_in.dim() >= 1 && x_in.size(-1) == k, "acs_rt::sparse_linear: expected input [..., ", k, "], got ",
+              x_in.sizes());
+  TORCH_CHECK(x_in.scalar_type() == torch::kFloat32, "acs_rt::sparse_linear: expected float32 input");
+  std::vector<int64_t> out_shape = x_in.sizes().vec();
+  out_shape.back() = o;
+  const torch::Tensor x2d = x_in.reshape({-1, k});
+  const int64_t batch = x2d.size(0);
+  if (batch == 0) return torch::empty(out_shape, x_in.options());
+  // The kernels compute Y[O x B] = W X[K x B]: one sample per column.
+  const torch::Tensor xt = batch == 1 ? x2d.contiguous() : x2d.t().contiguous();
+  torch::Tensor yt = torch::empty({o, batch}, x_in.options());
+  const kernels::SpmmArgs args{xt.data_ptr<float>(), batch, yt.data_ptr<float>(), batch, batch,
+                               bias_.empty() ? nullptr : bias_.data()};
+  const Status s = kernels::Spmm(weights_, args, SpmmOptionsOf(options_));
+  TORCH_CHECK(s.ok(), "acs_rt::sparse_linear: ", s.message());
+  Clamp(options_.activation, yt);
+  torch::Tensor y = batch == 1 ? yt.view({1, o}) : yt.t().contiguous();
+  return y.view(out_shape);
+}
+
+int64_t PackedLinear::stored_values() const { return kernels::StoredValues(weights_); }
+int64_t PackedLinear::packed_bytes() const { return PackedBytes(weights_); }
+
+namespace {
+
+torch::Tensor SparseConv2dOp(const torch::Tensor& x, const c10::intrusive_ptr<PackedConv>& packed) {
+  return packed->Run(x);
+}
+
+torch::Tensor SparseLinearOp(const torch::Tensor& x, const c10::intrusive_ptr<PackedLinear>& packed) {
+  return packed->Run(x);
+}
+
+}  // namespace
+}  // namespace acs::runtime
+
+// Registered in the translation unit that defines the packers, so that linking anything
+// that packs a layer also registers the ops that run it.
+TORCH_LIBRARY(acs_rt, m) {
+  using acs::runtime::PackedConv;
+  using acs::runtime::PackedLinear;
+  m.class_<PackedConv>("PackedConv");
+  m.class_<PackedLinear>("PackedLinear");
+  m.def("sparse_conv2d(Tensor x, __torch__.torch.classes.acs_rt.PackedConv packed) -> Tensor",
+        acs::runtime::SparseConv2dOp);
+  m.def("sparse_linear(Tensor x, __torch__.torch.classes.acs_rt.PackedLinear packed) -> Tensor",
+        acs::runtime::SparseLinearOp);
+}

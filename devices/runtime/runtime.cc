@@ -1,0 +1,328 @@
+#include "devices/runtime/runtime.h"
+
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+
+#include <dlfcn.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <utility>
+
+#include "devices/measure/device_class.h"
+
+namespace acs::runtime {
+namespace {
+
+using torch::jit::Node;
+using torch::jit::Value;
+
+bool Is(const Node* node, const char* kind) { return node->kind() == c10::Symbol::fromQualString(kind); }
+
+c10::optional<c10::IValue> Constant(Value* v) { return torch::jit::toIValue(v); }
+
+torch::Tensor ConstantTensor(Node* node, size_t input) {
+  c10::optional<c10::IValue> v = Constant(node->input(input));
+  return v && v->isTensor() ? v->toTensor() : torch::Tensor();
+}
+
+std::optional<double> ConstantDouble(Value* v) {
+  c10::optional<c10::IValue> c = Constant(v);
+  if (!c || !(c->isDouble() || c->isInt())) return std::nullopt;
+  return c->isDouble() ? c->toDouble() : static_cast<double>(c->toInt());
+}
+
+// The node that is the only user of v (not the graph's return), or null.
+Node* SoleUser(Value* v) {
+  if (v->uses().size() != 1) return nullptr;
+  Node* user = v->uses()[0].user;
+  return user->kind() == torch::jit::prim::Return ? nullptr : user;
+}
+
+std::array<int64_t, 2> Pair(const c10::optional<c10::IValue>& v, int64_t fallback) {
+  std::vector<int64_t> ints;
+  if (v && v->isInt()) ints = {v->toInt()};
+  if (v && v->isIntList()) ints = v->toIntVector();
+  if (ints.empty()) return {fallback, fallback};
+  return {ints[0], ints.size() > 1 ? ints[1] : ints[0]};
+}
+
+// The arguments of an aten::conv2d / aten::_convolution node with constant weights.
+struct ConvArgs {
+  torch::Tensor weight, bias;
+  PackedConv::Geometry geometry;  // height / width filled in by the caller
+  int64_t groups = 1;
+  std::string why_not_sparse;     // e.g. asymmetric "same" padding
+};
+
+std::optional<ConvArgs> ReadConv(Node* node) {
+  ConvArgs a;
+  a.weight = ConstantTensor(node, 1);
+  if (!a.weight.defined() || a.weight.dim() != 4) return std::nullopt;
+  a.bias = ConstantTensor(node, 2);
+  const bool generic = Is(node, "aten::_convolution");
+  if (generic) {
+    c10::optional<c10::IValue> transposed = Constant(node->input(6));
+    if (!transposed || !transposed->isBool() || transposed->toBool()) return std::nullopt;
+  }
+  a.geometry.stride = Pair(Constant(node->input(3)), 1);
+  a.geometry.dilation = Pair(Constant(node->input(5)), 1);
+  c10::optional<c10::IValue> padding = Constant(node->input(4));
+  if (padding && padding->isString()) {
+    for (int i = 0; i < 2; ++i) {
+      const int64_t total = padding->toStringRef() == "same" ? a.geometry.dilation[i] * (a.weight.size(2 + i) - 1) : 0;
+      if (total % 2 != 0) a.why_not_sparse = "asymmetric \"same\" padding";
+      a.geometry.padding[i] = total / 2;
+    }
+  } else {
+    a.geometry.padding = Pair(padding, 0);
+  }
+  c10::optional<c10::IValue> groups = Constant(node->input(generic ? 8 : 6));
+  if (!groups || !groups->isInt()) return std::nullopt;
+  a.groups = groups->toInt();
+  return a;
+}
+
+// Folds `bn` (aten::batch_norm in eval mode with constant statistics, reading `conv_out`)
+// into conv weight and bias; false (and nothing changed) when it is not such a node.
+bool FoldBatchNorm(Node* bn, Value* conv_out, torch::Tensor* weight, torch::Tensor* bias) {
+  if (bn == nullptr || !Is(bn, "aten::batch_norm") || bn->input(0) != conv_out) return false;
+  c10::optional<c10::IValue> training = Constant(bn->input(5));
+  std::optional<double> eps = ConstantDouble(bn->input(7));
+  const torch::Tensor gamma = ConstantTensor(bn, 1), beta = ConstantTensor(bn, 2);
+  const torch::Tensor mean = ConstantTensor(bn, 3), var = ConstantTensor(bn, 4);
+  if (!training || !training->isBool() || training->toBool() || !eps || !mean.defined() || !var.defined()) return false;
+  const int64_t out = weight->size(0);
+  if (mean.numel() != out || var.numel() != out) return false;
+  auto f64 = [](const torch::Tensor& t) { return t.to(torch::kFloat64).flatten(); };
+  const torch::Tensor scale = (gamma.defined() ? f64(gamma) : torch::ones({out}, torch::kFloat64)) /
+                              torch::sqrt(f64(var) + *eps);
+  const torch::Tensor b = bias->defined() ? f64(*bias) : torch::zeros({out}, torch::kFloat64);
+  const torch::Tensor shift = beta.defined() ? f64(beta) : torch::zeros({out}, torch::kFloat64);
+  std::vector<int64_t> view(weight->dim(), 1);
+  view[0] = out;
+  *weight = (weight->to(torch::kFloat64) * scale.view(view)).to(weight->scalar_type()).contiguous();
+  *bias = ((b - f64(mean)) * scale + shift).to(weight->scalar_type()).contiguous();
+  return true;
+}
+
+// The clamp of an activation node that reads v, if it is one the sparse ops can fuse.
+std::optional<Activation> FusableActivation(Node* node, Value* v) {
+  if (node == nullptr || node->inputs().empty() || node->input(0) != v) return std::nullopt;
+  Activation a;
+  a.enabled = true;
+  if (Is(node, "aten::relu") || Is(node, "aten::relu_")) {
+    a.name = "relu";
+    return a;
+  }
+  if (Is(node, "aten::relu6") || Is(node, "aten::relu6_")) {
+    a.max = 6.0f;
+    a.name = "relu6";
+    return a;
+  }
+  if (Is(node, "aten::hardtanh") || Is(node, "aten::hardtanh_")) {
+    std::optional<double> lo = ConstantDouble(node->input(1)), hi = ConstantDouble(node->input(2));
+    if (!lo || !hi) return std::nullopt;
+    a.min = static_cast<float>(*lo);
+    a.max = static_cast<float>(*hi);
+    char name[64];
+    std::snprintf(name, sizeof(name), "hardtanh(%g,%g)", *lo, *hi);
+    a.name = name;
+    return a;
+  }
+  return std::nullopt;
+}
+
+double Density(const torch::Tensor& w) {
+  return w.numel() == 0 ? 1.0 : (w != 0).sum().item<double>() / static_cast<double>(w.numel());
+}
+
+// Replaces `first` (the layer node) and the nodes after it that it absorbs (in graph order)
+// by one call of `op` on the layer's input with `packed` as a constant.
+void ReplaceWithSparseOp(torch::jit::Graph& graph, Node* first, std::vector<Node*> absorbed, const char* op,
+                         const c10::IValue& packed) {
+  torch::jit::WithInsertPoint guard(first);
+  Value* constant = graph.insertConstant(packed);
+  Value* result = graph.insert(c10::Symbol::fromQualString(op), {first->input(0), constant});
+  Node* last = absorbed.empty() ? first : absorbed.back();
+  last->output()->replaceAllUsesWith(result);
+  for (auto it = absorbed.rbegin(); it != absorbed.rend(); ++it) (*it)->destroy();
+  first->destroy();
+}
+
+// The fused activation after `out`, added to `absorbed` when options allow it.
+Activation TakeActivation(Value* out, const RuntimeOptions& options, std::vector<Node*>* absorbed) {
+  if (!options.fuse_activation) return {};
+  Node* user = SoleUser(out);
+  std::optional<Activation> a = FusableActivation(user, out);
+  if (!a) return {};
+  absorbed->push_back(user);
+  return *a;
+}
+
+void SetKernel(const KernelChoice& choice, LayerKernel* k) {
+  k->kind = choice.kind;
+  k->block = choice.block;
+  k->nm_n = choice.nm_n;
+  k->nm_m = choice.nm_m;
+  k->why_dense = choice.why_dense;
+}
+
+bool IsSparse(KernelKind kind) { return kind != KernelKind::kDense && kind != KernelKind::kInt8Simulated; }
+
+KernelChoice DenseBecause(std::string why) {
+  KernelChoice c;
+  c.why_dense = std::move(why);
+  return c;
+}
+
+Status CompileConv(torch::jit::Graph& graph, Node* node, const Layer& layer, const RuntimeOptions& options,
+                   LayerKernel* k) {
+  std::optional<ConvArgs> args = ReadConv(node);
+  if (!args) return Status::Ok();  // not a constant 2-d convolution: left to LibTorch
+  if (layer.input_shape.size() != 4) {
+    return Status::Internal("layer '" + layer.name + "' has no recorded 4-d input shape");
+  }
+  args->geometry.height = layer.input_shape[2];
+  args->geometry.width = layer.input_shape[3];
+  std::vector<Node*> absorbed;
+  Node* bn = SoleUser(node->output());
+  const bool int8 = k->config.precision == Precision::kInt8;
+  if (options.fold_batch_norm && !int8 && FoldBatchNorm(bn, node->output(), &args->weight, &args->bias)) {
+    k->folded_batch_norm = true;
+    absorbed.push_back(bn);
+  }
+  k->density = Density(args->weight);
+  KernelChoice choice = ChooseKernel(k->config, k->density, args->groups, options.selection);
+  if (IsSparse(choice.kind) && !args->why_not_sparse.empty()) choice = DenseBecause(args->why_not_sparse);
+  if (IsSparse(choice.kind)) {
+    std::vector<Node*> with_activation = absorbed;
+    Value* out = absorbed.empty() ? node->output() : absorbed.back()->output();
+    PackOptions pack{choice, TakeActivation(out, options, &with_activation), options.threads, options.lowering};
+    StatusOr<c10::intrusive_ptr<PackedConv>> packed =
+        PackedConv::Create(args->weight, args->bias, args->geometry, pack);
+    if (packed.ok()) {
+      SetKernel(choice, k);
+      k->activation = pack.activation.name;
+      ReplaceWithSparseOp(graph, node, with_activation, kSparseConv2dOp, c10::IValue(std::move(packed).value()));
+      return Status::Ok();
+    }
+    choice = DenseBecause("packing failed: " + packed.status().message());
+  }
+  SetKernel(choice, k);
+  if (k->folded_batch_norm) {  // the aten convolution takes the folded weights
+    torch::jit::WithInsertPoint guard(node);
+    node->replaceInput(1, graph.insertConstant(args->weight));
+    node->replaceInput(2, graph.insertConstant(args->bias));
+    bn->output()->replaceAllUsesWith(node->output());
+    bn->destroy();
+  }
+  return Status::Ok();
+}
+
+Status CompileLinear(torch::jit::Graph& graph, Node* node, const RuntimeOptions& options, LayerKernel* k) {
+  const torch::Tensor weight = ConstantTensor(node, 1);
+  if (!Is(node, "aten::linear") || !weight.defined() || weight.dim() != 2) return Status::Ok();
+  k->density = Density(weight);
+  KernelChoice choice = ChooseKernel(k->config, k->density, 1, options.selection);
+  if (IsSparse(choice.kind)) {
+    std::vector<Node*> absorbed;
+    PackOptions pack{choice, TakeActivation(node->output(), options, &absorbed), options.threads, options.lowering};
+    StatusOr<c10::intrusive_ptr<PackedLinear>> packed = PackedLinear::Create(weight, ConstantTensor(node, 2), pack);
+    if (packed.ok()) {
+      SetKernel(choice, k);
+      k->activation = pack.activation.name;
+      ReplaceWithSparseOp(graph, node, absorbed, kSparseLinearOp, c10::IValue(std::move(packed).value()));
+      return Status::Ok();
+    }
+    choice = DenseBecause("packing failed: " + packed.status().message());
+  }
+  SetKernel(choice, k);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void SetCpuThreads(int threads) {
+  if (at::get_num_threads() != threads) at::set_num_threads(threads);
+  // Debian's OpenBLAS (pthread build) sizes its own pool to the machine; LibTorch leaves it
+  // alone, so a "1-thread" dense GEMM would otherwise run on every core.
+  using SetBlasThreads = void (*)(int);
+  static const auto set_blas = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  static std::atomic<int> blas_threads{0};
+  if (set_blas != nullptr && blas_threads.exchange(threads) != threads) set_blas(threads);
+}
+
+StatusOr<torch::Tensor> RuntimeModel::Forward(const torch::Tensor& x) {
+  SetCpuThreads(threads_);
+  return RunModule(module_, x);
+}
+
+int RuntimeModel::CountNodes(const std::string& kind) const {
+  int n = 0;
+  for (Node* node : graph_->nodes()) n += node->kind() == c10::Symbol::fromQualString(kind);
+  return n;
+}
+
+StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Policy& policy,
+                                         const CompressedModel& compressed, const RuntimeOptions& options) {
+  ACS_RETURN_IF_ERROR(ValidatePolicy(policy, model.graph));
+  if (options.threads < 1) return Status::InvalidArgument("runtime threads must be >= 1");
+  const Policy resolved = ResolvePolicy(policy, model.graph);
+  std::shared_ptr<torch::jit::Graph> graph;
+  try {
+    torch::jit::Module module = compressed.module;
+    graph = torch::jit::toGraphFunction(module.get_method("forward").function()).graph()->copy();
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("the compressed model has no forward graph: " + ShortError(e));
+  }
+  std::vector<Node*> layer_nodes;
+  for (Node* node : graph->nodes()) {
+    if (IsWeightedOpKind(node->kind().toQualString())) layer_nodes.push_back(node);
+  }
+  const std::vector<Layer>& layers = model.graph.layers;
+  if (layer_nodes.size() != layers.size()) {
+    return Status::Internal("the compressed graph has " + std::to_string(layer_nodes.size()) +
+                            " conv / linear ops but the model has " + std::to_string(layers.size()) +
+                            " layers: it was not compressed from this model");
+  }
+  RuntimeModel out;
+  out.threads_ = options.threads;
+  torch::NoGradGuard no_grad;
+  try {
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const Layer& layer = layers[i];
+      if (!layer.compressible) continue;  // e.g. shared or computed weights: left to LibTorch
+      LayerKernel k;
+      k.name = layer.name;
+      k.op = layer.type == LayerType::kLinear ? "linear" : "conv2d";
+      k.config = resolved.Get(layer.name);
+      if (layer.type == LayerType::kLinear) {
+        ACS_RETURN_IF_ERROR(CompileLinear(*graph, layer_nodes[i], options, &k));
+      } else {
+        ACS_RETURN_IF_ERROR(CompileConv(*graph, layer_nodes[i], layer, options, &k));
+      }
+      out.layers_.push_back(std::move(k));
+    }
+    torch::jit::EliminateDeadCode(graph);
+    out.module_ = ModuleFromGraph(*graph);
+    out.graph_ = torch::jit::toGraphFunction(out.module_.get_method("forward").function()).graph();
+  } catch (const std::exception& e) {
+    return Status::Internal("compiling the runtime graph failed: " + ShortError(e));
+  }
+  return out;
+}
+
+DenseModel::DenseModel(const ImportedModel& model, int threads) : module_(model.module), threads_(threads) {}
+
+StatusOr<torch::Tensor> DenseModel::Forward(const torch::Tensor& x) {
+  SetCpuThreads(threads_);
+  return RunModule(module_, x);
+}
+
+std::string RuntimeVersion() { return "acs " + measure::ProjectVersion() + " / libtorch " + TORCH_VERSION; }
+
+}  // namespace acs::runtime

@@ -1,0 +1,101 @@
+// The CPU runtime (DESIGN §5): runs a CompressedModel with kernels that exploit each layer's
+// config. Starting from the compressed model's TorchScript graph, every conv2d / linear
+// node whose config is block / unstructured / N:M (and sparse enough, KernelSelection) is
+// replaced by an acs_rt sparse op holding its packed weights; a batch norm with constant
+// statistics right after a convolution is folded into the convolution's weights and bias
+// first, and a relu / relu6 / hardtanh right after a sparse op is fused into it as a clamp.
+// Dense, channel-pruned, grouped and depthwise layers stay aten ops (oneDNN through
+// LibTorch). int8 layers stay the compressor's fake-quant graph (KernelKind::kInt8Simulated)
+// until real int8 kernels are wired in.
+#pragma once
+
+#include <torch/script.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/compressor.h"
+#include "core/policy.h"
+#include "core/status.h"
+#include "core/torchscript_model.h"
+#include "devices/runtime/packed_layer.h"
+
+namespace acs::runtime {
+
+struct RuntimeOptions {
+  int threads = 1;                 // sparse kernel threads and LibTorch intra-op threads
+  KernelSelection selection;       // when a sparse config gets a sparse kernel
+  bool fold_batch_norm = true;     // fold conv -> batch_norm (constant statistics, eval mode)
+  bool fuse_activation = true;     // fold relu / relu6 / hardtanh after a sparse op into it
+  kernels::ConvLowering lowering = kernels::ConvLowering::kAuto;  // for sparse convolutions
+};
+
+// What runs one compressible layer.
+struct LayerKernel {
+  std::string name;
+  std::string op;                  // "conv2d" or "linear"
+  KernelKind kind = KernelKind::kDense;
+  LayerConfig config;              // from the policy
+  int block = 0;                   // kBlockSparse: N
+  int nm_n = 0, nm_m = 0;          // kNm
+  double density = 1.0;            // non-zero share of the weight as it runs
+  bool folded_batch_norm = false;
+  std::string activation;          // fused activation, e.g. "relu"; empty if none
+  std::string why_dense;           // set when a sparse config runs dense
+};
+
+// A compiled model. Forward may be called from several threads at once (its packed layers
+// are immutable); copies share the compiled graph.
+class RuntimeModel {
+ public:
+  // Runs the model on x (any batch size; other dimensions as compiled) under no-grad, after
+  // SetCpuThreads(threads()) (a process-wide setting). Returns the
+  // output tensor (the first tensor of a tuple output).
+  StatusOr<torch::Tensor> Forward(const torch::Tensor& x);
+
+  const std::vector<LayerKernel>& layers() const { return layers_; }
+  int threads() const { return threads_; }
+  // The rewritten forward graph (first input `self`), for inspection.
+  std::shared_ptr<torch::jit::Graph> graph() const { return graph_; }
+  // Nodes of a kind in graph(), e.g. "aten::batch_norm" or kSparseConv2dOp.
+  int CountNodes(const std::string& kind) const;
+
+ private:
+  friend StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel&, const Policy&, const CompressedModel&,
+                                                  const RuntimeOptions&);
+  torch::jit::Module module_;
+  std::shared_ptr<torch::jit::Graph> graph_;
+  std::vector<LayerKernel> layers_;
+  int threads_ = 1;
+};
+
+// Compiles `compressed` (made by Compress(model, policy, ...)) for the CPU. The i-th conv /
+// linear node of the compressed graph is model.graph.layers[i]; the spatial input size of
+// each convolution is the one recorded at import, so Forward takes that size.
+// Errors: InvalidArgument when the policy does not fit the model, Internal when the
+// compressed graph does not match the model's layers.
+StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Policy& policy,
+                                         const CompressedModel& compressed, const RuntimeOptions& options = {});
+
+// The dense baseline: the model's original frozen graph run by LibTorch.
+class DenseModel {
+ public:
+  DenseModel(const ImportedModel& model, int threads);
+  // SetCpuThreads(threads()) (process-wide), then runs the frozen module.
+  StatusOr<torch::Tensor> Forward(const torch::Tensor& x);
+  int threads() const { return threads_; }
+
+ private:
+  torch::jit::Module module_;
+  int threads_ = 1;
+};
+
+// Sets LibTorch's intra-op threads and, when LibTorch uses OpenBLAS, OpenBLAS's threads
+// (process-wide settings). RuntimeModel and DenseModel call it before every forward.
+void SetCpuThreads(int threads);
+
+// "acs <project version> / libtorch <version>".
+std::string RuntimeVersion();
+
+}  // namespace acs::runtime

@@ -1,0 +1,30 @@
+// Flag parsing for acs-worker: "--name value", "--name=value" and "--switch".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "core/status.h"
+
+namespace acs::worker {
+
+struct Flags {
+  std::map<std::string, std::string> values;  // name without dashes -> value ("" for switches)
+
+  bool Has(const std::string& name) const { return values.count(name) > 0; }
+  std::string Get(const std::string& name, const std::string& fallback = "") const;
+  // Errors (InvalidArgument) name the flag and the text that is not a number.
+  StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback) const;
+  StatusOr<double> GetDouble(const std::string& name, double fallback) const;
+  // InvalidArgument naming the flag when it is missing.
+  StatusOr<std::string> Required(const std::string& name) const;
+};
+
+// Parses argv[first..]. `valued` lists flags taking a value, `switches` those without;
+// anything else (unknown flags, positional words) is an InvalidArgument naming it.
+StatusOr<Flags> ParseFlags(int argc, char** argv, int first, const std::set<std::string>& valued,
+                           const std::set<std::string>& switches);
+
+}  // namespace acs::worker

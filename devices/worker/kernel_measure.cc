@@ -1,0 +1,177 @@
+#include "devices/worker/kernel_measure.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "core/weight_transforms.h"
+#include "devices/runtime/runtime.h"
+
+namespace acs::worker {
+namespace {
+
+bool IsSparse(runtime::KernelKind kind) {
+  return kind == runtime::KernelKind::kBlockSparse || kind == runtime::KernelKind::kCsr ||
+         kind == runtime::KernelKind::kNm;
+}
+
+// The layer as it runs: weights after the config, and the input it reads.
+struct RunLayer {
+  torch::Tensor weight, bias, input;
+  int64_t groups = 1;
+};
+
+// Channel pruning keeps round(O * (1 - sparsity)) output channels (at least one group); a
+// depthwise layer loses the same input channels.
+RunLayer ApplyConfig(const KernelSpec& spec, const torch::Tensor& weight, const torch::Tensor& bias,
+                     const torch::Tensor& input) {
+  RunLayer r{weight, bias, input, spec.groups};
+  const LayerConfig& c = spec.config;
+  if (c.pattern == Pattern::kChannel) {
+    const int64_t o = spec.out_channels, g = spec.groups;
+    int64_t keep = std::max<int64_t>(1, std::llround(static_cast<double>(o) * (1.0 - c.sparsity)));
+    const bool depthwise = spec.is_conv() && g > 1 && g == spec.in_channels && g == o;
+    if (!depthwise && g > 1) keep = std::max(g, keep / g * g);
+    r.weight = weight.narrow(0, 0, keep).contiguous();
+    r.bias = bias.narrow(0, 0, keep).contiguous();
+    if (depthwise) {
+      r.input = input.narrow(1, 0, keep).contiguous();
+      r.groups = keep;
+    }
+  } else if (c.pattern != Pattern::kDense) {
+    r.weight = weight * PatternMask(weight, c);
+  }
+  r.weight = SimulatePrecision(r.weight, c.precision).contiguous();
+  return r;
+}
+
+torch::Tensor AtenOp(const KernelSpec& spec, const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                     int64_t groups) {
+  if (!spec.is_conv()) return torch::linear(x, w, b);
+  return torch::conv2d(x, w, b, {spec.stride[0], spec.stride[1]}, {spec.padding[0], spec.padding[1]},
+                       {spec.dilation[0], spec.dilation[1]}, groups);
+}
+
+}  // namespace
+
+nlohmann::json KernelFeatures::ToJson() const {
+  return {{"flops", flops},
+          {"flops_after_sparsity", flops_after_sparsity},
+          {"flops_stored", flops_stored},
+          {"density", density},
+          {"weight_bytes", weight_bytes},
+          {"dense_weight_bytes", dense_weight_bytes},
+          {"input_bytes", input_bytes},
+          {"output_bytes", output_bytes},
+          {"activation_bytes", activation_bytes},
+          {"out_channels_run", out_channels_run}};
+}
+
+nlohmann::json KernelMeasurement::ToJson() const {
+  nlohmann::json j = measure::ToJson(timing, /*with_samples=*/true);
+  j["device_class"] = device.ToJson();
+  j["kernel_key"] = spec.Key();
+  j["spec"] = spec.ToJson();
+  j["kernel"] = {{"kind", runtime::KernelKindName(kernel.kind)}, {"block", kernel.block}, {"n", kernel.nm_n},
+                 {"m", kernel.nm_m}, {"why_dense", kernel.why_dense}};
+  j["features"] = features.ToJson();
+  j["dense"] = measure::ToJson(dense, /*with_samples=*/true);
+  j["speedup"] = speedup();
+  j["max_rel_error"] = max_rel_error;
+  j["runtime_version"] = runtime_version;
+  return j;
+}
+
+StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMeasureOptions& options) {
+  if (spec.config.precision == Precision::kInt8) {
+    return Status::Unimplemented("spec field 'config.precision': int8 layers have no runtime kernel wired in yet");
+  }
+  torch::NoGradGuard no_grad;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(spec.seed);
+  const int64_t o = spec.out_channels, per_group = spec.in_channels / spec.groups;
+  std::vector<int64_t> w_shape = {o, spec.in_channels};
+  if (spec.is_conv()) w_shape = {o, per_group, spec.kernel[0], spec.kernel[1]};
+  const double fan_in = static_cast<double>(per_group * (spec.is_conv() ? spec.kernel[0] * spec.kernel[1] : 1));
+  const torch::Tensor dense_w = torch::empty(w_shape).normal_(0.0, std::sqrt(2.0 / fan_in), gen);
+  const torch::Tensor bias = torch::empty({o}).uniform_(-0.1, 0.1, gen);
+  const torch::Tensor x = torch::empty(spec.input).normal_(0.0, 1.0, gen);
+  const RunLayer run = ApplyConfig(spec, dense_w, bias, x);
+
+  KernelMeasurement m;
+  m.spec = spec;
+  m.runtime_version = runtime::RuntimeVersion();
+  m.device = measure::DetectDeviceClass({spec.threads, m.runtime_version});
+  KernelFeatures& f = m.features;
+  f.density = run.weight.numel() ? (run.weight != 0).sum().item<double>() / static_cast<double>(run.weight.numel()) : 1;
+  m.kernel = runtime::ChooseKernel(spec.config, f.density, run.groups, options.selection);
+  runtime::SetCpuThreads(spec.threads);
+
+  std::function<torch::Tensor()> kernel;
+  int64_t stored = run.weight.numel();  // multiply-adds per output position
+  f.weight_bytes = run.weight.numel() * static_cast<int64_t>(sizeof(float));
+  if (IsSparse(m.kernel.kind)) {
+    runtime::PackOptions pack;
+    pack.kernel = m.kernel;
+    pack.threads = spec.threads;
+    if (spec.is_conv()) {
+      runtime::PackedConv::Geometry g;
+      g.stride = spec.stride;
+      g.padding = spec.padding;
+      g.dilation = spec.dilation;
+      g.height = spec.input[2];
+      g.width = spec.input[3];
+      ACS_ASSIGN_OR_RETURN(auto packed, runtime::PackedConv::Create(run.weight, run.bias, g, pack));
+      stored = packed->stored_values();
+      f.weight_bytes = packed->packed_bytes();
+      kernel = [packed, in = run.input] { return packed->Run(in); };
+    } else {
+      ACS_ASSIGN_OR_RETURN(auto packed, runtime::PackedLinear::Create(run.weight, run.bias, pack));
+      stored = packed->stored_values();
+      f.weight_bytes = packed->packed_bytes();
+      kernel = [packed, in = run.input] { return packed->Run(in); };
+    }
+  } else {
+    kernel = [&spec, run] { return AtenOp(spec, run.input, run.weight, run.bias, run.groups); };
+  }
+  const std::function<torch::Tensor()> dense = [&spec, dense_w, bias, x] {
+    return AtenOp(spec, x, dense_w, bias, spec.groups);
+  };
+
+  try {
+    const torch::Tensor expect = AtenOp(spec, run.input, run.weight, run.bias, run.groups);
+    const torch::Tensor got = kernel();
+    m.max_rel_error = (got - expect).abs().max().item<double>() / (expect.abs().max().item<double>() + 1e-6);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("running the kernel failed: ") + e.what());
+  }
+  if (m.max_rel_error > 1e-4) {
+    return Status::Internal("the " + std::string(runtime::KernelKindName(m.kernel.kind)) +
+                            " kernel disagrees with LibTorch: relative error " + std::to_string(m.max_rel_error));
+  }
+
+  const int64_t positions = spec.is_conv() ? spec.input[0] * spec.out_h() * spec.out_w() : spec.input[0];
+  f.out_channels_run = run.weight.size(0);
+  f.flops = 2.0 * static_cast<double>(dense_w.numel()) * static_cast<double>(positions);
+  f.flops_after_sparsity = 2.0 * (run.weight != 0).sum().item<double>() * static_cast<double>(positions);
+  f.flops_stored = 2.0 * static_cast<double>(stored) * static_cast<double>(positions);
+  f.dense_weight_bytes = dense_w.numel() * static_cast<int64_t>(sizeof(float));
+  f.input_bytes = run.input.numel() * static_cast<int64_t>(sizeof(float));
+  f.output_bytes = f.out_channels_run * positions * static_cast<int64_t>(sizeof(float));
+  f.activation_bytes = f.input_bytes + f.output_bytes;
+
+  measure::MeasureOptions mo = options.measure;
+  mo.threads = spec.threads;
+  try {
+    std::vector<measure::Measurement> t = measure::MeasureAlternating({[&] { kernel(); }, [&] { dense(); }}, mo);
+    m.timing = std::move(t[0]);
+    m.dense = std::move(t[1]);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("measuring failed: ") + e.what());
+  }
+  return m;
+}
+
+}  // namespace acs::worker

@@ -1,0 +1,205 @@
+#include "devices/worker/kernel_spec.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace acs::worker {
+namespace {
+
+Status Bad(const std::string& field, const std::string& problem) {
+  return Status::InvalidArgument("spec field '" + field + "': " + problem);
+}
+
+Status CheckKeys(const nlohmann::json& j, const std::string& prefix, const std::set<std::string>& allowed) {
+  for (const auto& item : j.items()) {
+    if (!allowed.count(item.key())) return Bad(prefix + item.key(), "unknown field");
+  }
+  return Status::Ok();
+}
+
+// An integer field >= min; `required` false leaves *out unchanged when absent.
+Status Int(const nlohmann::json& j, const std::string& key, int64_t min, bool required, int64_t* out,
+           const std::string& prefix = "") {
+  if (!j.contains(key)) return required ? Bad(prefix + key, "missing") : Status::Ok();
+  const nlohmann::json& v = j[key];
+  if (!v.is_number_integer() || v.get<int64_t>() < min) {
+    return Bad(prefix + key, "must be an integer >= " + std::to_string(min));
+  }
+  *out = v.get<int64_t>();
+  return Status::Ok();
+}
+
+// One integer or a pair, each >= min.
+Status Pair(const nlohmann::json& j, const std::string& key, int64_t min, bool required, std::array<int64_t, 2>* out) {
+  if (!j.contains(key)) return required ? Bad(key, "missing") : Status::Ok();
+  const nlohmann::json& v = j[key];
+  const std::string problem = "must be an integer >= " + std::to_string(min) + " or a pair of them";
+  if (v.is_number_integer()) {
+    if (v.get<int64_t>() < min) return Bad(key, problem);
+    *out = {v.get<int64_t>(), v.get<int64_t>()};
+    return Status::Ok();
+  }
+  if (!v.is_array() || v.size() != 2) return Bad(key, problem);
+  for (int i = 0; i < 2; ++i) {
+    if (!v[i].is_number_integer() || v[i].get<int64_t>() < min) return Bad(key, problem);
+    (*out)[i] = v[i].get<int64_t>();
+  }
+  return Status::Ok();
+}
+
+Status ParseConfig(const nlohmann::json& j, LayerConfig* c) {
+  if (!j.is_object()) return Bad("config", "must be an object");
+  ACS_RETURN_IF_ERROR(CheckKeys(j, "config.", {"pattern", "sparsity", "block", "n", "m", "precision"}));
+  if (!j.contains("pattern") || !j["pattern"].is_string()) return Bad("config.pattern", "must be a pattern name");
+  StatusOr<Pattern> pattern = ParsePattern(j["pattern"].get<std::string>());
+  if (!pattern.ok()) return Bad("config.pattern", pattern.status().message());
+  c->pattern = *pattern;
+  if (j.contains("precision")) {
+    if (!j["precision"].is_string()) return Bad("config.precision", "must be a precision name");
+    StatusOr<Precision> precision = ParsePrecision(j["precision"].get<std::string>());
+    if (!precision.ok()) return Bad("config.precision", precision.status().message());
+    c->precision = *precision;
+  }
+  if (j.contains("sparsity")) {
+    if (!j["sparsity"].is_number() || j["sparsity"].get<double>() < 0 || j["sparsity"].get<double>() >= 1) {
+      return Bad("config.sparsity", "must be a number in [0, 1)");
+    }
+    c->sparsity = j["sparsity"].get<double>();
+  }
+  const bool uses_sparsity = c->pattern == Pattern::kUnstructured || c->pattern == Pattern::kBlock ||
+                             c->pattern == Pattern::kChannel;
+  if (c->pattern == Pattern::kDense && c->sparsity != 0) {
+    return Bad("config.sparsity", "must be 0 for the dense pattern");
+  }
+  if (uses_sparsity && !j.contains("sparsity")) return Bad("config.sparsity", "missing");
+  int64_t block = c->block, n = c->nm_n, m = c->nm_m;
+  ACS_RETURN_IF_ERROR(Int(j, "block", 1, c->pattern == Pattern::kBlock, &block, "config."));
+  ACS_RETURN_IF_ERROR(Int(j, "n", 1, c->pattern == Pattern::kNM, &n, "config."));
+  ACS_RETURN_IF_ERROR(Int(j, "m", 1, c->pattern == Pattern::kNM, &m, "config."));
+  if (n > m || m > 64) return Bad("config.m", "N:M needs 1 <= n <= m <= 64");
+  c->block = static_cast<int>(block);
+  c->nm_n = static_cast<int>(n);
+  c->nm_m = static_cast<int>(m);
+  return Status::Ok();
+}
+
+std::string Format(double x) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.6g", x);
+  return buffer;
+}
+
+std::string Dims(const std::vector<int64_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "x" : "") + std::to_string(v[i]);
+  return s;
+}
+
+std::string Dims(const std::array<int64_t, 2>& v) { return std::to_string(v[0]) + "x" + std::to_string(v[1]); }
+
+}  // namespace
+
+int64_t KernelSpec::out_h() const {
+  return (input[2] + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) / stride[0] + 1;
+}
+
+int64_t KernelSpec::out_w() const {
+  return (input[3] + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) / stride[1] + 1;
+}
+
+std::string KernelSpec::Key() const {
+  std::string key = op + " c" + std::to_string(in_channels) + " o" + std::to_string(out_channels);
+  if (is_conv()) {
+    key += " k" + Dims(kernel) + " s" + Dims(stride) + " p" + Dims(padding) + " d" + Dims(dilation) + " g" +
+           std::to_string(groups);
+  }
+  key += " in" + Dims(input) + " " + PatternName(config.pattern);
+  if (config.pattern == Pattern::kBlock) key += std::to_string(config.block);
+  if (config.pattern == Pattern::kNM) key += std::to_string(config.nm_n) + ":" + std::to_string(config.nm_m);
+  if (config.pattern != Pattern::kNM && config.pattern != Pattern::kDense) key += " sp" + Format(config.sparsity);
+  return key + " " + PrecisionName(config.precision);
+}
+
+nlohmann::json KernelSpec::ToJson() const {
+  nlohmann::json c = {{"pattern", PatternName(config.pattern)}, {"precision", PrecisionName(config.precision)}};
+  if (config.pattern != Pattern::kNM && config.pattern != Pattern::kDense) c["sparsity"] = config.sparsity;
+  if (config.pattern == Pattern::kBlock) c["block"] = config.block;
+  if (config.pattern == Pattern::kNM) {
+    c["n"] = config.nm_n;
+    c["m"] = config.nm_m;
+  }
+  nlohmann::json j = {{"op", op},           {"in_channels", in_channels}, {"out_channels", out_channels},
+                      {"input", input},     {"config", c},                {"threads", threads},
+                      {"seed", seed}};
+  if (is_conv()) {
+    j["kernel"] = kernel;
+    j["stride"] = stride;
+    j["padding"] = padding;
+    j["dilation"] = dilation;
+    j["groups"] = groups;
+  }
+  return j;
+}
+
+StatusOr<KernelSpec> ParseKernelSpec(const nlohmann::json& j) {
+  if (!j.is_object()) return Status::InvalidArgument("a kernel spec must be a JSON object");
+  KernelSpec s;
+  if (!j.contains("op") || !j["op"].is_string()) return Bad("op", "must be \"conv2d\" or \"linear\"");
+  s.op = j["op"].get<std::string>();
+  if (s.op != "conv2d" && s.op != "linear") return Bad("op", "must be \"conv2d\" or \"linear\", got \"" + s.op + "\"");
+  const std::set<std::string> common = {"op", "in_channels", "out_channels", "input", "config", "threads", "seed"};
+  std::set<std::string> allowed = common;
+  if (s.is_conv()) allowed.insert({"kernel", "stride", "padding", "dilation", "groups"});
+  ACS_RETURN_IF_ERROR(CheckKeys(j, "", allowed));
+  ACS_RETURN_IF_ERROR(Int(j, "in_channels", 1, true, &s.in_channels));
+  ACS_RETURN_IF_ERROR(Int(j, "out_channels", 1, true, &s.out_channels));
+  if (!j.contains("input") || !j["input"].is_array()) return Bad("input", "missing or not an array");
+  for (const auto& d : j["input"]) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 1) return Bad("input", "dimensions must be integers >= 1");
+    s.input.push_back(d.get<int64_t>());
+  }
+  const size_t rank = s.is_conv() ? 4 : 2;
+  if (s.input.size() != rank) {
+    return Bad("input", s.is_conv() ? "must be [N, C, H, W]" : "must be [N, in_channels]");
+  }
+  if (s.input[1] != s.in_channels) return Bad("input", "its dimension 1 must equal in_channels");
+  if (s.is_conv()) {
+    ACS_RETURN_IF_ERROR(Pair(j, "kernel", 1, true, &s.kernel));
+    ACS_RETURN_IF_ERROR(Pair(j, "stride", 1, false, &s.stride));
+    ACS_RETURN_IF_ERROR(Pair(j, "padding", 0, false, &s.padding));
+    ACS_RETURN_IF_ERROR(Pair(j, "dilation", 1, false, &s.dilation));
+    ACS_RETURN_IF_ERROR(Int(j, "groups", 1, false, &s.groups));
+    if (s.in_channels % s.groups || s.out_channels % s.groups) {
+      return Bad("groups", "must divide in_channels and out_channels");
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (s.input[2 + i] + 2 * s.padding[i] < s.dilation[i] * (s.kernel[i] - 1) + 1) {
+        return Bad("kernel", "is larger than the padded input");
+      }
+    }
+  }
+  if (!j.contains("config")) return Bad("config", "missing");
+  ACS_RETURN_IF_ERROR(ParseConfig(j["config"], &s.config));
+  int64_t threads = 1, seed = 1;
+  ACS_RETURN_IF_ERROR(Int(j, "threads", 1, false, &threads));
+  ACS_RETURN_IF_ERROR(Int(j, "seed", 0, false, &seed));
+  s.threads = static_cast<int>(threads);
+  s.seed = static_cast<uint64_t>(seed);
+  return s;
+}
+
+StatusOr<KernelSpec> ReadKernelSpec(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return Status::NotFound("spec file '" + path + "' does not exist");
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::InvalidArgument("spec file '" + path + "' is not valid JSON");
+  return ParseKernelSpec(j);
+}
+
+}  // namespace acs::worker

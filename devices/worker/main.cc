@@ -1,0 +1,224 @@
+// acs-worker: measures models and kernels on this machine with the runtime's real kernels.
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "core/importer.h"
+#include "devices/measure/device_class.h"
+#include "devices/runtime/runtime.h"
+#include "devices/worker/flags.h"
+#include "devices/worker/kernel_measure.h"
+#include "devices/worker/model_measure.h"
+
+namespace acs::worker {
+namespace {
+
+const char kUsage[] =
+    "acs-worker - latency measurements with the acs runtime\n"
+    "\n"
+    "usage: acs-worker COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  measure         whole-model latency of the compiled runtime vs the dense model in LibTorch\n"
+    "  measure-kernel  one layer (a JSON spec) with its sparse kernel vs the dense LibTorch op\n"
+    "  device          print this machine's device class as JSON\n"
+    "\n"
+    "Run 'acs-worker COMMAND --help' for a command's options.\n";
+
+const char kMeasureUsage[] =
+    "usage: acs-worker measure --model M.pt --policy P.json --input SHAPE [options]\n"
+    "\n"
+    "  --model PATH        TorchScript model\n"
+    "  --policy PATH       policy JSON (per-layer configs)\n"
+    "  --input SHAPE       input shape, e.g. 1x3x32x32 (also the measured batch)\n"
+    "  --threads T         threads of the runtime and of LibTorch (default 1)\n"
+    "  --calib DATA        calibration data (batch-norm recalibration, int8 ranges)\n"
+    "  --json PATH         write the measurement record as JSON\n";
+
+const char kKernelUsage[] =
+    "usage: acs-worker measure-kernel --spec K.json [options]\n"
+    "\n"
+    "  --spec PATH         kernel spec: {\"op\": \"conv2d\"|\"linear\", \"in_channels\", \"out_channels\",\n"
+    "                      \"kernel\": [kh,kw], \"stride\", \"padding\", \"dilation\", \"groups\",\n"
+    "                      \"input\": [N,C,H,W] or [N,F], \"config\": {\"pattern\", \"sparsity\",\n"
+    "                      \"block\", \"n\", \"m\", \"precision\"}, \"threads\", \"seed\"}\n"
+    "  --json PATH         write the measurement record as JSON\n";
+
+const char kTimingUsage[] =
+    "\ntiming options:\n"
+    "  --warmup N          untimed runs first (default 3)\n"
+    "  --min-repeats N     timed runs at least (default 10)\n"
+    "  --min-seconds S     timed seconds at least (default 0.2)\n"
+    "  --flush-cache BYTES evict caches between samples with a buffer this large (default 0)\n"
+    "  --pin               pin the measuring threads to the first T CPUs\n"
+    "\nkernel choice:\n"
+    "  --max-density D     sparse kernels for sparse configs with at most this non-zero share\n"
+    "                      (default: the runtime's per-kernel thresholds)\n";
+
+const std::set<std::string> kTimingFlags = {"warmup", "min-repeats", "min-seconds", "flush-cache", "max-density"};
+
+// --max-density, when given, replaces every threshold of the kernel selection.
+Status ReadSelection(const Flags& flags, runtime::KernelSelection* s) {
+  if (!flags.Has("max-density")) return Status::Ok();
+  ACS_ASSIGN_OR_RETURN(double d, flags.GetDouble("max-density", 1.0));
+  if (d < 0 || d > 1) return Status::InvalidArgument("--max-density must be in [0, 1]");
+  s->max_density_block = s->max_density_unstructured = s->max_density_nm = d;
+  return Status::Ok();
+}
+
+bool WantsHelp(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) return true;
+  }
+  return false;
+}
+
+int Fail(const std::string& command, const Status& status) {
+  std::cerr << "acs-worker " << command << ": " << status.message() << "\n";
+  return status.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+Status ReadTiming(const Flags& flags, measure::MeasureOptions* o) {
+  ACS_ASSIGN_OR_RETURN(int64_t warmup, flags.GetInt("warmup", o->warmup));
+  ACS_ASSIGN_OR_RETURN(int64_t repeats, flags.GetInt("min-repeats", o->min_repeats));
+  ACS_ASSIGN_OR_RETURN(o->min_seconds, flags.GetDouble("min-seconds", o->min_seconds));
+  ACS_ASSIGN_OR_RETURN(o->flush_cache_bytes, flags.GetInt("flush-cache", 0));
+  if (warmup < 0 || repeats < 1 || o->min_seconds < 0 || o->flush_cache_bytes < 0) {
+    return Status::InvalidArgument("timing options must be non-negative (--min-repeats >= 1)");
+  }
+  o->warmup = static_cast<int>(warmup);
+  o->min_repeats = static_cast<int>(repeats);
+  o->pin_threads = flags.Has("pin");
+  return Status::Ok();
+}
+
+Status WriteJson(const std::string& path, const nlohmann::json& j) {
+  if (path.empty()) return Status::Ok();
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  out.close();
+  if (!out) return Status::FailedPrecondition("cannot write '" + path + "'");
+  return Status::Ok();
+}
+
+int MeasureCommand(int argc, char** argv) {
+  if (WantsHelp(argc, argv)) {
+    std::cout << kMeasureUsage << kTimingUsage;
+    return 0;
+  }
+  std::set<std::string> valued = {"model", "policy", "input", "threads", "calib", "json"};
+  valued.insert(kTimingFlags.begin(), kTimingFlags.end());
+  StatusOr<Flags> flags = ParseFlags(argc, argv, 2, valued, {"pin"});
+  if (!flags.ok()) return Fail("measure", flags.status());
+  ModelMeasureRequest request;
+  auto parse = [&]() -> Status {
+    ACS_ASSIGN_OR_RETURN(request.model_path, flags->Required("model"));
+    ACS_ASSIGN_OR_RETURN(std::string policy_path, flags->Required("policy"));
+    ACS_ASSIGN_OR_RETURN(std::string shape, flags->Required("input"));
+    ACS_ASSIGN_OR_RETURN(request.input_shape, ParseShape(shape));
+    ACS_ASSIGN_OR_RETURN(int64_t threads, flags->GetInt("threads", 1));
+    if (threads < 1 || threads > 1024) return Status::InvalidArgument("--threads must be between 1 and 1024");
+    request.threads = static_cast<int>(threads);
+    request.calibration_path = flags->Get("calib");
+    ACS_RETURN_IF_ERROR(ReadTiming(*flags, &request.measure));
+    ACS_RETURN_IF_ERROR(ReadSelection(*flags, &request.runtime.selection));
+    StatusOr<Policy> policy = Policy::FromFile(policy_path);
+    if (!policy.ok()) return Status(policy.status().code(), "--policy: " + policy.status().message());
+    request.policy = *policy;
+    return Status::Ok();
+  };
+  if (Status s = parse(); !s.ok()) return Fail("measure", s);
+  StatusOr<ModelMeasurement> m = MeasureModel(request);
+  if (!m.ok()) return Fail("measure", m.status());
+
+  std::printf("device class %s (%s)\n", m->device.Id().c_str(), m->runtime_version.c_str());
+  std::printf("%-32s %-7s %-15s %-8s %7s  %s\n", "layer", "op", "config", "kernel", "density", "notes");
+  for (const runtime::LayerKernel& l : m->layers) {
+    std::string config = PatternName(l.config.pattern);
+    if (l.config.pattern == Pattern::kBlock) config += "1x" + std::to_string(l.config.block);
+    if (l.config.pattern == Pattern::kNM) config += std::to_string(l.config.nm_n) + ":" + std::to_string(l.config.nm_m);
+    if (l.config.precision != Precision::kFp32) config += std::string(" ") + PrecisionName(l.config.precision);
+    std::string notes = l.folded_batch_norm ? "bn folded" : "";
+    if (!l.activation.empty()) notes += (notes.empty() ? "" : ", ") + l.activation + " fused";
+    if (!l.why_dense.empty()) notes += (notes.empty() ? "" : ", ") + l.why_dense;
+    std::printf("%-32s %-7s %-15s %-8s %6.1f%%  %s\n", l.name.c_str(), l.op.c_str(), config.c_str(),
+                runtime::KernelKindName(l.kind), 100.0 * l.density, notes.c_str());
+  }
+  std::printf("\n%-10s %12s %10s %8s\n", "", "median us", "iqr us", "repeats");
+  std::printf("%-10s %12.1f %10.1f %8d\n", "runtime", m->runtime.median_us, m->runtime.iqr_us, m->runtime.repeats);
+  std::printf("%-10s %12.1f %10.1f %8d\n", "dense", m->dense.median_us, m->dense.iqr_us, m->dense.repeats);
+  std::printf("speedup %.2fx at %d thread(s); max |runtime - compressed| = %.3g\n", m->speedup(), m->threads,
+              m->max_abs_diff);
+  nlohmann::json j = m->ToJson();
+  j["measure_options"] = measure::ToJson(request.measure);
+  if (Status s = WriteJson(flags->Get("json"), j); !s.ok()) return Fail("measure", s);
+  return 0;
+}
+
+int MeasureKernelCommand(int argc, char** argv) {
+  if (WantsHelp(argc, argv)) {
+    std::cout << kKernelUsage << kTimingUsage;
+    return 0;
+  }
+  std::set<std::string> valued = {"spec", "json"};
+  valued.insert(kTimingFlags.begin(), kTimingFlags.end());
+  StatusOr<Flags> flags = ParseFlags(argc, argv, 2, valued, {"pin"});
+  if (!flags.ok()) return Fail("measure-kernel", flags.status());
+  KernelMeasureOptions options;
+  KernelSpec spec;
+  auto parse = [&]() -> Status {
+    ACS_ASSIGN_OR_RETURN(std::string path, flags->Required("spec"));
+    ACS_RETURN_IF_ERROR(ReadTiming(*flags, &options.measure));
+    ACS_RETURN_IF_ERROR(ReadSelection(*flags, &options.selection));
+    ACS_ASSIGN_OR_RETURN(spec, ReadKernelSpec(path));
+    return Status::Ok();
+  };
+  if (Status s = parse(); !s.ok()) return Fail("measure-kernel", s);
+  StatusOr<KernelMeasurement> m = MeasureKernel(spec, options);
+  if (!m.ok()) return Fail("measure-kernel", m.status());
+  std::printf("device class %s\nkernel key   %s\n", m->device.Id().c_str(), spec.Key().c_str());
+  std::printf("kernel       %s%s\n", runtime::KernelKindName(m->kernel.kind),
+              m->kernel.why_dense.empty() ? "" : (" (" + m->kernel.why_dense + ")").c_str());
+  std::printf("%-10s %12s %10s %8s\n", "", "median us", "iqr us", "repeats");
+  std::printf("%-10s %12.2f %10.2f %8d\n", "kernel", m->timing.median_us, m->timing.iqr_us, m->timing.repeats);
+  std::printf("%-10s %12.2f %10.2f %8d\n", "dense", m->dense.median_us, m->dense.iqr_us, m->dense.repeats);
+  std::printf("speedup %.2fx, density %.1f%%\n", m->speedup(), 100.0 * m->features.density);
+  nlohmann::json j = m->ToJson();
+  j["measure_options"] = measure::ToJson(options.measure);
+  if (Status s = WriteJson(flags->Get("json"), j); !s.ok()) return Fail("measure-kernel", s);
+  return 0;
+}
+
+int DeviceCommand(int argc, char** argv) {
+  if (WantsHelp(argc, argv)) {
+    std::cout << "usage: acs-worker device [--threads T]\n";
+    return 0;
+  }
+  StatusOr<Flags> flags = ParseFlags(argc, argv, 2, {"threads"}, {});
+  if (!flags.ok()) return Fail("device", flags.status());
+  StatusOr<int64_t> threads = flags->GetInt("threads", 1);
+  if (!threads.ok()) return Fail("device", threads.status());
+  if (*threads < 1) return Fail("device", Status::InvalidArgument("--threads must be >= 1"));
+  std::cout << measure::DetectDeviceClass({static_cast<int>(*threads), runtime::RuntimeVersion()}).ToJson().dump(2)
+            << "\n";
+  return 0;
+}
+
+}  // namespace
+}  // namespace acs::worker
+
+int main(int argc, char** argv) {
+  using namespace acs::worker;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  if (command == "measure") return MeasureCommand(argc, argv);
+  if (command == "measure-kernel") return MeasureKernelCommand(argc, argv);
+  if (command == "device") return DeviceCommand(argc, argv);
+  std::cerr << "acs-worker: unknown command '" << command << "'\n\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,169 @@
+// int8 conv2d (uint8 im2col / pointwise + int8 GEMM) on every ISA: bit-identical to the
+// scalar table, and within the three float roundings of the dequantization (3e-7 relative)
+// of a direct convolution computed exactly on the quantized values.
+#include "devices/kernels/int8_conv2d.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tests/devices/kernel_test_util.h"
+
+namespace acs::kernels {
+namespace {
+
+constexpr double kDequantTol = 3e-7;
+
+struct Case {
+  Conv2dGeometry g;
+  int64_t out_channels;
+};
+
+Conv2dGeometry Geo(int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride, int64_t ph, int64_t pw,
+                   int64_t dilation = 1) {
+  Conv2dGeometry g;
+  g.channels = c;
+  g.height = h;
+  g.width = w;
+  g.kernel_h = kh;
+  g.kernel_w = kw;
+  g.stride_h = g.stride_w = stride;
+  g.pad_h = ph;
+  g.pad_w = pw;
+  g.dilation_h = g.dilation_w = dilation;
+  return g;
+}
+
+const std::vector<Case> kCases = {
+    {Geo(3, 9, 11, 3, 3, 1, 1, 1), 13},   {Geo(8, 7, 7, 1, 1, 1, 0, 0), 5},    {Geo(16, 10, 9, 1, 1, 2, 0, 0), 7},
+    {Geo(5, 12, 13, 3, 3, 2, 1, 1), 11},  {Geo(4, 11, 8, 5, 5, 1, 2, 2, 2), 9}, {Geo(7, 6, 15, 3, 1, 1, 1, 0), 6},
+    {Geo(33, 14, 14, 3, 3, 1, 1, 1), 17}, {Geo(2, 3, 3, 3, 3, 1, 0, 0), 3},    {Geo(64, 28, 28, 3, 3, 1, 1, 1), 20},
+    {Geo(24, 20, 20, 1, 1, 1, 0, 0), 31},
+};
+
+// out[b, o, p] from the definition on quantized values; padded taps hold the zero point,
+// so they add nothing.
+testing::Reference DirectConv(const Conv2dGeometry& g, const Int8Weights& w, const std::vector<uint8_t>& in,
+                              int64_t batch, const ActivationQuant& q, const std::vector<float>& bias, bool relu) {
+  const int64_t oh_n = g.out_h(), ow_n = g.out_w(), p = oh_n * ow_n, o_n = w.rows;
+  testing::Reference ref{std::vector<double>(batch * o_n * p), std::vector<double>(batch * o_n * p)};
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t o = 0; o < o_n; ++o) {
+      for (int64_t oh = 0; oh < oh_n; ++oh) {
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          int64_t acc = 0;
+          for (int64_t c = 0; c < g.channels; ++c) {
+            for (int64_t i = 0; i < g.kernel_h; ++i) {
+              for (int64_t j = 0; j < g.kernel_w; ++j) {
+                const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+                const int64_t iw = ow * g.stride_w - g.pad_w + j * g.dilation_w;
+                if (ih < 0 || ih >= g.height || iw < 0 || iw >= g.width) continue;
+                const int64_t x = in[((b * g.channels + c) * g.height + ih) * g.width + iw];
+                acc += int64_t{w.at(o, (c * g.kernel_h + i) * g.kernel_w + j)} * (x - q.zero_point);
+              }
+            }
+          }
+          const double dq = static_cast<double>(w.scales[o]) * q.scale * static_cast<double>(acc);
+          const double bo = bias.empty() ? 0.0 : bias[o];
+          const size_t at = (b * o_n + o) * p + oh * ow_n + ow;
+          ref.y[at] = relu ? std::max(dq + bo, 0.0) : dq + bo;
+          ref.bound[at] = kDequantTol * (std::abs(dq) + std::abs(bo)) + 1e-30;
+        }
+      }
+    }
+  }
+  return ref;
+}
+
+class Int8Conv2dTest : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(Int8Conv2dTest, MatchesScalarExactlyAndDirectConvolution) {
+  const Int8KernelTable& table = *Int8KernelsFor(GetParam());
+  const Int8KernelTable& scalar = *Int8KernelsFor(Isa::kScalar);
+  std::mt19937 rng(21);
+  for (size_t n = 0; n < kCases.size(); ++n) {
+    const Case& c = kCases[n];
+    const Conv2dGeometry& g = c.g;
+    SCOPED_TRACE(std::string(IsaName(GetParam())) + " case " + std::to_string(n));
+    const int64_t batch = n % 3 == 0 ? 2 : 1;
+    const std::vector<float> dense = testing::RandomVector(c.out_channels * g.k(), rng);
+    const Int8Weights w = QuantizeInt8Weights(DenseView{dense.data(), c.out_channels, g.k()}).value();
+    const std::vector<float> bias = n % 2 ? testing::RandomVector(c.out_channels, rng) : std::vector<float>{};
+    Int8Conv2dOptions conv_options;
+    conv_options.input_quant = ChooseActivationQuant(n % 4 == 1 ? 0.0f : -1.0f, 1.0f);  // zero point 0 or 128
+    conv_options.relu = n % 3 == 1;
+    const int64_t in_size = batch * g.channels * g.height * g.width;
+    const int64_t out_size = batch * c.out_channels * g.p();
+    std::vector<float> input = testing::RandomVector(in_size, rng);
+    input[0] = 5.0f;  // clamps to 255
+    std::vector<uint8_t> quantized(in_size);
+    QuantizeActivations(input.data(), in_size, conv_options.input_quant, quantized.data(), &scalar);
+    const testing::Reference ref =
+        DirectConv(g, w, quantized, batch, conv_options.input_quant, bias, conv_options.relu);
+    for (ConvLowering lowering : {ConvLowering::kIm2col, ConvLowering::kAuto}) {
+      SCOPED_TRACE(lowering == ConvLowering::kIm2col ? "im2col" : "auto (direct)");
+      conv_options.lowering = lowering;
+      const Int8Conv2d conv = Int8Conv2d::Create(w, g, bias, conv_options).value();
+      EXPECT_EQ(conv.lowering(), lowering == ConvLowering::kIm2col ? ConvLowering::kIm2col : ConvLowering::kDirect);
+
+      std::vector<float> y(out_size), y_quantized(out_size), y_scalar(out_size), y_threads(out_size);
+      Int8Options options;
+      options.kernels = &table;
+      ASSERT_TRUE(conv.Run(input.data(), batch, y.data(), options).ok());
+      ASSERT_TRUE(conv.RunQuantized(quantized.data(), batch, y_quantized.data(), options).ok());
+      options.threads = 2;
+      options.min_macs_per_thread = 1;
+      ASSERT_TRUE(conv.Run(input.data(), batch, y_threads.data(), options).ok());
+      Int8Options scalar_options;
+      scalar_options.kernels = &scalar;
+      ASSERT_TRUE(conv.Run(input.data(), batch, y_scalar.data(), scalar_options).ok());
+
+      EXPECT_EQ(std::memcmp(y.data(), y_quantized.data(), out_size * sizeof(float)), 0) << "Run vs RunQuantized";
+      EXPECT_EQ(std::memcmp(y.data(), y_threads.data(), out_size * sizeof(float)), 0) << "1 vs 2 threads";
+      int mismatches = 0;
+      for (int64_t i = 0; i < out_size; ++i) {
+        if (std::memcmp(&y[i], &y_scalar[i], sizeof(float)) != 0 && ++mismatches <= 3) {
+          ADD_FAILURE() << "y[" << i << "] = " << y[i] << ", scalar table " << y_scalar[i];
+        }
+      }
+      testing::ExpectNear(ref, y.data(), 1, out_size, out_size, "vs direct convolution");
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllIsas, Int8Conv2dTest, ::testing::ValuesIn(Int8SupportedIsas()), testing::IsaParamName);
+
+TEST(Int8Conv2dCreateTest, RejectsBadArguments) {
+  const Conv2dGeometry g = Geo(2, 4, 4, 3, 3, 1, 1, 1);
+  const std::vector<float> dense(3 * 18, 0.5f);
+  const Int8Weights w = QuantizeInt8Weights(DenseView{dense.data(), 3, 18}).value();
+  EXPECT_TRUE(Int8Conv2d::Create(w, g).ok());
+  const Int8Weights narrow = QuantizeInt8Weights(DenseView{dense.data(), 3, 17}).value();
+  EXPECT_EQ(Int8Conv2d::Create(narrow, g).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Int8Conv2d::Create(w, g, {1.0f}).status().code(), StatusCode::kInvalidArgument);
+  Int8Conv2dOptions bad;
+  bad.input_quant.scale = -1.0f;
+  EXPECT_EQ(Int8Conv2d::Create(w, g, {}, bad).status().code(), StatusCode::kInvalidArgument);
+  const Int8Conv2d conv = Int8Conv2d::Create(w, g).value();
+  std::vector<float> in(32), out(48);
+  EXPECT_EQ(conv.Run(nullptr, 1, out.data()).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(conv.Run(in.data(), 0, out.data()).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(conv.Run(in.data(), 1, out.data()).ok());
+}
+
+TEST(Im2colU8Test, PadsWithTheGivenValue) {
+  const Conv2dGeometry g = Geo(1, 2, 2, 3, 3, 1, 1, 1);
+  const std::vector<uint8_t> image = {1, 2, 3, 4};
+  std::vector<uint8_t> cols(9 * 4);
+  Im2colU8(g, image.data(), 0, 4, 200, cols.data(), 4);
+  // Tap (0, 0) sees the input only at output (1, 1); the centre tap sees every pixel.
+  EXPECT_EQ((std::vector<uint8_t>(cols.begin(), cols.begin() + 4)), (std::vector<uint8_t>{200, 200, 200, 1}));
+  EXPECT_EQ((std::vector<uint8_t>(cols.begin() + 16, cols.begin() + 20)), (std::vector<uint8_t>{1, 2, 3, 4}));
+}
+
+}  // namespace
+}  // namespace acs::kernels

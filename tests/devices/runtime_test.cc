@@ -1,0 +1,333 @@
+// The runtime against the compressed model run by LibTorch: the same outputs up to fp32
+// summation order, for random block / unstructured / N:M / channel policies on the test
+// models, at 1 and 2 threads; batch-norm folding, activation fusion and which layers stay
+// aten ops.
+//
+// Tolerance: |runtime - compressed| <= 1e-4 * max(1, max |compressed|). The kernels sum in
+// another order than oneDNN, and folded batch norm rounds w * gamma / sigma once instead of
+// normalizing the output; both stay orders of magnitude below this.
+#include "devices/runtime/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <tuple>
+
+#include "core/importer.h"
+#include "tests/core/test_models.h"
+
+namespace acs::runtime {
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+std::shared_ptr<ImportedModel> Import(const std::string& name, const std::string& path = "",
+                                      Shape shape = test_models::TestInputShape()) {
+  StatusOr<std::shared_ptr<ImportedModel>> m =
+      ImportTorchScript(path.empty() ? test_models::BuildTestModel(name) : path, ImportOptions{shape});
+  EXPECT_TRUE(m.ok()) << name << ": " << m.status().ToString();
+  return m.ok() ? *m : nullptr;
+}
+
+// Every sparse config gets a sparse kernel, however dense.
+RuntimeOptions AllSparse(int threads) {
+  RuntimeOptions o;
+  o.threads = threads;
+  o.selection.max_density_block = o.selection.max_density_unstructured = o.selection.max_density_nm = 1.0;
+  return o;
+}
+
+RuntimeOptions Threads(int threads) {
+  RuntimeOptions o;
+  o.threads = threads;
+  return o;
+}
+
+// A random config for each compressible layer: block (an N that divides its outputs),
+// unstructured, N:M, channel (where its group is prunable) or dense.
+Policy RandomPolicy(const Graph& g, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> sparsity(0.3, 0.9);
+  Policy p;
+  for (const Layer& layer : g.layers) {
+    if (!layer.compressible) continue;
+    LayerConfig c;
+    switch (rng() % 5) {
+      case 0: {
+        std::vector<int> fits;
+        for (int n : {4, 8, 16}) {
+          if (layer.out_channels % n == 0) fits.push_back(n);
+        }
+        c.pattern = fits.empty() ? Pattern::kUnstructured : Pattern::kBlock;
+        if (!fits.empty()) c.block = fits[rng() % fits.size()];
+        c.sparsity = sparsity(rng);
+        break;
+      }
+      case 1:
+        c.pattern = Pattern::kUnstructured;
+        c.sparsity = sparsity(rng);
+        break;
+      case 2:
+        c.pattern = Pattern::kNM;
+        std::tie(c.nm_n, c.nm_m) = std::vector<std::pair<int, int>>{{2, 4}, {1, 4}, {2, 8}}[rng() % 3];
+        break;
+      case 3:
+        if (layer.out_group >= 0 && g.groups[layer.out_group].prunable && !layer.depthwise()) {
+          c.pattern = Pattern::kChannel;
+          c.sparsity = 0.5;
+        }
+        break;
+      default:
+        break;
+    }
+    p.layers[layer.name] = c;
+  }
+  return p;
+}
+
+void ExpectSameOutput(CompressedModel& compressed, RuntimeModel& rt, const torch::Tensor& x, const std::string& what) {
+  StatusOr<torch::Tensor> expect = compressed.Forward(x);
+  StatusOr<torch::Tensor> got = rt.Forward(x);
+  ASSERT_TRUE(expect.ok()) << what << ": " << expect.status().ToString();
+  ASSERT_TRUE(got.ok()) << what << ": " << got.status().ToString();
+  ASSERT_EQ(got->sizes(), expect->sizes()) << what;
+  const double scale = std::max(1.0, expect->abs().max().item<double>());
+  EXPECT_LE((*got - *expect).abs().max().item<double>(), kTolerance * scale) << what;
+}
+
+struct Built {
+  CompressedModel compressed;
+  RuntimeModel rt;
+};
+
+Built Build(const ImportedModel& model, const Policy& policy, const RuntimeOptions& options,
+            const CompressorOptions& compress = {}) {
+  StatusOr<CompressedModel> c = Compress(model, policy, compress);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  StatusOr<RuntimeModel> rt = CompileForRuntime(model, policy, *c, options);
+  EXPECT_TRUE(rt.ok()) << rt.status().ToString();
+  return {std::move(c).value(), std::move(rt).value()};
+}
+
+const LayerKernel& Kernel(const RuntimeModel& rt, const std::string& name) {
+  for (const LayerKernel& k : rt.layers()) {
+    if (k.name == name) return k;
+  }
+  static const LayerKernel none;
+  ADD_FAILURE() << "no layer " << name;
+  return none;
+}
+
+class RandomPolicyTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(RandomPolicyTest, MatchesTheCompressedModel) {
+  const auto& [name, threads] = GetParam();
+  std::shared_ptr<ImportedModel> model = Import(name);
+  ASSERT_NE(model, nullptr);
+  int sparse_layers = 0;
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    const Policy policy = RandomPolicy(model->graph, seed);
+    Built b = Build(*model, policy, AllSparse(threads));
+    for (const LayerKernel& k : b.rt.layers()) {
+      const bool sparse_config = k.config.pattern == Pattern::kBlock || k.config.pattern == Pattern::kUnstructured ||
+                                 k.config.pattern == Pattern::kNM;
+      const Layer& layer = model->graph.layers[model->graph.FindLayer(k.name)];
+      if (sparse_config && layer.groups == 1) {
+        EXPECT_NE(k.kind, KernelKind::kDense) << k.name << ": " << k.why_dense;
+      } else {
+        EXPECT_EQ(k.kind, KernelKind::kDense) << k.name;
+      }
+      sparse_layers += k.kind != KernelKind::kDense;
+    }
+    torch::manual_seed(seed);
+    for (int64_t batch : {1, 3}) {
+      ExpectSameOutput(b.compressed, b.rt, torch::randn({batch, 3, 16, 16}),
+                       name + " seed " + std::to_string(seed) + " batch " + std::to_string(batch) + " policy " +
+                           policy.ToJson(-1));
+    }
+  }
+  EXPECT_GT(sparse_layers, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, RandomPolicyTest,
+    ::testing::Combine(::testing::ValuesIn(test_models::TestModelNames()), ::testing::Values(1, 2)),
+    [](const auto& info) { return std::get<0>(info.param) + "_t" + std::to_string(std::get<1>(info.param)); });
+
+TEST(RuntimeTest, FoldsBatchNormIntoDenseAndSparseConvolutions) {
+  std::shared_ptr<ImportedModel> model = Import("plain");
+  ASSERT_NE(model, nullptr);
+  for (bool sparse : {false, true}) {
+    Policy policy;
+    if (sparse) policy.layers["features.conv2"] = LayerConfig{0.7, Pattern::kBlock, 8};
+    Built b = Build(*model, policy, AllSparse(1));
+    EXPECT_EQ(b.rt.CountNodes("aten::batch_norm"), 0);
+    EXPECT_TRUE(Kernel(b.rt, "features.conv1").folded_batch_norm);
+    EXPECT_TRUE(Kernel(b.rt, "features.conv2").folded_batch_norm);
+    EXPECT_EQ(Kernel(b.rt, "features.conv2").kind, sparse ? KernelKind::kBlockSparse : KernelKind::kDense);
+    ExpectSameOutput(b.compressed, b.rt, torch::randn({4, 3, 16, 16}), sparse ? "sparse" : "dense");
+  }
+  RuntimeOptions no_fold = AllSparse(1);
+  no_fold.fold_batch_norm = false;
+  Built b = Build(*model, Policy(), no_fold);
+  EXPECT_EQ(b.rt.CountNodes("aten::batch_norm"), 2);
+  EXPECT_FALSE(Kernel(b.rt, "features.conv1").folded_batch_norm);
+}
+
+TEST(RuntimeTest, FusesReluAndRelu6IntoSparseOps) {
+  std::shared_ptr<ImportedModel> plain = Import("plain");
+  ASSERT_NE(plain, nullptr);
+  Policy policy;
+  policy.layers["features.conv1"] = LayerConfig{0.5, Pattern::kBlock, 4};
+  policy.layers["features.conv2"] = LayerConfig{0.5, Pattern::kUnstructured};
+  policy.layers["classifier.fc1"] = LayerConfig{0.0, Pattern::kNM, 1, 2, 4};
+  Built b = Build(*plain, policy, AllSparse(1));
+  EXPECT_EQ(Kernel(b.rt, "features.conv1").activation, "relu");
+  EXPECT_EQ(Kernel(b.rt, "features.conv2").activation, "relu");
+  EXPECT_EQ(Kernel(b.rt, "classifier.fc1").kind, KernelKind::kNm);
+  EXPECT_EQ(Kernel(b.rt, "classifier.fc1").activation, "relu");
+  EXPECT_EQ(b.rt.CountNodes("aten::relu"), 0);
+  EXPECT_EQ(b.rt.CountNodes(kSparseConv2dOp), 2);
+  EXPECT_EQ(b.rt.CountNodes(kSparseLinearOp), 1);
+  ExpectSameOutput(b.compressed, b.rt, torch::randn({2, 3, 16, 16}), "plain");
+
+  std::shared_ptr<ImportedModel> mobile = Import("depthwise");
+  ASSERT_NE(mobile, nullptr);
+  Policy expand;
+  expand.layers["block.expand"] = LayerConfig{0.5, Pattern::kBlock, 8};
+  Built m = Build(*mobile, expand, AllSparse(1));
+  EXPECT_EQ(Kernel(m.rt, "block.expand").activation, "hardtanh(0,6)");
+  ExpectSameOutput(m.compressed, m.rt, torch::randn({2, 3, 16, 16}), "depthwise");
+
+  RuntimeOptions no_fuse = AllSparse(1);
+  no_fuse.fuse_activation = false;
+  Built n = Build(*plain, policy, no_fuse);
+  EXPECT_EQ(Kernel(n.rt, "features.conv1").activation, "");
+  EXPECT_EQ(n.rt.CountNodes("aten::relu"), 3);
+}
+
+TEST(RuntimeTest, GroupedAndDepthwiseConvolutionsStayAten) {
+  using NameAndLayer = std::pair<std::string, std::string>;
+  for (const auto& [name, layer] : {NameAndLayer{"grouped", "gconv"}, NameAndLayer{"depthwise", "block.dw"}}) {
+    std::shared_ptr<ImportedModel> model = Import(name);
+    ASSERT_NE(model, nullptr);
+    Policy policy;
+    policy.layers[layer] = LayerConfig{0.75, Pattern::kUnstructured};
+    Built b = Build(*model, policy, AllSparse(2));
+    EXPECT_EQ(Kernel(b.rt, layer).kind, KernelKind::kDense);
+    EXPECT_NE(Kernel(b.rt, layer).why_dense.find("groups"), std::string::npos) << Kernel(b.rt, layer).why_dense;
+    ExpectSameOutput(b.compressed, b.rt, torch::randn({2, 3, 16, 16}), name);
+  }
+}
+
+TEST(RuntimeTest, StridedPaddedAndDilatedConvolutionsRunSparse) {
+  for (const std::string name : {"residual", "se"}) {
+    std::shared_ptr<ImportedModel> model = Import(name);
+    ASSERT_NE(model, nullptr);
+    const Policy policy = UniformPolicy(model->graph, LayerConfig{0.8, Pattern::kBlock, 4}, {"fc"});
+    for (int threads : {1, 2}) {
+      Built b = Build(*model, policy, Threads(threads));  // default selection: 80% block is sparse
+      for (const LayerKernel& k : b.rt.layers()) {
+        if (k.config.pattern == Pattern::kBlock) {
+          EXPECT_EQ(k.kind, KernelKind::kBlockSparse) << k.name;
+        }
+      }
+      ExpectSameOutput(b.compressed, b.rt, torch::randn({3, 3, 16, 16}), name);
+    }
+  }
+}
+
+TEST(RuntimeTest, DenseEnoughLayersStayDenseByDefault) {
+  std::shared_ptr<ImportedModel> model = Import("plain");
+  ASSERT_NE(model, nullptr);
+  Policy policy;
+  policy.layers["features.conv2"] = LayerConfig{0.2, Pattern::kUnstructured};
+  Built b = Build(*model, policy, RuntimeOptions{});
+  EXPECT_EQ(Kernel(b.rt, "features.conv2").kind, KernelKind::kDense);
+  EXPECT_NE(Kernel(b.rt, "features.conv2").why_dense.find("density"), std::string::npos);
+  EXPECT_NEAR(Kernel(b.rt, "features.conv2").density, 0.8, 0.01);
+}
+
+TEST(RuntimeTest, Int8LayersKeepTheFakeQuantGraph) {
+  std::shared_ptr<ImportedModel> model = Import("plain");
+  ASSERT_NE(model, nullptr);
+  Policy policy;
+  policy.layers["features.conv1"] = LayerConfig{0.5, Pattern::kBlock, 4};
+  policy.layers["features.conv2"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt8};
+  CompressorOptions calibrate;
+  calibrate.calibration = torch::rand({8, 3, 16, 16});
+  Built b = Build(*model, policy, AllSparse(1), calibrate);
+  EXPECT_EQ(Kernel(b.rt, "features.conv2").kind, KernelKind::kInt8Simulated);
+  EXPECT_FALSE(Kernel(b.rt, "features.conv2").folded_batch_norm);
+  EXPECT_EQ(b.rt.CountNodes("aten::fake_quantize_per_tensor_affine"), 1);
+  EXPECT_EQ(b.rt.CountNodes("aten::batch_norm"), 1);
+  ExpectSameOutput(b.compressed, b.rt, calibrate.calibration, "int8");
+}
+
+TEST(RuntimeTest, TracedTorchvisionModel) {
+  const std::string path = test_models::ExportTorchvisionModel("resnet18", /*trace=*/true);
+  if (path.empty()) GTEST_SKIP() << "python3 with torch and torchvision is not available";
+  std::shared_ptr<ImportedModel> model = Import("resnet18", path, {1, 3, 64, 64});
+  ASSERT_NE(model, nullptr);
+  const Policy policy = UniformPolicy(model->graph, LayerConfig{0.8, Pattern::kBlock, 8}, {"fc"});
+  Built b = Build(*model, policy, Threads(2));
+  EXPECT_GT(b.rt.CountNodes(kSparseConv2dOp), 10);
+  EXPECT_EQ(b.rt.CountNodes("aten::batch_norm"), 0);
+  ExpectSameOutput(b.compressed, b.rt, torch::randn({2, 3, 64, 64}), "resnet18");
+}
+
+TEST(RuntimeTest, Errors) {
+  std::shared_ptr<ImportedModel> plain = Import("plain"), residual = Import("residual");
+  ASSERT_NE(plain, nullptr);
+  ASSERT_NE(residual, nullptr);
+  StatusOr<CompressedModel> c = Compress(*plain, Policy());
+  ASSERT_TRUE(c.ok());
+  StatusOr<RuntimeModel> wrong = CompileForRuntime(*residual, Policy(), *c);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(CompileForRuntime(*plain, Policy(), *c, Threads(0)).status().code(), StatusCode::kInvalidArgument);
+  Policy unknown;
+  unknown.layers["nope"] = LayerConfig{0.5, Pattern::kUnstructured};
+  EXPECT_EQ(CompileForRuntime(*plain, unknown, *c).status().code(), StatusCode::kNotFound);
+
+  Policy sparse;
+  sparse.layers["features.conv1"] = LayerConfig{0.5, Pattern::kBlock, 4};
+  Built b = Build(*plain, sparse, AllSparse(1));
+  StatusOr<torch::Tensor> bad = b.rt.Forward(torch::randn({1, 3, 20, 20}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("expected input"), std::string::npos) << bad.status().message();
+}
+
+TEST(RuntimeTest, DenseModelRunsTheOriginalGraph) {
+  std::shared_ptr<ImportedModel> model = Import("residual");
+  ASSERT_NE(model, nullptr);
+  DenseModel dense(*model, 2);
+  const torch::Tensor x = torch::randn({2, 3, 16, 16});
+  StatusOr<torch::Tensor> got = dense.Forward(x);
+  StatusOr<torch::Tensor> expect = RunGraph(model->frozen, model->module, x);
+  ASSERT_TRUE(got.ok() && expect.ok());
+  EXPECT_TRUE(torch::allclose(*got, *expect, 1e-5, 1e-6));
+  EXPECT_EQ(at::get_num_threads(), 2);
+  EXPECT_NE(RuntimeVersion().find("libtorch"), std::string::npos);
+}
+
+TEST(ChooseKernelTest, Rules) {
+  const KernelSelection s;
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 8}, 0.2, 1, s).kind, KernelKind::kBlockSparse);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 8}, 0.2, 1, s).block, 8);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 2}, 0.2, 1, s).kind, KernelKind::kCsr);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 8}, 0.2, 4, s).kind, KernelKind::kDense);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.1, Pattern::kBlock, 8}, 0.9, 1, s).kind, KernelKind::kDense);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.9, Pattern::kUnstructured}, 0.1, 1, s).kind, KernelKind::kCsr);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.5, Pattern::kUnstructured}, 0.5, 1, s).kind, KernelKind::kDense);
+  const KernelChoice nm = ChooseKernel(LayerConfig{0, Pattern::kNM, 1, 2, 4}, 0.5, 1, s);
+  EXPECT_EQ(nm.kind, KernelKind::kNm);
+  EXPECT_EQ(nm.nm_n * 10 + nm.nm_m, 24);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.5, Pattern::kChannel}, 1.0, 1, s).kind, KernelKind::kDense);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.9, Pattern::kBlock, 8, 2, 4, Precision::kInt8}, 0.1, 1, s).kind,
+            KernelKind::kInt8Simulated);
+}
+
+}  // namespace
+}  // namespace acs::runtime

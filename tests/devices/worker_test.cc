@@ -1,0 +1,232 @@
+// acs-worker: kernel spec parsing, and the binary's arguments, errors and JSON records
+// (with the smallest timing settings: nothing here checks a latency).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/policy.h"
+#include "devices/worker/kernel_measure.h"
+#include "devices/worker/kernel_spec.h"
+#include "tests/core/test_models.h"
+
+namespace acs::worker {
+namespace {
+
+nlohmann::json ConvSpec() {
+  return nlohmann::json::parse(R"({"op": "conv2d", "in_channels": 8, "out_channels": 16, "kernel": [3, 3],
+    "stride": 2, "padding": 1, "input": [1, 8, 12, 12],
+    "config": {"pattern": "block", "sparsity": 0.75, "block": 8, "precision": "fp32"}, "threads": 1})");
+}
+
+std::string ErrorOf(const nlohmann::json& j) {
+  StatusOr<KernelSpec> s = ParseKernelSpec(j);
+  EXPECT_FALSE(s.ok()) << j.dump();
+  return s.ok() ? "" : s.status().message();
+}
+
+TEST(KernelSpecTest, ParsesAndKeysStably) {
+  StatusOr<KernelSpec> s = ParseKernelSpec(ConvSpec());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->stride[1], 2);
+  EXPECT_EQ(s->out_h(), 6);
+  EXPECT_EQ(s->Key(), "conv2d c8 o16 k3x3 s2x2 p1x1 d1x1 g1 in1x8x12x12 block8 sp0.75 fp32");
+  StatusOr<KernelSpec> again = ParseKernelSpec(s->ToJson());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->Key(), s->Key());
+  nlohmann::json more_threads = ConvSpec();
+  more_threads["threads"] = 2;
+  EXPECT_EQ(ParseKernelSpec(more_threads)->Key(), s->Key());  // threads belong to the device class
+
+  StatusOr<KernelSpec> linear = ParseKernelSpec(nlohmann::json::parse(
+      R"({"op": "linear", "in_channels": 32, "out_channels": 10, "input": [4, 32],
+          "config": {"pattern": "nm", "n": 2, "m": 4}})"));
+  ASSERT_TRUE(linear.ok()) << linear.status().ToString();
+  EXPECT_EQ(linear->Key(), "linear c32 o10 in4x32 nm2:4 fp32");
+}
+
+TEST(KernelSpecTest, ErrorsNameTheField) {
+  nlohmann::json j = ConvSpec();
+  j.erase("out_channels");
+  EXPECT_NE(ErrorOf(j).find("'out_channels'"), std::string::npos);
+  j = ConvSpec();
+  j["config"]["block"] = 0;
+  EXPECT_NE(ErrorOf(j).find("'config.block'"), std::string::npos);
+  j = ConvSpec();
+  j["config"]["sparsity"] = 1.5;
+  EXPECT_NE(ErrorOf(j).find("'config.sparsity'"), std::string::npos);
+  j = ConvSpec();
+  j["config"]["pattern"] = "diagonal";
+  EXPECT_NE(ErrorOf(j).find("'config.pattern'"), std::string::npos);
+  j = ConvSpec();
+  j["input"] = {1, 4, 12, 12};
+  EXPECT_NE(ErrorOf(j).find("'input'"), std::string::npos);
+  j = ConvSpec();
+  j["stride"] = {1, 0};
+  EXPECT_NE(ErrorOf(j).find("'stride'"), std::string::npos);
+  j = ConvSpec();
+  j["kernal"] = 3;
+  EXPECT_NE(ErrorOf(j).find("'kernal': unknown field"), std::string::npos);
+  j = ConvSpec();
+  j["op"] = "conv3d";
+  EXPECT_NE(ErrorOf(j).find("'op'"), std::string::npos);
+  j = ConvSpec();
+  j["kernel"] = {15, 15};
+  EXPECT_NE(ErrorOf(j).find("'kernel'"), std::string::npos);
+}
+
+TEST(KernelMeasureTest, MeasuresTheRuntimeKernelBesideDense) {
+  KernelMeasureOptions options;
+  options.measure.warmup = 1;
+  options.measure.min_repeats = 3;
+  options.measure.min_seconds = 0;
+  StatusOr<KernelMeasurement> m = MeasureKernel(*ParseKernelSpec(ConvSpec()), options);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->kernel.kind, runtime::KernelKind::kBlockSparse);
+  EXPECT_EQ(m->timing.repeats, 3);
+  EXPECT_EQ(m->dense.repeats, 3);
+  EXPECT_LT(m->max_rel_error, 1e-5);
+  EXPECT_DOUBLE_EQ(m->features.flops, 2.0 * 16 * 8 * 9 * 36);
+  EXPECT_NEAR(m->features.flops_after_sparsity / m->features.flops, 0.25, 0.01);
+  EXPECT_NEAR(m->features.density, 0.25, 0.01);
+  EXPECT_LT(m->features.weight_bytes, m->features.dense_weight_bytes);
+
+  nlohmann::json channel = ConvSpec();
+  channel["config"] = {{"pattern", "channel"}, {"sparsity", 0.5}};
+  StatusOr<KernelMeasurement> c = MeasureKernel(*ParseKernelSpec(channel), options);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->kernel.kind, runtime::KernelKind::kDense);
+  EXPECT_EQ(c->features.out_channels_run, 8);
+
+  nlohmann::json int8 = ConvSpec();
+  int8["config"]["precision"] = "int8";
+  EXPECT_EQ(MeasureKernel(*ParseKernelSpec(int8), options).status().code(), StatusCode::kUnimplemented);
+}
+
+struct WorkerRun {
+  int code = -1;
+  std::string output;  // stdout and stderr
+};
+
+WorkerRun Worker(const std::string& args) {
+  const std::string command = std::string(ACS_BINARY_DIR) + "/devices/acs-worker " + args + " 2>&1";
+  WorkerRun r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) r.output.append(buffer, n);
+  const int status = pclose(pipe);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string Write(const std::string& suffix, const std::string& text) {
+  const std::string path = test_models::TempPath(suffix);
+  std::ofstream(path) << text;
+  return path;
+}
+
+nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return nlohmann::json::parse(ss.str(), nullptr, false);
+}
+
+TEST(WorkerCliTest, HelpAndUsageErrors) {
+  EXPECT_EQ(Worker("--help").code, 0);
+  EXPECT_EQ(Worker("measure --help").code, 0);
+  EXPECT_EQ(Worker("measure-kernel --help").code, 0);
+  EXPECT_EQ(Worker("").code, 2);
+  WorkerRun unknown = Worker("benchmark");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.output.find("unknown command 'benchmark'"), std::string::npos);
+  WorkerRun missing = Worker("measure --policy p.json --input 1x3x16x16");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.output.find("--model is required"), std::string::npos) << missing.output;
+  WorkerRun bad_flag = Worker("measure-kernel --spec x.json --speed 3");
+  EXPECT_EQ(bad_flag.code, 2);
+  EXPECT_NE(bad_flag.output.find("unknown option --speed"), std::string::npos);
+  WorkerRun no_file = Worker("measure-kernel --spec /nonexistent/spec.json");
+  EXPECT_EQ(no_file.code, 1);
+  EXPECT_NE(no_file.output.find("does not exist"), std::string::npos);
+}
+
+TEST(WorkerCliTest, DevicePrintsTheDeviceClass) {
+  WorkerRun r = Worker("device --threads 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.output;
+  EXPECT_EQ(j["threads"], 2);
+  EXPECT_EQ(j["id"].get<std::string>().substr(j["id"].get<std::string>().size() - 3), "-t2");
+  EXPECT_EQ(Worker("device --threads 0").code, 2);
+}
+
+TEST(WorkerCliTest, BadSpecFieldIsNamed) {
+  nlohmann::json j = ConvSpec();
+  j["config"]["block"] = "eight";
+  WorkerRun r = Worker("measure-kernel --spec " + Write(".json", j.dump()));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("'config.block'"), std::string::npos) << r.output;
+  WorkerRun not_json = Worker("measure-kernel --spec " + Write(".json", "{op: conv2d"));
+  EXPECT_EQ(not_json.code, 2);
+  EXPECT_NE(not_json.output.find("not valid JSON"), std::string::npos) << not_json.output;
+}
+
+TEST(WorkerCliTest, MeasureKernelWritesARecord) {
+  const std::string out = test_models::TempPath(".json");
+  WorkerRun r = Worker("measure-kernel --spec " + Write(".json", ConvSpec().dump()) +
+                 " --min-repeats 2 --min-seconds 0 --warmup 1 --json " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json j = ReadJson(out);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["kernel_key"], "conv2d c8 o16 k3x3 s2x2 p1x1 d1x1 g1 in1x8x12x12 block8 sp0.75 fp32");
+  EXPECT_EQ(j["kernel"]["kind"], "block");
+  EXPECT_EQ(j["samples_us"].size(), 2u);
+  for (const char* key : {"median_us", "iqr_us", "runtime_version", "speedup"}) EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_TRUE(j["device_class"]["id"].get<std::string>().find("-t1") != std::string::npos);
+  EXPECT_GT(j["features"]["flops"].get<double>(), 0);
+}
+
+TEST(WorkerCliTest, MeasureModelWritesARecord) {
+  const std::string model = test_models::BuildTestModel("residual");
+  Policy policy;
+  policy.default_config = LayerConfig{0.8, Pattern::kBlock, 4};
+  policy.layers["fc"] = LayerConfig{};
+  const std::string policy_path = Write(".json", policy.ToJson());
+  const std::string out = test_models::TempPath(".json");
+  WorkerRun r = Worker("measure --model " + model + " --policy " + policy_path +
+                 " --input 1x3x16x16 --threads 2 --min-repeats 2 --min-seconds 0 --json " + out);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("speedup"), std::string::npos);
+  const nlohmann::json j = ReadJson(out);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["policy_hash"], policy.Hash());
+  EXPECT_EQ(j["threads"], 2);
+  EXPECT_EQ(j["runtime"]["samples_us"].size(), 2u);
+  EXPECT_EQ(j["dense"]["samples_us"].size(), 2u);
+  EXPECT_LT(j["max_abs_diff"].get<double>(), 1e-3);
+  EXPECT_TRUE(j["device_class"]["id"].get<std::string>().find("-t2") != std::string::npos);
+  int sparse = 0;
+  for (const auto& layer : j["layers"]) sparse += layer["kernel"] == "block";
+  EXPECT_GT(sparse, 0);
+
+  WorkerRun bad_shape = Worker("measure --model " + model + " --policy " + policy_path + " --input 1x3xbad");
+  EXPECT_EQ(bad_shape.code, 2);
+  EXPECT_NE(bad_shape.output.find("bad input shape"), std::string::npos) << bad_shape.output;
+  WorkerRun bad_threads =
+      Worker("measure --model " + model + " --policy " + policy_path + " --input 1x3x16x16 --threads 0");
+  EXPECT_EQ(bad_threads.code, 2);
+  WorkerRun no_model = Worker("measure --model /nonexistent.pt --policy " + policy_path + " --input 1x3x16x16");
+  EXPECT_EQ(no_model.code, 1);
+  EXPECT_NE(no_model.output.find("does not exist"), std::string::npos) << no_model.output;
+}
+
+}  // namespace
+}  // namespace acs::worker
