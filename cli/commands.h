@@ -7,5 +7,6 @@ namespace acs::cli {
 int InspectCommand(int argc, char** argv);   // acs inspect MODEL --input SHAPE
 int CompressCommand(int argc, char** argv);  // acs compress MODEL --policy P --out OUT
 int EvalCommand(int argc, char** argv);      // acs eval MODEL --data DATA
+int SearchCommand(int argc, char** argv);    // acs search MODEL --data DATA --budget B --out DIR
 
 }  // namespace acs::cli

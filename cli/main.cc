@@ -16,6 +16,7 @@ const char kUsage[] =
     "  inspect   show a TorchScript model's layers, shapes, FLOPs and channel groups\n"
     "  compress  apply a per-layer compression policy and export TorchScript\n"
     "  eval      measure accuracy (or fidelity) of a model on a dataset\n"
+    "  search    search a per-layer compression policy within a FLOPs / params / size budget\n"
     "\n"
     "Run 'acs COMMAND --help' for a command's options.\n";
 
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   if (command == "inspect") return acs::cli::InspectCommand(argc, argv);
   if (command == "compress") return acs::cli::CompressCommand(argc, argv);
   if (command == "eval") return acs::cli::EvalCommand(argc, argv);
+  if (command == "search") return acs::cli::SearchCommand(argc, argv);
   std::cerr << "acs: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
 }
