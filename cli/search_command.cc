@@ -28,7 +28,7 @@ const char kHelp[] =
     "\n"
     "Searches a per-layer compression policy whose cost stays within the budget (every\n"
     "episode's policy is clamped to it) and that keeps the most accuracy after\n"
-    "compression with batch-norm recalibration, without fine-tuning.\n"
+    "compression with reconstruction and batch-norm recalibration, without fine-tuning.\n"
     "\n"
     "  --input SHAPE        model input shape, e.g. 1x3x32x32 (required)\n"
     "  --data DATA          labelled data (unlabelled: agreement with the dense model)\n"

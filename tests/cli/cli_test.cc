@@ -66,7 +66,7 @@ TEST_F(CliTest, UnknownCommand) {
 }
 
 TEST_F(CliTest, HelpOnEveryCommand) {
-  for (const std::string cmd : {"inspect", "compress", "eval"}) {
+  for (const std::string cmd : {"inspect", "compress", "eval", "search"}) {
     Result r = Acs(cmd + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("usage: acs " + cmd), std::string::npos) << cmd;
@@ -139,6 +139,18 @@ TEST_F(CliTest, EvalBadLimit) {
   Result r = Acs("eval m.pt --data d --limit lots");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--limit expects an integer"), std::string::npos);
+}
+
+TEST_F(CliTest, SearchNeedsABudget) {
+  Result r = Acs("search m.pt --input 1x3x8x8 --data d --out o");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--budget"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, SearchRejectsAMalformedBudget) {
+  Result r = Acs("search m.pt --input 1x3x8x8 --data d --out o --budget flops=half");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("flops=half"), std::string::npos) << r.err;
 }
 
 }  // namespace
