@@ -40,7 +40,7 @@ StatusOr<std::vector<double>> ParseDoubles(const std::string& flag, const std::s
 
 }  // namespace
 
-StatusOr<Dataset> LoadDataFlag(const Args& args, const std::string& path, const Shape& input_shape,
+StatusOr<Dataset> LoadDataFlag(const Flags& args, const std::string& path, const Shape& input_shape,
                                int64_t limit) {
   DatasetOptions options;
   if (input_shape.size() == 4) options = FitToInput(input_shape);

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "cli/args.h"
+#include "core/flags.h"
 #include "core/dataset.h"
 #include "core/graph.h"
 #include "core/status.h"
@@ -21,7 +21,7 @@ inline const std::set<std::string> kDataFlags = {"split", "mean", "std", "pad"};
 
 // Loads the dataset at path, fitted to `input_shape` ({1,C,H,W}; empty = as stored),
 // with --split, --mean, --std and --pad from args. limit 0 = all samples.
-StatusOr<Dataset> LoadDataFlag(const Args& args, const std::string& path, const Shape& input_shape,
+StatusOr<Dataset> LoadDataFlag(const Flags& args, const std::string& path, const Shape& input_shape,
                                int64_t limit);
 
 }  // namespace acs::cli

@@ -31,7 +31,7 @@ const char kHelp[] =
 int CompressCommand(int argc, char** argv) {
   std::set<std::string> valued = {"policy", "out", "input", "calib", "calib-samples"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
-  auto args = ParseArgs(argc, argv, 2, valued, {"help", "no-bn-recal", "masked"});
+  auto args = ParseFlags(argc, argv, 2, valued, {"help", "no-bn-recal", "masked"});
   if (!args.ok()) return Fail("compress", args.status());
   if (args->Has("help")) {
     std::cout << kHelp << "\n" << kDataHelp;

@@ -48,7 +48,7 @@ ModelFn AsModelFn(torch::jit::Module& module) {
 int EvalCommand(int argc, char** argv) {
   std::set<std::string> valued = {"data", "limit", "input", "reference", "batch"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
-  auto args = ParseArgs(argc, argv, 2, valued, {"help"});
+  auto args = ParseFlags(argc, argv, 2, valued, {"help"});
   if (!args.ok()) return Fail("eval", args.status());
   if (args->Has("help")) {
     std::cout << kHelp << "\n" << kDataHelp;

@@ -36,7 +36,7 @@ std::string GroupText(const Graph& g, int group) {
 }  // namespace
 
 int InspectCommand(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv, 2, {"input"}, {"help", "groups"});
+  auto args = ParseFlags(argc, argv, 2, {"input"}, {"help", "groups"});
   if (!args.ok()) return Fail("inspect", args.status());
   if (args->Has("help")) {
     std::cout << kHelp;

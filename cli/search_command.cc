@@ -71,7 +71,7 @@ StatusOr<std::pair<std::string, double>> ParseBudget(const std::string& text) {
                                  text + "'");
 }
 
-StatusOr<SearchSpace> ParseSpace(const Args& args) {
+StatusOr<SearchSpace> ParseSpace(const Flags& args) {
   SearchSpace space;
   if (args.Has("patterns")) {
     space.patterns.clear();
@@ -153,7 +153,7 @@ int SearchCommand(int argc, char** argv) {
   std::set<std::string> valued = {"input", "data", "budget", "out", "agent", "episodes", "seed", "val-samples",
                                   "calib-samples", "patterns", "block-sizes", "precisions", "max-sparsity", "skip"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
-  auto args = ParseArgs(argc, argv, 2, valued, {"help"});
+  auto args = ParseFlags(argc, argv, 2, valued, {"help"});
   if (!args.ok()) return Fail("search", args.status());
   if (args->Has("help")) {
     std::cout << kHelp << "\n" << kDataHelp;
@@ -198,8 +198,8 @@ int SearchCommand(int argc, char** argv) {
   if (!env.ok()) return Fail("search", env.status());
 
   // Calibration and validation: disjoint slices of the training split.
-  Args data_args = *args;
-  if (!data_args.Has("split")) data_args.flags["split"] = "train";
+  Flags data_args = *args;
+  if (!data_args.Has("split")) data_args.values["split"] = "train";
   auto data = LoadDataFlag(data_args, args->Get("data"), *input, *calib_samples + *val_samples);
   if (!data.ok()) return Fail("search", data.status());
   const int64_t n = data->size();

@@ -36,7 +36,7 @@ step "dense model on the Fashion-MNIST test set"
 "$acs" eval "$zoo_dir/$model.pt" --data "$data"
 
 for policy in channel50 block70; do
-  step "acs compress with $out/$policy.json (batch-norm recalibration on 512 training images)"
+  step "acs compress with $out/$policy.json (reconstruction and batch-norm recalibration on 512 training images)"
   "$acs" compress "$zoo_dir/$model.pt" --policy "$out/$policy.json" --out "$out/$model-$policy.pt" \
     --calib "$data" --split train --calib-samples 512
   step "compressed model ($policy) on the Fashion-MNIST test set"

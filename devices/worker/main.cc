@@ -8,7 +8,7 @@
 #include "core/importer.h"
 #include "devices/measure/device_class.h"
 #include "devices/runtime/runtime.h"
-#include "devices/worker/flags.h"
+#include "core/flags.h"
 #include "devices/worker/kernel_measure.h"
 #include "devices/worker/model_measure.h"
 
@@ -60,6 +60,14 @@ const char kTimingUsage[] =
 const std::set<std::string> kTimingFlags = {"warmup", "min-repeats", "min-seconds", "flush-cache", "max-density"};
 
 // --max-density, when given, replaces every threshold of the kernel selection.
+// Flags after the command; acs-worker takes no positional arguments.
+StatusOr<Flags> ParseWorkerFlags(int argc, char** argv, const std::set<std::string>& valued,
+                                 const std::set<std::string>& switches) {
+  ACS_ASSIGN_OR_RETURN(Flags flags, ParseFlags(argc, argv, 2, valued, switches));
+  if (!flags.positional.empty()) return Status::InvalidArgument("unexpected argument '" + flags.positional[0] + "'");
+  return flags;
+}
+
 Status ReadSelection(const Flags& flags, runtime::KernelSelection* s) {
   if (!flags.Has("max-density")) return Status::Ok();
   ACS_ASSIGN_OR_RETURN(double d, flags.GetDouble("max-density", 1.0));
@@ -110,7 +118,7 @@ int MeasureCommand(int argc, char** argv) {
   }
   std::set<std::string> valued = {"model", "policy", "input", "threads", "calib", "json"};
   valued.insert(kTimingFlags.begin(), kTimingFlags.end());
-  StatusOr<Flags> flags = ParseFlags(argc, argv, 2, valued, {"pin"});
+  StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin"});
   if (!flags.ok()) return Fail("measure", flags.status());
   ModelMeasureRequest request;
   auto parse = [&]() -> Status {
@@ -164,7 +172,7 @@ int MeasureKernelCommand(int argc, char** argv) {
   }
   std::set<std::string> valued = {"spec", "json"};
   valued.insert(kTimingFlags.begin(), kTimingFlags.end());
-  StatusOr<Flags> flags = ParseFlags(argc, argv, 2, valued, {"pin"});
+  StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin"});
   if (!flags.ok()) return Fail("measure-kernel", flags.status());
   KernelMeasureOptions options;
   KernelSpec spec;
@@ -196,7 +204,7 @@ int DeviceCommand(int argc, char** argv) {
     std::cout << "usage: acs-worker device [--threads T]\n";
     return 0;
   }
-  StatusOr<Flags> flags = ParseFlags(argc, argv, 2, {"threads"}, {});
+  StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, {"threads"}, {});
   if (!flags.ok()) return Fail("device", flags.status());
   StatusOr<int64_t> threads = flags->GetInt("threads", 1);
   if (!threads.ok()) return Fail("device", threads.status());

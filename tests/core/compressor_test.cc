@@ -121,37 +121,6 @@ std::vector<int64_t> ExpectedKeep(const Graph& g, const Policy& policy) {
   return keep;
 }
 
-// A layer with a 1xN block pattern keeps a multiple of N output channels.
-TEST(CompressorBlockTest, KeptChannelsAreAMultipleOfTheBlockSize) {
-  auto model = ImportTorchScript(BuildTestModel("residual", 3), {TestInputShape()});
-  ASSERT_TRUE(model.ok()) << model.status().ToString();
-  const Graph& g = (*model)->graph;
-  Policy policy;
-  LayerConfig channel;
-  channel.pattern = Pattern::kChannel;
-  channel.sparsity = 0.6;
-  policy.default_config = channel;
-  for (const Layer& l : g.layers) {
-    if (l.compressible && l.out_group >= 0 && g.groups[l.out_group].prunable && l.out_channels % 4 == 0) {
-      LayerConfig block;
-      block.pattern = Pattern::kBlock;
-      block.block = 4;
-      block.sparsity = 0.5;
-      policy.layers[l.name] = block;
-      break;
-    }
-  }
-  ASSERT_FALSE(policy.layers.empty());
-  auto compressed = Compress(**model, policy);
-  ASSERT_TRUE(compressed.ok()) << compressed.status().ToString();
-  for (const LayerResult& r : compressed->layers) {
-    if (r.config.pattern == Pattern::kBlock) {
-      EXPECT_EQ(r.out_channels_after % 4, 0) << r.name;
-      EXPECT_LT(r.out_channels_after, r.out_channels_before) << r.name;
-    }
-  }
-}
-
 // Input channels (features) of a layer left after removing its groups' channels.
 int64_t ExpectedIn(const Layer& l, const std::vector<int64_t>& keep) {
   int64_t in = l.in_channels;
@@ -400,16 +369,6 @@ TEST(CompressorTest, DefaultConfigAppliesToEveryTakingLayer) {
   for (const Layer& l : g.layers) prunable += l.out_group >= 0 && g.groups[l.out_group].prunable;
   EXPECT_EQ(channel_layers, prunable);
   EXPECT_EQ(StoredLayers(c->module).back().weight.size(0), 10);  // the classifier keeps its outputs
-}
-
-TEST(CompressorTest, SaveReportsAnUnwritablePath) {
-  auto model = Import(BuildTestModel("plain"), TestInputShape());
-  ASSERT_NE(model, nullptr);
-  StatusOr<CompressedModel> c = Compress(*model, Policy());
-  ASSERT_TRUE(c.ok());
-  Status s = c->Save(test_models::TempPath("_no_such_dir") + "/model.pt");
-  EXPECT_FALSE(s.ok());
-  EXPECT_THAT(s.message(), HasSubstr("model.pt"));
 }
 
 TEST(CompressorTest, BatchNormIsRecalibratedOnTheCalibrationData) {

@@ -1,16 +1,19 @@
-// Flag parsing for acs-worker: "--name value", "--name=value" and "--switch".
+// Command-line flags shared by the acs programs: positionals, "--name value",
+// "--name=value" and "--switch".
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
-namespace acs::worker {
+namespace acs {
 
 struct Flags {
+  std::vector<std::string> positional;
   std::map<std::string, std::string> values;  // name without dashes -> value ("" for switches)
 
   bool Has(const std::string& name) const { return values.count(name) > 0; }
@@ -23,8 +26,8 @@ struct Flags {
 };
 
 // Parses argv[first..]. `valued` lists flags taking a value, `switches` those without;
-// anything else (unknown flags, positional words) is an InvalidArgument naming it.
+// an unknown flag or a valued flag without its value is an InvalidArgument naming it.
 StatusOr<Flags> ParseFlags(int argc, char** argv, int first, const std::set<std::string>& valued,
                            const std::set<std::string>& switches);
 
-}  // namespace acs::worker
+}  // namespace acs

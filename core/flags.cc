@@ -1,8 +1,8 @@
-#include "devices/worker/flags.h"
+#include "core/flags.h"
 
 #include <stdexcept>
 
-namespace acs::worker {
+namespace acs {
 
 std::string Flags::Get(const std::string& name, const std::string& fallback) const {
   auto it = values.find(name);
@@ -45,7 +45,8 @@ StatusOr<Flags> ParseFlags(int argc, char** argv, int first, const std::set<std:
   for (int i = first; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.size() <= 2 || arg.compare(0, 2, "--") != 0) {
-      return Status::InvalidArgument("unexpected argument '" + arg + "'");
+      flags.positional.push_back(arg);
+      continue;
     }
     std::string name = arg.substr(2), value;
     const size_t eq = name.find('=');
@@ -69,4 +70,4 @@ StatusOr<Flags> ParseFlags(int argc, char** argv, int first, const std::set<std:
   return flags;
 }
 
-}  // namespace acs::worker
+}  // namespace acs
