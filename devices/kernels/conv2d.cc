@@ -1,4 +1,5 @@
 #include "devices/kernels/conv2d.h"
+#include "devices/kernels/conv_lowering.h"
 
 #include <algorithm>
 #include <limits>
@@ -8,6 +9,11 @@
 namespace acs::kernels {
 namespace {
 
+using lowering::CeilDiv;
+using lowering::FloorDiv;
+using lowering::PhaseUsed;
+using lowering::TapOffset;
+
 // An im2col tile (K x width) or direct output tile (O x width) holds about this many floats
 // (256 KiB), so it stays in L2 while the kernel sweeps it once per row-block.
 constexpr int64_t kTileFloats = 64 * 1024;
@@ -15,9 +21,7 @@ constexpr int64_t kTileFloats = 64 * 1024;
 constexpr int64_t kTileAlign = 96;
 constexpr int64_t kMaxTileWidth = 960;
 
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Floor division for a possibly negative numerator and positive b.
-int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // Grow-only scratch of the calling thread, kept across calls so that a layer does not pay
 // for page faults and zeroing on every call. Buffers in different slots may be live at once.
@@ -73,41 +77,7 @@ Status Conv2dGeometry::Validate() const {
 
 void Im2col(const Conv2dGeometry& g, const float* image, int64_t p_begin, int64_t p_end, float* out,
             int64_t ld) {
-  const int64_t ow_count = g.out_w();
-  for (int64_t c = 0; c < g.channels; ++c) {
-    const float* plane = image + c * g.height * g.width;
-    for (int64_t i = 0; i < g.kernel_h; ++i) {
-      for (int64_t j = 0; j < g.kernel_w; ++j) {
-        float* row = out + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
-        const int64_t shift_w = j * g.dilation_w - g.pad_w;  // iw = ow * stride_w + shift_w
-        // Output columns whose input column lies inside the image: [lo, hi).
-        const int64_t lo = CeilDiv(std::max<int64_t>(0, -shift_w), g.stride_w);
-        const int64_t hi = std::min(ow_count, FloorDiv(g.width - 1 - shift_w, g.stride_w) + 1);
-        for (int64_t p = p_begin; p < p_end;) {
-          const int64_t oh = p / ow_count;
-          const int64_t ow0 = p - oh * ow_count;
-          const int64_t ow1 = std::min(ow_count, ow0 + (p_end - p));
-          const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
-          float* d = row + (p - p_begin);  // output column ow lands at d[ow - ow0]
-          if (ih < 0 || ih >= g.height) {
-            std::fill(d, d + (ow1 - ow0), 0.0f);
-          } else {
-            const float* src = plane + ih * g.width;
-            const int64_t a = std::clamp(lo, ow0, ow1);
-            const int64_t b = std::clamp(hi, a, ow1);
-            std::fill(d, d + (a - ow0), 0.0f);
-            if (g.stride_w == 1) {
-              std::copy(src + (a + shift_w), src + (b + shift_w), d + (a - ow0));
-            } else {
-              for (int64_t ow = a; ow < b; ++ow) d[ow - ow0] = src[ow * g.stride_w + shift_w];
-            }
-            std::fill(d + (b - ow0), d + (ow1 - ow0), 0.0f);
-          }
-          p += ow1 - ow0;
-        }
-      }
-    }
-  }
+  lowering::Im2colOf<float>(g, image, p_begin, p_end, 0.0f, out, ld);
 }
 
 namespace {
@@ -127,24 +97,6 @@ SparseConv2d::PlaneLayout MakeLayout(const Conv2dGeometry& g) {
   l.buffer_floats = l.planes * l.rows * l.pitch + l.pitch + 64;
   l.virtual_columns = (g.out_h() - 1) * l.pitch + g.out_w();
   return l;
-}
-
-// Offset of X row k = (c, i, j) in the plane buffer: plane (c, row phase, column phase),
-// shifted down and right by the tap.
-int64_t TapOffset(const Conv2dGeometry& g, const SparseConv2d::PlaneLayout& l, int64_t k) {
-  const int64_t c = k / (g.kernel_h * g.kernel_w);
-  const int64_t dy = (k / g.kernel_w) % g.kernel_h * g.dilation_h;
-  const int64_t dx = k % g.kernel_w * g.dilation_w;
-  const int64_t plane = (c * g.stride_h + dy % g.stride_h) * g.stride_w + dx % g.stride_w;
-  return plane * l.rows * l.pitch + dy / g.stride_h * l.pitch + dx / g.stride_w;
-}
-
-// True when some tap i < kernel lands on phase `phase` of `stride`.
-bool PhaseUsed(int64_t phase, int64_t kernel, int64_t dilation, int64_t stride) {
-  for (int64_t i = 0; i < kernel; ++i) {
-    if (i * dilation % stride == phase) return true;
-  }
-  return false;
 }
 
 // Plane (c, a, b) row r, column t = padded input [c][r * stride_h + a][t * stride_w + b].

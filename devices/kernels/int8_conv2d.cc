@@ -1,4 +1,5 @@
 #include "devices/kernels/int8_conv2d.h"
+#include "devices/kernels/conv_lowering.h"
 
 #include <algorithm>
 #include <cstring>
@@ -15,8 +16,10 @@ constexpr int64_t kTileBytes = 128 * 1024;
 constexpr int64_t kTileAlign = 64;  // tile widths are whole column tiles of every kernel
 constexpr int64_t kMaxTileWidth = 1024;
 
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t FloorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+using lowering::CeilDiv;
+using lowering::FloorDiv;
+using lowering::PhaseUsed;
+using lowering::TapOffset;
 
 // Grow-only buffers of the calling thread, kept across calls. Slot 0: the quantized image;
 // slot 1: an im2col tile or the padded planes.
@@ -47,24 +50,6 @@ PlaneLayout MakeLayout(const Conv2dGeometry& g) {
   l.planes = g.channels * g.stride_h * g.stride_w;
   l.buffer_bytes = kPlaneHead + l.planes * l.rows * l.pitch + l.pitch + 64;
   return l;
-}
-
-// Offset of X row k = (c, i, j) in the planes: plane (c, row phase, column phase), shifted
-// down and right by the tap.
-int64_t TapOffset(const Conv2dGeometry& g, const PlaneLayout& l, int64_t k) {
-  const int64_t c = k / (g.kernel_h * g.kernel_w);
-  const int64_t dy = (k / g.kernel_w) % g.kernel_h * g.dilation_h;
-  const int64_t dx = k % g.kernel_w * g.dilation_w;
-  const int64_t plane = (c * g.stride_h + dy % g.stride_h) * g.stride_w + dx % g.stride_w;
-  return plane * l.rows * l.pitch + dy / g.stride_h * l.pitch + dx / g.stride_w;
-}
-
-// True when some tap i < kernel lands on phase `phase` of `stride`.
-bool PhaseUsed(int64_t phase, int64_t kernel, int64_t dilation, int64_t stride) {
-  for (int64_t i = 0; i < kernel; ++i) {
-    if (i * dilation % stride == phase) return true;
-  }
-  return false;
 }
 
 // Plane (c, a, b) row r, column t = padded image [c][r * stride_h + a][t * stride_w + b],
@@ -102,41 +87,7 @@ void FillPlanes(const Conv2dGeometry& g, const PlaneLayout& l, const Pixel* imag
 
 void Im2colU8(const Conv2dGeometry& g, const uint8_t* image, int64_t p_begin, int64_t p_end, uint8_t pad,
               uint8_t* out, int64_t ld) {
-  const int64_t ow_count = g.out_w();
-  for (int64_t c = 0; c < g.channels; ++c) {
-    const uint8_t* plane = image + c * g.height * g.width;
-    for (int64_t i = 0; i < g.kernel_h; ++i) {
-      for (int64_t j = 0; j < g.kernel_w; ++j) {
-        uint8_t* row = out + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
-        const int64_t shift_w = j * g.dilation_w - g.pad_w;  // iw = ow * stride_w + shift_w
-        // Output columns whose input column lies inside the image: [lo, hi).
-        const int64_t lo = CeilDiv(std::max<int64_t>(0, -shift_w), g.stride_w);
-        const int64_t hi = std::min(ow_count, FloorDiv(g.width - 1 - shift_w, g.stride_w) + 1);
-        for (int64_t p = p_begin; p < p_end;) {
-          const int64_t oh = p / ow_count;
-          const int64_t ow0 = p - oh * ow_count;
-          const int64_t ow1 = std::min(ow_count, ow0 + (p_end - p));
-          const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
-          uint8_t* d = row + (p - p_begin);  // output column ow lands at d[ow - ow0]
-          if (ih < 0 || ih >= g.height) {
-            std::memset(d, pad, ow1 - ow0);
-          } else {
-            const uint8_t* src = plane + ih * g.width;
-            const int64_t a = std::clamp(lo, ow0, ow1);
-            const int64_t b = std::clamp(hi, a, ow1);
-            std::memset(d, pad, a - ow0);
-            if (g.stride_w == 1) {
-              std::memcpy(d + (a - ow0), src + (a + shift_w), b - a);
-            } else {
-              for (int64_t ow = a; ow < b; ++ow) d[ow - ow0] = src[ow * g.stride_w + shift_w];
-            }
-            std::memset(d + (b - ow0), pad, ow1 - b);
-          }
-          p += ow1 - ow0;
-        }
-      }
-    }
-  }
+  lowering::Im2colOf<uint8_t>(g, image, p_begin, p_end, pad, out, ld);
 }
 
 StatusOr<Int8Conv2d> Int8Conv2d::Create(Int8Weights weights, const Conv2dGeometry& g, std::vector<float> bias,

@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "experiments/bench/bench_common.h"
 #include "devices/kernels/cpu_features.h"
 #include "devices/kernels/int4_linear.h"
 #include "devices/kernels/int8_conv2d.h"
@@ -121,37 +122,7 @@ Args ParseArgs(int argc, char** argv) {
   return a;
 }
 
-struct Op {
-  std::string name;
-  std::function<void()> run;
-};
-
-// Dense fp32 LibTorch implementations, weights prepacked where the API allows it.
-std::vector<Op> DenseBaselines(const Layer& l, const torch::Tensor& input, const torch::Tensor& weight,
-                               const torch::Tensor& bias) {
-  std::vector<Op> out;
-  if (l.conv) {
-    const std::vector<int64_t> stride = {l.stride, l.stride}, pad = {l.pad, l.pad}, dil = {1, 1};
-    out.push_back({"torch.conv2d", [=] { torch::conv2d(input, weight, bias, stride, pad); }});
-    out.push_back({"onednn", [=] { at::mkldnn_convolution(input, weight, bias, pad, stride, dil, 1); }});
-    try {
-      const torch::Tensor w_mkl = at::mkldnn_reorder_conv2d_weight(weight.to_mkldnn(), pad, stride, dil, 1);
-      const torch::Tensor in_mkl = input.to_mkldnn();
-      out.push_back({"onednn.prepacked", [=] { at::mkldnn_convolution(in_mkl, w_mkl, bias, pad, stride, dil, 1); }});
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "onednn.prepacked skipped: %s\n", e.what());
-    }
-  } else {
-    out.push_back({"torch.linear", [=] { torch::linear(input, weight, bias); }});
-    try {
-      const torch::Tensor in_mkl = input.to_mkldnn(), w_mkl = weight.to_mkldnn();
-      out.push_back({"onednn", [=] { at::mkldnn_linear(in_mkl, w_mkl, bias); }});
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "onednn linear skipped: %s\n", e.what());
-    }
-  }
-  return out;
-}
+using Op = DenseOp;
 
 c10::IValue CallOp(const char* name, const char* overload, std::vector<c10::IValue> args) {
   const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
@@ -288,7 +259,7 @@ int Main(int argc, char** argv) {
     }
 
     // Dense baselines, the fastest of them timed again alternately with the int8 op.
-    const std::vector<Op> dense = DenseBaselines(l, input, weight, bias);
+    const std::vector<Op> dense = DenseBaselines(l.conv, l.stride, l.pad, input, weight, bias);
     nlohmann::json dense_json;
     const Op* fastest = nullptr;
     double fastest_us = 0.0;
@@ -411,13 +382,7 @@ int Main(int argc, char** argv) {
     out["speedup_definition"] = "median of the fastest dense fp32 op / median of the int8 op, timed alternately";
     out["target"] = {{"name", "int8 >= 3.5x vs dense fp32"}, {"met", met}, {"of", counted}};
     out["results"] = results;
-    std::ofstream f(args.json);
-    f << out.dump(2) << "\n";
-    if (!f) {
-      std::fprintf(stderr, "cannot write %s\n", args.json.c_str());
-      return 1;
-    }
-    std::printf("wrote %s\n", args.json.c_str());
+    if (!WriteJsonFile(args.json, out)) return 1;
   }
   return 0;
 }

@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "experiments/bench/bench_common.h"
 #include "devices/kernels/conv2d.h"
 #include "devices/kernels/cpu_features.h"
 #include "devices/kernels/kernel_table.h"
@@ -160,39 +161,7 @@ std::string MappedBlas() {
   return found.empty() ? "none mapped" : found;
 }
 
-struct Baseline {
-  std::string name;
-  std::function<void()> run;
-};
-
-// The dense fp32 LibTorch implementations of one layer; weights prepacked where the API
-// allows it (what a deployed dense model would do).
-std::vector<Baseline> DenseBaselines(const Layer& l, const torch::Tensor& input, const torch::Tensor& weight,
-                                     const torch::Tensor& bias) {
-  std::vector<Baseline> out;
-  if (l.conv) {
-    const std::vector<int64_t> stride = {l.stride, l.stride}, pad = {l.pad, l.pad}, dil = {1, 1};
-    out.push_back({"torch.conv2d", [=] { torch::conv2d(input, weight, bias, stride, pad); }});
-    out.push_back({"onednn", [=] { at::mkldnn_convolution(input, weight, bias, pad, stride, dil, 1); }});
-    try {
-      const torch::Tensor w_mkl = at::mkldnn_reorder_conv2d_weight(weight.to_mkldnn(), pad, stride, dil, 1);
-      const torch::Tensor in_mkl = input.to_mkldnn();
-      out.push_back({"onednn.prepacked", [=] { at::mkldnn_convolution(in_mkl, w_mkl, bias, pad, stride, dil, 1); }});
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "onednn.prepacked skipped: %s\n", e.what());
-    }
-  } else {
-    out.push_back({"torch.linear", [=] { torch::linear(input, weight, bias); }});
-    try {
-      const torch::Tensor in_mkl = input.to_mkldnn();
-      const torch::Tensor w_mkl = weight.to_mkldnn();
-      out.push_back({"onednn", [=] { at::mkldnn_linear(in_mkl, w_mkl, bias); }});
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "onednn linear skipped: %s\n", e.what());
-    }
-  }
-  return out;
-}
+using Baseline = DenseOp;
 
 struct Row {
   std::string layer, kernel, baseline, lowering;
@@ -315,7 +284,7 @@ int Main(int argc, char** argv) {
       torch::set_num_threads(threads);
       timing.threads = threads;
       torch::NoGradGuard no_grad;
-      const std::vector<Baseline> baselines = DenseBaselines(l, input, dense_w, bias);
+      const std::vector<Baseline> baselines = DenseBaselines(l.conv, l.stride, l.pad, input, dense_w, bias);
       std::map<std::string, double> dense_us;
       const Baseline* fastest = nullptr;
       for (const Baseline& b : baselines) {
@@ -398,13 +367,7 @@ int Main(int argc, char** argv) {
                                 {"dense_min_us", r.dense.min_us}, {"speedup_vs_dense", r.speedup},
                                 {"speedup_vs_dense_min", r.speedup_min}, {"max_rel_error", r.max_error}});
     }
-    std::ofstream f(args.json);
-    f << out.dump(2) << "\n";
-    if (!f) {
-      std::fprintf(stderr, "cannot write %s\n", args.json.c_str());
-      return 1;
-    }
-    std::printf("\nwrote %s\n", args.json.c_str());
+    if (!WriteJsonFile(args.json, out)) return 1;
   }
   return 0;
 }

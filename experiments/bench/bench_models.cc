@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "experiments/bench/bench_common.h"
 #include "core/compressor.h"
 #include "core/dataset.h"
 #include "core/evaluator.h"
@@ -266,13 +267,7 @@ int Main(int argc, char** argv) {
     out["calibration_images"] = calibration.size();
     out["rows"] = nlohmann::json::array();
     for (const Row& r : rows) out["rows"].push_back(r.ToJson());
-    std::ofstream f(args.json);
-    f << out.dump(2) << "\n";
-    if (!f) {
-      std::fprintf(stderr, "cannot write %s\n", args.json.c_str());
-      return 1;
-    }
-    std::printf("\nwrote %s\n", args.json.c_str());
+    if (!WriteJsonFile(args.json, out)) return 1;
   }
   return 0;
 }
