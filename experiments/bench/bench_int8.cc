@@ -44,50 +44,6 @@ using measure::Measurement;
 // the machines at hand.
 constexpr int64_t kFlushBytes = int64_t{64} << 20;
 
-struct Layer {
-  std::string name;
-  bool conv = true;
-  int64_t in = 0;      // conv: input channels; linear: in_features (K)
-  int64_t out = 0;     // output channels / out_features (O)
-  int64_t size = 1;    // conv: input height = width; linear: batch (P)
-  int64_t kernel = 1;  // conv: kernel size (square)
-  int64_t stride = 1;
-  int64_t pad = 0;
-
-  kernels::Conv2dGeometry Geometry() const {
-    kernels::Conv2dGeometry g;
-    g.channels = in;
-    g.height = g.width = size;
-    g.kernel_h = g.kernel_w = kernel;
-    g.stride_h = g.stride_w = stride;
-    g.pad_h = g.pad_w = pad;
-    return g;
-  }
-  int64_t K() const { return conv ? in * kernel * kernel : in; }
-  int64_t P() const { return conv ? Geometry().p() : size; }
-  double Macs() const { return static_cast<double>(out) * K() * P(); }
-};
-
-// The layers of bench_kernels.
-std::vector<Layer> Layers() {
-  return {
-      {"r18.layer1 3x3 64>64 @56", true, 64, 64, 56, 3, 1, 1},
-      {"r18.layer2 3x3 128>128 @28", true, 128, 128, 28, 3, 1, 1},
-      {"r18.layer3 3x3 256>256 @14", true, 256, 256, 14, 3, 1, 1},
-      {"r18.layer4 3x3 512>512 @7", true, 512, 512, 7, 3, 1, 1},
-      {"r18.layer2.down 1x1/2 64>128 @56", true, 64, 128, 56, 1, 2, 0},
-      {"mbv2 1x1 24>144 @56", true, 24, 144, 56, 1, 1, 0},
-      {"mbv2 1x1 144>24 @56", true, 144, 24, 56, 1, 1, 0},
-      {"mbv2 1x1 96>576 @14", true, 96, 576, 14, 1, 1, 0},
-      {"mbv2 1x1 320>1280 @7", true, 320, 1280, 7, 1, 1, 0},
-      {"small 3x3 32>64 @28", true, 32, 64, 28, 3, 1, 1},
-      {"small 3x3 64>64 @14", true, 64, 64, 14, 3, 1, 1},
-      {"r18.fc 512>1000 b1", false, 512, 1000, 1},
-      {"r18.fc 512>1000 b32", false, 512, 1000, 32},
-      {"small.fc 1024>128 b1", false, 1024, 128, 1},
-  };
-}
-
 struct Args {
   std::string json;
   int threads = 1;
@@ -132,7 +88,7 @@ c10::IValue CallOp(const char* name, const char* overload, std::vector<c10::IVal
 }
 
 // LibTorch's quantized ops on the oneDNN engine: u8 -> u8, and fp32 -> fp32 around them.
-std::vector<Op> TorchQuantized(const Layer& l, const torch::Tensor& input, const torch::Tensor& qweight,
+std::vector<Op> TorchQuantized(const BenchLayer& l, const torch::Tensor& input, const torch::Tensor& qweight,
                                const torch::Tensor& bias, const kernels::ActivationQuant& q) {
   std::vector<Op> out;
   try {
@@ -204,7 +160,7 @@ int Main(int argc, char** argv) {
     double dense_us, int8_us, int4_us;
   };
   std::vector<ColdRow> cold_rows;
-  for (const Layer& l : Layers()) {
+  for (const BenchLayer& l : BenchLayers()) {
     if (!args.filter.empty() && l.name.find(args.filter) == std::string::npos) continue;
     torch::NoGradGuard no_grad;
     const int64_t o = l.out, k = l.K(), p = l.P();

@@ -38,49 +38,6 @@ namespace {
 
 using kernels::SparseWeights;
 
-struct Layer {
-  std::string name;
-  bool conv = true;
-  int64_t in = 0;      // conv: input channels; linear: in_features (K)
-  int64_t out = 0;     // output channels / out_features (O)
-  int64_t size = 1;    // conv: input height = width; linear: batch (P)
-  int64_t kernel = 1;  // conv: kernel size (square)
-  int64_t stride = 1;
-  int64_t pad = 0;
-
-  kernels::Conv2dGeometry Geometry() const {
-    kernels::Conv2dGeometry g;
-    g.channels = in;
-    g.height = g.width = size;
-    g.kernel_h = g.kernel_w = kernel;
-    g.stride_h = g.stride_w = stride;
-    g.pad_h = g.pad_w = pad;
-    return g;
-  }
-  int64_t K() const { return conv ? in * kernel * kernel : in; }
-  int64_t P() const { return conv ? Geometry().p() : size; }
-  double DenseFlops() const { return 2.0 * out * K() * P(); }
-};
-
-std::vector<Layer> Layers() {
-  return {
-      {"r18.layer1 3x3 64>64 @56", true, 64, 64, 56, 3, 1, 1},
-      {"r18.layer2 3x3 128>128 @28", true, 128, 128, 28, 3, 1, 1},
-      {"r18.layer3 3x3 256>256 @14", true, 256, 256, 14, 3, 1, 1},
-      {"r18.layer4 3x3 512>512 @7", true, 512, 512, 7, 3, 1, 1},
-      {"r18.layer2.down 1x1/2 64>128 @56", true, 64, 128, 56, 1, 2, 0},
-      {"mbv2 1x1 24>144 @56", true, 24, 144, 56, 1, 1, 0},
-      {"mbv2 1x1 144>24 @56", true, 144, 24, 56, 1, 1, 0},
-      {"mbv2 1x1 96>576 @14", true, 96, 576, 14, 1, 1, 0},
-      {"mbv2 1x1 320>1280 @7", true, 320, 1280, 7, 1, 1, 0},
-      {"small 3x3 32>64 @28", true, 32, 64, 28, 3, 1, 1},
-      {"small 3x3 64>64 @14", true, 64, 64, 14, 3, 1, 1},
-      {"r18.fc 512>1000 b1", false, 512, 1000, 1},
-      {"r18.fc 512>1000 b32", false, 512, 1000, 32},
-      {"small.fc 1024>128 b1", false, 1024, 128, 1},
-  };
-}
-
 struct SparseConfig {
   std::string pattern;  // "block", "unstructured", "nm"
   int block = 0;
@@ -269,7 +226,7 @@ int Main(int argc, char** argv) {
   nlohmann::json dense_json = nlohmann::json::array();
   std::printf("\n%-34s %-22s %5s %3s %10s %9s %8s %8s\n", "layer", "kernel", "spars", "thr", "time us", "GFLOP/s",
               "vs dense", "(min)");
-  for (const Layer& l : Layers()) {
+  for (const BenchLayer& l : BenchLayers()) {
     if (!args.filter.empty() && l.name.find(args.filter) == std::string::npos) continue;
     const int64_t o = l.out, k = l.K(), p = l.P();
     const torch::Tensor input = l.conv ? torch::randn({1, l.in, l.size, l.size}) : torch::randn({l.size, l.in});
@@ -293,7 +250,7 @@ int Main(int argc, char** argv) {
       }
       const double dense_best = dense_us[fastest->name];
       std::printf("%-34s %-22s %5s %3d %10.1f %9.1f %8s\n", l.name.c_str(), ("dense " + fastest->name).c_str(), "-",
-                  threads, dense_best, l.DenseFlops() / dense_best * 1e-3, "1.00x");
+                  threads, dense_best, (2.0 * l.Macs()) / dense_best * 1e-3, "1.00x");
       dense_json.push_back({{"layer", l.name}, {"threads", threads}, {"median_us", dense_us}, {"best", fastest->name}});
       for (const SparseConfig& c : Configs()) {
         const std::vector<float> w = SparseDense(o, k, c, rng);
@@ -333,7 +290,7 @@ int Main(int argc, char** argv) {
         std::vector<measure::Measurement> pair = measure::MeasureAlternating({run, fastest->run}, timing);
         r.timing = std::move(pair[0]);
         r.dense = std::move(pair[1]);
-        r.gflops = l.DenseFlops() / r.timing.median_us * 1e-3;
+        r.gflops = (2.0 * l.Macs()) / r.timing.median_us * 1e-3;
         r.speedup = r.dense.median_us / r.timing.median_us;
         r.speedup_min = r.dense.min_us / r.timing.min_us;
         std::printf("%-34s %-22s %4.0f%% %3d %10.1f %9.1f %7.2fx %7.2fx\n", l.name.c_str(),
