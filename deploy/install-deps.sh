@@ -9,10 +9,13 @@ packages=(
   libopenblas0-pthread libopenblas-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev libspdlog-dev nlohmann-json3-dev
+  libxgboost-dev
+  sqlite3
   libgtest-dev libgmock-dev
   zlib1g-dev
   dataset-fashion-mnist
   python3 python3-torch python3-torchvision
+  python3-grpcio python3-protobuf python3-grpc-tools
 )
 
 missing=()
