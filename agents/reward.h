@@ -32,14 +32,21 @@ enum class RewardKind {
   kErrorLogCost,   // reward = -(1 - accuracy) x log(cost), for unconstrained search
 };
 
+// How the search compresses a policy before scoring it: the export's compression
+// (CompressorOptions defaults) with a cheaper least-squares reconstruction, so that an
+// episode of a ResNet-20-sized model takes about a second (see the README's Search
+// section for the accuracy this costs). `calibration` is left undefined; the reward sets it.
+CompressorOptions SearchCompressorOptions();
+
 struct AccuracyRewardOptions {
   RewardKind kind = RewardKind::kAccuracy;
   int64_t batch_size = 256;  // samples per forward pass while evaluating
   bool cache = true;         // reuse the score of a policy seen before (by hash)
+  CompressorOptions compressor = SearchCompressorOptions();  // its calibration is ignored
 };
 
-// `model` must outlive the reward. calibration.images feeds batch-norm recalibration
-// (may be empty); validation is scored. Errors of Compress or evaluation pass through.
+// `model` must outlive the reward. calibration.images feeds batch-norm recalibration and
+// reconstruction (may be empty); validation is scored. Errors of Compress or evaluation pass through.
 class AccuracyReward final : public RewardFn {
  public:
   AccuracyReward(const ImportedModel* model, Dataset calibration, Dataset validation,
@@ -47,10 +54,11 @@ class AccuracyReward final : public RewardFn {
   StatusOr<Score> Evaluate(const Policy& policy, double cost) override;
   // Accuracy of the uncompressed model on the validation data.
   StatusOr<double> DenseAccuracy();
+  // Accuracy (or agreement) of an already compressed model on the validation data.
+  StatusOr<double> Measure(CompressedModel& compressed);
   int64_t cache_hits() const { return hits_; }
 
  private:
-  StatusOr<double> Measure(CompressedModel& compressed);
 
   const ImportedModel* model_;
   Dataset calibration_, validation_;

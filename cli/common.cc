@@ -1,7 +1,11 @@
 #include "cli/common.h"
 
+#include <filesystem>
 #include <iostream>
 #include <sstream>
+
+#include "devices/measure/device_class.h"
+#include "devices/runtime/runtime.h"
 
 namespace acs::cli {
 
@@ -57,6 +61,42 @@ StatusOr<Dataset> LoadDataFlag(const Flags& args, const std::string& path, const
     return Status::InvalidArgument("--mean and --std must be given together with the same count");
   }
   return LoadDataset(path, options);
+}
+
+const char kPredictorHelp[] =
+    "predictor options:\n"
+    "  --store PATH        SQLite store of measurements and predictors (default data/predictors.db)\n"
+    "  --device-class ID   'local' (this machine, default) or a stored device class id\n";
+
+StatusOr<std::string> ResolveDeviceClass(const Flags& flags) {
+  const std::string v = flags.Get("device-class", "local");
+  if (v == "local") return measure::DetectDeviceClass({1, runtime::RuntimeVersion()}).MachineId();
+  if (v.empty()) return Status::InvalidArgument("--device-class must not be empty");
+  return v;
+}
+
+StatusOr<std::unique_ptr<predictors::MeasurementStore>> OpenStore(const Flags& flags) {
+  const std::string path = flags.Get("store", "data/predictors.db");
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  return predictors::OpenSqliteStore(path);
+}
+
+StatusOr<StoredPredictor> LoadStoredPredictor(const Flags& flags) {
+  StoredPredictor out;
+  ACS_ASSIGN_OR_RETURN(out.device_class, ResolveDeviceClass(flags));
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<predictors::MeasurementStore> store, OpenStore(flags));
+  ACS_ASSIGN_OR_RETURN(std::optional<predictors::PredictorRecord> rec,
+                       store->LatestPredictor(out.device_class, predictors::kXgbPredictorName));
+  if (!rec) {
+    return Status::FailedPrecondition("no trained latency predictor for device class '" + out.device_class +
+                                      "' in " + flags.Get("store", "data/predictors.db") +
+                                      "; run 'acs predictor collect' and 'acs predictor train'");
+  }
+  out.record = std::move(*rec);
+  ACS_ASSIGN_OR_RETURN(out.predictor, predictors::LoadPredictor(out.record.blob));
+  return out;
 }
 
 }  // namespace acs::cli

@@ -7,6 +7,8 @@
 #include "core/dataset.h"
 #include "core/graph.h"
 #include "core/status.h"
+#include "predictors/predictor.h"
+#include "predictors/store.h"
 
 namespace acs::cli {
 
@@ -23,5 +25,23 @@ inline const std::set<std::string> kDataFlags = {"split", "mean", "std", "pad"};
 // with --split, --mean, --std and --pad from args. limit 0 = all samples.
 StatusOr<Dataset> LoadDataFlag(const Flags& args, const std::string& path, const Shape& input_shape,
                                int64_t limit);
+
+// Flags of the commands that use latency predictors.
+inline const std::set<std::string> kPredictorFlags = {"store", "device-class"};
+extern const char kPredictorHelp[];
+
+// --device-class: "local" (default) is this machine's DeviceClass::MachineId().
+StatusOr<std::string> ResolveDeviceClass(const Flags& flags);
+// --store (default data/predictors.db), its directory created when missing.
+StatusOr<std::unique_ptr<predictors::MeasurementStore>> OpenStore(const Flags& flags);
+
+struct StoredPredictor {
+  std::string device_class;
+  predictors::PredictorRecord record;
+  predictors::TrainedPredictor predictor;
+};
+// The latest trained predictor of the device class. FailedPrecondition, saying how to make
+// one, when there is none.
+StatusOr<StoredPredictor> LoadStoredPredictor(const Flags& flags);
 
 }  // namespace acs::cli

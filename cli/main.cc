@@ -16,7 +16,9 @@ const char kUsage[] =
     "  inspect   show a TorchScript model's layers, shapes, FLOPs and channel groups\n"
     "  compress  apply a per-layer compression policy and export TorchScript\n"
     "  eval      measure accuracy (or fidelity) of a model on a dataset\n"
-    "  search    search a per-layer compression policy within a FLOPs / params / size budget\n"
+    "  search    search a per-layer compression policy within a latency / FLOPs / size budget\n"
+    "  predictor collect kernel measurements, train and evaluate latency predictors\n"
+    "  devices   the workers registered with an acs-server (--server)\n"
     "\n"
     "Run 'acs COMMAND --help' for a command's options.\n";
 
@@ -32,6 +34,8 @@ int main(int argc, char** argv) {
   if (command == "compress") return acs::cli::CompressCommand(argc, argv);
   if (command == "eval") return acs::cli::EvalCommand(argc, argv);
   if (command == "search") return acs::cli::SearchCommand(argc, argv);
+  if (command == "predictor") return acs::cli::PredictorCommand(argc, argv);
+  if (command == "devices") return acs::cli::DevicesCommand(argc, argv);
   std::cerr << "acs: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
 }

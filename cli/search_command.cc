@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
-#include "agents/baselines.h"
+#include "agents/latency_cost.h"
+#include "agents/make_agent.h"
 #include "agents/search.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -22,7 +24,8 @@ namespace {
 
 const char kHelp[] =
     "usage: acs search MODEL.pt --input SHAPE --data DATA --budget KIND=RATIOx --out DIR\n"
-    "                  [--agent random|evo|uniform] [--episodes N] [--seed S]\n"
+    "                  [--agent amc|agmc|random|evo|uniform] [--episodes N] [--seed S]\n"
+    "                  [--reward accuracy|error-log-cost] [--warmup N]\n"
     "                  [--val-samples N] [--calib-samples N] [--patterns LIST]\n"
     "                  [--block-sizes LIST] [--precisions LIST] [--max-sparsity S]\n"
     "\n"
@@ -32,10 +35,20 @@ const char kHelp[] =
     "\n"
     "  --input SHAPE        model input shape, e.g. 1x3x32x32 (required)\n"
     "  --data DATA          labelled data (unlabelled: agreement with the dense model)\n"
-    "  --budget K=Rx        cost budget as a share of the dense model: flops, params or\n"
-    "                       bytes, e.g. flops=0.5x (required)\n"
+    "  --budget K=Rx        cost budget as a share of the dense model: latency, flops,\n"
+    "                       params or bytes, e.g. latency=0.5x (required); latency is\n"
+    "                       predicted by the device class's trained predictor (acs predictor)\n"
+    "  --device-class ID    latency: 'local' (this machine, default) or a stored device class\n"
+    "  --store PATH         latency: the predictor store (default data/predictors.db)\n"
+    "  --threads T          latency: threads the model will run with (default 1)\n"
     "  --out DIR            writes policy.json, compressed.pt and report.json (required)\n"
-    "  --agent NAME         random (default), evo (evolutionary) or uniform\n"
+    "  --agent NAME         amc (DDPG), agmc (DDPG with a graph encoder), random (default),\n"
+    "                       evo (evolutionary) or uniform\n"
+    "  --reward KIND        accuracy (default; the budget is enforced) or error-log-cost:\n"
+    "                       -(1 - accuracy) x log(cost), for unconstrained search\n"
+    "                       (--budget then defaults to flops=1x)\n"
+    "  --warmup N           amc / agmc: episodes of random actions before learning\n"
+    "                       (default 100, at most a quarter of the episodes)\n"
     "  --episodes N         episodes to run (default 100)\n"
     "  --seed S             seed of the agent (default 1); the same seed repeats the search\n"
     "  --calib-samples N    calibration samples: the first N of the training split (default 256)\n"
@@ -67,7 +80,7 @@ StatusOr<std::pair<std::string, double>> ParseBudget(const std::string& text) {
     if (used == value.size() && ratio > 0 && ratio <= 1) return std::make_pair(text.substr(0, eq), ratio);
   } catch (const std::exception&) {
   }
-  return Status::InvalidArgument("--budget expects KIND=RATIOx with KIND flops, params or bytes and RATIO in (0, 1], got '" +
+  return Status::InvalidArgument("--budget expects KIND=RATIOx with KIND latency, flops, params or bytes and RATIO in (0, 1], got '" +
                                  text + "'");
 }
 
@@ -151,8 +164,10 @@ Status WriteText(const std::string& path, const std::string& text) {
 
 int SearchCommand(int argc, char** argv) {
   std::set<std::string> valued = {"input", "data", "budget", "out", "agent", "episodes", "seed", "val-samples",
-                                  "calib-samples", "patterns", "block-sizes", "precisions", "max-sparsity", "skip"};
+                                  "calib-samples", "patterns", "block-sizes", "precisions", "max-sparsity", "skip",
+                                  "reward", "warmup", "threads"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
+  valued.insert(kPredictorFlags.begin(), kPredictorFlags.end());
   auto args = ParseFlags(argc, argv, 2, valued, {"help"});
   if (!args.ok()) return Fail("search", args.status());
   if (args->Has("help")) {
@@ -163,29 +178,40 @@ int SearchCommand(int argc, char** argv) {
     std::cerr << "acs search: expected one MODEL file\n\n" << kHelp;
     return 2;
   }
+  const std::string reward_name = args->Get("reward", "accuracy");
+  if (reward_name != "accuracy" && reward_name != "error-log-cost") {
+    return Fail("search", Status::InvalidArgument("--reward expects accuracy or error-log-cost, got '" + reward_name + "'"));
+  }
+  const bool unconstrained = reward_name == "error-log-cost";
   for (const char* flag : {"input", "data", "budget", "out"}) {
-    if (!args->Has(flag)) return Fail("search", Status::InvalidArgument(std::string("--") + flag + " is required"));
+    if (!args->Has(flag) && !(unconstrained && std::string(flag) == "budget")) {
+      return Fail("search", Status::InvalidArgument(std::string("--") + flag + " is required"));
+    }
   }
   auto input = ParseShape(args->Get("input"));
   if (!input.ok()) return Fail("search", input.status());
-  auto budget = ParseBudget(args->Get("budget"));
+  auto budget = ParseBudget(args->Get("budget", "flops=1x"));
   if (!budget.ok()) return Fail("search", budget.status());
-  auto cost = MakeCostModel(budget->first);
+  const bool latency = budget->first == "latency";
+  auto cost = latency ? StatusOr<std::shared_ptr<CostModel>>(std::shared_ptr<CostModel>()) : MakeCostModel(budget->first);
   if (!cost.ok()) return Fail("search", cost.status());
+  auto threads = args->GetInt("threads", 1);
+  if (!threads.ok()) return Fail("search", threads.status());
+  if (*threads < 1) return Fail("search", Status::InvalidArgument("--threads must be >= 1"));
   auto space = ParseSpace(*args);
   if (!space.ok()) return Fail("search", space.status());
   auto episodes = args->GetInt("episodes", 100);
   auto seed = args->GetInt("seed", 1);
   auto val_samples = args->GetInt("val-samples", 500);
   auto calib_samples = args->GetInt("calib-samples", 256);
-  for (const auto* v : {&episodes, &seed, &val_samples, &calib_samples}) {
+  auto warmup = args->GetInt("warmup", DdpgOptions().warmup_episodes);
+  for (const auto* v : {&episodes, &seed, &val_samples, &calib_samples, &warmup}) {
     if (!v->ok()) return Fail("search", v->status());
   }
-  if (*val_samples < 1 || *calib_samples < 0 || *episodes < 1) {
-    return Fail("search", Status::InvalidArgument("--episodes and --val-samples must be >= 1, --calib-samples >= 0"));
+  if (*val_samples < 1 || *calib_samples < 0 || *episodes < 1 || *warmup < 0) {
+    return Fail("search", Status::InvalidArgument(
+                              "--episodes and --val-samples must be >= 1, --calib-samples and --warmup >= 0"));
   }
-  auto agent = MakeBaselineAgent(args->Get("agent", "random"), static_cast<uint64_t>(*seed), static_cast<int>(*episodes));
-  if (!agent.ok()) return Fail("search", agent.status());
 
   auto model = ImportTorchScript(args->positional[0], {*input});
   if (!model.ok()) return Fail("search", model.status());
@@ -193,9 +219,27 @@ int SearchCommand(int argc, char** argv) {
   EnvOptions env_options;
   env_options.space = *space;
   env_options.budget = budget->second;
+  std::optional<LatencyBudget> latency_budget;
+  if (latency) {
+    auto stored = LoadStoredPredictor(*args);
+    if (!stored.ok()) return Fail("search", stored.status());
+    auto lb = MakeLatencyBudget(graph, stored->predictor, static_cast<int>(*threads), budget->second);
+    if (!lb.ok()) return Fail("search", lb.status());
+    latency_budget = *lb;
+    *cost = lb->cost;
+    env_options.budget = lb->env_budget;
+    std::cerr << "search: latency predictor v" << stored->record.version << " of " << stored->device_class
+              << ", dense model " << lb->dense_us << " us predicted at " << *threads << " thread(s) (overhead "
+              << lb->overhead_us << " us)\n";
+  }
   env_options.skip = Split(args->Get("skip"));
   auto env = Env::Create(&graph, *cost, env_options);
   if (!env.ok()) return Fail("search", env.status());
+  AgentOptions agent_options;
+  agent_options.episodes = static_cast<int>(*episodes);
+  agent_options.ddpg.warmup_episodes = static_cast<int>(*warmup);
+  auto agent = MakeAgent(args->Get("agent", "random"), static_cast<uint64_t>(*seed), **env, agent_options);
+  if (!agent.ok()) return Fail("search", agent.status());
 
   // Calibration and validation: disjoint slices of the training split.
   Flags data_args = *args;
@@ -210,11 +254,13 @@ int SearchCommand(int argc, char** argv) {
   Dataset calib{data->images.slice(0, 0, *calib_samples), {}, data->source + " [calibration]"};
   Dataset val{data->images.slice(0, *calib_samples, n),
               data->has_labels() ? data->labels.slice(0, *calib_samples, n) : torch::Tensor(), data->source + " [validation]"};
-  AccuracyReward reward(model->get(), calib, val);
+  AccuracyRewardOptions reward_options;
+  reward_options.kind = unconstrained ? RewardKind::kErrorLogCost : RewardKind::kAccuracy;
+  AccuracyReward reward(model->get(), calib, val, reward_options);
   auto dense_accuracy = reward.DenseAccuracy();
   if (!dense_accuracy.ok()) return Fail("search", dense_accuracy.status());
   std::cerr << "search: " << (*env)->num_steps() << " layers, " << (*agent)->name() << " agent, " << *episodes
-            << " episodes, budget " << args->Get("budget") << " (min " << Ratio((*env)->min_cost() / (*env)->dense_cost())
+            << " episodes, budget " << args->Get("budget", "flops=1x") << " (min " << Ratio((*env)->min_cost() / (*env)->dense_cost())
             << "), calibration " << calib.size() << " / validation " << val.size() << " samples of the training split, dense "
             << (val.has_labels() ? "accuracy " : "agreement ") << Percent(*dense_accuracy) << "\n";
 
@@ -239,8 +285,14 @@ int SearchCommand(int argc, char** argv) {
   std::cout << "\naccuracy " << Percent(*dense_accuracy, 2) << " -> " << Percent(best.score.accuracy, 2) << " on "
             << val.size() << " validation samples\n"
             << (*cost)->name() << " " << HumanCount((*env)->dense_cost()) << " -> " << HumanCount(best.score.cost) << " ("
-            << Ratio(best.cost_ratio) << ", budget " << Ratio(budget->second) << ")\n\nPareto front (accuracy vs "
-            << (*cost)->name() << "):\n";
+            << Ratio(best.cost_ratio) << ", budget " << Ratio(env_options.budget) << ")\n";
+  if (latency_budget) {
+    const double best_us = best.score.cost + latency_budget->overhead_us;
+    std::cout << "predicted latency " << Ratio(best_us / latency_budget->dense_us) << " of dense (" << std::lround(best_us)
+              << " us vs " << std::lround(latency_budget->dense_us) << " us, " << Ratio(latency_budget->dense_us / best_us)
+              << " speedup), budget " << Ratio(budget->second) << "\n";
+  }
+  std::cout << "\nPareto front (accuracy vs " << (*cost)->name() << "):\n";
   const std::vector<int> front = ParetoFront(result->episodes);
   Table pareto({"episode", "accuracy", (*cost)->name(), "ratio", "policy"});
   for (int i : front) {
@@ -262,13 +314,27 @@ int SearchCommand(int argc, char** argv) {
   if (!compressed.ok()) return Fail("search", compressed.status());
   s = compressed->Save((dir / "compressed.pt").string());
   if (!s.ok()) return Fail("search", s);
+  // The export reconstructs with the compressor's defaults, the search more cheaply.
+  auto exported_accuracy = reward.Measure(*compressed);
+  if (!exported_accuracy.ok()) return Fail("search", exported_accuracy.status());
+  std::cout << "\nexported model (full reconstruction): accuracy " << Percent(*exported_accuracy, 2) << " on the "
+            << val.size() << " validation samples\n";
   nlohmann::json report = {
       {"model", args->positional[0]}, {"input", args->Get("input")}, {"agent", (*agent)->name()}, {"seed", *seed},
+      {"reward", reward_name},
       {"budget", {{"cost", (*cost)->name()}, {"ratio", budget->second}, {"dense", (*env)->dense_cost()},
                   {"min_ratio", (*env)->min_cost() / (*env)->dense_cost()}}},
       {"data", {{"source", data->source}, {"calibration", calib.size()}, {"validation", val.size()},
                 {"split", "train: calibration first, validation next"}, {"labels", val.has_labels()}}},
-      {"dense_accuracy", *dense_accuracy}, {"best_episode", best.episode}, {"pareto", front}};
+      {"dense_accuracy", *dense_accuracy}, {"exported_accuracy", *exported_accuracy}, {"best_episode", best.episode},
+      {"pareto", front}};
+  if (latency_budget) {
+    report["budget"]["latency"] = {{"dense_us", latency_budget->dense_us},
+                                   {"overhead_us", latency_budget->overhead_us},
+                                   {"best_us", best.score.cost + latency_budget->overhead_us},
+                                   {"threads", *threads},
+                                   {"layers_budget_ratio", env_options.budget}};
+  }
   for (const EpisodeRecord& e : result->episodes) {
     report["episodes"].push_back({{"episode", e.episode}, {"reward", e.score.reward}, {"accuracy", e.score.accuracy},
                                   {"cost", e.score.cost}, {"cost_ratio", e.cost_ratio}, {"seconds", e.seconds},

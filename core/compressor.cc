@@ -241,6 +241,7 @@ Status ReconstructLayers(const ImportedModel& model, const Policy& policy, const
   torch::Tensor images = options.calibration.narrow(0, 0, std::min(options.calibration.size(0), options.reconstruction_images));
   std::vector<Node*> nodes = TopLevelNodes(*model.frozen);
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
+  std::vector<int> refit;  // which layers, in order; refits never change this choice
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const Layer& layer = g.layers[li];
     if (!plan->weight[li].defined() || !layer.compressible || layer.groups != 1) continue;
@@ -249,14 +250,23 @@ Status ReconstructLayers(const ImportedModel& model, const Policy& policy, const
     const int64_t inputs = plan->weight[li].numel() / plan->weight[li].size(0);
     if (inputs > options.max_reconstruction_inputs) continue;
     if (RefitFlops(plan->mask[li], plan->weight[li].size(0), inputs) > options.max_reconstruction_flops) continue;
+    refit.push_back(static_cast<int>(li));
+  }
+  if (refit.empty()) return Status::Ok();
+  // The dense model's inputs of every refit layer, in one pass.
+  ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> dense_inputs, CaptureLayerInputs(*model.frozen, model.module, images, refit));
+  for (size_t r = 0; r < refit.size(); ++r) {
+    const int li = refit[r];
+    const Layer& layer = g.layers[li];
+    LayerPositions pos = PositionsOf(layer, *plan);
     std::shared_ptr<torch::jit::Graph> current = Materialize(model, *plan, /*remove_channels=*/true);
-    ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> x_new, CaptureLayerInputs(*current, model.module, images, {static_cast<int>(li)}));
-    ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> x_old, CaptureLayerInputs(*model.frozen, model.module, images, {static_cast<int>(li)}));
-    int64_t available = LayerInputColumnCount(layer, x_old[0]);
+    ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> x_new, CaptureLayerInputs(*current, model.module, images, {li}));
+    const torch::Tensor x_old = std::move(dense_inputs[r]);
+    int64_t available = LayerInputColumnCount(layer, x_old);
     torch::Tensor columns = torch::randperm(available, generator, torch::kInt64)
                                 .narrow(0, 0, std::min(available, options.reconstruction_columns));
     torch::Tensor w_old = Select(ConstantTensor(nodes[layer.node], 1), 0, pos.out);
-    torch::Tensor y = w_old.reshape({w_old.size(0), -1}).matmul(LayerInputColumns(layer, x_old[0], columns));
+    torch::Tensor y = w_old.reshape({w_old.size(0), -1}).matmul(LayerInputColumns(layer, x_old, columns));
     torch::Tensor b_old = layer.has_bias ? Select(ConstantTensor(nodes[layer.node], 2), 0, pos.out) : torch::Tensor();
     if (b_old.defined()) y += b_old.unsqueeze(1);
     torch::Tensor x = LayerInputColumns(layer, x_new[0], columns);

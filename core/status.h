@@ -16,6 +16,12 @@ enum class StatusCode {
   kUnimplemented,       // a feature or op that is not supported
   kInternal,            // a bug or an unexpected library failure
   kOutOfRange,          // a value outside its allowed range
+  kUnavailable,         // a service, file system or peer cannot be reached now; retry may work
+  kAborted,             // a conflict (busy database, concurrent change); retry may work
+  kAlreadyExists,       // the object to create is there already
+  kPermissionDenied,    // the caller is known but not allowed
+  kUnauthenticated,     // the caller is not known (missing or wrong token)
+  kCancelled,           // the work was cancelled by request
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -33,6 +39,12 @@ class Status {
   static Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
+  static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+  static Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
+  static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+  static Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

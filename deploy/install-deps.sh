@@ -8,7 +8,7 @@ packages=(
   libtorch-dev
   libopenblas0-pthread libopenblas-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libsqlite3-dev libspdlog-dev nlohmann-json3-dev
+  libsqlite3-dev libspdlog-dev nlohmann-json3-dev libssl-dev
   libxgboost-dev
   sqlite3
   libgtest-dev libgmock-dev

@@ -10,12 +10,12 @@ namespace acs::kernels {
 namespace {
 
 const KernelTable kScalarTable{Isa::kScalar, internal::BlockSparseScalar, internal::CsrScalar,
-                               internal::NmScalar};
+                               internal::NmScalar, internal::Depthwise3x3Scalar};
 #ifdef ACS_KERNELS_X86
 const KernelTable kAvx2Table{Isa::kAvx2, internal::BlockSparseAvx2, internal::CsrAvx2,
-                             internal::NmAvx2};
+                             internal::NmAvx2, internal::Depthwise3x3Avx2};
 const KernelTable kAvx512Table{Isa::kAvx512, internal::BlockSparseAvx512, internal::CsrAvx512,
-                               internal::NmAvx512};
+                               internal::NmAvx512, internal::Depthwise3x3Avx512};
 #endif
 
 bool Runnable(Isa isa) {

@@ -1,4 +1,4 @@
-// The sparse kernels of one instruction set, as a table of function pointers, and the
+// The fp32 kernels (sparse, depthwise) of one instruction set, as a table of function pointers, and the
 // choice of the table for this CPU, made once at start-up.
 //
 // Every SIMD table computes what the scalar table computes, up to float rounding order;
@@ -64,15 +64,36 @@ BlockSparseView ViewOf(const BlockSparseMatrix& w);
 CsrView ViewOf(const CsrMatrix& w);
 NmView ViewOf(const NmMatrix& w);
 
+// One channel of a 3x3 depthwise convolution (depthwise_conv.h) on its input prepared as a
+// zero-padded plane split into `stride` column phases:
+//   y[oh * out_w + ow] = clamp(bias + sum_{i, j < 3} w[3 * i + j] * row(oh * stride + i, j)[ow], lo, hi)
+// with row(r, j) = plane + (r * stride + j % stride) * pitch + j / stride, for oh < out_h
+// and ow < out_w; the sum is taken in the order i, j. Kernels read no element of a row
+// past ow = out_w - 1 + 2 / stride.
+struct DepthwisePlane {
+  const float* plane = nullptr;
+  int64_t pitch = 0;
+  int stride = 1;               // 1 or 2
+  const float* w = nullptr;     // 9 taps, row-major
+  float bias = 0.0f;
+  float lo = 0.0f;              // output clamp
+  float hi = 0.0f;
+  float* y = nullptr;           // out_h x out_w, row-major
+  int64_t out_h = 0;
+  int64_t out_w = 0;
+};
+
 using BlockSparseKernel = void (*)(const BlockSparseView& w, const SpmmSlice& s);
 using CsrKernel = void (*)(const CsrView& w, const SpmmSlice& s);
 using NmKernel = void (*)(const NmView& w, const SpmmSlice& s);
+using Depthwise3x3Kernel = void (*)(const DepthwisePlane& a);
 
 struct KernelTable {
   Isa isa = Isa::kScalar;
   BlockSparseKernel block_sparse = nullptr;
   CsrKernel csr = nullptr;
   NmKernel nm = nullptr;
+  Depthwise3x3Kernel depthwise3x3 = nullptr;
 };
 
 // The best ISA this CPU and OS support (CPUID + XGETBV).

@@ -87,9 +87,11 @@ std::string Slug(const std::string& text) {
   return out;
 }
 
-std::string DeviceClass::Id() const {
-  return (arch.empty() ? "unknown" : arch) + "-" + isa + "-" + Slug(cpu_model) + "-t" + std::to_string(threads);
+std::string DeviceClass::MachineId() const {
+  return (arch.empty() ? "unknown" : arch) + "-" + isa + "-" + Slug(cpu_model);
 }
+
+std::string DeviceClass::Id() const { return MachineId() + "-t" + std::to_string(threads); }
 
 nlohmann::json DeviceClass::ToJson() const {
   return {{"id", Id()},

@@ -23,6 +23,9 @@ struct DeviceClass {
   // "<arch>-<isa>-<cpu model slug>-t<threads>", e.g. "x86_64-avx512-amd-epyc-t1". Stable:
   // the same machine, kernel ISA and threads give the same id.
   std::string Id() const;
+  // Id() without the thread suffix, e.g. "x86_64-avx512-amd-epyc": the machine kind that
+  // latency predictors are kept for (threads are one of their features).
+  std::string MachineId() const;
   nlohmann::json ToJson() const;  // every field, plus "id"
   // Errors (InvalidArgument) name a missing or mistyped field.
   static StatusOr<DeviceClass> FromJson(const nlohmann::json& j);

@@ -10,10 +10,6 @@
 namespace acs::runtime {
 namespace {
 
-bool IsSparse(KernelKind kind) {
-  return kind == KernelKind::kBlockSparse || kind == KernelKind::kCsr || kind == KernelKind::kNm;
-}
-
 std::string Percent(double x) {
   char buffer[32];
   std::snprintf(buffer, sizeof(buffer), "%.0f%%", 100.0 * x);
@@ -48,6 +44,14 @@ StatusOr<kernels::SparseWeights> Pack(const torch::Tensor& w2d, const KernelChoi
   }
 }
 
+kernels::SpmmOptions SpmmOptionsOf(const PackOptions& o) {
+  kernels::SpmmOptions s;
+  s.threads = std::max(1, o.threads);
+  return s;
+}
+
+}  // namespace
+
 torch::Tensor Float2d(const torch::Tensor& weight) {
   return weight.detach().to(torch::kFloat32).reshape({weight.size(0), -1}).contiguous();
 }
@@ -62,21 +66,54 @@ StatusOr<std::vector<float>> BiasVector(const torch::Tensor& bias, int64_t out) 
   return std::vector<float>(b.data_ptr<float>(), b.data_ptr<float>() + out);
 }
 
-void Clamp(const Activation& a, torch::Tensor& y) {
+void ApplyActivation(const Activation& a, float* p, int64_t n) {
   if (!a.enabled) return;
-  float* p = y.data_ptr<float>();
-  const int64_t n = y.numel();
   const float lo = a.min, hi = a.max;
   for (int64_t i = 0; i < n; ++i) p[i] = std::min(std::max(p[i], lo), hi);
 }
 
-kernels::SpmmOptions SpmmOptionsOf(const PackOptions& o) {
-  kernels::SpmmOptions s;
-  s.threads = std::max(1, o.threads);
-  return s;
+torch::Tensor RunOnColumns(const torch::Tensor& x_in, int64_t k, int64_t o, const char* op,
+                           const std::function<void(const float* xt, int64_t batch, float* yt)>& kernel) {
+  TORCH_CHECK(x_in.dim() >= 1 && x_in.size(-1) == k, op, ": expected input [..., ", k, "], got ", x_in.sizes());
+  TORCH_CHECK(x_in.scalar_type() == torch::kFloat32, op, ": expected float32 input");
+  std::vector<int64_t> out_shape = x_in.sizes().vec();
+  out_shape.back() = o;
+  const torch::Tensor x2d = x_in.reshape({-1, k});
+  const int64_t batch = x2d.size(0);
+  if (batch == 0) return torch::empty(out_shape, x_in.options());
+  const torch::Tensor xt = batch == 1 ? x2d.contiguous() : x2d.t().contiguous();
+  torch::Tensor yt = torch::empty({o, batch}, x_in.options());
+  kernel(xt.data_ptr<float>(), batch, yt.data_ptr<float>());
+  torch::Tensor y = batch == 1 ? yt.view({1, o}) : yt.t().contiguous();
+  return y.view(out_shape);
 }
 
-}  // namespace
+kernels::Conv2dGeometry KernelGeometry(const torch::Tensor& weight, const PackedConv::Geometry& g, int64_t groups) {
+  kernels::Conv2dGeometry geometry;
+  geometry.channels = weight.size(1) * groups;
+  geometry.height = g.height;
+  geometry.width = g.width;
+  geometry.kernel_h = weight.size(2);
+  geometry.kernel_w = weight.size(3);
+  geometry.stride_h = g.stride[0];
+  geometry.stride_w = g.stride[1];
+  geometry.pad_h = g.padding[0];
+  geometry.pad_w = g.padding[1];
+  geometry.dilation_h = g.dilation[0];
+  geometry.dilation_w = g.dilation[1];
+  return geometry;
+}
+
+void CheckConvInput(const torch::Tensor& x, const kernels::Conv2dGeometry& g, const char* op) {
+  TORCH_CHECK(x.dim() == 4 && x.size(1) == g.channels && x.size(2) == g.height && x.size(3) == g.width, op,
+              ": expected input [N, ", g.channels, ", ", g.height, ", ", g.width, "], got ", x.sizes(),
+              " (the runtime was compiled for that input size)");
+  TORCH_CHECK(x.scalar_type() == torch::kFloat32, op, ": expected float32 input");
+}
+
+bool IsSparseKind(KernelKind kind) {
+  return kind == KernelKind::kBlockSparse || kind == KernelKind::kCsr || kind == KernelKind::kNm;
+}
 
 const char* KernelKindName(KernelKind kind) {
   switch (kind) {
@@ -84,18 +121,25 @@ const char* KernelKindName(KernelKind kind) {
     case KernelKind::kBlockSparse: return "block";
     case KernelKind::kCsr: return "csr";
     case KernelKind::kNm: return "nm";
+    case KernelKind::kInt8: return "int8";
+    case KernelKind::kInt4w: return "int4w";
+    case KernelKind::kDepthwise: return "depthwise";
     case KernelKind::kInt8Simulated: return "int8-simulated";
   }
   return "unknown";
 }
 
-KernelChoice ChooseKernel(const LayerConfig& config, double density, int64_t groups,
-                          const KernelSelection& selection) {
-  if (config.precision == Precision::kInt8) {
-    KernelChoice c;
-    c.kind = KernelKind::kInt8Simulated;
-    return c;
-  }
+namespace {
+
+KernelChoice Kind(KernelKind kind, std::string why = "") {
+  KernelChoice c;
+  c.kind = kind;
+  c.why_dense = std::move(why);
+  return c;
+}
+
+// The choice among the sparse kernels, or dense.
+KernelChoice ChooseSparse(const LayerConfig& config, double density, int64_t groups, const KernelSelection& selection) {
   if (config.pattern == Pattern::kDense || config.pattern == Pattern::kChannel) return Dense("");
   if (groups != 1) return Dense("grouped convolution (sparse kernels need groups = 1)");
   const std::string at = "density " + Percent(density) + " above ";
@@ -132,6 +176,22 @@ KernelChoice ChooseKernel(const LayerConfig& config, double density, int64_t gro
   }
 }
 
+}  // namespace
+
+KernelChoice ChooseKernel(const LayerConfig& config, double density, const LayerTraits& layer,
+                          const KernelSelection& selection) {
+  if (config.precision == Precision::kInt8) {
+    if (layer.linear || layer.groups == 1) return Kind(KernelKind::kInt8);
+    return Kind(KernelKind::kInt8Simulated, "grouped convolution (the int8 kernel needs groups = 1)");
+  }
+  if (!layer.linear && layer.depthwise_3x3) return Kind(KernelKind::kDepthwise);
+  KernelChoice c = ChooseSparse(config, density, layer.linear ? 1 : layer.groups, selection);
+  if (c.kind == KernelKind::kDense && config.precision == Precision::kInt4w && layer.linear) {
+    return Kind(KernelKind::kInt4w);
+  }
+  return c;
+}
+
 int64_t PackedBytes(const kernels::SparseWeights& w) {
   return std::visit(
       [](const auto& m) -> int64_t {
@@ -150,7 +210,7 @@ int64_t PackedBytes(const kernels::SparseWeights& w) {
 StatusOr<c10::intrusive_ptr<PackedConv>> PackedConv::Create(const torch::Tensor& weight, const torch::Tensor& bias,
                                                              const Geometry& g, const PackOptions& options) {
   if (!weight.defined() || weight.dim() != 4) return Status::InvalidArgument("conv weight must be [O, C, kh, kw]");
-  if (!IsSparse(options.kernel.kind)) {
+  if (!IsSparseKind(options.kernel.kind)) {
     return Status::InvalidArgument(std::string("PackedConv needs a sparse kernel, got ") +
                                    KernelKindName(options.kernel.kind));
   }
@@ -158,18 +218,7 @@ StatusOr<c10::intrusive_ptr<PackedConv>> PackedConv::Create(const torch::Tensor&
   const torch::Tensor w2d = Float2d(weight);
   ACS_ASSIGN_OR_RETURN(kernels::SparseWeights packed, Pack(w2d, options.kernel));
   ACS_ASSIGN_OR_RETURN(std::vector<float> b, BiasVector(bias, weight.size(0)));
-  kernels::Conv2dGeometry geometry;
-  geometry.channels = weight.size(1);
-  geometry.height = g.height;
-  geometry.width = g.width;
-  geometry.kernel_h = weight.size(2);
-  geometry.kernel_w = weight.size(3);
-  geometry.stride_h = g.stride[0];
-  geometry.stride_w = g.stride[1];
-  geometry.pad_h = g.padding[0];
-  geometry.pad_w = g.padding[1];
-  geometry.dilation_h = g.dilation[0];
-  geometry.dilation_w = g.dilation[1];
+  const kernels::Conv2dGeometry geometry = KernelGeometry(weight, g);
   kernels::Conv2dOptions conv_options;
   conv_options.lowering = options.lowering;
   ACS_ASSIGN_OR_RETURN(kernels::SparseConv2d conv,
@@ -183,17 +232,14 @@ StatusOr<c10::intrusive_ptr<PackedConv>> PackedConv::Create(const torch::Tensor&
 
 torch::Tensor PackedConv::Run(const torch::Tensor& x_in) const {
   const kernels::Conv2dGeometry& g = conv_->geometry();
-  TORCH_CHECK(x_in.dim() == 4 && x_in.size(1) == g.channels && x_in.size(2) == g.height && x_in.size(3) == g.width,
-              "acs_rt::sparse_conv2d: expected input [N, ", g.channels, ", ", g.height, ", ", g.width, "], got ",
-              x_in.sizes(), " (the runtime was compiled for that input size)");
-  TORCH_CHECK(x_in.scalar_type() == torch::kFloat32, "acs_rt::sparse_conv2d: expected float32 input");
+  CheckConvInput(x_in, g, "acs_rt::sparse_conv2d");
   const torch::Tensor x = x_in.contiguous();
   const int64_t batch = x.size(0);
   torch::Tensor y = torch::empty({batch, out_channels_, g.out_h(), g.out_w()}, x.options());
   if (batch == 0) return y;
   const Status s = conv_->Run(x.data_ptr<float>(), batch, y.data_ptr<float>(), SpmmOptionsOf(options_));
   TORCH_CHECK(s.ok(), "acs_rt::sparse_conv2d: ", s.message());
-  Clamp(options_.activation, y);
+  ApplyActivation(options_.activation, y.data_ptr<float>(), y.numel());
   return y;
 }
 
@@ -203,7 +249,7 @@ int64_t PackedConv::packed_bytes() const { return PackedBytes(conv_->weights());
 StatusOr<c10::intrusive_ptr<PackedLinear>> PackedLinear::Create(const torch::Tensor& weight, const torch::Tensor& bias,
                                                                  const PackOptions& options) {
   if (!weight.defined() || weight.dim() != 2) return Status::InvalidArgument("linear weight must be [O, K]");
-  if (!IsSparse(options.kernel.kind)) {
+  if (!IsSparseKind(options.kernel.kind)) {
     return Status::InvalidArgument(std::string("PackedLinear needs a sparse kernel, got ") +
                                    KernelKindName(options.kernel.kind));
   }
@@ -215,26 +261,14 @@ StatusOr<c10::intrusive_ptr<PackedLinear>> PackedLinear::Create(const torch::Ten
   return out;
 }
 
-torch::Tensor PackedLinear::Run(const torch::Tensor& x_in) const {
-  const int64_t k = kernels::Cols(weights_), o = kernels::Rows(weights_);
-  TORCH_CHECK(x_in.dim() >= 1 && x_in.size(-1) == k, "acs_rt::sparse_linear: expected input [..., ", k, "], got ",
-              x_in.sizes());
-  TORCH_CHECK(x_in.scalar_type() == torch::kFloat32, "acs_rt::sparse_linear: expected float32 input");
-  std::vector<int64_t> out_shape = x_in.sizes().vec();
-  out_shape.back() = o;
-  const torch::Tensor x2d = x_in.reshape({-1, k});
-  const int64_t batch = x2d.size(0);
-  if (batch == 0) return torch::empty(out_shape, x_in.options());
-  // The kernels compute Y[O x B] = W X[K x B]: one sample per column.
-  const torch::Tensor xt = batch == 1 ? x2d.contiguous() : x2d.t().contiguous();
-  torch::Tensor yt = torch::empty({o, batch}, x_in.options());
-  const kernels::SpmmArgs args{xt.data_ptr<float>(), batch, yt.data_ptr<float>(), batch, batch,
-                               bias_.empty() ? nullptr : bias_.data()};
-  const Status s = kernels::Spmm(weights_, args, SpmmOptionsOf(options_));
-  TORCH_CHECK(s.ok(), "acs_rt::sparse_linear: ", s.message());
-  Clamp(options_.activation, yt);
-  torch::Tensor y = batch == 1 ? yt.view({1, o}) : yt.t().contiguous();
-  return y.view(out_shape);
+torch::Tensor PackedLinear::Run(const torch::Tensor& x) const {
+  return RunOnColumns(x, kernels::Cols(weights_), kernels::Rows(weights_), "acs_rt::sparse_linear",
+                      [this](const float* xt, int64_t batch, float* yt) {
+                        const kernels::SpmmArgs args{xt, batch, yt, batch, batch, bias_.empty() ? nullptr : bias_.data()};
+                        const Status s = kernels::Spmm(weights_, args, SpmmOptionsOf(options_));
+                        TORCH_CHECK(s.ok(), "acs_rt::sparse_linear: ", s.message());
+                        ApplyActivation(options_.activation, yt, kernels::Rows(weights_) * batch);
+                      });
 }
 
 int64_t PackedLinear::stored_values() const { return kernels::StoredValues(weights_); }

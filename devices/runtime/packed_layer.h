@@ -1,5 +1,6 @@
 // One layer packed for the CPU sparse kernels, as a TorchScript custom class, and the ops
-// that run it from a TorchScript graph:
+// that run it from a TorchScript graph (int8 / int4 layers: packed_int8.h; depthwise
+// convolutions: packed_depthwise.h):
 //
 //   acs_rt::sparse_conv2d(Tensor x, __torch__.torch.classes.acs_rt.PackedConv packed) -> Tensor
 //   acs_rt::sparse_linear(Tensor x, __torch__.torch.classes.acs_rt.PackedLinear packed) -> Tensor
@@ -13,9 +14,11 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/policy.h"
 #include "core/status.h"
@@ -30,10 +33,16 @@ enum class KernelKind {
   kBlockSparse,     // 1xN block-sparse kernel (devices/kernels)
   kCsr,             // unstructured sparse kernel
   kNm,              // N:M sparse kernel
-  kInt8Simulated,   // int8 layer left as the compressor's fake-quant aten graph; real int8
-                    // kernels replace this kind
+  kInt8,            // int8 kernel: u8 activations x s8 per-channel weights (packed_int8.h)
+  kInt4w,           // int4 weight-only linear kernel (packed_int8.h)
+  kDepthwise,       // fp32 3x3 depthwise kernel (packed_depthwise.h)
+  kInt8Simulated,   // int8 layer without an int8 kernel (grouped convolutions): left as the
+                    // compressor's fake-quant aten graph
 };
-const char* KernelKindName(KernelKind kind);  // "dense", "block", "csr", "nm", "int8-simulated"
+// "dense", "block", "csr", "nm", "int8", "int4w", "depthwise", "int8-simulated".
+const char* KernelKindName(KernelKind kind);
+// kBlockSparse, kCsr or kNm.
+bool IsSparseKind(KernelKind kind);
 
 // When a sparse config is worth a sparse kernel: at or below these shares of non-zero
 // weights. Denser layers run dense, where the sparse kernels would be slower. The defaults
@@ -45,6 +54,13 @@ struct KernelSelection {
   double max_density_nm = 0.5;            // N:M kernel (2:4 has density 0.5)
 };
 
+// What ChooseKernel needs to know about a layer besides its config and weights.
+struct LayerTraits {
+  bool linear = false;          // a linear layer (else a conv2d)
+  int64_t groups = 1;           // conv2d groups
+  bool depthwise_3x3 = false;   // groups = in = out channels, 3x3, dilation 1, stride 1 or 2
+};
+
 struct KernelChoice {
   KernelKind kind = KernelKind::kDense;
   int block = 0;           // kBlockSparse: N (4, 8, 16 or 32)
@@ -53,17 +69,38 @@ struct KernelChoice {
 };
 
 // The kernel for a layer with `config` whose weight (as it will run) has `density` non-zero
-// share and `groups` groups. Sparse kernels run only groups = 1 convolutions and linear layers.
-KernelChoice ChooseKernel(const LayerConfig& config, double density, int64_t groups,
+// share. In order: int8 precision runs the int8 kernel (groups = 1; grouped int8 layers stay
+// simulated), a 3x3 depthwise layer the depthwise kernel, a sparse config sparse enough its
+// sparse kernel (groups = 1 only), an int4w linear layer the int4 kernel; anything else
+// (int4w convolutions included, whose weights already hold the int4 values) runs dense.
+KernelChoice ChooseKernel(const LayerConfig& config, double density, const LayerTraits& layer,
                           const KernelSelection& selection = {});
 
-// Output clamp applied inside a sparse op: a fused relu, relu6 or hardtanh.
+// Output clamp applied inside a packed op: a fused relu, relu6 or hardtanh.
 struct Activation {
   bool enabled = false;
   float min = 0.0f;
   float max = std::numeric_limits<float>::infinity();
   std::string name;  // "relu", "hardtanh(0,6)", ... for reports; empty when disabled
+
+  bool is_relu() const { return enabled && min == 0.0f && max == std::numeric_limits<float>::infinity(); }
 };
+
+// Clamps y[0, n) in place; nothing when disabled.
+void ApplyActivation(const Activation& a, float* y, int64_t n);
+
+// A bias tensor as floats: empty for an undefined tensor. Errors (InvalidArgument): a
+// defined bias whose size is not `out`.
+StatusOr<std::vector<float>> BiasVector(const torch::Tensor& bias, int64_t out);
+
+// The weight as a contiguous float32 [O, rest] matrix.
+torch::Tensor Float2d(const torch::Tensor& weight);
+
+// Runs a kernel of the form Y[O x B] = f(X[K x B]) (one sample per column) on a linear
+// layer's input x [..., k], returning [..., o]: the samples are transposed into columns
+// (not for one sample) and back. `op` names the op in shape errors (thrown as c10::Error).
+torch::Tensor RunOnColumns(const torch::Tensor& x, int64_t k, int64_t o, const char* op,
+                           const std::function<void(const float* xt, int64_t batch, float* yt)>& kernel);
 
 struct PackOptions {
   KernelChoice kernel;                                       // kBlockSparse, kCsr or kNm
@@ -120,6 +157,14 @@ class PackedLinear : public torch::CustomClassHolder {
   std::vector<float> bias_;  // empty: none
   PackOptions options_;
 };
+
+// The kernels' geometry of a convolution with `weight` [O, C/groups, kh, kw] and `g`;
+// channels = C (the weight's C/groups times `groups`).
+kernels::Conv2dGeometry KernelGeometry(const torch::Tensor& weight, const PackedConv::Geometry& g, int64_t groups = 1);
+
+// Throws c10::Error naming `op` and the expected shape unless x is float32 [N, C, H, W] at
+// g's channels, height and width.
+void CheckConvInput(const torch::Tensor& x, const kernels::Conv2dGeometry& g, const char* op);
 
 // Qualified names of the ops above, for building graph nodes.
 inline constexpr const char kSparseConv2dOp[] = "acs_rt::sparse_conv2d";

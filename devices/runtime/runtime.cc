@@ -13,6 +13,8 @@
 #include <utility>
 
 #include "devices/measure/device_class.h"
+#include "devices/runtime/packed_depthwise.h"
+#include "devices/runtime/packed_int8.h"
 
 namespace acs::runtime {
 namespace {
@@ -141,12 +143,12 @@ double Density(const torch::Tensor& w) {
 }
 
 // Replaces `first` (the layer node) and the nodes after it that it absorbs (in graph order)
-// by one call of `op` on the layer's input with `packed` as a constant.
-void ReplaceWithSparseOp(torch::jit::Graph& graph, Node* first, std::vector<Node*> absorbed, const char* op,
-                         const c10::IValue& packed) {
+// by one call of `op` on `input` with `packed` as a constant.
+void ReplaceWithOp(torch::jit::Graph& graph, Node* first, Value* input, std::vector<Node*> absorbed, const char* op,
+                   const c10::IValue& packed) {
   torch::jit::WithInsertPoint guard(first);
   Value* constant = graph.insertConstant(packed);
-  Value* result = graph.insert(c10::Symbol::fromQualString(op), {first->input(0), constant});
+  Value* result = graph.insert(c10::Symbol::fromQualString(op), {input, constant});
   Node* last = absorbed.empty() ? first : absorbed.back();
   last->output()->replaceAllUsesWith(result);
   for (auto it = absorbed.rbegin(); it != absorbed.rend(); ++it) (*it)->destroy();
@@ -171,12 +173,80 @@ void SetKernel(const KernelChoice& choice, LayerKernel* k) {
   k->why_dense = choice.why_dense;
 }
 
-bool IsSparse(KernelKind kind) { return kind != KernelKind::kDense && kind != KernelKind::kInt8Simulated; }
+// Kinds that replace the layer by an acs_rt op.
+bool IsPacked(KernelKind kind) { return kind != KernelKind::kDense && kind != KernelKind::kInt8Simulated; }
 
-KernelChoice DenseBecause(std::string why) {
+KernelChoice DenseBecause(std::string why, KernelKind kind = KernelKind::kDense) {
   KernelChoice c;
+  c.kind = kind;
   c.why_dense = std::move(why);
   return c;
+}
+
+// An int8 layer's input quantization: the compressor's fake-quant node feeding the layer.
+struct FakeQuant {
+  Value* input = nullptr;  // what the fake-quant node reads
+  kernels::ActivationQuant quant;
+};
+
+std::optional<FakeQuant> ReadFakeQuant(Node* layer) {
+  Value* v = layer->input(0);
+  Node* fq = v->node();
+  if (!Is(fq, "aten::fake_quantize_per_tensor_affine") || v->uses().size() != 1) return std::nullopt;
+  std::optional<double> scale = ConstantDouble(fq->input(1)), zero_point = ConstantDouble(fq->input(2));
+  std::optional<double> lo = ConstantDouble(fq->input(3)), hi = ConstantDouble(fq->input(4));
+  if (!scale || !zero_point || !lo || !hi || *lo != 0 || *hi != 255) return std::nullopt;
+  FakeQuant f;
+  f.input = fq->input(0);
+  f.quant.scale = static_cast<float>(*scale);
+  f.quant.zero_point = static_cast<int32_t>(*zero_point);
+  if (!kernels::Validate(f.quant).ok()) return std::nullopt;
+  return f;
+}
+
+// An int8 choice without a fake-quant input runs simulated.
+KernelChoice WithQuant(KernelChoice choice, const std::optional<FakeQuant>& fq) {
+  if (choice.kind == KernelKind::kInt8 && !fq) {
+    return DenseBecause("no per-tensor uint8 fake-quant input", KernelKind::kInt8Simulated);
+  }
+  return choice;
+}
+
+// The packed op of a convolution for `pack.kernel`, and its name.
+StatusOr<std::pair<c10::IValue, const char*>> PackConv(const ConvArgs& a, const PackOptions& pack,
+                                                       const std::optional<FakeQuant>& fq) {
+  switch (pack.kernel.kind) {
+    case KernelKind::kInt8: {
+      ACS_ASSIGN_OR_RETURN(auto p, PackedInt8Conv::Create(a.weight, a.bias, a.geometry, fq->quant, pack));
+      return std::make_pair(c10::IValue(std::move(p)), kInt8Conv2dOp);
+    }
+    case KernelKind::kDepthwise: {
+      ACS_ASSIGN_OR_RETURN(auto p, PackedDepthwiseConv::Create(a.weight, a.bias, a.geometry, pack));
+      return std::make_pair(c10::IValue(std::move(p)), kDepthwiseConv2dOp);
+    }
+    default: {
+      ACS_ASSIGN_OR_RETURN(auto p, PackedConv::Create(a.weight, a.bias, a.geometry, pack));
+      return std::make_pair(c10::IValue(std::move(p)), kSparseConv2dOp);
+    }
+  }
+}
+
+StatusOr<std::pair<c10::IValue, const char*>> PackLinear(const torch::Tensor& weight, const torch::Tensor& bias,
+                                                         const PackOptions& pack, const std::optional<FakeQuant>& fq) {
+  switch (pack.kernel.kind) {
+    case KernelKind::kInt8: {
+      ACS_ASSIGN_OR_RETURN(auto p, PackedInt8Linear::Create(weight, bias, fq->quant, pack));
+      return std::make_pair(c10::IValue(std::move(p)), kInt8LinearOp);
+    }
+    case KernelKind::kInt4w: {
+      ACS_ASSIGN_OR_RETURN(auto p, PackedInt4Linear::Create(weight, bias, pack));
+      return std::make_pair(c10::IValue(std::move(p)), kInt4LinearOp);
+    }
+    default: {
+      ACS_ASSIGN_OR_RETURN(auto p, PackedLinear::Create(weight, bias, pack));
+      return std::make_pair(c10::IValue(std::move(p)), kSparseLinearOp);
+    }
+  }
 }
 
 Status CompileConv(torch::jit::Graph& graph, Node* node, const Layer& layer, const RuntimeOptions& options,
@@ -190,27 +260,37 @@ Status CompileConv(torch::jit::Graph& graph, Node* node, const Layer& layer, con
   args->geometry.width = layer.input_shape[3];
   std::vector<Node*> absorbed;
   Node* bn = SoleUser(node->output());
-  const bool int8 = k->config.precision == Precision::kInt8;
-  if (options.fold_batch_norm && !int8 && FoldBatchNorm(bn, node->output(), &args->weight, &args->bias)) {
+  // Folding scales each output row of an int8 layer by a constant: its integers stay the
+  // same (packed_int8.h), and the fake-quant input is unchanged.
+  if (options.fold_batch_norm && FoldBatchNorm(bn, node->output(), &args->weight, &args->bias)) {
     k->folded_batch_norm = true;
     absorbed.push_back(bn);
   }
   k->density = Density(args->weight);
-  KernelChoice choice = ChooseKernel(k->config, k->density, args->groups, options.selection);
-  if (IsSparse(choice.kind) && !args->why_not_sparse.empty()) choice = DenseBecause(args->why_not_sparse);
-  if (IsSparse(choice.kind)) {
+  LayerTraits traits;
+  traits.groups = args->groups;
+  traits.depthwise_3x3 = options.depthwise_kernel && args->why_not_sparse.empty() &&
+                        IsDepthwise3x3(args->weight, args->groups, args->geometry);
+  const std::optional<FakeQuant> fq =
+      k->config.precision == Precision::kInt8 ? ReadFakeQuant(node) : std::nullopt;
+  KernelChoice choice = WithQuant(ChooseKernel(k->config, k->density, traits, options.selection), fq);
+  if (IsPacked(choice.kind) && !args->why_not_sparse.empty()) {
+    choice = DenseBecause(args->why_not_sparse, choice.kind == KernelKind::kInt8 ? KernelKind::kInt8Simulated
+                                                                                 : KernelKind::kDense);
+  }
+  if (IsPacked(choice.kind)) {
     std::vector<Node*> with_activation = absorbed;
     Value* out = absorbed.empty() ? node->output() : absorbed.back()->output();
     PackOptions pack{choice, TakeActivation(out, options, &with_activation), options.threads, options.lowering};
-    StatusOr<c10::intrusive_ptr<PackedConv>> packed =
-        PackedConv::Create(args->weight, args->bias, args->geometry, pack);
+    StatusOr<std::pair<c10::IValue, const char*>> packed = PackConv(*args, pack, fq);
     if (packed.ok()) {
       SetKernel(choice, k);
       k->activation = pack.activation.name;
-      ReplaceWithSparseOp(graph, node, with_activation, kSparseConv2dOp, c10::IValue(std::move(packed).value()));
+      ReplaceWithOp(graph, node, fq ? fq->input : node->input(0), with_activation, packed->second, packed->first);
       return Status::Ok();
     }
-    choice = DenseBecause("packing failed: " + packed.status().message());
+    choice = DenseBecause("packing failed: " + packed.status().message(),
+                          choice.kind == KernelKind::kInt8 ? KernelKind::kInt8Simulated : KernelKind::kDense);
   }
   SetKernel(choice, k);
   if (k->folded_batch_norm) {  // the aten convolution takes the folded weights
@@ -227,18 +307,23 @@ Status CompileLinear(torch::jit::Graph& graph, Node* node, const RuntimeOptions&
   const torch::Tensor weight = ConstantTensor(node, 1);
   if (!Is(node, "aten::linear") || !weight.defined() || weight.dim() != 2) return Status::Ok();
   k->density = Density(weight);
-  KernelChoice choice = ChooseKernel(k->config, k->density, 1, options.selection);
-  if (IsSparse(choice.kind)) {
+  LayerTraits traits;
+  traits.linear = true;
+  const std::optional<FakeQuant> fq =
+      k->config.precision == Precision::kInt8 ? ReadFakeQuant(node) : std::nullopt;
+  KernelChoice choice = WithQuant(ChooseKernel(k->config, k->density, traits, options.selection), fq);
+  if (IsPacked(choice.kind)) {
     std::vector<Node*> absorbed;
     PackOptions pack{choice, TakeActivation(node->output(), options, &absorbed), options.threads, options.lowering};
-    StatusOr<c10::intrusive_ptr<PackedLinear>> packed = PackedLinear::Create(weight, ConstantTensor(node, 2), pack);
+    StatusOr<std::pair<c10::IValue, const char*>> packed = PackLinear(weight, ConstantTensor(node, 2), pack, fq);
     if (packed.ok()) {
       SetKernel(choice, k);
       k->activation = pack.activation.name;
-      ReplaceWithSparseOp(graph, node, absorbed, kSparseLinearOp, c10::IValue(std::move(packed).value()));
+      ReplaceWithOp(graph, node, fq ? fq->input : node->input(0), absorbed, packed->second, packed->first);
       return Status::Ok();
     }
-    choice = DenseBecause("packing failed: " + packed.status().message());
+    choice = DenseBecause("packing failed: " + packed.status().message(),
+                          choice.kind == KernelKind::kInt8 ? KernelKind::kInt8Simulated : KernelKind::kDense);
   }
   SetKernel(choice, k);
   return Status::Ok();

@@ -1,12 +1,18 @@
 // The CPU runtime (DESIGN §5): runs a CompressedModel with kernels that exploit each layer's
-// config. Starting from the compressed model's TorchScript graph, every conv2d / linear
-// node whose config is block / unstructured / N:M (and sparse enough, KernelSelection) is
-// replaced by an acs_rt sparse op holding its packed weights; a batch norm with constant
-// statistics right after a convolution is folded into the convolution's weights and bias
-// first, and a relu / relu6 / hardtanh right after a sparse op is fused into it as a clamp.
-// Dense, channel-pruned, grouped and depthwise layers stay aten ops (oneDNN through
-// LibTorch). int8 layers stay the compressor's fake-quant graph (KernelKind::kInt8Simulated)
-// until real int8 kernels are wired in.
+// config. Starting from the compressed model's TorchScript graph, a batch norm with constant
+// statistics right after a convolution is folded into the convolution's weights and bias;
+// then every conv2d / linear node whose kernel (ChooseKernel) is not dense is replaced by
+// an acs_rt op holding its packed weights, and a relu / relu6 / hardtanh right after it is
+// fused into it as a clamp:
+// - block / unstructured / N:M configs sparse enough (KernelSelection): the sparse ops
+//   (packed_layer.h);
+// - int8 precision (groups = 1): the int8 ops, which take over the layer's fake-quant input
+//   node and quantize with its scale and zero point (packed_int8.h); grouped int8 layers
+//   stay the compressor's fake-quant graph (KernelKind::kInt8Simulated);
+// - int4w linear layers: the int4 weight-only op;
+// - 3x3 depthwise convolutions (stride 1 or 2): the depthwise op (packed_depthwise.h).
+// Dense, channel-pruned, other grouped and depthwise layers stay aten ops (oneDNN through
+// LibTorch).
 #pragma once
 
 #include <torch/script.h>
@@ -27,7 +33,8 @@ struct RuntimeOptions {
   int threads = 1;                 // sparse kernel threads and LibTorch intra-op threads
   KernelSelection selection;       // when a sparse config gets a sparse kernel
   bool fold_batch_norm = true;     // fold conv -> batch_norm (constant statistics, eval mode)
-  bool fuse_activation = true;     // fold relu / relu6 / hardtanh after a sparse op into it
+  bool fuse_activation = true;     // fold relu / relu6 / hardtanh after a packed op into it
+  bool depthwise_kernel = true;    // 3x3 depthwise convs on the depthwise kernel (else LibTorch)
   kernels::ConvLowering lowering = kernels::ConvLowering::kAuto;  // for sparse convolutions
 };
 

@@ -8,15 +8,12 @@
 #include <functional>
 
 #include "core/weight_transforms.h"
+#include "devices/runtime/packed_depthwise.h"
+#include "devices/runtime/packed_int8.h"
 #include "devices/runtime/runtime.h"
 
 namespace acs::worker {
 namespace {
-
-bool IsSparse(runtime::KernelKind kind) {
-  return kind == runtime::KernelKind::kBlockSparse || kind == runtime::KernelKind::kCsr ||
-         kind == runtime::KernelKind::kNm;
-}
 
 // The layer as it runs: weights after the config, and the input it reads.
 struct RunLayer {
@@ -55,6 +52,80 @@ torch::Tensor AtenOp(const KernelSpec& spec, const torch::Tensor& x, const torch
                        {spec.dilation[0], spec.dilation[1]}, groups);
 }
 
+// The input as an int8 layer reads it: fake-quantized with the quantization of its range,
+// as the compressor calibrates it.
+torch::Tensor FakeQuantized(const torch::Tensor& x, const kernels::ActivationQuant& q) {
+  return torch::fake_quantize_per_tensor_affine(x, q.scale, q.zero_point, 0, 255);
+}
+
+// The layer as the runtime runs it (a packed op, or aten), and what it stores.
+struct Runner {
+  std::function<torch::Tensor()> run;
+  int64_t stored = 0;        // multiply-adds per output position
+  int64_t weight_bytes = 0;  // as stored for the kernel
+};
+
+template <class Packed>
+Runner PackedRunner(const c10::intrusive_ptr<Packed>& packed, const torch::Tensor& input, int64_t stored,
+                    int64_t bytes) {
+  return {[packed, input] { return packed->Run(input); }, stored, bytes};
+}
+
+StatusOr<Runner> MakeRunner(const KernelSpec& spec, const RunLayer& run, const runtime::KernelChoice& kernel,
+                            const kernels::ActivationQuant& quant) {
+  runtime::PackOptions pack;
+  pack.kernel = kernel;
+  pack.threads = spec.threads;
+  runtime::PackedConv::Geometry g;
+  if (spec.is_conv()) {
+    g.stride = spec.stride;
+    g.padding = spec.padding;
+    g.dilation = spec.dilation;
+    g.height = spec.input[2];
+    g.width = spec.input[3];
+  }
+  const int64_t dense_stored = run.weight.numel();
+  const int64_t fp32_bytes = run.weight.numel() * static_cast<int64_t>(sizeof(float));
+  const torch::Tensor& x = run.input;
+  using runtime::KernelKind;
+  switch (kernel.kind) {
+    case KernelKind::kBlockSparse:
+    case KernelKind::kCsr:
+    case KernelKind::kNm:
+      if (spec.is_conv()) {
+        ACS_ASSIGN_OR_RETURN(auto p, runtime::PackedConv::Create(run.weight, run.bias, g, pack));
+        return PackedRunner(p, x, p->stored_values(), p->packed_bytes());
+      } else {
+        ACS_ASSIGN_OR_RETURN(auto p, runtime::PackedLinear::Create(run.weight, run.bias, pack));
+        return PackedRunner(p, x, p->stored_values(), p->packed_bytes());
+      }
+    case KernelKind::kInt8:
+      if (spec.is_conv()) {
+        ACS_ASSIGN_OR_RETURN(auto p, runtime::PackedInt8Conv::Create(run.weight, run.bias, g, quant, pack));
+        return PackedRunner(p, x, dense_stored, p->packed_bytes());
+      } else {
+        ACS_ASSIGN_OR_RETURN(auto p, runtime::PackedInt8Linear::Create(run.weight, run.bias, quant, pack));
+        return PackedRunner(p, x, dense_stored, p->packed_bytes());
+      }
+    case KernelKind::kInt4w: {
+      ACS_ASSIGN_OR_RETURN(auto p, runtime::PackedInt4Linear::Create(run.weight, run.bias, pack));
+      return PackedRunner(p, x, dense_stored, p->packed_bytes());
+    }
+    case KernelKind::kDepthwise: {
+      ACS_ASSIGN_OR_RETURN(auto p, runtime::PackedDepthwiseConv::Create(run.weight, run.bias, g, pack));
+      return PackedRunner(p, x, dense_stored, fp32_bytes);
+    }
+    case KernelKind::kInt8Simulated:
+      return Runner{[&spec, run, quant] { return AtenOp(spec, FakeQuantized(run.input, quant), run.weight, run.bias,
+                                                         run.groups); },
+                    dense_stored, fp32_bytes};
+    case KernelKind::kDense:
+      break;
+  }
+  return Runner{[&spec, run] { return AtenOp(spec, run.input, run.weight, run.bias, run.groups); }, dense_stored,
+                fp32_bytes};
+}
+
 }  // namespace
 
 nlohmann::json KernelFeatures::ToJson() const {
@@ -86,9 +157,6 @@ nlohmann::json KernelMeasurement::ToJson() const {
 }
 
 StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMeasureOptions& options) {
-  if (spec.config.precision == Precision::kInt8) {
-    return Status::Unimplemented("spec field 'config.precision': int8 layers have no runtime kernel wired in yet");
-  }
   torch::NoGradGuard no_grad;
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(spec.seed);
   const int64_t o = spec.out_channels, per_group = spec.in_channels / spec.groups;
@@ -99,6 +167,9 @@ StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMe
   const torch::Tensor bias = torch::empty({o}).uniform_(-0.1, 0.1, gen);
   const torch::Tensor x = torch::empty(spec.input).normal_(0.0, 1.0, gen);
   const RunLayer run = ApplyConfig(spec, dense_w, bias, x);
+  const bool int8 = spec.config.precision == Precision::kInt8;
+  const kernels::ActivationQuant quant =
+      kernels::ChooseActivationQuant(run.input.min().item<float>(), run.input.max().item<float>());
 
   KernelMeasurement m;
   m.spec = spec;
@@ -106,57 +177,50 @@ StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMe
   m.device = measure::DetectDeviceClass({spec.threads, m.runtime_version});
   KernelFeatures& f = m.features;
   f.density = run.weight.numel() ? (run.weight != 0).sum().item<double>() / static_cast<double>(run.weight.numel()) : 1;
-  m.kernel = runtime::ChooseKernel(spec.config, f.density, run.groups, options.selection);
+  runtime::LayerTraits traits;
+  traits.linear = !spec.is_conv();
+  traits.groups = run.groups;
+  if (spec.is_conv()) {
+    runtime::PackedConv::Geometry g;
+    g.stride = spec.stride;
+    g.dilation = spec.dilation;
+    traits.depthwise_3x3 = runtime::IsDepthwise3x3(run.weight, run.groups, g);
+  }
+  m.kernel = runtime::ChooseKernel(spec.config, f.density, traits, options.selection);
   runtime::SetCpuThreads(spec.threads);
 
-  std::function<torch::Tensor()> kernel;
-  int64_t stored = run.weight.numel();  // multiply-adds per output position
-  f.weight_bytes = run.weight.numel() * static_cast<int64_t>(sizeof(float));
-  if (IsSparse(m.kernel.kind)) {
-    runtime::PackOptions pack;
-    pack.kernel = m.kernel;
-    pack.threads = spec.threads;
-    if (spec.is_conv()) {
-      runtime::PackedConv::Geometry g;
-      g.stride = spec.stride;
-      g.padding = spec.padding;
-      g.dilation = spec.dilation;
-      g.height = spec.input[2];
-      g.width = spec.input[3];
-      ACS_ASSIGN_OR_RETURN(auto packed, runtime::PackedConv::Create(run.weight, run.bias, g, pack));
-      stored = packed->stored_values();
-      f.weight_bytes = packed->packed_bytes();
-      kernel = [packed, in = run.input] { return packed->Run(in); };
-    } else {
-      ACS_ASSIGN_OR_RETURN(auto packed, runtime::PackedLinear::Create(run.weight, run.bias, pack));
-      stored = packed->stored_values();
-      f.weight_bytes = packed->packed_bytes();
-      kernel = [packed, in = run.input] { return packed->Run(in); };
-    }
-  } else {
-    kernel = [&spec, run] { return AtenOp(spec, run.input, run.weight, run.bias, run.groups); };
-  }
+  ACS_ASSIGN_OR_RETURN(Runner kernel, MakeRunner(spec, run, m.kernel, quant));
+  f.weight_bytes = kernel.weight_bytes;
   const std::function<torch::Tensor()> dense = [&spec, dense_w, bias, x] {
     return AtenOp(spec, x, dense_w, bias, spec.groups);
   };
 
+  // int8: against the fake-quantized layer. The kernel quantizes with one fused multiply-add
+  // where LibTorch rounds the product first, so an input within an ulp of a rounding tie
+  // may land one uint8 step away, moving the outputs that read it by at most
+  // scale * max |w|; two such steps are allowed on top of fp32 rounding.
   try {
-    const torch::Tensor expect = AtenOp(spec, run.input, run.weight, run.bias, run.groups);
-    const torch::Tensor got = kernel();
-    m.max_rel_error = (got - expect).abs().max().item<double>() / (expect.abs().max().item<double>() + 1e-6);
+    const torch::Tensor input = int8 ? FakeQuantized(run.input, quant) : run.input;
+    const torch::Tensor expect = AtenOp(spec, input, run.weight, run.bias, run.groups);
+    const torch::Tensor got = kernel.run();
+    const double error = (got - expect).abs().max().item<double>(), range = expect.abs().max().item<double>();
+    m.max_rel_error = error / (range + 1e-6);
+    const double allowed = 1e-4 * (range + 1e-6) +
+                           (int8 ? 2.0 * quant.scale * run.weight.abs().max().item<double>() : 0.0);
+    if (error > allowed) {
+      return Status::Internal("the " + std::string(runtime::KernelKindName(m.kernel.kind)) +
+                              " kernel disagrees with LibTorch: error " + std::to_string(error) + " above " +
+                              std::to_string(allowed) + " (relative " + std::to_string(m.max_rel_error) + ")");
+    }
   } catch (const std::exception& e) {
     return Status::Internal(std::string("running the kernel failed: ") + e.what());
-  }
-  if (m.max_rel_error > 1e-4) {
-    return Status::Internal("the " + std::string(runtime::KernelKindName(m.kernel.kind)) +
-                            " kernel disagrees with LibTorch: relative error " + std::to_string(m.max_rel_error));
   }
 
   const int64_t positions = spec.is_conv() ? spec.input[0] * spec.out_h() * spec.out_w() : spec.input[0];
   f.out_channels_run = run.weight.size(0);
   f.flops = 2.0 * static_cast<double>(dense_w.numel()) * static_cast<double>(positions);
   f.flops_after_sparsity = 2.0 * (run.weight != 0).sum().item<double>() * static_cast<double>(positions);
-  f.flops_stored = 2.0 * static_cast<double>(stored) * static_cast<double>(positions);
+  f.flops_stored = 2.0 * static_cast<double>(kernel.stored) * static_cast<double>(positions);
   f.dense_weight_bytes = dense_w.numel() * static_cast<int64_t>(sizeof(float));
   f.input_bytes = run.input.numel() * static_cast<int64_t>(sizeof(float));
   f.output_bytes = f.out_channels_run * positions * static_cast<int64_t>(sizeof(float));
@@ -165,7 +229,7 @@ StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMe
   measure::MeasureOptions mo = options.measure;
   mo.threads = spec.threads;
   try {
-    std::vector<measure::Measurement> t = measure::MeasureAlternating({[&] { kernel(); }, [&] { dense(); }}, mo);
+    std::vector<measure::Measurement> t = measure::MeasureAlternating({[&] { kernel.run(); }, [&] { dense(); }}, mo);
     m.timing = std::move(t[0]);
     m.dense = std::move(t[1]);
   } catch (const std::exception& e) {

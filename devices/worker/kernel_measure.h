@@ -52,8 +52,11 @@ struct KernelMeasurement {
   nlohmann::json ToJson() const;
 };
 
-// Errors: Unimplemented for int8 precision (the runtime has no int8 kernel wired in yet);
-// Internal when the kernel disagrees with LibTorch beyond float rounding.
+// int8 layers quantize their input with the quantization of its range (as the compressor
+// calibrates it) and are checked against LibTorch on the fake-quantized input.
+// Errors: InvalidArgument when the weights cannot be packed; Internal when the kernel
+// disagrees with LibTorch by more than 1e-4 of the output range (int8: plus two input
+// quantization steps times the largest weight).
 StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMeasureOptions& options = {});
 
 }  // namespace acs::worker

@@ -1,56 +1,10 @@
-// A kernel measurement request: one conv2d or linear layer shape with a compression config,
-// as JSON (what acs-worker measure-kernel reads and what the farm sends):
-//
-//   {"op": "conv2d", "in_channels": 64, "out_channels": 128, "kernel": [3, 3],
-//    "stride": 1, "padding": 1, "dilation": 1, "groups": 1, "input": [1, 64, 56, 56],
-//    "config": {"pattern": "block", "sparsity": 0.8, "block": 8, "precision": "fp32"},
-//    "threads": 1, "seed": 1}
-//
-// stride / padding / dilation / kernel take one integer or a pair; groups, dilation,
-// padding, stride, threads and seed are optional (1, 0, 1, 1, 1, 1). A linear layer has
-// "input": [N, in_channels] and no convolution fields. Config fields as in a policy
-// ("n" / "m" for nm).
+// KernelSpec moved to core (the farm, the worker and the predictors share it).
 #pragma once
 
-#include <array>
-#include <cstdint>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "core/policy.h"
-#include "core/status.h"
+#include "core/kernel_spec.h"
 
 namespace acs::worker {
-
-struct KernelSpec {
-  std::string op = "conv2d";     // "conv2d" or "linear"
-  int64_t in_channels = 0;       // linear: in_features
-  int64_t out_channels = 0;      // linear: out_features
-  std::array<int64_t, 2> kernel{1, 1};
-  std::array<int64_t, 2> stride{1, 1};
-  std::array<int64_t, 2> padding{0, 0};
-  std::array<int64_t, 2> dilation{1, 1};
-  int64_t groups = 1;
-  std::vector<int64_t> input;    // [N, C, H, W] for conv2d, [N, F] for linear
-  LayerConfig config;
-  int threads = 1;
-  uint64_t seed = 1;             // random weights and input
-
-  bool is_conv() const { return op == "conv2d"; }
-  int64_t out_h() const;  // conv2d only
-  int64_t out_w() const;
-  // A stable string of op, shape and config (not threads or seed), e.g.
-  // "conv2d c64 o128 k3x3 s1x1 p1x1 d1x1 g1 in1x64x56x56 block8 sp0.8 fp32".
-  std::string Key() const;
-  nlohmann::json ToJson() const;
-};
-
-// Parses and validates a spec. Errors (InvalidArgument) name the field, e.g.
-// "spec field 'config.block': must be an integer >= 1"; unknown fields are errors too.
-StatusOr<KernelSpec> ParseKernelSpec(const nlohmann::json& j);
-// Reads a JSON file; NotFound for a missing file, InvalidArgument for bad JSON or fields.
-StatusOr<KernelSpec> ReadKernelSpec(const std::string& path);
-
+using acs::KernelSpec;
+using acs::ParseKernelSpec;
+using acs::ReadKernelSpec;
 }  // namespace acs::worker

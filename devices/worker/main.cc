@@ -1,5 +1,9 @@
 // acs-worker: measures models and kernels on this machine with the runtime's real kernels.
+#include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <sstream>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -9,6 +13,7 @@
 #include "devices/measure/device_class.h"
 #include "devices/runtime/runtime.h"
 #include "core/flags.h"
+#include "devices/worker/farm_client.h"
 #include "devices/worker/kernel_measure.h"
 #include "devices/worker/model_measure.h"
 
@@ -22,8 +27,9 @@ const char kUsage[] =
     "\n"
     "commands:\n"
     "  measure         whole-model latency of the compiled runtime vs the dense model in LibTorch\n"
-    "  measure-kernel  one layer (a JSON spec) with its sparse kernel vs the dense LibTorch op\n"
+    "  measure-kernel  one layer (a JSON spec) with its runtime kernel vs the dense LibTorch op\n"
     "  device          print this machine's device class as JSON\n"
+    "  serve           dial an acs-server, register, and measure the tasks it leases\n"
     "\n"
     "Run 'acs-worker COMMAND --help' for a command's options.\n";
 
@@ -214,6 +220,59 @@ int DeviceCommand(int argc, char** argv) {
   return 0;
 }
 
+const char kServeUsage[] =
+    "usage: acs-worker serve --server HOST:PORT [options]\n"
+    "\n"
+    "  --server HOST:PORT  the acs-server to dial (default 127.0.0.1:50051)\n"
+    "  --token TOKEN       bearer token with the worker role (default: $ACS_TOKEN, or the\n"
+    "                      file named by --token-file)\n"
+    "  --token-file PATH   read the token from this file\n"
+    "  --tls-ca PATH       PEM of the server's CA: dial with TLS\n"
+    "  --name NAME         shown in device listings (default: host name and pid)\n"
+    "  --max-tasks N       exit after N tasks (default: serve until SIGTERM)\n";
+
+std::atomic<bool> g_stop{false};
+
+int ServeCommand(int argc, char** argv) {
+  if (WantsHelp(argc, argv)) {
+    std::cout << kServeUsage << kTimingUsage;
+    return 0;
+  }
+  std::set<std::string> valued = {"server", "token", "token-file", "tls-ca", "name", "max-tasks"};
+  valued.insert(kTimingFlags.begin(), kTimingFlags.end());
+  StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin"});
+  if (!flags.ok()) return Fail("serve", flags.status());
+  ServeOptions options;
+  auto parse = [&]() -> Status {
+    options.server = flags->Get("server", options.server);
+    options.name = flags->Get("name");
+    const char* env = std::getenv("ACS_TOKEN");
+    options.token = flags->Get("token", env ? env : "");
+    if (flags->Has("token-file")) {
+      std::ifstream in(flags->Get("token-file"));
+      if (!in) return Status::NotFound("token file '" + flags->Get("token-file") + "' cannot be read");
+      std::getline(in, options.token);
+    }
+    if (flags->Has("tls-ca")) {
+      std::ifstream in(flags->Get("tls-ca"));
+      if (!in) return Status::NotFound("CA file '" + flags->Get("tls-ca") + "' cannot be read");
+      std::stringstream pem;
+      pem << in.rdbuf();
+      options.root_certs = pem.str();
+    }
+    ACS_ASSIGN_OR_RETURN(int64_t max_tasks, flags->GetInt("max-tasks", 0));
+    if (max_tasks < 0) return Status::InvalidArgument("--max-tasks must be >= 0");
+    options.max_tasks = static_cast<int>(max_tasks);
+    ACS_RETURN_IF_ERROR(ReadTiming(*flags, &options.measure.measure));
+    return ReadSelection(*flags, &options.measure.selection);
+  };
+  if (Status s = parse(); !s.ok()) return Fail("serve", s);
+  std::signal(SIGTERM, [](int) { g_stop = true; });
+  std::signal(SIGINT, [](int) { g_stop = true; });
+  if (Status s = Serve(options, &g_stop); !s.ok()) return Fail("serve", s);
+  return 0;
+}
+
 }  // namespace
 }  // namespace acs::worker
 
@@ -227,6 +286,7 @@ int main(int argc, char** argv) {
   if (command == "measure") return MeasureCommand(argc, argv);
   if (command == "measure-kernel") return MeasureKernelCommand(argc, argv);
   if (command == "device") return DeviceCommand(argc, argv);
+  if (command == "serve") return ServeCommand(argc, argv);
   std::cerr << "acs-worker: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
 }

@@ -34,6 +34,7 @@
 #include "devices/kernels/int8_conv2d.h"
 #include "devices/kernels/int8_gemm.h"
 #include "devices/measure/harness.h"
+#include "devices/runtime/runtime.h"
 
 namespace acs::bench {
 namespace {
@@ -137,7 +138,7 @@ int Main(int argc, char** argv) {
   timing.min_seconds = args.min_time;
   timing.min_repeats = 7;
 
-  torch::set_num_threads(args.threads);
+  runtime::SetCpuThreads(args.threads);  // LibTorch and OpenBLAS: the dense baselines too
   at::globalContext().setQEngine(at::QEngine::ONEDNN);
   torch::manual_seed(7);
   const kernels::Int8KernelTable& table = kernels::Int8Kernels();

@@ -9,8 +9,9 @@
 // alternately with the fastest dense baseline of its layer (devices/measure/harness.h,
 // MeasureAlternating): the speedup is the
 // ratio of the medians, and of the fastest runs beside it ("min"), which is the steadier
-// figure on a host shared with other work. ACS_ISA=scalar|avx2|avx512 caps the kernels'
-// instruction set. Build in Release.
+// figure on a host shared with other work. The dense baselines run on as many threads as
+// the kernel (LibTorch's and OpenBLAS's pools both capped, runtime::SetCpuThreads).
+// ACS_ISA=scalar|avx2|avx512 caps the kernels' instruction set. Build in Release.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -32,6 +33,7 @@
 #include "devices/kernels/kernel_table.h"
 #include "devices/kernels/spmm.h"
 #include "devices/measure/harness.h"
+#include "devices/runtime/runtime.h"
 
 namespace acs::bench {
 namespace {
@@ -212,7 +214,7 @@ int Main(int argc, char** argv) {
   timing.min_seconds = args.min_time;
   std::mt19937 rng(1234);
 
-  torch::set_num_threads(1);
+  runtime::SetCpuThreads(1);
   (void)torch::mm(torch::ones({64, 64}), torch::ones({64, 64}));  // loads BLAS
   const std::string blas = MappedBlas();
   const bool mkldnn = at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
@@ -238,7 +240,7 @@ int Main(int argc, char** argv) {
     std::vector<float> y(o * p);
     const std::vector<float> bias_v(bias.data_ptr<float>(), bias.data_ptr<float>() + o);
     for (int threads : args.threads) {
-      torch::set_num_threads(threads);
+      runtime::SetCpuThreads(threads);
       timing.threads = threads;
       torch::NoGradGuard no_grad;
       const std::vector<Baseline> baselines = DenseBaselines(l.conv, l.stride, l.pad, input, dense_w, bias);

@@ -6,15 +6,22 @@
 // test images, which must agree up to rounding flips.
 //
 //   bench_models [--zoo DIR] [--data DIR] [--samples 1000] [--calibration 512]
-//                [--threads 1,2] [--min-time SECONDS] [--models vgg,resnet20,...] [--json PATH]
+//                [--threads 1,2] [--min-time SECONDS] [--models vgg,resnet20,...]
+//                [--policies dense,int8,...] [--aten-depthwise] [--json PATH]
 //
-// Policies: the first convolution, the classifier and depthwise layers stay dense in all
-// of them (as AMC keeps them); "dense" is the runtime with nothing pruned (batch norm
-// folded only). "channel50+block80" alternates over the other layers: channel pruning at
-// 50% where the layer's channel group is prunable, 1x8 blocks at 80% elsewhere. Batch norm
-// is recalibrated on training images. Build in Release. On a host shared with other work,
+// --aten-depthwise leaves 3x3 depthwise convolutions to LibTorch instead of the depthwise
+// kernel (RuntimeOptions::depthwise_kernel), to compare the two.
+//
+// Policies: the first convolution, the classifier and depthwise layers stay dense fp32 in
+// all of them (as AMC keeps them; depthwise layers run the depthwise kernel); "dense" is
+// the runtime with nothing pruned (batch norm folded only). "channel50+block80" alternates
+// over the other layers: channel pruning at 50% where the layer's channel group is
+// prunable, 1x8 blocks at 80% elsewhere. "int8" quantizes the other layers (int8 kernels;
+// activation ranges calibrated on the training images). Batch norm is recalibrated on
+// training images. Build in Release. On a host shared with other work,
 // run with OMP_WAIT_POLICY=passive: spinning OpenMP workers that lose their core to
 // another process otherwise turn 2-thread medians into scheduler noise.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +55,8 @@ struct Args {
   std::vector<int> threads = {1, 2};
   double min_time = 0.3;
   std::vector<std::string> models = {"vgg", "resnet20", "mobilenetv2"};
+  std::vector<std::string> policies;  // empty: all
+  bool aten_depthwise = false;
   std::string json;
 };
 
@@ -62,7 +71,8 @@ Args ParseArgs(int argc, char** argv) {
   Args a;
   const char* usage =
       "usage: bench_models [--zoo DIR] [--data DIR] [--samples N] [--calibration N] [--threads 1,2]\n"
-      "                    [--min-time S] [--models vgg,resnet20,mobilenetv2] [--json PATH]\n";
+      "                    [--min-time S] [--models vgg,resnet20,mobilenetv2] [--policies NAME,...]\n"
+      "                    [--aten-depthwise] [--json PATH]\n";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -79,6 +89,8 @@ Args ParseArgs(int argc, char** argv) {
       else if (arg == "--calibration") a.calibration = std::stoll(next());
       else if (arg == "--min-time") a.min_time = std::stod(next());
       else if (arg == "--models") a.models = Split(next());
+      else if (arg == "--policies") a.policies = Split(next());
+      else if (arg == "--aten-depthwise") a.aten_depthwise = true;
       else if (arg == "--json") a.json = next();
       else if (arg == "--threads") {
         a.threads.clear();
@@ -118,7 +130,9 @@ std::vector<NamedPolicy> Policies(const Graph& g) {
   const LayerConfig block90{0.9, Pattern::kBlock, 8};
   const LayerConfig unstructured90{0.9, Pattern::kUnstructured}, channel50{0.5, Pattern::kChannel};
   NamedPolicy dense{"dense", {}}, b50{"block1x8-50", {}}, b80{"block1x8-80", {}}, b90{"block1x8-90", {}};
-  NamedPolicy u90{"unstructured-90", {}}, mixed{"channel50+block80", {}};
+  NamedPolicy u90{"unstructured-90", {}}, mixed{"channel50+block80", {}}, int8{"int8", {}};
+  LayerConfig int8_config;
+  int8_config.precision = Precision::kInt8;
   int position = 0;
   for (size_t i = 0; i < g.layers.size(); ++i) {
     if (KeptDense(g, i)) continue;
@@ -130,6 +144,7 @@ std::vector<NamedPolicy> Policies(const Graph& g) {
       b90.policy.layers[l.name] = block90;
     }
     u90.policy.layers[l.name] = unstructured90;
+    int8.policy.layers[l.name] = int8_config;
     const bool prunable = l.out_group >= 0 && g.groups[l.out_group].prunable;
     if (position++ % 2 == 0 && prunable) {
       mixed.policy.layers[l.name] = channel50;
@@ -137,14 +152,14 @@ std::vector<NamedPolicy> Policies(const Graph& g) {
       mixed.policy.layers[l.name] = block80;
     }
   }
-  return {dense, b50, b80, b90, u90, mixed};
+  return {dense, b50, b80, b90, u90, mixed, int8};
 }
 
 struct Row {
   std::string model, policy;
   int threads = 1;
   measure::Measurement runtime, dense;
-  int sparse_layers = 0, layers = 0;
+  int packed_layers = 0, layers = 0;  // layers run by an acs_rt kernel, of all layers
   double acc_simulated = 0, acc_runtime = 0;
   int64_t flips = 0;
   nlohmann::json ToJson() const {
@@ -154,7 +169,7 @@ struct Row {
             {"runtime", measure::ToJson(runtime, false)},
             {"dense", measure::ToJson(dense, false)},
             {"speedup", dense.median_us / runtime.median_us},
-            {"sparse_layers", sparse_layers},
+            {"packed_layers", packed_layers},
             {"layers", layers},
             {"top1_simulated", acc_simulated},
             {"top1_runtime", acc_runtime},
@@ -196,12 +211,16 @@ void BenchModel(const Args& args, const std::string& name, const Dataset& test, 
   timing.min_seconds = args.min_time;
   const torch::Tensor x = test.images.narrow(0, 0, 1).contiguous();
   for (const NamedPolicy& p : Policies(model->graph)) {
+    if (!args.policies.empty() && std::find(args.policies.begin(), args.policies.end(), p.name) == args.policies.end()) {
+      continue;
+    }
     CompressedModel compressed = OrDie(Compress(*model, p.policy, compress_options), name + " " + p.name);
     double acc_simulated = -1, acc_runtime = -1;
     int64_t flips = 0;
     for (int threads : args.threads) {
       runtime::RuntimeOptions options;
       options.threads = threads;
+      options.depthwise_kernel = !args.aten_depthwise;
       runtime::RuntimeModel rt = OrDie(runtime::CompileForRuntime(*model, p.policy, compressed, options), name);
       runtime::DenseModel dense(*model, threads);
       if (acc_runtime < 0) {  // accuracy does not depend on threads: measured once
@@ -216,7 +235,7 @@ void BenchModel(const Args& args, const std::string& name, const Dataset& test, 
       r.policy = p.name;
       r.threads = threads;
       for (const runtime::LayerKernel& k : rt.layers()) {
-        r.sparse_layers += k.kind != runtime::KernelKind::kDense && k.kind != runtime::KernelKind::kInt8Simulated;
+        r.packed_layers += k.kind != runtime::KernelKind::kDense && k.kind != runtime::KernelKind::kInt8Simulated;
       }
       r.layers = static_cast<int>(rt.layers().size());
       timing.threads = threads;
@@ -229,7 +248,7 @@ void BenchModel(const Args& args, const std::string& name, const Dataset& test, 
       r.flips = flips;
       std::printf("%-12s %-18s %3d %10.1f %10.1f %7.2fx %6d/%-3d %8.2f%% %8.2f%% %6lld\n", name.c_str(), p.name.c_str(),
                   threads, r.dense.median_us, r.runtime.median_us, r.dense.median_us / r.runtime.median_us,
-                  r.sparse_layers, r.layers, 100 * acc_simulated, 100 * acc_runtime, static_cast<long long>(flips));
+                  r.packed_layers, r.layers, 100 * acc_simulated, 100 * acc_runtime, static_cast<long long>(flips));
       std::fflush(stdout);
       rows->push_back(std::move(r));
     }
@@ -252,7 +271,7 @@ int Main(int argc, char** argv) {
               static_cast<long long>(calibration.size()));
   std::printf("latency: batch 1, median us, runtime and dense LibTorch timed alternately\n\n");
   std::printf("%-12s %-18s %3s %10s %10s %8s %10s %9s %9s %6s\n", "model", "policy", "thr", "dense us", "runtime",
-              "speedup", "sparse", "top1 sim", "top1 rt", "flips");
+              "speedup", "packed", "top1 sim", "top1 rt", "flips");
   std::vector<Row> rows;
   for (const std::string& name : args.models) BenchModel(args, name, test, calibration, &rows);
 
@@ -265,6 +284,7 @@ int Main(int argc, char** argv) {
     out["measure_options"] = measure::ToJson(timing);
     out["test_images"] = test.size();
     out["calibration_images"] = calibration.size();
+    out["depthwise_kernel"] = !args.aten_depthwise;
     out["rows"] = nlohmann::json::array();
     for (const Row& r : rows) out["rows"].push_back(r.ToJson());
     if (!WriteJsonFile(args.json, out)) return 1;

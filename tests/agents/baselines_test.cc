@@ -5,31 +5,13 @@
 #include <cmath>
 
 #include "agents/search.h"
-#include "core/importer.h"
-#include "tests/core/test_models.h"
+#include "tests/agents/agent_test_util.h"
 
 namespace acs {
 namespace {
 
-// A reward that needs no model: high when every configured sparsity is near 0.3.
-class ToyReward final : public RewardFn {
- public:
-  StatusOr<Score> Evaluate(const Policy& policy, double cost) override {
-    Score s;
-    s.cost = cost;
-    double err = 0;
-    for (const auto& [name, c] : policy.layers) err += std::abs(c.sparsity - 0.3);
-    s.accuracy = 1.0 / (1.0 + err);
-    s.reward = s.accuracy;
-    return s;
-  }
-};
-
-std::shared_ptr<ImportedModel> Import(const std::string& name) {
-  auto m = ImportTorchScript(test_models::BuildTestModel(name), {test_models::TestInputShape()});
-  EXPECT_TRUE(m.ok()) << m.status().ToString();
-  return *m;
-}
+using test_util::Import;
+using test_util::ToyReward;
 
 std::unique_ptr<Env> MakeEnv(const Graph& g, double budget) {
   EnvOptions options;
@@ -54,7 +36,7 @@ TEST(BaselinesTest, SameSeedSamePolicies) {
       auto env = MakeEnv(m->graph, 0.6);
       auto agent = MakeBaselineAgent(name, seed, 12);
       ASSERT_TRUE(agent.ok());
-      ToyReward reward;
+      ToyReward reward(0.3);
       SearchOptions options;
       options.episodes = 40;
       auto r = RunSearch(*env, **agent, reward, options);
@@ -74,7 +56,7 @@ TEST(BaselinesTest, CheckpointRestoreContinuesIdentically) {
   for (const std::string name : {"random", "uniform", "evo"}) {
     auto env = MakeEnv(m->graph, 0.7);
     auto a = std::move(MakeBaselineAgent(name, 3)).value();
-    ToyReward reward;
+    ToyReward reward(0.3);
     SearchOptions options;
     options.episodes = 21;
     ASSERT_TRUE(RunSearch(*env, *a, reward, options).ok());
@@ -132,7 +114,7 @@ TEST(SearchTest, RecordsEveryEpisodeAndTheParetoFront) {
   auto m = Import("plain");
   auto env = MakeEnv(m->graph, 0.8);
   RandomAgent agent(2);
-  ToyReward reward;
+  ToyReward reward(0.3);
   SearchOptions options;
   options.episodes = 15;
   int calls = 0;

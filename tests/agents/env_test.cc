@@ -3,17 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "agents/agent.h"
-#include "core/importer.h"
-#include "tests/core/test_models.h"
+#include "tests/agents/agent_test_util.h"
 
 namespace acs {
 namespace {
 
-std::shared_ptr<ImportedModel> Import(const std::string& name) {
-  auto m = ImportTorchScript(test_models::BuildTestModel(name), {test_models::TestInputShape()});
-  EXPECT_TRUE(m.ok()) << m.status().ToString();
-  return *m;
-}
+using test_util::Import;
 
 std::unique_ptr<Env> MakeEnv(const Graph& g, EnvOptions options, const std::string& cost = "flops") {
   auto env = Env::Create(&g, *MakeCostModel(cost), options);

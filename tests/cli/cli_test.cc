@@ -66,7 +66,7 @@ TEST_F(CliTest, UnknownCommand) {
 }
 
 TEST_F(CliTest, HelpOnEveryCommand) {
-  for (const std::string cmd : {"inspect", "compress", "eval", "search"}) {
+  for (const std::string cmd : {"inspect", "compress", "eval", "search", "predictor"}) {
     Result r = Acs(cmd + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_NE(r.out.find("usage: acs " + cmd), std::string::npos) << cmd;

@@ -16,40 +16,6 @@ namespace {
 
 using testing::RandomVector;
 
-// out[b, o, oh, ow] straight from the definition, with the bound of kernel_test_util.h.
-testing::Reference DirectConv(const Conv2dGeometry& g, const std::vector<float>& w, int64_t out_channels,
-                              const std::vector<float>& input, int64_t batch, const std::vector<float>& bias) {
-  const int64_t oh_n = g.out_h(), ow_n = g.out_w(), p = oh_n * ow_n;
-  testing::Reference ref{std::vector<double>(batch * out_channels * p), std::vector<double>(batch * out_channels * p)};
-  for (int64_t b = 0; b < batch; ++b) {
-    for (int64_t o = 0; o < out_channels; ++o) {
-      for (int64_t oh = 0; oh < oh_n; ++oh) {
-        for (int64_t ow = 0; ow < ow_n; ++ow) {
-          double sum = bias.empty() ? 0.0 : bias[o];
-          double mag = std::abs(sum);
-          for (int64_t c = 0; c < g.channels; ++c) {
-            for (int64_t i = 0; i < g.kernel_h; ++i) {
-              for (int64_t j = 0; j < g.kernel_w; ++j) {
-                const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
-                const int64_t iw = ow * g.stride_w - g.pad_w + j * g.dilation_w;
-                if (ih < 0 || ih >= g.height || iw < 0 || iw >= g.width) continue;
-                const double t = static_cast<double>(w[o * g.k() + (c * g.kernel_h + i) * g.kernel_w + j]) *
-                                 input[((b * g.channels + c) * g.height + ih) * g.width + iw];
-                sum += t;
-                mag += std::abs(t);
-              }
-            }
-          }
-          const int64_t at = (b * out_channels + o) * p + oh * ow_n + ow;
-          ref.y[at] = sum;
-          ref.bound[at] = testing::kRelTol * mag + testing::kAbsTol;
-        }
-      }
-    }
-  }
-  return ref;
-}
-
 struct ConvCase {
   const char* name;
   Conv2dGeometry g;
@@ -114,7 +80,7 @@ TEST_P(Conv2dTest, MatchesDirectConvolution) {
           options.threads = threads;
           options.min_macs_per_thread = 1;
           ASSERT_TRUE(conv->Run(input.data(), cc.batch, out.data(), options).ok());
-          const testing::Reference ref = DirectConv(g, dense, cc.out_channels, input, cc.batch, bias);
+          const testing::Reference ref = testing::DirectConv(g, dense, cc.out_channels, input, cc.batch, bias);
           if (testing::ExpectNear(ref, out.data(), cc.batch * cc.out_channels, p, p, "conv") > 0) return;
          }
         }

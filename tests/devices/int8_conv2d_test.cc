@@ -56,17 +56,9 @@ testing::Reference DirectConv(const Conv2dGeometry& g, const Int8Weights& w, con
       for (int64_t oh = 0; oh < oh_n; ++oh) {
         for (int64_t ow = 0; ow < ow_n; ++ow) {
           int64_t acc = 0;
-          for (int64_t c = 0; c < g.channels; ++c) {
-            for (int64_t i = 0; i < g.kernel_h; ++i) {
-              for (int64_t j = 0; j < g.kernel_w; ++j) {
-                const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
-                const int64_t iw = ow * g.stride_w - g.pad_w + j * g.dilation_w;
-                if (ih < 0 || ih >= g.height || iw < 0 || iw >= g.width) continue;
-                const int64_t x = in[((b * g.channels + c) * g.height + ih) * g.width + iw];
-                acc += int64_t{w.at(o, (c * g.kernel_h + i) * g.kernel_w + j)} * (x - q.zero_point);
-              }
-            }
-          }
+          testing::ForEachTap(g, b, oh, ow, [&](int64_t k, int64_t x) {
+            acc += int64_t{w.at(o, k)} * (int64_t{in[x]} - q.zero_point);
+          });
           const double dq = static_cast<double>(w.scales[o]) * q.scale * static_cast<double>(acc);
           const double bo = bias.empty() ? 0.0 : bias[o];
           const size_t at = (b * o_n + o) * p + oh * ow_n + ow;

@@ -1,6 +1,7 @@
 #include "tests/devices/kernel_test_util.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace acs::kernels::testing {
@@ -69,6 +70,31 @@ Reference DenseReference(const std::vector<float>& w, int64_t rows, int64_t cols
       }
       ref.y[o * p + j] = sum;
       ref.bound[o * p + j] = kRelTol * mag + kAbsTol;
+    }
+  }
+  return ref;
+}
+
+Reference DirectConv(const Conv2dGeometry& g, const std::vector<float>& w, int64_t out_channels,
+                     const std::vector<float>& input, int64_t batch, const std::vector<float>& bias) {
+  const int64_t oh_n = g.out_h(), ow_n = g.out_w(), p = oh_n * ow_n;
+  Reference ref{std::vector<double>(batch * out_channels * p), std::vector<double>(batch * out_channels * p)};
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t o = 0; o < out_channels; ++o) {
+      for (int64_t oh = 0; oh < oh_n; ++oh) {
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          double sum = bias.empty() ? 0.0 : bias[o];
+          double mag = std::abs(sum);
+          ForEachTap(g, b, oh, ow, [&](int64_t k, int64_t x) {
+            const double t = static_cast<double>(w[o * g.k() + k]) * input[x];
+            sum += t;
+            mag += std::abs(t);
+          });
+          const int64_t at = (b * out_channels + o) * p + oh * ow_n + ow;
+          ref.y[at] = sum;
+          ref.bound[at] = kRelTol * mag + kAbsTol;
+        }
+      }
     }
   }
   return ref;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "devices/kernels/conv2d.h"
 #include "devices/kernels/kernel_table.h"
 #include "devices/kernels/sparse_formats.h"
 
@@ -50,6 +51,28 @@ struct Reference {
 };
 Reference DenseReference(const std::vector<float>& w, int64_t rows, int64_t cols, const float* x, int64_t ldx,
                          int64_t p, const float* bias);
+
+// Calls tap(k, x) for each kernel tap of output (oh, ow) of image b that lies inside the
+// image (padding taps are skipped): k = (c * kernel_h + i) * kernel_w + j is the weight
+// column, x the offset of the pixel in the NCHW input.
+template <class Tap>
+void ForEachTap(const Conv2dGeometry& g, int64_t b, int64_t oh, int64_t ow, Tap tap) {
+  for (int64_t c = 0; c < g.channels; ++c) {
+    for (int64_t i = 0; i < g.kernel_h; ++i) {
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const int64_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+        const int64_t iw = ow * g.stride_w - g.pad_w + j * g.dilation_w;
+        if (ih < 0 || ih >= g.height || iw < 0 || iw >= g.width) continue;
+        tap((c * g.kernel_h + i) * g.kernel_w + j, ((b * g.channels + c) * g.height + ih) * g.width + iw);
+      }
+    }
+  }
+}
+
+// out[b, o, oh, ow] of a groups = 1 convolution with weights w [O, C*kh*kw] and an
+// optional bias, straight from the definition, with the matching error bound.
+Reference DirectConv(const Conv2dGeometry& g, const std::vector<float>& w, int64_t out_channels,
+                     const std::vector<float>& input, int64_t batch, const std::vector<float>& bias);
 
 // Checks y (rows x p, leading dimension ldy) against the reference; returns failures reported.
 int ExpectNear(const Reference& ref, const float* y, int64_t rows, int64_t p, int64_t ldy,

@@ -1,11 +1,20 @@
 // The runtime against the compressed model run by LibTorch: the same outputs up to fp32
 // summation order, for random block / unstructured / N:M / channel policies on the test
-// models, at 1 and 2 threads; batch-norm folding, activation fusion and which layers stay
-// aten ops.
+// models, at 1 and 2 threads; the same for int8 / int4w policies up to quantization
+// rounding; batch-norm folding, activation fusion and which layers stay aten ops.
 //
-// Tolerance: |runtime - compressed| <= 1e-4 * max(1, max |compressed|). The kernels sum in
-// another order than oneDNN, and folded batch norm rounds w * gamma / sigma once instead of
-// normalizing the output; both stay orders of magnitude below this.
+// Tolerance (fp32 and int4w layers): |runtime - compressed| <= 1e-4 * max(1, max
+// |compressed|). The kernels sum in another order than oneDNN, and folded batch norm
+// rounds w * gamma / sigma once instead of normalizing the output; both stay orders of
+// magnitude below this.
+//
+// Tolerance with int8 layers: the int8 kernels sum exactly and dequantize once, so a layer
+// alone differs from its fake-quant simulation by fp32 rounding; but a value that the two
+// graphs compute a few ulps apart may round to neighbouring uint8 steps at the next int8
+// layer's input (the kernels also quantize with one fused multiply-add where LibTorch
+// rounds the product first). Such a step moves the outputs by about scale * |w|. Held to:
+// max |runtime - compressed| <= 2e-2 * max(1, max |compressed|), and the mean difference
+// <= 1e-3 * max(1, max |compressed|).
 #include "devices/runtime/runtime.h"
 
 #include <gtest/gtest.h>
@@ -15,12 +24,16 @@
 #include <tuple>
 
 #include "core/importer.h"
+#include "devices/runtime/packed_depthwise.h"
+#include "devices/runtime/packed_int8.h"
 #include "tests/core/test_models.h"
 
 namespace acs::runtime {
 namespace {
 
 constexpr double kTolerance = 1e-4;
+constexpr double kInt8MaxTolerance = 2e-2;
+constexpr double kInt8MeanTolerance = 1e-3;
 
 std::shared_ptr<ImportedModel> Import(const std::string& name, const std::string& path = "",
                                       Shape shape = test_models::TestInputShape()) {
@@ -86,14 +99,19 @@ Policy RandomPolicy(const Graph& g, uint32_t seed) {
   return p;
 }
 
-void ExpectSameOutput(CompressedModel& compressed, RuntimeModel& rt, const torch::Tensor& x, const std::string& what) {
+void ExpectSameOutput(CompressedModel& compressed, RuntimeModel& rt, const torch::Tensor& x, const std::string& what,
+                      bool int8 = false) {
   StatusOr<torch::Tensor> expect = compressed.Forward(x);
   StatusOr<torch::Tensor> got = rt.Forward(x);
   ASSERT_TRUE(expect.ok()) << what << ": " << expect.status().ToString();
   ASSERT_TRUE(got.ok()) << what << ": " << got.status().ToString();
   ASSERT_EQ(got->sizes(), expect->sizes()) << what;
   const double scale = std::max(1.0, expect->abs().max().item<double>());
-  EXPECT_LE((*got - *expect).abs().max().item<double>(), kTolerance * scale) << what;
+  const torch::Tensor diff = (*got - *expect).abs();
+  EXPECT_LE(diff.max().item<double>(), (int8 ? kInt8MaxTolerance : kTolerance) * scale) << what;
+  if (int8) {
+    EXPECT_LE(diff.mean().item<double>(), kInt8MeanTolerance * scale) << what;
+  }
 }
 
 struct Built {
@@ -119,6 +137,16 @@ const LayerKernel& Kernel(const RuntimeModel& rt, const std::string& name) {
   return none;
 }
 
+// ExpectSameOutput on random inputs of batch 1 and 3 drawn from `seed`.
+void ExpectSameOutputAtBatches(Built& b, const Policy& policy, const std::string& what, uint32_t seed,
+                               bool int8 = false) {
+  torch::manual_seed(seed);
+  for (int64_t batch : {1, 3}) {
+    ExpectSameOutput(b.compressed, b.rt, torch::randn({batch, 3, 16, 16}),
+                     what + " batch " + std::to_string(batch) + " policy " + policy.ToJson(-1), int8);
+  }
+}
+
 class RandomPolicyTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
 
 TEST_P(RandomPolicyTest, MatchesTheCompressedModel) {
@@ -133,19 +161,16 @@ TEST_P(RandomPolicyTest, MatchesTheCompressedModel) {
       const bool sparse_config = k.config.pattern == Pattern::kBlock || k.config.pattern == Pattern::kUnstructured ||
                                  k.config.pattern == Pattern::kNM;
       const Layer& layer = model->graph.layers[model->graph.FindLayer(k.name)];
-      if (sparse_config && layer.groups == 1) {
-        EXPECT_NE(k.kind, KernelKind::kDense) << k.name << ": " << k.why_dense;
+      if (layer.depthwise()) {  // every depthwise layer of the test models is 3x3
+        EXPECT_EQ(k.kind, KernelKind::kDepthwise) << k.name;
+      } else if (sparse_config && layer.groups == 1) {
+        EXPECT_TRUE(IsSparseKind(k.kind)) << k.name << ": " << k.why_dense;
       } else {
         EXPECT_EQ(k.kind, KernelKind::kDense) << k.name;
       }
-      sparse_layers += k.kind != KernelKind::kDense;
+      sparse_layers += IsSparseKind(k.kind);
     }
-    torch::manual_seed(seed);
-    for (int64_t batch : {1, 3}) {
-      ExpectSameOutput(b.compressed, b.rt, torch::randn({batch, 3, 16, 16}),
-                       name + " seed " + std::to_string(seed) + " batch " + std::to_string(batch) + " policy " +
-                           policy.ToJson(-1));
-    }
+    ExpectSameOutputAtBatches(b, policy, name + " seed " + std::to_string(seed), seed);
   }
   EXPECT_GT(sparse_layers, 0);
 }
@@ -207,17 +232,32 @@ TEST(RuntimeTest, FusesReluAndRelu6IntoSparseOps) {
   EXPECT_EQ(n.rt.CountNodes("aten::relu"), 3);
 }
 
-TEST(RuntimeTest, GroupedAndDepthwiseConvolutionsStayAten) {
+TEST(RuntimeTest, GroupedConvolutionsStayAtenAndDepthwiseRunTheDepthwiseKernel) {
+  std::shared_ptr<ImportedModel> grouped = Import("grouped");
+  ASSERT_NE(grouped, nullptr);
+  Policy policy;
+  policy.layers["gconv"] = LayerConfig{0.75, Pattern::kUnstructured};
+  Built b = Build(*grouped, policy, AllSparse(2));
+  EXPECT_EQ(Kernel(b.rt, "gconv").kind, KernelKind::kDense);
+  EXPECT_NE(Kernel(b.rt, "gconv").why_dense.find("groups"), std::string::npos) << Kernel(b.rt, "gconv").why_dense;
+  ExpectSameOutput(b.compressed, b.rt, torch::randn({2, 3, 16, 16}), "grouped");
+
   using NameAndLayer = std::pair<std::string, std::string>;
-  for (const auto& [name, layer] : {NameAndLayer{"grouped", "gconv"}, NameAndLayer{"depthwise", "block.dw"}}) {
+  for (const auto& [name, layer] : {NameAndLayer{"depthwise", "block.dw"}, NameAndLayer{"concat", "dw"}}) {
     std::shared_ptr<ImportedModel> model = Import(name);
     ASSERT_NE(model, nullptr);
-    Policy policy;
-    policy.layers[layer] = LayerConfig{0.75, Pattern::kUnstructured};
-    Built b = Build(*model, policy, AllSparse(2));
-    EXPECT_EQ(Kernel(b.rt, layer).kind, KernelKind::kDense);
-    EXPECT_NE(Kernel(b.rt, layer).why_dense.find("groups"), std::string::npos) << Kernel(b.rt, layer).why_dense;
-    ExpectSameOutput(b.compressed, b.rt, torch::randn({2, 3, 16, 16}), name);
+    for (const LayerConfig& config : {LayerConfig{}, LayerConfig{0.75, Pattern::kUnstructured}}) {
+      Policy p;
+      p.layers[layer] = config;
+      for (int threads : {1, 2}) {
+        Built d = Build(*model, p, AllSparse(threads));
+        EXPECT_EQ(Kernel(d.rt, layer).kind, KernelKind::kDepthwise) << name;
+        EXPECT_EQ(Kernel(d.rt, layer).folded_batch_norm, name == "depthwise");  // concat's dw has no BN
+        EXPECT_FALSE(Kernel(d.rt, layer).activation.empty()) << name;
+        EXPECT_EQ(d.rt.CountNodes(kDepthwiseConv2dOp), 1) << name;
+        ExpectSameOutput(d.compressed, d.rt, torch::randn({3, 3, 16, 16}), name + " " + PatternName(config.pattern));
+      }
+    }
   }
 }
 
@@ -249,20 +289,98 @@ TEST(RuntimeTest, DenseEnoughLayersStayDenseByDefault) {
   EXPECT_NEAR(Kernel(b.rt, "features.conv2").density, 0.8, 0.01);
 }
 
-TEST(RuntimeTest, Int8LayersKeepTheFakeQuantGraph) {
+// int8 on about half the compressible layers (with random sparsity patterns), int4w on
+// some linear layers, the rest fp32.
+Policy RandomLowPrecisionPolicy(const Graph& g, uint32_t seed) {
+  Policy p = RandomPolicy(g, seed);
+  std::mt19937 rng(seed * 7919u);
+  for (auto& [name, config] : p.layers) {
+    const Layer& layer = g.layers[g.FindLayer(name)];
+    const uint32_t r = rng() % 4;
+    if (r < 2) {
+      config.precision = Precision::kInt8;
+    } else if (r == 2 && layer.type == LayerType::kLinear && config.pattern != Pattern::kChannel) {
+      config.precision = Precision::kInt4w;
+    }
+  }
+  return p;
+}
+
+class Int8PolicyTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(Int8PolicyTest, MatchesTheCompressedModelUpToQuantizationSteps) {
+  const auto& [name, threads] = GetParam();
+  std::shared_ptr<ImportedModel> model = Import(name);
+  ASSERT_NE(model, nullptr);
+  int int8_layers = 0;
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    const Policy policy = RandomLowPrecisionPolicy(model->graph, seed);
+    torch::manual_seed(seed);
+    CompressorOptions calibrate;
+    calibrate.calibration = torch::randn({16, 3, 16, 16});
+    Built b = Build(*model, policy, Threads(threads), calibrate);
+    int simulated = 0;
+    for (const LayerKernel& k : b.rt.layers()) {
+      const Layer& layer = model->graph.layers[model->graph.FindLayer(k.name)];
+      if (k.config.precision == Precision::kInt8) {
+        EXPECT_EQ(k.kind, layer.groups == 1 ? KernelKind::kInt8 : KernelKind::kInt8Simulated) << k.name;
+        simulated += k.kind == KernelKind::kInt8Simulated;
+      }
+      if (k.config.precision == Precision::kInt4w && !IsSparseKind(k.kind)) {
+        EXPECT_EQ(k.kind, KernelKind::kInt4w) << k.name;
+      }
+      int8_layers += k.kind == KernelKind::kInt8;
+    }
+    // Only the layers left simulated keep their fake-quant node.
+    EXPECT_EQ(b.rt.CountNodes("aten::fake_quantize_per_tensor_affine"), simulated);
+    ExpectSameOutputAtBatches(b, policy, name + " seed " + std::to_string(seed), seed + 100, /*int8=*/true);
+  }
+  EXPECT_GT(int8_layers, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, Int8PolicyTest,
+    ::testing::Combine(::testing::ValuesIn(test_models::TestModelNames()), ::testing::Values(1, 2)),
+    [](const auto& info) { return std::get<0>(info.param) + "_t" + std::to_string(std::get<1>(info.param)); });
+
+TEST(RuntimeTest, Int8LayersRunTheInt8KernelsWithBatchNormAndReluFused) {
   std::shared_ptr<ImportedModel> model = Import("plain");
   ASSERT_NE(model, nullptr);
   Policy policy;
   policy.layers["features.conv1"] = LayerConfig{0.5, Pattern::kBlock, 4};
   policy.layers["features.conv2"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt8};
+  policy.layers["classifier.fc1"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt8};
+  policy.layers["classifier.fc2"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt4w};
   CompressorOptions calibrate;
   calibrate.calibration = torch::rand({8, 3, 16, 16});
   Built b = Build(*model, policy, AllSparse(1), calibrate);
-  EXPECT_EQ(Kernel(b.rt, "features.conv2").kind, KernelKind::kInt8Simulated);
-  EXPECT_FALSE(Kernel(b.rt, "features.conv2").folded_batch_norm);
-  EXPECT_EQ(b.rt.CountNodes("aten::fake_quantize_per_tensor_affine"), 1);
-  EXPECT_EQ(b.rt.CountNodes("aten::batch_norm"), 1);
-  ExpectSameOutput(b.compressed, b.rt, calibrate.calibration, "int8");
+  const LayerKernel& conv2 = Kernel(b.rt, "features.conv2");
+  EXPECT_EQ(conv2.kind, KernelKind::kInt8);
+  EXPECT_TRUE(conv2.folded_batch_norm);
+  EXPECT_EQ(conv2.activation, "relu");
+  EXPECT_EQ(Kernel(b.rt, "classifier.fc1").kind, KernelKind::kInt8);
+  EXPECT_EQ(Kernel(b.rt, "classifier.fc2").kind, KernelKind::kInt4w);
+  EXPECT_EQ(b.rt.CountNodes("aten::fake_quantize_per_tensor_affine"), 0);
+  EXPECT_EQ(b.rt.CountNodes("aten::batch_norm"), 0);
+  EXPECT_EQ(b.rt.CountNodes(kInt8Conv2dOp), 1);
+  EXPECT_EQ(b.rt.CountNodes(kInt8LinearOp), 1);
+  EXPECT_EQ(b.rt.CountNodes(kInt4LinearOp), 1);
+  ExpectSameOutput(b.compressed, b.rt, calibrate.calibration, "int8", /*int8=*/true);
+  ExpectSameOutput(b.compressed, b.rt, torch::rand({1, 3, 16, 16}), "int8 batch 1", /*int8=*/true);
+}
+
+// One int8 layer on its own: nothing upstream differs, so the only departures from the
+// simulation are fp32 rounding and, rarely, a rounding tie of the input quantization.
+TEST(RuntimeTest, SingleInt8LayerIsWithinOneQuantizationStep) {
+  std::shared_ptr<ImportedModel> model = Import("plain");
+  ASSERT_NE(model, nullptr);
+  Policy policy;
+  policy.layers["features.conv1"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt8};
+  CompressorOptions calibrate;
+  calibrate.calibration = torch::rand({8, 3, 16, 16});
+  Built b = Build(*model, policy, AllSparse(1), calibrate);
+  ASSERT_EQ(Kernel(b.rt, "features.conv1").kind, KernelKind::kInt8);
+  ExpectSameOutput(b.compressed, b.rt, calibrate.calibration, "conv1");
 }
 
 TEST(RuntimeTest, TracedTorchvisionModel) {
@@ -314,19 +432,28 @@ TEST(RuntimeTest, DenseModelRunsTheOriginalGraph) {
 
 TEST(ChooseKernelTest, Rules) {
   const KernelSelection s;
-  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 8}, 0.2, 1, s).kind, KernelKind::kBlockSparse);
-  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 8}, 0.2, 1, s).block, 8);
-  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 2}, 0.2, 1, s).kind, KernelKind::kCsr);
-  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 8}, 0.2, 4, s).kind, KernelKind::kDense);
-  EXPECT_EQ(ChooseKernel(LayerConfig{0.1, Pattern::kBlock, 8}, 0.9, 1, s).kind, KernelKind::kDense);
-  EXPECT_EQ(ChooseKernel(LayerConfig{0.9, Pattern::kUnstructured}, 0.1, 1, s).kind, KernelKind::kCsr);
-  EXPECT_EQ(ChooseKernel(LayerConfig{0.5, Pattern::kUnstructured}, 0.5, 1, s).kind, KernelKind::kDense);
-  const KernelChoice nm = ChooseKernel(LayerConfig{0, Pattern::kNM, 1, 2, 4}, 0.5, 1, s);
+  const LayerTraits conv, linear{true, 1, false}, grouped{false, 4, false}, dw{false, 8, true};
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 8}, 0.2, conv, s).kind, KernelKind::kBlockSparse);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 8}, 0.2, conv, s).block, 8);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 2}, 0.2, conv, s).kind, KernelKind::kCsr);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.8, Pattern::kBlock, 8}, 0.2, grouped, s).kind, KernelKind::kDense);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.1, Pattern::kBlock, 8}, 0.9, conv, s).kind, KernelKind::kDense);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.9, Pattern::kUnstructured}, 0.1, linear, s).kind, KernelKind::kCsr);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.5, Pattern::kUnstructured}, 0.5, conv, s).kind, KernelKind::kDense);
+  const KernelChoice nm = ChooseKernel(LayerConfig{0, Pattern::kNM, 1, 2, 4}, 0.5, conv, s);
   EXPECT_EQ(nm.kind, KernelKind::kNm);
   EXPECT_EQ(nm.nm_n * 10 + nm.nm_m, 24);
-  EXPECT_EQ(ChooseKernel(LayerConfig{0.5, Pattern::kChannel}, 1.0, 1, s).kind, KernelKind::kDense);
-  EXPECT_EQ(ChooseKernel(LayerConfig{0.9, Pattern::kBlock, 8, 2, 4, Precision::kInt8}, 0.1, 1, s).kind,
-            KernelKind::kInt8Simulated);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.5, Pattern::kChannel}, 1.0, conv, s).kind, KernelKind::kDense);
+  const LayerConfig int8{0.9, Pattern::kBlock, 8, 2, 4, Precision::kInt8};
+  EXPECT_EQ(ChooseKernel(int8, 0.1, conv, s).kind, KernelKind::kInt8);
+  EXPECT_EQ(ChooseKernel(int8, 0.1, linear, s).kind, KernelKind::kInt8);
+  EXPECT_EQ(ChooseKernel(int8, 0.1, dw, s).kind, KernelKind::kInt8Simulated);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.9, Pattern::kUnstructured}, 0.1, dw, s).kind, KernelKind::kDepthwise);
+  const LayerConfig int4{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt4w};
+  EXPECT_EQ(ChooseKernel(int4, 1.0, linear, s).kind, KernelKind::kInt4w);
+  EXPECT_EQ(ChooseKernel(int4, 1.0, conv, s).kind, KernelKind::kDense);
+  const LayerConfig sparse_int4{0.9, Pattern::kUnstructured, 1, 2, 4, Precision::kInt4w};
+  EXPECT_EQ(ChooseKernel(sparse_int4, 0.1, linear, s).kind, KernelKind::kCsr);
 }
 
 }  // namespace

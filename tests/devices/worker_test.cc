@@ -103,9 +103,49 @@ TEST(KernelMeasureTest, MeasuresTheRuntimeKernelBesideDense) {
   EXPECT_EQ(c->kernel.kind, runtime::KernelKind::kDense);
   EXPECT_EQ(c->features.out_channels_run, 8);
 
+}
+
+TEST(KernelMeasureTest, Int8Int4AndDepthwiseSpecsRunTheirKernels) {
+  KernelMeasureOptions options;
+  options.measure.warmup = 1;
+  options.measure.min_repeats = 2;
+  options.measure.min_seconds = 0;
+  // int8 on top of a sparsity pattern: the int8 kernel computes the simulated layer.
   nlohmann::json int8 = ConvSpec();
   int8["config"]["precision"] = "int8";
-  EXPECT_EQ(MeasureKernel(*ParseKernelSpec(int8), options).status().code(), StatusCode::kUnimplemented);
+  StatusOr<KernelMeasurement> m = MeasureKernel(*ParseKernelSpec(int8), options);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->kernel.kind, runtime::KernelKind::kInt8);
+  EXPECT_LT(m->max_rel_error, 1e-2);
+  EXPECT_EQ(m->timing.repeats, 2);
+  EXPECT_EQ(m->features.weight_bytes, 16 * 72 + 16 * 4);  // int8 values and one scale per row
+  EXPECT_DOUBLE_EQ(m->features.flops_stored, m->features.flops);
+
+  nlohmann::json fc = nlohmann::json::parse(R"({"op": "linear", "in_channels": 100, "out_channels": 24,
+    "input": [3, 100], "config": {"pattern": "dense", "precision": "int8"}})");
+  StatusOr<KernelMeasurement> l = MeasureKernel(*ParseKernelSpec(fc), options);
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  EXPECT_EQ(l->kernel.kind, runtime::KernelKind::kInt8);
+  fc["config"]["precision"] = "int4w";
+  StatusOr<KernelMeasurement> l4 = MeasureKernel(*ParseKernelSpec(fc), options);
+  ASSERT_TRUE(l4.ok()) << l4.status().ToString();
+  EXPECT_EQ(l4->kernel.kind, runtime::KernelKind::kInt4w);
+  EXPECT_LT(l4->max_rel_error, 1e-4);
+
+  nlohmann::json dw = ConvSpec();
+  dw["in_channels"] = dw["out_channels"] = dw["groups"] = 8;
+  dw["config"] = {{"pattern", "dense"}};
+  StatusOr<KernelMeasurement> d = MeasureKernel(*ParseKernelSpec(dw), options);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->kernel.kind, runtime::KernelKind::kDepthwise);
+  EXPECT_LT(d->max_rel_error, 1e-5);
+  // A grouped int8 layer has no int8 kernel: it is timed as the fake-quant simulation.
+  nlohmann::json grouped = ConvSpec();
+  grouped["groups"] = 2;
+  grouped["config"] = {{"pattern", "dense"}, {"precision", "int8"}};
+  StatusOr<KernelMeasurement> g = MeasureKernel(*ParseKernelSpec(grouped), options);
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->kernel.kind, runtime::KernelKind::kInt8Simulated);
 }
 
 struct WorkerRun {
@@ -192,6 +232,15 @@ TEST(WorkerCliTest, MeasureKernelWritesARecord) {
   for (const char* key : {"median_us", "iqr_us", "runtime_version", "speedup"}) EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_TRUE(j["device_class"]["id"].get<std::string>().find("-t1") != std::string::npos);
   EXPECT_GT(j["features"]["flops"].get<double>(), 0);
+
+  nlohmann::json int8 = ConvSpec();
+  int8["config"] = {{"pattern", "dense"}, {"precision", "int8"}};
+  WorkerRun q = Worker("measure-kernel --spec " + Write(".json", int8.dump()) +
+                       " --min-repeats 2 --min-seconds 0 --warmup 1 --json " + out);
+  ASSERT_EQ(q.code, 0) << q.output;
+  const nlohmann::json k = ReadJson(out);
+  EXPECT_EQ(k["kernel"]["kind"], "int8");
+  EXPECT_EQ(k["kernel_key"], "conv2d c8 o16 k3x3 s2x2 p1x1 d1x1 g1 in1x8x12x12 dense int8");
 }
 
 TEST(WorkerCliTest, MeasureModelWritesARecord) {

@@ -22,6 +22,10 @@ struct Vec512 {
   static void StoreN(float* p, Reg v, int n) { _mm512_mask_storeu_ps(p, Mask(n), v); }
   static Reg Add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
   static Reg Fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
+  // The masked forms (all lanes): GCC 12's _mm512_min_ps / _mm512_max_ps pass an
+  // uninitialized source and warn.
+  static Reg Min(Reg a, Reg b) { return _mm512_mask_min_ps(a, 0xffff, a, b); }
+  static Reg Max(Reg a, Reg b) { return _mm512_mask_max_ps(a, 0xffff, a, b); }
   static float ReduceAdd(Reg v) { return _mm512_reduce_add_ps(v); }
 
   // 32-bit element indices, for gathers.

@@ -1,12 +1,14 @@
-#include "devices/worker/kernel_spec.h"
+#include "core/kernel_spec.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
-namespace acs::worker {
+namespace acs {
 namespace {
 
 Status Bad(const std::string& field, const std::string& problem) {
@@ -144,6 +146,48 @@ nlohmann::json KernelSpec::ToJson() const {
   return j;
 }
 
+KernelSpec SpecOfLayer(const Layer& layer, const LayerConfig& config, int threads) {
+  KernelSpec s;
+  s.op = layer.type == LayerType::kLinear ? "linear" : "conv2d";
+  s.in_channels = layer.in_channels;
+  s.out_channels = layer.out_channels;
+  const int64_t batch = layer.input_shape.empty() ? 1 : std::max<int64_t>(1, layer.input_shape[0]);
+  if (s.is_conv()) {
+    s.kernel = layer.kernel;
+    s.stride = layer.stride;
+    s.padding = layer.padding;
+    s.dilation = layer.dilation;
+    s.groups = layer.groups;
+    const bool spatial = layer.input_shape.size() == 4;
+    s.input = {batch, layer.in_channels, spatial ? layer.input_shape[2] : 1, spatial ? layer.input_shape[3] : 1};
+  } else {  // rows: every leading dimension of the input
+    int64_t rows = 1;
+    for (size_t i = 0; i + 1 < layer.input_shape.size(); ++i) rows *= layer.input_shape[i];
+    s.input = {std::max<int64_t>(1, rows), layer.in_channels};
+  }
+  s.config = config;
+  s.threads = threads;
+  return s;
+}
+
+KernelSpec AsRun(const KernelSpec& spec) {
+  if (spec.config.pattern != Pattern::kChannel) return spec;
+  KernelSpec r = spec;
+  const int64_t o = spec.out_channels, g = spec.groups;
+  int64_t keep = std::max<int64_t>(1, std::llround(static_cast<double>(o) * (1.0 - spec.config.sparsity)));
+  const bool depthwise = spec.is_conv() && g > 1 && g == spec.in_channels && g == o;
+  if (!depthwise && g > 1) keep = std::max(g, keep / g * g);
+  r.out_channels = keep;
+  if (depthwise) {
+    r.in_channels = keep;
+    r.groups = keep;
+    r.input[1] = keep;
+  }
+  r.config = LayerConfig{};
+  r.config.precision = spec.config.precision;
+  return r;
+}
+
 StatusOr<KernelSpec> ParseKernelSpec(const nlohmann::json& j) {
   if (!j.is_object()) return Status::InvalidArgument("a kernel spec must be a JSON object");
   KernelSpec s;
@@ -202,4 +246,4 @@ StatusOr<KernelSpec> ReadKernelSpec(const std::string& path) {
   return ParseKernelSpec(j);
 }
 
-}  // namespace acs::worker
+}  // namespace acs

@@ -1,0 +1,107 @@
+#include "agents/latency_cost.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+namespace acs {
+namespace {
+
+// Ops that do not execute any work of their own in the runtime.
+bool IsFreeOp(const std::string& kind) {
+  return kind.rfind("prim::", 0) == 0 || kind == "aten::batch_norm" || kind == "aten::size" ||
+         kind == "aten::dropout" || kind == "aten::view" || kind == "aten::reshape" || kind == "aten::flatten" ||
+         kind == "aten::contiguous" || kind == "aten::detach";
+}
+
+// In-layer config of a shrunk layer: channel pruning is already in its shape.
+LayerConfig InLayer(const LayerConfig& config) {
+  if (config.pattern != Pattern::kChannel) return config;
+  LayerConfig c;
+  c.precision = config.precision;
+  return c;
+}
+
+}  // namespace
+
+predictors::ModelShape ModelShapeOf(const Graph& graph, const Policy& policy, int threads) {
+  predictors::ModelShape shape;
+  shape.threads = threads;
+  const std::vector<int64_t> kept = KeptChannels(graph, policy);
+  for (const Layer& layer : graph.layers) {
+    const LayerConfig config = layer.compressible ? policy.Get(layer.name) : LayerConfig{};
+    shape.layers.push_back(SpecOfLayer(ShrinkLayer(layer, graph, kept), InLayer(config), threads));
+  }
+  std::vector<bool> is_layer(graph.nodes.size(), false);
+  for (const Layer& layer : graph.layers) {
+    if (layer.node >= 0) is_layer[layer.node] = true;
+  }
+  for (size_t n = 0; n < graph.nodes.size(); ++n) {
+    const Node& node = graph.nodes[n];
+    if (is_layer[n] || IsFreeOp(node.kind)) continue;
+    bool counted = false;
+    for (int v : node.outputs) {
+      const ValueInfo& info = graph.values[v];
+      if (!info.is_tensor || !info.shape_known) continue;
+      double elems = 1;
+      for (int64_t d : info.shape) elems *= static_cast<double>(d);
+      shape.other_bytes += 4.0 * elems;
+      counted = true;
+    }
+    if (counted) shape.other_ops += 1;
+  }
+  return shape;
+}
+
+LatencyCostModel::LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads)
+    : kernels_(std::move(kernels)), threads_(threads) {}
+
+double LatencyCostModel::LayerCost(const Layer& layer, const LayerConfig& config) const {
+  const KernelSpec spec = SpecOfLayer(layer, InLayer(config), threads_);
+  const std::string key = spec.Key();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+  }
+  StatusOr<std::vector<double>> v = kernels_->Predict({spec});
+  if (!v.ok()) throw std::runtime_error(v.status().ToString());
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_[key] = (*v)[0];
+  return (*v)[0];
+}
+
+Status LatencyCostModel::Check(const Graph& graph) const {
+  std::vector<KernelSpec> specs;
+  for (const Layer& layer : graph.layers) specs.push_back(SpecOfLayer(layer, LayerConfig{}, threads_));
+  return kernels_->Predict(specs).status();
+}
+
+double LatencyBudget::PredictUs(const Graph& graph, const Policy& policy) const {
+  return PolicyCost(graph, policy, *cost) + overhead_us;
+}
+
+StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
+                                          int threads, double ratio) {
+  if (!(ratio > 0 && ratio <= 1)) return Status::InvalidArgument("a latency budget must be in (0, 1] x dense");
+  if (!predictor.kernels) return Status::FailedPrecondition("the predictor has no kernel model");
+  LatencyBudget b;
+  b.cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads);
+  ACS_RETURN_IF_ERROR(b.cost->Check(graph));
+  const double layers_us = DenseCost(graph, *b.cost);
+  b.overhead_us = std::max(0.0, predictor.overhead.Predict(ModelShapeOf(graph, Policy{}, threads)));
+  b.dense_us = layers_us + b.overhead_us;
+  b.env_budget = (ratio * b.dense_us - b.overhead_us) / layers_us;
+  if (!(b.env_budget > 0)) {
+    char msg[256];
+    std::snprintf(msg, sizeof msg,
+                  "a latency budget of %.2fx (%.1f us) is below the model's predicted overhead outside its layers "
+                  "(%.1f us)",
+                  ratio, ratio * b.dense_us, b.overhead_us);
+    return Status::FailedPrecondition(msg);
+  }
+  b.env_budget = std::min(1.0, b.env_budget);
+  return b;
+}
+
+}  // namespace acs

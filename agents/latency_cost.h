@@ -1,0 +1,58 @@
+// Latency as a search cost (DESIGN §4): a trained predictor of a device class behind the
+// CostModel role, and the model shape (layers as run plus the ops between them) that the
+// predictor and the measurements of whole models share.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "agents/cost_model.h"
+#include "predictors/predictor.h"
+
+namespace acs {
+
+// The layers of `graph` under `policy` as the runtime runs them (channel pruning applied,
+// in-layer pattern and precision kept), each with `threads`; plus the count and output
+// bytes of the other executed ops (batch norms fold into convolutions and are not counted).
+predictors::ModelShape ModelShapeOf(const Graph& graph, const Policy& policy, int threads);
+
+// Predicted microseconds of a shrunk layer under a config, memoized by kernel key (the
+// search asks for the same few configs of a layer again and again). Thread-safe.
+class LatencyCostModel final : public CostModel {
+ public:
+  LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads);
+  std::string name() const override { return "latency"; }
+  // Predictor errors (a kernel kind without data) throw std::runtime_error: check a graph
+  // with Check() first.
+  double LayerCost(const Layer& layer, const LayerConfig& config) const override;
+  // Errors of the predictor for any layer of the graph (e.g. no depthwise data).
+  Status Check(const Graph& graph) const;
+  int threads() const { return threads_; }
+
+ private:
+  std::shared_ptr<const predictors::LatencyModel> kernels_;
+  int threads_;
+  mutable std::mutex mu_;
+  mutable std::map<std::string, double> cache_;
+};
+
+// A budget of `ratio` x the predicted dense latency of the whole model, stated for the Env
+// (which sums layer costs): the per-model overhead does not change with the policy, so the
+// layers may take ratio x (dense layers + overhead) - overhead.
+struct LatencyBudget {
+  std::shared_ptr<LatencyCostModel> cost;
+  double env_budget = 0;   // share of the dense layers' latency, for EnvOptions::budget
+  double dense_us = 0;     // predicted whole model, dense
+  double overhead_us = 0;  // predicted per-model overhead
+  // Predicted whole-model latency of a resolved policy.
+  double PredictUs(const Graph& graph, const Policy& policy) const;
+};
+
+// Errors: the predictor's (a kernel kind without data); FailedPrecondition when the
+// overhead alone exceeds the budget; InvalidArgument for a ratio outside (0, 1].
+StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
+                                          int threads, double ratio);
+
+}  // namespace acs

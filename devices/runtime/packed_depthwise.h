@@ -1,0 +1,45 @@
+// A 3x3 depthwise convolution packed for the fp32 depthwise kernel
+// (devices/kernels/depthwise_conv.h), as a TorchScript custom class, and its op:
+//
+//   acs_rt::depthwise_conv2d(Tensor x, __torch__.torch.classes.acs_rt.PackedDepthwiseConv packed) -> Tensor
+#pragma once
+
+#include <torch/custom_class.h>
+#include <torch/script.h>
+
+#include <optional>
+
+#include "core/status.h"
+#include "devices/kernels/depthwise_conv.h"
+#include "devices/runtime/packed_layer.h"
+
+namespace acs::runtime {
+
+// Immutable after Create; Run may be called from several threads at once.
+class PackedDepthwiseConv : public torch::CustomClassHolder {
+ public:
+  // weight [C, 1, 3, 3] float32, bias [C] or undefined, stride 1 or 2 (both axes), dilation
+  // 1; options.kernel.kind must be kDepthwise; the activation is applied inside the kernel.
+  // Errors (InvalidArgument): other shapes or geometry, another kernel kind.
+  static StatusOr<c10::intrusive_ptr<PackedDepthwiseConv>> Create(const torch::Tensor& weight,
+                                                                  const torch::Tensor& bias,
+                                                                  const PackedConv::Geometry& geometry,
+                                                                  const PackOptions& options);
+  // x [N, C, H, W] float32 at the packed height and width -> [N, C, out_h, out_w]; throws
+  // c10::Error on a shape mismatch.
+  torch::Tensor Run(const torch::Tensor& x) const;
+
+  const PackOptions& options() const { return options_; }
+
+ private:
+  std::optional<kernels::DepthwiseConv2d> conv_;
+  PackOptions options_;
+};
+
+inline constexpr const char kDepthwiseConv2dOp[] = "acs_rt::depthwise_conv2d";
+
+// Whether a convolution with weight [O, C/groups, kh, kw], `groups` and `geometry` is one
+// the depthwise kernel runs (LayerTraits::depthwise_3x3).
+bool IsDepthwise3x3(const torch::Tensor& weight, int64_t groups, const PackedConv::Geometry& geometry);
+
+}  // namespace acs::runtime

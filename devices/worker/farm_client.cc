@@ -1,0 +1,194 @@
+#include "devices/worker/farm_client.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "devices/measure/device_class.h"
+#include "devices/runtime/runtime.h"
+#include "proto/farm.grpc.pb.h"
+#include "proto/grpc_status.h"
+
+namespace acs::worker {
+namespace {
+
+namespace fv1 = acs::farm::v1;
+
+void Log(const std::string& line) { std::fprintf(stderr, "acs-worker: %s\n", line.c_str()); }
+
+class Session {
+ public:
+  Session(const ServeOptions& o, std::shared_ptr<grpc::Channel> channel)
+      : options_(o), stub_(fv1::Farm::NewStub(std::move(channel))) {}
+
+  void Prepare(grpc::ClientContext* ctx, double seconds = 30) const {
+    if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+  }
+
+  Status Register() {
+    const measure::DeviceClass device = measure::DetectDeviceClass({1, runtime::RuntimeVersion()});
+    fv1::RegisterRequest req;
+    req.set_device_class_json(device.ToJson().dump());
+    req.set_machine_id(device.MachineId());
+    req.add_capabilities("measure-kernel");
+    req.set_worker_version(runtime::RuntimeVersion());
+    std::string name = options_.name;
+    if (name.empty()) {
+      char host[256] = {0};
+      gethostname(host, sizeof host - 1);
+      name = std::string(host) + "-" + std::to_string(getpid());
+    }
+    req.set_worker_name(name);
+    fv1::RegisterReply reply;
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    ACS_RETURN_IF_ERROR(FromGrpc(stub_->Register(&ctx, req, &reply)));
+    worker_id_ = reply.worker_id();
+    heartbeat_seconds_ = std::max(1, reply.heartbeat_seconds());
+    Log("registered as " + worker_id_ + " (" + device.MachineId() + ") with " + options_.server);
+    return Status::Ok();
+  }
+
+  StatusOr<std::vector<fv1::Task>> Lease() {
+    fv1::LeaseRequest req;
+    req.set_worker_id(worker_id_);
+    req.set_max_tasks(1);
+    fv1::LeaseReply reply;
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    ACS_RETURN_IF_ERROR(FromGrpc(stub_->Lease(&ctx, req, &reply)));
+    return std::vector<fv1::Task>(reply.tasks().begin(), reply.tasks().end());
+  }
+
+  // Measures while a thread heartbeats the lease; reports unless the lease was lost.
+  Status Run(const fv1::Task& task) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false, lost = false;
+    std::thread heartbeat([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      while (!cv.wait_for(lock, std::chrono::seconds(heartbeat_seconds_), [&] { return done; })) {
+        lock.unlock();
+        fv1::HeartbeatRequest req;
+        req.set_worker_id(worker_id_);
+        req.add_task_ids(task.id());
+        fv1::HeartbeatReply reply;
+        grpc::ClientContext ctx;
+        Prepare(&ctx, 10);
+        const grpc::Status s = stub_->Heartbeat(&ctx, req, &reply);
+        lock.lock();
+        if (s.ok() && reply.cancelled_task_ids_size() > 0) lost = true;
+      }
+    });
+    bool ok = false;
+    std::string result, error;
+    if (task.kind() == "measure-kernel") {
+      const nlohmann::json j = nlohmann::json::parse(task.spec_json(), nullptr, false);
+      StatusOr<KernelSpec> spec = j.is_object() ? ParseKernelSpec(j.value("spec", nlohmann::json()))
+                                                : StatusOr<KernelSpec>(Status::InvalidArgument("task spec is not JSON"));
+      if (!spec.ok()) {
+        error = spec.status().message();
+      } else {
+        StatusOr<KernelMeasurement> m = MeasureKernel(*spec, options_.measure);
+        ok = m.ok();
+        if (ok) {
+          result = m->ToJson().dump();
+        } else {
+          error = m.status().message();
+        }
+      }
+    } else {
+      error = "this worker does not run '" + task.kind() + "' tasks";
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+    heartbeat.join();
+    if (lost) {
+      Log("lease of " + task.id() + " was lost; result dropped");
+      return Status::Ok();
+    }
+    fv1::ReportRequest req;
+    req.set_worker_id(worker_id_);
+    req.set_task_id(task.id());
+    req.set_ok(ok);
+    req.set_result_json(result);
+    req.set_error(error);
+    fv1::ReportReply reply;
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    return FromGrpc(stub_->Report(&ctx, req, &reply));
+  }
+
+ private:
+  const ServeOptions& options_;
+  std::unique_ptr<fv1::Farm::Stub> stub_;
+  std::string worker_id_;
+  int heartbeat_seconds_ = 5;
+};
+
+void Sleep(double seconds, const std::atomic<bool>* stop) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (std::chrono::steady_clock::now() < until && !(stop && *stop)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+
+Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
+  if (options.server.empty()) return Status::InvalidArgument("--server is required");
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!options.root_certs.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.root_certs;
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  double backoff = 0.25;
+  int tasks_done = 0;
+  while (!(stop && *stop)) {
+    Session session(options, grpc::CreateCustomChannel(options.server, creds, args));
+    Status s = session.Register();
+    while (s.ok() && !(stop && *stop)) {
+      StatusOr<std::vector<fv1::Task>> tasks = session.Lease();
+      if (!tasks.ok()) {
+        s = tasks.status();
+        break;
+      }
+      backoff = 0.25;
+      if (tasks->empty()) {
+        Sleep(options.poll_seconds, stop);
+        continue;
+      }
+      for (const fv1::Task& t : *tasks) {
+        s = session.Run(t);
+        if (!s.ok()) break;
+        if (options.max_tasks > 0 && ++tasks_done >= options.max_tasks) return Status::Ok();
+      }
+    }
+    if (stop && *stop) break;
+    if (s.code() == StatusCode::kUnauthenticated || s.code() == StatusCode::kPermissionDenied) {
+      return Status(s.code(), "the server refused this worker: " + s.message());
+    }
+    Log("server " + options.server + ": " + s.message() + "; retrying in " + std::to_string(backoff).substr(0, 4) +
+        " s");
+    Sleep(backoff, stop);
+    backoff = std::min(options.max_backoff_seconds, backoff * 2);
+  }
+  return Status::Ok();
+}
+
+}  // namespace acs::worker

@@ -1,0 +1,30 @@
+// acs-worker serve: dials the server's farm service, registers this machine's device
+// class, leases measurement tasks, heartbeats while measuring and reports the results;
+// reconnects with exponential back-off when the server goes away, and registers again
+// when the server no longer knows it.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "core/status.h"
+#include "devices/worker/kernel_measure.h"
+
+namespace acs::worker {
+
+struct ServeOptions {
+  std::string server = "127.0.0.1:50051";  // host:port of acs-server
+  std::string token;                        // bearer token with the worker role; empty: none
+  std::string root_certs;                   // PEM of the server's CA: TLS when set
+  std::string name;                         // shown in device listings; empty: host name
+  double poll_seconds = 0.5;                // wait between empty leases
+  double max_backoff_seconds = 10;          // reconnect back-off ceiling
+  int max_tasks = 0;                        // exit after this many tasks; 0 = never
+  KernelMeasureOptions measure;             // timing of kernel tasks
+};
+
+// Runs until *stop becomes true (checked between tasks and while waiting) or max_tasks
+// tasks were done. Errors only for bad options; a missing server is waited for.
+Status Serve(const ServeOptions& options, const std::atomic<bool>* stop);
+
+}  // namespace acs::worker

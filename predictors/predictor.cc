@@ -1,0 +1,214 @@
+#include "predictors/predictor.h"
+
+#include <chrono>
+#include <set>
+
+namespace acs::predictors {
+namespace {
+
+constexpr const char* kFormat = "acs-latency-predictor";
+constexpr int kVersion = 1;
+
+// Scores one latency model on held-out kernels, per kind and all together.
+Status KernelRows(const LatencyModel& model, const std::vector<KernelSample>& heldout, std::vector<EvalRow>& rows) {
+  for (int k = 0; k <= static_cast<int>(KernelKindId::kCount); ++k) {
+    std::vector<KernelSample> subset;
+    for (const KernelSample& s : heldout) {
+      if (k == static_cast<int>(KernelKindId::kCount) || static_cast<int>(KindOf(s.spec)) == k) subset.push_back(s);
+    }
+    if (subset.empty()) continue;
+    StatusOr<std::vector<double>> pred = model.Predict(SpecsOf(subset));
+    if (!pred.ok()) continue;  // no data for that kind: no row
+    const std::string scope =
+        k == static_cast<int>(KernelKindId::kCount) ? "kernels" : KernelKindIdName(static_cast<KernelKindId>(k));
+    rows.push_back({model.name(), scope, ComputeMetrics(*pred, LatenciesOf(subset))});
+  }
+  return Status::Ok();
+}
+
+// Leave-one-model-out whole-model predictions of one kernel model.
+StatusOr<AccuracyMetrics> WholeModelRow(const LatencyModel& model, const std::vector<ModelRecord>& records) {
+  const std::vector<ModelShape> shapes = Shapes(records);
+  ACS_ASSIGN_OR_RETURN(std::vector<double> sums, KernelSums(model, shapes));
+  const std::vector<double> measured = Latencies(records);
+  std::set<std::string> names;
+  for (const ModelRecord& r : records) names.insert(r.model);
+  std::vector<double> predicted(records.size(), 0.0);
+  for (const std::string& held : names) {
+    std::vector<ModelShape> fs;
+    std::vector<double> fm, fk;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (records[i].model == held) continue;
+      fs.push_back(shapes[i]);
+      fm.push_back(measured[i]);
+      fk.push_back(sums[i]);
+    }
+    ACS_ASSIGN_OR_RETURN(OverheadModel overhead, OverheadModel::Fit(fs, fm, fk));
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (records[i].model == held) predicted[i] = sums[i] + overhead.Predict(shapes[i]);
+    }
+  }
+  return ComputeMetrics(predicted, measured);
+}
+
+}  // namespace
+
+StatusOr<double> TrainedPredictor::PredictModel(const ModelShape& shape) const {
+  if (!kernels) return Status::FailedPrecondition("the predictor has no kernel model");
+  ACS_ASSIGN_OR_RETURN(std::vector<double> v, PredictModels(*kernels, overhead, {shape}));
+  return v[0];
+}
+
+StatusOr<std::string> SavePredictor(const TrainedPredictor& p) {
+  if (!p.kernels) return Status::FailedPrecondition("the predictor has no kernel model");
+  ACS_ASSIGN_OR_RETURN(std::string kernels, p.kernels->Save());
+  nlohmann::json j = {{"format", kFormat}, {"version", kVersion}, {"kernels", kernels},
+                      {"overhead", p.overhead.ToJson()}};
+  return j.dump();
+}
+
+StatusOr<TrainedPredictor> LoadPredictor(const std::string& blob) {
+  const nlohmann::json j = nlohmann::json::parse(blob, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("format", "") != kFormat) {
+    return Status::InvalidArgument(std::string("predictor blob is not of format '") + kFormat + "'");
+  }
+  if (j.value("version", 0) != kVersion) {
+    return Status::InvalidArgument("predictor blob version " + j.value("version", nlohmann::json()).dump() +
+                                   " is not the version " + std::to_string(kVersion) + " this build reads");
+  }
+  if (!j.contains("kernels") || !j["kernels"].is_string()) return Status::InvalidArgument("predictor blob has no kernel model");
+  TrainedPredictor p;
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<XgbLatencyModel> k, XgbLatencyModel::Load(j["kernels"].get<std::string>()));
+  p.kernels = std::move(k);
+  ACS_ASSIGN_OR_RETURN(p.overhead, OverheadModel::FromJson(j.value("overhead", nlohmann::json::object())));
+  return p;
+}
+
+bool IsHeldOut(const KernelRecord& r) { return r.source == "heldout"; }
+
+std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, bool heldout) {
+  std::vector<KernelSample> out;
+  for (const KernelRecord& r : records) {
+    if (IsHeldOut(r) == heldout) out.push_back({r.spec, r.median_us});
+  }
+  return out;
+}
+
+std::vector<ModelShape> Shapes(const std::vector<ModelRecord>& records) {
+  std::vector<ModelShape> out;
+  for (const ModelRecord& r : records) out.push_back(r.shape);
+  return out;
+}
+
+std::vector<double> Latencies(const std::vector<ModelRecord>& records) {
+  std::vector<double> out;
+  for (const ModelRecord& r : records) out.push_back(r.median_us);
+  return out;
+}
+
+StatusOr<TrainedPredictor> TrainPredictor(const std::vector<KernelRecord>& kernels,
+                                          const std::vector<ModelRecord>& models, const XgbOptions& options) {
+  const std::vector<KernelSample> train = Samples(kernels, /*heldout=*/false);
+  if (train.empty()) return Status::InvalidArgument("no kernel measurements to train on; run 'acs predictor collect'");
+  TrainedPredictor p;
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<XgbLatencyModel> k, XgbLatencyModel::Train(train, options));
+  p.kernels = std::move(k);
+  if (!models.empty()) {
+    const std::vector<ModelShape> shapes = Shapes(models);
+    ACS_ASSIGN_OR_RETURN(std::vector<double> sums, KernelSums(*p.kernels, shapes));
+    ACS_ASSIGN_OR_RETURN(p.overhead, OverheadModel::Fit(shapes, Latencies(models), sums));
+  }
+  return p;
+}
+
+StatusOr<TrainedRecord> TrainForStore(const std::string& device_class, const std::vector<KernelRecord>& kernels,
+                                      const std::vector<ModelRecord>& models, const nlohmann::json& extra,
+                                      const XgbOptions& options) {
+  TrainedRecord out;
+  ACS_ASSIGN_OR_RETURN(out.predictor, TrainPredictor(kernels, models, options));
+  const std::vector<KernelSample> heldout = Samples(kernels, true);
+  if (!heldout.empty()) {
+    ACS_ASSIGN_OR_RETURN(std::vector<double> pred, out.predictor.kernels->Predict(SpecsOf(heldout)));
+    out.heldout = ComputeMetrics(pred, LatenciesOf(heldout));
+  }
+  out.record.device_class = device_class;
+  out.record.name = kXgbPredictorName;
+  ACS_ASSIGN_OR_RETURN(out.record.blob, SavePredictor(out.predictor));
+  nlohmann::json metrics = {{"heldout_kernels", out.heldout.ToJson()}, {"model_measurements", models.size()}};
+  metrics.update(extra);
+  out.record.metrics_json = metrics.dump();
+  out.record.measurements = static_cast<int64_t>(Samples(kernels, false).size());
+  return out;
+}
+
+StatusOr<std::vector<RooflinePoint>> StoredRoofline(MeasurementStore& store, const std::string& device_class) {
+  std::vector<RooflinePoint> points;
+  ACS_ASSIGN_OR_RETURN(std::optional<std::string> device, store.Device(device_class));
+  if (!device) return points;
+  const nlohmann::json j = nlohmann::json::parse(*device, nullptr, false);
+  if (j.is_object() && j.contains("roofline") && j["roofline"].is_array()) {
+    for (const auto& p : j["roofline"]) {
+      ACS_ASSIGN_OR_RETURN(RooflinePoint point, RooflinePoint::FromJson(p));
+      points.push_back(point);
+    }
+  }
+  return points;
+}
+
+nlohmann::json EvalRow::ToJson() const {
+  nlohmann::json j = metrics.ToJson();
+  j["model"] = model;
+  j["scope"] = scope;
+  return j;
+}
+
+nlohmann::json EvalReport::ToJson() const {
+  nlohmann::json r = nlohmann::json::array();
+  for (const EvalRow& row : rows) r.push_back(row.ToJson());
+  return {{"rows", r},
+          {"train_kernels", train_kernels},
+          {"heldout_kernels", heldout_kernels},
+          {"model_measurements", model_measurements},
+          {"models", models},
+          {"seconds_train", seconds_train}};
+}
+
+StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels,
+                                        const std::vector<ModelRecord>& models, const EvalOptions& options) {
+  EvalReport report;
+  const std::vector<KernelSample> train = Samples(kernels, false), heldout = Samples(kernels, true);
+  report.train_kernels = static_cast<int>(train.size());
+  report.heldout_kernels = static_cast<int>(heldout.size());
+  report.model_measurements = static_cast<int>(models.size());
+  std::set<std::string> names;
+  for (const ModelRecord& r : models) names.insert(r.model);
+  report.models = static_cast<int>(names.size());
+  if (train.empty()) return Status::InvalidArgument("no training kernel measurements; run 'acs predictor collect'");
+
+  std::vector<std::shared_ptr<const LatencyModel>> candidates;
+  const auto t0 = std::chrono::steady_clock::now();
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<XgbLatencyModel> xgb, XgbLatencyModel::Train(train, options.xgb));
+  report.seconds_train = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  candidates.push_back(std::move(xgb));
+  ACS_ASSIGN_OR_RETURN(FlopsModel flops, FlopsModel::Fit(train));
+  candidates.push_back(std::make_shared<FlopsModel>(std::move(flops)));
+  if (!options.roofline.empty()) {
+    ACS_ASSIGN_OR_RETURN(RooflineModel roof, RooflineModel::Create(options.roofline));
+    candidates.push_back(std::make_shared<RooflineModel>(std::move(roof)));
+  }
+  ACS_ASSIGN_OR_RETURN(LookupModel lookup, LookupModel::Fit(train));
+  candidates.push_back(std::make_shared<LookupModel>(std::move(lookup)));
+
+  for (const auto& m : candidates) {
+    if (!heldout.empty()) ACS_RETURN_IF_ERROR(KernelRows(*m, heldout, report.rows));
+  }
+  if (names.size() >= 2) {
+    for (const auto& m : candidates) {
+      StatusOr<AccuracyMetrics> whole = WholeModelRow(*m, models);
+      if (whole.ok()) report.rows.push_back({m->name(), "whole model", *whole});
+    }
+  }
+  return report;
+}
+
+}  // namespace acs::predictors

@@ -1,0 +1,273 @@
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "core/sqlite_db.h"
+#include "predictors/store.h"
+
+namespace acs::predictors {
+namespace {
+
+// Numbered migrations of the "measurements" component; append only.
+const std::vector<std::string>& Migrations() {
+  static const std::vector<std::string> m = {
+      R"sql(
+CREATE TABLE devices (
+  device_class TEXT PRIMARY KEY,
+  json TEXT NOT NULL,
+  updated TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')));
+CREATE TABLE kernel_measurements (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_class TEXT NOT NULL,
+  kernel_key TEXT NOT NULL,
+  spec_json TEXT NOT NULL,
+  threads INTEGER NOT NULL,
+  median_us REAL NOT NULL,
+  iqr_us REAL NOT NULL,
+  repeats INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  record_json TEXT NOT NULL,
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')));
+CREATE INDEX kernel_measurements_by_class ON kernel_measurements (device_class);
+CREATE TABLE model_measurements (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  device_class TEXT NOT NULL,
+  model TEXT NOT NULL,
+  policy_hash TEXT NOT NULL,
+  policy_json TEXT NOT NULL,
+  threads INTEGER NOT NULL,
+  median_us REAL NOT NULL,
+  iqr_us REAL NOT NULL,
+  layers_json TEXT NOT NULL,
+  other_ops REAL NOT NULL,
+  other_bytes REAL NOT NULL,
+  record_json TEXT NOT NULL,
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')));
+CREATE INDEX model_measurements_by_class ON model_measurements (device_class);
+CREATE TABLE predictors (
+  device_class TEXT NOT NULL,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  blob BLOB NOT NULL,
+  metrics_json TEXT NOT NULL,
+  measurements INTEGER NOT NULL,
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  PRIMARY KEY (device_class, name, version));
+)sql",
+  };
+  return m;
+}
+
+StatusOr<KernelSpec> SpecFromText(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Status::DataLoss("stored kernel spec is not JSON");
+  return ParseKernelSpec(j);
+}
+
+class SqliteStore final : public MeasurementStore {
+ public:
+  explicit SqliteStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+
+  Status AddKernels(std::vector<KernelRecord>& records) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement insert,
+                         db_->Prepare("INSERT INTO kernel_measurements (device_class, kernel_key, spec_json, threads, "
+                                      "median_us, iqr_us, repeats, source, record_json) VALUES (?,?,?,?,?,?,?,?,?)"));
+    ACS_RETURN_IF_ERROR(db_->Begin());
+    for (KernelRecord& r : records) {
+      insert.Bind(1, r.device_class)
+          .Bind(2, r.spec.Key())
+          .Bind(3, r.spec.ToJson().dump())
+          .Bind(4, static_cast<int64_t>(r.spec.threads))
+          .Bind(5, r.median_us)
+          .Bind(6, r.iqr_us)
+          .Bind(7, static_cast<int64_t>(r.repeats))
+          .Bind(8, r.source)
+          .Bind(9, r.record_json);
+      Status s = insert.Run();
+      if (!s.ok()) {
+        db_->Rollback();
+        return s;
+      }
+      r.id = db_->LastInsertId();
+      insert.Reset();
+    }
+    return db_->Commit();
+  }
+
+  StatusOr<std::vector<KernelRecord>> Kernels(const std::string& device_class) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, spec_json, median_us, iqr_us, repeats, source, "
+                                                   "record_json FROM kernel_measurements WHERE device_class = ? "
+                                                   "ORDER BY id"));
+    q.Bind(1, device_class);
+    std::vector<KernelRecord> out;
+    while (true) {
+      ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      KernelRecord r;
+      r.id = q.Int(0);
+      r.device_class = device_class;
+      ACS_ASSIGN_OR_RETURN(r.spec, SpecFromText(q.Text(1)));
+      r.median_us = q.Double(2);
+      r.iqr_us = q.Double(3);
+      r.repeats = static_cast<int>(q.Int(4));
+      r.source = q.Text(5);
+      r.record_json = q.Text(6);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  Status AddModel(ModelRecord& r) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    nlohmann::json layers = nlohmann::json::array();
+    for (const KernelSpec& s : r.shape.layers) layers.push_back(s.ToJson());
+    ACS_ASSIGN_OR_RETURN(Statement insert,
+                         db_->Prepare("INSERT INTO model_measurements (device_class, model, policy_hash, policy_json, "
+                                      "threads, median_us, iqr_us, layers_json, other_ops, other_bytes, record_json) "
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+    insert.Bind(1, r.device_class)
+        .Bind(2, r.model)
+        .Bind(3, r.policy_hash)
+        .Bind(4, r.policy_json)
+        .Bind(5, static_cast<int64_t>(r.shape.threads))
+        .Bind(6, r.median_us)
+        .Bind(7, r.iqr_us)
+        .Bind(8, layers.dump())
+        .Bind(9, r.shape.other_ops)
+        .Bind(10, r.shape.other_bytes)
+        .Bind(11, r.record_json);
+    ACS_RETURN_IF_ERROR(insert.Run());
+    r.id = db_->LastInsertId();
+    return Status::Ok();
+  }
+
+  StatusOr<std::vector<ModelRecord>> Models(const std::string& device_class) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, model, policy_hash, policy_json, threads, median_us, "
+                                                   "iqr_us, layers_json, other_ops, other_bytes, record_json FROM "
+                                                   "model_measurements WHERE device_class = ? ORDER BY id"));
+    q.Bind(1, device_class);
+    std::vector<ModelRecord> out;
+    while (true) {
+      ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      ModelRecord r;
+      r.id = q.Int(0);
+      r.device_class = device_class;
+      r.model = q.Text(1);
+      r.policy_hash = q.Text(2);
+      r.policy_json = q.Text(3);
+      r.shape.threads = static_cast<int>(q.Int(4));
+      r.median_us = q.Double(5);
+      r.iqr_us = q.Double(6);
+      const nlohmann::json layers = nlohmann::json::parse(q.Text(7), nullptr, false);
+      if (!layers.is_array()) return Status::DataLoss("stored model measurement " + std::to_string(r.id) + " has no layers");
+      for (const auto& l : layers) {
+        ACS_ASSIGN_OR_RETURN(KernelSpec s, ParseKernelSpec(l));
+        r.shape.layers.push_back(std::move(s));
+      }
+      r.shape.other_ops = q.Double(8);
+      r.shape.other_bytes = q.Double(9);
+      r.record_json = q.Text(10);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  StatusOr<int64_t> AddPredictor(const PredictorRecord& r) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_RETURN_IF_ERROR(db_->Begin());
+    auto add = [&]() -> StatusOr<int64_t> {
+      ACS_ASSIGN_OR_RETURN(Statement next, db_->Prepare("SELECT COALESCE(MAX(version), 0) + 1 FROM predictors "
+                                                        "WHERE device_class = ? AND name = ?"));
+      next.Bind(1, r.device_class).Bind(2, r.name);
+      ACS_ASSIGN_OR_RETURN(bool row, next.Step());
+      const int64_t version = row ? next.Int(0) : 1;
+      ACS_ASSIGN_OR_RETURN(Statement insert,
+                           db_->Prepare("INSERT INTO predictors (device_class, name, version, blob, metrics_json, "
+                                        "measurements) VALUES (?,?,?,?,?,?)"));
+      insert.Bind(1, r.device_class)
+          .Bind(2, r.name)
+          .Bind(3, version)
+          .BindBlob(4, r.blob)
+          .Bind(5, r.metrics_json)
+          .Bind(6, r.measurements);
+      ACS_RETURN_IF_ERROR(insert.Run());
+      return version;
+    };
+    StatusOr<int64_t> v = add();
+    if (!v.ok()) {
+      db_->Rollback();
+      return v.status();
+    }
+    ACS_RETURN_IF_ERROR(db_->Commit());
+    return v;
+  }
+
+  StatusOr<std::optional<PredictorRecord>> LatestPredictor(const std::string& device_class,
+                                                           const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT version, blob, metrics_json, measurements, created FROM "
+                                                   "predictors WHERE device_class = ? AND name = ? "
+                                                   "ORDER BY version DESC LIMIT 1"));
+    q.Bind(1, device_class).Bind(2, name);
+    ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return std::optional<PredictorRecord>();
+    PredictorRecord r;
+    r.version = q.Int(0);
+    r.device_class = device_class;
+    r.name = name;
+    r.blob = q.Text(1);
+    r.metrics_json = q.Text(2);
+    r.measurements = q.Int(3);
+    r.created = q.Text(4);
+    return std::optional<PredictorRecord>(std::move(r));
+  }
+
+  Status PutDevice(const std::string& device_class, const std::string& json) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO devices (device_class, json) VALUES (?, ?) "
+                                                   "ON CONFLICT(device_class) DO UPDATE SET json = excluded.json, "
+                                                   "updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"));
+    q.Bind(1, device_class).Bind(2, json);
+    return q.Run();
+  }
+
+  StatusOr<std::optional<std::string>> Device(const std::string& device_class) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT json FROM devices WHERE device_class = ?"));
+    q.Bind(1, device_class);
+    ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return std::optional<std::string>();
+    return std::optional<std::string>(q.Text(0));
+  }
+
+  StatusOr<std::vector<std::string>> DeviceClasses() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT device_class FROM devices UNION SELECT DISTINCT "
+                                                   "device_class FROM kernel_measurements ORDER BY 1"));
+    std::vector<std::string> out;
+    while (true) {
+      ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(q.Text(0));
+    }
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<Db> db_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<MeasurementStore>> OpenSqliteStore(const std::string& path) {
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path));
+  ACS_RETURN_IF_ERROR(db->Migrate("measurements", Migrations()));
+  return std::unique_ptr<MeasurementStore>(std::make_unique<SqliteStore>(std::move(db)));
+}
+
+}  // namespace acs::predictors

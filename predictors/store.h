@@ -1,0 +1,73 @@
+// Where measurements and trained latency models are kept (issue 4; the server reuses it):
+// a small interface and its SQLite implementation. Device classes are keyed by their
+// machine id (DeviceClass::Id() without the thread suffix): threads are a feature.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/kernel_spec.h"
+#include "core/status.h"
+#include "predictors/model_latency.h"
+
+namespace acs::predictors {
+
+struct KernelRecord {
+  int64_t id = 0;             // set by the store
+  std::string device_class;
+  KernelSpec spec;
+  double median_us = 0;
+  double iqr_us = 0;
+  int repeats = 0;
+  std::string source;         // how it was chosen: "initial", "adaptive-1", "heldout", ...
+  std::string record_json;    // the whole measurement as the harness wrote it
+};
+
+struct ModelRecord {
+  int64_t id = 0;
+  std::string device_class;
+  std::string model;          // a name (file stem), the unit of hold-out
+  std::string policy_hash;
+  std::string policy_json;
+  ModelShape shape;           // layers as run, other ops, threads
+  double median_us = 0;       // the runtime's whole-model latency
+  double iqr_us = 0;
+  std::string record_json;
+};
+
+struct PredictorRecord {
+  int64_t version = 0;        // set by the store: 1, 2, ... per (device class, name)
+  std::string device_class;
+  std::string name;           // "xgboost"
+  std::string blob;
+  std::string metrics_json;   // held-out accuracy figures kept beside the model
+  int64_t measurements = 0;   // kernel measurements it was trained on
+  std::string created;        // UTC, ISO 8601, set by the store
+};
+
+class MeasurementStore {
+ public:
+  virtual ~MeasurementStore() = default;
+  // Appends in one transaction (all or nothing) and sets the ids.
+  virtual Status AddKernels(std::vector<KernelRecord>& records) = 0;
+  virtual StatusOr<std::vector<KernelRecord>> Kernels(const std::string& device_class) = 0;
+  virtual Status AddModel(ModelRecord& record) = 0;
+  virtual StatusOr<std::vector<ModelRecord>> Models(const std::string& device_class) = 0;
+  // Returns the version given.
+  virtual StatusOr<int64_t> AddPredictor(const PredictorRecord& record) = 0;
+  virtual StatusOr<std::optional<PredictorRecord>> LatestPredictor(const std::string& device_class,
+                                                                   const std::string& name) = 0;
+  // Device description JSON (device class fields, roofline points), replaced on Put.
+  virtual Status PutDevice(const std::string& device_class, const std::string& json) = 0;
+  virtual StatusOr<std::optional<std::string>> Device(const std::string& device_class) = 0;
+  virtual StatusOr<std::vector<std::string>> DeviceClasses() = 0;
+};
+
+// Opens or creates an SQLite store (WAL, migrations applied). Errors: Unavailable for a
+// path that cannot be opened, FailedPrecondition for a newer schema.
+StatusOr<std::unique_ptr<MeasurementStore>> OpenSqliteStore(const std::string& path);
+
+}  // namespace acs::predictors

@@ -1,0 +1,125 @@
+#include "server/blob_store.h"
+
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <filesystem>
+#include <sstream>
+
+#include "server/server_store.h"
+
+namespace acs::server {
+namespace fs = std::filesystem;
+
+bool IsSha256(const std::string& t) {
+  if (t.size() != 64) return false;
+  for (char c : t) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+BlobWriter::~BlobWriter() {
+  if (digest_) EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(digest_));
+  if (!done_ && !temp_path_.empty()) {
+    out_.close();
+    std::error_code ec;
+    fs::remove(temp_path_, ec);
+  }
+}
+
+Status BlobWriter::Append(const std::string& chunk) {
+  if (done_) return Status::FailedPrecondition("the blob was committed already");
+  if (bytes_ + static_cast<int64_t>(chunk.size()) > limit_) {
+    return Status::OutOfRange("upload exceeds the limit of " + std::to_string(limit_) + " bytes");
+  }
+  out_.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+  if (!out_) return Status::Unavailable("cannot write '" + temp_path_ + "' (disk full?)");
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(digest_), chunk.data(), chunk.size());
+  bytes_ += static_cast<int64_t>(chunk.size());
+  return Status::Ok();
+}
+
+StatusOr<BlobWriter::Committed> BlobWriter::Commit() {
+  if (done_) return Status::FailedPrecondition("the blob was committed already");
+  out_.close();
+  if (!out_) return Status::Unavailable("cannot write '" + temp_path_ + "'");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(digest_), digest, &len);
+  static const char* hex = "0123456789abcdef";
+  Committed c;
+  for (unsigned int i = 0; i < len; ++i) {
+    c.sha256 += hex[digest[i] >> 4];
+    c.sha256 += hex[digest[i] & 15];
+  }
+  c.bytes = bytes_;
+  const std::string final_path = store_->FinalPath(c.sha256);
+  std::error_code ec;
+  fs::create_directories(fs::path(final_path).parent_path(), ec);
+  if (fs::exists(final_path, ec)) {
+    c.deduplicated = true;
+    fs::remove(temp_path_, ec);
+  } else {
+    fs::rename(temp_path_, final_path, ec);
+    if (ec) return Status::Unavailable("cannot store blob '" + final_path + "': " + ec.message());
+  }
+  done_ = true;
+  return c;
+}
+
+StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& root) {
+  std::error_code ec;
+  fs::create_directories(fs::path(root) / "blobs", ec);
+  fs::create_directories(fs::path(root) / "tmp", ec);
+  if (ec) return Status::Unavailable("cannot create the blob directories under '" + root + "': " + ec.message());
+  auto s = std::unique_ptr<BlobStore>(new BlobStore());
+  s->root_ = root;
+  return s;
+}
+
+std::string BlobStore::FinalPath(const std::string& sha256) const {
+  return (fs::path(root_) / "blobs" / sha256.substr(0, 2) / sha256).string();
+}
+
+StatusOr<std::unique_ptr<BlobWriter>> BlobStore::NewWriter(int64_t limit_bytes) const {
+  static std::atomic<uint64_t> counter{0};
+  ACS_ASSIGN_OR_RETURN(std::string suffix, RandomHex(8));
+  std::unique_ptr<BlobWriter> w(new BlobWriter());
+  w->store_ = this;
+  w->limit_ = limit_bytes;
+  w->temp_path_ = (fs::path(root_) / "tmp" / (suffix + "-" + std::to_string(counter++))).string();
+  w->out_.open(w->temp_path_, std::ios::binary | std::ios::trunc);
+  if (!w->out_) return Status::Unavailable("cannot create '" + w->temp_path_ + "'");
+  w->digest_ = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(w->digest_), EVP_sha256(), nullptr);
+  return w;
+}
+
+StatusOr<BlobWriter::Committed> BlobStore::Put(const std::string& bytes) const {
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> w, NewWriter(static_cast<int64_t>(bytes.size())));
+  ACS_RETURN_IF_ERROR(w->Append(bytes));
+  return w->Commit();
+}
+
+bool BlobStore::Has(const std::string& sha256) const {
+  std::error_code ec;
+  return IsSha256(sha256) && fs::exists(FinalPath(sha256), ec);
+}
+
+StatusOr<std::string> BlobStore::PathOf(const std::string& sha256) const {
+  if (!IsSha256(sha256)) return Status::InvalidArgument("'" + sha256 + "' is not a sha256 digest");
+  if (!Has(sha256)) return Status::NotFound("no blob " + sha256);
+  return FinalPath(sha256);
+}
+
+StatusOr<std::string> BlobStore::Read(const std::string& sha256) const {
+  ACS_ASSIGN_OR_RETURN(std::string path, PathOf(sha256));
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  if (!in) return Status::DataLoss("cannot read blob " + sha256);
+  return s.str();
+}
+
+}  // namespace acs::server

@@ -1,0 +1,62 @@
+// Artifacts and uploads as files named by their sha256 under the data dir
+// (blobs/ab/abcdef...). Writes go to a temporary file first and are renamed into place,
+// so a blob is either whole or absent; the same bytes are stored once. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace acs::server {
+
+class BlobStore;
+
+// Receives one blob in chunks (an upload stream). Commit or destroy.
+class BlobWriter {
+ public:
+  ~BlobWriter();  // removes the temporary file unless committed
+  // OutOfRange once the total would exceed the limit.
+  Status Append(const std::string& chunk);
+  struct Committed {
+    std::string sha256;
+    int64_t bytes = 0;
+    bool deduplicated = false;  // the store had these bytes already
+  };
+  StatusOr<Committed> Commit();
+
+ private:
+  friend class BlobStore;
+  BlobWriter() = default;
+  const BlobStore* store_ = nullptr;
+  std::string temp_path_;
+  std::ofstream out_;
+  void* digest_ = nullptr;  // EVP_MD_CTX
+  int64_t bytes_ = 0, limit_ = 0;
+  bool done_ = false;
+};
+
+class BlobStore {
+ public:
+  // Creates root/blobs and root/tmp. Errors: Unavailable when they cannot be made.
+  static StatusOr<std::unique_ptr<BlobStore>> Open(const std::string& root);
+  // A writer for one blob of at most limit_bytes.
+  StatusOr<std::unique_ptr<BlobWriter>> NewWriter(int64_t limit_bytes) const;
+  StatusOr<BlobWriter::Committed> Put(const std::string& bytes) const;
+  bool Has(const std::string& sha256) const;
+  // The file of a blob; NotFound when absent, InvalidArgument for a malformed digest.
+  StatusOr<std::string> PathOf(const std::string& sha256) const;
+  StatusOr<std::string> Read(const std::string& sha256) const;
+
+ private:
+  friend class BlobWriter;
+  std::string FinalPath(const std::string& sha256) const;
+  std::string root_;
+};
+
+// True for 64 lower-case hex digits.
+bool IsSha256(const std::string& text);
+
+}  // namespace acs::server

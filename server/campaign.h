@@ -1,0 +1,57 @@
+// Predictor campaigns (DESIGN §6): kernel measurement tasks for a machine's workers,
+// sampled as `acs predictor collect` does; once every task has finished, the XGBoost
+// predictor is trained from the measurement store and saved as a new version. A campaign
+// is a job record (state "preparing" while it runs), so a restarted server picks it up
+// where it was. No gRPC.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "predictors/store.h"
+#include "server/farm.h"
+
+namespace acs::server {
+
+struct CampaignOptions {
+  int samples = 600;        // training kernels
+  int heldout = 100;        // held-out kernels
+  std::vector<int> threads = {1};
+  uint64_t seed = 1;
+};
+
+struct PredictorState {
+  std::string machine_id;
+  std::string state = "none";  // "none", "collecting", "training", "ready", "failed"
+  int64_t version = 0;         // latest trained version, 0 when none
+  int tasks_total = 0, tasks_done = 0, tasks_failed = 0;
+  int64_t kernel_measurements = 0;
+  double heldout_within10 = 0;  // of the latest version
+  std::string error;
+};
+
+class Campaigns {
+ public:
+  Campaigns(Farm* farm, ServerStore* store, predictors::MeasurementStore* measurements)
+      : farm_(farm), store_(store), measurements_(measurements) {}
+  // Picks up the campaigns a previous server left running.
+  Status Resume();
+  // Enqueues a campaign. FailedPrecondition when one is running for the machine.
+  StatusOr<PredictorState> Start(const std::string& machine_id, const CampaignOptions& options);
+  // The machine's predictor state; finishes (trains) a campaign whose tasks are all done.
+  StatusOr<PredictorState> Poll(const std::string& machine_id);
+  // Polls every running campaign (the server calls this periodically).
+  void PollAll();
+
+ private:
+  StatusOr<PredictorState> Stored(const std::string& machine_id);
+  Farm* farm_;
+  ServerStore* store_;
+  predictors::MeasurementStore* measurements_;
+  std::mutex mu_;
+  std::map<std::string, std::string> running_;  // machine id -> campaign job id (the tasks' job id)
+  std::map<std::string, std::string> failed_;   // machine id -> error of its last campaign
+};
+
+}  // namespace acs::server

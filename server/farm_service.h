@@ -1,0 +1,31 @@
+// The farm protocol over gRPC: a thin adapter from proto/farm.proto to Farm.
+#pragma once
+
+#include "proto/farm.grpc.pb.h"
+#include "server/auth.h"
+#include "server/farm.h"
+
+namespace acs::server {
+
+class FarmService final : public acs::farm::v1::Farm::Service {
+ public:
+  FarmService(Farm* farm, const Authenticator* auth) : farm_(farm), auth_(auth) {}
+  grpc::Status Register(grpc::ServerContext* ctx, const acs::farm::v1::RegisterRequest* req,
+                        acs::farm::v1::RegisterReply* reply) override;
+  grpc::Status Lease(grpc::ServerContext* ctx, const acs::farm::v1::LeaseRequest* req,
+                     acs::farm::v1::LeaseReply* reply) override;
+  grpc::Status Heartbeat(grpc::ServerContext* ctx, const acs::farm::v1::HeartbeatRequest* req,
+                         acs::farm::v1::HeartbeatReply* reply) override;
+  grpc::Status Report(grpc::ServerContext* ctx, const acs::farm::v1::ReportRequest* req,
+                      acs::farm::v1::ReportReply* reply) override;
+
+ private:
+  Status Check(grpc::ServerContext* ctx) const;
+  Farm* farm_;
+  const Authenticator* auth_;
+};
+
+// The request's "authorization" metadata, empty when absent.
+std::string AuthorizationOf(const grpc::ServerContext* ctx);
+
+}  // namespace acs::server

@@ -1,0 +1,467 @@
+#include "server/server_store.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+
+namespace acs::server {
+namespace {
+
+// Numbered migrations of the "server" component; append only.
+const std::vector<std::string>& Migrations() {
+  static const std::vector<std::string> m = {
+      R"sql(
+CREATE TABLE tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  sha256 TEXT NOT NULL UNIQUE,
+  revoked INTEGER NOT NULL DEFAULT 0,
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')));
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL UNIQUE,
+  owner TEXT NOT NULL,
+  state TEXT NOT NULL,
+  request_json TEXT NOT NULL,
+  progress_json TEXT NOT NULL,
+  checkpoint BLOB NOT NULL,
+  error TEXT NOT NULL,
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  updated TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')));
+CREATE INDEX jobs_by_state ON jobs (state);
+CREATE TABLE job_events (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  json TEXT NOT NULL,
+  created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  PRIMARY KEY (job_id, seq));
+CREATE TABLE workers (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  machine_id TEXT NOT NULL,
+  device_json TEXT NOT NULL,
+  version TEXT NOT NULL,
+  last_seen_ms INTEGER NOT NULL);
+CREATE TABLE tasks (
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL UNIQUE,
+  job_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  machine_id TEXT NOT NULL,
+  spec_json TEXT NOT NULL,
+  state TEXT NOT NULL,
+  worker_id TEXT NOT NULL DEFAULT '',
+  lease_expires_ms INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  result_json TEXT NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT '');
+CREATE INDEX tasks_by_state ON tasks (state, machine_id, seq);
+CREATE INDEX tasks_by_job ON tasks (job_id);
+)sql",
+  };
+  return m;
+}
+
+constexpr const char* kJobColumns = "id, owner, state, request_json, progress_json, checkpoint, error, created, updated";
+constexpr const char* kTaskColumns =
+    "id, job_id, kind, machine_id, spec_json, state, worker_id, lease_expires_ms, attempts, result_json, error";
+
+JobRecord ReadJob(const Statement& q) {
+  JobRecord j;
+  j.id = q.Text(0);
+  j.owner = q.Text(1);
+  j.state = q.Text(2);
+  j.request_json = q.Text(3);
+  j.progress_json = q.Text(4);
+  j.checkpoint = q.Text(5);
+  j.error = q.Text(6);
+  j.created = q.Text(7);
+  j.updated = q.Text(8);
+  return j;
+}
+
+TaskRecord ReadTask(const Statement& q) {
+  TaskRecord t;
+  t.id = q.Text(0);
+  t.job_id = q.Text(1);
+  t.kind = q.Text(2);
+  t.machine_id = q.Text(3);
+  t.spec_json = q.Text(4);
+  t.state = q.Text(5);
+  t.worker_id = q.Text(6);
+  t.lease_expires_ms = q.Int(7);
+  t.attempts = static_cast<int>(q.Int(8));
+  t.result_json = q.Text(9);
+  t.error = q.Text(10);
+  return t;
+}
+
+template <typename T, typename Read>
+StatusOr<std::vector<T>> ReadAll(Statement& q, Read read) {
+  std::vector<T> out;
+  while (true) {
+    ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back(read(q));
+  }
+}
+
+// Runs body inside BEGIN IMMEDIATE .. COMMIT, rolling back on error.
+template <typename Body>
+auto InTransaction(Db& db, Body body) -> decltype(body()) {
+  ACS_RETURN_IF_ERROR(db.Begin());
+  auto result = body();
+  if (!result.ok()) {
+    db.Rollback();
+    return result;
+  }
+  ACS_RETURN_IF_ERROR(db.Commit());
+  return result;
+}
+
+StatusOr<int64_t> NextSeq(Db& db, const std::string& table) {
+  ACS_ASSIGN_OR_RETURN(Statement q, db.Prepare("SELECT COALESCE(MAX(seq), 0) + 1 FROM " + table));
+  ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.Int(0) : 1;
+}
+
+StatusOr<JobRecord> GetJobLocked(Db& db, const std::string& id) {
+  ACS_ASSIGN_OR_RETURN(Statement q, db.Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?"));
+  q.Bind(1, id);
+  ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::NotFound("no job '" + id + "'");
+  return ReadJob(q);
+}
+
+}  // namespace
+
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kAdmin: return "admin";
+    case Role::kUser: return "user";
+    case Role::kWorker: return "worker";
+  }
+  return "?";
+}
+
+StatusOr<Role> ParseRole(const std::string& name) {
+  for (Role r : {Role::kAdmin, Role::kUser, Role::kWorker}) {
+    if (name == RoleName(r)) return r;
+  }
+  return Status::InvalidArgument("unknown role '" + name + "' (expected admin, user or worker)");
+}
+
+bool IsTerminalJobState(const std::string& s) { return s == kJobSucceeded || s == kJobFailed || s == kJobCancelled; }
+
+std::string Sha256Hex(const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+StatusOr<std::string> RandomHex(int bytes) {
+  std::string raw(static_cast<size_t>(bytes), '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), bytes) != 1) {
+    return Status::Internal("no random bytes from the system");
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  }
+  return out;
+}
+
+StatusOr<std::unique_ptr<ServerStore>> ServerStore::Open(const std::string& path) {
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path));
+  ACS_RETURN_IF_ERROR(db->Migrate("server", Migrations()));
+  return std::unique_ptr<ServerStore>(new ServerStore(std::move(db)));
+}
+
+StatusOr<std::string> ServerStore::CreateToken(const std::string& name, Role role) {
+  if (name.empty()) return Status::InvalidArgument("a token needs a name");
+  ACS_ASSIGN_OR_RETURN(std::string secret, RandomHex(24));
+  const std::string token = std::string("acs_") + RoleName(role)[0] + "_" + secret;
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO tokens (name, role, sha256) VALUES (?, ?, ?)"));
+  q.Bind(1, name).Bind(2, std::string(RoleName(role))).Bind(3, Sha256Hex(token));
+  ACS_RETURN_IF_ERROR(q.Run());
+  return token;
+}
+
+StatusOr<Principal> ServerStore::Authenticate(const std::string& token) {
+  if (token.empty()) return Status::Unauthenticated("no bearer token given");
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, name, role FROM tokens WHERE sha256 = ? AND revoked = 0"));
+  q.Bind(1, Sha256Hex(token));
+  ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::Unauthenticated("unknown or revoked token");
+  Principal p;
+  p.token_id = q.Int(0);
+  p.name = q.Text(1);
+  ACS_ASSIGN_OR_RETURN(p.role, ParseRole(q.Text(2)));
+  return p;
+}
+
+Status ServerStore::RevokeToken(int64_t token_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("UPDATE tokens SET revoked = 1 WHERE id = ?"));
+  q.Bind(1, token_id);
+  return q.Run();
+}
+
+StatusOr<int64_t> ServerStore::CountTokens() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT COUNT(*) FROM tokens WHERE revoked = 0"));
+  ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.Int(0) : 0;
+}
+
+StatusOr<JobRecord> ServerStore::CreateJob(JobRecord job) {
+  ACS_ASSIGN_OR_RETURN(std::string suffix, RandomHex(6));
+  job.id = "job-" + suffix;
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_RETURN_IF_ERROR(InTransaction(*db_, [&]() -> Status {
+    ACS_ASSIGN_OR_RETURN(int64_t seq, NextSeq(*db_, "jobs"));
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO jobs (id, seq, owner, state, request_json, "
+                                                   "progress_json, checkpoint, error) VALUES (?,?,?,?,?,?,?,?)"));
+    q.Bind(1, job.id).Bind(2, seq).Bind(3, job.owner).Bind(4, job.state).Bind(5, job.request_json);
+    q.Bind(6, job.progress_json).BindBlob(7, job.checkpoint).Bind(8, job.error);
+    return q.Run();
+  }));
+  return GetJobLocked(*db_, job.id);
+}
+
+StatusOr<JobRecord> ServerStore::GetJob(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return GetJobLocked(*db_, id);
+}
+
+Status ServerStore::UpdateJob(const JobRecord& job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("UPDATE jobs SET state = ?, progress_json = ?, checkpoint = ?, "
+                                                 "error = ?, updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') "
+                                                 "WHERE id = ?"));
+  q.Bind(1, job.state).Bind(2, job.progress_json).BindBlob(3, job.checkpoint).Bind(4, job.error).Bind(5, job.id);
+  ACS_RETURN_IF_ERROR(q.Run());
+  if (db_->Changes() == 0) return Status::NotFound("no job '" + job.id + "'");
+  return Status::Ok();
+}
+
+StatusOr<std::vector<JobRecord>> ServerStore::ListJobs(const JobFilter& filter, std::string* next_page_token) {
+  const int page = std::clamp(filter.page_size <= 0 ? 50 : filter.page_size, 1, 1000);
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t after = 0;
+  if (!filter.page_token.empty()) {
+    ACS_ASSIGN_OR_RETURN(Statement t, db_->Prepare("SELECT seq FROM jobs WHERE id = ?"));
+    t.Bind(1, filter.page_token);
+    ACS_ASSIGN_OR_RETURN(bool row, t.Step());
+    if (!row) return Status::InvalidArgument("page token '" + filter.page_token + "' is not a job of this server");
+    after = t.Int(0);
+  }
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kJobColumns +
+                                                 " FROM jobs WHERE seq > ? AND (? = '' OR owner = ?) AND "
+                                                 "(? = '' OR state = ?) ORDER BY seq LIMIT ?"));
+  q.Bind(1, after).Bind(2, filter.owner).Bind(3, filter.owner).Bind(4, filter.state).Bind(5, filter.state);
+  q.Bind(6, static_cast<int64_t>(page + 1));
+  ACS_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, ReadAll<JobRecord>(q, ReadJob));
+  if (next_page_token) next_page_token->clear();
+  if (static_cast<int>(jobs.size()) > page) {
+    jobs.resize(page);
+    if (next_page_token) *next_page_token = jobs.back().id;
+  }
+  return jobs;
+}
+
+StatusOr<std::vector<JobRecord>> ServerStore::JobsInStates(const std::vector<std::string>& states) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<JobRecord> out;
+  for (const std::string& state : states) {
+    ACS_ASSIGN_OR_RETURN(Statement q,
+                         db_->Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state = ? ORDER BY seq"));
+    q.Bind(1, state);
+    ACS_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, ReadAll<JobRecord>(q, ReadJob));
+    out.insert(out.end(), jobs.begin(), jobs.end());
+  }
+  return out;
+}
+
+StatusOr<int64_t> ServerStore::AddEvent(const std::string& job_id, const std::string& kind, const std::string& json) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return InTransaction(*db_, [&]() -> StatusOr<int64_t> {
+    ACS_ASSIGN_OR_RETURN(Statement n, db_->Prepare("SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = ?"));
+    n.Bind(1, job_id);
+    ACS_ASSIGN_OR_RETURN(bool row, n.Step());
+    const int64_t seq = row ? n.Int(0) : 1;
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO job_events (job_id, seq, kind, json) VALUES (?,?,?,?)"));
+    q.Bind(1, job_id).Bind(2, seq).Bind(3, kind).Bind(4, json);
+    ACS_RETURN_IF_ERROR(q.Run());
+    return seq;
+  });
+}
+
+StatusOr<std::vector<JobEventRecord>> ServerStore::EventsAfter(const std::string& job_id, int64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT seq, kind, json FROM job_events WHERE job_id = ? AND seq > ? "
+                                                 "ORDER BY seq"));
+  q.Bind(1, job_id).Bind(2, seq);
+  return ReadAll<JobEventRecord>(q, [&](const Statement& r) {
+    return JobEventRecord{r.Int(0), job_id, r.Text(1), r.Text(2)};
+  });
+}
+
+StatusOr<WorkerRecord> ServerStore::RegisterWorker(WorkerRecord w, int64_t now_ms) {
+  if (w.id.empty()) {
+    ACS_ASSIGN_OR_RETURN(std::string suffix, RandomHex(6));
+    w.id = "worker-" + suffix;
+  }
+  w.last_seen_ms = now_ms;
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO workers (id, name, machine_id, device_json, version, "
+                                                 "last_seen_ms) VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                                                 "name = excluded.name, machine_id = excluded.machine_id, device_json "
+                                                 "= excluded.device_json, version = excluded.version, last_seen_ms = "
+                                                 "excluded.last_seen_ms"));
+  q.Bind(1, w.id).Bind(2, w.name).Bind(3, w.machine_id).Bind(4, w.device_json).Bind(5, w.version).Bind(6, now_ms);
+  ACS_RETURN_IF_ERROR(q.Run());
+  return w;
+}
+
+Status ServerStore::TouchWorker(const std::string& worker_id, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("UPDATE workers SET last_seen_ms = ? WHERE id = ?"));
+  q.Bind(1, now_ms).Bind(2, worker_id);
+  ACS_RETURN_IF_ERROR(q.Run());
+  if (db_->Changes() == 0) return Status::NotFound("no worker '" + worker_id + "'; register first");
+  return Status::Ok();
+}
+
+StatusOr<std::vector<WorkerRecord>> ServerStore::ListWorkers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, name, machine_id, device_json, version, last_seen_ms "
+                                                 "FROM workers ORDER BY id"));
+  return ReadAll<WorkerRecord>(q, [](const Statement& r) {
+    return WorkerRecord{r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4), r.Int(5)};
+  });
+}
+
+StatusOr<TaskRecord> ServerStore::EnqueueTask(TaskRecord task) {
+  ACS_ASSIGN_OR_RETURN(std::string suffix, RandomHex(8));
+  task.id = "task-" + suffix;
+  task.state = kTaskQueued;
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_RETURN_IF_ERROR(InTransaction(*db_, [&]() -> Status {
+    ACS_ASSIGN_OR_RETURN(int64_t seq, NextSeq(*db_, "tasks"));
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO tasks (id, seq, job_id, kind, machine_id, spec_json, "
+                                                   "state) VALUES (?,?,?,?,?,?,?)"));
+    q.Bind(1, task.id).Bind(2, seq).Bind(3, task.job_id).Bind(4, task.kind).Bind(5, task.machine_id);
+    q.Bind(6, task.spec_json).Bind(7, std::string(kTaskQueued));
+    return q.Run();
+  }));
+  return task;
+}
+
+StatusOr<std::vector<TaskRecord>> ServerStore::LeaseTasks(const std::string& worker_id, const std::string& machine_id,
+                                                          int max, int64_t now_ms, int64_t lease_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return InTransaction(*db_, [&]() -> StatusOr<std::vector<TaskRecord>> {
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kTaskColumns +
+                                                   " FROM tasks WHERE state = ? AND machine_id = ? ORDER BY seq "
+                                                   "LIMIT ?"));
+    q.Bind(1, std::string(kTaskQueued)).Bind(2, machine_id).Bind(3, static_cast<int64_t>(std::max(0, max)));
+    ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, ReadAll<TaskRecord>(q, ReadTask));
+    ACS_ASSIGN_OR_RETURN(Statement u, db_->Prepare("UPDATE tasks SET state = ?, worker_id = ?, lease_expires_ms = ?, "
+                                                   "attempts = attempts + 1 WHERE id = ?"));
+    for (TaskRecord& t : tasks) {
+      u.Bind(1, std::string(kTaskLeased)).Bind(2, worker_id).Bind(3, now_ms + lease_ms).Bind(4, t.id);
+      ACS_RETURN_IF_ERROR(u.Run());
+      u.Reset();
+      t.state = kTaskLeased;
+      t.worker_id = worker_id;
+      t.lease_expires_ms = now_ms + lease_ms;
+      t.attempts += 1;
+    }
+    return tasks;
+  });
+}
+
+StatusOr<std::vector<std::string>> ServerStore::ExtendLeases(const std::string& worker_id,
+                                                             const std::vector<std::string>& ids, int64_t now_ms,
+                                                             int64_t lease_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return InTransaction(*db_, [&]() -> StatusOr<std::vector<std::string>> {
+    std::vector<std::string> lost;
+    ACS_ASSIGN_OR_RETURN(Statement u, db_->Prepare("UPDATE tasks SET lease_expires_ms = ? WHERE id = ? AND "
+                                                   "worker_id = ? AND state = ?"));
+    for (const std::string& id : ids) {
+      u.Bind(1, now_ms + lease_ms).Bind(2, id).Bind(3, worker_id).Bind(4, std::string(kTaskLeased));
+      ACS_RETURN_IF_ERROR(u.Run());
+      if (db_->Changes() == 0) lost.push_back(id);
+      u.Reset();
+    }
+    return lost;
+  });
+}
+
+StatusOr<bool> ServerStore::ReportTask(const std::string& worker_id, const std::string& task_id, bool ok,
+                                       const std::string& result_json, const std::string& error, int max_attempts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(
+      Statement u,
+      db_->Prepare("UPDATE tasks SET "
+                   "state = CASE WHEN ?1 THEN 'done' WHEN attempts >= ?2 THEN 'failed' ELSE 'queued' END, "
+                   "error = CASE WHEN ?1 THEN '' WHEN attempts >= ?2 THEN 'failed after ' || attempts || "
+                   "' attempts: ' || ?3 ELSE ?3 END, "
+                   "worker_id = CASE WHEN ?1 THEN worker_id ELSE '' END, "
+                   "result_json = ?4, lease_expires_ms = 0 "
+                   "WHERE id = ?5 AND worker_id = ?6 AND state = 'leased'"));
+  u.Bind(1, static_cast<int64_t>(ok ? 1 : 0)).Bind(2, static_cast<int64_t>(max_attempts)).Bind(3, error);
+  u.Bind(4, result_json).Bind(5, task_id).Bind(6, worker_id);
+  ACS_RETURN_IF_ERROR(u.Run());
+  return db_->Changes() > 0;
+}
+
+StatusOr<int> ServerStore::RequeueExpired(int64_t now_ms, int max_attempts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(
+      Statement u,
+      db_->Prepare("UPDATE tasks SET "
+                   "state = CASE WHEN attempts >= ?1 THEN 'failed' ELSE 'queued' END, "
+                   "error = CASE WHEN attempts >= ?1 THEN 'failed after ' || attempts || "
+                   "' attempts: the lease expired (worker gone)' ELSE error END, "
+                   "worker_id = '', lease_expires_ms = 0 "
+                   "WHERE state = 'leased' AND lease_expires_ms <= ?2"));
+  u.Bind(1, static_cast<int64_t>(max_attempts)).Bind(2, now_ms);
+  ACS_RETURN_IF_ERROR(u.Run());
+  return db_->Changes();
+}
+
+StatusOr<TaskRecord> ServerStore::GetTask(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kTaskColumns + " FROM tasks WHERE id = ?"));
+  q.Bind(1, id);
+  ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return Status::NotFound("no task '" + id + "'");
+  return ReadTask(q);
+}
+
+StatusOr<std::vector<TaskRecord>> ServerStore::TasksOfJob(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kTaskColumns +
+                                                 " FROM tasks WHERE job_id = ? ORDER BY seq"));
+  q.Bind(1, job_id);
+  return ReadAll<TaskRecord>(q, ReadTask);
+}
+
+}  // namespace acs::server

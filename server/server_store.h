@@ -1,0 +1,153 @@
+// The server's own records (DESIGN §6), beside the measurement store in the same SQLite
+// file: bearer tokens (only their sha256 is kept), jobs with their event log and agent
+// checkpoint, workers, and measurement tasks leased to workers with an expiry. No gRPC
+// here: the service adapters translate. Thread-safe (one connection behind a mutex).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/sqlite_db.h"
+#include "core/status.h"
+
+namespace acs::server {
+
+enum class Role { kAdmin, kUser, kWorker };
+const char* RoleName(Role role);  // "admin", "user", "worker"
+StatusOr<Role> ParseRole(const std::string& name);
+
+struct Principal {
+  int64_t token_id = 0;
+  std::string name;  // who the token was issued to
+  Role role = Role::kUser;
+};
+
+// Job states as stored; the API maps them to its enum.
+inline constexpr const char* kJobQueued = "queued";
+inline constexpr const char* kJobPreparing = "preparing";
+inline constexpr const char* kJobSearching = "searching";
+inline constexpr const char* kJobVerifying = "verifying";
+inline constexpr const char* kJobSucceeded = "succeeded";
+inline constexpr const char* kJobFailed = "failed";
+inline constexpr const char* kJobCancelled = "cancelled";
+bool IsTerminalJobState(const std::string& state);
+
+struct JobRecord {
+  std::string id;            // set by CreateJob
+  std::string owner;         // Principal::name of the submitter
+  std::string state = kJobQueued;
+  std::string request_json;  // the submitted request
+  std::string progress_json = "{}";  // episodes done, best so far, ETA, ...
+  std::string checkpoint;    // agent state + episode log, to resume after a restart
+  std::string error;
+  std::string created, updated;  // UTC ISO 8601, set by the store
+};
+
+struct JobEventRecord {
+  int64_t seq = 0;           // increasing per job, set by the store
+  std::string job_id;
+  std::string kind;          // "state", "episode", "verified"
+  std::string json;
+};
+
+struct WorkerRecord {
+  std::string id;
+  std::string name;
+  std::string machine_id;
+  std::string device_json;
+  std::string version;
+  int64_t last_seen_ms = 0;  // unix milliseconds
+};
+
+inline constexpr const char* kTaskQueued = "queued";
+inline constexpr const char* kTaskLeased = "leased";
+inline constexpr const char* kTaskDone = "done";
+inline constexpr const char* kTaskFailed = "failed";
+
+struct TaskRecord {
+  std::string id;
+  std::string job_id;        // empty for a predictor campaign
+  std::string kind;          // "measure-kernel", "measure-model"
+  std::string machine_id;    // which workers may run it
+  std::string spec_json;
+  std::string state = kTaskQueued;
+  std::string worker_id;     // when leased
+  int64_t lease_expires_ms = 0;
+  int attempts = 0;          // leases handed out so far
+  std::string result_json;
+  std::string error;
+};
+
+struct JobFilter {
+  std::string owner;         // empty: any
+  std::string state;         // empty: any
+  int page_size = 50;
+  std::string page_token;    // the last id of the previous page
+};
+
+class ServerStore {
+ public:
+  // Opens (creating) the SQLite file and applies the "server" migrations.
+  static StatusOr<std::unique_ptr<ServerStore>> Open(const std::string& path);
+
+  // Tokens. CreateToken returns the token text, shown once; only its sha256 is stored.
+  StatusOr<std::string> CreateToken(const std::string& name, Role role);
+  // Unauthenticated for an unknown or revoked token.
+  StatusOr<Principal> Authenticate(const std::string& token);
+  Status RevokeToken(int64_t token_id);
+  StatusOr<int64_t> CountTokens();
+
+  // Jobs. CreateJob assigns the id ("job-" + 12 hex digits) and timestamps.
+  StatusOr<JobRecord> CreateJob(JobRecord job);
+  // NotFound for an unknown id.
+  StatusOr<JobRecord> GetJob(const std::string& id);
+  // Updates state, progress, checkpoint and error (not owner or request).
+  Status UpdateJob(const JobRecord& job);
+  // Ordered by creation (oldest first); next_page_token empty at the end.
+  StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter, std::string* next_page_token);
+  StatusOr<std::vector<JobRecord>> JobsInStates(const std::vector<std::string>& states);
+  StatusOr<int64_t> AddEvent(const std::string& job_id, const std::string& kind, const std::string& json);
+  StatusOr<std::vector<JobEventRecord>> EventsAfter(const std::string& job_id, int64_t seq);
+
+  // Workers.
+  StatusOr<WorkerRecord> RegisterWorker(WorkerRecord worker, int64_t now_ms);
+  Status TouchWorker(const std::string& worker_id, int64_t now_ms);
+  StatusOr<std::vector<WorkerRecord>> ListWorkers();
+
+  // Tasks. EnqueueTask assigns the id.
+  StatusOr<TaskRecord> EnqueueTask(TaskRecord task);
+  // Hands out up to `max` queued tasks of the machine id, oldest first, leased to the
+  // worker until now + lease_ms; their attempts count up.
+  StatusOr<std::vector<TaskRecord>> LeaseTasks(const std::string& worker_id, const std::string& machine_id, int max,
+                                               int64_t now_ms, int64_t lease_ms);
+  // Extends the leases this worker still holds; returns the ids it no longer holds.
+  StatusOr<std::vector<std::string>> ExtendLeases(const std::string& worker_id, const std::vector<std::string>& ids,
+                                                  int64_t now_ms, int64_t lease_ms);
+  // Records a result: done when ok; a failure goes back to the queue, or fails the task
+  // ("failed after N attempts: <error>") once it had max_attempts leases. Idempotent:
+  // false (and nothing changes) when the task is not leased to this worker any more
+  // (reported already, expired, re-leased).
+  StatusOr<bool> ReportTask(const std::string& worker_id, const std::string& task_id, bool ok,
+                            const std::string& result_json, const std::string& error, int max_attempts);
+  // Expired leases go back to the queue, or fail once they had max_attempts leases.
+  // Returns how many tasks changed.
+  StatusOr<int> RequeueExpired(int64_t now_ms, int max_attempts);
+  StatusOr<TaskRecord> GetTask(const std::string& id);
+  StatusOr<std::vector<TaskRecord>> TasksOfJob(const std::string& job_id);
+
+ private:
+  explicit ServerStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+  std::unique_ptr<Db> db_;
+  std::mutex mu_;
+};
+
+// Lower-case hex sha256 of bytes.
+std::string Sha256Hex(const std::string& bytes);
+// n random bytes as hex, from the system's cryptographic source.
+StatusOr<std::string> RandomHex(int bytes);
+
+}  // namespace acs::server

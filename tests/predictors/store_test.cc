@@ -1,0 +1,156 @@
+// The SQLite measurement store and the SQLite wrapper's migrations.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/sqlite_db.h"
+#include "predictors/predictor.h"
+#include "predictors/store.h"
+
+namespace acs::predictors {
+namespace {
+
+std::string TempPath(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("acs_store_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto p = dir / name;
+  std::filesystem::remove(p);
+  return p.string();
+}
+
+KernelRecord Record(int64_t out, double us, const std::string& source) {
+  KernelRecord r;
+  r.device_class = "x86_64-avx512-test";
+  r.spec.in_channels = 16;
+  r.spec.out_channels = out;
+  r.spec.kernel = {3, 3};
+  r.spec.padding = {1, 1};
+  r.spec.input = {1, 16, 8, 8};
+  r.spec.config.pattern = Pattern::kBlock;
+  r.spec.config.block = 4;
+  r.spec.config.sparsity = 0.5;
+  r.median_us = us;
+  r.iqr_us = us / 10;
+  r.repeats = 12;
+  r.source = source;
+  r.record_json = R"({"note": "test"})";
+  return r;
+}
+
+TEST(StoreTest, KernelsModelsPredictorsAndDevicesSurviveReopening) {
+  const std::string path = TempPath("store.db");
+  {
+    auto store = OpenSqliteStore(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    std::vector<KernelRecord> recs = {Record(32, 10.5, "initial"), Record(64, 20.25, "heldout")};
+    ASSERT_TRUE((*store)->AddKernels(recs).ok());
+    EXPECT_GT(recs[1].id, recs[0].id);
+    ModelRecord m;
+    m.device_class = "x86_64-avx512-test";
+    m.model = "resnet20";
+    m.policy_hash = "abc";
+    m.policy_json = "{}";
+    m.shape.threads = 2;
+    m.shape.layers = {recs[0].spec};
+    m.shape.other_ops = 5;
+    m.shape.other_bytes = 1000;
+    m.median_us = 123;
+    ASSERT_TRUE((*store)->AddModel(m).ok());
+    PredictorRecord p;
+    p.device_class = "x86_64-avx512-test";
+    p.name = "xgboost";
+    p.blob = std::string("\0binary\xff", 8);
+    p.metrics_json = "{}";
+    EXPECT_EQ(*(*store)->AddPredictor(p), 1);
+    EXPECT_EQ(*(*store)->AddPredictor(p), 2);
+    ASSERT_TRUE((*store)->PutDevice("x86_64-avx512-test", R"({"peak": 1})").ok());
+    ASSERT_TRUE((*store)->PutDevice("x86_64-avx512-test", R"({"peak": 2})").ok());
+  }
+  auto store = OpenSqliteStore(path);  // migrations are not re-applied
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto kernels = (*store)->Kernels("x86_64-avx512-test");
+  ASSERT_TRUE(kernels.ok());
+  ASSERT_EQ(kernels->size(), 2u);
+  EXPECT_EQ((*kernels)[1].spec.Key(), Record(64, 0, "").spec.Key());
+  EXPECT_DOUBLE_EQ((*kernels)[1].median_us, 20.25);
+  EXPECT_TRUE(IsHeldOut((*kernels)[1]));
+  EXPECT_EQ(Samples(*kernels, false).size(), 1u);
+  auto models = (*store)->Models("x86_64-avx512-test");
+  ASSERT_TRUE(models.ok());
+  ASSERT_EQ(models->size(), 1u);
+  EXPECT_EQ((*models)[0].shape.threads, 2);
+  EXPECT_EQ((*models)[0].shape.layers.size(), 1u);
+  EXPECT_DOUBLE_EQ((*models)[0].shape.other_bytes, 1000);
+  auto latest = (*store)->LatestPredictor("x86_64-avx512-test", "xgboost");
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->version, 2);
+  EXPECT_EQ((*latest)->blob, std::string("\0binary\xff", 8));
+  EXPECT_FALSE((*store)->LatestPredictor("other", "xgboost")->has_value());
+  EXPECT_EQ(**(*store)->Device("x86_64-avx512-test"), R"({"peak": 2})");
+  EXPECT_EQ((*(*store)->DeviceClasses()).size(), 1u);
+  EXPECT_TRUE((*store)->Kernels("other")->empty());
+}
+
+TEST(StoreTest, NewerSchemaAndUnopenablePathsAreClearErrors) {
+  const std::string path = TempPath("newer.db");
+  {
+    auto db = Db::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Migrate("measurements", {"CREATE TABLE a (x)", "CREATE TABLE b (x)", "CREATE TABLE c (x)"}).ok());
+  }
+  const Status s = OpenSqliteStore(path).status();
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("newer"), std::string::npos) << s.message();
+  EXPECT_EQ(OpenSqliteStore("/nonexistent-dir/x/store.db").status().code(), StatusCode::kUnavailable);
+}
+
+TEST(StoreTest, AFailingMigrationLeavesTheDatabaseAsItWas) {
+  const std::string path = TempPath("failing.db");
+  auto db = Db::Open(path);
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->Migrate("c", {"CREATE TABLE a (x)"}).ok());
+  const Status s = (*db)->Migrate("c", {"CREATE TABLE a (x)", "CREATE TABLE b (x); THIS IS NOT SQL"});
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("migration 2"), std::string::npos) << s.message();
+  // Table b was rolled back with the failed migration; version 2 can run once fixed.
+  EXPECT_TRUE((*db)->Migrate("c", {"CREATE TABLE a (x)", "CREATE TABLE b (x)"}).ok());
+}
+
+TEST(PredictorTest, TrainedPredictorRoundTripsThroughItsBlob) {
+  std::vector<KernelRecord> recs;
+  for (int i = 1; i <= 40; ++i) recs.push_back(Record(4 * i, 5.0 + i, i % 5 == 0 ? "heldout" : "initial"));
+  std::vector<ModelRecord> models;
+  for (int i = 0; i < 4; ++i) {
+    ModelRecord m;
+    m.model = i < 2 ? "a" : "b";
+    m.shape.layers = {recs[i].spec, recs[i + 1].spec};
+    m.shape.other_ops = i;
+    m.median_us = 40 + i;
+    models.push_back(m);
+  }
+  XgbOptions o;
+  o.rounds = 20;
+  StatusOr<TrainedPredictor> p = TrainPredictor(recs, models, o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  StatusOr<std::string> blob = SavePredictor(*p);
+  ASSERT_TRUE(blob.ok());
+  StatusOr<TrainedPredictor> back = LoadPredictor(*blob);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_DOUBLE_EQ(*back->PredictModel(models[2].shape), *p->PredictModel(models[2].shape));
+  EXPECT_EQ(LoadPredictor("{}").status().code(), StatusCode::kInvalidArgument);
+
+  EvalOptions eo;
+  eo.xgb = o;
+  eo.roofline = {{1, 50.0, 20.0}};
+  StatusOr<EvalReport> report = EvaluatePredictors(recs, models, eo);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->heldout_kernels, 8);
+  EXPECT_EQ(report->models, 2);
+  int whole = 0;
+  for (const EvalRow& r : report->rows) whole += r.scope == "whole model";
+  EXPECT_EQ(whole, 4);  // xgboost, flops, roofline, lookup
+}
+
+}  // namespace
+}  // namespace acs::predictors

@@ -1,0 +1,210 @@
+// The server store: tokens, jobs and their events, workers, and the task leases that
+// survive a dead worker.
+#include "server/blob_store.h"
+#include "server/server_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+
+namespace acs::server {
+namespace {
+
+class ServerStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("acs_server_store_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "server.db").string();
+    auto s = ServerStore::Open(path_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::filesystem::path dir_;
+  std::string path_;
+  std::unique_ptr<ServerStore> store_;
+};
+
+TEST_F(ServerStoreTest, TokensAreStoredHashedAndCanBeRevoked) {
+  StatusOr<std::string> admin = store_->CreateToken("root", Role::kAdmin);
+  StatusOr<std::string> user = store_->CreateToken("ann", Role::kUser);
+  ASSERT_TRUE(admin.ok() && user.ok());
+  EXPECT_NE(*admin, *user);
+  StatusOr<Principal> p = store_->Authenticate(*user);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->name, "ann");
+  EXPECT_EQ(p->role, Role::kUser);
+  EXPECT_EQ(store_->Authenticate("acs_u_wrong").status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(store_->Authenticate("").status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(*store_->CountTokens(), 2);
+  ASSERT_TRUE(store_->RevokeToken(p->token_id).ok());
+  EXPECT_EQ(store_->Authenticate(*user).status().code(), StatusCode::kUnauthenticated);
+  // The token text itself is nowhere in the file.
+  std::ifstream in(path_, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes.find(*admin), std::string::npos);
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_F(ServerStoreTest, JobsEventsAndPagingSurviveReopening) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    JobRecord j;
+    j.owner = i % 2 ? "bob" : "ann";
+    j.request_json = "{\"n\": " + std::to_string(i) + "}";
+    StatusOr<JobRecord> created = store_->CreateJob(j);
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    EXPECT_EQ(created->state, kJobQueued);
+    EXPECT_FALSE(created->created.empty());
+    ids.push_back(created->id);
+  }
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 5u);
+  JobRecord j = *store_->GetJob(ids[2]);
+  j.state = kJobSearching;
+  j.checkpoint = std::string("agent\0state", 11);
+  j.progress_json = R"({"episodes_done": 3})";
+  ASSERT_TRUE(store_->UpdateJob(j).ok());
+  EXPECT_EQ(*store_->AddEvent(ids[2], "state", R"({"state": "searching"})"), 1);
+  EXPECT_EQ(*store_->AddEvent(ids[2], "episode", R"({"episode": 1})"), 2);
+
+  store_.reset();
+  store_ = ServerStore::Open(path_).value();
+  JobRecord back = *store_->GetJob(ids[2]);
+  EXPECT_EQ(back.state, kJobSearching);
+  EXPECT_EQ(back.checkpoint, std::string("agent\0state", 11));
+  EXPECT_EQ(back.request_json, "{\"n\": 2}");
+  auto events = store_->EventsAfter(ids[2], 1);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].kind, "episode");
+
+  JobFilter f;
+  f.page_size = 2;
+  std::string next;
+  auto page1 = store_->ListJobs(f, &next);
+  ASSERT_TRUE(page1.ok());
+  ASSERT_EQ(page1->size(), 2u);
+  EXPECT_EQ((*page1)[0].id, ids[0]);
+  f.page_token = next;
+  auto page2 = store_->ListJobs(f, &next);
+  EXPECT_EQ((*page2)[0].id, ids[2]);
+  f.page_token = next;
+  auto page3 = store_->ListJobs(f, &next);
+  EXPECT_EQ(page3->size(), 1u);
+  EXPECT_TRUE(next.empty());
+  JobFilter bob;
+  bob.owner = "bob";
+  EXPECT_EQ(store_->ListJobs(bob, nullptr)->size(), 2u);
+  EXPECT_EQ(store_->JobsInStates({kJobSearching})->size(), 1u);
+  EXPECT_EQ(store_->GetJob("job-nope").status().code(), StatusCode::kNotFound);
+  JobFilter bad;
+  bad.page_token = "job-nope";
+  EXPECT_EQ(store_->ListJobs(bad, nullptr).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServerStoreTest, ExpiredLeasesAreRequeuedAndRepeatedFailuresFail) {
+  WorkerRecord w;
+  w.name = "w1";
+  w.machine_id = "x86_64-avx512-test";
+  StatusOr<WorkerRecord> w1 = store_->RegisterWorker(w, 1000);
+  ASSERT_TRUE(w1.ok());
+  w.name = "w2";
+  StatusOr<WorkerRecord> w2 = store_->RegisterWorker(w, 1000);
+  ASSERT_TRUE(w2.ok());
+  EXPECT_EQ(store_->ListWorkers()->size(), 2u);
+  EXPECT_EQ(store_->TouchWorker("worker-nope", 5).code(), StatusCode::kNotFound);
+
+  TaskRecord t;
+  t.job_id = "job-x";
+  t.kind = "measure-kernel";
+  t.machine_id = "x86_64-avx512-test";
+  t.spec_json = "{}";
+  const std::string a = store_->EnqueueTask(t)->id, b = store_->EnqueueTask(t)->id;
+  TaskRecord other = t;
+  other.machine_id = "arm64-neon";
+  store_->EnqueueTask(other);
+
+  // w1 leases both tasks of its machine, then dies.
+  auto leased = store_->LeaseTasks(w1->id, w1->machine_id, 5, 2000, 1000);
+  ASSERT_TRUE(leased.ok());
+  ASSERT_EQ(leased->size(), 2u);
+  EXPECT_EQ((*leased)[0].id, a);
+  EXPECT_TRUE(store_->LeaseTasks(w2->id, w2->machine_id, 5, 2100, 1000)->empty());
+  EXPECT_EQ(*store_->RequeueExpired(2500, 3), 0);  // not expired yet
+  EXPECT_EQ(*store_->RequeueExpired(3000, 3), 2);
+  // w2 gets them; w1's late report is refused and changes nothing.
+  auto again = store_->LeaseTasks(w2->id, w2->machine_id, 5, 3100, 1000);
+  ASSERT_EQ(again->size(), 2u);
+  EXPECT_EQ((*again)[0].attempts, 2);
+  EXPECT_FALSE(*store_->ReportTask(w1->id, a, true, "{\"late\": 1}", "", 3));
+  EXPECT_TRUE(*store_->ReportTask(w2->id, a, true, "{\"median_us\": 5}", "", 3));
+  EXPECT_FALSE(*store_->ReportTask(w2->id, a, true, "{\"median_us\": 6}", "", 3));  // idempotent
+  TaskRecord done = *store_->GetTask(a);
+  EXPECT_EQ(done.state, kTaskDone);
+  EXPECT_EQ(done.result_json, "{\"median_us\": 5}");
+  // Heartbeats extend held leases and name the lost ones.
+  auto lost = store_->ExtendLeases(w2->id, {a, b}, 3500, 1000);
+  ASSERT_TRUE(lost.ok());
+  EXPECT_EQ(*lost, std::vector<std::string>{a});
+  EXPECT_EQ(*store_->RequeueExpired(4200, 3), 0);  // b's lease runs to 4500 now
+  // b fails on its second attempt (requeued), and on its third for good.
+  EXPECT_TRUE(*store_->ReportTask(w2->id, b, false, "", "kernel crashed", 3));
+  EXPECT_EQ(store_->GetTask(b)->state, kTaskQueued);
+  ASSERT_EQ(store_->LeaseTasks(w1->id, w1->machine_id, 5, 5000, 1000)->size(), 1u);
+  EXPECT_TRUE(*store_->ReportTask(w1->id, b, false, "", "kernel crashed", 3));
+  TaskRecord failed = *store_->GetTask(b);
+  EXPECT_EQ(failed.state, kTaskFailed);
+  EXPECT_EQ(failed.error, "failed after 3 attempts: kernel crashed");
+  EXPECT_EQ(store_->TasksOfJob("job-x")->size(), 3u);
+}
+
+}  // namespace
+}  // namespace acs::server
+
+namespace acs::server {
+namespace {
+
+TEST(BlobStoreTest, ContentAddressedWholeOrAbsentAndLimited) {
+  const std::string root = std::filesystem::temp_directory_path() / ("acs_blobs_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(root);
+  auto store = BlobStore::Open(root);
+  ASSERT_TRUE(store.ok());
+  auto a = (*store)->Put("model bytes");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->sha256, Sha256Hex("model bytes"));
+  EXPECT_FALSE(a->deduplicated);
+  // The same bytes in chunks: one copy.
+  auto w = (*store)->NewWriter(100);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Append("model ").ok());
+  ASSERT_TRUE((*w)->Append("bytes").ok());
+  auto b = (*w)->Commit();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->sha256, a->sha256);
+  EXPECT_TRUE(b->deduplicated);
+  EXPECT_EQ(*(*store)->Read(a->sha256), "model bytes");
+  // Over the limit: refused, nothing left behind.
+  {
+    auto big = (*store)->NewWriter(4);
+    ASSERT_TRUE(big.ok());
+    EXPECT_EQ((*big)->Append("12345").code(), StatusCode::kOutOfRange);
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(std::filesystem::path(root) / "tmp"));
+  EXPECT_EQ((*store)->PathOf("xyz").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*store)->PathOf(Sha256Hex("other")).status().code(), StatusCode::kNotFound);
+  std::filesystem::remove_all(root);
+}
+
+}  // namespace
+}  // namespace acs::server
