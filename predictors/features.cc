@@ -55,8 +55,9 @@ KernelKindId KindOf(const KernelSpec& spec) {
   return KernelKindId::kConv2d;
 }
 
-KernelShapeStats ShapeStats(const KernelSpec& spec_in) {
-  const KernelSpec spec = AsRun(spec_in);
+KernelShapeStats ShapeStats(const KernelSpec& spec) { return RunStats(AsRun(spec)); }
+
+KernelShapeStats RunStats(const KernelSpec& spec) {
   KernelShapeStats s;
   const double batch = static_cast<double>(spec.input[0]);
   double out_positions = batch;
@@ -90,9 +91,12 @@ const std::array<const char*, kNumFeatures>& FeatureNames() {
   return names;
 }
 
-std::array<float, kNumFeatures> Features(const KernelSpec& spec_in) {
-  const KernelSpec spec = AsRun(spec_in);
-  const KernelShapeStats st = ShapeStats(spec);
+std::array<float, kNumFeatures> Features(const KernelSpec& spec) {
+  const KernelSpec run = AsRun(spec);
+  return RunFeatures(run, RunStats(run));
+}
+
+std::array<float, kNumFeatures> RunFeatures(const KernelSpec& spec, const KernelShapeStats& st) {
   const LayerConfig& c = spec.config;
   std::array<float, kNumFeatures> f{};
   const bool conv = spec.is_conv();

@@ -28,6 +28,8 @@ struct KernelShapeStats {
   double intensity = 0;        // 2 x macs_nonzero / (weight + input + output bytes)
 };
 KernelShapeStats ShapeStats(const KernelSpec& spec);
+// The same for a spec that is AsRun already (no copy).
+KernelShapeStats RunStats(const KernelSpec& run);
 
 // Number of features and their names, in the order of Features().
 constexpr int kNumFeatures = 30;
@@ -37,6 +39,8 @@ const std::array<const char*, kNumFeatures>& FeatureNames();
 // size), log FLOPs dense and after sparsity, log weight / activation bytes, arithmetic
 // intensity, pattern and precision one-hots, block N, N:M, sparsity, threads.
 std::array<float, kNumFeatures> Features(const KernelSpec& spec);
+// The same for a spec that is AsRun already, with its RunStats.
+std::array<float, kNumFeatures> RunFeatures(const KernelSpec& run, const KernelShapeStats& stats);
 
 // Row-major features of many specs (specs.size() x kNumFeatures).
 std::vector<float> FeatureMatrix(const std::vector<KernelSpec>& specs);

@@ -74,9 +74,11 @@ struct XgbLatencyModel::Booster {
 
 XgbLatencyModel::~XgbLatencyModel() = default;
 
-double LogPrior(const KernelSpec& spec) {
-  return std::log(std::max(1.0, ShapeStats(spec).macs_nonzero) * 1e-3);
-}
+namespace {
+double LogPriorOf(const KernelShapeStats& stats) { return std::log(std::max(1.0, stats.macs_nonzero) * 1e-3); }
+}  // namespace
+
+double LogPrior(const KernelSpec& spec) { return LogPriorOf(ShapeStats(spec)); }
 
 StatusOr<std::unique_ptr<XgbLatencyModel>> XgbLatencyModel::Train(const std::vector<KernelSample>& samples,
                                                                   const XgbOptions& options) {
@@ -139,10 +141,15 @@ StatusOr<std::vector<double>> XgbLatencyModel::Predict(const std::vector<KernelS
                                         specs[idx[0]].Key() + "'); collect measurements of such layers");
     }
     std::vector<float> rows;
+    std::vector<double> priors;
     rows.reserve(idx.size() * kNumFeatures);
+    priors.reserve(idx.size());
     for (size_t i : idx) {
-      const auto f = Features(specs[i]);
+      const KernelSpec run = AsRun(specs[i]);
+      const KernelShapeStats stats = RunStats(run);
+      const auto f = RunFeatures(run, stats);
       rows.insert(rows.end(), f.begin(), f.end());
+      priors.push_back(LogPriorOf(stats));
     }
     ACS_ASSIGN_OR_RETURN(std::unique_ptr<Matrix> m, MakeMatrix(rows, idx.size()));
     // Without a base margin and with base_score 0 the output is the sum of the trees.
@@ -152,7 +159,7 @@ StatusOr<std::vector<double>> XgbLatencyModel::Predict(const std::vector<KernelS
     const float* result = nullptr;
     ACS_XGB(XGBoosterPredictFromDMatrix(booster->h, m->h, config, &shape, &dim, &result), "prediction");
     for (size_t j = 0; j < idx.size(); ++j) {
-      out[idx[j]] = std::exp(static_cast<double>(result[j]) + LogPrior(specs[idx[j]]));
+      out[idx[j]] = std::exp(static_cast<double>(result[j]) + priors[j]);
     }
   }
   return out;

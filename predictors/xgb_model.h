@@ -16,9 +16,9 @@
 namespace acs::predictors {
 
 struct XgbOptions {
-  int rounds = 600;               // boosting rounds
+  int rounds = 300;               // boosting rounds
   int max_depth = 6;              // tree depth
-  double learning_rate = 0.05;    // eta
+  double learning_rate = 0.1;     // eta
   double subsample = 0.8;         // rows per tree
   double colsample = 0.8;         // features per tree
   double min_child_weight = 1.0;  // minimum hessian sum in a leaf
