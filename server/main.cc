@@ -46,7 +46,7 @@ const char kUsage[] =
 const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert", "tls-key", "lease-seconds",
                                        "max-attempts", "offline-seconds", "log-level", "name", "role"};
 
-std::string Db(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
+std::string DbPath(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);
@@ -92,7 +92,7 @@ int Init(const Flags& flags) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Fail(Status::Unavailable("cannot create '" + dir + "': " + ec.message()));
-  auto store = ServerStore::Open(Db(dir));
+  auto store = ServerStore::Open(DbPath(dir));
   if (!store.ok()) return Fail(store.status());
   auto count = (*store)->CountTokens();
   if (!count.ok()) return Fail(count.status());
@@ -109,7 +109,7 @@ int Token(const Flags& flags) {
   auto role = ParseRole(flags.Get("role", "user"));
   if (!role.ok()) return Fail(role.status());
   if (!flags.Has("name")) return Fail(Status::InvalidArgument("--name is required"));
-  auto store = ServerStore::Open(Db(flags.Get("data-dir", "data/server")));
+  auto store = ServerStore::Open(DbPath(flags.Get("data-dir", "data/server")));
   if (!store.ok()) return Fail(store.status());
   auto token = (*store)->CreateToken(flags.Get("name"), *role);
   if (!token.ok()) return Fail(token.status());
@@ -128,9 +128,9 @@ int Serve(const Flags& flags) {
   if (!std::filesystem::is_directory(dir)) {
     return Fail(Status::FailedPrecondition("data dir '" + dir + "' does not exist; run 'acs-server --init' first"));
   }
-  auto store = ServerStore::Open(Db(dir));
+  auto store = ServerStore::Open(DbPath(dir));
   if (!store.ok()) return Fail(store.status());
-  auto measurements = predictors::OpenSqliteStore(Db(dir));
+  auto measurements = predictors::OpenSqliteStore(DbPath(dir));
   if (!measurements.ok()) return Fail(measurements.status());
   auto blobs = BlobStore::Open(dir);
   if (!blobs.ok()) return Fail(blobs.status());
