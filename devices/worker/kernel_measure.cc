@@ -21,23 +21,18 @@ struct RunLayer {
   int64_t groups = 1;
 };
 
-// Channel pruning keeps round(O * (1 - sparsity)) output channels (at least one group); a
-// depthwise layer loses the same input channels.
+// Channel pruning runs the shape AsRun gives (core/kernel_spec.h): fewer output channels,
+// and for a depthwise layer the same fewer input channels and groups.
 RunLayer ApplyConfig(const KernelSpec& spec, const torch::Tensor& weight, const torch::Tensor& bias,
                      const torch::Tensor& input) {
   RunLayer r{weight, bias, input, spec.groups};
   const LayerConfig& c = spec.config;
   if (c.pattern == Pattern::kChannel) {
-    const int64_t o = spec.out_channels, g = spec.groups;
-    int64_t keep = std::max<int64_t>(1, std::llround(static_cast<double>(o) * (1.0 - c.sparsity)));
-    const bool depthwise = spec.is_conv() && g > 1 && g == spec.in_channels && g == o;
-    if (!depthwise && g > 1) keep = std::max(g, keep / g * g);
-    r.weight = weight.narrow(0, 0, keep).contiguous();
-    r.bias = bias.narrow(0, 0, keep).contiguous();
-    if (depthwise) {
-      r.input = input.narrow(1, 0, keep).contiguous();
-      r.groups = keep;
-    }
+    const KernelSpec run = AsRun(spec);
+    r.weight = weight.narrow(0, 0, run.out_channels).contiguous();
+    r.bias = bias.narrow(0, 0, run.out_channels).contiguous();
+    if (run.in_channels != spec.in_channels) r.input = input.narrow(1, 0, run.in_channels).contiguous();
+    r.groups = run.groups;
   } else if (c.pattern != Pattern::kDense) {
     r.weight = weight * PatternMask(weight, c);
   }

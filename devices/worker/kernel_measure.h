@@ -12,7 +12,7 @@
 #include "devices/measure/device_class.h"
 #include "devices/measure/harness.h"
 #include "devices/runtime/packed_layer.h"
-#include "devices/worker/kernel_spec.h"
+#include "core/kernel_spec.h"
 
 namespace acs::worker {
 

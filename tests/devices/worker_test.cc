@@ -12,7 +12,7 @@
 
 #include "core/policy.h"
 #include "devices/worker/kernel_measure.h"
-#include "devices/worker/kernel_spec.h"
+#include "core/kernel_spec.h"
 #include "tests/core/test_models.h"
 
 namespace acs::worker {
