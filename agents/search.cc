@@ -9,7 +9,11 @@ namespace acs {
 StatusOr<SearchResult> RunSearch(Env& env, Agent& agent, RewardFn& reward, const SearchOptions& options) {
   if (options.episodes < 1) return Status::InvalidArgument("the search needs at least one episode");
   SearchResult result;
-  for (int e = 0; e < options.episodes; ++e) {
+  for (int e = options.first_episode; e < options.episodes; ++e) {
+    if (options.stop && options.stop()) {
+      result.stopped = true;
+      break;
+    }
     const auto start = std::chrono::steady_clock::now();
     std::vector<double> state = env.Reset();
     agent.BeginEpisode(env.num_steps(), kActionDim);
@@ -28,9 +32,8 @@ StatusOr<SearchResult> RunSearch(Env& env, Agent& agent, RewardFn& reward, const
     agent.EndEpisode(record.score.reward);
     record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.episodes.push_back(std::move(record));
-    if (result.best < 0 || result.episodes.back().score.reward > result.episodes[result.best].score.reward) {
-      result.best = e;
-    }
+    const int i = static_cast<int>(result.episodes.size()) - 1;
+    if (result.best < 0 || result.episodes[i].score.reward > result.episodes[result.best].score.reward) result.best = i;
     if (options.on_episode) options.on_episode(result.episodes.back(), result.episodes[result.best]);
   }
   return result;

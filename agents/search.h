@@ -22,7 +22,10 @@ struct EpisodeRecord {
 };
 
 struct SearchOptions {
-  int episodes = 100;  // >= 1
+  int episodes = 100;      // total episodes of the search, >= 1
+  int first_episode = 0;   // episodes run before (a resumed search): numbering starts here
+  // Checked before every episode: true ends the search early (SearchResult::stopped).
+  std::function<bool()> stop;
   // Called after every episode with the record and the best record so far.
   std::function<void(const EpisodeRecord& episode, const EpisodeRecord& best)> on_episode;
 };
@@ -30,6 +33,7 @@ struct SearchOptions {
 struct SearchResult {
   std::vector<EpisodeRecord> episodes;
   int best = -1;  // index into episodes of the highest reward (the first on ties)
+  bool stopped = false;
 };
 
 // Runs the episodes. An error of the reward (e.g. a failing compression) ends the search

@@ -44,11 +44,9 @@ StatusOr<std::vector<double>> ParseDoubles(const std::string& flag, const std::s
 
 }  // namespace
 
-StatusOr<Dataset> LoadDataFlag(const Flags& args, const std::string& path, const Shape& input_shape,
-                               int64_t limit) {
+StatusOr<DatasetOptions> DataOptionsFlag(const Flags& args, const Shape& input_shape) {
   DatasetOptions options;
   if (input_shape.size() == 4) options = FitToInput(input_shape);
-  options.limit = limit;
   options.split = args.Get("split", "test");
   ACS_ASSIGN_OR_RETURN(options.pad, args.GetInt("pad", 0));
   if (args.Has("mean")) {
@@ -60,6 +58,13 @@ StatusOr<Dataset> LoadDataFlag(const Flags& args, const std::string& path, const
   if (options.mean.size() != options.std.size()) {
     return Status::InvalidArgument("--mean and --std must be given together with the same count");
   }
+  return options;
+}
+
+StatusOr<Dataset> LoadDataFlag(const Flags& args, const std::string& path, const Shape& input_shape,
+                               int64_t limit) {
+  ACS_ASSIGN_OR_RETURN(DatasetOptions options, DataOptionsFlag(args, input_shape));
+  options.limit = limit;
   return LoadDataset(path, options);
 }
 

@@ -21,6 +21,8 @@ extern const char kDataHelp[];
 // Flags read by LoadDataFlag.
 inline const std::set<std::string> kDataFlags = {"split", "mean", "std", "pad"};
 
+// Dataset options from --split, --mean, --std and --pad, fitted to `input_shape`.
+StatusOr<DatasetOptions> DataOptionsFlag(const Flags& args, const Shape& input_shape);
 // Loads the dataset at path, fitted to `input_shape` ({1,C,H,W}; empty = as stored),
 // with --split, --mean, --std and --pad from args. limit 0 = all samples.
 StatusOr<Dataset> LoadDataFlag(const Flags& args, const std::string& path, const Shape& input_shape,

@@ -13,7 +13,7 @@
 
 #include "agents/latency_cost.h"
 #include "agents/make_agent.h"
-#include "agents/search.h"
+#include "agents/search_session.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/table.h"
@@ -68,20 +68,6 @@ std::vector<std::string> Split(const std::string& text) {
     if (!token.empty()) out.push_back(token);
   }
   return out;
-}
-
-StatusOr<std::pair<std::string, double>> ParseBudget(const std::string& text) {
-  const size_t eq = text.find('=');
-  std::string value = eq == std::string::npos ? "" : text.substr(eq + 1);
-  if (!value.empty() && (value.back() == 'x' || value.back() == 'X')) value.pop_back();
-  try {
-    size_t used = 0;
-    double ratio = std::stod(value, &used);
-    if (used == value.size() && ratio > 0 && ratio <= 1) return std::make_pair(text.substr(0, eq), ratio);
-  } catch (const std::exception&) {
-  }
-  return Status::InvalidArgument("--budget expects KIND=RATIOx with KIND latency, flops, params or bytes and RATIO in (0, 1], got '" +
-                                 text + "'");
 }
 
 StatusOr<SearchSpace> ParseSpace(const Flags& args) {
@@ -154,12 +140,6 @@ void PrintPolicy(const Graph& g, const Env& env, const Policy& policy, std::ostr
   table.Print(out);
 }
 
-Status WriteText(const std::string& path, const std::string& text) {
-  std::ofstream f(path);
-  f << text;
-  return f.good() ? Status::Ok() : Status::FailedPrecondition("cannot write " + path);
-}
-
 }  // namespace
 
 int SearchCommand(int argc, char** argv) {
@@ -191,83 +171,67 @@ int SearchCommand(int argc, char** argv) {
   auto input = ParseShape(args->Get("input"));
   if (!input.ok()) return Fail("search", input.status());
   auto budget = ParseBudget(args->Get("budget", "flops=1x"));
-  if (!budget.ok()) return Fail("search", budget.status());
-  const bool latency = budget->first == "latency";
-  auto cost = latency ? StatusOr<std::shared_ptr<CostModel>>(std::shared_ptr<CostModel>()) : MakeCostModel(budget->first);
-  if (!cost.ok()) return Fail("search", cost.status());
-  auto threads = args->GetInt("threads", 1);
-  if (!threads.ok()) return Fail("search", threads.status());
-  if (*threads < 1) return Fail("search", Status::InvalidArgument("--threads must be >= 1"));
+  if (!budget.ok()) return Fail("search", Status::InvalidArgument("--" + budget.status().message()));
   auto space = ParseSpace(*args);
   if (!space.ok()) return Fail("search", space.status());
+  auto threads = args->GetInt("threads", 1);
   auto episodes = args->GetInt("episodes", 100);
   auto seed = args->GetInt("seed", 1);
   auto val_samples = args->GetInt("val-samples", 500);
   auto calib_samples = args->GetInt("calib-samples", 256);
   auto warmup = args->GetInt("warmup", DdpgOptions().warmup_episodes);
-  for (const auto* v : {&episodes, &seed, &val_samples, &calib_samples, &warmup}) {
+  for (const auto* v : {&threads, &episodes, &seed, &val_samples, &calib_samples, &warmup}) {
     if (!v->ok()) return Fail("search", v->status());
   }
-  if (*val_samples < 1 || *calib_samples < 0 || *episodes < 1 || *warmup < 0) {
-    return Fail("search", Status::InvalidArgument(
-                              "--episodes and --val-samples must be >= 1, --calib-samples and --warmup >= 0"));
+  if (*val_samples < 1 || *calib_samples < 0 || *episodes < 1 || *warmup < 0 || *threads < 1) {
+    return Fail("search", Status::InvalidArgument("--episodes, --threads and --val-samples must be >= 1, "
+                                                  "--calib-samples and --warmup >= 0"));
   }
-
-  auto model = ImportTorchScript(args->positional[0], {*input});
-  if (!model.ok()) return Fail("search", model.status());
-  const Graph& graph = (*model)->graph;
-  EnvOptions env_options;
-  env_options.space = *space;
-  env_options.budget = budget->second;
-  std::optional<LatencyBudget> latency_budget;
-  if (latency) {
-    auto stored = LoadStoredPredictor(*args);
-    if (!stored.ok()) return Fail("search", stored.status());
-    auto lb = MakeLatencyBudget(graph, stored->predictor, static_cast<int>(*threads), budget->second);
-    if (!lb.ok()) return Fail("search", lb.status());
-    latency_budget = *lb;
-    *cost = lb->cost;
-    env_options.budget = lb->env_budget;
-    std::cerr << "search: latency predictor v" << stored->record.version << " of " << stored->device_class
-              << ", dense model " << lb->dense_us << " us predicted at " << *threads << " thread(s) (overhead "
-              << lb->overhead_us << " us)\n";
-  }
-  env_options.skip = Split(args->Get("skip"));
-  auto env = Env::Create(&graph, *cost, env_options);
-  if (!env.ok()) return Fail("search", env.status());
-  AgentOptions agent_options;
-  agent_options.episodes = static_cast<int>(*episodes);
-  agent_options.ddpg.warmup_episodes = static_cast<int>(*warmup);
-  auto agent = MakeAgent(args->Get("agent", "random"), static_cast<uint64_t>(*seed), **env, agent_options);
-  if (!agent.ok()) return Fail("search", agent.status());
-
-  // Calibration and validation: disjoint slices of the training split.
   Flags data_args = *args;
   if (!data_args.Has("split")) data_args.values["split"] = "train";
-  auto data = LoadDataFlag(data_args, args->Get("data"), *input, *calib_samples + *val_samples);
-  if (!data.ok()) return Fail("search", data.status());
-  const int64_t n = data->size();
-  if (n <= *calib_samples) {
-    return Fail("search", Status::InvalidArgument(data->source + " holds " + std::to_string(n) +
-                                                  " samples, too few for calibration and validation"));
-  }
-  Dataset calib{data->images.slice(0, 0, *calib_samples), {}, data->source + " [calibration]"};
-  Dataset val{data->images.slice(0, *calib_samples, n),
-              data->has_labels() ? data->labels.slice(0, *calib_samples, n) : torch::Tensor(), data->source + " [validation]"};
-  AccuracyRewardOptions reward_options;
-  reward_options.kind = unconstrained ? RewardKind::kErrorLogCost : RewardKind::kAccuracy;
-  AccuracyReward reward(model->get(), calib, val, reward_options);
-  auto dense_accuracy = reward.DenseAccuracy();
-  if (!dense_accuracy.ok()) return Fail("search", dense_accuracy.status());
-  std::cerr << "search: " << (*env)->num_steps() << " layers, " << (*agent)->name() << " agent, " << *episodes
-            << " episodes, budget " << args->Get("budget", "flops=1x") << " (min " << Ratio((*env)->min_cost() / (*env)->dense_cost())
-            << "), calibration " << calib.size() << " / validation " << val.size() << " samples of the training split, dense "
-            << (val.has_labels() ? "accuracy " : "agreement ") << Percent(*dense_accuracy) << "\n";
+  auto data_options = DataOptionsFlag(data_args, {});
+  if (!data_options.ok()) return Fail("search", data_options.status());
 
-  SearchOptions options;
+  SearchSessionOptions options;
+  options.model_path = args->positional[0];
+  options.input_shape = *input;
+  options.data_path = args->Get("data");
+  options.data = *data_options;
+  options.budget_kind = budget->first;
+  options.budget_ratio = budget->second;
+  options.threads = static_cast<int>(*threads);
+  options.agent = args->Get("agent", "random");
   options.episodes = static_cast<int>(*episodes);
+  options.seed = static_cast<uint64_t>(*seed);
+  options.warmup = static_cast<int>(*warmup);
+  options.reward = unconstrained ? RewardKind::kErrorLogCost : RewardKind::kAccuracy;
+  options.calibration_samples = *calib_samples;
+  options.validation_samples = *val_samples;
+  options.space = *space;
+  options.skip = Split(args->Get("skip"));
+  if (budget->first == "latency") {
+    auto stored = LoadStoredPredictor(*args);
+    if (!stored.ok()) return Fail("search", stored.status());
+    options.predictor = std::make_shared<predictors::TrainedPredictor>(std::move(stored->predictor));
+    std::cerr << "search: latency predictor v" << stored->record.version << " of " << stored->device_class << "\n";
+  }
+  auto session = SearchSession::Create(options);
+  if (!session.ok()) return Fail("search", session.status());
+  SearchSession& search = **session;
+  const Env& env = search.env();
+  const Graph& graph = search.graph();
+  if (search.latency()) {
+    std::cerr << "search: dense model " << search.latency()->dense_us << " us predicted at " << *threads
+              << " thread(s) (overhead " << search.latency()->overhead_us << " us)\n";
+  }
+  std::cerr << "search: " << env.num_steps() << " layers, " << search.agent().name() << " agent, " << *episodes
+            << " episodes, budget " << args->Get("budget", "flops=1x") << " (min " << Ratio(env.min_cost() / env.dense_cost())
+            << "), calibration " << search.calibration().size() << " / validation " << search.validation().size()
+            << " samples of the training split, dense " << (search.validation().has_labels() ? "accuracy " : "agreement ")
+            << Percent(search.dense_accuracy()) << "\n";
+
   const auto start = std::chrono::steady_clock::now();
-  options.on_episode = [&](const EpisodeRecord& e, const EpisodeRecord& best) {
+  Status run = search.Run([&](const EpisodeRecord& e, const EpisodeRecord& best) {
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double eta = elapsed / (e.episode + 1) * (options.episodes - e.episode - 1);
     char line[200];
@@ -275,75 +239,38 @@ int SearchCommand(int argc, char** argv) {
                   e.episode + 1, options.episodes, e.score.reward, 100 * e.score.accuracy, e.cost_ratio,
                   100 * best.score.accuracy, best.episode + 1, Seconds(eta).c_str());
     std::cerr << line;
-  };
-  auto result = RunSearch(**env, **agent, reward, options);
-  if (!result.ok()) return Fail("search", result.status());
-  const EpisodeRecord& best = result->episodes[result->best];
+  });
+  if (!run.ok()) return Fail("search", run);
+  const EpisodeRecord& best = search.episodes()[search.best()];
+  const CostModel& cost = env.cost_model();
 
   std::cout << "best policy (episode " << best.episode + 1 << ", " << best.policy.Hash() << "):\n";
-  PrintPolicy(graph, **env, best.policy, std::cout);
-  std::cout << "\naccuracy " << Percent(*dense_accuracy, 2) << " -> " << Percent(best.score.accuracy, 2) << " on "
-            << val.size() << " validation samples\n"
-            << (*cost)->name() << " " << HumanCount((*env)->dense_cost()) << " -> " << HumanCount(best.score.cost) << " ("
-            << Ratio(best.cost_ratio) << ", budget " << Ratio(env_options.budget) << ")\n";
-  if (latency_budget) {
-    const double best_us = best.score.cost + latency_budget->overhead_us;
-    std::cout << "predicted latency " << Ratio(best_us / latency_budget->dense_us) << " of dense (" << std::lround(best_us)
-              << " us vs " << std::lround(latency_budget->dense_us) << " us, " << Ratio(latency_budget->dense_us / best_us)
-              << " speedup), budget " << Ratio(budget->second) << "\n";
+  PrintPolicy(graph, env, best.policy, std::cout);
+  std::cout << "\naccuracy " << Percent(search.dense_accuracy(), 2) << " -> " << Percent(best.score.accuracy, 2) << " on "
+            << search.validation().size() << " validation samples\n"
+            << cost.name() << " " << HumanCount(env.dense_cost()) << " -> " << HumanCount(best.score.cost) << " ("
+            << Ratio(best.cost_ratio) << ", budget " << Ratio(env.budget_cost() / env.dense_cost()) << ")\n";
+  if (search.latency()) {
+    const double best_us = search.PredictedUs(best.policy), dense_us = search.latency()->dense_us;
+    std::cout << "predicted latency " << Ratio(best_us / dense_us) << " of dense (" << std::lround(best_us) << " us vs "
+              << std::lround(dense_us) << " us, " << Ratio(dense_us / best_us) << " speedup), budget "
+              << Ratio(budget->second) << "\n";
   }
-  std::cout << "\nPareto front (accuracy vs " << (*cost)->name() << "):\n";
-  const std::vector<int> front = ParetoFront(result->episodes);
-  Table pareto({"episode", "accuracy", (*cost)->name(), "ratio", "policy"});
-  for (int i : front) {
-    const EpisodeRecord& e = result->episodes[i];
+  std::cout << "\nPareto front (accuracy vs " << cost.name() << "):\n";
+  Table pareto({"episode", "accuracy", cost.name(), "ratio", "policy"});
+  for (int i : ParetoFront(search.episodes())) {
+    const EpisodeRecord& e = search.episodes()[i];
     pareto.AddRow({std::to_string(e.episode + 1), Percent(e.score.accuracy, 2), HumanCount(e.score.cost), Ratio(e.cost_ratio),
                    e.policy.Hash()});
   }
   pareto.Print(std::cout);
 
-  std::error_code ec;
-  std::filesystem::create_directories(args->Get("out"), ec);
-  if (ec) return Fail("search", Status::FailedPrecondition("cannot create " + args->Get("out") + ": " + ec.message()));
-  const std::filesystem::path dir = args->Get("out");
-  Status s = best.policy.ToFile((dir / "policy.json").string());
-  if (!s.ok()) return Fail("search", s);
-  CompressorOptions copts;
-  copts.calibration = calib.images;
-  auto compressed = Compress(**model, best.policy, copts);
-  if (!compressed.ok()) return Fail("search", compressed.status());
-  s = compressed->Save((dir / "compressed.pt").string());
-  if (!s.ok()) return Fail("search", s);
-  // The export reconstructs with the compressor's defaults, the search more cheaply.
-  auto exported_accuracy = reward.Measure(*compressed);
-  if (!exported_accuracy.ok()) return Fail("search", exported_accuracy.status());
-  std::cout << "\nexported model (full reconstruction): accuracy " << Percent(*exported_accuracy, 2) << " on the "
-            << val.size() << " validation samples\n";
-  nlohmann::json report = {
-      {"model", args->positional[0]}, {"input", args->Get("input")}, {"agent", (*agent)->name()}, {"seed", *seed},
-      {"reward", reward_name},
-      {"budget", {{"cost", (*cost)->name()}, {"ratio", budget->second}, {"dense", (*env)->dense_cost()},
-                  {"min_ratio", (*env)->min_cost() / (*env)->dense_cost()}}},
-      {"data", {{"source", data->source}, {"calibration", calib.size()}, {"validation", val.size()},
-                {"split", "train: calibration first, validation next"}, {"labels", val.has_labels()}}},
-      {"dense_accuracy", *dense_accuracy}, {"exported_accuracy", *exported_accuracy}, {"best_episode", best.episode},
-      {"pareto", front}};
-  if (latency_budget) {
-    report["budget"]["latency"] = {{"dense_us", latency_budget->dense_us},
-                                   {"overhead_us", latency_budget->overhead_us},
-                                   {"best_us", best.score.cost + latency_budget->overhead_us},
-                                   {"threads", *threads},
-                                   {"layers_budget_ratio", env_options.budget}};
-  }
-  for (const EpisodeRecord& e : result->episodes) {
-    report["episodes"].push_back({{"episode", e.episode}, {"reward", e.score.reward}, {"accuracy", e.score.accuracy},
-                                  {"cost", e.score.cost}, {"cost_ratio", e.cost_ratio}, {"seconds", e.seconds},
-                                  {"policy_hash", e.policy.Hash()}, {"policy", nlohmann::json::parse(e.policy.ToJson(-1))}});
-  }
-  s = WriteText((dir / "report.json").string(), report.dump(2) + "\n");
-  if (!s.ok()) return Fail("search", s);
-  std::cout << "\nwrote " << (dir / "policy.json").string() << ", " << (dir / "compressed.pt").string() << " ("
-            << FileSize((dir / "compressed.pt").string()) << "), " << (dir / "report.json").string() << "\n";
+  auto exported = search.Export(best.policy, args->Get("out"));
+  if (!exported.ok()) return Fail("search", exported.status());
+  std::cout << "\nexported model (full reconstruction): accuracy " << Percent(exported->exported_accuracy, 2) << " on the "
+            << search.validation().size() << " validation samples\n";
+  std::cout << "\nwrote " << exported->policy_path << ", " << exported->model_path << " ("
+            << FileSize(exported->model_path) << "), " << exported->report_path << "\n";
   return 0;
 }
 

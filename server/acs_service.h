@@ -1,19 +1,44 @@
-// The client API over gRPC (proto/acs.proto): a thin adapter over the server core. Devices
-// and predictors are served here; the job RPCs answer UNIMPLEMENTED until the job
-// scheduler is in.
+// The client API over gRPC (proto/acs.proto): a thin adapter over the server core (blob
+// store, job scheduler, farm, campaigns). Users see and change their own jobs, admins all.
 #pragma once
 
 #include "proto/acs.grpc.pb.h"
 #include "server/auth.h"
 #include "server/campaign.h"
+#include "server/blob_store.h"
 #include "server/farm.h"
+#include "server/jobs.h"
 
 namespace acs::server {
 
+// Everything the service adapts; all must outlive it.
+struct AcsServiceParts {
+  ServerStore* store = nullptr;
+  BlobStore* blobs = nullptr;
+  JobScheduler* jobs = nullptr;
+  Farm* farm = nullptr;
+  Campaigns* campaigns = nullptr;
+  predictors::MeasurementStore* measurements = nullptr;
+  const Authenticator* auth = nullptr;
+  int64_t max_upload_bytes = int64_t{1} << 30;  // larger uploads: RESOURCE_EXHAUSTED
+};
+
 class AcsService final : public acs::v1::Acs::Service {
  public:
-  AcsService(Farm* farm, Campaigns* campaigns, predictors::MeasurementStore* measurements, const Authenticator* auth)
-      : farm_(farm), campaigns_(campaigns), measurements_(measurements), auth_(auth) {}
+  explicit AcsService(AcsServiceParts parts) : p_(parts) {}
+  grpc::Status UploadModel(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
+                           acs::v1::UploadReply* reply) override;
+  grpc::Status UploadDataset(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
+                             acs::v1::UploadReply* reply) override;
+  grpc::Status SubmitJob(grpc::ServerContext* ctx, const acs::v1::SubmitJobRequest* req, acs::v1::Job* reply) override;
+  grpc::Status GetJob(grpc::ServerContext* ctx, const acs::v1::GetJobRequest* req, acs::v1::Job* reply) override;
+  grpc::Status ListJobs(grpc::ServerContext* ctx, const acs::v1::ListJobsRequest* req,
+                        acs::v1::ListJobsReply* reply) override;
+  grpc::Status WatchJob(grpc::ServerContext* ctx, const acs::v1::WatchJobRequest* req,
+                        grpc::ServerWriter<acs::v1::JobEvent>* writer) override;
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const acs::v1::CancelJobRequest* req, acs::v1::Job* reply) override;
+  grpc::Status DownloadArtifact(grpc::ServerContext* ctx, const acs::v1::DownloadArtifactRequest* req,
+                                grpc::ServerWriter<acs::v1::ArtifactChunk>* writer) override;
   grpc::Status ListDevices(grpc::ServerContext* ctx, const acs::v1::ListDevicesRequest* req,
                            acs::v1::ListDevicesReply* reply) override;
   grpc::Status TrainPredictor(grpc::ServerContext* ctx, const acs::v1::TrainPredictorRequest* req,
@@ -25,10 +50,10 @@ class AcsService final : public acs::v1::Acs::Service {
 
  private:
   StatusOr<Principal> Caller(grpc::ServerContext* ctx, std::initializer_list<Role> allowed, const std::string& what);
-  Farm* farm_;
-  Campaigns* campaigns_;
-  predictors::MeasurementStore* measurements_;
-  const Authenticator* auth_;
+  StatusOr<BlobWriter::Committed> Upload(grpc::ServerReader<acs::v1::UploadChunk>* reader);
+  // The job if the caller may see it: NotFound for an unknown id and for another user's job.
+  StatusOr<JobRecord> VisibleJob(const Principal& who, const std::string& id);
+  AcsServiceParts p_;
 };
 
 }  // namespace acs::server

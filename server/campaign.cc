@@ -45,7 +45,7 @@ StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const C
       return Status::FailedPrecondition("a measurement campaign for '" + machine_id + "' is running already");
     }
     JobRecord job;
-    job.owner = "farm";
+    job.owner = kCampaignOwner;
     job.state = kJobPreparing;
     job.request_json = nlohmann::json{{"campaign", machine_id}, {"samples", options.samples},
                                       {"heldout", options.heldout}}.dump();
@@ -92,6 +92,14 @@ StatusOr<PredictorState> Campaigns::Poll(const std::string& machine_id) {
     state.tasks_failed += t.state == kTaskFailed;
   }
   if (state.tasks_done + state.tasks_failed < state.tasks_total) return state;
+  {
+    // One caller trains; the others see "training" meanwhile.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!training_.insert(machine_id).second) {
+      state.state = "training";
+      return state;
+    }
+  }
 
   // Every task finished: train, save, and the campaign is over.
   ACS_ASSIGN_OR_RETURN(std::vector<predictors::KernelRecord> kernels, measurements_->Kernels(machine_id));
@@ -103,6 +111,7 @@ StatusOr<PredictorState> Campaigns::Poll(const std::string& machine_id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     running_.erase(machine_id);
+    training_.erase(machine_id);
     if (!saved.ok()) failed_[machine_id] = "training after the campaign failed: " + saved.message();
   }
   StatusOr<JobRecord> job = store_->GetJob(id);

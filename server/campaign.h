@@ -7,6 +7,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "predictors/store.h"
@@ -52,6 +53,7 @@ class Campaigns {
   std::mutex mu_;
   std::map<std::string, std::string> running_;  // machine id -> campaign job id (the tasks' job id)
   std::map<std::string, std::string> failed_;   // machine id -> error of its last campaign
+  std::set<std::string> training_;              // machine ids being trained now
 };
 
 }  // namespace acs::server

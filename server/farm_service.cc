@@ -1,5 +1,7 @@
 #include "server/farm_service.h"
 
+#include <nlohmann/json.hpp>
+
 #include "proto/grpc_status.h"
 
 namespace acs::server {
@@ -39,6 +41,15 @@ grpc::Status FarmService::Lease(grpc::ServerContext* ctx, const fv1::LeaseReques
     out->set_spec_json(t.spec_json);
     out->set_lease_seconds(static_cast<int32_t>(farm_->options().lease_ms / 1000));
     out->set_attempt(t.attempts);
+    if (t.kind == kTaskMeasureModel) {
+      // The model travels with the task; a missing blob leaves it empty and the worker's
+      // report names that.
+      const nlohmann::json spec = nlohmann::json::parse(t.spec_json, nullptr, false);
+      const std::string sha = spec.is_object() ? spec.value("model_sha256", "") : "";
+      StatusOr<std::string> bytes = blobs_->Read(sha);
+      out->set_model_sha256(sha);
+      if (bytes.ok()) out->set_model(std::move(*bytes));
+    }
   }
   return grpc::Status::OK;
 }

@@ -3,13 +3,15 @@
 
 #include "proto/farm.grpc.pb.h"
 #include "server/auth.h"
+#include "server/blob_store.h"
 #include "server/farm.h"
 
 namespace acs::server {
 
 class FarmService final : public acs::farm::v1::Farm::Service {
  public:
-  FarmService(Farm* farm, const Authenticator* auth) : farm_(farm), auth_(auth) {}
+  // blobs: where measure-model tasks' models are read from.
+  FarmService(Farm* farm, const BlobStore* blobs, const Authenticator* auth) : farm_(farm), blobs_(blobs), auth_(auth) {}
   grpc::Status Register(grpc::ServerContext* ctx, const acs::farm::v1::RegisterRequest* req,
                         acs::farm::v1::RegisterReply* reply) override;
   grpc::Status Lease(grpc::ServerContext* ctx, const acs::farm::v1::LeaseRequest* req,
@@ -22,6 +24,7 @@ class FarmService final : public acs::farm::v1::Farm::Service {
  private:
   Status Check(grpc::ServerContext* ctx) const;
   Farm* farm_;
+  const BlobStore* blobs_;
   const Authenticator* auth_;
 };
 

@@ -3,9 +3,11 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 #include <signal.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -23,9 +25,17 @@
 #include "server/campaign.h"
 #include "server/farm.h"
 #include "server/farm_service.h"
+#include "server/jobs.h"
 
 namespace acs::server {
 namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int sig) {
+  const char c = static_cast<char>(sig);
+  (void)!write(g_signal_pipe[1], &c, 1);
+}
 
 const char kUsage[] =
     "usage: acs-server [--data-dir DIR] [--listen HOST:PORT] [options]\n"
@@ -41,10 +51,18 @@ const char kUsage[] =
     "  --lease-seconds S     a task's lease without heartbeat (default 60)\n"
     "  --max-attempts N      leases per task before it fails (default 3)\n"
     "  --offline-seconds S   a worker silent this long shows offline (default 20)\n"
+    "  --max-jobs N          jobs searching at once (default 1)\n"
+    "  --max-upload-mb N     largest model or dataset upload (default 1024)\n"
+    "  --datasets-dir DIR    datasets jobs may name (default /usr/share/datasets)\n"
+    "  --campaign-samples N  kernels measured for a device class without predictor\n"
+    "                        (default 600, plus a sixth held out)\n"
+    "  --checkpoint-seconds S  at most this long between job checkpoints (default 5)\n"
     "  --log-level LEVEL     trace, debug, info (default), warn, error\n";
 
 const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert", "tls-key", "lease-seconds",
-                                       "max-attempts", "offline-seconds", "log-level", "name", "role"};
+                                       "max-attempts", "offline-seconds", "log-level", "name", "role",
+                                       "max-jobs", "max-upload-mb", "datasets-dir", "campaign-samples",
+                                       "checkpoint-seconds"};
 
 std::string DbPath(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
 
@@ -117,6 +135,23 @@ int Token(const Flags& flags) {
   return 0;
 }
 
+StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::string& dir) {
+  SchedulerOptions o;
+  ACS_ASSIGN_OR_RETURN(int64_t max_jobs, flags.GetInt("max-jobs", o.max_concurrent));
+  ACS_ASSIGN_OR_RETURN(int64_t samples, flags.GetInt("campaign-samples", o.campaign.samples));
+  ACS_ASSIGN_OR_RETURN(int64_t checkpoint, flags.GetInt("checkpoint-seconds", 5));
+  if (max_jobs < 1 || samples < 1 || checkpoint < 0) {
+    return Status::InvalidArgument("--max-jobs and --campaign-samples must be >= 1, --checkpoint-seconds >= 0");
+  }
+  o.max_concurrent = static_cast<int>(max_jobs);
+  o.campaign.samples = static_cast<int>(samples);
+  o.campaign.heldout = std::max(1, o.campaign.samples / 6);
+  o.checkpoint_seconds = static_cast<double>(checkpoint);
+  o.datasets_dir = flags.Get("datasets-dir", o.datasets_dir);
+  o.work_dir = (std::filesystem::path(dir) / "work").string();
+  return o;
+}
+
 int Serve(const Flags& flags) {
   const std::string dir = flags.Get("data-dir", "data/server");
   const std::string listen = flags.Get("listen", "127.0.0.1:50051");
@@ -150,8 +185,23 @@ int Serve(const Flags& flags) {
   Campaigns campaigns(&farm, store->get(), measurements->get());
   if (Status s = campaigns.Resume(); !s.ok()) return Fail(s);
   Authenticator auth(store->get(), no_auth);
-  FarmService farm_service(&farm, &auth);
-  AcsService acs_service(&farm, &campaigns, measurements->get(), &auth);
+  auto scheduler_options = SchedulerOptionsOf(flags, dir);
+  if (!scheduler_options.ok()) return Fail(scheduler_options.status());
+  JobScheduler jobs(store->get(), blobs->get(), &farm, &campaigns, measurements->get(), *scheduler_options);
+  FarmService farm_service(&farm, blobs->get(), &auth);
+  AcsServiceParts parts;
+  parts.store = store->get();
+  parts.blobs = blobs->get();
+  parts.jobs = &jobs;
+  parts.farm = &farm;
+  parts.campaigns = &campaigns;
+  parts.measurements = measurements->get();
+  parts.auth = &auth;
+  auto upload_mb = flags.GetInt("max-upload-mb", 1024);
+  if (!upload_mb.ok()) return Fail(upload_mb.status());
+  if (*upload_mb < 1) return Fail(Status::InvalidArgument("--max-upload-mb must be >= 1"));
+  parts.max_upload_bytes = *upload_mb << 20;
+  AcsService acs_service(parts);
 
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (flags.Has("tls-cert") || flags.Has("tls-key")) {
@@ -168,6 +218,7 @@ int Serve(const Flags& flags) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail(Status::Unavailable("cannot listen on '" + listen + "'"));
   spdlog::info("acs-server listening on {} (data {}, auth {})", listen, dir, no_auth ? "off (loopback)" : "tokens");
+  if (Status s = jobs.Start(); !s.ok()) return Fail(s);
 
   // Housekeeping: expired leases back to the queue, finished campaigns trained.
   std::atomic<bool> stop{false};
@@ -183,15 +234,14 @@ int Serve(const Flags& flags) {
       lock.lock();
     }
   });
-  // SIGTERM / SIGINT: stop accepting, finish in-flight calls, exit 0.
+  // SIGTERM / SIGINT: stop the jobs (they resume at the next start), stop accepting,
+  // finish in-flight calls, exit 0.
   std::thread signals([&] {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    int sig = 0;
-    sigwait(&set, &sig);
-    spdlog::info("signal {}: shutting down", sig);
+    char sig = 0;
+    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    spdlog::info("signal {}: shutting down (running jobs checkpoint and resume at the next start)", int{sig});
+    jobs.Stop();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   });
   server->Wait();
@@ -211,12 +261,14 @@ int Serve(const Flags& flags) {
 
 int main(int argc, char** argv) {
   using namespace acs::server;
-  // Signals go to the signal thread only.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Libraries start threads before main, so a handler (not a blocked mask) catches the
+  // signals, whichever thread they land on, and wakes the signal thread through a pipe.
+  if (pipe(g_signal_pipe) != 0) return 1;
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::cout << kUsage;

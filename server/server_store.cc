@@ -259,6 +259,16 @@ Status ServerStore::UpdateJob(const JobRecord& job) {
   return Status::Ok();
 }
 
+Status ServerStore::UpdateJobProgress(const std::string& id, const std::string& progress_json) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("UPDATE jobs SET progress_json = ?, "
+                                                 "updated = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?"));
+  q.Bind(1, progress_json).Bind(2, id);
+  ACS_RETURN_IF_ERROR(q.Run());
+  if (db_->Changes() == 0) return Status::NotFound("no job '" + id + "'");
+  return Status::Ok();
+}
+
 StatusOr<std::vector<JobRecord>> ServerStore::ListJobs(const JobFilter& filter, std::string* next_page_token) {
   const int page = std::clamp(filter.page_size <= 0 ? 50 : filter.page_size, 1, 1000);
   std::lock_guard<std::mutex> lock(mu_);
@@ -272,9 +282,10 @@ StatusOr<std::vector<JobRecord>> ServerStore::ListJobs(const JobFilter& filter, 
   }
   ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kJobColumns +
                                                  " FROM jobs WHERE seq > ? AND (? = '' OR owner = ?) AND "
-                                                 "(? = '' OR state = ?) ORDER BY seq LIMIT ?"));
+                                                 "(? = '' OR state = ?) AND (? OR owner != ?) ORDER BY seq LIMIT ?"));
   q.Bind(1, after).Bind(2, filter.owner).Bind(3, filter.owner).Bind(4, filter.state).Bind(5, filter.state);
-  q.Bind(6, static_cast<int64_t>(page + 1));
+  q.Bind(6, static_cast<int64_t>(filter.campaigns)).Bind(7, std::string(kCampaignOwner));
+  q.Bind(8, static_cast<int64_t>(page + 1));
   ACS_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, ReadAll<JobRecord>(q, ReadJob));
   if (next_page_token) next_page_token->clear();
   if (static_cast<int>(jobs.size()) > page) {
@@ -462,6 +473,16 @@ StatusOr<std::vector<TaskRecord>> ServerStore::TasksOfJob(const std::string& job
                                                  " FROM tasks WHERE job_id = ? ORDER BY seq"));
   q.Bind(1, job_id);
   return ReadAll<TaskRecord>(q, ReadTask);
+}
+
+StatusOr<int> ServerStore::FailOpenTasksOfJob(const std::string& job_id, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("UPDATE tasks SET state = ?, error = ?, worker_id = '', "
+                                                 "lease_expires_ms = 0 WHERE job_id = ? AND state IN (?, ?)"));
+  q.Bind(1, std::string(kTaskFailed)).Bind(2, error).Bind(3, job_id).Bind(4, std::string(kTaskQueued));
+  q.Bind(5, std::string(kTaskLeased));
+  ACS_RETURN_IF_ERROR(q.Run());
+  return static_cast<int>(db_->Changes());
 }
 
 }  // namespace acs::server

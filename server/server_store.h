@@ -82,9 +82,13 @@ struct TaskRecord {
   std::string error;
 };
 
+// Owner of the job records of predictor campaigns.
+inline constexpr const char* kCampaignOwner = "farm";
+
 struct JobFilter {
   std::string owner;         // empty: any
   std::string state;         // empty: any
+  bool campaigns = false;    // also list predictor campaigns (owner kCampaignOwner)
   int page_size = 50;
   std::string page_token;    // the last id of the previous page
 };
@@ -107,6 +111,8 @@ class ServerStore {
   StatusOr<JobRecord> GetJob(const std::string& id);
   // Updates state, progress, checkpoint and error (not owner or request).
   Status UpdateJob(const JobRecord& job);
+  // Updates the progress only (the checkpoint may be large and is saved less often).
+  Status UpdateJobProgress(const std::string& id, const std::string& progress_json);
   // Ordered by creation (oldest first); next_page_token empty at the end.
   StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter, std::string* next_page_token);
   StatusOr<std::vector<JobRecord>> JobsInStates(const std::vector<std::string>& states);
@@ -138,6 +144,9 @@ class ServerStore {
   StatusOr<int> RequeueExpired(int64_t now_ms, int max_attempts);
   StatusOr<TaskRecord> GetTask(const std::string& id);
   StatusOr<std::vector<TaskRecord>> TasksOfJob(const std::string& job_id);
+  // Fails the job's queued and leased tasks with `error` (workers holding a lease learn it
+  // at their next heartbeat); returns how many.
+  StatusOr<int> FailOpenTasksOfJob(const std::string& job_id, const std::string& error);
 
  private:
   explicit ServerStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}

@@ -13,6 +13,7 @@
 
 #include "devices/measure/device_class.h"
 #include "devices/runtime/runtime.h"
+#include "devices/worker/model_measure.h"
 #include "proto/farm.grpc.pb.h"
 #include "proto/grpc_status.h"
 
@@ -40,6 +41,7 @@ class Session {
     req.set_device_class_json(device.ToJson().dump());
     req.set_machine_id(device.MachineId());
     req.add_capabilities("measure-kernel");
+    req.add_capabilities("measure-model");
     req.set_worker_version(runtime::RuntimeVersion());
     std::string name = options_.name;
     if (name.empty()) {
@@ -89,25 +91,11 @@ class Session {
         if (s.ok() && reply.cancelled_task_ids_size() > 0) lost = true;
       }
     });
-    bool ok = false;
-    std::string result, error;
-    if (task.kind() == "measure-kernel") {
-      const nlohmann::json j = nlohmann::json::parse(task.spec_json(), nullptr, false);
-      StatusOr<KernelSpec> spec = j.is_object() ? ParseKernelSpec(j.value("spec", nlohmann::json()))
-                                                : StatusOr<KernelSpec>(Status::InvalidArgument("task spec is not JSON"));
-      if (!spec.ok()) {
-        error = spec.status().message();
-      } else {
-        StatusOr<KernelMeasurement> m = MeasureKernel(*spec, options_.measure);
-        ok = m.ok();
-        if (ok) {
-          result = m->ToJson().dump();
-        } else {
-          error = m.status().message();
-        }
-      }
-    } else {
-      error = "this worker does not run '" + task.kind() + "' tasks";
+    StatusOr<nlohmann::json> result = Status::Internal("not measured");
+    try {
+      result = Measure(task);
+    } catch (const std::exception& e) {  // a task must not take the worker down
+      result = Status::Internal(std::string("measuring failed: ") + e.what());
     }
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -122,9 +110,9 @@ class Session {
     fv1::ReportRequest req;
     req.set_worker_id(worker_id_);
     req.set_task_id(task.id());
-    req.set_ok(ok);
-    req.set_result_json(result);
-    req.set_error(error);
+    req.set_ok(result.ok());
+    req.set_result_json(result.ok() ? result->dump() : "");
+    req.set_error(result.ok() ? "" : result.status().message());
     fv1::ReportReply reply;
     grpc::ClientContext ctx;
     Prepare(&ctx);
@@ -132,6 +120,25 @@ class Session {
   }
 
  private:
+  // The measurement record of a task, or why there is none.
+  StatusOr<nlohmann::json> Measure(const fv1::Task& task) const {
+    if (task.kind() == "measure-kernel") {
+      const nlohmann::json j = nlohmann::json::parse(task.spec_json(), nullptr, false);
+      if (!j.is_object()) return Status::InvalidArgument("task spec is not JSON");
+      ACS_ASSIGN_OR_RETURN(KernelSpec spec, ParseKernelSpec(j.value("spec", nlohmann::json())));
+      ACS_ASSIGN_OR_RETURN(KernelMeasurement m, MeasureKernel(spec, options_.measure));
+      return m.ToJson();
+    }
+    if (task.kind() == "measure-model") {
+      ModelTaskOptions model_options;
+      model_options.measure = options_.measure.measure;
+      model_options.runtime.selection = options_.measure.selection;
+      if (!task.model_sha256().empty()) model_options.model_name = "sha256:" + task.model_sha256();
+      return RunModelTask(task.spec_json(), task.model(), model_options);
+    }
+    return Status::Unimplemented("this worker does not run '" + task.kind() + "' tasks");
+  }
+
   const ServeOptions& options_;
   std::unique_ptr<fv1::Farm::Stub> stub_;
   std::string worker_id_;

@@ -20,7 +20,8 @@ struct ServeOptions {
   double poll_seconds = 0.5;                // wait between empty leases
   double max_backoff_seconds = 10;          // reconnect back-off ceiling
   int max_tasks = 0;                        // exit after this many tasks; 0 = never
-  KernelMeasureOptions measure;             // timing of kernel tasks
+  KernelMeasureOptions measure;             // timing and kernel choice of kernel and
+                                            // model tasks (threads come from the task)
 };
 
 // Runs until *stop becomes true (checked between tasks and while waiting) or max_tasks

@@ -1,5 +1,12 @@
 #include "devices/worker/model_measure.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
 #include <torch/torch.h>
 
 #include "core/compressor.h"
@@ -7,6 +14,107 @@
 #include "core/importer.h"
 
 namespace acs::worker {
+namespace {
+
+constexpr int64_t kMaxTaskInputElements = int64_t{1} << 26;
+constexpr int kMaxTaskThreads = 1024;
+
+// What a "measure-model" task asks for.
+struct ModelTaskSpec {
+  Policy policy;
+  Shape input_shape;
+  int threads = 1;
+};
+
+StatusOr<ModelTaskSpec> ParseModelTaskSpec(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Status::InvalidArgument("task spec is not valid JSON");
+  if (!j.is_object()) return Status::InvalidArgument("task spec must be a JSON object");
+  ModelTaskSpec spec;
+  if (!j.contains("policy")) return Status::InvalidArgument("task spec has no 'policy'");
+  if (!j["policy"].is_object()) return Status::InvalidArgument("task spec 'policy' must be a JSON object");
+  StatusOr<Policy> policy = Policy::FromJson(j["policy"].dump());
+  if (!policy.ok()) return Status::InvalidArgument("task spec 'policy': " + policy.status().message());
+  spec.policy = std::move(*policy);
+
+  const Status bad_shape = Status::InvalidArgument(
+      "task spec 'input_shape' must be 1 to 8 positive integers with at most " +
+      std::to_string(kMaxTaskInputElements) + " elements in all, e.g. [1, 1, 28, 28]");
+  if (!j.contains("input_shape")) return Status::InvalidArgument("task spec has no 'input_shape'");
+  const nlohmann::json& shape = j["input_shape"];
+  if (!shape.is_array() || shape.empty() || shape.size() > 8) return bad_shape;
+  int64_t elements = 1;
+  for (const nlohmann::json& d : shape) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > kMaxTaskInputElements) return bad_shape;
+    elements *= d.get<int64_t>();
+    if (elements > kMaxTaskInputElements) return bad_shape;
+    spec.input_shape.push_back(d.get<int64_t>());
+  }
+
+  if (j.contains("threads")) {
+    const nlohmann::json& t = j["threads"];
+    if (!t.is_number_integer() || t.get<int64_t>() < 1 || t.get<int64_t>() > kMaxTaskThreads) {
+      return Status::InvalidArgument("task spec 'threads' must be an integer between 1 and " +
+                                     std::to_string(kMaxTaskThreads));
+    }
+    spec.threads = t.get<int>();
+  }
+  return spec;
+}
+
+// Writes `bytes` to a new file only this user can read, in the temporary directory;
+// returns its path. The caller removes it.
+StatusOr<std::string> WritePrivateTempFile(const std::string& bytes) {
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::temp_directory_path(ec);
+  if (ec) dir = "/tmp";
+  std::string path = (dir / "acs-model-XXXXXX").string();
+  const int fd = mkstemp(path.data());  // mode 0600
+  if (fd < 0) {
+    return Status::FailedPrecondition("cannot create a temporary model file in '" + dir.string() +
+                                      "': " + std::strerror(errno));
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string why = std::strerror(errno);
+      close(fd);
+      unlink(path.c_str());
+      return Status::FailedPrecondition("cannot write the temporary model file '" + path + "': " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (close(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    unlink(path.c_str());
+    return Status::FailedPrecondition("cannot write the temporary model file '" + path + "': " + why);
+  }
+  return path;
+}
+
+// Removes a file when it goes out of scope.
+class RemoveOnExit {
+ public:
+  explicit RemoveOnExit(std::string path) : path_(std::move(path)) {}
+  RemoveOnExit(const RemoveOnExit&) = delete;
+  RemoveOnExit& operator=(const RemoveOnExit&) = delete;
+  ~RemoveOnExit() { unlink(path_.c_str()); }
+
+ private:
+  std::string path_;
+};
+
+std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
+  if (from.empty()) return text;
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+}  // namespace
 
 nlohmann::json LayerKernelJson(const runtime::LayerKernel& l) {
   Policy one;
@@ -91,6 +199,30 @@ StatusOr<ModelMeasurement> MeasureModel(const ModelMeasureRequest& request) {
   m.runtime = std::move(t[0]);
   m.dense = std::move(t[1]);
   return m;
+}
+
+StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::string& model_bytes,
+                                      const ModelTaskOptions& options) {
+  ACS_ASSIGN_OR_RETURN(ModelTaskSpec spec, ParseModelTaskSpec(spec_json));
+  if (model_bytes.empty()) return Status::InvalidArgument("the task has no model bytes");
+  ACS_ASSIGN_OR_RETURN(std::string path, WritePrivateTempFile(model_bytes));
+  RemoveOnExit remove(path);
+
+  ModelMeasureRequest request;
+  request.model_path = path;
+  request.policy = std::move(spec.policy);
+  request.input_shape = std::move(spec.input_shape);
+  request.threads = spec.threads;
+  request.measure = options.measure;
+  request.runtime = options.runtime;
+  StatusOr<ModelMeasurement> m = MeasureModel(request);
+  if (!m.ok()) return Status(m.status().code(), ReplaceAll(m.status().message(), path, options.model_name));
+  m->model = options.model_name;
+  nlohmann::json j = m->ToJson();
+  measure::MeasureOptions used = options.measure;
+  used.threads = spec.threads;
+  j["measure_options"] = measure::ToJson(used);
+  return j;
 }
 
 }  // namespace acs::worker

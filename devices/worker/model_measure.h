@@ -1,8 +1,10 @@
 // Measures a whole model under a policy on this machine: imports and compresses it,
 // compiles the runtime, and times the runtime and the dense model in LibTorch (same
-// threads) through the harness, alternately. Independent of how the request arrived.
+// threads) through the harness, alternately. Independent of how the request arrived: the
+// command line, or a farm task (RunModelTask).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -52,5 +54,26 @@ StatusOr<ModelMeasurement> MeasureModel(const ModelMeasureRequest& request);
 // {"name", "op", "kernel", "block", "n", "m", "density", "folded_batch_norm", "activation",
 //  "why_dense", "config"} of one layer.
 nlohmann::json LayerKernelJson(const runtime::LayerKernel& layer);
+
+// How a farm "measure-model" task is run; the task itself says what to measure.
+struct ModelTaskOptions {
+  measure::MeasureOptions measure;       // timing; threads is taken from the task
+  runtime::RuntimeOptions runtime;       // kernel choice; threads is taken from the task
+  std::string model_name = "model";      // recorded as "model" in the result and named in
+                                         // errors in place of the temporary file
+};
+
+// Runs one "measure-model" task: `spec_json` is {"policy": <Policy::ToJson object>,
+// "input_shape": [1, 1, 28, 28], "threads": 1} (threads optional, default 1; other keys
+// are ignored) and `model_bytes` the TorchScript model. The bytes are written to a private
+// temporary file that is removed before returning. Returns ModelMeasurement::ToJson()
+// plus "measure_options". Errors: InvalidArgument naming the problem for a spec that is
+// not a JSON object, a missing or bad policy, an input_shape that is not 1 to 8 positive
+// integers (at most 2^26 elements), threads outside 1..1024, or empty model bytes;
+// FailedPrecondition when the temporary file cannot be written; otherwise MeasureModel's
+// errors (e.g. DataLoss for bytes TorchScript cannot load, InvalidArgument for an input
+// shape the model rejects).
+StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::string& model_bytes,
+                                      const ModelTaskOptions& options = {});
 
 }  // namespace acs::worker

@@ -1,9 +1,10 @@
-// acs-worker: kernel spec parsing, and the binary's arguments, errors and JSON records
-// (with the smallest timing settings: nothing here checks a latency).
+// acs-worker: kernel spec parsing, farm "measure-model" tasks, and the binary's arguments,
+// errors and JSON records (with the smallest timing settings: nothing here checks a latency).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "core/policy.h"
 #include "devices/worker/kernel_measure.h"
+#include "devices/worker/model_measure.h"
 #include "core/kernel_spec.h"
 #include "tests/core/test_models.h"
 
@@ -146,6 +148,118 @@ TEST(KernelMeasureTest, Int8Int4AndDepthwiseSpecsRunTheirKernels) {
   StatusOr<KernelMeasurement> g = MeasureKernel(*ParseKernelSpec(grouped), options);
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_EQ(g->kernel.kind, runtime::KernelKind::kInt8Simulated);
+}
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Temporary model files RunModelTask left behind (or has not removed yet).
+int TaskModelFiles() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
+    n += e.path().filename().string().rfind("acs-model-", 0) == 0;
+  }
+  return n;
+}
+
+Policy TaskPolicy() {
+  Policy policy;
+  policy.default_config = LayerConfig{0.8, Pattern::kBlock, 4};
+  policy.layers["fc"] = LayerConfig{};
+  return policy;
+}
+
+nlohmann::json TaskSpec() {
+  return {{"policy", nlohmann::json::parse(TaskPolicy().ToJson())}, {"input_shape", {1, 3, 16, 16}}};
+}
+
+ModelTaskOptions QuickTaskOptions() {
+  ModelTaskOptions options;
+  options.measure.warmup = 1;
+  options.measure.min_repeats = 2;
+  options.measure.min_seconds = 0;
+  options.model_name = "sha256:0123abcd";
+  return options;
+}
+
+TEST(ModelTaskTest, MeasuresTheModelUnderThePolicy) {
+  const std::string bytes = ReadBytes(test_models::BuildTestModel("residual"));
+  ASSERT_FALSE(bytes.empty());
+  const int files_before = TaskModelFiles();
+  nlohmann::json spec = TaskSpec();
+  spec["job_id"] = "ignored";  // extra keys are allowed
+  StatusOr<nlohmann::json> j = RunModelTask(spec.dump(), bytes, QuickTaskOptions());
+  ASSERT_TRUE(j.ok()) << j.status().ToString();
+  EXPECT_GT((*j)["runtime"]["median_us"].get<double>(), 0);
+  EXPECT_GT((*j)["dense"]["median_us"].get<double>(), 0);
+  EXPECT_EQ((*j)["runtime"]["samples_us"].size(), 2u);
+  EXPECT_EQ((*j)["policy_hash"], TaskPolicy().Hash());
+  EXPECT_EQ((*j)["model"], "sha256:0123abcd");
+  EXPECT_EQ((*j)["threads"], 1);
+  EXPECT_EQ((*j)["measure_options"]["min_repeats"], 2);
+  EXPECT_LT((*j)["max_abs_diff"].get<double>(), 1e-3);
+  int sparse = 0;
+  for (const auto& layer : (*j)["layers"]) sparse += layer["kernel"] == "block";
+  EXPECT_GT(sparse, 0);
+  EXPECT_EQ(TaskModelFiles(), files_before);
+
+  spec["threads"] = 2;
+  StatusOr<nlohmann::json> two = RunModelTask(spec.dump(), bytes, QuickTaskOptions());
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ((*two)["threads"], 2);
+}
+
+TEST(ModelTaskTest, BadTasksAreNamed) {
+  const std::string bytes = ReadBytes(test_models::BuildTestModel("residual"));
+  const int files_before = TaskModelFiles();
+  auto error = [&](const nlohmann::json& spec, const std::string& model, StatusCode code = StatusCode::kInvalidArgument) {
+    StatusOr<nlohmann::json> r = RunModelTask(spec.is_string() ? spec.get<std::string>() : spec.dump(), model,
+                                              QuickTaskOptions());
+    EXPECT_FALSE(r.ok()) << spec.dump();
+    if (r.ok()) return std::string();
+    EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+    return r.status().message();
+  };
+  EXPECT_NE(error("{policy: 1", bytes).find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error(nlohmann::json::array({1, 2}), bytes).find("JSON object"), std::string::npos);
+  nlohmann::json j = TaskSpec();
+  j.erase("policy");
+  EXPECT_NE(error(j, bytes).find("no 'policy'"), std::string::npos);
+  j = TaskSpec();
+  j["policy"] = TaskPolicy().ToJson();  // a string, not an object
+  EXPECT_NE(error(j, bytes).find("'policy'"), std::string::npos);
+  j = TaskSpec();
+  j["policy"]["default"] = {{"pattern", "diagonal"}};
+  EXPECT_NE(error(j, bytes).find("'policy'"), std::string::npos);
+  j = TaskSpec();
+  j.erase("input_shape");
+  EXPECT_NE(error(j, bytes).find("no 'input_shape'"), std::string::npos);
+  for (const nlohmann::json& shape : {nlohmann::json("1x3x16x16"), nlohmann::json::array(), nlohmann::json({1, 3, 0, 16}),
+                                      nlohmann::json({1, 3, 16.5, 16}), nlohmann::json({1, 3, 100000, 100000})}) {
+    j = TaskSpec();
+    j["input_shape"] = shape;
+    EXPECT_NE(error(j, bytes).find("'input_shape'"), std::string::npos) << shape.dump();
+  }
+  j = TaskSpec();
+  j["threads"] = 0;
+  EXPECT_NE(error(j, bytes).find("'threads'"), std::string::npos);
+  EXPECT_NE(error(TaskSpec(), "").find("no model bytes"), std::string::npos);
+
+  // Shapes the model rejects: the importer says so.
+  j = TaskSpec();
+  j["input_shape"] = {1, 3, 16};
+  EXPECT_NE(error(j, bytes).find("input shape 1x3x16"), std::string::npos);
+  j["input_shape"] = {1, 4, 16, 16};
+  EXPECT_NE(error(j, bytes).find("does not run on input shape 1x4x16x16"), std::string::npos);
+  // Bytes TorchScript cannot load: the importer's error, naming the model, not the file.
+  const std::string corrupt = error(TaskSpec(), "not a TorchScript archive", StatusCode::kDataLoss);
+  EXPECT_NE(corrupt.find("cannot load 'sha256:0123abcd' as a TorchScript model"), std::string::npos) << corrupt;
+  EXPECT_EQ(corrupt.find("acs-model-"), std::string::npos) << corrupt;
+  EXPECT_EQ(TaskModelFiles(), files_before);
 }
 
 struct WorkerRun {

@@ -1,0 +1,230 @@
+#include "agents/search_session.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+namespace acs {
+namespace {
+
+Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  return f.good() ? Status::Ok() : Status::FailedPrecondition("cannot write " + path);
+}
+
+nlohmann::json EpisodeJson(const EpisodeRecord& e) {
+  return {{"episode", e.episode},         {"reward", e.score.reward},     {"accuracy", e.score.accuracy},
+          {"cost", e.score.cost},         {"cost_ratio", e.cost_ratio},   {"seconds", e.seconds},
+          {"policy_hash", e.policy.Hash()}, {"policy", nlohmann::json::parse(e.policy.ToJson(-1))}};
+}
+
+StatusOr<EpisodeRecord> EpisodeFromJson(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("policy")) return Status::InvalidArgument("checkpoint episode without policy");
+  EpisodeRecord e;
+  try {
+    e.episode = j.at("episode").get<int>();
+    e.score.reward = j.at("reward").get<double>();
+    e.score.accuracy = j.at("accuracy").get<double>();
+    e.score.cost = j.at("cost").get<double>();
+    e.cost_ratio = j.at("cost_ratio").get<double>();
+    e.seconds = j.value("seconds", 0.0);
+  } catch (const std::exception& ex) {
+    return Status::InvalidArgument(std::string("malformed checkpoint episode: ") + ex.what());
+  }
+  ACS_ASSIGN_OR_RETURN(e.policy, Policy::FromJson(j["policy"].dump()));
+  return e;
+}
+
+}  // namespace
+
+StatusOr<std::pair<std::string, double>> ParseBudget(const std::string& text) {
+  const size_t eq = text.find('=');
+  std::string value = eq == std::string::npos ? "" : text.substr(eq + 1);
+  if (!value.empty() && (value.back() == 'x' || value.back() == 'X')) value.pop_back();
+  try {
+    size_t used = 0;
+    double ratio = std::stod(value, &used);
+    if (used == value.size() && ratio > 0 && ratio <= 1) return std::make_pair(text.substr(0, eq), ratio);
+  } catch (const std::exception&) {
+  }
+  return Status::InvalidArgument("budget expects KIND=RATIOx with KIND latency, flops, params or bytes and RATIO in "
+                                 "(0, 1], got '" + text + "'");
+}
+
+StatusOr<std::unique_ptr<SearchSession>> SearchSession::Create(const SearchSessionOptions& options) {
+  if (options.episodes < 1) return Status::InvalidArgument("a search needs at least one episode");
+  if (options.validation_samples < 1 || options.calibration_samples < 0) {
+    return Status::InvalidArgument("a search needs validation samples >= 1 and calibration samples >= 0");
+  }
+  if (options.threads < 1) return Status::InvalidArgument("threads must be >= 1");
+  std::unique_ptr<SearchSession> s(new SearchSession());
+  s->options_ = options;
+  ACS_ASSIGN_OR_RETURN(s->model_, ImportTorchScript(options.model_path, {options.input_shape}));
+  const Graph& graph = s->model_->graph;
+  EnvOptions env_options;
+  env_options.space = options.space;
+  env_options.skip = options.skip;
+  env_options.budget = options.budget_ratio;
+  if (options.budget_kind == "latency") {
+    if (!options.predictor) return Status::FailedPrecondition("a latency budget needs the device class's trained predictor");
+    ACS_ASSIGN_OR_RETURN(LatencyBudget lb,
+                         MakeLatencyBudget(graph, *options.predictor, options.threads, options.budget_ratio));
+    s->latency_ = lb;
+    s->cost_ = lb.cost;
+    env_options.budget = lb.env_budget;
+  } else {
+    ACS_ASSIGN_OR_RETURN(s->cost_, MakeCostModel(options.budget_kind));
+  }
+  ACS_ASSIGN_OR_RETURN(s->env_, Env::Create(&graph, s->cost_, env_options));
+  AgentOptions agent_options;
+  agent_options.episodes = options.episodes;
+  if (options.warmup >= 0) agent_options.ddpg.warmup_episodes = options.warmup;
+  ACS_ASSIGN_OR_RETURN(s->agent_, MakeAgent(options.agent, options.seed, *s->env_, agent_options));
+
+  // Calibration and validation: disjoint slices of the split.
+  DatasetOptions data = options.input_shape.size() == 4 ? FitToInput(options.input_shape, options.data) : options.data;
+  data.limit = options.calibration_samples + options.validation_samples;
+  ACS_ASSIGN_OR_RETURN(Dataset all, LoadDataset(options.data_path, data));
+  const int64_t n = all.size();
+  const int64_t calib = options.calibration_samples;
+  if (n <= calib) {
+    return Status::InvalidArgument(all.source + " holds " + std::to_string(n) +
+                                   " samples, too few for calibration and validation");
+  }
+  s->data_source_ = all.source;
+  s->calibration_ = Dataset{all.images.slice(0, 0, calib), {}, all.source + " [calibration]"};
+  s->validation_ = Dataset{all.images.slice(0, calib, n), all.has_labels() ? all.labels.slice(0, calib, n) : torch::Tensor(),
+                           all.source + " [validation]"};
+  AccuracyRewardOptions reward_options;
+  reward_options.kind = options.reward;
+  s->reward_ = std::make_unique<AccuracyReward>(s->model_.get(), s->calibration_, s->validation_, reward_options);
+  ACS_ASSIGN_OR_RETURN(s->dense_accuracy_, s->reward_->DenseAccuracy());
+  return s;
+}
+
+Status SearchSession::Run(const std::function<void(const EpisodeRecord&, const EpisodeRecord&)>& on_episode,
+                          const std::function<bool()>& stop) {
+  stopped_ = false;
+  if (finished()) return Status::Ok();
+  SearchOptions options;
+  options.episodes = options_.episodes;
+  options.first_episode = static_cast<int>(episodes_.size());
+  options.stop = stop;
+  options.on_episode = [&](const EpisodeRecord& e, const EpisodeRecord&) {
+    episodes_.push_back(e);
+    const int i = static_cast<int>(episodes_.size()) - 1;
+    if (best_ < 0 || episodes_[i].score.reward > episodes_[best_].score.reward) best_ = i;
+    if (on_episode) on_episode(episodes_[i], episodes_[best_]);
+  };
+  ACS_ASSIGN_OR_RETURN(SearchResult result, RunSearch(*env_, *agent_, *reward_, options));
+  stopped_ = result.stopped;
+  return Status::Ok();
+}
+
+std::string SearchSession::Checkpoint() const {
+  nlohmann::json j = {{"format", 1}, {"agent_name", agent_->name()}, {"agent", agent_->Checkpoint()}};
+  j["episodes"] = nlohmann::json::array();
+  for (const EpisodeRecord& e : episodes_) j["episodes"].push_back(EpisodeJson(e));
+  return j.dump();
+}
+
+Status SearchSession::Restore(const std::string& checkpoint) {
+  const nlohmann::json j = nlohmann::json::parse(checkpoint, nullptr, false);
+  if (!j.is_object() || j.value("format", 0) != 1 || !j.contains("agent") || !j["agent"].is_string() ||
+      !j.contains("episodes") || !j["episodes"].is_array()) {
+    return Status::InvalidArgument("malformed search checkpoint");
+  }
+  if (j.value("agent_name", "") != agent_->name()) {
+    return Status::InvalidArgument("the checkpoint is of agent '" + j.value("agent_name", "") + "', not '" +
+                                   agent_->name() + "'");
+  }
+  std::vector<EpisodeRecord> episodes;
+  for (const nlohmann::json& e : j["episodes"]) {
+    ACS_ASSIGN_OR_RETURN(EpisodeRecord record, EpisodeFromJson(e));
+    episodes.push_back(std::move(record));
+  }
+  ACS_RETURN_IF_ERROR(agent_->Restore(j["agent"].get<std::string>()));
+  episodes_ = std::move(episodes);
+  best_ = -1;
+  for (int i = 0; i < static_cast<int>(episodes_.size()); ++i) {
+    if (best_ < 0 || episodes_[i].score.reward > episodes_[best_].score.reward) best_ = i;
+  }
+  return Status::Ok();
+}
+
+std::vector<int> SearchSession::TopK(int k) const {
+  std::vector<int> order(episodes_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return episodes_[a].score.reward > episodes_[b].score.reward; });
+  std::vector<int> out;
+  std::set<std::string> seen;
+  for (int i : order) {
+    if (static_cast<int>(out.size()) >= k) break;
+    if (seen.insert(episodes_[i].policy.Hash()).second) out.push_back(i);
+  }
+  return out;
+}
+
+double SearchSession::PredictedUs(const Policy& policy) const {
+  return latency_ ? latency_->PredictUs(model_->graph, policy) : 0.0;
+}
+
+StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::string& dir,
+                                               const nlohmann::json& extra) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::FailedPrecondition("cannot create " + dir + ": " + ec.message());
+  const std::filesystem::path d = dir;
+  ExportedSearch out;
+  out.policy_path = (d / "policy.json").string();
+  out.model_path = (d / "compressed.pt").string();
+  out.report_path = (d / "report.json").string();
+  ACS_RETURN_IF_ERROR(policy.ToFile(out.policy_path));
+  CompressorOptions copts;
+  copts.calibration = calibration_.images;
+  ACS_ASSIGN_OR_RETURN(CompressedModel compressed, Compress(*model_, policy, copts));
+  ACS_RETURN_IF_ERROR(compressed.Save(out.model_path));
+  // The export reconstructs with the compressor's defaults, the search more cheaply.
+  ACS_ASSIGN_OR_RETURN(out.exported_accuracy, reward_->Measure(compressed));
+
+  const int best_episode = best_ >= 0 ? episodes_[best_].episode : -1;
+  nlohmann::json report = {
+      {"model", options_.model_path},
+      {"input", options_.input_shape},
+      {"agent", agent_->name()},
+      {"seed", options_.seed},
+      {"reward", options_.reward == RewardKind::kAccuracy ? "accuracy" : "error-log-cost"},
+      {"budget",
+       {{"kind", options_.budget_kind},
+        {"cost", cost_->name()},
+        {"ratio", options_.budget_ratio},
+        {"dense", env_->dense_cost()},
+        {"min_ratio", env_->min_cost() / env_->dense_cost()}}},
+      {"data",
+       {{"source", data_source_},
+        {"calibration", calibration_.size()},
+        {"validation", validation_.size()},
+        {"split", options_.data.split + ": calibration first, validation next"},
+        {"labels", validation_.has_labels()}}},
+      {"dense_accuracy", dense_accuracy_},
+      {"exported_accuracy", out.exported_accuracy},
+      {"exported_policy_hash", policy.Hash()},
+      {"best_episode", best_episode},
+      {"pareto", ParetoFront(episodes_)}};
+  if (latency_) {
+    report["budget"]["latency"] = {{"dense_us", latency_->dense_us},
+                                   {"overhead_us", latency_->overhead_us},
+                                   {"exported_us", PredictedUs(policy)},
+                                   {"threads", options_.threads},
+                                   {"layers_budget_ratio", env_->budget_cost() / env_->dense_cost()}};
+  }
+  report["episodes"] = nlohmann::json::array();
+  for (const EpisodeRecord& e : episodes_) report["episodes"].push_back(EpisodeJson(e));
+  if (extra.is_object()) report.update(extra);
+  ACS_RETURN_IF_ERROR(WriteText(out.report_path, report.dump(2) + "\n"));
+  return out;
+}
+
+}  // namespace acs

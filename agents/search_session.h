@@ -1,0 +1,117 @@
+// One search from a model file to exported artifacts (DESIGN §4), shared by `acs search`
+// and the server's jobs: import the model at an input shape, load calibration and
+// validation slices of a dataset, build the cost model (a latency predictor or FLOPs /
+// params / bytes), the environment, the agent and the accuracy reward; run episodes
+// (resumable from a checkpoint, stoppable between episodes); export the best policy.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agents/latency_cost.h"
+#include "agents/make_agent.h"
+#include "agents/reward.h"
+#include "agents/search.h"
+#include "core/dataset.h"
+#include "core/importer.h"
+
+namespace acs {
+
+struct SearchSessionOptions {
+  std::string model_path;               // TorchScript file (required)
+  Shape input_shape;                    // e.g. {1, 1, 28, 28} (required)
+  std::string data_path;                // a dataset LoadDataset reads (required)
+  DatasetOptions data;                  // split, pad, normalization; limit / offset and the
+                                        // fit to the input shape are set by the session
+  std::string budget_kind = "flops";    // "latency", "flops", "params" or "bytes"
+  double budget_ratio = 0.5;            // share of the dense model's cost, in (0, 1]
+  // Latency budgets: the device class's trained predictor (required then).
+  std::shared_ptr<const predictors::TrainedPredictor> predictor;
+  int threads = 1;                      // threads the model will run with (latency)
+  std::string agent = "random";         // MakeAgent's names
+  int episodes = 100;                   // >= 1
+  uint64_t seed = 1;
+  int warmup = -1;                      // amc / agmc warm-up episodes; < 0: DdpgOptions' default
+  RewardKind reward = RewardKind::kAccuracy;
+  int64_t calibration_samples = 256;    // the first N of the split
+  int64_t validation_samples = 500;     // the next N, disjoint from calibration
+  SearchSpace space;                    // EnvOptions' defaults
+  std::vector<std::string> skip;        // layer names never compressed
+};
+
+// Budget kind and ratio from "KIND=RATIOx" (e.g. "latency=0.5x"); InvalidArgument names
+// the expected form.
+StatusOr<std::pair<std::string, double>> ParseBudget(const std::string& text);
+
+struct ExportedSearch {
+  std::string policy_path, model_path, report_path;  // in the export directory
+  double exported_accuracy = 0;  // of the compressed model, full reconstruction
+};
+
+class SearchSession {
+ public:
+  // Errors name the problem: the importer's (corrupt model, wrong input shape, unknown
+  // op), the dataset's, an unmeetable budget (FailedPrecondition), a latency budget
+  // without predictor, an unknown agent.
+  static StatusOr<std::unique_ptr<SearchSession>> Create(const SearchSessionOptions& options);
+
+  // Runs the remaining episodes; on_episode after each; stop() is checked before each
+  // episode and ends the run early (then stopped() is true).
+  Status Run(const std::function<void(const EpisodeRecord& episode, const EpisodeRecord& best)>& on_episode,
+             const std::function<bool()>& stop = nullptr);
+  bool stopped() const { return stopped_; }
+  bool finished() const { return static_cast<int>(episodes_.size()) >= options_.episodes; }
+
+  // The agent's state and the episode log as JSON; Restore(Checkpoint()) on a session of
+  // the same options continues as if never interrupted. InvalidArgument for a malformed
+  // checkpoint or one of another agent.
+  std::string Checkpoint() const;
+  Status Restore(const std::string& checkpoint);
+
+  // Compresses `policy` with the export's full reconstruction and writes policy.json,
+  // compressed.pt and report.json (the report: options, dense / exported accuracy,
+  // budget, Pareto front, every episode, plus `extra` merged at the top level) into dir.
+  StatusOr<ExportedSearch> Export(const Policy& policy, const std::string& dir, const nlohmann::json& extra = {});
+
+  const std::vector<EpisodeRecord>& episodes() const { return episodes_; }
+  // Index of the best episode, -1 before the first.
+  int best() const { return best_; }
+  // Indices of distinct policies by decreasing reward, at most k.
+  std::vector<int> TopK(int k) const;
+
+  const SearchSessionOptions& options() const { return options_; }
+  const Graph& graph() const { return model_->graph; }
+  const Env& env() const { return *env_; }
+  const Agent& agent() const { return *agent_; }
+  double dense_accuracy() const { return dense_accuracy_; }
+  // Set for latency budgets.
+  const std::optional<LatencyBudget>& latency() const { return latency_; }
+  // Predicted whole-model microseconds of a policy (latency budgets; 0 otherwise).
+  double PredictedUs(const Policy& policy) const;
+  const Dataset& calibration() const { return calibration_; }
+  const Dataset& validation() const { return validation_; }
+  std::string data_source() const { return data_source_; }
+
+ private:
+  SearchSession() = default;
+  SearchSessionOptions options_;
+  std::shared_ptr<ImportedModel> model_;
+  std::shared_ptr<CostModel> cost_;
+  std::optional<LatencyBudget> latency_;
+  std::unique_ptr<Env> env_;
+  std::unique_ptr<Agent> agent_;
+  Dataset calibration_, validation_;
+  std::string data_source_;
+  std::unique_ptr<AccuracyReward> reward_;
+  double dense_accuracy_ = 0;
+  std::vector<EpisodeRecord> episodes_;
+  int best_ = -1;
+  bool stopped_ = false;
+};
+
+}  // namespace acs

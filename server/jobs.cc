@@ -1,0 +1,665 @@
+#include "server/jobs.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "agents/make_agent.h"
+#include "agents/search_session.h"
+#include "core/importer.h"
+#include "predictors/predictor.h"
+
+namespace acs::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::set<std::string> kAgents = {"amc", "agmc", "random", "evo", "uniform"};
+const std::set<std::string> kBudgets = {"latency", "flops", "params", "bytes"};
+
+template <typename T>
+std::vector<T> ListOf(const nlohmann::json& j, const char* key) {
+  std::vector<T> out;
+  if (j.contains(key) && j[key].is_array()) {
+    for (const auto& v : j[key]) out.push_back(v.get<T>());
+  }
+  return out;
+}
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Errors of a model or dataset supplied by the client are the client's to fix.
+Status AsInvalid(const Status& s, const std::string& what) {
+  if (s.ok()) return s;
+  return Status::InvalidArgument(what + ": " + s.message());
+}
+
+StatusOr<SearchSpace> SpaceOf(const JobRequest& r) {
+  SearchSpace space;
+  if (!r.patterns.empty()) {
+    space.patterns.clear();
+    for (const std::string& p : r.patterns) {
+      ACS_ASSIGN_OR_RETURN(Pattern pattern, ParsePattern(p));
+      space.patterns.push_back(pattern);
+    }
+  }
+  if (!r.precisions.empty()) {
+    space.precisions.clear();
+    for (const std::string& p : r.precisions) {
+      ACS_ASSIGN_OR_RETURN(Precision precision, ParsePrecision(p));
+      space.precisions.push_back(precision);
+    }
+  }
+  if (!r.block_sizes.empty()) space.block_sizes = r.block_sizes;
+  if (r.max_sparsity > 0) space.max_sparsity = r.max_sparsity;
+  return space;
+}
+
+StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(predictors::MeasurementStore* store,
+                                                                              const std::string& device_class) {
+  ACS_ASSIGN_OR_RETURN(std::optional<predictors::PredictorRecord> rec,
+                       store->LatestPredictor(device_class, predictors::kXgbPredictorName));
+  if (!rec) return std::shared_ptr<const predictors::TrainedPredictor>();
+  ACS_ASSIGN_OR_RETURN(predictors::TrainedPredictor p, predictors::LoadPredictor(rec->blob));
+  return std::make_shared<const predictors::TrainedPredictor>(std::move(p));
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+nlohmann::json JobRequest::ToJson() const {
+  return {{"model_sha256", model_sha256}, {"input_shape", input_shape}, {"dataset_sha256", dataset_sha256},
+          {"dataset_name", dataset_name}, {"device_class", device_class}, {"budget_kind", budget_kind},
+          {"budget_ratio", budget_ratio}, {"agent", agent},               {"patterns", patterns},
+          {"block_sizes", block_sizes},   {"precisions", precisions},     {"max_sparsity", max_sparsity},
+          {"skip_layers", skip_layers},   {"episodes", episodes},         {"seed", seed},
+          {"fine_tune", fine_tune},       {"threads", threads},           {"top_k", top_k}};
+}
+
+StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return Status::InvalidArgument("a job request is not a JSON object");
+  JobRequest r;
+  try {
+    r.model_sha256 = j.value("model_sha256", "");
+    r.input_shape = ListOf<int64_t>(j, "input_shape");
+    r.dataset_sha256 = j.value("dataset_sha256", "");
+    r.dataset_name = j.value("dataset_name", "");
+    r.device_class = j.value("device_class", "");
+    r.budget_kind = j.value("budget_kind", r.budget_kind);
+    r.budget_ratio = j.value("budget_ratio", r.budget_ratio);
+    r.agent = j.value("agent", r.agent);
+    r.patterns = ListOf<std::string>(j, "patterns");
+    r.block_sizes = ListOf<int>(j, "block_sizes");
+    r.precisions = ListOf<std::string>(j, "precisions");
+    r.max_sparsity = j.value("max_sparsity", 0.0);
+    r.skip_layers = ListOf<std::string>(j, "skip_layers");
+    r.episodes = j.value("episodes", r.episodes);
+    r.seed = j.value("seed", r.seed);
+    r.fine_tune = j.value("fine_tune", false);
+    r.threads = j.value("threads", r.threads);
+    r.top_k = j.value("top_k", r.top_k);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("malformed job request: ") + e.what());
+  }
+  return r;
+}
+
+nlohmann::json JobProgress::ToJson() const {
+  nlohmann::json j = {{"episodes_done", episodes_done},         {"best_reward", best_reward},
+                      {"best_accuracy", best_accuracy},         {"dense_accuracy", dense_accuracy},
+                      {"best_cost_ratio", best_cost_ratio},     {"best_predicted_us", best_predicted_us},
+                      {"dense_predicted_us", dense_predicted_us}, {"best_measured_us", best_measured_us},
+                      {"dense_measured_us", dense_measured_us}, {"eta_seconds", eta_seconds},
+                      {"device_class", device_class},           {"verify_policies", verify_policies}};
+  j["artifacts"] = nlohmann::json::array();
+  for (const ArtifactRef& a : artifacts) j["artifacts"].push_back({{"name", a.name}, {"sha256", a.sha256}, {"bytes", a.bytes}});
+  j["verifications"] = nlohmann::json::array();
+  for (const Verification& v : verifications) {
+    j["verifications"].push_back({{"rank", v.rank}, {"policy_hash", v.policy_hash}, {"task_id", v.task_id},
+                                  {"accuracy", v.accuracy}, {"predicted_us", v.predicted_us},
+                                  {"measured_us", v.measured_us}, {"dense_measured_us", v.dense_measured_us},
+                                  {"error", v.error}});
+  }
+  return j;
+}
+
+JobProgress JobProgress::FromJson(const std::string& text) {
+  JobProgress p;
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return p;
+  try {
+    p.episodes_done = j.value("episodes_done", 0);
+    p.best_reward = j.value("best_reward", 0.0);
+    p.best_accuracy = j.value("best_accuracy", 0.0);
+    p.dense_accuracy = j.value("dense_accuracy", 0.0);
+    p.best_cost_ratio = j.value("best_cost_ratio", 0.0);
+    p.best_predicted_us = j.value("best_predicted_us", 0.0);
+    p.dense_predicted_us = j.value("dense_predicted_us", 0.0);
+    p.best_measured_us = j.value("best_measured_us", 0.0);
+    p.dense_measured_us = j.value("dense_measured_us", 0.0);
+    p.eta_seconds = j.value("eta_seconds", 0.0);
+    p.device_class = j.value("device_class", "");
+    p.verify_policies = ListOf<std::string>(j, "verify_policies");
+    if (j.contains("artifacts")) {
+      for (const auto& a : j["artifacts"]) p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), a.value("bytes", int64_t{0})});
+    }
+    if (j.contains("verifications")) {
+      for (const auto& v : j["verifications"]) {
+        Verification x;
+        x.rank = v.value("rank", 0);
+        x.policy_hash = v.value("policy_hash", "");
+        x.task_id = v.value("task_id", "");
+        x.accuracy = v.value("accuracy", 0.0);
+        x.predicted_us = v.value("predicted_us", 0.0);
+        x.measured_us = v.value("measured_us", 0.0);
+        x.dense_measured_us = v.value("dense_measured_us", 0.0);
+        x.error = v.value("error", "");
+        p.verifications.push_back(x);
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  return p;
+}
+
+JobScheduler::JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm, Campaigns* campaigns,
+                           predictors::MeasurementStore* measurements, SchedulerOptions options)
+    : store_(store), blobs_(blobs), farm_(farm), campaigns_(campaigns), measurements_(measurements),
+      options_(std::move(options)) {}
+
+JobScheduler::~JobScheduler() { Stop(); }
+
+StatusOr<std::string> JobScheduler::DatasetPath(const JobRequest& r) const {
+  if (!r.dataset_sha256.empty()) {
+    StatusOr<std::string> path = blobs_->PathOf(r.dataset_sha256);
+    if (!path.ok()) return Status::InvalidArgument("dataset " + r.dataset_sha256 + " was not uploaded to this server");
+    return path;
+  }
+  if (r.dataset_name.empty()) return Status::InvalidArgument("a job needs a dataset (an uploaded one or a name)");
+  if (r.dataset_name.find('/') != std::string::npos || r.dataset_name.find("..") != std::string::npos) {
+    return Status::InvalidArgument("dataset name '" + r.dataset_name + "' must be a plain name");
+  }
+  const fs::path path = fs::path(options_.datasets_dir) / r.dataset_name;
+  if (!fs::exists(path)) {
+    return Status::InvalidArgument("the server has no dataset named '" + r.dataset_name + "' (in " +
+                                   options_.datasets_dir + ")");
+  }
+  return path.string();
+}
+
+StatusOr<std::string> JobScheduler::ResolveDeviceClass(const std::string& requested) const {
+  ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, farm_->Devices());
+  std::set<std::string> classes;
+  for (const DeviceView& d : devices) classes.insert(d.worker.machine_id);
+  std::string known;
+  for (const std::string& c : classes) known += (known.empty() ? "" : ", ") + c;
+  if (!requested.empty()) {
+    if (classes.count(requested)) return requested;
+    return Status::FailedPrecondition("no worker of device class '" + requested + "' has registered" +
+                                      (known.empty() ? std::string(" (none has)") : " (registered: " + known + ")"));
+  }
+  if (classes.size() == 1) return *classes.begin();
+  if (classes.empty()) return std::string();
+  return Status::FailedPrecondition("several device classes are registered (" + known + "): name one");
+}
+
+StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequest& r) {
+  if (r.fine_tune) return Status::InvalidArgument("fine-tuning is not supported yet: submit with fine_tune false");
+  if (r.episodes < 1 || r.episodes > options_.max_episodes) {
+    return Status::InvalidArgument("episodes must be in [1, " + std::to_string(options_.max_episodes) + "]");
+  }
+  if (r.threads < 1 || r.threads > 256) return Status::InvalidArgument("threads must be in [1, 256]");
+  if (r.top_k < 0 || r.top_k > 20) return Status::InvalidArgument("top_k must be in [0, 20]");
+  if (!kAgents.count(r.agent)) {
+    return Status::InvalidArgument("unknown agent '" + r.agent + "' (amc, agmc, random, evo or uniform)");
+  }
+  if (!kBudgets.count(r.budget_kind)) {
+    return Status::InvalidArgument("unknown budget kind '" + r.budget_kind + "' (latency, flops, params or bytes)");
+  }
+  if (!(r.budget_ratio > 0 && r.budget_ratio <= 1)) return Status::InvalidArgument("the budget ratio must be in (0, 1]");
+  if (r.input_shape.size() < 2) return Status::InvalidArgument("input_shape must have a batch and feature dimensions");
+  for (int64_t d : r.input_shape) {
+    if (d < 1 || d > 65536) return Status::InvalidArgument("input_shape dimensions must be in [1, 65536]");
+  }
+  StatusOr<std::string> model_path = blobs_->PathOf(r.model_sha256);
+  if (!model_path.ok()) return Status::InvalidArgument("model " + r.model_sha256 + " was not uploaded to this server");
+  ACS_ASSIGN_OR_RETURN(std::string data_path, DatasetPath(r));
+  StatusOr<SearchSpace> space = SpaceOf(r);
+  if (!space.ok()) return AsInvalid(space.status(), "search space");
+  ACS_ASSIGN_OR_RETURN(std::string device_class, ResolveDeviceClass(r.device_class));
+  if (r.budget_kind == "latency" && device_class.empty()) {
+    return Status::FailedPrecondition("a latency budget needs a device class, and no worker has registered");
+  }
+
+  // The model must import at the input shape and the dataset must read; the budget must
+  // be reachable under the cost model (latency: once the class has a predictor).
+  StatusOr<std::shared_ptr<ImportedModel>> model = ImportTorchScript(*model_path, {r.input_shape});
+  if (!model.ok()) return AsInvalid(model.status(), "model " + r.model_sha256.substr(0, 12));
+  DatasetOptions data = r.input_shape.size() == 4 ? FitToInput(r.input_shape) : DatasetOptions{};
+  data.split = "train";
+  data.limit = 1;
+  StatusOr<Dataset> sample = LoadDataset(data_path, data);
+  if (!sample.ok()) return AsInvalid(sample.status(), "dataset");
+  std::shared_ptr<CostModel> cost;
+  double env_budget = r.budget_ratio;
+  if (r.budget_kind == "latency") {
+    ACS_ASSIGN_OR_RETURN(std::shared_ptr<const predictors::TrainedPredictor> predictor,
+                         LatestPredictor(measurements_, device_class));
+    if (predictor) {
+      ACS_ASSIGN_OR_RETURN(LatencyBudget lb,
+                           MakeLatencyBudget((*model)->graph, *predictor, r.threads, r.budget_ratio));
+      cost = lb.cost;
+      env_budget = lb.env_budget;
+    }
+  } else {
+    ACS_ASSIGN_OR_RETURN(cost, MakeCostModel(r.budget_kind));
+  }
+  if (cost) {
+    EnvOptions env_options;
+    env_options.space = *space;
+    env_options.skip = r.skip_layers;
+    env_options.budget = env_budget;
+    ACS_ASSIGN_OR_RETURN(std::unique_ptr<Env> env, Env::Create(&(*model)->graph, cost, env_options));
+  }
+
+  JobRecord job;
+  job.owner = owner;
+  job.state = kJobQueued;
+  JobRequest stored = r;
+  stored.device_class = device_class;
+  job.request_json = stored.ToJson().dump();
+  JobProgress progress;
+  progress.device_class = device_class;
+  job.progress_json = progress.ToJson().dump();
+  ACS_ASSIGN_OR_RETURN(JobRecord created, store_->CreateJob(job));
+  ACS_RETURN_IF_ERROR(Event(created.id, kEventState, {{"state", kJobQueued}, {"message", "queued"}}));
+  work_cv_.notify_all();
+  return created;
+}
+
+StatusOr<JobRecord> JobScheduler::Cancel(const std::string& id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(id));
+  if (IsTerminalJobState(job.state)) {
+    return Status::FailedPrecondition("job " + id + " has ended already (" + job.state + ")");
+  }
+  ACS_RETURN_IF_ERROR(store_->FailOpenTasksOfJob(id, "cancelled").status());
+  if (running_.count(id)) {
+    cancel_.insert(id);
+    return job;
+  }
+  lock.unlock();
+  ACS_RETURN_IF_ERROR(SetState(job, kJobCancelled, "cancelled before it ran"));
+  return job;
+}
+
+Status JobScheduler::Start() {
+  if (options_.work_dir.empty()) return Status::InvalidArgument("the job scheduler needs a work dir");
+  ACS_ASSIGN_OR_RETURN(std::vector<JobRecord> active,
+                       store_->JobsInStates({kJobPreparing, kJobSearching, kJobVerifying}));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const JobRecord& j : active) {
+      if (j.owner != kCampaignOwner) resume_.push_back(j.id);
+    }
+  }
+  stopping_ = false;
+  for (int i = 0; i < std::max(1, options_.max_concurrent); ++i) runners_.emplace_back([this] { RunnerLoop(); });
+  return Status::Ok();
+}
+
+void JobScheduler::Stop() {
+  stopping_ = true;
+  work_cv_.notify_all();
+  event_cv_.notify_all();
+  for (std::thread& t : runners_) t.join();
+  runners_.clear();
+}
+
+void JobScheduler::WaitForEvents(double seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  event_cv_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+}
+
+bool JobScheduler::Interrupted(const std::string& job_id) const {
+  if (stopping_) return true;
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancel_.count(job_id) > 0;
+}
+
+std::string JobScheduler::NextJob() {
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!resume_.empty()) {
+    std::string id = resume_.front();
+    resume_.pop_front();
+    if (running_.insert(id).second) return id;
+  }
+  StatusOr<std::vector<JobRecord>> queued = store_->JobsInStates({kJobQueued});
+  if (!queued.ok()) return "";
+  for (const JobRecord& j : *queued) {
+    if (running_.insert(j.id).second) return j.id;
+  }
+  return "";
+}
+
+void JobScheduler::RunnerLoop() {
+  while (!stopping_) {
+    const std::string id = NextJob();
+    if (id.empty()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
+      continue;
+    }
+    StatusOr<JobRecord> job = store_->GetJob(id);
+    Status s = job.status();
+    if (s.ok() && !IsTerminalJobState(job->state)) s = RunJob(*job);
+    bool cancelled = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled = cancel_.erase(id) > 0;
+    }
+    if (job.ok() && !IsTerminalJobState(job->state)) {
+      if (cancelled) {
+        (void)store_->FailOpenTasksOfJob(id, "cancelled");
+        (void)SetState(*job, kJobCancelled, "cancelled");
+      } else if (!s.ok()) {
+        job->error = s.message();
+        (void)SetState(*job, kJobFailed, s.message());
+      }
+      // Otherwise stopped by the server's shutdown: the job stays as it is, to resume.
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(id);
+  }
+}
+
+Status JobScheduler::RunJob(JobRecord& job) {
+  ACS_ASSIGN_OR_RETURN(JobRequest request, JobRequest::FromJson(job.request_json));
+  JobProgress progress = JobProgress::FromJson(job.progress_json);
+  if (job.state == kJobQueued || job.state == kJobPreparing) {
+    ACS_RETURN_IF_ERROR(Prepare(job, request, progress));
+    if (Interrupted(job.id)) return Status::Ok();
+  }
+  if (job.state == kJobSearching) {
+    ACS_RETURN_IF_ERROR(Search(job, request, progress));
+    if (Interrupted(job.id)) return Status::Ok();
+  }
+  if (job.state == kJobVerifying) ACS_RETURN_IF_ERROR(Verify(job, request, progress));
+  return Status::Ok();
+}
+
+Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress) {
+  if (request.budget_kind != "latency") return SetState(job, kJobSearching, "searching");
+  const std::string& device_class = progress.device_class;
+  std::string last;
+  while (!Interrupted(job.id)) {
+    ACS_ASSIGN_OR_RETURN(PredictorState state, campaigns_->Poll(device_class));
+    if (state.version > 0) {
+      return SetState(job, kJobSearching,
+                      "searching with latency predictor v" + std::to_string(state.version) + " of " + device_class);
+    }
+    if (state.state == "failed") {
+      return Status::FailedPrecondition("the measurement campaign for device class '" + device_class +
+                                        "' failed: " + state.error);
+    }
+    if (state.state == "none") {
+      StatusOr<PredictorState> started = campaigns_->Start(device_class, options_.campaign);
+      if (!started.ok() && started.status().code() != StatusCode::kFailedPrecondition) return started.status();
+    }
+    const std::string message =
+        state.state == "none" ? "starting a measurement campaign on " + device_class + " for its latency predictor"
+        : state.state == "collecting"
+                                    ? "measuring kernels on " + device_class + " for its latency predictor: " +
+                                          std::to_string(state.tasks_done + state.tasks_failed) + "/" +
+                                          std::to_string(state.tasks_total)
+                                    : "training the latency predictor of " + device_class;
+    if (job.state != kJobPreparing) {
+      ACS_RETURN_IF_ERROR(SetState(job, kJobPreparing, message));
+    } else if (message != last && state.state != "none") {
+      ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobPreparing}, {"message", message}}));
+    }
+    last = message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
+  }
+  return Status::Ok();
+}
+
+Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgress& progress) {
+  SearchSessionOptions o;
+  ACS_ASSIGN_OR_RETURN(o.model_path, blobs_->PathOf(request.model_sha256));
+  ACS_ASSIGN_OR_RETURN(o.data_path, DatasetPath(request));
+  o.input_shape = request.input_shape;
+  o.data.split = "train";
+  o.budget_kind = request.budget_kind;
+  o.budget_ratio = request.budget_ratio;
+  if (request.budget_kind == "latency") {
+    ACS_ASSIGN_OR_RETURN(o.predictor, LatestPredictor(measurements_, progress.device_class));
+  }
+  o.threads = request.threads;
+  o.agent = request.agent;
+  o.episodes = request.episodes;
+  o.seed = request.seed;
+  o.calibration_samples = options_.calibration_samples;
+  o.validation_samples = options_.validation_samples;
+  ACS_ASSIGN_OR_RETURN(o.space, SpaceOf(request));
+  o.skip = request.skip_layers;
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<SearchSession> session, SearchSession::Create(o));
+  if (!job.checkpoint.empty()) {
+    ACS_RETURN_IF_ERROR(session->Restore(job.checkpoint));
+    ACS_RETURN_IF_ERROR(Event(job.id, kEventState,
+                              {{"state", kJobSearching},
+                               {"message", "resumed after episode " + std::to_string(session->episodes().size())}}));
+  }
+  progress.dense_accuracy = session->dense_accuracy();
+  if (session->latency()) progress.dense_predicted_us = session->latency()->dense_us;
+
+  const auto start = std::chrono::steady_clock::now();
+  auto last_checkpoint = start;
+  const size_t resumed_at = session->episodes().size();
+  Status saved = Status::Ok();
+  ACS_RETURN_IF_ERROR(session->Run(
+      [&](const EpisodeRecord& e, const EpisodeRecord& best) {
+        const auto now = std::chrono::steady_clock::now();
+        const double elapsed = std::chrono::duration<double>(now - start).count();
+        const double run = static_cast<double>(session->episodes().size() - resumed_at);
+        progress.episodes_done = e.episode + 1;
+        progress.best_reward = best.score.reward;
+        progress.best_accuracy = best.score.accuracy;
+        progress.best_cost_ratio = best.cost_ratio;
+        progress.best_predicted_us = session->PredictedUs(best.policy);
+        progress.eta_seconds = elapsed / run * (o.episodes - e.episode - 1);
+        // The event first: an episode in the checkpoint always has its event (a crash in
+        // between re-runs the episode and repeats the event).
+        saved = Event(job.id, kEventEpisode,
+                      {{"episode", e.episode}, {"reward", e.score.reward}, {"accuracy", e.score.accuracy},
+                       {"cost_ratio", e.cost_ratio}, {"best_accuracy", best.score.accuracy},
+                       {"eta_seconds", progress.eta_seconds}});
+        if (!saved.ok()) return;
+        if (std::chrono::duration<double>(now - last_checkpoint).count() >= options_.checkpoint_seconds) {
+          job.checkpoint = session->Checkpoint();
+          job.progress_json = progress.ToJson().dump();
+          saved = store_->UpdateJob(job);
+          last_checkpoint = now;
+        } else {
+          saved = store_->UpdateJobProgress(job.id, progress.ToJson().dump());
+        }
+      },
+      [&] { return !saved.ok() || Interrupted(job.id); }));
+  ACS_RETURN_IF_ERROR(saved);
+  job.checkpoint = session->Checkpoint();
+  job.progress_json = progress.ToJson().dump();
+  if (session->stopped()) return store_->UpdateJob(job);
+
+  // Export the best policy and keep the top-k for verification.
+  const EpisodeRecord& best = session->episodes()[session->best()];
+  const fs::path dir = fs::path(options_.work_dir) / job.id;
+  ACS_ASSIGN_OR_RETURN(ExportedSearch exported, session->Export(best.policy, dir.string(), {{"job", job.id}}));
+  progress.artifacts.clear();
+  for (const std::string& path : {exported.policy_path, exported.model_path, exported.report_path}) {
+    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, blobs_->Put(ReadBytes(path)));
+    progress.artifacts.push_back({fs::path(path).filename().string(), blob.sha256, blob.bytes});
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  progress.verifications.clear();
+  progress.verify_policies.clear();
+  std::vector<int> top = session->TopK(request.top_k);
+  // The exported policy is rank 0.
+  top.erase(std::remove(top.begin(), top.end(), session->best()), top.end());
+  top.insert(top.begin(), session->best());
+  if (static_cast<int>(top.size()) > request.top_k) top.resize(request.top_k);
+  for (int i : top) {
+    const EpisodeRecord& e = session->episodes()[i];
+    Verification v;
+    v.rank = static_cast<int>(progress.verifications.size());
+    v.policy_hash = e.policy.Hash();
+    v.accuracy = e.score.accuracy;
+    v.predicted_us = session->PredictedUs(e.policy);
+    progress.verifications.push_back(v);
+    progress.verify_policies.push_back(e.policy.ToJson(-1));
+  }
+  ACS_RETURN_IF_ERROR(Save(job, progress));
+  char line[160];
+  std::snprintf(line, sizeof line, "search done: best %.2f%% (dense %.2f%%), exported %.2f%%", 100 * best.score.accuracy,
+                100 * progress.dense_accuracy, 100 * exported.exported_accuracy);
+  ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", line}}));
+  return SetState(job, kJobVerifying,
+                  progress.device_class.empty() || progress.verifications.empty()
+                      ? "no verification (no device class or top_k 0)"
+                      : "measuring " + std::to_string(progress.verifications.size()) + " policies on " +
+                            progress.device_class);
+}
+
+Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgress& progress) {
+  if (progress.device_class.empty() || progress.verifications.empty()) return SetState(job, kJobSucceeded, "done");
+  for (size_t i = 0; i < progress.verifications.size(); ++i) {
+    Verification& v = progress.verifications[i];
+    if (!v.task_id.empty()) continue;
+    TaskRecord t;
+    t.job_id = job.id;
+    t.kind = kTaskMeasureModel;
+    t.machine_id = progress.device_class;
+    t.spec_json = nlohmann::json{{"policy", nlohmann::json::parse(progress.verify_policies.at(i))},
+                                 {"input_shape", request.input_shape},
+                                 {"threads", request.threads},
+                                 {"model_sha256", request.model_sha256},
+                                 {"rank", v.rank},
+                                 {"policy_hash", v.policy_hash}}
+                      .dump();
+    ACS_ASSIGN_OR_RETURN(TaskRecord stored, store_->EnqueueTask(t));
+    v.task_id = stored.id;
+  }
+  ACS_RETURN_IF_ERROR(Save(job, progress));
+
+  std::set<std::string> recorded;
+  for (const Verification& v : progress.verifications) {
+    if (v.measured_us > 0 || !v.error.empty()) recorded.insert(v.task_id);
+  }
+  auto last_online = std::chrono::steady_clock::now();
+  while (recorded.size() < progress.verifications.size()) {
+    if (Interrupted(job.id)) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
+    ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, farm_->Devices());
+    for (const DeviceView& d : devices) {
+      if (d.online && d.worker.machine_id == progress.device_class) last_online = std::chrono::steady_clock::now();
+    }
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_online).count() >
+        options_.no_worker_seconds) {
+      ACS_RETURN_IF_ERROR(store_->FailOpenTasksOfJob(job.id, "no worker of device class " + progress.device_class +
+                                                                 " was online for " +
+                                                                 std::to_string(static_cast<int>(options_.no_worker_seconds)) + " s")
+                              .status());
+    }
+    ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, store_->TasksOfJob(job.id));
+    bool changed = false;
+    for (const TaskRecord& t : tasks) {
+      if (recorded.count(t.id) || (t.state != kTaskDone && t.state != kTaskFailed)) continue;
+      for (Verification& v : progress.verifications) {
+        if (v.task_id != t.id) continue;
+        if (t.state == kTaskDone) {
+          const nlohmann::json r = nlohmann::json::parse(t.result_json, nullptr, false);
+          if (r.is_object() && r.contains("runtime") && r.contains("dense")) {
+            v.measured_us = r["runtime"].value("median_us", 0.0);
+            v.dense_measured_us = r["dense"].value("median_us", 0.0);
+          }
+          if (v.measured_us <= 0) v.error = "the worker's result has no runtime measurement";
+        } else {
+          v.error = t.error;
+        }
+        recorded.insert(t.id);
+        changed = true;
+        ACS_RETURN_IF_ERROR(Event(job.id, kEventVerified,
+                                  {{"rank", v.rank}, {"policy_hash", v.policy_hash}, {"predicted_us", v.predicted_us},
+                                   {"measured_us", v.measured_us}, {"dense_measured_us", v.dense_measured_us},
+                                   {"error", v.error}}));
+      }
+    }
+    if (changed) ACS_RETURN_IF_ERROR(Save(job, progress));
+  }
+
+  std::vector<double> dense;
+  std::string first_error;
+  for (const Verification& v : progress.verifications) {
+    if (v.dense_measured_us > 0) dense.push_back(v.dense_measured_us);
+    if (!v.error.empty() && first_error.empty()) first_error = v.error;
+  }
+  if (dense.empty()) return Status::Unavailable("no policy could be measured on " + progress.device_class + ": " + first_error);
+  progress.best_measured_us = progress.verifications[0].measured_us;
+  progress.dense_measured_us = Median(dense);
+
+  // The report gets the measurements.
+  for (ArtifactRef& a : progress.artifacts) {
+    if (a.name != "report.json") continue;
+    ACS_ASSIGN_OR_RETURN(std::string text, blobs_->Read(a.sha256));
+    nlohmann::json report = nlohmann::json::parse(text, nullptr, false);
+    if (!report.is_object()) break;
+    report["verification"] = progress.ToJson()["verifications"];
+    report["verification_device_class"] = progress.device_class;
+    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, blobs_->Put(report.dump(2) + "\n"));
+    a.sha256 = blob.sha256;
+    a.bytes = blob.bytes;
+  }
+  ACS_RETURN_IF_ERROR(Save(job, progress));
+  char line[200];
+  if (progress.best_measured_us > 0) {
+    std::snprintf(line, sizeof line, "measured %.0f us vs dense %.0f us (%.2fx speedup) on %s", progress.best_measured_us,
+                  progress.dense_measured_us, progress.dense_measured_us / progress.best_measured_us,
+                  progress.device_class.c_str());
+  } else {
+    std::snprintf(line, sizeof line, "the exported policy could not be measured: %s",
+                  progress.verifications[0].error.c_str());
+  }
+  return SetState(job, kJobSucceeded, line);
+}
+
+Status JobScheduler::Save(JobRecord& job, const JobProgress& progress) {
+  job.progress_json = progress.ToJson().dump();
+  return store_->UpdateJob(job);
+}
+
+Status JobScheduler::SetState(JobRecord& job, const std::string& state, const std::string& message) {
+  job.state = state;
+  ACS_RETURN_IF_ERROR(store_->UpdateJob(job));
+  return Event(job.id, kEventState, {{"state", state}, {"message", message}});
+}
+
+Status JobScheduler::Event(const std::string& job_id, const std::string& kind, const nlohmann::json& json) {
+  ACS_RETURN_IF_ERROR(store_->AddEvent(job_id, kind, json.dump()).status());
+  event_cv_.notify_all();
+  return Status::Ok();
+}
+
+}  // namespace acs::server

@@ -1,0 +1,165 @@
+// Compression jobs (DESIGN §6) without gRPC: a submitted request is validated and queued;
+// runner threads take queued jobs in order, make sure the device class has a latency
+// predictor (a measurement campaign on its workers first when it has none), run the
+// search with periodic checkpoints of the agent and the episode log, export the best
+// policy's artifacts into the blob store, and send the top-k policies to workers of the
+// device class for end-to-end measurement. Every step leaves an event; a restarted server
+// resumes running jobs from their last checkpoint. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "predictors/store.h"
+#include "server/blob_store.h"
+#include "server/campaign.h"
+#include "server/farm.h"
+#include "server/server_store.h"
+
+namespace acs::server {
+
+// What a client submits, as stored in JobRecord::request_json.
+struct JobRequest {
+  std::string model_sha256;                // an uploaded model
+  std::vector<int64_t> input_shape;        // e.g. {1, 1, 28, 28}
+  std::string dataset_sha256;              // an uploaded dataset, or ...
+  std::string dataset_name;                // ... one the server has (SchedulerOptions::datasets_dir)
+  std::string device_class;                // empty: the only registered class, if any
+  std::string budget_kind = "latency";     // "latency", "flops", "params" or "bytes"
+  double budget_ratio = 0.5;               // in (0, 1]
+  std::string agent = "amc";
+  std::vector<std::string> patterns;       // empty: the search's defaults
+  std::vector<int> block_sizes;
+  std::vector<std::string> precisions;
+  double max_sparsity = 0;                 // 0: default
+  std::vector<std::string> skip_layers;
+  int episodes = 100;
+  uint64_t seed = 1;
+  bool fine_tune = false;                  // not supported yet: InvalidArgument when set
+  int threads = 1;
+  int top_k = 3;                           // policies verified on workers
+
+  nlohmann::json ToJson() const;
+  static StatusOr<JobRequest> FromJson(const std::string& text);
+};
+
+struct ArtifactRef {
+  std::string name;   // "policy.json", "compressed.pt", "report.json"
+  std::string sha256;
+  int64_t bytes = 0;
+};
+
+// One policy measured end to end on a worker.
+struct Verification {
+  int rank = 0;                // 0 = the exported (best) policy
+  std::string policy_hash;
+  std::string task_id;
+  double accuracy = 0;         // search accuracy of the policy
+  double predicted_us = 0;     // 0 without a latency predictor
+  double measured_us = 0;      // runtime median, 0 until measured
+  double dense_measured_us = 0;
+  std::string error;           // the task's error when it failed
+};
+
+// JobRecord::progress_json.
+struct JobProgress {
+  int episodes_done = 0;
+  double best_reward = 0, best_accuracy = 0, dense_accuracy = 0;
+  double best_cost_ratio = 0;
+  double best_predicted_us = 0, dense_predicted_us = 0;
+  double best_measured_us = 0, dense_measured_us = 0;
+  double eta_seconds = 0;
+  std::string device_class;    // resolved
+  std::vector<ArtifactRef> artifacts;
+  std::vector<Verification> verifications;
+  std::vector<std::string> verify_policies;  // policy JSON of each verified rank
+
+  nlohmann::json ToJson() const;
+  static JobProgress FromJson(const std::string& text);  // defaults for malformed text
+};
+
+struct SchedulerOptions {
+  int max_concurrent = 1;                  // jobs searching at once
+  double checkpoint_seconds = 5;           // at most this long between checkpoints
+  std::string datasets_dir = "/usr/share/datasets";  // dataset_name resolves to DIR/NAME
+  std::string work_dir;                    // exports before they enter the blob store (required)
+  CampaignOptions campaign;                // for a device class without predictor
+  int64_t calibration_samples = 256;
+  int64_t validation_samples = 500;
+  double poll_seconds = 0.5;               // waiting for campaigns and verification tasks
+  double no_worker_seconds = 120;          // verification fails after this long without an
+                                           // online worker of the device class
+  int max_episodes = 100000;
+};
+
+// The events a job leaves (JobEventRecord::kind).
+inline constexpr const char* kEventState = "state";
+inline constexpr const char* kEventEpisode = "episode";
+inline constexpr const char* kEventVerified = "verified";
+
+class JobScheduler {
+ public:
+  // Everything passed must outlive the scheduler.
+  JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm, Campaigns* campaigns,
+               predictors::MeasurementStore* measurements, SchedulerOptions options);
+  ~JobScheduler();
+
+  // Validates and queues. Errors name the problem: InvalidArgument (unknown model or
+  // dataset blob, a model that does not import at the input shape, a malformed budget,
+  // agent or search space), FailedPrecondition (a budget that cannot be met, no worker of
+  // the device class).
+  StatusOr<JobRecord> Submit(const std::string& owner, const JobRequest& request);
+  // Cancels a queued or running job (a running one stops before its next episode);
+  // FailedPrecondition when it has ended already.
+  StatusOr<JobRecord> Cancel(const std::string& id);
+
+  // Starts the runner threads; jobs a previous server left running come first.
+  Status Start();
+  // Stops the runners after their current episode; running jobs keep their state and
+  // checkpoint, to be resumed by the next Start.
+  void Stop();
+
+  // Blocks until an event is added to any job or `seconds` pass.
+  void WaitForEvents(double seconds);
+  const SchedulerOptions& options() const { return options_; }
+
+ private:
+  void RunnerLoop();
+  std::string NextJob();
+  Status RunJob(JobRecord& job);
+  Status Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress);
+  Status Search(JobRecord& job, const JobRequest& request, JobProgress& progress);
+  Status Verify(JobRecord& job, const JobRequest& request, JobProgress& progress);
+  Status SetState(JobRecord& job, const std::string& state, const std::string& message = "");
+  Status Save(JobRecord& job, const JobProgress& progress);
+  Status Event(const std::string& job_id, const std::string& kind, const nlohmann::json& json);
+  StatusOr<std::string> DatasetPath(const JobRequest& request) const;
+  StatusOr<std::string> ResolveDeviceClass(const std::string& requested) const;
+  bool Interrupted(const std::string& job_id) const;
+
+  ServerStore* store_;
+  BlobStore* blobs_;
+  Farm* farm_;
+  Campaigns* campaigns_;
+  predictors::MeasurementStore* measurements_;
+  SchedulerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_, event_cv_;
+  std::deque<std::string> resume_;        // jobs of a previous server, first
+  std::set<std::string> running_, cancel_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> runners_;
+};
+
+}  // namespace acs::server

@@ -1,0 +1,390 @@
+// Jobs through the real acs-server with two real acs-worker processes on loopback, over
+// the gRPC client API: upload -> submit -> watch -> download; two jobs at once; cancel; a
+// latency job on a device class without predictor (a campaign first); the server killed
+// mid-job and restarted (the job resumes from its checkpoint and completes); bad uploads,
+// bad requests, tokens and unknown ids each get a clear status.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "process_util.h"
+#include "proto/acs.grpc.pb.h"
+#include "tests/core/test_models.h"
+
+namespace {
+
+using namespace acs::test_process;
+namespace v1 = acs::v1;
+
+class JobsIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("acs_jobs_it_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const std::string bin = ACS_BINARY_DIR;
+    server_ = bin + "/server/acs-server";
+    worker_ = bin + "/devices/acs-worker";
+    data_ = (dir_ / "data").string();
+    address_ = "127.0.0.1:" + std::to_string(FreePort());
+    Output init = Command(server_ + " --init --data-dir " + data_, dir_);
+    ASSERT_EQ(init.code, 0) << init.out;
+    const std::string marker = "admin token (shown once): ";
+    admin_ = init.out.substr(init.out.find(marker) + marker.size());
+    admin_ = admin_.substr(0, admin_.find('\n'));
+    worker_token_ = Token("fleet", "worker");
+    user_token_ = Token("alice", "user");
+    model_ = acs::test_models::BuildTestModel("plain", 3);
+    ASSERT_FALSE(model_.empty());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Token(const std::string& name, const std::string& role) {
+    Output t = Command(server_ + " token --data-dir " + data_ + " --name " + name + " --role " + role, dir_);
+    EXPECT_EQ(t.code, 0) << t.out;
+    return t.out.substr(0, t.out.find('\n'));
+  }
+  std::unique_ptr<Process> StartServer(const std::string& log, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {server_, "--data-dir", data_, "--listen", address_, "--lease-seconds", "3",
+                                     "--offline-seconds", "4", "--checkpoint-seconds", "0", "--max-jobs", "2",
+                                     "--campaign-samples", "48", "--max-upload-mb", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<Process>(args, dir_ / log);
+    stub_ = v1::Acs::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    return p;
+  }
+  std::unique_ptr<Process> StartWorker(const std::string& name) {
+    return std::make_unique<Process>(std::vector<std::string>{worker_, "serve", "--server", address_, "--token",
+                                                              worker_token_, "--name", name, "--min-seconds", "0.02",
+                                                              "--min-repeats", "5"},
+                                     dir_ / (name + ".log"));
+  }
+  void Auth(grpc::ClientContext* ctx, const std::string& token) {
+    ctx->AddMetadata("authorization", "Bearer " + token);
+    ctx->set_wait_for_ready(true);  // a restarted server may still be starting
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  }
+  grpc::Status Upload(const std::string& bytes, v1::UploadReply* reply, const std::string& token, bool dataset = false) {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token);
+    auto writer = dataset ? stub_->UploadDataset(&ctx, reply) : stub_->UploadModel(&ctx, reply);
+    for (size_t at = 0; at == 0 || at < bytes.size(); at += 256 << 10) {
+      v1::UploadChunk chunk;
+      if (at == 0) {
+        chunk.set_name("upload");
+        chunk.set_total_bytes(static_cast<int64_t>(bytes.size()));
+      }
+      chunk.set_data(bytes.substr(at, 256 << 10));
+      if (!writer->Write(chunk)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+  v1::SubmitJobRequest Request(const std::string& model_sha, const std::string& agent, int episodes,
+                               const std::string& budget = "flops") {
+    v1::SubmitJobRequest r;
+    r.set_model_sha256(model_sha);
+    for (int64_t d : {1, 3, 16, 16}) r.add_input_shape(d);
+    r.set_dataset_name("fashion-mnist");
+    r.mutable_budget()->set_kind(budget);
+    r.mutable_budget()->set_ratio(0.5);
+    r.set_agent(agent);
+    r.set_episodes(episodes);
+    r.set_seed(7);
+    r.set_top_k(2);
+    return r;
+  }
+  grpc::Status Submit(const v1::SubmitJobRequest& r, v1::Job* job, const std::string& token) {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token);
+    return stub_->SubmitJob(&ctx, r, job);
+  }
+  v1::Job Get(const std::string& id, const std::string& token, grpc::Status* status = nullptr) {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token);
+    v1::GetJobRequest req;
+    req.set_id(id);
+    v1::Job job;
+    grpc::Status s = stub_->GetJob(&ctx, req, &job);
+    if (status) *status = s;
+    return job;
+  }
+  // Every event until the job ends.
+  std::vector<v1::JobEvent> Watch(const std::string& id, const std::string& token) {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(600));
+    v1::WatchJobRequest req;
+    req.set_id(id);
+    auto reader = stub_->WatchJob(&ctx, req);
+    std::vector<v1::JobEvent> events;
+    for (v1::JobEvent e; reader->Read(&e);) events.push_back(e);
+    grpc::Status s = reader->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return events;
+  }
+  std::string Download(const std::string& id, const std::string& name, const std::string& token,
+                       grpc::Status* status = nullptr) {
+    grpc::ClientContext ctx;
+    Auth(&ctx, token);
+    v1::DownloadArtifactRequest req;
+    req.set_job_id(id);
+    req.set_name(name);
+    auto reader = stub_->DownloadArtifact(&ctx, req);
+    std::string bytes;
+    for (v1::ArtifactChunk c; reader->Read(&c);) bytes += c.data();
+    grpc::Status s = reader->Finish();
+    if (status) *status = s;
+    return bytes;
+  }
+  bool WaitForWorkers(int n) {
+    return WaitFor(
+        [&] {
+          grpc::ClientContext ctx;
+          Auth(&ctx, admin_);
+          v1::ListDevicesReply reply;
+          if (!stub_->ListDevices(&ctx, v1::ListDevicesRequest(), &reply).ok()) return false;
+          int online = 0;
+          for (const auto& d : reply.devices()) online += d.online();
+          return online >= n;
+        },
+        60);
+  }
+
+  fs::path dir_;
+  std::string server_, worker_, data_, address_, admin_, worker_token_, user_token_, model_;
+  std::unique_ptr<v1::Acs::Stub> stub_;
+};
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::string> States(const std::vector<v1::JobEvent>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) {
+    const std::string s = v1::JobState_Name(e.state());
+    if (e.kind() == v1::JobEvent::STATE && (out.empty() || out.back() != s)) out.push_back(s);
+  }
+  return out;
+}
+
+TEST_F(JobsIntegrationTest, SubmitWatchDownloadTwoAtOnceAndCancel) {
+  auto server = StartServer("server.log");
+  auto a = StartWorker("a");
+  auto b = StartWorker("b");
+  ASSERT_TRUE(WaitForWorkers(2)) << server->Log();
+
+  v1::UploadReply model;
+  ASSERT_TRUE(Upload(ReadBytes(model_), &model, user_token_).ok());
+  v1::UploadReply again;
+  ASSERT_TRUE(Upload(ReadBytes(model_), &again, user_token_).ok());
+  EXPECT_EQ(again.sha256(), model.sha256());
+  EXPECT_TRUE(again.deduplicated());
+
+  v1::Job first, second, long_job;
+  ASSERT_TRUE(Submit(Request(model.sha256(), "random", 5), &first, user_token_).ok());
+  ASSERT_TRUE(Submit(Request(model.sha256(), "evo", 5), &second, user_token_).ok());
+  ASSERT_TRUE(Submit(Request(model.sha256(), "random", 5000), &long_job, user_token_).ok());
+  EXPECT_EQ(first.state(), v1::QUEUED);
+
+  const std::vector<v1::JobEvent> events = Watch(first.id(), user_token_);
+  const std::vector<v1::JobEvent> events2 = Watch(second.id(), user_token_);
+  EXPECT_EQ(States(events), (std::vector<std::string>{"QUEUED", "SEARCHING", "VERIFYING", "SUCCEEDED"}))
+      << server->Log();
+  EXPECT_EQ(States(events2).back(), "SUCCEEDED") << server->Log();
+  std::vector<int> episodes;
+  int verified = 0;
+  for (const auto& e : events) {
+    if (e.kind() == v1::JobEvent::EPISODE) episodes.push_back(e.episode());
+    if (e.kind() == v1::JobEvent::VERIFIED) {
+      ++verified;
+      EXPECT_NE(e.message().find("measured"), std::string::npos) << e.message();
+    }
+  }
+  EXPECT_EQ(episodes, (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(verified, 2);
+
+  const v1::Job done = Get(first.id(), user_token_);
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_EQ(done.episodes_done(), 5);
+  EXPECT_GT(done.best_measured_latency_us(), 0);
+  EXPECT_GT(done.dense_measured_latency_us(), 0);
+  EXPECT_EQ(done.request().device_class().empty(), false);
+  ASSERT_EQ(done.artifacts_size(), 3);
+  for (const auto& art : done.artifacts()) {
+    const std::string bytes = Download(first.id(), art.name(), user_token_);
+    EXPECT_EQ(static_cast<int64_t>(bytes.size()), art.bytes()) << art.name();
+    if (art.name() == "report.json") {
+      const nlohmann::json report = nlohmann::json::parse(bytes);
+      EXPECT_EQ(report["episodes"].size(), 5u);
+      EXPECT_EQ(report["verification"].size(), 2u);
+    }
+    if (art.name() == "compressed.pt") {
+      const fs::path path = dir_ / "compressed.pt";
+      std::ofstream(path, std::ios::binary) << bytes;
+      EXPECT_NO_THROW(torch::jit::load(path.string()));
+    }
+  }
+
+  // The long job ran beside them (two at once) and is cancelled mid-search.
+  ASSERT_TRUE(WaitFor([&] { return Get(long_job.id(), user_token_).episodes_done() >= 2; }, 120)) << server->Log();
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, user_token_);
+    v1::CancelJobRequest req;
+    req.set_id(long_job.id());
+    v1::Job reply;
+    ASSERT_TRUE(stub_->CancelJob(&ctx, req, &reply).ok());
+  }
+  const std::vector<v1::JobEvent> cancelled = Watch(long_job.id(), user_token_);
+  EXPECT_EQ(States(cancelled).back(), "CANCELLED");
+  EXPECT_LT(Get(long_job.id(), user_token_).episodes_done(), 5000);
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, user_token_);
+    v1::CancelJobRequest req;
+    req.set_id(long_job.id());
+    v1::Job reply;
+    const grpc::Status twice = stub_->CancelJob(&ctx, req, &reply);
+    EXPECT_EQ(twice.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  // Listing: the user's three jobs in submission order.
+  grpc::ClientContext ctx;
+  Auth(&ctx, user_token_);
+  v1::ListJobsRequest list;
+  v1::ListJobsReply jobs;
+  ASSERT_TRUE(stub_->ListJobs(&ctx, list, &jobs).ok());
+  ASSERT_EQ(jobs.jobs_size(), 3);
+  EXPECT_EQ(jobs.jobs(0).id(), first.id());
+  EXPECT_EQ(jobs.jobs(2).state(), v1::CANCELLED);
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+}
+
+TEST_F(JobsIntegrationTest, LatencyJobSurvivesAKilledServer) {
+  auto server = StartServer("server1.log");
+  auto a = StartWorker("a");
+  auto b = StartWorker("b");
+  ASSERT_TRUE(WaitForWorkers(2)) << server->Log();
+  v1::UploadReply model;
+  ASSERT_TRUE(Upload(ReadBytes(model_), &model, admin_).ok());
+  v1::Job job;
+  // No predictor for the workers' class yet: the job measures a campaign first.
+  grpc::Status submitted = Submit(Request(model.sha256(), "amc", 40, "latency"), &job, admin_);
+  ASSERT_TRUE(submitted.ok()) << submitted.error_message();
+  ASSERT_TRUE(WaitFor([&] { return Get(job.id(), admin_).episodes_done() >= 3; }, 300)) << server->Log();
+  EXPECT_EQ(server->Kill(SIGKILL), -SIGKILL);
+  server = StartServer("server2.log");
+  const std::vector<v1::JobEvent> events = Watch(job.id(), admin_);
+  ASSERT_FALSE(events.empty()) << server->Log();
+  const std::vector<std::string> states = States(events);
+  EXPECT_EQ(states.front(), "QUEUED");
+  EXPECT_EQ(states.back(), "SUCCEEDED") << server->Log();
+  EXPECT_NE(std::find(states.begin(), states.end(), "PREPARING"), states.end());
+  bool resumed = false;
+  std::set<int> episodes;
+  for (const auto& e : events) {
+    resumed |= e.message().find("resumed after episode") != std::string::npos;
+    if (e.kind() == v1::JobEvent::EPISODE) episodes.insert(e.episode());
+  }
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(episodes.size(), 40u);  // every episode once in the log (re-run ones are the same numbers)
+  const v1::Job done = Get(job.id(), admin_);
+  EXPECT_EQ(done.episodes_done(), 40);
+  EXPECT_GT(done.dense_predicted_latency_us(), 0);
+  EXPECT_GT(done.best_predicted_latency_us(), 0);
+  EXPECT_LE(done.best_predicted_latency_us(), 0.5 * done.dense_predicted_latency_us() * 1.0001);
+  EXPECT_GT(done.best_measured_latency_us(), 0);
+  const nlohmann::json report = nlohmann::json::parse(Download(job.id(), "report.json", admin_));
+  ASSERT_EQ(report["episodes"].size(), 40u);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(report["episodes"][i]["episode"].get<int>(), i);
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+}
+
+TEST_F(JobsIntegrationTest, BadInputsGetClearStatuses) {
+  auto server = StartServer("server.log");
+  auto a = StartWorker("a");
+  ASSERT_TRUE(WaitForWorkers(1)) << server->Log();
+  v1::UploadReply reply;
+  // Over the 1 MiB limit: announced, and streamed without announcing.
+  const grpc::Status big = Upload(std::string(3 << 20, 'x'), &reply, user_token_);
+  EXPECT_EQ(big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << big.error_message();
+  EXPECT_NE(big.error_message().find("limit"), std::string::npos);
+
+  v1::UploadReply corrupt, model;
+  ASSERT_TRUE(Upload("this is not a TorchScript file", &corrupt, user_token_).ok());
+  ASSERT_TRUE(Upload(ReadBytes(model_), &model, user_token_).ok());
+  v1::Job job;
+  grpc::Status s = Submit(Request(corrupt.sha256(), "random", 3), &job, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("model"), std::string::npos) << s.error_message();
+
+  v1::SubmitJobRequest wrong_shape = Request(model.sha256(), "random", 3);
+  wrong_shape.set_input_shape(1, 5);
+  s = Submit(wrong_shape, &job, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("input shape"), std::string::npos) << s.error_message();
+
+  v1::SubmitJobRequest unknown_model = Request(std::string(64, 'a'), "random", 3);
+  s = Submit(unknown_model, &job, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("not uploaded"), std::string::npos) << s.error_message();
+
+  v1::SubmitJobRequest agent = Request(model.sha256(), "sgd", 3);
+  s = Submit(agent, &job, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("unknown agent 'sgd'"), std::string::npos) << s.error_message();
+
+  v1::SubmitJobRequest dataset = Request(model.sha256(), "random", 3);
+  dataset.set_dataset_name("no-such-data");
+  s = Submit(dataset, &job, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("no dataset named 'no-such-data'"), std::string::npos) << s.error_message();
+
+  v1::UploadReply junk_data;
+  ASSERT_TRUE(Upload("not a dataset", &junk_data, user_token_, true).ok());
+  v1::SubmitJobRequest bad_data = Request(model.sha256(), "random", 3);
+  bad_data.set_dataset_sha256(junk_data.sha256());
+  s = Submit(bad_data, &job, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("dataset"), std::string::npos) << s.error_message();
+
+  v1::SubmitJobRequest unmeetable = Request(model.sha256(), "random", 3);
+  unmeetable.mutable_budget()->set_ratio(0.001);
+  s = Submit(unmeetable, &job, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("budget"), std::string::npos) << s.error_message();
+
+  v1::SubmitJobRequest device = Request(model.sha256(), "random", 3);
+  device.set_device_class("riscv-phone");
+  s = Submit(device, &job, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("no worker of device class 'riscv-phone'"), std::string::npos) << s.error_message();
+
+  // Unknown job, another user's job, tokens.
+  grpc::Status get;
+  Get("job-000000000000", user_token_, &get);
+  EXPECT_EQ(get.error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(Submit(Request(model.sha256(), "random", 2), &job, admin_).ok());
+  Get(job.id(), user_token_, &get);
+  EXPECT_EQ(get.error_code(), grpc::StatusCode::NOT_FOUND);
+  Download(job.id(), "nothing.bin", admin_, &get);
+  EXPECT_EQ(get.error_code(), grpc::StatusCode::NOT_FOUND);
+  Get(job.id(), "acs_not-a-token", &get);
+  EXPECT_EQ(get.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  Get(job.id(), worker_token_, &get);
+  EXPECT_EQ(get.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  s = Upload(ReadBytes(model_), &reply, worker_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(States(Watch(job.id(), admin_)).back(), "SUCCEEDED") << server->Log();
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+}
+
+}  // namespace
