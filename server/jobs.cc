@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agents/latency_cost.h"
 #include "agents/make_agent.h"
 #include "agents/search_session.h"
 #include "core/importer.h"
@@ -595,7 +596,11 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
             v.measured_us = r["runtime"].value("median_us", 0.0);
             v.dense_measured_us = r["dense"].value("median_us", 0.0);
           }
-          if (v.measured_us <= 0) v.error = "the worker's result has no runtime measurement";
+          if (v.measured_us <= 0) {
+            v.error = "the worker's result has no runtime measurement";
+          } else {
+            ACS_RETURN_IF_ERROR(RecordModelMeasurement(request, progress, v, r));
+          }
         } else {
           v.error = t.error;
         }
@@ -643,6 +648,24 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
                   progress.verifications[0].error.c_str());
   }
   return SetState(job, kJobSucceeded, line);
+}
+
+Status JobScheduler::RecordModelMeasurement(const JobRequest& request, const JobProgress& progress,
+                                            const Verification& v, const nlohmann::json& result) {
+  if (!measurements_) return Status::Ok();
+  ACS_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(request.model_sha256));
+  ACS_ASSIGN_OR_RETURN(std::shared_ptr<ImportedModel> model, ImportTorchScript(path, {request.input_shape}));
+  ACS_ASSIGN_OR_RETURN(Policy policy, Policy::FromJson(progress.verify_policies.at(v.rank)));
+  predictors::ModelRecord r;
+  r.device_class = progress.device_class;
+  r.model = "model-" + request.model_sha256.substr(0, 12);
+  r.policy_hash = v.policy_hash;
+  r.policy_json = policy.ToJson(-1);
+  r.shape = ModelShapeOf(model->graph, policy, request.threads);
+  r.median_us = v.measured_us;
+  r.iqr_us = result["runtime"].value("iqr_us", 0.0);
+  r.record_json = result.dump();
+  return measurements_->AddModel(r);
 }
 
 Status JobScheduler::Save(JobRecord& job, const JobProgress& progress) {

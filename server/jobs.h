@@ -140,6 +140,10 @@ class JobScheduler {
   Status Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress);
   Status Search(JobRecord& job, const JobRequest& request, JobProgress& progress);
   Status Verify(JobRecord& job, const JobRequest& request, JobProgress& progress);
+  // A verified policy's whole-model latency joins the device class's measurements (the
+  // predictor's per-model overhead learns from them).
+  Status RecordModelMeasurement(const JobRequest& request, const JobProgress& progress, const Verification& v,
+                                const nlohmann::json& result);
   Status SetState(JobRecord& job, const std::string& state, const std::string& message = "");
   Status Save(JobRecord& job, const JobProgress& progress);
   Status Event(const std::string& job_id, const std::string& kind, const nlohmann::json& json);

@@ -2,7 +2,7 @@
 // the gRPC client API: upload -> submit -> watch -> download; two jobs at once; cancel; a
 // latency job on a device class without predictor (a campaign first); the server killed
 // mid-job and restarted (the job resumes from its checkpoint and completes); bad uploads,
-// bad requests, tokens and unknown ids each get a clear status.
+// bad requests, tokens and unknown ids each get a clear status; TLS.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -384,6 +384,30 @@ TEST_F(JobsIntegrationTest, BadInputsGetClearStatuses) {
   s = Upload(ReadBytes(model_), &reply, worker_token_);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(States(Watch(job.id(), admin_)).back(), "SUCCEEDED") << server->Log();
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+}
+
+TEST_F(JobsIntegrationTest, ServesTlsWhenGivenCertificates) {
+  const std::string key = (dir_ / "key.pem").string(), cert = (dir_ / "cert.pem").string();
+  Output gen = Command("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
+                       "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " + key + " -out " + cert,
+                       dir_);
+  if (gen.code != 0) GTEST_SKIP() << "openssl cannot make a test certificate: " << gen.out;
+  auto server = StartServer("server.log", {"--tls-cert", cert, "--tls-key", key});
+  auto worker = std::make_unique<Process>(
+      std::vector<std::string>{worker_, "serve", "--server", address_, "--token", worker_token_, "--tls-ca", cert},
+      dir_ / "worker.log");
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadBytes(cert);
+  stub_ = v1::Acs::NewStub(grpc::CreateChannel(address_, grpc::SslCredentials(ssl)));
+  EXPECT_TRUE(WaitForWorkers(1)) << server->Log() << worker->Log();
+  // A plain-text client does not get through.
+  auto plain = v1::Acs::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + admin_);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::ListDevicesReply reply;
+  EXPECT_FALSE(plain->ListDevices(&ctx, v1::ListDevicesRequest(), &reply).ok());
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
 
