@@ -38,20 +38,6 @@ StatusOr<EpisodeRecord> EpisodeFromJson(const nlohmann::json& j) {
 
 }  // namespace
 
-StatusOr<std::pair<std::string, double>> ParseBudget(const std::string& text) {
-  const size_t eq = text.find('=');
-  std::string value = eq == std::string::npos ? "" : text.substr(eq + 1);
-  if (!value.empty() && (value.back() == 'x' || value.back() == 'X')) value.pop_back();
-  try {
-    size_t used = 0;
-    double ratio = std::stod(value, &used);
-    if (used == value.size() && ratio > 0 && ratio <= 1) return std::make_pair(text.substr(0, eq), ratio);
-  } catch (const std::exception&) {
-  }
-  return Status::InvalidArgument("budget expects KIND=RATIOx with KIND latency, flops, params or bytes and RATIO in "
-                                 "(0, 1], got '" + text + "'");
-}
-
 StatusOr<std::unique_ptr<SearchSession>> SearchSession::Create(const SearchSessionOptions& options) {
   if (options.episodes < 1) return Status::InvalidArgument("a search needs at least one episode");
   if (options.validation_samples < 1 || options.calibration_samples < 0) {

@@ -44,10 +44,6 @@ struct SearchSessionOptions {
   std::vector<std::string> skip;        // layer names never compressed
 };
 
-// Budget kind and ratio from "KIND=RATIOx" (e.g. "latency=0.5x"); InvalidArgument names
-// the expected form.
-StatusOr<std::pair<std::string, double>> ParseBudget(const std::string& text);
-
 struct ExportedSearch {
   std::string policy_path, model_path, report_path;  // in the export directory
   double exported_accuracy = 0;  // of the compressed model, full reconstruction

@@ -12,6 +12,12 @@ int EvalCommand(int argc, char** argv);      // acs eval MODEL --data DATA
 int SearchCommand(int argc, char** argv);    // acs search MODEL --data DATA --budget B --out DIR
 int PredictorCommand(int argc, char** argv); // acs predictor collect|train|eval|predict|campaign|status
 int DevicesCommand(int argc, char** argv);   // acs devices --server S
+int SubmitCommand(int argc, char** argv);    // acs submit MODEL --input SHAPE --data D --budget B [--watch]
+int WatchCommand(int argc, char** argv);     // acs watch JOB
+int JobsCommand(int argc, char** argv);      // acs jobs [--state S] [--all]
+int JobCommand(int argc, char** argv);       // acs job JOB [--json]
+int CancelCommand(int argc, char** argv);    // acs cancel JOB
+int DownloadCommand(int argc, char** argv);  // acs download JOB --out DIR [--name NAME|--all]
 // acs predictor campaign|status --server S: sub is "campaign" or "status".
 int RemotePredictorCommand(const std::string& sub, int argc, char** argv);
 

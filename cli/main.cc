@@ -7,35 +7,52 @@
 
 namespace {
 
-const char kUsage[] =
-    "acs - automated compression search\n"
-    "\n"
-    "usage: acs COMMAND [options]\n"
-    "\n"
-    "commands:\n"
-    "  inspect   show a TorchScript model's layers, shapes, FLOPs and channel groups\n"
-    "  compress  apply a per-layer compression policy and export TorchScript\n"
-    "  eval      measure accuracy (or fidelity) of a model on a dataset\n"
-    "  search    search a per-layer compression policy within a latency / FLOPs / size budget\n"
-    "  predictor collect kernel measurements, train and evaluate latency predictors\n"
-    "  devices   the workers registered with an acs-server (--server)\n"
-    "\n"
-    "Run 'acs COMMAND --help' for a command's options.\n";
+struct Command {
+  const char* name;
+  int (*run)(int argc, char** argv);
+  const char* summary;  // one line of `acs --help`
+  bool remote;          // talks to an acs-server
+};
+
+const Command kCommands[] = {
+    {"inspect", acs::cli::InspectCommand, "show a TorchScript model's layers, shapes, FLOPs and channel groups", false},
+    {"compress", acs::cli::CompressCommand, "apply a per-layer compression policy and export TorchScript", false},
+    {"eval", acs::cli::EvalCommand, "measure accuracy (or fidelity) of a model on a dataset", false},
+    {"search", acs::cli::SearchCommand,
+     "search a per-layer compression policy within a latency / FLOPs / size budget", false},
+    {"predictor", acs::cli::PredictorCommand, "collect kernel measurements, train and evaluate latency predictors",
+     false},
+    {"submit", acs::cli::SubmitCommand, "upload a model (and dataset) and submit a compression search job", true},
+    {"watch", acs::cli::WatchCommand, "follow a job's progress until it ends", true},
+    {"jobs", acs::cli::JobsCommand, "list jobs", true},
+    {"job", acs::cli::JobCommand, "show one job (--json for JSON)", true},
+    {"cancel", acs::cli::CancelCommand, "cancel a job", true},
+    {"download", acs::cli::DownloadCommand, "download a job's compressed model, policy and report", true},
+    {"devices", acs::cli::DevicesCommand, "the workers registered with the server", true},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "acs - automated compression search\n\nusage: acs COMMAND [options]\n\ncommands:\n";
+  for (bool remote : {false, true}) {
+    if (remote) out << "\ncommands that talk to an acs-server (--server HOST:PORT):\n";
+    for (const Command& c : kCommands) {
+      if (c.remote == remote) out << "  " << c.name << std::string(10 - std::strlen(c.name), ' ') << c.summary << "\n";
+    }
+  }
+  out << "\nRun 'acs COMMAND --help' for a command's options.\n";
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
-    std::cout << kUsage;
+    PrintUsage(std::cout);
     return argc < 2 ? 2 : 0;
   }
-  std::string command = argv[1];
-  if (command == "inspect") return acs::cli::InspectCommand(argc, argv);
-  if (command == "compress") return acs::cli::CompressCommand(argc, argv);
-  if (command == "eval") return acs::cli::EvalCommand(argc, argv);
-  if (command == "search") return acs::cli::SearchCommand(argc, argv);
-  if (command == "predictor") return acs::cli::PredictorCommand(argc, argv);
-  if (command == "devices") return acs::cli::DevicesCommand(argc, argv);
-  std::cerr << "acs: unknown command '" << command << "'\n\n" << kUsage;
+  for (const Command& c : kCommands) {
+    if (argv[1] == std::string(c.name)) return c.run(argc, argv);
+  }
+  std::cerr << "acs: unknown command '" << argv[1] << "'\n\n";
+  PrintUsage(std::cerr);
   return 2;
 }

@@ -82,16 +82,6 @@ StatusOr<std::vector<int>> ParseIntList(const std::string& flag, const std::stri
   return out;
 }
 
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 // Prints "label  i/n  [elapsed, ETA]" over itself.
 class Progress {
  public:

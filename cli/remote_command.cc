@@ -1,10 +1,18 @@
-// The acs commands that talk to an acs-server: devices, predictor campaign / status.
+// The acs commands that talk to an acs-server: jobs (submit, watch, jobs, job, cancel,
+// download), devices, predictor campaign / status.
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <strings.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -18,6 +26,17 @@
 namespace acs::cli {
 namespace {
 
+namespace fs = std::filesystem;
+using acs::v1::Job;
+using acs::v1::JobEvent;
+using acs::v1::JobState;
+
+constexpr size_t kChunkBytes = 1 << 20;      // upload chunk size
+constexpr double kTransferSeconds = 3600;    // deadline of an upload or a download
+
+// ---------------------------------------------------------------------------------------
+// Connection, flags and errors shared by every remote command.
+
 const char kConnectHelp[] =
     "server options:\n"
     "  --server HOST:PORT  the acs-server (default 127.0.0.1:50051)\n"
@@ -30,8 +49,10 @@ const std::set<std::string> kConnectFlags = {"server", "token", "token-file", "t
 struct Connection {
   std::unique_ptr<acs::v1::Acs::Stub> stub;
   std::string token;
+  // Adds the token and a deadline `seconds` from now (none when seconds <= 0).
   void Prepare(grpc::ClientContext* ctx, double seconds = 60) const {
     if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    if (seconds <= 0) return;
     ctx->set_deadline(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
   }
@@ -63,22 +84,22 @@ StatusOr<Connection> Connect(const Flags& flags) {
   return c;
 }
 
-// The server's message, with where it came from when the server cannot be reached.
+// The server's answer as "CODE: message", saying where the server was when it cannot be
+// reached.
 Status Call(const grpc::Status& s, const Flags& flags) {
-  Status st = FromGrpc(s);
-  if (st.code() == StatusCode::kUnavailable) {
-    return Status::Unavailable("cannot reach acs-server at " + flags.Get("server", "127.0.0.1:50051") + ": " +
-                               st.message());
+  if (s.ok()) return Status::Ok();
+  const Status st = FromGrpc(s);
+  std::string code = StatusCodeName(st.code());
+  if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) code = "RESOURCE_EXHAUSTED";
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) code = "DEADLINE_EXCEEDED";
+  std::string message = s.error_message();
+  if (st.code() == StatusCode::kUnimplemented && message.empty()) {
+    message = "this acs-server does not implement the call; it is older than this client";
   }
-  return st;
-}
-
-StatusOr<Flags> ParseRemote(int argc, char** argv, int first, std::set<std::string> valued,
-                            const std::set<std::string>& switches) {
-  valued.insert(kConnectFlags.begin(), kConnectFlags.end());
-  ACS_ASSIGN_OR_RETURN(Flags flags, ParseFlags(argc, argv, first, valued, switches));
-  if (!flags.positional.empty()) return Status::InvalidArgument("unexpected argument '" + flags.positional[0] + "'");
-  return flags;
+  if (st.code() == StatusCode::kUnavailable) {
+    message = "cannot reach acs-server at " + flags.Get("server", "127.0.0.1:50051") + ": " + message;
+  }
+  return Status(st.code(), code + ": " + message);
 }
 
 bool WantsHelp(int argc, char** argv) {
@@ -88,6 +109,399 @@ bool WantsHelp(int argc, char** argv) {
   return false;
 }
 
+// What a remote command accepts.
+struct CommandSpec {
+  std::string name;                      // in messages: "watch", "predictor status"
+  std::string help;                      // usage and description, printed before kConnectHelp
+  int first = 2;                         // argv index of the first argument
+  std::set<std::string> valued;          // flags with a value, besides kConnectFlags
+  std::set<std::string> switches;
+  std::vector<std::string> positionals;  // their names in order, e.g. {"JOB"}; all required
+};
+
+struct Remote {
+  Flags flags;
+  Connection conn;
+  // Unary call: `rpc` is e.g. &acs::v1::Acs::Stub::GetJob.
+  template <typename Req, typename Reply, typename Rpc>
+  Status Unary(Rpc rpc, const Req& req, Reply* reply) const {
+    grpc::ClientContext ctx;
+    conn.Prepare(&ctx);
+    return Call(((*conn.stub).*rpc)(&ctx, req, reply), flags);
+  }
+};
+
+StatusOr<Remote> Open(const CommandSpec& spec, int argc, char** argv) {
+  std::set<std::string> valued = spec.valued;
+  valued.insert(kConnectFlags.begin(), kConnectFlags.end());
+  Remote r;
+  ACS_ASSIGN_OR_RETURN(r.flags, ParseFlags(argc, argv, spec.first, valued, spec.switches));
+  const auto& pos = r.flags.positional;
+  if (pos.size() < spec.positionals.size()) {
+    return Status::InvalidArgument("missing " + spec.positionals[pos.size()] + " (see 'acs " + spec.name + " --help')");
+  }
+  if (pos.size() > spec.positionals.size()) {
+    return Status::InvalidArgument("unexpected argument '" + pos[spec.positionals.size()] + "'");
+  }
+  ACS_ASSIGN_OR_RETURN(r.conn, Connect(r.flags));
+  return r;
+}
+
+// Prints the help, or parses, connects and runs body; returns the exit code.
+int Run(const CommandSpec& spec, int argc, char** argv, const std::function<Status(const Remote&)>& body) {
+  if (WantsHelp(argc, argv)) {
+    std::cout << spec.help << "\n" << kConnectHelp;
+    return 0;
+  }
+  StatusOr<Remote> r = Open(spec, argc, argv);
+  if (!r.ok()) return Fail(spec.name, r.status());
+  const Status s = body(*r);
+  return s.ok() ? 0 : Fail(spec.name, s);
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing the job request.
+
+StatusOr<int64_t> ParsePositive(const std::string& flag, const std::string& text) {
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used == text.size() && v > 0) return static_cast<int64_t>(v);
+  } catch (const std::exception&) {
+  }
+  return Status::InvalidArgument(flag + " expects positive integers, got '" + text + "'");
+}
+
+
+StatusOr<acs::v1::SearchSpace> ParseSpace(const Flags& f) {
+  acs::v1::SearchSpace space;
+  for (const std::string& p : SplitList(f.Get("patterns"))) space.add_patterns(p);
+  for (const std::string& p : SplitList(f.Get("precisions"))) space.add_precisions(p);
+  for (const std::string& s : SplitList(f.Get("skip"))) space.add_skip_layers(s);
+  for (const std::string& b : SplitList(f.Get("block-sizes"))) {
+    ACS_ASSIGN_OR_RETURN(int64_t size, ParsePositive("--block-sizes", b));
+    space.add_block_sizes(static_cast<int32_t>(size));
+  }
+  ACS_ASSIGN_OR_RETURN(double max_sparsity, f.GetDouble("max-sparsity", 0));
+  if (max_sparsity < 0 || max_sparsity >= 1) return Status::InvalidArgument("--max-sparsity must be in [0, 1)");
+  space.set_max_sparsity(max_sparsity);
+  return space;
+}
+
+// Every field of the request but the uploaded blobs' sha256.
+StatusOr<acs::v1::SubmitJobRequest> ParseRequest(const Flags& f) {
+  acs::v1::SubmitJobRequest req;
+  ACS_ASSIGN_OR_RETURN(std::string input, f.Required("input"));
+  ACS_ASSIGN_OR_RETURN(Shape shape, ParseShape(input));
+  for (int64_t d : shape) req.add_input_shape(d);
+  ACS_ASSIGN_OR_RETURN(BudgetSpec budget, ParseBudget(f.Get("budget", "latency=0.5x")));
+  req.mutable_budget()->set_kind(budget.kind);
+  req.mutable_budget()->set_ratio(budget.ratio);
+  ACS_ASSIGN_OR_RETURN(*req.mutable_space(), ParseSpace(f));
+  req.set_device_class(f.Get("device-class"));
+  req.set_agent(f.Get("agent", "amc"));
+  ACS_ASSIGN_OR_RETURN(int64_t episodes, f.GetInt("episodes", 0));
+  ACS_ASSIGN_OR_RETURN(int64_t seed, f.GetInt("seed", 1));
+  ACS_ASSIGN_OR_RETURN(int64_t threads, f.GetInt("threads", 1));
+  ACS_ASSIGN_OR_RETURN(int64_t top_k, f.GetInt("top-k", 0));
+  if (episodes < 0 || seed < 0 || threads < 1 || top_k < 0) {
+    return Status::InvalidArgument("--episodes, --seed and --top-k must be >= 0, --threads >= 1");
+  }
+  req.set_episodes(static_cast<int32_t>(episodes));
+  req.set_seed(static_cast<uint64_t>(seed));
+  req.set_threads(static_cast<int32_t>(threads));
+  req.set_top_k(static_cast<int32_t>(top_k));
+  req.set_fine_tune(f.Has("fine-tune"));
+  return req;
+}
+
+// --state: a JobState name, any case.
+StatusOr<JobState> ParseState(const std::string& text) {
+  std::string upper = text;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  JobState state;
+  if (acs::v1::JobState_Parse(upper, &state) && state != acs::v1::JOB_STATE_UNSPECIFIED) return state;
+  return Status::InvalidArgument("--state expects queued, preparing, searching, verifying, succeeded, failed or "
+                                 "cancelled, got '" + text + "'");
+}
+
+// ---------------------------------------------------------------------------------------
+// Formatting jobs and events.
+
+bool IsTerminal(JobState s) {
+  return s == acs::v1::SUCCEEDED || s == acs::v1::FAILED || s == acs::v1::CANCELLED;
+}
+
+std::string Format(const char* fmt, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, value);
+  return buf;
+}
+
+std::string Bytes(int64_t n) {
+  if (n >= (1 << 20)) return Format("%.2f MiB", n / 1048576.0);
+  if (n >= 1024) return Format("%.1f KiB", n / 1024.0);
+  return std::to_string(n) + " B";
+}
+
+// 75 -> "1m15s".
+std::string Duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s >= 3600) return std::to_string(s / 3600) + "h" + Format("%02.0fm", (s % 3600) / 60);
+  if (s >= 60) return std::to_string(s / 60) + "m" + Format("%02.0fs", s % 60);
+  return std::to_string(s) + "s";
+}
+
+std::string Budget(const acs::v1::Budget& b) { return b.kind() + "=" + Format("%.3gx", b.ratio()); }
+
+// "2.00x" when both latencies are known, else "".
+std::string Speedup(double dense_us, double best_us) {
+  return dense_us > 0 && best_us > 0 ? Format("%.2fx", dense_us / best_us) : "";
+}
+
+std::string Episodes(const Job& job) {
+  const int total = job.request().episodes();
+  return std::to_string(job.episodes_done()) + (total > 0 ? "/" + std::to_string(total) : "");
+}
+
+std::string Clock() {
+  const std::time_t now = std::time(nullptr);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", std::localtime(&now));
+  return buf;
+}
+
+// One line per event for the progress display.
+std::string EventLine(const JobEvent& e) {
+  const Job& job = e.job();
+  std::string line = Clock() + " ";
+  switch (e.kind()) {
+    case JobEvent::EPISODE: {
+      const int total = job.request().episodes();
+      line += "episode " + std::to_string(e.episode()) + (total > 0 ? "/" + std::to_string(total) : "") +
+              "  reward " + Format("%.4f", e.reward()) + "  accuracy " + Percent(e.accuracy(), 2) + "  cost " +
+              Format("%.3fx", e.cost_ratio()) + "  best " + Percent(job.best_accuracy(), 2) + " (reward " +
+              Format("%.4f", job.best_reward()) + ")";
+      if (job.eta_seconds() > 0) line += "  ETA " + Duration(job.eta_seconds());
+      break;
+    }
+    case JobEvent::VERIFIED: {
+      line += "verified";
+      const std::string speedup = Speedup(job.dense_measured_latency_us(), job.best_measured_latency_us());
+      if (e.message().empty() && !speedup.empty()) {
+        line += ": best " + Format("%.1f us", job.best_measured_latency_us()) + " vs dense " +
+                Format("%.1f us", job.dense_measured_latency_us()) + " measured (" + speedup + ")";
+      }
+      break;
+    }
+    default: {  // STATE: the state entered, which the job may have left already
+      const std::string state =
+          acs::v1::JobState_Name(e.state() != acs::v1::JOB_STATE_UNSPECIFIED ? e.state() : job.state());
+      line += "state " + state;
+      if (strcasecmp(e.message().c_str(), state.c_str()) == 0) return line;  // no news in the message
+    }
+  }
+  if (!e.message().empty()) line += "  " + e.message();
+  return line;
+}
+
+// "predicted 100.0 us vs dense 200.0 us (2.00x)"; false (nothing printed) while unknown.
+bool PrintLatency(std::ostream& out, const char* label, const char* what, double dense_us, double best_us) {
+  if (best_us <= 0) return false;
+  out << "  " << label << what << " " << Format("%.1f us", best_us);
+  if (dense_us > 0) out << " vs dense " << Format("%.1f us", dense_us) << " (" << Speedup(dense_us, best_us) << ")";
+  out << "\n";
+  return true;
+}
+
+// A readable summary of a job.
+void PrintJob(const Job& job, std::ostream& out) {
+  const acs::v1::SubmitJobRequest& r = job.request();
+  out << "job " << job.id() << ": " << acs::v1::JobState_Name(job.state()) << "\n";
+  std::string shape;
+  for (int64_t d : r.input_shape()) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+  out << "  request    model " << r.model_sha256().substr(0, 12) << ", input " << shape << ", data "
+      << (r.dataset_name().empty() ? r.dataset_sha256().substr(0, 12) : r.dataset_name()) << ", budget "
+      << Budget(r.budget()) << ", agent " << r.agent()
+      << (r.device_class().empty() ? "" : ", device class " + r.device_class()) << "\n";
+  out << "  episodes   " << Episodes(job);
+  if (job.episodes_done() > 0) out << ", best reward " << Format("%.4f", job.best_reward());
+  if (job.eta_seconds() > 0 && !IsTerminal(job.state())) out << ", ETA " << Duration(job.eta_seconds());
+  out << "\n";
+  if (job.best_accuracy() > 0 || job.dense_accuracy() > 0) {
+    out << "  accuracy   best " << Percent(job.best_accuracy(), 2) << " vs dense " << Percent(job.dense_accuracy(), 2)
+        << " (" << Format("%+.2f points", 100 * (job.best_accuracy() - job.dense_accuracy())) << ")\n";
+  }
+  const bool predicted =
+      PrintLatency(out, "latency    ", "predicted", job.dense_predicted_latency_us(), job.best_predicted_latency_us());
+  PrintLatency(out, predicted ? "           " : "latency    ", "measured ", job.dense_measured_latency_us(),
+               job.best_measured_latency_us());
+  for (int i = 0; i < job.artifacts_size(); ++i) {
+    const acs::v1::Artifact& a = job.artifacts(i);
+    out << (i == 0 ? "  artifacts  " : "             ") << a.name() << " (" << Bytes(a.bytes()) << ")\n";
+  }
+  if (!job.error().empty()) out << "  error      " << job.error() << "\n";
+  out << "  created    " << job.created() << (job.updated().empty() ? "" : ", updated " + job.updated()) << "\n";
+}
+
+// OK for a job that succeeded; otherwise an error carrying the job's own.
+Status Outcome(const Job& job) {
+  switch (job.state()) {
+    case acs::v1::SUCCEEDED:
+      return Status::Ok();
+    case acs::v1::FAILED:
+      return Status::Aborted("job " + job.id() + " FAILED: " + (job.error().empty() ? "no reason given" : job.error()));
+    case acs::v1::CANCELLED:
+      return Status::Cancelled("job " + job.id() + " was cancelled");
+    default:
+      return Status::Unavailable("job " + job.id() + " is still " + acs::v1::JobState_Name(job.state()) +
+                                 " but its event stream ended; run 'acs watch " + job.id() + "' again");
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Jobs and transfers.
+
+StatusOr<Job> FetchJob(const Remote& r, const std::string& id) {
+  acs::v1::GetJobRequest req;
+  req.set_id(id);
+  Job job;
+  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::GetJob, req, &job));
+  return job;
+}
+
+// Prints the job's events to stderr until its stream ends; returns the job as it ended.
+StatusOr<Job> Follow(const Remote& r, const std::string& id) {
+  grpc::ClientContext ctx;
+  r.conn.Prepare(&ctx, 0);
+  acs::v1::WatchJobRequest req;
+  req.set_id(id);
+  std::unique_ptr<grpc::ClientReader<JobEvent>> reader = r.conn.stub->WatchJob(&ctx, req);
+  JobEvent event;
+  Job last;
+  while (reader->Read(&event)) {
+    std::cerr << EventLine(event) << std::endl;
+    last = event.job();
+  }
+  ACS_RETURN_IF_ERROR(Call(reader->Finish(), r.flags));
+  if (last.id().empty() || !IsTerminal(last.state())) return FetchJob(r, id);
+  return last;
+}
+
+// Watches to the end, prints the summary to stdout; OK when the job succeeded.
+Status WatchToEnd(const Remote& r, const std::string& id) {
+  ACS_ASSIGN_OR_RETURN(Job job, Follow(r, id));
+  PrintJob(job, std::cout);
+  return Outcome(job);
+}
+
+// Streams the file at path to UploadModel or UploadDataset in kChunkBytes chunks.
+StatusOr<acs::v1::UploadReply> Upload(const Remote& r, const std::string& path, bool dataset) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec || fs::is_directory(path)) return Status::NotFound("'" + path + "' is not a readable file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("'" + path + "' cannot be read");
+  grpc::ClientContext ctx;
+  r.conn.Prepare(&ctx, kTransferSeconds);
+  acs::v1::UploadReply reply;
+  auto writer = dataset ? r.conn.stub->UploadDataset(&ctx, &reply) : r.conn.stub->UploadModel(&ctx, &reply);
+  acs::v1::UploadChunk chunk;
+  chunk.set_name(fs::path(path).filename().string());
+  chunk.set_total_bytes(static_cast<int64_t>(size));
+  std::string buf(kChunkBytes, '\0');
+  bool first = true;
+  while (first || in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.bad()) {
+      ctx.TryCancel();
+      return Status::DataLoss("reading '" + path + "' failed");
+    }
+    chunk.set_data(buf.data(), static_cast<size_t>(in.gcount()));
+    if ((chunk.data().empty() && !first) || !writer->Write(chunk)) break;  // a refusal comes with Finish
+    chunk.clear_name();
+    chunk.clear_total_bytes();
+    first = false;
+  }
+  writer->WritesDone();
+  ACS_RETURN_IF_ERROR(Call(writer->Finish(), r.flags));
+  std::cerr << (dataset ? "dataset " : "model ") << path << ": " << Bytes(reply.bytes()) << ", sha256 "
+            << reply.sha256().substr(0, 12) << (reply.deduplicated() ? " (already on the server)" : "") << "\n";
+  return reply;
+}
+
+// --data: name:NAME, or a file that is uploaded.
+Status ResolveData(const Remote& r, const std::string& data, acs::v1::SubmitJobRequest* req) {
+  if (data.rfind("name:", 0) == 0) {
+    req->set_dataset_name(data.substr(5));
+    return Status::Ok();
+  }
+  ACS_ASSIGN_OR_RETURN(acs::v1::UploadReply reply, Upload(r, data, true));
+  req->set_dataset_sha256(reply.sha256());
+  return Status::Ok();
+}
+
+// Checked before anything is uploaded.
+Status CheckDataFlag(const std::string& data) {
+  if (data.rfind("name:", 0) == 0) {
+    return data.size() > 5 ? Status::Ok() : Status::InvalidArgument("--data name: needs a dataset name");
+  }
+  if (fs::is_directory(data)) {
+    return Status::InvalidArgument("--data '" + data +
+                                   "' is a directory; the server stores one file per dataset: pass a single file "
+                                   "(IDX, CIFAR-10 binary or torch.save'd (images, labels)), or name:NAME for a "
+                                   "dataset the server knows (e.g. name:fashion-mnist)");
+  }
+  if (!fs::is_regular_file(data)) {
+    return Status::NotFound("--data '" + data + "' does not exist; pass a file, or name:NAME for a dataset the server "
+                            "knows");
+  }
+  return Status::Ok();
+}
+
+// An artifact name is a plain file name.
+Status CheckArtifactName(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+    return Status::InvalidArgument("'" + name + "' is not an artifact name (e.g. compressed.pt)");
+  }
+  return Status::Ok();
+}
+
+// Streams the artifact into dir/.NAME.part, checks its size and renames it to dir/NAME.
+StatusOr<std::string> Download(const Remote& r, const std::string& job, const std::string& name,
+                               const fs::path& dir) {
+  ACS_RETURN_IF_ERROR(CheckArtifactName(name));
+  const fs::path final_path = dir / name, temp = dir / ("." + name + ".part");
+  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+  if (!out) return Status::Unavailable("cannot write '" + temp.string() + "'");
+  grpc::ClientContext ctx;
+  r.conn.Prepare(&ctx, kTransferSeconds);
+  acs::v1::DownloadArtifactRequest req;
+  req.set_job_id(job);
+  req.set_name(name);
+  auto reader = r.conn.stub->DownloadArtifact(&ctx, req);
+  acs::v1::ArtifactChunk chunk;
+  int64_t expected = -1, written = 0;
+  while (reader->Read(&chunk)) {
+    if (expected < 0) expected = chunk.total_bytes();
+    out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    written += static_cast<int64_t>(chunk.data().size());
+  }
+  out.close();
+  Status s = Call(reader->Finish(), r.flags);
+  if (s.ok() && !out) s = Status::Unavailable("writing '" + temp.string() + "' failed");
+  if (s.ok() && expected >= 0 && written != expected) {
+    s = Status::DataLoss(name + ": received " + std::to_string(written) + " of " + std::to_string(expected) + " bytes");
+  }
+  std::error_code ec;
+  if (s.ok()) fs::rename(temp, final_path, ec);
+  if (!s.ok() || ec) fs::remove(temp);
+  if (ec) return Status::Unavailable("cannot rename to '" + final_path.string() + "': " + ec.message());
+  ACS_RETURN_IF_ERROR(s);
+  std::cerr << name << ": " << Bytes(written) << "\n";
+  return final_path.string();
+}
+
 void PrintStatus(const acs::v1::PredictorStatus& s) {
   std::printf("device class %s: predictor %s, version %lld, %lld kernel measurements", s.device_class().c_str(),
               s.state().c_str(), static_cast<long long>(s.version()), static_cast<long long>(s.kernel_measurements()));
@@ -95,73 +509,243 @@ void PrintStatus(const acs::v1::PredictorStatus& s) {
   std::printf("\n");
 }
 
-}  // namespace
+// ---------------------------------------------------------------------------------------
+// Command bodies.
 
-int DevicesCommand(int argc, char** argv) {
-  if (WantsHelp(argc, argv)) {
-    std::cout << "usage: acs devices [--server HOST:PORT]\n\nThe workers registered with the server.\n\n"
-              << kConnectHelp;
-    return 0;
+Status Submit(const Remote& r) {
+  const Flags& f = r.flags;
+  ACS_ASSIGN_OR_RETURN(acs::v1::SubmitJobRequest req, ParseRequest(f));
+  ACS_ASSIGN_OR_RETURN(std::string data, f.Required("data"));
+  ACS_RETURN_IF_ERROR(CheckDataFlag(data));
+  ACS_ASSIGN_OR_RETURN(acs::v1::UploadReply model, Upload(r, f.positional[0], false));
+  req.set_model_sha256(model.sha256());
+  ACS_RETURN_IF_ERROR(ResolveData(r, data, &req));
+  Job job;
+  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::SubmitJob, req, &job));
+  std::cout << job.id() << std::endl;  // flushed: scripts read it while --watch runs
+  return f.Has("watch") ? WatchToEnd(r, job.id()) : Status::Ok();
+}
+
+// One page, or every page with --all.
+Status ListJobs(const Remote& r) {
+  acs::v1::ListJobsRequest req;
+  if (r.flags.Has("state")) {
+    ACS_ASSIGN_OR_RETURN(JobState state, ParseState(r.flags.Get("state")));
+    req.set_state(state);
   }
-  StatusOr<Flags> flags = ParseRemote(argc, argv, 2, {}, {});
-  if (!flags.ok()) return Fail("devices", flags.status());
-  StatusOr<Connection> c = Connect(*flags);
-  if (!c.ok()) return Fail("devices", c.status());
-  grpc::ClientContext ctx;
-  c->Prepare(&ctx);
+  ACS_ASSIGN_OR_RETURN(int64_t page_size, r.flags.GetInt("page-size", 0));
+  if (page_size < 0) return Status::InvalidArgument("--page-size must be >= 0");
+  req.set_page_size(static_cast<int32_t>(page_size));
+  req.set_page_token(r.flags.Get("page-token"));
+  Table table({"job", "state", "agent", "budget", "episodes", "accuracy", "speedup", "created"});
+  acs::v1::ListJobsReply reply;
+  do {
+    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::ListJobs, req, &reply));
+    for (const Job& j : reply.jobs()) {
+      std::string speedup = Speedup(j.dense_measured_latency_us(), j.best_measured_latency_us());
+      if (speedup.empty()) speedup = Speedup(j.dense_predicted_latency_us(), j.best_predicted_latency_us());
+      table.AddRow({j.id(), acs::v1::JobState_Name(j.state()), j.request().agent(), Budget(j.request().budget()),
+                    Episodes(j), j.episodes_done() > 0 ? Percent(j.best_accuracy(), 2) : "", speedup, j.created()});
+    }
+    req.set_page_token(reply.next_page_token());
+  } while (r.flags.Has("all") && !reply.next_page_token().empty());
+  table.Print(std::cout);
+  if (!reply.next_page_token().empty()) {
+    std::cerr << "more jobs: --page-token " << reply.next_page_token() << " or --all\n";
+  }
+  return Status::Ok();
+}
+
+Status ShowJob(const Remote& r) {
+  ACS_ASSIGN_OR_RETURN(Job job, FetchJob(r, r.flags.positional[0]));
+  if (!r.flags.Has("json")) {
+    PrintJob(job, std::cout);
+    return Status::Ok();
+  }
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  if (auto s = google::protobuf::util::MessageToJsonString(job, &json, options); !s.ok()) {
+    return Status::Internal("job as JSON: " + s.ToString());
+  }
+  std::cout << json;
+  return Status::Ok();
+}
+
+Status CancelJob(const Remote& r) {
+  acs::v1::CancelJobRequest req;
+  req.set_id(r.flags.positional[0]);
+  Job job;
+  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::CancelJob, req, &job));
+  std::cout << "job " << job.id() << ": "
+            << (IsTerminal(job.state()) ? acs::v1::JobState_Name(job.state())
+                                        : "cancel requested (still " + acs::v1::JobState_Name(job.state()) + ")")
+            << "\n";
+  return Status::Ok();
+}
+
+// Prints the path of every file written to stdout.
+Status DownloadArtifacts(const Remote& r) {
+  const std::string& id = r.flags.positional[0];
+  if (r.flags.Has("all") && r.flags.Has("name")) return Status::InvalidArgument("--name and --all exclude each other");
+  ACS_ASSIGN_OR_RETURN(std::string out, r.flags.Required("out"));
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) return Status::Unavailable("cannot create '" + out + "': " + ec.message());
+  std::vector<std::string> names = {r.flags.Get("name", "compressed.pt")};
+  if (r.flags.Has("all")) {
+    ACS_ASSIGN_OR_RETURN(Job job, FetchJob(r, id));
+    if (job.artifacts().empty()) {
+      return Status::FailedPrecondition("job " + id + " has no artifacts yet (it is " +
+                                        acs::v1::JobState_Name(job.state()) + ")");
+    }
+    names.clear();
+    for (const acs::v1::Artifact& a : job.artifacts()) names.push_back(a.name());
+  }
+  for (const std::string& name : names) {
+    ACS_ASSIGN_OR_RETURN(std::string path, Download(r, id, name, out));
+    std::cout << path << "\n";
+  }
+  return Status::Ok();
+}
+
+Status Devices(const Remote& r) {
   acs::v1::ListDevicesReply reply;
-  if (Status s = Call(c->stub->ListDevices(&ctx, {}, &reply), *flags); !s.ok()) return Fail("devices", s);
+  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::ListDevices, acs::v1::ListDevicesRequest(), &reply));
   Table table({"worker", "device class", "state", "version"});
   for (const auto& d : reply.devices()) {
     table.AddRow({d.worker_id(), d.device_class(), d.online() ? "online" : "offline", d.worker_version()});
   }
   table.Print(std::cout);
-  return 0;
+  return Status::Ok();
 }
 
-int RemotePredictorCommand(const std::string& sub, int argc, char** argv) {
-  const std::string command = "predictor " + sub;
-  if (WantsHelp(argc, argv)) {
-    std::cout << "usage: acs predictor campaign --server HOST:PORT --device-class ID [--samples N] [--wait]\n"
-                 "       acs predictor status --server HOST:PORT --device-class ID\n\n"
-                 "campaign: the server's workers of that device class measure N sampled kernels\n"
-                 "(default 600), then the server trains its predictor; --wait follows it to the end.\n\n"
-              << kConnectHelp;
-    return 0;
+Status Predictor(const std::string& sub, const Remote& r) {
+  const Flags& f = r.flags;
+  if (!f.Has("device-class") || f.Get("device-class") == "local") {
+    return Status::InvalidArgument(
+        "--device-class must name a device class of the server's workers (see 'acs devices')");
   }
-  StatusOr<Flags> flags = ParseRemote(argc, argv, 3, {"device-class", "samples"}, {"wait"});
-  if (!flags.ok()) return Fail(command, flags.status());
-  if (!flags->Has("device-class") || flags->Get("device-class") == "local") {
-    return Fail(command, Status::InvalidArgument("--device-class must name a device class of the server's workers "
-                                                 "(see 'acs devices')"));
-  }
-  StatusOr<Connection> c = Connect(*flags);
-  if (!c.ok()) return Fail(command, c.status());
   acs::v1::PredictorStatus status;
   if (sub == "campaign") {
-    StatusOr<int64_t> samples = flags->GetInt("samples", 0);
-    if (!samples.ok()) return Fail(command, samples.status());
+    ACS_ASSIGN_OR_RETURN(int64_t samples, f.GetInt("samples", 0));
     acs::v1::TrainPredictorRequest req;
-    req.set_device_class(flags->Get("device-class"));
-    req.set_samples(static_cast<int32_t>(*samples));
-    grpc::ClientContext ctx;
-    c->Prepare(&ctx);
-    if (Status s = Call(c->stub->TrainPredictor(&ctx, req, &status), *flags); !s.ok()) return Fail(command, s);
+    req.set_device_class(f.Get("device-class"));
+    req.set_samples(static_cast<int32_t>(samples));
+    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::TrainPredictor, req, &status));
   }
+  acs::v1::PredictorStatusRequest req;
+  req.set_device_class(f.Get("device-class"));
   while (true) {
-    acs::v1::PredictorStatusRequest req;
-    req.set_device_class(flags->Get("device-class"));
-    grpc::ClientContext ctx;
-    c->Prepare(&ctx);
-    if (Status s = Call(c->stub->GetPredictorStatus(&ctx, req, &status), *flags); !s.ok()) return Fail(command, s);
+    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::GetPredictorStatus, req, &status));
     const bool running = status.state().rfind("collecting", 0) == 0 || status.state() == "training";
-    if (!flags->Has("wait") || !running) break;
+    if (!f.Has("wait") || !running) break;
     std::fprintf(stderr, "\r%s   ", status.state().c_str());
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  if (flags->Has("wait")) std::fprintf(stderr, "\n");
+  if (f.Has("wait")) std::fprintf(stderr, "\n");
   PrintStatus(status);
-  return status.state().rfind("failed", 0) == 0 ? 1 : 0;
+  if (status.state().rfind("failed", 0) == 0) return Status::Aborted("the campaign " + status.state());
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// Command specs: usage and flags.
+
+const char kSubmitHelp[] =
+    "usage: acs submit MODEL.pt --input SHAPE --data PATH|name:NAME [options] [--watch]\n\n"
+    "Uploads a TorchScript model (and the dataset file), submits a compression search job\n"
+    "and prints its id on stdout. With --watch, follows it to the end like 'acs watch'.\n\n"
+    "job options:\n"
+    "  --input SHAPE        model input shape, e.g. 1x3x32x32 (required)\n"
+    "  --data PATH|name:N   a dataset file to upload (IDX, CIFAR-10 binary, torch.save'd\n"
+    "                       (images, labels)), or name:NAME for one the server knows,\n"
+    "                       e.g. name:fashion-mnist (required)\n"
+    "  --budget KIND=Rx     latency, flops, params or bytes, ratio of the dense model in\n"
+    "                       (0, 1] (default latency=0.5x)\n"
+    "  --device-class ID    the device class to optimize latency for (see 'acs devices')\n"
+    "  --agent NAME         amc, agmc, random, evo or uniform (default amc)\n"
+    "  --episodes N         search episodes (default: the server's)\n"
+    "  --seed S             random seed (default 1)\n"
+    "  --threads T          threads the latency is measured at (default 1)\n"
+    "  --top-k K            best policies verified on a worker (default: the server's, 3)\n"
+    "  --fine-tune          fine-tune the compressed model\n"
+    "search space (default: the server's):\n"
+    "  --patterns LIST      channel, block, unstructured, nm\n"
+    "  --block-sizes LIST   e.g. 4,8,16\n"
+    "  --precisions LIST    fp32, bf16, int8, int4w\n"
+    "  --max-sparsity S     in [0, 1)\n"
+    "  --skip LAYERS        layers left dense\n"
+    "  --watch              follow the job until it ends; exit code 0 only if it succeeded\n";
+
+const CommandSpec kSubmit = {"submit", kSubmitHelp, 2,
+                             {"input", "data", "budget", "device-class", "agent", "episodes", "seed", "threads",
+                              "top-k", "patterns", "block-sizes", "precisions", "max-sparsity", "skip"},
+                             {"watch", "fine-tune"},
+                             {"MODEL"}};
+
+const CommandSpec kWatch = {
+    "watch",
+    "usage: acs watch JOB\n\n"
+    "Follows a job: one line per event on stderr (episodes with reward, accuracy, cost\n"
+    "ratio, best so far and ETA; state changes; verification on a worker), then a summary\n"
+    "on stdout. Exit code 0 when the job succeeded, 1 otherwise.\n",
+    2, {}, {}, {"JOB"}};
+
+const CommandSpec kJobs = {
+    "jobs",
+    "usage: acs jobs [--state STATE] [--page-size N] [--page-token T | --all]\n\n"
+    "Lists jobs, newest first: one page (--page-size, default the server's 50), or all\n"
+    "pages with --all. STATE: queued, preparing, searching, verifying, succeeded, failed,\n"
+    "cancelled.\n",
+    2, {"state", "page-size", "page-token"}, {"all"}, {}};
+
+const CommandSpec kJob = {
+    "job",
+    "usage: acs job JOB [--json]\n\n"
+    "A job's request, progress, accuracy, predicted and measured latency and artifacts;\n"
+    "--json prints the job as JSON.\n",
+    2, {}, {"json"}, {"JOB"}};
+
+const CommandSpec kCancel = {"cancel", "usage: acs cancel JOB\n\nCancels a queued or running job.\n", 2, {}, {},
+                             {"JOB"}};
+
+const CommandSpec kDownload = {
+    "download",
+    "usage: acs download JOB --out DIR [--name NAME | --all]\n\n"
+    "Downloads a job's artifact (default compressed.pt; also policy.json, report.json) or\n"
+    "all of them into DIR, and prints the paths written.\n",
+    2, {"out", "name"}, {"all"}, {"JOB"}};
+
+const CommandSpec kDevices = {"devices",
+                              "usage: acs devices [--server HOST:PORT]\n\nThe workers registered with the server.\n",
+                              2, {}, {}, {}};
+
+const char kRemotePredictorHelp[] =
+    "usage: acs predictor campaign --server HOST:PORT --device-class ID [--samples N] [--wait]\n"
+    "       acs predictor status --server HOST:PORT --device-class ID\n\n"
+    "campaign: the server's workers of that device class measure N sampled kernels\n"
+    "(default 600), then the server trains its predictor; --wait follows it to the end.\n";
+
+}  // namespace
+
+int SubmitCommand(int argc, char** argv) { return Run(kSubmit, argc, argv, Submit); }
+
+int WatchCommand(int argc, char** argv) {
+  return Run(kWatch, argc, argv, [](const Remote& r) { return WatchToEnd(r, r.flags.positional[0]); });
+}
+
+int JobsCommand(int argc, char** argv) { return Run(kJobs, argc, argv, ListJobs); }
+int JobCommand(int argc, char** argv) { return Run(kJob, argc, argv, ShowJob); }
+int CancelCommand(int argc, char** argv) { return Run(kCancel, argc, argv, CancelJob); }
+int DownloadCommand(int argc, char** argv) { return Run(kDownload, argc, argv, DownloadArtifacts); }
+int DevicesCommand(int argc, char** argv) { return Run(kDevices, argc, argv, Devices); }
+
+int RemotePredictorCommand(const std::string& sub, int argc, char** argv) {
+  const CommandSpec spec = {"predictor " + sub, kRemotePredictorHelp, 3, {"device-class", "samples"}, {"wait"}, {}};
+  return Run(spec, argc, argv, [&sub](const Remote& r) { return Predictor(sub, r); });
 }
 
 }  // namespace acs::cli

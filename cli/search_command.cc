@@ -61,34 +61,25 @@ const char kHelp[] =
     "  --skip LIST          layer names never compressed (the first conv and the last\n"
     "                       linear layer are always skipped)\n";
 
-std::vector<std::string> Split(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string token; std::getline(in, token, ',');) {
-    if (!token.empty()) out.push_back(token);
-  }
-  return out;
-}
-
 StatusOr<SearchSpace> ParseSpace(const Flags& args) {
   SearchSpace space;
   if (args.Has("patterns")) {
     space.patterns.clear();
-    for (const std::string& p : Split(args.Get("patterns"))) {
+    for (const std::string& p : SplitList(args.Get("patterns"))) {
       ACS_ASSIGN_OR_RETURN(Pattern pattern, ParsePattern(p));
       space.patterns.push_back(pattern);
     }
   }
   if (args.Has("precisions")) {
     space.precisions.clear();
-    for (const std::string& p : Split(args.Get("precisions"))) {
+    for (const std::string& p : SplitList(args.Get("precisions"))) {
       ACS_ASSIGN_OR_RETURN(Precision precision, ParsePrecision(p));
       space.precisions.push_back(precision);
     }
   }
   if (args.Has("block-sizes")) {
     space.block_sizes.clear();
-    for (const std::string& b : Split(args.Get("block-sizes"))) {
+    for (const std::string& b : SplitList(args.Get("block-sizes"))) {
       try {
         space.block_sizes.push_back(std::stoi(b));
       } catch (const std::exception&) {
@@ -171,7 +162,7 @@ int SearchCommand(int argc, char** argv) {
   auto input = ParseShape(args->Get("input"));
   if (!input.ok()) return Fail("search", input.status());
   auto budget = ParseBudget(args->Get("budget", "flops=1x"));
-  if (!budget.ok()) return Fail("search", Status::InvalidArgument("--" + budget.status().message()));
+  if (!budget.ok()) return Fail("search", budget.status());
   auto space = ParseSpace(*args);
   if (!space.ok()) return Fail("search", space.status());
   auto threads = args->GetInt("threads", 1);
@@ -197,8 +188,8 @@ int SearchCommand(int argc, char** argv) {
   options.input_shape = *input;
   options.data_path = args->Get("data");
   options.data = *data_options;
-  options.budget_kind = budget->first;
-  options.budget_ratio = budget->second;
+  options.budget_kind = budget->kind;
+  options.budget_ratio = budget->ratio;
   options.threads = static_cast<int>(*threads);
   options.agent = args->Get("agent", "random");
   options.episodes = static_cast<int>(*episodes);
@@ -208,8 +199,8 @@ int SearchCommand(int argc, char** argv) {
   options.calibration_samples = *calib_samples;
   options.validation_samples = *val_samples;
   options.space = *space;
-  options.skip = Split(args->Get("skip"));
-  if (budget->first == "latency") {
+  options.skip = SplitList(args->Get("skip"));
+  if (budget->kind == "latency") {
     auto stored = LoadStoredPredictor(*args);
     if (!stored.ok()) return Fail("search", stored.status());
     options.predictor = std::make_shared<predictors::TrainedPredictor>(std::move(stored->predictor));
@@ -254,7 +245,7 @@ int SearchCommand(int argc, char** argv) {
     const double best_us = search.PredictedUs(best.policy), dense_us = search.latency()->dense_us;
     std::cout << "predicted latency " << Ratio(best_us / dense_us) << " of dense (" << std::lround(best_us) << " us vs "
               << std::lround(dense_us) << " us, " << Ratio(dense_us / best_us) << " speedup), budget "
-              << Ratio(budget->second) << "\n";
+              << Ratio(budget->ratio) << "\n";
   }
   std::cout << "\nPareto front (accuracy vs " << cost.name() << "):\n";
   Table pareto({"episode", "accuracy", cost.name(), "ratio", "policy"});

@@ -1,5 +1,7 @@
 #include "core/flags.h"
 
+#include <algorithm>
+
 #include <stdexcept>
 
 namespace acs {
@@ -68,6 +70,57 @@ StatusOr<Flags> ParseFlags(int argc, char** argv, int first, const std::set<std:
     }
   }
   return flags;
+}
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t end = std::min(text.find(',', start), text.size());
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+StatusOr<Shape> ParseShape(const std::string& text) {
+  const char separator = text.find(',') != std::string::npos ? ',' : 'x';
+  const Status bad = Status::InvalidArgument("bad input shape '" + text +
+                                             "': expected positive integers like 1x3x32x32");
+  Shape shape;
+  size_t start = 0;
+  while (true) {
+    size_t end = text.find(separator, start);
+    std::string token = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (token.empty() || token.find_first_not_of("0123456789") != std::string::npos) return bad;
+    try {
+      int64_t v = std::stoll(token);
+      if (v <= 0) return bad;
+      shape.push_back(v);
+    } catch (const std::exception&) {
+      return bad;
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return shape;
+}
+
+StatusOr<BudgetSpec> ParseBudget(const std::string& text) {
+  const size_t eq = text.find('=');
+  std::string value = eq == std::string::npos ? "" : text.substr(eq + 1);
+  if (!value.empty() && (value.back() == 'x' || value.back() == 'X')) value.pop_back();
+  BudgetSpec budget;
+  budget.kind = text.substr(0, eq);
+  const bool known = budget.kind == "latency" || budget.kind == "flops" || budget.kind == "params" || budget.kind == "bytes";
+  try {
+    size_t used = 0;
+    budget.ratio = std::stod(value, &used);
+    if (known && used == value.size() && budget.ratio > 0 && budget.ratio <= 1) return budget;
+  } catch (const std::exception&) {
+  }
+  return Status::InvalidArgument("--budget expects KIND=RATIOx with KIND latency, flops, params or bytes and RATIO in "
+                                 "(0, 1], got '" + text + "'");
 }
 
 }  // namespace acs

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/graph.h"
 #include "core/status.h"
 
 namespace acs {
@@ -29,5 +30,19 @@ struct Flags {
 // an unknown flag or a valued flag without its value is an InvalidArgument naming it.
 StatusOr<Flags> ParseFlags(int argc, char** argv, int first, const std::set<std::string>& valued,
                            const std::set<std::string>& switches);
+
+// Non-empty items of a comma-separated list.
+std::vector<std::string> SplitList(const std::string& text);
+
+// "1x3x32x32" or "1,3,32,32": positive integers; InvalidArgument otherwise.
+StatusOr<Shape> ParseShape(const std::string& text);
+
+// A cost budget: "KIND=RATIOx" with KIND latency, flops, params or bytes and RATIO in
+// (0, 1], e.g. "latency=0.5x"; InvalidArgument naming the expected form otherwise.
+struct BudgetSpec {
+  std::string kind;
+  double ratio = 1;
+};
+StatusOr<BudgetSpec> ParseBudget(const std::string& text);
 
 }  // namespace acs

@@ -221,29 +221,6 @@ bool MakeLayer(Node* node, int node_index, const Graph& g,
 
 }  // namespace
 
-StatusOr<Shape> ParseShape(const std::string& text) {
-  const char separator = text.find(',') != std::string::npos ? ',' : 'x';
-  const Status bad = Status::InvalidArgument("bad input shape '" + text +
-                                             "': expected positive integers like 1x3x32x32");
-  Shape shape;
-  size_t start = 0;
-  while (true) {
-    size_t end = text.find(separator, start);
-    std::string token = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (token.empty() || token.find_first_not_of("0123456789") != std::string::npos) return bad;
-    try {
-      int64_t v = std::stoll(token);
-      if (v <= 0) return bad;
-      shape.push_back(v);
-    } catch (const std::exception&) {
-      return bad;
-    }
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return shape;
-}
-
 std::string FormatShape(const Shape& shape) {
   std::string out;
   for (size_t i = 0; i < shape.size(); ++i) out += (i ? "x" : "") + std::to_string(shape[i]);

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "core/flags.h"
 #include "core/graph.h"
 #include "core/status.h"
 #include "core/torchscript_model.h"
@@ -15,8 +16,6 @@ struct ImportOptions {
   Shape input_shape;  // required, e.g. {1, 3, 32, 32}; the batch size may be any
 };
 
-// Parses "1x3x32x32" (also "1,3,32,32"). Every dimension must be a positive integer.
-StatusOr<Shape> ParseShape(const std::string& text);
 std::string FormatShape(const Shape& shape);
 
 // Errors: NotFound for a missing file; DataLoss for a file TorchScript cannot load;

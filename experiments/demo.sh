@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# The demo behind `make demo`: trains (or reuses) the ResNet-20-shaped zoo model on
-# Fashion-MNIST, then runs inspect -> compress -> eval with two policies and prints the
-# accuracy before and after and the sizes of the exported files.
+# The demo behind `make demo`: the service on this machine. Trains (or reuses) the
+# ResNet-20-shaped zoo model on Fashion-MNIST, starts acs-server on loopback (SQLite in a
+# temporary data dir, or $ACS_DEMO_DATA) with two local acs-workers, submits a job with a
+# latency budget of 0.5x and the AMC agent (the server first measures kernels on the
+# workers and trains this machine's latency predictor), watches it to the end, downloads
+# the compressed model and evaluates it on the test set; then stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 acs="$build/cli/acs"
 zoo="$build/experiments/zoo/acs-zoo"
+server_bin="$build/server/acs-server"
+worker_bin="$build/devices/acs-worker"
 data=/usr/share/datasets/fashion-mnist
 model=resnet20
 zoo_dir=data/zoo
 out=data/demo
+port=${ACS_DEMO_PORT:-50551}
+address=127.0.0.1:$port
+episodes=${ACS_DEMO_EPISODES:-60}
 mkdir -p "$zoo_dir" "$out"
 
 step() { printf '\n=== %s\n' "$*"; }
+
+if [ -n "${ACS_DEMO_DATA:-}" ]; then
+  server_data=$ACS_DEMO_DATA
+  keep_data=1
+else
+  server_data=$(mktemp -d /tmp/acs-demo.XXXXXX)
+  keep_data=0
+fi
+pids=()
+stop_all() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$keep_data" = 0 ]; then rm -rf "$server_data"; fi
+}
+trap stop_all EXIT
 
 step "model zoo: $model (trained once, then reused from $zoo_dir)"
 "$zoo" train --model "$model" --out "$zoo_dir"
@@ -21,27 +44,33 @@ step "model zoo: $model (trained once, then reused from $zoo_dir)"
 step "acs inspect $zoo_dir/$model.pt --input 1x1x28x28"
 "$acs" inspect "$zoo_dir/$model.pt" --input 1x1x28x28
 
-# A uniform 50% channel policy: every layer whose channel group can be pruned.
-cat > "$out/channel50.json" <<'JSON'
-{"version": 1, "default": {"pattern": "channel", "sparsity": 0.5}}
-JSON
-# 1x8 blocks at 70% sparsity on every layer but the 10-way classifier (10 is not a
-# multiple of 8).
-cat > "$out/block70.json" <<'JSON'
-{"version": 1, "default": {"pattern": "block", "block": 8, "sparsity": 0.7},
- "layers": {"fc": {"pattern": "dense"}}}
-JSON
-
-step "dense model on the Fashion-MNIST test set"
-"$acs" eval "$zoo_dir/$model.pt" --data "$data"
-
-for policy in channel50 block70; do
-  step "acs compress with $out/$policy.json (reconstruction and batch-norm recalibration on 512 training images)"
-  "$acs" compress "$zoo_dir/$model.pt" --policy "$out/$policy.json" --out "$out/$model-$policy.pt" \
-    --calib "$data" --split train --calib-samples 512
-  step "compressed model ($policy) on the Fashion-MNIST test set"
-  "$acs" eval "$out/$model-$policy.pt" --data "$data" --reference "$zoo_dir/$model.pt"
+step "acs-server on $address (data in $server_data, no auth: loopback only) and two workers"
+if [ ! -f "$server_data/acs.db" ]; then "$server_bin" --init --data-dir "$server_data" >/dev/null; fi
+"$server_bin" --data-dir "$server_data" --listen "$address" --no-auth --campaign-samples 300 \
+  >"$out/server.log" 2>&1 &
+pids+=($!)
+for name in worker-1 worker-2; do
+  "$worker_bin" serve --server "$address" --name "$name" >"$out/$name.log" 2>&1 &
+  pids+=($!)
 done
+for _ in $(seq 1 100); do
+  if [ "$("$acs" devices --server "$address" 2>/dev/null | grep -c online || true)" -ge 2 ]; then break; fi
+  sleep 0.3
+done
+"$acs" devices --server "$address"
 
-step "exported files"
-ls -l "$zoo_dir/$model.pt" "$out/$model-channel50.pt" "$out/$model-block70.pt" | awk '{print $5, $9}'
+step "acs submit: latency budget 0.5x on this machine's device class, AMC agent, $episodes episodes"
+job=$("$acs" submit "$zoo_dir/$model.pt" --input 1x1x28x28 --data name:fashion-mnist --budget latency=0.5x \
+  --agent amc --episodes "$episodes" --server "$address")
+echo "job $job"
+
+step "acs watch $job"
+"$acs" watch "$job" --server "$address"
+
+step "acs download $job"
+"$acs" download "$job" --all --out "$out/$job" --server "$address"
+
+step "the downloaded compressed model on the Fashion-MNIST test set (agreement with the dense model too)"
+"$acs" eval "$out/$job/compressed.pt" --data "$data" --reference "$zoo_dir/$model.pt"
+
+step "done: the compressed model is $out/$job/compressed.pt (policy.json and report.json beside it)"

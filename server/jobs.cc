@@ -405,7 +405,8 @@ Status JobScheduler::RunJob(JobRecord& job) {
 Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress) {
   if (request.budget_kind != "latency") return SetState(job, kJobSearching, "searching");
   const std::string& device_class = progress.device_class;
-  std::string last;
+  std::string last, last_state;
+  auto last_event = std::chrono::steady_clock::now();
   while (!Interrupted(job.id)) {
     ACS_ASSIGN_OR_RETURN(PredictorState state, campaigns_->Poll(device_class));
     if (state.version > 0) {
@@ -427,12 +428,18 @@ Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgr
                                           std::to_string(state.tasks_done + state.tasks_failed) + "/" +
                                           std::to_string(state.tasks_total)
                                     : "training the latency predictor of " + device_class;
+    // Campaign progress at most every 5 s, and on every change of its state.
+    const auto now = std::chrono::steady_clock::now();
     if (job.state != kJobPreparing) {
       ACS_RETURN_IF_ERROR(SetState(job, kJobPreparing, message));
-    } else if (message != last && state.state != "none") {
+      last_event = now;
+    } else if (message != last && state.state != "none" &&
+               (state.state != last_state || now - last_event >= std::chrono::seconds(5))) {
       ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobPreparing}, {"message", message}}));
+      last_event = now;
     }
     last = message;
+    last_state = state.state;
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
   }
   return Status::Ok();

@@ -1,0 +1,274 @@
+"""A client of the acs-server gRPC API (proto/acs.proto).
+
+Every call raises AcsError, carrying the gRPC status code and the server's message, when
+the server answers with an error. A Client is thread-safe, like the gRPC channel under it.
+"""
+
+import os
+import re
+import sys
+import uuid
+from pathlib import Path
+
+import grpc
+
+CHUNK_BYTES = 1 << 20  # upload chunk size
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+
+def _load_stubs():
+    """Imports the generated acs_pb2 / acs_pb2_grpc modules.
+
+    Looked for in $ACS_PY_STUBS, beside this package (acs_client/_stubs), then in the
+    build trees of a source checkout (build*/clients/python/stubs)."""
+    here = Path(__file__).resolve().parent
+    candidates = [Path(os.environ["ACS_PY_STUBS"])] if os.environ.get("ACS_PY_STUBS") else []
+    candidates.append(here / "_stubs")
+    if len(here.parents) > 2:
+        candidates += sorted(here.parents[2].glob("build*/clients/python/stubs"))
+    for directory in candidates:
+        if (directory / "acs_pb2_grpc.py").exists():
+            if str(directory) not in sys.path:
+                sys.path.insert(0, str(directory))
+            break
+    try:
+        import acs_pb2  # noqa: E402
+        import acs_pb2_grpc  # noqa: E402
+    except ImportError as e:
+        raise ImportError(
+            "acs_client needs the Python stubs of proto/acs.proto: build them with "
+            "'cmake --build BUILD --target acs_py_stubs' and set ACS_PY_STUBS=BUILD/clients/python/stubs"
+        ) from e
+    return acs_pb2, acs_pb2_grpc
+
+
+pb, pb_grpc = _load_stubs()
+
+TERMINAL_STATES = frozenset({pb.SUCCEEDED, pb.FAILED, pb.CANCELLED})
+
+
+class AcsError(Exception):
+    """An error answered by the server (or the channel): code is a grpc.StatusCode."""
+
+    def __init__(self, code, message):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+def state_name(state):
+    """JobState value -> its name, e.g. 5 -> "SUCCEEDED"."""
+    return pb.JobState.Name(state)
+
+
+def parse_budget(budget):
+    """"latency=0.5x" or ("latency", 0.5) -> Budget; ValueError when malformed."""
+    if isinstance(budget, str):
+        m = re.fullmatch(r"(latency|flops|params|bytes)=([0-9.eE+-]+)[xX]?", budget.strip())
+        if not m:
+            raise ValueError(f"budget expects KIND=RATIOx with KIND latency, flops, params or bytes, got {budget!r}")
+        budget = (m.group(1), float(m.group(2)))
+    kind, ratio = budget
+    if not 0 < ratio <= 1:
+        raise ValueError(f"budget ratio must be in (0, 1], got {ratio}")
+    return pb.Budget(kind=kind, ratio=ratio)
+
+
+def parse_shape(shape):
+    """"1x3x32x32", "1,3,32,32" or a sequence of ints -> list of ints."""
+    if isinstance(shape, str):
+        shape = [int(d) for d in re.split(r"[x,]", shape) if d]
+    shape = [int(d) for d in shape]
+    if not shape or any(d <= 0 for d in shape):
+        raise ValueError(f"input shape must be positive integers, got {shape}")
+    return shape
+
+
+def _job_id(job):
+    return job if isinstance(job, str) else job.id
+
+
+class Client:
+    """A connection to an acs-server.
+
+    address: "host:port". token: bearer token (default $ACS_TOKEN; none in no-auth mode).
+    root_certs: PEM bytes of the server's CA, or a path to them: connect with TLS.
+    timeout: seconds for unary calls; uploads, downloads and watches have none."""
+
+    def __init__(self, address=DEFAULT_ADDRESS, token=None, root_certs=None, timeout=60.0):
+        self.address = address
+        self.timeout = timeout
+        token = token if token is not None else os.environ.get("ACS_TOKEN")
+        self._metadata = [("authorization", f"Bearer {token}")] if token else []
+        if root_certs is not None:
+            if isinstance(root_certs, (str, Path)):
+                root_certs = Path(root_certs).read_bytes()
+            self._channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(root_certs))
+        else:
+            self._channel = grpc.insecure_channel(address)
+        self._stub = pb_grpc.AcsStub(self._channel)
+
+    def close(self):
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _error(self, e):
+        code, message = e.code(), e.details()
+        if code == grpc.StatusCode.UNIMPLEMENTED and not message:
+            message = "this acs-server does not implement the call; it is older than this client"
+        if code == grpc.StatusCode.UNAVAILABLE:
+            message = f"cannot reach acs-server at {self.address}: {message}"
+        return AcsError(code, message)
+
+    def _unary(self, rpc, request, timeout=-1):
+        try:
+            return rpc(request, timeout=self.timeout if timeout == -1 else timeout, metadata=self._metadata)
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+
+    def _stream(self, rpc, request, timeout=None):
+        """Yields the messages of a server stream, raising AcsError for its errors."""
+        try:
+            yield from rpc(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as e:
+            raise self._error(e) from None
+
+    # -- uploads -------------------------------------------------------------------------
+
+    def _upload(self, rpc, path):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is not a file")
+        size = path.stat().st_size
+
+        def chunks():
+            with open(path, "rb") as f:
+                data = f.read(CHUNK_BYTES)
+                yield pb.UploadChunk(name=path.name, total_bytes=size, data=data)
+                while data := f.read(CHUNK_BYTES):
+                    yield pb.UploadChunk(data=data)
+
+        return self._unary(rpc, chunks(), timeout=None)
+
+    def upload_model(self, path):
+        """Uploads a TorchScript file -> UploadReply (sha256, bytes, deduplicated)."""
+        return self._upload(self._stub.UploadModel, path)
+
+    def upload_dataset(self, path):
+        """Uploads one dataset file (IDX, CIFAR-10 binary, torch.save'd (images, labels))."""
+        return self._upload(self._stub.UploadDataset, path)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def _dataset_fields(self, dataset):
+        """A path to an existing file is uploaded; "name:NAME" or a bare NAME is a dataset
+        the server knows."""
+        if dataset is None:
+            raise ValueError("dataset is required: a file path or the name of a dataset the server knows")
+        dataset = str(dataset)
+        if dataset.startswith("name:"):
+            return {"dataset_name": dataset[len("name:"):]}
+        if os.path.isdir(dataset):
+            raise ValueError(f"{dataset} is a directory; the server stores one file per dataset: pass a single "
+                             "file or the name of a dataset the server knows, e.g. 'name:fashion-mnist'")
+        if os.path.isfile(dataset):
+            return {"dataset_sha256": self.upload_dataset(dataset).sha256}
+        if os.sep in dataset:
+            raise FileNotFoundError(f"dataset {dataset} does not exist")
+        return {"dataset_name": dataset}
+
+    def submit(self, model_path, input_shape, budget="latency=0.5x", device_class="", dataset=None, agent="amc",
+               episodes=0, seed=1, threads=1, top_k=0, fine_tune=False, patterns=(), block_sizes=(),
+               precisions=(), max_sparsity=0.0, skip_layers=()):
+        """Uploads the model (and a dataset file) and submits a search job -> Job.
+
+        0 for episodes / top_k and empty search-space lists mean the server's defaults."""
+        request = pb.SubmitJobRequest(
+            input_shape=parse_shape(input_shape), budget=parse_budget(budget), device_class=device_class,
+            agent=agent, episodes=episodes, seed=seed, threads=threads, top_k=top_k, fine_tune=fine_tune,
+            space=pb.SearchSpace(patterns=list(patterns), block_sizes=list(block_sizes),
+                                 precisions=list(precisions), max_sparsity=max_sparsity,
+                                 skip_layers=list(skip_layers)),
+            **self._dataset_fields(dataset))
+        request.model_sha256 = self.upload_model(model_path).sha256
+        return self._unary(self._stub.SubmitJob, request)
+
+    def get(self, job):
+        """job: an id or a Job -> the Job as it is now."""
+        return self._unary(self._stub.GetJob, pb.GetJobRequest(id=_job_id(job)))
+
+    def list(self, state=None, page_size=0):
+        """Every job (all pages), optionally of one state (a JobState value or name)."""
+        if isinstance(state, str):
+            state = pb.JobState.Value(state.upper())
+        request = pb.ListJobsRequest(state=state or 0, page_size=page_size)
+        jobs = []
+        while True:
+            reply = self._unary(self._stub.ListJobs, request)
+            jobs.extend(reply.jobs)
+            if not reply.next_page_token:
+                return jobs
+            request.page_token = reply.next_page_token
+
+    def watch(self, job, timeout=None):
+        """Yields the job's JobEvents until it ends (DEADLINE_EXCEEDED after timeout seconds)."""
+        return self._stream(self._stub.WatchJob, pb.WatchJobRequest(id=_job_id(job)), timeout)
+
+    def wait(self, job, on_event=None, timeout=None):
+        """Watches the job to its end (calling on_event(event) for each) -> the final Job."""
+        for event in self.watch(job, timeout):
+            if on_event:
+                on_event(event)
+        return self.get(job)
+
+    def cancel(self, job):
+        return self._unary(self._stub.CancelJob, pb.CancelJobRequest(id=_job_id(job)))
+
+    def download(self, job, path, name="compressed.pt"):
+        """Writes the job's artifact `name` to path (a directory: path/name) -> the file's Path.
+
+        The bytes go to a temporary file renamed into place once their count is checked."""
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"{name!r} is not an artifact name")
+        path = Path(path)
+        if path.is_dir():
+            path = path / name
+        temp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.part"
+        try:
+            expected, written = None, 0
+            with open(temp, "xb") as out:
+                request = pb.DownloadArtifactRequest(job_id=_job_id(job), name=name)
+                for chunk in self._stream(self._stub.DownloadArtifact, request):
+                    if expected is None:
+                        expected = chunk.total_bytes
+                    out.write(chunk.data)
+                    written += len(chunk.data)
+            if expected is not None and written != expected:
+                raise AcsError(grpc.StatusCode.DATA_LOSS, f"{name}: received {written} of {expected} bytes")
+            os.replace(temp, path)
+        except BaseException:
+            if os.path.exists(temp):
+                os.unlink(temp)
+            raise
+        return path
+
+    # -- devices and predictors ----------------------------------------------------------
+
+    def devices(self):
+        """The workers registered with the server -> list of Device."""
+        return list(self._unary(self._stub.ListDevices, pb.ListDevicesRequest()).devices)
+
+    def train_predictor(self, device_class, samples=0):
+        """Starts a measurement campaign and training for a device class -> PredictorStatus."""
+        return self._unary(self._stub.TrainPredictor,
+                           pb.TrainPredictorRequest(device_class=device_class, samples=samples))
+
+    def predictor_status(self, device_class):
+        return self._unary(self._stub.GetPredictorStatus, pb.PredictorStatusRequest(device_class=device_class))
