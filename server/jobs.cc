@@ -1,5 +1,7 @@
 #include "server/jobs.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -681,6 +683,11 @@ Status JobScheduler::Save(JobRecord& job, const JobProgress& progress) {
 }
 
 Status JobScheduler::SetState(JobRecord& job, const std::string& state, const std::string& message) {
+  if (state == kJobFailed) {
+    spdlog::warn("job {} {}: {}", job.id, state, message);
+  } else {
+    spdlog::info("job {} {}{}{}", job.id, state, message.empty() ? "" : ": ", message);
+  }
   job.state = state;
   ACS_RETURN_IF_ERROR(store_->UpdateJob(job));
   return Event(job.id, kEventState, {{"state", state}, {"message", message}});
