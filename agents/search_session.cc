@@ -4,6 +4,8 @@
 #include <fstream>
 #include <set>
 
+#include "core/fine_tune.h"
+
 namespace acs {
 namespace {
 
@@ -171,6 +173,25 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
   CompressorOptions copts;
   copts.calibration = calibration_.images;
   ACS_ASSIGN_OR_RETURN(CompressedModel compressed, Compress(*model_, policy, copts));
+  nlohmann::json fine_tune;
+  if (options_.fine_tune_epochs > 0) {
+    ACS_ASSIGN_OR_RETURN(out.accuracy_before_fine_tune, reward_->Measure(compressed));
+    DatasetOptions data = options_.input_shape.size() == 4 ? FitToInput(options_.input_shape, options_.data) : options_.data;
+    data.offset = options_.calibration_samples + options_.validation_samples;
+    data.limit = options_.fine_tune_samples;
+    ACS_ASSIGN_OR_RETURN(Dataset train, LoadDataset(options_.data_path, data));
+    if (train.size() < 1) {
+      return Status::InvalidArgument(train.source + " has no samples left for fine-tuning after calibration and validation");
+    }
+    FineTuneOptions ft;
+    ft.epochs = options_.fine_tune_epochs;
+    ft.seed = options_.seed;
+    ACS_ASSIGN_OR_RETURN(FineTuneResult r, FineTune(compressed, train, ft));
+    fine_tune = {{"epochs", ft.epochs},           {"samples", train.size()},       {"steps", r.steps},
+                 {"layers_tuned", r.layers_tuned}, {"layers_kept", r.layers_kept}, {"first_loss", r.first_loss},
+                 {"last_loss", r.last_loss},       {"seconds", r.seconds},
+                 {"accuracy_before", out.accuracy_before_fine_tune}};
+  }
   ACS_RETURN_IF_ERROR(compressed.Save(out.model_path));
   // The export reconstructs with the compressor's defaults, the search more cheaply.
   ACS_ASSIGN_OR_RETURN(out.exported_accuracy, reward_->Measure(compressed));
@@ -199,6 +220,7 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
       {"exported_policy_hash", policy.Hash()},
       {"best_episode", best_episode},
       {"pareto", ParetoFront(episodes_)}};
+  if (!fine_tune.is_null()) report["fine_tune"] = fine_tune;
   if (latency_) {
     report["budget"]["latency"] = {{"dense_us", latency_->dense_us},
                                    {"overhead_us", latency_->overhead_us},

@@ -42,11 +42,17 @@ struct SearchSessionOptions {
   int64_t validation_samples = 500;     // the next N, disjoint from calibration
   SearchSpace space;                    // EnvOptions' defaults
   std::vector<std::string> skip;        // layer names never compressed
+  // Export: fine-tune the compressed model (core/fine_tune) for this many epochs on the
+  // next fine_tune_samples labelled samples of the split (after calibration and
+  // validation); 0 = no fine-tuning.
+  int fine_tune_epochs = 0;
+  int64_t fine_tune_samples = 5000;
 };
 
 struct ExportedSearch {
   std::string policy_path, model_path, report_path;  // in the export directory
-  double exported_accuracy = 0;  // of the compressed model, full reconstruction
+  double exported_accuracy = 0;  // of the compressed model, full reconstruction (and fine-tuning)
+  double accuracy_before_fine_tune = -1;  // -1 without fine-tuning
 };
 
 class SearchSession {
@@ -69,7 +75,8 @@ class SearchSession {
   std::string Checkpoint() const;
   Status Restore(const std::string& checkpoint);
 
-  // Compresses `policy` with the export's full reconstruction and writes policy.json,
+  // Compresses `policy` with the export's full reconstruction (then fine-tunes it when the
+  // options say so) and writes policy.json,
   // compressed.pt and report.json (the report: options, dense / exported accuracy,
   // budget, Pareto front, every episode, plus `extra` merged at the top level) into dir.
   StatusOr<ExportedSearch> Export(const Policy& policy, const std::string& dir, const nlohmann::json& extra = {});

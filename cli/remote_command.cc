@@ -671,7 +671,7 @@ const char kSubmitHelp[] =
     "  --seed S             random seed (default 1)\n"
     "  --threads T          threads the latency is measured at (default 1)\n"
     "  --top-k K            best policies verified on a worker (default: the server's, 3)\n"
-    "  --fine-tune          fine-tune the compressed model\n"
+    "  --fine-tune          fine-tune the exported model on the training split (labelled data)\n"
     "search space (default: the server's):\n"
     "  --patterns LIST      channel, block, unstructured, nm\n"
     "  --block-sizes LIST   e.g. 4,8,16\n"

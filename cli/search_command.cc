@@ -58,6 +58,9 @@ const char kHelp[] =
     "  --block-sizes LIST   1xN block sizes (default 4,8)\n"
     "  --precisions LIST    of fp32,bf16,int8,int4w (default fp32)\n"
     "  --max-sparsity S     largest sparsity of one layer (default 0.9)\n"
+    "  --fine-tune-epochs N fine-tune the exported model for N epochs (default 0: none) on\n"
+    "                       the samples of the split after calibration and validation\n"
+    "  --fine-tune-samples N  at most this many (default 5000)\n"
     "  --skip LIST          layer names never compressed (the first conv and the last\n"
     "                       linear layer are always skipped)\n";
 
@@ -136,7 +139,7 @@ void PrintPolicy(const Graph& g, const Env& env, const Policy& policy, std::ostr
 int SearchCommand(int argc, char** argv) {
   std::set<std::string> valued = {"input", "data", "budget", "out", "agent", "episodes", "seed", "val-samples",
                                   "calib-samples", "patterns", "block-sizes", "precisions", "max-sparsity", "skip",
-                                  "reward", "warmup", "threads"};
+                                  "reward", "warmup", "threads", "fine-tune-epochs", "fine-tune-samples"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
   valued.insert(kPredictorFlags.begin(), kPredictorFlags.end());
   auto args = ParseFlags(argc, argv, 2, valued, {"help"});
@@ -171,12 +174,16 @@ int SearchCommand(int argc, char** argv) {
   auto val_samples = args->GetInt("val-samples", 500);
   auto calib_samples = args->GetInt("calib-samples", 256);
   auto warmup = args->GetInt("warmup", DdpgOptions().warmup_episodes);
-  for (const auto* v : {&threads, &episodes, &seed, &val_samples, &calib_samples, &warmup}) {
+  auto fine_tune_epochs = args->GetInt("fine-tune-epochs", 0);
+  auto fine_tune_samples = args->GetInt("fine-tune-samples", 5000);
+  for (const auto* v : {&threads, &episodes, &seed, &val_samples, &calib_samples, &warmup, &fine_tune_epochs,
+                        &fine_tune_samples}) {
     if (!v->ok()) return Fail("search", v->status());
   }
-  if (*val_samples < 1 || *calib_samples < 0 || *episodes < 1 || *warmup < 0 || *threads < 1) {
-    return Fail("search", Status::InvalidArgument("--episodes, --threads and --val-samples must be >= 1, "
-                                                  "--calib-samples and --warmup >= 0"));
+  if (*val_samples < 1 || *calib_samples < 0 || *episodes < 1 || *warmup < 0 || *threads < 1 ||
+      *fine_tune_epochs < 0 || *fine_tune_samples < 1) {
+    return Fail("search", Status::InvalidArgument("--episodes, --threads, --val-samples and --fine-tune-samples must "
+                                                  "be >= 1, --calib-samples, --warmup and --fine-tune-epochs >= 0"));
   }
   Flags data_args = *args;
   if (!data_args.Has("split")) data_args.values["split"] = "train";
@@ -200,6 +207,8 @@ int SearchCommand(int argc, char** argv) {
   options.validation_samples = *val_samples;
   options.space = *space;
   options.skip = SplitList(args->Get("skip"));
+  options.fine_tune_epochs = static_cast<int>(*fine_tune_epochs);
+  options.fine_tune_samples = *fine_tune_samples;
   if (budget->kind == "latency") {
     auto stored = LoadStoredPredictor(*args);
     if (!stored.ok()) return Fail("search", stored.status());
@@ -258,8 +267,13 @@ int SearchCommand(int argc, char** argv) {
 
   auto exported = search.Export(best.policy, args->Get("out"));
   if (!exported.ok()) return Fail("search", exported.status());
-  std::cout << "\nexported model (full reconstruction): accuracy " << Percent(exported->exported_accuracy, 2) << " on the "
-            << search.validation().size() << " validation samples\n";
+  std::cout << "\nexported model (full reconstruction" << (exported->accuracy_before_fine_tune >= 0 ? ", fine-tuned" : "")
+            << "): accuracy " << Percent(exported->exported_accuracy, 2) << " on the " << search.validation().size()
+            << " validation samples";
+  if (exported->accuracy_before_fine_tune >= 0) {
+    std::cout << " (" << Percent(exported->accuracy_before_fine_tune, 2) << " before fine-tuning)";
+  }
+  std::cout << "\n";
   std::cout << "\nwrote " << exported->policy_path << ", " << exported->model_path << " ("
             << FileSize(exported->model_path) << "), " << exported->report_path << "\n";
   return 0;

@@ -429,6 +429,7 @@ StatusOr<CompressedModel> Compress(const ImportedModel& model, const Policy& pol
     int64_t zeros = w.defined() ? (w == 0).sum().item<int64_t>() : 0;
     int64_t bias_zeros = b.defined() ? (b == 0).sum().item<int64_t>() : 0;
     out.nonzero_after += Numel(w) - zeros + Numel(b) - bias_zeros;
+    out.weighted_configs.push_back(layer.compressible ? policy.Get(layer.name) : LayerConfig{});
     if (!layer.compressible) continue;
     LayerResult r;
     r.name = layer.name;

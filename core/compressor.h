@@ -52,6 +52,9 @@ struct CompressedModel {
   int64_t params_after = 0;
   int64_t nonzero_after = 0;  // of params_after, those not exactly zero
   std::string policy_hash;
+  // Per weighted node of module's forward graph (WeightedNodes order): the config its layer
+  // was compressed with (dense fp32 for layers the policy leaves alone).
+  std::vector<LayerConfig> weighted_configs;
 
   StatusOr<torch::Tensor> Forward(const torch::Tensor& input);
   // Writes a TorchScript file that Python's torch.jit.load reads. Activations of int8

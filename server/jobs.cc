@@ -220,7 +220,6 @@ StatusOr<std::string> JobScheduler::ResolveDeviceClass(const std::string& reques
 }
 
 StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequest& r) {
-  if (r.fine_tune) return Status::InvalidArgument("fine-tuning is not supported yet: submit with fine_tune false");
   if (r.episodes < 1 || r.episodes > options_.max_episodes) {
     return Status::InvalidArgument("episodes must be in [1, " + std::to_string(options_.max_episodes) + "]");
   }
@@ -256,6 +255,9 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
   data.limit = 1;
   StatusOr<Dataset> sample = LoadDataset(data_path, data);
   if (!sample.ok()) return AsInvalid(sample.status(), "dataset");
+  if (r.fine_tune && !sample->has_labels()) {
+    return Status::InvalidArgument("fine-tuning needs a labelled dataset; " + sample->source + " has no labels");
+  }
   std::shared_ptr<CostModel> cost;
   double env_budget = r.budget_ratio;
   if (r.budget_kind == "latency") {
@@ -294,7 +296,7 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
 }
 
 StatusOr<JobRecord> JobScheduler::Cancel(const std::string& id) {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   ACS_ASSIGN_OR_RETURN(JobRecord job, store_->GetJob(id));
   if (IsTerminalJobState(job.state)) {
     return Status::FailedPrecondition("job " + id + " has ended already (" + job.state + ")");
@@ -304,7 +306,7 @@ StatusOr<JobRecord> JobScheduler::Cancel(const std::string& id) {
     cancel_.insert(id);
     return job;
   }
-  lock.unlock();
+  // Under the lock, so that no runner claims the job meanwhile.
   ACS_RETURN_IF_ERROR(SetState(job, kJobCancelled, "cancelled before it ran"));
   return job;
 }
@@ -466,6 +468,10 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   o.validation_samples = options_.validation_samples;
   ACS_ASSIGN_OR_RETURN(o.space, SpaceOf(request));
   o.skip = request.skip_layers;
+  if (request.fine_tune) {
+    o.fine_tune_epochs = options_.fine_tune_epochs;
+    o.fine_tune_samples = options_.fine_tune_samples;
+  }
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<SearchSession> session, SearchSession::Create(o));
   if (!job.checkpoint.empty()) {
     ACS_RETURN_IF_ERROR(session->Restore(job.checkpoint));
@@ -542,10 +548,15 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     progress.verify_policies.push_back(e.policy.ToJson(-1));
   }
   ACS_RETURN_IF_ERROR(Save(job, progress));
-  char line[160];
+  char line[200];
   std::snprintf(line, sizeof line, "search done: best %.2f%% (dense %.2f%%), exported %.2f%%", 100 * best.score.accuracy,
                 100 * progress.dense_accuracy, 100 * exported.exported_accuracy);
-  ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", line}}));
+  std::string done = line;
+  if (exported.accuracy_before_fine_tune >= 0) {
+    std::snprintf(line, sizeof line, " (fine-tuned from %.2f%%)", 100 * exported.accuracy_before_fine_tune);
+    done += line;
+  }
+  ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", done}}));
   return SetState(job, kJobVerifying,
                   progress.device_class.empty() || progress.verifications.empty()
                       ? "no verification (no device class or top_k 0)"

@@ -45,7 +45,7 @@ struct JobRequest {
   std::vector<std::string> skip_layers;
   int episodes = 100;
   uint64_t seed = 1;
-  bool fine_tune = false;                  // not supported yet: InvalidArgument when set
+  bool fine_tune = false;                  // fine-tune the exported model (labelled data only)
   int threads = 1;
   int top_k = 3;                           // policies verified on workers
 
@@ -100,6 +100,8 @@ struct SchedulerOptions {
   double no_worker_seconds = 120;          // verification fails after this long without an
                                            // online worker of the device class
   int max_episodes = 100000;
+  int fine_tune_epochs = 1;                // for jobs that ask for fine-tuning
+  int64_t fine_tune_samples = 5000;        // training samples after calibration and validation
 };
 
 // The events a job leaves (JobEventRecord::kind).

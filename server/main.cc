@@ -57,12 +57,13 @@ const char kUsage[] =
     "  --campaign-samples N  kernels measured for a device class without predictor\n"
     "                        (default 600, plus a sixth held out)\n"
     "  --checkpoint-seconds S  at most this long between job checkpoints (default 5)\n"
+    "  --fine-tune-epochs N  epochs for jobs that ask for fine-tuning (default 1)\n"
     "  --log-level LEVEL     trace, debug, info (default), warn, error\n";
 
 const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert", "tls-key", "lease-seconds",
                                        "max-attempts", "offline-seconds", "log-level", "name", "role",
                                        "max-jobs", "max-upload-mb", "datasets-dir", "campaign-samples",
-                                       "checkpoint-seconds"};
+                                       "checkpoint-seconds", "fine-tune-epochs"};
 
 std::string DbPath(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
 
@@ -140,9 +141,12 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   ACS_ASSIGN_OR_RETURN(int64_t max_jobs, flags.GetInt("max-jobs", o.max_concurrent));
   ACS_ASSIGN_OR_RETURN(int64_t samples, flags.GetInt("campaign-samples", o.campaign.samples));
   ACS_ASSIGN_OR_RETURN(int64_t checkpoint, flags.GetInt("checkpoint-seconds", 5));
-  if (max_jobs < 1 || samples < 1 || checkpoint < 0) {
-    return Status::InvalidArgument("--max-jobs and --campaign-samples must be >= 1, --checkpoint-seconds >= 0");
+  ACS_ASSIGN_OR_RETURN(int64_t fine_tune_epochs, flags.GetInt("fine-tune-epochs", o.fine_tune_epochs));
+  if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1) {
+    return Status::InvalidArgument("--max-jobs, --campaign-samples and --fine-tune-epochs must be >= 1, "
+                                   "--checkpoint-seconds >= 0");
   }
+  o.fine_tune_epochs = static_cast<int>(fine_tune_epochs);
   o.max_concurrent = static_cast<int>(max_jobs);
   o.campaign.samples = static_cast<int>(samples);
   o.campaign.heldout = std::max(1, o.campaign.samples / 6);

@@ -62,11 +62,11 @@ StatusOr<ModelTaskSpec> ParseModelTaskSpec(const std::string& text) {
   return spec;
 }
 
-// Writes `bytes` to a new file only this user can read, in the temporary directory;
-// returns its path. The caller removes it.
-StatusOr<std::string> WritePrivateTempFile(const std::string& bytes) {
+// Writes `bytes` to a new file only this user can read, in `dir` (empty: the temporary
+// directory); returns its path. The caller removes it.
+StatusOr<std::string> WritePrivateTempFile(const std::string& bytes, std::filesystem::path dir) {
   std::error_code ec;
-  std::filesystem::path dir = std::filesystem::temp_directory_path(ec);
+  if (dir.empty()) dir = std::filesystem::temp_directory_path(ec);
   if (ec) dir = "/tmp";
   std::string path = (dir / "acs-model-XXXXXX").string();
   const int fd = mkstemp(path.data());  // mode 0600
@@ -205,7 +205,7 @@ StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::s
                                       const ModelTaskOptions& options) {
   ACS_ASSIGN_OR_RETURN(ModelTaskSpec spec, ParseModelTaskSpec(spec_json));
   if (model_bytes.empty()) return Status::InvalidArgument("the task has no model bytes");
-  ACS_ASSIGN_OR_RETURN(std::string path, WritePrivateTempFile(model_bytes));
+  ACS_ASSIGN_OR_RETURN(std::string path, WritePrivateTempFile(model_bytes, options.temp_dir));
   RemoveOnExit remove(path);
 
   ModelMeasureRequest request;

@@ -61,6 +61,7 @@ struct ModelTaskOptions {
   runtime::RuntimeOptions runtime;       // kernel choice; threads is taken from the task
   std::string model_name = "model";      // recorded as "model" in the result and named in
                                          // errors in place of the temporary file
+  std::string temp_dir;                  // where that file is written; empty: the system's
 };
 
 // Runs one "measure-model" task: `spec_json` is {"policy": <Policy::ToJson object>,

@@ -1,6 +1,7 @@
 // acs-worker: kernel spec parsing, farm "measure-model" tasks, and the binary's arguments,
 // errors and JSON records (with the smallest timing settings: nothing here checks a latency).
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -158,9 +159,19 @@ std::string ReadBytes(const std::string& path) {
 }
 
 // Temporary model files RunModelTask left behind (or has not removed yet).
+// A directory of this test process's own, so that other tests' files do not count.
+std::filesystem::path TaskTempDir() {
+  static const std::filesystem::path dir = [] {
+    std::filesystem::path d = std::filesystem::temp_directory_path() / ("acs_worker_test_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
 int TaskModelFiles() {
   int n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::temp_directory_path())) {
+  for (const auto& e : std::filesystem::directory_iterator(TaskTempDir())) {
     n += e.path().filename().string().rfind("acs-model-", 0) == 0;
   }
   return n;
@@ -183,6 +194,7 @@ ModelTaskOptions QuickTaskOptions() {
   options.measure.min_repeats = 2;
   options.measure.min_seconds = 0;
   options.model_name = "sha256:0123abcd";
+  options.temp_dir = TaskTempDir().string();
   return options;
 }
 

@@ -1,5 +1,6 @@
 // Jobs through the real acs-server with two real acs-worker processes on loopback, over
-// the gRPC client API: upload -> submit -> watch -> download; two jobs at once; cancel; a
+// the gRPC client API: upload -> submit -> watch -> download; two jobs at once (one
+// fine-tuned); cancel; a
 // latency job on a device class without predictor (a campaign first); the server killed
 // mid-job and restarted (the job resumes from its checkpoint and completes); bad uploads,
 // bad requests, tokens and unknown ids each get a clear status; TLS.
@@ -191,7 +192,9 @@ TEST_F(JobsIntegrationTest, SubmitWatchDownloadTwoAtOnceAndCancel) {
 
   v1::Job first, second, long_job;
   ASSERT_TRUE(Submit(Request(model.sha256(), "random", 5), &first, user_token_).ok());
-  ASSERT_TRUE(Submit(Request(model.sha256(), "evo", 5), &second, user_token_).ok());
+  v1::SubmitJobRequest tuned = Request(model.sha256(), "evo", 5);
+  tuned.set_fine_tune(true);
+  ASSERT_TRUE(Submit(tuned, &second, user_token_).ok());
   ASSERT_TRUE(Submit(Request(model.sha256(), "random", 5000), &long_job, user_token_).ok());
   EXPECT_EQ(first.state(), v1::QUEUED);
 
@@ -200,6 +203,12 @@ TEST_F(JobsIntegrationTest, SubmitWatchDownloadTwoAtOnceAndCancel) {
   EXPECT_EQ(States(events), (std::vector<std::string>{"QUEUED", "SEARCHING", "VERIFYING", "SUCCEEDED"}))
       << server->Log();
   EXPECT_EQ(States(events2).back(), "SUCCEEDED") << server->Log();
+  bool fine_tuned = false;
+  for (const auto& e : events2) fine_tuned |= e.message().find("fine-tuned from") != std::string::npos;
+  EXPECT_TRUE(fine_tuned);
+  const nlohmann::json tuned_report = nlohmann::json::parse(Download(second.id(), "report.json", user_token_));
+  ASSERT_TRUE(tuned_report.contains("fine_tune")) << tuned_report.dump().substr(0, 500);
+  EXPECT_GT(tuned_report["fine_tune"]["steps"].get<int>(), 0);
   std::vector<int> episodes;
   int verified = 0;
   for (const auto& e : events) {

@@ -1,0 +1,124 @@
+#include "core/fine_tune.h"
+
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "core/torchscript_model.h"
+
+namespace acs {
+namespace {
+
+// The weight and bias constants of a weighted node (bias may be undefined).
+std::vector<torch::Tensor> NodeTensors(torch::jit::Node* node) {
+  std::vector<torch::Tensor> out;
+  for (size_t input : {size_t{1}, size_t{2}}) {
+    if (node->inputs().size() <= input) continue;
+    torch::jit::Node* c = node->inputs()[input]->node();
+    if (c->kind() != c10::prim::Constant || !c->hasAttribute(c10::attr::value) ||
+        c->kindOf(c10::attr::value) != torch::jit::AttributeKind::t) {
+      continue;
+    }
+    out.push_back(c->t(c10::attr::value));
+  }
+  return out;
+}
+
+}  // namespace
+
+StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, const FineTuneOptions& options,
+                                  const std::function<void(int64_t, int64_t, double)>& progress) {
+  if (!train.has_labels()) return Status::InvalidArgument("fine-tuning needs labelled data");
+  if (train.size() < 1) return Status::InvalidArgument("fine-tuning needs at least one sample");
+  if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0)) {
+    return Status::InvalidArgument("fine-tuning needs epochs, batch size and learning rate > 0");
+  }
+  std::shared_ptr<torch::jit::Graph> graph = model.module.get_method("forward").graph();
+  const std::vector<torch::jit::Node*> nodes = WeightedNodes(*graph);
+  if (nodes.size() != model.weighted_configs.size()) {
+    return Status::Internal("the compressed model's layers do not match its configs (" + std::to_string(nodes.size()) +
+                            " vs " + std::to_string(model.weighted_configs.size()) + ")");
+  }
+  FineTuneResult result;
+  std::vector<torch::Tensor> params, masks, saved;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (model.weighted_configs[i].precision != Precision::kFp32) {
+      ++result.layers_kept;
+      continue;
+    }
+    ++result.layers_tuned;
+    for (torch::Tensor& t : NodeTensors(nodes[i])) {
+      if (!t.is_floating_point() || t.scalar_type() != torch::kFloat) continue;
+      masks.push_back(t != 0);
+      saved.push_back(t.clone());
+      params.push_back(t);
+    }
+  }
+  if (params.empty()) return Status::FailedPrecondition("the compressed model has no fp32 layer to fine-tune");
+
+  // Training runs a fresh module of the same graph (its constants are the same tensors)
+  // without the executor's optimizations, which would fold the trained constants away;
+  // the model gets a fresh module afterwards, so that no plan made before survives.
+  torch::jit::Module trainer = ModuleFromGraph(*graph);
+  torch::jit::GraphOptimizerEnabledGuard no_optimizations(false);
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t n = train.size();
+  const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
+  const int64_t steps = batches * options.epochs;
+  for (torch::Tensor& p : params) p.set_requires_grad(true);
+  torch::optim::SGD sgd(params, torch::optim::SGDOptions(options.learning_rate)
+                                    .momentum(options.momentum)
+                                    .nesterov(true)
+                                    .weight_decay(options.weight_decay));
+  auto& sgd_options = static_cast<torch::optim::SGDOptions&>(sgd.param_groups()[0].options());
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
+  Status status = Status::Ok();
+  try {
+    for (int64_t epoch = 0; epoch < options.epochs && status.ok(); ++epoch) {
+      const torch::Tensor order = torch::randperm(n, gen, torch::kLong);
+      double loss_sum = 0;
+      for (int64_t b = 0; b < batches; ++b) {
+        const int64_t step = epoch * batches + b;
+        sgd_options.lr(options.learning_rate * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / steps)));
+        const torch::Tensor idx = order.narrow(0, b * options.batch_size, std::min(options.batch_size, n - b * options.batch_size));
+        sgd.zero_grad();
+        torch::Tensor logits = trainer.forward({train.images.index_select(0, idx)}).toTensor();
+        torch::Tensor loss = torch::nn::functional::cross_entropy(logits, train.labels.index_select(0, idx));
+        loss.backward();
+        sgd.step();
+        {
+          torch::NoGradGuard no_grad;
+          for (size_t k = 0; k < params.size(); ++k) params[k].mul_(masks[k]);
+        }
+        const double l = loss.item<double>();
+        if (!std::isfinite(l)) {
+          status = Status::Internal("fine-tuning diverged (loss " + std::to_string(l) + "); weights restored");
+          break;
+        }
+        loss_sum += l;
+        ++result.steps;
+        if (progress) progress(step + 1, steps, l);
+      }
+      if (status.ok()) {
+        (epoch == 0 ? result.first_loss : result.last_loss) = loss_sum / static_cast<double>(batches);
+        if (epoch == 0) result.last_loss = result.first_loss;
+      }
+    }
+  } catch (const std::exception& e) {
+    status = Status::Internal("fine-tuning: running the model failed: " + ShortError(e));
+  }
+  torch::NoGradGuard no_grad;
+  for (size_t k = 0; k < params.size(); ++k) {
+    params[k].set_requires_grad(false);
+    params[k].mutable_grad() = torch::Tensor();
+    if (!status.ok()) params[k].copy_(saved[k]);
+  }
+  ACS_RETURN_IF_ERROR(status);
+  model.module = ModuleFromGraph(*graph);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace acs
