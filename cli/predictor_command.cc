@@ -19,6 +19,7 @@
 #include "cli/table.h"
 #include "core/importer.h"
 #include "devices/measure/device_class.h"
+#include "devices/measure/process_env.h"
 #include "devices/runtime/runtime.h"
 #include "devices/worker/kernel_measure.h"
 #include "devices/worker/model_measure.h"
@@ -430,6 +431,7 @@ int PredictorCommand(int argc, char** argv) {
   }
   const std::string sub = argv[2];
   if (sub == "campaign" || sub == "status") return RemotePredictorCommand(sub, argc, argv);
+  if (sub == "collect") measure::EnsureMeasuringOpenMpEnvironment(argv);
   for (int i = 3; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::cout << kHelp << kPredictorHelp;

@@ -11,6 +11,7 @@
 
 #include "core/importer.h"
 #include "devices/measure/device_class.h"
+#include "devices/measure/process_env.h"
 #include "devices/runtime/runtime.h"
 #include "core/flags.h"
 #include "devices/worker/farm_client.h"
@@ -283,6 +284,9 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  if (command == "measure" || command == "measure-kernel" || command == "serve") {
+    acs::measure::EnsureMeasuringOpenMpEnvironment(argv);
+  }
   if (command == "measure") return MeasureCommand(argc, argv);
   if (command == "measure-kernel") return MeasureKernelCommand(argc, argv);
   if (command == "device") return DeviceCommand(argc, argv);
