@@ -148,7 +148,18 @@ StatusOr<Principal> AcsService::Caller(grpc::ServerContext* ctx, std::initialize
   return who;
 }
 
-StatusOr<BlobWriter::Committed> AcsService::Upload(grpc::ServerReader<acs::v1::UploadChunk>* reader) {
+grpc::Status AcsService::Upload(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
+                                acs::v1::UploadReply* reply, const std::string& what) {
+  if (auto who = Caller(ctx, {Role::kAdmin, Role::kUser}, "uploading a " + what); !who.ok()) return ToGrpc(who.status());
+  StatusOr<BlobWriter::Committed> blob = Receive(reader);
+  if (!blob.ok()) return ToGrpc(blob.status());
+  reply->set_sha256(blob->sha256);
+  reply->set_bytes(blob->bytes);
+  reply->set_deduplicated(blob->deduplicated);
+  return grpc::Status::OK;
+}
+
+StatusOr<BlobWriter::Committed> AcsService::Receive(grpc::ServerReader<acs::v1::UploadChunk>* reader) {
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, p_.blobs->NewWriter(p_.max_upload_bytes));
   acs::v1::UploadChunk chunk;
   bool first = true;
@@ -166,24 +177,12 @@ StatusOr<BlobWriter::Committed> AcsService::Upload(grpc::ServerReader<acs::v1::U
 
 grpc::Status AcsService::UploadModel(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
                                      acs::v1::UploadReply* reply) {
-  if (auto who = Caller(ctx, {Role::kAdmin, Role::kUser}, "uploading a model"); !who.ok()) return ToGrpc(who.status());
-  StatusOr<BlobWriter::Committed> blob = Upload(reader);
-  if (!blob.ok()) return ToGrpc(blob.status());
-  reply->set_sha256(blob->sha256);
-  reply->set_bytes(blob->bytes);
-  reply->set_deduplicated(blob->deduplicated);
-  return grpc::Status::OK;
+  return Upload(ctx, reader, reply, "model");
 }
 
 grpc::Status AcsService::UploadDataset(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
                                        acs::v1::UploadReply* reply) {
-  if (auto who = Caller(ctx, {Role::kAdmin, Role::kUser}, "uploading a dataset"); !who.ok()) return ToGrpc(who.status());
-  StatusOr<BlobWriter::Committed> blob = Upload(reader);
-  if (!blob.ok()) return ToGrpc(blob.status());
-  reply->set_sha256(blob->sha256);
-  reply->set_bytes(blob->bytes);
-  reply->set_deduplicated(blob->deduplicated);
-  return grpc::Status::OK;
+  return Upload(ctx, reader, reply, "dataset");
 }
 
 grpc::Status AcsService::SubmitJob(grpc::ServerContext* ctx, const acs::v1::SubmitJobRequest* req, acs::v1::Job* reply) {

@@ -50,7 +50,10 @@ class AcsService final : public acs::v1::Acs::Service {
 
  private:
   StatusOr<Principal> Caller(grpc::ServerContext* ctx, std::initializer_list<Role> allowed, const std::string& what);
-  StatusOr<BlobWriter::Committed> Upload(grpc::ServerReader<acs::v1::UploadChunk>* reader);
+  // One upload stream into the blob store, for a caller who may upload; `what` names it.
+  grpc::Status Upload(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
+                      acs::v1::UploadReply* reply, const std::string& what);
+  StatusOr<BlobWriter::Committed> Receive(grpc::ServerReader<acs::v1::UploadChunk>* reader);
   // The job if the caller may see it: NotFound for an unknown id and for another user's job.
   StatusOr<JobRecord> VisibleJob(const Principal& who, const std::string& id);
   AcsServiceParts p_;

@@ -24,69 +24,10 @@
 #include "server/blob_store.h"
 #include "server/campaign.h"
 #include "server/farm.h"
+#include "server/job_records.h"
 #include "server/server_store.h"
 
 namespace acs::server {
-
-// What a client submits, as stored in JobRecord::request_json.
-struct JobRequest {
-  std::string model_sha256;                // an uploaded model
-  std::vector<int64_t> input_shape;        // e.g. {1, 1, 28, 28}
-  std::string dataset_sha256;              // an uploaded dataset, or ...
-  std::string dataset_name;                // ... one the server has (SchedulerOptions::datasets_dir)
-  std::string device_class;                // empty: the only registered class, if any
-  std::string budget_kind = "latency";     // "latency", "flops", "params" or "bytes"
-  double budget_ratio = 0.5;               // in (0, 1]
-  std::string agent = "amc";
-  std::vector<std::string> patterns;       // empty: the search's defaults
-  std::vector<int> block_sizes;
-  std::vector<std::string> precisions;
-  double max_sparsity = 0;                 // 0: default
-  std::vector<std::string> skip_layers;
-  int episodes = 100;
-  uint64_t seed = 1;
-  bool fine_tune = false;                  // fine-tune the exported model (labelled data only)
-  int threads = 1;
-  int top_k = 3;                           // policies verified on workers
-
-  nlohmann::json ToJson() const;
-  static StatusOr<JobRequest> FromJson(const std::string& text);
-};
-
-struct ArtifactRef {
-  std::string name;   // "policy.json", "compressed.pt", "report.json"
-  std::string sha256;
-  int64_t bytes = 0;
-};
-
-// One policy measured end to end on a worker.
-struct Verification {
-  int rank = 0;                // 0 = the exported (best) policy
-  std::string policy_hash;
-  std::string task_id;
-  double accuracy = 0;         // search accuracy of the policy
-  double predicted_us = 0;     // 0 without a latency predictor
-  double measured_us = 0;      // runtime median, 0 until measured
-  double dense_measured_us = 0;
-  std::string error;           // the task's error when it failed
-};
-
-// JobRecord::progress_json.
-struct JobProgress {
-  int episodes_done = 0;
-  double best_reward = 0, best_accuracy = 0, dense_accuracy = 0;
-  double best_cost_ratio = 0;
-  double best_predicted_us = 0, dense_predicted_us = 0;
-  double best_measured_us = 0, dense_measured_us = 0;
-  double eta_seconds = 0;
-  std::string device_class;    // resolved
-  std::vector<ArtifactRef> artifacts;
-  std::vector<Verification> verifications;
-  std::vector<std::string> verify_policies;  // policy JSON of each verified rank
-
-  nlohmann::json ToJson() const;
-  static JobProgress FromJson(const std::string& text);  // defaults for malformed text
-};
 
 struct SchedulerOptions {
   int max_concurrent = 1;                  // jobs searching at once

@@ -1,0 +1,113 @@
+#include "server/job_records.h"
+
+namespace acs::server {
+namespace {
+
+template <typename T>
+std::vector<T> ListOf(const nlohmann::json& j, const char* key) {
+  std::vector<T> out;
+  if (j.contains(key) && j[key].is_array()) {
+    for (const auto& v : j[key]) out.push_back(v.get<T>());
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json JobRequest::ToJson() const {
+  return {{"model_sha256", model_sha256}, {"input_shape", input_shape}, {"dataset_sha256", dataset_sha256},
+          {"dataset_name", dataset_name}, {"device_class", device_class}, {"budget_kind", budget_kind},
+          {"budget_ratio", budget_ratio}, {"agent", agent},               {"patterns", patterns},
+          {"block_sizes", block_sizes},   {"precisions", precisions},     {"max_sparsity", max_sparsity},
+          {"skip_layers", skip_layers},   {"episodes", episodes},         {"seed", seed},
+          {"fine_tune", fine_tune},       {"threads", threads},           {"top_k", top_k}};
+}
+
+StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return Status::InvalidArgument("a job request is not a JSON object");
+  JobRequest r;
+  try {
+    r.model_sha256 = j.value("model_sha256", "");
+    r.input_shape = ListOf<int64_t>(j, "input_shape");
+    r.dataset_sha256 = j.value("dataset_sha256", "");
+    r.dataset_name = j.value("dataset_name", "");
+    r.device_class = j.value("device_class", "");
+    r.budget_kind = j.value("budget_kind", r.budget_kind);
+    r.budget_ratio = j.value("budget_ratio", r.budget_ratio);
+    r.agent = j.value("agent", r.agent);
+    r.patterns = ListOf<std::string>(j, "patterns");
+    r.block_sizes = ListOf<int>(j, "block_sizes");
+    r.precisions = ListOf<std::string>(j, "precisions");
+    r.max_sparsity = j.value("max_sparsity", 0.0);
+    r.skip_layers = ListOf<std::string>(j, "skip_layers");
+    r.episodes = j.value("episodes", r.episodes);
+    r.seed = j.value("seed", r.seed);
+    r.fine_tune = j.value("fine_tune", false);
+    r.threads = j.value("threads", r.threads);
+    r.top_k = j.value("top_k", r.top_k);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("malformed job request: ") + e.what());
+  }
+  return r;
+}
+
+nlohmann::json JobProgress::ToJson() const {
+  nlohmann::json j = {{"episodes_done", episodes_done},         {"best_reward", best_reward},
+                      {"best_accuracy", best_accuracy},         {"dense_accuracy", dense_accuracy},
+                      {"best_cost_ratio", best_cost_ratio},     {"best_predicted_us", best_predicted_us},
+                      {"dense_predicted_us", dense_predicted_us}, {"best_measured_us", best_measured_us},
+                      {"dense_measured_us", dense_measured_us}, {"eta_seconds", eta_seconds},
+                      {"device_class", device_class},           {"verify_policies", verify_policies}};
+  j["artifacts"] = nlohmann::json::array();
+  for (const ArtifactRef& a : artifacts) j["artifacts"].push_back({{"name", a.name}, {"sha256", a.sha256}, {"bytes", a.bytes}});
+  j["verifications"] = nlohmann::json::array();
+  for (const Verification& v : verifications) {
+    j["verifications"].push_back({{"rank", v.rank}, {"policy_hash", v.policy_hash}, {"task_id", v.task_id},
+                                  {"accuracy", v.accuracy}, {"predicted_us", v.predicted_us},
+                                  {"measured_us", v.measured_us}, {"dense_measured_us", v.dense_measured_us},
+                                  {"error", v.error}});
+  }
+  return j;
+}
+
+JobProgress JobProgress::FromJson(const std::string& text) {
+  JobProgress p;
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return p;
+  try {
+    p.episodes_done = j.value("episodes_done", 0);
+    p.best_reward = j.value("best_reward", 0.0);
+    p.best_accuracy = j.value("best_accuracy", 0.0);
+    p.dense_accuracy = j.value("dense_accuracy", 0.0);
+    p.best_cost_ratio = j.value("best_cost_ratio", 0.0);
+    p.best_predicted_us = j.value("best_predicted_us", 0.0);
+    p.dense_predicted_us = j.value("dense_predicted_us", 0.0);
+    p.best_measured_us = j.value("best_measured_us", 0.0);
+    p.dense_measured_us = j.value("dense_measured_us", 0.0);
+    p.eta_seconds = j.value("eta_seconds", 0.0);
+    p.device_class = j.value("device_class", "");
+    p.verify_policies = ListOf<std::string>(j, "verify_policies");
+    if (j.contains("artifacts")) {
+      for (const auto& a : j["artifacts"]) p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), a.value("bytes", int64_t{0})});
+    }
+    if (j.contains("verifications")) {
+      for (const auto& v : j["verifications"]) {
+        Verification x;
+        x.rank = v.value("rank", 0);
+        x.policy_hash = v.value("policy_hash", "");
+        x.task_id = v.value("task_id", "");
+        x.accuracy = v.value("accuracy", 0.0);
+        x.predicted_us = v.value("predicted_us", 0.0);
+        x.measured_us = v.value("measured_us", 0.0);
+        x.dense_measured_us = v.value("dense_measured_us", 0.0);
+        x.error = v.value("error", "");
+        p.verifications.push_back(x);
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  return p;
+}
+
+}  // namespace acs::server

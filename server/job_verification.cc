@@ -1,0 +1,147 @@
+// The verifying phase of a job: the top-k policies measured end to end on workers of the
+// device class (part of JobScheduler, server/jobs.h).
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "agents/latency_cost.h"
+#include "core/importer.h"
+#include "server/jobs.h"
+
+namespace acs::server {
+namespace {
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgress& progress) {
+  if (progress.device_class.empty() || progress.verifications.empty()) return SetState(job, kJobSucceeded, "done");
+  for (size_t i = 0; i < progress.verifications.size(); ++i) {
+    Verification& v = progress.verifications[i];
+    if (!v.task_id.empty()) continue;
+    TaskRecord t;
+    t.job_id = job.id;
+    t.kind = kTaskMeasureModel;
+    t.machine_id = progress.device_class;
+    t.spec_json = nlohmann::json{{"policy", nlohmann::json::parse(progress.verify_policies.at(i))},
+                                 {"input_shape", request.input_shape},
+                                 {"threads", request.threads},
+                                 {"model_sha256", request.model_sha256},
+                                 {"rank", v.rank},
+                                 {"policy_hash", v.policy_hash}}
+                      .dump();
+    ACS_ASSIGN_OR_RETURN(TaskRecord stored, store_->EnqueueTask(t));
+    v.task_id = stored.id;
+  }
+  ACS_RETURN_IF_ERROR(Save(job, progress));
+
+  std::set<std::string> recorded;
+  for (const Verification& v : progress.verifications) {
+    if (v.measured_us > 0 || !v.error.empty()) recorded.insert(v.task_id);
+  }
+  auto last_online = std::chrono::steady_clock::now();
+  while (recorded.size() < progress.verifications.size()) {
+    if (Interrupted(job.id)) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
+    ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, farm_->Devices());
+    for (const DeviceView& d : devices) {
+      if (d.online && d.worker.machine_id == progress.device_class) last_online = std::chrono::steady_clock::now();
+    }
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_online).count() >
+        options_.no_worker_seconds) {
+      ACS_RETURN_IF_ERROR(store_->FailOpenTasksOfJob(job.id, "no worker of device class " + progress.device_class +
+                                                                 " was online for " +
+                                                                 std::to_string(static_cast<int>(options_.no_worker_seconds)) + " s")
+                              .status());
+    }
+    ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, store_->TasksOfJob(job.id));
+    bool changed = false;
+    for (const TaskRecord& t : tasks) {
+      if (recorded.count(t.id) || (t.state != kTaskDone && t.state != kTaskFailed)) continue;
+      for (Verification& v : progress.verifications) {
+        if (v.task_id != t.id) continue;
+        if (t.state == kTaskDone) {
+          const nlohmann::json r = nlohmann::json::parse(t.result_json, nullptr, false);
+          if (r.is_object() && r.contains("runtime") && r.contains("dense")) {
+            v.measured_us = r["runtime"].value("median_us", 0.0);
+            v.dense_measured_us = r["dense"].value("median_us", 0.0);
+          }
+          if (v.measured_us <= 0) {
+            v.error = "the worker's result has no runtime measurement";
+          } else {
+            ACS_RETURN_IF_ERROR(RecordModelMeasurement(request, progress, v, r));
+          }
+        } else {
+          v.error = t.error;
+        }
+        recorded.insert(t.id);
+        changed = true;
+        ACS_RETURN_IF_ERROR(Event(job.id, kEventVerified,
+                                  {{"rank", v.rank}, {"policy_hash", v.policy_hash}, {"predicted_us", v.predicted_us},
+                                   {"measured_us", v.measured_us}, {"dense_measured_us", v.dense_measured_us},
+                                   {"error", v.error}}));
+      }
+    }
+    if (changed) ACS_RETURN_IF_ERROR(Save(job, progress));
+  }
+
+  std::vector<double> dense;
+  std::string first_error;
+  for (const Verification& v : progress.verifications) {
+    if (v.dense_measured_us > 0) dense.push_back(v.dense_measured_us);
+    if (!v.error.empty() && first_error.empty()) first_error = v.error;
+  }
+  if (dense.empty()) return Status::Unavailable("no policy could be measured on " + progress.device_class + ": " + first_error);
+  progress.best_measured_us = progress.verifications[0].measured_us;
+  progress.dense_measured_us = Median(dense);
+
+  // The report gets the measurements.
+  for (ArtifactRef& a : progress.artifacts) {
+    if (a.name != "report.json") continue;
+    ACS_ASSIGN_OR_RETURN(std::string text, blobs_->Read(a.sha256));
+    nlohmann::json report = nlohmann::json::parse(text, nullptr, false);
+    if (!report.is_object()) break;
+    report["verification"] = progress.ToJson()["verifications"];
+    report["verification_device_class"] = progress.device_class;
+    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, blobs_->Put(report.dump(2) + "\n"));
+    a.sha256 = blob.sha256;
+    a.bytes = blob.bytes;
+  }
+  ACS_RETURN_IF_ERROR(Save(job, progress));
+  char line[200];
+  if (progress.best_measured_us > 0) {
+    std::snprintf(line, sizeof line, "measured %.0f us vs dense %.0f us (%.2fx speedup) on %s", progress.best_measured_us,
+                  progress.dense_measured_us, progress.dense_measured_us / progress.best_measured_us,
+                  progress.device_class.c_str());
+  } else {
+    std::snprintf(line, sizeof line, "the exported policy could not be measured: %s",
+                  progress.verifications[0].error.c_str());
+  }
+  return SetState(job, kJobSucceeded, line);
+}
+
+Status JobScheduler::RecordModelMeasurement(const JobRequest& request, const JobProgress& progress,
+                                            const Verification& v, const nlohmann::json& result) {
+  if (!measurements_) return Status::Ok();
+  ACS_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(request.model_sha256));
+  ACS_ASSIGN_OR_RETURN(std::shared_ptr<ImportedModel> model, ImportTorchScript(path, {request.input_shape}));
+  ACS_ASSIGN_OR_RETURN(Policy policy, Policy::FromJson(progress.verify_policies.at(v.rank)));
+  predictors::ModelRecord r;
+  r.device_class = progress.device_class;
+  r.model = "model-" + request.model_sha256.substr(0, 12);
+  r.policy_hash = v.policy_hash;
+  r.policy_json = policy.ToJson(-1);
+  r.shape = ModelShapeOf(model->graph, policy, request.threads);
+  r.median_us = v.measured_us;
+  r.iqr_us = result["runtime"].value("iqr_us", 0.0);
+  r.record_json = result.dump();
+  return measurements_->AddModel(r);
+}
+
+}  // namespace acs::server
