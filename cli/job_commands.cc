@@ -1,5 +1,4 @@
-// The acs commands that talk to an acs-server: jobs (submit, watch, jobs, job, cancel,
-// download), devices, predictor campaign / status.
+// The acs commands about jobs on an acs-server: submit, watch, jobs, job, cancel, download.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <strings.h>
@@ -19,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/remote.h"
 #include "cli/table.h"
 #include "proto/acs.grpc.pb.h"
 #include "proto/grpc_status.h"
@@ -33,131 +33,6 @@ using acs::v1::JobState;
 
 constexpr size_t kChunkBytes = 1 << 20;      // upload chunk size
 constexpr double kTransferSeconds = 3600;    // deadline of an upload or a download
-
-// ---------------------------------------------------------------------------------------
-// Connection, flags and errors shared by every remote command.
-
-const char kConnectHelp[] =
-    "server options:\n"
-    "  --server HOST:PORT  the acs-server (default 127.0.0.1:50051)\n"
-    "  --token TOKEN       bearer token (default: $ACS_TOKEN, or the file --token-file names)\n"
-    "  --token-file PATH   read the token from this file\n"
-    "  --tls-ca PATH       PEM of the server's CA: connect with TLS\n";
-
-const std::set<std::string> kConnectFlags = {"server", "token", "token-file", "tls-ca"};
-
-struct Connection {
-  std::unique_ptr<acs::v1::Acs::Stub> stub;
-  std::string token;
-  // Adds the token and a deadline `seconds` from now (none when seconds <= 0).
-  void Prepare(grpc::ClientContext* ctx, double seconds = 60) const {
-    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-    if (seconds <= 0) return;
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-  }
-};
-
-StatusOr<std::string> ReadFileText(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound(what + " '" + path + "' cannot be read");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-StatusOr<Connection> Connect(const Flags& flags) {
-  Connection c;
-  const char* env = std::getenv("ACS_TOKEN");
-  c.token = flags.Get("token", env ? env : "");
-  if (flags.Has("token-file")) {
-    ACS_ASSIGN_OR_RETURN(std::string text, ReadFileText(flags.Get("token-file"), "token file"));
-    c.token = text.substr(0, text.find_first_of("\r\n"));
-  }
-  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
-  if (flags.Has("tls-ca")) {
-    grpc::SslCredentialsOptions ssl;
-    ACS_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFileText(flags.Get("tls-ca"), "CA file"));
-    creds = grpc::SslCredentials(ssl);
-  }
-  c.stub = acs::v1::Acs::NewStub(grpc::CreateChannel(flags.Get("server", "127.0.0.1:50051"), creds));
-  return c;
-}
-
-// The server's answer as "CODE: message", saying where the server was when it cannot be
-// reached.
-Status Call(const grpc::Status& s, const Flags& flags) {
-  if (s.ok()) return Status::Ok();
-  const Status st = FromGrpc(s);
-  std::string code = StatusCodeName(st.code());
-  if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) code = "RESOURCE_EXHAUSTED";
-  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) code = "DEADLINE_EXCEEDED";
-  std::string message = s.error_message();
-  if (st.code() == StatusCode::kUnimplemented && message.empty()) {
-    message = "this acs-server does not implement the call; it is older than this client";
-  }
-  if (st.code() == StatusCode::kUnavailable) {
-    message = "cannot reach acs-server at " + flags.Get("server", "127.0.0.1:50051") + ": " + message;
-  }
-  return Status(st.code(), code + ": " + message);
-}
-
-bool WantsHelp(int argc, char** argv) {
-  for (int i = 2; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) return true;
-  }
-  return false;
-}
-
-// What a remote command accepts.
-struct CommandSpec {
-  std::string name;                      // in messages: "watch", "predictor status"
-  std::string help;                      // usage and description, printed before kConnectHelp
-  int first = 2;                         // argv index of the first argument
-  std::set<std::string> valued;          // flags with a value, besides kConnectFlags
-  std::set<std::string> switches;
-  std::vector<std::string> positionals;  // their names in order, e.g. {"JOB"}; all required
-};
-
-struct Remote {
-  Flags flags;
-  Connection conn;
-  // Unary call: `rpc` is e.g. &acs::v1::Acs::Stub::GetJob.
-  template <typename Req, typename Reply, typename Rpc>
-  Status Unary(Rpc rpc, const Req& req, Reply* reply) const {
-    grpc::ClientContext ctx;
-    conn.Prepare(&ctx);
-    return Call(((*conn.stub).*rpc)(&ctx, req, reply), flags);
-  }
-};
-
-StatusOr<Remote> Open(const CommandSpec& spec, int argc, char** argv) {
-  std::set<std::string> valued = spec.valued;
-  valued.insert(kConnectFlags.begin(), kConnectFlags.end());
-  Remote r;
-  ACS_ASSIGN_OR_RETURN(r.flags, ParseFlags(argc, argv, spec.first, valued, spec.switches));
-  const auto& pos = r.flags.positional;
-  if (pos.size() < spec.positionals.size()) {
-    return Status::InvalidArgument("missing " + spec.positionals[pos.size()] + " (see 'acs " + spec.name + " --help')");
-  }
-  if (pos.size() > spec.positionals.size()) {
-    return Status::InvalidArgument("unexpected argument '" + pos[spec.positionals.size()] + "'");
-  }
-  ACS_ASSIGN_OR_RETURN(r.conn, Connect(r.flags));
-  return r;
-}
-
-// Prints the help, or parses, connects and runs body; returns the exit code.
-int Run(const CommandSpec& spec, int argc, char** argv, const std::function<Status(const Remote&)>& body) {
-  if (WantsHelp(argc, argv)) {
-    std::cout << spec.help << "\n" << kConnectHelp;
-    return 0;
-  }
-  StatusOr<Remote> r = Open(spec, argc, argv);
-  if (!r.ok()) return Fail(spec.name, r.status());
-  const Status s = body(*r);
-  return s.ok() ? 0 : Fail(spec.name, s);
-}
 
 // ---------------------------------------------------------------------------------------
 // Parsing the job request.
@@ -502,13 +377,6 @@ StatusOr<std::string> Download(const Remote& r, const std::string& job, const st
   return final_path.string();
 }
 
-void PrintStatus(const acs::v1::PredictorStatus& s) {
-  std::printf("device class %s: predictor %s, version %lld, %lld kernel measurements", s.device_class().c_str(),
-              s.state().c_str(), static_cast<long long>(s.version()), static_cast<long long>(s.kernel_measurements()));
-  if (s.version() > 0) std::printf(", held-out within 10%%: %.1f%%", 100 * s.heldout_within10());
-  std::printf("\n");
-}
-
 // ---------------------------------------------------------------------------------------
 // Command bodies.
 
@@ -611,46 +479,6 @@ Status DownloadArtifacts(const Remote& r) {
   return Status::Ok();
 }
 
-Status Devices(const Remote& r) {
-  acs::v1::ListDevicesReply reply;
-  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::ListDevices, acs::v1::ListDevicesRequest(), &reply));
-  Table table({"worker", "device class", "state", "version"});
-  for (const auto& d : reply.devices()) {
-    table.AddRow({d.worker_id(), d.device_class(), d.online() ? "online" : "offline", d.worker_version()});
-  }
-  table.Print(std::cout);
-  return Status::Ok();
-}
-
-Status Predictor(const std::string& sub, const Remote& r) {
-  const Flags& f = r.flags;
-  if (!f.Has("device-class") || f.Get("device-class") == "local") {
-    return Status::InvalidArgument(
-        "--device-class must name a device class of the server's workers (see 'acs devices')");
-  }
-  acs::v1::PredictorStatus status;
-  if (sub == "campaign") {
-    ACS_ASSIGN_OR_RETURN(int64_t samples, f.GetInt("samples", 0));
-    acs::v1::TrainPredictorRequest req;
-    req.set_device_class(f.Get("device-class"));
-    req.set_samples(static_cast<int32_t>(samples));
-    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::TrainPredictor, req, &status));
-  }
-  acs::v1::PredictorStatusRequest req;
-  req.set_device_class(f.Get("device-class"));
-  while (true) {
-    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::GetPredictorStatus, req, &status));
-    const bool running = status.state().rfind("collecting", 0) == 0 || status.state() == "training";
-    if (!f.Has("wait") || !running) break;
-    std::fprintf(stderr, "\r%s   ", status.state().c_str());
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
-  if (f.Has("wait")) std::fprintf(stderr, "\n");
-  PrintStatus(status);
-  if (status.state().rfind("failed", 0) == 0) return Status::Aborted("the campaign " + status.state());
-  return Status::Ok();
-}
-
 // ---------------------------------------------------------------------------------------
 // Command specs: usage and flags.
 
@@ -719,16 +547,6 @@ const CommandSpec kDownload = {
     "all of them into DIR, and prints the paths written.\n",
     2, {"out", "name"}, {"all"}, {"JOB"}};
 
-const CommandSpec kDevices = {"devices",
-                              "usage: acs devices [--server HOST:PORT]\n\nThe workers registered with the server.\n",
-                              2, {}, {}, {}};
-
-const char kRemotePredictorHelp[] =
-    "usage: acs predictor campaign --server HOST:PORT --device-class ID [--samples N] [--wait]\n"
-    "       acs predictor status --server HOST:PORT --device-class ID\n\n"
-    "campaign: the server's workers of that device class measure N sampled kernels\n"
-    "(default 600), then the server trains its predictor; --wait follows it to the end.\n";
-
 }  // namespace
 
 int SubmitCommand(int argc, char** argv) { return Run(kSubmit, argc, argv, Submit); }
@@ -741,11 +559,4 @@ int JobsCommand(int argc, char** argv) { return Run(kJobs, argc, argv, ListJobs)
 int JobCommand(int argc, char** argv) { return Run(kJob, argc, argv, ShowJob); }
 int CancelCommand(int argc, char** argv) { return Run(kCancel, argc, argv, CancelJob); }
 int DownloadCommand(int argc, char** argv) { return Run(kDownload, argc, argv, DownloadArtifacts); }
-int DevicesCommand(int argc, char** argv) { return Run(kDevices, argc, argv, Devices); }
-
-int RemotePredictorCommand(const std::string& sub, int argc, char** argv) {
-  const CommandSpec spec = {"predictor " + sub, kRemotePredictorHelp, 3, {"device-class", "samples"}, {"wait"}, {}};
-  return Run(spec, argc, argv, [&sub](const Remote& r) { return Predictor(sub, r); });
-}
-
 }  // namespace acs::cli
