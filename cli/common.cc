@@ -92,15 +92,14 @@ StatusOr<StoredPredictor> LoadStoredPredictor(const Flags& flags) {
   StoredPredictor out;
   ACS_ASSIGN_OR_RETURN(out.device_class, ResolveDeviceClass(flags));
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<predictors::MeasurementStore> store, OpenStore(flags));
-  ACS_ASSIGN_OR_RETURN(std::optional<predictors::PredictorRecord> rec,
-                       store->LatestPredictor(out.device_class, predictors::kXgbPredictorName));
-  if (!rec) {
+  ACS_ASSIGN_OR_RETURN(std::optional<predictors::StoredPredictor> stored,
+                       predictors::LoadLatestPredictor(*store, out.device_class));
+  if (!stored) {
     return Status::FailedPrecondition("no trained latency predictor for device class '" + out.device_class +
                                       "' in " + flags.Get("store", "data/predictors.db") +
                                       "; run 'acs predictor collect' and 'acs predictor train'");
   }
-  out.record = std::move(*rec);
-  ACS_ASSIGN_OR_RETURN(out.predictor, predictors::LoadPredictor(out.record.blob));
+  static_cast<predictors::StoredPredictor&>(out) = std::move(*stored);
   return out;
 }
 

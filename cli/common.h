@@ -37,10 +37,8 @@ StatusOr<std::string> ResolveDeviceClass(const Flags& flags);
 // --store (default data/predictors.db), its directory created when missing.
 StatusOr<std::unique_ptr<predictors::MeasurementStore>> OpenStore(const Flags& flags);
 
-struct StoredPredictor {
+struct StoredPredictor : predictors::StoredPredictor {
   std::string device_class;
-  predictors::PredictorRecord record;
-  predictors::TrainedPredictor predictor;
 };
 // The latest trained predictor of the device class. FailedPrecondition, saying how to make
 // one, when there is none.

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -24,6 +26,7 @@
 #include "devices/worker/kernel_measure.h"
 #include "devices/worker/model_measure.h"
 #include "devices/worker/roofline_probe.h"
+#include "devices/worker/speed_reference.h"
 #include "predictors/predictor.h"
 #include "predictors/sampling.h"
 
@@ -59,9 +62,14 @@ const char kHelp[] =
     "  --seed S            sampling seed (default 1)\n"
     "  --min-seconds S     timed seconds per measurement at least (default 0.05)\n"
     "  --min-repeats N     timed runs per measurement at least (default 7)\n"
+    "  --passes P          rounds over all kernels, each with 1/P of the timed runs and\n"
+    "                      seconds (default 16): slow drifts of the host's speed spread out\n"
+    "  --no-speed-reference  do not scale measurements by the host's speed (a reference\n"
+    "                      kernel timed every 10 measurements, baseline kept in the store)\n"
     "\n"
     "eval options:\n"
     "  --json PATH         also write the table as JSON\n"
+    "  --predictions PATH  write the XGBoost model's held-out predictions as CSV\n"
     "\n"
     "predict options:\n"
     "  --model PATH --policy P.json --input SHAPE [--threads T]\n"
@@ -102,40 +110,112 @@ class Progress {
   Clock::time_point start_;
 };
 
-// Measures the specs and stores them, `batch` per transaction. Specs the runtime cannot
-// run are counted and their first error printed; they are not stored.
-StatusOr<int> MeasureAndStore(MeasurementStore& store, const std::string& device_class,
-                              const std::vector<KernelSpec>& specs, const std::string& source,
-                              const worker::KernelMeasureOptions& options) {
-  Progress progress("measuring " + source + " kernels", static_cast<int>(specs.size()));
-  std::vector<KernelRecord> batch;
-  int failed = 0, stored = 0;
+// The rounds of one measurement pooled: samples divided by their round's speed factor.
+struct Pooled {
+  measure::Measurement scaled;
+  double raw_median_us = 0;
+  nlohmann::json per_pass = nlohmann::json::array();  // each round's figures and factor
+};
+
+Pooled Pool(const std::vector<measure::Measurement>& rounds, const std::vector<double>& factors) {
+  Pooled out;
+  std::vector<double> raw, scaled;
+  for (size_t r = 0; r < rounds.size(); ++r) {
+    for (double us : rounds[r].samples_us) {
+      raw.push_back(us);
+      scaled.push_back(us / factors[r]);
+    }
+    nlohmann::json j = measure::ToJson(rounds[r], /*with_samples=*/false);
+    j["speed_factor"] = factors[r];
+    out.per_pass.push_back(std::move(j));
+  }
+  out.raw_median_us = measure::Summarize(std::move(raw)).median_us;
+  out.scaled = measure::Summarize(std::move(scaled));
+  return out;
+}
+
+// A kernel to measure and the source its record gets ("initial", "heldout", ...).
+struct PlannedKernel {
+  KernelSpec spec;
+  std::string source;
+};
+
+std::vector<PlannedKernel> Plan(const std::vector<KernelSpec>& specs, const std::string& source) {
+  std::vector<PlannedKernel> out;
+  for (const KernelSpec& s : specs) out.push_back({s, source});
+  return out;
+}
+
+// Measures the specs in `passes` rounds over all of them (each time with a pass's share
+// of the timed seconds) and stores them, 25 per transaction, after the last round. The
+// host's speed drifts over seconds to minutes; spread over rounds, a slow spell touches
+// one round of many specs instead of the whole measurement of a few. A record's timing is
+// its pooled samples; record_json keeps the figures of each round under "passes". With a
+// speed reference, each round's samples are divided by the host's slowdown factor at the
+// time (record_json: "speed_factor" per round, "median_us_raw" unscaled). Specs the
+// runtime cannot run are counted and their first error printed; they are not stored.
+// Returns the count stored per source.
+StatusOr<std::map<std::string, int>> MeasureAndStore(MeasurementStore& store, const std::string& device_class,
+                              const std::vector<PlannedKernel>& specs, const std::string& label,
+                              worker::KernelMeasureOptions options, int passes, worker::SpeedReference* speed) {
+  passes = std::max(1, passes);
+  options.measure.min_seconds /= passes;
+  options.measure.min_repeats = std::max(1, options.measure.min_repeats / passes);
+  Progress progress("measuring " + label + " kernels", static_cast<int>(specs.size()) * passes);
+  std::vector<std::optional<worker::KernelMeasurement>> first(specs.size());
+  std::vector<std::vector<measure::Measurement>> rounds(specs.size());
+  std::vector<std::vector<double>> factors(specs.size());
+  std::vector<bool> failed(specs.size(), false);
+  int failures = 0;
+  std::map<std::string, int> stored;
   std::set<std::string> reported;
-  for (size_t i = 0; i < specs.size(); ++i) {
-    StatusOr<worker::KernelMeasurement> m = worker::MeasureKernel(specs[i], options);
-    if (!m.ok()) {
-      ++failed;
-      const std::string what = StatusCodeName(m.status().code());
-      if (reported.insert(what).second) {
-        std::fprintf(stderr, "\n  skipped '%s': %s\n", specs[i].Key().c_str(), m.status().message().c_str());
+  std::vector<KernelRecord> batch;
+  for (int p = 0; p < passes; ++p) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (!failed[i]) {
+        double factor = 1.0;
+        if (speed) {
+          ACS_ASSIGN_OR_RETURN(factor, speed->FactorNow(specs[i].spec.threads));
+        }
+        StatusOr<worker::KernelMeasurement> m = worker::MeasureKernel(specs[i].spec, options);
+        if (!m.ok()) {
+          failed[i] = true;
+          ++failures;
+          const std::string what = StatusCodeName(m.status().code());
+          if (reported.insert(what).second) {
+            std::fprintf(stderr, "\n  skipped '%s': %s\n", specs[i].spec.Key().c_str(), m.status().message().c_str());
+          }
+        } else {
+          rounds[i].push_back(m->timing);
+          factors[i].push_back(factor);
+          if (!first[i]) first[i] = std::move(*m);
+        }
       }
-    } else {
-      KernelRecord r;
-      r.device_class = device_class;
-      r.spec = specs[i];
-      r.median_us = m->timing.median_us;
-      r.iqr_us = m->timing.iqr_us;
-      r.repeats = m->timing.repeats;
-      r.source = source;
-      r.record_json = m->ToJson().dump();
-      batch.push_back(std::move(r));
+      if (p + 1 == passes && !failed[i]) {
+        Pooled pooled = Pool(rounds[i], factors[i]);
+        worker::KernelMeasurement& m = *first[i];
+        m.timing = std::move(pooled.scaled);
+        nlohmann::json record = m.ToJson();
+        record["passes"] = std::move(pooled.per_pass);
+        record["median_us_raw"] = pooled.raw_median_us;
+        KernelRecord r;
+        r.device_class = device_class;
+        r.spec = specs[i].spec;
+        r.median_us = m.timing.median_us;
+        r.iqr_us = m.timing.iqr_us;
+        r.repeats = m.timing.repeats;
+        r.source = specs[i].source;
+        r.record_json = record.dump();
+        batch.push_back(std::move(r));
+        first[i].reset();
+      }
+      if (p + 1 == passes && (batch.size() >= 25 || i + 1 == specs.size())) {
+        ACS_RETURN_IF_ERROR(store.AddKernels(batch));
+        for (const KernelRecord& r : batch) ++stored[r.source];
+        batch.clear();
+      }
+      progress.Update(static_cast<int>(p * specs.size() + i + 1), failures);
     }
-    if (batch.size() >= 25 || i + 1 == specs.size()) {
-      ACS_RETURN_IF_ERROR(store.AddKernels(batch));
-      stored += static_cast<int>(batch.size());
-      batch.clear();
-    }
-    progress.Update(static_cast<int>(i + 1), failed);
   }
   return stored;
 }
@@ -176,8 +256,11 @@ Policy RandomPolicy(const Graph& graph, bool int8, std::mt19937_64& rng) {
   return p;
 }
 
+// Whole models under random policies, prepared (compressed, compiled) first and then timed
+// in `passes` rounds over all of them, as the kernels; stored after the last round.
 Status CollectModels(MeasurementStore& store, const std::string& device_class, const Flags& flags,
-                     const std::vector<int>& threads, uint64_t seed, const measure::MeasureOptions& timing) {
+                     const std::vector<int>& threads, uint64_t seed, measure::MeasureOptions timing, int passes,
+                     worker::SpeedReference* speed) {
   const std::vector<std::string> models = SplitList(flags.Get("models"));
   if (models.empty()) return Status::Ok();
   ACS_ASSIGN_OR_RETURN(std::string shape_text, flags.Required("input"));
@@ -186,8 +269,9 @@ Status CollectModels(MeasurementStore& store, const std::string& device_class, c
   if (policies < 0) return Status::InvalidArgument("--policies must be >= 0");
   std::mt19937_64 rng(seed * 7919 + 17);
   const int total = static_cast<int>(models.size() * threads.size() * (policies + 1));
-  Progress progress("measuring whole models", total);
-  int done = 0;
+  Progress preparing("preparing whole models", total);
+  std::vector<worker::PreparedModel> prepared;
+  std::vector<ModelRecord> records;
   for (const std::string& path : models) {
     ImportOptions io;
     io.input_shape = input;
@@ -202,22 +286,57 @@ Status CollectModels(MeasurementStore& store, const std::string& device_class, c
         req.input_shape = input;
         req.threads = t;
         req.calibration_path = flags.Get("calib");
-        req.measure = timing;
-        StatusOr<worker::ModelMeasurement> m = worker::MeasureModel(req);
+        StatusOr<worker::PreparedModel> m = worker::PreparedModel::Prepare(req);
         if (!m.ok()) return Status(m.status().code(), name + ": " + m.status().message());
+        prepared.push_back(std::move(*m));
         ModelRecord r;
         r.device_class = device_class;
         r.model = name;
         r.policy_hash = policy.Hash();
         r.policy_json = policy.ToJson(-1);
         r.shape = ModelShapeOf(model->graph, policy, t);
-        r.median_us = m->runtime.median_us;
-        r.iqr_us = m->runtime.iqr_us;
-        r.record_json = m->ToJson().dump();
-        ACS_RETURN_IF_ERROR(store.AddModel(r));
-        progress.Update(++done, 0);
+        records.push_back(std::move(r));
+        preparing.Update(static_cast<int>(records.size()), 0);
       }
     }
+  }
+  passes = std::max(1, passes);
+  timing.min_seconds /= passes;
+  timing.min_repeats = std::max(1, timing.min_repeats / passes);
+  std::vector<std::vector<worker::ModelMeasurement>> rounds(prepared.size());
+  std::vector<std::vector<double>> factors(prepared.size());
+  Progress progress("measuring whole models", total * passes);
+  for (int p = 0; p < passes; ++p) {
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      double factor = 1.0;
+      if (speed) {
+        ACS_ASSIGN_OR_RETURN(factor, speed->FactorNow(records[i].shape.threads));
+      }
+      factors[i].push_back(factor);
+      StatusOr<worker::ModelMeasurement> m = prepared[i].Time(timing);
+      if (!m.ok()) return Status(m.status().code(), records[i].model + ": " + m.status().message());
+      rounds[i].push_back(std::move(*m));
+      progress.Update(static_cast<int>(p * prepared.size() + i + 1), 0);
+    }
+  }
+  for (size_t i = 0; i < prepared.size(); ++i) {
+    std::vector<measure::Measurement> runtime, dense;
+    for (const worker::ModelMeasurement& m : rounds[i]) {
+      runtime.push_back(m.runtime);
+      dense.push_back(m.dense);
+    }
+    Pooled pooled_runtime = Pool(runtime, factors[i]);
+    worker::ModelMeasurement pooled = rounds[i].front();
+    pooled.runtime = std::move(pooled_runtime.scaled);
+    pooled.dense = Pool(dense, factors[i]).scaled;
+    nlohmann::json record = pooled.ToJson();
+    record["passes"] = std::move(pooled_runtime.per_pass);
+    record["median_us_raw"] = pooled_runtime.raw_median_us;
+    ModelRecord& r = records[i];
+    r.median_us = pooled.runtime.median_us;
+    r.iqr_us = pooled.runtime.iqr_us;
+    r.record_json = record.dump();
+    ACS_RETURN_IF_ERROR(store.AddModel(r));
   }
   return Status::Ok();
 }
@@ -242,11 +361,28 @@ Status Collect(const Flags& flags) {
   ACS_ASSIGN_OR_RETURN(options.measure.min_seconds, flags.GetDouble("min-seconds", 0.05));
   ACS_ASSIGN_OR_RETURN(int64_t min_repeats, flags.GetInt("min-repeats", 7));
   options.measure.min_repeats = static_cast<int>(std::max<int64_t>(1, min_repeats));
+  ACS_ASSIGN_OR_RETURN(int64_t passes_flag, flags.GetInt("passes", 16));
+  if (passes_flag < 1 || passes_flag > 100) return Status::InvalidArgument("--passes must be between 1 and 100");
+  const int passes = static_cast<int>(passes_flag);
 
   const auto t0 = std::chrono::steady_clock::now();
   std::printf("device class %s, store %s\n", device_class.c_str(), flags.Get("store", "data/predictors.db").c_str());
+  // The speed reference's baselines of earlier collections, so that all are scaled alike.
+  ACS_ASSIGN_OR_RETURN(std::optional<std::string> stored_device, store->Device(device_class));
+  nlohmann::json speed_json;
+  if (stored_device) speed_json = nlohmann::json::parse(*stored_device, nullptr, false).value("speed_reference", speed_json);
+  std::unique_ptr<worker::SpeedReference> speed;
+  if (!flags.Has("no-speed-reference")) {
+    worker::SpeedReferenceOptions speed_options;
+    speed_options.measure = options;
+    speed_options.measure.measure.min_seconds /= passes;
+    speed_options.measure.measure.min_repeats = std::max(1, options.measure.min_repeats / passes);
+    speed = std::make_unique<worker::SpeedReference>(speed_options,
+                                                     worker::SpeedReference::BaselinesFromJson(speed_json));
+  }
   // Roofline figures of this machine, once per thread count.
   nlohmann::json device = measure::DetectDeviceClass({1, runtime::RuntimeVersion()}).ToJson();
+  if (!speed_json.is_null()) device["speed_reference"] = speed_json;
   device["roofline"] = nlohmann::json::array();
   for (int t : threads) {
     ACS_ASSIGN_OR_RETURN(worker::RooflineProbe p, worker::ProbeRoofline(t));
@@ -260,17 +396,26 @@ Status Collect(const Flags& flags) {
   predictors::ShapePrior prior = predictors::ShapePrior::Builtin();
   predictors::KernelSampler sampler(prior, space, static_cast<uint64_t>(seed));
   predictors::KernelSampler heldout_sampler(prior, space, static_cast<uint64_t>(seed) + 1000003);
-  ACS_ASSIGN_OR_RETURN(int stored, MeasureAndStore(*store, device_class, sampler.Sample(static_cast<int>(samples)),
-                                                   "initial", options));
-  ACS_ASSIGN_OR_RETURN(int stored_heldout,
-                       MeasureAndStore(*store, device_class, heldout_sampler.Sample(static_cast<int>(heldout)),
-                                       "heldout", options));
+  // Training and held-out kernels in one sweep, the held-out ones spread evenly through it:
+  // both see the same state of the host.
+  const std::vector<KernelSpec> heldout_specs = heldout_sampler.Sample(static_cast<int>(heldout));
+  std::vector<PlannedKernel> first_sweep = Plan(sampler.Sample(static_cast<int>(samples)), "initial");
+  for (size_t h = 0; h < heldout_specs.size(); ++h) {
+    const size_t at = (h + 1) * first_sweep.size() / (heldout_specs.size() + 1) + h;
+    first_sweep.insert(first_sweep.begin() + static_cast<std::ptrdiff_t>(std::min(at, first_sweep.size())),
+                       {heldout_specs[h], predictors::kHeldOutSource});
+  }
+  ACS_ASSIGN_OR_RETURN(auto first_counts,
+                       MeasureAndStore(*store, device_class, first_sweep, "initial and held-out", options, passes,
+                                       speed.get()));
+  int stored = first_counts["initial"];
+  const int stored_heldout = first_counts[predictors::kHeldOutSource];
   for (int64_t r = 1; r <= rounds; ++r) {
     // Train on four fifths of the training kernels, look at the errors on the rest.
     ACS_ASSIGN_OR_RETURN(std::vector<KernelRecord> all, store->Kernels(device_class));
     std::vector<predictors::KernelSample> train, validation;
     for (const KernelRecord& k : all) {
-      if (predictors::IsHeldOut(k)) continue;
+      if (predictors::RoleOf(k) != predictors::KernelRole::kTraining) continue;
       (k.id % 5 == 0 ? validation : train).push_back({k.spec, k.median_us});
     }
     if (train.size() < 10 || validation.empty()) break;
@@ -288,12 +433,25 @@ Status Collect(const Flags& flags) {
     const std::vector<KernelSpec> more = predictors::AdaptiveSamples(
         sampler, predictors::SpecsOf(validation), errors, 0.10, 3, static_cast<int>(round_samples));
     if (more.empty()) break;
-    ACS_ASSIGN_OR_RETURN(int n, MeasureAndStore(*store, device_class, more, "adaptive-" + std::to_string(r), options));
-    stored += n;
+    const std::string source = "adaptive-" + std::to_string(r);
+    ACS_ASSIGN_OR_RETURN(auto n, MeasureAndStore(*store, device_class, Plan(more, source), source, options, passes,
+                                                 speed.get()));
+    stored += n[source];
   }
-  ACS_RETURN_IF_ERROR(CollectModels(*store, device_class, flags, threads, static_cast<uint64_t>(seed), options.measure));
+  // The held-out kernels once more, minutes later: the noise floor of `eval`.
+  ACS_ASSIGN_OR_RETURN(auto repeated, MeasureAndStore(*store, device_class,
+                                                      Plan(heldout_specs, predictors::kRepeatSource), "repeat",
+                                                      options, passes, speed.get()));
+  ACS_RETURN_IF_ERROR(
+      CollectModels(*store, device_class, flags, threads, static_cast<uint64_t>(seed), options.measure, passes,
+                    speed.get()));
+  if (speed) {
+    device["speed_reference"] = speed->ToJson();
+    ACS_RETURN_IF_ERROR(store->PutDevice(device_class, device.dump()));
+  }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("stored %d training and %d held-out kernel measurements in %.0f s\n", stored, stored_heldout, s);
+  std::printf("stored %d training, %d held-out and %d repeated kernel measurements in %.0f s\n", stored,
+              stored_heldout, repeated[predictors::kRepeatSource], s);
   return Status::Ok();
 }
 
@@ -344,8 +502,10 @@ Status Eval(const Flags& flags) {
   predictors::EvalOptions options;
   ACS_ASSIGN_OR_RETURN(options.roofline, predictors::StoredRoofline(*store, dc));
   ACS_ASSIGN_OR_RETURN(predictors::EvalReport report, predictors::EvaluatePredictors(kernels, models, options));
-  std::printf("device class %s: %d training kernels, %d held-out kernels, %d whole-model measurements of %d models\n",
-              dc.c_str(), report.train_kernels, report.heldout_kernels, report.model_measurements, report.models);
+  std::printf("device class %s: %d training kernels, %d held-out kernels (%d measured again), %d whole-model "
+              "measurements of %d models\n",
+              dc.c_str(), report.train_kernels, report.heldout_kernels, report.repeated_kernels,
+              report.model_measurements, report.models);
   std::printf("(whole model: leave one model out; XGBoost training took %.1f s)\n\n", report.seconds_train);
   Table table({"predictor", "scope", "n", "MAPE", "within 5%", "within 10%", "Spearman"});
   for (const predictors::EvalRow& r : report.rows) {
@@ -364,6 +524,16 @@ Status Eval(const Flags& flags) {
     out << j.dump(2) << "\n";
     if (!out) return Status::FailedPrecondition("cannot write '" + flags.Get("json") + "'");
   }
+  if (flags.Has("predictions")) {
+    std::ofstream out(flags.Get("predictions"));
+    out << "kernel_key,kind,pattern,precision,threads,measured_us,predicted_us\n";
+    for (const predictors::EvalReport::Prediction& p : report.heldout_predictions) {
+      out << p.spec.Key() << "," << predictors::KernelKindIdName(predictors::KindOf(p.spec)) << ","
+          << PatternName(p.spec.config.pattern) << "," << PrecisionName(p.spec.config.precision) << ","
+          << p.spec.threads << "," << p.measured_us << "," << p.predicted_us << "\n";
+    }
+    if (!out) return Status::FailedPrecondition("cannot write '" + flags.Get("predictions") + "'");
+  }
   return Status::Ok();
 }
 
@@ -380,7 +550,7 @@ Status Predict(const Flags& flags) {
     policy = *p;
   }
   ACS_ASSIGN_OR_RETURN(StoredPredictor stored, LoadStoredPredictor(flags));
-  const predictors::TrainedPredictor& predictor = stored.predictor;
+  const predictors::TrainedPredictor& predictor = *stored.predictor;
   const predictors::PredictorRecord* rec = &stored.record;
   ImportOptions io;
   io.input_shape = input;
@@ -440,9 +610,10 @@ int PredictorCommand(int argc, char** argv) {
   }
   const std::set<std::string> valued = {"store",  "device-class", "samples",     "heldout", "rounds",
                                         "round-samples", "threads", "models",   "input",   "policies",
-                                        "calib",  "seed",         "min-seconds", "min-repeats", "json",
+                                        "calib",  "seed",         "min-seconds", "min-repeats", "passes", "json", "predictions",
                                         "model",  "policy"};
-  StatusOr<Flags> flags = ParseFlags(argc, argv, 3, valued, {});
+  // (collect --no-speed-reference is a switch)
+  StatusOr<Flags> flags = ParseFlags(argc, argv, 3, valued, {"no-speed-reference"});
   const std::string command = "predictor " + sub;
   if (!flags.ok()) return Fail(command, flags.status());
   if (!flags->positional.empty()) {

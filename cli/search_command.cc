@@ -212,7 +212,7 @@ int SearchCommand(int argc, char** argv) {
   if (budget->kind == "latency") {
     auto stored = LoadStoredPredictor(*args);
     if (!stored.ok()) return Fail("search", stored.status());
-    options.predictor = std::make_shared<predictors::TrainedPredictor>(std::move(stored->predictor));
+    options.predictor = stored->predictor;
     std::cerr << "search: latency predictor v" << stored->record.version << " of " << stored->device_class << "\n";
   }
   auto session = SearchSession::Create(options);

@@ -1,7 +1,9 @@
 #include "predictors/predictor.h"
 
 #include <chrono>
+#include <map>
 #include <set>
+#include <tuple>
 
 namespace acs::predictors {
 namespace {
@@ -51,6 +53,44 @@ StatusOr<AccuracyMetrics> WholeModelRow(const LatencyModel& model, const std::ve
   return ComputeMetrics(predicted, measured);
 }
 
+// The first measurement of a spec as the prediction of its later measurements: the
+// noise floor of the kernel rows. FailedPrecondition for a spec measured only later.
+class RepeatModel : public LatencyModel {
+ public:
+  explicit RepeatModel(const std::vector<KernelSample>& first) {
+    for (const KernelSample& s : first) first_.emplace(KeyOf(s.spec), s.latency_us);
+  }
+  std::string name() const override { return "repeat"; }
+  bool Has(const KernelSpec& s) const { return first_.count(KeyOf(s)) > 0; }
+  StatusOr<std::vector<double>> Predict(const std::vector<KernelSpec>& specs) const override {
+    std::vector<double> out;
+    for (const KernelSpec& s : specs) {
+      auto it = first_.find(KeyOf(s));
+      if (it == first_.end()) return Status::FailedPrecondition("'" + s.Key() + "' has no earlier measurement");
+      out.push_back(it->second);
+    }
+    return out;
+  }
+
+ private:
+  static std::string KeyOf(const KernelSpec& s) { return s.Key() + " t" + std::to_string(s.threads); }
+  std::map<std::string, double> first_;
+};
+
+// Whole-model noise floor: each model record after the first of its (model, policy,
+// threads) against that first one. Count 0 when nothing was measured twice.
+AccuracyMetrics WholeModelRepeatRow(const std::vector<ModelRecord>& records) {
+  std::map<std::tuple<std::string, std::string, int>, double> first;
+  std::vector<double> predicted, measured;
+  for (const ModelRecord& r : records) {
+    auto [it, inserted] = first.emplace(std::make_tuple(r.model, r.policy_hash, r.shape.threads), r.median_us);
+    if (inserted) continue;
+    predicted.push_back(it->second);
+    measured.push_back(r.median_us);
+  }
+  return ComputeMetrics(predicted, measured);
+}
+
 }  // namespace
 
 StatusOr<double> TrainedPredictor::PredictModel(const ModelShape& shape) const {
@@ -84,14 +124,24 @@ StatusOr<TrainedPredictor> LoadPredictor(const std::string& blob) {
   return p;
 }
 
-bool IsHeldOut(const KernelRecord& r) { return r.source == "heldout"; }
+KernelRole RoleOf(const KernelRecord& r) {
+  if (r.source == kHeldOutSource) return KernelRole::kHeldOut;
+  if (r.source == kRepeatSource) return KernelRole::kRepeat;
+  return KernelRole::kTraining;
+}
 
-std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, bool heldout) {
+bool IsHeldOut(const KernelRecord& r) { return RoleOf(r) == KernelRole::kHeldOut; }
+
+std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, KernelRole role) {
   std::vector<KernelSample> out;
   for (const KernelRecord& r : records) {
-    if (IsHeldOut(r) == heldout) out.push_back({r.spec, r.median_us});
+    if (RoleOf(r) == role) out.push_back({r.spec, r.median_us});
   }
   return out;
+}
+
+std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, bool heldout) {
+  return Samples(records, heldout ? KernelRole::kHeldOut : KernelRole::kTraining);
 }
 
 std::vector<ModelShape> Shapes(const std::vector<ModelRecord>& records) {
@@ -141,6 +191,15 @@ StatusOr<TrainedRecord> TrainForStore(const std::string& device_class, const std
   return out;
 }
 
+StatusOr<std::optional<StoredPredictor>> LoadLatestPredictor(MeasurementStore& store,
+                                                              const std::string& device_class) {
+  ACS_ASSIGN_OR_RETURN(std::optional<PredictorRecord> rec, store.LatestPredictor(device_class, kXgbPredictorName));
+  if (!rec) return std::optional<StoredPredictor>();
+  ACS_ASSIGN_OR_RETURN(TrainedPredictor p, LoadPredictor(rec->blob));
+  return std::optional<StoredPredictor>(
+      StoredPredictor{std::move(*rec), std::make_shared<const TrainedPredictor>(std::move(p))});
+}
+
 StatusOr<std::vector<RooflinePoint>> StoredRoofline(MeasurementStore& store, const std::string& device_class) {
   std::vector<RooflinePoint> points;
   ACS_ASSIGN_OR_RETURN(std::optional<std::string> device, store.Device(device_class));
@@ -168,6 +227,7 @@ nlohmann::json EvalReport::ToJson() const {
   return {{"rows", r},
           {"train_kernels", train_kernels},
           {"heldout_kernels", heldout_kernels},
+          {"repeated_kernels", repeated_kernels},
           {"model_measurements", model_measurements},
           {"models", models},
           {"seconds_train", seconds_train}};
@@ -176,9 +236,16 @@ nlohmann::json EvalReport::ToJson() const {
 StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels,
                                         const std::vector<ModelRecord>& models, const EvalOptions& options) {
   EvalReport report;
-  const std::vector<KernelSample> train = Samples(kernels, false), heldout = Samples(kernels, true);
+  const std::vector<KernelSample> train = Samples(kernels, false), heldout = Samples(kernels, true),
+                                  repeats = Samples(kernels, KernelRole::kRepeat);
   report.train_kernels = static_cast<int>(train.size());
   report.heldout_kernels = static_cast<int>(heldout.size());
+  const RepeatModel floor(heldout);
+  std::vector<KernelSample> paired;  // repeats of held-out kernels
+  for (const KernelSample& s : repeats) {
+    if (floor.Has(s.spec)) paired.push_back(s);
+  }
+  report.repeated_kernels = static_cast<int>(paired.size());
   report.model_measurements = static_cast<int>(models.size());
   std::set<std::string> names;
   for (const ModelRecord& r : models) names.insert(r.model);
@@ -189,6 +256,11 @@ StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels
   const auto t0 = std::chrono::steady_clock::now();
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<XgbLatencyModel> xgb, XgbLatencyModel::Train(train, options.xgb));
   report.seconds_train = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (StatusOr<std::vector<double>> pred = xgb->Predict(SpecsOf(heldout)); pred.ok()) {
+    for (size_t i = 0; i < heldout.size(); ++i) {
+      report.heldout_predictions.push_back({heldout[i].spec, heldout[i].latency_us, (*pred)[i]});
+    }
+  }
   candidates.push_back(std::move(xgb));
   ACS_ASSIGN_OR_RETURN(FlopsModel flops, FlopsModel::Fit(train));
   candidates.push_back(std::make_shared<FlopsModel>(std::move(flops)));
@@ -207,6 +279,10 @@ StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels
       StatusOr<AccuracyMetrics> whole = WholeModelRow(*m, models);
       if (whole.ok()) report.rows.push_back({m->name(), "whole model", *whole});
     }
+  }
+  if (!paired.empty()) ACS_RETURN_IF_ERROR(KernelRows(floor, paired, report.rows));
+  if (AccuracyMetrics floor = WholeModelRepeatRow(models); floor.count > 0) {
+    report.rows.push_back({"repeat", "whole model", floor});
   }
   return report;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,16 @@ struct TrainedPredictor {
 StatusOr<std::string> SavePredictor(const TrainedPredictor& p);
 StatusOr<TrainedPredictor> LoadPredictor(const std::string& blob);
 
-// Held-out kernels are the records whose source is "heldout" (measured from the prior,
-// never adaptively); training uses the others.
-bool IsHeldOut(const KernelRecord& r);
+// What a kernel record is for, by its source: "heldout" ones (measured from the prior,
+// never adaptively) are for evaluation only, "repeat" ones (held-out specs measured again
+// at the end of a collection) only for the noise floor; training uses the others.
+enum class KernelRole { kTraining, kHeldOut, kRepeat };
+inline constexpr const char kHeldOutSource[] = "heldout";
+inline constexpr const char kRepeatSource[] = "repeat";
+KernelRole RoleOf(const KernelRecord& r);
+bool IsHeldOut(const KernelRecord& r);  // RoleOf(r) == kHeldOut
 std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, bool heldout);
+std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, KernelRole role);
 std::vector<ModelShape> Shapes(const std::vector<ModelRecord>& records);
 std::vector<double> Latencies(const std::vector<ModelRecord>& records);
 
@@ -56,11 +63,20 @@ StatusOr<TrainedRecord> TrainForStore(const std::string& device_class, const std
                                       const nlohmann::json& extra = nlohmann::json::object(),
                                       const XgbOptions& options = {});
 
+// The newest trained predictor of a device class in the store with its record; nullopt
+// when there is none. Errors: the store's, and LoadPredictor's for a bad blob.
+struct StoredPredictor {
+  PredictorRecord record;
+  std::shared_ptr<const TrainedPredictor> predictor;
+};
+StatusOr<std::optional<StoredPredictor>> LoadLatestPredictor(MeasurementStore& store, const std::string& device_class);
+
 // The roofline points kept in the device description of the store (empty when none).
 StatusOr<std::vector<RooflinePoint>> StoredRoofline(MeasurementStore& store, const std::string& device_class);
 
 struct EvalRow {
-  std::string model;  // "xgboost", "flops", "roofline", "lookup"
+  std::string model;  // "xgboost", "flops", "roofline", "lookup"; "repeat": the first
+                      // measurement of a kernel / model as the prediction of a later one
   std::string scope;  // "conv2d", "depthwise", "linear", "kernels", "whole model"
   AccuracyMetrics metrics;
   nlohmann::json ToJson() const;
@@ -73,7 +89,14 @@ struct EvalOptions {
 
 struct EvalReport {
   std::vector<EvalRow> rows;
+  // The XGBoost model's prediction of each held-out kernel, for error analysis.
+  struct Prediction {
+    KernelSpec spec;
+    double measured_us = 0, predicted_us = 0;
+  };
+  std::vector<Prediction> heldout_predictions;
   int train_kernels = 0, heldout_kernels = 0, model_measurements = 0, models = 0;
+  int repeated_kernels = 0;  // held-out kernels with a "repeat" record
   double seconds_train = 0;
   nlohmann::json ToJson() const;
 };
@@ -81,7 +104,9 @@ struct EvalReport {
 // Kernel rows: models trained on the training kernels, scored on the held-out kernels
 // (per kind and all). Whole-model rows: for each distinct model name, the overhead is
 // fitted on the other models' measurements and that model's measurements are predicted
-// (leave one model out); needs >= 2 model names, else no whole-model rows.
+// (leave one model out); needs >= 2 model names, else no whole-model rows. "repeat" rows
+// (the measurement noise floor no predictor can beat) pair held-out kernels with their
+// "repeat" records by spec, and model records of the same model, policy and threads.
 StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels,
                                         const std::vector<ModelRecord>& models, const EvalOptions& options);
 

@@ -39,7 +39,8 @@ StatusOr<std::unique_ptr<Matrix>> MakeMatrix(const std::vector<float>& rows, siz
 
 Status SetParams(BoosterHandle h, const XgbOptions& o) {
   const std::vector<std::pair<std::string, std::string>> params = {
-      {"objective", "reg:squarederror"},
+      {"objective", o.objective},
+      {"huber_slope", std::to_string(o.huber_slope)},
       {"base_score", "0"},
       {"tree_method", "exact"},
       {"max_depth", std::to_string(o.max_depth)},
@@ -59,7 +60,8 @@ Status SetParams(BoosterHandle h, const XgbOptions& o) {
 nlohmann::json OptionsJson(const XgbOptions& o) {
   return {{"rounds", o.rounds},       {"max_depth", o.max_depth}, {"learning_rate", o.learning_rate},
           {"subsample", o.subsample}, {"colsample", o.colsample}, {"min_child_weight", o.min_child_weight},
-          {"lambda", o.lambda},       {"threads", o.threads},     {"seed", o.seed}};
+          {"lambda", o.lambda},       {"threads", o.threads},     {"seed", o.seed},
+          {"objective", o.objective}, {"huber_slope", o.huber_slope}};
 }
 
 }  // namespace

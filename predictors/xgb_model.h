@@ -23,6 +23,10 @@ struct XgbOptions {
   double colsample = 0.8;         // features per tree
   double min_child_weight = 1.0;  // minimum hessian sum in a leaf
   double lambda = 1.0;            // L2 regularization of leaf weights
+  // Loss on log latency: "reg:squarederror", or "reg:pseudohubererror" (quadratic within
+  // huber_slope of the label, linear beyond: a remeasured kernel can differ 10x).
+  std::string objective = "reg:squarederror";
+  double huber_slope = 0.1;
   int threads = 1;                // training and prediction threads
   int seed = 1;                   // subsampling seed
 };

@@ -59,13 +59,10 @@ StatusOr<SearchSpace> SpaceOf(const JobRequest& r) {
 
 StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(predictors::MeasurementStore* store,
                                                                               const std::string& device_class) {
-  ACS_ASSIGN_OR_RETURN(std::optional<predictors::PredictorRecord> rec,
-                       store->LatestPredictor(device_class, predictors::kXgbPredictorName));
-  if (!rec) return std::shared_ptr<const predictors::TrainedPredictor>();
-  ACS_ASSIGN_OR_RETURN(predictors::TrainedPredictor p, predictors::LoadPredictor(rec->blob));
-  return std::make_shared<const predictors::TrainedPredictor>(std::move(p));
+  ACS_ASSIGN_OR_RETURN(std::optional<predictors::StoredPredictor> stored,
+                       predictors::LoadLatestPredictor(*store, device_class));
+  return stored ? stored->predictor : nullptr;
 }
-
 
 }  // namespace
 

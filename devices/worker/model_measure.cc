@@ -148,7 +148,25 @@ nlohmann::json ModelMeasurement::ToJson() const {
           {"runtime_version", runtime_version}};
 }
 
+struct PreparedModel::Impl {
+  ModelMeasurement info;  // all but the timings
+  std::shared_ptr<ImportedModel> model;
+  runtime::RuntimeModel rt;
+  std::unique_ptr<runtime::DenseModel> dense;
+  torch::Tensor input;
+};
+
+PreparedModel::PreparedModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PreparedModel::~PreparedModel() = default;
+PreparedModel::PreparedModel(PreparedModel&&) noexcept = default;
+PreparedModel& PreparedModel::operator=(PreparedModel&&) noexcept = default;
+
 StatusOr<ModelMeasurement> MeasureModel(const ModelMeasureRequest& request) {
+  ACS_ASSIGN_OR_RETURN(PreparedModel prepared, PreparedModel::Prepare(request));
+  return prepared.Time(request.measure);
+}
+
+StatusOr<PreparedModel> PreparedModel::Prepare(const ModelMeasureRequest& request) {
   if (request.threads < 1) return Status::InvalidArgument("threads must be >= 1");
   ImportOptions import_options;
   import_options.input_shape = request.input_shape;
@@ -167,7 +185,7 @@ StatusOr<ModelMeasurement> MeasureModel(const ModelMeasureRequest& request) {
   runtime_options.threads = request.threads;
   ACS_ASSIGN_OR_RETURN(runtime::RuntimeModel rt,
                        runtime::CompileForRuntime(*model, request.policy, compressed, runtime_options));
-  runtime::DenseModel dense(*model, request.threads);
+  auto dense = std::make_unique<runtime::DenseModel>(*model, request.threads);
 
   ModelMeasurement m;
   m.model = request.model_path;
@@ -182,19 +200,24 @@ StatusOr<ModelMeasurement> MeasureModel(const ModelMeasureRequest& request) {
   ACS_ASSIGN_OR_RETURN(torch::Tensor expect, compressed.Forward(x));
   ACS_ASSIGN_OR_RETURN(torch::Tensor got, rt.Forward(x));
   m.max_abs_diff = (got - expect).abs().max().item<double>();
-  ACS_ASSIGN_OR_RETURN(torch::Tensor dense_out, dense.Forward(x));
+  ACS_ASSIGN_OR_RETURN(torch::Tensor dense_out, dense->Forward(x));
   (void)dense_out;
+  return PreparedModel(std::unique_ptr<Impl>(new Impl{std::move(m), model, std::move(rt), std::move(dense), x}));
+}
 
-  measure::MeasureOptions mo = request.measure;
-  mo.threads = request.threads;
+StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) {
+  torch::NoGradGuard no_grad;
+  ModelMeasurement m = impl_->info;
+  options.threads = m.threads;
   Status failure;
+  const torch::Tensor& x = impl_->input;
   auto run = [&failure, &x](auto& model) {
     return [&failure, &x, &model] {
       StatusOr<torch::Tensor> y = model.Forward(x);
       if (!y.ok() && failure.ok()) failure = y.status();
     };
   };
-  std::vector<measure::Measurement> t = measure::MeasureAlternating({run(rt), run(dense)}, mo);
+  std::vector<measure::Measurement> t = measure::MeasureAlternating({run(impl_->rt), run(*impl_->dense)}, options);
   ACS_RETURN_IF_ERROR(failure);
   m.runtime = std::move(t[0]);
   m.dense = std::move(t[1]);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,25 @@ struct ModelMeasurement {
 
 // Errors from import, compression, compilation and running, as those return them.
 StatusOr<ModelMeasurement> MeasureModel(const ModelMeasureRequest& request);
+
+// MeasureModel in two steps, so that a caller can time many models in rounds: Prepare
+// imports, compresses, compiles and checks the runtime against LibTorch; Time times it.
+class PreparedModel {
+ public:
+  ~PreparedModel();
+  PreparedModel(PreparedModel&&) noexcept;
+  PreparedModel& operator=(PreparedModel&&) noexcept;
+  // Errors as MeasureModel's.
+  static StatusOr<PreparedModel> Prepare(const ModelMeasureRequest& request);
+  // The measurement with `options` (threads taken from the request): runtime and dense
+  // model timed alternately. Errors from running the models.
+  StatusOr<ModelMeasurement> Time(measure::MeasureOptions options);
+
+ private:
+  struct Impl;
+  explicit PreparedModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 // {"name", "op", "kernel", "block", "n", "m", "density", "folded_batch_norm", "activation",
 //  "why_dense", "config"} of one layer.

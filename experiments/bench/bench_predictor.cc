@@ -18,11 +18,14 @@ namespace acs::bench {
 namespace {
 
 int Run(int argc, char** argv) {
-  StatusOr<Flags> flags = ParseFlags(argc, argv, 1, {"store", "device-class", "json", "predictions"}, {});
+  StatusOr<Flags> flags = ParseFlags(argc, argv, 1, {"store", "device-class", "json", "predictions", "xgb-rounds", "xgb-depth", "xgb-eta", "xgb-objective",
+                                             "xgb-huber-slope", "xgb-min-child-weight"}, {});
   if (!flags.ok() || !flags->positional.empty()) {
     std::fprintf(stderr,
                  "usage: bench_predictor [--store data/predictors.db] [--device-class local|ID]\n"
-                 "                       [--predictions N] [--json data/bench/bench_predictor.json]\n");
+                 "                       [--predictions N] [--json data/bench/bench_predictor.json]\n"
+                 "                       [--xgb-rounds N] [--xgb-depth D] [--xgb-eta E] [--xgb-objective O]\n"
+                 "                       [--xgb-huber-slope S] [--xgb-min-child-weight W]\n");
     return 2;
   }
   std::string dc = flags->Get("device-class", "local");
@@ -41,14 +44,31 @@ int Run(int argc, char** argv) {
     return 1;
   }
   predictors::EvalOptions options;
+  predictors::XgbOptions& xgb = options.xgb;
+  StatusOr<int64_t> rounds = flags->GetInt("xgb-rounds", xgb.rounds), depth = flags->GetInt("xgb-depth", xgb.max_depth);
+  StatusOr<double> eta = flags->GetDouble("xgb-eta", xgb.learning_rate),
+                   slope = flags->GetDouble("xgb-huber-slope", xgb.huber_slope),
+                   child = flags->GetDouble("xgb-min-child-weight", xgb.min_child_weight);
+  if (!rounds.ok() || !depth.ok() || !eta.ok() || !slope.ok() || !child.ok()) {
+    std::fprintf(stderr, "bench_predictor: --xgb-* flags take numbers\n");
+    return 2;
+  }
+  xgb.rounds = static_cast<int>(*rounds);
+  xgb.max_depth = static_cast<int>(*depth);
+  xgb.learning_rate = *eta;
+  xgb.huber_slope = *slope;
+  xgb.min_child_weight = *child;
+  xgb.objective = flags->Get("xgb-objective", xgb.objective);
   if (auto roofline = predictors::StoredRoofline(**store, dc); roofline.ok()) options.roofline = *roofline;
   StatusOr<predictors::EvalReport> report = predictors::EvaluatePredictors(*kernels, *models, options);
   if (!report.ok()) {
     std::fprintf(stderr, "bench_predictor: %s\n", report.status().message().c_str());
     return 1;
   }
-  std::printf("device class %s: %d training kernels, %d held-out kernels, %d whole-model measurements of %d models\n\n",
-              dc.c_str(), report->train_kernels, report->heldout_kernels, report->model_measurements, report->models);
+  std::printf("device class %s: %d training kernels, %d held-out kernels (%d measured again), %d whole-model "
+              "measurements of %d models\n\n",
+              dc.c_str(), report->train_kernels, report->heldout_kernels, report->repeated_kernels,
+              report->model_measurements, report->models);
   std::printf("%-10s %-12s %6s %8s %10s %11s %9s\n", "predictor", "scope", "n", "MAPE", "within 5%", "within 10%",
               "Spearman");
   for (const predictors::EvalRow& r : report->rows) {
@@ -63,7 +83,7 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "bench_predictor: --predictions must be a count >= 1\n");
     return 2;
   }
-  auto model = predictors::XgbLatencyModel::Train(predictors::Samples(*kernels, false));
+  auto model = predictors::XgbLatencyModel::Train(predictors::Samples(*kernels, false), xgb);
   if (!model.ok()) {
     std::fprintf(stderr, "bench_predictor: %s\n", model.status().message().c_str());
     return 1;

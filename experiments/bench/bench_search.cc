@@ -1,5 +1,7 @@
 // bench_search: the search agents on the zoo models (data/zoo: vgg, resnet20,
-// mobilenetv2; input 1x1x28x28) at a FLOPs budget. Every agent gets the same episodes on
+// mobilenetv2; input 1x1x28x28) at a latency budget (the device class's trained predictor
+// from the store, as `acs search --budget latency=R`) or a FLOPs budget (--cost flops).
+// Every agent gets the same episodes on
 // the same reward (validation accuracy after compression, as `acs search` scores it) for
 // each seed; the table gives, per model and agent, the mean and sample standard deviation
 // over seeds of the best validation accuracy found, the test accuracy of that best
@@ -7,8 +9,10 @@
 //
 //   bench_search [--zoo DIR] [--data DIR] [--models vgg,resnet20,mobilenetv2]
 //                [--agents uniform,random,evo,amc,agmc] [--episodes 100] [--seeds 1,2,3]
-//                [--budget 0.5] [--warmup N] [--calib-samples N] [--val-samples N]
-//                [--test-samples 1000] [--recon-images N] [--recon-columns N] [--json PATH]
+//                [--budget 0.5] [--cost latency|flops] [--store data/predictors.db]
+//                [--device-class local|ID] [--threads 1] [--warmup N] [--calib-samples N]
+//                [--val-samples N] [--test-samples 1000] [--recon-images N] [--recon-columns N]
+//                [--json PATH]
 //
 // Calibration and validation are disjoint slices of the training split, as in
 // `acs search`; the test accuracy uses the first --test-samples of the test split.
@@ -22,6 +26,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agents/baselines.h"
+#include "agents/latency_cost.h"
 #include "agents/make_agent.h"
 #include "agents/search.h"
 #include "core/compressor.h"
@@ -36,6 +42,8 @@
 #include "core/evaluator.h"
 #include "core/flags.h"
 #include "core/importer.h"
+#include "devices/measure/device_class.h"
+#include "devices/runtime/runtime.h"
 #include "experiments/bench/bench_common.h"
 
 #ifndef ACS_SOURCE_DIR
@@ -53,6 +61,10 @@ struct Args {
   int episodes = 100;
   std::vector<uint64_t> seeds = {1, 2, 3};
   double budget = 0.5;
+  std::string cost = "latency";  // or "flops"
+  std::string store = std::string(ACS_SOURCE_DIR) + "/data/predictors.db";
+  std::string device_class = "local";
+  int threads = 1;  // of the predicted latency
   int warmup = DdpgOptions().warmup_episodes;  // capped at a quarter of the episodes
   int64_t calib_samples = 256;
   int64_t val_samples = 500;
@@ -73,13 +85,15 @@ std::vector<std::string> Split(const std::string& text) {
 const char kUsage[] =
     "usage: bench_search [--zoo DIR] [--data DIR] [--models vgg,resnet20,mobilenetv2]\n"
     "                    [--agents uniform,random,evo,amc,agmc] [--episodes N] [--seeds 1,2,3]\n"
-    "                    [--budget R] [--warmup N] [--calib-samples N] [--val-samples N]\n"
+    "                    [--budget R] [--cost latency|flops] [--store PATH] [--device-class ID]\n"
+    "                    [--threads T] [--warmup N] [--calib-samples N] [--val-samples N]\n"
     "                    [--test-samples N] [--recon-images N] [--recon-columns N] [--json PATH]\n"
     "                    [--profile-reward N]\n";
 
 Args ParseArgs(int argc, char** argv) {
   auto flags = ParseFlags(argc, argv, 1,
-                          {"zoo", "data", "models", "agents", "episodes", "seeds", "budget", "warmup", "calib-samples",
+                          {"zoo", "data", "models", "agents", "episodes", "seeds", "budget", "cost", "store", "device-class",
+                           "threads", "warmup", "calib-samples",
                            "val-samples", "test-samples", "recon-images", "recon-columns", "json", "profile-reward"},
                           {"help"});
   if (!flags.ok() || flags->Has("help")) {
@@ -106,6 +120,10 @@ Args ParseArgs(int argc, char** argv) {
   }
   auto budget = flags->GetDouble("budget", a.budget);
   a.budget = budget.ok() ? *budget : -1;
+  a.cost = flags->Get("cost", a.cost);
+  a.store = flags->Get("store", a.store);
+  a.device_class = flags->Get("device-class", a.device_class);
+  a.threads = static_cast<int>(integer("threads", a.threads));
   a.episodes = static_cast<int>(integer("episodes", a.episodes));
   a.warmup = static_cast<int>(integer("warmup", a.warmup));
   a.calib_samples = integer("calib-samples", a.calib_samples);
@@ -115,8 +133,11 @@ Args ParseArgs(int argc, char** argv) {
   a.recon_columns = integer("recon-columns", a.recon_columns);
   a.profile = static_cast<int>(integer("profile-reward", a.profile));
   a.json = flags->Get("json", a.json);
-  if (a.episodes < 1 || a.seeds.empty() || a.val_samples < 1 || a.calib_samples < 0 || !(a.budget > 0 && a.budget <= 1)) {
-    std::fprintf(stderr, "need --episodes >= 1, a seed, --val-samples >= 1, --calib-samples >= 0, --budget in (0, 1]\n%s",
+  if (a.episodes < 1 || a.seeds.empty() || a.val_samples < 1 || a.calib_samples < 0 || !(a.budget > 0 && a.budget <= 1) ||
+      (a.cost != "latency" && a.cost != "flops") || a.threads < 1) {
+    std::fprintf(stderr,
+                 "need --episodes >= 1, a seed, --val-samples >= 1, --calib-samples >= 0, --budget in (0, 1],\n"
+                 "--cost latency or flops, --threads >= 1\n%s",
                  kUsage);
     std::exit(2);
   }
@@ -228,8 +249,9 @@ void ProfileReward(const Args& args, const ImportedModel& model, Env& env, const
   }
 }
 
-void BenchModel(const Args& args, const std::string& name, const Dataset& train, const Dataset& test,
-                std::vector<Run>* runs, nlohmann::json* model_json) {
+// `predictor` null: FLOPs budget; else the latency budget it predicts.
+void BenchModel(const Args& args, const predictors::TrainedPredictor* predictor, const std::string& name,
+                const Dataset& train, const Dataset& test, std::vector<Run>* runs, nlohmann::json* model_json) {
   const std::string path = args.zoo + "/" + name + ".pt";
   if (!std::filesystem::exists(path)) {
     std::printf("%-12s skipped: %s does not exist (train it with experiments/zoo)\n", name.c_str(), path.c_str());
@@ -238,7 +260,16 @@ void BenchModel(const Args& args, const std::string& name, const Dataset& train,
   const auto model = OrDie(ImportTorchScript(path, ImportOptions{{1, 1, 28, 28}}), name);
   EnvOptions env_options;
   env_options.budget = args.budget;
-  auto env = OrDie(Env::Create(&model->graph, OrDie(MakeCostModel("flops"), "cost"), env_options), name);
+  std::shared_ptr<const CostModel> cost;
+  std::optional<LatencyBudget> latency;
+  if (predictor) {
+    latency = OrDie(MakeLatencyBudget(model->graph, *predictor, args.threads, args.budget), name + ": latency budget");
+    cost = latency->cost;
+    env_options.budget = latency->env_budget;
+  } else {
+    cost = OrDie(MakeCostModel("flops"), "cost");
+  }
+  auto env = OrDie(Env::Create(&model->graph, cost, env_options), name);
   const int64_t c = std::min(args.calib_samples, train.size());
   Dataset calib{train.images.slice(0, 0, c), {}, "calibration"};
   Dataset val{train.images.slice(0, c, train.size()), train.labels.slice(0, c, train.size()), "validation"};
@@ -249,6 +280,12 @@ void BenchModel(const Args& args, const std::string& name, const Dataset& train,
   if (args.profile > 0) return ProfileReward(args, *model, *env, calib, val);
   *model_json = {{"model", name}, {"layers_searched", env->num_steps()}, {"dense_validation_accuracy", dense_val},
                  {"dense_test_accuracy", dense_test}, {"min_cost_ratio", env->min_cost() / env->dense_cost()}};
+  if (latency) {
+    (*model_json)["predicted_dense_us"] = latency->dense_us;
+    (*model_json)["predicted_overhead_us"] = latency->overhead_us;
+    std::printf("%-12s predicted dense latency %.1f us at %d thread(s) (overhead %.1f us)\n", name.c_str(),
+                latency->dense_us, args.threads, latency->overhead_us);
+  }
   for (const std::string& agent_name : args.agents) {
     for (uint64_t seed : args.seeds) {
       AgentOptions agent_options;
@@ -266,16 +303,18 @@ void BenchModel(const Args& args, const std::string& name, const Dataset& train,
       r.seed = seed;
       r.best_accuracy = best.score.accuracy;
       r.best_episode = best.episode;
-      r.cost_ratio = best.cost_ratio;
+      // Whole-model ratio: with latency the per-model overhead counts too.
+      r.cost_ratio = latency ? latency->PredictUs(model->graph, best.policy) / latency->dense_us : best.cost_ratio;
       double seconds = 0;
       for (const EpisodeRecord& e : result.episodes) seconds += e.seconds;
       r.seconds_per_episode = seconds / static_cast<double>(result.episodes.size());
       r.cache_hits = reward.cache_hits();
       for (const EpisodeRecord& e : result.episodes) r.accuracies.push_back(e.score.accuracy);
       r.test_accuracy = TestAccuracy(args, *model, best.policy, calib, test);
-      std::fprintf(stderr, "  %s %s seed %llu: best %.2f%% (episode %d, %.3fx flops), test %.2f%%, %.2f s/episode\n",
+      std::fprintf(stderr, "  %s %s seed %llu: best %.2f%% (episode %d, %.3fx %s), test %.2f%%, %.2f s/episode\n",
                    name.c_str(), agent_name.c_str(), static_cast<unsigned long long>(seed), 100 * r.best_accuracy,
-                   r.best_episode + 1, r.cost_ratio, 100 * r.test_accuracy, r.seconds_per_episode);
+                   r.best_episode + 1, r.cost_ratio, cost->name().c_str(), 100 * r.test_accuracy,
+                   r.seconds_per_episode);
       runs->push_back(r);
     }
   }
@@ -290,7 +329,25 @@ int Main(int argc, char** argv) {
   DatasetOptions test_options;
   test_options.limit = args.test_samples;
   const Dataset test = args.test_samples > 0 ? OrDie(LoadDataset(args.data, test_options), "test data") : Dataset{};
-  std::printf("budget flops=%.2fx, %d episodes per run, seeds", args.budget, args.episodes);
+  // The latency budget's predictor: the device class's newest one in the store.
+  std::shared_ptr<const predictors::TrainedPredictor> predictor;
+  std::string device_class = args.device_class;
+  if (args.cost == "latency") {
+    if (device_class == "local") device_class = measure::DetectDeviceClass({1, runtime::RuntimeVersion()}).MachineId();
+    auto store = OrDie(predictors::OpenSqliteStore(args.store), "store " + args.store);
+    auto stored = OrDie(predictors::LoadLatestPredictor(*store, device_class), "predictor");
+    if (!stored) {
+      std::fprintf(stderr,
+                   "bench_search: no trained latency predictor of %s in %s; run 'acs predictor collect' and "
+                   "'acs predictor train', or use --cost flops\n",
+                   device_class.c_str(), args.store.c_str());
+      return 1;
+    }
+    predictor = stored->predictor;
+    std::printf("latency predictor v%lld of %s (%s)\n", static_cast<long long>(stored->record.version),
+                device_class.c_str(), args.store.c_str());
+  }
+  std::printf("budget %s=%.2fx, %d episodes per run, seeds", args.cost.c_str(), args.budget, args.episodes);
   for (uint64_t s : args.seeds) std::printf(" %llu", static_cast<unsigned long long>(s));
   std::printf("; calibration %lld / validation %lld training images, test %lld images\n\n",
               static_cast<long long>(std::min(args.calib_samples, train.size())),
@@ -302,7 +359,7 @@ int Main(int argc, char** argv) {
   out["models"] = nlohmann::json::array();
   for (const std::string& name : args.models) {
     nlohmann::json model_json;
-    BenchModel(args, name, train, test, &runs, &model_json);
+    BenchModel(args, predictor.get(), name, train, test, &runs, &model_json);
     if (!model_json.is_null()) out["models"].push_back(model_json);
   }
 
@@ -325,7 +382,8 @@ int Main(int argc, char** argv) {
                                 {"test_top1_percent", ToJson(t)}, {"seconds_per_episode", ToJson(s)}});
     }
   }
-  out["budget"] = {{"cost", "flops"}, {"ratio", args.budget}};
+  out["budget"] = {{"cost", args.cost}, {"ratio", args.budget}};
+  if (predictor) out["budget"].update({{"device_class", device_class}, {"threads", args.threads}});
   out["episodes"] = args.episodes;
   out["seeds"] = args.seeds;
   out["warmup"] = args.warmup;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -40,17 +41,21 @@ TEST(PredictorCliTest, CollectTrainEvalPredict) {
   const std::string common = " --store " + store;
   Result c = Acs("predictor collect" + common +
                  " --samples 30 --heldout 8 --rounds 1 --round-samples 6 --threads 1 --min-seconds 0"
-                 " --min-repeats 2 --input 1x3x16x16 --policies 1 --models " + plain + "," + residual);
+                 " --min-repeats 2 --passes 2 --input 1x3x16x16 --policies 1 --models " + plain + "," + residual);
   ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
   EXPECT_NE(c.out.find("roofline at 1 thread(s)"), std::string::npos) << c.out;
-  EXPECT_NE(c.out.find("held-out kernel measurements"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("8 held-out and 8 repeated kernel measurements"), std::string::npos) << c.out;
 
-  Result e = Acs("predictor eval" + common + " --json " + store + ".json");
+  Result e = Acs("predictor eval" + common + " --json " + store + ".json --predictions " + store + ".csv");
   ASSERT_EQ(e.exit_code, 0) << e.out << e.err;
-  for (const char* word : {"xgboost", "flops", "roofline", "lookup", "kernels", "whole model", "Spearman"}) {
+  for (const char* word : {"xgboost", "flops", "roofline", "lookup", "kernels", "whole model", "Spearman", "repeat",
+                           "8 held-out kernels (8 measured again)"}) {
     EXPECT_NE(e.out.find(word), std::string::npos) << word << "\n" << e.out;
   }
   EXPECT_NE(ReadFile(store + ".json").find("\"within10\""), std::string::npos);
+  const std::string csv = ReadFile(store + ".csv");
+  EXPECT_EQ(csv.rfind("kernel_key,kind,pattern,precision,threads,measured_us,predicted_us\n", 0), 0u) << csv;
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 9) << csv;  // header + 8 held-out kernels
 
   Result t = Acs("predictor train" + common);
   ASSERT_EQ(t.exit_code, 0) << t.out << t.err;

@@ -124,6 +124,7 @@ TEST(PredictorTest, TrainedPredictorRoundTripsThroughItsBlob) {
   for (int i = 0; i < 4; ++i) {
     ModelRecord m;
     m.model = i < 2 ? "a" : "b";
+    m.policy_hash = "policy" + std::to_string(i);
     m.shape.layers = {recs[i].spec, recs[i + 1].spec};
     m.shape.other_ops = i;
     m.median_us = 40 + i;
@@ -150,6 +151,55 @@ TEST(PredictorTest, TrainedPredictorRoundTripsThroughItsBlob) {
   int whole = 0;
   for (const EvalRow& r : report->rows) whole += r.scope == "whole model";
   EXPECT_EQ(whole, 4);  // xgboost, flops, roofline, lookup
+  EXPECT_EQ(report->heldout_predictions.size(), 8u);
+  for (const EvalRow& r : report->rows) EXPECT_NE(r.model, "repeat");  // nothing measured twice
+}
+
+TEST(PredictorTest, RepeatRowsGiveTheNoiseFloorAndStayOutOfTraining) {
+  std::vector<KernelRecord> recs;
+  for (int i = 1; i <= 30; ++i) recs.push_back(Record(4 * i, 5.0 + i, "initial"));
+  // Held-out kernels measured twice: the second 4% slower for two of them, 30% for two.
+  const double slower[] = {1.04, 1.04, 1.3, 1.3};
+  for (int i = 0; i < 4; ++i) {
+    recs.push_back(Record(200 + 4 * i, 20.0, kHeldOutSource));
+    recs.push_back(Record(200 + 4 * i, 20.0 * slower[i], kRepeatSource));
+  }
+  // The same held-out shape at another thread count is a different kernel: no pair.
+  recs.push_back(Record(200, 99.0, kRepeatSource));
+  recs.back().spec.threads = 2;
+  EXPECT_EQ(RoleOf(recs[30]), KernelRole::kHeldOut);
+  EXPECT_EQ(RoleOf(recs[31]), KernelRole::kRepeat);
+  EXPECT_EQ(RoleOf(recs[0]), KernelRole::kTraining);
+  EXPECT_EQ(Samples(recs, false).size(), 30u);
+  EXPECT_EQ(Samples(recs, KernelRole::kRepeat).size(), 5u);
+
+  std::vector<ModelRecord> models;
+  for (double us : {100.0, 108.0, 150.0}) {  // one configuration measured three times
+    ModelRecord m;
+    m.model = "a";
+    m.policy_hash = "p";
+    m.shape.layers = {recs[0].spec};
+    m.median_us = us;
+    models.push_back(m);
+  }
+  EvalOptions eo;
+  eo.xgb.rounds = 10;
+  StatusOr<EvalReport> report = EvaluatePredictors(recs, models, eo);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->repeated_kernels, 4);  // the 2-thread one has no first measurement
+  const EvalRow* kernels = nullptr;
+  const EvalRow* whole = nullptr;
+  for (const EvalRow& r : report->rows) {
+    if (r.model == "repeat" && r.scope == "kernels") kernels = &r;
+    if (r.model == "repeat" && r.scope == "whole model") whole = &r;
+  }
+  ASSERT_NE(kernels, nullptr);
+  EXPECT_EQ(kernels->metrics.count, 4);
+  EXPECT_DOUBLE_EQ(kernels->metrics.within5, 0.5);
+  EXPECT_DOUBLE_EQ(kernels->metrics.within10, 0.5);
+  ASSERT_NE(whole, nullptr);
+  EXPECT_EQ(whole->metrics.count, 2);  // 108 and 150 against the first 100
+  EXPECT_DOUBLE_EQ(whole->metrics.within10, 0.5);
 }
 
 }  // namespace
