@@ -26,7 +26,6 @@
 #include "devices/worker/kernel_measure.h"
 #include "devices/worker/model_measure.h"
 #include "devices/worker/roofline_probe.h"
-#include "devices/worker/speed_reference.h"
 #include "predictors/predictor.h"
 #include "predictors/sampling.h"
 
@@ -64,8 +63,6 @@ const char kHelp[] =
     "  --min-repeats N     timed runs per measurement at least (default 7)\n"
     "  --passes P          rounds over all kernels, each with 1/P of the timed runs and\n"
     "                      seconds (default 16): slow drifts of the host's speed spread out\n"
-    "  --no-speed-reference  do not scale measurements by the host's speed (a reference\n"
-    "                      kernel timed every 10 measurements, baseline kept in the store)\n"
     "\n"
     "eval options:\n"
     "  --json PATH         also write the table as JSON\n"
@@ -110,28 +107,15 @@ class Progress {
   Clock::time_point start_;
 };
 
-// The rounds of one measurement pooled: samples divided by their round's speed factor.
-struct Pooled {
-  measure::Measurement scaled;
-  double raw_median_us = 0;
-  nlohmann::json per_pass = nlohmann::json::array();  // each round's figures and factor
-};
-
-Pooled Pool(const std::vector<measure::Measurement>& rounds, const std::vector<double>& factors) {
-  Pooled out;
-  std::vector<double> raw, scaled;
-  for (size_t r = 0; r < rounds.size(); ++r) {
-    for (double us : rounds[r].samples_us) {
-      raw.push_back(us);
-      scaled.push_back(us / factors[r]);
-    }
-    nlohmann::json j = measure::ToJson(rounds[r], /*with_samples=*/false);
-    j["speed_factor"] = factors[r];
-    out.per_pass.push_back(std::move(j));
+// The rounds of one measurement pooled into one; `per_pass` gets each round's figures.
+measure::Measurement Pool(const std::vector<measure::Measurement>& rounds, nlohmann::json* per_pass) {
+  std::vector<double> samples;
+  *per_pass = nlohmann::json::array();
+  for (const measure::Measurement& r : rounds) {
+    samples.insert(samples.end(), r.samples_us.begin(), r.samples_us.end());
+    per_pass->push_back(measure::ToJson(r, /*with_samples=*/false));
   }
-  out.raw_median_us = measure::Summarize(std::move(raw)).median_us;
-  out.scaled = measure::Summarize(std::move(scaled));
-  return out;
+  return measure::Summarize(std::move(samples));
 }
 
 // A kernel to measure and the source its record gets ("initial", "heldout", ...).
@@ -150,21 +134,19 @@ std::vector<PlannedKernel> Plan(const std::vector<KernelSpec>& specs, const std:
 // of the timed seconds) and stores them, 25 per transaction, after the last round. The
 // host's speed drifts over seconds to minutes; spread over rounds, a slow spell touches
 // one round of many specs instead of the whole measurement of a few. A record's timing is
-// its pooled samples; record_json keeps the figures of each round under "passes". With a
-// speed reference, each round's samples are divided by the host's slowdown factor at the
-// time (record_json: "speed_factor" per round, "median_us_raw" unscaled). Specs the
-// runtime cannot run are counted and their first error printed; they are not stored.
+// its pooled samples; record_json keeps the figures of each round under "passes". Specs
+// the runtime cannot run are counted and their first error printed; they are not stored.
 // Returns the count stored per source.
 StatusOr<std::map<std::string, int>> MeasureAndStore(MeasurementStore& store, const std::string& device_class,
-                              const std::vector<PlannedKernel>& specs, const std::string& label,
-                              worker::KernelMeasureOptions options, int passes, worker::SpeedReference* speed) {
+                                                     const std::vector<PlannedKernel>& specs,
+                                                     const std::string& label, worker::KernelMeasureOptions options,
+                                                     int passes) {
   passes = std::max(1, passes);
   options.measure.min_seconds /= passes;
   options.measure.min_repeats = std::max(1, options.measure.min_repeats / passes);
   Progress progress("measuring " + label + " kernels", static_cast<int>(specs.size()) * passes);
   std::vector<std::optional<worker::KernelMeasurement>> first(specs.size());
   std::vector<std::vector<measure::Measurement>> rounds(specs.size());
-  std::vector<std::vector<double>> factors(specs.size());
   std::vector<bool> failed(specs.size(), false);
   int failures = 0;
   std::map<std::string, int> stored;
@@ -173,10 +155,6 @@ StatusOr<std::map<std::string, int>> MeasureAndStore(MeasurementStore& store, co
   for (int p = 0; p < passes; ++p) {
     for (size_t i = 0; i < specs.size(); ++i) {
       if (!failed[i]) {
-        double factor = 1.0;
-        if (speed) {
-          ACS_ASSIGN_OR_RETURN(factor, speed->FactorNow(specs[i].spec.threads));
-        }
         StatusOr<worker::KernelMeasurement> m = worker::MeasureKernel(specs[i].spec, options);
         if (!m.ok()) {
           failed[i] = true;
@@ -187,21 +165,20 @@ StatusOr<std::map<std::string, int>> MeasureAndStore(MeasurementStore& store, co
           }
         } else {
           rounds[i].push_back(m->timing);
-          factors[i].push_back(factor);
           if (!first[i]) first[i] = std::move(*m);
         }
       }
       if (p + 1 == passes && !failed[i]) {
-        Pooled pooled = Pool(rounds[i], factors[i]);
         worker::KernelMeasurement& m = *first[i];
-        m.timing = std::move(pooled.scaled);
+        nlohmann::json per_pass;
+        m.timing = Pool(rounds[i], &per_pass);
         nlohmann::json record = m.ToJson();
-        record["passes"] = std::move(pooled.per_pass);
-        record["median_us_raw"] = pooled.raw_median_us;
+        record["passes"] = std::move(per_pass);
         KernelRecord r;
         r.device_class = device_class;
         r.spec = specs[i].spec;
         r.median_us = m.timing.median_us;
+        r.min_us = m.timing.min_us;
         r.iqr_us = m.timing.iqr_us;
         r.repeats = m.timing.repeats;
         r.source = specs[i].source;
@@ -259,8 +236,7 @@ Policy RandomPolicy(const Graph& graph, bool int8, std::mt19937_64& rng) {
 // Whole models under random policies, prepared (compressed, compiled) first and then timed
 // in `passes` rounds over all of them, as the kernels; stored after the last round.
 Status CollectModels(MeasurementStore& store, const std::string& device_class, const Flags& flags,
-                     const std::vector<int>& threads, uint64_t seed, measure::MeasureOptions timing, int passes,
-                     worker::SpeedReference* speed) {
+                     const std::vector<int>& threads, uint64_t seed, measure::MeasureOptions timing, int passes) {
   const std::vector<std::string> models = SplitList(flags.Get("models"));
   if (models.empty()) return Status::Ok();
   ACS_ASSIGN_OR_RETURN(std::string shape_text, flags.Required("input"));
@@ -304,15 +280,9 @@ Status CollectModels(MeasurementStore& store, const std::string& device_class, c
   timing.min_seconds /= passes;
   timing.min_repeats = std::max(1, timing.min_repeats / passes);
   std::vector<std::vector<worker::ModelMeasurement>> rounds(prepared.size());
-  std::vector<std::vector<double>> factors(prepared.size());
   Progress progress("measuring whole models", total * passes);
   for (int p = 0; p < passes; ++p) {
     for (size_t i = 0; i < prepared.size(); ++i) {
-      double factor = 1.0;
-      if (speed) {
-        ACS_ASSIGN_OR_RETURN(factor, speed->FactorNow(records[i].shape.threads));
-      }
-      factors[i].push_back(factor);
       StatusOr<worker::ModelMeasurement> m = prepared[i].Time(timing);
       if (!m.ok()) return Status(m.status().code(), records[i].model + ": " + m.status().message());
       rounds[i].push_back(std::move(*m));
@@ -325,15 +295,15 @@ Status CollectModels(MeasurementStore& store, const std::string& device_class, c
       runtime.push_back(m.runtime);
       dense.push_back(m.dense);
     }
-    Pooled pooled_runtime = Pool(runtime, factors[i]);
     worker::ModelMeasurement pooled = rounds[i].front();
-    pooled.runtime = std::move(pooled_runtime.scaled);
-    pooled.dense = Pool(dense, factors[i]).scaled;
+    nlohmann::json per_pass, unused;
+    pooled.runtime = Pool(runtime, &per_pass);
+    pooled.dense = Pool(dense, &unused);
     nlohmann::json record = pooled.ToJson();
-    record["passes"] = std::move(pooled_runtime.per_pass);
-    record["median_us_raw"] = pooled_runtime.raw_median_us;
+    record["passes"] = std::move(per_pass);
     ModelRecord& r = records[i];
     r.median_us = pooled.runtime.median_us;
+    r.min_us = pooled.runtime.min_us;
     r.iqr_us = pooled.runtime.iqr_us;
     r.record_json = record.dump();
     ACS_RETURN_IF_ERROR(store.AddModel(r));
@@ -367,22 +337,8 @@ Status Collect(const Flags& flags) {
 
   const auto t0 = std::chrono::steady_clock::now();
   std::printf("device class %s, store %s\n", device_class.c_str(), flags.Get("store", "data/predictors.db").c_str());
-  // The speed reference's baselines of earlier collections, so that all are scaled alike.
-  ACS_ASSIGN_OR_RETURN(std::optional<std::string> stored_device, store->Device(device_class));
-  nlohmann::json speed_json;
-  if (stored_device) speed_json = nlohmann::json::parse(*stored_device, nullptr, false).value("speed_reference", speed_json);
-  std::unique_ptr<worker::SpeedReference> speed;
-  if (!flags.Has("no-speed-reference")) {
-    worker::SpeedReferenceOptions speed_options;
-    speed_options.measure = options;
-    speed_options.measure.measure.min_seconds /= passes;
-    speed_options.measure.measure.min_repeats = std::max(1, options.measure.min_repeats / passes);
-    speed = std::make_unique<worker::SpeedReference>(speed_options,
-                                                     worker::SpeedReference::BaselinesFromJson(speed_json));
-  }
   // Roofline figures of this machine, once per thread count.
   nlohmann::json device = measure::DetectDeviceClass({1, runtime::RuntimeVersion()}).ToJson();
-  if (!speed_json.is_null()) device["speed_reference"] = speed_json;
   device["roofline"] = nlohmann::json::array();
   for (int t : threads) {
     ACS_ASSIGN_OR_RETURN(worker::RooflineProbe p, worker::ProbeRoofline(t));
@@ -406,8 +362,7 @@ Status Collect(const Flags& flags) {
                        {heldout_specs[h], predictors::kHeldOutSource});
   }
   ACS_ASSIGN_OR_RETURN(auto first_counts,
-                       MeasureAndStore(*store, device_class, first_sweep, "initial and held-out", options, passes,
-                                       speed.get()));
+                       MeasureAndStore(*store, device_class, first_sweep, "initial and held-out", options, passes));
   int stored = first_counts["initial"];
   const int stored_heldout = first_counts[predictors::kHeldOutSource];
   for (int64_t r = 1; r <= rounds; ++r) {
@@ -416,7 +371,7 @@ Status Collect(const Flags& flags) {
     std::vector<predictors::KernelSample> train, validation;
     for (const KernelRecord& k : all) {
       if (predictors::RoleOf(k) != predictors::KernelRole::kTraining) continue;
-      (k.id % 5 == 0 ? validation : train).push_back({k.spec, k.median_us});
+      (k.id % 5 == 0 ? validation : train).push_back({k.spec, predictors::LabelUs(k)});
     }
     if (train.size() < 10 || validation.empty()) break;
     ACS_ASSIGN_OR_RETURN(std::unique_ptr<predictors::XgbLatencyModel> model,
@@ -434,21 +389,15 @@ Status Collect(const Flags& flags) {
         sampler, predictors::SpecsOf(validation), errors, 0.10, 3, static_cast<int>(round_samples));
     if (more.empty()) break;
     const std::string source = "adaptive-" + std::to_string(r);
-    ACS_ASSIGN_OR_RETURN(auto n, MeasureAndStore(*store, device_class, Plan(more, source), source, options, passes,
-                                                 speed.get()));
+    ACS_ASSIGN_OR_RETURN(auto n, MeasureAndStore(*store, device_class, Plan(more, source), source, options, passes));
     stored += n[source];
   }
   // The held-out kernels once more, minutes later: the noise floor of `eval`.
   ACS_ASSIGN_OR_RETURN(auto repeated, MeasureAndStore(*store, device_class,
                                                       Plan(heldout_specs, predictors::kRepeatSource), "repeat",
-                                                      options, passes, speed.get()));
+                                                      options, passes));
   ACS_RETURN_IF_ERROR(
-      CollectModels(*store, device_class, flags, threads, static_cast<uint64_t>(seed), options.measure, passes,
-                    speed.get()));
-  if (speed) {
-    device["speed_reference"] = speed->ToJson();
-    ACS_RETURN_IF_ERROR(store->PutDevice(device_class, device.dump()));
-  }
+      CollectModels(*store, device_class, flags, threads, static_cast<uint64_t>(seed), options.measure, passes));
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("stored %d training, %d held-out and %d repeated kernel measurements in %.0f s\n", stored,
               stored_heldout, repeated[predictors::kRepeatSource], s);
@@ -612,8 +561,7 @@ int PredictorCommand(int argc, char** argv) {
                                         "round-samples", "threads", "models",   "input",   "policies",
                                         "calib",  "seed",         "min-seconds", "min-repeats", "passes", "json", "predictions",
                                         "model",  "policy"};
-  // (collect --no-speed-reference is a switch)
-  StatusOr<Flags> flags = ParseFlags(argc, argv, 3, valued, {"no-speed-reference"});
+  StatusOr<Flags> flags = ParseFlags(argc, argv, 3, valued, {});
   const std::string command = "predictor " + sub;
   if (!flags.ok()) return Fail(command, flags.status());
   if (!flags->positional.empty()) {

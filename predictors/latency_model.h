@@ -16,7 +16,7 @@ namespace acs::predictors {
 // One kernel measurement as training or evaluation data.
 struct KernelSample {
   KernelSpec spec;
-  double latency_us = 0;  // median of the harness's samples
+  double latency_us = 0;  // the measurement's label (LabelUs in predictors/predictor.h)
 };
 
 class LatencyModel {

@@ -83,10 +83,10 @@ AccuracyMetrics WholeModelRepeatRow(const std::vector<ModelRecord>& records) {
   std::map<std::tuple<std::string, std::string, int>, double> first;
   std::vector<double> predicted, measured;
   for (const ModelRecord& r : records) {
-    auto [it, inserted] = first.emplace(std::make_tuple(r.model, r.policy_hash, r.shape.threads), r.median_us);
+    auto [it, inserted] = first.emplace(std::make_tuple(r.model, r.policy_hash, r.shape.threads), LabelUs(r));
     if (inserted) continue;
     predicted.push_back(it->second);
-    measured.push_back(r.median_us);
+    measured.push_back(LabelUs(r));
   }
   return ComputeMetrics(predicted, measured);
 }
@@ -130,12 +130,15 @@ KernelRole RoleOf(const KernelRecord& r) {
   return KernelRole::kTraining;
 }
 
+double LabelUs(const KernelRecord& r) { return r.min_us > 0 ? r.min_us : r.median_us; }
+double LabelUs(const ModelRecord& r) { return r.min_us > 0 ? r.min_us : r.median_us; }
+
 bool IsHeldOut(const KernelRecord& r) { return RoleOf(r) == KernelRole::kHeldOut; }
 
 std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, KernelRole role) {
   std::vector<KernelSample> out;
   for (const KernelRecord& r : records) {
-    if (RoleOf(r) == role) out.push_back({r.spec, r.median_us});
+    if (RoleOf(r) == role) out.push_back({r.spec, LabelUs(r)});
   }
   return out;
 }
@@ -152,7 +155,7 @@ std::vector<ModelShape> Shapes(const std::vector<ModelRecord>& records) {
 
 std::vector<double> Latencies(const std::vector<ModelRecord>& records) {
   std::vector<double> out;
-  for (const ModelRecord& r : records) out.push_back(r.median_us);
+  for (const ModelRecord& r : records) out.push_back(LabelUs(r));
   return out;
 }
 

@@ -33,6 +33,12 @@ struct TrainedPredictor {
 StatusOr<std::string> SavePredictor(const TrainedPredictor& p);
 StatusOr<TrainedPredictor> LoadPredictor(const std::string& blob);
 
+// What the predictors learn and are scored on: the fastest sample of a measurement (on a
+// shared host the most repeatable figure: the rest moves with the host's load); the
+// median for records without one.
+double LabelUs(const KernelRecord& r);
+double LabelUs(const ModelRecord& r);
+
 // What a kernel record is for, by its source: "heldout" ones (measured from the prior,
 // never adaptively) are for evaluation only, "repeat" ones (held-out specs measured again
 // at the end of a collection) only for the noise floor; training uses the others.

@@ -54,6 +54,15 @@ CREATE TABLE predictors (
   created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
   PRIMARY KEY (device_class, name, version));
 )sql",
+      // The fastest sample of each measurement, the label the predictors learn.
+      R"sql(
+ALTER TABLE kernel_measurements ADD COLUMN min_us REAL NOT NULL DEFAULT 0;
+ALTER TABLE model_measurements ADD COLUMN min_us REAL NOT NULL DEFAULT 0;
+UPDATE kernel_measurements SET min_us = CASE WHEN json_valid(record_json)
+  THEN COALESCE(json_extract(record_json, '$.min_us'), 0) ELSE 0 END;
+UPDATE model_measurements SET min_us = CASE WHEN json_valid(record_json)
+  THEN COALESCE(json_extract(record_json, '$.runtime.min_us'), 0) ELSE 0 END;
+)sql",
   };
   return m;
 }
@@ -72,7 +81,8 @@ class SqliteStore final : public MeasurementStore {
     std::lock_guard<std::mutex> lock(mu_);
     ACS_ASSIGN_OR_RETURN(Statement insert,
                          db_->Prepare("INSERT INTO kernel_measurements (device_class, kernel_key, spec_json, threads, "
-                                      "median_us, iqr_us, repeats, source, record_json) VALUES (?,?,?,?,?,?,?,?,?)"));
+                                      "median_us, iqr_us, repeats, source, record_json, min_us) "
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?)"));
     ACS_RETURN_IF_ERROR(db_->Begin());
     for (KernelRecord& r : records) {
       insert.Bind(1, r.device_class)
@@ -83,7 +93,8 @@ class SqliteStore final : public MeasurementStore {
           .Bind(6, r.iqr_us)
           .Bind(7, static_cast<int64_t>(r.repeats))
           .Bind(8, r.source)
-          .Bind(9, r.record_json);
+          .Bind(9, r.record_json)
+          .Bind(10, r.min_us);
       Status s = insert.Run();
       if (!s.ok()) {
         db_->Rollback();
@@ -98,7 +109,7 @@ class SqliteStore final : public MeasurementStore {
   StatusOr<std::vector<KernelRecord>> Kernels(const std::string& device_class) override {
     std::lock_guard<std::mutex> lock(mu_);
     ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, spec_json, median_us, iqr_us, repeats, source, "
-                                                   "record_json FROM kernel_measurements WHERE device_class = ? "
+                                                   "record_json, min_us FROM kernel_measurements WHERE device_class = ? "
                                                    "ORDER BY id"));
     q.Bind(1, device_class);
     std::vector<KernelRecord> out;
@@ -114,6 +125,7 @@ class SqliteStore final : public MeasurementStore {
       r.repeats = static_cast<int>(q.Int(4));
       r.source = q.Text(5);
       r.record_json = q.Text(6);
+      r.min_us = q.Double(7);
       out.push_back(std::move(r));
     }
     return out;
@@ -125,8 +137,8 @@ class SqliteStore final : public MeasurementStore {
     for (const KernelSpec& s : r.shape.layers) layers.push_back(s.ToJson());
     ACS_ASSIGN_OR_RETURN(Statement insert,
                          db_->Prepare("INSERT INTO model_measurements (device_class, model, policy_hash, policy_json, "
-                                      "threads, median_us, iqr_us, layers_json, other_ops, other_bytes, record_json) "
-                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+                                      "threads, median_us, iqr_us, layers_json, other_ops, other_bytes, record_json, "
+                                      "min_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"));
     insert.Bind(1, r.device_class)
         .Bind(2, r.model)
         .Bind(3, r.policy_hash)
@@ -137,7 +149,8 @@ class SqliteStore final : public MeasurementStore {
         .Bind(8, layers.dump())
         .Bind(9, r.shape.other_ops)
         .Bind(10, r.shape.other_bytes)
-        .Bind(11, r.record_json);
+        .Bind(11, r.record_json)
+        .Bind(12, r.min_us);
     ACS_RETURN_IF_ERROR(insert.Run());
     r.id = db_->LastInsertId();
     return Status::Ok();
@@ -146,7 +159,7 @@ class SqliteStore final : public MeasurementStore {
   StatusOr<std::vector<ModelRecord>> Models(const std::string& device_class) override {
     std::lock_guard<std::mutex> lock(mu_);
     ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, model, policy_hash, policy_json, threads, median_us, "
-                                                   "iqr_us, layers_json, other_ops, other_bytes, record_json FROM "
+                                                   "iqr_us, layers_json, other_ops, other_bytes, record_json, min_us FROM "
                                                    "model_measurements WHERE device_class = ? ORDER BY id"));
     q.Bind(1, device_class);
     std::vector<ModelRecord> out;
@@ -171,6 +184,7 @@ class SqliteStore final : public MeasurementStore {
       r.shape.other_ops = q.Double(8);
       r.shape.other_bytes = q.Double(9);
       r.record_json = q.Text(10);
+      r.min_us = q.Double(11);
       out.push_back(std::move(r));
     }
     return out;

@@ -21,6 +21,7 @@ struct KernelRecord {
   KernelSpec spec;
   double median_us = 0;
   double iqr_us = 0;
+  double min_us = 0;          // the fastest sample; 0: not known (older records)
   int repeats = 0;
   std::string source;         // how it was chosen: "initial", "adaptive-1", "heldout", ...
   std::string record_json;    // the whole measurement as the harness wrote it
@@ -35,6 +36,7 @@ struct ModelRecord {
   ModelShape shape;           // layers as run, other ops, threads
   double median_us = 0;       // the runtime's whole-model latency
   double iqr_us = 0;
+  double min_us = 0;          // its fastest sample; 0: not known (older records)
   std::string record_json;
 };
 

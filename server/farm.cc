@@ -68,6 +68,7 @@ StatusOr<bool> Farm::Report(const std::string& worker_id, const std::string& tas
     record.device_class = task.machine_id;
     record.median_us = r["median_us"].get<double>();
     record.iqr_us = r.value("iqr_us", 0.0);
+    record.min_us = r.value("min_us", 0.0);
     record.repeats = r.value("repeats", 0);
     record.source = spec.value("source", "farm");
     record.record_json = result_json;

@@ -140,6 +140,7 @@ Status JobScheduler::RecordModelMeasurement(const JobRequest& request, const Job
   r.shape = ModelShapeOf(model->graph, policy, request.threads);
   r.median_us = v.measured_us;
   r.iqr_us = result["runtime"].value("iqr_us", 0.0);
+  r.min_us = result["runtime"].value("min_us", 0.0);
   r.record_json = result.dump();
   return measurements_->AddModel(r);
 }

@@ -262,14 +262,26 @@ void BenchModel(const Args& args, const predictors::TrainedPredictor* predictor,
   env_options.budget = args.budget;
   std::shared_ptr<const CostModel> cost;
   std::optional<LatencyBudget> latency;
+  // A budget the model cannot meet skips the model (printed, kept in the JSON).
+  auto skip = [&](const Status& why) {
+    std::printf("%-12s skipped: %s\n", name.c_str(), why.message().c_str());
+    *model_json = {{"model", name}, {"skipped", why.message()}};
+  };
   if (predictor) {
-    latency = OrDie(MakeLatencyBudget(model->graph, *predictor, args.threads, args.budget), name + ": latency budget");
+    StatusOr<LatencyBudget> lb = MakeLatencyBudget(model->graph, *predictor, args.threads, args.budget);
+    if (!lb.ok()) return skip(lb.status());
+    latency = *lb;
     cost = latency->cost;
     env_options.budget = latency->env_budget;
+    std::printf("%-12s predicted dense latency %.1f us at %d thread(s), %.1f us of it overhead outside the layers:\n"
+                "%-12s the layers get %.3fx of their dense latency\n",
+                name.c_str(), latency->dense_us, args.threads, latency->overhead_us, "", latency->env_budget);
   } else {
     cost = OrDie(MakeCostModel("flops"), "cost");
   }
-  auto env = OrDie(Env::Create(&model->graph, cost, env_options), name);
+  StatusOr<std::unique_ptr<Env>> created = Env::Create(&model->graph, cost, env_options);
+  if (!created.ok()) return skip(created.status());
+  std::unique_ptr<Env> env = std::move(created).value();
   const int64_t c = std::min(args.calib_samples, train.size());
   Dataset calib{train.images.slice(0, 0, c), {}, "calibration"};
   Dataset val{train.images.slice(0, c, train.size()), train.labels.slice(0, c, train.size()), "validation"};
@@ -283,8 +295,6 @@ void BenchModel(const Args& args, const predictors::TrainedPredictor* predictor,
   if (latency) {
     (*model_json)["predicted_dense_us"] = latency->dense_us;
     (*model_json)["predicted_overhead_us"] = latency->overhead_us;
-    std::printf("%-12s predicted dense latency %.1f us at %d thread(s) (overhead %.1f us)\n", name.c_str(),
-                latency->dense_us, args.threads, latency->overhead_us);
   }
   for (const std::string& agent_name : args.agents) {
     for (uint64_t seed : args.seeds) {

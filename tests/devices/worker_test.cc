@@ -15,7 +15,6 @@
 #include "core/policy.h"
 #include "devices/worker/kernel_measure.h"
 #include "devices/worker/model_measure.h"
-#include "devices/worker/speed_reference.h"
 #include "core/kernel_spec.h"
 #include "tests/core/test_models.h"
 
@@ -249,38 +248,6 @@ TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
   }
   req.model_path = "/nonexistent/model.pt";
   EXPECT_FALSE(PreparedModel::Prepare(req).ok());
-}
-
-TEST(SpeedReferenceTest, FactorsAgainstTheBaselineAndItsJson) {
-  SpeedReferenceOptions options;
-  options.measure.measure.warmup = 1;
-  options.measure.measure.min_repeats = 3;
-  options.measure.measure.min_seconds = 0;
-  options.every = 3;
-  options.baseline_timings = 3;
-  // A baseline a million times the real time: the host looks a million times faster.
-  SpeedReference given(options, {{1, 1e9}});
-  StatusOr<double> f = given.FactorNow(1);
-  ASSERT_TRUE(f.ok()) << f.status().ToString();
-  EXPECT_GT(*f, 0);
-  EXPECT_LT(*f, 1e-3);
-  // Until `every` calls have passed the factor is not re-timed.
-  EXPECT_EQ(*given.FactorNow(1), *f);
-  EXPECT_EQ(*given.FactorNow(1), *f);
-
-  SpeedReference fresh(options);
-  StatusOr<double> g = fresh.FactorNow(1);  // baseline made now: a factor near 1
-  ASSERT_TRUE(g.ok());
-  EXPECT_GT(*g, 0);
-  const nlohmann::json j = fresh.ToJson();
-  EXPECT_EQ(j["kernel"], SpeedReference::ReferenceSpec(1).Key());
-  const std::map<int, double> back = SpeedReference::BaselinesFromJson(j);
-  ASSERT_EQ(back.size(), 1u);
-  EXPECT_GT(back.at(1), 0);
-  nlohmann::json other = j;
-  other["kernel"] = "linear c8 o8 in1x8 dense fp32";  // another reference: baselines not comparable
-  EXPECT_TRUE(SpeedReference::BaselinesFromJson(other).empty());
-  EXPECT_TRUE(SpeedReference::BaselinesFromJson(nlohmann::json("junk")).empty());
 }
 
 TEST(ModelTaskTest, BadTasksAreNamed) {

@@ -44,6 +44,7 @@ TEST(StoreTest, KernelsModelsPredictorsAndDevicesSurviveReopening) {
     auto store = OpenSqliteStore(path);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     std::vector<KernelRecord> recs = {Record(32, 10.5, "initial"), Record(64, 20.25, "heldout")};
+    recs[0].min_us = 9.75;  // the second one has no minimum: labelled by its median
     ASSERT_TRUE((*store)->AddKernels(recs).ok());
     EXPECT_GT(recs[1].id, recs[0].id);
     ModelRecord m;
@@ -56,6 +57,7 @@ TEST(StoreTest, KernelsModelsPredictorsAndDevicesSurviveReopening) {
     m.shape.other_ops = 5;
     m.shape.other_bytes = 1000;
     m.median_us = 123;
+    m.min_us = 110;
     ASSERT_TRUE((*store)->AddModel(m).ok());
     PredictorRecord p;
     p.device_class = "x86_64-avx512-test";
@@ -74,14 +76,19 @@ TEST(StoreTest, KernelsModelsPredictorsAndDevicesSurviveReopening) {
   ASSERT_EQ(kernels->size(), 2u);
   EXPECT_EQ((*kernels)[1].spec.Key(), Record(64, 0, "").spec.Key());
   EXPECT_DOUBLE_EQ((*kernels)[1].median_us, 20.25);
+  EXPECT_DOUBLE_EQ((*kernels)[0].min_us, 9.75);
+  EXPECT_DOUBLE_EQ(LabelUs((*kernels)[0]), 9.75);
+  EXPECT_DOUBLE_EQ(LabelUs((*kernels)[1]), 20.25);
   EXPECT_TRUE(IsHeldOut((*kernels)[1]));
-  EXPECT_EQ(Samples(*kernels, false).size(), 1u);
+  ASSERT_EQ(Samples(*kernels, false).size(), 1u);
+  EXPECT_DOUBLE_EQ(Samples(*kernels, false)[0].latency_us, 9.75);
   auto models = (*store)->Models("x86_64-avx512-test");
   ASSERT_TRUE(models.ok());
   ASSERT_EQ(models->size(), 1u);
   EXPECT_EQ((*models)[0].shape.threads, 2);
   EXPECT_EQ((*models)[0].shape.layers.size(), 1u);
   EXPECT_DOUBLE_EQ((*models)[0].shape.other_bytes, 1000);
+  EXPECT_DOUBLE_EQ(LabelUs((*models)[0]), 110);
   auto latest = (*store)->LatestPredictor("x86_64-avx512-test", "xgboost");
   ASSERT_TRUE(latest.ok() && latest->has_value());
   EXPECT_EQ((*latest)->version, 2);
