@@ -284,8 +284,8 @@ StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels
     }
   }
   if (!paired.empty()) ACS_RETURN_IF_ERROR(KernelRows(floor, paired, report.rows));
-  if (AccuracyMetrics floor = WholeModelRepeatRow(models); floor.count > 0) {
-    report.rows.push_back({"repeat", "whole model", floor});
+  if (AccuracyMetrics whole_floor = WholeModelRepeatRow(models); whole_floor.count > 0) {
+    report.rows.push_back({"repeat", "whole model", whole_floor});
   }
   return report;
 }

@@ -2,7 +2,8 @@
 // fast the XGBoost model predicts. Reads the measurements `acs predictor collect` stored,
 // prints the evaluation table (held-out kernels per kind; whole models leaving one model
 // out) for XGBoost and the baselines, and the batch prediction rate on one core; writes
-// data/bench/bench_predictor.json.
+// data/bench/bench_predictor.json. --xgb-* override the XGBoost options (XgbOptions) to
+// compare settings on the same measurements.
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -18,8 +19,10 @@ namespace acs::bench {
 namespace {
 
 int Run(int argc, char** argv) {
-  StatusOr<Flags> flags = ParseFlags(argc, argv, 1, {"store", "device-class", "json", "predictions", "xgb-rounds", "xgb-depth", "xgb-eta", "xgb-objective",
-                                             "xgb-huber-slope", "xgb-min-child-weight"}, {});
+  StatusOr<Flags> flags = ParseFlags(argc, argv, 1,
+                                     {"store", "device-class", "json", "predictions", "xgb-rounds", "xgb-depth",
+                                      "xgb-eta", "xgb-objective", "xgb-huber-slope", "xgb-min-child-weight"},
+                                     {});
   if (!flags.ok() || !flags->positional.empty()) {
     std::fprintf(stderr,
                  "usage: bench_predictor [--store data/predictors.db] [--device-class local|ID]\n"
