@@ -107,13 +107,21 @@ class Progress {
   Clock::time_point start_;
 };
 
-// The rounds of one measurement pooled into one; `per_pass` gets each round's figures.
-measure::Measurement Pool(const std::vector<measure::Measurement>& rounds, nlohmann::json* per_pass) {
+// The timing of one round of `passes`: its share of the timed runs and seconds.
+measure::MeasureOptions OneRound(measure::MeasureOptions options, int passes) {
+  options.min_seconds /= passes;
+  options.min_repeats = std::max(1, options.min_repeats / passes);
+  return options;
+}
+
+// The rounds of one measurement pooled into one; `per_pass` (if given) gets each round's
+// figures.
+measure::Measurement Pool(const std::vector<measure::Measurement>& rounds, nlohmann::json* per_pass = nullptr) {
   std::vector<double> samples;
-  *per_pass = nlohmann::json::array();
+  if (per_pass) *per_pass = nlohmann::json::array();
   for (const measure::Measurement& r : rounds) {
     samples.insert(samples.end(), r.samples_us.begin(), r.samples_us.end());
-    per_pass->push_back(measure::ToJson(r, /*with_samples=*/false));
+    if (per_pass) per_pass->push_back(measure::ToJson(r, /*with_samples=*/false));
   }
   return measure::Summarize(std::move(samples));
 }
@@ -142,8 +150,7 @@ StatusOr<std::map<std::string, int>> MeasureAndStore(MeasurementStore& store, co
                                                      const std::string& label, worker::KernelMeasureOptions options,
                                                      int passes) {
   passes = std::max(1, passes);
-  options.measure.min_seconds /= passes;
-  options.measure.min_repeats = std::max(1, options.measure.min_repeats / passes);
+  options.measure = OneRound(options.measure, passes);
   Progress progress("measuring " + label + " kernels", static_cast<int>(specs.size()) * passes);
   std::vector<std::optional<worker::KernelMeasurement>> first(specs.size());
   std::vector<std::vector<measure::Measurement>> rounds(specs.size());
@@ -277,8 +284,7 @@ Status CollectModels(MeasurementStore& store, const std::string& device_class, c
     }
   }
   passes = std::max(1, passes);
-  timing.min_seconds /= passes;
-  timing.min_repeats = std::max(1, timing.min_repeats / passes);
+  timing = OneRound(timing, passes);
   std::vector<std::vector<worker::ModelMeasurement>> rounds(prepared.size());
   Progress progress("measuring whole models", total * passes);
   for (int p = 0; p < passes; ++p) {
@@ -296,9 +302,9 @@ Status CollectModels(MeasurementStore& store, const std::string& device_class, c
       dense.push_back(m.dense);
     }
     worker::ModelMeasurement pooled = rounds[i].front();
-    nlohmann::json per_pass, unused;
+    nlohmann::json per_pass;
     pooled.runtime = Pool(runtime, &per_pass);
-    pooled.dense = Pool(dense, &unused);
+    pooled.dense = Pool(dense);
     nlohmann::json record = pooled.ToJson();
     record["passes"] = std::move(per_pass);
     ModelRecord& r = records[i];
