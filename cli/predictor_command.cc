@@ -563,10 +563,10 @@ int PredictorCommand(int argc, char** argv) {
       return 0;
     }
   }
-  const std::set<std::string> valued = {"store",  "device-class", "samples",     "heldout", "rounds",
-                                        "round-samples", "threads", "models",   "input",   "policies",
-                                        "calib",  "seed",         "min-seconds", "min-repeats", "passes", "json", "predictions",
-                                        "model",  "policy"};
+  const std::set<std::string> valued = {"store",  "device-class", "samples",     "heldout",     "rounds",
+                                        "round-samples", "threads", "models",   "input",       "policies",
+                                        "calib",  "seed",         "min-seconds", "min-repeats", "passes",
+                                        "json",   "predictions",  "model",       "policy"};
   StatusOr<Flags> flags = ParseFlags(argc, argv, 3, valued, {});
   const std::string command = "predictor " + sub;
   if (!flags.ok()) return Fail(command, flags.status());

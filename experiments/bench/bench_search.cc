@@ -92,8 +92,8 @@ const char kUsage[] =
 
 Args ParseArgs(int argc, char** argv) {
   auto flags = ParseFlags(argc, argv, 1,
-                          {"zoo", "data", "models", "agents", "episodes", "seeds", "budget", "cost", "store", "device-class",
-                           "threads", "warmup", "calib-samples",
+                          {"zoo", "data", "models", "agents", "episodes", "seeds", "budget", "cost", "store",
+                           "device-class", "threads", "warmup", "calib-samples",
                            "val-samples", "test-samples", "recon-images", "recon-columns", "json", "profile-reward"},
                           {"help"});
   if (!flags.ok() || flags->Has("help")) {
@@ -133,8 +133,8 @@ Args ParseArgs(int argc, char** argv) {
   a.recon_columns = integer("recon-columns", a.recon_columns);
   a.profile = static_cast<int>(integer("profile-reward", a.profile));
   a.json = flags->Get("json", a.json);
-  if (a.episodes < 1 || a.seeds.empty() || a.val_samples < 1 || a.calib_samples < 0 || !(a.budget > 0 && a.budget <= 1) ||
-      (a.cost != "latency" && a.cost != "flops") || a.threads < 1) {
+  if (a.episodes < 1 || a.seeds.empty() || a.val_samples < 1 || a.calib_samples < 0 ||
+      !(a.budget > 0 && a.budget <= 1) || (a.cost != "latency" && a.cost != "flops") || a.threads < 1) {
     std::fprintf(stderr,
                  "need --episodes >= 1, a seed, --val-samples >= 1, --calib-samples >= 0, --budget in (0, 1],\n"
                  "--cost latency or flops, --threads >= 1\n%s",
