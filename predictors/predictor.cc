@@ -1,5 +1,6 @@
 #include "predictors/predictor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -133,18 +134,12 @@ KernelRole RoleOf(const KernelRecord& r) {
 double LabelUs(const KernelRecord& r) { return r.min_us > 0 ? r.min_us : r.median_us; }
 double LabelUs(const ModelRecord& r) { return r.min_us > 0 ? r.min_us : r.median_us; }
 
-bool IsHeldOut(const KernelRecord& r) { return RoleOf(r) == KernelRole::kHeldOut; }
-
 std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, KernelRole role) {
   std::vector<KernelSample> out;
   for (const KernelRecord& r : records) {
     if (RoleOf(r) == role) out.push_back({r.spec, LabelUs(r)});
   }
   return out;
-}
-
-std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, bool heldout) {
-  return Samples(records, heldout ? KernelRole::kHeldOut : KernelRole::kTraining);
 }
 
 std::vector<ModelShape> Shapes(const std::vector<ModelRecord>& records) {
@@ -161,7 +156,7 @@ std::vector<double> Latencies(const std::vector<ModelRecord>& records) {
 
 StatusOr<TrainedPredictor> TrainPredictor(const std::vector<KernelRecord>& kernels,
                                           const std::vector<ModelRecord>& models, const XgbOptions& options) {
-  const std::vector<KernelSample> train = Samples(kernels, /*heldout=*/false);
+  const std::vector<KernelSample> train = Samples(kernels, KernelRole::kTraining);
   if (train.empty()) return Status::InvalidArgument("no kernel measurements to train on; run 'acs predictor collect'");
   TrainedPredictor p;
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<XgbLatencyModel> k, XgbLatencyModel::Train(train, options));
@@ -179,7 +174,7 @@ StatusOr<TrainedRecord> TrainForStore(const std::string& device_class, const std
                                       const XgbOptions& options) {
   TrainedRecord out;
   ACS_ASSIGN_OR_RETURN(out.predictor, TrainPredictor(kernels, models, options));
-  const std::vector<KernelSample> heldout = Samples(kernels, true);
+  const std::vector<KernelSample> heldout = Samples(kernels, KernelRole::kHeldOut);
   if (!heldout.empty()) {
     ACS_ASSIGN_OR_RETURN(std::vector<double> pred, out.predictor.kernels->Predict(SpecsOf(heldout)));
     out.heldout = ComputeMetrics(pred, LatenciesOf(heldout));
@@ -190,7 +185,9 @@ StatusOr<TrainedRecord> TrainForStore(const std::string& device_class, const std
   nlohmann::json metrics = {{"heldout_kernels", out.heldout.ToJson()}, {"model_measurements", models.size()}};
   metrics.update(extra);
   out.record.metrics_json = metrics.dump();
-  out.record.measurements = static_cast<int64_t>(Samples(kernels, false).size());
+  out.record.measurements = std::count_if(kernels.begin(), kernels.end(), [](const KernelRecord& r) {
+    return RoleOf(r) == KernelRole::kTraining;
+  });
   return out;
 }
 
@@ -239,7 +236,8 @@ nlohmann::json EvalReport::ToJson() const {
 StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels,
                                         const std::vector<ModelRecord>& models, const EvalOptions& options) {
   EvalReport report;
-  const std::vector<KernelSample> train = Samples(kernels, false), heldout = Samples(kernels, true),
+  const std::vector<KernelSample> train = Samples(kernels, KernelRole::kTraining),
+                                  heldout = Samples(kernels, KernelRole::kHeldOut),
                                   repeats = Samples(kernels, KernelRole::kRepeat);
   report.train_kernels = static_cast<int>(train.size());
   report.heldout_kernels = static_cast<int>(heldout.size());

@@ -46,8 +46,7 @@ enum class KernelRole { kTraining, kHeldOut, kRepeat };
 inline constexpr const char kHeldOutSource[] = "heldout";
 inline constexpr const char kRepeatSource[] = "repeat";
 KernelRole RoleOf(const KernelRecord& r);
-bool IsHeldOut(const KernelRecord& r);  // RoleOf(r) == kHeldOut
-std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, bool heldout);
+// The records of one role as samples labelled by LabelUs.
 std::vector<KernelSample> Samples(const std::vector<KernelRecord>& records, KernelRole role);
 std::vector<ModelShape> Shapes(const std::vector<ModelRecord>& records);
 std::vector<double> Latencies(const std::vector<ModelRecord>& records);

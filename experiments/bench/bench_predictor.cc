@@ -86,7 +86,7 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "bench_predictor: --predictions must be a count >= 1\n");
     return 2;
   }
-  auto model = predictors::XgbLatencyModel::Train(predictors::Samples(*kernels, false), xgb);
+  auto model = predictors::XgbLatencyModel::Train(predictors::Samples(*kernels, predictors::KernelRole::kTraining), xgb);
   if (!model.ok()) {
     std::fprintf(stderr, "bench_predictor: %s\n", model.status().message().c_str());
     return 1;

@@ -79,9 +79,9 @@ TEST(StoreTest, KernelsModelsPredictorsAndDevicesSurviveReopening) {
   EXPECT_DOUBLE_EQ((*kernels)[0].min_us, 9.75);
   EXPECT_DOUBLE_EQ(LabelUs((*kernels)[0]), 9.75);
   EXPECT_DOUBLE_EQ(LabelUs((*kernels)[1]), 20.25);
-  EXPECT_TRUE(IsHeldOut((*kernels)[1]));
-  ASSERT_EQ(Samples(*kernels, false).size(), 1u);
-  EXPECT_DOUBLE_EQ(Samples(*kernels, false)[0].latency_us, 9.75);
+  EXPECT_EQ(RoleOf((*kernels)[1]), KernelRole::kHeldOut);
+  ASSERT_EQ(Samples(*kernels, KernelRole::kTraining).size(), 1u);
+  EXPECT_DOUBLE_EQ(Samples(*kernels, KernelRole::kTraining)[0].latency_us, 9.75);
   auto models = (*store)->Models("x86_64-avx512-test");
   ASSERT_TRUE(models.ok());
   ASSERT_EQ(models->size(), 1u);
@@ -177,7 +177,7 @@ TEST(PredictorTest, RepeatRowsGiveTheNoiseFloorAndStayOutOfTraining) {
   EXPECT_EQ(RoleOf(recs[30]), KernelRole::kHeldOut);
   EXPECT_EQ(RoleOf(recs[31]), KernelRole::kRepeat);
   EXPECT_EQ(RoleOf(recs[0]), KernelRole::kTraining);
-  EXPECT_EQ(Samples(recs, false).size(), 30u);
+  EXPECT_EQ(Samples(recs, KernelRole::kTraining).size(), 30u);
   EXPECT_EQ(Samples(recs, KernelRole::kRepeat).size(), 5u);
 
   std::vector<ModelRecord> models;
