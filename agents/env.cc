@@ -121,7 +121,9 @@ StatusOr<std::unique_ptr<Env>> Env::Create(const Graph* graph, std::shared_ptr<c
   env->dense_cost_ = DenseCost(*graph, *env->cost_);
   Policy all_max;
   for (int t = 0; t < n; ++t) all_max.layers[graph->layers[env->layers_[t]].name] = env->MaxConfig(t, all_max);
-  env->min_cost_ = env->Cost(all_max);
+  // The dense policy is a policy too: a cost model may find a layer's maximum compression
+  // slower than its dense form (a latency predictor on small layers).
+  env->min_cost_ = std::min(env->Cost(all_max), env->dense_cost_);
   if (env->min_cost_ > env->budget_cost() * (1 + 1e-9)) {
     std::ostringstream m;
     m.precision(3);
@@ -195,8 +197,10 @@ LayerConfig Env::MaxConfig(int t, const Policy& policy) const {
 bool Env::Feasible(int t, const LayerConfig& config) const {
   Policy p = policy_;
   p.layers[graph_->layers[layers_[t]].name] = config;
+  const Policy rest_dense = p;  // completed by dense layers, or by maximum compression
   for (int u = t + 1; u < num_steps(); ++u) p.layers[graph_->layers[layers_[u]].name] = MaxConfig(u, p);
-  return Cost(p) <= budget_cost() * (1 + 1e-9);
+  const double budget = budget_cost() * (1 + 1e-9);
+  return Cost(p) <= budget || Cost(rest_dense) <= budget;
 }
 
 std::vector<double> Env::State(int t) const {

@@ -92,7 +92,8 @@ class Env {
   const Policy& policy() const { return policy_; }  // the episode's policy so far
   double dense_cost() const { return dense_cost_; }
   double budget_cost() const { return dense_cost_ * options_.budget; }
-  double min_cost() const { return min_cost_; }  // every layer at maximum compression
+  double min_cost() const { return min_cost_; }  // every layer at maximum compression, or dense
+                                                  // when that costs less
   double Cost(const Policy& policy) const { return PolicyCost(*graph_, policy, *cost_); }
   // The choices of episode step t given the decisions of `policy` for steps < t.
   LayerChoices ChoicesAt(int t, const Policy& policy) const;
@@ -101,7 +102,8 @@ class Env {
   Env() = default;
   std::vector<double> State(int t) const;
   LayerConfig MaxConfig(int t, const Policy& policy) const;
-  // `policy` (steps < t decided) plus step t at `config` plus later steps at maximum.
+  // `policy` (steps < t decided) plus step t at `config` plus later steps at maximum
+  // compression, or dense, meets the budget.
   bool Feasible(int t, const LayerConfig& config) const;
 
   const Graph* graph_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 #include <stdexcept>
 
 namespace acs {
@@ -53,6 +54,72 @@ predictors::ModelShape ModelShapeOf(const Graph& graph, const Policy& policy, in
   return shape;
 }
 
+std::vector<KernelSpec> LayerSpecsOf(const Graph& graph, const std::vector<Policy>& policies, int threads) {
+  std::vector<KernelSpec> out;
+  std::set<std::string> seen;
+  for (const Policy& p : policies) {
+    for (const KernelSpec& spec : ModelShapeOf(graph, ResolvePolicy(p, graph), threads).layers) {
+      if (seen.insert(AsRun(spec).Key() + " t" + std::to_string(spec.threads)).second) out.push_back(spec);
+    }
+  }
+  return out;
+}
+
+std::vector<Policy> GridPolicies(const Graph& graph, const SearchSpace& space) {
+  std::vector<Policy> out(1);  // dense fp32
+  for (Precision precision : space.precisions) {
+    if (precision == Precision::kFp32) continue;
+    Policy p;
+    p.default_config = LayerConfig{};
+    p.default_config->precision = precision;
+    out.push_back(p);
+  }
+  auto uniform = [&](LayerConfig config) {
+    Policy p;
+    for (const Layer& layer : graph.layers) {
+      if (!layer.compressible) continue;
+      if (config.pattern == Pattern::kBlock && layer.out_channels % config.block != 0) continue;
+      p.layers[layer.name] = config;
+    }
+    out.push_back(p);
+  };
+  for (Pattern pattern : space.patterns) {
+    for (double sparsity : {0.3, 0.5, 0.7, 0.85}) {
+      LayerConfig c;
+      c.pattern = pattern;
+      c.sparsity = std::min(sparsity, space.max_sparsity);
+      switch (pattern) {
+        case Pattern::kChannel: {
+          Policy p;  // onto the prunable groups only
+          p.default_config = c;
+          out.push_back(p);
+          break;
+        }
+        case Pattern::kBlock:
+          for (int n : space.block_sizes) {
+            c.block = n;
+            uniform(c);
+          }
+          break;
+        case Pattern::kNM:
+          if (sparsity == 0.3) {
+            c.sparsity = 0;
+            c.nm_n = space.nm_n;
+            c.nm_m = space.nm_m;
+            uniform(c);
+          }
+          break;
+        case Pattern::kUnstructured:
+          uniform(c);
+          break;
+        case Pattern::kDense:
+          break;
+      }
+    }
+  }
+  return out;
+}
+
 LatencyCostModel::LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads)
     : kernels_(std::move(kernels)), threads_(threads) {}
 
@@ -78,20 +145,27 @@ Status LatencyCostModel::Check(const Graph& graph) const {
 }
 
 double LatencyBudget::PredictUs(const Graph& graph, const Policy& policy) const {
-  return PolicyCost(graph, policy, *cost) + overhead_us;
+  return layer_scale * PolicyCost(graph, policy, *cost) + overhead_us;
 }
 
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
-                                          int threads, double ratio) {
+                                          int threads, double ratio, double measured_dense_us) {
   if (!(ratio > 0 && ratio <= 1)) return Status::InvalidArgument("a latency budget must be in (0, 1] x dense");
   if (!predictor.kernels) return Status::FailedPrecondition("the predictor has no kernel model");
   LatencyBudget b;
   b.cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads);
   ACS_RETURN_IF_ERROR(b.cost->Check(graph));
   const double layers_us = DenseCost(graph, *b.cost);
-  b.overhead_us = std::max(0.0, predictor.overhead.Predict(ModelShapeOf(graph, Policy{}, threads)));
-  b.dense_us = layers_us + b.overhead_us;
-  b.env_budget = (ratio * b.dense_us - b.overhead_us) / layers_us;
+  if (measured_dense_us > 0) {
+    b.calibrated = true;
+    b.overhead_us = std::max(0.0, measured_dense_us - layers_us);
+    b.layer_scale = std::min(1.0, measured_dense_us / layers_us);
+    b.dense_us = measured_dense_us;
+  } else {
+    b.overhead_us = std::max(0.0, predictor.overhead.Predict(ModelShapeOf(graph, Policy{}, threads)));
+    b.dense_us = layers_us + b.overhead_us;
+  }
+  b.env_budget = (ratio * b.dense_us - b.overhead_us) / (b.layer_scale * layers_us);
   if (!(b.env_budget > 0)) {
     char msg[256];
     std::snprintf(msg, sizeof msg,

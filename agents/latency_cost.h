@@ -7,8 +7,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "agents/cost_model.h"
+#include "agents/env.h"
 #include "predictors/predictor.h"
 
 namespace acs {
@@ -17,6 +19,16 @@ namespace acs {
 // in-layer pattern and precision kept), each with `threads`; plus the count and output
 // bytes of the other executed ops (batch norms fold into convolutions and are not counted).
 predictors::ModelShape ModelShapeOf(const Graph& graph, const Policy& policy, int threads);
+
+// The distinct kernels (by AsRun key and threads) that the layers of `graph` run under
+// any of `policies` (resolved or not), as ModelShapeOf gives them: what a device class
+// measures so that its predictor knows this model's layers.
+std::vector<KernelSpec> LayerSpecsOf(const Graph& graph, const std::vector<Policy>& policies, int threads);
+
+// A grid of uniform policies over the search space: dense, each other precision dense, and
+// each pattern of the space at a few sparsities (block sizes where they divide a layer's
+// outputs, the channel pattern where the group is prunable).
+std::vector<Policy> GridPolicies(const Graph& graph, const SearchSpace& space);
 
 // Predicted microseconds of a shrunk layer under a config, memoized by kernel key (the
 // search asks for the same few configs of a layer again and again). Thread-safe.
@@ -38,21 +50,28 @@ class LatencyCostModel final : public CostModel {
   mutable std::map<std::string, double> cache_;
 };
 
-// A budget of `ratio` x the predicted dense latency of the whole model, stated for the Env
-// (which sums layer costs): the per-model overhead does not change with the policy, so the
-// layers may take ratio x (dense layers + overhead) - overhead.
+// A budget of `ratio` x the dense latency of the whole model, stated for the Env (which
+// sums layer costs): the per-model overhead does not change with the policy, so the layers
+// may take ratio x (dense layers + overhead) - overhead.
 struct LatencyBudget {
   std::shared_ptr<LatencyCostModel> cost;
   double env_budget = 0;   // share of the dense layers' latency, for EnvOptions::budget
-  double dense_us = 0;     // predicted whole model, dense
-  double overhead_us = 0;  // predicted per-model overhead
+  double dense_us = 0;     // whole model, dense: predicted, or measured when calibrated
+  double overhead_us = 0;  // per-model overhead: predicted, or measured minus the layers
+  double layer_scale = 1;  // calibrated: < 1 when the layers alone are predicted slower
+                           // than the measured dense model
+  bool calibrated = false; // anchored to a measurement of this model
   // Predicted whole-model latency of a resolved policy.
   double PredictUs(const Graph& graph, const Policy& policy) const;
 };
 
 // Errors: the predictor's (a kernel kind without data); FailedPrecondition when the
 // overhead alone exceeds the budget; InvalidArgument for a ratio outside (0, 1].
+// `measured_dense_us` > 0 (the dense model of this graph measured end to end on the device
+// class, as the baseline its speedups are taken against) calibrates the budget: the
+// overhead is that measurement minus the predicted dense layers (when the layers alone are
+// predicted slower, no overhead and the layers scaled down to it).
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
-                                          int threads, double ratio);
+                                          int threads, double ratio, double measured_dense_us = 0);
 
 }  // namespace acs

@@ -1,5 +1,6 @@
 #include "agents/search_session.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -38,6 +39,24 @@ StatusOr<EpisodeRecord> EpisodeFromJson(const nlohmann::json& j) {
   return e;
 }
 
+// A latency budget the Env cannot meet, said of the whole model: the layers' share is
+// what the Env sees, but the user asked for a share of the whole model's latency.
+Status LatencyBudgetUnreachable(const Graph& graph, const LatencyBudget& budget, EnvOptions env_options,
+                                double ratio) {
+  env_options.budget = 1.0;
+  StatusOr<std::unique_ptr<Env>> loose = Env::Create(&graph, budget.cost, env_options);
+  char m[512];
+  if (!loose.ok()) return loose.status();
+  const double min_us = budget.layer_scale * (*loose)->min_cost() + budget.overhead_us;
+  std::snprintf(m, sizeof m,
+                "a latency budget of %.2fx cannot be met: the dense model %s %.1f us, of which %.1f us is spent "
+                "outside its conv / linear layers; at maximum compression it would still take %.1f us (%.2fx); "
+                "use a budget of at least that",
+                ratio, budget.calibrated ? "measures" : "is predicted at", budget.dense_us, budget.overhead_us,
+                min_us, min_us / budget.dense_us);
+  return Status::FailedPrecondition(m);
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<SearchSession>> SearchSession::Create(const SearchSessionOptions& options) {
@@ -57,16 +76,22 @@ StatusOr<std::unique_ptr<SearchSession>> SearchSession::Create(const SearchSessi
   if (options.budget_kind == "latency") {
     if (!options.predictor) return Status::FailedPrecondition("a latency budget needs the device class's trained predictor");
     ACS_ASSIGN_OR_RETURN(LatencyBudget lb,
-                         MakeLatencyBudget(graph, *options.predictor, options.threads, options.budget_ratio));
+                         MakeLatencyBudget(graph, *options.predictor, options.threads, options.budget_ratio,
+                                           options.measured_dense_us));
     s->latency_ = lb;
     s->cost_ = lb.cost;
     env_options.budget = lb.env_budget;
   } else {
     ACS_ASSIGN_OR_RETURN(s->cost_, MakeCostModel(options.budget_kind));
   }
-  ACS_ASSIGN_OR_RETURN(s->env_, Env::Create(&graph, s->cost_, env_options));
+  StatusOr<std::unique_ptr<Env>> env = Env::Create(&graph, s->cost_, env_options);
+  if (!env.ok() && env.status().code() == StatusCode::kFailedPrecondition && s->latency_) {
+    return LatencyBudgetUnreachable(graph, *s->latency_, env_options, options.budget_ratio);
+  }
+  ACS_RETURN_IF_ERROR(env.status());
+  s->env_ = std::move(env).value();
   AgentOptions agent_options;
-  agent_options.episodes = options.episodes;
+  agent_options.episodes = options.agent_episodes > 0 ? options.agent_episodes : options.episodes;
   if (options.warmup >= 0) agent_options.ddpg.warmup_episodes = options.warmup;
   ACS_ASSIGN_OR_RETURN(s->agent_, MakeAgent(options.agent, options.seed, *s->env_, agent_options));
 
@@ -101,6 +126,7 @@ Status SearchSession::Run(const std::function<void(const EpisodeRecord&, const E
   options.stop = stop;
   options.on_episode = [&](const EpisodeRecord& e, const EpisodeRecord&) {
     episodes_.push_back(e);
+    over_budget_.push_back(false);  // the action wall keeps every new policy within it
     const int i = static_cast<int>(episodes_.size()) - 1;
     if (best_ < 0 || episodes_[i].score.reward > episodes_[best_].score.reward) best_ = i;
     if (on_episode) on_episode(episodes_[i], episodes_[best_]);
@@ -134,11 +160,26 @@ Status SearchSession::Restore(const std::string& checkpoint) {
   }
   ACS_RETURN_IF_ERROR(agent_->Restore(j["agent"].get<std::string>()));
   episodes_ = std::move(episodes);
+  over_budget_.assign(episodes_.size(), false);
   best_ = -1;
+  const double budget = env_->budget_cost() * (1 + 1e-9);
   for (int i = 0; i < static_cast<int>(episodes_.size()); ++i) {
-    if (best_ < 0 || episodes_[i].score.reward > episodes_[best_].score.reward) best_ = i;
+    EpisodeRecord& e = episodes_[i];
+    e.cost_ratio = env_->Cost(e.policy) / env_->dense_cost();
+    over_budget_[i] = env_->Cost(e.policy) > budget;
+    if (!over_budget_[i] && (best_ < 0 || e.score.reward > episodes_[best_].score.reward)) best_ = i;
   }
   return Status::Ok();
+}
+
+bool SearchSession::WithinBudget(int episode) const {
+  return episode < static_cast<int>(over_budget_.size()) && !over_budget_[episode];
+}
+
+int SearchSession::episodes_over_budget() const {
+  int n = 0;
+  for (bool over : over_budget_) n += over;
+  return n;
 }
 
 std::vector<int> SearchSession::TopK(int k) const {
@@ -150,7 +191,7 @@ std::vector<int> SearchSession::TopK(int k) const {
   std::set<std::string> seen;
   for (int i : order) {
     if (static_cast<int>(out.size()) >= k) break;
-    if (seen.insert(episodes_[i].policy.Hash()).second) out.push_back(i);
+    if (WithinBudget(i) && seen.insert(episodes_[i].policy.Hash()).second) out.push_back(i);
   }
   return out;
 }

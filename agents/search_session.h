@@ -32,9 +32,14 @@ struct SearchSessionOptions {
   double budget_ratio = 0.5;            // share of the dense model's cost, in (0, 1]
   // Latency budgets: the device class's trained predictor (required then).
   std::shared_ptr<const predictors::TrainedPredictor> predictor;
+  // Latency budgets: the dense model measured end to end on the device class (the baseline
+  // of its speedups), which anchors the budget (MakeLatencyBudget); 0 = not measured.
+  double measured_dense_us = 0;
   int threads = 1;                      // threads the model will run with (latency)
   std::string agent = "random";         // MakeAgent's names
   int episodes = 100;                   // >= 1
+  int agent_episodes = 0;               // the agent's schedule (uniform grid, warm-up cap);
+                                        // 0 = episodes (a continued search keeps its first)
   uint64_t seed = 1;
   int warmup = -1;                      // amc / agmc warm-up episodes; < 0: DdpgOptions' default
   RewardKind reward = RewardKind::kAccuracy;
@@ -70,8 +75,10 @@ class SearchSession {
   bool finished() const { return static_cast<int>(episodes_.size()) >= options_.episodes; }
 
   // The agent's state and the episode log as JSON; Restore(Checkpoint()) on a session of
-  // the same options continues as if never interrupted. InvalidArgument for a malformed
-  // checkpoint or one of another agent.
+  // the same options continues as if never interrupted. Restore costs the restored policies
+  // again under this session's cost model: those over its budget (a retrained latency
+  // predictor) stay in the log but are never best() nor in TopK(). InvalidArgument for a
+  // malformed checkpoint or one of another agent.
   std::string Checkpoint() const;
   Status Restore(const std::string& checkpoint);
 
@@ -82,10 +89,12 @@ class SearchSession {
   StatusOr<ExportedSearch> Export(const Policy& policy, const std::string& dir, const nlohmann::json& extra = {});
 
   const std::vector<EpisodeRecord>& episodes() const { return episodes_; }
-  // Index of the best episode, -1 before the first.
+  // Index of the best episode within the budget, -1 before the first.
   int best() const { return best_; }
-  // Indices of distinct policies by decreasing reward, at most k.
+  // Indices of distinct policies within the budget by decreasing reward, at most k.
   std::vector<int> TopK(int k) const;
+  // Restored episodes whose policy is over the budget under this session's cost model.
+  int episodes_over_budget() const;
 
   const SearchSessionOptions& options() const { return options_; }
   const Graph& graph() const { return model_->graph; }
@@ -112,7 +121,9 @@ class SearchSession {
   std::string data_source_;
   std::unique_ptr<AccuracyReward> reward_;
   double dense_accuracy_ = 0;
+  bool WithinBudget(int episode) const;
   std::vector<EpisodeRecord> episodes_;
+  std::vector<bool> over_budget_;  // per episode
   int best_ = -1;
   bool stopped_ = false;
 };

@@ -90,21 +90,33 @@ StatusOr<acs::v1::SubmitJobRequest> ParseRequest(const Flags& f) {
   return req;
 }
 
+// "queued, preparing, ...": the JobState names of the proto, lower case.
+std::string StateNames() {
+  std::string names;
+  const google::protobuf::EnumDescriptor* d = acs::v1::JobState_descriptor();
+  for (int i = 0; i < d->value_count(); ++i) {
+    if (d->value(i)->number() == acs::v1::JOB_STATE_UNSPECIFIED) continue;
+    std::string name = d->value(i)->name();
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  return names;
+}
+
 // --state: a JobState name, any case.
 StatusOr<JobState> ParseState(const std::string& text) {
   std::string upper = text;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   JobState state;
   if (acs::v1::JobState_Parse(upper, &state) && state != acs::v1::JOB_STATE_UNSPECIFIED) return state;
-  return Status::InvalidArgument("--state expects queued, preparing, searching, verifying, succeeded, failed or "
-                                 "cancelled, got '" + text + "'");
+  return Status::InvalidArgument("--state expects one of " + StateNames() + ", got '" + text + "'");
 }
 
 // ---------------------------------------------------------------------------------------
 // Formatting jobs and events.
 
 bool IsTerminal(JobState s) {
-  return s == acs::v1::SUCCEEDED || s == acs::v1::FAILED || s == acs::v1::CANCELLED;
+  return s == acs::v1::SUCCEEDED || s == acs::v1::BUDGET_NOT_MET || s == acs::v1::FAILED || s == acs::v1::CANCELLED;
 }
 
 std::string Format(const char* fmt, double value) {
@@ -211,6 +223,13 @@ void PrintJob(const Job& job, std::ostream& out) {
       PrintLatency(out, "latency    ", "predicted", job.dense_predicted_latency_us(), job.best_predicted_latency_us());
   PrintLatency(out, predicted ? "           " : "latency    ", "measured ", job.dense_measured_latency_us(),
                job.best_measured_latency_us());
+  if (r.budget().kind() == "latency" && job.best_measured_latency_us() > 0 && job.dense_measured_latency_us() > 0) {
+    const double ratio = job.best_measured_latency_us() / job.dense_measured_latency_us();
+    const bool met = job.state() != acs::v1::BUDGET_NOT_MET && IsTerminal(job.state());
+    out << "  budget     " << Format("%.2fx", r.budget().ratio()) << " of dense latency: measured "
+        << Format("%.2fx", ratio) << (job.state() == acs::v1::BUDGET_NOT_MET ? ", NOT met" : met ? ", met" : "")
+        << "\n";
+  }
   for (int i = 0; i < job.artifacts_size(); ++i) {
     const acs::v1::Artifact& a = job.artifacts(i);
     out << (i == 0 ? "  artifacts  " : "             ") << a.name() << " (" << Bytes(a.bytes()) << ")\n";
@@ -226,6 +245,8 @@ Status Outcome(const Job& job) {
       return Status::Ok();
     case acs::v1::FAILED:
       return Status::Aborted("job " + job.id() + " FAILED: " + (job.error().empty() ? "no reason given" : job.error()));
+    case acs::v1::BUDGET_NOT_MET:
+      return Status::FailedPrecondition("job " + job.id() + " ended with its latency budget not met: " + job.error());
     case acs::v1::CANCELLED:
       return Status::Cancelled("job " + job.id() + " was cancelled");
     default:
@@ -519,15 +540,16 @@ const CommandSpec kWatch = {
     "usage: acs watch JOB\n\n"
     "Follows a job: one line per event on stderr (episodes with reward, accuracy, cost\n"
     "ratio, best so far and ETA; state changes; verification on a worker), then a summary\n"
-    "on stdout. Exit code 0 when the job succeeded, 1 otherwise.\n",
+    "on stdout. Exit code 0 when the job succeeded, 1 otherwise (also when it ended with\n"
+    "BUDGET_NOT_MET: its compressed model measured slower than the latency budget).\n",
     2, {}, {}, {"JOB"}};
 
 const CommandSpec kJobs = {
     "jobs",
     "usage: acs jobs [--state STATE] [--page-size N] [--page-token T | --all]\n\n"
     "Lists jobs, newest first: one page (--page-size, default the server's 50), or all\n"
-    "pages with --all. STATE: queued, preparing, searching, verifying, succeeded, failed,\n"
-    "cancelled.\n",
+    "pages with --all. STATE: a job state (queued, ..., succeeded, budget_not_met, failed,\n"
+    "cancelled).\n",
     2, {"state", "page-size", "page-token"}, {"all"}, {}};
 
 const CommandSpec kJob = {

@@ -55,6 +55,8 @@ const char kHelp[] =
     "  --round-samples N   measurements per adaptive round at most (default 150)\n"
     "  --threads LIST      thread counts, e.g. 1,2 (default 1,2)\n"
     "  --models LIST       TorchScript models measured whole under random policies\n"
+    "  --layers-of LIST    TorchScript models whose own layers are measured under a grid of\n"
+    "                      the search's default space, as a job does before its search\n"
     "  --input SHAPE       input shape of those models, e.g. 1x1x28x28\n"
     "  --policies N        random policies per model and thread count (default 6)\n"
     "  --calib DATA        calibration data for the models' batch-norm recalibration\n"
@@ -296,15 +298,17 @@ Status CollectModels(MeasurementStore& store, const std::string& device_class, c
     }
   }
   for (size_t i = 0; i < prepared.size(); ++i) {
-    std::vector<measure::Measurement> runtime, dense;
+    std::vector<measure::Measurement> runtime, dense, dense_plain;
     for (const worker::ModelMeasurement& m : rounds[i]) {
       runtime.push_back(m.runtime);
       dense.push_back(m.dense);
+      dense_plain.push_back(m.dense_plain);
     }
     worker::ModelMeasurement pooled = rounds[i].front();
     nlohmann::json per_pass;
     pooled.runtime = Pool(runtime, &per_pass);
     pooled.dense = Pool(dense);
+    pooled.dense_plain = Pool(dense_plain);
     nlohmann::json record = pooled.ToJson();
     record["passes"] = std::move(per_pass);
     ModelRecord& r = records[i];
@@ -315,6 +319,25 @@ Status CollectModels(MeasurementStore& store, const std::string& device_class, c
     ACS_RETURN_IF_ERROR(store.AddModel(r));
   }
   return Status::Ok();
+}
+
+// The kernels of --layers-of models' layers under GridPolicies of the default search
+// space, at each thread count (source "job", as the server's jobs measure them).
+StatusOr<std::vector<PlannedKernel>> LayersOf(const Flags& flags, const std::vector<int>& threads) {
+  std::vector<PlannedKernel> out;
+  const std::vector<std::string> models = SplitList(flags.Get("layers-of"));
+  if (models.empty()) return out;
+  ACS_ASSIGN_OR_RETURN(std::string shape_text, flags.Required("input"));
+  ACS_ASSIGN_OR_RETURN(Shape input, ParseShape(shape_text));
+  for (const std::string& path : models) {
+    ACS_ASSIGN_OR_RETURN(std::shared_ptr<ImportedModel> model, ImportTorchScript(path, ImportOptions{input}));
+    for (int t : threads) {
+      for (const KernelSpec& spec : LayerSpecsOf(model->graph, GridPolicies(model->graph, SearchSpace{}), t)) {
+        out.push_back({spec, "job"});
+      }
+    }
+  }
+  return out;
 }
 
 Status Collect(const Flags& flags) {
@@ -367,8 +390,11 @@ Status Collect(const Flags& flags) {
     first_sweep.insert(first_sweep.begin() + static_cast<std::ptrdiff_t>(std::min(at, first_sweep.size())),
                        {heldout_specs[h], predictors::kHeldOutSource});
   }
+  ACS_ASSIGN_OR_RETURN(std::vector<PlannedKernel> own_layers, LayersOf(flags, threads));
+  first_sweep.insert(first_sweep.end(), own_layers.begin(), own_layers.end());
   ACS_ASSIGN_OR_RETURN(auto first_counts,
                        MeasureAndStore(*store, device_class, first_sweep, "initial and held-out", options, passes));
+  if (!own_layers.empty()) std::printf("stored %d kernels of the models' own layers\n", first_counts["job"]);
   int stored = first_counts["initial"];
   const int stored_heldout = first_counts[predictors::kHeldOutSource];
   for (int64_t r = 1; r <= rounds; ++r) {
@@ -565,6 +591,7 @@ int PredictorCommand(int argc, char** argv) {
   }
   const std::set<std::string> valued = {"store",  "device-class", "samples",     "heldout",     "rounds",
                                         "round-samples", "threads", "models",   "input",       "policies",
+                                        "layers-of",
                                         "calib",  "seed",         "min-seconds", "min-repeats", "passes",
                                         "json",   "predictions",  "model",       "policy"};
   StatusOr<Flags> flags = ParseFlags(argc, argv, 3, valued, {});

@@ -170,7 +170,10 @@ KernelSpec SpecOfLayer(const Layer& layer, const LayerConfig& config, int thread
   return s;
 }
 
-KernelSpec AsRun(const KernelSpec& spec) {
+namespace {
+
+// Channel pruning applied to the shape; the config keeps its precision only.
+KernelSpec ChannelPruned(const KernelSpec& spec) {
   if (spec.config.pattern != Pattern::kChannel) return spec;
   KernelSpec r = spec;
   const int64_t o = spec.out_channels, g = spec.groups;
@@ -185,6 +188,30 @@ KernelSpec AsRun(const KernelSpec& spec) {
   }
   r.config = LayerConfig{};
   r.config.precision = spec.config.precision;
+  return r;
+}
+
+}  // namespace
+
+LayerTraits TraitsOf(const KernelSpec& spec) {
+  LayerTraits t;
+  t.linear = !spec.is_conv();
+  t.groups = spec.is_conv() ? spec.groups : 1;
+  t.depthwise_3x3 = spec.is_conv() && spec.groups > 1 && spec.groups == spec.in_channels &&
+                    spec.groups == spec.out_channels && spec.kernel[0] == 3 && spec.kernel[1] == 3 &&
+                    spec.dilation[0] == 1 && spec.dilation[1] == 1 && spec.stride[0] == spec.stride[1] &&
+                    (spec.stride[0] == 1 || spec.stride[0] == 2);
+  return t;
+}
+
+KernelChoice KernelOf(const KernelSpec& spec) {
+  const KernelSpec pruned = ChannelPruned(spec);
+  return ChooseKernel(pruned.config, TraitsOf(pruned));
+}
+
+KernelSpec AsRun(const KernelSpec& spec) {
+  KernelSpec r = ChannelPruned(spec);
+  r.config = RunConfig(r.config, ChooseKernel(r.config, TraitsOf(r)));
   return r;
 }
 

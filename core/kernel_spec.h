@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/graph.h"
+#include "core/kernel_plan.h"
 #include "core/policy.h"
 #include "core/status.h"
 
@@ -50,8 +51,15 @@ struct KernelSpec {
 
 // The spec as it runs: a channel-pattern spec keeps max(1, round(O x (1 - sparsity)))
 // output channels (a multiple of the groups of a grouped conv; a depthwise conv loses the
-// same input channels) with a dense config of the same precision. Other specs unchanged.
+// same input channels) with a dense config of the same precision; then the config becomes
+// RunConfig of the kernel the plan chooses (core/kernel_plan.h), so that a block config
+// too dense for its kernel is a dense fp32 spec, as the runtime executes it.
 KernelSpec AsRun(const KernelSpec& spec);
+
+// The layer traits of a spec's shape, and the kernel the runtime runs it with (the plan's
+// rule on the channel-pruned shape, default KernelSelection).
+LayerTraits TraitsOf(const KernelSpec& spec);
+KernelChoice KernelOf(const KernelSpec& spec);
 
 // The spec of a layer as imported (its recorded input shape, batch included) under
 // `config`, measured with `threads`.

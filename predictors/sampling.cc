@@ -128,6 +128,11 @@ double KernelSampler::Uniform() { return static_cast<double>(rng_() >> 11) * 0x1
 
 int KernelSampler::Index(size_t n) { return static_cast<int>(std::min<size_t>(n - 1, Uniform() * n)); }
 
+double KernelSampler::ChannelKeep() {
+  if (Uniform() >= space_.share_channel_pruned) return 1.0;
+  return space_.min_channel_keep + Uniform() * (1.0 - space_.min_channel_keep);
+}
+
 KernelSpec KernelSampler::Configure(KernelSpec s) {
   s.config = LayerConfig{};
   s.threads = space_.threads.empty() ? 1 : space_.threads[Index(space_.threads.size())];
@@ -138,7 +143,6 @@ KernelSpec KernelSampler::Configure(KernelSpec s) {
       s.config.precision = space_.precisions[1 + Index(space_.precisions.size() - 1)];
     }
   }
-  if (s.config.precision == Precision::kInt4w && s.is_conv()) s.config.precision = Precision::kInt8;
   if (s.is_conv() && s.groups > 1) return s;  // dense only
   const double total = space_.weight_dense + space_.weight_block + space_.weight_unstructured + space_.weight_nm;
   double u = Uniform() * total;
@@ -168,8 +172,7 @@ std::vector<KernelSpec> KernelSampler::Sample(int n) {
   if (prior_.shapes.empty()) return out;
   for (int i = 0; i < n; ++i) {
     KernelSpec s = prior_.shapes[Index(prior_.shapes.size())];
-    const double keep_out = space_.channel_keep.empty() ? 1.0 : space_.channel_keep[Index(space_.channel_keep.size())];
-    const double keep_in = space_.channel_keep.empty() ? 1.0 : space_.channel_keep[Index(space_.channel_keep.size())];
+    const double keep_out = ChannelKeep(), keep_in = ChannelKeep();
     ScaleChannels(s, keep_in, keep_out);
     out.push_back(Configure(s));
   }

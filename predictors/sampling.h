@@ -25,26 +25,28 @@ struct ShapePrior {
   static ShapePrior Builtin();
 };
 
-// The compression choices crossed with the shapes.
+// The compression choices crossed with the shapes: every config the search can emit,
+// including those too dense for a sparse kernel (they run dense, and AsRun says so).
 struct SampleSpace {
   // Pattern weights (dense stands for channel pruning too: channels are scaled below).
   double weight_dense = 0.3, weight_block = 0.35, weight_unstructured = 0.15, weight_nm = 0.2;
-  std::vector<int> block_sizes = {4, 8, 16};
+  std::vector<int> block_sizes = {4, 8, 16, 32};
   std::vector<std::pair<int, int>> nm = {{2, 4}, {1, 4}, {2, 8}};
-  double min_sparsity = 0.3, max_sparsity = 0.95;   // for block and unstructured
-  std::vector<Precision> precisions = {Precision::kFp32, Precision::kInt8};
-  double share_low_precision = 0.25;                // probability of a precision other than the first
+  double min_sparsity = 0.0, max_sparsity = 0.95;   // for block and unstructured, uniform
+  std::vector<Precision> precisions = {Precision::kFp32, Precision::kInt8, Precision::kBf16, Precision::kInt4w};
+  double share_low_precision = 0.45;                // probability of a precision other than the first
   std::vector<int> threads = {1, 2};
-  // Channel keep ratios drawn for a layer's input and output channels (the shapes that
-  // channel pruning of a prior layer produces); 1 most often.
-  std::vector<double> channel_keep = {1.0, 1.0, 1.0, 0.75, 0.5, 0.25};
+  // A layer's input and output channels are each scaled, with this probability, by a keep
+  // ratio uniform in [min_channel_keep, 1): the shapes channel pruning leaves.
+  double share_channel_pruned = 0.5;
+  double min_channel_keep = 0.1;
 };
 
 class KernelSampler {
  public:
   KernelSampler(ShapePrior prior, SampleSpace space, uint64_t seed);
   // n specs drawn independently. Depthwise and grouped layers stay dense (the runtime has
-  // no sparse kernel for them) but may get a low precision. Each spec gets a distinct seed.
+  // no sparse kernel for them) but may get a precision. Each spec gets a distinct seed.
   std::vector<KernelSpec> Sample(int n);
   // n specs near `center`: same kind, pattern, precision and threads; channels scaled by
   // 0.8..1.25, sparsity moved by up to ±0.05, the block size or N:M kept.
@@ -53,6 +55,7 @@ class KernelSampler {
  private:
   double Uniform();  // [0, 1)
   int Index(size_t n);
+  double ChannelKeep();
   KernelSpec Configure(KernelSpec shape);
   ShapePrior prior_;
   SampleSpace space_;

@@ -29,7 +29,7 @@ void Fill(const PredictorState& s, acs::v1::PredictorStatus* out) {
 const std::map<std::string, acs::v1::JobState> kStates = {
     {kJobQueued, acs::v1::QUEUED},       {kJobPreparing, acs::v1::PREPARING}, {kJobSearching, acs::v1::SEARCHING},
     {kJobVerifying, acs::v1::VERIFYING}, {kJobSucceeded, acs::v1::SUCCEEDED}, {kJobFailed, acs::v1::FAILED},
-    {kJobCancelled, acs::v1::CANCELLED}};
+    {kJobCancelled, acs::v1::CANCELLED}, {kJobBudgetNotMet, acs::v1::BUDGET_NOT_MET}};
 
 std::string StateName(acs::v1::JobState state) {
   for (const auto& [name, value] : kStates) {

@@ -37,7 +37,9 @@ Status Campaigns::Resume() {
 
 StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const CampaignOptions& options) {
   if (machine_id.empty()) return Status::InvalidArgument("a campaign needs a device class");
-  if (options.samples < 1 || options.heldout < 0) return Status::InvalidArgument("a campaign needs samples >= 1");
+  if (options.samples < 0 || options.heldout < 0 || options.samples + static_cast<int64_t>(options.specs.size()) < 1) {
+    return Status::InvalidArgument("a campaign needs samples or specs to measure");
+  }
   std::string id;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -48,7 +50,7 @@ StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const C
     job.owner = kCampaignOwner;
     job.state = kJobPreparing;
     job.request_json = nlohmann::json{{"campaign", machine_id}, {"samples", options.samples},
-                                      {"heldout", options.heldout}}.dump();
+                                      {"heldout", options.heldout}, {"specs", options.specs.size()}}.dump();
     ACS_ASSIGN_OR_RETURN(JobRecord created, store_->CreateJob(job));
     id = created.id;
     running_[machine_id] = id;
@@ -58,8 +60,14 @@ StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const C
   space.threads = options.threads;
   const predictors::ShapePrior prior = predictors::ShapePrior::Builtin();
   predictors::KernelSampler train(prior, space, options.seed), heldout(prior, space, options.seed + 1000003);
-  Status s = farm_->EnqueueKernels(machine_id, train.Sample(options.samples), "initial", id).status();
-  if (s.ok()) s = farm_->EnqueueKernels(machine_id, heldout.Sample(options.heldout), "heldout", id).status();
+  Status s = Status::Ok();
+  if (options.samples > 0) s = farm_->EnqueueKernels(machine_id, train.Sample(options.samples), "initial", id).status();
+  if (s.ok() && options.heldout > 0) {
+    s = farm_->EnqueueKernels(machine_id, heldout.Sample(options.heldout), "heldout", id).status();
+  }
+  if (s.ok() && !options.specs.empty()) {
+    s = farm_->EnqueueKernels(machine_id, options.specs, options.specs_source, id).status();
+  }
   if (!s.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     running_.erase(machine_id);

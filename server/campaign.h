@@ -16,10 +16,13 @@
 namespace acs::server {
 
 struct CampaignOptions {
-  int samples = 600;        // training kernels
-  int heldout = 100;        // held-out kernels
+  int samples = 600;        // training kernels drawn from the shape prior
+  int heldout = 100;        // held-out kernels drawn from the shape prior
   std::vector<int> threads = {1};
   uint64_t seed = 1;
+  // Training kernels measured besides the samples (a job's own layers), with this source.
+  std::vector<KernelSpec> specs;
+  std::string specs_source = "job";
 };
 
 struct PredictorState {
@@ -38,7 +41,8 @@ class Campaigns {
       : farm_(farm), store_(store), measurements_(measurements) {}
   // Picks up the campaigns a previous server left running.
   Status Resume();
-  // Enqueues a campaign. FailedPrecondition when one is running for the machine.
+  // Enqueues a campaign. FailedPrecondition when one is running for the machine;
+  // InvalidArgument when it would measure nothing.
   StatusOr<PredictorState> Start(const std::string& machine_id, const CampaignOptions& options);
   // The machine's predictor state; finishes (trains) a campaign whose tasks are all done.
   StatusOr<PredictorState> Poll(const std::string& machine_id);

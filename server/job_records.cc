@@ -1,5 +1,7 @@
 #include "server/job_records.h"
 
+#include <cstdio>
+
 namespace acs::server {
 namespace {
 
@@ -58,7 +60,12 @@ nlohmann::json JobProgress::ToJson() const {
                       {"best_cost_ratio", best_cost_ratio},     {"best_predicted_us", best_predicted_us},
                       {"dense_predicted_us", dense_predicted_us}, {"best_measured_us", best_measured_us},
                       {"dense_measured_us", dense_measured_us}, {"eta_seconds", eta_seconds},
-                      {"device_class", device_class},           {"verify_policies", verify_policies}};
+                      {"device_class", device_class},           {"verify_policies", verify_policies},
+                      {"layers_campaign_started", layers_campaign_started},
+                      {"layers_measured", layers_measured},     {"calibration_task", calibration_task},
+                      {"dense_calibration_us", dense_calibration_us},
+                      {"round", round},                         {"round_campaign_started", round_campaign_started},
+                      {"budget_outcome", budget_outcome}};
   j["artifacts"] = nlohmann::json::array();
   for (const ArtifactRef& a : artifacts) j["artifacts"].push_back({{"name", a.name}, {"sha256", a.sha256}, {"bytes", a.bytes}});
   j["verifications"] = nlohmann::json::array();
@@ -88,6 +95,13 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.eta_seconds = j.value("eta_seconds", 0.0);
     p.device_class = j.value("device_class", "");
     p.verify_policies = ListOf<std::string>(j, "verify_policies");
+    p.layers_campaign_started = j.value("layers_campaign_started", false);
+    p.layers_measured = j.value("layers_measured", false);
+    p.calibration_task = j.value("calibration_task", "");
+    p.dense_calibration_us = j.value("dense_calibration_us", 0.0);
+    p.round = j.value("round", 0);
+    p.round_campaign_started = j.value("round_campaign_started", false);
+    p.budget_outcome = j.value("budget_outcome", "");
     if (j.contains("artifacts")) {
       for (const auto& a : j["artifacts"]) p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), a.value("bytes", int64_t{0})});
     }
@@ -108,6 +122,45 @@ JobProgress JobProgress::FromJson(const std::string& text) {
   } catch (const std::exception&) {
   }
   return p;
+}
+
+nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgress& progress) {
+  if (request.budget_kind != "latency" || progress.verifications.empty()) return {{"met", true}};
+  const Verification& exported = progress.verifications[0];
+  if (exported.measured_us <= 0 || exported.dense_measured_us <= 0) return {{"met", true}};
+  const double ratio = exported.measured_us / exported.dense_measured_us;
+  const double allowed = request.budget_ratio * (1.0 + kMeasuredBudgetTolerance);
+  nlohmann::json out = {{"kind", "latency"},      {"budget_ratio", request.budget_ratio},
+                        {"allowed_ratio", allowed}, {"measured_ratio", ratio},
+                        {"met", ratio <= allowed}};
+  if (exported.predicted_us > 0 && progress.dense_predicted_us > 0) {
+    out["predicted_ratio"] = exported.predicted_us / progress.dense_predicted_us;
+  }
+  if (ratio <= allowed) return out;
+  // The fastest verified policy, for the message.
+  const Verification* fastest = &exported;
+  for (const Verification& v : progress.verifications) {
+    if (v.measured_us > 0 && v.dense_measured_us > 0 &&
+        v.measured_us / v.dense_measured_us < fastest->measured_us / fastest->dense_measured_us) {
+      fastest = &v;
+    }
+  }
+  char line[300];
+  std::snprintf(line, sizeof line, "budget not met: measured %.2fx of dense latency at %.2f%% (budget %.2fx",
+                ratio, 100 * exported.accuracy, request.budget_ratio);
+  std::string message = line;
+  if (out.contains("predicted_ratio")) {
+    std::snprintf(line, sizeof line, ", predicted %.2fx", out["predicted_ratio"].get<double>());
+    message += line;
+  }
+  message += ")";
+  if (fastest != &exported) {
+    std::snprintf(line, sizeof line, "; fastest verified policy #%d: %.2fx at %.2f%%", fastest->rank + 1,
+                  fastest->measured_us / fastest->dense_measured_us, 100 * fastest->accuracy);
+    message += line;
+  }
+  out["message"] = message;
+  return out;
 }
 
 }  // namespace acs::server

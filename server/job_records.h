@@ -67,9 +67,30 @@ struct JobProgress {
   std::vector<ArtifactRef> artifacts;
   std::vector<Verification> verifications;
   std::vector<std::string> verify_policies;  // policy JSON of each verified rank
+  // Latency jobs, before the search: the model's own layers measured on the device class
+  // (a campaign that retrains its predictor) and the dense model measured end to end.
+  bool layers_campaign_started = false;
+  bool layers_measured = false;
+  std::string calibration_task;      // the measure-model task of the dense model
+  double dense_calibration_us = 0;   // its fastest run in the dense baseline: anchors the budget
+  // The closed loop: a verified result over its latency budget has its policies' layers
+  // measured, the predictor retrained and the search continued, for a bounded number of
+  // rounds. round counts the rounds started (0 = the first search).
+  int round = 0;
+  bool round_campaign_started = false;
+  std::string budget_outcome;        // the last verification's miss, as MeasuredBudgetOutcome says it
 
   nlohmann::json ToJson() const;
   static JobProgress FromJson(const std::string& text);  // defaults for malformed text
 };
+
+// A latency job's result meets its budget when the exported policy, timed alternately with
+// the dense model on a worker, runs at most budget x (1 + this) of the dense latency.
+inline constexpr double kMeasuredBudgetTolerance = 0.05;
+
+// {"met": true} for jobs without a latency budget or measurement; otherwise {"kind",
+// "budget_ratio", "allowed_ratio", "measured_ratio", "predicted_ratio" (when predicted),
+// "met", "message" (when not met: "budget not met: measured 0.83x of dense latency ...")}.
+nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgress& progress);
 
 }  // namespace acs::server

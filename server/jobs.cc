@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -36,7 +37,21 @@ Status AsInvalid(const Status& s, const std::string& what) {
   return Status::InvalidArgument(what + ": " + s.message());
 }
 
-StatusOr<SearchSpace> SpaceOf(const JobRequest& r) {
+StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(predictors::MeasurementStore* store,
+                                                                              const std::string& device_class) {
+  ACS_ASSIGN_OR_RETURN(std::optional<predictors::StoredPredictor> stored,
+                       predictors::LoadLatestPredictor(*store, device_class));
+  return stored ? stored->predictor : nullptr;
+}
+
+// Episodes each closed-loop round adds to the search.
+int RoundEpisodes(const JobRequest& r, const SchedulerOptions& o) {
+  return std::max(1, static_cast<int>(std::lround(r.episodes * o.round_episodes)));
+}
+
+}  // namespace
+
+StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& r) {
   SearchSpace space;
   if (!r.patterns.empty()) {
     space.patterns.clear();
@@ -56,15 +71,6 @@ StatusOr<SearchSpace> SpaceOf(const JobRequest& r) {
   if (r.max_sparsity > 0) space.max_sparsity = r.max_sparsity;
   return space;
 }
-
-StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(predictors::MeasurementStore* store,
-                                                                              const std::string& device_class) {
-  ACS_ASSIGN_OR_RETURN(std::optional<predictors::StoredPredictor> stored,
-                       predictors::LoadLatestPredictor(*store, device_class));
-  return stored ? stored->predictor : nullptr;
-}
-
-}  // namespace
 
 JobScheduler::JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm, Campaigns* campaigns,
                            predictors::MeasurementStore* measurements, SchedulerOptions options)
@@ -127,7 +133,7 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
   StatusOr<std::string> model_path = blobs_->PathOf(r.model_sha256);
   if (!model_path.ok()) return Status::InvalidArgument("model " + r.model_sha256 + " was not uploaded to this server");
   ACS_ASSIGN_OR_RETURN(std::string data_path, DatasetPath(r));
-  StatusOr<SearchSpace> space = SpaceOf(r);
+  StatusOr<SearchSpace> space = SearchSpaceOf(r);
   if (!space.ok()) return AsInvalid(space.status(), "search space");
   ACS_ASSIGN_OR_RETURN(std::string device_class, ResolveDeviceClass(r.device_class));
   if (r.budget_kind == "latency" && device_class.empty()) {
@@ -286,11 +292,15 @@ Status JobScheduler::RunJob(JobRecord& job) {
     ACS_RETURN_IF_ERROR(Prepare(job, request, progress));
     if (Interrupted(job.id)) return Status::Ok();
   }
-  if (job.state == kJobSearching) {
-    ACS_RETURN_IF_ERROR(Search(job, request, progress));
-    if (Interrupted(job.id)) return Status::Ok();
+  // Verification may send the job back to searching (the closed loop).
+  while (!Interrupted(job.id) && (job.state == kJobSearching || job.state == kJobVerifying)) {
+    if (job.state == kJobSearching) {
+      ACS_RETURN_IF_ERROR(Search(job, request, progress));
+      if (job.state == kJobSearching) return Status::Ok();  // stopped before the end
+    } else {
+      ACS_RETURN_IF_ERROR(Verify(job, request, progress));
+    }
   }
-  if (job.state == kJobVerifying) ACS_RETURN_IF_ERROR(Verify(job, request, progress));
   return Status::Ok();
 }
 
@@ -302,8 +312,13 @@ Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgr
   while (!Interrupted(job.id)) {
     ACS_ASSIGN_OR_RETURN(PredictorState state, campaigns_->Poll(device_class));
     if (state.version > 0) {
-      return SetState(job, kJobSearching,
-                      "searching with latency predictor v" + std::to_string(state.version) + " of " + device_class);
+      ACS_ASSIGN_OR_RETURN(bool ready, MeasureModelOnClass(job, request, progress, state));
+      if (ready) {
+        return SetState(job, kJobSearching,
+                        "searching with latency predictor v" + std::to_string(state.version) + " of " + device_class);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
+      continue;
     }
     if (state.state == "failed") {
       return Status::FailedPrecondition("the measurement campaign for device class '" + device_class +
@@ -347,25 +362,38 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   o.budget_ratio = request.budget_ratio;
   if (request.budget_kind == "latency") {
     ACS_ASSIGN_OR_RETURN(o.predictor, LatestPredictor(measurements_, progress.device_class));
+    o.measured_dense_us = progress.dense_calibration_us;
   }
   o.threads = request.threads;
   o.agent = request.agent;
-  o.episodes = request.episodes;
+  o.episodes = request.episodes + progress.round * RoundEpisodes(request, options_);
+  o.agent_episodes = request.episodes;
   o.seed = request.seed;
   o.calibration_samples = options_.calibration_samples;
   o.validation_samples = options_.validation_samples;
-  ACS_ASSIGN_OR_RETURN(o.space, SpaceOf(request));
+  ACS_ASSIGN_OR_RETURN(o.space, SearchSpaceOf(request));
   o.skip = request.skip_layers;
   if (request.fine_tune) {
     o.fine_tune_epochs = options_.fine_tune_epochs;
     o.fine_tune_samples = options_.fine_tune_samples;
   }
-  ACS_ASSIGN_OR_RETURN(std::unique_ptr<SearchSession> session, SearchSession::Create(o));
+  StatusOr<std::unique_ptr<SearchSession>> created = SearchSession::Create(o);
+  if (!created.ok() && created.status().code() == StatusCode::kFailedPrecondition && progress.round > 0) {
+    // The retrained predictor finds the budget out of reach: the last result stands.
+    job.error = progress.budget_outcome + "; the retrained predictor then found the budget out of reach (" +
+                created.status().message() + ")";
+    return SetState(job, kJobBudgetNotMet, job.error);
+  }
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<SearchSession> session, std::move(created));
   if (!job.checkpoint.empty()) {
     ACS_RETURN_IF_ERROR(session->Restore(job.checkpoint));
-    ACS_RETURN_IF_ERROR(Event(job.id, kEventState,
-                              {{"state", kJobSearching},
-                               {"message", "resumed after episode " + std::to_string(session->episodes().size())}}));
+    std::string message = "resumed after episode " + std::to_string(session->episodes().size());
+    if (progress.round > 0) {
+      message += " (round " + std::to_string(progress.round + 1) + ": " +
+                 std::to_string(session->episodes_over_budget()) + " earlier policies over the budget under the " +
+                 "retrained predictor, up to episode " + std::to_string(o.episodes) + ")";
+    }
+    ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", message}}));
   }
   progress.dense_accuracy = session->dense_accuracy();
   if (session->latency()) progress.dense_predicted_us = session->latency()->dense_us;

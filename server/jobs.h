@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agents/env.h"
 #include "predictors/store.h"
 #include "server/blob_store.h"
 #include "server/campaign.h"
@@ -41,6 +42,11 @@ struct SchedulerOptions {
   double no_worker_seconds = 120;          // verification fails after this long without an
                                            // online worker of the device class
   int max_episodes = 100000;
+  bool measure_model_layers = true;        // latency jobs: measure the model's own layers
+                                           // and its dense latency before the search
+  int budget_rounds = 3;                   // closed-loop rounds after a result that missed
+                                           // its latency budget as measured
+  double round_episodes = 0.5;             // episodes each such round adds, x the request's
   int fine_tune_epochs = 1;                // for jobs that ask for fine-tuning
   int64_t fine_tune_samples = 5000;        // training samples after calibration and validation
 };
@@ -49,6 +55,10 @@ struct SchedulerOptions {
 inline constexpr const char* kEventState = "state";
 inline constexpr const char* kEventEpisode = "episode";
 inline constexpr const char* kEventVerified = "verified";
+
+// The search space a request asks for (the search's defaults where it names none).
+// Errors: InvalidArgument for an unknown pattern or precision name.
+StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& request);
 
 class JobScheduler {
  public:
@@ -83,6 +93,21 @@ class JobScheduler {
   Status Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress);
   Status Search(JobRecord& job, const JobRequest& request, JobProgress& progress);
   Status Verify(JobRecord& job, const JobRequest& request, JobProgress& progress);
+  // Preparing a latency job once its class has a predictor: the model's layers measured
+  // (a campaign) and its dense latency (a measure-model task). True when both are done.
+  StatusOr<bool> MeasureModelOnClass(JobRecord& job, const JobRequest& request, JobProgress& progress,
+                                     const PredictorState& predictor);
+  // The closed loop after a verification that missed the budget: the verified policies'
+  // layers measured and the predictor retrained, then back to searching. Returns false
+  // when no round is left (the job then ends with its outcome).
+  StatusOr<bool> StartNextRound(JobRecord& job, const JobRequest& request, JobProgress& progress,
+                                const nlohmann::json& outcome);
+  // Waits for the device class's running campaign; its predictor state when done.
+  StatusOr<PredictorState> WaitForCampaign(const std::string& job_id, const std::string& device_class);
+  // A "measure-model" task of this job's model under `policy_json`.
+  StatusOr<std::string> EnqueueModelTask(const JobRecord& job, const JobRequest& request,
+                                         const std::string& device_class, const std::string& policy_json, int rank,
+                                         const std::string& policy_hash);
   // A verified policy's whole-model latency joins the device class's measurements (the
   // predictor's per-model overhead learns from them).
   Status RecordModelMeasurement(const JobRequest& request, const JobProgress& progress, const Verification& v,

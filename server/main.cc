@@ -57,13 +57,19 @@ const char kUsage[] =
     "  --campaign-samples N  kernels measured for a device class without predictor\n"
     "                        (default 600, plus a sixth held out)\n"
     "  --checkpoint-seconds S  at most this long between job checkpoints (default 5)\n"
+    "  --budget-rounds N     latency jobs whose result misses the budget as measured: rounds\n"
+    "                        of measuring its layers, retraining and searching on (default 3)\n"
+    "  --no-model-measurement  latency jobs skip measuring the model's own layers and dense\n"
+    "                        latency on the device class before the search\n"
     "  --fine-tune-epochs N  epochs for jobs that ask for fine-tuning (default 1)\n"
     "  --log-level LEVEL     trace, debug, info (default), warn, error\n";
 
 const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert", "tls-key", "lease-seconds",
                                        "max-attempts", "offline-seconds", "log-level", "name", "role",
                                        "max-jobs", "max-upload-mb", "datasets-dir", "campaign-samples",
-                                       "checkpoint-seconds", "fine-tune-epochs"};
+                                       "checkpoint-seconds", "fine-tune-epochs", "budget-rounds"};
+// Flags without a value, also allowed as true / false keys of the config file.
+const std::set<std::string> kSwitches = {"init", "no-auth", "no-model-measurement"};
 
 std::string DbPath(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
 
@@ -82,7 +88,7 @@ StatusOr<Flags> WithConfig(Flags flags) {
   const nlohmann::json j = nlohmann::json::parse(ReadText(path), nullptr, false);
   if (!j.is_object()) return Status::InvalidArgument("config file '" + path + "' is not a JSON object");
   for (const auto& item : j.items()) {
-    if (!kValued.count(item.key()) && item.key() != "no-auth") {
+    if (!kValued.count(item.key()) && (!kSwitches.count(item.key()) || item.key() == "init")) {
       return Status::InvalidArgument("config file '" + path + "': unknown key '" + item.key() + "'");
     }
     if (flags.Has(item.key())) continue;
@@ -142,10 +148,13 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   ACS_ASSIGN_OR_RETURN(int64_t samples, flags.GetInt("campaign-samples", o.campaign.samples));
   ACS_ASSIGN_OR_RETURN(int64_t checkpoint, flags.GetInt("checkpoint-seconds", 5));
   ACS_ASSIGN_OR_RETURN(int64_t fine_tune_epochs, flags.GetInt("fine-tune-epochs", o.fine_tune_epochs));
-  if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1) {
+  ACS_ASSIGN_OR_RETURN(int64_t budget_rounds, flags.GetInt("budget-rounds", o.budget_rounds));
+  if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1 || budget_rounds < 0) {
     return Status::InvalidArgument("--max-jobs, --campaign-samples and --fine-tune-epochs must be >= 1, "
-                                   "--checkpoint-seconds >= 0");
+                                   "--checkpoint-seconds and --budget-rounds >= 0");
   }
+  o.budget_rounds = static_cast<int>(budget_rounds);
+  o.measure_model_layers = !flags.Has("no-model-measurement");
   o.fine_tune_epochs = static_cast<int>(fine_tune_epochs);
   o.max_concurrent = static_cast<int>(max_jobs);
   o.campaign.samples = static_cast<int>(samples);
@@ -280,7 +289,7 @@ int main(int argc, char** argv) {
     }
   }
   const bool token = argc > 1 && std::string(argv[1]) == "token";
-  auto flags = acs::ParseFlags(argc, argv, token ? 2 : 1, kValued, {"init", "no-auth"});
+  auto flags = acs::ParseFlags(argc, argv, token ? 2 : 1, kValued, kSwitches);
   if (!flags.ok()) return Fail(flags.status());
   if (!flags->positional.empty()) return Fail(acs::Status::InvalidArgument("unexpected argument '" + flags->positional[0] + "'"));
   auto with_config = WithConfig(*flags);

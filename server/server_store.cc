@@ -154,7 +154,9 @@ StatusOr<Role> ParseRole(const std::string& name) {
   return Status::InvalidArgument("unknown role '" + name + "' (expected admin, user or worker)");
 }
 
-bool IsTerminalJobState(const std::string& s) { return s == kJobSucceeded || s == kJobFailed || s == kJobCancelled; }
+bool IsTerminalJobState(const std::string& s) {
+  return s == kJobSucceeded || s == kJobBudgetNotMet || s == kJobFailed || s == kJobCancelled;
+}
 
 std::string Sha256Hex(const std::string& bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -32,6 +32,7 @@ inline constexpr const char* kJobPreparing = "preparing";
 inline constexpr const char* kJobSearching = "searching";
 inline constexpr const char* kJobVerifying = "verifying";
 inline constexpr const char* kJobSucceeded = "succeeded";
+inline constexpr const char* kJobBudgetNotMet = "budget_not_met";  // ended; measured over its latency budget
 inline constexpr const char* kJobFailed = "failed";
 inline constexpr const char* kJobCancelled = "cancelled";
 bool IsTerminalJobState(const std::string& state);

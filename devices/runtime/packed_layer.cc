@@ -10,18 +10,6 @@
 namespace acs::runtime {
 namespace {
 
-std::string Percent(double x) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.0f%%", 100.0 * x);
-  return buffer;
-}
-
-KernelChoice Dense(std::string why) {
-  KernelChoice c;
-  c.why_dense = std::move(why);
-  return c;
-}
-
 // Packs a row-major O x K float matrix in the chosen format.
 StatusOr<kernels::SparseWeights> Pack(const torch::Tensor& w2d, const KernelChoice& kernel) {
   const kernels::DenseView view{w2d.data_ptr<float>(), w2d.size(0), w2d.size(1)};
@@ -109,87 +97,6 @@ void CheckConvInput(const torch::Tensor& x, const kernels::Conv2dGeometry& g, co
               ": expected input [N, ", g.channels, ", ", g.height, ", ", g.width, "], got ", x.sizes(),
               " (the runtime was compiled for that input size)");
   TORCH_CHECK(x.scalar_type() == torch::kFloat32, op, ": expected float32 input");
-}
-
-bool IsSparseKind(KernelKind kind) {
-  return kind == KernelKind::kBlockSparse || kind == KernelKind::kCsr || kind == KernelKind::kNm;
-}
-
-const char* KernelKindName(KernelKind kind) {
-  switch (kind) {
-    case KernelKind::kDense: return "dense";
-    case KernelKind::kBlockSparse: return "block";
-    case KernelKind::kCsr: return "csr";
-    case KernelKind::kNm: return "nm";
-    case KernelKind::kInt8: return "int8";
-    case KernelKind::kInt4w: return "int4w";
-    case KernelKind::kDepthwise: return "depthwise";
-    case KernelKind::kInt8Simulated: return "int8-simulated";
-  }
-  return "unknown";
-}
-
-namespace {
-
-KernelChoice Kind(KernelKind kind, std::string why = "") {
-  KernelChoice c;
-  c.kind = kind;
-  c.why_dense = std::move(why);
-  return c;
-}
-
-// The choice among the sparse kernels, or dense.
-KernelChoice ChooseSparse(const LayerConfig& config, double density, int64_t groups, const KernelSelection& selection) {
-  if (config.pattern == Pattern::kDense || config.pattern == Pattern::kChannel) return Dense("");
-  if (groups != 1) return Dense("grouped convolution (sparse kernels need groups = 1)");
-  const std::string at = "density " + Percent(density) + " above ";
-  KernelChoice c;
-  switch (config.pattern) {
-    case Pattern::kBlock: {
-      const int n = config.block;
-      if (n == 4 || n == 8 || n == 16 || n == 32) {
-        if (density > selection.max_density_block) return Dense(at + Percent(selection.max_density_block));
-        c.kind = KernelKind::kBlockSparse;
-        c.block = n;
-        return c;
-      }
-      // No 1xN kernel for this N: its zeros are still unstructured zeros.
-      if (density > selection.max_density_unstructured) {
-        return Dense("no 1x" + std::to_string(n) + " kernel, and " + at + Percent(selection.max_density_unstructured));
-      }
-      c.kind = KernelKind::kCsr;
-      return c;
-    }
-    case Pattern::kUnstructured:
-      if (density > selection.max_density_unstructured) return Dense(at + Percent(selection.max_density_unstructured));
-      c.kind = KernelKind::kCsr;
-      return c;
-    case Pattern::kNM:
-      if (density > selection.max_density_nm) return Dense(at + Percent(selection.max_density_nm));
-      if (config.nm_m > 255) return Dense("N:M with M > 255");
-      c.kind = KernelKind::kNm;
-      c.nm_n = config.nm_n;
-      c.nm_m = config.nm_m;
-      return c;
-    default:
-      return Dense("");
-  }
-}
-
-}  // namespace
-
-KernelChoice ChooseKernel(const LayerConfig& config, double density, const LayerTraits& layer,
-                          const KernelSelection& selection) {
-  if (config.precision == Precision::kInt8) {
-    if (layer.linear || layer.groups == 1) return Kind(KernelKind::kInt8);
-    return Kind(KernelKind::kInt8Simulated, "grouped convolution (the int8 kernel needs groups = 1)");
-  }
-  if (!layer.linear && layer.depthwise_3x3) return Kind(KernelKind::kDepthwise);
-  KernelChoice c = ChooseSparse(config, density, layer.linear ? 1 : layer.groups, selection);
-  if (c.kind == KernelKind::kDense && config.precision == Precision::kInt4w && layer.linear) {
-    return Kind(KernelKind::kInt4w);
-  }
-  return c;
 }
 
 int64_t PackedBytes(const kernels::SparseWeights& w) {

@@ -5,8 +5,8 @@
 //   acs_rt::sparse_conv2d(Tensor x, __torch__.torch.classes.acs_rt.PackedConv packed) -> Tensor
 //   acs_rt::sparse_linear(Tensor x, __torch__.torch.classes.acs_rt.PackedLinear packed) -> Tensor
 //
-// Also the rule that picks a layer's kernel from its config and weights (KernelKind), which
-// the runtime and the kernel measurements share so that both time the same code.
+// Which kernel runs a layer is the kernel plan's rule (core/kernel_plan.h), shared with
+// the kernel measurements and the latency predictors.
 #pragma once
 
 #include <torch/custom_class.h>
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/kernel_plan.h"
 #include "core/policy.h"
 #include "core/status.h"
 #include "devices/kernels/conv2d.h"
@@ -27,54 +28,14 @@
 
 namespace acs::runtime {
 
-// How a layer is executed by the runtime.
-enum class KernelKind {
-  kDense,           // aten conv2d / linear: oneDNN (or OpenBLAS) through LibTorch
-  kBlockSparse,     // 1xN block-sparse kernel (devices/kernels)
-  kCsr,             // unstructured sparse kernel
-  kNm,              // N:M sparse kernel
-  kInt8,            // int8 kernel: u8 activations x s8 per-channel weights (packed_int8.h)
-  kInt4w,           // int4 weight-only linear kernel (packed_int8.h)
-  kDepthwise,       // fp32 3x3 depthwise kernel (packed_depthwise.h)
-  kInt8Simulated,   // int8 layer without an int8 kernel (grouped convolutions): left as the
-                    // compressor's fake-quant aten graph
-};
-// "dense", "block", "csr", "nm", "int8", "int4w", "depthwise", "int8-simulated".
-const char* KernelKindName(KernelKind kind);
-// kBlockSparse, kCsr or kNm.
-bool IsSparseKind(KernelKind kind);
-
-// When a sparse config is worth a sparse kernel: at or below these shares of non-zero
-// weights. Denser layers run dense, where the sparse kernels would be slower. The defaults
-// are crossovers seen with acs-worker measure-kernel on an AVX-512 host at batch 1 against
-// oneDNN; a per-device latency model should make this choice per layer shape instead.
-struct KernelSelection {
-  double max_density_block = 0.8;         // 1xN block kernel
-  double max_density_unstructured = 0.4;  // CSR kernel (also for block sizes it lacks)
-  double max_density_nm = 0.5;            // N:M kernel (2:4 has density 0.5)
-};
-
-// What ChooseKernel needs to know about a layer besides its config and weights.
-struct LayerTraits {
-  bool linear = false;          // a linear layer (else a conv2d)
-  int64_t groups = 1;           // conv2d groups
-  bool depthwise_3x3 = false;   // groups = in = out channels, 3x3, dilation 1, stride 1 or 2
-};
-
-struct KernelChoice {
-  KernelKind kind = KernelKind::kDense;
-  int block = 0;           // kBlockSparse: N (4, 8, 16 or 32)
-  int nm_n = 0, nm_m = 0;  // kNm
-  std::string why_dense;   // set when a sparse config runs dense
-};
-
-// The kernel for a layer with `config` whose weight (as it will run) has `density` non-zero
-// share. In order: int8 precision runs the int8 kernel (groups = 1; grouped int8 layers stay
-// simulated), a 3x3 depthwise layer the depthwise kernel, a sparse config sparse enough its
-// sparse kernel (groups = 1 only), an int4w linear layer the int4 kernel; anything else
-// (int4w convolutions included, whose weights already hold the int4 values) runs dense.
-KernelChoice ChooseKernel(const LayerConfig& config, double density, const LayerTraits& layer,
-                          const KernelSelection& selection = {});
+// The kernel plan (core/kernel_plan.h) under the runtime's names.
+using acs::ChooseKernel;
+using acs::IsSparseKind;
+using acs::KernelChoice;
+using acs::KernelKind;
+using acs::KernelKindName;
+using acs::KernelSelection;
+using acs::LayerTraits;
 
 // Output clamp applied inside a packed op: a fused relu, relu6 or hardtanh.
 struct Activation {

@@ -3,6 +3,10 @@
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/frozen_conv_add_relu_fusion.h>
+#include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
+#include <torch/csrc/jit/passes/frozen_linear_transpose.h>
+#include <torch/csrc/jit/passes/frozen_ops_to_mkldnn.h>
 
 #include <dlfcn.h>
 
@@ -273,7 +277,7 @@ Status CompileConv(torch::jit::Graph& graph, Node* node, const Layer& layer, con
                         IsDepthwise3x3(args->weight, args->groups, args->geometry);
   const std::optional<FakeQuant> fq =
       k->config.precision == Precision::kInt8 ? ReadFakeQuant(node) : std::nullopt;
-  KernelChoice choice = WithQuant(ChooseKernel(k->config, k->density, traits, options.selection), fq);
+  KernelChoice choice = WithQuant(ChooseKernel(k->config, traits, options.selection), fq);
   if (IsPacked(choice.kind) && !args->why_not_sparse.empty()) {
     choice = DenseBecause(args->why_not_sparse, choice.kind == KernelKind::kInt8 ? KernelKind::kInt8Simulated
                                                                                  : KernelKind::kDense);
@@ -311,7 +315,7 @@ Status CompileLinear(torch::jit::Graph& graph, Node* node, const RuntimeOptions&
   traits.linear = true;
   const std::optional<FakeQuant> fq =
       k->config.precision == Precision::kInt8 ? ReadFakeQuant(node) : std::nullopt;
-  KernelChoice choice = WithQuant(ChooseKernel(k->config, k->density, traits, options.selection), fq);
+  KernelChoice choice = WithQuant(ChooseKernel(k->config, traits, options.selection), fq);
   if (IsPacked(choice.kind)) {
     std::vector<Node*> absorbed;
     PackOptions pack{choice, TakeActivation(node->output(), options, &absorbed), options.threads, options.lowering};
@@ -393,7 +397,14 @@ StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Polic
       out.layers_.push_back(std::move(k));
     }
     torch::jit::EliminateDeadCode(graph);
-    out.module_ = ModuleFromGraph(*graph);
+    if (options.optimize_dense) {
+      InferenceModule m = OptimizeForInference(*graph, model.input_shape);
+      out.module_ = m.module;
+      out.dense_optimized_ = m.optimized;
+      out.why_dense_not_optimized_ = m.why_not;
+    } else {
+      out.module_ = ModuleFromGraph(*graph);
+    }
     out.graph_ = torch::jit::toGraphFunction(out.module_.get_method("forward").function()).graph();
   } catch (const std::exception& e) {
     return Status::Internal("compiling the runtime graph failed: " + ShortError(e));
@@ -401,7 +412,74 @@ StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Polic
   return out;
 }
 
-DenseModel::DenseModel(const ImportedModel& model, int threads) : module_(model.module), threads_(threads) {}
+Status OptimizeDenseOps(std::shared_ptr<torch::jit::Graph>& graph) {
+  std::shared_ptr<torch::jit::Graph> g = graph->copy();
+  try {
+    // The passes of torch::jit::optimize_for_inference (LibTorch 1.13), in its order.
+    torch::jit::OptimizeFrozenGraph(g, /*optimize_numerics=*/true);
+    torch::jit::FuseFrozenConvAddRelu(g);
+    torch::jit::ConvertFrozenOpsToMKLDNN(g);
+    torch::jit::FrozenLinearTranspose(g);
+  } catch (const std::exception& e) {
+    return Status::Internal("optimizing for inference failed: " + ShortError(e));
+  }
+  graph = std::move(g);
+  return Status::Ok();
+}
+
+InferenceModule OptimizeForInference(const torch::jit::Graph& graph, const Shape& input_shape) {
+  InferenceModule out;
+  torch::jit::Module plain = ModuleFromGraph(graph);
+  out.module = plain;
+  std::shared_ptr<torch::jit::Graph> g = const_cast<torch::jit::Graph&>(graph).copy();
+  if (Status s = OptimizeDenseOps(g); !s.ok()) {
+    out.why_not = s.message();
+    return out;
+  }
+  torch::jit::Module optimized = ModuleFromGraph(*g);
+  if (input_shape.empty()) {
+    out.why_not = "no input shape to check the optimized graph on";
+    return out;
+  }
+  torch::NoGradGuard no_grad;
+  for (int64_t batch : {1, 2}) {
+    Shape shape = input_shape;
+    shape[0] = batch;
+    const torch::Tensor x = torch::randn(shape);
+    StatusOr<torch::Tensor> expect = RunModule(plain, x), got = RunModule(optimized, x);
+    if (!expect.ok()) {
+      out.why_not = "the graph does not run on its input shape: " + expect.status().message();
+      return out;
+    }
+    if (!got.ok() || got->sizes() != expect->sizes() ||
+        (*got - *expect).abs().max().item<double>() > 1e-4 * std::max(1.0, expect->abs().max().item<double>())) {
+      out.why_not = "the optimized graph computes another function (LibTorch's oneDNN rewrite)";
+      return out;
+    }
+  }
+  out.module = optimized;
+  out.optimized = true;
+  return out;
+}
+
+const char* DenseFormName(DenseForm form) {
+  return form == DenseForm::kPlain ? "frozen" : "frozen + optimize_for_inference";
+}
+
+StatusOr<DenseModel> DenseModel::Create(const ImportedModel& model, int threads, DenseForm form) {
+  DenseModel d;
+  d.threads_ = threads;
+  d.form_ = DenseForm::kPlain;
+  d.module_ = model.module;
+  if (form == DenseForm::kPlain) return d;
+  InferenceModule m = OptimizeForInference(*model.frozen, model.input_shape);
+  d.why_not_optimized_ = m.why_not;
+  if (m.optimized) {
+    d.module_ = m.module;
+    d.form_ = DenseForm::kOptimized;
+  }
+  return d;
+}
 
 StatusOr<torch::Tensor> DenseModel::Forward(const torch::Tensor& x) {
   SetCpuThreads(threads_);

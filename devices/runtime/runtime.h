@@ -11,8 +11,10 @@
 //   stay the compressor's fake-quant graph (KernelKind::kInt8Simulated);
 // - int4w linear layers: the int4 weight-only op;
 // - 3x3 depthwise convolutions (stride 1 or 2): the depthwise op (packed_depthwise.h).
-// Dense, channel-pruned, other grouped and depthwise layers stay aten ops (oneDNN through
-// LibTorch).
+// Dense, channel-pruned, other grouped and depthwise layers stay aten ops, which then run
+// as PyTorch's optimize_for_inference runs them: on prepacked oneDNN weights
+// (OptimizeDenseOps), so that a policy's dense layers cost no more than in the strongest
+// dense baseline.
 #pragma once
 
 #include <torch/script.h>
@@ -35,6 +37,8 @@ struct RuntimeOptions {
   bool fold_batch_norm = true;     // fold conv -> batch_norm (constant statistics, eval mode)
   bool fuse_activation = true;     // fold relu / relu6 / hardtanh after a packed op into it
   bool depthwise_kernel = true;    // 3x3 depthwise convs on the depthwise kernel (else LibTorch)
+  bool optimize_dense = true;      // the layers left to LibTorch as optimize_for_inference runs
+                                   // them (OptimizeDenseOps)
   kernels::ConvLowering lowering = kernels::ConvLowering::kAuto;  // for sparse convolutions
 };
 
@@ -67,6 +71,9 @@ class RuntimeModel {
   std::shared_ptr<torch::jit::Graph> graph() const { return graph_; }
   // Nodes of a kind in graph(), e.g. "aten::batch_norm" or kSparseConv2dOp.
   int CountNodes(const std::string& kind) const;
+  // Whether the layers left to LibTorch run optimized for inference, and if not, why.
+  bool dense_optimized() const { return dense_optimized_; }
+  const std::string& why_dense_not_optimized() const { return why_dense_not_optimized_; }
 
  private:
   friend StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel&, const Policy&, const CompressedModel&,
@@ -75,6 +82,8 @@ class RuntimeModel {
   std::shared_ptr<torch::jit::Graph> graph_;
   std::vector<LayerKernel> layers_;
   int threads_ = 1;
+  bool dense_optimized_ = false;
+  std::string why_dense_not_optimized_ = "not asked for (RuntimeOptions::optimize_dense)";
 };
 
 // Compiles `compressed` (made by Compress(model, policy, ...)) for the CPU. The i-th conv /
@@ -85,17 +94,50 @@ class RuntimeModel {
 StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Policy& policy,
                                          const CompressedModel& compressed, const RuntimeOptions& options = {});
 
-// The dense baseline: the model's original frozen graph run by LibTorch.
+// Rewrites a frozen forward graph (weights as constants, first input `self`) as PyTorch's
+// torch.jit.optimize_for_inference does: conv / batch-norm / add / mul folding, linear
+// weights transposed, and runs of conv2d, linear and the elementwise ops between them on
+// prepacked oneDNN (MKLDNN) tensors. acs_rt ops stay as they are, with layout conversions
+// around them. Any batch size runs. A module made from the result cannot be saved.
+// Errors (Internal): a pass failed (LibTorch 1.13 asserts on "same" string padding); the
+// graph is then unchanged.
+Status OptimizeDenseOps(std::shared_ptr<torch::jit::Graph>& graph);
+
+// A module of `graph` whose dense ops run optimized (OptimizeDenseOps) when that computes
+// the same function: both forms run on random inputs of `input_shape` at batch 1 and 2
+// and must agree within 1e-4 of the output's scale. Otherwise the module of the graph as
+// it is, and `why_not` says why.
+struct InferenceModule {
+  torch::jit::Module module;
+  bool optimized = false;
+  std::string why_not;  // set when not optimized
+};
+InferenceModule OptimizeForInference(const torch::jit::Graph& graph, const Shape& input_shape);
+
+// The dense baselines of a model, both run by LibTorch on its original frozen graph:
+// kPlain as imported, kOptimized after OptimizeDenseOps (what a PyTorch user gets from
+// torch.jit.optimize_for_inference(torch.jit.freeze(m)): the strongest dense baseline).
+enum class DenseForm { kPlain, kOptimized };
+const char* DenseFormName(DenseForm form);  // "frozen", "frozen + optimize_for_inference"
+
 class DenseModel {
  public:
-  DenseModel(const ImportedModel& model, int threads);
-  // SetCpuThreads(threads()) (process-wide), then runs the frozen module.
+  // Errors: none yet (StatusOr for the future).
+  static StatusOr<DenseModel> Create(const ImportedModel& model, int threads, DenseForm form = DenseForm::kOptimized);
+  // SetCpuThreads(threads()) (process-wide), then runs the module.
   StatusOr<torch::Tensor> Forward(const torch::Tensor& x);
   int threads() const { return threads_; }
+  // kOptimized falls back to the plain graph where the optimized one is not the same
+  // function (see OptimizeForInference); form() is what runs.
+  DenseForm form() const { return form_; }
+  const std::string& why_not_optimized() const { return why_not_optimized_; }
 
  private:
+  DenseModel() = default;
   torch::jit::Module module_;
   int threads_ = 1;
+  DenseForm form_ = DenseForm::kOptimized;
+  std::string why_not_optimized_;
 };
 
 // Sets LibTorch's intra-op threads and, when LibTorch uses OpenBLAS, OpenBLAS's threads

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <functional>
 
+#include "core/torchscript_model.h"
 #include "core/weight_transforms.h"
 #include "devices/runtime/packed_depthwise.h"
 #include "devices/runtime/packed_int8.h"
@@ -45,6 +46,35 @@ torch::Tensor AtenOp(const KernelSpec& spec, const torch::Tensor& x, const torch
   if (!spec.is_conv()) return torch::linear(x, w, b);
   return torch::conv2d(x, w, b, {spec.stride[0], spec.stride[1]}, {spec.padding[0], spec.padding[1]},
                        {spec.dilation[0], spec.dilation[1]}, groups);
+}
+
+// The layer as the runtime leaves it to LibTorch: one aten op with constant weights, run
+// optimized for inference where that is the same function (runtime::OptimizeForInference).
+torch::jit::Module OptimizedAtenOp(const KernelSpec& spec, const torch::Tensor& w, const torch::Tensor& b,
+                                   int64_t groups) {
+  auto graph = std::make_shared<torch::jit::Graph>();
+  graph->addInput("self");
+  torch::jit::Value* x = graph->addInput("x");
+  x->setType(c10::TensorType::get());
+  torch::jit::Value* y = nullptr;
+  if (spec.is_conv()) {
+    const std::vector<int64_t> stride(spec.stride.begin(), spec.stride.end());
+    const std::vector<int64_t> padding(spec.padding.begin(), spec.padding.end());
+    const std::vector<int64_t> dilation(spec.dilation.begin(), spec.dilation.end());
+    y = graph->insert(c10::Symbol::fromQualString("aten::conv2d"),
+                      {x, c10::IValue(w), c10::IValue(b), c10::IValue(stride), c10::IValue(padding),
+                       c10::IValue(dilation), c10::IValue(groups)});
+  } else {
+    y = graph->insert(c10::Symbol::fromQualString("aten::linear"), {x, c10::IValue(w), c10::IValue(b)});
+  }
+  graph->registerOutput(y);
+  Shape input = spec.input;
+  if (spec.is_conv()) input[1] = w.size(1) * groups;  // channel pruning of a depthwise layer
+  return runtime::OptimizeForInference(*graph, input).module;
+}
+
+std::function<torch::Tensor()> RunModuleOn(torch::jit::Module module, const torch::Tensor& x) {
+  return [module, x]() mutable { return module.forward({x}).toTensor(); };
 }
 
 // The input as an int8 layer reads it: fake-quantized with the quantization of its range,
@@ -117,8 +147,12 @@ StatusOr<Runner> MakeRunner(const KernelSpec& spec, const RunLayer& run, const r
     case KernelKind::kDense:
       break;
   }
-  return Runner{[&spec, run] { return AtenOp(spec, run.input, run.weight, run.bias, run.groups); }, dense_stored,
-                fp32_bytes};
+  try {
+    return Runner{RunModuleOn(OptimizedAtenOp(spec, run.weight, run.bias, run.groups), run.input), dense_stored,
+                  fp32_bytes};
+  } catch (const std::exception& e) {
+    return Status::Internal("optimizing the dense op failed: " + ShortError(e));
+  }
 }
 
 }  // namespace
@@ -181,14 +215,17 @@ StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMe
     g.dilation = spec.dilation;
     traits.depthwise_3x3 = runtime::IsDepthwise3x3(run.weight, run.groups, g);
   }
-  m.kernel = runtime::ChooseKernel(spec.config, f.density, traits, options.selection);
+  m.kernel = runtime::ChooseKernel(spec.config, traits, options.selection);
   runtime::SetCpuThreads(spec.threads);
 
   ACS_ASSIGN_OR_RETURN(Runner kernel, MakeRunner(spec, run, m.kernel, quant));
   f.weight_bytes = kernel.weight_bytes;
-  const std::function<torch::Tensor()> dense = [&spec, dense_w, bias, x] {
-    return AtenOp(spec, x, dense_w, bias, spec.groups);
-  };
+  std::function<torch::Tensor()> dense;
+  try {
+    dense = RunModuleOn(OptimizedAtenOp(spec, dense_w, bias, spec.groups), x);
+  } catch (const std::exception& e) {
+    return Status::Internal("optimizing the dense op failed: " + ShortError(e));
+  }
 
   // int8: against the fake-quantized layer. The kernel quantizes with one fused multiply-add
   // where LibTorch rounds the product first, so an input within an ulp of a rounding tie

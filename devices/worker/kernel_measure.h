@@ -41,8 +41,9 @@ struct KernelMeasurement {
   KernelSpec spec;
   runtime::KernelChoice kernel;
   KernelFeatures features;
-  measure::Measurement timing;       // the kernel as the runtime runs it
-  measure::Measurement dense;        // the dense fp32 LibTorch op of the unpruned shape
+  measure::Measurement timing;       // the kernel as the runtime runs it (dense kinds: the
+                                     // aten op after runtime::OptimizeDenseOps)
+  measure::Measurement dense;        // the dense fp32 op of the unpruned shape, optimized alike
   double max_rel_error = 0;          // kernel output vs LibTorch with the same weights
   std::string runtime_version;
 

@@ -163,9 +163,15 @@ int MeasureCommand(int argc, char** argv) {
   }
   std::printf("\n%-10s %12s %10s %8s\n", "", "median us", "iqr us", "repeats");
   std::printf("%-10s %12.1f %10.1f %8d\n", "runtime", m->runtime.median_us, m->runtime.iqr_us, m->runtime.repeats);
-  std::printf("%-10s %12.1f %10.1f %8d\n", "dense", m->dense.median_us, m->dense.iqr_us, m->dense.repeats);
-  std::printf("speedup %.2fx at %d thread(s); max |runtime - compressed| = %.3g\n", m->speedup(), m->threads,
-              m->max_abs_diff);
+  std::printf("%-10s %12.1f %10.1f %8d  (%s)\n", "dense", m->dense.median_us, m->dense.iqr_us, m->dense.repeats,
+              m->dense_baseline.c_str());
+  std::printf("%-10s %12.1f %10.1f %8d  (%s)\n", "dense", m->dense_plain.median_us, m->dense_plain.iqr_us,
+              m->dense_plain.repeats, runtime::DenseFormName(runtime::DenseForm::kPlain));
+  std::printf("speedup %.2fx over the optimized dense model (%.2fx over the plain one) at %d thread(s); "
+              "max |runtime - compressed| = %.3g\n",
+              m->speedup(), m->runtime.median_us > 0 ? m->dense_plain.median_us / m->runtime.median_us : 0.0,
+              m->threads, m->max_abs_diff);
+  if (!m->why_not_optimized.empty()) std::printf("not optimized for inference: %s\n", m->why_not_optimized.c_str());
   nlohmann::json j = m->ToJson();
   j["measure_options"] = measure::ToJson(request.measure);
   if (Status s = WriteJson(flags->Get("json"), j); !s.ok()) return Fail("measure", s);

@@ -142,7 +142,12 @@ nlohmann::json ModelMeasurement::ToJson() const {
           {"threads", threads},
           {"runtime", measure::ToJson(runtime)},
           {"dense", measure::ToJson(dense)},
+          {"dense_baseline", dense_baseline},
+          {"dense_plain", measure::ToJson(dense_plain)},
+          {"runtime_dense_optimized", runtime_dense_optimized},
+          {"why_not_optimized", why_not_optimized},
           {"speedup", speedup()},
+          {"speedup_vs_plain", runtime.median_us > 0 ? dense_plain.median_us / runtime.median_us : 0.0},
           {"max_abs_diff", max_abs_diff},
           {"layers", layer_json},
           {"runtime_version", runtime_version}};
@@ -152,7 +157,7 @@ struct PreparedModel::Impl {
   ModelMeasurement info;  // all but the timings
   std::shared_ptr<ImportedModel> model;
   runtime::RuntimeModel rt;
-  std::unique_ptr<runtime::DenseModel> dense;
+  runtime::DenseModel dense, dense_plain;
   torch::Tensor input;
 };
 
@@ -185,7 +190,9 @@ StatusOr<PreparedModel> PreparedModel::Prepare(const ModelMeasureRequest& reques
   runtime_options.threads = request.threads;
   ACS_ASSIGN_OR_RETURN(runtime::RuntimeModel rt,
                        runtime::CompileForRuntime(*model, request.policy, compressed, runtime_options));
-  auto dense = std::make_unique<runtime::DenseModel>(*model, request.threads);
+  ACS_ASSIGN_OR_RETURN(runtime::DenseModel dense, runtime::DenseModel::Create(*model, request.threads));
+  ACS_ASSIGN_OR_RETURN(runtime::DenseModel dense_plain,
+                       runtime::DenseModel::Create(*model, request.threads, runtime::DenseForm::kPlain));
 
   ModelMeasurement m;
   m.model = request.model_path;
@@ -193,6 +200,11 @@ StatusOr<PreparedModel> PreparedModel::Prepare(const ModelMeasureRequest& reques
   m.threads = request.threads;
   m.layers = rt.layers();
   m.runtime_version = runtime::RuntimeVersion();
+  m.dense_baseline = runtime::DenseFormName(dense.form());
+  m.runtime_dense_optimized = rt.dense_optimized();
+  m.why_not_optimized = !dense.why_not_optimized().empty() ? "dense model: " + dense.why_not_optimized()
+                        : !rt.dense_optimized()           ? "runtime: " + rt.why_dense_not_optimized()
+                                                          : "";
   m.device = measure::DetectDeviceClass({request.threads, m.runtime_version});
 
   torch::NoGradGuard no_grad;
@@ -200,9 +212,12 @@ StatusOr<PreparedModel> PreparedModel::Prepare(const ModelMeasureRequest& reques
   ACS_ASSIGN_OR_RETURN(torch::Tensor expect, compressed.Forward(x));
   ACS_ASSIGN_OR_RETURN(torch::Tensor got, rt.Forward(x));
   m.max_abs_diff = (got - expect).abs().max().item<double>();
-  ACS_ASSIGN_OR_RETURN(torch::Tensor dense_out, dense->Forward(x));
+  ACS_ASSIGN_OR_RETURN(torch::Tensor dense_out, dense.Forward(x));
+  ACS_ASSIGN_OR_RETURN(torch::Tensor plain_out, dense_plain.Forward(x));
   (void)dense_out;
-  return PreparedModel(std::unique_ptr<Impl>(new Impl{std::move(m), model, std::move(rt), std::move(dense), x}));
+  (void)plain_out;
+  return PreparedModel(std::unique_ptr<Impl>(
+      new Impl{std::move(m), model, std::move(rt), std::move(dense), std::move(dense_plain), x}));
 }
 
 StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) {
@@ -217,10 +232,12 @@ StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) 
       if (!y.ok() && failure.ok()) failure = y.status();
     };
   };
-  std::vector<measure::Measurement> t = measure::MeasureAlternating({run(impl_->rt), run(*impl_->dense)}, options);
+  std::vector<measure::Measurement> t =
+      measure::MeasureAlternating({run(impl_->rt), run(impl_->dense), run(impl_->dense_plain)}, options);
   ACS_RETURN_IF_ERROR(failure);
   m.runtime = std::move(t[0]);
   m.dense = std::move(t[1]);
+  m.dense_plain = std::move(t[2]);
   return m;
 }
 

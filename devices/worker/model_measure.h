@@ -1,6 +1,8 @@
 // Measures a whole model under a policy on this machine: imports and compresses it,
-// compiles the runtime, and times the runtime and the dense model in LibTorch (same
-// threads) through the harness, alternately. Independent of how the request arrived: the
+// compiles the runtime, and times the runtime and two dense forms of the model in LibTorch
+// (same threads) through the harness, alternately: the strongest dense baseline (frozen,
+// then optimize_for_inference), against which the speedup is taken, and the plain frozen
+// model for reference. Independent of how the request arrived: the
 // command line, or a farm task (RunModelTask).
 #pragma once
 
@@ -38,14 +40,22 @@ struct ModelMeasurement {
   std::string policy_hash;
   int threads = 1;
   measure::Measurement runtime;          // the compiled runtime
-  measure::Measurement dense;            // the original frozen model in LibTorch
+  measure::Measurement dense;            // the original model, frozen and optimized for
+                                         // inference (runtime::DenseForm::kOptimized)
+  measure::Measurement dense_plain;      // the original frozen model as imported
+  std::string dense_baseline;            // DenseFormName of what `dense` ran (the plain form
+                                         // where optimizing changed the function)
+  bool runtime_dense_optimized = false;  // the runtime's aten layers ran optimized too
+  std::string why_not_optimized;         // of either, when not
   double max_abs_diff = 0;               // runtime vs compressed LibTorch output, one random input
   std::vector<runtime::LayerKernel> layers;
   std::string runtime_version;
 
   double speedup() const { return runtime.median_us > 0 ? dense.median_us / runtime.median_us : 0.0; }
   // {device_class, model, policy_hash, threads, runtime: {median_us, iqr_us, samples_us, ...},
-  //  dense: {...}, speedup, max_abs_diff, layers: [...], runtime_version, measure_options}
+  //  dense: {...}, dense_baseline: "frozen + optimize_for_inference", dense_plain: {...},
+  //  runtime_dense_optimized, why_not_optimized, speedup, speedup_vs_plain, max_abs_diff,
+  //  layers: [...], runtime_version}
   nlohmann::json ToJson() const;
 };
 
@@ -61,8 +71,8 @@ class PreparedModel {
   PreparedModel& operator=(PreparedModel&&) noexcept;
   // Errors as MeasureModel's.
   static StatusOr<PreparedModel> Prepare(const ModelMeasureRequest& request);
-  // The measurement with `options` (threads taken from the request): runtime and dense
-  // model timed alternately. Errors from running the models.
+  // The measurement with `options` (threads taken from the request): runtime and both dense
+  // forms timed alternately. Errors from running the models.
   StatusOr<ModelMeasurement> Time(measure::MeasureOptions options);
 
  private:

@@ -1,6 +1,7 @@
 #include "experiments/bench/bench_common.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 namespace acs::bench {
@@ -64,6 +65,9 @@ std::vector<DenseOp> DenseBaselines(bool conv, int64_t stride_size, int64_t pad_
 }
 
 bool WriteJsonFile(const std::string& path, const nlohmann::json& json) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   std::ofstream f(path);
   f << json.dump(2) << "\n";
   if (!f) {

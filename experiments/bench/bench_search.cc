@@ -144,15 +144,6 @@ Args ParseArgs(int argc, char** argv) {
   return a;
 }
 
-template <typename T>
-T OrDie(StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what.c_str(), v.status().ToString().c_str());
-    std::exit(1);
-  }
-  return std::move(v).value();
-}
-
 struct Run {
   std::string model, agent;
   uint64_t seed = 0;
@@ -411,7 +402,6 @@ int Main(int argc, char** argv) {
                            {"accuracies", r.accuracies}});
   }
   if (!args.json.empty()) {
-    std::filesystem::create_directories(std::filesystem::path(args.json).parent_path());
     if (!WriteJsonFile(args.json, out)) return 1;
   }
   return 0;

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "agents/latency_cost.h"
 #include "core/compressor.h"
+#include "predictors/features.h"
+#include "predictors/sampling.h"
 #include "tests/agents/agent_test_util.h"
 
 namespace acs {
@@ -77,6 +80,45 @@ TEST(CostModelTest, MakeCostModel) {
   EXPECT_TRUE(MakeCostModel("flops").ok());
   EXPECT_TRUE(MakeCostModel("bytes").ok());
   EXPECT_EQ(MakeCostModel("latency").status().code(), StatusCode::kInvalidArgument);
+}
+
+// A predictor trained on a made-up device (20 GFLOP/s plus 2 us per kernel).
+predictors::TrainedPredictor MadeUpPredictor() {
+  predictors::KernelSampler sampler(predictors::ShapePrior::Builtin(), predictors::SampleSpace{}, 11);
+  std::vector<predictors::KernelSample> samples;
+  for (const KernelSpec& s : sampler.Sample(400)) {
+    samples.push_back({s, 2.0 + 2.0 * predictors::ShapeStats(s).macs_nonzero / 20e3});
+  }
+  predictors::TrainedPredictor p;
+  auto k = predictors::XgbLatencyModel::Train(samples);
+  EXPECT_TRUE(k.ok()) << k.status().ToString();
+  p.kernels = std::move(k).value();
+  return p;
+}
+
+// A measured dense latency anchors the budget: the dense model is predicted at the
+// measurement, the overhead is what the layers leave of it (or the layers are scaled down
+// to it), and the Env's share keeps the whole model at ratio x the measurement.
+TEST(LatencyBudgetTest, CalibratedToTheMeasuredDenseModel) {
+  auto m = Import("residual");
+  const predictors::TrainedPredictor predictor = MadeUpPredictor();
+  StatusOr<LatencyBudget> plain = MakeLatencyBudget(m->graph, predictor, 1, 0.5);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_FALSE(plain->calibrated);
+  const double layers = DenseCost(m->graph, *plain->cost);
+  for (double measured : {1.5 * layers, 0.5 * layers}) {
+    StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, measured);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_TRUE(b->calibrated);
+    EXPECT_DOUBLE_EQ(b->dense_us, measured);
+    EXPECT_NEAR(b->PredictUs(m->graph, Policy()), measured, 1e-9 * measured);
+    EXPECT_NEAR(b->overhead_us, std::max(0.0, measured - layers), 1e-9 * measured);
+    // A policy at the Env's budget is at half the measured dense latency.
+    EXPECT_NEAR(b->layer_scale * b->env_budget * layers + b->overhead_us, 0.5 * measured, 1e-9 * measured);
+  }
+  // An overhead of 3x the layers leaves them no room at 0.5x.
+  EXPECT_EQ(MakeLatencyBudget(m->graph, predictor, 1, 0.5, 4.0 * layers).status().code(),
+            StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

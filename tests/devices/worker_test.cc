@@ -411,6 +411,8 @@ TEST(WorkerCliTest, MeasureModelWritesARecord) {
   EXPECT_EQ(j["threads"], 2);
   EXPECT_EQ(j["runtime"]["samples_us"].size(), 2u);
   EXPECT_EQ(j["dense"]["samples_us"].size(), 2u);
+  EXPECT_EQ(j["dense_plain"]["samples_us"].size(), 2u);
+  EXPECT_EQ(j["dense_baseline"], "frozen + optimize_for_inference");
   EXPECT_LT(j["max_abs_diff"].get<double>(), 1e-3);
   EXPECT_TRUE(j["device_class"]["id"].get<std::string>().find("-t2") != std::string::npos);
   int sparse = 0;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "predictors/baselines.h"
@@ -35,24 +36,36 @@ TEST(FeaturesTest, KnownConvolution) {
   s.config.pattern = Pattern::kBlock;
   s.config.block = 8;
   s.config.sparsity = 0.75;
-  s.config.precision = Precision::kInt8;
   st = ShapeStats(s);
   EXPECT_DOUBLE_EQ(st.macs_nonzero, st.macs * 0.25);
-  EXPECT_DOUBLE_EQ(st.weight_bytes, 128.0 * 64 * 9 * 0.25 * (1.0 + 0.5));  // int8 + index per 8 values
-  const auto f = Features(s);
-  const auto& names = FeatureNames();
-  auto at = [&](const std::string& name) {
-    for (int i = 0; i < kNumFeatures; ++i)
-      if (name == names[i]) return f[i];
+  EXPECT_DOUBLE_EQ(st.weight_bytes, 128.0 * 64 * 9 * 0.25 * (4.0 + 0.5));  // fp32 + index per 8 values
+  auto feature = [](const KernelSpec& spec, const std::string& name) {
+    const auto f = Features(spec);
+    for (int i = 0; i < kNumFeatures; ++i) {
+      if (name == FeatureNames()[i]) return f[i];
+    }
     ADD_FAILURE() << name;
     return -1.0f;
   };
-  EXPECT_EQ(at("pat_block"), 1.0f);
-  EXPECT_EQ(at("pat_dense"), 0.0f);
-  EXPECT_EQ(at("prec_int8"), 1.0f);
-  EXPECT_EQ(at("block"), 8.0f);
-  EXPECT_FLOAT_EQ(at("sparsity"), 0.75f);
-  EXPECT_EQ(at("out_hw"), 56.0f * 56.0f);
+  EXPECT_EQ(feature(s, "pat_block"), 1.0f);
+  EXPECT_EQ(feature(s, "pat_dense"), 0.0f);
+  EXPECT_EQ(feature(s, "prec_fp32"), 1.0f);
+  EXPECT_EQ(feature(s, "block"), 8.0f);
+  EXPECT_FLOAT_EQ(feature(s, "sparsity"), 0.75f);
+  EXPECT_EQ(feature(s, "out_hw"), 56.0f * 56.0f);
+  // As run: int8 runs the dense int8 kernel whatever the pattern, and a block config too
+  // dense for the 1xN kernel runs dense fp32 (core/kernel_plan.h).
+  KernelSpec int8 = s;
+  int8.config.precision = Precision::kInt8;
+  EXPECT_EQ(feature(int8, "pat_dense"), 1.0f);
+  EXPECT_EQ(feature(int8, "prec_int8"), 1.0f);
+  EXPECT_FLOAT_EQ(feature(int8, "sparsity"), 0.0f);
+  EXPECT_DOUBLE_EQ(ShapeStats(int8).weight_bytes, 128.0 * 64 * 9);
+  KernelSpec barely = s;
+  barely.config.sparsity = 0.1;
+  EXPECT_EQ(feature(barely, "pat_dense"), 1.0f);
+  EXPECT_EQ(feature(barely, "block"), 0.0f);
+  EXPECT_DOUBLE_EQ(ShapeStats(barely).macs_nonzero, ShapeStats(barely).macs);
   EXPECT_EQ(KindOf(s), KernelKindId::kConv2d);
   EXPECT_EQ(KindOf(Conv(32, 32, 3, 16, 32)), KernelKindId::kDepthwise);
 }
@@ -78,8 +91,9 @@ TEST(FeaturesTest, ChannelPatternRunsDenseAndSmaller) {
 
 // A made-up device: fixed cost plus compute at a rate that depends on the pattern, plus a
 // memory term. Smooth enough that a good regressor gets within a few percent.
-double SyntheticLatency(const KernelSpec& s) {
-  const KernelShapeStats st = ShapeStats(s);
+double SyntheticLatency(const KernelSpec& spec) {
+  const KernelSpec s = AsRun(spec);
+  const KernelShapeStats st = RunStats(s);
   double rate = 50.0;  // GFLOP/s
   if (s.config.pattern == Pattern::kBlock) rate = 30.0 + 2.0 * s.config.block;
   if (s.config.pattern == Pattern::kUnstructured) rate = 12.0;
@@ -232,6 +246,46 @@ TEST(SamplingTest, DeterministicAndWithinTheSpace) {
   EXPECT_GT(sparse, 50);
   EXPECT_GT(int8, 10);
   EXPECT_GT(two_threads, 50);
+}
+
+// Every kernel the runtime has, every pattern, block size, N:M, precision and sparsity
+// range the search can emit, and channel-pruned shapes (the prior's shapes all have an
+// even number of output channels).
+TEST(SamplingTest, CoversTheSearchSpace) {
+  const SampleSpace space;
+  KernelSampler sampler(ShapePrior::Builtin(), space, 3);
+  const std::vector<KernelSpec> specs = sampler.Sample(3000);
+  std::map<std::string, int> count;
+  for (const KernelSpec& s : specs) {
+    const LayerConfig& c = s.config;
+    ++count[std::string("kernel ") + KernelKindName(KernelOf(s).kind)];
+    ++count[std::string("pattern ") + PatternName(c.pattern)];
+    ++count[std::string("precision ") + PrecisionName(c.precision)];
+    if (c.pattern == Pattern::kBlock) ++count["block " + std::to_string(c.block)];
+    if (c.pattern == Pattern::kNM) ++count["nm " + std::to_string(c.nm_n) + ":" + std::to_string(c.nm_m)];
+    if (c.pattern == Pattern::kBlock || c.pattern == Pattern::kUnstructured) {
+      const int decile = static_cast<int>(c.sparsity * 10);
+      ++count[std::string(PatternName(c.pattern)) + " sparsity decile " + std::to_string(decile)];
+      EXPECT_GE(c.sparsity, space.min_sparsity);
+      EXPECT_LE(c.sparsity, space.max_sparsity);
+    }
+    if (s.out_channels % 2 == 1) ++count["channel-pruned shape"];
+  }
+  std::vector<std::string> expected = {"channel-pruned shape"};
+  for (KernelKind k : {KernelKind::kDense, KernelKind::kBlockSparse, KernelKind::kCsr, KernelKind::kNm,
+                       KernelKind::kInt8, KernelKind::kInt4w, KernelKind::kDepthwise, KernelKind::kInt8Simulated}) {
+    expected.push_back(std::string("kernel ") + KernelKindName(k));
+  }
+  for (Pattern p : {Pattern::kDense, Pattern::kBlock, Pattern::kUnstructured, Pattern::kNM}) {
+    expected.push_back(std::string("pattern ") + PatternName(p));
+  }
+  for (Precision p : space.precisions) expected.push_back(std::string("precision ") + PrecisionName(p));
+  for (int b : space.block_sizes) expected.push_back("block " + std::to_string(b));
+  for (const auto& [n, m] : space.nm) expected.push_back("nm " + std::to_string(n) + ":" + std::to_string(m));
+  for (const char* p : {"block", "unstructured"}) {
+    for (int d = 0; d <= 9; ++d) expected.push_back(std::string(p) + " sparsity decile " + std::to_string(d));
+  }
+  for (const std::string& e : expected) EXPECT_GT(count[e], 0) << e;
 }
 
 TEST(SamplingTest, AdaptiveRoundSamplesNearTheWorstPoints) {

@@ -2,7 +2,8 @@
 // the gRPC client API: upload -> submit -> watch -> download; two jobs at once (one
 // fine-tuned); cancel; a
 // latency job on a device class without predictor (a campaign first); the server killed
-// mid-job and restarted (the job resumes from its checkpoint and completes); bad uploads,
+// mid-job and restarted (the job resumes from its checkpoint and completes); a predictor
+// made optimistic for one pattern corrected by the closed loop; bad uploads,
 // bad requests, tokens and unknown ids each get a clear status; TLS.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -14,6 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "predictors/features.h"
+#include "predictors/predictor.h"
+#include "predictors/sampling.h"
+#include "predictors/store.h"
 #include "process_util.h"
 #include "proto/acs.grpc.pb.h"
 #include "tests/core/test_models.h"
@@ -278,7 +283,7 @@ TEST_F(JobsIntegrationTest, SubmitWatchDownloadTwoAtOnceAndCancel) {
 }
 
 TEST_F(JobsIntegrationTest, LatencyJobSurvivesAKilledServer) {
-  auto server = StartServer("server1.log");
+  auto server = StartServer("server1.log", {"--budget-rounds", "0"});
   auto a = StartWorker("a");
   auto b = StartWorker("b");
   ASSERT_TRUE(WaitForWorkers(2)) << server->Log();
@@ -286,16 +291,19 @@ TEST_F(JobsIntegrationTest, LatencyJobSurvivesAKilledServer) {
   ASSERT_TRUE(Upload(ReadBytes(model_), &model, admin_).ok());
   v1::Job job;
   // No predictor for the workers' class yet: the job measures a campaign first.
-  grpc::Status submitted = Submit(Request(model.sha256(), "amc", 40, "latency"), &job, admin_);
+  // The tiny model spends most of its time between its layers: only a loose budget is in
+  // reach once its dense latency is measured.
+  v1::SubmitJobRequest request = Request(model.sha256(), "amc", 40, "latency");
+  request.mutable_budget()->set_ratio(1.0);
+  grpc::Status submitted = Submit(request, &job, admin_);
   ASSERT_TRUE(submitted.ok()) << submitted.error_message();
   ASSERT_TRUE(WaitFor([&] { return Get(job.id(), admin_).episodes_done() >= 3; }, 300)) << server->Log();
   EXPECT_EQ(server->Kill(SIGKILL), -SIGKILL);
-  server = StartServer("server2.log");
+  server = StartServer("server2.log", {"--budget-rounds", "0"});
   const std::vector<v1::JobEvent> events = Watch(job.id(), admin_);
   ASSERT_FALSE(events.empty()) << server->Log();
   const std::vector<std::string> states = States(events);
   EXPECT_EQ(states.front(), "QUEUED");
-  EXPECT_EQ(states.back(), "SUCCEEDED") << server->Log();
   EXPECT_NE(std::find(states.begin(), states.end(), "PREPARING"), states.end());
   bool resumed = false;
   std::set<int> episodes;
@@ -309,11 +317,103 @@ TEST_F(JobsIntegrationTest, LatencyJobSurvivesAKilledServer) {
   EXPECT_EQ(done.episodes_done(), 40);
   EXPECT_GT(done.dense_predicted_latency_us(), 0);
   EXPECT_GT(done.best_predicted_latency_us(), 0);
-  EXPECT_LE(done.best_predicted_latency_us(), 0.5 * done.dense_predicted_latency_us() * 1.0001);
+  EXPECT_LE(done.best_predicted_latency_us(), 1.0 * done.dense_predicted_latency_us() * 1.0001);
   EXPECT_GT(done.best_measured_latency_us(), 0);
+  // Success only at the budget as measured (+5%); otherwise the job says by how much it missed.
+  const double measured_ratio = done.best_measured_latency_us() / done.dense_measured_latency_us();
+  if (measured_ratio <= 1.0 * 1.05) {
+    EXPECT_EQ(states.back(), "SUCCEEDED") << server->Log();
+  } else {
+    EXPECT_EQ(states.back(), "BUDGET_NOT_MET") << server->Log();
+    EXPECT_NE(done.error().find("budget not met: measured"), std::string::npos) << done.error();
+  }
   const nlohmann::json report = nlohmann::json::parse(Download(job.id(), "report.json", admin_));
+  EXPECT_EQ(report["budget_outcome"]["met"].get<bool>(), states.back() == "SUCCEEDED") << report["budget_outcome"];
+  EXPECT_NEAR(report["budget_outcome"]["measured_ratio"].get<double>(), measured_ratio, 1e-9);
   ASSERT_EQ(report["episodes"].size(), 40u);
   for (int i = 0; i < 40; ++i) EXPECT_EQ(report["episodes"][i]["episode"].get<int>(), i);
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+}
+
+// Forged kernel measurements: dense work at 20 GFLOP/s, and every block-sparse kernel 20x
+// faster than that, which no CPU here runs.
+std::vector<acs::predictors::KernelRecord> OptimisticForBlock(const std::string& device_class) {
+  using namespace acs::predictors;
+  KernelSampler sampler(ShapePrior::Builtin(), SampleSpace{}, 5);
+  std::vector<KernelRecord> records;
+  for (const acs::KernelSpec& spec : sampler.Sample(400)) {
+    const acs::KernelSpec run = acs::AsRun(spec);
+    double us = 1.0 + 2.0 * RunStats(run).macs_nonzero / 20e3;
+    if (acs::KernelOf(spec).kind == acs::KernelKind::kBlockSparse) us /= 20;
+    KernelRecord r;
+    r.device_class = device_class;
+    r.spec = spec;
+    r.median_us = r.min_us = us;
+    r.repeats = 1;
+    r.source = "initial";
+    r.record_json = "{}";
+    records.push_back(r);
+  }
+  return records;
+}
+
+// The closed loop: the search trusts a predictor that finds block sparsity almost free, so
+// its first result misses the budget as measured; the verified policies' layers are then
+// measured, the predictor retrained on them and the search continued. The job ends within
+// its budget as measured, or says by how much it missed; never a plain success over it.
+TEST_F(JobsIntegrationTest, ClosedLoopRetrainsAnOptimisticPredictor) {
+  auto server = StartServer("server.log", {"--no-model-measurement", "--budget-rounds", "1"});
+  auto a = StartWorker("a");
+  auto b = StartWorker("b");
+  ASSERT_TRUE(WaitForWorkers(2)) << server->Log();
+  std::string device_class;
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, admin_);
+    v1::ListDevicesReply devices;
+    ASSERT_TRUE(stub_->ListDevices(&ctx, v1::ListDevicesRequest(), &devices).ok());
+    ASSERT_GT(devices.devices_size(), 0);
+    device_class = devices.devices(0).device_class();
+  }
+  {  // the forged predictor becomes the class's newest (the store is shared through SQLite)
+    auto store = acs::predictors::OpenSqliteStore((fs::path(data_) / "acs.db").string());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    std::vector<acs::predictors::KernelRecord> records = OptimisticForBlock(device_class);
+    ASSERT_TRUE((*store)->AddKernels(records).ok());
+    auto trained = acs::predictors::TrainForStore(device_class, records, {}, {{"forged", true}});
+    ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+    ASSERT_TRUE((*store)->AddPredictor(trained->record).ok());
+  }
+  v1::UploadReply model;
+  ASSERT_TRUE(Upload(ReadBytes(model_), &model, admin_).ok());
+  v1::SubmitJobRequest request = Request(model.sha256(), "uniform", 6, "latency");
+  request.mutable_space()->add_patterns("block");
+  v1::Job job;
+  grpc::Status submitted = Submit(request, &job, admin_);
+  ASSERT_TRUE(submitted.ok()) << submitted.error_message();
+  const std::vector<v1::JobEvent> events = Watch(job.id(), admin_);
+  const v1::Job done = Get(job.id(), admin_);
+  bool second_round = false, measured_layers = false;
+  for (const auto& e : events) {
+    second_round |= e.message().find("searching again with latency predictor") != std::string::npos;
+    measured_layers |= e.message().find("kernels of the verified policies' layers") != std::string::npos;
+  }
+  EXPECT_TRUE(measured_layers) << server->Log();
+  EXPECT_TRUE(second_round) << server->Log();
+  EXPECT_GE(done.episodes_done(), 6);  // 6, then 3 more if the budget is still in reach
+  ASSERT_GT(done.best_measured_latency_us(), 0) << server->Log();
+  const double measured_ratio = done.best_measured_latency_us() / done.dense_measured_latency_us();
+  if (done.state() == v1::SUCCEEDED) {
+    EXPECT_EQ(done.episodes_done(), 9);
+    EXPECT_LE(measured_ratio, 0.5 * 1.05);
+  } else {
+    EXPECT_EQ(done.state(), v1::BUDGET_NOT_MET) << done.error() << "\n" << server->Log();
+    EXPECT_NE(done.error().find("budget not met: measured"), std::string::npos) << done.error();
+    const bool searched_again = done.error().find("after 2 search rounds") != std::string::npos;
+    const bool out_of_reach = done.error().find("found the budget out of reach") != std::string::npos;
+    EXPECT_TRUE(searched_again || out_of_reach) << done.error();
+    if (searched_again) EXPECT_GT(measured_ratio, 0.5 * 1.05);
+  }
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
 

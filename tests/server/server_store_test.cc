@@ -1,6 +1,7 @@
 // The server store: tokens, jobs and their events, workers, and the task leases that
 // survive a dead worker.
 #include "server/blob_store.h"
+#include "server/job_records.h"
 #include "server/server_store.h"
 
 #include <gtest/gtest.h>
@@ -204,6 +205,50 @@ TEST(BlobStoreTest, ContentAddressedWholeOrAbsentAndLimited) {
   EXPECT_EQ((*store)->PathOf("xyz").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ((*store)->PathOf(Sha256Hex("other")).status().code(), StatusCode::kNotFound);
   std::filesystem::remove_all(root);
+}
+
+// A latency job meets its budget only as measured: the exported policy (rank 0) against
+// the dense model of its own task, with 5% tolerance; the message names the miss.
+TEST(MeasuredBudgetOutcomeTest, JudgesTheExportedPolicyAsMeasured) {
+  JobRequest request;
+  request.budget_kind = "latency";
+  request.budget_ratio = 0.5;
+  JobProgress progress;
+  progress.dense_predicted_us = 400;
+  Verification exported, faster;
+  exported.rank = 0;
+  exported.accuracy = 0.888;
+  exported.predicted_us = 200;
+  exported.measured_us = 520;
+  exported.dense_measured_us = 1000;
+  faster.rank = 2;
+  faster.accuracy = 0.85;
+  faster.measured_us = 300;
+  faster.dense_measured_us = 1000;
+  progress.verifications = {exported, faster};
+
+  nlohmann::json o = MeasuredBudgetOutcome(request, progress);  // 0.52x: within 5%
+  EXPECT_TRUE(o["met"].get<bool>()) << o;
+  EXPECT_DOUBLE_EQ(o["measured_ratio"].get<double>(), 0.52);
+  EXPECT_DOUBLE_EQ(o["predicted_ratio"].get<double>(), 0.5);
+
+  progress.verifications[0].measured_us = 830;  // 0.83x: missed
+  o = MeasuredBudgetOutcome(request, progress);
+  EXPECT_FALSE(o["met"].get<bool>()) << o;
+  const std::string message = o["message"];
+  EXPECT_NE(message.find("budget not met: measured 0.83x of dense latency at 88.80% (budget 0.50x, predicted 0.50x)"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("fastest verified policy #3: 0.30x at 85.00%"), std::string::npos) << message;
+
+  progress.verifications[0].measured_us = 526;  // just above 0.525x
+  EXPECT_FALSE(MeasuredBudgetOutcome(request, progress)["met"].get<bool>());
+
+  request.budget_kind = "flops";  // other budgets are not measured
+  EXPECT_TRUE(MeasuredBudgetOutcome(request, progress)["met"].get<bool>());
+  request.budget_kind = "latency";
+  progress.verifications[0].measured_us = 0;  // not measured: nothing to judge
+  EXPECT_TRUE(MeasuredBudgetOutcome(request, progress)["met"].get<bool>());
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ def _load_stubs():
 
 pb, pb_grpc = _load_stubs()
 
-TERMINAL_STATES = frozenset({pb.SUCCEEDED, pb.FAILED, pb.CANCELLED})
+TERMINAL_STATES = frozenset({pb.SUCCEEDED, pb.BUDGET_NOT_MET, pb.FAILED, pb.CANCELLED})
 
 
 class AcsError(Exception):

@@ -1,0 +1,294 @@
+// bench_onpolicy: the latency predictor scored on the policies the search proposes
+// (issue: the latency the search optimizes is the latency the user gets). For each model:
+// the dense model is measured end to end (it anchors the budget, as a job does), a search
+// at a latency budget runs with the device class's newest predictor, and its top policies
+// are measured in the runtime alternately with the dense baseline (frozen + optimized for
+// inference) in --passes rounds over all of them. Per policy: predicted vs measured speedup
+// (measured: median over rounds of dense / runtime medians) and predicted vs measured
+// whole-model microseconds (measured: the fastest run, the predictors' label).
+//
+//   bench_onpolicy [--models PATH@1x1x28x28,...] [--data DIR] [--store data/predictors.db]
+//                  [--device-class local|ID] [--threads 1] [--budget 0.5] [--agent amc]
+//                  [--episodes 40] [--top 5] [--passes 8] [--seed 1] [--json PATH]
+//
+// Measure the models' own layers first (`acs predictor collect --layers-of`, then `acs
+// predictor train`), as a job does before its search.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agents/search_session.h"
+#include "core/flags.h"
+#include "devices/measure/device_class.h"
+#include "devices/runtime/runtime.h"
+#include "devices/worker/model_measure.h"
+#include "experiments/bench/bench_common.h"
+#include "predictors/predictor.h"
+
+#ifndef ACS_SOURCE_DIR
+#define ACS_SOURCE_DIR "."
+#endif
+
+namespace acs::bench {
+namespace {
+
+struct ModelArg {
+  std::string path;
+  Shape input;
+};
+
+struct Args {
+  std::vector<ModelArg> models;
+  std::string data = "/usr/share/datasets/fashion-mnist";
+  std::string store = std::string(ACS_SOURCE_DIR) + "/data/predictors.db";
+  std::string device_class = "local";
+  int threads = 1;
+  double budget = 0.5;
+  std::string agent = "amc";
+  int episodes = 40;
+  int top = 5;
+  int passes = 8;
+  uint64_t seed = 1;
+  std::string json = std::string(ACS_SOURCE_DIR) + "/data/bench/onpolicy.json";
+};
+
+const char kUsage[] =
+    "usage: bench_onpolicy [--models PATH@SHAPE,...] [--data DIR] [--store PATH] [--device-class ID]\n"
+    "                      [--threads T] [--budget R] [--agent A] [--episodes N] [--top K]\n"
+    "                      [--passes P] [--seed S] [--json PATH]\n"
+    "  default models: data/zoo/{vgg,resnet20,mobilenetv2}.pt@1x1x28x28\n";
+
+[[noreturn]] void Usage(const std::string& problem) {
+  std::fprintf(stderr, "bench_onpolicy: %s\n%s", problem.c_str(), kUsage);
+  std::exit(2);
+}
+
+std::vector<std::string> Split(const std::string& text, char by) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string t; std::getline(ss, t, by);) out.push_back(t);
+  return out;
+}
+
+Args ParseArgs(int argc, char** argv) {
+  auto flags = ParseFlags(argc, argv, 1,
+                          {"models", "data", "store", "device-class", "threads", "budget", "agent", "episodes",
+                           "top", "passes", "seed", "json"},
+                          {"help"});
+  if (!flags.ok()) Usage(flags.status().message());
+  if (flags->Has("help")) {
+    std::printf("%s", kUsage);
+    std::exit(0);
+  }
+  Args a;
+  const std::string zoo = std::string(ACS_SOURCE_DIR) + "/data/zoo/";
+  const std::string models =
+      flags->Get("models", zoo + "vgg.pt@1x1x28x28," + zoo + "resnet20.pt@1x1x28x28," + zoo + "mobilenetv2.pt@1x1x28x28");
+  for (const std::string& m : Split(models, ',')) {
+    const size_t at = m.rfind('@');
+    if (at == std::string::npos) Usage("--models entries are PATH@SHAPE, got '" + m + "'");
+    StatusOr<Shape> shape = ParseShape(m.substr(at + 1));
+    if (!shape.ok()) Usage(shape.status().message());
+    a.models.push_back({m.substr(0, at), *shape});
+  }
+  auto integer = [&](const char* name, int64_t fallback) {
+    StatusOr<int64_t> v = flags->GetInt(name, fallback);
+    if (!v.ok()) Usage(v.status().message());
+    return *v;
+  };
+  StatusOr<double> budget = flags->GetDouble("budget", a.budget);
+  if (!budget.ok()) Usage(budget.status().message());
+  a.budget = *budget;
+  a.data = flags->Get("data", a.data);
+  a.store = flags->Get("store", a.store);
+  a.device_class = flags->Get("device-class", a.device_class);
+  a.agent = flags->Get("agent", a.agent);
+  a.json = flags->Get("json", a.json);
+  a.threads = static_cast<int>(integer("threads", a.threads));
+  a.episodes = static_cast<int>(integer("episodes", a.episodes));
+  a.top = static_cast<int>(integer("top", a.top));
+  a.passes = static_cast<int>(integer("passes", a.passes));
+  a.seed = static_cast<uint64_t>(integer("seed", static_cast<int64_t>(a.seed)));
+  if (a.threads < 1 || a.episodes < 1 || a.top < 1 || a.passes < 1 || !(a.budget > 0 && a.budget <= 1)) {
+    Usage("need --threads, --episodes, --top, --passes >= 1 and --budget in (0, 1]");
+  }
+  return a;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Row {
+  std::string model;
+  int rank = 0;
+  std::string policy_hash;
+  double accuracy = 0;
+  double predicted_us = 0, predicted_ratio = 0;
+  double measured_us = 0, measured_ratio = 0;  // fastest run; median over rounds of runtime / dense
+  std::vector<double> round_ratios;
+  bool dense_optimized = false;
+
+  double ratio_error() const { return predicted_ratio / measured_ratio - 1; }
+  double us_error() const { return predicted_us / measured_us - 1; }
+};
+
+// The prepared models timed in `passes` rounds over all of them; per model, the ratios
+// runtime / dense of each round and the fastest runtime and dense runs.
+struct Timed {
+  std::vector<double> ratios;
+  double runtime_min_us = 1e300, dense_min_us = 1e300;
+};
+std::vector<Timed> TimeInRounds(std::vector<worker::PreparedModel>& prepared, int passes) {
+  measure::MeasureOptions round;
+  round.min_repeats = 5;
+  round.min_seconds = 0.1;
+  std::vector<Timed> out(prepared.size());
+  for (int p = 0; p < passes; ++p) {
+    for (size_t i = 0; i < prepared.size(); ++i) {
+      const worker::ModelMeasurement m = OrDie(prepared[i].Time(round), "timing");
+      out[i].ratios.push_back(m.runtime.median_us / m.dense.median_us);
+      out[i].runtime_min_us = std::min(out[i].runtime_min_us, m.runtime.min_us);
+      out[i].dense_min_us = std::min(out[i].dense_min_us, m.dense.min_us);
+    }
+  }
+  return out;
+}
+
+void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredictor> predictor,
+                const ModelArg& model, std::vector<Row>* rows, nlohmann::json* out) {
+  const std::string name = std::filesystem::path(model.path).stem().string();
+  worker::ModelMeasureRequest request;
+  request.model_path = model.path;
+  request.input_shape = model.input;
+  request.threads = args.threads;
+  request.calibration_path = args.data;
+  // The dense model anchors the budget, as a job measures it before its search.
+  std::vector<worker::PreparedModel> dense;
+  dense.push_back(OrDie(worker::PreparedModel::Prepare(request), name + " dense"));
+  const Timed dense_timed = TimeInRounds(dense, args.passes).front();
+
+  SearchSessionOptions o;
+  o.model_path = model.path;
+  o.input_shape = model.input;
+  o.data_path = args.data;
+  o.data.split = "train";
+  o.budget_kind = "latency";
+  o.budget_ratio = args.budget;
+  o.predictor = predictor;
+  o.measured_dense_us = dense_timed.dense_min_us;
+  o.threads = args.threads;
+  o.agent = args.agent;
+  o.episodes = args.episodes;
+  o.seed = args.seed;
+  std::unique_ptr<SearchSession> session = OrDie(SearchSession::Create(o), name + " search");
+  if (Status run = session->Run(nullptr); !run.ok()) {
+    std::fprintf(stderr, "%s search: %s\n", name.c_str(), run.ToString().c_str());
+    std::exit(1);
+  }
+  const std::vector<int> top = session->TopK(args.top);
+
+  std::vector<worker::PreparedModel> prepared;
+  std::vector<Row> model_rows;
+  for (size_t r = 0; r < top.size(); ++r) {
+    const EpisodeRecord& e = session->episodes()[top[r]];
+    request.policy = e.policy;
+    prepared.push_back(OrDie(worker::PreparedModel::Prepare(request), name + " policy"));
+    Row row;
+    row.model = name;
+    row.rank = static_cast<int>(r);
+    row.policy_hash = e.policy.Hash();
+    row.accuracy = e.score.accuracy;
+    row.predicted_us = session->PredictedUs(e.policy);
+    row.predicted_ratio = row.predicted_us / session->latency()->dense_us;
+    model_rows.push_back(row);
+  }
+  const std::vector<Timed> timed = TimeInRounds(prepared, args.passes);
+  nlohmann::json policies = nlohmann::json::array();
+  for (size_t r = 0; r < model_rows.size(); ++r) {
+    Row& row = model_rows[r];
+    row.round_ratios = timed[r].ratios;
+    row.measured_ratio = Median(timed[r].ratios);
+    row.measured_us = timed[r].runtime_min_us;
+    std::printf("%-12s #%d %s %6.2f%% %9.1f %9.1f %+6.1f%% %7.3f %7.3f %+6.1f%%\n", name.c_str(), row.rank + 1,
+                row.policy_hash.c_str(), 100 * row.accuracy, row.predicted_us, row.measured_us, 100 * row.us_error(),
+                row.predicted_ratio, row.measured_ratio, 100 * row.ratio_error());
+    policies.push_back({{"rank", row.rank}, {"policy_hash", row.policy_hash}, {"validation_top1", row.accuracy},
+                        {"predicted_us", row.predicted_us}, {"measured_min_us", row.measured_us},
+                        {"predicted_ratio", row.predicted_ratio}, {"measured_ratio", row.measured_ratio},
+                        {"round_ratios", row.round_ratios},
+                        {"policy", nlohmann::json::parse(session->episodes()[top[r]].policy.ToJson(-1))}});
+    rows->push_back(row);
+  }
+  *out = {{"model", name},
+          {"path", model.path},
+          {"input", model.input},
+          {"dense_min_us", dense_timed.dense_min_us},
+          {"dense_plain_note", "dense = frozen + optimize_for_inference where it computes the same function"},
+          {"predicted_dense_us", session->latency()->dense_us},
+          {"overhead_us", session->latency()->overhead_us},
+          {"policies", policies}};
+}
+
+int Main(int argc, char** argv) {
+  const Args args = ParseArgs(argc, argv);
+  std::string device_class = args.device_class;
+  if (device_class == "local") device_class = measure::DetectDeviceClass({1, runtime::RuntimeVersion()}).MachineId();
+  auto store = OrDie(predictors::OpenSqliteStore(args.store), "store " + args.store);
+  auto stored = OrDie(predictors::LoadLatestPredictor(*store, device_class), "predictor");
+  if (!stored) {
+    std::fprintf(stderr, "bench_onpolicy: no trained latency predictor of %s in %s; run 'acs predictor collect' "
+                 "and 'acs predictor train'\n", device_class.c_str(), args.store.c_str());
+    return 1;
+  }
+  std::printf("latency predictor v%lld of %s; budget latency=%.2fx, agent %s, %d episodes, top %d, %d rounds\n",
+              static_cast<long long>(stored->record.version), device_class.c_str(), args.budget, args.agent.c_str(),
+              args.episodes, args.top, args.passes);
+  std::printf("%-12s %-19s %7s %9s %9s %7s %7s %7s %7s\n", "model", "policy", "top1", "pred us", "meas us", "err",
+              "pred x", "meas x", "err");
+  std::vector<Row> rows;
+  nlohmann::json out;
+  out["models"] = nlohmann::json::array();
+  for (const ModelArg& m : args.models) {
+    nlohmann::json model_json;
+    BenchModel(args, stored->predictor, m, &rows, &model_json);
+    out["models"].push_back(model_json);
+  }
+  int ratio_within = 0, us_within = 0;
+  for (const Row& r : rows) {
+    ratio_within += std::abs(r.ratio_error()) <= 0.10;
+    us_within += std::abs(r.us_error()) <= 0.15;
+  }
+  const double n = std::max<double>(1, rows.size());
+  std::printf("\n%zu policies: speedup within ±10%% of measured %.1f%% (target >= 90%%), absolute latency within "
+              "±15%% %.1f%% (target >= 90%%)\n",
+              rows.size(), 100 * ratio_within / n, 100 * us_within / n);
+  out["summary"] = {{"policies", rows.size()},
+                    {"ratio_within_10_percent", ratio_within / n},
+                    {"absolute_within_15_percent", us_within / n}};
+  out["device_class"] = device_class;
+  out["predictor_version"] = stored->record.version;
+  out["budget"] = args.budget;
+  out["agent"] = args.agent;
+  out["episodes"] = args.episodes;
+  out["passes"] = args.passes;
+  out["threads"] = args.threads;
+  if (!args.json.empty()) {
+    if (!WriteJsonFile(args.json, out)) return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace acs::bench
+
+int main(int argc, char** argv) { return acs::bench::Main(argc, argv); }

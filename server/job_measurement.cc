@@ -1,0 +1,164 @@
+// What a latency job measures on its device class besides its result (part of
+// JobScheduler, server/jobs.h): before the search, the model's own layers (a campaign that
+// retrains the class's predictor) and the dense model end to end (which anchors the
+// budget); after a verification that missed the budget, the verified policies' layers,
+// before the search continues (the closed loop).
+#include <chrono>
+#include <thread>
+
+#include "agents/latency_cost.h"
+#include "agents/search_session.h"
+#include "core/importer.h"
+#include "server/jobs.h"
+
+namespace acs::server {
+namespace {
+
+// The fastest run of the dense baseline in a measure-model result (its median when the
+// result has no minimum); 0 when absent.
+double FastestDenseUs(const nlohmann::json& result) {
+  if (!result.is_object() || !result.contains("dense") || !result["dense"].is_object()) return 0;
+  const double min_us = result["dense"].value("min_us", 0.0);
+  return min_us > 0 ? min_us : result["dense"].value("median_us", 0.0);
+}
+
+}  // namespace
+
+StatusOr<std::string> JobScheduler::EnqueueModelTask(const JobRecord& job, const JobRequest& request,
+                                                     const std::string& device_class, const std::string& policy_json,
+                                                     int rank, const std::string& policy_hash) {
+  TaskRecord t;
+  t.job_id = job.id;
+  t.kind = kTaskMeasureModel;
+  t.machine_id = device_class;
+  t.spec_json = nlohmann::json{{"policy", nlohmann::json::parse(policy_json)},
+                               {"input_shape", request.input_shape},
+                               {"threads", request.threads},
+                               {"model_sha256", request.model_sha256},
+                               {"rank", rank},
+                               {"policy_hash", policy_hash}}
+                    .dump();
+  ACS_ASSIGN_OR_RETURN(TaskRecord stored, store_->EnqueueTask(t));
+  return stored.id;
+}
+
+StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobRequest& request, JobProgress& progress,
+                                                 const PredictorState& predictor) {
+  if (!options_.measure_model_layers || progress.layers_measured) return true;
+  const std::string& device_class = progress.device_class;
+  if (progress.calibration_task.empty()) {
+    const Policy dense;
+    ACS_ASSIGN_OR_RETURN(progress.calibration_task,
+                         EnqueueModelTask(job, request, device_class, dense.ToJson(-1), -1, dense.Hash()));
+    ACS_RETURN_IF_ERROR(Save(job, progress));
+  }
+  if (!progress.layers_campaign_started) {
+    if (predictor.state == "collecting" || predictor.state == "training") return false;  // another campaign first
+    ACS_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(request.model_sha256));
+    ACS_ASSIGN_OR_RETURN(std::shared_ptr<ImportedModel> model, ImportTorchScript(path, {request.input_shape}));
+    ACS_ASSIGN_OR_RETURN(SearchSpace space, SearchSpaceOf(request));
+    CampaignOptions campaign;
+    campaign.samples = 0;
+    campaign.heldout = 0;
+    campaign.specs = LayerSpecsOf(model->graph, GridPolicies(model->graph, space), request.threads);
+    campaign.specs_source = "job";
+    StatusOr<PredictorState> started = campaigns_->Start(device_class, campaign);
+    if (!started.ok() && started.status().code() == StatusCode::kFailedPrecondition) return false;  // busy
+    ACS_RETURN_IF_ERROR(started.status());
+    progress.layers_campaign_started = true;
+    ACS_RETURN_IF_ERROR(Save(job, progress));
+    ACS_RETURN_IF_ERROR(SetState(job, kJobPreparing,
+                                 "measuring this model on " + device_class + ": its dense latency end to end and " +
+                                     std::to_string(campaign.specs.size()) +
+                                     " kernels of its layers under the search space, for the predictor"));
+    return false;
+  }
+  if (predictor.state == "collecting" || predictor.state == "training") return false;
+  if (predictor.state == "failed") {
+    return Status::FailedPrecondition("measuring the model's layers on '" + device_class + "' failed: " +
+                                      predictor.error);
+  }
+  ACS_ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(progress.calibration_task));
+  if (task.state != kTaskDone && task.state != kTaskFailed) return false;
+  std::string message;
+  if (task.state == kTaskDone) {
+    progress.dense_calibration_us = FastestDenseUs(nlohmann::json::parse(task.result_json, nullptr, false));
+  }
+  char line[300];
+  if (progress.dense_calibration_us > 0) {
+    std::snprintf(line, sizeof line,
+                  "measured on %s: the dense model %.1f us (fastest run, optimized for inference), its layers in "
+                  "predictor v%lld",
+                  device_class.c_str(), progress.dense_calibration_us, static_cast<long long>(predictor.version));
+  } else {
+    std::snprintf(line, sizeof line,
+                  "the dense model could not be measured on %s (%s): the budget rests on predictions alone",
+                  device_class.c_str(), task.error.empty() ? "no measurement in the result" : task.error.c_str());
+  }
+  progress.layers_measured = true;
+  ACS_RETURN_IF_ERROR(Save(job, progress));
+  ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobPreparing}, {"message", line}}));
+  return true;
+}
+
+StatusOr<PredictorState> JobScheduler::WaitForCampaign(const std::string& job_id, const std::string& device_class) {
+  while (true) {
+    ACS_ASSIGN_OR_RETURN(PredictorState state, campaigns_->Poll(device_class));
+    if (state.state == "failed") {
+      return Status::FailedPrecondition("measuring kernels on '" + device_class + "' failed: " + state.error);
+    }
+    if ((state.state != "collecting" && state.state != "training") || Interrupted(job_id)) return state;
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
+  }
+}
+
+StatusOr<bool> JobScheduler::StartNextRound(JobRecord& job, const JobRequest& request, JobProgress& progress,
+                                            const nlohmann::json& outcome) {
+  if (outcome.value("met", true) || progress.round >= options_.budget_rounds || job.checkpoint.empty()) return false;
+  const std::string& device_class = progress.device_class;
+  if (!progress.round_campaign_started) {
+    ACS_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(request.model_sha256));
+    ACS_ASSIGN_OR_RETURN(std::shared_ptr<ImportedModel> model, ImportTorchScript(path, {request.input_shape}));
+    std::vector<Policy> verified;
+    for (const std::string& text : progress.verify_policies) {
+      ACS_ASSIGN_OR_RETURN(Policy p, Policy::FromJson(text));
+      verified.push_back(std::move(p));
+    }
+    CampaignOptions campaign;
+    campaign.samples = 0;
+    campaign.heldout = 0;
+    campaign.specs = LayerSpecsOf(model->graph, verified, request.threads);
+    campaign.specs_source = "verified";
+    // Another campaign of the class may be running: wait for it, then start this one.
+    while (true) {
+      ACS_ASSIGN_OR_RETURN(PredictorState before, WaitForCampaign(job.id, device_class));
+      (void)before;
+      if (Interrupted(job.id)) return true;
+      StatusOr<PredictorState> started = campaigns_->Start(device_class, campaign);
+      if (started.ok()) break;
+      if (started.status().code() != StatusCode::kFailedPrecondition) return started.status();
+    }
+    progress.round_campaign_started = true;
+    ACS_RETURN_IF_ERROR(Save(job, progress));
+    ACS_RETURN_IF_ERROR(Event(job.id, kEventState,
+                              {{"state", kJobVerifying},
+                               {"message", outcome.value("message", std::string()) + "; measuring the " +
+                                               std::to_string(campaign.specs.size()) +
+                                               " kernels of the verified policies' layers to retrain the predictor"}}));
+  }
+  ACS_ASSIGN_OR_RETURN(PredictorState trained, WaitForCampaign(job.id, device_class));
+  if (Interrupted(job.id)) return true;
+  progress.round += 1;
+  progress.round_campaign_started = false;
+  progress.budget_outcome = outcome.value("message", std::string());
+  progress.verifications.clear();
+  progress.verify_policies.clear();  // the last measured latencies stay until the next verification
+  ACS_RETURN_IF_ERROR(Save(job, progress));
+  ACS_RETURN_IF_ERROR(SetState(job, kJobSearching,
+                               "searching again with latency predictor v" + std::to_string(trained.version) +
+                                   " (round " + std::to_string(progress.round + 1) + " of " +
+                                   std::to_string(options_.budget_rounds + 1) + ")"));
+  return true;
+}
+
+}  // namespace acs::server
