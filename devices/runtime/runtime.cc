@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "devices/measure/device_class.h"
+#include "devices/measure/harness.h"
 #include "devices/runtime/packed_depthwise.h"
 #include "devices/runtime/packed_int8.h"
 
@@ -398,7 +399,7 @@ StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Polic
     }
     torch::jit::EliminateDeadCode(graph);
     if (options.optimize_dense) {
-      InferenceModule m = OptimizeForInference(*graph, model.input_shape);
+      InferenceModule m = FasterForInference(*graph, model.input_shape, options.threads);
       out.module_ = m.module;
       out.dense_optimized_ = m.optimized;
       out.why_dense_not_optimized_ = m.why_not;
@@ -427,7 +428,7 @@ Status OptimizeDenseOps(std::shared_ptr<torch::jit::Graph>& graph) {
   return Status::Ok();
 }
 
-InferenceModule OptimizeForInference(const torch::jit::Graph& graph, const Shape& input_shape) {
+InferenceModule FasterForInference(const torch::jit::Graph& graph, const Shape& input_shape, int threads) {
   InferenceModule out;
   torch::jit::Module plain = ModuleFromGraph(graph);
   out.module = plain;
@@ -442,10 +443,12 @@ InferenceModule OptimizeForInference(const torch::jit::Graph& graph, const Shape
     return out;
   }
   torch::NoGradGuard no_grad;
-  for (int64_t batch : {1, 2}) {
+  SetCpuThreads(threads);
+  torch::Tensor x;
+  for (int64_t batch : {2, 1}) {
     Shape shape = input_shape;
     shape[0] = batch;
-    const torch::Tensor x = torch::randn(shape);
+    x = torch::randn(shape);
     StatusOr<torch::Tensor> expect = RunModule(plain, x), got = RunModule(optimized, x);
     if (!expect.ok()) {
       out.why_not = "the graph does not run on its input shape: " + expect.status().message();
@@ -456,6 +459,20 @@ InferenceModule OptimizeForInference(const torch::jit::Graph& graph, const Shape
       out.why_not = "the optimized graph computes another function (LibTorch's oneDNN rewrite)";
       return out;
     }
+  }
+  measure::MeasureOptions timing;
+  timing.warmup = 2;
+  timing.min_repeats = 7;
+  timing.min_seconds = 0.05;
+  timing.threads = threads;
+  const std::vector<measure::Measurement> t = measure::MeasureAlternating(
+      {[&] { (void)RunModule(plain, x); }, [&] { (void)RunModule(optimized, x); }}, timing);
+  if (t[1].median_us >= t[0].median_us) {
+    char why[160];
+    std::snprintf(why, sizeof why, "slower optimized for inference (%.1f us vs %.1f us as imported)", t[1].median_us,
+                  t[0].median_us);
+    out.why_not = why;
+    return out;
   }
   out.module = optimized;
   out.optimized = true;
@@ -472,7 +489,7 @@ StatusOr<DenseModel> DenseModel::Create(const ImportedModel& model, int threads,
   d.form_ = DenseForm::kPlain;
   d.module_ = model.module;
   if (form == DenseForm::kPlain) return d;
-  InferenceModule m = OptimizeForInference(*model.frozen, model.input_shape);
+  InferenceModule m = FasterForInference(*model.frozen, model.input_shape, threads);
   d.why_not_optimized_ = m.why_not;
   if (m.optimized) {
     d.module_ = m.module;

@@ -49,7 +49,7 @@ torch::Tensor AtenOp(const KernelSpec& spec, const torch::Tensor& x, const torch
 }
 
 // The layer as the runtime leaves it to LibTorch: one aten op with constant weights, run
-// optimized for inference where that is the same function (runtime::OptimizeForInference).
+// optimized for inference where that is faster (runtime::FasterForInference).
 torch::jit::Module OptimizedAtenOp(const KernelSpec& spec, const torch::Tensor& w, const torch::Tensor& b,
                                    int64_t groups) {
   auto graph = std::make_shared<torch::jit::Graph>();
@@ -70,7 +70,7 @@ torch::jit::Module OptimizedAtenOp(const KernelSpec& spec, const torch::Tensor& 
   graph->registerOutput(y);
   Shape input = spec.input;
   if (spec.is_conv()) input[1] = w.size(1) * groups;  // channel pruning of a depthwise layer
-  return runtime::OptimizeForInference(*graph, input).module;
+  return runtime::FasterForInference(*graph, input, spec.threads).module;
 }
 
 std::function<torch::Tensor()> RunModuleOn(torch::jit::Module module, const torch::Tensor& x) {

@@ -42,7 +42,7 @@ struct KernelMeasurement {
   runtime::KernelChoice kernel;
   KernelFeatures features;
   measure::Measurement timing;       // the kernel as the runtime runs it (dense kinds: the
-                                     // aten op after runtime::OptimizeDenseOps)
+                                     // aten op, optimized for inference when that is faster)
   measure::Measurement dense;        // the dense fp32 op of the unpruned shape, optimized alike
   double max_rel_error = 0;          // kernel output vs LibTorch with the same weights
   std::string runtime_version;

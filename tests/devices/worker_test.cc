@@ -412,7 +412,9 @@ TEST(WorkerCliTest, MeasureModelWritesARecord) {
   EXPECT_EQ(j["runtime"]["samples_us"].size(), 2u);
   EXPECT_EQ(j["dense"]["samples_us"].size(), 2u);
   EXPECT_EQ(j["dense_plain"]["samples_us"].size(), 2u);
-  EXPECT_EQ(j["dense_baseline"], "frozen + optimize_for_inference");
+  // The faster dense form on this machine, said by name.
+  EXPECT_TRUE(j["dense_baseline"] == "frozen + optimize_for_inference" || j["dense_baseline"] == "frozen")
+      << j["dense_baseline"];
   EXPECT_LT(j["max_abs_diff"].get<double>(), 1e-3);
   EXPECT_TRUE(j["device_class"]["id"].get<std::string>().find("-t2") != std::string::npos);
   int sparse = 0;
