@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 
-.PHONY: all deps configure build test demo bench bench-predictor clean
+.PHONY: all deps configure build test demo bench bench-predictor bench-onpolicy clean
 
 all: build
 
@@ -43,6 +43,26 @@ bench-predictor: deps
 	  --calib /usr/share/datasets/fashion-mnist
 	build-release/cli/acs predictor train --store data/predictors.db
 	build-release/experiments/bench/bench_predictor --store data/predictors.db --json data/bench/predictor.json
+
+# The predictor on the policies searches propose (docs/latency.md): the zoo and two
+# torchvision models trained here by Python, their layers measured into data/predictors.db,
+# a search per model at latency=0.5x, its top policies measured alternately with the dense
+# baseline. Table and data/bench/onpolicy.json.
+ZOO28 = data/zoo/vgg.pt,data/zoo/resnet20.pt,data/zoo/mobilenetv2.pt
+TV32 = data/zoo/tv_resnet18.pt,data/zoo/tv_mobilenet_v2.pt
+bench-onpolicy: deps
+	cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DACS_BUILD_TESTS=OFF
+	cmake --build build-release -j$(JOBS) --target acs acs-zoo bench_onpolicy
+	build-release/experiments/zoo/acs-zoo train --model all --out data/zoo
+	for m in resnet18 mobilenet_v2; do test -f data/zoo/tv_$$m.pt || \
+	  /usr/bin/python3 experiments/zoo/train_torchvision.py --model $$m --out data/zoo --epochs 2 --train-samples 20000; done
+	build-release/cli/acs predictor collect --store data/predictors.db --threads 1 --samples 600 --heldout 100 \
+	  --rounds 1 --passes 8 --layers-of $(ZOO28) --input 1x1x28x28
+	build-release/cli/acs predictor collect --store data/predictors.db --threads 1 --samples 0 --heldout 0 \
+	  --rounds 0 --passes 8 --layers-of $(TV32) --input 1x3x32x32
+	build-release/cli/acs predictor train --store data/predictors.db
+	build-release/experiments/bench/bench_onpolicy --store data/predictors.db \
+	  --models $(subst .pt,.pt@1x1x28x28,$(ZOO28)),$(subst .pt,.pt@1x3x32x32,$(TV32))
 
 clean:
 	rm -rf $(BUILD_DIR)

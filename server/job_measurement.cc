@@ -80,16 +80,17 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
   }
   ACS_ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(progress.calibration_task));
   if (task.state != kTaskDone && task.state != kTaskFailed) return false;
-  std::string message;
+  std::string baseline = "dense";
   if (task.state == kTaskDone) {
-    progress.dense_calibration_us = FastestDenseUs(nlohmann::json::parse(task.result_json, nullptr, false));
+    const nlohmann::json result = nlohmann::json::parse(task.result_json, nullptr, false);
+    progress.dense_calibration_us = FastestDenseUs(result);
+    if (result.is_object()) baseline = result.value("dense_baseline", baseline);
   }
   char line[300];
   if (progress.dense_calibration_us > 0) {
-    std::snprintf(line, sizeof line,
-                  "measured on %s: the dense model %.1f us (fastest run, optimized for inference), its layers in "
-                  "predictor v%lld",
-                  device_class.c_str(), progress.dense_calibration_us, static_cast<long long>(predictor.version));
+    std::snprintf(line, sizeof line, "measured on %s: the dense model %.1f us (fastest run, %s), its layers in predictor v%lld",
+                  device_class.c_str(), progress.dense_calibration_us, baseline.c_str(),
+                  static_cast<long long>(predictor.version));
   } else {
     std::snprintf(line, sizeof line,
                   "the dense model could not be measured on %s (%s): the budget rests on predictions alone",

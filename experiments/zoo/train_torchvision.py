@@ -47,7 +47,7 @@ class Normalized(torch.nn.Module):
         self.net = net
 
     def forward(self, x):
-        return self.net((x - MEAN) / STD)
+        return self.net((x - 0.2860) / 0.3530)  # MEAN, STD (TorchScript needs literals)
 
 
 def main():
