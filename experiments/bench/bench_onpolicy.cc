@@ -190,7 +190,14 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   o.agent = args.agent;
   o.episodes = args.episodes;
   o.seed = args.seed;
-  std::unique_ptr<SearchSession> session = OrDie(SearchSession::Create(o), name + " search");
+  StatusOr<std::unique_ptr<SearchSession>> created = SearchSession::Create(o);
+  if (!created.ok()) {  // e.g. a budget out of reach: said, and the next model goes on
+    std::printf("%-12s skipped: %s\n", name.c_str(), created.status().ToString().c_str());
+    *out = {{"model", name}, {"path", model.path}, {"dense_min_us", dense_timed.dense_min_us},
+            {"skipped", created.status().ToString()}};
+    return;
+  }
+  std::unique_ptr<SearchSession> session = std::move(created).value();
   if (Status run = session->Run(nullptr); !run.ok()) {
     std::fprintf(stderr, "%s search: %s\n", name.c_str(), run.ToString().c_str());
     std::exit(1);
