@@ -156,13 +156,17 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
   b.cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads);
   ACS_RETURN_IF_ERROR(b.cost->Check(graph));
   const double layers_us = DenseCost(graph, *b.cost);
+  const double fitted_overhead_us = std::max(0.0, predictor.overhead.Predict(ModelShapeOf(graph, Policy{}, threads)));
   if (measured_dense_us > 0) {
+    // The fitted per-op overhead stays constant; the layers take the rest of the
+    // measurement (kernels timed alone run with warm caches: a model whose weights exceed
+    // them is slower in every layer, not by a constant).
     b.calibrated = true;
-    b.overhead_us = std::max(0.0, measured_dense_us - layers_us);
-    b.layer_scale = std::min(1.0, measured_dense_us / layers_us);
+    b.overhead_us = std::min(fitted_overhead_us, 0.5 * measured_dense_us);
+    b.layer_scale = (measured_dense_us - b.overhead_us) / layers_us;
     b.dense_us = measured_dense_us;
   } else {
-    b.overhead_us = std::max(0.0, predictor.overhead.Predict(ModelShapeOf(graph, Policy{}, threads)));
+    b.overhead_us = fitted_overhead_us;
     b.dense_us = layers_us + b.overhead_us;
   }
   b.env_budget = (ratio * b.dense_us - b.overhead_us) / (b.layer_scale * layers_us);

@@ -57,9 +57,9 @@ struct LatencyBudget {
   std::shared_ptr<LatencyCostModel> cost;
   double env_budget = 0;   // share of the dense layers' latency, for EnvOptions::budget
   double dense_us = 0;     // whole model, dense: predicted, or measured when calibrated
-  double overhead_us = 0;  // per-model overhead: predicted, or measured minus the layers
-  double layer_scale = 1;  // calibrated: < 1 when the layers alone are predicted slower
-                           // than the measured dense model
+  double overhead_us = 0;  // per-model overhead: predicted (OverheadModel)
+  double layer_scale = 1;  // calibrated: the layers' predictions scaled so that with the
+                           // overhead they make the measured dense model
   bool calibrated = false; // anchored to a measurement of this model
   // Predicted whole-model latency of a resolved policy.
   double PredictUs(const Graph& graph, const Policy& policy) const;
@@ -69,8 +69,8 @@ struct LatencyBudget {
 // overhead alone exceeds the budget; InvalidArgument for a ratio outside (0, 1].
 // `measured_dense_us` > 0 (the dense model of this graph measured end to end on the device
 // class, as the baseline its speedups are taken against) calibrates the budget: the
-// overhead is that measurement minus the predicted dense layers (when the layers alone are
-// predicted slower, no overhead and the layers scaled down to it).
+// predicted per-model overhead (at most half the measurement) stays, and the layers are
+// scaled to make up the rest, so that the dense model is predicted at the measurement.
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
                                           int threads, double ratio, double measured_dense_us = 0);
 
