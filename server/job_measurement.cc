@@ -1,7 +1,7 @@
 // What a latency job measures on its device class besides its result (part of
-// JobScheduler, server/jobs.h): before the search, the model's own layers (a campaign that
-// retrains the class's predictor) and the dense model end to end (which anchors the
-// budget); after a verification that missed the budget, the verified policies' layers,
+// JobScheduler, server/jobs.h): before the search (the preparing phase), a predictor
+// campaign when the class has none, the model's own layers (a campaign that retrains the
+// class's predictor) and the dense model end to end (which anchors the budget); after a verification that missed the budget, the verified policies' layers,
 // before the search continues (the closed loop).
 #include <chrono>
 #include <thread>
@@ -40,6 +40,54 @@ StatusOr<std::string> JobScheduler::EnqueueModelTask(const JobRecord& job, const
                     .dump();
   ACS_ASSIGN_OR_RETURN(TaskRecord stored, store_->EnqueueTask(t));
   return stored.id;
+}
+
+Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress) {
+  if (request.budget_kind != "latency") return SetState(job, kJobSearching, "searching");
+  const std::string& device_class = progress.device_class;
+  std::string last, last_state;
+  auto last_event = std::chrono::steady_clock::now();
+  while (!Interrupted(job.id)) {
+    ACS_ASSIGN_OR_RETURN(PredictorState state, campaigns_->Poll(device_class));
+    if (state.version > 0) {
+      ACS_ASSIGN_OR_RETURN(bool ready, MeasureModelOnClass(job, request, progress, state));
+      if (ready) {
+        return SetState(job, kJobSearching,
+                        "searching with latency predictor v" + std::to_string(state.version) + " of " + device_class);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
+      continue;
+    }
+    if (state.state == "failed") {
+      return Status::FailedPrecondition("the measurement campaign for device class '" + device_class +
+                                        "' failed: " + state.error);
+    }
+    if (state.state == "none") {
+      StatusOr<PredictorState> started = campaigns_->Start(device_class, options_.campaign);
+      if (!started.ok() && started.status().code() != StatusCode::kFailedPrecondition) return started.status();
+    }
+    const std::string message =
+        state.state == "none" ? "starting a measurement campaign on " + device_class + " for its latency predictor"
+        : state.state == "collecting"
+                                    ? "measuring kernels on " + device_class + " for its latency predictor: " +
+                                          std::to_string(state.tasks_done + state.tasks_failed) + "/" +
+                                          std::to_string(state.tasks_total)
+                                    : "training the latency predictor of " + device_class;
+    // Campaign progress at most every 5 s, and on every change of its state.
+    const auto now = std::chrono::steady_clock::now();
+    if (job.state != kJobPreparing) {
+      ACS_RETURN_IF_ERROR(SetState(job, kJobPreparing, message));
+      last_event = now;
+    } else if (message != last && state.state != "none" &&
+               (state.state != last_state || now - last_event >= std::chrono::seconds(5))) {
+      ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobPreparing}, {"message", message}}));
+      last_event = now;
+    }
+    last = message;
+    last_state = state.state;
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
+  }
+  return Status::Ok();
 }
 
 StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobRequest& request, JobProgress& progress,

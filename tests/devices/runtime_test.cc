@@ -59,6 +59,15 @@ RuntimeOptions Threads(int threads) {
   return o;
 }
 
+// The block sizes among `sizes` that divide the layer's output channels.
+std::vector<int> FittingBlocks(const Layer& layer, std::initializer_list<int> sizes) {
+  std::vector<int> fits;
+  for (int n : sizes) {
+    if (layer.out_channels % n == 0) fits.push_back(n);
+  }
+  return fits;
+}
+
 // A random config for each compressible layer: block (an N that divides its outputs),
 // unstructured, N:M, channel (where its group is prunable) or dense.
 Policy RandomPolicy(const Graph& g, uint32_t seed) {
@@ -70,10 +79,7 @@ Policy RandomPolicy(const Graph& g, uint32_t seed) {
     LayerConfig c;
     switch (rng() % 5) {
       case 0: {
-        std::vector<int> fits;
-        for (int n : {4, 8, 16}) {
-          if (layer.out_channels % n == 0) fits.push_back(n);
-        }
+        const std::vector<int> fits = FittingBlocks(layer, {4, 8, 16});
         c.pattern = fits.empty() ? Pattern::kUnstructured : Pattern::kBlock;
         if (!fits.empty()) c.block = fits[rng() % fits.size()];
         c.sparsity = sparsity(rng);
@@ -477,10 +483,7 @@ Policy AnyConfigPolicy(const Graph& g, std::mt19937& rng) {
     c.precision = precisions[rng() % 4];
     switch (rng() % 5) {
       case 0: {
-        std::vector<int> fits;
-        for (int n : {2, 4, 8, 16, 32}) {
-          if (layer.out_channels % n == 0) fits.push_back(n);
-        }
+        const std::vector<int> fits = FittingBlocks(layer, {2, 4, 8, 16, 32});
         if (fits.empty()) break;
         c.pattern = Pattern::kBlock;
         c.block = fits[rng() % fits.size()];
