@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 
-.PHONY: all deps configure build test demo bench bench-predictor bench-onpolicy clean
+.PHONY: all deps configure build test demo bench bench-predictor bench-onpolicy fuzz asan clean
 
 all: build
 
@@ -63,6 +63,30 @@ bench-onpolicy: deps
 	build-release/cli/acs predictor train --store data/predictors.db
 	build-release/experiments/bench/bench_onpolicy --store data/predictors.db \
 	  --models $(subst .pt,.pt@1x1x28x28,$(ZOO28)),$(subst .pt,.pt@1x3x32x32,$(TV32))
+
+# Fuzzing with clang's libFuzzer under ASan + UBSan: each target for FUZZ_SECONDS on a
+# working copy of its corpus in data/fuzz/NAME; a crash stops the run and is saved as
+# data/fuzz/crashes/NAME-crash-* (add it to tests/fuzz/corpus/NAME once fixed).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = policy kernel_spec job_records dataset
+fuzz:
+	bash deploy/install-deps.sh fuzz
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACS_FUZZ=ON
+	cmake --build build-fuzz -j$(JOBS)
+	mkdir -p data/fuzz/crashes
+	for t in $(FUZZ_TARGETS); do mkdir -p data/fuzz/$$t && cp -n tests/fuzz/corpus/$$t/* data/fuzz/$$t/ && \
+	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 \
+	    -artifact_prefix=data/fuzz/crashes/$$t- data/fuzz/$$t || exit 1; done
+
+# The torch-free unit tests and the fuzz replays under ASan + UBSan (gcc).
+ASAN_TESTS = test_policy test_kernels test_int8_kernels test_measure test_predictors test_server_store
+ASAN_REPLAYS = policy kernel_spec job_records
+asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+	cmake --build build-asan -j$(JOBS) --target $(ASAN_TESTS) $(addprefix fuzz_replay_,$(ASAN_REPLAYS))
+	for t in $(ASAN_TESTS); do build-asan/tests/$$t || exit 1; done
+	for t in $(ASAN_REPLAYS); do build-asan/tests/fuzz/fuzz_replay_$$t tests/fuzz/corpus/$$t || exit 1; done
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -20,6 +20,7 @@
 #include "cli/common.h"
 #include "cli/remote.h"
 #include "cli/table.h"
+#include "core/sha256.h"
 #include "proto/acs.grpc.pb.h"
 #include "proto/grpc_status.h"
 
@@ -363,7 +364,8 @@ Status CheckArtifactName(const std::string& name) {
   return Status::Ok();
 }
 
-// Streams the artifact into dir/.NAME.part, checks its size and renames it to dir/NAME.
+// Streams the artifact into dir/.NAME.part, checks its size and sha256 and renames it to
+// dir/NAME.
 StatusOr<std::string> Download(const Remote& r, const std::string& job, const std::string& name,
                                const fs::path& dir) {
   ACS_RETURN_IF_ERROR(CheckArtifactName(name));
@@ -378,9 +380,15 @@ StatusOr<std::string> Download(const Remote& r, const std::string& job, const st
   auto reader = r.conn.stub->DownloadArtifact(&ctx, req);
   acs::v1::ArtifactChunk chunk;
   int64_t expected = -1, written = 0;
+  std::string expected_sha256;
+  Sha256 sha;
   while (reader->Read(&chunk)) {
-    if (expected < 0) expected = chunk.total_bytes();
+    if (expected < 0) {
+      expected = chunk.total_bytes();
+      expected_sha256 = chunk.sha256();
+    }
     out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    sha.Update(chunk.data());
     written += static_cast<int64_t>(chunk.data().size());
   }
   out.close();
@@ -388,6 +396,13 @@ StatusOr<std::string> Download(const Remote& r, const std::string& job, const st
   if (s.ok() && !out) s = Status::Unavailable("writing '" + temp.string() + "' failed");
   if (s.ok() && expected >= 0 && written != expected) {
     s = Status::DataLoss(name + ": received " + std::to_string(written) + " of " + std::to_string(expected) + " bytes");
+  }
+  if (s.ok() && !expected_sha256.empty()) {
+    const std::string actual = sha.HexDigest();
+    if (actual != expected_sha256) {
+      s = Status::DataLoss(name + ": the received bytes hash to " + actual + ", not to the artifact's " +
+                           expected_sha256);
+    }
   }
   std::error_code ec;
   if (s.ok()) fs::rename(temp, final_path, ec);

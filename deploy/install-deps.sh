@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages acs needs to build, test and run.
 # Idempotent: installs only what is missing and does nothing when all is there.
+# `install-deps.sh fuzz` adds clang, for `make fuzz`.
 set -euo pipefail
 
 packages=(
@@ -17,6 +18,7 @@ packages=(
   python3 python3-torch python3-torchvision
   python3-grpcio python3-protobuf python3-grpc-tools
 )
+if [ "${1:-}" = fuzz ]; then packages+=(clang); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -151,7 +151,7 @@ StatusOr<Principal> AcsService::Caller(grpc::ServerContext* ctx, std::initialize
 grpc::Status AcsService::Upload(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
                                 acs::v1::UploadReply* reply, const std::string& what) {
   if (auto who = Caller(ctx, {Role::kAdmin, Role::kUser}, "uploading a " + what); !who.ok()) return ToGrpc(who.status());
-  StatusOr<BlobWriter::Committed> blob = Receive(reader);
+  StatusOr<BlobWriter::Committed> blob = Receive(ctx, reader);
   if (!blob.ok()) return ToGrpc(blob.status());
   reply->set_sha256(blob->sha256);
   reply->set_bytes(blob->bytes);
@@ -159,19 +159,30 @@ grpc::Status AcsService::Upload(grpc::ServerContext* ctx, grpc::ServerReader<acs
   return grpc::Status::OK;
 }
 
-StatusOr<BlobWriter::Committed> AcsService::Receive(grpc::ServerReader<acs::v1::UploadChunk>* reader) {
+StatusOr<BlobWriter::Committed> AcsService::Receive(grpc::ServerContext* ctx,
+                                                   grpc::ServerReader<acs::v1::UploadChunk>* reader) {
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, p_.blobs->NewWriter(p_.max_upload_bytes));
   acs::v1::UploadChunk chunk;
   bool first = true;
+  int64_t announced = 0, received = 0;
   while (reader->Read(&chunk)) {
-    if (first && chunk.total_bytes() > p_.max_upload_bytes) {
-      return Status::OutOfRange("upload of " + std::to_string(chunk.total_bytes()) + " bytes exceeds the limit of " +
-                                std::to_string(p_.max_upload_bytes) + " bytes");
+    if (first) {
+      announced = chunk.total_bytes();
+      if (announced > p_.max_upload_bytes) {
+        return Status::OutOfRange("upload of " + std::to_string(announced) + " bytes exceeds the limit of " +
+                                  std::to_string(p_.max_upload_bytes) + " bytes");
+      }
     }
     first = false;
     ACS_RETURN_IF_ERROR(writer->Append(chunk.data()));
+    received += static_cast<int64_t>(chunk.data().size());
   }
+  if (ctx->IsCancelled()) return Status::Cancelled("the upload was interrupted; nothing was stored");
   if (first) return Status::InvalidArgument("an upload needs at least one chunk");
+  if (announced > 0 && received != announced) {
+    return Status::InvalidArgument("the upload announced " + std::to_string(announced) + " bytes and sent " +
+                                   std::to_string(received) + "; nothing was stored");
+  }
   return writer->Commit();
 }
 
@@ -227,10 +238,36 @@ grpc::Status AcsService::ListJobs(grpc::ServerContext* ctx, const acs::v1::ListJ
   return grpc::Status::OK;
 }
 
+class AcsService::WatchSlot {
+ public:
+  WatchSlot(AcsService* service, const std::string& user) : service_(service), user_(user) {
+    std::lock_guard<std::mutex> lock(service_->watch_mu_);
+    held_ = service_->watchers_[user_] < service_->p_.max_watchers_per_user;
+    if (held_) ++service_->watchers_[user_];
+  }
+  ~WatchSlot() {
+    if (!held_) return;
+    std::lock_guard<std::mutex> lock(service_->watch_mu_);
+    if (--service_->watchers_[user_] == 0) service_->watchers_.erase(user_);
+  }
+  Status status() const {
+    if (held_) return Status::Ok();
+    return Status::OutOfRange(user_ + " is watching " + std::to_string(service_->p_.max_watchers_per_user) +
+                              " jobs already, this server's limit per user");
+  }
+
+ private:
+  AcsService* service_;
+  std::string user_;
+  bool held_ = false;
+};
+
 grpc::Status AcsService::WatchJob(grpc::ServerContext* ctx, const acs::v1::WatchJobRequest* req,
                                   grpc::ServerWriter<acs::v1::JobEvent>* writer) {
   StatusOr<Principal> who = Caller(ctx, {Role::kAdmin, Role::kUser}, "watching a job");
   if (!who.ok()) return ToGrpc(who.status());
+  WatchSlot slot(this, who->name);
+  if (!slot.status().ok()) return ToGrpc(slot.status());
   StatusOr<JobRecord> job = VisibleJob(*who, req->id());
   if (!job.ok()) return ToGrpc(job.status());
   int64_t seq = 0;
@@ -278,17 +315,27 @@ grpc::Status AcsService::DownloadArtifact(grpc::ServerContext* ctx, const acs::v
     if (a.name != req->name()) continue;
     StatusOr<std::string> path = p_.blobs->PathOf(a.sha256);
     if (!path.ok()) return ToGrpc(path.status());
+    // A blob damaged on the server's disk is refused, never sent as the artifact.
+    if (Status verified = p_.blobs->Verify(a.sha256); !verified.ok()) {
+      return ToGrpc(Status::DataLoss("artifact " + a.name + " of job " + job->id + " is damaged on the server: " +
+                                     verified.message()));
+    }
     std::ifstream in(*path, std::ios::binary);
+    if (!in) return ToGrpc(Status::DataLoss("artifact " + a.name + " of job " + job->id + " cannot be opened"));
     std::string buffer(1 << 20, '\0');
     bool first = true;
     while (in) {
       in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
       acs::v1::ArtifactChunk chunk;
       chunk.set_data(buffer.data(), static_cast<size_t>(in.gcount()));
-      if (first) chunk.set_total_bytes(a.bytes);
+      if (first) {
+        chunk.set_total_bytes(a.bytes);
+        chunk.set_sha256(a.sha256);
+      }
       if ((in.gcount() > 0 || first) && !writer->Write(chunk)) return grpc::Status::OK;
       first = false;
     }
+    if (in.bad()) return ToGrpc(Status::DataLoss("artifact " + a.name + " of job " + job->id + " cannot be read"));
     return grpc::Status::OK;
   }
   return ToGrpc(Status::NotFound("job " + req->job_id() + " has no artifact '" + req->name() + "'" +

@@ -2,6 +2,10 @@
 // store, job scheduler, farm, campaigns). Users see and change their own jobs, admins all.
 #pragma once
 
+#include <map>
+#include <mutex>
+#include <string>
+
 #include "proto/acs.grpc.pb.h"
 #include "server/auth.h"
 #include "server/campaign.h"
@@ -21,6 +25,7 @@ struct AcsServiceParts {
   predictors::MeasurementStore* measurements = nullptr;
   const Authenticator* auth = nullptr;
   int64_t max_upload_bytes = int64_t{1} << 30;  // larger uploads: RESOURCE_EXHAUSTED
+  int max_watchers_per_user = 16;               // concurrent WatchJob streams; more: RESOURCE_EXHAUSTED
 };
 
 class AcsService final : public acs::v1::Acs::Service {
@@ -53,10 +58,16 @@ class AcsService final : public acs::v1::Acs::Service {
   // One upload stream into the blob store, for a caller who may upload; `what` names it.
   grpc::Status Upload(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
                       acs::v1::UploadReply* reply, const std::string& what);
-  StatusOr<BlobWriter::Committed> Receive(grpc::ServerReader<acs::v1::UploadChunk>* reader);
+  // An upload's chunks into the blob store; nothing is stored unless every announced byte
+  // arrived and the client finished the stream.
+  StatusOr<BlobWriter::Committed> Receive(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader);
   // The job if the caller may see it: NotFound for an unknown id and for another user's job.
   StatusOr<JobRecord> VisibleJob(const Principal& who, const std::string& id);
+  // Counts a watch of `who` while it lasts; OutOfRange naming the limit past it.
+  class WatchSlot;
   AcsServiceParts p_;
+  std::mutex watch_mu_;
+  std::map<std::string, int> watchers_;  // per user
 };
 
 }  // namespace acs::server

@@ -1,15 +1,30 @@
 #include "server/blob_store.h"
 
-#include <openssl/evp.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <sstream>
 
+#include "core/sha256.h"
 #include "server/server_store.h"
 
 namespace acs::server {
 namespace fs = std::filesystem;
+
+namespace {
+
+// Flushes a file (or directory) to the disk; false when it cannot.
+bool SyncPath(const std::string& path, bool directory) {
+  const int fd = open(path.c_str(), (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = fsync(fd) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
 
 bool IsSha256(const std::string& t) {
   if (t.size() != 64) return false;
@@ -20,7 +35,6 @@ bool IsSha256(const std::string& t) {
 }
 
 BlobWriter::~BlobWriter() {
-  if (digest_) EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(digest_));
   if (!done_ && !temp_path_.empty()) {
     out_.close();
     std::error_code ec;
@@ -35,7 +49,7 @@ Status BlobWriter::Append(const std::string& chunk) {
   }
   out_.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
   if (!out_) return Status::Unavailable("cannot write '" + temp_path_ + "' (disk full?)");
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(digest_), chunk.data(), chunk.size());
+  digest_->Update(chunk);
   bytes_ += static_cast<int64_t>(chunk.size());
   return Status::Ok();
 }
@@ -44,15 +58,10 @@ StatusOr<BlobWriter::Committed> BlobWriter::Commit() {
   if (done_) return Status::FailedPrecondition("the blob was committed already");
   out_.close();
   if (!out_) return Status::Unavailable("cannot write '" + temp_path_ + "'");
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(digest_), digest, &len);
-  static const char* hex = "0123456789abcdef";
+  // On the disk before its name: a crash leaves a whole blob or none.
+  if (!SyncPath(temp_path_, false)) return Status::Unavailable("cannot flush '" + temp_path_ + "' to the disk");
   Committed c;
-  for (unsigned int i = 0; i < len; ++i) {
-    c.sha256 += hex[digest[i] >> 4];
-    c.sha256 += hex[digest[i] & 15];
-  }
+  c.sha256 = digest_->HexDigest();
   c.bytes = bytes_;
   const std::string final_path = store_->FinalPath(c.sha256);
   std::error_code ec;
@@ -63,6 +72,7 @@ StatusOr<BlobWriter::Committed> BlobWriter::Commit() {
   } else {
     fs::rename(temp_path_, final_path, ec);
     if (ec) return Status::Unavailable("cannot store blob '" + final_path + "': " + ec.message());
+    (void)SyncPath(fs::path(final_path).parent_path().string(), true);
   }
   done_ = true;
   return c;
@@ -91,8 +101,7 @@ StatusOr<std::unique_ptr<BlobWriter>> BlobStore::NewWriter(int64_t limit_bytes) 
   w->temp_path_ = (fs::path(root_) / "tmp" / (suffix + "-" + std::to_string(counter++))).string();
   w->out_.open(w->temp_path_, std::ios::binary | std::ios::trunc);
   if (!w->out_) return Status::Unavailable("cannot create '" + w->temp_path_ + "'");
-  w->digest_ = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(w->digest_), EVP_sha256(), nullptr);
+  w->digest_ = std::make_unique<Sha256>();
   return w;
 }
 
@@ -120,6 +129,14 @@ StatusOr<std::string> BlobStore::Read(const std::string& sha256) const {
   s << in.rdbuf();
   if (!in) return Status::DataLoss("cannot read blob " + sha256);
   return s.str();
+}
+
+Status BlobStore::Verify(const std::string& sha256) const {
+  ACS_ASSIGN_OR_RETURN(std::string path, PathOf(sha256));
+  const std::string actual = Sha256OfFile(path);
+  if (actual.empty()) return Status::DataLoss("blob " + sha256 + " cannot be read");
+  if (actual != sha256) return Status::DataLoss("blob " + sha256 + " is corrupt: its bytes hash to " + actual);
+  return Status::Ok();
 }
 
 }  // namespace acs::server

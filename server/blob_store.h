@@ -1,6 +1,6 @@
 // Artifacts and uploads as files named by their sha256 under the data dir
-// (blobs/ab/abcdef...). Writes go to a temporary file first and are renamed into place,
-// so a blob is either whole or absent; the same bytes are stored once. Thread-safe.
+// (blobs/ab/abcdef...). Writes go to a temporary file first, flushed to the disk, and are
+// renamed into place, so a blob is either whole or absent; the same bytes are stored once. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "core/sha256.h"
 #include "core/status.h"
 
 namespace acs::server {
@@ -33,7 +34,7 @@ class BlobWriter {
   const BlobStore* store_ = nullptr;
   std::string temp_path_;
   std::ofstream out_;
-  void* digest_ = nullptr;  // EVP_MD_CTX
+  std::unique_ptr<Sha256> digest_;
   int64_t bytes_ = 0, limit_ = 0;
   bool done_ = false;
 };
@@ -49,6 +50,8 @@ class BlobStore {
   // The file of a blob; NotFound when absent, InvalidArgument for a malformed digest.
   StatusOr<std::string> PathOf(const std::string& sha256) const;
   StatusOr<std::string> Read(const std::string& sha256) const;
+  // DataLoss when the blob's bytes no longer hash to its name (or cannot be read).
+  Status Verify(const std::string& sha256) const;
 
  private:
   friend class BlobWriter;

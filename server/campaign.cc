@@ -23,18 +23,6 @@ StatusOr<PredictorState> Campaigns::Stored(const std::string& machine_id) {
   return s;
 }
 
-Status Campaigns::Resume() {
-  ACS_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, store_->JobsInStates({kJobPreparing}));
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const JobRecord& j : jobs) {
-    const nlohmann::json r = nlohmann::json::parse(j.request_json, nullptr, false);
-    if (r.is_object() && r.contains("campaign") && r["campaign"].is_string()) {
-      running_[r["campaign"].get<std::string>()] = j.id;
-    }
-  }
-  return Status::Ok();
-}
-
 StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const CampaignOptions& options) {
   if (machine_id.empty()) return Status::InvalidArgument("a campaign needs a device class");
   if (options.samples < 0 || options.heldout < 0 || options.samples + static_cast<int64_t>(options.specs.size()) < 1) {
@@ -43,7 +31,8 @@ StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const C
   std::string id;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (running_.count(machine_id)) {
+    ACS_ASSIGN_OR_RETURN(std::optional<JobRecord> latest, store_->LatestCampaign(machine_id));
+    if (latest && latest->state == kJobPreparing) {
       return Status::FailedPrecondition("a measurement campaign for '" + machine_id + "' is running already");
     }
     JobRecord job;
@@ -53,8 +42,6 @@ StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const C
                                       {"heldout", options.heldout}, {"specs", options.specs.size()}}.dump();
     ACS_ASSIGN_OR_RETURN(JobRecord created, store_->CreateJob(job));
     id = created.id;
-    running_[machine_id] = id;
-    failed_.erase(machine_id);
   }
   predictors::SampleSpace space;
   space.threads = options.threads;
@@ -69,29 +56,26 @@ StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const C
     s = farm_->EnqueueKernels(machine_id, options.specs, options.specs_source, id).status();
   }
   if (!s.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    running_.erase(machine_id);
+    if (StatusOr<JobRecord> job = store_->GetJob(id); job.ok()) {
+      job->state = kJobFailed;
+      job->error = "enqueueing its tasks failed: " + s.message();
+      (void)store_->UpdateJob(*job);
+    }
     return s;
   }
   return Poll(machine_id);
 }
 
 StatusOr<PredictorState> Campaigns::Poll(const std::string& machine_id) {
-  std::string id;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = running_.find(machine_id);
-    if (it != running_.end()) id = it->second;
-  }
   ACS_ASSIGN_OR_RETURN(PredictorState state, Stored(machine_id));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (failed_.count(machine_id)) {
-      state.state = "failed";
-      state.error = failed_[machine_id];
-    }
+  ACS_ASSIGN_OR_RETURN(std::optional<JobRecord> campaign, store_->LatestCampaign(machine_id));
+  if (!campaign) return state;
+  if (campaign->state == kJobFailed) {
+    state.state = "failed";
+    state.error = campaign->error;
   }
-  if (id.empty()) return state;
+  if (campaign->state != kJobPreparing) return state;
+  const std::string id = campaign->id;
   ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, store_->TasksOfJob(id));
   state.state = "collecting";
   state.tasks_total = static_cast<int>(tasks.size());
@@ -101,33 +85,33 @@ StatusOr<PredictorState> Campaigns::Poll(const std::string& machine_id) {
   }
   if (state.tasks_done + state.tasks_failed < state.tasks_total) return state;
   {
-    // One caller trains; the others see "training" meanwhile.
+    // One caller trains; the others (and processes that do not train) see "training".
     std::lock_guard<std::mutex> lock(mu_);
-    if (!training_.insert(machine_id).second) {
+    if (!trains_ || !training_.insert(machine_id).second) {
       state.state = "training";
       return state;
     }
   }
 
   // Every task finished: train, save, and the campaign is over.
-  ACS_ASSIGN_OR_RETURN(std::vector<predictors::KernelRecord> kernels, measurements_->Kernels(machine_id));
-  ACS_ASSIGN_OR_RETURN(std::vector<predictors::ModelRecord> models, measurements_->Models(machine_id));
-  StatusOr<predictors::TrainedRecord> trained =
-      predictors::TrainForStore(machine_id, kernels, models, nlohmann::json{{"campaign", id}});
+  StatusOr<predictors::TrainedRecord> trained = Status::Internal("not trained");
+  {
+    StatusOr<std::vector<predictors::KernelRecord>> kernels = measurements_->Kernels(machine_id);
+    StatusOr<std::vector<predictors::ModelRecord>> models = measurements_->Models(machine_id);
+    if (!kernels.ok()) trained = kernels.status();
+    else if (!models.ok()) trained = models.status();
+    else trained = predictors::TrainForStore(machine_id, *kernels, *models, nlohmann::json{{"campaign", id}});
+  }
   Status saved = trained.status();
   if (trained.ok()) saved = measurements_->AddPredictor(trained->record).status();
+  campaign->state = saved.ok() ? kJobSucceeded : kJobFailed;
+  campaign->error = saved.ok() ? "" : "training after the campaign failed: " + saved.message();
+  const Status updated = store_->UpdateJob(*campaign);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    running_.erase(machine_id);
     training_.erase(machine_id);
-    if (!saved.ok()) failed_[machine_id] = "training after the campaign failed: " + saved.message();
   }
-  StatusOr<JobRecord> job = store_->GetJob(id);
-  if (job.ok()) {
-    job->state = saved.ok() ? kJobSucceeded : kJobFailed;
-    job->error = saved.ok() ? "" : saved.message();
-    ACS_RETURN_IF_ERROR(store_->UpdateJob(*job));
-  }
+  ACS_RETURN_IF_ERROR(updated);
   ACS_ASSIGN_OR_RETURN(PredictorState done, Poll(machine_id));
   done.tasks_total = state.tasks_total;
   done.tasks_done = state.tasks_done;
@@ -136,10 +120,13 @@ StatusOr<PredictorState> Campaigns::Poll(const std::string& machine_id) {
 }
 
 void Campaigns::PollAll() {
-  std::vector<std::string> machines;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [m, id] : running_) machines.push_back(m);
+  StatusOr<std::vector<JobRecord>> running = store_->JobsInStates({kJobPreparing});
+  if (!running.ok()) return;
+  std::set<std::string> machines;
+  for (const JobRecord& j : *running) {
+    if (j.owner != kCampaignOwner) continue;
+    const nlohmann::json r = nlohmann::json::parse(j.request_json, nullptr, false);
+    if (r.is_object() && r.contains("campaign") && r["campaign"].is_string()) machines.insert(r["campaign"].get<std::string>());
   }
   for (const std::string& m : machines) (void)Poll(m);
 }

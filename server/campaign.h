@@ -37,10 +37,11 @@ struct PredictorState {
 
 class Campaigns {
  public:
-  Campaigns(Farm* farm, ServerStore* store, predictors::MeasurementStore* measurements)
-      : farm_(farm), store_(store), measurements_(measurements) {}
-  // Picks up the campaigns a previous server left running.
-  Status Resume();
+  // trains: whether this process trains the predictor of a campaign whose tasks have all
+  // finished (the server does; a job runner's child only waits for it). Campaigns are
+  // job records, so every process sharing the store sees the same ones.
+  Campaigns(Farm* farm, ServerStore* store, predictors::MeasurementStore* measurements, bool trains = true)
+      : farm_(farm), store_(store), measurements_(measurements), trains_(trains) {}
   // Enqueues a campaign. FailedPrecondition when one is running for the machine;
   // InvalidArgument when it would measure nothing.
   StatusOr<PredictorState> Start(const std::string& machine_id, const CampaignOptions& options);
@@ -54,10 +55,9 @@ class Campaigns {
   Farm* farm_;
   ServerStore* store_;
   predictors::MeasurementStore* measurements_;
+  bool trains_;
   std::mutex mu_;
-  std::map<std::string, std::string> running_;  // machine id -> campaign job id (the tasks' job id)
-  std::map<std::string, std::string> failed_;   // machine id -> error of its last campaign
-  std::set<std::string> training_;              // machine ids being trained now
+  std::set<std::string> training_;  // machine ids being trained by this process now
 };
 
 }  // namespace acs::server

@@ -1,10 +1,31 @@
 #include "server/farm.h"
 
 #include <chrono>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
 namespace acs::server {
+namespace {
+
+bool PositiveNumber(const nlohmann::json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_number() && std::isfinite(j[key].get<double>()) &&
+         j[key].get<double>() > 0;
+}
+
+// Optional fields must be numbers when present.
+bool NumberOrAbsent(const nlohmann::json& j, const char* key) { return !j.contains(key) || j[key].is_number(); }
+
+// A measure-model result: {"runtime": {"median_us" > 0, ...}, "dense": {"median_us" > 0, ...}}.
+bool IsModelMeasurement(const nlohmann::json& r) {
+  for (const char* part : {"runtime", "dense"}) {
+    if (!r.is_object() || !r.contains(part) || !PositiveNumber(r[part], "median_us")) return false;
+    if (!NumberOrAbsent(r[part], "min_us") || !NumberOrAbsent(r[part], "iqr_us")) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 Farm::Farm(ServerStore* store, predictors::MeasurementStore* measurements, FarmOptions options,
            std::function<int64_t()> clock)
@@ -20,6 +41,13 @@ Farm::Farm(ServerStore* store, predictors::MeasurementStore* measurements, FarmO
 StatusOr<WorkerRecord> Farm::Register(const WorkerRegistration& r) {
   if (r.machine_id.empty()) return Status::InvalidArgument("a worker must say its machine id (device class)");
   WorkerRecord w;
+  w.token_id = r.token_id;
+  ACS_ASSIGN_OR_RETURN(std::vector<WorkerRecord> known, store_->ListWorkers());
+  for (const WorkerRecord& k : known) {
+    if (k.token_id == r.token_id && k.name == (r.name.empty() ? "worker" : r.name) && k.machine_id == r.machine_id) {
+      w.id = k.id;  // registering again
+    }
+  }
   w.name = r.name.empty() ? "worker" : r.name;
   w.machine_id = r.machine_id;
   w.device_json = r.device_json;
@@ -33,35 +61,48 @@ StatusOr<WorkerRecord> Farm::Register(const WorkerRegistration& r) {
   return stored;
 }
 
-StatusOr<std::vector<TaskRecord>> Farm::Lease(const std::string& worker_id, int max) {
-  ACS_RETURN_IF_ERROR(store_->TouchWorker(worker_id, Now()));
-  ACS_RETURN_IF_ERROR(Sweep().status());
+StatusOr<WorkerRecord> Farm::Caller(const std::string& worker_id, int64_t token_id) {
   ACS_ASSIGN_OR_RETURN(std::vector<WorkerRecord> workers, store_->ListWorkers());
-  std::string machine;
   for (const WorkerRecord& w : workers) {
-    if (w.id == worker_id) machine = w.machine_id;
+    if (w.id != worker_id) continue;
+    if (w.token_id != token_id) {
+      return Status::PermissionDenied("worker " + worker_id + " was registered with another token");
+    }
+    ACS_RETURN_IF_ERROR(store_->TouchWorker(worker_id, Now()));
+    return w;
   }
-  const int n = std::max(0, std::min(max, options_.max_lease_batch));
-  return store_->LeaseTasks(worker_id, machine, n, Now(), options_.lease_ms);
+  return Status::NotFound("no worker '" + worker_id + "'; register first");
 }
 
-StatusOr<std::vector<std::string>> Farm::Heartbeat(const std::string& worker_id,
+StatusOr<std::vector<TaskRecord>> Farm::Lease(const std::string& worker_id, int64_t token_id, int max) {
+  ACS_ASSIGN_OR_RETURN(WorkerRecord worker, Caller(worker_id, token_id));
+  ACS_RETURN_IF_ERROR(Sweep().status());
+  const int n = std::max(0, std::min(max, options_.max_lease_batch));
+  return store_->LeaseTasks(worker_id, worker.machine_id, n, Now(), options_.lease_ms);
+}
+
+StatusOr<std::vector<std::string>> Farm::Heartbeat(const std::string& worker_id, int64_t token_id,
                                                    const std::vector<std::string>& task_ids) {
-  ACS_RETURN_IF_ERROR(store_->TouchWorker(worker_id, Now()));
+  ACS_RETURN_IF_ERROR(Caller(worker_id, token_id).status());
   return store_->ExtendLeases(worker_id, task_ids, Now(), options_.lease_ms);
 }
 
-StatusOr<bool> Farm::Report(const std::string& worker_id, const std::string& task_id, bool ok,
+StatusOr<bool> Farm::Report(const std::string& worker_id, int64_t token_id, const std::string& task_id, bool ok,
                             const std::string& result_json, const std::string& error) {
-  ACS_RETURN_IF_ERROR(store_->TouchWorker(worker_id, Now()));
+  ACS_RETURN_IF_ERROR(Caller(worker_id, token_id).status());
   ACS_ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(task_id));
+  if (ok && task.kind == kTaskMeasureModel && !IsModelMeasurement(nlohmann::json::parse(result_json, nullptr, false))) {
+    return Status::InvalidArgument("result of task " + task_id + " is not a model measurement (runtime and dense " +
+                                   "objects with a positive median_us)");
+  }
   predictors::KernelRecord record;
   const bool kernel = ok && task.kind == kTaskMeasureKernel;
   if (kernel) {
     // Validate before accepting, so that a malformed result leaves the task leased.
     const nlohmann::json r = nlohmann::json::parse(result_json, nullptr, false);
     const nlohmann::json spec = nlohmann::json::parse(task.spec_json, nullptr, false);
-    if (!r.is_object() || !r.contains("median_us") || !r["median_us"].is_number() || !spec.is_object()) {
+    if (!PositiveNumber(r, "median_us") || !NumberOrAbsent(r, "iqr_us") || !NumberOrAbsent(r, "min_us") ||
+        !spec.is_object()) {
       return Status::InvalidArgument("result of task " + task_id + " is not a kernel measurement record");
     }
     ACS_ASSIGN_OR_RETURN(record.spec, ParseKernelSpec(spec.value("spec", nlohmann::json())));
@@ -69,7 +110,7 @@ StatusOr<bool> Farm::Report(const std::string& worker_id, const std::string& tas
     record.median_us = r["median_us"].get<double>();
     record.iqr_us = r.value("iqr_us", 0.0);
     record.min_us = r.value("min_us", 0.0);
-    record.repeats = r.value("repeats", 0);
+    record.repeats = r.contains("repeats") && r["repeats"].is_number_integer() ? r["repeats"].get<int>() : 0;
     record.source = spec.value("source", "farm");
     record.record_json = result_json;
   }
@@ -80,6 +121,23 @@ StatusOr<bool> Farm::Report(const std::string& worker_id, const std::string& tas
     ACS_RETURN_IF_ERROR(measurements_->AddKernels(batch));
   }
   return accepted;
+}
+
+StatusOr<std::string> Farm::ModelOfLeasedTask(const std::string& worker_id, int64_t token_id,
+                                              const std::string& task_id) {
+  ACS_RETURN_IF_ERROR(Caller(worker_id, token_id).status());
+  ACS_ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(task_id));
+  if (task.state != kTaskLeased || task.worker_id != worker_id) {
+    return Status::FailedPrecondition("task " + task_id + " is not leased to worker " + worker_id);
+  }
+  const nlohmann::json spec = nlohmann::json::parse(task.spec_json, nullptr, false);
+  const std::string sha = spec.is_object() && spec.contains("model_sha256") && spec["model_sha256"].is_string()
+                              ? spec["model_sha256"].get<std::string>()
+                              : "";
+  if (task.kind != kTaskMeasureModel || sha.empty()) {
+    return Status::InvalidArgument("task " + task_id + " has no model");
+  }
+  return sha;
 }
 
 StatusOr<std::vector<std::string>> Farm::EnqueueKernels(const std::string& machine_id,

@@ -20,9 +20,12 @@ class FarmService final : public acs::farm::v1::Farm::Service {
                          acs::farm::v1::HeartbeatReply* reply) override;
   grpc::Status Report(grpc::ServerContext* ctx, const acs::farm::v1::ReportRequest* req,
                       acs::farm::v1::ReportReply* reply) override;
+  grpc::Status FetchModel(grpc::ServerContext* ctx, const acs::farm::v1::FetchModelRequest* req,
+                          grpc::ServerWriter<acs::farm::v1::ModelChunk>* writer) override;
 
  private:
-  Status Check(grpc::ServerContext* ctx) const;
+  // The caller, when its token may speak the farm protocol.
+  StatusOr<Principal> Check(grpc::ServerContext* ctx) const;
   Farm* farm_;
   const BlobStore* blobs_;
   const Authenticator* auth_;

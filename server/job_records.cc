@@ -65,7 +65,7 @@ nlohmann::json JobProgress::ToJson() const {
                       {"layers_measured", layers_measured},     {"calibration_task", calibration_task},
                       {"dense_calibration_us", dense_calibration_us},
                       {"round", round},                         {"round_campaign_started", round_campaign_started},
-                      {"budget_outcome", budget_outcome}};
+                      {"budget_outcome", budget_outcome},       {"runner_deaths", runner_deaths}};
   j["artifacts"] = nlohmann::json::array();
   for (const ArtifactRef& a : artifacts) j["artifacts"].push_back({{"name", a.name}, {"sha256", a.sha256}, {"bytes", a.bytes}});
   j["verifications"] = nlohmann::json::array();
@@ -102,6 +102,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.round = j.value("round", 0);
     p.round_campaign_started = j.value("round_campaign_started", false);
     p.budget_outcome = j.value("budget_outcome", "");
+    p.runner_deaths = j.value("runner_deaths", 0);
     if (j.contains("artifacts")) {
       for (const auto& a : j["artifacts"]) p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), a.value("bytes", int64_t{0})});
     }

@@ -79,6 +79,7 @@ struct JobProgress {
   int round = 0;
   bool round_campaign_started = false;
   std::string budget_outcome;        // the last verification's miss, as MeasuredBudgetOutcome says it
+  int runner_deaths = 0;             // job runner processes that ended abnormally
 
   nlohmann::json ToJson() const;
   static JobProgress FromJson(const std::string& text);  // defaults for malformed text

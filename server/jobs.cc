@@ -1,5 +1,6 @@
 #include "server/jobs.h"
 
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "agents/make_agent.h"
 #include "agents/search_session.h"
 #include "core/importer.h"
+#include "core/torchscript_model.h"
 #include "predictors/predictor.h"
 
 namespace acs::server {
@@ -42,6 +44,18 @@ StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(pr
   ACS_ASSIGN_OR_RETURN(std::optional<predictors::StoredPredictor> stored,
                        predictors::LoadLatestPredictor(*store, device_class));
   return stored ? stored->predictor : nullptr;
+}
+
+// A job's failure that is a failed allocation, in words that name the memory limit;
+// empty for any other failure.
+std::string OutOfMemory(const std::string& what, const std::string& state) {
+  if (what.find("allocate") == std::string::npos && what.find("not enough memory") == std::string::npos &&
+      what.find("bad_alloc") == std::string::npos) {
+    return "";
+  }
+  const int64_t limit = OwnMemoryLimit();
+  return "the job ran out of memory while " + state +
+         (limit > 0 ? " (its limit is " + FormatBytes(limit) + ")" : std::string()) + ": " + what;
 }
 
 // Episodes each closed-loop round adds to the search.
@@ -113,6 +127,71 @@ StatusOr<std::string> JobScheduler::ResolveDeviceClass(const std::string& reques
   return Status::FailedPrecondition("several device classes are registered (" + known + "): name one");
 }
 
+Status JobScheduler::CheckModelAndData(const JobRequest& request) {
+  auto check = [&]() -> Status {
+    // The model must import at the input shape and the dataset must read; the budget must
+    // be reachable under the cost model (latency: once the class has a predictor).
+    ACS_ASSIGN_OR_RETURN(std::string model_path, blobs_->PathOf(request.model_sha256));
+    ACS_ASSIGN_OR_RETURN(std::string data_path, DatasetPath(request));
+    ACS_ASSIGN_OR_RETURN(SearchSpace space, SearchSpaceOf(request));
+    StatusOr<std::shared_ptr<ImportedModel>> model = ImportTorchScript(model_path, {request.input_shape});
+    if (!model.ok()) return AsInvalid(model.status(), "model " + request.model_sha256.substr(0, 12));
+    DatasetOptions data = request.input_shape.size() == 4 ? FitToInput(request.input_shape) : DatasetOptions{};
+    data.split = "train";
+    data.limit = 1;
+    StatusOr<Dataset> sample = LoadDataset(data_path, data);
+    if (!sample.ok()) return AsInvalid(sample.status(), "dataset");
+    if (request.fine_tune && !sample->has_labels()) {
+      return Status::InvalidArgument("fine-tuning needs a labelled dataset; " + sample->source + " has no labels");
+    }
+    std::shared_ptr<CostModel> cost;
+    double env_budget = request.budget_ratio;
+    if (request.budget_kind == "latency") {
+      ACS_ASSIGN_OR_RETURN(std::shared_ptr<const predictors::TrainedPredictor> predictor,
+                           LatestPredictor(measurements_, request.device_class));
+      if (predictor) {
+        ACS_ASSIGN_OR_RETURN(LatencyBudget lb,
+                             MakeLatencyBudget((*model)->graph, *predictor, request.threads, request.budget_ratio));
+        cost = lb.cost;
+        env_budget = lb.env_budget;
+      }
+    } else {
+      ACS_ASSIGN_OR_RETURN(cost, MakeCostModel(request.budget_kind));
+    }
+    if (cost) {
+      EnvOptions env_options;
+      env_options.space = space;
+      env_options.skip = request.skip_layers;
+      env_options.budget = env_budget;
+      ACS_RETURN_IF_ERROR(Env::Create(&(*model)->graph, cost, env_options).status());
+    }
+    return Status::Ok();
+  };
+  Status s;
+  try {
+    s = check();
+  } catch (const std::exception& e) {
+    s = Status::InvalidArgument("model " + request.model_sha256.substr(0, 12) + ": " + ShortError(e));
+  }
+  const std::string memory = s.ok() ? "" : OutOfMemory(s.message(), "checking the model and dataset");
+  return memory.empty() ? s : Status::InvalidArgument(memory);
+}
+
+Status JobScheduler::CheckInChild(const JobRequest& request) {
+  std::vector<std::string> argv = {options_.runner_program, "check-job"};
+  argv.insert(argv.end(), options_.runner_flags.begin(), options_.runner_flags.end());
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child,
+                       ChildProcess::Start(argv, options_.check_limits, request.ToJson().dump()));
+  const ProcessExit exit = child->WaitForExit();
+  const std::string what = "model " + request.model_sha256.substr(0, 12) + " at input " +
+                           FormatShape(request.input_shape);
+  if (!exit.ok()) {
+    return Status::InvalidArgument(what + ": importing it and reading the dataset " +
+                                   DescribeExit(exit, options_.check_limits));
+  }
+  return StatusFromJsonLine(exit.output);
+}
+
 StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequest& r) {
   if (r.episodes < 1 || r.episodes > options_.max_episodes) {
     return Status::InvalidArgument("episodes must be in [1, " + std::to_string(options_.max_episodes) + "]");
@@ -127,12 +206,26 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
   }
   if (!(r.budget_ratio > 0 && r.budget_ratio <= 1)) return Status::InvalidArgument("the budget ratio must be in (0, 1]");
   if (r.input_shape.size() < 2) return Status::InvalidArgument("input_shape must have a batch and feature dimensions");
+  int64_t elements = 1;
   for (int64_t d : r.input_shape) {
     if (d < 1 || d > 65536) return Status::InvalidArgument("input_shape dimensions must be in [1, 65536]");
+    elements *= d;
+    if (elements > options_.max_input_elements) {
+      return Status::InvalidArgument("input shape " + FormatShape(r.input_shape) + " has more than this server's " +
+                                     std::to_string(options_.max_input_elements) + " elements per input");
+    }
   }
-  StatusOr<std::string> model_path = blobs_->PathOf(r.model_sha256);
-  if (!model_path.ok()) return Status::InvalidArgument("model " + r.model_sha256 + " was not uploaded to this server");
-  ACS_ASSIGN_OR_RETURN(std::string data_path, DatasetPath(r));
+  ACS_ASSIGN_OR_RETURN(std::vector<JobRecord> active,
+                       store_->JobsInStates({kJobQueued, kJobPreparing, kJobSearching, kJobVerifying}));
+  const auto owned = std::count_if(active.begin(), active.end(), [&](const JobRecord& j) { return j.owner == owner; });
+  if (owned >= options_.max_jobs_per_user) {
+    return Status::OutOfRange(owner + " has " + std::to_string(owned) + " jobs queued or running, this server's limit " +
+                              "per user: wait for one to end or cancel one");
+  }
+  if (!blobs_->PathOf(r.model_sha256).ok()) {
+    return Status::InvalidArgument("model " + r.model_sha256 + " was not uploaded to this server");
+  }
+  ACS_RETURN_IF_ERROR(DatasetPath(r).status());
   StatusOr<SearchSpace> space = SearchSpaceOf(r);
   if (!space.ok()) return AsInvalid(space.status(), "search space");
   ACS_ASSIGN_OR_RETURN(std::string device_class, ResolveDeviceClass(r.device_class));
@@ -140,45 +233,13 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
     return Status::FailedPrecondition("a latency budget needs a device class, and no worker has registered");
   }
 
-  // The model must import at the input shape and the dataset must read; the budget must
-  // be reachable under the cost model (latency: once the class has a predictor).
-  StatusOr<std::shared_ptr<ImportedModel>> model = ImportTorchScript(*model_path, {r.input_shape});
-  if (!model.ok()) return AsInvalid(model.status(), "model " + r.model_sha256.substr(0, 12));
-  DatasetOptions data = r.input_shape.size() == 4 ? FitToInput(r.input_shape) : DatasetOptions{};
-  data.split = "train";
-  data.limit = 1;
-  StatusOr<Dataset> sample = LoadDataset(data_path, data);
-  if (!sample.ok()) return AsInvalid(sample.status(), "dataset");
-  if (r.fine_tune && !sample->has_labels()) {
-    return Status::InvalidArgument("fine-tuning needs a labelled dataset; " + sample->source + " has no labels");
-  }
-  std::shared_ptr<CostModel> cost;
-  double env_budget = r.budget_ratio;
-  if (r.budget_kind == "latency") {
-    ACS_ASSIGN_OR_RETURN(std::shared_ptr<const predictors::TrainedPredictor> predictor,
-                         LatestPredictor(measurements_, device_class));
-    if (predictor) {
-      ACS_ASSIGN_OR_RETURN(LatencyBudget lb,
-                           MakeLatencyBudget((*model)->graph, *predictor, r.threads, r.budget_ratio));
-      cost = lb.cost;
-      env_budget = lb.env_budget;
-    }
-  } else {
-    ACS_ASSIGN_OR_RETURN(cost, MakeCostModel(r.budget_kind));
-  }
-  if (cost) {
-    EnvOptions env_options;
-    env_options.space = *space;
-    env_options.skip = r.skip_layers;
-    env_options.budget = env_budget;
-    ACS_ASSIGN_OR_RETURN(std::unique_ptr<Env> env, Env::Create(&(*model)->graph, cost, env_options));
-  }
+  JobRequest stored = r;
+  stored.device_class = device_class;
+  ACS_RETURN_IF_ERROR(options_.runner_program.empty() ? CheckModelAndData(stored) : CheckInChild(stored));
 
   JobRecord job;
   job.owner = owner;
   job.state = kJobQueued;
-  JobRequest stored = r;
-  stored.device_class = device_class;
   job.request_json = stored.ToJson().dump();
   JobProgress progress;
   progress.device_class = device_class;
@@ -262,27 +323,99 @@ void JobScheduler::RunnerLoop() {
       work_cv_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
       continue;
     }
-    StatusOr<JobRecord> job = store_->GetJob(id);
-    Status s = job.status();
-    if (s.ok() && !IsTerminalJobState(job->state)) s = RunJob(*job);
-    bool cancelled = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      cancelled = cancel_.erase(id) > 0;
-    }
-    if (job.ok() && !IsTerminalJobState(job->state)) {
-      if (cancelled) {
-        (void)store_->FailOpenTasksOfJob(id, "cancelled");
-        (void)SetState(*job, kJobCancelled, "cancelled");
-      } else if (!s.ok()) {
-        job->error = s.message();
-        (void)SetState(*job, kJobFailed, s.message());
-      }
-      // Otherwise stopped by the server's shutdown: the job stays as it is, to resume.
+    if (options_.runner_program.empty()) {
+      RunJobHere(id);
+    } else {
+      RunJobInChild(id);
     }
     std::lock_guard<std::mutex> lock(mu_);
     running_.erase(id);
   }
+}
+
+void JobScheduler::RunJobHere(const std::string& id) {
+  StatusOr<JobRecord> job = store_->GetJob(id);
+  Status s = job.status();
+  if (s.ok() && !IsTerminalJobState(job->state)) {
+    try {
+      s = RunJob(*job);
+    } catch (const std::exception& e) {
+      s = Status::Internal("the job failed while " + job->state + ": " + ShortError(e));
+    } catch (...) {
+      s = Status::Internal("the job failed while " + job->state + " (an unknown exception)");
+    }
+  }
+  bool cancelled = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled = cancel_.erase(id) > 0;
+  }
+  if (job.ok() && !IsTerminalJobState(job->state)) {
+    if (cancelled) {
+      (void)store_->FailOpenTasksOfJob(id, "cancelled");
+      (void)SetState(*job, kJobCancelled, "cancelled");
+    } else if (!s.ok()) {
+      const std::string memory = OutOfMemory(s.message(), job->state);
+      job->error = memory.empty() ? s.message() : memory;
+      (void)SetState(*job, kJobFailed, job->error);
+    }
+    // Otherwise stopped by the server's shutdown: the job stays as it is, to resume.
+  }
+}
+
+void JobScheduler::RunJobInChild(const std::string& id) {
+  std::vector<std::string> argv = {options_.runner_program, "run-job", id};
+  argv.insert(argv.end(), options_.runner_flags.begin(), options_.runner_flags.end());
+  StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(argv, options_.job_limits);
+  std::optional<ProcessExit> exit;
+  if (child.ok()) {
+    spdlog::info("job {} runs in process {}", id, (*child)->pid());
+    std::optional<std::chrono::steady_clock::time_point> asked_to_stop;
+    while (!(exit = (*child)->Wait(0.25))) {
+      event_cv_.notify_all();  // the child's events are in the store
+      if (!Interrupted(id)) continue;
+      const auto now = std::chrono::steady_clock::now();
+      if (!asked_to_stop) {
+        (*child)->Signal(SIGTERM);  // it stops after its current episode, checkpointed
+        asked_to_stop = now;
+      } else if (std::chrono::duration<double>(now - *asked_to_stop).count() > options_.stop_grace_seconds) {
+        (*child)->Signal(SIGKILL);
+      }
+    }
+    event_cv_.notify_all();
+  }
+  bool cancelled = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled = cancel_.erase(id) > 0;
+  }
+  StatusOr<JobRecord> job = store_->GetJob(id);
+  if (!job.ok() || IsTerminalJobState(job->state)) return;
+  if (cancelled) {
+    (void)store_->FailOpenTasksOfJob(id, "cancelled");
+    (void)SetState(*job, kJobCancelled, "cancelled");
+    return;
+  }
+  if (stopping_ && child.ok()) return;  // the server stops: the job resumes at its next start
+  JobProgress progress = JobProgress::FromJson(job->progress_json);
+  ++progress.runner_deaths;
+  std::string what = !child.ok() ? "the job runner could not be started: " + child.status().message()
+                     : exit->ok() ? "the job runner exited before the job ended, while " + job->state
+                                  : "the job runner " + DescribeExit(*exit, options_.job_limits) + " while " + job->state;
+  const bool final = !child.ok() || exit->wall_timeout || exit->signal == SIGXCPU ||
+                     progress.runner_deaths >= options_.max_runner_deaths;
+  job->progress_json = progress.ToJson().dump();
+  if (final) {
+    if (progress.runner_deaths > 1) what += " (its runner died " + std::to_string(progress.runner_deaths) + " times)";
+    job->error = what;
+    (void)store_->FailOpenTasksOfJob(id, "the job failed");
+    (void)SetState(*job, kJobFailed, what);
+    return;
+  }
+  (void)store_->UpdateJob(*job);
+  (void)Event(id, kEventState, {{"state", job->state}, {"message", what + "; resuming from its last checkpoint"}});
+  std::lock_guard<std::mutex> lock(mu_);
+  resume_.push_back(id);
 }
 
 Status JobScheduler::RunJob(JobRecord& job) {

@@ -24,6 +24,7 @@
 #include "predictors/store.h"
 #include "server/blob_store.h"
 #include "server/campaign.h"
+#include "server/child_process.h"
 #include "server/farm.h"
 #include "server/job_records.h"
 #include "server/server_store.h"
@@ -49,6 +50,19 @@ struct SchedulerOptions {
   double round_episodes = 0.5;             // episodes each such round adds, x the request's
   int fine_tune_epochs = 1;                // for jobs that ask for fine-tuning
   int64_t fine_tune_samples = 5000;        // training samples after calibration and validation
+  int64_t max_input_elements = 1 << 22;    // elements of a request's input shape, batch included
+  int max_jobs_per_user = 20;              // queued or running at once
+
+  // Isolation. With a runner program (the server's own binary) each job runs in a child
+  // `PROGRAM run-job ID FLAGS...` and Submit's check of the model and dataset in a child
+  // `PROGRAM check-job FLAGS...`, under these limits; without one, both run in this
+  // process (the children themselves, unit tests).
+  std::string runner_program;
+  std::vector<std::string> runner_flags;
+  ProcessLimits job_limits{int64_t{8} << 30, 0, 0};   // 8 GiB, no CPU or wall limit
+  ProcessLimits check_limits{int64_t{8} << 30, 0, 120};
+  int max_runner_deaths = 2;               // a job whose runner died this often fails
+  double stop_grace_seconds = 30;          // a runner asked to stop is killed after this
 };
 
 // The events a job leaves (JobEventRecord::kind).
@@ -69,8 +83,9 @@ class JobScheduler {
 
   // Validates and queues. Errors name the problem: InvalidArgument (unknown model or
   // dataset blob, a model that does not import at the input shape, a malformed budget,
-  // agent or search space), FailedPrecondition (a budget that cannot be met, no worker of
-  // the device class).
+  // agent or search space, an input shape over max_input_elements), FailedPrecondition (a
+  // budget that cannot be met, no worker of the device class), OutOfRange naming the limit
+  // (the owner has max_jobs_per_user jobs queued or running).
   StatusOr<JobRecord> Submit(const std::string& owner, const JobRequest& request);
   // Cancels a queued or running job (a running one stops before its next episode);
   // FailedPrecondition when it has ended already.
@@ -82,6 +97,16 @@ class JobScheduler {
   // checkpoint, to be resumed by the next Start.
   void Stop();
 
+  // Runs one job in this process until it ends or stops (a job runner child's work);
+  // every error and exception ends the job with its message.
+  void RunJobHere(const std::string& id);
+  // What Submit checks by running the user's model: it imports at the input shape, the
+  // dataset reads, and the budget is reachable under the cost model. `request` names its
+  // device class. Errors as Submit's.
+  Status CheckModelAndData(const JobRequest& request);
+  // Stops the runners at their next chance; async-signal-safe.
+  void RequestStop() { stopping_ = true; }
+
   // Blocks until an event is added to any job or `seconds` pass.
   void WaitForEvents(double seconds);
   const SchedulerOptions& options() const { return options_; }
@@ -89,6 +114,9 @@ class JobScheduler {
  private:
   void RunnerLoop();
   std::string NextJob();
+  // Runs the job in a child process and accounts for how it ended.
+  void RunJobInChild(const std::string& id);
+  Status CheckInChild(const JobRequest& request);
   Status RunJob(JobRecord& job);
   Status Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress);
   Status Search(JobRecord& job, const JobRequest& request, JobProgress& progress);

@@ -4,12 +4,14 @@
 #include <grpcpp/security/server_credentials.h>
 #include <signal.h>
 #include <unistd.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -40,7 +42,8 @@ void OnSignal(int sig) {
 const char kUsage[] =
     "usage: acs-server [--data-dir DIR] [--listen HOST:PORT] [options]\n"
     "       acs-server --init [--data-dir DIR]        create the data dir, print the first admin token\n"
-    "       acs-server token --name NAME --role admin|user|worker [--data-dir DIR]\n"
+    "       acs-server token --name NAME --role admin|user|worker [--expires-days N] [--data-dir DIR]\n"
+    "       acs-server token list | revoke --name NAME [--data-dir DIR]\n"
     "\n"
     "  --data-dir DIR        SQLite store and blobs (default data/server)\n"
     "  --listen HOST:PORT    address to serve on (default 127.0.0.1:50051)\n"
@@ -62,14 +65,30 @@ const char kUsage[] =
     "  --no-model-measurement  latency jobs skip measuring the model's own layers and dense\n"
     "                        latency on the device class before the search\n"
     "  --fine-tune-epochs N  epochs for jobs that ask for fine-tuning (default 1)\n"
+    "  --max-input-elements N  elements of a job's input shape, batch included (default 4194304)\n"
+    "  --max-user-jobs N     jobs a user may have queued or running (default 20)\n"
+    "  --max-watchers N      concurrent job watches per user (default 16)\n"
+    "  --job-memory-mb N     address-space limit of a job's process (default 8192; 0: none)\n"
+    "  --job-cpu-seconds N   CPU-time limit of a job's process (default 0: none)\n"
+    "  --job-wall-seconds N  wall-clock limit of a job's process (default 86400; 0: none)\n"
+    "  --check-seconds N     wall-clock limit of Submit's check of a model (default 120)\n"
+    "  --in-process          run jobs in the server's own threads, without those limits\n"
+    "                        (a job's crash then takes the server down)\n"
     "  --log-level LEVEL     trace, debug, info (default), warn, error\n";
 
 const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert", "tls-key", "lease-seconds",
                                        "max-attempts", "offline-seconds", "log-level", "name", "role",
-                                       "max-jobs", "max-upload-mb", "datasets-dir", "campaign-samples",
-                                       "checkpoint-seconds", "fine-tune-epochs", "budget-rounds"};
+                                       "max-jobs", "max-upload-mb", "datasets-dir", "campaign-samples", "expires-days",
+                                       "checkpoint-seconds", "fine-tune-epochs", "budget-rounds",
+                                       "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb", "job-cpu-seconds",
+                                       "job-wall-seconds", "check-seconds"};
 // Flags without a value, also allowed as true / false keys of the config file.
-const std::set<std::string> kSwitches = {"init", "no-auth", "no-model-measurement"};
+const std::set<std::string> kSwitches = {"init", "no-auth", "no-model-measurement", "in-process"};
+
+// The server's job runner children: `acs-server run-job ID FLAGS` and
+// `acs-server check-job FLAGS` (the request as JSON on stdin), FLAGS as the server's.
+constexpr const char* kRunJob = "run-job";
+constexpr const char* kCheckJob = "check-job";
 
 std::string DbPath(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
 
@@ -130,13 +149,36 @@ int Init(const Flags& flags) {
   return 0;
 }
 
+// `acs-server token [list | revoke]`: make, list or revoke bearer tokens.
 int Token(const Flags& flags) {
-  auto role = ParseRole(flags.Get("role", "user"));
-  if (!role.ok()) return Fail(role.status());
-  if (!flags.Has("name")) return Fail(Status::InvalidArgument("--name is required"));
+  const std::string action = flags.positional.empty() ? "" : flags.positional[0];
+  if (flags.positional.size() > 1 || (action != "" && action != "list" && action != "revoke")) {
+    return Fail(Status::InvalidArgument("usage: acs-server token [list | revoke] (see --help)"));
+  }
   auto store = ServerStore::Open(DbPath(flags.Get("data-dir", "data/server")));
   if (!store.ok()) return Fail(store.status());
-  auto token = (*store)->CreateToken(flags.Get("name"), *role);
+  if (action == "list") {
+    auto tokens = (*store)->ListTokens();
+    if (!tokens.ok()) return Fail(tokens.status());
+    std::printf("%-4s %-20s %-7s %-21s %-21s %s\n", "id", "name", "role", "created", "expires", "state");
+    for (const TokenRecord& t : *tokens) {
+      std::printf("%-4lld %-20s %-7s %-21s %-21s %s\n", static_cast<long long>(t.id), t.name.c_str(),
+                  RoleName(t.role), t.created.c_str(), t.expires.empty() ? "never" : t.expires.c_str(),
+                  t.live ? "live" : t.revoked ? "revoked" : "expired");
+    }
+    return 0;
+  }
+  if (!flags.Has("name")) return Fail(Status::InvalidArgument("--name is required"));
+  if (action == "revoke") {
+    if (Status s = (*store)->RevokeTokenNamed(flags.Get("name")); !s.ok()) return Fail(s);
+    std::cout << "revoked " << flags.Get("name") << "\n";
+    return 0;
+  }
+  auto role = ParseRole(flags.Get("role", "user"));
+  if (!role.ok()) return Fail(role.status());
+  auto days = flags.GetInt("expires-days", 0);
+  if (!days.ok()) return Fail(days.status());
+  auto token = (*store)->CreateToken(flags.Get("name"), *role, *days);
   if (!token.ok()) return Fail(token.status());
   std::cout << *token << "\n";
   return 0;
@@ -149,10 +191,23 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   ACS_ASSIGN_OR_RETURN(int64_t checkpoint, flags.GetInt("checkpoint-seconds", 5));
   ACS_ASSIGN_OR_RETURN(int64_t fine_tune_epochs, flags.GetInt("fine-tune-epochs", o.fine_tune_epochs));
   ACS_ASSIGN_OR_RETURN(int64_t budget_rounds, flags.GetInt("budget-rounds", o.budget_rounds));
-  if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1 || budget_rounds < 0) {
-    return Status::InvalidArgument("--max-jobs, --campaign-samples and --fine-tune-epochs must be >= 1, "
-                                   "--checkpoint-seconds and --budget-rounds >= 0");
+  ACS_ASSIGN_OR_RETURN(o.max_input_elements, flags.GetInt("max-input-elements", o.max_input_elements));
+  ACS_ASSIGN_OR_RETURN(int64_t user_jobs, flags.GetInt("max-user-jobs", o.max_jobs_per_user));
+  o.max_jobs_per_user = static_cast<int>(user_jobs);
+  ACS_ASSIGN_OR_RETURN(int64_t memory_mb, flags.GetInt("job-memory-mb", o.job_limits.memory_bytes >> 20));
+  ACS_ASSIGN_OR_RETURN(o.job_limits.cpu_seconds, flags.GetInt("job-cpu-seconds", 0));
+  ACS_ASSIGN_OR_RETURN(int64_t wall, flags.GetInt("job-wall-seconds", 86400));
+  ACS_ASSIGN_OR_RETURN(int64_t check, flags.GetInt("check-seconds", static_cast<int64_t>(o.check_limits.wall_seconds)));
+  if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1 || budget_rounds < 0 ||
+      o.max_input_elements < 1 || o.max_jobs_per_user < 1 || memory_mb < 0 || o.job_limits.cpu_seconds < 0 || wall < 0 || check < 1) {
+    return Status::InvalidArgument("--max-jobs, --campaign-samples, --fine-tune-epochs, --max-input-elements, --max-user-jobs and "
+                                   "--check-seconds must be >= 1, --checkpoint-seconds, --budget-rounds, "
+                                   "--job-memory-mb, --job-cpu-seconds and --job-wall-seconds >= 0");
   }
+  o.job_limits.memory_bytes = memory_mb << 20;
+  o.job_limits.wall_seconds = static_cast<double>(wall);
+  o.check_limits.memory_bytes = o.job_limits.memory_bytes;
+  o.check_limits.wall_seconds = static_cast<double>(check);
   o.budget_rounds = static_cast<int>(budget_rounds);
   o.measure_model_layers = !flags.Has("no-model-measurement");
   o.fine_tune_epochs = static_cast<int>(fine_tune_epochs);
@@ -165,6 +220,101 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   return o;
 }
 
+// The flags again as arguments, for the job runner children (the config file's keys
+// are among them already).
+std::vector<std::string> FlagsAsArgs(const Flags& flags) {
+  std::vector<std::string> args;
+  for (const auto& [name, value] : flags.values) {
+    if (name == "config" || name == "init") continue;
+    args.push_back("--" + name);
+    if (!kSwitches.count(name)) args.push_back(value);
+  }
+  return args;
+}
+
+StatusOr<std::string> OwnProgram() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return Status::Unavailable("cannot find the server's own program: " + ec.message());
+  return self.string();
+}
+
+StatusOr<FarmOptions> FarmOptionsOf(const Flags& flags) {
+  FarmOptions o;
+  ACS_ASSIGN_OR_RETURN(int64_t lease, flags.GetInt("lease-seconds", 60));
+  ACS_ASSIGN_OR_RETURN(int64_t attempts, flags.GetInt("max-attempts", 3));
+  ACS_ASSIGN_OR_RETURN(int64_t offline, flags.GetInt("offline-seconds", 20));
+  if (lease < 1 || attempts < 1) return Status::InvalidArgument("--lease-seconds and --max-attempts must be >= 1");
+  o.lease_ms = lease * 1000;
+  o.heartbeat_seconds = static_cast<int>(std::max<int64_t>(1, lease / 4));
+  o.max_attempts = static_cast<int>(attempts);
+  o.offline_after_ms = std::max<int64_t>(1, offline) * 1000;
+  return o;
+}
+
+// What the server and its job runner children open from the same flags. Members are
+// destroyed in reverse order: the scheduler first.
+struct ServerParts {
+  std::unique_ptr<ServerStore> store;
+  std::unique_ptr<predictors::MeasurementStore> measurements;
+  std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<Farm> farm;
+  std::unique_ptr<Campaigns> campaigns;
+  std::unique_ptr<JobScheduler> jobs;
+};
+
+// server: the serving process (it trains finished campaigns and, unless --in-process,
+// runs each job in a child); otherwise a child, which runs its work here.
+StatusOr<ServerParts> OpenParts(const Flags& flags, bool server) {
+  const std::string dir = flags.Get("data-dir", "data/server");
+  if (!std::filesystem::is_directory(dir)) {
+    return Status::FailedPrecondition("data dir '" + dir + "' does not exist; run 'acs-server --init' first");
+  }
+  ServerParts p;
+  ACS_ASSIGN_OR_RETURN(p.store, ServerStore::Open(DbPath(dir)));
+  ACS_ASSIGN_OR_RETURN(p.measurements, predictors::OpenSqliteStore(DbPath(dir)));
+  ACS_ASSIGN_OR_RETURN(p.blobs, BlobStore::Open(dir));
+  ACS_ASSIGN_OR_RETURN(FarmOptions farm_options, FarmOptionsOf(flags));
+  p.farm = std::make_unique<Farm>(p.store.get(), p.measurements.get(), farm_options);
+  p.campaigns = std::make_unique<Campaigns>(p.farm.get(), p.store.get(), p.measurements.get(), /*trains=*/server);
+  ACS_ASSIGN_OR_RETURN(SchedulerOptions options, SchedulerOptionsOf(flags, dir));
+  if (server && !flags.Has("in-process")) {
+    ACS_ASSIGN_OR_RETURN(options.runner_program, OwnProgram());
+    options.runner_flags = FlagsAsArgs(flags);
+  }
+  p.jobs = std::make_unique<JobScheduler>(p.store.get(), p.blobs.get(), p.farm.get(), p.campaigns.get(),
+                                          p.measurements.get(), options);
+  return p;
+}
+
+// `acs-server run-job ID`: runs the job until it ends or SIGTERM stops it (checkpointed).
+int RunJobChild(const Flags& flags, const std::string& id) {
+  spdlog::set_level(spdlog::level::from_str(flags.Get("log-level", "info")));
+  auto parts = OpenParts(flags, /*server=*/false);
+  if (!parts.ok()) return Fail(parts.status());
+  JobScheduler* jobs = parts->jobs.get();
+  std::thread signals([jobs] {
+    char sig = 0;
+    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    jobs->RequestStop();
+  });
+  signals.detach();
+  jobs->RunJobHere(id);
+  return 0;
+}
+
+// `acs-server check-job`: Submit's check of the request on stdin; its status on stdout.
+int CheckJobChild(const Flags& flags) {
+  std::stringstream input;
+  input << std::cin.rdbuf();
+  auto parts = OpenParts(flags, /*server=*/false);
+  StatusOr<JobRequest> request = JobRequest::FromJson(input.str());
+  Status s = !parts.ok() ? parts.status() : !request.ok() ? request.status() : parts->jobs->CheckModelAndData(*request);
+  std::cout << StatusToJsonLine(s) << std::flush;
+  return 0;
+}
+
 int Serve(const Flags& flags) {
   const std::string dir = flags.Get("data-dir", "data/server");
   const std::string listen = flags.Get("listen", "127.0.0.1:50051");
@@ -173,47 +323,30 @@ int Serve(const Flags& flags) {
   if (no_auth && !IsLoopback(listen)) {
     return Fail(Status::InvalidArgument("--no-auth is only allowed on a loopback address, not '" + listen + "'"));
   }
-  if (!std::filesystem::is_directory(dir)) {
-    return Fail(Status::FailedPrecondition("data dir '" + dir + "' does not exist; run 'acs-server --init' first"));
-  }
-  auto store = ServerStore::Open(DbPath(dir));
-  if (!store.ok()) return Fail(store.status());
-  auto measurements = predictors::OpenSqliteStore(DbPath(dir));
-  if (!measurements.ok()) return Fail(measurements.status());
-  auto blobs = BlobStore::Open(dir);
-  if (!blobs.ok()) return Fail(blobs.status());
-  FarmOptions farm_options;
-  auto lease = flags.GetInt("lease-seconds", 60);
-  auto attempts = flags.GetInt("max-attempts", 3);
-  if (!lease.ok()) return Fail(lease.status());
-  if (!attempts.ok()) return Fail(attempts.status());
-  if (*lease < 1 || *attempts < 1) return Fail(Status::InvalidArgument("--lease-seconds and --max-attempts must be >= 1"));
-  farm_options.lease_ms = *lease * 1000;
-  farm_options.heartbeat_seconds = static_cast<int>(std::max<int64_t>(1, *lease / 4));
-  farm_options.max_attempts = static_cast<int>(*attempts);
-  auto offline = flags.GetInt("offline-seconds", 20);
-  if (!offline.ok()) return Fail(offline.status());
-  farm_options.offline_after_ms = std::max<int64_t>(1, *offline) * 1000;
-  Farm farm(store->get(), measurements->get(), farm_options);
-  Campaigns campaigns(&farm, store->get(), measurements->get());
-  if (Status s = campaigns.Resume(); !s.ok()) return Fail(s);
-  Authenticator auth(store->get(), no_auth);
-  auto scheduler_options = SchedulerOptionsOf(flags, dir);
-  if (!scheduler_options.ok()) return Fail(scheduler_options.status());
-  JobScheduler jobs(store->get(), blobs->get(), &farm, &campaigns, measurements->get(), *scheduler_options);
-  FarmService farm_service(&farm, blobs->get(), &auth);
+  auto opened = OpenParts(flags, /*server=*/true);
+  if (!opened.ok()) return Fail(opened.status());
+  ServerParts& p = *opened;
+  Farm& farm = *p.farm;
+  Campaigns& campaigns = *p.campaigns;
+  JobScheduler& jobs = *p.jobs;
+  Authenticator auth(p.store.get(), no_auth);
+  FarmService farm_service(&farm, p.blobs.get(), &auth);
   AcsServiceParts parts;
-  parts.store = store->get();
-  parts.blobs = blobs->get();
+  parts.store = p.store.get();
+  parts.blobs = p.blobs.get();
   parts.jobs = &jobs;
   parts.farm = &farm;
   parts.campaigns = &campaigns;
-  parts.measurements = measurements->get();
+  parts.measurements = p.measurements.get();
   parts.auth = &auth;
   auto upload_mb = flags.GetInt("max-upload-mb", 1024);
   if (!upload_mb.ok()) return Fail(upload_mb.status());
   if (*upload_mb < 1) return Fail(Status::InvalidArgument("--max-upload-mb must be >= 1"));
   parts.max_upload_bytes = *upload_mb << 20;
+  auto watchers = flags.GetInt("max-watchers", parts.max_watchers_per_user);
+  if (!watchers.ok()) return Fail(watchers.status());
+  if (*watchers < 1) return Fail(Status::InvalidArgument("--max-watchers must be >= 1"));
+  parts.max_watchers_per_user = static_cast<int>(*watchers);
   AcsService acs_service(parts);
 
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
@@ -230,7 +363,9 @@ int Serve(const Flags& flags) {
   builder.SetMaxReceiveMessageSize(64 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail(Status::Unavailable("cannot listen on '" + listen + "'"));
-  spdlog::info("acs-server listening on {} (data {}, auth {})", listen, dir, no_auth ? "off (loopback)" : "tokens");
+  spdlog::info("acs-server listening on {} (data {}, auth {}, jobs {})", listen, dir,
+               no_auth ? "off (loopback)" : "tokens",
+               jobs.options().runner_program.empty() ? "in the server's threads" : "in child processes");
   if (Status s = jobs.Start(); !s.ok()) return Fail(s);
 
   // Housekeeping: expired leases back to the queue, finished campaigns trained.
@@ -288,13 +423,25 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  const bool token = argc > 1 && std::string(argv[1]) == "token";
-  auto flags = acs::ParseFlags(argc, argv, token ? 2 : 1, kValued, kSwitches);
+  // SIGPIPE: a job runner child may die before reading its input.
+  signal(SIGPIPE, SIG_IGN);
+  const std::string command = argc > 1 ? argv[1] : "";
+  const bool run_job = command == kRunJob && argc > 2;
+  const bool token = command == "token", check_job = command == kCheckJob;
+  if (run_job || check_job) {
+    // The children's logs join the server's on stderr; their stdout carries a result.
+    spdlog::set_default_logger(spdlog::stderr_color_mt("acs-job"));
+  }
+  auto flags = acs::ParseFlags(argc, argv, run_job ? 3 : token || check_job ? 2 : 1, kValued, kSwitches);
   if (!flags.ok()) return Fail(flags.status());
-  if (!flags->positional.empty()) return Fail(acs::Status::InvalidArgument("unexpected argument '" + flags->positional[0] + "'"));
+  if (!flags->positional.empty() && !token) {
+    return Fail(acs::Status::InvalidArgument("unexpected argument '" + flags->positional[0] + "'"));
+  }
   auto with_config = WithConfig(*flags);
   if (!with_config.ok()) return Fail(with_config.status());
   if (token) return Token(*with_config);
+  if (run_job) return RunJobChild(*with_config, argv[2]);
+  if (check_job) return CheckJobChild(*with_config);
   if (with_config->Has("init")) return Init(*with_config);
   return Serve(*with_config);
 }

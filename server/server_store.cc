@@ -1,9 +1,10 @@
 #include "server/server_store.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
+
+#include "core/sha256.h"
 
 namespace acs::server {
 namespace {
@@ -61,9 +62,15 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_by_state ON tasks (state, machine_id, seq);
 CREATE INDEX tasks_by_job ON tasks (job_id);
 )sql",
+      "ALTER TABLE workers ADD COLUMN token_id INTEGER NOT NULL DEFAULT 0;",
+      "ALTER TABLE tokens ADD COLUMN expires TEXT NOT NULL DEFAULT '';",
   };
   return m;
 }
+
+// SQL: a token row that still authenticates.
+constexpr const char* kLiveToken =
+    "(revoked = 0 AND (expires = '' OR expires > strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))";
 
 constexpr const char* kJobColumns = "id, owner, state, request_json, progress_json, checkpoint, error, created, updated";
 constexpr const char* kTaskColumns =
@@ -158,19 +165,6 @@ bool IsTerminalJobState(const std::string& s) {
   return s == kJobSucceeded || s == kJobBudgetNotMet || s == kJobFailed || s == kJobCancelled;
 }
 
-std::string Sha256Hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
-
 StatusOr<std::string> RandomHex(int bytes) {
   std::string raw(static_cast<size_t>(bytes), '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), bytes) != 1) {
@@ -191,24 +185,70 @@ StatusOr<std::unique_ptr<ServerStore>> ServerStore::Open(const std::string& path
   return std::unique_ptr<ServerStore>(new ServerStore(std::move(db)));
 }
 
-StatusOr<std::string> ServerStore::CreateToken(const std::string& name, Role role) {
+StatusOr<std::string> ServerStore::CreateToken(const std::string& name, Role role, int64_t expires_days) {
   if (name.empty()) return Status::InvalidArgument("a token needs a name");
+  if (expires_days < 0) return Status::InvalidArgument("a token's expiry must be a positive number of days");
   ACS_ASSIGN_OR_RETURN(std::string secret, RandomHex(24));
   const std::string token = std::string("acs_") + RoleName(role)[0] + "_" + secret;
   std::lock_guard<std::mutex> lock(mu_);
-  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO tokens (name, role, sha256) VALUES (?, ?, ?)"));
-  q.Bind(1, name).Bind(2, std::string(RoleName(role))).Bind(3, Sha256Hex(token));
-  ACS_RETURN_IF_ERROR(q.Run());
+  ACS_RETURN_IF_ERROR(InTransaction(*db_, [&]() -> Status {
+    ACS_ASSIGN_OR_RETURN(Statement live, db_->Prepare(std::string("SELECT COUNT(*) FROM tokens WHERE name = ? AND ") +
+                                                      kLiveToken));
+    live.Bind(1, name);
+    ACS_ASSIGN_OR_RETURN(bool row, live.Step());
+    if (row && live.Int(0) > 0) {
+      return Status::AlreadyExists("a live token is named '" + name + "'; revoke it first or choose another name");
+    }
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(
+                                          "INSERT INTO tokens (name, role, sha256, expires) VALUES (?, ?, ?, CASE "
+                                          "WHEN ? > 0 THEN strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+' || ? || ' days') "
+                                          "ELSE '' END)"));
+    q.Bind(1, name).Bind(2, std::string(RoleName(role))).Bind(3, Sha256Hex(token)).Bind(4, expires_days);
+    q.Bind(5, expires_days);
+    return q.Run();
+  }));
   return token;
+}
+
+StatusOr<std::vector<TokenRecord>> ServerStore::ListTokens() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT id, name, role, created, expires, revoked, ") +
+                                                 kLiveToken + " FROM tokens ORDER BY id"));
+  std::vector<TokenRecord> out;
+  while (true) {
+    ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    TokenRecord t;
+    t.id = q.Int(0);
+    t.name = q.Text(1);
+    ACS_ASSIGN_OR_RETURN(t.role, ParseRole(q.Text(2)));
+    t.created = q.Text(3);
+    t.expires = q.Text(4);
+    t.revoked = q.Int(5) != 0;
+    t.live = q.Int(6) != 0;
+    out.push_back(t);
+  }
+  return out;
+}
+
+Status ServerStore::RevokeTokenNamed(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare(std::string("UPDATE tokens SET revoked = 1 WHERE name = ? AND ") + kLiveToken));
+  q.Bind(1, name);
+  ACS_RETURN_IF_ERROR(q.Run());
+  if (db_->Changes() == 0) return Status::NotFound("no live token is named '" + name + "'");
+  return Status::Ok();
 }
 
 StatusOr<Principal> ServerStore::Authenticate(const std::string& token) {
   if (token.empty()) return Status::Unauthenticated("no bearer token given");
   std::lock_guard<std::mutex> lock(mu_);
-  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, name, role FROM tokens WHERE sha256 = ? AND revoked = 0"));
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT id, name, role FROM tokens WHERE sha256 = ? AND ") +
+                                                 kLiveToken));
   q.Bind(1, Sha256Hex(token));
   ACS_ASSIGN_OR_RETURN(bool row, q.Step());
-  if (!row) return Status::Unauthenticated("unknown or revoked token");
+  if (!row) return Status::Unauthenticated("unknown, revoked or expired token");
   Principal p;
   p.token_id = q.Int(0);
   p.name = q.Text(1);
@@ -225,7 +265,7 @@ Status ServerStore::RevokeToken(int64_t token_id) {
 
 StatusOr<int64_t> ServerStore::CountTokens() {
   std::lock_guard<std::mutex> lock(mu_);
-  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT COUNT(*) FROM tokens WHERE revoked = 0"));
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT COUNT(*) FROM tokens WHERE ") + kLiveToken));
   ACS_ASSIGN_OR_RETURN(bool row, q.Step());
   return row ? q.Int(0) : 0;
 }
@@ -310,6 +350,17 @@ StatusOr<std::vector<JobRecord>> ServerStore::JobsInStates(const std::vector<std
   return out;
 }
 
+StatusOr<std::optional<JobRecord>> ServerStore::LatestCampaign(const std::string& machine_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kJobColumns +
+                                                 " FROM jobs WHERE owner = ? AND json_valid(request_json) AND "
+                                                 "json_extract(request_json, '$.campaign') = ? ORDER BY seq DESC LIMIT 1"));
+  q.Bind(1, std::string(kCampaignOwner)).Bind(2, machine_id);
+  ACS_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, ReadAll<JobRecord>(q, ReadJob));
+  if (jobs.empty()) return std::optional<JobRecord>();
+  return std::optional<JobRecord>(jobs.front());
+}
+
 StatusOr<int64_t> ServerStore::AddEvent(const std::string& job_id, const std::string& kind, const std::string& json) {
   std::lock_guard<std::mutex> lock(mu_);
   return InTransaction(*db_, [&]() -> StatusOr<int64_t> {
@@ -342,11 +393,12 @@ StatusOr<WorkerRecord> ServerStore::RegisterWorker(WorkerRecord w, int64_t now_m
   w.last_seen_ms = now_ms;
   std::lock_guard<std::mutex> lock(mu_);
   ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO workers (id, name, machine_id, device_json, version, "
-                                                 "last_seen_ms) VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-                                                 "name = excluded.name, machine_id = excluded.machine_id, device_json "
-                                                 "= excluded.device_json, version = excluded.version, last_seen_ms = "
-                                                 "excluded.last_seen_ms"));
+                                                 "last_seen_ms, token_id) VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO "
+                                                 "UPDATE SET name = excluded.name, machine_id = excluded.machine_id, "
+                                                 "device_json = excluded.device_json, version = excluded.version, "
+                                                 "last_seen_ms = excluded.last_seen_ms, token_id = excluded.token_id"));
   q.Bind(1, w.id).Bind(2, w.name).Bind(3, w.machine_id).Bind(4, w.device_json).Bind(5, w.version).Bind(6, now_ms);
+  q.Bind(7, w.token_id);
   ACS_RETURN_IF_ERROR(q.Run());
   return w;
 }
@@ -362,10 +414,10 @@ Status ServerStore::TouchWorker(const std::string& worker_id, int64_t now_ms) {
 
 StatusOr<std::vector<WorkerRecord>> ServerStore::ListWorkers() {
   std::lock_guard<std::mutex> lock(mu_);
-  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, name, machine_id, device_json, version, last_seen_ms "
-                                                 "FROM workers ORDER BY id"));
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, name, machine_id, device_json, version, last_seen_ms, "
+                                                 "token_id FROM workers ORDER BY id"));
   return ReadAll<WorkerRecord>(q, [](const Statement& r) {
-    return WorkerRecord{r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4), r.Int(5)};
+    return WorkerRecord{r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4), r.Int(5), r.Int(6)};
   });
 }
 

@@ -26,6 +26,16 @@ struct Principal {
   Role role = Role::kUser;
 };
 
+struct TokenRecord {
+  int64_t id = 0;
+  std::string name;
+  Role role = Role::kUser;
+  std::string created;
+  std::string expires;  // UTC ISO 8601; empty: never
+  bool revoked = false;
+  bool live = false;    // neither revoked nor expired
+};
+
 // Job states as stored; the API maps them to its enum.
 inline constexpr const char* kJobQueued = "queued";
 inline constexpr const char* kJobPreparing = "preparing";
@@ -62,6 +72,7 @@ struct WorkerRecord {
   std::string device_json;
   std::string version;
   int64_t last_seen_ms = 0;  // unix milliseconds
+  int64_t token_id = 0;      // the token that registered it; only that token speaks for it
 };
 
 inline constexpr const char* kTaskQueued = "queued";
@@ -100,8 +111,14 @@ class ServerStore {
   static StatusOr<std::unique_ptr<ServerStore>> Open(const std::string& path);
 
   // Tokens. CreateToken returns the token text, shown once; only its sha256 is stored.
-  StatusOr<std::string> CreateToken(const std::string& name, Role role);
-  // Unauthenticated for an unknown or revoked token.
+  // expires_days > 0: it stops working that many days from now. AlreadyExists when a
+  // token of that name is live (neither revoked nor expired).
+  StatusOr<std::string> CreateToken(const std::string& name, Role role, int64_t expires_days = 0);
+  // Every token ever made, oldest first (never the secret).
+  StatusOr<std::vector<TokenRecord>> ListTokens();
+  // NotFound when no live token has the name.
+  Status RevokeTokenNamed(const std::string& name);
+  // Unauthenticated for an unknown, revoked or expired token.
   StatusOr<Principal> Authenticate(const std::string& token);
   Status RevokeToken(int64_t token_id);
   StatusOr<int64_t> CountTokens();
@@ -117,6 +134,9 @@ class ServerStore {
   // Ordered by creation (oldest first); next_page_token empty at the end.
   StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter, std::string* next_page_token);
   StatusOr<std::vector<JobRecord>> JobsInStates(const std::vector<std::string>& states);
+  // The latest predictor campaign of a machine (a job of kCampaignOwner whose request is
+  // {"campaign": machine_id, ...}); nullopt when it has none.
+  StatusOr<std::optional<JobRecord>> LatestCampaign(const std::string& machine_id);
   StatusOr<int64_t> AddEvent(const std::string& job_id, const std::string& kind, const std::string& json);
   StatusOr<std::vector<JobEventRecord>> EventsAfter(const std::string& job_id, int64_t seq);
 
@@ -155,8 +175,6 @@ class ServerStore {
   std::mutex mu_;
 };
 
-// Lower-case hex sha256 of bytes.
-std::string Sha256Hex(const std::string& bytes);
 // n random bytes as hex, from the system's cryptographic source.
 StatusOr<std::string> RandomHex(int bytes);
 

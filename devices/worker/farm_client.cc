@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/sha256.h"
 #include "devices/measure/device_class.h"
 #include "devices/runtime/runtime.h"
 #include "devices/worker/model_measure.h"
@@ -134,9 +135,36 @@ class Session {
       model_options.measure = options_.measure.measure;
       model_options.runtime.selection = options_.measure.selection;
       if (!task.model_sha256().empty()) model_options.model_name = "sha256:" + task.model_sha256();
-      return RunModelTask(task.spec_json(), task.model(), model_options);
+      ACS_ASSIGN_OR_RETURN(std::string model, FetchModel(task));
+      return RunModelTask(task.spec_json(), model, model_options);
     }
     return Status::Unimplemented("this worker does not run '" + task.kind() + "' tasks");
+  }
+
+  // The task's model, streamed from the server and checked against its sha256.
+  StatusOr<std::string> FetchModel(const fv1::Task& task) const {
+    fv1::FetchModelRequest req;
+    req.set_worker_id(worker_id_);
+    req.set_task_id(task.id());
+    grpc::ClientContext ctx;
+    Prepare(&ctx, 600);
+    auto reader = stub_->FetchModel(&ctx, req);
+    std::string bytes, expected_sha256;
+    int64_t expected = -1;
+    Sha256 sha;
+    for (fv1::ModelChunk chunk; reader->Read(&chunk);) {
+      if (expected < 0) {
+        expected = chunk.total_bytes();
+        expected_sha256 = chunk.sha256();
+      }
+      sha.Update(chunk.data());
+      bytes += chunk.data();
+    }
+    ACS_RETURN_IF_ERROR(FromGrpc(reader->Finish()));
+    if (static_cast<int64_t>(bytes.size()) != expected || sha.HexDigest() != expected_sha256) {
+      return Status::DataLoss("the model of task " + task.id() + " arrived incomplete or damaged");
+    }
+    return bytes;
   }
 
   const ServeOptions& options_;
@@ -163,7 +191,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
     creds = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(64 << 20);  // models arrive in chunks (FetchModel)
   double backoff = 0.25;
   int tasks_done = 0;
   while (!(stop && *stop)) {

@@ -314,6 +314,22 @@ Module TwoInputs(Builder* b) {
   return m;
 }
 
+Module HogMemory(Builder* b) {
+  return Compose(b, "HogMemory", {{"conv1", b->Conv(3, 8, 3)}, {"conv2", b->Conv(8, 8, 3)}, {"fc", b->Linear(8, 10)}},
+                 std::string("    x = torch.relu(self.conv2.forward(torch.relu(self.conv1.forward(x))))\n"
+                             "    if x.size(0) > 1:\n"
+                             "        hoard: List[Tensor] = []\n"
+                             "        while len(hoard) >= 0:\n"
+                             "            hoard.append(x.new_empty([1 << 24]))\n") + kPoolFc);
+}
+
+Module LoopForever(Builder* b) {
+  return Compose(b, "LoopForever", {{"conv1", b->Conv(3, 8, 3)}, {"conv2", b->Conv(8, 8, 3)}, {"fc", b->Linear(8, 10)}},
+                 std::string("    x = torch.relu(self.conv2.forward(torch.relu(self.conv1.forward(x))))\n"
+                             "    while x.size(0) > 1:\n"
+                             "        x = x + 0.0\n") + kPoolFc);
+}
+
 const std::map<std::string, std::function<Module(Builder*)>>& Factories() {
   static const std::map<std::string, std::function<Module(Builder*)>> factories = {
       {"plain", Plain},
@@ -326,6 +342,8 @@ const std::map<std::string, std::function<Module(Builder*)>>& Factories() {
       {"unknown_ops", UnknownOps},
       {"shared_weights", SharedWeights},
       {"two_inputs", TwoInputs},
+      {"hog_memory", HogMemory},
+      {"loop_forever", LoopForever},
   };
   return factories;
 }

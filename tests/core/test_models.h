@@ -42,7 +42,10 @@ std::vector<std::string> TestModelNames();
 // BuildTestModel also knows, outside TestModelNames():
 // - "shared_weights": [conv1] 3->8, relu, then [conv2] 8->8 applied twice (one weight),
 //   global pool, [fc];
-// - "two_inputs": forward(x, y) returning x + y.
+// - "two_inputs": forward(x, y) returning x + y;
+// - hostile models, ordinary at batch 1 ([conv1] 3->8, relu, [conv2] 8->8, relu, global
+//   pool, [fc]), so they import: at a larger batch "hog_memory" allocates without bound
+//   and "loop_forever" never returns.
 
 // Builds the named model with weights drawn from `seed` and saves it under a per-process
 // temporary directory; returns the path (the same path for the same name and seed within

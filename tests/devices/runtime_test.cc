@@ -443,8 +443,12 @@ TEST(RuntimeTest, DenseLayersRunOptimizedForInferenceWhenFaster) {
     const bool mkldnn = b.rt.CountNodes("prim::mkldnn_convolution") > 0;
     EXPECT_EQ(mkldnn, b.rt.dense_optimized());
     EXPECT_EQ(b.rt.CountNodes("aten::conv2d") + b.rt.CountNodes("aten::_convolution") > 0, !mkldnn);
-    if (!optimize) EXPECT_FALSE(mkldnn);
-    if (!b.rt.dense_optimized()) EXPECT_FALSE(b.rt.why_dense_not_optimized().empty());
+    if (!optimize) {
+      EXPECT_FALSE(mkldnn);
+    }
+    if (!b.rt.dense_optimized()) {
+      EXPECT_FALSE(b.rt.why_dense_not_optimized().empty());
+    }
     ExpectSameOutputAtBatches(b, policy, optimize ? "optimized" : "plain", 3);
   }
   // The baseline too: optimized or not, the same function at any batch size.

@@ -83,7 +83,7 @@ TEST_F(FarmIntegrationTest, CampaignSurvivesAKilledWorkerAndAKilledServer) {
   // Tokens: wrong, and right token but wrong role.
   Output bad = Acs("devices", "acs_u_not-a-token");
   EXPECT_EQ(bad.code, 1);
-  EXPECT_NE(bad.out.find("unknown or revoked token"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("unknown, revoked or expired token"), std::string::npos) << bad.out;
   Output wrong_role = Acs("devices", worker_token);
   EXPECT_EQ(wrong_role.code, 1);
   EXPECT_NE(wrong_role.out.find("needs the admin or user role"), std::string::npos) << wrong_role.out;

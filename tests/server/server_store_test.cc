@@ -1,5 +1,6 @@
 // The server store: tokens, jobs and their events, workers, and the task leases that
 // survive a dead worker.
+#include "core/sha256.h"
 #include "server/blob_store.h"
 #include "server/job_records.h"
 #include "server/server_store.h"
@@ -56,6 +57,28 @@ TEST_F(ServerStoreTest, TokensAreStoredHashedAndCanBeRevoked) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(bytes.find(*admin), std::string::npos);
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_F(ServerStoreTest, TokenNamesAreUniqueWhileLiveAndTokensListAndRevokeByName) {
+  StatusOr<std::string> lab = store_->CreateToken("lab", Role::kWorker, 30);
+  ASSERT_TRUE(lab.ok()) << lab.status().message();
+  EXPECT_EQ(store_->CreateToken("lab", Role::kUser).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->CreateToken("bad", Role::kUser, -1).status().code(), StatusCode::kInvalidArgument);
+  StatusOr<std::vector<TokenRecord>> tokens = store_->ListTokens();
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(tokens->size(), 1u);
+  EXPECT_EQ((*tokens)[0].name, "lab");
+  EXPECT_EQ((*tokens)[0].role, Role::kWorker);
+  EXPECT_TRUE((*tokens)[0].live);
+  EXPECT_GT((*tokens)[0].expires, (*tokens)[0].created);  // 30 days on
+  EXPECT_TRUE(store_->Authenticate(*lab).ok());
+  ASSERT_TRUE(store_->RevokeTokenNamed("lab").ok());
+  EXPECT_EQ(store_->Authenticate(*lab).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(store_->RevokeTokenNamed("lab").code(), StatusCode::kNotFound);
+  EXPECT_FALSE((*store_->ListTokens())[0].live);
+  EXPECT_TRUE((*store_->ListTokens())[0].revoked);
+  // The name is free again once its token is revoked.
+  EXPECT_TRUE(store_->CreateToken("lab", Role::kWorker).ok());
 }
 
 TEST_F(ServerStoreTest, JobsEventsAndPagingSurviveReopening) {

@@ -4,6 +4,7 @@ Every call raises AcsError, carrying the gRPC status code and the server's messa
 the server answers with an error. A Client is thread-safe, like the gRPC channel under it.
 """
 
+import hashlib
 import os
 import re
 import sys
@@ -234,7 +235,8 @@ class Client:
     def download(self, job, path, name="compressed.pt"):
         """Writes the job's artifact `name` to path (a directory: path/name) -> the file's Path.
 
-        The bytes go to a temporary file renamed into place once their count is checked."""
+        The bytes go to a temporary file renamed into place once their count and sha256
+        are checked."""
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"{name!r} is not an artifact name")
         path = Path(path)
@@ -242,16 +244,22 @@ class Client:
             path = path / name
         temp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.part"
         try:
-            expected, written = None, 0
+            expected, expected_sha256, written = None, "", 0
+            digest = hashlib.sha256()
             with open(temp, "xb") as out:
                 request = pb.DownloadArtifactRequest(job_id=_job_id(job), name=name)
                 for chunk in self._stream(self._stub.DownloadArtifact, request):
                     if expected is None:
-                        expected = chunk.total_bytes
+                        expected, expected_sha256 = chunk.total_bytes, chunk.sha256
                     out.write(chunk.data)
+                    digest.update(chunk.data)
                     written += len(chunk.data)
             if expected is not None and written != expected:
                 raise AcsError(grpc.StatusCode.DATA_LOSS, f"{name}: received {written} of {expected} bytes")
+            if expected_sha256 and digest.hexdigest() != expected_sha256:
+                raise AcsError(grpc.StatusCode.DATA_LOSS,
+                               f"{name}: the received bytes hash to {digest.hexdigest()}, "
+                               f"not to the artifact's {expected_sha256}")
             os.replace(temp, path)
         except BaseException:
             if os.path.exists(temp):

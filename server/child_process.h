@@ -1,0 +1,80 @@
+// A child process under resource limits, for running a user's model apart from the
+// server (DESIGN §6): memory (RLIMIT_AS) and CPU time (RLIMIT_CPU) set before exec, a
+// wall-clock limit enforced by the parent, killed when the parent dies (PR_SET_PDEATHSIG)
+// and when the handle is destroyed. Inherits no descriptor but stderr; stdin carries an
+// input text, stdout is captured (capped). No torch, no gRPC.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace acs::server {
+
+struct ProcessLimits {
+  int64_t memory_bytes = 0;  // address space (RLIMIT_AS); 0: none
+  int64_t cpu_seconds = 0;   // CPU time (RLIMIT_CPU, SIGXCPU past it); 0: none
+  double wall_seconds = 0;   // killed (SIGKILL) after this long; 0: none
+};
+
+struct ProcessExit {
+  int code = -1;              // exit status when it exited, else -1
+  int signal = 0;             // the signal that ended it, else 0
+  bool wall_timeout = false;  // killed by the parent at the wall-clock limit
+  std::string output;         // what it wrote to stdout (at most kMaxOutputBytes)
+  bool ok() const { return code == 0 && signal == 0 && !wall_timeout; }
+};
+
+inline constexpr size_t kMaxOutputBytes = 1 << 20;
+
+// Why a process ended abnormally, naming the limit it ran into: "exceeded the 60 s
+// wall-clock limit", "exceeded the 600 s CPU-time limit", "was killed by signal 9
+// (Killed)", "exited with status 3". Empty for an ok exit.
+std::string DescribeExit(const ProcessExit& exit, const ProcessLimits& limits);
+
+// "8 GiB", "512 MiB".
+std::string FormatBytes(int64_t bytes);
+
+// The address-space limit of this process (RLIMIT_AS), 0 when unlimited.
+int64_t OwnMemoryLimit();
+
+// A status as one line of JSON ({"code": N, "message": "..."}), how a child reports its
+// result on stdout, and back; an unreadable text is an Internal error quoting it.
+std::string StatusToJsonLine(const Status& status);
+Status StatusFromJsonLine(const std::string& text);
+
+class ChildProcess {
+ public:
+  // Starts argv[0] (an absolute path) with argv; `input` is written to its stdin, which is
+  // then closed. Unavailable when the process cannot be started.
+  static StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
+                                                       const ProcessLimits& limits, const std::string& input = "");
+  ~ChildProcess();  // kills and reaps a child still running
+
+  // Waits up to `seconds` (0: only checks); the exit once it has ended, nullopt while it
+  // runs. Kills the child at its wall-clock limit.
+  std::optional<ProcessExit> Wait(double seconds);
+  // Waits for the exit, however long it takes (up to the wall-clock limit).
+  ProcessExit WaitForExit();
+  void Signal(int sig);
+  pid_t pid() const { return pid_; }
+
+ private:
+  ChildProcess() = default;
+  void ReadOutput(int timeout_ms);
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  ProcessLimits limits_;
+  double started_ = 0;  // steady-clock seconds
+  ProcessExit exit_;
+  bool ended_ = false;
+};
+
+}  // namespace acs::server

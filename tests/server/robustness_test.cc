@@ -1,0 +1,283 @@
+// One user's bad job never takes the real acs-server down: jobs run in child processes
+// under memory and wall-clock limits, Submit checks a model in a child too, a runner that
+// dies is resumed once and then failed, and a server restarted after that stays up.
+// Nothing half-received is stored, nothing damaged is served, and one worker's token
+// cannot speak for another's worker. Per-user limits answer RESOURCE_EXHAUSTED.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "jobs_fixture.h"
+#include "proto/farm.grpc.pb.h"
+
+namespace {
+
+using namespace acs::test_process;
+namespace v1 = acs::v1;
+using acs::test_jobs::ReadBytes;
+using acs::test_jobs::States;
+
+class RobustnessTest : public acs::test_jobs::JobsServerTest {
+ protected:
+  std::string DirPrefix() const override { return "acs_robust_it_"; }
+
+  // Uploads a test model as `token`; its sha256.
+  std::string UploadModel(const std::string& name, const std::string& token) {
+    const std::string path = acs::test_models::BuildTestModel(name, 5);
+    EXPECT_FALSE(path.empty()) << name;
+    v1::UploadReply reply;
+    grpc::Status s = Upload(ReadBytes(path), &reply, token);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return reply.sha256();
+  }
+  v1::Job SubmitOk(const v1::SubmitJobRequest& r, const std::string& token) {
+    v1::Job job;
+    grpc::Status s = Submit(r, &job, token);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return job;
+  }
+  // The job's final state once its events end.
+  std::string FinalState(const std::string& id, const std::string& token) {
+    const std::vector<std::string> states = States(Watch(id, token));
+    return states.empty() ? "" : states.back();
+  }
+};
+
+TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
+  auto server = StartServer("server.log", {"--max-jobs", "3", "--job-memory-mb", "4096", "--job-wall-seconds", "45",
+                                           "--check-seconds", "20"});
+  auto worker = StartWorker("a");
+  ASSERT_TRUE(WaitForWorkers(1)) << server->Log();
+  const std::string bob = Token("bob", "user");
+
+  // An input shape far beyond the server's cap is refused at Submit.
+  const std::string plain = UploadModel("plain", bob);
+  v1::SubmitJobRequest huge = Request(plain, "random", 2);
+  huge.clear_input_shape();
+  for (int64_t d : {1, 1, 4096, 4096}) huge.add_input_shape(d);
+  v1::Job refused;
+  grpc::Status s = Submit(huge, &refused, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("elements per input"), std::string::npos) << s.error_message();
+
+  // A model that never returns at Submit's input shape: its check is stopped at the limit.
+  const std::string loop = UploadModel("loop_forever", user_token_);
+  v1::SubmitJobRequest looping_check = Request(loop, "random", 2);
+  looping_check.set_input_shape(0, 2);
+  s = Submit(looping_check, &refused, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("exceeded the 20 s wall-clock limit"), std::string::npos) << s.error_message();
+
+  // Models ordinary at batch 1 (Submit accepts them) that blow up in the search's batches.
+  const v1::Job hog = SubmitOk(Request(UploadModel("hog_memory", user_token_), "random", 2), user_token_);
+  const v1::Job looping = SubmitOk(Request(loop, "random", 2), user_token_);
+  const v1::Job good = SubmitOk(Request(plain, "random", 3), bob);
+
+  EXPECT_EQ(FinalState(good.id(), bob), "SUCCEEDED") << server->Log();
+  EXPECT_EQ(FinalState(hog.id(), user_token_), "FAILED");
+  const v1::Job hog_done = Get(hog.id(), user_token_);
+  EXPECT_NE(hog_done.error().find("ran out of memory"), std::string::npos) << hog_done.error();
+  EXPECT_NE(hog_done.error().find("4 GiB"), std::string::npos) << hog_done.error();
+  EXPECT_EQ(FinalState(looping.id(), user_token_), "FAILED");
+  const v1::Job loop_done = Get(looping.id(), user_token_);
+  EXPECT_NE(loop_done.error().find("exceeded the 45 s wall-clock limit"), std::string::npos) << loop_done.error();
+
+  // The server lived through all of it and still serves.
+  grpc::Status alive;
+  EXPECT_EQ(Get(good.id(), bob, &alive).state(), v1::SUCCEEDED);
+  EXPECT_TRUE(alive.ok()) << alive.error_message();
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+}
+
+TEST_F(RobustnessTest, ARunnerThatDiesIsResumedOnceThenFailedAndTheRestartedServerStaysUp) {
+  auto server = StartServer("server1.log");
+  const v1::Job job = SubmitOk(Request(UploadModel("plain", user_token_), "random", 5000), user_token_);
+  // Kills the job's runner once it has run an episode; the runner's pid.
+  auto kill_runner = [&](pid_t previous) {
+    pid_t runner = -1;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          const std::vector<pid_t> children = ChildrenOf(server->pid());
+          if (children.empty() || children.front() == previous) return false;
+          runner = children.front();
+          return Get(job.id(), user_token_).episodes_done() > 0;
+        },
+        120))
+        << server->Log();
+    if (runner > 0) ::kill(runner, SIGKILL);
+    return runner;
+  };
+  const pid_t first = kill_runner(-1);
+  ASSERT_GT(first, 0);
+  const pid_t second = kill_runner(first);
+  ASSERT_GT(second, 0);
+  const std::vector<v1::JobEvent> events = Watch(job.id(), user_token_);
+  ASSERT_FALSE(events.empty());
+  bool resumed = false;
+  for (const auto& e : events) resumed |= e.message().find("resuming from its last checkpoint") != std::string::npos;
+  EXPECT_TRUE(resumed);
+  EXPECT_EQ(States(events).back(), "FAILED") << server->Log();
+  const v1::Job failed = Get(job.id(), user_token_);
+  EXPECT_NE(failed.error().find("killed by signal 9"), std::string::npos) << failed.error();
+  EXPECT_NE(failed.error().find("died 2 times"), std::string::npos) << failed.error();
+
+  // A restarted server does not run the failed job again, and serves.
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+  server = StartServer("server2.log");
+  grpc::Status s;
+  EXPECT_EQ(Get(job.id(), user_token_, &s).state(), v1::FAILED);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(ChildrenOf(server->pid()).empty());
+}
+
+TEST_F(RobustnessTest, UploadsAreWholeOrNotStoredAndDamagedArtifactsAreRefused) {
+  auto server = StartServer("server.log");
+  const std::string bytes = ReadBytes(model_);
+  ASSERT_GT(bytes.size(), 2000u);
+  // Starts an upload and sends the first 1000 bytes; `announce` states the whole size.
+  auto send_head = [&](grpc::ClientContext* ctx, v1::UploadReply* reply, bool announce) {
+    Auth(ctx, user_token_);
+    auto writer = stub_->UploadModel(ctx, reply);
+    v1::UploadChunk chunk;
+    chunk.set_name("partial");
+    if (announce) chunk.set_total_bytes(static_cast<int64_t>(bytes.size()));
+    chunk.set_data(bytes.substr(0, 1000));
+    EXPECT_TRUE(writer->Write(chunk));
+    return writer;
+  };
+  {  // fewer bytes than announced
+    grpc::ClientContext ctx;
+    v1::UploadReply reply;
+    auto writer = send_head(&ctx, &reply, true);
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("announced"), std::string::npos) << s.error_message();
+  }
+  {  // abandoned by the client midway
+    grpc::ClientContext ctx;
+    v1::UploadReply reply;
+    auto writer = send_head(&ctx, &reply, false);
+    ctx.TryCancel();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  // Neither stored a blob: their first 1000 bytes arrive as new.
+  v1::UploadReply head;
+  ASSERT_TRUE(Upload(bytes.substr(0, 1000), &head, user_token_).ok());
+  EXPECT_FALSE(head.deduplicated());
+
+  // A finished job's artifact damaged on the server's disk is refused at download.
+  v1::UploadReply model;
+  ASSERT_TRUE(Upload(bytes, &model, user_token_).ok());
+  v1::SubmitJobRequest request = Request(model.sha256(), "random", 2);
+  request.set_top_k(0);
+  const v1::Job job = SubmitOk(request, user_token_);
+  ASSERT_EQ(FinalState(job.id(), user_token_), "SUCCEEDED") << server->Log();
+  grpc::Status s;
+  const std::string whole = Download(job.id(), "compressed.pt", user_token_, &s);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::string sha;
+  const v1::Job done = Get(job.id(), user_token_);
+  for (const auto& a : done.artifacts()) {
+    if (a.name() == "compressed.pt") sha = a.sha256();
+  }
+  ASSERT_EQ(sha.size(), 64u);
+  const fs::path blob = fs::path(data_) / "blobs" / sha.substr(0, 2) / sha;
+  ASSERT_TRUE(fs::exists(blob));
+  {
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(whole.size() / 2));
+    f.put(static_cast<char>(whole[whole.size() / 2] ^ 0x5a));
+  }
+  const std::string damaged = Download(job.id(), "compressed.pt", user_token_, &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_NE(s.error_message().find("damaged on the server"), std::string::npos) << s.error_message();
+  EXPECT_TRUE(damaged.empty());
+}
+
+TEST_F(RobustnessTest, PerUserLimitsAnswerResourceExhausted) {
+  auto server = StartServer("server.log", {"--max-user-jobs", "1", "--max-watchers", "1"});
+  const std::string model = UploadModel("plain", user_token_);
+  const v1::Job running = SubmitOk(Request(model, "random", 5000), user_token_);
+  v1::Job refused;
+  grpc::Status s = Submit(Request(model, "random", 2), &refused, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("limit per user"), std::string::npos) << s.error_message();
+  // Another user is not held back by alice's jobs.
+  const std::string bob = Token("bob", "user");
+  const v1::Job bobs = SubmitOk(Request(model, "random", 5000), bob);
+
+  // One watch of alice's is open; a second is refused while it lasts.
+  grpc::ClientContext first;
+  Auth(&first, user_token_);
+  v1::WatchJobRequest watch;
+  watch.set_id(running.id());
+  auto reader = stub_->WatchJob(&first, watch);
+  v1::JobEvent event;
+  ASSERT_TRUE(reader->Read(&event));  // the stream is open on the server
+  {
+    grpc::ClientContext second;
+    Auth(&second, user_token_);
+    auto refused_reader = stub_->WatchJob(&second, watch);
+    while (refused_reader->Read(&event)) {
+    }
+    s = refused_reader->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(s.error_message().find("watching"), std::string::npos) << s.error_message();
+  }
+  first.TryCancel();
+  reader->Finish();
+  for (const v1::Job& j : {running, bobs}) {
+    grpc::ClientContext ctx;
+    Auth(&ctx, admin_);
+    v1::CancelJobRequest cancel;
+    cancel.set_id(j.id());
+    v1::Job reply;
+    EXPECT_TRUE(stub_->CancelJob(&ctx, cancel, &reply).ok());
+  }
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+}
+
+TEST_F(RobustnessTest, AWorkersTokenCannotSpeakForAnotherWorker) {
+  auto server = StartServer("server.log");
+  auto worker = StartWorker("a");
+  ASSERT_TRUE(WaitForWorkers(1)) << server->Log();
+  grpc::ClientContext list_ctx;
+  Auth(&list_ctx, admin_);
+  v1::ListDevicesReply devices;
+  ASSERT_TRUE(stub_->ListDevices(&list_ctx, v1::ListDevicesRequest(), &devices).ok());
+  ASSERT_EQ(devices.devices_size(), 1);
+  const std::string victim = devices.devices(0).worker_id();
+
+  const std::string mallory = Token("mallory", "worker");
+  auto farm = acs::farm::v1::Farm::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, mallory);
+    acs::farm::v1::ReportRequest forged;
+    forged.set_worker_id(victim);
+    forged.set_task_id("task-0000");
+    forged.set_ok(true);
+    forged.set_result_json(R"({"median_us": 1})");
+    acs::farm::v1::ReportReply reply;
+    grpc::Status s = farm->Report(&ctx, forged, &reply);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_NE(s.error_message().find("another token"), std::string::npos) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, mallory);
+    acs::farm::v1::LeaseRequest lease;
+    lease.set_worker_id(victim);
+    lease.set_max_tasks(1);
+    acs::farm::v1::LeaseReply reply;
+    EXPECT_EQ(farm->Lease(&ctx, lease, &reply).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // The real worker still works for its token.
+  EXPECT_TRUE(WaitForWorkers(1));
+}
+
+}  // namespace
