@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -23,30 +24,39 @@ Status CheckKeys(const nlohmann::json& j, const std::string& prefix, const std::
 }
 
 // An integer field >= min; `required` false leaves *out unchanged when absent.
+// Every size in a spec is at most this, so that no arithmetic on them overflows.
+constexpr int64_t kMaxSpecValue = int64_t{1} << 24;
+// Elements of the input, and of the weight, at most.
+constexpr int64_t kMaxSpecElements = int64_t{1} << 31;
+
 Status Int(const nlohmann::json& j, const std::string& key, int64_t min, bool required, int64_t* out,
-           const std::string& prefix = "") {
+           const std::string& prefix = "", int64_t max = kMaxSpecValue) {
   if (!j.contains(key)) return required ? Bad(prefix + key, "missing") : Status::Ok();
   const nlohmann::json& v = j[key];
-  if (!v.is_number_integer() || v.get<int64_t>() < min) {
-    return Bad(prefix + key, "must be an integer >= " + std::to_string(min));
+  if (!v.is_number_integer() || v.get<int64_t>() < min || v.get<int64_t>() > max) {
+    return Bad(prefix + key, "must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   }
   *out = v.get<int64_t>();
   return Status::Ok();
 }
 
-// One integer or a pair, each >= min.
+// One integer or a pair, each in [min, kMaxSpecValue].
 Status Pair(const nlohmann::json& j, const std::string& key, int64_t min, bool required, std::array<int64_t, 2>* out) {
   if (!j.contains(key)) return required ? Bad(key, "missing") : Status::Ok();
   const nlohmann::json& v = j[key];
-  const std::string problem = "must be an integer >= " + std::to_string(min) + " or a pair of them";
+  const std::string problem =
+      "must be an integer in [" + std::to_string(min) + ", " + std::to_string(kMaxSpecValue) + "] or a pair of them";
+  auto in_range = [&](const nlohmann::json& x) {
+    return x.is_number_integer() && x.get<int64_t>() >= min && x.get<int64_t>() <= kMaxSpecValue;
+  };
   if (v.is_number_integer()) {
-    if (v.get<int64_t>() < min) return Bad(key, problem);
+    if (!in_range(v)) return Bad(key, problem);
     *out = {v.get<int64_t>(), v.get<int64_t>()};
     return Status::Ok();
   }
   if (!v.is_array() || v.size() != 2) return Bad(key, problem);
   for (int i = 0; i < 2; ++i) {
-    if (!v[i].is_number_integer() || v[i].get<int64_t>() < min) return Bad(key, problem);
+    if (!in_range(v[i])) return Bad(key, problem);
     (*out)[i] = v[i].get<int64_t>();
   }
   return Status::Ok();
@@ -228,9 +238,14 @@ StatusOr<KernelSpec> ParseKernelSpec(const nlohmann::json& j) {
   ACS_RETURN_IF_ERROR(Int(j, "in_channels", 1, true, &s.in_channels));
   ACS_RETURN_IF_ERROR(Int(j, "out_channels", 1, true, &s.out_channels));
   if (!j.contains("input") || !j["input"].is_array()) return Bad("input", "missing or not an array");
+  int64_t elements = 1;
   for (const auto& d : j["input"]) {
-    if (!d.is_number_integer() || d.get<int64_t>() < 1) return Bad("input", "dimensions must be integers >= 1");
+    if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > kMaxSpecValue) {
+      return Bad("input", "dimensions must be integers in [1, " + std::to_string(kMaxSpecValue) + "]");
+    }
     s.input.push_back(d.get<int64_t>());
+    elements *= d.get<int64_t>();
+    if (elements > kMaxSpecElements) return Bad("input", "has more than 2^31 elements");
   }
   const size_t rank = s.is_conv() ? 4 : 2;
   if (s.input.size() != rank) {
@@ -251,12 +266,18 @@ StatusOr<KernelSpec> ParseKernelSpec(const nlohmann::json& j) {
         return Bad("kernel", "is larger than the padded input");
       }
     }
+    if (s.out_channels * (s.in_channels / s.groups) > kMaxSpecElements / (s.kernel[0] * s.kernel[1])) {
+      return Bad("kernel", "makes a weight of more than 2^31 elements");
+    }
+  }
+  if (!s.is_conv() && s.out_channels > kMaxSpecElements / s.in_channels) {
+    return Bad("out_channels", "makes a weight of more than 2^31 elements");
   }
   if (!j.contains("config")) return Bad("config", "missing");
   ACS_RETURN_IF_ERROR(ParseConfig(j["config"], &s.config));
   int64_t threads = 1, seed = 1;
   ACS_RETURN_IF_ERROR(Int(j, "threads", 1, false, &threads));
-  ACS_RETURN_IF_ERROR(Int(j, "seed", 0, false, &seed));
+  ACS_RETURN_IF_ERROR(Int(j, "seed", 0, false, &seed, "", std::numeric_limits<int64_t>::max()));
   s.threads = static_cast<int>(threads);
   s.seed = static_cast<uint64_t>(seed);
   return s;

@@ -66,7 +66,8 @@ KernelChoice KernelOf(const KernelSpec& spec);
 KernelSpec SpecOfLayer(const Layer& layer, const LayerConfig& config, int threads = 1);
 
 // Parses and validates a spec. Errors (InvalidArgument) name the field, e.g.
-// "spec field 'config.block': must be an integer >= 1"; unknown fields are errors too.
+// "spec field 'config.block': must be an integer in [1, 16777216]"; unknown fields are
+// errors too, and so are sizes past 2^24 and inputs or weights past 2^31 elements.
 StatusOr<KernelSpec> ParseKernelSpec(const nlohmann::json& j);
 // Reads a JSON file; NotFound for a missing file, InvalidArgument for bad JSON or fields.
 StatusOr<KernelSpec> ReadKernelSpec(const std::string& path);

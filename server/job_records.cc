@@ -1,15 +1,48 @@
 #include "server/job_records.h"
 
 #include <cstdio>
+#include <limits>
+#include <stdexcept>
+#include <type_traits>
 
 namespace acs::server {
 namespace {
+
+// A JSON value as T; an integer T takes only integers in its range (a float such as
+// 1e95 is no integer). Throws std::invalid_argument otherwise; the readers catch it.
+template <typename T>
+T As(const nlohmann::json& v) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<T>::max());
+    if (v.is_number_unsigned() && v.get<uint64_t>() <= kMax) return static_cast<T>(v.get<uint64_t>());
+    if (v.is_number_integer() && !v.is_number_unsigned()) {
+      const int64_t i = v.get<int64_t>();
+      bool fits = false;
+      if constexpr (std::is_unsigned_v<T>) {
+        fits = i >= 0 && static_cast<uint64_t>(i) <= kMax;
+      } else {
+        fits = i >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+               i <= static_cast<int64_t>(std::numeric_limits<T>::max());
+      }
+      if (fits) return static_cast<T>(i);
+    }
+    throw std::invalid_argument("'" + v.dump() + "' is not an integer in range");
+  } else {
+    return v.get<T>();
+  }
+}
+
+// j[key] as T, `fallback` when absent.
+template <typename T>
+T Field(const nlohmann::json& j, const char* key, T fallback) {
+  return j.contains(key) ? As<T>(j[key]) : fallback;
+}
 
 template <typename T>
 std::vector<T> ListOf(const nlohmann::json& j, const char* key) {
   std::vector<T> out;
   if (j.contains(key) && j[key].is_array()) {
-    for (const auto& v : j[key]) out.push_back(v.get<T>());
+    for (const auto& v : j[key]) out.push_back(As<T>(v));
   }
   return out;
 }
@@ -43,11 +76,11 @@ StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
     r.precisions = ListOf<std::string>(j, "precisions");
     r.max_sparsity = j.value("max_sparsity", 0.0);
     r.skip_layers = ListOf<std::string>(j, "skip_layers");
-    r.episodes = j.value("episodes", r.episodes);
-    r.seed = j.value("seed", r.seed);
+    r.episodes = Field(j, "episodes", r.episodes);
+    r.seed = Field(j, "seed", r.seed);
     r.fine_tune = j.value("fine_tune", false);
-    r.threads = j.value("threads", r.threads);
-    r.top_k = j.value("top_k", r.top_k);
+    r.threads = Field(j, "threads", r.threads);
+    r.top_k = Field(j, "top_k", r.top_k);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("malformed job request: ") + e.what());
   }
@@ -83,7 +116,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object()) return p;
   try {
-    p.episodes_done = j.value("episodes_done", 0);
+    p.episodes_done = Field(j, "episodes_done", 0);
     p.best_reward = j.value("best_reward", 0.0);
     p.best_accuracy = j.value("best_accuracy", 0.0);
     p.dense_accuracy = j.value("dense_accuracy", 0.0);
@@ -99,17 +132,17 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.layers_measured = j.value("layers_measured", false);
     p.calibration_task = j.value("calibration_task", "");
     p.dense_calibration_us = j.value("dense_calibration_us", 0.0);
-    p.round = j.value("round", 0);
+    p.round = Field(j, "round", 0);
     p.round_campaign_started = j.value("round_campaign_started", false);
     p.budget_outcome = j.value("budget_outcome", "");
-    p.runner_deaths = j.value("runner_deaths", 0);
+    p.runner_deaths = Field(j, "runner_deaths", 0);
     if (j.contains("artifacts")) {
-      for (const auto& a : j["artifacts"]) p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), a.value("bytes", int64_t{0})});
+      for (const auto& a : j["artifacts"]) p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), Field(a, "bytes", int64_t{0})});
     }
     if (j.contains("verifications")) {
       for (const auto& v : j["verifications"]) {
         Verification x;
-        x.rank = v.value("rank", 0);
+        x.rank = Field(v, "rank", 0);
         x.policy_hash = v.value("policy_hash", "");
         x.task_id = v.value("task_id", "");
         x.accuracy = v.value("accuracy", 0.0);

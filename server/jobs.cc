@@ -46,18 +46,6 @@ StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(pr
   return stored ? stored->predictor : nullptr;
 }
 
-// A job's failure that is a failed allocation, in words that name the memory limit;
-// empty for any other failure.
-std::string OutOfMemory(const std::string& what, const std::string& state) {
-  if (what.find("allocate") == std::string::npos && what.find("not enough memory") == std::string::npos &&
-      what.find("bad_alloc") == std::string::npos) {
-    return "";
-  }
-  const int64_t limit = OwnMemoryLimit();
-  return "the job ran out of memory while " + state +
-         (limit > 0 ? " (its limit is " + FormatBytes(limit) + ")" : std::string()) + ": " + what;
-}
-
 // Episodes each closed-loop round adds to the search.
 int RoundEpisodes(const JobRequest& r, const SchedulerOptions& o) {
   return std::max(1, static_cast<int>(std::lround(r.episodes * o.round_episodes)));
@@ -173,7 +161,8 @@ Status JobScheduler::CheckModelAndData(const JobRequest& request) {
   } catch (const std::exception& e) {
     s = Status::InvalidArgument("model " + request.model_sha256.substr(0, 12) + ": " + ShortError(e));
   }
-  const std::string memory = s.ok() ? "" : OutOfMemory(s.message(), "checking the model and dataset");
+  const std::string memory =
+      s.ok() ? "" : OutOfMemoryMessage(s.message(), "the check", "importing the model and reading the dataset");
   return memory.empty() ? s : Status::InvalidArgument(memory);
 }
 
@@ -355,7 +344,7 @@ void JobScheduler::RunJobHere(const std::string& id) {
       (void)store_->FailOpenTasksOfJob(id, "cancelled");
       (void)SetState(*job, kJobCancelled, "cancelled");
     } else if (!s.ok()) {
-      const std::string memory = OutOfMemory(s.message(), job->state);
+      const std::string memory = OutOfMemoryMessage(s.message(), "the job", job->state);
       job->error = memory.empty() ? s.message() : memory;
       (void)SetState(*job, kJobFailed, job->error);
     }

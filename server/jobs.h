@@ -24,7 +24,7 @@
 #include "predictors/store.h"
 #include "server/blob_store.h"
 #include "server/campaign.h"
-#include "server/child_process.h"
+#include "core/child_process.h"
 #include "server/farm.h"
 #include "server/job_records.h"
 #include "server/server_store.h"

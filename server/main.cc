@@ -232,13 +232,6 @@ std::vector<std::string> FlagsAsArgs(const Flags& flags) {
   return args;
 }
 
-StatusOr<std::string> OwnProgram() {
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return Status::Unavailable("cannot find the server's own program: " + ec.message());
-  return self.string();
-}
-
 StatusOr<FarmOptions> FarmOptionsOf(const Flags& flags) {
   FarmOptions o;
   ACS_ASSIGN_OR_RETURN(int64_t lease, flags.GetInt("lease-seconds", 60));

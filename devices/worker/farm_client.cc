@@ -136,7 +136,9 @@ class Session {
       model_options.runtime.selection = options_.measure.selection;
       if (!task.model_sha256().empty()) model_options.model_name = "sha256:" + task.model_sha256();
       ACS_ASSIGN_OR_RETURN(std::string model, FetchModel(task));
-      return RunModelTask(task.spec_json(), model, model_options);
+      if (options_.task_command.empty()) return RunModelTask(task.spec_json(), model, model_options);
+      return RunModelTaskIsolated(options_.task_command, options_.task_limits, task.spec_json(), model,
+                                  model_options.model_name);
     }
     return Status::Unimplemented("this worker does not run '" + task.kind() + "' tasks");
   }

@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
+#include "core/child_process.h"
 #include "core/status.h"
 #include "devices/worker/kernel_measure.h"
 
@@ -22,6 +24,10 @@ struct ServeOptions {
   int max_tasks = 0;                        // exit after this many tasks; 0 = never
   KernelMeasureOptions measure;             // timing and kernel choice of kernel and
                                             // model tasks (threads come from the task)
+  // Model tasks run a user's model: in a child `task_command...` (RunModelTaskIsolated)
+  // under these limits; in this process when the command is empty.
+  std::vector<std::string> task_command;
+  ProcessLimits task_limits{int64_t{8} << 30, 0, 1800};  // 8 GiB, 30 minutes
 };
 
 // Runs until *stop becomes true (checked between tasks and while waiting) or max_tasks

@@ -239,7 +239,11 @@ const char kServeUsage[] =
     "  --token-file PATH   read the token from this file\n"
     "  --tls-ca PATH       PEM of the server's CA: dial with TLS\n"
     "  --name NAME         shown in device listings (default: host name and pid)\n"
-    "  --max-tasks N       exit after N tasks (default: serve until SIGTERM)\n";
+    "  --max-tasks N       exit after N tasks (default: serve until SIGTERM)\n"
+    "  --task-memory-mb N  address-space limit of a model task's process (default 8192; 0: none)\n"
+    "  --task-seconds N    wall-clock limit of a model task's process (default 1800; 0: none)\n"
+    "  --in-process        measure models in this process, without those limits (a model's\n"
+    "                      crash then takes the worker down)\n";
 
 std::atomic<bool> g_stop{false};
 
@@ -248,9 +252,10 @@ int ServeCommand(int argc, char** argv) {
     std::cout << kServeUsage << kTimingUsage;
     return 0;
   }
-  std::set<std::string> valued = {"server", "token", "token-file", "tls-ca", "name", "max-tasks"};
+  std::set<std::string> valued = {"server", "token", "token-file", "tls-ca", "name", "max-tasks",
+                                  "task-memory-mb", "task-seconds"};
   valued.insert(kTimingFlags.begin(), kTimingFlags.end());
-  StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin"});
+  StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin", "in-process"});
   if (!flags.ok()) return Fail("serve", flags.status());
   ServeOptions options;
   auto parse = [&]() -> Status {
@@ -274,12 +279,44 @@ int ServeCommand(int argc, char** argv) {
     if (max_tasks < 0) return Status::InvalidArgument("--max-tasks must be >= 0");
     options.max_tasks = static_cast<int>(max_tasks);
     ACS_RETURN_IF_ERROR(ReadTiming(*flags, &options.measure.measure));
-    return ReadSelection(*flags, &options.measure.selection);
+    ACS_RETURN_IF_ERROR(ReadSelection(*flags, &options.measure.selection));
+    ACS_ASSIGN_OR_RETURN(int64_t memory_mb, flags->GetInt("task-memory-mb", options.task_limits.memory_bytes >> 20));
+    ACS_ASSIGN_OR_RETURN(int64_t seconds, flags->GetInt("task-seconds", 1800));
+    if (memory_mb < 0 || seconds < 0) return Status::InvalidArgument("--task-memory-mb and --task-seconds must be >= 0");
+    options.task_limits.memory_bytes = memory_mb << 20;
+    options.task_limits.wall_seconds = static_cast<double>(seconds);
+    if (flags->Has("in-process")) return Status::Ok();
+    // Model tasks in a child of this program with the same timing flags.
+    ACS_ASSIGN_OR_RETURN(std::string self, OwnProgram());
+    options.task_command = {self, "run-model-task"};
+    for (const auto& [name, value] : flags->values) {
+      if (!kTimingFlags.count(name) && name != "pin") continue;
+      options.task_command.push_back("--" + name);
+      if (name != "pin") options.task_command.push_back(value);
+    }
+    return Status::Ok();
   };
   if (Status s = parse(); !s.ok()) return Fail("serve", s);
   std::signal(SIGTERM, [](int) { g_stop = true; });
   std::signal(SIGINT, [](int) { g_stop = true; });
   if (Status s = Serve(options, &g_stop); !s.ok()) return Fail("serve", s);
+  return 0;
+}
+
+// `acs-worker run-model-task [timing flags]`: the child of `serve` that measures one
+// model task (the spec line and the model on stdin; the result and a status on stdout).
+int RunModelTaskCommand(int argc, char** argv) {
+  std::set<std::string> valued(kTimingFlags.begin(), kTimingFlags.end());
+  StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin"});
+  ModelTaskOptions options;
+  Status s = flags.status();
+  if (s.ok()) s = ReadTiming(*flags, &options.measure);
+  if (s.ok()) s = ReadSelection(*flags, &options.runtime.selection);
+  if (!s.ok()) {
+    std::cout << StatusToJsonLine(s) << std::flush;
+    return 0;
+  }
+  ServeModelTaskChild(std::cin, std::cout, options);
   return 0;
 }
 
@@ -293,13 +330,14 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
-  if (command == "measure" || command == "measure-kernel" || command == "serve") {
+  if (command == "measure" || command == "measure-kernel" || command == "serve" || command == "run-model-task") {
     acs::measure::EnsureMeasuringOpenMpEnvironment(argv);
   }
   if (command == "measure") return MeasureCommand(argc, argv);
   if (command == "measure-kernel") return MeasureKernelCommand(argc, argv);
   if (command == "device") return DeviceCommand(argc, argv);
   if (command == "serve") return ServeCommand(argc, argv);
+  if (command == "run-model-task") return RunModelTaskCommand(argc, argv);
   std::cerr << "acs-worker: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
 }

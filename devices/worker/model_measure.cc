@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 
 #include <torch/torch.h>
 
@@ -263,6 +264,44 @@ StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::s
   used.threads = spec.threads;
   j["measure_options"] = measure::ToJson(used);
   return j;
+}
+
+StatusOr<nlohmann::json> RunModelTaskIsolated(const std::vector<std::string>& command, const ProcessLimits& limits,
+                                              const std::string& spec_json, const std::string& model_bytes,
+                                              const std::string& model_name) {
+  const std::string line = nlohmann::json::parse(spec_json, nullptr, false).dump();  // one line
+  if (model_name.find('\n') != std::string::npos) return Status::InvalidArgument("a model name is one line");
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child,
+                       ChildProcess::Start(command, limits, line + "\n" + model_name + "\n" + model_bytes));
+  const ProcessExit exit = child->WaitForExit();
+  if (!exit.ok()) return Status::Unavailable("measuring the model " + DescribeExit(exit, limits));
+  ACS_RETURN_IF_ERROR(StatusFromJsonLine(exit.output));
+  // The result is the line before the status line.
+  std::string out = exit.output;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  out = out.substr(0, out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n'));
+  const size_t start = out.rfind('\n');
+  nlohmann::json result = nlohmann::json::parse(start == std::string::npos ? out : out.substr(start + 1), nullptr, false);
+  if (!result.is_object()) return Status::Internal("the measuring child process gave no result");
+  return result;
+}
+
+void ServeModelTaskChild(std::istream& in, std::ostream& out, ModelTaskOptions options) {
+  std::string spec;
+  std::getline(in, spec);
+  std::getline(in, options.model_name);
+  const std::string model((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  StatusOr<nlohmann::json> result = Status::Internal("not run");
+  try {
+    result = RunModelTask(spec, model, options);
+  } catch (const std::exception& e) {
+    result = Status::Internal(std::string("measuring failed: ") + e.what());
+  }
+  if (result.ok()) out << result->dump() << "\n";
+  Status status = result.status();
+  const std::string memory = status.ok() ? "" : OutOfMemoryMessage(status.message(), "the model task", "measuring");
+  if (!memory.empty()) status = Status(status.code(), memory);
+  out << StatusToJsonLine(status) << std::flush;
 }
 
 }  // namespace acs::worker

@@ -7,12 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/child_process.h"
 #include "core/graph.h"
 #include "core/policy.h"
 #include "core/status.h"
@@ -106,5 +108,19 @@ struct ModelTaskOptions {
 // shape the model rejects).
 StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::string& model_bytes,
                                       const ModelTaskOptions& options = {});
+
+// RunModelTask in a child process, so that a user's model that crashes, hogs memory or
+// never returns fails its task, not the worker: `command` starts the child (acs-worker
+// with its timing flags, as `run-model-task`), which gets the spec, the model's name and
+// the model on stdin and answers through ServeModelTaskChild. A child that ends abnormally gives an error
+// naming the limit it ran into ("measuring the model exceeded the 1800 s wall-clock
+// limit"); otherwise RunModelTask's result or error.
+StatusOr<nlohmann::json> RunModelTaskIsolated(const std::vector<std::string>& command, const ProcessLimits& limits,
+                                              const std::string& spec_json, const std::string& model_bytes,
+                                              const std::string& model_name);
+// The child's side: reads the spec and the model's name (a line each) and then the model
+// bytes from `in`, runs RunModelTask and writes its result (one line, when ok) and a
+// status line to `out`. `options.model_name` is replaced by the one read.
+void ServeModelTaskChild(std::istream& in, std::ostream& out, ModelTaskOptions options);
 
 }  // namespace acs::worker

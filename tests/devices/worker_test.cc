@@ -225,6 +225,35 @@ TEST(ModelTaskTest, MeasuresTheModelUnderThePolicy) {
   EXPECT_EQ((*two)["threads"], 2);
 }
 
+// A model task in a child acs-worker: a good model measures as in this process; a model
+// that hogs memory or never returns fails its task with the limit named, and this process
+// (the worker) carries on.
+TEST(ModelTaskTest, IsolatedTasksFailHostileModelsWithTheLimitNamed) {
+  const std::vector<std::string> command = {std::string(ACS_BINARY_DIR) + "/devices/acs-worker", "run-model-task",
+                                            "--warmup", "1", "--min-repeats", "2", "--min-seconds", "0"};
+  ProcessLimits limits{int64_t{3} << 30, 0, 20};
+  StatusOr<nlohmann::json> good = RunModelTaskIsolated(command, limits, TaskSpec().dump(),
+                                                       ReadBytes(test_models::BuildTestModel("residual")), "sha256:good");
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_GT((*good)["runtime"]["median_us"].get<double>(), 0);
+  EXPECT_EQ((*good)["model"], "sha256:good");
+
+  nlohmann::json batch2 = TaskSpec();
+  batch2["input_shape"] = {2, 3, 16, 16};  // the hostile models misbehave past batch 1
+  StatusOr<nlohmann::json> hog = RunModelTaskIsolated(command, limits, batch2.dump(),
+                                                      ReadBytes(test_models::BuildTestModel("hog_memory")), "sha256:hog");
+  ASSERT_FALSE(hog.ok());
+  EXPECT_NE(hog.status().message().find("ran out of memory"), std::string::npos) << hog.status().message();
+  EXPECT_NE(hog.status().message().find("3 GiB"), std::string::npos) << hog.status().message();
+
+  limits.wall_seconds = 10;
+  StatusOr<nlohmann::json> loop = RunModelTaskIsolated(command, limits, batch2.dump(),
+                                                       ReadBytes(test_models::BuildTestModel("loop_forever")), "sha256:loop");
+  ASSERT_FALSE(loop.ok());
+  EXPECT_NE(loop.status().message().find("exceeded the 10 s wall-clock limit"), std::string::npos)
+      << loop.status().message();
+}
+
 TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
   ModelMeasureRequest req;
   req.model_path = test_models::BuildTestModel("residual");

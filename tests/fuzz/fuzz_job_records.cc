@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "server/child_process.h"
+#include "core/child_process.h"
 #include "server/job_records.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -17,6 +17,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const acs::server::JobProgress progress = acs::server::JobProgress::FromJson(text);
   if (acs::server::JobProgress::FromJson(progress.ToJson().dump()).ToJson() != progress.ToJson()) std::abort();
-  (void)acs::server::StatusFromJsonLine(text);
+  (void)acs::StatusFromJsonLine(text);
   return 0;
 }

@@ -1,5 +1,5 @@
 // A child process under resource limits, for running a user's model apart from the
-// server (DESIGN §6): memory (RLIMIT_AS) and CPU time (RLIMIT_CPU) set before exec, a
+// server and the worker (DESIGN §6): memory (RLIMIT_AS) and CPU time (RLIMIT_CPU) set before exec, a
 // wall-clock limit enforced by the parent, killed when the parent dies (PR_SET_PDEATHSIG)
 // and when the handle is destroyed. Inherits no descriptor but stderr; stdin carries an
 // input text, stdout is captured (capped). No torch, no gRPC.
@@ -15,7 +15,7 @@
 
 #include "core/status.h"
 
-namespace acs::server {
+namespace acs {
 
 struct ProcessLimits {
   int64_t memory_bytes = 0;  // address space (RLIMIT_AS); 0: none
@@ -43,6 +43,13 @@ std::string FormatBytes(int64_t bytes);
 
 // The address-space limit of this process (RLIMIT_AS), 0 when unlimited.
 int64_t OwnMemoryLimit();
+
+// A failure message that is a failed allocation, as "<who> ran out of memory while
+// <doing> (its limit is 8 GiB): <what>" with this process's limit; empty for any other.
+std::string OutOfMemoryMessage(const std::string& what, const std::string& who, const std::string& doing);
+
+// The path of this process's program (/proc/self/exe), to start children of it.
+StatusOr<std::string> OwnProgram();
 
 // A status as one line of JSON ({"code": N, "message": "..."}), how a child reports its
 // result on stdout, and back; an unreadable text is an Internal error quoting it.
@@ -77,4 +84,4 @@ class ChildProcess {
   bool ended_ = false;
 };
 
-}  // namespace acs::server
+}  // namespace acs

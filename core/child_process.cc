@@ -1,4 +1,4 @@
-#include "server/child_process.h"
+#include "core/child_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,10 +13,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
-namespace acs::server {
+namespace acs {
 namespace {
 
 double Now() {
@@ -72,6 +73,23 @@ int64_t OwnMemoryLimit() {
   rlimit r{};
   if (getrlimit(RLIMIT_AS, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return 0;
   return static_cast<int64_t>(r.rlim_cur);
+}
+
+std::string OutOfMemoryMessage(const std::string& what, const std::string& who, const std::string& doing) {
+  if (what.find("allocate") == std::string::npos && what.find("not enough memory") == std::string::npos &&
+      what.find("bad_alloc") == std::string::npos) {
+    return "";
+  }
+  const int64_t limit = OwnMemoryLimit();
+  return who + " ran out of memory while " + doing +
+         (limit > 0 ? " (its limit is " + FormatBytes(limit) + ")" : std::string()) + ": " + what;
+}
+
+StatusOr<std::string> OwnProgram() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return Status::Unavailable("cannot find this process's own program: " + ec.message());
+  return self.string();
 }
 
 std::string DescribeExit(const ProcessExit& exit, const ProcessLimits& limits) {
@@ -217,4 +235,4 @@ ProcessExit ChildProcess::WaitForExit() {
   }
 }
 
-}  // namespace acs::server
+}  // namespace acs
