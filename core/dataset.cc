@@ -168,6 +168,10 @@ StatusOr<torch::Tensor> ReadIdxLabels(const std::string& path, const std::string
   return torch::from_blob(bytes.data(), {window.count}, torch::kUInt8).to(torch::kLong);
 }
 
+// The largest image side an IDX header may give (fuzzing found sides whose product
+// overflows LibTorch's strides).
+constexpr uint64_t kMaxImageSide = 65536;
+
 StatusOr<Dataset> ReadIdx(const std::string& path, const DatasetOptions& options) {
   ACS_ASSIGN_OR_RETURN(GzFile file, OpenGz(path));
   ACS_ASSIGN_OR_RETURN(std::vector<uint64_t> dims, ReadIdxHeader(file.get(), path, kIdxImagesMagic));
@@ -176,7 +180,11 @@ StatusOr<Dataset> ReadIdx(const std::string& path, const DatasetOptions& options
     return Status::DataLoss(path + ": IDX header gives an empty image size " + std::to_string(h) + "x" +
                             std::to_string(w));
   }
-  const uint64_t record = h * w;  // both < 2^32, cannot overflow
+  if (h > kMaxImageSide || w > kMaxImageSide) {
+    return Status::DataLoss(path + ": IDX header gives an image size " + std::to_string(h) + "x" + std::to_string(w) +
+                            " past " + std::to_string(kMaxImageSide) + "x" + std::to_string(kMaxImageSide));
+  }
+  const uint64_t record = h * w;  // < 2^32
   if (n > static_cast<uint64_t>(INT64_MAX) / record) {
     return Status::DataLoss(path + ": IDX header gives an impossible size");
   }
@@ -286,9 +294,45 @@ StatusOr<torch::Tensor> TorchLabels(const std::string& path, const torch::Tensor
   return labels;
 }
 
+// A torch.save'd file is a zip archive. LibTorch 1.13's reader runs past its buffer on an
+// archive without a sound end-of-central-directory record, and allocates whatever size an
+// entry declares (both found by fuzzing). So the record must be there, its central
+// directory inside the file, and no entry larger than the file (torch.save stores entries
+// uncompressed), before LibTorch sees the bytes.
+Status CheckZipLayout(const std::vector<char>& bytes, const std::string& path) {
+  constexpr size_t kRecord = 22, kEntry = 46, kMaxComment = 65535;
+  auto u16 = [&](size_t at) {
+    return static_cast<uint32_t>(static_cast<uint8_t>(bytes[at])) |
+           static_cast<uint32_t>(static_cast<uint8_t>(bytes[at + 1])) << 8;
+  };
+  auto u32 = [&](size_t at) { return u16(at) | u16(at + 2) << 16; };
+  const Status bad = Status::DataLoss(path + ": cannot read torch.save'd data: not a sound zip archive");
+  if (bytes.size() < kRecord) return bad;
+  const size_t last = bytes.size() - kRecord;
+  size_t end = std::string::npos;
+  for (size_t at = last + 1; at-- > (last > kMaxComment ? last - kMaxComment : 0);) {
+    if (u32(at) == 0x06054b50) {
+      end = at;
+      break;
+    }
+  }
+  if (end == std::string::npos || end + kRecord + u16(end + 20) > bytes.size()) return bad;
+  const uint64_t cd_size = u32(end + 12), cd_offset = u32(end + 16);
+  if (cd_offset == 0xffffffffu) return Status::Ok();  // zip64: the sizes are elsewhere
+  if (cd_offset + cd_size > end) return bad;
+  for (uint64_t at = cd_offset; at < cd_offset + cd_size;) {
+    if (at + kEntry > cd_offset + cd_size || u32(at) != 0x02014b50) return bad;
+    const uint32_t compressed = u32(at + 20), size = u32(at + 24);
+    if (size != 0xffffffffu && (compressed > bytes.size() || size > bytes.size())) return bad;
+    at += kEntry + u16(at + 28) + u16(at + 30) + u16(at + 32);
+  }
+  return Status::Ok();
+}
+
 StatusOr<Dataset> ReadTorchFile(const std::string& path, const DatasetOptions& options) {
   std::ifstream in(path, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ACS_RETURN_IF_ERROR(CheckZipLayout(bytes, path));
   torch::IValue value;
   try {
     value = torch::pickle_load(bytes);
@@ -366,7 +410,15 @@ StatusOr<Dataset> LoadDataset(const std::string& path, const DatasetOptions& opt
   if (options.limit < 0 || options.offset < 0) {
     return Status::InvalidArgument(path + ": limit and offset must not be negative");
   }
-  ACS_ASSIGN_OR_RETURN(Dataset data, ReadAny(path, options));
+  StatusOr<Dataset> read = Status::Internal("not read");
+  try {
+    read = ReadAny(path, options);
+  } catch (const c10::Error& e) {  // a LibTorch check on malformed data
+    return Status::DataLoss(path + ": cannot read it: " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::DataLoss(path + ": cannot read it: " + e.what());
+  }
+  ACS_ASSIGN_OR_RETURN(Dataset data, std::move(read));
   StatusOr<torch::Tensor> images = TransformImages(data.images, options);
   if (!images.ok()) return Status(images.status().code(), path + ": " + images.status().message());
   data.images = std::move(images).value();

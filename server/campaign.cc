@@ -126,7 +126,9 @@ void Campaigns::PollAll() {
   for (const JobRecord& j : *running) {
     if (j.owner != kCampaignOwner) continue;
     const nlohmann::json r = nlohmann::json::parse(j.request_json, nullptr, false);
-    if (r.is_object() && r.contains("campaign") && r["campaign"].is_string()) machines.insert(r["campaign"].get<std::string>());
+    if (r.is_object() && r.contains("campaign") && r["campaign"].is_string()) {
+      machines.insert(r["campaign"].get<std::string>());
+    }
   }
   for (const std::string& m : machines) (void)Poll(m);
 }

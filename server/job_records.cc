@@ -137,7 +137,9 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.budget_outcome = j.value("budget_outcome", "");
     p.runner_deaths = Field(j, "runner_deaths", 0);
     if (j.contains("artifacts")) {
-      for (const auto& a : j["artifacts"]) p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), Field(a, "bytes", int64_t{0})});
+      for (const auto& a : j["artifacts"]) {
+        p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), Field(a, "bytes", int64_t{0})});
+      }
     }
     if (j.contains("verifications")) {
       for (const auto& v : j["verifications"]) {

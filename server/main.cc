@@ -80,7 +80,8 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "max-attempts", "offline-seconds", "log-level", "name", "role",
                                        "max-jobs", "max-upload-mb", "datasets-dir", "campaign-samples", "expires-days",
                                        "checkpoint-seconds", "fine-tune-epochs", "budget-rounds",
-                                       "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb", "job-cpu-seconds",
+                                       "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
+                                       "job-cpu-seconds",
                                        "job-wall-seconds", "check-seconds"};
 // Flags without a value, also allowed as true / false keys of the config file.
 const std::set<std::string> kSwitches = {"init", "no-auth", "no-model-measurement", "in-process"};
@@ -199,9 +200,11 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   ACS_ASSIGN_OR_RETURN(int64_t wall, flags.GetInt("job-wall-seconds", 86400));
   ACS_ASSIGN_OR_RETURN(int64_t check, flags.GetInt("check-seconds", static_cast<int64_t>(o.check_limits.wall_seconds)));
   if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1 || budget_rounds < 0 ||
-      o.max_input_elements < 1 || o.max_jobs_per_user < 1 || memory_mb < 0 || o.job_limits.cpu_seconds < 0 || wall < 0 || check < 1) {
-    return Status::InvalidArgument("--max-jobs, --campaign-samples, --fine-tune-epochs, --max-input-elements, --max-user-jobs and "
-                                   "--check-seconds must be >= 1, --checkpoint-seconds, --budget-rounds, "
+      o.max_input_elements < 1 || o.max_jobs_per_user < 1 || memory_mb < 0 || o.job_limits.cpu_seconds < 0 ||
+      wall < 0 || check < 1) {
+    return Status::InvalidArgument("--max-jobs, --campaign-samples, --fine-tune-epochs, --max-input-elements, "
+                                   "--max-user-jobs and --check-seconds must be >= 1, --checkpoint-seconds, "
+                                   "--budget-rounds, "
                                    "--job-memory-mb, --job-cpu-seconds and --job-wall-seconds >= 0");
   }
   o.job_limits.memory_bytes = memory_mb << 20;

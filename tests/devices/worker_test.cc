@@ -247,8 +247,8 @@ TEST(ModelTaskTest, IsolatedTasksFailHostileModelsWithTheLimitNamed) {
   EXPECT_NE(hog.status().message().find("3 GiB"), std::string::npos) << hog.status().message();
 
   limits.wall_seconds = 10;
-  StatusOr<nlohmann::json> loop = RunModelTaskIsolated(command, limits, batch2.dump(),
-                                                       ReadBytes(test_models::BuildTestModel("loop_forever")), "sha256:loop");
+  const std::string looping = ReadBytes(test_models::BuildTestModel("loop_forever"));
+  StatusOr<nlohmann::json> loop = RunModelTaskIsolated(command, limits, batch2.dump(), looping, "sha256:loop");
   ASSERT_FALSE(loop.ok());
   EXPECT_NE(loop.status().message().find("exceeded the 10 s wall-clock limit"), std::string::npos)
       << loop.status().message();
