@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -141,8 +142,11 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<st
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // stdin is a socket so that writing to a child that died early gives EPIPE, not SIGPIPE.
   int in[2], out[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return Status::Unavailable(std::string("pipe: ") + std::strerror(errno));
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) {
+    return Status::Unavailable(std::string("socketpair: ") + std::strerror(errno));
+  }
   if (pipe2(out, O_CLOEXEC) != 0) {
     close(in[0]);
     close(in[1]);
@@ -162,10 +166,10 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<st
   child->out_fd_ = out[0];
   child->limits_ = limits;
   child->started_ = Now();
-  // The input is small (a request); a child that dies before reading it gets EPIPE, which
-  // its exit status then explains.
+  // The child reads all of its input first; one that dies before gives EPIPE, which its
+  // exit status then explains.
   for (size_t at = 0; at < input.size();) {
-    const ssize_t n = write(in[1], input.data() + at, input.size() - at);
+    const ssize_t n = send(in[1], input.data() + at, input.size() - at, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     at += static_cast<size_t>(n);

@@ -59,7 +59,8 @@ Status StatusFromJsonLine(const std::string& text);
 class ChildProcess {
  public:
   // Starts argv[0] (an absolute path) with argv; `input` is written to its stdin, which is
-  // then closed. Unavailable when the process cannot be started.
+  // then closed (the child must read it all before it writes much to stdout). Unavailable
+  // when the process cannot be started.
   static StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
                                                        const ProcessLimits& limits, const std::string& input = "");
   ~ChildProcess();  // kills and reaps a child still running

@@ -252,6 +252,11 @@ TEST(ModelTaskTest, IsolatedTasksFailHostileModelsWithTheLimitNamed) {
   ASSERT_FALSE(loop.ok());
   EXPECT_NE(loop.status().message().find("exceeded the 10 s wall-clock limit"), std::string::npos)
       << loop.status().message();
+
+  // A child that exits without reading its input: an error, and no SIGPIPE for this process.
+  StatusOr<nlohmann::json> gone =
+      RunModelTaskIsolated({"/bin/true"}, limits, TaskSpec().dump(), std::string(8 << 20, 'x'), "sha256:gone");
+  EXPECT_FALSE(gone.ok());
 }
 
 TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
