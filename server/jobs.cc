@@ -1,6 +1,5 @@
 #include "server/jobs.h"
 
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -166,21 +165,6 @@ Status JobScheduler::CheckModelAndData(const JobRequest& request) {
   return memory.empty() ? s : Status::InvalidArgument(memory);
 }
 
-Status JobScheduler::CheckInChild(const JobRequest& request) {
-  std::vector<std::string> argv = {options_.runner_program, "check-job"};
-  argv.insert(argv.end(), options_.runner_flags.begin(), options_.runner_flags.end());
-  ACS_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child,
-                       ChildProcess::Start(argv, options_.check_limits, request.ToJson().dump()));
-  const ProcessExit exit = child->WaitForExit();
-  const std::string what = "model " + request.model_sha256.substr(0, 12) + " at input " +
-                           FormatShape(request.input_shape);
-  if (!exit.ok()) {
-    return Status::InvalidArgument(what + ": importing it and reading the dataset " +
-                                   DescribeExit(exit, options_.check_limits));
-  }
-  return StatusFromJsonLine(exit.output);
-}
-
 StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequest& r) {
   if (r.episodes < 1 || r.episodes > options_.max_episodes) {
     return Status::InvalidArgument("episodes must be in [1, " + std::to_string(options_.max_episodes) + "]");
@@ -302,109 +286,6 @@ std::string JobScheduler::NextJob() {
     if (running_.insert(j.id).second) return j.id;
   }
   return "";
-}
-
-void JobScheduler::RunnerLoop() {
-  while (!stopping_) {
-    const std::string id = NextJob();
-    if (id.empty()) {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
-      continue;
-    }
-    if (options_.runner_program.empty()) {
-      RunJobHere(id);
-    } else {
-      RunJobInChild(id);
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    running_.erase(id);
-  }
-}
-
-void JobScheduler::RunJobHere(const std::string& id) {
-  StatusOr<JobRecord> job = store_->GetJob(id);
-  Status s = job.status();
-  if (s.ok() && !IsTerminalJobState(job->state)) {
-    try {
-      s = RunJob(*job);
-    } catch (const std::exception& e) {
-      s = Status::Internal("the job failed while " + job->state + ": " + ShortError(e));
-    } catch (...) {
-      s = Status::Internal("the job failed while " + job->state + " (an unknown exception)");
-    }
-  }
-  bool cancelled = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    cancelled = cancel_.erase(id) > 0;
-  }
-  if (job.ok() && !IsTerminalJobState(job->state)) {
-    if (cancelled) {
-      (void)store_->FailOpenTasksOfJob(id, "cancelled");
-      (void)SetState(*job, kJobCancelled, "cancelled");
-    } else if (!s.ok()) {
-      const std::string memory = OutOfMemoryMessage(s.message(), "the job", job->state);
-      job->error = memory.empty() ? s.message() : memory;
-      (void)SetState(*job, kJobFailed, job->error);
-    }
-    // Otherwise stopped by the server's shutdown: the job stays as it is, to resume.
-  }
-}
-
-void JobScheduler::RunJobInChild(const std::string& id) {
-  std::vector<std::string> argv = {options_.runner_program, "run-job", id};
-  argv.insert(argv.end(), options_.runner_flags.begin(), options_.runner_flags.end());
-  StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(argv, options_.job_limits);
-  std::optional<ProcessExit> exit;
-  if (child.ok()) {
-    spdlog::info("job {} runs in process {}", id, (*child)->pid());
-    std::optional<std::chrono::steady_clock::time_point> asked_to_stop;
-    while (!(exit = (*child)->Wait(0.25))) {
-      event_cv_.notify_all();  // the child's events are in the store
-      if (!Interrupted(id)) continue;
-      const auto now = std::chrono::steady_clock::now();
-      if (!asked_to_stop) {
-        (*child)->Signal(SIGTERM);  // it stops after its current episode, checkpointed
-        asked_to_stop = now;
-      } else if (std::chrono::duration<double>(now - *asked_to_stop).count() > options_.stop_grace_seconds) {
-        (*child)->Signal(SIGKILL);
-      }
-    }
-    event_cv_.notify_all();
-  }
-  bool cancelled = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    cancelled = cancel_.erase(id) > 0;
-  }
-  StatusOr<JobRecord> job = store_->GetJob(id);
-  if (!job.ok() || IsTerminalJobState(job->state)) return;
-  if (cancelled) {
-    (void)store_->FailOpenTasksOfJob(id, "cancelled");
-    (void)SetState(*job, kJobCancelled, "cancelled");
-    return;
-  }
-  if (stopping_ && child.ok()) return;  // the server stops: the job resumes at its next start
-  JobProgress progress = JobProgress::FromJson(job->progress_json);
-  ++progress.runner_deaths;
-  std::string what = !child.ok() ? "the job runner could not be started: " + child.status().message()
-                     : exit->ok() ? "the job runner exited before the job ended, while " + job->state
-                                  : "the job runner " + DescribeExit(*exit, options_.job_limits) + " while " + job->state;
-  const bool final = !child.ok() || exit->wall_timeout || exit->signal == SIGXCPU ||
-                     progress.runner_deaths >= options_.max_runner_deaths;
-  job->progress_json = progress.ToJson().dump();
-  if (final) {
-    if (progress.runner_deaths > 1) what += " (its runner died " + std::to_string(progress.runner_deaths) + " times)";
-    job->error = what;
-    (void)store_->FailOpenTasksOfJob(id, "the job failed");
-    (void)SetState(*job, kJobFailed, what);
-    return;
-  }
-  (void)store_->UpdateJob(*job);
-  (void)Event(id, kEventState, {{"state", job->state}, {"message", what + "; resuming from its last checkpoint"}});
-  std::lock_guard<std::mutex> lock(mu_);
-  resume_.push_back(id);
 }
 
 Status JobScheduler::RunJob(JobRecord& job) {
