@@ -5,6 +5,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "predictors/features.h"
+
 namespace acs {
 namespace {
 
@@ -33,6 +35,8 @@ predictors::ModelShape ModelShapeOf(const Graph& graph, const Policy& policy, in
     const LayerConfig config = layer.compressible ? policy.Get(layer.name) : LayerConfig{};
     shape.layers.push_back(SpecOfLayer(ShrinkLayer(layer, graph, kept), InLayer(config), threads));
   }
+  const int64_t context = ContextOf(shape.layers);
+  for (KernelSpec& spec : shape.layers) spec.context_bytes = context;
   std::vector<bool> is_layer(graph.nodes.size(), false);
   for (const Layer& layer : graph.layers) {
     if (layer.node >= 0) is_layer[layer.node] = true;
@@ -52,6 +56,16 @@ predictors::ModelShape ModelShapeOf(const Graph& graph, const Policy& policy, in
     if (counted) shape.other_ops += 1;
   }
   return shape;
+}
+
+double WeightBytes(const std::vector<KernelSpec>& layers) {
+  double bytes = 0;
+  for (const KernelSpec& spec : layers) bytes += predictors::ShapeStats(spec).weight_bytes;
+  return bytes;
+}
+
+int64_t ContextOf(const std::vector<KernelSpec>& layers) {
+  return ContextBucket(static_cast<int64_t>(std::min(WeightBytes(layers), 0x1.0p40)));
 }
 
 std::vector<KernelSpec> LayerSpecsOf(const Graph& graph, const std::vector<Policy>& policies, int threads) {
@@ -120,11 +134,23 @@ std::vector<Policy> GridPolicies(const Graph& graph, const SearchSpace& space) {
   return out;
 }
 
-LatencyCostModel::LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads)
-    : kernels_(std::move(kernels)), threads_(threads) {}
+LatencyCostModel::LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads,
+                                   int64_t context_bytes)
+    : kernels_(std::move(kernels)), threads_(threads), context_bytes_(context_bytes) {}
 
 double LatencyCostModel::LayerCost(const Layer& layer, const LayerConfig& config) const {
-  const KernelSpec spec = SpecOfLayer(layer, InLayer(config), threads_);
+  KernelSpec spec = SpecOfLayer(layer, InLayer(config), threads_);
+  spec.context_bytes = context_bytes_;
+  return SpecCost(spec);
+}
+
+double LatencyCostModel::PolicyLayersUs(const Graph& graph, const Policy& policy) const {
+  double us = 0;
+  for (const KernelSpec& spec : ModelShapeOf(graph, policy, threads_).layers) us += SpecCost(spec);
+  return us;
+}
+
+double LatencyCostModel::SpecCost(const KernelSpec& spec) const {
   const std::string key = spec.Key();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -140,36 +166,46 @@ double LatencyCostModel::LayerCost(const Layer& layer, const LayerConfig& config
 
 Status LatencyCostModel::Check(const Graph& graph) const {
   std::vector<KernelSpec> specs;
-  for (const Layer& layer : graph.layers) specs.push_back(SpecOfLayer(layer, LayerConfig{}, threads_));
+  for (const Layer& layer : graph.layers) {
+    specs.push_back(SpecOfLayer(layer, LayerConfig{}, threads_));
+    specs.back().context_bytes = context_bytes_;
+  }
   return kernels_->Predict(specs).status();
 }
 
 double LatencyBudget::PredictUs(const Graph& graph, const Policy& policy) const {
-  return layer_scale * PolicyCost(graph, policy, *cost) + overhead_us;
+  return layer_scale * cost->PolicyLayersUs(graph, policy) + overhead_us;
 }
 
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
-                                          int threads, double ratio, double measured_dense_us) {
+                                          int threads, double ratio, double measured_dense_us,
+                                          double measured_uncompressed_us) {
   if (!(ratio > 0 && ratio <= 1)) return Status::InvalidArgument("a latency budget must be in (0, 1] x dense");
   if (!predictor.kernels) return Status::FailedPrecondition("the predictor has no kernel model");
   LatencyBudget b;
-  b.cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads);
+  const predictors::ModelShape dense = ModelShapeOf(graph, Policy{}, threads);
+  const int64_t budget_context =
+      ContextBucket(static_cast<int64_t>(std::min(ratio * WeightBytes(dense.layers), 0x1.0p40)));
+  b.cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads, budget_context);
   ACS_RETURN_IF_ERROR(b.cost->Check(graph));
-  const double layers_us = DenseCost(graph, *b.cost);
-  const double fitted_overhead_us = std::max(0.0, predictor.overhead.Predict(ModelShapeOf(graph, Policy{}, threads)));
+  ACS_ASSIGN_OR_RETURN(std::vector<double> dense_layers, predictor.kernels->Predict(dense.layers));
+  double layers_us = 0;  // the dense layers in the dense model's context
+  for (double us : dense_layers) layers_us += us;
+  const double fitted_overhead_us = std::max(0.0, predictor.overhead.Predict(dense));
   if (measured_dense_us > 0) {
-    // The fitted per-op overhead stays constant; the layers take the rest of the
-    // measurement (kernels timed alone run with warm caches: a model whose weights exceed
-    // them is slower in every layer, not by a constant).
+    // The fitted per-op overhead stays constant; the layers take the rest of the runtime's
+    // measurement (what is left of in-model effects the kernels' context does not capture
+    // scales with the layers, not by a constant).
+    const double anchor_us = measured_uncompressed_us > 0 ? measured_uncompressed_us : measured_dense_us;
     b.calibrated = true;
-    b.overhead_us = std::min(fitted_overhead_us, 0.5 * measured_dense_us);
-    b.layer_scale = (measured_dense_us - b.overhead_us) / layers_us;
+    b.overhead_us = std::min(fitted_overhead_us, 0.5 * anchor_us);
+    b.layer_scale = (anchor_us - b.overhead_us) / layers_us;
     b.dense_us = measured_dense_us;
   } else {
     b.overhead_us = fitted_overhead_us;
     b.dense_us = layers_us + b.overhead_us;
   }
-  b.env_budget = (ratio * b.dense_us - b.overhead_us) / (b.layer_scale * layers_us);
+  b.env_budget = (ratio * b.dense_us - b.overhead_us) / (b.layer_scale * DenseCost(graph, *b.cost));
   if (!(b.env_budget > 0)) {
     char msg[256];
     std::snprintf(msg, sizeof msg,

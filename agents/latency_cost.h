@@ -16,9 +16,15 @@
 namespace acs {
 
 // The layers of `graph` under `policy` as the runtime runs them (channel pruning applied,
-// in-layer pattern and precision kept), each with `threads`; plus the count and output
-// bytes of the other executed ops (batch norms fold into convolutions and are not counted).
+// in-layer pattern and precision kept), each with `threads` and in the context of the
+// model they make up (ContextOf); plus the count and output bytes of the other executed
+// ops (batch norms fold into convolutions and are not counted).
 predictors::ModelShape ModelShapeOf(const Graph& graph, const Policy& policy, int threads);
+
+// The bytes of weights layers hold as they run (non-zeros at their precision, indices of
+// sparse formats), and the context they make for each other: ContextBucket of that.
+double WeightBytes(const std::vector<KernelSpec>& layers);
+int64_t ContextOf(const std::vector<KernelSpec>& layers);
 
 // The distinct kernels (by AsRun key and threads) that the layers of `graph` run under
 // any of `policies` (resolved or not), as ModelShapeOf gives them: what a device class
@@ -30,15 +36,21 @@ std::vector<KernelSpec> LayerSpecsOf(const Graph& graph, const std::vector<Polic
 // outputs, the channel pattern where the group is prunable).
 std::vector<Policy> GridPolicies(const Graph& graph, const SearchSpace& space);
 
-// Predicted microseconds of a shrunk layer under a config, memoized by kernel key (the
-// search asks for the same few configs of a layer again and again). Thread-safe.
+// Predicted microseconds of a shrunk layer under a config in a fixed context, memoized by
+// kernel key (the search asks for the same few configs of a layer again and again).
+// Thread-safe.
 class LatencyCostModel final : public CostModel {
  public:
-  LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads);
+  // `context_bytes`: the KernelSpec::context_bytes LayerCost predicts in (the search's
+  // costs must add up layer by layer, so they cannot follow the policy's own context).
+  LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads, int64_t context_bytes = 0);
   std::string name() const override { return "latency"; }
   // Predictor errors (a kernel kind without data) throw std::runtime_error: check a graph
   // with Check() first.
   double LayerCost(const Layer& layer, const LayerConfig& config) const override;
+  // The layers of a resolved policy, each in the policy's own context (ModelShapeOf).
+  double PolicyLayersUs(const Graph& graph, const Policy& policy) const;
+  int64_t context_bytes() const { return context_bytes_; }
   // Errors of the predictor for any layer of the graph (e.g. no depthwise data).
   Status Check(const Graph& graph) const;
   int threads() const { return threads_; }
@@ -46,32 +58,38 @@ class LatencyCostModel final : public CostModel {
  private:
   std::shared_ptr<const predictors::LatencyModel> kernels_;
   int threads_;
+  int64_t context_bytes_;
+  double SpecCost(const KernelSpec& spec) const;
   mutable std::mutex mu_;
   mutable std::map<std::string, double> cache_;
 };
 
 // A budget of `ratio` x the dense latency of the whole model, stated for the Env (which
 // sums layer costs): the per-model overhead does not change with the policy, so the layers
-// may take ratio x (dense layers + overhead) - overhead.
+// may take ratio x (dense layers + overhead) - overhead. The Env's costs are predicted in
+// the context of a model at the budget: ratio x the dense model's weight bytes.
 struct LatencyBudget {
   std::shared_ptr<LatencyCostModel> cost;
   double env_budget = 0;   // share of the dense layers' latency, for EnvOptions::budget
   double dense_us = 0;     // whole model, dense: predicted, or measured when calibrated
   double overhead_us = 0;  // per-model overhead: predicted (OverheadModel)
   double layer_scale = 1;  // calibrated: the layers' predictions scaled so that with the
-                           // overhead they make the measured dense model
+                           // overhead they make the measured uncompressed runtime
   bool calibrated = false; // anchored to a measurement of this model
-  // Predicted whole-model latency of a resolved policy.
+  // Predicted whole-model latency of a resolved policy, its layers in its own context.
   double PredictUs(const Graph& graph, const Policy& policy) const;
 };
 
 // Errors: the predictor's (a kernel kind without data); FailedPrecondition when the
 // overhead alone exceeds the budget; InvalidArgument for a ratio outside (0, 1].
 // `measured_dense_us` > 0 (the dense model of this graph measured end to end on the device
-// class, as the baseline its speedups are taken against) calibrates the budget: the
+// class, as the baseline its speedups are taken against) calibrates the budget: it is the
+// dense_us the ratio is taken of. `measured_uncompressed_us` > 0 (the runtime running the
+// same model with nothing compressed, measured with it) anchors the predictions: the
 // predicted per-model overhead (at most half the measurement) stays, and the layers are
-// scaled to make up the rest, so that the dense model is predicted at the measurement.
+// scaled to make up the rest. Without it the dense baseline anchors them.
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
-                                          int threads, double ratio, double measured_dense_us = 0);
+                                          int threads, double ratio, double measured_dense_us = 0,
+                                          double measured_uncompressed_us = 0);
 
 }  // namespace acs

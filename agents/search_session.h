@@ -35,6 +35,9 @@ struct SearchSessionOptions {
   // Latency budgets: the dense model measured end to end on the device class (the baseline
   // of its speedups), which anchors the budget (MakeLatencyBudget); 0 = not measured.
   double measured_dense_us = 0;
+  // The runtime running the same model uncompressed, measured with it: anchors the
+  // predictions (MakeLatencyBudget); 0 = the dense baseline anchors them.
+  double measured_uncompressed_us = 0;
   int threads = 1;                      // threads the model will run with (latency)
   std::string agent = "random";         // MakeAgent's names
   int episodes = 100;                   // >= 1

@@ -28,6 +28,7 @@ Status CheckKeys(const nlohmann::json& j, const std::string& prefix, const std::
 constexpr int64_t kMaxSpecValue = int64_t{1} << 24;
 // Elements of the input, and of the weight, at most.
 constexpr int64_t kMaxSpecElements = int64_t{1} << 31;
+constexpr int64_t kMaxContextBytes = int64_t{1} << 28;  // the largest ContextBucket
 
 Status Int(const nlohmann::json& j, const std::string& key, int64_t min, bool required, int64_t* out,
            const std::string& prefix = "", int64_t max = kMaxSpecValue) {
@@ -132,7 +133,12 @@ std::string KernelSpec::Key() const {
   if (config.pattern == Pattern::kBlock) key += std::to_string(config.block);
   if (config.pattern == Pattern::kNM) key += std::to_string(config.nm_n) + ":" + std::to_string(config.nm_m);
   if (config.pattern != Pattern::kNM && config.pattern != Pattern::kDense) key += " sp" + Format(config.sparsity);
-  return key + " " + PrecisionName(config.precision);
+  key += std::string(" ") + PrecisionName(config.precision);
+  if (context_bytes > 0) {
+    key += context_bytes % (int64_t{1} << 20) == 0 ? " ctx" + std::to_string(context_bytes >> 20) + "M"
+                                                     : " ctx" + std::to_string(context_bytes >> 10) + "K";
+  }
+  return key;
 }
 
 nlohmann::json KernelSpec::ToJson() const {
@@ -146,6 +152,7 @@ nlohmann::json KernelSpec::ToJson() const {
   nlohmann::json j = {{"op", op},           {"in_channels", in_channels}, {"out_channels", out_channels},
                       {"input", input},     {"config", c},                {"threads", threads},
                       {"seed", seed}};
+  if (context_bytes > 0) j["context_bytes"] = context_bytes;
   if (is_conv()) {
     j["kernel"] = kernel;
     j["stride"] = stride;
@@ -154,6 +161,12 @@ nlohmann::json KernelSpec::ToJson() const {
     j["groups"] = groups;
   }
   return j;
+}
+
+int64_t ContextBucket(int64_t bytes) {
+  if (bytes < (int64_t{1} << 18)) return 0;
+  const int exponent = static_cast<int>(std::lround(std::log2(static_cast<double>(bytes))));
+  return int64_t{1} << std::min(exponent, 28);
 }
 
 KernelSpec SpecOfLayer(const Layer& layer, const LayerConfig& config, int threads) {
@@ -231,7 +244,8 @@ StatusOr<KernelSpec> ParseKernelSpec(const nlohmann::json& j) {
   if (!j.contains("op") || !j["op"].is_string()) return Bad("op", "must be \"conv2d\" or \"linear\"");
   s.op = j["op"].get<std::string>();
   if (s.op != "conv2d" && s.op != "linear") return Bad("op", "must be \"conv2d\" or \"linear\", got \"" + s.op + "\"");
-  const std::set<std::string> common = {"op", "in_channels", "out_channels", "input", "config", "threads", "seed"};
+  const std::set<std::string> common = {"op",      "in_channels", "out_channels", "input",
+                                        "config",  "threads",     "seed",         "context_bytes"};
   std::set<std::string> allowed = common;
   if (s.is_conv()) allowed.insert({"kernel", "stride", "padding", "dilation", "groups"});
   ACS_RETURN_IF_ERROR(CheckKeys(j, "", allowed));
@@ -278,6 +292,7 @@ StatusOr<KernelSpec> ParseKernelSpec(const nlohmann::json& j) {
   int64_t threads = 1, seed = 1;
   ACS_RETURN_IF_ERROR(Int(j, "threads", 1, false, &threads));
   ACS_RETURN_IF_ERROR(Int(j, "seed", 0, false, &seed, "", std::numeric_limits<int64_t>::max()));
+  ACS_RETURN_IF_ERROR(Int(j, "context_bytes", 0, false, &s.context_bytes, "", kMaxContextBytes));
   s.threads = static_cast<int>(threads);
   s.seed = static_cast<uint64_t>(seed);
   return s;

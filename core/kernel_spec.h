@@ -4,10 +4,10 @@
 //   {"op": "conv2d", "in_channels": 64, "out_channels": 128, "kernel": [3, 3],
 //    "stride": 1, "padding": 1, "dilation": 1, "groups": 1, "input": [1, 64, 56, 56],
 //    "config": {"pattern": "block", "sparsity": 0.8, "block": 8, "precision": "fp32"},
-//    "threads": 1, "seed": 1}
+//    "threads": 1, "seed": 1, "context_bytes": 16777216}
 //
 // stride / padding / dilation / kernel take one integer or a pair; groups, dilation,
-// padding, stride, threads and seed are optional (1, 0, 1, 1, 1, 1). A linear layer has
+// padding, stride, threads, seed and context_bytes are optional (1, 0, 1, 1, 1, 1, 0). A linear layer has
 // "input": [N, in_channels] and no convolution fields. Config fields as in a policy
 // ("n" / "m" for nm).
 #pragma once
@@ -39,12 +39,16 @@ struct KernelSpec {
   LayerConfig config;
   int threads = 1;
   uint64_t seed = 1;             // random weights and input
+  int64_t context_bytes = 0;     // what the rest of the model touches between two runs of
+                                 // this layer (its other weights): a buffer this large is
+                                 // touched before each timed run, so that the weights come
+                                 // from where they come in the model; 0 = warm caches
 
   bool is_conv() const { return op == "conv2d"; }
   int64_t out_h() const;  // conv2d only
   int64_t out_w() const;
-  // A stable string of op, shape and config (not threads or seed), e.g.
-  // "conv2d c64 o128 k3x3 s1x1 p1x1 d1x1 g1 in1x64x56x56 block8 sp0.8 fp32".
+  // A stable string of op, shape, config and context (not threads or seed), e.g.
+  // "conv2d c64 o128 k3x3 s1x1 p1x1 d1x1 g1 in1x64x56x56 block8 sp0.8 fp32 ctx16M".
   std::string Key() const;
   nlohmann::json ToJson() const;
 };
@@ -64,6 +68,10 @@ KernelChoice KernelOf(const KernelSpec& spec);
 // The spec of a layer as imported (its recorded input shape, batch included) under
 // `config`, measured with `threads`.
 KernelSpec SpecOfLayer(const Layer& layer, const LayerConfig& config, int threads = 1);
+
+// `bytes` on a coarse grid (so that a few measured contexts cover all models): 0 below
+// 256 KiB, else the nearest power of two (geometrically), at most 256 MiB.
+int64_t ContextBucket(int64_t bytes);
 
 // Parses and validates a spec. Errors (InvalidArgument) name the field, e.g.
 // "spec field 'config.block': must be an integer in [1, 16777216]"; unknown fields are

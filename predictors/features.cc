@@ -87,7 +87,8 @@ const std::array<const char*, kNumFeatures>& FeatureNames() {
       "log_flops",      "log_flops_nz",  "log_weight_b",   "log_act_b",        "intensity",
       "pat_dense",      "pat_unstruct",  "pat_block",      "pat_nm",           "prec_fp32",
       "prec_bf16",      "prec_int8",     "prec_int4w",     "block",            "nm_n",
-      "nm_m",           "sparsity",      "threads",        "log_reduction",    "log_out_positions"};
+      "nm_m",           "sparsity",      "threads",        "log_reduction",    "log_out_positions",
+      "log_context_b"};
   return names;
 }
 
@@ -135,6 +136,7 @@ std::array<float, kNumFeatures> RunFeatures(const KernelSpec& spec, const Kernel
   f[i++] = static_cast<float>(spec.threads);
   f[i++] = Log2p(reduction);
   f[i++] = Log2p(static_cast<double>(spec.input[0]) * out_hw);
+  f[i++] = Log2p(static_cast<double>(spec.context_bytes));
   return f;
 }
 

@@ -32,12 +32,13 @@ KernelShapeStats ShapeStats(const KernelSpec& spec);
 KernelShapeStats RunStats(const KernelSpec& run);
 
 // Number of features and their names, in the order of Features().
-constexpr int kNumFeatures = 30;
+constexpr int kNumFeatures = 31;
 const std::array<const char*, kNumFeatures>& FeatureNames();
 
 // The feature vector: shapes (batch, channels, kernel, stride, groups, input and output
 // size), log FLOPs dense and after sparsity, log weight / activation bytes, arithmetic
-// intensity, pattern and precision one-hots, block N, N:M, sparsity, threads.
+// intensity, pattern and precision one-hots, block N, N:M, sparsity, threads, log context
+// bytes.
 std::array<float, kNumFeatures> Features(const KernelSpec& spec);
 // The same for a spec that is AsRun already, with its RunStats.
 std::array<float, kNumFeatures> RunFeatures(const KernelSpec& run, const KernelShapeStats& stats);

@@ -136,6 +136,7 @@ double KernelSampler::ChannelKeep() {
 KernelSpec KernelSampler::Configure(KernelSpec s) {
   s.config = LayerConfig{};
   s.threads = space_.threads.empty() ? 1 : space_.threads[Index(space_.threads.size())];
+  s.context_bytes = space_.contexts.empty() ? 0 : space_.contexts[Index(space_.contexts.size())];
   s.seed = next_seed_++;
   if (!space_.precisions.empty()) {
     s.config.precision = space_.precisions[0];

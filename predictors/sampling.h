@@ -36,6 +36,9 @@ struct SampleSpace {
   std::vector<Precision> precisions = {Precision::kFp32, Precision::kInt8, Precision::kBf16, Precision::kInt4w};
   double share_low_precision = 0.45;                // probability of a precision other than the first
   std::vector<int> threads = {1, 2};
+  // The contexts kernels are measured in (KernelSpec::context_bytes), drawn uniformly:
+  // warm caches and a model's weights from a few MiB to more than a last-level cache.
+  std::vector<int64_t> contexts = {0, int64_t{1} << 20, int64_t{1} << 22, int64_t{1} << 24, int64_t{1} << 26};
   // A layer's input and output channels are each scaled, with this probability, by a keep
   // ratio uniform in [min_channel_keep, 1): the shapes channel pruning leaves.
   double share_channel_pruned = 0.5;

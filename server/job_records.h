@@ -72,7 +72,9 @@ struct JobProgress {
   bool layers_campaign_started = false;
   bool layers_measured = false;
   std::string calibration_task;      // the measure-model task of the dense model
-  double dense_calibration_us = 0;   // its fastest run in the dense baseline: anchors the budget
+  double dense_calibration_us = 0;   // its fastest run in the dense baseline: the budget's 1.0x
+  double runtime_calibration_us = 0; // its fastest run in the runtime, nothing compressed:
+                                     // anchors the predictions
   // The closed loop: a verified result over its latency budget has its policies' layers
   // measured, the predictor retrained and the search continued, for a bounded number of
   // rounds. round counts the rounds started (0 = the first search).

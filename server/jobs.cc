@@ -318,6 +318,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   if (request.budget_kind == "latency") {
     ACS_ASSIGN_OR_RETURN(o.predictor, LatestPredictor(measurements_, progress.device_class));
     o.measured_dense_us = progress.dense_calibration_us;
+    o.measured_uncompressed_us = progress.runtime_calibration_us;
   }
   o.threads = request.threads;
   o.agent = request.agent;

@@ -53,6 +53,7 @@ class AffinityGuard {
 class CacheFlusher {
  public:
   explicit CacheFlusher(int64_t bytes) : buffer_(std::max<int64_t>(0, bytes)) {}
+  bool active() const { return !buffer_.empty(); }
   void Flush() {
     if (buffer_.empty()) return;
     unsigned sum = 0;
@@ -99,15 +100,30 @@ std::vector<Measurement> MeasureAlternating(const std::vector<std::function<void
   const int min_repeats = std::clamp(options.min_repeats, 1, max_repeats);
   std::vector<std::vector<double>> samples(fns.size());
   double total_seconds = 0.0;
-  for (int n = 0; n < max_repeats && (n < min_repeats || total_seconds < options.min_seconds); ++n) {
+  const int per_turn = std::max(1, options.runs_per_turn);
+  int n = 0;
+  while (n < max_repeats && (n < min_repeats || total_seconds < options.min_seconds)) {
+    const int timed = per_turn == 1 ? 1 : std::min(per_turn - 1, max_repeats - n);
     for (size_t f = 0; f < fns.size(); ++f) {
-      flusher.Flush();
-      const double start = clock();
-      fns[f]();
-      const double seconds = clock() - start;
-      samples[f].push_back(seconds * 1e6);
-      total_seconds += seconds;
+      if (per_turn > 1) {
+        const double start = clock();
+        fns[f]();
+        total_seconds += clock() - start;
+      }
+      for (int t = 0; t < timed; ++t) {
+        if (flusher.active()) {
+          const double flush_start = clock();
+          flusher.Flush();
+          total_seconds += clock() - flush_start;
+        }
+        const double start = clock();
+        fns[f]();
+        const double seconds = clock() - start;
+        samples[f].push_back(seconds * 1e6);
+        total_seconds += seconds;
+      }
     }
+    n += timed;
   }
   std::vector<Measurement> out;
   for (auto& s : samples) out.push_back(Summarize(std::move(s)));
@@ -123,7 +139,8 @@ nlohmann::json ToJson(const Measurement& m, bool with_samples) {
 nlohmann::json ToJson(const MeasureOptions& o) {
   return {{"warmup", o.warmup},         {"min_repeats", o.min_repeats}, {"min_seconds", o.min_seconds},
           {"max_repeats", o.max_repeats}, {"threads", o.threads},       {"pin_threads", o.pin_threads},
-          {"flush_cache_bytes", o.flush_cache_bytes}, {"statistic", "median"}};
+          {"flush_cache_bytes", o.flush_cache_bytes}, {"runs_per_turn", o.runs_per_turn},
+          {"statistic", "median"}};
 }
 
 }  // namespace acs::measure

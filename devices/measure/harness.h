@@ -23,8 +23,13 @@ struct MeasureOptions {
   bool pin_threads = false;       // restrict the calling thread to its first `threads` allowed
                                   // CPUs (sched_setaffinity) while measuring; threads it starts
                                   // meanwhile inherit that set. The old set is restored after.
+  int runs_per_turn = 1;          // MeasureAlternating: consecutive calls of one function per
+                                  // turn; when > 1 the first of each turn is untimed (it pays
+                                  // for what the other functions left in the caches), so each
+                                  // is timed in its own steady state, as a serving loop runs it
   int64_t flush_cache_bytes = 0;  // when > 0, a buffer of this size is written and read
-                                  // between samples (untimed) to evict the caches
+                                  // before each sample (untimed, but counted in
+                                  // min_seconds) to evict the caches
   // Seconds on a monotonic clock; null = std::chrono::steady_clock. Tests pass a fake.
   std::function<double()> clock;
 };
@@ -46,11 +51,12 @@ Measurement Summarize(std::vector<double> samples_us);
 // one sample). Exceptions from fn propagate.
 Measurement Measure(const std::function<void()>& fn, const MeasureOptions& options = {});
 
-// Measures several functions in alternation (one sample of each per round, all warmed up
+// Measures several functions in alternation (one turn of each per round, all warmed up
 // first) so that they see the same interference from the rest of the machine; their
 // ratios are then far steadier than those of separate measurements on a shared host.
-// Rounds continue until every function has min_repeats samples and the total sampled
-// time of all reaches min_seconds. Returns one Measurement per function, in order.
+// A turn is runs_per_turn calls (the first untimed when more than one). Rounds continue
+// until every function has min_repeats samples and the total time reaches min_seconds
+// (untimed calls and flushes count). Returns one Measurement per function, in order.
 std::vector<Measurement> MeasureAlternating(const std::vector<std::function<void()>>& fns,
                                             const MeasureOptions& options = {});
 

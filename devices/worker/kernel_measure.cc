@@ -260,6 +260,7 @@ StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMe
 
   measure::MeasureOptions mo = options.measure;
   mo.threads = spec.threads;
+  mo.flush_cache_bytes = std::max(mo.flush_cache_bytes, spec.context_bytes);
   try {
     std::vector<measure::Measurement> t = measure::MeasureAlternating({[&] { kernel.run(); }, [&] { dense(); }}, mo);
     m.timing = std::move(t[0]);

@@ -43,7 +43,9 @@ const char kMeasureUsage[] =
     "  --threads T         threads of the runtime and of LibTorch (default 1)\n"
     "  --calib DATA        calibration data (batch-norm recalibration, int8 ranges)\n"
     "  --json PATH         write the measurement record as JSON\n"
-    "  --plain-aten        the runtime's aten layers as imported, not optimized for inference\n";
+    "  --plain-aten        the runtime's aten layers as imported, not optimized for inference\n"
+    "  --profile N         also time every op inside the runtime and the dense model (LibTorch's\n"
+    "                      op hooks, mean of N runs) and print where the time goes\n";
 
 const char kKernelUsage[] =
     "usage: acs-worker measure-kernel --spec K.json [options]\n"
@@ -119,17 +121,41 @@ Status WriteJson(const std::string& path, const nlohmann::json& j) {
   return Status::Ok();
 }
 
+// The ops of a profiled model; its layer ops named by the layers, in order, when their
+// counts agree.
+void PrintProfile(const char* what, const std::vector<OpTime>& ops, const std::vector<runtime::LayerKernel>& layers,
+                  int64_t runs) {
+  int64_t layer_ops = 0;
+  for (const OpTime& op : ops) layer_ops += IsLayerOp(op.name) ? 1 : 0;
+  const bool named = layer_ops == static_cast<int64_t>(layers.size());
+  std::printf("\n%s: time in the model per op (mean of %lld profiled runs)\n", what, static_cast<long long>(runs));
+  std::printf("%-34s %-32s %-18s %9s\n", "op", "layer", "input", "us");
+  double in_layers = 0, other = 0;
+  size_t next_layer = 0;
+  for (const OpTime& op : ops) {
+    const bool layer = IsLayerOp(op.name);
+    (layer ? in_layers : other) += op.us;
+    std::string shape;
+    for (int64_t d : op.input_shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    const std::string name = layer && named ? layers[next_layer++].name : "";
+    std::printf("%-34s %-32s %-18s %9.1f\n", op.name.c_str(), name.c_str(), shape.c_str(), op.us);
+  }
+  std::printf("%s: %.1f us in %lld layer ops, %.1f us in %zu other ops\n", what, in_layers,
+              static_cast<long long>(layer_ops), other, ops.size() - static_cast<size_t>(layer_ops));
+}
+
 int MeasureCommand(int argc, char** argv) {
   if (WantsHelp(argc, argv)) {
     std::cout << kMeasureUsage << kTimingUsage;
     return 0;
   }
-  std::set<std::string> valued = {"model", "policy", "input", "threads", "calib", "json"};
+  std::set<std::string> valued = {"model", "policy", "input", "threads", "calib", "json", "profile"};
   valued.insert(kTimingFlags.begin(), kTimingFlags.end());
   StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin", "plain-aten"});
   if (!flags.ok()) return Fail("measure", flags.status());
   ModelMeasureRequest request;
   request.runtime.optimize_dense = !flags->Has("plain-aten");
+  int64_t profile_runs = 0;
   auto parse = [&]() -> Status {
     ACS_ASSIGN_OR_RETURN(request.model_path, flags->Required("model"));
     ACS_ASSIGN_OR_RETURN(std::string policy_path, flags->Required("policy"));
@@ -139,6 +165,8 @@ int MeasureCommand(int argc, char** argv) {
     if (threads < 1 || threads > 1024) return Status::InvalidArgument("--threads must be between 1 and 1024");
     request.threads = static_cast<int>(threads);
     request.calibration_path = flags->Get("calib");
+    ACS_ASSIGN_OR_RETURN(profile_runs, flags->GetInt("profile", 0));
+    if (profile_runs < 0 || profile_runs > 10000) return Status::InvalidArgument("--profile must be between 0 and 10000");
     ACS_RETURN_IF_ERROR(ReadTiming(*flags, &request.measure));
     ACS_RETURN_IF_ERROR(ReadSelection(*flags, &request.runtime.selection));
     StatusOr<Policy> policy = Policy::FromFile(policy_path);
@@ -147,7 +175,9 @@ int MeasureCommand(int argc, char** argv) {
     return Status::Ok();
   };
   if (Status s = parse(); !s.ok()) return Fail("measure", s);
-  StatusOr<ModelMeasurement> m = MeasureModel(request);
+  StatusOr<PreparedModel> prepared = PreparedModel::Prepare(request);
+  if (!prepared.ok()) return Fail("measure", prepared.status());
+  StatusOr<ModelMeasurement> m = prepared->Time(request.measure);
   if (!m.ok()) return Fail("measure", m.status());
 
   std::printf("device class %s (%s)\n", m->device.Id().c_str(), m->runtime_version.c_str());
@@ -175,6 +205,12 @@ int MeasureCommand(int argc, char** argv) {
               m->runtime.median_us > 0 ? m->dense_plain.median_us / m->runtime.median_us : 0.0, m->threads,
               m->max_abs_diff);
   if (!m->why_not_optimized.empty()) std::printf("not optimized for inference: %s\n", m->why_not_optimized.c_str());
+  if (profile_runs > 0) {
+    StatusOr<PreparedModel::Profile> profile = prepared->ProfileOps(static_cast<int>(profile_runs));
+    if (!profile.ok()) return Fail("measure", profile.status());
+    PrintProfile("runtime", profile->runtime, m->layers, profile_runs);
+    PrintProfile("dense baseline", profile->dense, m->layers, profile_runs);
+  }
   nlohmann::json j = m->ToJson();
   j["measure_options"] = measure::ToJson(request.measure);
   if (Status s = WriteJson(flags->Get("json"), j); !s.ok()) return Fail("measure", s);

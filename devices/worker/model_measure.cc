@@ -1,5 +1,6 @@
 #include "devices/worker/model_measure.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -95,16 +96,16 @@ StatusOr<std::string> WritePrivateTempFile(const std::string& bytes, std::filesy
   return path;
 }
 
-// Removes a file when it goes out of scope.
-class RemoveOnExit {
+// Closes a descriptor when it goes out of scope.
+class CloseOnExit {
  public:
-  explicit RemoveOnExit(std::string path) : path_(std::move(path)) {}
-  RemoveOnExit(const RemoveOnExit&) = delete;
-  RemoveOnExit& operator=(const RemoveOnExit&) = delete;
-  ~RemoveOnExit() { unlink(path_.c_str()); }
+  explicit CloseOnExit(int fd) : fd_(fd) {}
+  CloseOnExit(const CloseOnExit&) = delete;
+  CloseOnExit& operator=(const CloseOnExit&) = delete;
+  ~CloseOnExit() { close(fd_); }
 
  private:
-  std::string path_;
+  int fd_;
 };
 
 std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
@@ -225,6 +226,7 @@ StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) 
   torch::NoGradGuard no_grad;
   ModelMeasurement m = impl_->info;
   options.threads = m.threads;
+  options.runs_per_turn = kModelRunsPerTurn;
   Status failure;
   const torch::Tensor& x = impl_->input;
   auto run = [&failure, &x](auto& model) {
@@ -242,12 +244,34 @@ StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) 
   return m;
 }
 
+StatusOr<PreparedModel::Profile> PreparedModel::ProfileOps(int runs) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor& x = impl_->input;
+  auto run = [&x](auto& model) {
+    return [&x, &model]() -> Status { return model.Forward(x).status(); };
+  };
+  Profile p;
+  ACS_ASSIGN_OR_RETURN(p.runtime, worker::ProfileOps(run(impl_->rt), runs));
+  ACS_ASSIGN_OR_RETURN(p.dense, worker::ProfileOps(run(impl_->dense), runs));
+  return p;
+}
+
 StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::string& model_bytes,
                                       const ModelTaskOptions& options) {
   ACS_ASSIGN_OR_RETURN(ModelTaskSpec spec, ParseModelTaskSpec(spec_json));
   if (model_bytes.empty()) return Status::InvalidArgument("the task has no model bytes");
-  ACS_ASSIGN_OR_RETURN(std::string path, WritePrivateTempFile(model_bytes, options.temp_dir));
-  RemoveOnExit remove(path);
+  ACS_ASSIGN_OR_RETURN(std::string written, WritePrivateTempFile(model_bytes, options.temp_dir));
+  // The file is unlinked at once and read through this process's descriptor, so that
+  // nothing is left behind when the process is killed (a hostile model in a child).
+  const int fd = open(written.c_str(), O_RDONLY | O_CLOEXEC);
+  const int open_errno = errno;
+  unlink(written.c_str());
+  if (fd < 0) {
+    return Status::FailedPrecondition("cannot reopen the temporary model file '" + written +
+                                      "': " + std::strerror(open_errno));
+  }
+  CloseOnExit close_fd(fd);
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
 
   ModelMeasureRequest request;
   request.model_path = path;

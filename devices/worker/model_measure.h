@@ -21,8 +21,12 @@
 #include "devices/measure/device_class.h"
 #include "devices/measure/harness.h"
 #include "devices/runtime/runtime.h"
+#include "devices/worker/op_profile.h"
 
 namespace acs::worker {
+
+// Runs per turn of a whole-model measurement (MeasureOptions::runs_per_turn).
+constexpr int kModelRunsPerTurn = 3;
 
 struct ModelMeasureRequest {
   std::string model_path;                // TorchScript file
@@ -74,8 +78,17 @@ class PreparedModel {
   // Errors as MeasureModel's.
   static StatusOr<PreparedModel> Prepare(const ModelMeasureRequest& request);
   // The measurement with `options` (threads taken from the request): runtime and both dense
-  // forms timed alternately. Errors from running the models.
+  // forms timed alternately, each in turns of kModelRunsPerTurn runs whose first is untimed
+  // (runs_per_turn is set so): a model is timed in its own steady state, its weights where
+  // its own runs left them, not where the other models' runs did. Errors from running the
+  // models.
   StatusOr<ModelMeasurement> Time(measure::MeasureOptions options);
+  // The outermost ops of the runtime and of the dense baseline, each profiled over `runs`
+  // runs (ProfileOps). Errors as ProfileOps'.
+  struct Profile {
+    std::vector<OpTime> runtime, dense;
+  };
+  StatusOr<Profile> ProfileOps(int runs);
 
  private:
   struct Impl;

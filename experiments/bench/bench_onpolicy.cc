@@ -186,6 +186,7 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   o.budget_ratio = args.budget;
   o.predictor = predictor;
   o.measured_dense_us = dense_timed.dense_min_us;
+  o.measured_uncompressed_us = dense_timed.runtime_min_us;
   o.threads = args.threads;
   o.agent = args.agent;
   o.episodes = args.episodes;

@@ -119,5 +119,55 @@ TEST(LatencyBudgetTest, CalibratedToTheMeasuredDenseModel) {
   }
 }
 
+TEST(LatencyCostTest, LayersRunInTheContextOfTheirPolicysWeights) {
+  KernelSpec conv;
+  conv.in_channels = 256;
+  conv.out_channels = 512;
+  conv.kernel = {3, 3};
+  conv.input = {1, 256, 8, 8};
+  KernelSpec fc;
+  fc.op = "linear";
+  fc.in_channels = 512;
+  fc.out_channels = 1000;
+  fc.input = {1, 512};
+  // 4 x (512 x 256 x 9 + 1000 x 512) = 6.77 MB, nearest power of two 8 MiB.
+  EXPECT_DOUBLE_EQ(WeightBytes({conv, fc}), 4.0 * (512 * 256 * 9 + 1000 * 512));
+  EXPECT_EQ(ContextOf({conv, fc}), 8 << 20);
+  fc.config.precision = Precision::kInt8;  // 1 byte a weight: 4.72 MB + 0.51 MB
+  EXPECT_EQ(ContextOf({conv, fc}), 4 << 20);
+
+  auto m = Import("residual");
+  const predictors::ModelShape dense = ModelShapeOf(m->graph, Policy(), 1);
+  Policy sparse;
+  for (const Layer& layer : m->graph.layers) sparse.layers[layer.name] = LayerConfig{0.9, Pattern::kUnstructured};
+  const predictors::ModelShape compressed = ModelShapeOf(m->graph, sparse, 1);
+  for (const auto* shape : {&dense, &compressed}) {
+    for (const KernelSpec& spec : shape->layers) EXPECT_EQ(spec.context_bytes, ContextOf(shape->layers));
+  }
+  EXPECT_LT(WeightBytes(compressed.layers), WeightBytes(dense.layers));
+}
+
+TEST(LatencyBudgetTest, TheUncompressedRuntimeAnchorsThePredictions) {
+  auto m = Import("residual");
+  const predictors::TrainedPredictor predictor = MadeUpPredictor();
+  StatusOr<LatencyBudget> plain = MakeLatencyBudget(m->graph, predictor, 1, 0.5);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  const double layers = DenseCost(m->graph, *plain->cost);
+  // The runtime runs the uncompressed model at 0.8x of the dense baseline (its own
+  // depthwise kernel, say): the budget is half the baseline, the predictions the runtime's.
+  const double dense = 3.0 * layers, uncompressed = 2.4 * layers;
+  StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, dense, uncompressed);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_DOUBLE_EQ(b->dense_us, dense);
+  EXPECT_NEAR(b->PredictUs(m->graph, Policy()), uncompressed, 1e-9 * dense);
+  EXPECT_NEAR(b->layer_scale, 2.4, 1e-12);
+  EXPECT_NEAR(b->layer_scale * b->env_budget * layers, 0.5 * dense, 1e-9 * dense);
+  EXPECT_NEAR(b->env_budget, 0.5 * 3.0 / 2.4, 1e-12);
+  // A budget the uncompressed runtime meets already: the Env's share is capped at 1.
+  b = MakeLatencyBudget(m->graph, predictor, 1, 0.9, dense, uncompressed);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_DOUBLE_EQ(b->env_budget, 1.0);
+}
+
 }  // namespace
 }  // namespace acs

@@ -130,6 +130,49 @@ TEST(MeasureTest, CacheFlushIsOutsideTheSamples) {
   EXPECT_NEAR(m.median_us, 500000, 1e-6);
 }
 
+TEST(MeasureTest, TurnsOfSeveralRunsTimeAllButTheFirst) {
+  FakeClock clock;
+  std::string order;
+  MeasureOptions o;
+  o.warmup = 0;
+  o.min_repeats = 4;
+  o.min_seconds = 0;
+  o.runs_per_turn = 3;
+  o.clock = clock.Fn();
+  int a_calls = 0;
+  auto a = [&] {
+    order += 'a';
+    clock.now += ++a_calls % 3 == 1 ? 5.0 : 1.0;  // the first of a turn is slow
+  };
+  auto b = [&] {
+    order += 'b';
+    clock.now += 2.0;
+  };
+  const std::vector<Measurement> m = MeasureAlternating({a, b}, o);
+  EXPECT_EQ(order, "aaabbbaaabbb");  // 2 turns of 2 timed runs each
+  EXPECT_EQ(m[0].repeats, 4);
+  EXPECT_NEAR(m[0].median_us, 1e6, 1e-6);  // the slow first runs are not samples
+  EXPECT_NEAR(m[1].median_us, 2e6, 1e-6);
+}
+
+TEST(MeasureTest, FlushesCountTowardsTheMinimumTime) {
+  // Every read of this clock is 1 s after the last: a flush and a sample take 1 s each.
+  double now = 0;
+  int calls = 0;
+  MeasureOptions o;
+  o.warmup = 0;
+  o.min_repeats = 1;
+  o.min_seconds = 10;
+  o.clock = [&] { return now += 1; };
+  Measure([&] { ++calls; }, o);
+  EXPECT_EQ(calls, 10);  // 1 s per round
+  calls = 0;
+  o.flush_cache_bytes = 1 << 16;
+  const Measurement m = Measure([&] { ++calls; }, o);
+  EXPECT_EQ(calls, 5);  // 2 s per round: the flushes count
+  EXPECT_NEAR(m.median_us, 1e6, 1e-6);  // but are not in the samples
+}
+
 int AllowedCpus() {
   cpu_set_t set;
   return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : -1;

@@ -53,6 +53,30 @@ TEST(KernelSpecTest, ParsesAndKeysStably) {
   EXPECT_EQ(linear->Key(), "linear c32 o10 in4x32 nm2:4 fp32");
 }
 
+TEST(KernelSpecTest, ContextIsPartOfTheKeyAndBounded) {
+  nlohmann::json j = ConvSpec();
+  j["context_bytes"] = 16 << 20;
+  StatusOr<KernelSpec> s = ParseKernelSpec(j);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->context_bytes, 16 << 20);
+  EXPECT_EQ(s->Key(), "conv2d c8 o16 k3x3 s2x2 p1x1 d1x1 g1 in1x8x12x12 block8 sp0.75 fp32 ctx16M");
+  EXPECT_EQ(ParseKernelSpec(s->ToJson())->context_bytes, 16 << 20);
+  EXPECT_FALSE(ParseKernelSpec(ConvSpec())->ToJson().contains("context_bytes"));  // warm: as before
+  j["context_bytes"] = int64_t{1} << 29;
+  EXPECT_NE(ErrorOf(j).find("'context_bytes'"), std::string::npos);
+  j["context_bytes"] = -1;
+  EXPECT_NE(ErrorOf(j).find("'context_bytes'"), std::string::npos);
+}
+
+TEST(KernelSpecTest, ContextBuckets) {
+  EXPECT_EQ(ContextBucket(0), 0);
+  EXPECT_EQ(ContextBucket((1 << 18) - 1), 0);
+  EXPECT_EQ(ContextBucket(1 << 18), 1 << 18);
+  EXPECT_EQ(ContextBucket(3 << 20), 4 << 20);       // log2(3 MiB) = 21.58 rounds up
+  EXPECT_EQ(ContextBucket(11 << 20), 8 << 20);      // log2(11 MiB) = 23.46 rounds down
+  EXPECT_EQ(ContextBucket(int64_t{1} << 40), 1 << 28);
+}
+
 TEST(KernelSpecTest, ErrorsNameTheField) {
   nlohmann::json j = ConvSpec();
   j.erase("out_channels");
@@ -274,7 +298,7 @@ TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
   for (int round = 0; round < 2; ++round) {
     StatusOr<ModelMeasurement> m = prepared->Time(timing);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
-    EXPECT_EQ(m->runtime.samples_us.size(), 3u);
+    EXPECT_EQ(m->runtime.samples_us.size(), 4u);  // turns of 2 timed runs (kModelRunsPerTurn)
     EXPECT_GT(m->runtime.median_us, 0);
     EXPECT_GT(m->dense.median_us, 0);
     EXPECT_EQ(m->policy_hash, req.policy.Hash());
@@ -282,6 +306,32 @@ TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
   }
   req.model_path = "/nonexistent/model.pt";
   EXPECT_FALSE(PreparedModel::Prepare(req).ok());
+}
+
+TEST(ModelMeasureTest, TheProfileShowsEveryLayerOfTheRuntime) {
+  ModelMeasureRequest req;
+  req.model_path = test_models::BuildTestModel("residual");
+  req.policy = TaskPolicy();
+  req.input_shape = {1, 3, 16, 16};
+  req.runtime.optimize_dense = false;  // optimized dense layers run inside oneDNN ops the profiler misses
+  StatusOr<PreparedModel> prepared = PreparedModel::Prepare(req);
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  StatusOr<ModelMeasurement> m = prepared->Time({});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  StatusOr<PreparedModel::Profile> profile = prepared->ProfileOps(3);
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  size_t layer_ops = 0, acs_ops = 0;
+  for (const OpTime& op : profile->runtime) {
+    EXPECT_GE(op.us, 0) << op.name;
+    layer_ops += IsLayerOp(op.name) ? 1 : 0;
+    acs_ops += op.name.rfind("acs_rt::", 0) == 0 ? 1 : 0;
+  }
+  EXPECT_EQ(layer_ops, m->layers.size());
+  size_t packed = 0;
+  for (const runtime::LayerKernel& l : m->layers) packed += l.kind != runtime::KernelKind::kDense ? 1 : 0;
+  EXPECT_EQ(acs_ops, packed);
+  EXPECT_FALSE(profile->dense.empty());
+  EXPECT_FALSE(prepared->ProfileOps(0).ok());
 }
 
 TEST(ModelTaskTest, BadTasksAreNamed) {

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,10 +13,21 @@
 
 #include "core/dataset.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path =
+namespace {
+
+// The one input file of this process, removed when it exits.
+struct InputFile {
+  std::string path =
       (std::filesystem::temp_directory_path() / ("acs-fuzz-" + std::to_string(getpid()) + "-images-idx3-ubyte"))
           .string();
+  ~InputFile() { std::remove(path.c_str()); }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const InputFile input;
+  const std::string& path = input.path;
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

@@ -270,8 +270,10 @@ TEST(SamplingTest, CoversTheSearchSpace) {
       EXPECT_LE(c.sparsity, space.max_sparsity);
     }
     if (s.out_channels % 2 == 1) ++count["channel-pruned shape"];
+    ++count["context " + std::to_string(s.context_bytes)];
   }
   std::vector<std::string> expected = {"channel-pruned shape"};
+  for (int64_t c : space.contexts) expected.push_back("context " + std::to_string(c));
   for (KernelKind k : {KernelKind::kDense, KernelKind::kBlockSparse, KernelKind::kCsr, KernelKind::kNm,
                        KernelKind::kInt8, KernelKind::kInt4w, KernelKind::kDepthwise, KernelKind::kInt8Simulated}) {
     expected.push_back(std::string("kernel ") + KernelKindName(k));

@@ -260,7 +260,9 @@ TEST_F(JobsIntegrationTest, ClosedLoopRetrainsAnOptimisticPredictor) {
     const bool searched_again = done.error().find("after 2 search rounds") != std::string::npos;
     const bool out_of_reach = done.error().find("found the budget out of reach") != std::string::npos;
     EXPECT_TRUE(searched_again || out_of_reach) << done.error();
-    if (searched_again) EXPECT_GT(measured_ratio, 0.5 * 1.05);
+    if (searched_again) {
+      EXPECT_GT(measured_ratio, 0.5 * 1.05);
+    }
   }
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
