@@ -178,8 +178,7 @@ double LatencyBudget::PredictUs(const Graph& graph, const Policy& policy) const 
 }
 
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
-                                          int threads, double ratio, double measured_dense_us,
-                                          double measured_uncompressed_us) {
+                                          int threads, double ratio, const ModelCalibration& measured) {
   if (!(ratio > 0 && ratio <= 1)) return Status::InvalidArgument("a latency budget must be in (0, 1] x dense");
   if (!predictor.kernels) return Status::FailedPrecondition("the predictor has no kernel model");
   LatencyBudget b;
@@ -192,15 +191,16 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
   double layers_us = 0;  // the dense layers in the dense model's context
   for (double us : dense_layers) layers_us += us;
   const double fitted_overhead_us = std::max(0.0, predictor.overhead.Predict(dense));
-  if (measured_dense_us > 0) {
-    // The fitted per-op overhead stays constant; the layers take the rest of the runtime's
-    // measurement (what is left of in-model effects the kernels' context does not capture
-    // scales with the layers, not by a constant).
-    const double anchor_us = measured_uncompressed_us > 0 ? measured_uncompressed_us : measured_dense_us;
+  if (measured.dense_us > 0) {
+    // The overhead stays constant; the layers take the rest of the runtime's measurement
+    // (what is left of in-model effects the kernels' context does not capture scales with
+    // the layers, not by a constant).
+    const double anchor_us = measured.uncompressed_us > 0 ? measured.uncompressed_us : measured.dense_us;
+    const double share = std::clamp(measured.outside_layers_share, 0.0, 0.5);
     b.calibrated = true;
-    b.overhead_us = std::min(fitted_overhead_us, 0.5 * anchor_us);
+    b.overhead_us = share > 0 ? share * anchor_us : std::min(fitted_overhead_us, 0.5 * anchor_us);
     b.layer_scale = (anchor_us - b.overhead_us) / layers_us;
-    b.dense_us = measured_dense_us;
+    b.dense_us = measured.dense_us;
   } else {
     b.overhead_us = fitted_overhead_us;
     b.dense_us = layers_us + b.overhead_us;

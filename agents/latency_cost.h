@@ -80,16 +80,23 @@ struct LatencyBudget {
   double PredictUs(const Graph& graph, const Policy& policy) const;
 };
 
+// What a job measures of its model on the device class before the search; 0 = not measured.
+struct ModelCalibration {
+  double dense_us = 0;         // the dense baseline end to end: the budget's 1.0x
+  double uncompressed_us = 0;  // the runtime running the model uncompressed, measured with it:
+                               // anchors the predictions (else the dense baseline does)
+  double outside_layers_share = 0;  // of the uncompressed runtime's time, the share spent
+                                    // outside its conv / linear ops (profiled): the
+                                    // per-model overhead, which compression does not shrink
+};
+
 // Errors: the predictor's (a kernel kind without data); FailedPrecondition when the
 // overhead alone exceeds the budget; InvalidArgument for a ratio outside (0, 1].
-// `measured_dense_us` > 0 (the dense model of this graph measured end to end on the device
-// class, as the baseline its speedups are taken against) calibrates the budget: it is the
-// dense_us the ratio is taken of. `measured_uncompressed_us` > 0 (the runtime running the
-// same model with nothing compressed, measured with it) anchors the predictions: the
-// predicted per-model overhead (at most half the measurement) stays, and the layers are
-// scaled to make up the rest. Without it the dense baseline anchors them.
+// `measured.dense_us` > 0 calibrates the budget: it is the dense_us the ratio is taken of,
+// and the anchor (uncompressed_us, else dense_us) is split into the per-model overhead
+// (outside_layers_share of it when measured, else the fitted overhead, at most half of it)
+// and the layers, whose predictions are scaled to make up the rest.
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
-                                          int threads, double ratio, double measured_dense_us = 0,
-                                          double measured_uncompressed_us = 0);
+                                          int threads, double ratio, const ModelCalibration& measured = {});
 
 }  // namespace acs

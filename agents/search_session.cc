@@ -77,7 +77,7 @@ StatusOr<std::unique_ptr<SearchSession>> SearchSession::Create(const SearchSessi
     if (!options.predictor) return Status::FailedPrecondition("a latency budget needs the device class's trained predictor");
     ACS_ASSIGN_OR_RETURN(LatencyBudget lb,
                          MakeLatencyBudget(graph, *options.predictor, options.threads, options.budget_ratio,
-                                           options.measured_dense_us, options.measured_uncompressed_us));
+                                           options.measured));
     s->latency_ = lb;
     s->cost_ = lb.cost;
     env_options.budget = lb.env_budget;

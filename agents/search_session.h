@@ -32,12 +32,9 @@ struct SearchSessionOptions {
   double budget_ratio = 0.5;            // share of the dense model's cost, in (0, 1]
   // Latency budgets: the device class's trained predictor (required then).
   std::shared_ptr<const predictors::TrainedPredictor> predictor;
-  // Latency budgets: the dense model measured end to end on the device class (the baseline
-  // of its speedups), which anchors the budget (MakeLatencyBudget); 0 = not measured.
-  double measured_dense_us = 0;
-  // The runtime running the same model uncompressed, measured with it: anchors the
-  // predictions (MakeLatencyBudget); 0 = the dense baseline anchors them.
-  double measured_uncompressed_us = 0;
+  // Latency budgets: the model measured on the device class (the dense baseline, the
+  // uncompressed runtime), which anchors the budget (MakeLatencyBudget); zeros = not measured.
+  ModelCalibration measured;
   int threads = 1;                      // threads the model will run with (latency)
   std::string agent = "random";         // MakeAgent's names
   int episodes = 100;                   // >= 1

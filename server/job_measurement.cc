@@ -3,6 +3,7 @@
 // campaign when the class has none, the model's own layers (a campaign that retrains the
 // class's predictor) and the dense model end to end (which anchors the budget); after a verification that missed the budget, the verified policies' layers,
 // before the search continues (the closed loop).
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -13,6 +14,10 @@
 
 namespace acs::server {
 namespace {
+
+// Profiled runs of the uncompressed model in the calibration task (its share of time
+// outside the layers is the budget's per-model overhead).
+constexpr int kCalibrationProfileRuns = 20;
 
 // The fastest run of `part` ("dense": the baseline, "runtime") in a measure-model result
 // (its median when the result has no minimum); 0 when absent.
@@ -26,7 +31,7 @@ double FastestUs(const nlohmann::json& result, const char* part) {
 
 StatusOr<std::string> JobScheduler::EnqueueModelTask(const JobRecord& job, const JobRequest& request,
                                                      const std::string& device_class, const std::string& policy_json,
-                                                     int rank, const std::string& policy_hash) {
+                                                     int rank, const std::string& policy_hash, int profile_runs) {
   TaskRecord t;
   t.job_id = job.id;
   t.kind = kTaskMeasureModel;
@@ -36,7 +41,8 @@ StatusOr<std::string> JobScheduler::EnqueueModelTask(const JobRecord& job, const
                                {"threads", request.threads},
                                {"model_sha256", request.model_sha256},
                                {"rank", rank},
-                               {"policy_hash", policy_hash}}
+                               {"policy_hash", policy_hash},
+                               {"profile_runs", profile_runs}}
                     .dump();
   ACS_ASSIGN_OR_RETURN(TaskRecord stored, store_->EnqueueTask(t));
   return stored.id;
@@ -97,7 +103,8 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
   if (progress.calibration_task.empty()) {
     const Policy dense;
     ACS_ASSIGN_OR_RETURN(progress.calibration_task,
-                         EnqueueModelTask(job, request, device_class, dense.ToJson(-1), -1, dense.Hash()));
+                         EnqueueModelTask(job, request, device_class, dense.ToJson(-1), -1, dense.Hash(),
+                                          kCalibrationProfileRuns));
     ACS_RETURN_IF_ERROR(Save(job, progress));
   }
   if (!progress.layers_campaign_started) {
@@ -133,6 +140,10 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
     const nlohmann::json result = nlohmann::json::parse(task.result_json, nullptr, false);
     progress.dense_calibration_us = FastestUs(result, "dense");
     progress.runtime_calibration_us = FastestUs(result, "runtime");
+    if (result.is_object() && result.contains("runtime_outside_layers_share") &&
+        result["runtime_outside_layers_share"].is_number()) {
+      progress.outside_layers_share = std::clamp(result["runtime_outside_layers_share"].get<double>(), 0.0, 1.0);
+    }
     if (result.is_object()) baseline = result.value("dense_baseline", baseline);
   }
   char line[400];

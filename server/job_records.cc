@@ -98,6 +98,7 @@ nlohmann::json JobProgress::ToJson() const {
                       {"layers_measured", layers_measured},     {"calibration_task", calibration_task},
                       {"dense_calibration_us", dense_calibration_us},
                       {"runtime_calibration_us", runtime_calibration_us},
+                      {"outside_layers_share", outside_layers_share},
                       {"round", round},                         {"round_campaign_started", round_campaign_started},
                       {"budget_outcome", budget_outcome},       {"runner_deaths", runner_deaths}};
   j["artifacts"] = nlohmann::json::array();
@@ -134,6 +135,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.calibration_task = j.value("calibration_task", "");
     p.dense_calibration_us = j.value("dense_calibration_us", 0.0);
     p.runtime_calibration_us = j.value("runtime_calibration_us", 0.0);
+    p.outside_layers_share = j.value("outside_layers_share", 0.0);
     p.round = Field(j, "round", 0);
     p.round_campaign_started = j.value("round_campaign_started", false);
     p.budget_outcome = j.value("budget_outcome", "");

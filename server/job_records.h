@@ -75,6 +75,7 @@ struct JobProgress {
   double dense_calibration_us = 0;   // its fastest run in the dense baseline: the budget's 1.0x
   double runtime_calibration_us = 0; // its fastest run in the runtime, nothing compressed:
                                      // anchors the predictions
+  double outside_layers_share = 0;   // of that run, the share outside conv / linear ops
   // The closed loop: a verified result over its latency budget has its policies' layers
   // measured, the predictor retrained and the search continued, for a bounded number of
   // rounds. round counts the rounds started (0 = the first search).

@@ -317,8 +317,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   o.budget_ratio = request.budget_ratio;
   if (request.budget_kind == "latency") {
     ACS_ASSIGN_OR_RETURN(o.predictor, LatestPredictor(measurements_, progress.device_class));
-    o.measured_dense_us = progress.dense_calibration_us;
-    o.measured_uncompressed_us = progress.runtime_calibration_us;
+    o.measured = {progress.dense_calibration_us, progress.runtime_calibration_us, progress.outside_layers_share};
   }
   o.threads = request.threads;
   o.agent = request.agent;

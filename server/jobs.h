@@ -132,10 +132,11 @@ class JobScheduler {
                                 const nlohmann::json& outcome);
   // Waits for the device class's running campaign; its predictor state when done.
   StatusOr<PredictorState> WaitForCampaign(const std::string& job_id, const std::string& device_class);
-  // A "measure-model" task of this job's model under `policy_json`.
+  // A "measure-model" task of this job's model under `policy_json`, its runtime profiled
+  // over `profile_runs` runs when > 0.
   StatusOr<std::string> EnqueueModelTask(const JobRecord& job, const JobRequest& request,
                                          const std::string& device_class, const std::string& policy_json, int rank,
-                                         const std::string& policy_hash);
+                                         const std::string& policy_hash, int profile_runs = 0);
   // A verified policy's whole-model latency joins the device class's measurements (the
   // predictor's per-model overhead learns from them).
   Status RecordModelMeasurement(const JobRequest& request, const JobProgress& progress, const Verification& v,

@@ -20,12 +20,14 @@ namespace {
 
 constexpr int64_t kMaxTaskInputElements = int64_t{1} << 26;
 constexpr int kMaxTaskThreads = 1024;
+constexpr int kMaxTaskProfileRuns = 1000;
 
 // What a "measure-model" task asks for.
 struct ModelTaskSpec {
   Policy policy;
   Shape input_shape;
   int threads = 1;
+  int profile_runs = 0;
 };
 
 StatusOr<ModelTaskSpec> ParseModelTaskSpec(const std::string& text) {
@@ -60,6 +62,14 @@ StatusOr<ModelTaskSpec> ParseModelTaskSpec(const std::string& text) {
                                      std::to_string(kMaxTaskThreads));
     }
     spec.threads = t.get<int>();
+  }
+  if (j.contains("profile_runs")) {
+    const nlohmann::json& p = j["profile_runs"];
+    if (!p.is_number_integer() || p.get<int64_t>() < 0 || p.get<int64_t>() > kMaxTaskProfileRuns) {
+      return Status::InvalidArgument("task spec 'profile_runs' must be an integer between 0 and " +
+                                     std::to_string(kMaxTaskProfileRuns));
+    }
+    spec.profile_runs = p.get<int>();
   }
   return spec;
 }
@@ -244,6 +254,8 @@ StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) 
   return m;
 }
 
+const std::vector<runtime::LayerKernel>& PreparedModel::layers() const { return impl_->info.layers; }
+
 StatusOr<PreparedModel::Profile> PreparedModel::ProfileOps(int runs) {
   torch::NoGradGuard no_grad;
   const torch::Tensor& x = impl_->input;
@@ -280,10 +292,18 @@ StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::s
   request.threads = spec.threads;
   request.measure = options.measure;
   request.runtime = options.runtime;
-  StatusOr<ModelMeasurement> m = MeasureModel(request);
-  if (!m.ok()) return Status(m.status().code(), ReplaceAll(m.status().message(), path, options.model_name));
+  auto named = [&](const Status& s) { return Status(s.code(), ReplaceAll(s.message(), path, options.model_name)); };
+  StatusOr<PreparedModel> prepared = PreparedModel::Prepare(request);
+  if (!prepared.ok()) return named(prepared.status());
+  StatusOr<ModelMeasurement> m = prepared->Time(request.measure);
+  if (!m.ok()) return named(m.status());
   m->model = options.model_name;
   nlohmann::json j = m->ToJson();
+  if (spec.profile_runs > 0) {
+    StatusOr<PreparedModel::Profile> profile = prepared->ProfileOps(spec.profile_runs);
+    if (!profile.ok()) return named(profile.status());
+    j["runtime_outside_layers_share"] = OutsideLayersShare(profile->runtime, m->layers.size());
+  }
   measure::MeasureOptions used = options.measure;
   used.threads = spec.threads;
   j["measure_options"] = measure::ToJson(used);

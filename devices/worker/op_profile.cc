@@ -92,6 +92,17 @@ StatusOr<std::vector<OpTime>> ProfileOps(const std::function<Status()>& run, int
   return mean;
 }
 
+double OutsideLayersShare(const std::vector<OpTime>& ops, size_t layers) {
+  double in_layers = 0, other = 0;
+  size_t seen = 0;
+  for (const OpTime& op : ops) {
+    const bool layer = IsLayerOp(op.name);
+    (layer ? in_layers : other) += op.us;
+    seen += layer ? 1 : 0;
+  }
+  return seen == layers && in_layers + other > 0 ? other / (in_layers + other) : 0.0;
+}
+
 bool IsLayerOp(const std::string& name) {
   static const char* const kLayerOps[] = {"aten::conv2d",       "aten::_convolution",        "aten::convolution",
                                           "aten::linear",       "aten::addmm",               "aten::matmul",

@@ -29,6 +29,10 @@ struct OpTime {
 // whose control flow depends on its input).
 StatusOr<std::vector<OpTime>> ProfileOps(const std::function<Status()>& run, int runs);
 
+// The share of the ops' time spent outside layer ops (IsLayerOp), when they show all
+// `layers` layers (a graph optimized for inference hides its convolutions); else 0.
+double OutsideLayersShare(const std::vector<OpTime>& ops, size_t layers);
+
 // Whether `name` is an op that runs a conv2d / linear layer (aten's, LibTorch's prepacked
 // or oneDNN forms, or an acs_rt op).
 bool IsLayerOp(const std::string& name);

@@ -185,8 +185,8 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   o.budget_kind = "latency";
   o.budget_ratio = args.budget;
   o.predictor = predictor;
-  o.measured_dense_us = dense_timed.dense_min_us;
-  o.measured_uncompressed_us = dense_timed.runtime_min_us;
+  const worker::PreparedModel::Profile profile = OrDie(dense.front().ProfileOps(20), name + " profile");
+  o.measured = {dense_timed.dense_min_us, dense_timed.runtime_min_us, worker::OutsideLayersShare(profile.runtime, dense.front().layers().size())};
   o.threads = args.threads;
   o.agent = args.agent;
   o.episodes = args.episodes;

@@ -107,7 +107,7 @@ TEST(LatencyBudgetTest, CalibratedToTheMeasuredDenseModel) {
   EXPECT_FALSE(plain->calibrated);
   const double layers = DenseCost(m->graph, *plain->cost);
   for (double measured : {3.0 * layers, 0.5 * layers}) {
-    StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, measured);
+    StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {measured});
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     EXPECT_TRUE(b->calibrated);
     EXPECT_DOUBLE_EQ(b->dense_us, measured);
@@ -156,7 +156,7 @@ TEST(LatencyBudgetTest, TheUncompressedRuntimeAnchorsThePredictions) {
   // The runtime runs the uncompressed model at 0.8x of the dense baseline (its own
   // depthwise kernel, say): the budget is half the baseline, the predictions the runtime's.
   const double dense = 3.0 * layers, uncompressed = 2.4 * layers;
-  StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, dense, uncompressed);
+  StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {dense, uncompressed});
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_DOUBLE_EQ(b->dense_us, dense);
   EXPECT_NEAR(b->PredictUs(m->graph, Policy()), uncompressed, 1e-9 * dense);
@@ -164,9 +164,15 @@ TEST(LatencyBudgetTest, TheUncompressedRuntimeAnchorsThePredictions) {
   EXPECT_NEAR(b->layer_scale * b->env_budget * layers, 0.5 * dense, 1e-9 * dense);
   EXPECT_NEAR(b->env_budget, 0.5 * 3.0 / 2.4, 1e-12);
   // A budget the uncompressed runtime meets already: the Env's share is capped at 1.
-  b = MakeLatencyBudget(m->graph, predictor, 1, 0.9, dense, uncompressed);
+  b = MakeLatencyBudget(m->graph, predictor, 1, 0.9, {dense, uncompressed});
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_DOUBLE_EQ(b->env_budget, 1.0);
+  // A profiled share outside the layers is the overhead, which compression leaves.
+  b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {dense, uncompressed, 0.1});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_NEAR(b->overhead_us, 0.1 * uncompressed, 1e-9 * dense);
+  EXPECT_NEAR(b->PredictUs(m->graph, Policy()), uncompressed, 1e-9 * dense);
+  EXPECT_NEAR(b->layer_scale * b->env_budget * layers + b->overhead_us, 0.5 * dense, 1e-9 * dense);
 }
 
 }  // namespace

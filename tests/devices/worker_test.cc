@@ -247,6 +247,16 @@ TEST(ModelTaskTest, MeasuresTheModelUnderThePolicy) {
   StatusOr<nlohmann::json> two = RunModelTask(spec.dump(), bytes, QuickTaskOptions());
   ASSERT_TRUE(two.ok()) << two.status().ToString();
   EXPECT_EQ((*two)["threads"], 2);
+  EXPECT_FALSE(two->contains("runtime_outside_layers_share"));
+
+  spec["profile_runs"] = 3;  // the residual model's adds and ReLUs run outside its layers
+  ModelTaskOptions plain = QuickTaskOptions();
+  plain.runtime.optimize_dense = false;  // optimized dense layers hide inside oneDNN ops
+  StatusOr<nlohmann::json> profiled = RunModelTask(spec.dump(), bytes, plain);
+  ASSERT_TRUE(profiled.ok()) << profiled.status().ToString();
+  const double share = (*profiled)["runtime_outside_layers_share"].get<double>();
+  EXPECT_GT(share, 0);
+  EXPECT_LT(share, 1);
 }
 
 // A model task in a child acs-worker: a good model measures as in this process; a model
@@ -368,6 +378,9 @@ TEST(ModelTaskTest, BadTasksAreNamed) {
   j = TaskSpec();
   j["threads"] = 0;
   EXPECT_NE(error(j, bytes).find("'threads'"), std::string::npos);
+  j = TaskSpec();
+  j["profile_runs"] = -1;
+  EXPECT_NE(error(j, bytes).find("'profile_runs'"), std::string::npos);
   EXPECT_NE(error(TaskSpec(), "").find("no model bytes"), std::string::npos);
 
   // Shapes the model rejects: the importer says so.
