@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/remote.h"
 #include "cli/table.h"
+#include "predictors/evaluation.h"
 
 namespace acs::cli {
 namespace {
@@ -16,6 +17,9 @@ void PrintStatus(const acs::v1::PredictorStatus& s) {
               s.state().c_str(), static_cast<long long>(s.version()), static_cast<long long>(s.kernel_measurements()));
   if (s.version() > 0) std::printf(", held-out within 10%%: %.1f%%", 100 * s.heldout_within10());
   std::printf("\n");
+  if (s.version() > 0 && s.repeated_kernels() > 0) {
+    std::printf("  %s\n", predictors::DescribeRepeatAgreement(s.repeated_kernels(), s.repeat_within10()).c_str());
+  }
 }
 
 Status Devices(const Remote& r) {

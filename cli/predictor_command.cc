@@ -471,6 +471,7 @@ Status Train(const Flags& flags) {
     std::printf("held-out kernels: %d, MAPE %.1f%%, within 10%% %.1f%%, Spearman %.3f\n", t.heldout.count,
                 100 * t.heldout.mape, 100 * t.heldout.within10, t.heldout.spearman);
   }
+  if (t.repeat.count > 0) std::printf("%s\n", predictors::DescribeRepeatAgreement(t.repeat.count, t.repeat.within10).c_str());
   return Status::Ok();
 }
 

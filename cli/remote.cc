@@ -58,7 +58,6 @@ Status Call(const grpc::Status& s, const Flags& flags) {
   if (s.ok()) return Status::Ok();
   const Status st = FromGrpc(s);
   std::string code = StatusCodeName(st.code());
-  if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) code = "RESOURCE_EXHAUSTED";
   if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) code = "DEADLINE_EXCEEDED";
   std::string message = s.error_message();
   if (st.code() == StatusCode::kUnimplemented && message.empty()) {

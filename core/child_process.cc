@@ -126,7 +126,7 @@ Status StatusFromJsonLine(const std::string& text) {
   line = line.substr(line.rfind('\n') == std::string::npos ? 0 : line.rfind('\n') + 1);
   const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
   const int code = j.is_object() && j.contains("code") && j["code"].is_number_integer() ? j["code"].get<int>() : -1;
-  if (code < 0 || code > static_cast<int>(StatusCode::kCancelled) || !j.contains("message") ||
+  if (code < 0 || code >= kNumStatusCodes || !j.contains("message") ||
       !j["message"].is_string()) {
     return Status::Internal("a child process answered '" + text.substr(0, 200) + "' instead of a status");
   }

@@ -22,7 +22,10 @@ enum class StatusCode {
   kPermissionDenied,    // the caller is known but not allowed
   kUnauthenticated,     // the caller is not known (missing or wrong token)
   kCancelled,           // the work was cancelled by request
+  kResourceExhausted,   // a per-user or per-server limit (size, count, quota) is used up
 };
+// The number of codes: new codes go last, before this.
+inline constexpr int kNumStatusCodes = static_cast<int>(StatusCode::kResourceExhausted) + 1;
 
 const char* StatusCodeName(StatusCode code);
 
@@ -39,6 +42,7 @@ class Status {
   static Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
+  static Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }

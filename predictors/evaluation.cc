@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 
 namespace acs::predictors {
@@ -61,6 +62,15 @@ AccuracyMetrics ComputeMetrics(const std::vector<double>& predicted, const std::
   m.within10 /= m.count;
   m.spearman = SpearmanRho(predicted, measured);
   return m;
+}
+
+std::string DescribeRepeatAgreement(int64_t repeated, double within10) {
+  char text[256];
+  std::snprintf(text, sizeof text, "repeat agreement: %.1f%% of %lld re-measured kernels within 10%% of their first measurement%s",
+                100 * within10, static_cast<long long>(repeated),
+                within10 < kNoisyRepeatWithin10 ? " (a noisy device class: no prediction can be closer than its own repeats)"
+                                                : "");
+  return text;
 }
 
 }  // namespace acs::predictors

@@ -2,6 +2,7 @@
 // measurements. Torch-free.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,14 @@ struct AccuracyMetrics {
   double spearman = 0;   // rank correlation of predicted and measured (ties averaged)
   nlohmann::json ToJson() const;
 };
+
+// Below this share of repeated kernel measurements within 10% of their first one, a device
+// class is said to be noisy: its predictions cannot be closer than its own repeats.
+inline constexpr double kNoisyRepeatWithin10 = 0.7;
+
+// "repeat agreement: 83.0% of 100 re-measured kernels within 10% of their first
+// measurement", and what it means when below kNoisyRepeatWithin10.
+std::string DescribeRepeatAgreement(int64_t repeated, double within10);
 
 // Precondition: same sizes; measurements > 0. Empty input gives count 0 and zeros.
 AccuracyMetrics ComputeMetrics(const std::vector<double>& predicted, const std::vector<double>& measured);

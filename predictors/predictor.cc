@@ -78,6 +78,20 @@ class RepeatModel : public LatencyModel {
   std::map<std::string, double> first_;
 };
 
+// The repeats of `heldout` kernels among `repeats`, and the first measurements as their
+// prediction.
+struct RepeatPairs {
+  RepeatModel first;
+  std::vector<KernelSample> repeats;
+};
+RepeatPairs PairRepeats(const std::vector<KernelSample>& heldout, const std::vector<KernelSample>& repeats) {
+  RepeatPairs p{RepeatModel(heldout), {}};
+  for (const KernelSample& s : repeats) {
+    if (p.first.Has(s.spec)) p.repeats.push_back(s);
+  }
+  return p;
+}
+
 // Whole-model noise floor: each model record after the first of its (model, policy,
 // threads) against that first one. Count 0 when nothing was measured twice.
 AccuracyMetrics WholeModelRepeatRow(const std::vector<ModelRecord>& records) {
@@ -169,6 +183,13 @@ StatusOr<TrainedPredictor> TrainPredictor(const std::vector<KernelRecord>& kerne
   return p;
 }
 
+AccuracyMetrics RepeatAgreement(const std::vector<KernelRecord>& kernels) {
+  const RepeatPairs p = PairRepeats(Samples(kernels, KernelRole::kHeldOut), Samples(kernels, KernelRole::kRepeat));
+  if (p.repeats.empty()) return {};
+  StatusOr<std::vector<double>> first = p.first.Predict(SpecsOf(p.repeats));
+  return first.ok() ? ComputeMetrics(*first, LatenciesOf(p.repeats)) : AccuracyMetrics{};
+}
+
 StatusOr<TrainedRecord> TrainForStore(const std::string& device_class, const std::vector<KernelRecord>& kernels,
                                       const std::vector<ModelRecord>& models, const nlohmann::json& extra,
                                       const XgbOptions& options) {
@@ -179,10 +200,13 @@ StatusOr<TrainedRecord> TrainForStore(const std::string& device_class, const std
     ACS_ASSIGN_OR_RETURN(std::vector<double> pred, out.predictor.kernels->Predict(SpecsOf(heldout)));
     out.heldout = ComputeMetrics(pred, LatenciesOf(heldout));
   }
+  out.repeat = RepeatAgreement(kernels);
   out.record.device_class = device_class;
   out.record.name = kXgbPredictorName;
   ACS_ASSIGN_OR_RETURN(out.record.blob, SavePredictor(out.predictor));
-  nlohmann::json metrics = {{"heldout_kernels", out.heldout.ToJson()}, {"model_measurements", models.size()}};
+  nlohmann::json metrics = {{"heldout_kernels", out.heldout.ToJson()},
+                            {"repeat_kernels", out.repeat.ToJson()},
+                            {"model_measurements", models.size()}};
   metrics.update(extra);
   out.record.metrics_json = metrics.dump();
   out.record.measurements = std::count_if(kernels.begin(), kernels.end(), [](const KernelRecord& r) {
@@ -241,12 +265,8 @@ StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels
                                   repeats = Samples(kernels, KernelRole::kRepeat);
   report.train_kernels = static_cast<int>(train.size());
   report.heldout_kernels = static_cast<int>(heldout.size());
-  const RepeatModel floor(heldout);
-  std::vector<KernelSample> paired;  // repeats of held-out kernels
-  for (const KernelSample& s : repeats) {
-    if (floor.Has(s.spec)) paired.push_back(s);
-  }
-  report.repeated_kernels = static_cast<int>(paired.size());
+  const RepeatPairs floor = PairRepeats(heldout, repeats);
+  report.repeated_kernels = static_cast<int>(floor.repeats.size());
   report.model_measurements = static_cast<int>(models.size());
   std::set<std::string> names;
   for (const ModelRecord& r : models) names.insert(r.model);
@@ -281,7 +301,7 @@ StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels
       if (whole.ok()) report.rows.push_back({m->name(), "whole model", *whole});
     }
   }
-  if (!paired.empty()) ACS_RETURN_IF_ERROR(KernelRows(floor, paired, report.rows));
+  if (!floor.repeats.empty()) ACS_RETURN_IF_ERROR(KernelRows(floor.first, floor.repeats, report.rows));
   if (AccuracyMetrics whole_floor = WholeModelRepeatRow(models); whole_floor.count > 0) {
     report.rows.push_back({"repeat", "whole model", whole_floor});
   }

@@ -56,12 +56,19 @@ std::vector<double> Latencies(const std::vector<ModelRecord>& records);
 StatusOr<TrainedPredictor> TrainPredictor(const std::vector<KernelRecord>& kernels,
                                           const std::vector<ModelRecord>& models, const XgbOptions& options = {});
 
+// How well a device class repeats itself: each "repeat" record of a held-out kernel
+// against that kernel's held-out measurement, as if the first were a prediction. No
+// predictor can beat it; count 0 when no held-out kernel was measured again.
+AccuracyMetrics RepeatAgreement(const std::vector<KernelRecord>& kernels);
+
 // Trains as TrainPredictor and makes the store record of the result: the blob, the
-// accuracy on the held-out kernels and the counts as metrics, `extra` merged into them.
+// accuracy on the held-out kernels, the repeat agreement and the counts as metrics,
+// `extra` merged into them.
 struct TrainedRecord {
   TrainedPredictor predictor;
   PredictorRecord record;        // version and created unset (the store sets them)
   AccuracyMetrics heldout;       // count 0 without held-out kernels
+  AccuracyMetrics repeat;        // RepeatAgreement; count 0 without repeats
 };
 StatusOr<TrainedRecord> TrainForStore(const std::string& device_class, const std::vector<KernelRecord>& kernels,
                                       const std::vector<ModelRecord>& models,

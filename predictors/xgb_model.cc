@@ -199,7 +199,9 @@ StatusOr<std::unique_ptr<XgbLatencyModel>> XgbLatencyModel::Load(const std::stri
   nlohmann::json features = nlohmann::json::array();
   for (const char* f : FeatureNames()) features.push_back(f);
   if (blob.value("features", nlohmann::json()) != features) {
-    return Status::InvalidArgument("latency model blob was trained on other features than this build computes");
+    return Status::InvalidArgument(
+        "latency model blob was trained on other features than this build computes: train it again from the stored "
+        "measurements ('acs predictor train'; a latency job's own campaign does)");
   }
   std::unique_ptr<XgbLatencyModel> model(new XgbLatencyModel());
   const nlohmann::json& o = blob.value("options", nlohmann::json::object());

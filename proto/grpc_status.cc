@@ -23,16 +23,13 @@ constexpr CodePair kCodes[] = {
     {StatusCode::kPermissionDenied, grpc::StatusCode::PERMISSION_DENIED},
     {StatusCode::kUnauthenticated, grpc::StatusCode::UNAUTHENTICATED},
     {StatusCode::kCancelled, grpc::StatusCode::CANCELLED},
+    {StatusCode::kResourceExhausted, grpc::StatusCode::RESOURCE_EXHAUSTED},
 };
 
 }  // namespace
 
 grpc::Status ToGrpc(const Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  // An upload over the size limit is the client's resource problem.
-  if (status.code() == StatusCode::kOutOfRange && status.message().find("limit") != std::string::npos) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, status.message());
-  }
   for (const CodePair& p : kCodes) {
     if (p.acs == status.code()) return grpc::Status(p.grpc, status.message());
   }
@@ -43,9 +40,6 @@ Status FromGrpc(const grpc::Status& status) {
   if (status.ok()) return Status::Ok();
   for (const CodePair& p : kCodes) {
     if (p.grpc == status.error_code()) return Status(p.acs, status.error_message());
-  }
-  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
-    return Status::OutOfRange(status.error_message());
   }
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return Status::Unavailable("deadline exceeded: " + status.error_message());

@@ -17,6 +17,8 @@ void Fill(const PredictorState& s, acs::v1::PredictorStatus* out) {
   out->set_version(s.version);
   out->set_kernel_measurements(s.kernel_measurements);
   out->set_heldout_within10(s.heldout_within10);
+  out->set_repeated_kernels(s.repeated_kernels);
+  out->set_repeat_within10(s.repeat_within10);
   std::string state = s.state;
   if (s.state == "collecting") {
     state += " " + std::to_string(s.tasks_done + s.tasks_failed) + "/" + std::to_string(s.tasks_total);
@@ -169,8 +171,9 @@ StatusOr<BlobWriter::Committed> AcsService::Receive(grpc::ServerContext* ctx,
     if (first) {
       announced = chunk.total_bytes();
       if (announced > p_.max_upload_bytes) {
-        return Status::OutOfRange("upload of " + std::to_string(announced) + " bytes exceeds the limit of " +
-                                  std::to_string(p_.max_upload_bytes) + " bytes");
+        return Status::ResourceExhausted("upload of " + std::to_string(announced) +
+                                         " bytes exceeds the limit of " + std::to_string(p_.max_upload_bytes) +
+                                         " bytes");
       }
     }
     first = false;
@@ -252,8 +255,8 @@ class AcsService::WatchSlot {
   }
   Status status() const {
     if (held_) return Status::Ok();
-    return Status::OutOfRange(user_ + " is watching " + std::to_string(service_->p_.max_watchers_per_user) +
-                              " jobs already, this server's limit per user");
+    return Status::ResourceExhausted(user_ + " is watching " + std::to_string(service_->p_.max_watchers_per_user) +
+                                     " jobs already, this server's limit per user");
   }
 
  private:

@@ -45,7 +45,7 @@ BlobWriter::~BlobWriter() {
 Status BlobWriter::Append(const std::string& chunk) {
   if (done_) return Status::FailedPrecondition("the blob was committed already");
   if (bytes_ + static_cast<int64_t>(chunk.size()) > limit_) {
-    return Status::OutOfRange("upload exceeds the limit of " + std::to_string(limit_) + " bytes");
+    return Status::ResourceExhausted("upload exceeds the limit of " + std::to_string(limit_) + " bytes");
   }
   out_.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
   if (!out_) return Status::Unavailable("cannot write '" + temp_path_ + "' (disk full?)");
@@ -86,6 +86,17 @@ StatusOr<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& root) {
   auto s = std::unique_ptr<BlobStore>(new BlobStore());
   s->root_ = root;
   return s;
+}
+
+StatusOr<int> BlobStore::RemoveUnfinishedWrites() const {
+  std::error_code ec;
+  int removed = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(fs::path(root_) / "tmp", ec)) {
+    if (fs::remove(e.path(), ec)) ++removed;
+    if (ec) break;
+  }
+  if (ec) return Status::Unavailable("cannot clear '" + (fs::path(root_) / "tmp").string() + "': " + ec.message());
+  return removed;
 }
 
 std::string BlobStore::FinalPath(const std::string& sha256) const {

@@ -19,7 +19,7 @@ class BlobStore;
 class BlobWriter {
  public:
   ~BlobWriter();  // removes the temporary file unless committed
-  // OutOfRange once the total would exceed the limit.
+  // ResourceExhausted once the total would exceed the limit.
   Status Append(const std::string& chunk);
   struct Committed {
     std::string sha256;
@@ -52,6 +52,10 @@ class BlobStore {
   StatusOr<std::string> Read(const std::string& sha256) const;
   // DataLoss when the blob's bytes no longer hash to its name (or cannot be read).
   Status Verify(const std::string& sha256) const;
+  // Removes the temporary files of writers that never finished (a process killed during
+  // an upload) and returns how many. Only while no writer of any process is open: the
+  // server calls it once at start, before it serves or starts job runners.
+  StatusOr<int> RemoveUnfinishedWrites() const;
 
  private:
   friend class BlobWriter;

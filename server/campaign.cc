@@ -19,6 +19,10 @@ StatusOr<PredictorState> Campaigns::Stored(const std::string& machine_id) {
     s.version = latest->version;
     const nlohmann::json m = nlohmann::json::parse(latest->metrics_json, nullptr, false);
     if (m.is_object() && m.contains("heldout_kernels")) s.heldout_within10 = m["heldout_kernels"].value("within10", 0.0);
+    if (m.is_object() && m.contains("repeat_kernels")) {
+      s.repeated_kernels = m["repeat_kernels"].value("count", int64_t{0});
+      s.repeat_within10 = m["repeat_kernels"].value("within10", 0.0);
+    }
   }
   return s;
 }

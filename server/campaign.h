@@ -32,6 +32,8 @@ struct PredictorState {
   int tasks_total = 0, tasks_done = 0, tasks_failed = 0;
   int64_t kernel_measurements = 0;
   double heldout_within10 = 0;  // of the latest version
+  int64_t repeated_kernels = 0;  // its repeat agreement (predictors::RepeatAgreement)
+  double repeat_within10 = 0;
   std::string error;
 };
 

@@ -44,9 +44,12 @@ StatusOr<WorkerRecord> Farm::Register(const WorkerRegistration& r) {
   w.token_id = r.token_id;
   ACS_ASSIGN_OR_RETURN(std::vector<WorkerRecord> known, store_->ListWorkers());
   for (const WorkerRecord& k : known) {
-    if (k.token_id == r.token_id && k.name == (r.name.empty() ? "worker" : r.name) && k.machine_id == r.machine_id) {
-      w.id = k.id;  // registering again
+    if (k.token_id != r.token_id) continue;
+    if (r.token_id != 0 && k.machine_id != r.machine_id) {
+      return Status::PermissionDenied("this worker token speaks for device class " + k.machine_id +
+                                      ", not " + r.machine_id + ": a class needs a token of its own");
     }
+    if (k.name == (r.name.empty() ? "worker" : r.name) && k.machine_id == r.machine_id) w.id = k.id;  // again
   }
   w.name = r.name.empty() ? "worker" : r.name;
   w.machine_id = r.machine_id;

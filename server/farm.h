@@ -47,8 +47,9 @@ class Farm {
   Farm(ServerStore* store, predictors::MeasurementStore* measurements, FarmOptions options,
        std::function<int64_t()> clock = nullptr);
 
-  // InvalidArgument for a registration without machine id. The same token, name and
-  // machine id register the same worker again (its row is reused).
+  // InvalidArgument for a registration without machine id; PermissionDenied when the
+  // token (other than the no-auth 0) registered another machine id before. The same
+  // token, name and machine id register the same worker again (its row is reused).
   StatusOr<WorkerRecord> Register(const WorkerRegistration& registration);
   // Each call below names the worker and the caller's token: NotFound for an unknown
   // worker (it must register again), PermissionDenied when another token registered it.

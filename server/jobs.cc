@@ -134,8 +134,12 @@ Status JobScheduler::CheckModelAndData(const JobRequest& request) {
     std::shared_ptr<CostModel> cost;
     double env_budget = request.budget_ratio;
     if (request.budget_kind == "latency") {
-      ACS_ASSIGN_OR_RETURN(std::shared_ptr<const predictors::TrainedPredictor> predictor,
-                           LatestPredictor(measurements_, request.device_class));
+      StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> latest =
+          LatestPredictor(measurements_, request.device_class);
+      // A blob this build cannot load (older features, damage) is as good as none: the
+      // job's own campaign trains a new one before the search.
+      if (!latest.ok() && latest.status().code() != StatusCode::kInvalidArgument) return latest.status();
+      const std::shared_ptr<const predictors::TrainedPredictor> predictor = latest.ok() ? *latest : nullptr;
       if (predictor) {
         ACS_ASSIGN_OR_RETURN(LatencyBudget lb,
                              MakeLatencyBudget((*model)->graph, *predictor, request.threads, request.budget_ratio));
@@ -192,8 +196,9 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
                        store_->JobsInStates({kJobQueued, kJobPreparing, kJobSearching, kJobVerifying}));
   const auto owned = std::count_if(active.begin(), active.end(), [&](const JobRecord& j) { return j.owner == owner; });
   if (owned >= options_.max_jobs_per_user) {
-    return Status::OutOfRange(owner + " has " + std::to_string(owned) + " jobs queued or running, this server's limit " +
-                              "per user: wait for one to end or cancel one");
+    return Status::ResourceExhausted(owner + " has " + std::to_string(owned) +
+                                     " jobs queued or running, this server's limit per user: wait for one to end "
+                                     "or cancel one");
   }
   if (!blobs_->PathOf(r.model_sha256).ok()) {
     return Status::InvalidArgument("model " + r.model_sha256 + " was not uploaded to this server");

@@ -270,6 +270,10 @@ StatusOr<ServerParts> OpenParts(const Flags& flags, bool server) {
   ACS_ASSIGN_OR_RETURN(p.store, ServerStore::Open(DbPath(dir)));
   ACS_ASSIGN_OR_RETURN(p.measurements, predictors::OpenSqliteStore(DbPath(dir)));
   ACS_ASSIGN_OR_RETURN(p.blobs, BlobStore::Open(dir));
+  if (server) {
+    ACS_ASSIGN_OR_RETURN(int unfinished, p.blobs->RemoveUnfinishedWrites());
+    if (unfinished > 0) spdlog::info("removed {} unfinished upload(s) of an earlier server", unfinished);
+  }
   ACS_ASSIGN_OR_RETURN(FarmOptions farm_options, FarmOptionsOf(flags));
   p.farm = std::make_unique<Farm>(p.store.get(), p.measurements.get(), farm_options);
   p.campaigns = std::make_unique<Campaigns>(p.farm.get(), p.store.get(), p.measurements.get(), /*trains=*/server);

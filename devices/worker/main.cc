@@ -123,8 +123,9 @@ Status WriteJson(const std::string& path, const nlohmann::json& j) {
 
 // The ops of a profiled model; its layer ops named by the layers, in order, when their
 // counts agree.
-void PrintProfile(const char* what, const std::vector<OpTime>& ops, const std::vector<runtime::LayerKernel>& layers,
+void PrintProfile(const char* what, const OpProfile& profile, const std::vector<runtime::LayerKernel>& layers,
                   int64_t runs) {
+  const std::vector<OpTime>& ops = profile.ops;
   int64_t layer_ops = 0;
   for (const OpTime& op : ops) layer_ops += IsLayerOp(op.name) ? 1 : 0;
   const bool named = layer_ops == static_cast<int64_t>(layers.size());
@@ -140,8 +141,9 @@ void PrintProfile(const char* what, const std::vector<OpTime>& ops, const std::v
     const std::string name = layer && named ? layers[next_layer++].name : "";
     std::printf("%-34s %-32s %-18s %9.1f\n", op.name.c_str(), name.c_str(), shape.c_str(), op.us);
   }
-  std::printf("%s: %.1f us in %lld layer ops, %.1f us in %zu other ops\n", what, in_layers,
-              static_cast<long long>(layer_ops), other, ops.size() - static_cast<size_t>(layer_ops));
+  std::printf("%s: %.1f us a run, %.1f us in %lld layer ops, %.1f us (%.1f%%) in %zu other ops\n", what,
+              profile.run_us, in_layers, static_cast<long long>(layer_ops), other,
+              100 * OutsideLayersShare(profile), ops.size() - static_cast<size_t>(layer_ops));
 }
 
 int MeasureCommand(int argc, char** argv) {

@@ -302,7 +302,7 @@ StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::s
   if (spec.profile_runs > 0) {
     StatusOr<PreparedModel::Profile> profile = prepared->ProfileOps(spec.profile_runs);
     if (!profile.ok()) return named(profile.status());
-    j["runtime_outside_layers_share"] = OutsideLayersShare(profile->runtime, m->layers.size());
+    j["runtime_outside_layers_share"] = OutsideLayersShare(profile->runtime);
   }
   measure::MeasureOptions used = options.measure;
   used.threads = spec.threads;

@@ -86,7 +86,7 @@ class PreparedModel {
   // The outermost ops of the runtime and of the dense baseline, each profiled over `runs`
   // runs (ProfileOps). Errors as ProfileOps'.
   struct Profile {
-    std::vector<OpTime> runtime, dense;
+    OpProfile runtime, dense;
   };
   StatusOr<Profile> ProfileOps(int runs);
   // What runs each compressible layer in the runtime.
@@ -114,8 +114,8 @@ struct ModelTaskOptions {
 // Runs one "measure-model" task: `spec_json` is {"policy": <Policy::ToJson object>,
 // "input_shape": [1, 1, 28, 28], "threads": 1, "profile_runs": 20} (threads optional,
 // default 1; profile_runs optional, default 0: when > 0 the result also has
-// "runtime_outside_layers_share", OutsideLayersShare of the runtime's ops over that many
-// profiled runs, 0 when its layers are hidden; other keys are ignored) and `model_bytes` the TorchScript model. The bytes are written to a private
+// "runtime_outside_layers_share", OutsideLayersShare of the runtime over that many
+// profiled runs; other keys are ignored) and `model_bytes` the TorchScript model. The bytes are written to a private
 // temporary file that is removed before returning. Returns ModelMeasurement::ToJson()
 // plus "measure_options". Errors: InvalidArgument naming the problem for a spec that is
 // not a JSON object, a missing or bad policy, an input_shape that is not 1 to 8 positive

@@ -73,12 +73,15 @@ StatusOr<std::vector<OpTime>> RecordOnce(const std::function<Status()>& run) {
 
 }  // namespace
 
-StatusOr<std::vector<OpTime>> ProfileOps(const std::function<Status()>& run, int runs) {
+StatusOr<OpProfile> ProfileOps(const std::function<Status()>& run, int runs) {
   if (runs < 1) return Status::InvalidArgument("profile at least one run");
   ACS_RETURN_IF_ERROR(run());
   std::vector<OpTime> mean;
+  double run_us = 0;
   for (int r = 0; r < runs; ++r) {
+    const auto start = std::chrono::steady_clock::now();
     ACS_ASSIGN_OR_RETURN(std::vector<OpTime> ops, RecordOnce(run));
+    run_us += std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
     if (r == 0) {
       mean = std::move(ops);
       continue;
@@ -89,18 +92,13 @@ StatusOr<std::vector<OpTime>> ProfileOps(const std::function<Status()>& run, int
     for (size_t i = 0; i < ops.size(); ++i) mean[i].us += ops[i].us;
   }
   for (OpTime& op : mean) op.us /= runs;
-  return mean;
+  return OpProfile{std::move(mean), run_us / runs};
 }
 
-double OutsideLayersShare(const std::vector<OpTime>& ops, size_t layers) {
-  double in_layers = 0, other = 0;
-  size_t seen = 0;
-  for (const OpTime& op : ops) {
-    const bool layer = IsLayerOp(op.name);
-    (layer ? in_layers : other) += op.us;
-    seen += layer ? 1 : 0;
-  }
-  return seen == layers && in_layers + other > 0 ? other / (in_layers + other) : 0.0;
+double OutsideLayersShare(const OpProfile& profile) {
+  double other = 0;
+  for (const OpTime& op : profile.ops) other += IsLayerOp(op.name) ? 0 : op.us;
+  return profile.run_us > 0 ? std::min(1.0, other / profile.run_us) : 0.0;
 }
 
 bool IsLayerOp(const std::string& name) {

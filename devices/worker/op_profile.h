@@ -23,15 +23,23 @@ struct OpTime {
   double us = 0;                      // mean over the profiled runs
 };
 
+// The outermost ops of profiled runs, and the mean wall time of a run (hooks included).
+struct OpProfile {
+  std::vector<OpTime> ops;
+  double run_us = 0;
+};
+
 // The outermost ops of `run`, in the order of the first run, each with its mean time over
 // `runs` runs (after one unprofiled warm-up run). Errors: InvalidArgument for runs < 1,
 // the first error of `run`, and FailedPrecondition when runs differ in their ops (a model
 // whose control flow depends on its input).
-StatusOr<std::vector<OpTime>> ProfileOps(const std::function<Status()>& run, int runs);
+StatusOr<OpProfile> ProfileOps(const std::function<Status()>& run, int runs);
 
-// The share of the ops' time spent outside layer ops (IsLayerOp), when they show all
-// `layers` layers (a graph optimized for inference hides its convolutions); else 0.
-double OutsideLayersShare(const std::vector<OpTime>& ops, size_t layers);
+// The share of a run's wall time spent in ops that are not layer ops (IsLayerOp): what
+// compression does not shrink. Layers hidden from the hooks (a graph optimized for
+// inference runs its convolutions inside oneDNN ops) count as layers, as does the time
+// between ops. 0 for an empty profile.
+double OutsideLayersShare(const OpProfile& profile);
 
 // Whether `name` is an op that runs a conv2d / linear layer (aten's, LibTorch's prepacked
 // or oneDNN forms, or an acs_rt op).

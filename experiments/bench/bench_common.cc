@@ -1,8 +1,6 @@
 #include "experiments/bench/bench_common.h"
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 namespace acs::bench {
 
@@ -62,20 +60,6 @@ std::vector<DenseOp> DenseBaselines(bool conv, int64_t stride_size, int64_t pad_
     }
   }
   return out;
-}
-
-bool WriteJsonFile(const std::string& path, const nlohmann::json& json) {
-  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  std::ofstream f(path);
-  f << json.dump(2) << "\n";
-  if (!f) {
-    std::fprintf(stderr, "cannot write %s\n", path.c_str());
-    return false;
-  }
-  std::printf("\nwrote %s\n", path.c_str());
-  return true;
 }
 
 }  // namespace acs::bench

@@ -1,18 +1,15 @@
 // Pieces shared by the benchmark programs: the dense fp32 LibTorch baselines of one layer
-// and writing a result file.
+// (result files: bench_output.h).
 #pragma once
 
 #include <torch/torch.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "core/status.h"
 #include "devices/kernels/conv2d.h"
+#include "experiments/bench/bench_output.h"
 
 namespace acs::bench {
 
@@ -47,19 +44,5 @@ struct DenseOp {
 // skipped with a message on stderr.
 std::vector<DenseOp> DenseBaselines(bool conv, int64_t stride, int64_t pad, const torch::Tensor& input,
                                     const torch::Tensor& weight, const torch::Tensor& bias);
-
-// Writes json to path (2-space indent, its directory made if missing) and says so; false
-// with a message when it cannot.
-bool WriteJsonFile(const std::string& path, const nlohmann::json& json);
-
-// The value, or a message "what: status" on stderr and exit code 1.
-template <class T>
-T OrDie(StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) {
-    std::fprintf(stderr, "%s: %s\n", what.c_str(), v.status().ToString().c_str());
-    std::exit(1);
-  }
-  return std::move(v).value();
-}
 
 }  // namespace acs::bench

@@ -62,7 +62,7 @@ const char kUsage[] =
     "usage: bench_onpolicy [--models PATH@SHAPE,...] [--data DIR] [--store PATH] [--device-class ID]\n"
     "                      [--threads T] [--budget R] [--agent A] [--episodes N] [--top K]\n"
     "                      [--passes P] [--seed S] [--json PATH]\n"
-    "  default models: data/zoo/{vgg,resnet20,mobilenetv2}.pt@1x1x28x28\n";
+    "  default models: data/zoo/resnet20.pt@1x1x28x28, data/zoo/tv_{resnet18,mobilenet_v2}.pt@1x3x32x32\n";
 
 [[noreturn]] void Usage(const std::string& problem) {
   std::fprintf(stderr, "bench_onpolicy: %s\n%s", problem.c_str(), kUsage);
@@ -89,7 +89,8 @@ Args ParseArgs(int argc, char** argv) {
   Args a;
   const std::string zoo = std::string(ACS_SOURCE_DIR) + "/data/zoo/";
   const std::string models =
-      flags->Get("models", zoo + "vgg.pt@1x1x28x28," + zoo + "resnet20.pt@1x1x28x28," + zoo + "mobilenetv2.pt@1x1x28x28");
+      flags->Get("models", zoo + "resnet20.pt@1x1x28x28," + zoo + "tv_resnet18.pt@1x3x32x32," + zoo +
+                               "tv_mobilenet_v2.pt@1x3x32x32");
   for (const std::string& m : Split(models, ',')) {
     const size_t at = m.rfind('@');
     if (at == std::string::npos) Usage("--models entries are PATH@SHAPE, got '" + m + "'");
@@ -186,7 +187,7 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   o.budget_ratio = args.budget;
   o.predictor = predictor;
   const worker::PreparedModel::Profile profile = OrDie(dense.front().ProfileOps(20), name + " profile");
-  o.measured = {dense_timed.dense_min_us, dense_timed.runtime_min_us, worker::OutsideLayersShare(profile.runtime, dense.front().layers().size())};
+  o.measured = {dense_timed.dense_min_us, dense_timed.runtime_min_us, worker::OutsideLayersShare(profile.runtime)};
   o.threads = args.threads;
   o.agent = args.agent;
   o.episodes = args.episodes;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/temp_dir.h"
+
 namespace acs {
 namespace {
 
@@ -51,11 +53,9 @@ std::string IdxLabels(const std::vector<uint8_t>& labels) {
 class DatasetTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "acs_dataset_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    ASSERT_FALSE(temp_.path().empty());
+    dir_ = temp_.path();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string Write(const std::string& name, const std::string& bytes) {
     const std::string path = (fs::path(dir_) / name).string();
@@ -75,6 +75,7 @@ class DatasetTest : public ::testing::Test {
     return Write(name, std::string(bytes.begin(), bytes.end()));
   }
 
+  ScopedTempDir temp_{"acs_dataset_test_"};
   std::string dir_;
 };
 

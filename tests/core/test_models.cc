@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "core/torchscript_model.h"
+#include "tests/temp_dir.h"
 
 namespace acs::test_models {
 namespace {
@@ -25,24 +26,8 @@ using torch::jit::Module;
 namespace fs = std::filesystem;
 
 // A per-process directory for model files, removed when the process exits.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "acs_test_models_XXXXXX").string();
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path_.empty()) fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-TempDir& Dir() {
-  static TempDir dir;
+ScopedTempDir& Dir() {
+  static ScopedTempDir dir("acs_test_models_");
   return dir;
 }
 

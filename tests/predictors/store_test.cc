@@ -7,14 +7,15 @@
 #include "core/sqlite_db.h"
 #include "predictors/predictor.h"
 #include "predictors/store.h"
+#include "tests/temp_dir.h"
 
 namespace acs::predictors {
 namespace {
 
+// A path in a per-process directory removed when the process exits.
 std::string TempPath(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("acs_store_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto p = dir / name;
+  static ScopedTempDir dir("acs_store_test_");
+  const auto p = std::filesystem::path(dir.path()) / name;
   std::filesystem::remove(p);
   return p.string();
 }
@@ -207,6 +208,18 @@ TEST(PredictorTest, RepeatRowsGiveTheNoiseFloorAndStayOutOfTraining) {
   ASSERT_NE(whole, nullptr);
   EXPECT_EQ(whole->metrics.count, 2);  // 108 and 150 against the first 100
   EXPECT_DOUBLE_EQ(whole->metrics.within10, 0.5);
+
+  // The same agreement travels with a trained predictor, and half within 10% is noisy.
+  const AccuracyMetrics agreement = RepeatAgreement(recs);
+  EXPECT_EQ(agreement.count, 4);
+  EXPECT_DOUBLE_EQ(agreement.within10, 0.5);
+  StatusOr<TrainedRecord> trained = TrainForStore("x86_64-avx512-test", recs, {}, nlohmann::json::object(), eo.xgb);
+  ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+  const nlohmann::json metrics = nlohmann::json::parse(trained->record.metrics_json);
+  EXPECT_EQ(metrics["repeat_kernels"]["count"], 4);
+  EXPECT_DOUBLE_EQ(metrics["repeat_kernels"]["within10"].get<double>(), 0.5);
+  EXPECT_NE(DescribeRepeatAgreement(4, 0.5).find("noisy"), std::string::npos);
+  EXPECT_EQ(DescribeRepeatAgreement(4, 0.9).find("noisy"), std::string::npos);
 }
 
 }  // namespace

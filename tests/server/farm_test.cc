@@ -39,11 +39,11 @@ TEST(FarmTest, AVanishedWorkersTasksCompleteOnAnother) {
   EXPECT_EQ(farm.Register({"w", "", "", "1"}).status().code(), StatusCode::kInvalidArgument);
   const WorkerRecord w1 = farm.Register({"w1", "m1", R"({"id": "m1-t1"})", "0.1", kToken}).value();
   const WorkerRecord w2 = farm.Register({"w2", "m1", R"({"id": "m1-t1"})", "0.1", kToken}).value();
-  const WorkerRecord other = farm.Register({"w3", "m2", "{}", "0.1", kToken}).value();
+  const WorkerRecord other = farm.Register({"w3", "m2", "{}", "0.1", kToken + 1}).value();  // a token per class
   const std::vector<std::string> ids = farm.EnqueueKernels("m1", {Spec(8), Spec(16)}, "initial").value();
   ASSERT_EQ(ids.size(), 2u);
 
-  EXPECT_TRUE(farm.Lease(other.id, kToken, 4)->empty());  // another machine's tasks
+  EXPECT_TRUE(farm.Lease(other.id, kToken + 1, 4)->empty());  // another machine's tasks
   auto leased = farm.Lease(w1.id, kToken, 4);
   ASSERT_TRUE(leased.ok());
   ASSERT_EQ(leased->size(), 2u);
@@ -101,6 +101,11 @@ TEST(FarmTest, WorkersAreBoundToTheirTokenAndResultsToTheirSchema) {
   EXPECT_EQ(farm.Register({"w", "m1", "{}", "0.2", kToken})->id, w.id);
   EXPECT_EQ(store->ListWorkers()->size(), 1u);
   EXPECT_NE(farm.Register({"w", "m1", "{}", "0.1", kToken + 1})->id, w.id);  // another token's worker
+  // A token is bound to the device class it first registered.
+  const StatusOr<WorkerRecord> other_class = farm.Register({"w2", "m2", "{}", "0.1", kToken});
+  EXPECT_EQ(other_class.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(other_class.status().message().find("m1"), std::string::npos) << other_class.status().ToString();
+  EXPECT_TRUE(farm.Register({"w2", "m1", "{}", "0.1", kToken}).ok());  // another worker of the class
 
   TaskRecord model_task;
   model_task.kind = kTaskMeasureModel;
