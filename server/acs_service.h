@@ -63,7 +63,7 @@ class AcsService final : public acs::v1::Acs::Service {
   StatusOr<BlobWriter::Committed> Receive(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader);
   // The job if the caller may see it: NotFound for an unknown id and for another user's job.
   StatusOr<JobRecord> VisibleJob(const Principal& who, const std::string& id);
-  // Counts a watch of `who` while it lasts; OutOfRange naming the limit past it.
+  // Counts a watch of `who` while it lasts; ResourceExhausted naming the limit past it.
   class WatchSlot;
   AcsServiceParts p_;
   std::mutex watch_mu_;

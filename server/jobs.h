@@ -84,7 +84,7 @@ class JobScheduler {
   // Validates and queues. Errors name the problem: InvalidArgument (unknown model or
   // dataset blob, a model that does not import at the input shape, a malformed budget,
   // agent or search space, an input shape over max_input_elements), FailedPrecondition (a
-  // budget that cannot be met, no worker of the device class), OutOfRange naming the limit
+  // budget that cannot be met, no worker of the device class), ResourceExhausted naming the limit
   // (the owner has max_jobs_per_user jobs queued or running).
   StatusOr<JobRecord> Submit(const std::string& owner, const JobRequest& request);
   // Cancels a queued or running job (a running one stops before its next episode);
