@@ -15,6 +15,16 @@
 namespace acs::server {
 
 Status JobScheduler::CheckInChild(const JobRequest& request) {
+  if (checks_running_.fetch_add(1) >= options_.max_concurrent_checks) {
+    checks_running_.fetch_sub(1);
+    return Status::ResourceExhausted(std::to_string(options_.max_concurrent_checks) +
+                                     " submitted models are being checked, this server's limit: submit again in a "
+                                     "moment");
+  }
+  struct Slot {
+    std::atomic<int>& running;
+    ~Slot() { running.fetch_sub(1); }
+  } slot{checks_running_};
   std::vector<std::string> argv = {options_.runner_program, "check-job"};
   argv.insert(argv.end(), options_.runner_flags.begin(), options_.runner_flags.end());
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child,

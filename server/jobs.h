@@ -61,6 +61,8 @@ struct SchedulerOptions {
   std::vector<std::string> runner_flags;
   ProcessLimits job_limits{int64_t{8} << 30, 0, 0};   // 8 GiB, no CPU or wall limit
   ProcessLimits check_limits{int64_t{8} << 30, 0, 120};
+  int max_concurrent_checks = 4;           // Submit checks in children at once (each holds a
+                                           // gRPC thread); past it: ResourceExhausted
   int max_runner_deaths = 2;               // a job whose runner died this often fails
   double stop_grace_seconds = 30;          // a runner asked to stop is killed after this
 };
@@ -160,6 +162,7 @@ class JobScheduler {
   std::deque<std::string> resume_;        // jobs of a previous server, first
   std::set<std::string> running_, cancel_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> checks_running_{0};  // CheckInChild calls under way
   std::vector<std::thread> runners_;
 };
 

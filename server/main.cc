@@ -68,6 +68,7 @@ const char kUsage[] =
     "  --max-input-elements N  elements of a job's input shape, batch included (default 4194304)\n"
     "  --max-user-jobs N     jobs a user may have queued or running (default 20)\n"
     "  --max-watchers N      concurrent job watches per user (default 16)\n"
+    "  --max-checks N        Submit checks of models running at once (default 4)\n"
     "  --job-memory-mb N     address-space limit of a job's process (default 8192; 0: none)\n"
     "  --job-cpu-seconds N   CPU-time limit of a job's process (default 0: none)\n"
     "  --job-wall-seconds N  wall-clock limit of a job's process (default 86400; 0: none)\n"
@@ -82,7 +83,7 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "checkpoint-seconds", "fine-tune-epochs", "budget-rounds",
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
                                        "job-cpu-seconds",
-                                       "job-wall-seconds", "check-seconds"};
+                                       "job-wall-seconds", "check-seconds", "max-checks"};
 // Flags without a value, also allowed as true / false keys of the config file.
 const std::set<std::string> kSwitches = {"init", "no-auth", "no-model-measurement", "in-process"};
 
@@ -199,11 +200,13 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   ACS_ASSIGN_OR_RETURN(o.job_limits.cpu_seconds, flags.GetInt("job-cpu-seconds", 0));
   ACS_ASSIGN_OR_RETURN(int64_t wall, flags.GetInt("job-wall-seconds", 86400));
   ACS_ASSIGN_OR_RETURN(int64_t check, flags.GetInt("check-seconds", static_cast<int64_t>(o.check_limits.wall_seconds)));
+  ACS_ASSIGN_OR_RETURN(int64_t checks, flags.GetInt("max-checks", o.max_concurrent_checks));
   if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1 || budget_rounds < 0 ||
       o.max_input_elements < 1 || o.max_jobs_per_user < 1 || memory_mb < 0 || o.job_limits.cpu_seconds < 0 ||
-      wall < 0 || check < 1) {
+      wall < 0 || check < 1 || checks < 1 || checks > 1024) {
     return Status::InvalidArgument("--max-jobs, --campaign-samples, --fine-tune-epochs, --max-input-elements, "
-                                   "--max-user-jobs and --check-seconds must be >= 1, --checkpoint-seconds, "
+                                   "--max-user-jobs, --check-seconds and --max-checks (at most 1024) must be >= 1, "
+                                   "--checkpoint-seconds, "
                                    "--budget-rounds, "
                                    "--job-memory-mb, --job-cpu-seconds and --job-wall-seconds >= 0");
   }
@@ -211,6 +214,7 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   o.job_limits.wall_seconds = static_cast<double>(wall);
   o.check_limits.memory_bytes = o.job_limits.memory_bytes;
   o.check_limits.wall_seconds = static_cast<double>(check);
+  o.max_concurrent_checks = static_cast<int>(checks);
   o.budget_rounds = static_cast<int>(budget_rounds);
   o.measure_model_layers = !flags.Has("no-model-measurement");
   o.fine_tune_epochs = static_cast<int>(fine_tune_epochs);

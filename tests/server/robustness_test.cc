@@ -6,8 +6,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "jobs_fixture.h"
@@ -199,7 +201,8 @@ TEST_F(RobustnessTest, UploadsAreWholeOrNotStoredAndDamagedArtifactsAreRefused) 
 }
 
 TEST_F(RobustnessTest, PerUserLimitsAnswerResourceExhausted) {
-  auto server = StartServer("server.log", {"--max-user-jobs", "1", "--max-watchers", "1"});
+  auto server = StartServer("server.log",
+                            {"--max-user-jobs", "1", "--max-watchers", "1", "--max-checks", "1", "--check-seconds", "20"});
   const std::string model = UploadModel("plain", user_token_);
   const v1::Job running = SubmitOk(Request(model, "random", 5000), user_token_);
   v1::Job refused;
@@ -230,7 +233,39 @@ TEST_F(RobustnessTest, PerUserLimitsAnswerResourceExhausted) {
   }
   first.TryCancel();
   reader->Finish();
-  for (const v1::Job& j : {running, bobs}) {
+
+  // One Submit check at a time: while a model that never returns holds the slot (20 s),
+  // others' submissions are refused; if one of theirs held it first, the looping one is.
+  const std::string dave = Token("dave", "user");
+  const std::string loop = UploadModel("loop_forever", dave);
+  v1::SubmitJobRequest looping_check = Request(loop, "random", 2);
+  looping_check.set_input_shape(0, 2);
+  grpc::Status looping_status;
+  std::thread looping([&] {
+    v1::Job unused;
+    looping_status = Submit(looping_check, &unused, dave);
+  });
+  std::vector<v1::Job> accepted;
+  bool refused_for_checks = false;
+  std::string other = Token("carol0", "user");
+  for (int attempt = 0; attempt < 40 && !refused_for_checks; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    v1::Job job;
+    s = Submit(Request(model, "random", 5000), &job, other);
+    if (s.ok()) {  // the slot was free: the next try as another user (one job each)
+      accepted.push_back(job);
+      other = Token("carol" + std::to_string(accepted.size()), "user");
+    }
+    refused_for_checks = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+                         s.error_message().find("being checked") != std::string::npos;
+  }
+  looping.join();
+  refused_for_checks = refused_for_checks || (looping_status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+                                              looping_status.error_message().find("being checked") != std::string::npos);
+  EXPECT_TRUE(refused_for_checks) << s.error_message() << " / " << looping_status.error_message();
+  accepted.push_back(running);
+  accepted.push_back(bobs);
+  for (const v1::Job& j : accepted) {
     grpc::ClientContext ctx;
     Auth(&ctx, admin_);
     v1::CancelJobRequest cancel;
