@@ -4,6 +4,9 @@
 
 #include <string>
 
+#include "core/flags.h"
+#include "core/status.h"
+
 namespace acs::cli {
 
 int InspectCommand(int argc, char** argv);   // acs inspect MODEL --input SHAPE
@@ -20,5 +23,7 @@ int CancelCommand(int argc, char** argv);    // acs cancel JOB
 int DownloadCommand(int argc, char** argv);  // acs download JOB --out DIR [--name NAME|--all]
 // acs predictor campaign|status --server S: sub is "campaign" or "status".
 int RemotePredictorCommand(const std::string& sub, int argc, char** argv);
+// acs predictor collect, its flags parsed (cli/predictor_collect.cc).
+Status PredictorCollect(const Flags& flags);
 
 }  // namespace acs::cli

@@ -30,6 +30,19 @@ struct ModelTaskSpec {
   int profile_runs = 0;
 };
 
+// The integer `key` of a task spec into *out when present (else *out is kept); InvalidArgument
+// naming the key and the range for anything but an integer in [lo, hi].
+Status OptionalInt(const nlohmann::json& j, const char* key, int lo, int hi, int* out) {
+  if (!j.contains(key)) return Status::Ok();
+  const nlohmann::json& v = j[key];
+  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
+    return Status::InvalidArgument(std::string("task spec '") + key + "' must be an integer between " +
+                                   std::to_string(lo) + " and " + std::to_string(hi));
+  }
+  *out = v.get<int>();
+  return Status::Ok();
+}
+
 StatusOr<ModelTaskSpec> ParseModelTaskSpec(const std::string& text) {
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) return Status::InvalidArgument("task spec is not valid JSON");
@@ -55,22 +68,8 @@ StatusOr<ModelTaskSpec> ParseModelTaskSpec(const std::string& text) {
     spec.input_shape.push_back(d.get<int64_t>());
   }
 
-  if (j.contains("threads")) {
-    const nlohmann::json& t = j["threads"];
-    if (!t.is_number_integer() || t.get<int64_t>() < 1 || t.get<int64_t>() > kMaxTaskThreads) {
-      return Status::InvalidArgument("task spec 'threads' must be an integer between 1 and " +
-                                     std::to_string(kMaxTaskThreads));
-    }
-    spec.threads = t.get<int>();
-  }
-  if (j.contains("profile_runs")) {
-    const nlohmann::json& p = j["profile_runs"];
-    if (!p.is_number_integer() || p.get<int64_t>() < 0 || p.get<int64_t>() > kMaxTaskProfileRuns) {
-      return Status::InvalidArgument("task spec 'profile_runs' must be an integer between 0 and " +
-                                     std::to_string(kMaxTaskProfileRuns));
-    }
-    spec.profile_runs = p.get<int>();
-  }
+  ACS_RETURN_IF_ERROR(OptionalInt(j, "threads", 1, kMaxTaskThreads, &spec.threads));
+  ACS_RETURN_IF_ERROR(OptionalInt(j, "profile_runs", 0, kMaxTaskProfileRuns, &spec.profile_runs));
   return spec;
 }
 
