@@ -1,14 +1,13 @@
-// The acs commands about jobs on an acs-server: submit, watch, jobs, job, cancel, download.
+// The acs commands about jobs on an acs-server: submit, watch, jobs, job, cancel, download
+// (how a job is shown: cli/job_display.h).
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
-#include <strings.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -18,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/job_display.h"
 #include "cli/remote.h"
 #include "cli/table.h"
 #include "core/sha256.h"
@@ -111,149 +111,6 @@ StatusOr<JobState> ParseState(const std::string& text) {
   JobState state;
   if (acs::v1::JobState_Parse(upper, &state) && state != acs::v1::JOB_STATE_UNSPECIFIED) return state;
   return Status::InvalidArgument("--state expects one of " + StateNames() + ", got '" + text + "'");
-}
-
-// ---------------------------------------------------------------------------------------
-// Formatting jobs and events.
-
-bool IsTerminal(JobState s) {
-  return s == acs::v1::SUCCEEDED || s == acs::v1::BUDGET_NOT_MET || s == acs::v1::FAILED || s == acs::v1::CANCELLED;
-}
-
-std::string Format(const char* fmt, double value) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, fmt, value);
-  return buf;
-}
-
-std::string Bytes(int64_t n) {
-  if (n >= (1 << 20)) return Format("%.2f MiB", n / 1048576.0);
-  if (n >= 1024) return Format("%.1f KiB", n / 1024.0);
-  return std::to_string(n) + " B";
-}
-
-// 75 -> "1m15s".
-std::string Duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  if (s >= 3600) return std::to_string(s / 3600) + "h" + Format("%02.0fm", (s % 3600) / 60);
-  if (s >= 60) return std::to_string(s / 60) + "m" + Format("%02.0fs", s % 60);
-  return std::to_string(s) + "s";
-}
-
-std::string Budget(const acs::v1::Budget& b) { return b.kind() + "=" + Format("%.3gx", b.ratio()); }
-
-// "2.00x" when both latencies are known, else "".
-std::string Speedup(double dense_us, double best_us) {
-  return dense_us > 0 && best_us > 0 ? Format("%.2fx", dense_us / best_us) : "";
-}
-
-std::string Episodes(const Job& job) {
-  const int total = job.request().episodes();
-  return std::to_string(job.episodes_done()) + (total > 0 ? "/" + std::to_string(total) : "");
-}
-
-std::string Clock() {
-  const std::time_t now = std::time(nullptr);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%H:%M:%S", std::localtime(&now));
-  return buf;
-}
-
-// One line per event for the progress display.
-std::string EventLine(const JobEvent& e) {
-  const Job& job = e.job();
-  std::string line = Clock() + " ";
-  switch (e.kind()) {
-    case JobEvent::EPISODE: {
-      const int total = job.request().episodes();
-      line += "episode " + std::to_string(e.episode()) + (total > 0 ? "/" + std::to_string(total) : "") +
-              "  reward " + Format("%.4f", e.reward()) + "  accuracy " + Percent(e.accuracy(), 2) + "  cost " +
-              Format("%.3fx", e.cost_ratio()) + "  best " + Percent(job.best_accuracy(), 2) + " (reward " +
-              Format("%.4f", job.best_reward()) + ")";
-      if (job.eta_seconds() > 0) line += "  ETA " + Duration(job.eta_seconds());
-      break;
-    }
-    case JobEvent::VERIFIED: {
-      line += "verified";
-      const std::string speedup = Speedup(job.dense_measured_latency_us(), job.best_measured_latency_us());
-      if (e.message().empty() && !speedup.empty()) {
-        line += ": best " + Format("%.1f us", job.best_measured_latency_us()) + " vs dense " +
-                Format("%.1f us", job.dense_measured_latency_us()) + " measured (" + speedup + ")";
-      }
-      break;
-    }
-    default: {  // STATE: the state entered, which the job may have left already
-      const std::string state =
-          acs::v1::JobState_Name(e.state() != acs::v1::JOB_STATE_UNSPECIFIED ? e.state() : job.state());
-      line += "state " + state;
-      if (strcasecmp(e.message().c_str(), state.c_str()) == 0) return line;  // no news in the message
-    }
-  }
-  if (!e.message().empty()) line += "  " + e.message();
-  return line;
-}
-
-// "predicted 100.0 us vs dense 200.0 us (2.00x)"; false (nothing printed) while unknown.
-bool PrintLatency(std::ostream& out, const char* label, const char* what, double dense_us, double best_us) {
-  if (best_us <= 0) return false;
-  out << "  " << label << what << " " << Format("%.1f us", best_us);
-  if (dense_us > 0) out << " vs dense " << Format("%.1f us", dense_us) << " (" << Speedup(dense_us, best_us) << ")";
-  out << "\n";
-  return true;
-}
-
-// A readable summary of a job.
-void PrintJob(const Job& job, std::ostream& out) {
-  const acs::v1::SubmitJobRequest& r = job.request();
-  out << "job " << job.id() << ": " << acs::v1::JobState_Name(job.state()) << "\n";
-  std::string shape;
-  for (int64_t d : r.input_shape()) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-  out << "  request    model " << r.model_sha256().substr(0, 12) << ", input " << shape << ", data "
-      << (r.dataset_name().empty() ? r.dataset_sha256().substr(0, 12) : r.dataset_name()) << ", budget "
-      << Budget(r.budget()) << ", agent " << r.agent()
-      << (r.device_class().empty() ? "" : ", device class " + r.device_class()) << "\n";
-  out << "  episodes   " << Episodes(job);
-  if (job.episodes_done() > 0) out << ", best reward " << Format("%.4f", job.best_reward());
-  if (job.eta_seconds() > 0 && !IsTerminal(job.state())) out << ", ETA " << Duration(job.eta_seconds());
-  out << "\n";
-  if (job.best_accuracy() > 0 || job.dense_accuracy() > 0) {
-    out << "  accuracy   best " << Percent(job.best_accuracy(), 2) << " vs dense " << Percent(job.dense_accuracy(), 2)
-        << " (" << Format("%+.2f points", 100 * (job.best_accuracy() - job.dense_accuracy())) << ")\n";
-  }
-  const bool predicted =
-      PrintLatency(out, "latency    ", "predicted", job.dense_predicted_latency_us(), job.best_predicted_latency_us());
-  PrintLatency(out, predicted ? "           " : "latency    ", "measured ", job.dense_measured_latency_us(),
-               job.best_measured_latency_us());
-  if (r.budget().kind() == "latency" && job.best_measured_latency_us() > 0 && job.dense_measured_latency_us() > 0) {
-    const double ratio = job.best_measured_latency_us() / job.dense_measured_latency_us();
-    const bool met = job.state() != acs::v1::BUDGET_NOT_MET && IsTerminal(job.state());
-    out << "  budget     " << Format("%.2fx", r.budget().ratio()) << " of dense latency: measured "
-        << Format("%.2fx", ratio) << (job.state() == acs::v1::BUDGET_NOT_MET ? ", NOT met" : met ? ", met" : "")
-        << "\n";
-  }
-  for (int i = 0; i < job.artifacts_size(); ++i) {
-    const acs::v1::Artifact& a = job.artifacts(i);
-    out << (i == 0 ? "  artifacts  " : "             ") << a.name() << " (" << Bytes(a.bytes()) << ")\n";
-  }
-  if (!job.error().empty()) out << "  error      " << job.error() << "\n";
-  out << "  created    " << job.created() << (job.updated().empty() ? "" : ", updated " + job.updated()) << "\n";
-}
-
-// OK for a job that succeeded; otherwise an error carrying the job's own.
-Status Outcome(const Job& job) {
-  switch (job.state()) {
-    case acs::v1::SUCCEEDED:
-      return Status::Ok();
-    case acs::v1::FAILED:
-      return Status::Aborted("job " + job.id() + " FAILED: " + (job.error().empty() ? "no reason given" : job.error()));
-    case acs::v1::BUDGET_NOT_MET:
-      return Status::FailedPrecondition("job " + job.id() + " ended with its latency budget not met: " + job.error());
-    case acs::v1::CANCELLED:
-      return Status::Cancelled("job " + job.id() + " was cancelled");
-    default:
-      return Status::Unavailable("job " + job.id() + " is still " + acs::v1::JobState_Name(job.state()) +
-                                 " but its event stream ended; run 'acs watch " + job.id() + "' again");
-  }
 }
 
 // ---------------------------------------------------------------------------------------
