@@ -61,6 +61,38 @@ std::string DescribeWindow(const Window& w, int64_t total) {
          std::to_string(total);
 }
 
+// ---- The size limit
+
+// "512 B", "3.5 MiB", "13411045 GiB".
+std::string Bytes(double bytes) {
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB"};
+  int unit = 0;
+  for (; unit < 3 && bytes >= 1024; ++unit) bytes /= 1024;
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), unit > 0 && bytes < 100 ? "%.3g %s" : "%.0f %s", bytes, kUnits[unit]);
+  return buf;
+}
+
+// OK when n images of c x h x w take at most options.max_decoded_bytes as float32 (or it is
+// 0); otherwise ResourceExhausted "[PATH: ]N images of CxHxW HOW X of float32, past the
+// limit of Y ...". Computed in double: exact below 2^53 bytes, far past any real limit.
+Status CheckDecodedSize(const std::string& path, int64_t n, int64_t c, int64_t h, int64_t w,
+                        const DatasetOptions& options, const char* how = "decode to") {
+  const double bytes = 4.0 * static_cast<double>(n) * static_cast<double>(c) * static_cast<double>(h) *
+                       static_cast<double>(w);
+  const int64_t limit = options.max_decoded_bytes;
+  if (limit <= 0 || bytes <= static_cast<double>(limit)) return Status::Ok();
+  std::string size = Bytes(bytes), most = Bytes(static_cast<double>(limit));
+  if (size == most) {  // rounded alike: give the bytes
+    size = std::to_string(static_cast<uint64_t>(bytes)) + " B";
+    most = std::to_string(limit) + " B";
+  }
+  return Status::ResourceExhausted((path.empty() ? "" : path + ": ") + std::to_string(n) + " images of " +
+                                   std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w) + " " +
+                                   how + " " + size + " of float32, past the limit of " + most +
+                                   " (read fewer with a limit/offset)");
+}
+
 // ---- Sequential reading of a gzipped or plain file (zlib passes plain files through).
 
 struct GzCloser {
@@ -189,6 +221,8 @@ StatusOr<Dataset> ReadIdx(const std::string& path, const DatasetOptions& options
     return Status::DataLoss(path + ": IDX header gives an impossible size");
   }
   ACS_ASSIGN_OR_RETURN(Window window, SelectWindow(path, static_cast<int64_t>(n), options));
+  ACS_RETURN_IF_ERROR(
+      CheckDecodedSize(path, window.count, 1, static_cast<int64_t>(h), static_cast<int64_t>(w), options));
   ACS_ASSIGN_OR_RETURN(uint64_t skipped, GzRead(file.get(), path, window.first * record, nullptr));
   std::string pixels;
   ACS_ASSIGN_OR_RETURN(uint64_t got, GzRead(file.get(), path, window.count * record, &pixels));
@@ -240,6 +274,7 @@ StatusOr<Dataset> ReadCifar(const std::string& path, uint64_t size, const Datase
   }
   const int64_t n = static_cast<int64_t>(size / kCifarRecord);
   ACS_ASSIGN_OR_RETURN(Window window, SelectWindow(path, n, options));
+  ACS_RETURN_IF_ERROR(CheckDecodedSize(path, window.count, 3, kCifarSide, kCifarSide, options));
   std::ifstream in(path, std::ios::binary);
   std::string bytes(static_cast<size_t>(window.count * kCifarRecord), '\0');
   in.seekg(window.first * kCifarRecord);
@@ -267,13 +302,13 @@ StatusOr<Dataset> ReadCifar(const std::string& path, uint64_t size, const Datase
 
 // ---- torch.save'd tensors
 
+// The images as [N, C, H, W], unconverted; an error unless uint8 or floating point.
 StatusOr<torch::Tensor> TorchImages(const std::string& path, torch::Tensor t) {
   if (t.dim() == 3) t = t.unsqueeze(1);
   if (t.dim() != 4) {
     return Status::InvalidArgument(path + ": images must be [N, H, W] or [N, C, H, W], got " + ShapeOf(t));
   }
-  if (t.scalar_type() == torch::kUInt8) return t.to(torch::kFloat).div_(255);
-  if (t.is_floating_point()) return t.to(torch::kFloat);
+  if (t.scalar_type() == torch::kUInt8 || t.is_floating_point()) return t;
   return Status::InvalidArgument(path + ": images must be uint8 or floating point, got " +
                                  std::string(c10::toString(t.scalar_type())));
 }
@@ -364,9 +399,14 @@ StatusOr<Dataset> ReadTorchFile(const std::string& path, const DatasetOptions& o
     ACS_ASSIGN_OR_RETURN(labels, TorchLabels(path, items[1].toTensor(), n));
   }
   ACS_ASSIGN_OR_RETURN(Window window, SelectWindow(path, n, options));
+  ACS_RETURN_IF_ERROR(
+      CheckDecodedSize(path, window.count, images.size(1), images.size(2), images.size(3), options));
   Dataset data;
   const bool whole = window.first == 0 && window.count == n;
-  data.images = whole ? images.contiguous() : images.narrow(0, window.first, window.count).clone();
+  // Only the window is converted; a part is copied so that it does not hold the whole file.
+  data.images = images.narrow(0, window.first, window.count).to(torch::kFloat, false, /*copy=*/!whole);
+  if (images.scalar_type() == torch::kUInt8) data.images.div_(255);
+  data.images = data.images.contiguous();
   if (labels.defined()) data.labels = whole ? labels : labels.narrow(0, window.first, window.count).clone();
   data.source = "torch file " + path + ", " + DescribeWindow(window, n);
   return data;
@@ -407,8 +447,8 @@ StatusOr<Dataset> ReadAny(const std::string& path, const DatasetOptions& options
 }  // namespace
 
 StatusOr<Dataset> LoadDataset(const std::string& path, const DatasetOptions& options) {
-  if (options.limit < 0 || options.offset < 0) {
-    return Status::InvalidArgument(path + ": limit and offset must not be negative");
+  if (options.limit < 0 || options.offset < 0 || options.max_decoded_bytes < 0) {
+    return Status::InvalidArgument(path + ": limit, offset and max_decoded_bytes must not be negative");
   }
   StatusOr<Dataset> read = Status::Internal("not read");
   try {
@@ -430,42 +470,34 @@ StatusOr<torch::Tensor> TransformImages(const torch::Tensor& images, const Datas
     return Status::InvalidArgument("images must be [N, C, H, W], got " +
                                    (images.defined() ? ShapeOf(images) : std::string("nothing")));
   }
-  if (options.pad < 0) return Status::InvalidArgument("pad must not be negative");
-  torch::Tensor x = images.to(torch::kFloat);
-  if (options.pad > 0) {
-    const int64_t p = options.pad;
-    x = torch::constant_pad_nd(x, {p, p, p, p}, 0);
+  // The options first, then the sizes of the tensors they make, then the work.
+  if (options.pad < 0 || options.pad > static_cast<int64_t>(kMaxImageSide)) {
+    return Status::InvalidArgument("pad must be in [0, " + std::to_string(kMaxImageSide) + "]");
   }
-  if (!options.resize.empty()) {
-    if (options.resize.size() != 2 || options.resize[0] <= 0 || options.resize[1] <= 0) {
-      return Status::InvalidArgument("resize must be {H, W} with positive sizes");
-    }
-    const int64_t h = options.resize[0], w = options.resize[1];
-    if (x.size(2) != h || x.size(3) != w) {
-      if (x.size(0) == 0) {
-        x = torch::zeros({0, x.size(1), h, w});
-      } else {
-        namespace F = torch::nn::functional;
-        x = F::interpolate(x, F::InterpolateFuncOptions()
-                                  .size(std::vector<int64_t>{h, w})
-                                  .mode(torch::kBilinear)
-                                  .align_corners(false));
-      }
-    }
+  if (!options.resize.empty() &&
+      (options.resize.size() != 2 || options.resize[0] <= 0 || options.resize[1] <= 0)) {
+    return Status::InvalidArgument("resize must be {H, W} with positive sizes");
   }
   if (options.channels < 0) return Status::InvalidArgument("channels must not be negative");
-  if (options.channels > 0 && options.channels != x.size(1)) {
-    if (x.size(1) != 1) {
-      return Status::InvalidArgument("cannot turn " + std::to_string(x.size(1)) + " channels into " +
-                                     std::to_string(options.channels) +
-                                     "; only 1-channel images are repeated");
-    }
-    x = x.repeat({1, options.channels, 1, 1});
+  const int64_t n = images.size(0), p = options.pad;
+  int64_t c = images.size(1), h = images.size(2) + 2 * p, w = images.size(3) + 2 * p;
+  if (p > 0) ACS_RETURN_IF_ERROR(CheckDecodedSize("", n, c, h, w, options, "after padding come to"));
+  const bool resize = !options.resize.empty() && (h != options.resize[0] || w != options.resize[1]);
+  if (!options.resize.empty()) {
+    h = options.resize[0];
+    w = options.resize[1];
   }
-  if (!options.mean.empty() || !options.std.empty()) {
-    const int64_t c = x.size(1);
-    const auto n = static_cast<int64_t>(options.mean.size());
-    if (options.std.size() != options.mean.size() || (n != 1 && n != c)) {
+  if (options.channels > 0 && options.channels != c) {
+    if (c != 1) {
+      return Status::InvalidArgument("cannot turn " + std::to_string(c) + " channels into " +
+                                     std::to_string(options.channels) + "; only 1-channel images are repeated");
+    }
+    c = options.channels;
+  }
+  const bool normalize = !options.mean.empty() || !options.std.empty();
+  const auto means = static_cast<int64_t>(options.mean.size());
+  if (normalize) {
+    if (options.std.size() != options.mean.size() || (means != 1 && means != c)) {
       return Status::InvalidArgument("mean and std need one value or one per channel (" + std::to_string(c) +
                                      "), got " + std::to_string(options.mean.size()) + " and " +
                                      std::to_string(options.std.size()));
@@ -473,8 +505,22 @@ StatusOr<torch::Tensor> TransformImages(const torch::Tensor& images, const Datas
     for (double s : options.std) {
       if (!(s > 0)) return Status::InvalidArgument("std values must be positive");
     }
+  }
+  ACS_RETURN_IF_ERROR(CheckDecodedSize("", n, c, h, w, options, "after the transforms come to"));
+
+  torch::Tensor x = images.to(torch::kFloat);
+  if (p > 0) x = torch::constant_pad_nd(x, {p, p, p, p}, 0);
+  if (resize && n == 0) {
+    x = torch::zeros({0, x.size(1), h, w});
+  } else if (resize) {
+    namespace F = torch::nn::functional;
+    x = F::interpolate(
+        x, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false));
+  }
+  if (c != x.size(1)) x = x.repeat({1, c, 1, 1});
+  if (normalize) {
     auto as_tensor = [&](const std::vector<double>& v) {
-      return torch::tensor(v, torch::kDouble).to(torch::kFloat).view({1, n, 1, 1});
+      return torch::tensor(v, torch::kDouble).to(torch::kFloat).view({1, means, 1, 1});
     };
     x = (x - as_tensor(options.mean)) / as_tensor(options.std);
   }

@@ -30,6 +30,12 @@ struct DatasetOptions {
   int64_t channels = 0;           // repeat a 1-channel image to this many; 0 = keep
   std::vector<double> mean;       // per-channel (or one value) normalization; empty = none
   std::vector<double> std;        // same length as mean
+  // The most the selected images may take as float32 (N*C*H*W*4 bytes), checked from the
+  // file's header or shape before the pixels are read or converted, and for the tensors
+  // the transforms make before they are made; 0 = no limit. Peak memory is higher: an IDX
+  // or CIFAR read holds the raw bytes too (a quarter more), a torch.save'd file is read
+  // whole. 4 GiB is about 1.4 million 1x28x28 or 350,000 3x32x32 images.
+  int64_t max_decoded_bytes = int64_t{4} << 30;
 };
 
 // Reads `path`, detecting the format from the content:
@@ -40,10 +46,12 @@ struct DatasetOptions {
 // - a CIFAR-10 binary batch (records of 1 label byte + 3x32x32 bytes);
 // - a torch.save'd file holding a tensor of images or a tuple/list (images, labels).
 // Pixel bytes are scaled to [0, 1]. A malformed or truncated file gives an error that names
-// the file and what is wrong.
+// the file and what is wrong; images past options.max_decoded_bytes give ResourceExhausted
+// naming the file, the size and the limit, before they are allocated.
 StatusOr<Dataset> LoadDataset(const std::string& path, const DatasetOptions& options = {});
 
 // Applies pad, resize, channel repeat and normalization from options to images [N,C,H,W].
+// ResourceExhausted when a tensor it would make passes options.max_decoded_bytes.
 StatusOr<torch::Tensor> TransformImages(const torch::Tensor& images, const DatasetOptions& options);
 
 // Options that make a dataset fit a model input shape {1, C, H, W}: channel repeat and
