@@ -177,6 +177,35 @@ double LatencyBudget::PredictUs(const Graph& graph, const Policy& policy) const 
   return layer_scale * cost->PolicyLayersUs(graph, policy) + overhead_us;
 }
 
+namespace {
+
+// The factor on the layers' predictions (beyond b.layer_scale) that puts each measured policy
+// at its measured latency (ratio x b.dense_us, the statistic the anchor has): the median
+// over the policies, clamped to [0.5, 2]; 1 without any. Policies the predictor cannot
+// price are left out.
+double VerifiedScale(const Graph& graph, const LatencyBudget& b, const std::vector<MeasuredPolicy>& verified,
+                     int* used) {
+  std::vector<double> factors;
+  for (const MeasuredPolicy& m : verified) {
+    double layers_us = 0;
+    try {
+      layers_us = b.layer_scale * b.cost->PolicyLayersUs(graph, m.policy);
+    } catch (const std::runtime_error&) {
+      continue;
+    }
+    const double measured_layers_us = m.ratio * b.dense_us - b.overhead_us;
+    if (layers_us > 0 && measured_layers_us > 0) factors.push_back(measured_layers_us / layers_us);
+  }
+  *used = static_cast<int>(factors.size());
+  if (factors.empty()) return 1;
+  std::sort(factors.begin(), factors.end());
+  const size_t n = factors.size();
+  const double median = n % 2 ? factors[n / 2] : 0.5 * (factors[n / 2 - 1] + factors[n / 2]);
+  return std::clamp(median, 0.5, 2.0);
+}
+
+}  // namespace
+
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
                                           int threads, double ratio, const ModelCalibration& measured) {
   if (!(ratio > 0 && ratio <= 1)) return Status::InvalidArgument("a latency budget must be in (0, 1] x dense");
@@ -205,6 +234,8 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
     b.overhead_us = fitted_overhead_us;
     b.dense_us = layers_us + b.overhead_us;
   }
+  b.verified_scale = VerifiedScale(graph, b, measured.verified, &b.verified_policies);
+  b.layer_scale *= b.verified_scale;
   b.env_budget = (ratio * b.dense_us - b.overhead_us) / (b.layer_scale * DenseCost(graph, *b.cost));
   if (!(b.env_budget > 0)) {
     char msg[256];

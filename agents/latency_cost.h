@@ -76,8 +76,17 @@ struct LatencyBudget {
   double layer_scale = 1;  // calibrated: the layers' predictions scaled so that with the
                            // overhead they make the measured uncompressed runtime
   bool calibrated = false; // anchored to a measurement of this model
+  double verified_scale = 1;  // part of layer_scale fitted on verified policies (1: none)
+  int verified_policies = 0;  // how many it was fitted on
   // Predicted whole-model latency of a resolved policy, its layers in its own context.
   double PredictUs(const Graph& graph, const Policy& policy) const;
+};
+
+// A policy of the model measured end to end on the device class: the runtime's latency
+// over the dense baseline's, timed alternately with it.
+struct MeasuredPolicy {
+  Policy policy;
+  double ratio = 0;
 };
 
 // What a job measures of its model on the device class before the search; 0 = not measured.
@@ -88,6 +97,8 @@ struct ModelCalibration {
   double outside_layers_share = 0;  // of the uncompressed runtime's time, the share spent
                                     // outside its conv / linear ops (profiled): the
                                     // per-model overhead, which compression does not shrink
+  std::vector<MeasuredPolicy> verified;  // policies of earlier search rounds, measured:
+                                         // the layers' scale is refitted on them
 };
 
 // Errors: the predictor's (a kernel kind without data); FailedPrecondition when the
@@ -95,7 +106,11 @@ struct ModelCalibration {
 // `measured.dense_us` > 0 calibrates the budget: it is the dense_us the ratio is taken of,
 // and the anchor (uncompressed_us, else dense_us) is split into the per-model overhead
 // (outside_layers_share of it when measured, else the fitted overhead, at most half of it)
-// and the layers, whose predictions are scaled to make up the rest.
+// and the layers, whose predictions are scaled to make up the rest. With `verified`
+// policies (calibrated or not), that scale is then multiplied by the median over them of
+// the factor that predicts each at its measured ratio of dense_us (clamped to [0.5, 2]):
+// the closed loop's correction of what isolated kernels miss about this model's
+// compressed layers.
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
                                           int threads, double ratio, const ModelCalibration& measured = {});
 

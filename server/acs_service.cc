@@ -128,14 +128,16 @@ void FillEvent(const JobEventRecord& e, acs::v1::JobEvent* out) {
   out->set_cost_ratio(j.value("cost_ratio", 0.0));
   std::string message = j.value("message", "");
   if (e.kind == kEventVerified) {
-    char line[200];
+    char line[240];
+    const std::string which = "policy #" + std::to_string(j.value("rank", 0) + 1) +
+                              (j.value("run", 0) > 0 ? " (run " + std::to_string(j.value("run", 0) + 1) + ")" : "");
     if (j.value("error", "").empty()) {
-      std::snprintf(line, sizeof line, "policy #%d %s: measured %.0f us (dense %.0f us), predicted %.0f us",
-                    j.value("rank", 0) + 1, j.value("policy_hash", "").c_str(), j.value("measured_us", 0.0),
+      std::snprintf(line, sizeof line, "%s %s: measured %.0f us (dense %.0f us), predicted %.0f us", which.c_str(),
+                    j.value("policy_hash", "").c_str(), j.value("measured_us", 0.0),
                     j.value("dense_measured_us", 0.0), j.value("predicted_us", 0.0));
       message = line;
     } else {
-      message = "policy #" + std::to_string(j.value("rank", 0) + 1) + " could not be measured: " + j.value("error", "");
+      message = which + " could not be measured: " + j.value("error", "");
     }
   }
   out->set_message(message);

@@ -211,6 +211,12 @@ StatusOr<bool> JobScheduler::StartNextRound(JobRecord& job, const JobRequest& re
   }
   ACS_ASSIGN_OR_RETURN(PredictorState trained, WaitForCampaign(job.id, device_class));
   if (Interrupted(job.id)) return true;
+  for (size_t rank = 0; rank < progress.verify_policies.size(); ++rank) {
+    const Verification* median = MedianRun(progress, static_cast<int>(rank));
+    if (median == nullptr) continue;
+    progress.measured_policies.emplace_back(progress.verify_policies[rank],
+                                            median->measured_us / median->dense_measured_us);
+  }
   progress.round += 1;
   progress.round_campaign_started = false;
   progress.budget_outcome = outcome.value("message", std::string());

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -46,6 +47,7 @@ struct ArtifactRef {
 // One policy measured end to end on a worker.
 struct Verification {
   int rank = 0;                // 0 = the exported (best) policy
+  int run = 0;                 // the exported policy is measured in several tasks: which
   std::string policy_hash;
   std::string task_id;
   double accuracy = 0;         // search accuracy of the policy
@@ -82,6 +84,9 @@ struct JobProgress {
   int round = 0;
   bool round_campaign_started = false;
   std::string budget_outcome;        // the last verification's miss, as MeasuredBudgetOutcome says it
+  // Every policy verified in an earlier round, with its measured ratio (median run): the
+  // next round refits the layers' predictions on them (ModelCalibration::verified).
+  std::vector<std::pair<std::string, double>> measured_policies;  // policy JSON, ratio
   int runner_deaths = 0;             // job runner processes that ended abnormally
 
   nlohmann::json ToJson() const;
@@ -92,8 +97,13 @@ struct JobProgress {
 // the dense model on a worker, runs at most budget x (1 + this) of the dense latency.
 inline constexpr double kMeasuredBudgetTolerance = 0.05;
 
+// Of the measured runs of verified rank `rank`, the one whose runtime / dense ratio is the
+// median (the lower of the two middle ones); null when none was measured.
+const Verification* MedianRun(const JobProgress& progress, int rank);
+
 // {"met": true} for jobs without a latency budget or measurement; otherwise {"kind",
-// "budget_ratio", "allowed_ratio", "measured_ratio", "predicted_ratio" (when predicted),
+// "budget_ratio", "allowed_ratio", "measured_ratio" (the exported policy's median run),
+// "runs", "ratio_min", "ratio_max" (over its runs), "predicted_ratio" (when predicted),
 // "met", "message" (when not met: "budget not met: measured 0.83x of dense latency ...")}.
 nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgress& progress);
 

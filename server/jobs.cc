@@ -322,7 +322,11 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   o.budget_ratio = request.budget_ratio;
   if (request.budget_kind == "latency") {
     ACS_ASSIGN_OR_RETURN(o.predictor, LatestPredictor(measurements_, progress.device_class));
-    o.measured = {progress.dense_calibration_us, progress.runtime_calibration_us, progress.outside_layers_share};
+    o.measured = {progress.dense_calibration_us, progress.runtime_calibration_us, progress.outside_layers_share, {}};
+    for (const auto& [text, ratio] : progress.measured_policies) {
+      ACS_ASSIGN_OR_RETURN(Policy policy, Policy::FromJson(text));
+      o.measured.verified.push_back({std::move(policy), ratio});
+    }
   }
   o.threads = request.threads;
   o.agent = request.agent;
@@ -351,7 +355,14 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     if (progress.round > 0) {
       message += " (round " + std::to_string(progress.round + 1) + ": " +
                  std::to_string(session->episodes_over_budget()) + " earlier policies over the budget under the " +
-                 "retrained predictor, up to episode " + std::to_string(o.episodes) + ")";
+                 "retrained predictor";
+      if (session->latency() && session->latency()->verified_policies > 0) {
+        char scale[160];
+        std::snprintf(scale, sizeof scale, ", its layers' predictions x%.2f to match %d measured policies",
+                      session->latency()->verified_scale, session->latency()->verified_policies);
+        message += scale;
+      }
+      message += ", up to episode " + std::to_string(o.episodes) + ")";
     }
     ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", message}}));
   }
@@ -423,6 +434,13 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     progress.verifications.push_back(v);
     progress.verify_policies.push_back(e.policy.ToJson(-1));
   }
+  // More runs of the exported policy, in tasks of their own (a worker process and the
+  // host's state differ more between tasks than between the rounds of one task).
+  for (int run = 1; run < options_.verify_runs && !progress.verifications.empty(); ++run) {
+    Verification v = progress.verifications[0];
+    v.run = run;
+    progress.verifications.push_back(v);
+  }
   ACS_RETURN_IF_ERROR(Save(job, progress));
   char line[200];
   std::snprintf(line, sizeof line, "search done: best %.2f%% (dense %.2f%%), exported %.2f%%", 100 * best.score.accuracy,
@@ -436,8 +454,10 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   return SetState(job, kJobVerifying,
                   progress.device_class.empty() || progress.verifications.empty()
                       ? "no verification (no device class or top_k 0)"
-                      : "measuring " + std::to_string(progress.verifications.size()) + " policies on " +
-                            progress.device_class);
+                      : "measuring " + std::to_string(progress.verify_policies.size()) + " policies on " +
+                            progress.device_class + " (the exported one in " +
+                            std::to_string(progress.verifications.size() - progress.verify_policies.size() + 1) +
+                            " runs)");
 }
 
 Status JobScheduler::Save(JobRecord& job, const JobProgress& progress) {

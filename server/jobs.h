@@ -48,6 +48,8 @@ struct SchedulerOptions {
   int budget_rounds = 3;                   // closed-loop rounds after a result that missed
                                            // its latency budget as measured
   double round_episodes = 0.5;             // episodes each such round adds, x the request's
+  int verify_runs = 3;                     // tasks that measure the exported policy; its
+                                           // budget is judged on their median ratio
   int fine_tune_epochs = 1;                // for jobs that ask for fine-tuning
   int64_t fine_tune_samples = 5000;        // training samples after calibration and validation
   int64_t max_input_elements = 1 << 22;    // elements of a request's input shape, batch included

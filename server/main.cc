@@ -62,6 +62,8 @@ const char kUsage[] =
     "  --checkpoint-seconds S  at most this long between job checkpoints (default 5)\n"
     "  --budget-rounds N     latency jobs whose result misses the budget as measured: rounds\n"
     "                        of measuring its layers, retraining and searching on (default 3)\n"
+    "  --verify-runs N       tasks that measure a latency job's exported policy; the budget\n"
+    "                        is judged on their median ratio (default 3)\n"
     "  --no-model-measurement  latency jobs skip measuring the model's own layers and dense\n"
     "                        latency on the device class before the search\n"
     "  --fine-tune-epochs N  epochs for jobs that ask for fine-tuning (default 1)\n"
@@ -83,7 +85,7 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "checkpoint-seconds", "fine-tune-epochs", "budget-rounds",
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
                                        "job-cpu-seconds",
-                                       "job-wall-seconds", "check-seconds", "max-checks"};
+                                       "job-wall-seconds", "check-seconds", "max-checks", "verify-runs"};
 // Flags without a value, also allowed as true / false keys of the config file.
 const std::set<std::string> kSwitches = {"init", "no-auth", "no-model-measurement", "in-process"};
 
@@ -201,11 +203,13 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   ACS_ASSIGN_OR_RETURN(int64_t wall, flags.GetInt("job-wall-seconds", 86400));
   ACS_ASSIGN_OR_RETURN(int64_t check, flags.GetInt("check-seconds", static_cast<int64_t>(o.check_limits.wall_seconds)));
   ACS_ASSIGN_OR_RETURN(int64_t checks, flags.GetInt("max-checks", o.max_concurrent_checks));
+  ACS_ASSIGN_OR_RETURN(int64_t verify_runs, flags.GetInt("verify-runs", o.verify_runs));
   if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1 || budget_rounds < 0 ||
       o.max_input_elements < 1 || o.max_jobs_per_user < 1 || memory_mb < 0 || o.job_limits.cpu_seconds < 0 ||
-      wall < 0 || check < 1 || checks < 1 || checks > 1024) {
+      wall < 0 || check < 1 || checks < 1 || checks > 1024 || verify_runs < 1 || verify_runs > 25) {
     return Status::InvalidArgument("--max-jobs, --campaign-samples, --fine-tune-epochs, --max-input-elements, "
-                                   "--max-user-jobs, --check-seconds and --max-checks (at most 1024) must be >= 1, "
+                                   "--max-user-jobs, --check-seconds, --max-checks (at most 1024) and --verify-runs "
+                                   "(at most 25) must be >= 1, "
                                    "--checkpoint-seconds, "
                                    "--budget-rounds, "
                                    "--job-memory-mb, --job-cpu-seconds and --job-wall-seconds >= 0");
@@ -215,6 +219,7 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   o.check_limits.memory_bytes = o.job_limits.memory_bytes;
   o.check_limits.wall_seconds = static_cast<double>(check);
   o.max_concurrent_checks = static_cast<int>(checks);
+  o.verify_runs = static_cast<int>(verify_runs);
   o.budget_rounds = static_cast<int>(budget_rounds);
   o.measure_model_layers = !flags.Has("no-model-measurement");
   o.fine_tune_epochs = static_cast<int>(fine_tune_epochs);

@@ -5,11 +5,14 @@
 // are measured in the runtime alternately with the dense baseline (frozen + optimized for
 // inference) in --passes rounds over all of them. Per policy: predicted vs measured speedup
 // (measured: median over rounds of dense / runtime medians) and predicted vs measured
-// whole-model microseconds (measured: the fastest run, the predictors' label).
+// whole-model microseconds (measured: the fastest run, the predictors' label). With
+// --rounds 2 (default) the search runs again with the layers' scale refitted on the
+// measured policies, as a job's closed loop does after a miss, and its top policies are
+// measured the same way.
 //
 //   bench_onpolicy [--models PATH@1x1x28x28,...] [--data DIR] [--store data/predictors.db]
 //                  [--device-class local|ID] [--threads 1] [--budget 0.5] [--agent amc]
-//                  [--episodes 40] [--top 5] [--passes 8] [--seed 1] [--json PATH]
+//                  [--episodes 40] [--top 5] [--passes 8] [--rounds 2] [--seed 1] [--json PATH]
 //
 // Measure the models' own layers first (`acs predictor collect --layers-of`, then `acs
 // predictor train`), as a job does before its search.
@@ -54,6 +57,7 @@ struct Args {
   int episodes = 40;
   int top = 5;
   int passes = 8;
+  int rounds = 2;
   uint64_t seed = 1;
   std::string json = std::string(ACS_SOURCE_DIR) + "/data/bench/onpolicy.json";
 };
@@ -61,7 +65,7 @@ struct Args {
 const char kUsage[] =
     "usage: bench_onpolicy [--models PATH@SHAPE,...] [--data DIR] [--store PATH] [--device-class ID]\n"
     "                      [--threads T] [--budget R] [--agent A] [--episodes N] [--top K]\n"
-    "                      [--passes P] [--seed S] [--json PATH]\n"
+    "                      [--passes P] [--rounds R] [--seed S] [--json PATH]\n"
     "  default models: data/zoo/resnet20.pt@1x1x28x28, data/zoo/tv_{resnet18,mobilenet_v2}.pt@1x3x32x32\n";
 
 [[noreturn]] void Usage(const std::string& problem) {
@@ -79,7 +83,7 @@ std::vector<std::string> Split(const std::string& text, char by) {
 Args ParseArgs(int argc, char** argv) {
   auto flags = ParseFlags(argc, argv, 1,
                           {"models", "data", "store", "device-class", "threads", "budget", "agent", "episodes",
-                           "top", "passes", "seed", "json"},
+                           "top", "passes", "rounds", "seed", "json"},
                           {"help"});
   if (!flags.ok()) Usage(flags.status().message());
   if (flags->Has("help")) {
@@ -115,9 +119,11 @@ Args ParseArgs(int argc, char** argv) {
   a.episodes = static_cast<int>(integer("episodes", a.episodes));
   a.top = static_cast<int>(integer("top", a.top));
   a.passes = static_cast<int>(integer("passes", a.passes));
+  a.rounds = static_cast<int>(integer("rounds", a.rounds));
   a.seed = static_cast<uint64_t>(integer("seed", static_cast<int64_t>(a.seed)));
-  if (a.threads < 1 || a.episodes < 1 || a.top < 1 || a.passes < 1 || !(a.budget > 0 && a.budget <= 1)) {
-    Usage("need --threads, --episodes, --top, --passes >= 1 and --budget in (0, 1]");
+  if (a.threads < 1 || a.episodes < 1 || a.top < 1 || a.passes < 1 || a.rounds < 1 ||
+      !(a.budget > 0 && a.budget <= 1)) {
+    Usage("need --threads, --episodes, --top, --passes, --rounds >= 1 and --budget in (0, 1]");
   }
   return a;
 }
@@ -131,8 +137,10 @@ double Median(std::vector<double> v) {
 
 struct Row {
   std::string model;
+  int round = 0;  // 0: the first search; later: after refitting on the measured policies
   int rank = 0;
   std::string policy_hash;
+  Policy policy;
   double accuracy = 0;
   double predicted_us = 0, predicted_ratio = 0;
   double measured_us = 0, measured_ratio = 0;  // fastest run; median over rounds of runtime / dense
@@ -165,6 +173,66 @@ std::vector<Timed> TimeInRounds(std::vector<worker::PreparedModel>& prepared, in
   return out;
 }
 
+// One search with `o` and its top policies timed in rounds: rows (and JSON) of `round`.
+// False when the search cannot start (a budget out of reach), said in *out.
+bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::string& name, int round,
+                   worker::ModelMeasureRequest request, std::vector<Row>* rows, nlohmann::json* out) {
+  StatusOr<std::unique_ptr<SearchSession>> created = SearchSession::Create(o);
+  if (!created.ok()) {
+    std::printf("%-12s skipped: %s\n", name.c_str(), created.status().ToString().c_str());
+    *out = {{"round", round}, {"skipped", created.status().ToString()}};
+    return false;
+  }
+  std::unique_ptr<SearchSession> session = std::move(created).value();
+  if (Status run = session->Run(nullptr); !run.ok()) {
+    std::fprintf(stderr, "%s search: %s\n", name.c_str(), run.ToString().c_str());
+    std::exit(1);
+  }
+  const std::vector<int> top = session->TopK(args.top);
+
+  std::vector<worker::PreparedModel> prepared;
+  std::vector<Row> model_rows;
+  for (size_t r = 0; r < top.size(); ++r) {
+    const EpisodeRecord& e = session->episodes()[top[r]];
+    request.policy = e.policy;
+    prepared.push_back(OrDie(worker::PreparedModel::Prepare(request), name + " policy"));
+    Row row;
+    row.model = name;
+    row.round = round;
+    row.rank = static_cast<int>(r);
+    row.policy_hash = e.policy.Hash();
+    row.policy = e.policy;
+    row.accuracy = e.score.accuracy;
+    row.predicted_us = session->PredictedUs(e.policy);
+    row.predicted_ratio = row.predicted_us / session->latency()->dense_us;
+    model_rows.push_back(row);
+  }
+  const std::vector<Timed> timed = TimeInRounds(prepared, args.passes);
+  nlohmann::json policies = nlohmann::json::array();
+  for (size_t r = 0; r < model_rows.size(); ++r) {
+    Row& row = model_rows[r];
+    row.round_ratios = timed[r].ratios;
+    row.measured_ratio = Median(timed[r].ratios);
+    row.measured_us = timed[r].runtime_min_us;
+    std::printf("%-12s %d #%d %s %6.2f%% %9.1f %9.1f %+6.1f%% %7.3f %7.3f %+6.1f%%\n", name.c_str(), round,
+                row.rank + 1, row.policy_hash.c_str(), 100 * row.accuracy, row.predicted_us, row.measured_us,
+                100 * row.us_error(), row.predicted_ratio, row.measured_ratio, 100 * row.ratio_error());
+    policies.push_back({{"rank", row.rank}, {"policy_hash", row.policy_hash}, {"validation_top1", row.accuracy},
+                        {"predicted_us", row.predicted_us}, {"measured_min_us", row.measured_us},
+                        {"predicted_ratio", row.predicted_ratio}, {"measured_ratio", row.measured_ratio},
+                        {"round_ratios", row.round_ratios},
+                        {"policy", nlohmann::json::parse(row.policy.ToJson(-1))}});
+    rows->push_back(row);
+  }
+  *out = {{"round", round},
+          {"predicted_dense_us", session->latency()->dense_us},
+          {"overhead_us", session->latency()->overhead_us},
+          {"layer_scale", session->latency()->layer_scale},
+          {"verified_scale", session->latency()->verified_scale},
+          {"policies", policies}};
+  return true;
+}
+
 void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredictor> predictor,
                 const ModelArg& model, std::vector<Row>* rows, nlohmann::json* out) {
   const std::string name = std::filesystem::path(model.path).stem().string();
@@ -187,65 +255,27 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   o.budget_ratio = args.budget;
   o.predictor = predictor;
   const worker::PreparedModel::Profile profile = OrDie(dense.front().ProfileOps(20), name + " profile");
-  o.measured = {dense_timed.dense_min_us, dense_timed.runtime_min_us, worker::OutsideLayersShare(profile.runtime)};
+  o.measured = {dense_timed.dense_min_us, dense_timed.runtime_min_us, worker::OutsideLayersShare(profile.runtime), {}};
   o.threads = args.threads;
   o.agent = args.agent;
   o.episodes = args.episodes;
   o.seed = args.seed;
-  StatusOr<std::unique_ptr<SearchSession>> created = SearchSession::Create(o);
-  if (!created.ok()) {  // e.g. a budget out of reach: said, and the next model goes on
-    std::printf("%-12s skipped: %s\n", name.c_str(), created.status().ToString().c_str());
-    *out = {{"model", name}, {"path", model.path}, {"dense_min_us", dense_timed.dense_min_us},
-            {"skipped", created.status().ToString()}};
-    return;
-  }
-  std::unique_ptr<SearchSession> session = std::move(created).value();
-  if (Status run = session->Run(nullptr); !run.ok()) {
-    std::fprintf(stderr, "%s search: %s\n", name.c_str(), run.ToString().c_str());
-    std::exit(1);
-  }
-  const std::vector<int> top = session->TopK(args.top);
-
-  std::vector<worker::PreparedModel> prepared;
-  std::vector<Row> model_rows;
-  for (size_t r = 0; r < top.size(); ++r) {
-    const EpisodeRecord& e = session->episodes()[top[r]];
-    request.policy = e.policy;
-    prepared.push_back(OrDie(worker::PreparedModel::Prepare(request), name + " policy"));
-    Row row;
-    row.model = name;
-    row.rank = static_cast<int>(r);
-    row.policy_hash = e.policy.Hash();
-    row.accuracy = e.score.accuracy;
-    row.predicted_us = session->PredictedUs(e.policy);
-    row.predicted_ratio = row.predicted_us / session->latency()->dense_us;
-    model_rows.push_back(row);
-  }
-  const std::vector<Timed> timed = TimeInRounds(prepared, args.passes);
-  nlohmann::json policies = nlohmann::json::array();
-  for (size_t r = 0; r < model_rows.size(); ++r) {
-    Row& row = model_rows[r];
-    row.round_ratios = timed[r].ratios;
-    row.measured_ratio = Median(timed[r].ratios);
-    row.measured_us = timed[r].runtime_min_us;
-    std::printf("%-12s #%d %s %6.2f%% %9.1f %9.1f %+6.1f%% %7.3f %7.3f %+6.1f%%\n", name.c_str(), row.rank + 1,
-                row.policy_hash.c_str(), 100 * row.accuracy, row.predicted_us, row.measured_us, 100 * row.us_error(),
-                row.predicted_ratio, row.measured_ratio, 100 * row.ratio_error());
-    policies.push_back({{"rank", row.rank}, {"policy_hash", row.policy_hash}, {"validation_top1", row.accuracy},
-                        {"predicted_us", row.predicted_us}, {"measured_min_us", row.measured_us},
-                        {"predicted_ratio", row.predicted_ratio}, {"measured_ratio", row.measured_ratio},
-                        {"round_ratios", row.round_ratios},
-                        {"policy", nlohmann::json::parse(session->episodes()[top[r]].policy.ToJson(-1))}});
-    rows->push_back(row);
-  }
   *out = {{"model", name},
           {"path", model.path},
           {"input", model.input},
           {"dense_min_us", dense_timed.dense_min_us},
           {"dense_plain_note", "dense = frozen + optimize_for_inference where it computes the same function"},
-          {"predicted_dense_us", session->latency()->dense_us},
-          {"overhead_us", session->latency()->overhead_us},
-          {"policies", policies}};
+          {"rounds", nlohmann::json::array()}};
+  // Each later round searches again with the layers' scale refitted on every policy
+  // measured so far (a job's closed loop, ModelCalibration::verified).
+  for (int round = 0; round < args.rounds; ++round) {
+    const size_t before = rows->size();
+    nlohmann::json round_json;
+    const bool searched = SearchAndTime(args, o, name, round, request, rows, &round_json);
+    (*out)["rounds"].push_back(round_json);
+    if (!searched) return;
+    for (size_t i = before; i < rows->size(); ++i) o.measured.verified.push_back({(*rows)[i].policy, (*rows)[i].measured_ratio});
+  }
 }
 
 int Main(int argc, char** argv) {
@@ -262,8 +292,8 @@ int Main(int argc, char** argv) {
   std::printf("latency predictor v%lld of %s; budget latency=%.2fx, agent %s, %d episodes, top %d, %d rounds\n",
               static_cast<long long>(stored->record.version), device_class.c_str(), args.budget, args.agent.c_str(),
               args.episodes, args.top, args.passes);
-  std::printf("%-12s %-19s %7s %9s %9s %7s %7s %7s %7s\n", "model", "policy", "top1", "pred us", "meas us", "err",
-              "pred x", "meas x", "err");
+  std::printf("%-12s %s %-19s %7s %9s %9s %7s %7s %7s %7s\n", "model", "r", "policy", "top1", "pred us", "meas us",
+              "err", "pred x", "meas x", "err");
   std::vector<Row> rows;
   nlohmann::json out;
   out["models"] = nlohmann::json::array();
@@ -272,24 +302,33 @@ int Main(int argc, char** argv) {
     BenchModel(args, stored->predictor, m, &rows, &model_json);
     out["models"].push_back(model_json);
   }
-  int ratio_within = 0, us_within = 0;
-  for (const Row& r : rows) {
-    ratio_within += std::abs(r.ratio_error()) <= 0.10;
-    us_within += std::abs(r.us_error()) <= 0.15;
+  out["summary"] = nlohmann::json::array();
+  std::printf("\n");
+  for (int round = 0; round < args.rounds; ++round) {
+    int count = 0, ratio_within = 0, us_within = 0;
+    for (const Row& r : rows) {
+      if (r.round != round) continue;
+      ++count;
+      ratio_within += std::abs(r.ratio_error()) <= 0.10;
+      us_within += std::abs(r.us_error()) <= 0.15;
+    }
+    const double n = std::max(1, count);
+    std::printf("round %d (%s), %d policies: speedup within ±10%% of measured %.1f%% (target >= 90%%), absolute "
+                "latency within ±15%% %.1f%% (target >= 90%%)\n",
+                round, round == 0 ? "first search" : "refitted on the policies measured before", count,
+                100 * ratio_within / n, 100 * us_within / n);
+    out["summary"].push_back({{"round", round},
+                              {"policies", count},
+                              {"ratio_within_10_percent", ratio_within / n},
+                              {"absolute_within_15_percent", us_within / n}});
   }
-  const double n = std::max<double>(1, rows.size());
-  std::printf("\n%zu policies: speedup within ±10%% of measured %.1f%% (target >= 90%%), absolute latency within "
-              "±15%% %.1f%% (target >= 90%%)\n",
-              rows.size(), 100 * ratio_within / n, 100 * us_within / n);
-  out["summary"] = {{"policies", rows.size()},
-                    {"ratio_within_10_percent", ratio_within / n},
-                    {"absolute_within_15_percent", us_within / n}};
   out["device_class"] = device_class;
   out["predictor_version"] = stored->record.version;
   out["budget"] = args.budget;
   out["agent"] = args.agent;
   out["episodes"] = args.episodes;
   out["passes"] = args.passes;
+  out["rounds"] = args.rounds;
   out["threads"] = args.threads;
   if (!args.json.empty()) {
     if (!WriteJsonFile(args.json, out)) return 1;

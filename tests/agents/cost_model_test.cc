@@ -96,6 +96,13 @@ predictors::TrainedPredictor MadeUpPredictor() {
   return p;
 }
 
+// The dense layers' predicted latency, as an uncalibrated budget sums it.
+double DenseLayersUs(const Graph& graph, const predictors::TrainedPredictor& predictor) {
+  StatusOr<LatencyBudget> plain = MakeLatencyBudget(graph, predictor, 1, 0.5);
+  EXPECT_TRUE(plain.ok()) << plain.status().ToString();
+  return plain.ok() ? DenseCost(graph, *plain->cost) : 0;
+}
+
 // A measured dense latency anchors the budget: the dense model is predicted at the
 // measurement (the layers scaled up or down to it beside the fitted overhead), and the
 // Env's share keeps the whole model at ratio x the measurement.
@@ -107,7 +114,7 @@ TEST(LatencyBudgetTest, CalibratedToTheMeasuredDenseModel) {
   EXPECT_FALSE(plain->calibrated);
   const double layers = DenseCost(m->graph, *plain->cost);
   for (double measured : {3.0 * layers, 0.5 * layers}) {
-    StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {measured});
+    StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {measured, 0, 0, {}});
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     EXPECT_TRUE(b->calibrated);
     EXPECT_DOUBLE_EQ(b->dense_us, measured);
@@ -150,13 +157,11 @@ TEST(LatencyCostTest, LayersRunInTheContextOfTheirPolicysWeights) {
 TEST(LatencyBudgetTest, TheUncompressedRuntimeAnchorsThePredictions) {
   auto m = Import("residual");
   const predictors::TrainedPredictor predictor = MadeUpPredictor();
-  StatusOr<LatencyBudget> plain = MakeLatencyBudget(m->graph, predictor, 1, 0.5);
-  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
-  const double layers = DenseCost(m->graph, *plain->cost);
+  const double layers = DenseLayersUs(m->graph, predictor);
   // The runtime runs the uncompressed model at 0.8x of the dense baseline (its own
   // depthwise kernel, say): the budget is half the baseline, the predictions the runtime's.
   const double dense = 3.0 * layers, uncompressed = 2.4 * layers;
-  StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {dense, uncompressed});
+  StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {dense, uncompressed, 0, {}});
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_DOUBLE_EQ(b->dense_us, dense);
   EXPECT_NEAR(b->PredictUs(m->graph, Policy()), uncompressed, 1e-9 * dense);
@@ -164,15 +169,54 @@ TEST(LatencyBudgetTest, TheUncompressedRuntimeAnchorsThePredictions) {
   EXPECT_NEAR(b->layer_scale * b->env_budget * layers, 0.5 * dense, 1e-9 * dense);
   EXPECT_NEAR(b->env_budget, 0.5 * 3.0 / 2.4, 1e-12);
   // A budget the uncompressed runtime meets already: the Env's share is capped at 1.
-  b = MakeLatencyBudget(m->graph, predictor, 1, 0.9, {dense, uncompressed});
+  b = MakeLatencyBudget(m->graph, predictor, 1, 0.9, {dense, uncompressed, 0, {}});
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_DOUBLE_EQ(b->env_budget, 1.0);
   // A profiled share outside the layers is the overhead, which compression leaves.
-  b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {dense, uncompressed, 0.1});
+  b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {dense, uncompressed, 0.1, {}});
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_NEAR(b->overhead_us, 0.1 * uncompressed, 1e-9 * dense);
   EXPECT_NEAR(b->PredictUs(m->graph, Policy()), uncompressed, 1e-9 * dense);
   EXPECT_NEAR(b->layer_scale * b->env_budget * layers + b->overhead_us, 0.5 * dense, 1e-9 * dense);
+}
+
+// The closed loop: policies measured in an earlier round refit the layers' scale so that
+// they are predicted at their measured ratio (the median over them), within [0.5, 2].
+TEST(LatencyBudgetTest, VerifiedPoliciesRefitTheLayersScale) {
+  auto m = Import("residual");
+  const predictors::TrainedPredictor predictor = MadeUpPredictor();
+  const double layers = DenseLayersUs(m->graph, predictor);
+  const double dense = 3.0 * layers, uncompressed = 2.4 * layers;
+  const ModelCalibration anchored{dense, uncompressed, 0.1, {}};
+  StatusOr<LatencyBudget> before = MakeLatencyBudget(m->graph, predictor, 1, 0.5, anchored);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_DOUBLE_EQ(before->verified_scale, 1.0);
+  EXPECT_EQ(before->verified_policies, 0);
+
+  Policy sparse;
+  for (const Layer& layer : m->graph.layers) sparse.layers[layer.name] = LayerConfig{0.9, Pattern::kUnstructured};
+  const double predicted_ratio = before->PredictUs(m->graph, sparse) / dense;
+  ModelCalibration refit = anchored;
+  refit.verified = {{sparse, 1.2 * predicted_ratio}};  // measured 20% slower than predicted
+  StatusOr<LatencyBudget> after = MakeLatencyBudget(m->graph, predictor, 1, 0.5, refit);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->verified_policies, 1);
+  EXPECT_GT(after->verified_scale, 1.2);  // the overhead does not shrink: the layers take all of it
+  EXPECT_NEAR(after->PredictUs(m->graph, sparse), 1.2 * predicted_ratio * dense, 1e-9 * dense);
+  EXPECT_LT(after->env_budget, before->env_budget);  // the search must compress more
+  EXPECT_DOUBLE_EQ(after->dense_us, dense);          // the budget's 1.0x stays the measurement
+
+  // The median of several: one far outlier does not move it.
+  refit.verified = {{sparse, 1.2 * predicted_ratio}, {sparse, 1.2 * predicted_ratio}, {sparse, 30.0}};
+  StatusOr<LatencyBudget> median = MakeLatencyBudget(m->graph, predictor, 1, 0.5, refit);
+  ASSERT_TRUE(median.ok()) << median.status().ToString();
+  EXPECT_EQ(median->verified_policies, 3);
+  EXPECT_NEAR(median->verified_scale, after->verified_scale, 1e-12);
+  // Clamped: a measurement 10x off says more about the measurement than the layers.
+  refit.verified = {{sparse, 10 * predicted_ratio}};
+  StatusOr<LatencyBudget> clamped = MakeLatencyBudget(m->graph, predictor, 1, 0.5, refit);
+  ASSERT_TRUE(clamped.ok()) << clamped.status().ToString();
+  EXPECT_DOUBLE_EQ(clamped->verified_scale, 2.0);
 }
 
 }  // namespace

@@ -279,5 +279,53 @@ TEST(MeasuredBudgetOutcomeTest, JudgesTheExportedPolicyAsMeasured) {
   EXPECT_TRUE(MeasuredBudgetOutcome(request, progress)["met"].get<bool>());
 }
 
+// The exported policy measured in several tasks: the budget is judged on the run with the
+// median ratio, and the message gives the spread.
+TEST(MeasuredBudgetOutcomeTest, JudgesTheMedianOfTheExportedPolicysRuns) {
+  JobRequest request;
+  request.budget_kind = "latency";
+  request.budget_ratio = 0.5;
+  JobProgress progress;
+  Verification run;
+  run.accuracy = 0.9;
+  run.dense_measured_us = 1000;
+  for (double measured : {500.0, 600.0, 510.0}) {
+    run.measured_us = measured;
+    progress.verifications.push_back(run);
+    run.run += 1;
+  }
+  ASSERT_NE(MedianRun(progress, 0), nullptr);
+  EXPECT_DOUBLE_EQ(MedianRun(progress, 0)->measured_us, 510.0);
+  EXPECT_EQ(MedianRun(progress, 1), nullptr);
+  nlohmann::json o = MeasuredBudgetOutcome(request, progress);  // 0.51x: one slow run does not decide
+  EXPECT_TRUE(o["met"].get<bool>()) << o;
+  EXPECT_EQ(o["runs"].get<int>(), 3);
+  EXPECT_DOUBLE_EQ(o["measured_ratio"].get<double>(), 0.51);
+  EXPECT_DOUBLE_EQ(o["ratio_min"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(o["ratio_max"].get<double>(), 0.6);
+
+  progress.verifications[2].measured_us = 580;  // two slow runs: 0.58x
+  o = MeasuredBudgetOutcome(request, progress);
+  EXPECT_FALSE(o["met"].get<bool>()) << o;
+  const std::string message = o["message"];
+  EXPECT_NE(message.find("measured 0.58x of dense latency (median of 3 runs, 0.50-0.60x) at 90.00%"),
+            std::string::npos)
+      << message;
+
+  progress.verifications[1].measured_us = 0;  // a run that failed is left out: 0.50x and 0.58x
+  o = MeasuredBudgetOutcome(request, progress);
+  EXPECT_EQ(o["runs"].get<int>(), 2);
+  EXPECT_DOUBLE_EQ(o["measured_ratio"].get<double>(), 0.5);  // the lower of the two middle ones
+
+  // Runs and measured policies survive the progress record.
+  progress.measured_policies = {{"{\"default\":{}}", 0.61}};
+  const JobProgress back = JobProgress::FromJson(progress.ToJson().dump());
+  ASSERT_EQ(back.verifications.size(), 3u);
+  EXPECT_EQ(back.verifications[2].run, 2);
+  ASSERT_EQ(back.measured_policies.size(), 1u);
+  EXPECT_EQ(back.measured_policies[0].first, "{\"default\":{}}");
+  EXPECT_DOUBLE_EQ(back.measured_policies[0].second, 0.61);
+}
+
 }  // namespace
 }  // namespace acs::server
