@@ -177,7 +177,6 @@ StatusOr<PredictorState> JobScheduler::WaitForCampaign(const std::string& job_id
 
 StatusOr<bool> JobScheduler::StartNextRound(JobRecord& job, const JobRequest& request, JobProgress& progress,
                                             const nlohmann::json& outcome) {
-  if (outcome.value("met", true) || progress.round >= options_.budget_rounds || job.checkpoint.empty()) return false;
   const std::string& device_class = progress.device_class;
   if (!progress.round_campaign_started) {
     ACS_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(request.model_sha256));
@@ -211,6 +210,27 @@ StatusOr<bool> JobScheduler::StartNextRound(JobRecord& job, const JobRequest& re
   }
   ACS_ASSIGN_OR_RETURN(PredictorState trained, WaitForCampaign(job.id, device_class));
   if (Interrupted(job.id)) return true;
+  progress.round_campaign_started = false;
+  progress.budget_outcome = outcome.value("message", std::string());
+  ACS_RETURN_IF_ERROR(NextRound(job, progress, "searching again with latency predictor v" +
+                                                   std::to_string(trained.version)));
+  return true;
+}
+
+Status JobScheduler::StartAccuracyRound(JobRecord& job, JobProgress& progress, const nlohmann::json& outcome) {
+  JobProgress kept = progress;
+  kept.kept_result.clear();
+  progress.kept_result = kept.ToJson().dump();
+  char line[300];
+  std::snprintf(line, sizeof line,
+                "measured %.2fx of dense latency at %.2f%%, well under the budget of %.2fx: keeping this result "
+                "and searching on for accuracy",
+                outcome.value("measured_ratio", 0.0), 100 * progress.best_accuracy,
+                outcome.value("budget_ratio", 0.0));
+  return NextRound(job, progress, line);
+}
+
+Status JobScheduler::NextRound(JobRecord& job, JobProgress& progress, const std::string& message) {
   for (size_t rank = 0; rank < progress.verify_policies.size(); ++rank) {
     const Verification* median = MedianRun(progress, static_cast<int>(rank));
     if (median == nullptr) continue;
@@ -218,16 +238,14 @@ StatusOr<bool> JobScheduler::StartNextRound(JobRecord& job, const JobRequest& re
                                             median->measured_us / median->dense_measured_us);
   }
   progress.round += 1;
-  progress.round_campaign_started = false;
-  progress.budget_outcome = outcome.value("message", std::string());
   progress.verifications.clear();
   progress.verify_policies.clear();  // the last measured latencies stay until the next verification
   ACS_RETURN_IF_ERROR(Save(job, progress));
-  ACS_RETURN_IF_ERROR(SetState(job, kJobSearching,
-                               "searching again with latency predictor v" + std::to_string(trained.version) +
-                                   " (round " + std::to_string(progress.round + 1) + " of " +
-                                   std::to_string(options_.budget_rounds + 1) + ")"));
-  return true;
+  return SetState(job, kJobSearching,
+                  message + ", the layers' predictions refitted on " +
+                      std::to_string(progress.measured_policies.size()) + " measured policies (round " +
+                      std::to_string(progress.round + 1) + " of at most " + std::to_string(options_.budget_rounds + 1) +
+                      ")");
 }
 
 }  // namespace acs::server

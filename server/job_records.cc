@@ -101,7 +101,8 @@ nlohmann::json JobProgress::ToJson() const {
                       {"runtime_calibration_us", runtime_calibration_us},
                       {"outside_layers_share", outside_layers_share},
                       {"round", round},                         {"round_campaign_started", round_campaign_started},
-                      {"budget_outcome", budget_outcome},       {"runner_deaths", runner_deaths}};
+                      {"budget_outcome", budget_outcome},       {"runner_deaths", runner_deaths},
+                      {"kept_result", kept_result}};
   j["measured_policies"] = nlohmann::json::array();
   for (const auto& [policy, ratio] : measured_policies) {
     j["measured_policies"].push_back({{"policy", policy}, {"ratio", ratio}});
@@ -145,6 +146,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.round_campaign_started = j.value("round_campaign_started", false);
     p.budget_outcome = j.value("budget_outcome", "");
     p.runner_deaths = Field(j, "runner_deaths", 0);
+    p.kept_result = j.value("kept_result", "");
     if (j.contains("artifacts")) {
       for (const auto& a : j["artifacts"]) {
         p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), Field(a, "bytes", int64_t{0})});
@@ -175,6 +177,18 @@ JobProgress JobProgress::FromJson(const std::string& text) {
   return p;
 }
 
+void JobProgress::TakeResultOf(const JobProgress& kept) {
+  artifacts = kept.artifacts;
+  verifications = kept.verifications;
+  verify_policies = kept.verify_policies;
+  best_reward = kept.best_reward;
+  best_accuracy = kept.best_accuracy;
+  best_cost_ratio = kept.best_cost_ratio;
+  best_predicted_us = kept.best_predicted_us;
+  best_measured_us = kept.best_measured_us;
+  dense_measured_us = kept.dense_measured_us;
+}
+
 const Verification* MedianRun(const JobProgress& progress, int rank) {
   std::vector<const Verification*> runs;
   for (const Verification& v : progress.verifications) {
@@ -203,7 +217,8 @@ nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgres
   nlohmann::json out = {{"kind", "latency"},        {"budget_ratio", request.budget_ratio},
                         {"allowed_ratio", allowed},   {"measured_ratio", ratio},
                         {"runs", runs},               {"ratio_min", lowest},
-                        {"ratio_max", highest},       {"met", ratio <= allowed}};
+                        {"ratio_max", highest},       {"met", ratio <= allowed},
+                        {"under", ratio < request.budget_ratio * (1.0 - kMeasuredBudgetTolerance)}};
   if (exported->predicted_us > 0 && progress.dense_predicted_us > 0) {
     out["predicted_ratio"] = exported->predicted_us / progress.dense_predicted_us;
   }
@@ -238,6 +253,25 @@ nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgres
   }
   out["message"] = message;
   return out;
+}
+
+AfterVerification NextAfterVerification(const JobProgress& progress, const nlohmann::json& outcome,
+                                        bool round_left) {
+  const bool kept = !progress.kept_result.empty();
+  if (!outcome.value("met", true)) {
+    if (kept) return AfterVerification::kKeepEarlier;
+    return round_left ? AfterVerification::kSearchForBudget : AfterVerification::kBudgetNotMet;
+  }
+  if (kept) {
+    const Verification* earlier = MedianRun(JobProgress::FromJson(progress.kept_result), 0);
+    const Verification* now = MedianRun(progress, 0);
+    if (earlier != nullptr && now != nullptr && earlier->accuracy > now->accuracy) {
+      return AfterVerification::kKeepEarlier;
+    }
+    return AfterVerification::kSucceed;
+  }
+  return outcome.value("under", false) && round_left ? AfterVerification::kSearchForAccuracy
+                                                     : AfterVerification::kSucceed;
 }
 
 }  // namespace acs::server

@@ -87,10 +87,17 @@ struct JobProgress {
   // Every policy verified in an earlier round, with its measured ratio (median run): the
   // next round refits the layers' predictions on them (ModelCalibration::verified).
   std::vector<std::pair<std::string, double>> measured_policies;  // policy JSON, ratio
+  // A result that beat its budget by more than the tolerance, kept (this progress as JSON,
+  // without kept_result) while a later round searches for a more accurate one; empty when
+  // none is kept.
+  std::string kept_result;
   int runner_deaths = 0;             // job runner processes that ended abnormally
 
   nlohmann::json ToJson() const;
   static JobProgress FromJson(const std::string& text);  // defaults for malformed text
+  // Makes `kept`'s result (artifacts, verifications and the best policy's figures) this
+  // progress's result; the rest (episodes, rounds, calibration) stays.
+  void TakeResultOf(const JobProgress& kept);
 };
 
 // A latency job's result meets its budget when the exported policy, timed alternately with
@@ -104,7 +111,21 @@ const Verification* MedianRun(const JobProgress& progress, int rank);
 // {"met": true} for jobs without a latency budget or measurement; otherwise {"kind",
 // "budget_ratio", "allowed_ratio", "measured_ratio" (the exported policy's median run),
 // "runs", "ratio_min", "ratio_max" (over its runs), "predicted_ratio" (when predicted),
-// "met", "message" (when not met: "budget not met: measured 0.83x of dense latency ...")}.
+// "met", "under" (faster than budget x (1 - the tolerance): the search over-compressed),
+// "message" (when not met: "budget not met: measured 0.83x of dense latency ...")}.
 nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgress& progress);
+
+// What a job does once its policies are verified, given MeasuredBudgetOutcome and whether
+// a round is left (rounds started < the limit, and a checkpoint to continue from).
+enum class AfterVerification {
+  kSucceed,            // met (or nothing to judge); a kept earlier result is dropped
+  kSearchForAccuracy,  // met "under" the budget, no result kept yet: keep this one and
+                       // search on with predictions refitted on the measured policies
+  kKeepEarlier,        // a kept result is better: the new one missed or is less accurate
+  kSearchForBudget,    // missed: measure the verified layers, retrain, refit, search on
+  kBudgetNotMet,       // missed with no round left
+};
+AfterVerification NextAfterVerification(const JobProgress& progress, const nlohmann::json& outcome,
+                                        bool round_left);
 
 }  // namespace acs::server

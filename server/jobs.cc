@@ -344,6 +344,12 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   StatusOr<std::unique_ptr<SearchSession>> created = SearchSession::Create(o);
   if (!created.ok() && created.status().code() == StatusCode::kFailedPrecondition && progress.round > 0) {
     // The retrained predictor finds the budget out of reach: the last result stands.
+    if (!progress.kept_result.empty()) {
+      progress.TakeResultOf(JobProgress::FromJson(progress.kept_result));
+      progress.kept_result.clear();
+      ACS_RETURN_IF_ERROR(Save(job, progress));
+      return SetState(job, kJobSucceeded, "the earlier result stands (" + created.status().message() + ")");
+    }
     job.error = progress.budget_outcome + "; the retrained predictor then found the budget out of reach (" +
                 created.status().message() + ")";
     return SetState(job, kJobBudgetNotMet, job.error);
@@ -355,7 +361,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     if (progress.round > 0) {
       message += " (round " + std::to_string(progress.round + 1) + ": " +
                  std::to_string(session->episodes_over_budget()) + " earlier policies over the budget under the " +
-                 "retrained predictor";
+                 "new predictions";
       if (session->latency() && session->latency()->verified_policies > 0) {
         char scale[160];
         std::snprintf(scale, sizeof scale, ", its layers' predictions x%.2f to match %d measured policies",

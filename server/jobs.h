@@ -129,11 +129,17 @@ class JobScheduler {
   // (a campaign) and its dense latency (a measure-model task). True when both are done.
   StatusOr<bool> MeasureModelOnClass(JobRecord& job, const JobRequest& request, JobProgress& progress,
                                      const PredictorState& predictor);
-  // The closed loop after a verification that missed the budget: the verified policies'
-  // layers measured and the predictor retrained, then back to searching. Returns false
-  // when no round is left (the job then ends with its outcome).
+  // The closed loop after a verification that missed the budget (a round is left): the
+  // verified policies' layers measured and the predictor retrained, then NextRound. True
+  // also when interrupted while waiting.
   StatusOr<bool> StartNextRound(JobRecord& job, const JobRequest& request, JobProgress& progress,
                                 const nlohmann::json& outcome);
+  // After a result well under its budget (a round is left): the result kept
+  // (JobProgress::kept_result), then NextRound.
+  Status StartAccuracyRound(JobRecord& job, JobProgress& progress, const nlohmann::json& outcome);
+  // The verified policies join JobProgress::measured_policies (the next search refits its
+  // predictions on them), the round counter advances, and the job is searching again.
+  Status NextRound(JobRecord& job, JobProgress& progress, const std::string& message);
   // Waits for the device class's running campaign; its predictor state when done.
   StatusOr<PredictorState> WaitForCampaign(const std::string& job_id, const std::string& device_class);
   // A "measure-model" task of this job's model under `policy_json`, its runtime profiled

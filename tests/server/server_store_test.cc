@@ -327,5 +327,58 @@ TEST(MeasuredBudgetOutcomeTest, JudgesTheMedianOfTheExportedPolicysRuns) {
   EXPECT_DOUBLE_EQ(back.measured_policies[0].second, 0.61);
 }
 
+// After a verification: succeed, search on for accuracy (well under the budget), search on
+// for the budget (missed), or fall back to a kept earlier result.
+TEST(MeasuredBudgetOutcomeTest, NextStepAfterVerification) {
+  JobRequest request;
+  request.budget_kind = "latency";
+  request.budget_ratio = 0.5;
+  auto progress_at = [](double ratio, double accuracy) {
+    JobProgress p;
+    Verification v;
+    v.accuracy = accuracy;
+    v.dense_measured_us = 1000;
+    v.measured_us = 1000 * ratio;
+    p.verifications = {v};
+    p.best_accuracy = accuracy;
+    p.best_measured_us = v.measured_us;
+    p.dense_measured_us = v.dense_measured_us;
+    p.artifacts = {{"policy.json", "sha-" + std::to_string(ratio), 10}};
+    return p;
+  };
+  auto next = [&](const JobProgress& p, bool round_left) {
+    return NextAfterVerification(p, MeasuredBudgetOutcome(request, p), round_left);
+  };
+  EXPECT_EQ(next(progress_at(0.49, 0.9), true), AfterVerification::kSucceed);  // within ±5%
+  EXPECT_EQ(next(progress_at(0.45, 0.8), true), AfterVerification::kSearchForAccuracy);
+  EXPECT_EQ(next(progress_at(0.45, 0.8), false), AfterVerification::kSucceed);
+  EXPECT_EQ(next(progress_at(0.60, 0.9), true), AfterVerification::kSearchForBudget);
+  EXPECT_EQ(next(progress_at(0.60, 0.9), false), AfterVerification::kBudgetNotMet);
+  EXPECT_TRUE(MeasuredBudgetOutcome(request, progress_at(0.45, 0.8))["under"].get<bool>());
+  EXPECT_FALSE(MeasuredBudgetOutcome(request, progress_at(0.48, 0.8))["under"].get<bool>());
+
+  // A result kept from the round before (0.45x at 80%):
+  const JobProgress earlier = progress_at(0.45, 0.8);
+  auto with_kept = [&](JobProgress p) {
+    p.kept_result = earlier.ToJson().dump();
+    return p;
+  };
+  EXPECT_EQ(next(with_kept(progress_at(0.51, 0.85)), true), AfterVerification::kSucceed);   // met, more accurate
+  EXPECT_EQ(next(with_kept(progress_at(0.51, 0.75)), true), AfterVerification::kKeepEarlier);  // less accurate
+  EXPECT_EQ(next(with_kept(progress_at(0.60, 0.90)), true), AfterVerification::kKeepEarlier);  // missed
+  EXPECT_EQ(next(with_kept(progress_at(0.40, 0.85)), true), AfterVerification::kSucceed);   // never a second keep
+
+  JobProgress now = with_kept(progress_at(0.60, 0.9));
+  now.episodes_done = 90;
+  now.TakeResultOf(JobProgress::FromJson(now.kept_result));
+  EXPECT_EQ(now.episodes_done, 90);  // what the job did stays
+  EXPECT_DOUBLE_EQ(now.best_accuracy, 0.8);
+  EXPECT_DOUBLE_EQ(now.best_measured_us, 450);
+  ASSERT_EQ(now.artifacts.size(), 1u);
+  EXPECT_EQ(now.artifacts[0].sha256, earlier.artifacts[0].sha256);
+  ASSERT_EQ(now.verifications.size(), 1u);
+  EXPECT_DOUBLE_EQ(now.verifications[0].measured_us, 450);
+}
+
 }  // namespace
 }  // namespace acs::server
