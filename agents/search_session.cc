@@ -1,5 +1,7 @@
 #include "agents/search_session.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -194,6 +196,61 @@ std::vector<int> SearchSession::TopK(int k) const {
     if (WithinBudget(i) && seen.insert(episodes_[i].policy.Hash()).second) out.push_back(i);
   }
   return out;
+}
+
+StatusOr<int> SearchSession::FillBudget() {
+  if (best_ < 0) return -1;
+  const Policy base = episodes_[best_].policy;
+  const double budget = env_->budget_cost() * (1 - 1e-9);
+  // The smallest factor in [0, 1] on the sparsity of `scale`d layers that keeps `p` within
+  // the budget (p itself is), by bisection; scaled(p, t) applies it.
+  auto relax = [&](const Policy& p, const std::function<Policy(const Policy&, double)>& scaled) {
+    if (env_->Cost(scaled(p, 0)) <= budget) return scaled(p, 0);
+    double over = 0, within = 1;
+    for (int i = 0; i < 14; ++i) {
+      const double mid = 0.5 * (over + within);
+      (env_->Cost(scaled(p, mid)) <= budget ? within : over) = mid;
+    }
+    return scaled(p, within);
+  };
+  auto relaxable = [](const LayerConfig& c) { return c.pattern != Pattern::kNM && c.pattern != Pattern::kDense; };
+  // First every layer alike, then what is left layer by layer, the sparsest first (a
+  // uniform factor stalls where removing one channel less costs more than the rest).
+  Policy filled = relax(base, [&](const Policy& p, double t) {
+    Policy out = p;
+    for (auto& [name, config] : out.layers) {
+      if (relaxable(config)) config.sparsity *= t;
+    }
+    if (out.default_config && relaxable(*out.default_config)) out.default_config->sparsity *= t;
+    return out;
+  });
+  std::vector<std::pair<double, std::string>> order;
+  for (const auto& [name, config] : filled.layers) {
+    if (relaxable(config) && config.sparsity > 0) order.emplace_back(-config.sparsity, name);
+  }
+  std::sort(order.begin(), order.end());
+  for (const auto& [negative_sparsity, name] : order) {
+    filled = relax(filled, [&name = name](const Policy& p, double t) {
+      Policy out = p;
+      out.layers[name].sparsity *= t;
+      return out;
+    });
+  }
+  if (filled.Hash() == base.Hash()) return -1;
+  const auto start = std::chrono::steady_clock::now();
+  const double cost = env_->Cost(filled);
+  ACS_ASSIGN_OR_RETURN(Score score, reward_->Evaluate(filled, cost));
+  EpisodeRecord e;
+  e.episode = static_cast<int>(episodes_.size());
+  e.policy = filled;
+  e.score = score;
+  e.cost_ratio = cost / env_->dense_cost();
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  episodes_.push_back(std::move(e));
+  over_budget_.push_back(false);
+  const int i = static_cast<int>(episodes_.size()) - 1;
+  if (episodes_[i].score.reward > episodes_[best_].score.reward) best_ = i;
+  return i;
 }
 
 double SearchSession::PredictedUs(const Policy& policy) const {

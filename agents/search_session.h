@@ -96,6 +96,13 @@ class SearchSession {
   // Restored episodes whose policy is over the budget under this session's cost model.
   int episodes_over_budget() const;
 
+  // Spends what the best policy leaves of the budget: its layers' sparsities (not N:M, not
+  // precision) scaled down as far as its cost stays within the budget (bisection on the
+  // cost model: one factor for all, then layer by layer, the sparsest first), scored and
+  // added as one more episode when it differs. Returns that episode's index, or -1 when
+  // there was nothing to relax.
+  StatusOr<int> FillBudget();
+
   const SearchSessionOptions& options() const { return options_; }
   const Graph& graph() const { return model_->graph; }
   const Env& env() const { return *env_; }

@@ -175,8 +175,8 @@ StatusOr<PredictorState> JobScheduler::WaitForCampaign(const std::string& job_id
   }
 }
 
-StatusOr<bool> JobScheduler::StartNextRound(JobRecord& job, const JobRequest& request, JobProgress& progress,
-                                            const nlohmann::json& outcome) {
+Status JobScheduler::StartNextRound(JobRecord& job, const JobRequest& request, JobProgress& progress,
+                                    const nlohmann::json& outcome) {
   const std::string& device_class = progress.device_class;
   if (!progress.round_campaign_started) {
     ACS_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(request.model_sha256));
@@ -195,7 +195,7 @@ StatusOr<bool> JobScheduler::StartNextRound(JobRecord& job, const JobRequest& re
     while (true) {
       ACS_ASSIGN_OR_RETURN(PredictorState before, WaitForCampaign(job.id, device_class));
       (void)before;
-      if (Interrupted(job.id)) return true;
+      if (Interrupted(job.id)) return Status::Ok();
       StatusOr<PredictorState> started = campaigns_->Start(device_class, campaign);
       if (started.ok()) break;
       if (started.status().code() != StatusCode::kFailedPrecondition) return started.status();
@@ -209,12 +209,10 @@ StatusOr<bool> JobScheduler::StartNextRound(JobRecord& job, const JobRequest& re
                                                " kernels of the verified policies' layers to retrain the predictor"}}));
   }
   ACS_ASSIGN_OR_RETURN(PredictorState trained, WaitForCampaign(job.id, device_class));
-  if (Interrupted(job.id)) return true;
+  if (Interrupted(job.id)) return Status::Ok();
   progress.round_campaign_started = false;
   progress.budget_outcome = outcome.value("message", std::string());
-  ACS_RETURN_IF_ERROR(NextRound(job, progress, "searching again with latency predictor v" +
-                                                   std::to_string(trained.version)));
-  return true;
+  return NextRound(job, progress, "searching again with latency predictor v" + std::to_string(trained.version));
 }
 
 Status JobScheduler::StartAccuracyRound(JobRecord& job, JobProgress& progress, const nlohmann::json& outcome) {

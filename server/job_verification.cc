@@ -136,11 +136,11 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
                                : "the exported policy could not be measured: " + exported.error);
     case AfterVerification::kKeepEarlier: {
       char line[300];
-      std::snprintf(line, sizeof line, "round %d's result, measured %.2fx of dense latency at %.2f%%, ",
-                    progress.round + 1, measured ? outcome.value("measured_ratio", 0.0) : 0.0,
-                    100 * exported.accuracy);
-      std::string why = measured ? line : "round " + std::to_string(progress.round + 1) + "'s result, not measured, ";
-      why += outcome.value("met", true) && measured ? "is less accurate" : "does not meet the budget";
+      std::snprintf(line, sizeof line, "round %d's result, measured %.2fx of dense latency at %.2f%%, %s",
+                    progress.round + 1, outcome.value("measured_ratio", 0.0), 100 * exported.accuracy,
+                    outcome.value("met", true) ? "is less accurate" : "does not meet the budget");
+      const std::string why =
+          measured ? line : "round " + std::to_string(progress.round + 1) + "'s result could not be measured";
       progress.TakeResultOf(JobProgress::FromJson(progress.kept_result));
       progress.kept_result.clear();
       ACS_RETURN_IF_ERROR(Save(job, progress));
@@ -150,11 +150,8 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
     }
     case AfterVerification::kSearchForAccuracy:
       return StartAccuracyRound(job, progress, outcome);
-    case AfterVerification::kSearchForBudget: {
-      ACS_ASSIGN_OR_RETURN(bool next_round, StartNextRound(job, request, progress, outcome));
-      if (next_round) return Status::Ok();
-      break;
-    }
+    case AfterVerification::kSearchForBudget:
+      return StartNextRound(job, request, progress, outcome);
     case AfterVerification::kBudgetNotMet:
       break;
   }

@@ -130,10 +130,10 @@ class JobScheduler {
   StatusOr<bool> MeasureModelOnClass(JobRecord& job, const JobRequest& request, JobProgress& progress,
                                      const PredictorState& predictor);
   // The closed loop after a verification that missed the budget (a round is left): the
-  // verified policies' layers measured and the predictor retrained, then NextRound. True
-  // also when interrupted while waiting.
-  StatusOr<bool> StartNextRound(JobRecord& job, const JobRequest& request, JobProgress& progress,
-                                const nlohmann::json& outcome);
+  // verified policies' layers measured and the predictor retrained, then NextRound (not
+  // when interrupted while waiting).
+  Status StartNextRound(JobRecord& job, const JobRequest& request, JobProgress& progress,
+                        const nlohmann::json& outcome);
   // After a result well under its budget (a round is left): the result kept
   // (JobProgress::kept_result), then NextRound.
   Status StartAccuracyRound(JobRecord& job, JobProgress& progress, const nlohmann::json& outcome);
