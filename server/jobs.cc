@@ -378,6 +378,12 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   const auto start = std::chrono::steady_clock::now();
   auto last_checkpoint = start;
   const size_t resumed_at = session->episodes().size();
+  auto set_best = [&](const EpisodeRecord& best) {
+    progress.best_reward = best.score.reward;
+    progress.best_accuracy = best.score.accuracy;
+    progress.best_cost_ratio = best.cost_ratio;
+    progress.best_predicted_us = session->PredictedUs(best.policy);
+  };
   Status saved = Status::Ok();
   ACS_RETURN_IF_ERROR(session->Run(
       [&](const EpisodeRecord& e, const EpisodeRecord& best) {
@@ -385,10 +391,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
         const double elapsed = std::chrono::duration<double>(now - start).count();
         const double run = static_cast<double>(session->episodes().size() - resumed_at);
         progress.episodes_done = e.episode + 1;
-        progress.best_reward = best.score.reward;
-        progress.best_accuracy = best.score.accuracy;
-        progress.best_cost_ratio = best.cost_ratio;
-        progress.best_predicted_us = session->PredictedUs(best.policy);
+        set_best(best);
         progress.eta_seconds = elapsed / run * (o.episodes - e.episode - 1);
         // The event first: an episode in the checkpoint always has its event (a crash in
         // between re-runs the episode and repeats the event).
@@ -420,6 +423,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
                     "the best policy relaxed to the budget: %.2f%% at %.3fx of the dense cost (it had %.2f%% at %.3fx)",
                     100 * e.score.accuracy, e.cost_ratio, 100 * before.score.accuracy, before.cost_ratio);
       ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", line}}));
+      set_best(session->episodes()[session->best()]);
     }
   }
   job.checkpoint = session->Checkpoint();
