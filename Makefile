@@ -68,9 +68,10 @@ bench-onpolicy: deps
 # working copy of its corpus in data/fuzz/NAME; a crash stops the run and is saved as
 # data/fuzz/crashes/NAME-crash-* (add it to tests/fuzz/corpus/NAME once fixed). The
 # dataset target runs without leak checks: LibTorch's own readers leak on some malformed
-# torch files (tests/fuzz/corpus/dataset/torch_file_leaked_by_libtorch).
+# torch files (tests/fuzz/corpus/dataset/torch_file_leaked_by_libtorch); the importer's
+# suppresses LibTorch's own leaks (tests/fuzz/libtorch.supp).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = policy kernel_spec job_records dataset
+FUZZ_TARGETS = policy kernel_spec job_records dataset importer
 fuzz:
 	bash deploy/install-deps.sh fuzz
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACS_FUZZ=ON
@@ -78,6 +79,7 @@ fuzz:
 	mkdir -p data/fuzz/crashes
 	for t in $(FUZZ_TARGETS); do mkdir -p data/fuzz/$$t && cp -n tests/fuzz/corpus/$$t/* data/fuzz/$$t/ && \
 	  ASAN_OPTIONS=detect_leaks=$$(test $$t = dataset && echo 0 || echo 1) \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/libtorch.supp \
 	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 \
 	    -artifact_prefix=data/fuzz/crashes/$$t- data/fuzz/$$t || exit 1; done
 

@@ -1,0 +1,20 @@
+// Checks a TorchScript model file (the zip archive torch.jit.save writes) before LibTorch
+// reads it. LibTorch 1.13 trusts the archive: it allocates whatever size a zip entry or a
+// pickle declares, builds tensors past the data it holds, and compiles code it does not
+// check (found by fuzzing, tests/fuzz/fuzz_importer.cc).
+#pragma once
+
+#include <string>
+
+#include "core/status.h"
+
+namespace acs {
+
+// OK when LibTorch can read `path` within bounds: a zip archive (not LibTorch's flatbuffer
+// format) whose entries lie inside the file, stored or deflated, none declaring more than
+// deflate can make of its bytes; every pickle passing CheckPickle, its storages in the
+// archive; every code file passing CheckTorchScriptSource. Otherwise DataLoss saying what
+// is wrong.
+Status CheckTorchScriptArchive(const std::string& path);
+
+}  // namespace acs
