@@ -7,8 +7,8 @@
 // (measured: median over rounds of dense / runtime medians) and predicted vs measured
 // whole-model microseconds (measured: the fastest run, the predictors' label). With
 // --rounds 2 (default) the search runs again with the layers' scale refitted on the
-// measured policies, as a job's closed loop does after a miss, and its top policies are
-// measured the same way.
+// measured policies, as a job's later round does (after a miss, or a result well under
+// the budget), and its top policies are measured the same way.
 //
 //   bench_onpolicy [--models PATH@1x1x28x28,...] [--data DIR] [--store data/predictors.db]
 //                  [--device-class local|ID] [--threads 1] [--budget 0.5] [--agent amc]
