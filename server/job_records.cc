@@ -203,7 +203,13 @@ const Verification* MedianRun(const JobProgress& progress, int rank) {
 nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgress& progress) {
   if (request.budget_kind != "latency" || progress.verifications.empty()) return {{"met", true}};
   const Verification* exported = MedianRun(progress, 0);
-  if (exported == nullptr) return {{"met", true}};
+  if (exported == nullptr) {  // every run of the exported policy failed: nothing shows the budget met
+    return {{"kind", "latency"},
+            {"budget_ratio", request.budget_ratio},
+            {"met", false},
+            {"unmeasured", true},
+            {"message", "budget not verified: the exported policy could not be measured on the device class"}};
+  }
   const double ratio = exported->measured_us / exported->dense_measured_us;
   const double allowed = request.budget_ratio * (1.0 + kMeasuredBudgetTolerance);
   int runs = 0;
@@ -258,6 +264,9 @@ nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgres
 AfterVerification NextAfterVerification(const JobProgress& progress, const nlohmann::json& outcome,
                                         bool round_left) {
   const bool kept = !progress.kept_result.empty();
+  if (outcome.value("unmeasured", false)) {  // another round would not measure it either
+    return kept ? AfterVerification::kKeepEarlier : AfterVerification::kBudgetNotMet;
+  }
   if (!outcome.value("met", true)) {
     if (kept) return AfterVerification::kKeepEarlier;
     return round_left ? AfterVerification::kSearchForBudget : AfterVerification::kBudgetNotMet;

@@ -112,7 +112,9 @@ const Verification* MedianRun(const JobProgress& progress, int rank);
 // "budget_ratio", "allowed_ratio", "measured_ratio" (the exported policy's median run),
 // "runs", "ratio_min", "ratio_max" (over its runs), "predicted_ratio" (when predicted),
 // "met", "under" (faster than budget x (1 - the tolerance): the search over-compressed),
-// "message" (when not met: "budget not met: measured 0.83x of dense latency ...")}.
+// "message" (when not met: "budget not met: measured 0.83x of dense latency ...")}; for a
+// latency job whose exported policy has no measured run: {"met": false, "unmeasured": true,
+// "message"}.
 nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgress& progress);
 
 // What a job does once its policies are verified, given MeasuredBudgetOutcome and whether

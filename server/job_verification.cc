@@ -124,9 +124,7 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
   const nlohmann::json outcome = MeasuredBudgetOutcome(request, progress);
   const bool measured = exported.measured_us > 0 && exported.dense_measured_us > 0;
   const bool round_left = progress.round < options_.budget_rounds && !job.checkpoint.empty();
-  const AfterVerification next = measured ? NextAfterVerification(progress, outcome, round_left)
-                                 : progress.kept_result.empty() ? AfterVerification::kSucceed
-                                                                : AfterVerification::kKeepEarlier;
+  const AfterVerification next = NextAfterVerification(progress, outcome, round_left);
   switch (next) {
     case AfterVerification::kSucceed:
       progress.kept_result.clear();
@@ -157,7 +155,11 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
   }
   job.error = outcome.value("message", "");
   if (progress.round > 0) job.error += " after " + std::to_string(progress.round + 1) + " search rounds";
-  return SetState(job, kJobBudgetNotMet, job.error + "; " + MeasuredLine(progress, outcome));
+  return SetState(job, kJobBudgetNotMet,
+                  job.error + "; " +
+                      (measured                ? MeasuredLine(progress, outcome)
+                       : exported.error.empty() ? std::string("no run of it was measured")
+                                                : exported.error));
 }
 
 Status JobScheduler::RecordModelMeasurement(const JobRequest& request, const JobProgress& progress,

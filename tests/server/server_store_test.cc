@@ -274,9 +274,13 @@ TEST(MeasuredBudgetOutcomeTest, JudgesTheExportedPolicyAsMeasured) {
 
   request.budget_kind = "flops";  // other budgets are not measured
   EXPECT_TRUE(MeasuredBudgetOutcome(request, progress)["met"].get<bool>());
-  request.budget_kind = "latency";
-  progress.verifications[0].measured_us = 0;  // not measured: nothing to judge
+  progress.verifications[0].measured_us = 0;  // not measured: nothing to judge for other budgets
   EXPECT_TRUE(MeasuredBudgetOutcome(request, progress)["met"].get<bool>());
+  request.budget_kind = "latency";  // but a latency budget is not shown met
+  o = MeasuredBudgetOutcome(request, progress);
+  EXPECT_FALSE(o["met"].get<bool>()) << o;
+  EXPECT_TRUE(o["unmeasured"].get<bool>()) << o;
+  EXPECT_EQ(NextAfterVerification(progress, o, true), AfterVerification::kBudgetNotMet);
 }
 
 // The exported policy measured in several tasks: the budget is judged on the run with the
