@@ -139,9 +139,7 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
                     outcome.value("met", true) ? "is less accurate" : "does not meet the budget");
       const std::string why =
           measured ? line : "round " + std::to_string(progress.round + 1) + "'s result could not be measured";
-      progress.TakeResultOf(JobProgress::FromJson(progress.kept_result));
-      progress.kept_result.clear();
-      ACS_RETURN_IF_ERROR(Save(job, progress));
+      ACS_RETURN_IF_ERROR(RestoreKeptResult(job, progress));
       return SetState(job, kJobSucceeded,
                       why + "; the earlier result stands: " +
                           MeasuredLine(progress, MeasuredBudgetOutcome(request, progress)));

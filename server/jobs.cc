@@ -4,10 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "agents/latency_cost.h"
 #include "agents/make_agent.h"
@@ -25,18 +22,13 @@ const std::set<std::string> kAgents = {"amc", "agmc", "random", "evo", "uniform"
 const std::set<std::string> kBudgets = {"latency", "flops", "params", "bytes"};
 
 
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Errors of a model or dataset supplied by the client are the client's to fix.
 Status AsInvalid(const Status& s, const std::string& what) {
   if (s.ok()) return s;
   return Status::InvalidArgument(what + ": " + s.message());
 }
+
+}  // namespace
 
 StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(predictors::MeasurementStore* store,
                                                                               const std::string& device_class) {
@@ -44,13 +36,6 @@ StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(pr
                        predictors::LoadLatestPredictor(*store, device_class));
   return stored ? stored->predictor : nullptr;
 }
-
-// Episodes each closed-loop round adds to the search.
-int RoundEpisodes(const JobRequest& r, const SchedulerOptions& o) {
-  return std::max(1, static_cast<int>(std::lround(r.episodes * o.round_episodes)));
-}
-
-}  // namespace
 
 StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& r) {
   SearchSpace space;
@@ -310,178 +295,6 @@ Status JobScheduler::RunJob(JobRecord& job) {
     }
   }
   return Status::Ok();
-}
-
-Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgress& progress) {
-  SearchSessionOptions o;
-  ACS_ASSIGN_OR_RETURN(o.model_path, blobs_->PathOf(request.model_sha256));
-  ACS_ASSIGN_OR_RETURN(o.data_path, DatasetPath(request));
-  o.input_shape = request.input_shape;
-  o.data.split = "train";
-  o.budget_kind = request.budget_kind;
-  o.budget_ratio = request.budget_ratio;
-  if (request.budget_kind == "latency") {
-    ACS_ASSIGN_OR_RETURN(o.predictor, LatestPredictor(measurements_, progress.device_class));
-    o.measured = {progress.dense_calibration_us, progress.runtime_calibration_us, progress.outside_layers_share, {}};
-    for (const auto& [text, ratio] : progress.measured_policies) {
-      ACS_ASSIGN_OR_RETURN(Policy policy, Policy::FromJson(text));
-      o.measured.verified.push_back({std::move(policy), ratio});
-    }
-  }
-  o.threads = request.threads;
-  o.agent = request.agent;
-  o.episodes = request.episodes + progress.round * RoundEpisodes(request, options_);
-  o.agent_episodes = request.episodes;
-  o.seed = request.seed;
-  o.calibration_samples = options_.calibration_samples;
-  o.validation_samples = options_.validation_samples;
-  ACS_ASSIGN_OR_RETURN(o.space, SearchSpaceOf(request));
-  o.skip = request.skip_layers;
-  if (request.fine_tune) {
-    o.fine_tune_epochs = options_.fine_tune_epochs;
-    o.fine_tune_samples = options_.fine_tune_samples;
-  }
-  StatusOr<std::unique_ptr<SearchSession>> created = SearchSession::Create(o);
-  if (!created.ok() && created.status().code() == StatusCode::kFailedPrecondition && progress.round > 0) {
-    // The retrained predictor finds the budget out of reach: the last result stands.
-    if (!progress.kept_result.empty()) {
-      progress.TakeResultOf(JobProgress::FromJson(progress.kept_result));
-      progress.kept_result.clear();
-      ACS_RETURN_IF_ERROR(Save(job, progress));
-      return SetState(job, kJobSucceeded, "the earlier result stands (" + created.status().message() + ")");
-    }
-    job.error = progress.budget_outcome + "; the retrained predictor then found the budget out of reach (" +
-                created.status().message() + ")";
-    return SetState(job, kJobBudgetNotMet, job.error);
-  }
-  ACS_ASSIGN_OR_RETURN(std::unique_ptr<SearchSession> session, std::move(created));
-  if (!job.checkpoint.empty()) {
-    ACS_RETURN_IF_ERROR(session->Restore(job.checkpoint));
-    std::string message = "resumed after episode " + std::to_string(session->episodes().size());
-    if (progress.round > 0) {
-      message += " (round " + std::to_string(progress.round + 1) + ": " +
-                 std::to_string(session->episodes_over_budget()) + " earlier policies over the budget under the " +
-                 "new predictions";
-      if (session->latency() && session->latency()->verified_policies > 0) {
-        char scale[160];
-        std::snprintf(scale, sizeof scale, ", its layers' predictions x%.2f to match %d measured policies",
-                      session->latency()->verified_scale, session->latency()->verified_policies);
-        message += scale;
-      }
-      message += ", up to episode " + std::to_string(o.episodes) + ")";
-    }
-    ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", message}}));
-  }
-  progress.dense_accuracy = session->dense_accuracy();
-  if (session->latency()) progress.dense_predicted_us = session->latency()->dense_us;
-
-  const auto start = std::chrono::steady_clock::now();
-  auto last_checkpoint = start;
-  const size_t resumed_at = session->episodes().size();
-  auto set_best = [&](const EpisodeRecord& best) {
-    progress.best_reward = best.score.reward;
-    progress.best_accuracy = best.score.accuracy;
-    progress.best_cost_ratio = best.cost_ratio;
-    progress.best_predicted_us = session->PredictedUs(best.policy);
-  };
-  Status saved = Status::Ok();
-  ACS_RETURN_IF_ERROR(session->Run(
-      [&](const EpisodeRecord& e, const EpisodeRecord& best) {
-        const auto now = std::chrono::steady_clock::now();
-        const double elapsed = std::chrono::duration<double>(now - start).count();
-        const double run = static_cast<double>(session->episodes().size() - resumed_at);
-        progress.episodes_done = e.episode + 1;
-        set_best(best);
-        progress.eta_seconds = elapsed / run * (o.episodes - e.episode - 1);
-        // The event first: an episode in the checkpoint always has its event (a crash in
-        // between re-runs the episode and repeats the event).
-        saved = Event(job.id, kEventEpisode,
-                      {{"episode", e.episode}, {"reward", e.score.reward}, {"accuracy", e.score.accuracy},
-                       {"cost_ratio", e.cost_ratio}, {"best_accuracy", best.score.accuracy},
-                       {"eta_seconds", progress.eta_seconds}});
-        if (!saved.ok()) return;
-        if (std::chrono::duration<double>(now - last_checkpoint).count() >= options_.checkpoint_seconds) {
-          job.checkpoint = session->Checkpoint();
-          job.progress_json = progress.ToJson().dump();
-          saved = store_->UpdateJob(job);
-          last_checkpoint = now;
-        } else {
-          saved = store_->UpdateJobProgress(job.id, progress.ToJson().dump());
-        }
-      },
-      [&] { return !saved.ok() || Interrupted(job.id); }));
-  ACS_RETURN_IF_ERROR(saved);
-  if (!session->stopped() && !progress.kept_result.empty()) {
-    // A round for accuracy: the agent rarely spends the room the refit gave within a few
-    // episodes, so the best policy is also relaxed to the budget.
-    const EpisodeRecord before = session->episodes()[session->best()];
-    ACS_ASSIGN_OR_RETURN(int filled, session->FillBudget());
-    if (filled >= 0) {
-      const EpisodeRecord& e = session->episodes()[filled];
-      char line[240];
-      std::snprintf(line, sizeof line,
-                    "the best policy relaxed to the budget: %.2f%% at %.3fx of the dense cost (it had %.2f%% at %.3fx)",
-                    100 * e.score.accuracy, e.cost_ratio, 100 * before.score.accuracy, before.cost_ratio);
-      ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", line}}));
-      set_best(session->episodes()[session->best()]);
-    }
-  }
-  job.checkpoint = session->Checkpoint();
-  job.progress_json = progress.ToJson().dump();
-  if (session->stopped()) return store_->UpdateJob(job);
-
-  // Export the best policy and keep the top-k for verification.
-  const EpisodeRecord& best = session->episodes()[session->best()];
-  const fs::path dir = fs::path(options_.work_dir) / job.id;
-  ACS_ASSIGN_OR_RETURN(ExportedSearch exported, session->Export(best.policy, dir.string(), {{"job", job.id}}));
-  progress.artifacts.clear();
-  for (const std::string& path : {exported.policy_path, exported.model_path, exported.report_path}) {
-    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, blobs_->Put(ReadBytes(path)));
-    progress.artifacts.push_back({fs::path(path).filename().string(), blob.sha256, blob.bytes});
-  }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  progress.verifications.clear();
-  progress.verify_policies.clear();
-  std::vector<int> top = session->TopK(request.top_k);
-  // The exported policy is rank 0.
-  top.erase(std::remove(top.begin(), top.end(), session->best()), top.end());
-  top.insert(top.begin(), session->best());
-  if (static_cast<int>(top.size()) > request.top_k) top.resize(request.top_k);
-  for (int i : top) {
-    const EpisodeRecord& e = session->episodes()[i];
-    Verification v;
-    v.rank = static_cast<int>(progress.verifications.size());
-    v.policy_hash = e.policy.Hash();
-    v.accuracy = e.score.accuracy;
-    v.predicted_us = session->PredictedUs(e.policy);
-    progress.verifications.push_back(v);
-    progress.verify_policies.push_back(e.policy.ToJson(-1));
-  }
-  // More runs of the exported policy, in tasks of their own (a worker process and the
-  // host's state differ more between tasks than between the rounds of one task).
-  for (int run = 1; run < options_.verify_runs && !progress.verifications.empty(); ++run) {
-    Verification v = progress.verifications[0];
-    v.run = run;
-    progress.verifications.push_back(v);
-  }
-  ACS_RETURN_IF_ERROR(Save(job, progress));
-  char line[200];
-  std::snprintf(line, sizeof line, "search done: best %.2f%% (dense %.2f%%), exported %.2f%%", 100 * best.score.accuracy,
-                100 * progress.dense_accuracy, 100 * exported.exported_accuracy);
-  std::string done = line;
-  if (exported.accuracy_before_fine_tune >= 0) {
-    std::snprintf(line, sizeof line, " (fine-tuned from %.2f%%)", 100 * exported.accuracy_before_fine_tune);
-    done += line;
-  }
-  ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", done}}));
-  return SetState(job, kJobVerifying,
-                  progress.device_class.empty() || progress.verifications.empty()
-                      ? "no verification (no device class or top_k 0)"
-                      : "measuring " + std::to_string(progress.verify_policies.size()) + " policies on " +
-                            progress.device_class + " (the exported one in " +
-                            std::to_string(progress.verifications.size() - progress.verify_policies.size() + 1) +
-                            " runs)");
 }
 
 Status JobScheduler::Save(JobRecord& job, const JobProgress& progress) {

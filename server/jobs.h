@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agents/env.h"
+#include "predictors/predictor.h"
 #include "predictors/store.h"
 #include "server/blob_store.h"
 #include "server/campaign.h"
@@ -78,6 +79,10 @@ inline constexpr const char* kEventVerified = "verified";
 // Errors: InvalidArgument for an unknown pattern or precision name.
 StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& request);
 
+// The device class's newest trained predictor, null when it has none.
+StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(predictors::MeasurementStore* store,
+                                                                              const std::string& device_class);
+
 class JobScheduler {
  public:
   // Everything passed must outlive the scheduler.
@@ -124,6 +129,9 @@ class JobScheduler {
   Status RunJob(JobRecord& job);
   Status Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress);
   Status Search(JobRecord& job, const JobRequest& request, JobProgress& progress);
+  // The result kept while an accuracy round searched (JobProgress::kept_result) becomes
+  // the job's result again, saved.
+  Status RestoreKeptResult(JobRecord& job, JobProgress& progress);
   Status Verify(JobRecord& job, const JobRequest& request, JobProgress& progress);
   // Preparing a latency job once its class has a predictor: the model's layers measured
   // (a campaign) and its dense latency (a measure-model task). True when both are done.
