@@ -273,7 +273,6 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
   ACS_ASSIGN_OR_RETURN(CompressedModel compressed, Compress(*model_, policy, copts));
   nlohmann::json fine_tune;
   if (options_.fine_tune_epochs > 0) {
-    ACS_ASSIGN_OR_RETURN(out.accuracy_before_fine_tune, reward_->Measure(compressed));
     DatasetOptions data = options_.input_shape.size() == 4 ? FitToInput(options_.input_shape, options_.data) : options_.data;
     data.offset = options_.calibration_samples + options_.validation_samples;
     data.limit = options_.fine_tune_samples;
@@ -283,12 +282,28 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
     }
     FineTuneOptions ft;
     ft.epochs = options_.fine_tune_epochs;
+    ft.learning_rate = options_.fine_tune_learning_rate;
     ft.seed = options_.seed;
-    ACS_ASSIGN_OR_RETURN(FineTuneResult r, FineTune(compressed, train, ft));
-    fine_tune = {{"epochs", ft.epochs},           {"samples", train.size()},       {"steps", r.steps},
-                 {"layers_tuned", r.layers_tuned}, {"layers_kept", r.layers_kept}, {"first_loss", r.first_loss},
-                 {"last_loss", r.last_loss},       {"seconds", r.seconds},
-                 {"accuracy_before", out.accuracy_before_fine_tune}};
+    ACS_ASSIGN_OR_RETURN(FineTuneResult r, FineTune(compressed, train, ft, nullptr, [&](CompressedModel& m) {
+                           return reward_->Measure(m);
+                         }));
+    out.accuracy_before_fine_tune = r.score_before;
+    out.fine_tune_kept_epoch = r.kept_epoch;
+    fine_tune = {{"epochs", ft.epochs},
+                 {"learning_rate", ft.learning_rate},
+                 {"samples", train.size()},
+                 {"steps", r.steps},
+                 {"layers_tuned", r.layers_tuned},
+                 {"layers_kept", r.layers_kept},
+                 {"first_loss", r.first_loss},
+                 {"last_loss", r.last_loss},
+                 {"seconds", r.seconds},
+                 {"accuracy_before", r.score_before},
+                 {"epoch_accuracy", r.epoch_scores},
+                 {"kept_epoch", r.kept_epoch},
+                 {"kept", r.kept_epoch == 0 ? "the weights before fine-tuning (no epoch scored higher)"
+                                            : "the weights after epoch " + std::to_string(r.kept_epoch)}};
+    if (r.diverged_at_step >= 0) fine_tune["diverged_at_step"] = r.diverged_at_step;
   }
   ACS_RETURN_IF_ERROR(compressed.Save(out.model_path));
   // The export reconstructs with the compressor's defaults, the search more cheaply.
@@ -312,6 +327,9 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
         {"calibration", calibration_.size()},
         {"validation", validation_.size()},
         {"split", options_.data.split + ": calibration first, validation next"},
+        {"preprocess", options_.data.preprocess.empty() ? nlohmann::json("fitted to the input (scaled to [0, 1], "
+                                                                          "channels repeated, resized)")
+                                                        : options_.data.preprocess.ToJson()},
         {"labels", validation_.has_labels()}}},
       {"dense_accuracy", dense_accuracy_},
       {"exported_accuracy", out.exported_accuracy},

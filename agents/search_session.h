@@ -17,6 +17,7 @@
 #include "agents/make_agent.h"
 #include "agents/reward.h"
 #include "agents/search.h"
+#include "core/fine_tune.h"
 #include "core/dataset.h"
 #include "core/importer.h"
 
@@ -49,15 +50,19 @@ struct SearchSessionOptions {
   std::vector<std::string> skip;        // layer names never compressed
   // Export: fine-tune the compressed model (core/fine_tune) for this many epochs on the
   // next fine_tune_samples labelled samples of the split (after calibration and
-  // validation); 0 = no fine-tuning.
+  // validation); 0 = no fine-tuning. The weights of the epoch (or those before) that score
+  // best on the validation samples are kept.
   int fine_tune_epochs = 0;
   int64_t fine_tune_samples = 5000;
+  double fine_tune_learning_rate = FineTuneOptions{}.learning_rate;
 };
 
 struct ExportedSearch {
   std::string policy_path, model_path, report_path;  // in the export directory
   double exported_accuracy = 0;  // of the compressed model, full reconstruction (and fine-tuning)
   double accuracy_before_fine_tune = -1;  // -1 without fine-tuning
+  int64_t fine_tune_kept_epoch = -1;      // the epoch whose weights were kept, 0 = none
+                                          // improved on those before; -1 without
 };
 
 class SearchSession {

@@ -12,6 +12,7 @@ namespace acs::cli {
 int InspectCommand(int argc, char** argv);   // acs inspect MODEL --input SHAPE
 int CompressCommand(int argc, char** argv);  // acs compress MODEL --policy P --out OUT
 int EvalCommand(int argc, char** argv);      // acs eval MODEL --data DATA
+int DataCommand(int argc, char** argv);      // acs data inspect DATA [--preprocess SPEC]
 int SearchCommand(int argc, char** argv);    // acs search MODEL --data DATA --budget B --out DIR
 int PredictorCommand(int argc, char** argv); // acs predictor collect|train|eval|predict|campaign|status
 int DevicesCommand(int argc, char** argv);   // acs devices --server S

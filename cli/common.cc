@@ -15,6 +15,11 @@ const char kDataHelp[] =
     "  --pad N             zero padding on every side before resizing (default 0)\n"
     "  --mean M[,M,M]      normalization mean per channel (default none)\n"
     "  --std S[,S,S]       normalization std per channel (default none)\n"
+    "  --preprocess SPEC   the model's preprocessing instead of --pad/--mean/--std: a JSON\n"
+    "                      list of steps (or a file holding one) in torchvision's terms, e.g.\n"
+    "                      '[{\"op\":\"resize\",\"size\":32},{\"op\":\"grayscale_to_rgb\"},\n"
+    "                      {\"op\":\"to_tensor\"},{\"op\":\"normalize\",\"mean\":[0.5],\"std\":[0.25]}]';\n"
+    "                      it must make the model's input shape (docs/data.md)\n"
     "Images are scaled to [0,1], channel-repeated and resized to the model input.\n"
     "Formats: IDX (MNIST family, .gz or not; a file or a directory), CIFAR-10 binary,\n"
     "a torch.save'd tensor or (images, labels) tuple.\n";
@@ -46,7 +51,13 @@ StatusOr<std::vector<double>> ParseDoubles(const std::string& flag, const std::s
 
 StatusOr<DatasetOptions> DataOptionsFlag(const Flags& args, const Shape& input_shape) {
   DatasetOptions options;
-  if (input_shape.size() == 4) options = FitToInput(input_shape);
+  if (args.Has("preprocess")) {
+    if (args.Has("pad") || args.Has("mean") || args.Has("std")) {
+      return Status::InvalidArgument("--preprocess replaces --pad, --mean and --std: give the steps in the spec");
+    }
+    ACS_ASSIGN_OR_RETURN(options.preprocess, PreprocessSpec::Parse(args.Get("preprocess")));
+  }
+  if (input_shape.size() == 4) options = FitToInput(input_shape, options);
   options.split = args.Get("split", "test");
   ACS_ASSIGN_OR_RETURN(options.pad, args.GetInt("pad", 0));
   if (args.Has("mean")) {

@@ -19,12 +19,13 @@ int Fail(const std::string& command, const Status& status);
 // Options a dataset flag accepts, listed in each command's --help.
 extern const char kDataHelp[];
 // Flags read by LoadDataFlag.
-inline const std::set<std::string> kDataFlags = {"split", "mean", "std", "pad"};
+inline const std::set<std::string> kDataFlags = {"split", "mean", "std", "pad", "preprocess"};
 
-// Dataset options from --split, --mean, --std and --pad, fitted to `input_shape`.
+// Dataset options from --split and --preprocess, or --mean, --std and --pad, fitted to
+// `input_shape`.
 StatusOr<DatasetOptions> DataOptionsFlag(const Flags& args, const Shape& input_shape);
 // Loads the dataset at path, fitted to `input_shape` ({1,C,H,W}; empty = as stored),
-// with --split, --mean, --std and --pad from args. limit 0 = all samples.
+// with the data flags from args. limit 0 = all samples.
 StatusOr<Dataset> LoadDataFlag(const Flags& args, const std::string& path, const Shape& input_shape,
                                int64_t limit);
 

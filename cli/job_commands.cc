@@ -20,9 +20,11 @@
 #include "cli/job_display.h"
 #include "cli/remote.h"
 #include "cli/table.h"
+#include "core/preprocess.h"
 #include "core/sha256.h"
 #include "proto/acs.grpc.pb.h"
 #include "proto/grpc_status.h"
+#include "proto/preprocess_steps.h"
 
 namespace acs::cli {
 namespace {
@@ -88,6 +90,10 @@ StatusOr<acs::v1::SubmitJobRequest> ParseRequest(const Flags& f) {
   req.set_threads(static_cast<int32_t>(threads));
   req.set_top_k(static_cast<int32_t>(top_k));
   req.set_fine_tune(f.Has("fine-tune"));
+  if (f.Has("preprocess")) {
+    ACS_ASSIGN_OR_RETURN(PreprocessSpec spec, PreprocessSpec::Parse(f.Get("preprocess")));
+    AddPreprocessSteps(spec.ToJson(), req.mutable_preprocess());
+  }
   return req;
 }
 
@@ -306,7 +312,11 @@ Status ListJobs(const Remote& r) {
       std::string speedup = Speedup(j.dense_measured_latency_us(), j.best_measured_latency_us());
       if (speedup.empty()) speedup = Speedup(j.dense_predicted_latency_us(), j.best_predicted_latency_us());
       table.AddRow({j.id(), acs::v1::JobState_Name(j.state()), j.request().agent(), Budget(j.request().budget()),
-                    Episodes(j), j.episodes_done() > 0 ? Percent(j.best_accuracy(), 2) : "", speedup, j.created()});
+                    Episodes(j),
+                    j.exported_accuracy() > 0 ? Percent(j.exported_accuracy(), 2)
+                    : j.episodes_done() > 0   ? Percent(j.best_accuracy(), 2)
+                                              : "",
+                    speedup, j.created()});
     }
     req.set_page_token(reply.next_page_token());
   } while (r.flags.Has("all") && !reply.next_page_token().empty());
@@ -393,6 +403,9 @@ const char kSubmitHelp[] =
     "  --threads T          threads the latency is measured at (default 1)\n"
     "  --top-k K            best policies verified on a worker (default: the server's, 3)\n"
     "  --fine-tune          fine-tune the exported model on the training split (labelled data)\n"
+    "  --preprocess SPEC    the model's preprocessing: a JSON list of steps or a file holding\n"
+    "                       one (docs/data.md); it must make the input shape. Default: images\n"
+    "                       scaled to [0, 1], channel-repeated and resized to the input\n"
     "search space (default: the server's):\n"
     "  --patterns LIST      channel, block, unstructured, nm\n"
     "  --block-sizes LIST   e.g. 4,8,16\n"
@@ -403,7 +416,8 @@ const char kSubmitHelp[] =
 
 const CommandSpec kSubmit = {"submit", kSubmitHelp, 2,
                              {"input", "data", "budget", "device-class", "agent", "episodes", "seed", "threads",
-                              "top-k", "patterns", "block-sizes", "precisions", "max-sparsity", "skip"},
+                              "top-k", "patterns", "block-sizes", "precisions", "max-sparsity", "skip",
+                              "preprocess"},
                              {"watch", "fine-tune"},
                              {"MODEL"}};
 

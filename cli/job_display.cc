@@ -114,7 +114,12 @@ void PrintJob(const Job& job, std::ostream& out) {
   if (job.episodes_done() > 0) out << ", best reward " << Format("%.4f", job.best_reward());
   if (job.eta_seconds() > 0 && !IsTerminal(job.state())) out << ", ETA " << Duration(job.eta_seconds());
   out << "\n";
-  if (job.best_accuracy() > 0 || job.dense_accuracy() > 0) {
+  if (job.exported_accuracy() > 0) {
+    out << "  accuracy   compressed.pt " << Percent(job.exported_accuracy(), 2) << " vs dense "
+        << Percent(job.dense_accuracy(), 2) << " ("
+        << Format("%+.2f points", 100 * (job.exported_accuracy() - job.dense_accuracy()))
+        << "; the search estimated " << Percent(job.best_accuracy(), 2) << ")\n";
+  } else if (job.best_accuracy() > 0 || job.dense_accuracy() > 0) {
     out << "  accuracy   best " << Percent(job.best_accuracy(), 2) << " vs dense " << Percent(job.dense_accuracy(), 2)
         << " (" << Format("%+.2f points", 100 * (job.best_accuracy() - job.dense_accuracy())) << ")\n";
   }

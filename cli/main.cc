@@ -18,6 +18,7 @@ const Command kCommands[] = {
     {"inspect", acs::cli::InspectCommand, "show a TorchScript model's layers, shapes, FLOPs and channel groups", false},
     {"compress", acs::cli::CompressCommand, "apply a per-layer compression policy and export TorchScript", false},
     {"eval", acs::cli::EvalCommand, "measure accuracy (or fidelity) of a model on a dataset", false},
+    {"data", acs::cli::DataCommand, "inspect a dataset as a model sees it after its preprocessing", false},
     {"search", acs::cli::SearchCommand,
      "search a per-layer compression policy within a latency / FLOPs / size budget", false},
     {"predictor", acs::cli::PredictorCommand, "collect kernel measurements, train and evaluate latency predictors",

@@ -267,11 +267,13 @@ int SearchCommand(int argc, char** argv) {
 
   auto exported = search.Export(best.policy, args->Get("out"));
   if (!exported.ok()) return Fail("search", exported.status());
-  std::cout << "\nexported model (full reconstruction" << (exported->accuracy_before_fine_tune >= 0 ? ", fine-tuned" : "")
+  std::cout << "\nexported model (full reconstruction" << (exported->fine_tune_kept_epoch > 0 ? ", fine-tuned" : "")
             << "): accuracy " << Percent(exported->exported_accuracy, 2) << " on the " << search.validation().size()
             << " validation samples";
-  if (exported->accuracy_before_fine_tune >= 0) {
+  if (exported->fine_tune_kept_epoch > 0) {
     std::cout << " (" << Percent(exported->accuracy_before_fine_tune, 2) << " before fine-tuning)";
+  } else if (exported->fine_tune_kept_epoch == 0) {
+    std::cout << " (not fine-tuned: no epoch scored above " << Percent(exported->accuracy_before_fine_tune, 2) << ")";
   }
   std::cout << "\n";
   std::cout << "\nwrote " << exported->policy_path << ", " << exported->model_path << " ("

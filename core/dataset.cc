@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/dataset_internal.h"
+#include "core/image_folder.h"
 
 namespace acs {
 namespace {
@@ -30,16 +31,6 @@ constexpr const char* kSupportedFormats =
 std::string Hex(uint32_t v, int digits) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "0x%0*x", digits, v);
-  return buf;
-}
-
-// "512 B", "3.5 MiB", "13411045 GiB".
-std::string Bytes(double bytes) {
-  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB"};
-  int unit = 0;
-  for (; unit < 3 && bytes >= 1024; ++unit) bytes /= 1024;
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), unit > 0 && bytes < 100 ? "%.3g %s" : "%.0f %s", bytes, kUnits[unit]);
   return buf;
 }
 
@@ -74,19 +65,7 @@ std::string DescribeWindow(const Window& w, int64_t total) {
 
 Status CheckDecodedSize(const std::string& path, int64_t n, int64_t c, int64_t h, int64_t w,
                         const DatasetOptions& options, const char* how) {
-  const double bytes = 4.0 * static_cast<double>(n) * static_cast<double>(c) * static_cast<double>(h) *
-                       static_cast<double>(w);
-  const int64_t limit = options.max_decoded_bytes;
-  if (limit <= 0 || bytes <= static_cast<double>(limit)) return Status::Ok();
-  std::string size = Bytes(bytes), most = Bytes(static_cast<double>(limit));
-  if (size == most) {  // rounded alike: give the bytes
-    size = std::to_string(static_cast<uint64_t>(bytes)) + " B";
-    most = std::to_string(limit) + " B";
-  }
-  return Status::ResourceExhausted((path.empty() ? "" : path + ": ") + std::to_string(n) + " images of " +
-                                   std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w) + " " +
-                                   how + " " + size + " of float32, past the limit of " + most +
-                                   " (read fewer with a limit/offset)");
+  return CheckImagesSize(path, n, {c, h, w}, options.max_decoded_bytes, how);
 }
 
 }  // namespace dataset_internal
@@ -347,6 +326,7 @@ StatusOr<Dataset> LoadDataset(const std::string& path, const DatasetOptions& opt
   }
   StatusOr<Dataset> read = Status::Internal("not read");
   try {
+    if (IsImageFolder(path)) return ReadImageFolder(path, options);  // prepared image by image
     read = ReadAny(path, options);
   } catch (const c10::Error& e) {  // a LibTorch check on malformed data
     return Status::DataLoss(path + ": cannot read it: " + e.what_without_backtrace());
@@ -358,75 +338,6 @@ StatusOr<Dataset> LoadDataset(const std::string& path, const DatasetOptions& opt
   if (!images.ok()) return Status(images.status().code(), path + ": " + images.status().message());
   data.images = std::move(images).value();
   return data;
-}
-
-StatusOr<torch::Tensor> TransformImages(const torch::Tensor& images, const DatasetOptions& options) {
-  if (!images.defined() || images.dim() != 4) {
-    return Status::InvalidArgument("images must be [N, C, H, W], got " +
-                                   (images.defined() ? ShapeOf(images) : std::string("nothing")));
-  }
-  // The options first, then the sizes of the tensors they make, then the work.
-  if (options.pad < 0 || options.pad > static_cast<int64_t>(kMaxImageSide)) {
-    return Status::InvalidArgument("pad must be in [0, " + std::to_string(kMaxImageSide) + "]");
-  }
-  if (!options.resize.empty() &&
-      (options.resize.size() != 2 || options.resize[0] <= 0 || options.resize[1] <= 0)) {
-    return Status::InvalidArgument("resize must be {H, W} with positive sizes");
-  }
-  if (options.channels < 0) return Status::InvalidArgument("channels must not be negative");
-  const int64_t n = images.size(0), p = options.pad;
-  int64_t c = images.size(1), h = images.size(2) + 2 * p, w = images.size(3) + 2 * p;
-  if (p > 0) ACS_RETURN_IF_ERROR(CheckDecodedSize("", n, c, h, w, options, "after padding come to"));
-  const bool resize = !options.resize.empty() && (h != options.resize[0] || w != options.resize[1]);
-  if (!options.resize.empty()) {
-    h = options.resize[0];
-    w = options.resize[1];
-  }
-  if (options.channels > 0 && options.channels != c) {
-    if (c != 1) {
-      return Status::InvalidArgument("cannot turn " + std::to_string(c) + " channels into " +
-                                     std::to_string(options.channels) + "; only 1-channel images are repeated");
-    }
-    c = options.channels;
-  }
-  const bool normalize = !options.mean.empty() || !options.std.empty();
-  const auto means = static_cast<int64_t>(options.mean.size());
-  if (normalize) {
-    if (options.std.size() != options.mean.size() || (means != 1 && means != c)) {
-      return Status::InvalidArgument("mean and std need one value or one per channel (" + std::to_string(c) +
-                                     "), got " + std::to_string(options.mean.size()) + " and " +
-                                     std::to_string(options.std.size()));
-    }
-    for (double s : options.std) {
-      if (!(s > 0)) return Status::InvalidArgument("std values must be positive");
-    }
-  }
-  ACS_RETURN_IF_ERROR(CheckDecodedSize("", n, c, h, w, options, "after the transforms come to"));
-
-  torch::Tensor x = images.to(torch::kFloat);
-  if (p > 0) x = torch::constant_pad_nd(x, {p, p, p, p}, 0);
-  if (resize && n == 0) {
-    x = torch::zeros({0, x.size(1), h, w});
-  } else if (resize) {
-    namespace F = torch::nn::functional;
-    x = F::interpolate(
-        x, F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w}).mode(torch::kBilinear).align_corners(false));
-  }
-  if (c != x.size(1)) x = x.repeat({1, c, 1, 1});
-  if (normalize) {
-    auto as_tensor = [&](const std::vector<double>& v) {
-      return torch::tensor(v, torch::kDouble).to(torch::kFloat).view({1, means, 1, 1});
-    };
-    x = (x - as_tensor(options.mean)) / as_tensor(options.std);
-  }
-  return x.contiguous();
-}
-
-DatasetOptions FitToInput(const std::vector<int64_t>& input_shape, DatasetOptions base) {
-  if (input_shape.size() != 4) return base;
-  if (input_shape[1] > 0) base.channels = input_shape[1];
-  if (input_shape[2] > 0 && input_shape[3] > 0) base.resize = {input_shape[2], input_shape[3]};
-  return base;
 }
 
 }  // namespace acs

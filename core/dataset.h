@@ -1,6 +1,7 @@
 // Dataset readers: IDX (MNIST family, gzipped or not), CIFAR-10 binary, and a tensor file
-// of (images, labels) saved from Python with torch.save. Transforms so that a 28x28 grey
-// image can feed a 3x32x32 model.
+// of (images, labels) saved from Python with torch.save. Transforms: a preprocessing spec
+// (core/preprocess.h), or the fixed pad / resize / channel repeat / normalize that lets a
+// 28x28 grey image feed a 3x32x32 model.
 #pragma once
 
 #include <torch/types.h>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/preprocess.h"
 #include "core/status.h"
 
 namespace acs {
@@ -30,6 +32,10 @@ struct DatasetOptions {
   int64_t channels = 0;           // repeat a 1-channel image to this many; 0 = keep
   std::vector<double> mean;       // per-channel (or one value) normalization; empty = none
   std::vector<double> std;        // same length as mean
+  // When not empty, the transforms, in its order, instead of pad / resize / channels /
+  // mean / std (which must then be unset).
+  PreprocessSpec preprocess;
+  std::vector<int64_t> input_chw;  // [C, H, W] the spec must make (FitToInput); empty = any
   // The most the selected images may take as float32 (N*C*H*W*4 bytes), checked from the
   // file's header or shape before the pixels are read or converted, and for the tensors
   // the transforms make before they are made; 0 = no limit. Peak memory is higher: an IDX
@@ -50,13 +56,21 @@ struct DatasetOptions {
 // naming the file, the size and the limit, before they are allocated.
 StatusOr<Dataset> LoadDataset(const std::string& path, const DatasetOptions& options = {});
 
-// Applies pad, resize, channel repeat and normalization from options to images [N,C,H,W].
-// ResourceExhausted when a tensor it would make passes options.max_decoded_bytes.
+// Applies options.preprocess, or else pad, resize, channel repeat and normalization in that
+// order, to images [N,C,H,W]. ResourceExhausted when a tensor it would make passes
+// options.max_decoded_bytes; InvalidArgument for options that do not fit the images, both
+// kinds of transform at once, or a spec that does not make options.input_chw.
 StatusOr<torch::Tensor> TransformImages(const torch::Tensor& images, const DatasetOptions& options);
 
+// The spec's transforms (core/preprocess.h) of images [N, C, H, W] read as values in
+// [0, 1]. Errors as PreprocessedShapes, before any tensor is made.
+StatusOr<torch::Tensor> ApplyPreprocess(const torch::Tensor& images, const PreprocessSpec& spec,
+                                        int64_t max_bytes = 0);
+
 // Options that make a dataset fit a model input shape {1, C, H, W}: channel repeat and
-// resize when they differ. Normalization is left to the caller. A shape of another rank leaves
-// `base` unchanged.
+// resize when they differ. Normalization is left to the caller. With a preprocessing spec
+// in `base`, the spec must make that shape itself: only input_chw is set. A shape of another
+// rank leaves `base` unchanged.
 DatasetOptions FitToInput(const std::vector<int64_t>& input_shape, DatasetOptions base = {});
 
 }  // namespace acs

@@ -29,7 +29,8 @@ std::vector<torch::Tensor> NodeTensors(torch::jit::Node* node) {
 }  // namespace
 
 StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, const FineTuneOptions& options,
-                                  const std::function<void(int64_t, int64_t, double)>& progress) {
+                                  const std::function<void(int64_t, int64_t, double)>& progress,
+                                  const FineTuneValidator& validate) {
   if (!train.has_labels()) return Status::InvalidArgument("fine-tuning needs labelled data");
   if (train.size() < 1) return Status::InvalidArgument("fine-tuning needs at least one sample");
   if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0)) {
@@ -57,6 +58,11 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
     }
   }
   if (params.empty()) return Status::FailedPrecondition("the compressed model has no fp32 layer to fine-tune");
+  if (validate) {
+    torch::NoGradGuard no_grad;
+    ACS_ASSIGN_OR_RETURN(result.score_before, validate(model));
+  }
+  std::vector<torch::Tensor> best = saved;  // the weights of result.kept_epoch
 
   // Training runs a fresh module of the same graph (its constants are the same tensors)
   // without the executor's optimizations, which would fold the trained constants away;
@@ -75,6 +81,24 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
   auto& sgd_options = static_cast<torch::optim::SGDOptions&>(sgd.param_groups()[0].options());
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   Status status = Status::Ok();
+  // After an epoch: keeps its weights, with a validator only when they score best (a
+  // fresh module of the trained graph, run without the executor's optimizations, so that
+  // the live constants are read).
+  auto end_epoch = [&](int64_t epoch) -> Status {
+    torch::NoGradGuard no_grad;
+    bool keep = true;
+    if (validate) {
+      model.module = ModuleFromGraph(*graph);
+      ACS_ASSIGN_OR_RETURN(double score, validate(model));
+      result.epoch_scores.push_back(score);
+      keep = score > result.kept_score();
+    }
+    if (keep) {
+      result.kept_epoch = epoch + 1;
+      for (size_t k = 0; k < params.size(); ++k) best[k] = params[k].detach().clone();
+    }
+    return Status::Ok();
+  };
   try {
     for (int64_t epoch = 0; epoch < options.epochs && status.ok(); ++epoch) {
       const torch::Tensor order = torch::randperm(n, gen, torch::kLong);
@@ -94,26 +118,31 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
         }
         const double l = loss.item<double>();
         if (!std::isfinite(l)) {
-          status = Status::Internal("fine-tuning diverged (loss " + std::to_string(l) + "); weights restored");
+          result.diverged_at_step = step + 1;
           break;
         }
         loss_sum += l;
         ++result.steps;
         if (progress) progress(step + 1, steps, l);
       }
-      if (status.ok()) {
-        (epoch == 0 ? result.first_loss : result.last_loss) = loss_sum / static_cast<double>(batches);
-        if (epoch == 0) result.last_loss = result.first_loss;
-      }
+      if (result.diverged_at_step >= 0) break;
+      (epoch == 0 ? result.first_loss : result.last_loss) = loss_sum / static_cast<double>(batches);
+      if (epoch == 0) result.last_loss = result.first_loss;
+      status = end_epoch(epoch);
     }
   } catch (const std::exception& e) {
     status = Status::Internal("fine-tuning: running the model failed: " + ShortError(e));
   }
   torch::NoGradGuard no_grad;
+  const bool keep_last = status.ok() && result.diverged_at_step < 0 && result.kept_epoch == options.epochs;
   for (size_t k = 0; k < params.size(); ++k) {
     params[k].set_requires_grad(false);
     params[k].mutable_grad() = torch::Tensor();
-    if (!status.ok()) params[k].copy_(saved[k]);
+    if (!status.ok()) {
+      params[k].copy_(saved[k]);
+    } else if (!keep_last) {
+      params[k].copy_(best[k]);
+    }
   }
   ACS_RETURN_IF_ERROR(status);
   model.module = ModuleFromGraph(*graph);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "core/compressor.h"
 #include "core/dataset.h"
@@ -30,13 +31,31 @@ struct FineTuneResult {
   double first_loss = 0;       // mean training loss of the first and the last epoch
   double last_loss = 0;
   double seconds = 0;
+  // With a validator: its score before fine-tuning and after each epoch. The weights kept:
+  // those of the best score with a validator, else of the last whole epoch; 0 = the
+  // weights before fine-tuning.
+  double score_before = -1;            // -1 without a validator
+  std::vector<double> epoch_scores;
+  int64_t kept_epoch = 0;              // 0..epochs
+  int64_t diverged_at_step = -1;       // the step whose loss was not finite; -1: none
+  double kept_score() const {
+    return kept_epoch == 0 || epoch_scores.empty() ? score_before : epoch_scores[kept_epoch - 1];
+  }
 };
 
-// `progress(step, steps, loss)` after every step, may be null. Errors: InvalidArgument for
-// unlabelled data or bad options; FailedPrecondition when the model has no fp32 layer to
-// tune; Internal when the model fails to run (e.g. data of another shape) or the loss
-// diverges. On an error the weights are restored.
+// Scores a model on held-out data, higher is better (e.g. validation top-1).
+using FineTuneValidator = std::function<StatusOr<double>(CompressedModel&)>;
+
+// `progress(step, steps, loss)` after every step, may be null. With `validate`, the model is
+// scored before fine-tuning and after every epoch, and ends with the weights of the best
+// score (ties keep the earlier): fine-tuning never leaves it scoring lower than it began.
+// Without one, the last epoch's weights are kept. A loss that is not finite ends the
+// training with the weights kept so far. Errors: InvalidArgument for unlabelled data or bad options;
+// FailedPrecondition when the model has no fp32 layer to tune; Internal when the model
+// fails to run (e.g. data of another shape); the validator's. On an error the weights are
+// restored.
 StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, const FineTuneOptions& options,
-                                  const std::function<void(int64_t, int64_t, double)>& progress = nullptr);
+                                  const std::function<void(int64_t, int64_t, double)>& progress = nullptr,
+                                  const FineTuneValidator& validate = nullptr);
 
 }  // namespace acs

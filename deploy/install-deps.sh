@@ -13,9 +13,9 @@ packages=(
   libxgboost-dev
   sqlite3
   libgtest-dev libgmock-dev
-  zlib1g-dev
+  zlib1g-dev libpng-dev libjpeg62-turbo-dev
   dataset-fashion-mnist
-  python3 python3-torch python3-torchvision
+  python3 python3-torch python3-torchvision python3-pil
   python3-grpcio python3-protobuf python3-grpc-tools
 )
 if [ "${1:-}" = fuzz ]; then packages+=(clang); fi

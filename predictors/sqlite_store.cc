@@ -79,29 +79,10 @@ class SqliteStore final : public MeasurementStore {
 
   Status AddKernels(std::vector<KernelRecord>& records) override {
     std::lock_guard<std::mutex> lock(mu_);
-    ACS_ASSIGN_OR_RETURN(Statement insert,
-                         db_->Prepare("INSERT INTO kernel_measurements (device_class, kernel_key, spec_json, threads, "
-                                      "median_us, iqr_us, repeats, source, record_json, min_us) "
-                                      "VALUES (?,?,?,?,?,?,?,?,?,?)"));
     ACS_RETURN_IF_ERROR(db_->Begin());
-    for (KernelRecord& r : records) {
-      insert.Bind(1, r.device_class)
-          .Bind(2, r.spec.Key())
-          .Bind(3, r.spec.ToJson().dump())
-          .Bind(4, static_cast<int64_t>(r.spec.threads))
-          .Bind(5, r.median_us)
-          .Bind(6, r.iqr_us)
-          .Bind(7, static_cast<int64_t>(r.repeats))
-          .Bind(8, r.source)
-          .Bind(9, r.record_json)
-          .Bind(10, r.min_us);
-      Status s = insert.Run();
-      if (!s.ok()) {
-        db_->Rollback();
-        return s;
-      }
-      r.id = db_->LastInsertId();
-      insert.Reset();
+    if (Status s = InsertKernels(*db_, records); !s.ok()) {
+      db_->Rollback();
+      return s;
     }
     return db_->Commit();
   }
@@ -278,9 +259,34 @@ class SqliteStore final : public MeasurementStore {
 
 }  // namespace
 
+Status MigrateMeasurements(Db& db) { return db.Migrate("measurements", Migrations()); }
+
+Status InsertKernels(Db& db, std::vector<KernelRecord>& records) {
+  ACS_ASSIGN_OR_RETURN(Statement insert,
+                       db.Prepare("INSERT INTO kernel_measurements (device_class, kernel_key, spec_json, threads, "
+                                  "median_us, iqr_us, repeats, source, record_json, min_us) "
+                                  "VALUES (?,?,?,?,?,?,?,?,?,?)"));
+  for (KernelRecord& r : records) {
+    insert.Bind(1, r.device_class)
+        .Bind(2, r.spec.Key())
+        .Bind(3, r.spec.ToJson().dump())
+        .Bind(4, static_cast<int64_t>(r.spec.threads))
+        .Bind(5, r.median_us)
+        .Bind(6, r.iqr_us)
+        .Bind(7, static_cast<int64_t>(r.repeats))
+        .Bind(8, r.source)
+        .Bind(9, r.record_json)
+        .Bind(10, r.min_us);
+    ACS_RETURN_IF_ERROR(insert.Run());
+    r.id = db.LastInsertId();
+    ACS_RETURN_IF_ERROR(insert.Reset());
+  }
+  return Status::Ok();
+}
+
 StatusOr<std::unique_ptr<MeasurementStore>> OpenSqliteStore(const std::string& path) {
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path));
-  ACS_RETURN_IF_ERROR(db->Migrate("measurements", Migrations()));
+  ACS_RETURN_IF_ERROR(MigrateMeasurements(*db));
   return std::unique_ptr<MeasurementStore>(std::make_unique<SqliteStore>(std::move(db)));
 }
 

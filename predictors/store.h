@@ -13,6 +13,10 @@
 #include "core/status.h"
 #include "predictors/model_latency.h"
 
+namespace acs {
+class Db;
+}  // namespace acs
+
 namespace acs::predictors {
 
 struct KernelRecord {
@@ -71,5 +75,12 @@ class MeasurementStore {
 // Opens or creates an SQLite store (WAL, migrations applied). Errors: Unavailable for a
 // path that cannot be opened, FailedPrecondition for a newer schema.
 StatusOr<std::unique_ptr<MeasurementStore>> OpenSqliteStore(const std::string& path);
+
+// The SQLite store's schema on another connection to its file, for a store that records a
+// measurement in the same transaction as its own rows (a task completed with its result):
+// MigrateMeasurements applies the migrations as OpenSqliteStore does; InsertKernels
+// appends inside the caller's transaction and sets the ids.
+Status MigrateMeasurements(Db& db);
+Status InsertKernels(Db& db, std::vector<KernelRecord>& records);
 
 }  // namespace acs::predictors

@@ -1,10 +1,12 @@
 #include "server/acs_service.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "predictors/predictor.h"
 #include "server/farm_service.h"
 #include "proto/grpc_status.h"
+#include "proto/preprocess_steps.h"
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -62,6 +64,7 @@ JobRequest RequestOf(const acs::v1::SubmitJobRequest& r) {
   out.fine_tune = r.fine_tune();
   if (r.threads() != 0) out.threads = r.threads();
   if (r.top_k() != 0) out.top_k = r.top_k();
+  out.preprocess = PreprocessStepsJson(r.preprocess());
   return out;
 }
 
@@ -84,6 +87,7 @@ void FillRequest(const JobRequest& r, acs::v1::SubmitJobRequest* out) {
   out->set_fine_tune(r.fine_tune);
   out->set_threads(r.threads);
   out->set_top_k(r.top_k);
+  AddPreprocessSteps(r.preprocess, out->mutable_preprocess());
 }
 
 void FillJob(const JobRecord& j, acs::v1::Job* out) {
@@ -97,6 +101,7 @@ void FillJob(const JobRecord& j, acs::v1::Job* out) {
   out->set_best_reward(p.best_reward);
   out->set_best_accuracy(p.best_accuracy);
   out->set_dense_accuracy(p.dense_accuracy);
+  out->set_exported_accuracy(p.exported_accuracy);
   out->set_best_predicted_latency_us(p.best_predicted_us);
   out->set_dense_predicted_latency_us(p.dense_predicted_us);
   out->set_best_measured_latency_us(p.best_measured_us);
@@ -154,8 +159,9 @@ StatusOr<Principal> AcsService::Caller(grpc::ServerContext* ctx, std::initialize
 
 grpc::Status AcsService::Upload(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
                                 acs::v1::UploadReply* reply, const std::string& what) {
-  if (auto who = Caller(ctx, {Role::kAdmin, Role::kUser}, "uploading a " + what); !who.ok()) return ToGrpc(who.status());
-  StatusOr<BlobWriter::Committed> blob = Receive(ctx, reader);
+  StatusOr<Principal> who = Caller(ctx, {Role::kAdmin, Role::kUser}, "uploading a " + what);
+  if (!who.ok()) return ToGrpc(who.status());
+  StatusOr<BlobWriter::Committed> blob = Receive(ctx, reader, who->name);
   if (!blob.ok()) return ToGrpc(blob.status());
   reply->set_sha256(blob->sha256);
   reply->set_bytes(blob->bytes);
@@ -164,8 +170,21 @@ grpc::Status AcsService::Upload(grpc::ServerContext* ctx, grpc::ServerReader<acs
 }
 
 StatusOr<BlobWriter::Committed> AcsService::Receive(grpc::ServerContext* ctx,
-                                                   grpc::ServerReader<acs::v1::UploadChunk>* reader) {
-  ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, p_.blobs->NewWriter(p_.max_upload_bytes));
+                                                   grpc::ServerReader<acs::v1::UploadChunk>* reader,
+                                                   const std::string& owner) {
+  // The quota bounds what this upload may bring (a blob the owner has already counts again
+  // here, and is not counted twice once stored).
+  ACS_ASSIGN_OR_RETURN(int64_t used, p_.store->UploadedBytes(owner));
+  const int64_t left = p_.max_user_upload_bytes > 0 ? std::max<int64_t>(0, p_.max_user_upload_bytes - used)
+                                                    : p_.max_upload_bytes;
+  auto over_quota = [&](int64_t bytes) {
+    return Status::ResourceExhausted(owner + " has uploaded " + std::to_string(used) + " bytes of a quota of " +
+                                     std::to_string(p_.max_user_upload_bytes) + "; this upload of " +
+                                     std::to_string(bytes) + " bytes would pass it (ask an admin to raise " +
+                                     "--max-user-upload-mb)");
+  };
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer,
+                       p_.blobs->NewWriter(std::min(p_.max_upload_bytes, left)));
   acs::v1::UploadChunk chunk;
   bool first = true;
   int64_t announced = 0, received = 0;
@@ -177,6 +196,10 @@ StatusOr<BlobWriter::Committed> AcsService::Receive(grpc::ServerContext* ctx,
                                          " bytes exceeds the limit of " + std::to_string(p_.max_upload_bytes) +
                                          " bytes");
       }
+      if (announced > left) return over_quota(announced);
+    }
+    if (received + static_cast<int64_t>(chunk.data().size()) > left && left < p_.max_upload_bytes) {
+      return over_quota(received + static_cast<int64_t>(chunk.data().size()));
     }
     first = false;
     ACS_RETURN_IF_ERROR(writer->Append(chunk.data()));
@@ -188,7 +211,9 @@ StatusOr<BlobWriter::Committed> AcsService::Receive(grpc::ServerContext* ctx,
     return Status::InvalidArgument("the upload announced " + std::to_string(announced) + " bytes and sent " +
                                    std::to_string(received) + "; nothing was stored");
   }
-  return writer->Commit();
+  ACS_ASSIGN_OR_RETURN(BlobWriter::Committed committed, writer->Commit());
+  ACS_RETURN_IF_ERROR(p_.store->RecordUpload(owner, committed.sha256, committed.bytes));
+  return committed;
 }
 
 grpc::Status AcsService::UploadModel(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,

@@ -25,6 +25,8 @@ struct AcsServiceParts {
   predictors::MeasurementStore* measurements = nullptr;
   const Authenticator* auth = nullptr;
   int64_t max_upload_bytes = int64_t{1} << 30;  // larger uploads: RESOURCE_EXHAUSTED
+  int64_t max_user_upload_bytes = int64_t{20} << 30;  // all of a user's uploads; past it:
+                                                       // RESOURCE_EXHAUSTED (0: no quota)
   int max_watchers_per_user = 16;               // concurrent WatchJob streams; more: RESOURCE_EXHAUSTED
 };
 
@@ -60,7 +62,9 @@ class AcsService final : public acs::v1::Acs::Service {
                       acs::v1::UploadReply* reply, const std::string& what);
   // An upload's chunks into the blob store; nothing is stored unless every announced byte
   // arrived and the client finished the stream.
-  StatusOr<BlobWriter::Committed> Receive(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader);
+  // An upload of `owner`, within the size limit and the owner's quota, stored and recorded.
+  StatusOr<BlobWriter::Committed> Receive(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
+                                          const std::string& owner);
   // The job if the caller may see it: NotFound for an unknown id and for another user's job.
   StatusOr<JobRecord> VisibleJob(const Principal& who, const std::string& id);
   // Counts a watch of `who` while it lasts; ResourceExhausted naming the limit past it.

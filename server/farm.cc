@@ -117,13 +117,10 @@ StatusOr<bool> Farm::Report(const std::string& worker_id, int64_t token_id, cons
     record.source = spec.value("source", "farm");
     record.record_json = result_json;
   }
-  ACS_ASSIGN_OR_RETURN(bool accepted,
-                       store_->ReportTask(worker_id, task_id, ok, result_json, error, options_.max_attempts));
-  if (accepted && kernel && measurements_) {
-    std::vector<predictors::KernelRecord> batch = {record};
-    ACS_RETURN_IF_ERROR(measurements_->AddKernels(batch));
-  }
-  return accepted;
+  std::vector<predictors::KernelRecord> batch;
+  if (kernel) batch.push_back(record);
+  return store_->ReportTask(worker_id, task_id, ok, result_json, error, options_.max_attempts,
+                            kernel ? &batch : nullptr);
 }
 
 StatusOr<std::string> Farm::ModelOfLeasedTask(const std::string& worker_id, int64_t token_id,

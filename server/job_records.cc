@@ -56,7 +56,8 @@ nlohmann::json JobRequest::ToJson() const {
           {"budget_ratio", budget_ratio}, {"agent", agent},               {"patterns", patterns},
           {"block_sizes", block_sizes},   {"precisions", precisions},     {"max_sparsity", max_sparsity},
           {"skip_layers", skip_layers},   {"episodes", episodes},         {"seed", seed},
-          {"fine_tune", fine_tune},       {"threads", threads},           {"top_k", top_k}};
+          {"fine_tune", fine_tune},       {"threads", threads},           {"top_k", top_k},
+          {"preprocess", preprocess}};
 }
 
 StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
@@ -78,6 +79,7 @@ StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
     r.max_sparsity = j.value("max_sparsity", 0.0);
     r.skip_layers = ListOf<std::string>(j, "skip_layers");
     r.episodes = Field(j, "episodes", r.episodes);
+    if (j.contains("preprocess") && j["preprocess"].is_array()) r.preprocess = j["preprocess"];
     r.seed = Field(j, "seed", r.seed);
     r.fine_tune = j.value("fine_tune", false);
     r.threads = Field(j, "threads", r.threads);
@@ -91,6 +93,7 @@ StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
 nlohmann::json JobProgress::ToJson() const {
   nlohmann::json j = {{"episodes_done", episodes_done},         {"best_reward", best_reward},
                       {"best_accuracy", best_accuracy},         {"dense_accuracy", dense_accuracy},
+                      {"exported_accuracy", exported_accuracy},
                       {"best_cost_ratio", best_cost_ratio},     {"best_predicted_us", best_predicted_us},
                       {"dense_predicted_us", dense_predicted_us}, {"best_measured_us", best_measured_us},
                       {"dense_measured_us", dense_measured_us}, {"eta_seconds", eta_seconds},
@@ -128,6 +131,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.best_reward = j.value("best_reward", 0.0);
     p.best_accuracy = j.value("best_accuracy", 0.0);
     p.dense_accuracy = j.value("dense_accuracy", 0.0);
+    p.exported_accuracy = j.value("exported_accuracy", 0.0);
     p.best_cost_ratio = j.value("best_cost_ratio", 0.0);
     p.best_predicted_us = j.value("best_predicted_us", 0.0);
     p.dense_predicted_us = j.value("dense_predicted_us", 0.0);
@@ -183,6 +187,7 @@ void JobProgress::TakeResultOf(const JobProgress& kept) {
   verify_policies = kept.verify_policies;
   best_reward = kept.best_reward;
   best_accuracy = kept.best_accuracy;
+  exported_accuracy = kept.exported_accuracy;
   best_cost_ratio = kept.best_cost_ratio;
   best_predicted_us = kept.best_predicted_us;
   best_measured_us = kept.best_measured_us;

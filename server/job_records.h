@@ -33,6 +33,9 @@ struct JobRequest {
   bool fine_tune = false;                  // fine-tune the exported model (labelled data only)
   int threads = 1;
   int top_k = 3;                           // policies verified on workers
+  // The preprocessing spec's steps (core/preprocess.h), validated at Submit; empty: the
+  // images fitted to input_shape.
+  nlohmann::json preprocess = nlohmann::json::array();
 
   nlohmann::json ToJson() const;
   static StatusOr<JobRequest> FromJson(const std::string& text);
@@ -50,7 +53,7 @@ struct Verification {
   int run = 0;                 // the exported policy is measured in several tasks: which
   std::string policy_hash;
   std::string task_id;
-  double accuracy = 0;         // search accuracy of the policy
+  double accuracy = 0;         // the policy's search accuracy; rank 0: the exported model's
   double predicted_us = 0;     // 0 without a latency predictor
   double measured_us = 0;      // runtime median, 0 until measured
   double dense_measured_us = 0;
@@ -61,6 +64,8 @@ struct Verification {
 struct JobProgress {
   int episodes_done = 0;
   double best_reward = 0, best_accuracy = 0, dense_accuracy = 0;
+  double exported_accuracy = 0;  // of the model the user downloads (compressed.pt as exported,
+                                 // fine-tuned or not) on the validation samples; 0 before export
   double best_cost_ratio = 0;
   double best_predicted_us = 0, dense_predicted_us = 0;
   double best_measured_us = 0, dense_measured_us = 0;

@@ -36,7 +36,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   ACS_ASSIGN_OR_RETURN(o.model_path, blobs_->PathOf(request.model_sha256));
   ACS_ASSIGN_OR_RETURN(o.data_path, DatasetPath(request));
   o.input_shape = request.input_shape;
-  o.data.split = "train";
+  ACS_ASSIGN_OR_RETURN(o.data, DataOptionsOf(request));
   o.budget_kind = request.budget_kind;
   o.budget_ratio = request.budget_ratio;
   if (request.budget_kind == "latency") {
@@ -156,6 +156,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, blobs_->Put(ReadBytes(path)));
     progress.artifacts.push_back({fs::path(path).filename().string(), blob.sha256, blob.bytes});
   }
+  progress.exported_accuracy = exported.exported_accuracy;
   std::error_code ec;
   fs::remove_all(dir, ec);
   progress.verifications.clear();
@@ -170,7 +171,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     Verification v;
     v.rank = static_cast<int>(progress.verifications.size());
     v.policy_hash = e.policy.Hash();
-    v.accuracy = e.score.accuracy;
+    v.accuracy = i == session->best() ? exported.exported_accuracy : e.score.accuracy;
     v.predicted_us = session->PredictedUs(e.policy);
     progress.verifications.push_back(v);
     progress.verify_policies.push_back(e.policy.ToJson(-1));
@@ -187,8 +188,12 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   std::snprintf(line, sizeof line, "search done: best %.2f%% (dense %.2f%%), exported %.2f%%", 100 * best.score.accuracy,
                 100 * progress.dense_accuracy, 100 * exported.exported_accuracy);
   std::string done = line;
-  if (exported.accuracy_before_fine_tune >= 0) {
+  if (exported.fine_tune_kept_epoch > 0) {
     std::snprintf(line, sizeof line, " (fine-tuned from %.2f%%)", 100 * exported.accuracy_before_fine_tune);
+    done += line;
+  } else if (exported.fine_tune_kept_epoch == 0) {
+    std::snprintf(line, sizeof line, " (not fine-tuned: no epoch of fine-tuning scored above %.2f%%)",
+                  100 * exported.accuracy_before_fine_tune);
     done += line;
   }
   ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", done}}));

@@ -13,7 +13,8 @@ namespace acs::server {
 namespace {
 
 // "measured 263 us vs dense 515 us (1.96x speedup) on CLASS[, the median of 3 runs
-// (0.49-0.53x of dense latency)]" of the exported policy's median run.
+// (0.49-0.53x of dense latency)][; compressed.pt scores 90.20% on the validation samples
+// (dense 91.40%)]" of the exported policy's median run.
 std::string MeasuredLine(const JobProgress& progress, const nlohmann::json& outcome) {
   char line[300];
   std::snprintf(line, sizeof line, "measured %.0f us vs dense %.0f us (%.2fx speedup) on %s",
@@ -23,6 +24,11 @@ std::string MeasuredLine(const JobProgress& progress, const nlohmann::json& outc
   if (outcome.value("runs", 1) > 1) {
     std::snprintf(line, sizeof line, ", the median of %d runs (%.2f-%.2fx of dense latency)",
                   outcome.value("runs", 1), outcome.value("ratio_min", 0.0), outcome.value("ratio_max", 0.0));
+    measured += line;
+  }
+  if (progress.exported_accuracy > 0) {
+    std::snprintf(line, sizeof line, "; compressed.pt scores %.2f%% on the validation samples (dense %.2f%%)",
+                  100 * progress.exported_accuracy, 100 * progress.dense_accuracy);
     measured += line;
   }
   return measured;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 
 #include "agents/latency_cost.h"
@@ -35,6 +36,15 @@ StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(pr
   ACS_ASSIGN_OR_RETURN(std::optional<predictors::StoredPredictor> stored,
                        predictors::LoadLatestPredictor(*store, device_class));
   return stored ? stored->predictor : nullptr;
+}
+
+StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request) {
+  DatasetOptions data;
+  data.split = "train";
+  StatusOr<PreprocessSpec> spec = PreprocessSpec::FromJson(request.preprocess);
+  if (!spec.ok()) return Status::InvalidArgument(spec.status().message());
+  data.preprocess = std::move(spec).value();
+  return data;
 }
 
 StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& r) {
@@ -108,11 +118,26 @@ Status JobScheduler::CheckModelAndData(const JobRequest& request) {
     ACS_ASSIGN_OR_RETURN(SearchSpace space, SearchSpaceOf(request));
     StatusOr<std::shared_ptr<ImportedModel>> model = ImportTorchScript(model_path, {request.input_shape});
     if (!model.ok()) return AsInvalid(model.status(), "model " + request.model_sha256.substr(0, 12));
-    DatasetOptions data = request.input_shape.size() == 4 ? FitToInput(request.input_shape) : DatasetOptions{};
-    data.split = "train";
+    ACS_ASSIGN_OR_RETURN(DatasetOptions data, DataOptionsOf(request));
+    data = FitToInput(request.input_shape, data);
     data.limit = 1;
     StatusOr<Dataset> sample = LoadDataset(data_path, data);
     if (!sample.ok()) return AsInvalid(sample.status(), "dataset");
+    // The job reads its calibration, validation (and fine-tuning) samples at the input
+    // shape at once: at most that many must decode within the readers' limit.
+    double sample_bytes = sizeof(float);
+    for (size_t d = 1; d < request.input_shape.size(); ++d) sample_bytes *= static_cast<double>(request.input_shape[d]);
+    const int64_t samples = options_.calibration_samples + options_.validation_samples +
+                            (request.fine_tune ? options_.fine_tune_samples : 0);
+    if (sample_bytes * static_cast<double>(samples) > static_cast<double>(data.max_decoded_bytes)) {
+      char line[300];
+      std::snprintf(line, sizeof line,
+                    "dataset: the job reads up to %lld samples, which at the input shape decode to %.1f GiB of "
+                    "float32, past the limit of %.1f GiB (use a smaller input shape)",
+                    static_cast<long long>(samples), sample_bytes * static_cast<double>(samples) / (1 << 30),
+                    static_cast<double>(data.max_decoded_bytes) / (1 << 30));
+      return Status::InvalidArgument(line);
+    }
     if (request.fine_tune && !sample->has_labels()) {
       return Status::InvalidArgument("fine-tuning needs a labelled dataset; " + sample->source + " has no labels");
     }
@@ -191,6 +216,7 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
   ACS_RETURN_IF_ERROR(DatasetPath(r).status());
   StatusOr<SearchSpace> space = SearchSpaceOf(r);
   if (!space.ok()) return AsInvalid(space.status(), "search space");
+  ACS_ASSIGN_OR_RETURN(DatasetOptions data, DataOptionsOf(r));
   ACS_ASSIGN_OR_RETURN(std::string device_class, ResolveDeviceClass(r.device_class));
   if (r.budget_kind == "latency" && device_class.empty()) {
     return Status::FailedPrecondition("a latency budget needs a device class, and no worker has registered");
@@ -198,6 +224,7 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
 
   JobRequest stored = r;
   stored.device_class = device_class;
+  stored.preprocess = data.preprocess.ToJson();
   ACS_RETURN_IF_ERROR(options_.runner_program.empty() ? CheckModelAndData(stored) : CheckInChild(stored));
 
   JobRecord job;

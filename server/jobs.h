@@ -30,6 +30,10 @@
 #include "server/job_records.h"
 #include "server/server_store.h"
 
+namespace acs {
+struct DatasetOptions;  // core/dataset.h
+}  // namespace acs
+
 namespace acs::server {
 
 struct SchedulerOptions {
@@ -78,6 +82,9 @@ inline constexpr const char* kEventVerified = "verified";
 // The search space a request asks for (the search's defaults where it names none).
 // Errors: InvalidArgument for an unknown pattern or precision name.
 StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& request);
+// The dataset options of the request's data (the train split, its preprocessing spec), not
+// yet fitted to the input shape. InvalidArgument for a malformed spec.
+StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request);
 
 // The device class's newest trained predictor, null when it has none.
 StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(predictors::MeasurementStore* store,

@@ -56,6 +56,8 @@ const char kUsage[] =
     "  --offline-seconds S   a worker silent this long shows offline (default 20)\n"
     "  --max-jobs N          jobs searching at once (default 1)\n"
     "  --max-upload-mb N     largest model or dataset upload (default 1024)\n"
+    "  --max-user-upload-mb N  all of one user's uploads, each blob counted once (default\n"
+    "                        20480; 0: no quota)\n"
     "  --datasets-dir DIR    datasets jobs may name (default /usr/share/datasets)\n"
     "  --campaign-samples N  kernels measured for a device class without predictor\n"
     "                        (default 600, plus a sixth held out)\n"
@@ -81,7 +83,8 @@ const char kUsage[] =
 
 const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert", "tls-key", "lease-seconds",
                                        "max-attempts", "offline-seconds", "log-level", "name", "role",
-                                       "max-jobs", "max-upload-mb", "datasets-dir", "campaign-samples", "expires-days",
+                                       "max-jobs", "max-upload-mb", "max-user-upload-mb", "datasets-dir",
+                                       "campaign-samples", "expires-days",
                                        "checkpoint-seconds", "fine-tune-epochs", "budget-rounds",
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
                                        "job-cpu-seconds",
@@ -352,6 +355,10 @@ int Serve(const Flags& flags) {
   if (!upload_mb.ok()) return Fail(upload_mb.status());
   if (*upload_mb < 1) return Fail(Status::InvalidArgument("--max-upload-mb must be >= 1"));
   parts.max_upload_bytes = *upload_mb << 20;
+  auto user_upload_mb = flags.GetInt("max-user-upload-mb", parts.max_user_upload_bytes >> 20);
+  if (!user_upload_mb.ok()) return Fail(user_upload_mb.status());
+  if (*user_upload_mb < 0) return Fail(Status::InvalidArgument("--max-user-upload-mb must be >= 0"));
+  parts.max_user_upload_bytes = *user_upload_mb << 20;
   auto watchers = flags.GetInt("max-watchers", parts.max_watchers_per_user);
   if (!watchers.ok()) return Fail(watchers.status());
   if (*watchers < 1) return Fail(Status::InvalidArgument("--max-watchers must be >= 1"));

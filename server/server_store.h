@@ -13,6 +13,7 @@
 
 #include "core/sqlite_db.h"
 #include "core/status.h"
+#include "predictors/store.h"
 
 namespace acs::server {
 
@@ -138,6 +139,10 @@ class ServerStore {
   // {"campaign": machine_id, ...}); nullopt when it has none.
   StatusOr<std::optional<JobRecord>> LatestCampaign(const std::string& machine_id);
   StatusOr<int64_t> AddEvent(const std::string& job_id, const std::string& kind, const std::string& json);
+  // The bytes of the blobs `owner` has uploaded, each counted once however often sent (the
+  // per-user quota), and recording one (a repeat of the same blob changes nothing).
+  StatusOr<int64_t> UploadedBytes(const std::string& owner);
+  Status RecordUpload(const std::string& owner, const std::string& sha256, int64_t bytes);
   StatusOr<std::vector<JobEventRecord>> EventsAfter(const std::string& job_id, int64_t seq);
 
   // Workers.
@@ -157,9 +162,12 @@ class ServerStore {
   // Records a result: done when ok; a failure goes back to the queue, or fails the task
   // ("failed after N attempts: <error>") once it had max_attempts leases. Idempotent:
   // false (and nothing changes) when the task is not leased to this worker any more
-  // (reported already, expired, re-leased).
+  // (reported already, expired, re-leased). `kernels` (may be null) are the result's
+  // measurements, appended to the file's measurement store (predictors::InsertKernels) in
+  // the same transaction, only when the task is done: a task is never done without them.
   StatusOr<bool> ReportTask(const std::string& worker_id, const std::string& task_id, bool ok,
-                            const std::string& result_json, const std::string& error, int max_attempts);
+                            const std::string& result_json, const std::string& error, int max_attempts,
+                            std::vector<predictors::KernelRecord>* kernels = nullptr);
   // Expired leases go back to the queue, or fail once they had max_attempts leases.
   // Returns how many tasks changed.
   StatusOr<int> RequeueExpired(int64_t now_ms, int max_attempts);

@@ -2,22 +2,31 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "tests/core/test_models.h"
 
 namespace acs {
 namespace {
 
-// The best policy relaxed to the budget: less sparse, still within it, scored as one more
-// episode.
-TEST(SearchSessionTest, FillBudgetRelaxesTheBestPolicyToTheBudget) {
+// A random search of the test model at half its FLOPs on Fashion-MNIST.
+SearchSessionOptions SmallSearch() {
   SearchSessionOptions o;
   o.model_path = test_models::BuildTestModel("plain", 3);
-  ASSERT_FALSE(o.model_path.empty());
   o.input_shape = test_models::TestInputShape();
   o.data_path = "/usr/share/datasets/fashion-mnist";
   o.budget_kind = "flops";
   o.budget_ratio = 0.5;
   o.agent = "random";
+  return o;
+}
+
+// The best policy relaxed to the budget: less sparse, still within it, scored as one more
+// episode.
+TEST(SearchSessionTest, FillBudgetRelaxesTheBestPolicyToTheBudget) {
+  SearchSessionOptions o = SmallSearch();
+  ASSERT_FALSE(o.model_path.empty());
   o.episodes = 4;
   o.calibration_samples = 16;
   o.validation_samples = 32;
@@ -48,6 +57,40 @@ TEST(SearchSessionTest, FillBudgetRelaxesTheBestPolicyToTheBudget) {
   bool listed = false;
   for (int i : s.TopK(10)) listed |= i == *filled;
   EXPECT_TRUE(listed);
+}
+
+// Fine-tuning at a learning rate far too high: the exported model scores no lower than
+// before it, and the report says which weights were kept.
+TEST(SearchSessionTest, ExportNeverFineTunesTheModelWorse) {
+  SearchSessionOptions o = SmallSearch();
+  ASSERT_FALSE(o.model_path.empty());
+  o.episodes = 2;
+  o.calibration_samples = 16;
+  o.validation_samples = 64;
+  o.fine_tune_epochs = 2;
+  o.fine_tune_samples = 128;
+  o.fine_tune_learning_rate = 1e4;
+  StatusOr<std::unique_ptr<SearchSession>> session = SearchSession::Create(o);
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  SearchSession& s = **session;
+  ASSERT_TRUE(s.Run(nullptr).ok());
+  ASSERT_GE(s.best(), 0);
+  const std::string dir = (std::filesystem::temp_directory_path() / "acs_export_fine_tune").string();
+  StatusOr<ExportedSearch> exported = s.Export(s.episodes()[s.best()].policy, dir);
+  ASSERT_TRUE(exported.ok()) << exported.status().ToString();
+  ASSERT_GE(exported->accuracy_before_fine_tune, 0);
+  ASSERT_GE(exported->fine_tune_kept_epoch, 0);
+  if (exported->fine_tune_kept_epoch == 0) {
+    EXPECT_DOUBLE_EQ(exported->exported_accuracy, exported->accuracy_before_fine_tune);
+  } else {
+    EXPECT_GE(exported->exported_accuracy, exported->accuracy_before_fine_tune);
+  }
+  std::ifstream in(exported->report_path);
+  const nlohmann::json report = nlohmann::json::parse(in);
+  EXPECT_EQ(report["fine_tune"]["kept_epoch"].get<int64_t>(), exported->fine_tune_kept_epoch);
+  EXPECT_DOUBLE_EQ(report["fine_tune"]["learning_rate"].get<double>(), 1e4);
+  EXPECT_DOUBLE_EQ(report["exported_accuracy"].get<double>(), exported->exported_accuracy);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

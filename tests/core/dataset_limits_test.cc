@@ -116,21 +116,23 @@ TEST(TransformTest, RejectsOutputPastTheLimitBeforeMakingIt) {
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), StatusCode::kResourceExhausted) << out.status().ToString();
   EXPECT_EQ(out.status().message(),
-            "2 images of 3x1024x1024 after the transforms come to 24 MiB of float32, past the limit of 16 MiB "
+            "2 images of 3x1024x1024 after repeating channels come to 24 MiB of float32, past the limit of 16 MiB "
             "(read fewer with a limit/offset)");
   options.max_decoded_bytes = int64_t{24} << 20;
   out = TransformImages(grey, options);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->sizes(), (std::vector<int64_t>{2, 3, 1024, 1024}));
 
-  // At the default limit: 40 GiB would be allocated without the check.
+  // At the default limit: 13.4 GiB (40.2 with the channels) would be allocated without the check.
   DatasetOptions huge;
   huge.resize = {60000, 60000};
   huge.channels = 3;
   out = TransformImages(grey.narrow(0, 0, 1), huge);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_NE(out.status().message().find("40.2 GiB of float32, past the limit of 4 GiB"), std::string::npos)
+  EXPECT_NE(out.status().message().find("1 images of 1x60000x60000 after resizing come to 13.4 GiB of float32, past "
+                                        "the limit of 4 GiB"),
+            std::string::npos)
       << out.status().ToString();
 
   // Padding is made before the resize: its size counts even when the resize shrinks it.
@@ -150,7 +152,7 @@ TEST_F(DatasetTest, LoadRejectsTransformsPastTheLimit) {
   DatasetOptions options = FitToInput({1, 3, 64, 64});
   options.max_decoded_bytes = 100 << 10;
   ExpectError(LoadDataset(path, options), StatusCode::kResourceExhausted, path,
-              "5 images of 3x64x64 after the transforms come to 240 KiB of float32, past the limit of 100 KiB");
+              "5 images of 3x64x64 after repeating channels come to 240 KiB of float32, past the limit of 100 KiB");
   options.limit = 2;  // 96 KiB
   StatusOr<Dataset> fewer = LoadDataset(path, options);
   ASSERT_TRUE(fewer.ok()) << fewer.status().ToString();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/compressor.h"
@@ -80,6 +81,7 @@ TEST(FineTuneTest, LowersTheLossAndKeepsZerosAndOtherPrecisions) {
   EXPECT_EQ(calls, result->steps);
   EXPECT_EQ(result->layers_kept, 1);  // classifier.fc1 in int8
   EXPECT_LT(result->last_loss, result->first_loss);
+  EXPECT_EQ(result->kept_epoch, 3);  // no validator: the last epoch's weights
 
   const std::vector<torch::Tensor> after = Weights(*compressed);
   ASSERT_EQ(after.size(), before.size());
@@ -107,6 +109,87 @@ TEST(FineTuneTest, LowersTheLossAndKeepsZerosAndOtherPrecisions) {
   const torch::Tensor x = f.data.images.slice(0, 0, 8);
   EXPECT_TRUE(torch::allclose(loaded.forward({x}).toTensor(), compressed->module.forward({x}).toTensor(), 1e-5, 1e-6));
   std::filesystem::remove(path);
+}
+
+// Top-1 of the model on `data` against its labels.
+double Top1(CompressedModel& c, const Dataset& data) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor predicted = c.module.forward({data.images}).toTensor().argmax(1);
+  return predicted.eq(data.labels).to(torch::kDouble).mean().item<double>();
+}
+
+// Every layer but the 10-way classifier in 1x4 blocks at `sparsity`.
+StatusOr<CompressedModel> CompressedInBlocks(const Fixture& f, double sparsity) {
+  Policy policy;
+  LayerConfig block;
+  block.pattern = Pattern::kBlock;
+  block.block = 4;
+  block.sparsity = sparsity;
+  for (const char* name : {"features.conv1", "features.conv2", "classifier.fc1"}) policy.layers[name] = block;
+  return Compress(*f.model, policy);
+}
+
+TEST(FineTuneTest, DivergingRecoveryLeavesTheModelNoWorse) {
+  Fixture f = Make();
+  auto compressed = CompressedInBlocks(f, 0.5);
+  ASSERT_TRUE(compressed.ok()) << compressed.status().ToString();
+  Dataset held_out{f.data.images.slice(0, 192), f.data.labels.slice(0, 192), "held out"};
+  Dataset train{f.data.images.slice(0, 0, 192), f.data.labels.slice(0, 0, 192), "train"};
+  const std::vector<torch::Tensor> before = Weights(*compressed);
+  const double score_before = Top1(*compressed, held_out);
+
+  FineTuneOptions far_too_high;
+  far_too_high.epochs = 3;
+  far_too_high.batch_size = 32;
+  far_too_high.learning_rate = 1e4;
+  auto r = FineTune(*compressed, train, far_too_high, nullptr,
+                    [&](CompressedModel& c) -> StatusOr<double> { return Top1(c, held_out); });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_DOUBLE_EQ(r->score_before, score_before);
+  // The learning rate did harm: a loss that was not finite, or an epoch that scored lower.
+  const double worst = r->epoch_scores.empty() ? 1.0 : *std::min_element(r->epoch_scores.begin(), r->epoch_scores.end());
+  EXPECT_TRUE(r->diverged_at_step >= 0 || worst < score_before)
+      << "diverged at " << r->diverged_at_step << ", worst epoch " << worst << " vs " << score_before;
+  EXPECT_GE(r->kept_score(), score_before);
+  EXPECT_GE(Top1(*compressed, held_out), score_before);
+  if (r->kept_epoch == 0) {
+    const std::vector<torch::Tensor> after = Weights(*compressed);
+    for (size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(torch::equal(after[i], before[i])) << "layer " << i;
+  }
+}
+
+TEST(FineTuneTest, KeepsTheEpochThatScoresBest) {
+  Fixture f = Make();
+  auto compressed = CompressedInBlocks(f, 0.75);
+  ASSERT_TRUE(compressed.ok()) << compressed.status().ToString();
+  FineTuneOptions ft;
+  ft.epochs = 4;
+  ft.batch_size = 32;
+  ft.learning_rate = 0.01;
+  // A validator that prefers the second epoch, whatever the weights: its weights are kept.
+  int calls = 0;
+  std::vector<torch::Tensor> second;
+  auto r = FineTune(*compressed, f.data, ft, nullptr, [&](CompressedModel& c) -> StatusOr<double> {
+    if (calls == 2) second = Weights(c);
+    return std::vector<double>{0.1, 0.5, 0.9, 0.2, 0.3}.at(calls++);
+  });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(calls, 5);
+  EXPECT_EQ(r->kept_epoch, 2);
+  EXPECT_DOUBLE_EQ(r->kept_score(), 0.9);
+  const std::vector<torch::Tensor> after = Weights(*compressed);
+  ASSERT_EQ(after.size(), second.size());
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(torch::equal(after[i], second[i])) << "layer " << i;
+  // A validator's error (here after the first epoch) ends fine-tuning, the weights restored.
+  const std::vector<torch::Tensor> kept = Weights(*compressed);
+  int failing_calls = 0;
+  auto failed = FineTune(*compressed, f.data, ft, nullptr, [&](CompressedModel&) -> StatusOr<double> {
+    if (failing_calls++ == 0) return 0.5;
+    return Status::Internal("validation data unreadable");
+  });
+  EXPECT_EQ(failed.status().code(), StatusCode::kInternal);
+  const std::vector<torch::Tensor> restored = Weights(*compressed);
+  for (size_t i = 0; i < restored.size(); ++i) EXPECT_TRUE(torch::equal(restored[i], kept[i])) << "layer " << i;
 }
 
 TEST(FineTuneTest, RefusesBadInput) {

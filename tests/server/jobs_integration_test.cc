@@ -62,6 +62,12 @@ TEST_F(JobsIntegrationTest, SubmitWatchDownloadTwoAtOnceAndCancel) {
   const nlohmann::json tuned_report = nlohmann::json::parse(Download(second.id(), "report.json", user_token_));
   ASSERT_TRUE(tuned_report.contains("fine_tune")) << tuned_report.dump().substr(0, 500);
   EXPECT_GT(tuned_report["fine_tune"]["steps"].get<int>(), 0);
+  // The job shows the accuracy of the model the user downloads, as its report does.
+  const v1::Job& tuned_final = events2.back().job();
+  EXPECT_GT(tuned_final.exported_accuracy(), 0);
+  EXPECT_DOUBLE_EQ(tuned_final.exported_accuracy(), tuned_report["exported_accuracy"].get<double>());
+  EXPECT_GE(tuned_final.exported_accuracy(), tuned_report["fine_tune"]["accuracy_before"].get<double>());
+  EXPECT_NE(events2.back().message().find("compressed.pt scores"), std::string::npos) << events2.back().message();
   std::vector<int> episodes;
   int verified = 0;
   for (const auto& e : events) {

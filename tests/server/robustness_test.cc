@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "jobs_fixture.h"
 #include "proto/farm.grpc.pb.h"
 
@@ -64,6 +66,27 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   grpc::Status s = Submit(huge, &refused, user_token_);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("elements per input"), std::string::npos) << s.error_message();
+  // One within the cap whose calibration and validation samples would not decode within
+  // the dataset limit: refused at Submit too, not at the start of the search.
+  v1::SubmitJobRequest wide = Request(UploadModel("grouped", bob), "random", 2);
+  wide.clear_input_shape();
+  for (int64_t d : {1, 3, 1100, 1100}) wide.add_input_shape(d);
+  s = Submit(wide, &refused, bob);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("past the limit of 4.0 GiB"), std::string::npos) << s.error_message();
+
+  // A preprocessing spec that is malformed, or does not make the input shape.
+  v1::SubmitJobRequest blurred = Request(plain, "random", 2);
+  blurred.add_preprocess()->set_op("blur");
+  s = Submit(blurred, &refused, bob);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("preprocessing step 1 (blur): unknown op"), std::string::npos) << s.error_message();
+  v1::SubmitJobRequest too_big = Request(plain, "random", 2);
+  too_big.add_preprocess()->set_op("grayscale_to_rgb");
+  s = Submit(too_big, &refused, bob);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("makes images of 3x28x28, but the model's input is 3x16x16"), std::string::npos)
+      << s.error_message();
 
   // A model that never returns at Submit's input shape: its check is stopped at the limit.
   const std::string loop = UploadModel("loop_forever", user_token_);
@@ -76,9 +99,27 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   // Models ordinary at batch 1 (Submit accepts them) that blow up in the search's batches.
   const v1::Job hog = SubmitOk(Request(UploadModel("hog_memory", user_token_), "random", 2), user_token_);
   const v1::Job looping = SubmitOk(Request(loop, "random", 2), user_token_);
-  const v1::Job good = SubmitOk(Request(plain, "random", 3), bob);
+  // The good job prepares its data by a spec, which its report shows.
+  v1::SubmitJobRequest prepared = Request(plain, "random", 3);
+  v1::PreprocessStep* resize = prepared.add_preprocess();
+  resize->set_op("resize");
+  resize->add_size(16);
+  prepared.add_preprocess()->set_op("grayscale_to_rgb");
+  prepared.add_preprocess()->set_op("to_tensor");
+  v1::PreprocessStep* normalize = prepared.add_preprocess();
+  normalize->set_op("normalize");
+  normalize->add_mean(0.286);
+  normalize->add_std(0.353);
+  const v1::Job good = SubmitOk(prepared, bob);
+  ASSERT_EQ(good.request().preprocess_size(), 4);
+  EXPECT_EQ(good.request().preprocess(0).size(0), 16);
 
   EXPECT_EQ(FinalState(good.id(), bob), "SUCCEEDED") << server->Log();
+  const nlohmann::json report = nlohmann::json::parse(Download(good.id(), "report.json", bob));
+  EXPECT_EQ(report["data"]["preprocess"],
+            nlohmann::json::parse(R"([{"op": "resize", "size": [16]}, {"op": "grayscale_to_rgb"}, {"op": "to_tensor"},)"
+                                  R"( {"op": "normalize", "mean": [0.286], "std": [0.353]}])"))
+      << report["data"].dump();
   EXPECT_EQ(FinalState(hog.id(), user_token_), "FAILED");
   const v1::Job hog_done = Get(hog.id(), user_token_);
   EXPECT_NE(hog_done.error().find("ran out of memory"), std::string::npos) << hog_done.error();
@@ -201,16 +242,24 @@ TEST_F(RobustnessTest, UploadsAreWholeOrNotStoredAndDamagedArtifactsAreRefused) 
 }
 
 TEST_F(RobustnessTest, PerUserLimitsAnswerResourceExhausted) {
-  auto server = StartServer("server.log",
-                            {"--max-user-jobs", "1", "--max-watchers", "1", "--max-checks", "1", "--check-seconds", "20"});
+  auto server = StartServer("server.log", {"--max-user-jobs", "1", "--max-watchers", "1", "--max-checks", "1",
+                                           "--check-seconds", "20", "--max-user-upload-mb", "1"});
   const std::string model = UploadModel("plain", user_token_);
+  // A quota of 1 MiB of uploads per user: alice's second 600 KB blob would pass it.
+  const std::string first_blob(600 << 10, 'a'), second_blob(600 << 10, 'b');
+  v1::UploadReply uploaded;
+  ASSERT_TRUE(Upload(first_blob, &uploaded, user_token_, /*dataset=*/true).ok());
+  grpc::Status quota = Upload(second_blob, &uploaded, user_token_, true);
+  EXPECT_EQ(quota.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(quota.error_message().find("of a quota of 1048576"), std::string::npos) << quota.error_message();
+  const std::string bob = Token("bob", "user");
+  EXPECT_TRUE(Upload(second_blob, &uploaded, bob, true).ok());  // bob's quota is his own
   const v1::Job running = SubmitOk(Request(model, "random", 5000), user_token_);
   v1::Job refused;
   grpc::Status s = Submit(Request(model, "random", 2), &refused, user_token_);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(s.error_message().find("limit per user"), std::string::npos) << s.error_message();
   // Another user is not held back by alice's jobs.
-  const std::string bob = Token("bob", "user");
   const v1::Job bobs = SubmitOk(Request(model, "random", 5000), bob);
 
   // One watch of alice's is open; a second is refused while it lasts.

@@ -33,6 +33,14 @@ class ServerStoreTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
+  // A worker of kMachine registered at t = 1000 ms.
+  StatusOr<WorkerRecord> Register(const std::string& name) {
+    WorkerRecord w;
+    w.name = name;
+    w.machine_id = kMachine;
+    return store_->RegisterWorker(w, 1000);
+  }
+  static constexpr const char* kMachine = "x86_64-avx512-test";
   std::filesystem::path dir_;
   std::string path_;
   std::unique_ptr<ServerStore> store_;
@@ -138,13 +146,9 @@ TEST_F(ServerStoreTest, JobsEventsAndPagingSurviveReopening) {
 }
 
 TEST_F(ServerStoreTest, ExpiredLeasesAreRequeuedAndRepeatedFailuresFail) {
-  WorkerRecord w;
-  w.name = "w1";
-  w.machine_id = "x86_64-avx512-test";
-  StatusOr<WorkerRecord> w1 = store_->RegisterWorker(w, 1000);
+  StatusOr<WorkerRecord> w1 = Register("w1");
   ASSERT_TRUE(w1.ok());
-  w.name = "w2";
-  StatusOr<WorkerRecord> w2 = store_->RegisterWorker(w, 1000);
+  StatusOr<WorkerRecord> w2 = Register("w2");
   ASSERT_TRUE(w2.ok());
   EXPECT_EQ(store_->ListWorkers()->size(), 2u);
   EXPECT_EQ(store_->TouchWorker("worker-nope", 5).code(), StatusCode::kNotFound);
@@ -152,7 +156,7 @@ TEST_F(ServerStoreTest, ExpiredLeasesAreRequeuedAndRepeatedFailuresFail) {
   TaskRecord t;
   t.job_id = "job-x";
   t.kind = "measure-kernel";
-  t.machine_id = "x86_64-avx512-test";
+  t.machine_id = kMachine;
   t.spec_json = "{}";
   const std::string a = store_->EnqueueTask(t)->id, b = store_->EnqueueTask(t)->id;
   TaskRecord other = t;
@@ -191,6 +195,55 @@ TEST_F(ServerStoreTest, ExpiredLeasesAreRequeuedAndRepeatedFailuresFail) {
   EXPECT_EQ(failed.state, kTaskFailed);
   EXPECT_EQ(failed.error, "failed after 3 attempts: kernel crashed");
   EXPECT_EQ(store_->TasksOfJob("job-x")->size(), 3u);
+}
+
+// A kernel task's measurement is stored in the transaction that completes the task: both or
+// neither.
+TEST_F(ServerStoreTest, AKernelTaskIsDoneOnlyWithItsMeasurementStored) {
+  StatusOr<WorkerRecord> w1 = Register("w1");
+  ASSERT_TRUE(w1.ok());
+  TaskRecord t;
+  t.job_id = "job-k";
+  t.kind = "measure-kernel";
+  t.machine_id = kMachine;
+  t.spec_json = "{}";
+  const std::string a = store_->EnqueueTask(t)->id, b = store_->EnqueueTask(t)->id;
+  ASSERT_EQ(store_->LeaseTasks(w1->id, w1->machine_id, 5, 2000, 60000)->size(), 2u);
+  auto measurements = predictors::OpenSqliteStore(path_);
+  ASSERT_TRUE(measurements.ok()) << measurements.status().ToString();
+  predictors::KernelRecord record;
+  record.device_class = kMachine;
+  record.spec.op = "conv2d";
+  record.spec.in_channels = 8;
+  record.spec.out_channels = 8;
+  record.spec.kernel = {3, 3};
+  record.spec.padding = {1, 1};
+  record.spec.input = {1, 8, 8, 8};
+  record.median_us = 5;
+  record.min_us = 4;
+  record.source = "farm";
+  record.record_json = "{\"median_us\": 5}";
+  std::vector<predictors::KernelRecord> batch = {record};
+  ASSERT_TRUE(*store_->ReportTask(w1->id, a, true, record.record_json, "", 3, &batch));
+  EXPECT_GT(batch[0].id, 0);
+  EXPECT_EQ((*measurements)->Kernels(kMachine)->size(), 1u);
+  // Reported again (a retry): refused, nothing stored twice.
+  EXPECT_FALSE(*store_->ReportTask(w1->id, a, true, record.record_json, "", 3, &batch));
+  EXPECT_EQ((*measurements)->Kernels(kMachine)->size(), 1u);
+
+  // The measurement cannot be stored: the task stays leased, to be reported again.
+  {
+    auto db = Db::Open(path_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("CREATE TRIGGER refuse BEFORE INSERT ON kernel_measurements "
+                            "BEGIN SELECT RAISE(ABORT, 'disk full'); END").ok());
+  }
+  std::vector<predictors::KernelRecord> second = {record};
+  StatusOr<bool> refused = store_->ReportTask(w1->id, b, true, record.record_json, "", 3, &second);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(store_->GetTask(b)->state, kTaskLeased);
+  EXPECT_EQ(store_->GetTask(b)->result_json, "");
+  EXPECT_EQ((*measurements)->Kernels(kMachine)->size(), 1u);
 }
 
 }  // namespace

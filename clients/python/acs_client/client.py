@@ -57,6 +57,59 @@ class AcsError(Exception):
         self.message = message
 
 
+def preprocess_steps(steps):
+    """A preprocessing spec (a list of dicts in docs/data.md's terms, e.g.
+    [{"op": "resize", "size": 32}, {"op": "to_tensor"}]) -> PreprocessStep messages.
+    The server checks the spec and names the step that is wrong."""
+    out = []
+    for step in steps:
+        step = dict(step)
+        fields = {"op": step.pop("op", "")}
+        for key in ("size", "padding", "mean", "std"):
+            if key in step:
+                value = step.pop(key)
+                fields[key] = list(value) if isinstance(value, (list, tuple)) else [value]
+        for key in ("fill", "channels"):
+            if key in step:
+                fields[key] = step.pop(key)
+        if step:
+            raise ValueError(f"preprocessing step {fields['op']!r}: unknown keys {sorted(step)}")
+        out.append(pb.PreprocessStep(**fields))
+    return out
+
+
+def preprocess_from_torchvision(compose):
+    """The spec of a torchvision transforms.Compose (or a list of transforms) of Resize,
+    CenterCrop, Pad (constant fill), Grayscale, ToTensor and Normalize; ValueError naming
+    any other transform (or option the spec lacks)."""
+    from torchvision import transforms as T  # only this helper needs torchvision
+
+    def pair(value):
+        return [value] if isinstance(value, int) else list(value)
+
+    steps = []
+    for t in getattr(compose, "transforms", compose):
+        if isinstance(t, T.Resize):
+            if t.max_size is not None or t.interpolation != T.InterpolationMode.BILINEAR:
+                raise ValueError(f"{t}: only bilinear resizes without max_size are in the spec")
+            steps.append({"op": "resize", "size": pair(t.size)})
+        elif isinstance(t, T.CenterCrop):
+            steps.append({"op": "center_crop", "size": pair(t.size)})
+        elif isinstance(t, T.Pad):
+            if t.padding_mode != "constant" or not isinstance(t.fill, (int, float)):
+                raise ValueError(f"{t}: only constant padding with one fill value is in the spec")
+            steps.append({"op": "pad", "padding": pair(t.padding), "fill": float(t.fill)})
+        elif isinstance(t, T.Grayscale):
+            steps.append({"op": "grayscale", "channels": t.num_output_channels})
+        elif isinstance(t, T.ToTensor):
+            steps.append({"op": "to_tensor"})
+        elif isinstance(t, T.Normalize):
+            steps.append({"op": "normalize", "mean": [float(m) for m in t.mean], "std": [float(v) for v in t.std]})
+        else:
+            raise ValueError(f"{t!r} has no step in the preprocessing spec (docs/data.md)")
+    return steps
+
+
 def state_name(state):
     """JobState value -> its name, e.g. 5 -> "SUCCEEDED"."""
     return pb.JobState.Name(state)
@@ -187,17 +240,19 @@ class Client:
 
     def submit(self, model_path, input_shape, budget="latency=0.5x", device_class="", dataset=None, agent="amc",
                episodes=0, seed=1, threads=1, top_k=0, fine_tune=False, patterns=(), block_sizes=(),
-               precisions=(), max_sparsity=0.0, skip_layers=()):
+               precisions=(), max_sparsity=0.0, skip_layers=(), preprocess=()):
         """Uploads the model (and a dataset file) and submits a search job -> Job.
 
-        0 for episodes / top_k and empty search-space lists mean the server's defaults."""
+        0 for episodes / top_k and empty search-space lists mean the server's defaults.
+        preprocess: the model's preprocessing spec, a list of dicts (preprocess_steps) or
+        preprocess_from_torchvision(transforms); empty: images fitted to input_shape."""
         request = pb.SubmitJobRequest(
             input_shape=parse_shape(input_shape), budget=parse_budget(budget), device_class=device_class,
             agent=agent, episodes=episodes, seed=seed, threads=threads, top_k=top_k, fine_tune=fine_tune,
             space=pb.SearchSpace(patterns=list(patterns), block_sizes=list(block_sizes),
                                  precisions=list(precisions), max_sparsity=max_sparsity,
                                  skip_layers=list(skip_layers)),
-            **self._dataset_fields(dataset))
+            preprocess=preprocess_steps(preprocess), **self._dataset_fields(dataset))
         request.model_sha256 = self.upload_model(model_path).sha256
         return self._unary(self._stub.SubmitJob, request)
 

@@ -67,7 +67,8 @@ def main():
         Path(args.out).mkdir(parents=True, exist_ok=True)
         for artifact in final.artifacts:
             print(acs.download(final, args.out, name=artifact.name))
-    print(f"accuracy {final.best_accuracy:.2%} (dense {final.dense_accuracy:.2%})", file=sys.stderr)
+    print(f"compressed.pt accuracy {final.exported_accuracy:.2%} (dense {final.dense_accuracy:.2%}, "
+          f"search estimate {final.best_accuracy:.2%})", file=sys.stderr)
 
 if __name__ == "__main__":
     main()

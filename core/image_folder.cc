@@ -1,0 +1,279 @@
+#include "core/image_folder.h"
+
+#include <jpeglib.h>
+#include <png.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "core/dataset_internal.h"
+
+namespace acs {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The most pixels one image may have (5792 x 5792): its float32 RGB tensor is 384 MiB.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
+// The most files a folder listing may hold.
+constexpr size_t kMaxFiles = 10'000'000;
+
+bool Hidden(const fs::path& p) { return !p.filename().empty() && p.filename().string()[0] == '.'; }
+
+bool IsImageFile(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+Status CheckPixels(const std::string& path, int64_t width, int64_t height) {
+  if (width < 1 || height < 1) {
+    return Status::DataLoss(path + ": an image of " + std::to_string(width) + "x" + std::to_string(height));
+  }
+  if (width * height > kMaxImagePixels) {
+    return Status::ResourceExhausted(path + ": an image of " + std::to_string(width) + "x" + std::to_string(height) +
+                                     " pixels, past this reader's limit of 2^25 pixels");
+  }
+  return Status::Ok();
+}
+
+// [H, W, channels] bytes -> the first 3 channels as [3, H, W] floats in [0, 1].
+torch::Tensor FromRgb(std::vector<uint8_t>& bytes, int64_t height, int64_t width, int64_t channels = 3) {
+  return torch::from_blob(bytes.data(), {height, width, channels}, torch::kUInt8)
+             .narrow(2, 0, 3)
+             .permute({2, 0, 1})
+             .to(torch::kFloat) /
+         255;
+}
+
+StatusOr<torch::Tensor> DecodePng(const std::string& path) {
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_file(&image, path.c_str())) {
+    const std::string why = image.message;
+    png_image_free(&image);
+    return Status::DataLoss(path + ": not a readable PNG: " + why);
+  }
+  if (Status s = CheckPixels(path, image.width, image.height); !s.ok()) {
+    png_image_free(&image);
+    return s;
+  }
+  image.format = PNG_FORMAT_RGBA;  // alpha read, then dropped as PIL's convert("RGB") does
+  std::vector<uint8_t> rgba(PNG_IMAGE_SIZE(image));
+  if (!png_image_finish_read(&image, nullptr, rgba.data(), 0, nullptr)) {
+    const std::string why = image.message;
+    png_image_free(&image);
+    return Status::DataLoss(path + ": PNG data does not decode: " + why);
+  }
+  return FromRgb(rgba, image.height, image.width, 4);
+}
+
+struct JpegErrors {
+  jpeg_error_mgr manager;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX] = {0};
+};
+
+void JpegFail(j_common_ptr info) {
+  auto* errors = reinterpret_cast<JpegErrors*>(info->err);
+  (*info->err->format_message)(info, errors->message);
+  std::longjmp(errors->jump, 1);
+}
+
+void JpegQuiet(j_common_ptr) {}
+
+// libjpeg reports errors by longjmp: no object with a destructor is made between the
+// setjmp and the end of decoding, and the buffer is sized before it.
+Status DecodeJpegInto(const std::string& path, std::FILE* file, std::vector<uint8_t>* rgb, int64_t* height,
+                      int64_t* width) {
+  jpeg_decompress_struct info;
+  JpegErrors errors;
+  info.err = jpeg_std_error(&errors.manager);
+  errors.manager.error_exit = JpegFail;
+  errors.manager.output_message = JpegQuiet;
+  if (setjmp(errors.jump)) {
+    jpeg_destroy_decompress(&info);
+    return Status::DataLoss(path + ": JPEG data does not decode: " + errors.message);
+  }
+  jpeg_create_decompress(&info);
+  jpeg_stdio_src(&info, file);
+  jpeg_read_header(&info, TRUE);
+  if (Status s = CheckPixels(path, info.image_width, info.image_height); !s.ok()) {
+    jpeg_destroy_decompress(&info);
+    return s;
+  }
+  info.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&info);
+  *height = info.output_height;
+  *width = info.output_width;
+  rgb->resize(static_cast<size_t>(info.output_height) * info.output_width * 3);
+  while (info.output_scanline < info.output_height) {
+    JSAMPROW row = rgb->data() + static_cast<size_t>(info.output_scanline) * info.output_width * 3;
+    jpeg_read_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_decompress(&info);
+  jpeg_destroy_decompress(&info);
+  return Status::Ok();
+}
+
+StatusOr<torch::Tensor> DecodeJpeg(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!file) return Status::NotFound(path + ": cannot open");
+  std::vector<uint8_t> rgb;
+  int64_t height = 0, width = 0;
+  ACS_RETURN_IF_ERROR(DecodeJpegInto(path, file.get(), &rgb, &height, &width));
+  return FromRgb(rgb, height, width);
+}
+
+struct Listing {
+  std::vector<std::string> classes;  // empty: a flat, unlabelled folder
+  std::vector<std::pair<fs::path, int64_t>> samples;  // file, class index (-1 unlabelled)
+};
+
+// The image files under dir (not following links, skipping hidden entries), sorted by
+// their folder, then name, as torchvision's sorted(os.walk(...)) with sorted names.
+StatusOr<std::vector<fs::path>> ImagesUnder(const fs::path& dir, bool recursive) {
+  std::vector<std::pair<std::string, std::string>> found;
+  std::error_code ec;
+  auto visit = [&](const fs::directory_entry& e) {
+    if (!e.is_symlink() && e.is_regular_file() && IsImageFile(e.path())) {
+      found.emplace_back(e.path().parent_path().string(), e.path().filename().string());
+    }
+  };
+  if (recursive) {
+    for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (Hidden(it->path())) {
+        if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
+      visit(*it);
+      if (found.size() > kMaxFiles) return Status::ResourceExhausted(dir.string() + ": more than 10 million images");
+    }
+  } else {
+    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      if (!Hidden(it->path())) visit(*it);
+      if (found.size() > kMaxFiles) return Status::ResourceExhausted(dir.string() + ": more than 10 million images");
+    }
+  }
+  if (ec) return Status::NotFound(dir.string() + ": cannot list: " + ec.message());
+  std::sort(found.begin(), found.end());
+  std::vector<fs::path> out;
+  for (const auto& [parent, name] : found) out.push_back(fs::path(parent) / name);
+  return out;
+}
+
+StatusOr<Listing> ListFolder(const std::string& root) {
+  Listing listing;
+  std::error_code ec;
+  std::vector<std::string> dirs;
+  for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (!Hidden(it->path()) && !it->is_symlink() && it->is_directory()) dirs.push_back(it->path().filename().string());
+  }
+  if (ec) return Status::NotFound(root + ": cannot list: " + ec.message());
+  std::sort(dirs.begin(), dirs.end());
+  for (const std::string& d : dirs) {
+    ACS_ASSIGN_OR_RETURN(std::vector<fs::path> files, ImagesUnder(fs::path(root) / d, true));
+    if (files.empty()) continue;  // a folder without images is no class (as a .git or notes folder)
+    const auto label = static_cast<int64_t>(listing.classes.size());
+    listing.classes.push_back(d);
+    for (fs::path& f : files) listing.samples.emplace_back(std::move(f), label);
+  }
+  if (listing.classes.empty()) {
+    ACS_ASSIGN_OR_RETURN(std::vector<fs::path> files, ImagesUnder(root, false));
+    for (fs::path& f : files) listing.samples.emplace_back(std::move(f), -1);
+  }
+  if (listing.samples.empty()) {
+    return Status::NotFound(root + ": no JPEG or PNG images (.jpg, .jpeg, .png) in it or in its class folders");
+  }
+  return listing;
+}
+
+}  // namespace
+
+bool IsImageFolder(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return false;
+  for (const char* idx : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"}) {
+    for (const std::string& name : {std::string(idx), std::string(idx) + ".gz"}) {
+      if (fs::exists(fs::path(path) / name, ec)) return false;
+    }
+  }
+  for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (Hidden(it->path())) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (!it->is_symlink() && it->is_regular_file() && IsImageFile(it->path())) return true;
+  }
+  return false;
+}
+
+StatusOr<torch::Tensor> DecodeImage(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path + ": cannot open");
+  unsigned char head[8] = {0};
+  in.read(reinterpret_cast<char*>(head), sizeof head);
+  if (in.gcount() >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) return DecodeJpeg(path);
+  if (in.gcount() == 8 && png_sig_cmp(head, 0, 8) == 0) return DecodePng(path);
+  return Status::DataLoss(path + ": neither a JPEG nor a PNG file");
+}
+
+StatusOr<Dataset> ReadImageFolder(const std::string& path, const DatasetOptions& options) {
+  ACS_ASSIGN_OR_RETURN(Listing listing, ListFolder(path));
+  const auto total = static_cast<int64_t>(listing.samples.size());
+  ACS_ASSIGN_OR_RETURN(dataset_internal::Window window, dataset_internal::SelectWindow(path, total, options));
+  // Without a spec, a model of 1 channel gets the images' luminance (as PIL's L).
+  PreprocessSpec to_grey;
+  if (options.preprocess.empty() && options.channels == 1) {
+    PreprocessStep grey;
+    grey.op = PreprocessStep::Op::kGrayscale;
+    grey.channels = 1;
+    to_grey.steps.push_back(grey);
+  }
+  Dataset data;
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < window.count; ++i) {
+    const auto& [file, label] = listing.samples[static_cast<size_t>(window.first + i)];
+    ACS_ASSIGN_OR_RETURN(torch::Tensor image, DecodeImage(file.string()));
+    image = image.unsqueeze(0);
+    if (!to_grey.empty()) {
+      ACS_ASSIGN_OR_RETURN(image, ApplyPreprocess(image, to_grey));
+    }
+    StatusOr<torch::Tensor> prepared = TransformImages(image, options);
+    if (!prepared.ok()) return Status(prepared.status().code(), file.string() + ": " + prepared.status().message());
+    if (i == 0) {
+      const std::vector<int64_t> chw = prepared->sizes().slice(1).vec();
+      ACS_RETURN_IF_ERROR(CheckImagesSize(path, window.count, chw, options.max_decoded_bytes, "prepared come to"));
+      data.images = torch::empty({window.count, chw[0], chw[1], chw[2]}, torch::kFloat);
+    } else if (prepared->sizes().slice(1) != data.images.sizes().slice(1)) {
+      auto shape = [](c10::IntArrayRef s) {
+        return std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]);
+      };
+      return Status::InvalidArgument(file.string() + ": prepared to " + shape(prepared->sizes().slice(1)) +
+                                     ", the folder's first image to " + shape(data.images.sizes().slice(1)) +
+                                     " (images of different sizes need a resize or center_crop to one size)");
+    }
+    data.images[i].copy_((*prepared)[0]);
+    labels.push_back(label);
+  }
+  if (window.count == 0) data.images = torch::empty({0, 3, 1, 1});
+  if (!listing.classes.empty()) data.labels = torch::tensor(labels, torch::kLong);
+  data.source = path + " (image folder, " +
+                (listing.classes.empty() ? std::string("unlabelled")
+                                         : std::to_string(listing.classes.size()) + " classes") +
+                ", " + dataset_internal::DescribeWindow(window, total) + ")";
+  return data;
+}
+
+}  // namespace acs
