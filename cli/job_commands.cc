@@ -15,12 +15,16 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/job_display.h"
 #include "cli/remote.h"
 #include "cli/table.h"
+#include "core/image_files.h"
 #include "core/preprocess.h"
+#include "core/tar.h"
 #include "core/sha256.h"
 #include "proto/acs.grpc.pb.h"
 #include "proto/grpc_status.h"
@@ -190,10 +194,25 @@ StatusOr<acs::v1::UploadReply> Upload(const Remote& r, const std::string& path, 
   return reply;
 }
 
-// --data: name:NAME, or a file that is uploaded.
+// --data: name:NAME, a file that is uploaded, or an image folder uploaded as a tar archive
+// of its images.
 Status ResolveData(const Remote& r, const std::string& data, acs::v1::SubmitJobRequest* req) {
   if (data.rfind("name:", 0) == 0) {
     req->set_dataset_name(data.substr(5));
+    return Status::Ok();
+  }
+  if (fs::is_directory(data)) {
+    ACS_ASSIGN_OR_RETURN(std::vector<std::string> names, ImageFolderFiles(data));
+    std::vector<std::pair<std::string, std::string>> files;
+    for (const std::string& n : names) files.emplace_back(n, (fs::path(data) / n).string());
+    const fs::path archive = fs::temp_directory_path() / ("acs_folder_" + std::to_string(::getpid()) + ".tar");
+    ACS_RETURN_IF_ERROR(WriteTar(files, archive.string()));
+    std::cerr << "image folder " << data << ": " << files.size() << " images packed\n";
+    StatusOr<acs::v1::UploadReply> reply = Upload(r, archive.string(), true);
+    std::error_code ec;
+    fs::remove(archive, ec);
+    ACS_RETURN_IF_ERROR(reply.status());
+    req->set_dataset_sha256(reply->sha256());
     return Status::Ok();
   }
   ACS_ASSIGN_OR_RETURN(acs::v1::UploadReply reply, Upload(r, data, true));
@@ -206,11 +225,11 @@ Status CheckDataFlag(const std::string& data) {
   if (data.rfind("name:", 0) == 0) {
     return data.size() > 5 ? Status::Ok() : Status::InvalidArgument("--data name: needs a dataset name");
   }
-  if (fs::is_directory(data)) {
+  if (fs::is_directory(data) && !IsImageFolder(data)) {
     return Status::InvalidArgument("--data '" + data +
-                                   "' is a directory; the server stores one file per dataset: pass a single file "
-                                   "(IDX, CIFAR-10 binary or torch.save'd (images, labels)), or name:NAME for a "
-                                   "dataset the server knows (e.g. name:fashion-mnist)");
+                                   "' is a directory without JPEG or PNG images; pass an image folder, a single "
+                                   "file (IDX, CIFAR-10 binary or torch.save'd (images, labels)), or name:NAME for "
+                                   "a dataset the server knows (e.g. name:fashion-mnist)");
   }
   if (!fs::is_regular_file(data)) {
     return Status::NotFound("--data '" + data + "' does not exist; pass a file, or name:NAME for a dataset the server "
@@ -392,8 +411,9 @@ const char kSubmitHelp[] =
     "job options:\n"
     "  --input SHAPE        model input shape, e.g. 1x3x32x32 (required)\n"
     "  --data PATH|name:N   a dataset file to upload (IDX, CIFAR-10 binary, torch.save'd\n"
-    "                       (images, labels)), or name:NAME for one the server knows,\n"
-    "                       e.g. name:fashion-mnist (required)\n"
+    "                       (images, labels)), an image folder (ROOT/CLASS/*.jpg|png, sent\n"
+    "                       as a tar archive of its images), or name:NAME for one the\n"
+    "                       server knows, e.g. name:fashion-mnist (required)\n"
     "  --budget KIND=Rx     latency, flops, params or bytes, ratio of the dense model in\n"
     "                       (0, 1] (default latency=0.5x)\n"
     "  --device-class ID    the device class to optimize latency for (see 'acs devices')\n"

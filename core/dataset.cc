@@ -12,6 +12,7 @@
 
 #include "core/dataset_internal.h"
 #include "core/image_folder.h"
+#include "core/tar.h"
 
 namespace acs {
 namespace {
@@ -306,6 +307,10 @@ StatusOr<Dataset> ReadAny(const std::string& path, const DatasetOptions& options
   if (size >= 2 && b[0] == 0x1f && b[1] == 0x8b) return ReadIdx(path, options);  // gzip
   if (size >= 4 && magic == kIdxImagesMagic) return ReadIdx(path, options);
   if (size >= 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4) return ReadTorchFile(path, options);
+  if (IsTarFile(path)) {
+    return Status::InvalidArgument(path + ": a tar archive; extract it and give the folder (a job extracts an "
+                                          "uploaded archive of an image folder itself)");
+  }
   if (size > 0 && size % kCifarRecord == 0) return ReadCifar(path, size, options);
   // Looks like IDX but is not an images file of bytes: let the reader say what is wrong.
   if (size >= 4 && b[0] == 0 && b[1] == 0 && b[3] >= 1 && b[3] <= 4) return ReadIdx(path, options);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/dataset_internal.h"
+#include "core/image_files.h"
 
 namespace acs {
 namespace {
@@ -23,16 +24,6 @@ namespace fs = std::filesystem;
 
 // The most pixels one image may have (5792 x 5792): its float32 RGB tensor is 384 MiB.
 constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
-// The most files a folder listing may hold.
-constexpr size_t kMaxFiles = 10'000'000;
-
-bool Hidden(const fs::path& p) { return !p.filename().empty() && p.filename().string()[0] == '.'; }
-
-bool IsImageFile(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
-}
 
 Status CheckPixels(const std::string& path, int64_t width, int64_t height) {
   if (width < 1 || height < 1) {
@@ -139,57 +130,26 @@ struct Listing {
   std::vector<std::pair<fs::path, int64_t>> samples;  // file, class index (-1 unlabelled)
 };
 
-// The image files under dir (not following links, skipping hidden entries), sorted by
-// their folder, then name, as torchvision's sorted(os.walk(...)) with sorted names.
-StatusOr<std::vector<fs::path>> ImagesUnder(const fs::path& dir, bool recursive) {
-  std::vector<std::pair<std::string, std::string>> found;
-  std::error_code ec;
-  auto visit = [&](const fs::directory_entry& e) {
-    if (!e.is_symlink() && e.is_regular_file() && IsImageFile(e.path())) {
-      found.emplace_back(e.path().parent_path().string(), e.path().filename().string());
-    }
-  };
-  if (recursive) {
-    for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (Hidden(it->path())) {
-        if (it->is_directory()) it.disable_recursion_pending();
-        continue;
-      }
-      visit(*it);
-      if (found.size() > kMaxFiles) return Status::ResourceExhausted(dir.string() + ": more than 10 million images");
-    }
-  } else {
-    for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-      if (!Hidden(it->path())) visit(*it);
-      if (found.size() > kMaxFiles) return Status::ResourceExhausted(dir.string() + ": more than 10 million images");
-    }
-  }
-  if (ec) return Status::NotFound(dir.string() + ": cannot list: " + ec.message());
-  std::sort(found.begin(), found.end());
-  std::vector<fs::path> out;
-  for (const auto& [parent, name] : found) out.push_back(fs::path(parent) / name);
-  return out;
-}
-
 StatusOr<Listing> ListFolder(const std::string& root) {
   Listing listing;
   std::error_code ec;
   std::vector<std::string> dirs;
   for (auto it = fs::directory_iterator(root, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    if (!Hidden(it->path()) && !it->is_symlink() && it->is_directory()) dirs.push_back(it->path().filename().string());
+    if (!HiddenEntry(it->path()) && !it->is_symlink() && it->is_directory()) {
+      dirs.push_back(it->path().filename().string());
+    }
   }
   if (ec) return Status::NotFound(root + ": cannot list: " + ec.message());
   std::sort(dirs.begin(), dirs.end());
   for (const std::string& d : dirs) {
-    ACS_ASSIGN_OR_RETURN(std::vector<fs::path> files, ImagesUnder(fs::path(root) / d, true));
+    ACS_ASSIGN_OR_RETURN(std::vector<fs::path> files, ImageFilesUnder(fs::path(root) / d, true));
     if (files.empty()) continue;  // a folder without images is no class (as a .git or notes folder)
     const auto label = static_cast<int64_t>(listing.classes.size());
     listing.classes.push_back(d);
     for (fs::path& f : files) listing.samples.emplace_back(std::move(f), label);
   }
   if (listing.classes.empty()) {
-    ACS_ASSIGN_OR_RETURN(std::vector<fs::path> files, ImagesUnder(root, false));
+    ACS_ASSIGN_OR_RETURN(std::vector<fs::path> files, ImageFilesUnder(root, false));
     for (fs::path& f : files) listing.samples.emplace_back(std::move(f), -1);
   }
   if (listing.samples.empty()) {
@@ -199,25 +159,6 @@ StatusOr<Listing> ListFolder(const std::string& root) {
 }
 
 }  // namespace
-
-bool IsImageFolder(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_directory(path, ec)) return false;
-  for (const char* idx : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"}) {
-    for (const std::string& name : {std::string(idx), std::string(idx) + ".gz"}) {
-      if (fs::exists(fs::path(path) / name, ec)) return false;
-    }
-  }
-  for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (Hidden(it->path())) {
-      if (it->is_directory()) it.disable_recursion_pending();
-      continue;
-    }
-    if (!it->is_symlink() && it->is_regular_file() && IsImageFile(it->path())) return true;
-  }
-  return false;
-}
 
 StatusOr<torch::Tensor> DecodeImage(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -10,15 +10,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/dataset.h"
+#include "core/image_files.h"
 #include "core/status.h"
 
 namespace acs {
-
-// A directory holding JPEG / PNG files (by extension: .jpg, .jpeg, .png, any case) directly
-// or in its subdirectories, and no IDX files.
-bool IsImageFolder(const std::string& path);
 
 // The folder's selected samples, prepared by options (a spec, or the fixed fit), stacked.
 // Errors name the file: NotFound for a folder without images or a class folder without
@@ -30,7 +28,8 @@ StatusOr<Dataset> ReadImageFolder(const std::string& path, const DatasetOptions&
 
 // One JPEG or PNG file (by content) as RGB [3, H, W], values in [0, 1]: grey images
 // repeated, palettes expanded, alpha dropped (as PIL's convert("RGB") does); 16-bit PNG
-// samples are converted to 8-bit sRGB by libpng. DataLoss naming the file for anything that does not decode.
+// samples are converted to 8-bit sRGB by libpng. DataLoss naming the file for anything
+// that does not decode.
 StatusOr<torch::Tensor> DecodeImage(const std::string& path);
 
 }  // namespace acs

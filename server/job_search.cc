@@ -34,7 +34,7 @@ int RoundEpisodes(const JobRequest& r, const SchedulerOptions& o) {
 Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgress& progress) {
   SearchSessionOptions o;
   ACS_ASSIGN_OR_RETURN(o.model_path, blobs_->PathOf(request.model_sha256));
-  ACS_ASSIGN_OR_RETURN(o.data_path, DatasetPath(request));
+  ACS_ASSIGN_OR_RETURN(o.data_path, ReadableDatasetPath(request));
   o.input_shape = request.input_shape;
   ACS_ASSIGN_OR_RETURN(o.data, DataOptionsOf(request));
   o.budget_kind = request.budget_kind;

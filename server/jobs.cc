@@ -11,6 +11,7 @@
 #include "agents/make_agent.h"
 #include "agents/search_session.h"
 #include "core/importer.h"
+#include "core/tar.h"
 #include "core/torchscript_model.h"
 #include "predictors/predictor.h"
 
@@ -93,6 +94,27 @@ StatusOr<std::string> JobScheduler::DatasetPath(const JobRequest& r) const {
   return path.string();
 }
 
+StatusOr<std::string> JobScheduler::ReadableDatasetPath(const JobRequest& r) const {
+  ACS_ASSIGN_OR_RETURN(std::string path, DatasetPath(r));
+  if (r.dataset_sha256.empty() || !IsTarFile(path)) return path;
+  const fs::path dir = fs::path(options_.work_dir) / "datasets" / r.dataset_sha256;
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return dir.string();  // extracted whole before (renamed in)
+  fs::create_directories(dir.parent_path(), ec);
+  ACS_ASSIGN_OR_RETURN(std::string suffix, RandomHex(8));
+  const fs::path partial = dir.string() + ".partial-" + suffix;
+  Status extracted = ExtractTar(path, partial.string());
+  if (!extracted.ok()) {
+    std::string why = extracted.message();
+    if (why.rfind(path + ": ", 0) == 0) why = why.substr(path.size() + 2);  // the server's own path
+    return Status(extracted.code(),
+                  "dataset " + r.dataset_sha256.substr(0, 12) + " (a tar archive of an image folder): " + why);
+  }
+  fs::rename(partial, dir, ec);
+  if (ec) fs::remove_all(partial, ec);  // another process extracted it first
+  return dir.string();
+}
+
 StatusOr<std::string> JobScheduler::ResolveDeviceClass(const std::string& requested) const {
   ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, farm_->Devices());
   std::set<std::string> classes;
@@ -114,7 +136,7 @@ Status JobScheduler::CheckModelAndData(const JobRequest& request) {
     // The model must import at the input shape and the dataset must read; the budget must
     // be reachable under the cost model (latency: once the class has a predictor).
     ACS_ASSIGN_OR_RETURN(std::string model_path, blobs_->PathOf(request.model_sha256));
-    ACS_ASSIGN_OR_RETURN(std::string data_path, DatasetPath(request));
+    ACS_ASSIGN_OR_RETURN(std::string data_path, ReadableDatasetPath(request));
     ACS_ASSIGN_OR_RETURN(SearchSpace space, SearchSpaceOf(request));
     StatusOr<std::shared_ptr<ImportedModel>> model = ImportTorchScript(model_path, {request.input_shape});
     if (!model.ok()) return AsInvalid(model.status(), "model " + request.model_sha256.substr(0, 12));

@@ -170,6 +170,10 @@ class JobScheduler {
   Status Save(JobRecord& job, const JobProgress& progress);
   Status Event(const std::string& job_id, const std::string& kind, const nlohmann::json& json);
   StatusOr<std::string> DatasetPath(const JobRequest& request) const;
+  // DatasetPath, with an uploaded tar archive (an image folder) extracted once into
+  // WORK_DIR/datasets/SHA (ExtractTar's checks and limits) and that folder given instead.
+  // Called by the check and job processes, not the serving one.
+  StatusOr<std::string> ReadableDatasetPath(const JobRequest& request) const;
   StatusOr<std::string> ResolveDeviceClass(const std::string& requested) const;
   bool Interrupted(const std::string& job_id) const;
 

@@ -237,10 +237,10 @@ class JobTest(unittest.TestCase):
 
     def submit(self, episodes, **more):
         """Submits the test model; skips when the server has no job RPCs yet."""
+        more.setdefault("dataset", self.data_path)
         try:
             return SERVER.client.submit(self.model_path, "1x1x28x28", budget="flops=0.5x",
-                                        device_class=SERVER.device_class, dataset=self.data_path, agent="random",
-                                        episodes=episodes, **more)
+                                        device_class=SERVER.device_class, agent="random", episodes=episodes, **more)
         except AcsError as e:
             skip_unimplemented(self, e, "job submission")
             raise
@@ -268,6 +268,27 @@ class JobTest(unittest.TestCase):
             self.assertEqual(tuple(compressed(torch.rand(2, 1, 28, 28)).shape), (2, 10))
         if ARGS.acs_bin:
             self.check_cli(final, workdir)
+
+    def test_image_folder_job(self):
+        """An image folder uploaded (as a tar archive of its images) and prepared by a spec."""
+        import numpy as np
+        from PIL import Image
+        folder = Path(self.workdir.name) / "folder"
+        rng = np.random.default_rng(0)
+        for i in range(300):  # the first 256 calibrate, the rest validate
+            cls = folder / ["ankle_boot", "bag", "coat"][i % 3]
+            cls.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8), mode="L").save(cls / f"{i}.png")
+        (folder / ".cache").mkdir()
+        (folder / ".cache" / "x.png").write_bytes(b"not read")
+        spec = [{"op": "grayscale"}, {"op": "to_tensor"}, {"op": "normalize", "mean": 0.5, "std": 0.25}]
+        self.assertEqual(len(acs_client.client.image_folder_files(folder)), 300)
+        job = self.submit(2, top_k=0, dataset=folder, preprocess=spec)
+        final = SERVER.client.wait(job, timeout=540)
+        self.assertEqual(acs_client.state_name(final.state), "SUCCEEDED", final.error)
+        report = json.loads((SERVER.client.download(final, self.workdir.name, name="report.json")).read_text())
+        self.assertIn("image folder, 3 classes", report["data"]["source"])
+        self.assertEqual(report["data"]["preprocess"][0], {"op": "grayscale"})
 
     def test_cancel(self):
         job = self.submit(500)

@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -14,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/tar.h"
 #include "jobs_fixture.h"
 #include "proto/farm.grpc.pb.h"
 
@@ -87,6 +91,30 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("makes images of 3x28x28, but the model's input is 3x16x16"), std::string::npos)
       << s.error_message();
+
+  // An image folder's archive with an entry that climbs out of it: refused, the entry named.
+  {
+    const fs::path image = fs::path(data_) / ".." / "climb.png";
+    std::ofstream(image, std::ios::binary) << "png";
+    const fs::path archive = fs::path(data_) / ".." / "climb.tar";
+    ASSERT_TRUE(acs::WriteTar({{"coat/x.png", image.string()}}, archive.string()).ok());
+    std::string bytes = ReadBytes(archive.string());
+    std::memcpy(bytes.data(), "../../x.png", 12);  // the name field, NUL-terminated
+    std::memset(bytes.data() + 148, ' ', 8);       // the checksum made right again
+    unsigned sum = 0;
+    for (int i = 0; i < 512; ++i) sum += static_cast<unsigned char>(bytes[i]);
+    std::snprintf(bytes.data() + 148, 8, "%06o", sum);
+    v1::UploadReply climbing;
+    ASSERT_TRUE(Upload(bytes, &climbing, bob, /*dataset=*/true).ok());
+    v1::SubmitJobRequest r = Request(plain, "random", 2);
+    r.clear_dataset_name();
+    r.set_dataset_sha256(climbing.sha256());
+    s = Submit(r, &refused, bob);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("(a tar archive of an image folder): entry '../../x.png' points outside"),
+              std::string::npos)
+        << s.error_message();
+  }
 
   // A model that never returns at Submit's input shape: its check is stopped at the limit.
   const std::string loop = UploadModel("loop_forever", user_token_);

@@ -8,6 +8,8 @@ import hashlib
 import os
 import re
 import sys
+import tarfile
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -55,6 +57,20 @@ class AcsError(Exception):
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+
+
+def image_folder_files(root):
+    """The image files of a folder as acs reads it (core/image_files.h): .jpg, .jpeg and .png
+    files under root, hidden entries skipped, links not followed; relative, '/'-separated."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            path = Path(folder) / name
+            if name.startswith(".") or path.is_symlink() or path.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+                continue
+            found.append(path.relative_to(root).as_posix())
+    return sorted(found)
 
 
 def preprocess_steps(steps):
@@ -216,8 +232,17 @@ class Client:
         return self._upload(self._stub.UploadModel, path)
 
     def upload_dataset(self, path):
-        """Uploads one dataset file (IDX, CIFAR-10 binary, torch.save'd (images, labels))."""
-        return self._upload(self._stub.UploadDataset, path)
+        """Uploads one dataset file (IDX, CIFAR-10 binary, torch.save'd (images, labels)), or an
+        image folder (ROOT/CLASS/*.jpg|png, as torchvision's ImageFolder) as a tar archive of
+        its images."""
+        if not Path(path).is_dir():
+            return self._upload(self._stub.UploadDataset, path)
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = Path(tmp) / "images.tar"
+            with tarfile.open(archive, "w", format=tarfile.USTAR_FORMAT) as tar:
+                for name in image_folder_files(path):
+                    tar.add(Path(path) / name, arcname=name, recursive=False)
+            return self._upload(self._stub.UploadDataset, archive)
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -230,8 +255,10 @@ class Client:
         if dataset.startswith("name:"):
             return {"dataset_name": dataset[len("name:"):]}
         if os.path.isdir(dataset):
-            raise ValueError(f"{dataset} is a directory; the server stores one file per dataset: pass a single "
-                             "file or the name of a dataset the server knows, e.g. 'name:fashion-mnist'")
+            if not image_folder_files(dataset):
+                raise ValueError(f"{dataset} is a directory without JPEG or PNG images: pass an image folder, a "
+                                 "single file or the name of a dataset the server knows, e.g. 'name:fashion-mnist'")
+            return {"dataset_sha256": self.upload_dataset(dataset).sha256}
         if os.path.isfile(dataset):
             return {"dataset_sha256": self.upload_dataset(dataset).sha256}
         if os.sep in dataset:
