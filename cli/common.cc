@@ -20,6 +20,8 @@ const char kDataHelp[] =
     "                      '[{\"op\":\"resize\",\"size\":32},{\"op\":\"grayscale_to_rgb\"},\n"
     "                      {\"op\":\"to_tensor\"},{\"op\":\"normalize\",\"mean\":[0.5],\"std\":[0.25]}]';\n"
     "                      it must make the model's input shape (docs/data.md)\n"
+    "  --shuffle-seed S    image folders (listed class by class): take the samples in an\n"
+    "                      order shuffled by S (default 0: as listed; acs search: 1)\n"
     "Images are scaled to [0,1], channel-repeated and resized to the model input.\n"
     "Formats: IDX (MNIST family, .gz or not; a file or a directory), CIFAR-10 binary,\n"
     "a torch.save'd tensor or (images, labels) tuple.\n";
@@ -59,6 +61,9 @@ StatusOr<DatasetOptions> DataOptionsFlag(const Flags& args, const Shape& input_s
   }
   if (input_shape.size() == 4) options = FitToInput(input_shape, options);
   options.split = args.Get("split", "test");
+  ACS_ASSIGN_OR_RETURN(int64_t shuffle, args.GetInt("shuffle-seed", 0));
+  if (shuffle < 0) return Status::InvalidArgument("--shuffle-seed must be >= 0");
+  options.shuffle_seed = static_cast<uint64_t>(shuffle);
   ACS_ASSIGN_OR_RETURN(options.pad, args.GetInt("pad", 0));
   if (args.Has("mean")) {
     ACS_ASSIGN_OR_RETURN(options.mean, ParseDoubles("mean", args.Get("mean")));

@@ -19,7 +19,7 @@ int Fail(const std::string& command, const Status& status);
 // Options a dataset flag accepts, listed in each command's --help.
 extern const char kDataHelp[];
 // Flags read by LoadDataFlag.
-inline const std::set<std::string> kDataFlags = {"split", "mean", "std", "pad", "preprocess"};
+inline const std::set<std::string> kDataFlags = {"split", "mean", "std", "pad", "preprocess", "shuffle-seed"};
 
 // Dataset options from --split and --preprocess, or --mean, --std and --pad, fitted to
 // `input_shape`.

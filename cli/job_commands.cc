@@ -225,7 +225,8 @@ Status CheckDataFlag(const std::string& data) {
   if (data.rfind("name:", 0) == 0) {
     return data.size() > 5 ? Status::Ok() : Status::InvalidArgument("--data name: needs a dataset name");
   }
-  if (fs::is_directory(data) && !IsImageFolder(data)) {
+  if (fs::is_directory(data)) {
+    if (IsImageFolder(data)) return Status::Ok();
     return Status::InvalidArgument("--data '" + data +
                                    "' is a directory without JPEG or PNG images; pass an image folder, a single "
                                    "file (IDX, CIFAR-10 binary or torch.save'd (images, labels)), or name:NAME for "

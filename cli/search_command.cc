@@ -187,6 +187,7 @@ int SearchCommand(int argc, char** argv) {
   }
   Flags data_args = *args;
   if (!data_args.Has("split")) data_args.values["split"] = "train";
+  if (!data_args.Has("shuffle-seed")) data_args.values["shuffle-seed"] = "1";  // folders: every class
   auto data_options = DataOptionsFlag(data_args, {});
   if (!data_options.ok()) return Fail("search", data_options.status());
 

@@ -36,6 +36,9 @@ struct DatasetOptions {
   // mean / std (which must then be unset).
   PreprocessSpec preprocess;
   std::vector<int64_t> input_chw;  // [C, H, W] the spec must make (FitToInput); empty = any
+  // Image folders, listed class by class: > 0 takes the samples in an order shuffled by
+  // this seed before offset / limit (so that a window holds every class); 0 = the listing.
+  uint64_t shuffle_seed = 0;
   // The most the selected images may take as float32 (N*C*H*W*4 bytes), checked from the
   // file's header or shape before the pixels are read or converted, and for the tensors
   // the transforms make before they are made; 0 = no limit. Peak memory is higher: an IDX

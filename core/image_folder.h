@@ -1,7 +1,8 @@
 // Image folders as torchvision's ImageFolder lays them out: ROOT/CLASS/**/FILE with JPEG or
 // PNG files, the class index being CLASS's position among the sorted class folder names, the
 // samples class by class, each class's files sorted by folder then name; or a flat folder of
-// images, unlabelled. Only the samples options.offset / limit select are decoded, each
+// images, unlabelled (options.shuffle_seed shuffles that order). Only the samples
+// options.offset / limit select are decoded, each
 // prepared (TransformImages) before the next is read, so a large folder never sits in memory
 // whole.
 #pragma once

@@ -42,6 +42,7 @@ StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(pr
 StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request) {
   DatasetOptions data;
   data.split = "train";
+  data.shuffle_seed = 1;  // an image folder's calibration and validation samples from every class
   StatusOr<PreprocessSpec> spec = PreprocessSpec::FromJson(request.preprocess);
   if (!spec.ok()) return Status::InvalidArgument(spec.status().message());
   data.preprocess = std::move(spec).value();

@@ -84,6 +84,22 @@ TEST_F(ImageFolderTest, ClassesAreSortedFolderNamesAndFilesSortedByFolderThenNam
   EXPECT_TRUE(data->labels.equal(torch::tensor({2, 2}, torch::kLong)));
   EXPECT_TRUE(data->images[0].allclose(torch::full({3, 8, 8}, 20 / 255.0f)));
 
+  // A shuffled order: the same samples, and windows of it that add up to the whole.
+  DatasetOptions shuffled = Fit(3, 8);
+  shuffled.shuffle_seed = 3;
+  StatusOr<Dataset> all = LoadDataset(root_.string(), shuffled);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_TRUE(std::get<0>(all->labels.sort()).equal(torch::tensor({0, 1, 2, 2, 2}, torch::kLong)));
+  EXPECT_FALSE(all->labels.equal(torch::tensor({0, 1, 2, 2, 2}, torch::kLong)));
+  shuffled.limit = 2;
+  StatusOr<Dataset> head = LoadDataset(root_.string(), shuffled);
+  shuffled.offset = 2;
+  shuffled.limit = 0;
+  StatusOr<Dataset> tail = LoadDataset(root_.string(), shuffled);
+  ASSERT_TRUE(head.ok() && tail.ok());
+  EXPECT_TRUE(torch::cat({head->images, tail->images}).equal(all->images));
+  EXPECT_NE(all->source.find("shuffled by seed 3"), std::string::npos) << all->source;
+
   // A 1-channel model gets the luminance of RGB images.
   data = LoadDataset(root_.string(), Fit(1, 8));
   ASSERT_TRUE(data.ok()) << data.status().ToString();

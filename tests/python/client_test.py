@@ -289,6 +289,16 @@ class JobTest(unittest.TestCase):
         report = json.loads((SERVER.client.download(final, self.workdir.name, name="report.json")).read_text())
         self.assertIn("image folder, 3 classes", report["data"]["source"])
         self.assertEqual(report["data"]["preprocess"][0], {"op": "grayscale"})
+        if ARGS.acs_bin:  # the same folder through the CLI: packed, uploaded, accepted
+            proc = run_acs("submit", str(self.model_path), "--input", "1x1x28x28", "--data", str(folder),
+                           "--preprocess", json.dumps(spec), "--budget", "flops=0.5x", "--agent", "random",
+                           "--episodes", "1", "--top-k", "0", "--device-class", SERVER.device_class)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("300 images packed", proc.stderr)
+            try:
+                SERVER.client.cancel(proc.stdout.strip())
+            except AcsError:
+                pass  # it ended already
 
     def test_cancel(self):
         job = self.submit(500)
