@@ -2,18 +2,21 @@
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/table.h"
+#include "core/image_folder.h"
 
 namespace acs::cli {
 namespace {
 
 const char kHelp[] =
     "usage: acs data inspect DATA [--input SHAPE] [--preprocess SPEC] [--limit N] [--save FILE]\n"
+    "                             [--grid FILE.png]\n"
     "\n"
     "Reads a dataset as a model of input SHAPE would get it (with --preprocess, as the spec\n"
     "prepares it) and prints the sample count, the images' shape, the count per class and\n"
@@ -23,7 +26,9 @@ const char kHelp[] =
     "  --input SHAPE        fit the data to this model input shape, e.g. 1x3x32x32\n"
     "  --limit N            read the first N samples (default all)\n"
     "  --save FILE          write (images, labels) as a torch.save'd tuple, for Python's\n"
-    "                       torch.load (labels: an empty tensor without labels)\n";
+    "                       torch.load (labels: an empty tensor without labels)\n"
+    "  --grid FILE.png      write the first 16 samples as a 4x4 PNG grid, each scaled to its\n"
+    "                       own range: what the model gets, to look at\n";
 
 }  // namespace
 
@@ -36,7 +41,7 @@ int DataCommand(int argc, char** argv) {
     std::cerr << "acs data: expected 'inspect'\n\n" << kHelp;
     return 2;
   }
-  std::set<std::string> valued = {"input", "limit", "save"};
+  std::set<std::string> valued = {"input", "limit", "save", "grid"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
   auto args = ParseFlags(argc, argv, 3, valued, {"help"});
   if (!args.ok()) return Fail("data", args.status());
@@ -84,6 +89,11 @@ int DataCommand(int argc, char** argv) {
       stats.AddRow({std::to_string(c), mean, sd, lo, hi});
     }
     stats.Print(std::cout);
+  }
+  if (args->Has("grid") && data->size() > 0) {
+    if (Status s = WriteImageGrid(x, args->Get("grid")); !s.ok()) return Fail("data", s);
+    std::cout << "wrote " << args->Get("grid") << " (the first " << std::min<int64_t>(16, data->size())
+              << " samples)\n";
   }
   if (args->Has("save")) {
     const torch::Tensor labels = data->has_labels() ? data->labels : torch::empty({0}, torch::kLong);

@@ -171,6 +171,36 @@ StatusOr<torch::Tensor> DecodeImage(const std::string& path) {
   return Status::DataLoss(path + ": neither a JPEG nor a PNG file");
 }
 
+Status WriteImageGrid(const torch::Tensor& images, const std::string& path, int64_t columns) {
+  if (!images.defined() || images.dim() != 4 || images.size(0) == 0 || columns < 1) {
+    return Status::InvalidArgument("a grid needs images [N, C, H, W], N >= 1");
+  }
+  const int64_t n = std::min(images.size(0), columns * columns), c = images.size(1) == 3 ? 3 : 1;
+  const int64_t h = images.size(2), w = images.size(3), cols = std::min(n, columns), rows = (n + columns - 1) / columns;
+  if (cols * w > kMaxPreprocessSide || rows * h > kMaxPreprocessSide) {
+    return Status::InvalidArgument("a grid of " + std::to_string(cols * w) + "x" + std::to_string(rows * h) +
+                                   " pixels is too large");
+  }
+  torch::Tensor grid = torch::zeros({rows * h, cols * w, c}, torch::kUInt8);
+  for (int64_t i = 0; i < n; ++i) {
+    torch::Tensor x = images[i].narrow(0, 0, c).to(torch::kFloat);
+    const float lo = x.min().item<float>(), hi = x.max().item<float>();
+    x = hi > lo ? (x - lo) / (hi - lo) : torch::zeros_like(x);
+    grid.narrow(0, i / columns * h, h).narrow(1, i % columns * w, w).copy_((x * 255).round().permute({1, 2, 0}));
+  }
+  grid = grid.contiguous();
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  image.width = static_cast<png_uint_32>(cols * w);
+  image.height = static_cast<png_uint_32>(rows * h);
+  image.format = c == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  if (!png_image_write_to_file(&image, path.c_str(), 0, grid.data_ptr<uint8_t>(), 0, nullptr)) {
+    return Status::Unavailable(path + ": cannot write the PNG: " + image.message);
+  }
+  return Status::Ok();
+}
+
 StatusOr<Dataset> ReadImageFolder(const std::string& path, const DatasetOptions& options) {
   ACS_ASSIGN_OR_RETURN(Listing listing, ListFolder(path));
   const auto total = static_cast<int64_t>(listing.samples.size());

@@ -33,4 +33,10 @@ StatusOr<Dataset> ReadImageFolder(const std::string& path, const DatasetOptions&
 // that does not decode.
 StatusOr<torch::Tensor> DecodeImage(const std::string& path);
 
+// A PNG of the first columns x columns images [N, C, H, W] side by side (rows of `columns`;
+// the image columns x W wide, rows x H high), each scaled from its own minimum..maximum to
+// 0..255 so that normalized data shows; grey for 1 channel, RGB for 3, the first channel
+// otherwise. Unavailable when the file cannot be written.
+Status WriteImageGrid(const torch::Tensor& images, const std::string& path, int64_t columns = 4);
+
 }  // namespace acs

@@ -179,5 +179,38 @@ TEST_F(ImageFolderTest, BrokenAndHostileFilesAreNamed) {
   EXPECT_EQ(LoadDataset(root_.string(), Fit(3, 4)).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(ImageFolderTest, AGridShowsEachImageOverItsOwnRange) {
+  // Five normalized 1x2x3 images: each one a ramp over its own range.
+  const torch::Tensor ramp = torch::arange(6, torch::kFloat).view({1, 2, 3});
+  const torch::Tensor images = torch::stack({ramp, ramp * 2 - 7, ramp / 10, ramp, torch::zeros({1, 2, 3})});
+  const std::string path = (root_ / "grid.png").string();
+  ASSERT_TRUE(WriteImageGrid(images, path, 3).ok());
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  ASSERT_TRUE(png_image_begin_read_from_file(&image, path.c_str())) << image.message;
+  EXPECT_EQ(image.width, 3u * 3);   // 3 columns of width 3
+  EXPECT_EQ(image.height, 2u * 2);  // 2 rows of height 2
+  image.format = PNG_FORMAT_GRAY;
+  std::vector<uint8_t> pixels(PNG_IMAGE_SIZE(image));
+  ASSERT_TRUE(png_image_finish_read(&image, nullptr, pixels.data(), 0, nullptr)) << image.message;
+  auto at = [&](int y, int x) { return static_cast<int>(pixels[static_cast<size_t>(y) * 9 + x]); };
+  for (int tile : {0, 1, 2, 3}) {  // every ramp spans 0..255 whatever its values
+    const int y0 = tile / 3 * 2, x0 = tile % 3 * 3;
+    EXPECT_EQ(at(y0, x0), 0) << tile;
+    EXPECT_EQ(at(y0 + 1, x0 + 2), 255) << tile;
+  }
+  EXPECT_EQ(at(3, 5), 0);  // the flat image
+  EXPECT_EQ(at(3, 8), 0);  // the empty sixth tile
+  // At most columns x columns images.
+  ASSERT_TRUE(WriteImageGrid(images, path, 2).ok());
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  ASSERT_TRUE(png_image_begin_read_from_file(&image, path.c_str())) << image.message;
+  EXPECT_EQ(image.height, 2u * 2);
+  png_image_free(&image);
+  EXPECT_EQ(WriteImageGrid(torch::zeros({0, 1, 2, 2}), path).code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace acs
