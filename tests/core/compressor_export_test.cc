@@ -7,15 +7,6 @@
 namespace acs {
 namespace {
 
-using ::testing::HasSubstr;
-using test_models::BuildTestModel;
-using test_models::FirstNodeOfKind;
-using test_models::Input;
-using test_models::Param;
-using test_models::StoredLayer;
-using test_models::StoredLayers;
-using test_models::TestInputShape;
-
 using namespace compressor_test;  // NOLINT: the shared test helpers
 
 // Loads each model file in Python PyTorch and prints its output on a fixed input.

@@ -21,6 +21,7 @@
 
 namespace acs::compressor_test {
 
+// Also seen by the files that use this namespace:
 using test_models::BuildTestModel;
 using test_models::FirstNodeOfKind;
 using test_models::Input;
