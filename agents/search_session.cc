@@ -308,6 +308,24 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
   ACS_RETURN_IF_ERROR(compressed.Save(out.model_path));
   // The export reconstructs with the compressor's defaults, the search more cheaply.
   ACS_ASSIGN_OR_RETURN(out.exported_accuracy, reward_->Measure(compressed));
+  nlohmann::json test;
+  if (!options_.test_data_path.empty()) {
+    DatasetOptions data = options_.input_shape.size() == 4 ? FitToInput(options_.input_shape, options_.data) : options_.data;
+    data.split = options_.test_split;
+    data.offset = data.limit = 0;
+    data.shuffle_seed = 0;
+    ACS_ASSIGN_OR_RETURN(Dataset test_set, LoadDataset(options_.test_data_path, data));
+    if (!test_set.has_labels()) return Status::InvalidArgument(test_set.source + ": a test set needs labels");
+    out.test_samples = test_set.size();
+    out.test_source = test_set.source;
+    AccuracyReward on_test(model_.get(), calibration_, std::move(test_set));
+    ACS_ASSIGN_OR_RETURN(out.dense_test_accuracy, on_test.DenseAccuracy());
+    ACS_ASSIGN_OR_RETURN(out.test_accuracy, on_test.Measure(compressed));
+    test = {{"source", out.test_source},
+            {"samples", out.test_samples},
+            {"dense_accuracy", out.dense_test_accuracy},
+            {"exported_accuracy", out.test_accuracy}};
+  }
 
   const int best_episode = best_ >= 0 ? episodes_[best_].episode : -1;
   nlohmann::json report = {
@@ -326,7 +344,10 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
        {{"source", data_source_},
         {"calibration", calibration_.size()},
         {"validation", validation_.size()},
-        {"split", options_.data.split + ": calibration first, validation next"},
+        {"fine_tune", fine_tune.is_null() ? nlohmann::json(0) : fine_tune["samples"]},
+        {"shuffle_seed", options_.data.shuffle_seed},
+        {"split", options_.data.split},
+        {"order", "calibration first, validation next, fine-tuning after"},
         {"preprocess", options_.data.preprocess.empty() ? nlohmann::json("fitted to the input (scaled to [0, 1], "
                                                                           "channels repeated, resized)")
                                                         : options_.data.preprocess.ToJson()},
@@ -337,6 +358,7 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
       {"best_episode", best_episode},
       {"pareto", ParetoFront(episodes_)}};
   if (!fine_tune.is_null()) report["fine_tune"] = fine_tune;
+  if (!test.is_null()) report["test"] = test;
   if (latency_) {
     report["budget"]["latency"] = {{"dense_us", latency_->dense_us},
                                    {"overhead_us", latency_->overhead_us},

@@ -55,6 +55,10 @@ struct SearchSessionOptions {
   int fine_tune_epochs = 0;
   int64_t fine_tune_samples = 5000;
   double fine_tune_learning_rate = FineTuneOptions{}.learning_rate;
+  // A test set, read whole with `data`'s preprocessing and test_split (no shuffle); when
+  // set, the export scores the dense and the exported model on it. Empty = none.
+  std::string test_data_path;
+  std::string test_split = "test";  // for a directory of IDX files
 };
 
 struct ExportedSearch {
@@ -63,6 +67,10 @@ struct ExportedSearch {
   double accuracy_before_fine_tune = -1;  // -1 without fine-tuning
   int64_t fine_tune_kept_epoch = -1;      // the epoch whose weights were kept, 0 = none
                                           // improved on those before; -1 without
+  // On the test set (SearchSessionOptions::test_data_path); -1 without one.
+  double test_accuracy = -1, dense_test_accuracy = -1;
+  int64_t test_samples = 0;
+  std::string test_source;
 };
 
 class SearchSession {

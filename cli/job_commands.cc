@@ -23,12 +23,13 @@
 #include "cli/remote.h"
 #include "cli/table.h"
 #include "core/image_files.h"
+#include "core/data_split.h"
 #include "core/preprocess.h"
 #include "core/tar.h"
 #include "core/sha256.h"
 #include "proto/acs.grpc.pb.h"
 #include "proto/grpc_status.h"
-#include "proto/preprocess_steps.h"
+#include "proto/request_json.h"
 
 namespace acs::cli {
 namespace {
@@ -97,6 +98,10 @@ StatusOr<acs::v1::SubmitJobRequest> ParseRequest(const Flags& f) {
   if (f.Has("preprocess")) {
     ACS_ASSIGN_OR_RETURN(PreprocessSpec spec, PreprocessSpec::Parse(f.Get("preprocess")));
     AddPreprocessSteps(spec.ToJson(), req.mutable_preprocess());
+  }
+  if (f.Has("split")) {
+    ACS_ASSIGN_OR_RETURN(DataSplit split, DataSplit::Parse(f.Get("split")));
+    SetDataSplit(split.ToJson(), req.mutable_split());
   }
   return req;
 }
@@ -194,11 +199,11 @@ StatusOr<acs::v1::UploadReply> Upload(const Remote& r, const std::string& path, 
   return reply;
 }
 
-// --data: name:NAME, a file that is uploaded, or an image folder uploaded as a tar archive
-// of its images.
-Status ResolveData(const Remote& r, const std::string& data, acs::v1::SubmitJobRequest* req) {
+// --data or --test-data: name:NAME, a file that is uploaded, or an image folder uploaded as
+// a tar archive of its images. Sets *name or *sha256.
+Status ResolveData(const Remote& r, const std::string& data, std::string* name, std::string* sha256) {
   if (data.rfind("name:", 0) == 0) {
-    req->set_dataset_name(data.substr(5));
+    *name = data.substr(5);
     return Status::Ok();
   }
   if (fs::is_directory(data)) {
@@ -212,29 +217,29 @@ Status ResolveData(const Remote& r, const std::string& data, acs::v1::SubmitJobR
     std::error_code ec;
     fs::remove(archive, ec);
     ACS_RETURN_IF_ERROR(reply.status());
-    req->set_dataset_sha256(reply->sha256());
+    *sha256 = reply->sha256();
     return Status::Ok();
   }
   ACS_ASSIGN_OR_RETURN(acs::v1::UploadReply reply, Upload(r, data, true));
-  req->set_dataset_sha256(reply.sha256());
+  *sha256 = reply.sha256();
   return Status::Ok();
 }
 
-// Checked before anything is uploaded.
-Status CheckDataFlag(const std::string& data) {
+// Checked before anything is uploaded; `flag` is "--data" or "--test-data".
+Status CheckDataFlag(const std::string& flag, const std::string& data) {
   if (data.rfind("name:", 0) == 0) {
-    return data.size() > 5 ? Status::Ok() : Status::InvalidArgument("--data name: needs a dataset name");
+    return data.size() > 5 ? Status::Ok() : Status::InvalidArgument(flag + " name: needs a dataset name");
   }
   if (fs::is_directory(data)) {
     if (IsImageFolder(data)) return Status::Ok();
-    return Status::InvalidArgument("--data '" + data +
+    return Status::InvalidArgument(flag + " '" + data +
                                    "' is a directory without JPEG or PNG images; pass an image folder, a single "
                                    "file (IDX, CIFAR-10 binary or torch.save'd (images, labels)), or name:NAME for "
                                    "a dataset the server knows (e.g. name:fashion-mnist)");
   }
   if (!fs::is_regular_file(data)) {
-    return Status::NotFound("--data '" + data + "' does not exist; pass a file, or name:NAME for a dataset the server "
-                            "knows");
+    return Status::NotFound(flag + " '" + data + "' does not exist; pass a file, or name:NAME for a dataset the " +
+                            "server knows");
   }
   return Status::Ok();
 }
@@ -303,10 +308,15 @@ Status Submit(const Remote& r) {
   const Flags& f = r.flags;
   ACS_ASSIGN_OR_RETURN(acs::v1::SubmitJobRequest req, ParseRequest(f));
   ACS_ASSIGN_OR_RETURN(std::string data, f.Required("data"));
-  ACS_RETURN_IF_ERROR(CheckDataFlag(data));
+  ACS_RETURN_IF_ERROR(CheckDataFlag("--data", data));
+  const std::string test = f.Get("test-data");
+  if (!test.empty()) ACS_RETURN_IF_ERROR(CheckDataFlag("--test-data", test));
   ACS_ASSIGN_OR_RETURN(acs::v1::UploadReply model, Upload(r, f.positional[0], false));
   req.set_model_sha256(model.sha256());
-  ACS_RETURN_IF_ERROR(ResolveData(r, data, &req));
+  ACS_RETURN_IF_ERROR(ResolveData(r, data, req.mutable_dataset_name(), req.mutable_dataset_sha256()));
+  if (!test.empty()) {
+    ACS_RETURN_IF_ERROR(ResolveData(r, test, req.mutable_test_dataset_name(), req.mutable_test_dataset_sha256()));
+  }
   Job job;
   ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::SubmitJob, req, &job));
   std::cout << job.id() << std::endl;  // flushed: scripts read it while --watch runs
@@ -427,6 +437,13 @@ const char kSubmitHelp[] =
     "  --preprocess SPEC    the model's preprocessing: a JSON list of steps or a file holding\n"
     "                       one (docs/data.md); it must make the input shape. Default: images\n"
     "                       scaled to [0, 1], channel-repeated and resized to the input\n"
+    "  --split PARTS        which samples calibrate, validate and fine-tune, each a count or\n"
+    "                       a share, e.g. calibration=256,validation=10%,fine_tune=0.5,\n"
+    "                       shuffle_seed=7 (default: 256, 500, 5000 in the data's order;\n"
+    "                       image folders shuffled by seed 1)\n"
+    "  --test-data PATH|name:N  a labelled test set (forms as --data; name:NAME of an IDX\n"
+    "                       directory takes its t10k files): the job reports the dense and\n"
+    "                       the downloaded model's accuracy on it\n"
     "search space (default: the server's):\n"
     "  --patterns LIST      channel, block, unstructured, nm\n"
     "  --block-sizes LIST   e.g. 4,8,16\n"
@@ -438,7 +455,7 @@ const char kSubmitHelp[] =
 const CommandSpec kSubmit = {"submit", kSubmitHelp, 2,
                              {"input", "data", "budget", "device-class", "agent", "episodes", "seed", "threads",
                               "top-k", "patterns", "block-sizes", "precisions", "max-sparsity", "skip",
-                              "preprocess"},
+                              "preprocess", "split", "test-data"},
                              {"watch", "fine-tune"},
                              {"MODEL"}};
 

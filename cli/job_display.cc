@@ -7,6 +7,8 @@
 #include <ctime>
 
 #include "cli/table.h"
+#include "core/data_split.h"
+#include "proto/request_json.h"
 
 namespace acs::cli {
 namespace {
@@ -110,6 +112,12 @@ void PrintJob(const Job& job, std::ostream& out) {
       << (r.dataset_name().empty() ? r.dataset_sha256().substr(0, 12) : r.dataset_name()) << ", budget "
       << Budget(r.budget()) << ", agent " << r.agent()
       << (r.device_class().empty() ? "" : ", device class " + r.device_class()) << "\n";
+  const StatusOr<DataSplit> split = DataSplit::FromJson(DataSplitJson(r.split()));
+  const std::string test = r.test_dataset_name().empty() ? r.test_dataset_sha256().substr(0, 12) : r.test_dataset_name();
+  if ((split.ok() && !split->empty()) || !test.empty()) {
+    out << "  data       split " << (split.ok() && !split->empty() ? split->ToString() : "default")
+        << (test.empty() ? "" : ", test set " + test) << "\n";
+  }
   out << "  episodes   " << Episodes(job);
   if (job.episodes_done() > 0) out << ", best reward " << Format("%.4f", job.best_reward());
   if (job.eta_seconds() > 0 && !IsTerminal(job.state())) out << ", ETA " << Duration(job.eta_seconds());
@@ -119,6 +127,12 @@ void PrintJob(const Job& job, std::ostream& out) {
         << Percent(job.dense_accuracy(), 2) << " ("
         << Format("%+.2f points", 100 * (job.exported_accuracy() - job.dense_accuracy()))
         << "; the search estimated " << Percent(job.best_accuracy(), 2) << ")\n";
+    if (job.test_samples() > 0) {
+      out << "  test set   compressed.pt " << Percent(job.test_accuracy(), 2) << " vs dense "
+          << Percent(job.dense_test_accuracy(), 2) << " ("
+          << Format("%+.2f points", 100 * (job.test_accuracy() - job.dense_test_accuracy())) << ") on "
+          << job.test_samples() << " samples\n";
+    }
   } else if (job.best_accuracy() > 0 || job.dense_accuracy() > 0) {
     out << "  accuracy   best " << Percent(job.best_accuracy(), 2) << " vs dense " << Percent(job.dense_accuracy(), 2)
         << " (" << Format("%+.2f points", 100 * (job.best_accuracy() - job.dense_accuracy())) << ")\n";

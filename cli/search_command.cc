@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/table.h"
+#include "core/image_files.h"
 #include "core/importer.h"
 
 namespace acs::cli {
@@ -61,6 +62,8 @@ const char kHelp[] =
     "  --fine-tune-epochs N fine-tune the exported model for N epochs (default 0: none) on\n"
     "                       the samples of the split after calibration and validation\n"
     "  --fine-tune-samples N  at most this many (default 5000)\n"
+    "  --test-data DATA     a labelled test set (a directory of IDX files: its t10k files):\n"
+    "                       the exported and the dense model are scored on all of it\n"
     "  --skip LIST          layer names never compressed (the first conv and the last\n"
     "                       linear layer are always skipped)\n";
 
@@ -139,7 +142,7 @@ void PrintPolicy(const Graph& g, const Env& env, const Policy& policy, std::ostr
 int SearchCommand(int argc, char** argv) {
   std::set<std::string> valued = {"input", "data", "budget", "out", "agent", "episodes", "seed", "val-samples",
                                   "calib-samples", "patterns", "block-sizes", "precisions", "max-sparsity", "skip",
-                                  "reward", "warmup", "threads", "fine-tune-epochs", "fine-tune-samples"};
+                                  "reward", "warmup", "threads", "fine-tune-epochs", "fine-tune-samples", "test-data"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
   valued.insert(kPredictorFlags.begin(), kPredictorFlags.end());
   auto args = ParseFlags(argc, argv, 2, valued, {"help"});
@@ -187,7 +190,9 @@ int SearchCommand(int argc, char** argv) {
   }
   Flags data_args = *args;
   if (!data_args.Has("split")) data_args.values["split"] = "train";
-  if (!data_args.Has("shuffle-seed")) data_args.values["shuffle-seed"] = "1";  // folders: every class
+  if (!data_args.Has("shuffle-seed") && IsImageFolder(args->Get("data"))) {
+    data_args.values["shuffle-seed"] = "1";  // a window of a folder holds every class
+  }
   auto data_options = DataOptionsFlag(data_args, {});
   if (!data_options.ok()) return Fail("search", data_options.status());
 
@@ -210,6 +215,7 @@ int SearchCommand(int argc, char** argv) {
   options.skip = SplitList(args->Get("skip"));
   options.fine_tune_epochs = static_cast<int>(*fine_tune_epochs);
   options.fine_tune_samples = *fine_tune_samples;
+  options.test_data_path = args->Get("test-data");
   if (budget->kind == "latency") {
     auto stored = LoadStoredPredictor(*args);
     if (!stored.ok()) return Fail("search", stored.status());
@@ -277,6 +283,10 @@ int SearchCommand(int argc, char** argv) {
     std::cout << " (not fine-tuned: no epoch scored above " << Percent(exported->accuracy_before_fine_tune, 2) << ")";
   }
   std::cout << "\n";
+  if (exported->test_samples > 0) {
+    std::cout << "test set: " << Percent(exported->test_accuracy, 2) << " (dense " << Percent(exported->dense_test_accuracy, 2)
+              << ") on the " << exported->test_samples << " samples of " << exported->test_source << "\n";
+  }
   std::cout << "\nwrote " << exported->policy_path << ", " << exported->model_path << " ("
             << FileSize(exported->model_path) << "), " << exported->report_path << "\n";
   return 0;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <sstream>
 
 #include "core/dataset_internal.h"
@@ -57,6 +58,15 @@ StatusOr<Window> SelectWindow(const std::string& path, int64_t total, const Data
   return w;
 }
 
+std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed) {
+  std::vector<int64_t> order(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  if (seed == 0) return order;
+  std::mt19937_64 rng(seed);  // Fisher-Yates on mt19937_64: the same order on every host
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+  return order;
+}
+
 std::string DescribeWindow(const Window& w, int64_t total) {
   return "samples [" + std::to_string(w.first) + ", " + std::to_string(w.first + w.count) + ") of " +
          std::to_string(total);
@@ -78,6 +88,7 @@ using dataset_internal::DescribeWindow;
 using dataset_internal::ReadTorchFile;
 using dataset_internal::SelectWindow;
 using dataset_internal::ShapeOf;
+using dataset_internal::ShuffledOrder;
 using dataset_internal::Window;
 
 // ---- Sequential reading of a gzipped or plain file (zlib passes plain files through).
@@ -222,6 +233,7 @@ StatusOr<Dataset> ReadIdx(const std::string& path, const DatasetOptions& options
                        torch::kUInt8)
           .to(torch::kFloat)
           .div_(255);
+  data.total = static_cast<int64_t>(n);
   data.source = "IDX " + path;
   for (const std::string& candidate : IdxLabelCandidates(path)) {
     std::error_code ec;
@@ -283,6 +295,7 @@ StatusOr<Dataset> ReadCifar(const std::string& path, uint64_t size, const Datase
                     .to(torch::kFloat)
                     .div_(255);
   data.labels = labels;
+  data.total = n;
   data.source = "CIFAR-10 " + path + ", " + DescribeWindow(window, n);
   return data;
 }
@@ -330,15 +343,33 @@ StatusOr<Dataset> LoadDataset(const std::string& path, const DatasetOptions& opt
     return Status::InvalidArgument(path + ": limit, offset and max_decoded_bytes must not be negative");
   }
   StatusOr<Dataset> read = Status::Internal("not read");
+  const bool shuffled = options.shuffle_seed > 0;
   try {
     if (IsImageFolder(path)) return ReadImageFolder(path, options);  // prepared image by image
-    read = ReadAny(path, options);
+    if (shuffled) {  // read whole, then the window of the shuffled order
+      DatasetOptions whole = options;
+      whole.offset = whole.limit = 0;
+      read = ReadAny(path, whole);
+    } else {
+      read = ReadAny(path, options);
+    }
   } catch (const c10::Error& e) {  // a LibTorch check on malformed data
     return Status::DataLoss(path + ": cannot read it: " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     return Status::DataLoss(path + ": cannot read it: " + e.what());
   }
   ACS_ASSIGN_OR_RETURN(Dataset data, std::move(read));
+  if (shuffled) {
+    ACS_ASSIGN_OR_RETURN(Window window, SelectWindow(path, data.size(), options));
+    const std::vector<int64_t> order = ShuffledOrder(data.size(), options.shuffle_seed);
+    const torch::Tensor picked =
+        torch::tensor(std::vector<int64_t>(order.begin() + window.first, order.begin() + window.first + window.count),
+                      torch::kLong);
+    data.images = data.images.index_select(0, picked);
+    if (data.has_labels()) data.labels = data.labels.index_select(0, picked);
+    data.source += "; " + DescribeWindow(window, data.size()) + " of them shuffled by seed " +
+                   std::to_string(options.shuffle_seed);
+  }
   StatusOr<torch::Tensor> images = TransformImages(data.images, options);
   if (!images.ok()) return Status(images.status().code(), path + ": " + images.status().message());
   data.images = std::move(images).value();

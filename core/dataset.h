@@ -18,6 +18,7 @@ struct Dataset {
   torch::Tensor images;  // float32 [N, C, H, W], transforms applied
   torch::Tensor labels;  // int64 [N]; undefined when the data has no labels
   std::string source;    // what was read, for messages and reports
+  int64_t total = 0;     // samples the data holds, before offset / limit
 
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
   bool has_labels() const { return labels.defined(); }
@@ -36,8 +37,9 @@ struct DatasetOptions {
   // mean / std (which must then be unset).
   PreprocessSpec preprocess;
   std::vector<int64_t> input_chw;  // [C, H, W] the spec must make (FitToInput); empty = any
-  // Image folders, listed class by class: > 0 takes the samples in an order shuffled by
-  // this seed before offset / limit (so that a window holds every class); 0 = the listing.
+  // > 0 takes the samples in an order shuffled by this seed before offset / limit (so that
+  // a window of an image folder, listed class by class, holds every class); 0 = the data's
+  // order. Files other than image folders are then read whole before the window is taken.
   uint64_t shuffle_seed = 0;
   // The most the selected images may take as float32 (N*C*H*W*4 bytes), checked from the
   // file's header or shape before the pixels are read or converted, and for the tensors

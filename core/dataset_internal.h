@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/dataset.h"
 #include "core/status.h"
@@ -23,6 +24,10 @@ struct Window {
 
 // The samples options.offset and options.limit select; OutOfRange past the last sample.
 StatusOr<Window> SelectWindow(const std::string& path, int64_t total, const DatasetOptions& options);
+
+// 0..n-1 in the order a Fisher-Yates shuffle on mt19937_64 seeded by `seed` makes (the
+// same on every host); 0..n-1 in order for seed 0.
+std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed);
 
 // "samples [first, end) of total".
 std::string DescribeWindow(const Window& w, int64_t total);

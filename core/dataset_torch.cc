@@ -120,6 +120,7 @@ StatusOr<Dataset> ReadTorchFile(const std::string& path, const DatasetOptions& o
   if (images.scalar_type() == torch::kUInt8) data.images.div_(255);
   data.images = data.images.contiguous();
   if (labels.defined()) data.labels = whole ? labels : labels.narrow(0, window.first, window.count).clone();
+  data.total = n;
   data.source = "torch file " + path + ", " + DescribeWindow(window, n);
   return data;
 }

@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <random>
 #include <utility>
 #include <vector>
 
@@ -205,12 +204,7 @@ StatusOr<Dataset> ReadImageFolder(const std::string& path, const DatasetOptions&
   ACS_ASSIGN_OR_RETURN(Listing listing, ListFolder(path));
   const auto total = static_cast<int64_t>(listing.samples.size());
   ACS_ASSIGN_OR_RETURN(dataset_internal::Window window, dataset_internal::SelectWindow(path, total, options));
-  std::vector<size_t> order(listing.samples.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  if (options.shuffle_seed > 0) {  // Fisher-Yates on mt19937_64: the same order everywhere
-    std::mt19937_64 rng(options.shuffle_seed);
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-  }
+  const std::vector<int64_t> order = dataset_internal::ShuffledOrder(total, options.shuffle_seed);
   // Without a spec, a model of 1 channel gets the images' luminance (as PIL's L).
   PreprocessSpec to_grey;
   if (options.preprocess.empty() && options.channels == 1) {
@@ -222,7 +216,7 @@ StatusOr<Dataset> ReadImageFolder(const std::string& path, const DatasetOptions&
   Dataset data;
   std::vector<int64_t> labels;
   for (int64_t i = 0; i < window.count; ++i) {
-    const auto& [file, label] = listing.samples[order[static_cast<size_t>(window.first + i)]];
+    const auto& [file, label] = listing.samples[static_cast<size_t>(order[static_cast<size_t>(window.first + i)])];
     ACS_ASSIGN_OR_RETURN(torch::Tensor image, DecodeImage(file.string()));
     image = image.unsqueeze(0);
     if (!to_grey.empty()) {
@@ -247,6 +241,7 @@ StatusOr<Dataset> ReadImageFolder(const std::string& path, const DatasetOptions&
   }
   if (window.count == 0) data.images = torch::empty({0, 3, 1, 1});
   if (!listing.classes.empty()) data.labels = torch::tensor(labels, torch::kLong);
+  data.total = total;
   data.source = path + " (image folder, " +
                 (listing.classes.empty() ? std::string("unlabelled")
                                          : std::to_string(listing.classes.size()) + " classes") +

@@ -60,7 +60,8 @@ done
 "$acs" devices --server "$address"
 
 step "acs submit: latency budget 0.5x on this machine's device class, AMC agent, $episodes episodes"
-job=$("$acs" submit "$zoo_dir/$model.pt" --input 1x1x28x28 --data name:fashion-mnist --budget latency=0.5x \
+job=$("$acs" submit "$zoo_dir/$model.pt" --input 1x1x28x28 --data name:fashion-mnist --test-data name:fashion-mnist \
+  --budget latency=0.5x \
   --agent amc --episodes "$episodes" --server "$address")
 echo "job $job"
 

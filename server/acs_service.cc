@@ -6,7 +6,7 @@
 #include "predictors/predictor.h"
 #include "server/farm_service.h"
 #include "proto/grpc_status.h"
-#include "proto/preprocess_steps.h"
+#include "proto/request_json.h"
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -65,6 +65,9 @@ JobRequest RequestOf(const acs::v1::SubmitJobRequest& r) {
   if (r.threads() != 0) out.threads = r.threads();
   if (r.top_k() != 0) out.top_k = r.top_k();
   out.preprocess = PreprocessStepsJson(r.preprocess());
+  out.split = DataSplitJson(r.split());
+  out.test_dataset_sha256 = r.test_dataset_sha256();
+  out.test_dataset_name = r.test_dataset_name();
   return out;
 }
 
@@ -88,6 +91,9 @@ void FillRequest(const JobRequest& r, acs::v1::SubmitJobRequest* out) {
   out->set_threads(r.threads);
   out->set_top_k(r.top_k);
   AddPreprocessSteps(r.preprocess, out->mutable_preprocess());
+  SetDataSplit(r.split, out->mutable_split());
+  out->set_test_dataset_sha256(r.test_dataset_sha256);
+  out->set_test_dataset_name(r.test_dataset_name);
 }
 
 void FillJob(const JobRecord& j, acs::v1::Job* out) {
@@ -102,6 +108,9 @@ void FillJob(const JobRecord& j, acs::v1::Job* out) {
   out->set_best_accuracy(p.best_accuracy);
   out->set_dense_accuracy(p.dense_accuracy);
   out->set_exported_accuracy(p.exported_accuracy);
+  out->set_test_accuracy(p.test_accuracy);
+  out->set_dense_test_accuracy(p.dense_test_accuracy);
+  out->set_test_samples(p.test_samples);
   out->set_best_predicted_latency_us(p.best_predicted_us);
   out->set_dense_predicted_latency_us(p.dense_predicted_us);
   out->set_best_measured_latency_us(p.best_measured_us);

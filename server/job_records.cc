@@ -57,7 +57,8 @@ nlohmann::json JobRequest::ToJson() const {
           {"block_sizes", block_sizes},   {"precisions", precisions},     {"max_sparsity", max_sparsity},
           {"skip_layers", skip_layers},   {"episodes", episodes},         {"seed", seed},
           {"fine_tune", fine_tune},       {"threads", threads},           {"top_k", top_k},
-          {"preprocess", preprocess}};
+          {"preprocess", preprocess},     {"split", split},               {"test_dataset_sha256", test_dataset_sha256},
+          {"test_dataset_name", test_dataset_name}};
 }
 
 StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
@@ -80,6 +81,9 @@ StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
     r.skip_layers = ListOf<std::string>(j, "skip_layers");
     r.episodes = Field(j, "episodes", r.episodes);
     if (j.contains("preprocess") && j["preprocess"].is_array()) r.preprocess = j["preprocess"];
+    if (j.contains("split") && j["split"].is_object()) r.split = j["split"];
+    r.test_dataset_sha256 = j.value("test_dataset_sha256", "");
+    r.test_dataset_name = j.value("test_dataset_name", "");
     r.seed = Field(j, "seed", r.seed);
     r.fine_tune = j.value("fine_tune", false);
     r.threads = Field(j, "threads", r.threads);
@@ -94,6 +98,8 @@ nlohmann::json JobProgress::ToJson() const {
   nlohmann::json j = {{"episodes_done", episodes_done},         {"best_reward", best_reward},
                       {"best_accuracy", best_accuracy},         {"dense_accuracy", dense_accuracy},
                       {"exported_accuracy", exported_accuracy},
+                      {"test_accuracy", test_accuracy},         {"dense_test_accuracy", dense_test_accuracy},
+                      {"test_samples", test_samples},
                       {"best_cost_ratio", best_cost_ratio},     {"best_predicted_us", best_predicted_us},
                       {"dense_predicted_us", dense_predicted_us}, {"best_measured_us", best_measured_us},
                       {"dense_measured_us", dense_measured_us}, {"eta_seconds", eta_seconds},
@@ -132,6 +138,9 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.best_accuracy = j.value("best_accuracy", 0.0);
     p.dense_accuracy = j.value("dense_accuracy", 0.0);
     p.exported_accuracy = j.value("exported_accuracy", 0.0);
+    p.test_accuracy = j.value("test_accuracy", 0.0);
+    p.dense_test_accuracy = j.value("dense_test_accuracy", 0.0);
+    p.test_samples = Field(j, "test_samples", int64_t{0});
     p.best_cost_ratio = j.value("best_cost_ratio", 0.0);
     p.best_predicted_us = j.value("best_predicted_us", 0.0);
     p.dense_predicted_us = j.value("dense_predicted_us", 0.0);
@@ -188,6 +197,9 @@ void JobProgress::TakeResultOf(const JobProgress& kept) {
   best_reward = kept.best_reward;
   best_accuracy = kept.best_accuracy;
   exported_accuracy = kept.exported_accuracy;
+  test_accuracy = kept.test_accuracy;
+  dense_test_accuracy = kept.dense_test_accuracy;
+  test_samples = kept.test_samples;
   best_cost_ratio = kept.best_cost_ratio;
   best_predicted_us = kept.best_predicted_us;
   best_measured_us = kept.best_measured_us;

@@ -36,6 +36,10 @@ struct JobRequest {
   // The preprocessing spec's steps (core/preprocess.h), validated at Submit; empty: the
   // images fitted to input_shape.
   nlohmann::json preprocess = nlohmann::json::array();
+  // The split (core/data_split.h's JSON), validated at Submit; empty: the defaults.
+  nlohmann::json split = nlohmann::json::object();
+  std::string test_dataset_sha256;         // a test set uploaded, or ...
+  std::string test_dataset_name;           // ... one the server has; both empty: none
 
   nlohmann::json ToJson() const;
   static StatusOr<JobRequest> FromJson(const std::string& text);
@@ -66,6 +70,8 @@ struct JobProgress {
   double best_reward = 0, best_accuracy = 0, dense_accuracy = 0;
   double exported_accuracy = 0;  // of the model the user downloads (compressed.pt as exported,
                                  // fine-tuned or not) on the validation samples; 0 before export
+  double test_accuracy = 0, dense_test_accuracy = 0;  // on the request's test set
+  int64_t test_samples = 0;                           // 0: no test set, or not exported yet
   double best_cost_ratio = 0;
   double best_predicted_us = 0, dense_predicted_us = 0;
   double best_measured_us = 0, dense_measured_us = 0;

@@ -36,7 +36,8 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   ACS_ASSIGN_OR_RETURN(o.model_path, blobs_->PathOf(request.model_sha256));
   ACS_ASSIGN_OR_RETURN(o.data_path, ReadableDatasetPath(request));
   o.input_shape = request.input_shape;
-  ACS_ASSIGN_OR_RETURN(o.data, DataOptionsOf(request));
+  ACS_ASSIGN_OR_RETURN(o.data, DataOptionsOf(request, o.data_path));
+  ACS_ASSIGN_OR_RETURN(o.test_data_path, ReadableDatasetPath(request, DataRole::kTest));
   o.budget_kind = request.budget_kind;
   o.budget_ratio = request.budget_ratio;
   if (request.budget_kind == "latency") {
@@ -52,13 +53,18 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   o.episodes = request.episodes + progress.round * RoundEpisodes(request, options_);
   o.agent_episodes = request.episodes;
   o.seed = request.seed;
-  o.calibration_samples = options_.calibration_samples;
-  o.validation_samples = options_.validation_samples;
+  DatasetOptions first = FitToInput(request.input_shape, o.data);
+  first.limit = 1;
+  first.shuffle_seed = 0;  // for the count
+  ACS_ASSIGN_OR_RETURN(Dataset sample, LoadDataset(o.data_path, first));
+  ACS_ASSIGN_OR_RETURN(SplitCounts split, SplitOf(request, sample.total));
+  o.calibration_samples = split.calibration;
+  o.validation_samples = split.validation;
   ACS_ASSIGN_OR_RETURN(o.space, SearchSpaceOf(request));
   o.skip = request.skip_layers;
   if (request.fine_tune) {
     o.fine_tune_epochs = options_.fine_tune_epochs;
-    o.fine_tune_samples = options_.fine_tune_samples;
+    o.fine_tune_samples = split.fine_tune;
   }
   StatusOr<std::unique_ptr<SearchSession>> created = SearchSession::Create(o);
   if (!created.ok() && created.status().code() == StatusCode::kFailedPrecondition && progress.round > 0) {
@@ -72,7 +78,13 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     return SetState(job, kJobBudgetNotMet, job.error);
   }
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<SearchSession> session, std::move(created));
-  if (!job.checkpoint.empty()) {
+  if (job.checkpoint.empty()) {
+    const std::string data = "data: " + split.ToString() + " of the " + std::to_string(sample.total) + " samples" +
+                             (o.data.shuffle_seed > 0 ? ", shuffled by seed " + std::to_string(o.data.shuffle_seed)
+                                                      : ", in their order") +
+                             (o.test_data_path.empty() ? "" : "; the downloaded model is tested on a test set");
+    ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", data}}));
+  } else {
     ACS_RETURN_IF_ERROR(session->Restore(job.checkpoint));
     std::string message = "resumed after episode " + std::to_string(session->episodes().size());
     if (progress.round > 0) {
@@ -157,6 +169,11 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     progress.artifacts.push_back({fs::path(path).filename().string(), blob.sha256, blob.bytes});
   }
   progress.exported_accuracy = exported.exported_accuracy;
+  if (exported.test_samples > 0) {
+    progress.test_accuracy = exported.test_accuracy;
+    progress.dense_test_accuracy = exported.dense_test_accuracy;
+    progress.test_samples = exported.test_samples;
+  }
   std::error_code ec;
   fs::remove_all(dir, ec);
   progress.verifications.clear();
@@ -194,6 +211,12 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   } else if (exported.fine_tune_kept_epoch == 0) {
     std::snprintf(line, sizeof line, " (not fine-tuned: no epoch of fine-tuning scored above %.2f%%)",
                   100 * exported.accuracy_before_fine_tune);
+    done += line;
+  }
+  if (exported.test_samples > 0) {
+    std::snprintf(line, sizeof line, "; on the test set (%lld samples) %.2f%% (dense %.2f%%)",
+                  static_cast<long long>(exported.test_samples), 100 * exported.test_accuracy,
+                  100 * exported.dense_test_accuracy);
     done += line;
   }
   ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", done}}));

@@ -31,6 +31,11 @@ std::string MeasuredLine(const JobProgress& progress, const nlohmann::json& outc
                   100 * progress.exported_accuracy, 100 * progress.dense_accuracy);
     measured += line;
   }
+  if (progress.test_samples > 0) {
+    std::snprintf(line, sizeof line, " and %.2f%% on the test set (dense %.2f%%)", 100 * progress.test_accuracy,
+                  100 * progress.dense_test_accuracy);
+    measured += line;
+  }
   return measured;
 }
 

@@ -11,7 +11,6 @@
 #include "agents/make_agent.h"
 #include "agents/search_session.h"
 #include "core/importer.h"
-#include "core/tar.h"
 #include "core/torchscript_model.h"
 #include "predictors/predictor.h"
 
@@ -37,16 +36,6 @@ StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(pr
   ACS_ASSIGN_OR_RETURN(std::optional<predictors::StoredPredictor> stored,
                        predictors::LoadLatestPredictor(*store, device_class));
   return stored ? stored->predictor : nullptr;
-}
-
-StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request) {
-  DatasetOptions data;
-  data.split = "train";
-  data.shuffle_seed = 1;  // an image folder's calibration and validation samples from every class
-  StatusOr<PreprocessSpec> spec = PreprocessSpec::FromJson(request.preprocess);
-  if (!spec.ok()) return Status::InvalidArgument(spec.status().message());
-  data.preprocess = std::move(spec).value();
-  return data;
 }
 
 StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& r) {
@@ -77,45 +66,6 @@ JobScheduler::JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm, Cam
 
 JobScheduler::~JobScheduler() { Stop(); }
 
-StatusOr<std::string> JobScheduler::DatasetPath(const JobRequest& r) const {
-  if (!r.dataset_sha256.empty()) {
-    StatusOr<std::string> path = blobs_->PathOf(r.dataset_sha256);
-    if (!path.ok()) return Status::InvalidArgument("dataset " + r.dataset_sha256 + " was not uploaded to this server");
-    return path;
-  }
-  if (r.dataset_name.empty()) return Status::InvalidArgument("a job needs a dataset (an uploaded one or a name)");
-  if (r.dataset_name.find('/') != std::string::npos || r.dataset_name.find("..") != std::string::npos) {
-    return Status::InvalidArgument("dataset name '" + r.dataset_name + "' must be a plain name");
-  }
-  const fs::path path = fs::path(options_.datasets_dir) / r.dataset_name;
-  if (!fs::exists(path)) {
-    return Status::InvalidArgument("the server has no dataset named '" + r.dataset_name + "' (in " +
-                                   options_.datasets_dir + ")");
-  }
-  return path.string();
-}
-
-StatusOr<std::string> JobScheduler::ReadableDatasetPath(const JobRequest& r) const {
-  ACS_ASSIGN_OR_RETURN(std::string path, DatasetPath(r));
-  if (r.dataset_sha256.empty() || !IsTarFile(path)) return path;
-  const fs::path dir = fs::path(options_.work_dir) / "datasets" / r.dataset_sha256;
-  std::error_code ec;
-  if (fs::is_directory(dir, ec)) return dir.string();  // extracted whole before (renamed in)
-  fs::create_directories(dir.parent_path(), ec);
-  ACS_ASSIGN_OR_RETURN(std::string suffix, RandomHex(8));
-  const fs::path partial = dir.string() + ".partial-" + suffix;
-  Status extracted = ExtractTar(path, partial.string());
-  if (!extracted.ok()) {
-    std::string why = extracted.message();
-    if (why.rfind(path + ": ", 0) == 0) why = why.substr(path.size() + 2);  // the server's own path
-    return Status(extracted.code(),
-                  "dataset " + r.dataset_sha256.substr(0, 12) + " (a tar archive of an image folder): " + why);
-  }
-  fs::rename(partial, dir, ec);
-  if (ec) fs::remove_all(partial, ec);  // another process extracted it first
-  return dir.string();
-}
-
 StatusOr<std::string> JobScheduler::ResolveDeviceClass(const std::string& requested) const {
   ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, farm_->Devices());
   std::set<std::string> classes;
@@ -141,28 +91,38 @@ Status JobScheduler::CheckModelAndData(const JobRequest& request) {
     ACS_ASSIGN_OR_RETURN(SearchSpace space, SearchSpaceOf(request));
     StatusOr<std::shared_ptr<ImportedModel>> model = ImportTorchScript(model_path, {request.input_shape});
     if (!model.ok()) return AsInvalid(model.status(), "model " + request.model_sha256.substr(0, 12));
-    ACS_ASSIGN_OR_RETURN(DatasetOptions data, DataOptionsOf(request));
+    ACS_ASSIGN_OR_RETURN(DatasetOptions data, DataOptionsOf(request, data_path));
     data = FitToInput(request.input_shape, data);
     data.limit = 1;
+    data.shuffle_seed = 0;  // one sample and the count: the order does not matter
     StatusOr<Dataset> sample = LoadDataset(data_path, data);
     if (!sample.ok()) return AsInvalid(sample.status(), "dataset");
+    ACS_ASSIGN_OR_RETURN(SplitCounts split, SplitOf(request, sample->total));
     // The job reads its calibration, validation (and fine-tuning) samples at the input
     // shape at once: at most that many must decode within the readers' limit.
     double sample_bytes = sizeof(float);
     for (size_t d = 1; d < request.input_shape.size(); ++d) sample_bytes *= static_cast<double>(request.input_shape[d]);
-    const int64_t samples = options_.calibration_samples + options_.validation_samples +
-                            (request.fine_tune ? options_.fine_tune_samples : 0);
+    const int64_t samples = split.calibration + split.validation + split.fine_tune;
     if (sample_bytes * static_cast<double>(samples) > static_cast<double>(data.max_decoded_bytes)) {
       char line[300];
       std::snprintf(line, sizeof line,
                     "dataset: the job reads up to %lld samples, which at the input shape decode to %.1f GiB of "
-                    "float32, past the limit of %.1f GiB (use a smaller input shape)",
+                    "float32, past the limit of %.1f GiB (use a smaller input shape or split)",
                     static_cast<long long>(samples), sample_bytes * static_cast<double>(samples) / (1 << 30),
                     static_cast<double>(data.max_decoded_bytes) / (1 << 30));
       return Status::InvalidArgument(line);
     }
     if (request.fine_tune && !sample->has_labels()) {
       return Status::InvalidArgument("fine-tuning needs a labelled dataset; " + sample->source + " has no labels");
+    }
+    ACS_ASSIGN_OR_RETURN(std::string test_path, ReadableDatasetPath(request, DataRole::kTest));
+    if (!test_path.empty()) {
+      DatasetOptions test = data;
+      test.split = "test";
+      test.shuffle_seed = 0;
+      StatusOr<Dataset> first = LoadDataset(test_path, test);
+      if (!first.ok()) return AsInvalid(first.status(), "test dataset");
+      if (!first->has_labels()) return Status::InvalidArgument("test dataset: " + first->source + " has no labels");
     }
     std::shared_ptr<CostModel> cost;
     double env_budget = request.budget_ratio;
@@ -237,6 +197,7 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
     return Status::InvalidArgument("model " + r.model_sha256 + " was not uploaded to this server");
   }
   ACS_RETURN_IF_ERROR(DatasetPath(r).status());
+  ACS_RETURN_IF_ERROR(DatasetPath(r, DataRole::kTest).status());
   StatusOr<SearchSpace> space = SearchSpaceOf(r);
   if (!space.ok()) return AsInvalid(space.status(), "search space");
   ACS_ASSIGN_OR_RETURN(DatasetOptions data, DataOptionsOf(r));
@@ -248,6 +209,7 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
   JobRequest stored = r;
   stored.device_class = device_class;
   stored.preprocess = data.preprocess.ToJson();
+  stored.split = DataSplit::FromJson(r.split)->ToJson();  // checked by DataOptionsOf
   ACS_RETURN_IF_ERROR(options_.runner_program.empty() ? CheckModelAndData(stored) : CheckInChild(stored));
 
   JobRecord job;

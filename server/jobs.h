@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agents/env.h"
+#include "core/data_split.h"
 #include "predictors/predictor.h"
 #include "predictors/store.h"
 #include "server/blob_store.h"
@@ -82,9 +83,10 @@ inline constexpr const char* kEventVerified = "verified";
 // The search space a request asks for (the search's defaults where it names none).
 // Errors: InvalidArgument for an unknown pattern or precision name.
 StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& request);
-// The dataset options of the request's data (the train split, its preprocessing spec), not
-// yet fitted to the input shape. InvalidArgument for a malformed spec.
-StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request);
+// The dataset options of the request's data at `data_path` (the train split of an IDX
+// directory, its preprocessing spec, the split's shuffle seed or 1 for an image folder), not
+// yet fitted to the input shape. InvalidArgument for a malformed spec or split.
+StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request, const std::string& data_path = "");
 
 // The device class's newest trained predictor, null when it has none.
 StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(predictors::MeasurementStore* store,
@@ -169,11 +171,18 @@ class JobScheduler {
   Status SetState(JobRecord& job, const std::string& state, const std::string& message = "");
   Status Save(JobRecord& job, const JobProgress& progress);
   Status Event(const std::string& job_id, const std::string& kind, const nlohmann::json& json);
-  StatusOr<std::string> DatasetPath(const JobRequest& request) const;
+  // A request's data (server/job_data.cc): its dataset, or its test set (an empty path when
+  // it names none).
+  enum class DataRole { kData, kTest };
+  StatusOr<std::string> DatasetPath(const JobRequest& request, DataRole role = DataRole::kData) const;
   // DatasetPath, with an uploaded tar archive (an image folder) extracted once into
   // WORK_DIR/datasets/SHA (ExtractTar's checks and limits) and that folder given instead.
   // Called by the check and job processes, not the serving one.
-  StatusOr<std::string> ReadableDatasetPath(const JobRequest& request) const;
+  StatusOr<std::string> ReadableDatasetPath(const JobRequest& request, DataRole role = DataRole::kData) const;
+  // The samples each part of the request's split takes of data holding `total`, this
+  // scheduler's counts for the parts it leaves unset; InvalidArgument naming the counts and
+  // the total when they do not fit.
+  StatusOr<SplitCounts> SplitOf(const JobRequest& request, int64_t total) const;
   StatusOr<std::string> ResolveDeviceClass(const std::string& requested) const;
   bool Interrupted(const std::string& job_id) const;
 

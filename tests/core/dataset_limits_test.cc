@@ -159,6 +159,40 @@ TEST_F(DatasetTest, LoadRejectsTransformsPastTheLimit) {
   EXPECT_EQ(fewer->images.sizes(), (std::vector<int64_t>{2, 3, 64, 64}));
 }
 
+// A shuffled read of a file takes its window of one seeded order: windows of the same seed
+// are disjoint and together the whole data, labels staying with their images.
+TEST_F(DatasetTest, ShuffledWindowsOfAFileAreDisjointAndCoverIt) {
+  const std::string images = Write("train-images-idx3-ubyte", IdxImages(10, 2, 2));
+  std::vector<uint8_t> labels;
+  for (int i = 0; i < 10; ++i) labels.push_back(static_cast<uint8_t>(i));
+  Write("train-labels-idx1-ubyte", IdxLabels(labels));
+  DatasetOptions options;
+  options.shuffle_seed = 3;
+  options.limit = 4;
+  StatusOr<Dataset> first = LoadDataset(images, options);
+  options.offset = 4;
+  options.limit = 0;
+  StatusOr<Dataset> rest = LoadDataset(images, options);
+  ASSERT_TRUE(first.ok() && rest.ok()) << first.status().ToString() << rest.status().ToString();
+  EXPECT_EQ(first->total, 10);
+  EXPECT_EQ(first->size(), 4);
+  EXPECT_EQ(rest->size(), 6);
+  EXPECT_NE(first->source.find("shuffled by seed 3"), std::string::npos) << first->source;
+  const torch::Tensor all = torch::cat({first->labels, rest->labels});
+  EXPECT_TRUE(std::get<0>(all.sort()).equal(torch::arange(10, torch::kLong)));
+  EXPECT_FALSE(all.equal(torch::arange(10, torch::kLong)));  // seed 3 moves some
+  // Image i's first pixel is Pixel(i, 0, 0): each label i is beside its own image.
+  for (int64_t k = 0; k < first->size(); ++k) {
+    const int64_t i = first->labels[k].item<int64_t>();
+    EXPECT_FLOAT_EQ(first->images[k][0][0][0].item<float>(), Pixel(i, 0, 0) / 255.0f);
+  }
+  // The same seed gives the same order; the unshuffled read gives the file's.
+  options.offset = 0;
+  options.limit = 4;
+  EXPECT_TRUE(LoadDataset(images, options)->labels.equal(first->labels));
+  options.shuffle_seed = 0;
+  EXPECT_TRUE(LoadDataset(images, options)->labels.equal(torch::arange(4, torch::kLong)));
+}
 
 }  // namespace
 }  // namespace acs

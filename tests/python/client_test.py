@@ -10,11 +10,9 @@ import argparse
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from pathlib import Path
 
@@ -23,6 +21,7 @@ try:
     import grpc
     import acs_client
     from acs_client import AcsError, Client
+    from server_util import Server, free_port
 except ImportError as e:
     print(f"skipping: {e}")
     sys.exit(77)
@@ -31,69 +30,9 @@ ARGS = None
 SERVER = None  # the running server: address, data dir, processes
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """acs-server (and acs-worker) processes on a free loopback port."""
-
-    def __init__(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="acs-client-test-")
-        self.address = f"127.0.0.1:{free_port()}"
-        self.log = open(Path(self.tmp.name) / "server.log", "w")
-        self.procs, self.client, self.device_class = [], None, ""
-
-    def start(self):
-        data_dir = str(Path(self.tmp.name) / "data")
-        subprocess.run([ARGS.server_bin, "--init", "--data-dir", data_dir], check=True, capture_output=True)
-        self.procs = [subprocess.Popen(
-            [ARGS.server_bin, "--data-dir", data_dir, "--listen", self.address, "--no-auth", "--log-level", "warn"],
-            stdout=self.log, stderr=subprocess.STDOUT)]
-        self.client = Client(self.address, timeout=5)
-        self._wait(lambda: self.client.devices() is not None, "the server to answer")
-        if ARGS.worker_bin:
-            self.procs.append(subprocess.Popen([ARGS.worker_bin, "serve", "--server", self.address],
-                                               stdout=self.log, stderr=subprocess.STDOUT))
-            self._wait(lambda: self.client.devices(), "the worker to register")
-            self.device_class = self.client.devices()[0].device_class
-
-    def _wait(self, ready, what, seconds=60):
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            for p in self.procs:
-                if p.poll() is not None:
-                    raise RuntimeError(f"{p.args[0]} exited with {p.returncode} waiting for {what}: {self.logs()}")
-            try:
-                if ready():
-                    return
-            except AcsError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"timed out waiting for {what}: {self.logs()}")
-
-    def logs(self):
-        self.log.flush()
-        return (Path(self.tmp.name) / "server.log").read_text()[-4000:]
-
-    def stop(self):
-        if self.client:
-            self.client.close()
-        for p in reversed(self.procs):
-            p.terminate()
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        self.log.close()
-        self.tmp.cleanup()
-
-
 def setUpModule():
     global SERVER
-    SERVER = Server()
+    SERVER = Server(ARGS.server_bin, ARGS.worker_bin)
     try:
         SERVER.start()
     except BaseException:
@@ -167,6 +106,12 @@ class ErrorTest(unittest.TestCase):
             acs_client.parse_shape("1x0x28x28")
         self.assertEqual(acs_client.parse_budget("flops=0.5x").ratio, 0.5)
         self.assertEqual(acs_client.parse_shape("1x1x28x28"), [1, 1, 28, 28])
+        split = acs_client.data_split({"calibration": 64, "validation": "10%", "fine_tune": 0.5, "shuffle_seed": 3})
+        self.assertEqual((split.calibration.samples, split.validation.fraction, split.fine_tune.fraction,
+                          split.shuffle_seed), (64, 0.1, 0.5, 3))
+        for bad in ({"validation": 0}, {"validation": 1.5}, {"holdout": 5}, {"calibration": "many"}):
+            with self.assertRaises(ValueError):
+                acs_client.data_split(bad)
 
 
 class DevicesTest(unittest.TestCase):
@@ -283,12 +228,18 @@ class JobTest(unittest.TestCase):
         (folder / ".cache" / "x.png").write_bytes(b"not read")
         spec = [{"op": "grayscale"}, {"op": "to_tensor"}, {"op": "normalize", "mean": 0.5, "std": 0.25}]
         self.assertEqual(len(acs_client.client.image_folder_files(folder)), 300)
-        job = self.submit(2, top_k=0, dataset=folder, preprocess=spec)
+        # Its own split, and the folder again as the test set.
+        job = self.submit(2, top_k=0, dataset=folder, preprocess=spec,
+                          split={"calibration": 100, "validation": "50%"}, test_dataset=folder)
         final = SERVER.client.wait(job, timeout=540)
         self.assertEqual(acs_client.state_name(final.state), "SUCCEEDED", final.error)
         report = json.loads((SERVER.client.download(final, self.workdir.name, name="report.json")).read_text())
         self.assertIn("image folder, 3 classes", report["data"]["source"])
         self.assertEqual(report["data"]["preprocess"][0], {"op": "grayscale"})
+        self.assertEqual((report["data"]["calibration"], report["data"]["validation"]), (100, 150))
+        self.assertEqual(final.test_samples, 300)
+        self.assertEqual(report["test"]["samples"], 300)
+        self.assertAlmostEqual(final.test_accuracy, report["test"]["exported_accuracy"])
         if ARGS.acs_bin:  # the same folder through the CLI: packed, uploaded, accepted
             proc = run_acs("submit", str(self.model_path), "--input", "1x1x28x28", "--data", str(folder),
                            "--preprocess", json.dumps(spec), "--budget", "flops=0.5x", "--agent", "random",

@@ -138,9 +138,30 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   normalize->set_op("normalize");
   normalize->add_mean(0.286);
   normalize->add_std(0.353);
+  // ... and names its split, shuffled, and a test set: the report and the job give the
+  // test accuracy of the model downloaded.
+  prepared.mutable_split()->mutable_calibration()->set_samples(32);
+  prepared.mutable_split()->mutable_validation()->set_fraction(0.005);  // 300 of the 60000
+  prepared.mutable_split()->set_shuffle_seed(5);
+  prepared.set_test_dataset_name("fashion-mnist");
+  {  // A split the data cannot hold is refused, naming it.
+    v1::SubmitJobRequest oversplit = prepared;
+    oversplit.mutable_split()->mutable_calibration()->set_samples(70000);
+    s = Submit(oversplit, &refused, bob);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("holds 60000 samples, too few for the split (calibration 70000"),
+              std::string::npos)
+        << s.error_message();
+    oversplit.mutable_split()->mutable_validation()->set_fraction(1.5);
+    s = Submit(oversplit, &refused, bob);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("validation's fraction must be in (0, 1]"), std::string::npos)
+        << s.error_message();
+  }
   const v1::Job good = SubmitOk(prepared, bob);
   ASSERT_EQ(good.request().preprocess_size(), 4);
   EXPECT_EQ(good.request().preprocess(0).size(0), 16);
+  EXPECT_EQ(good.request().split().validation().fraction(), 0.005);
 
   EXPECT_EQ(FinalState(good.id(), bob), "SUCCEEDED") << server->Log();
   const nlohmann::json report = nlohmann::json::parse(Download(good.id(), "report.json", bob));
@@ -148,6 +169,15 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
             nlohmann::json::parse(R"([{"op": "resize", "size": [16]}, {"op": "grayscale_to_rgb"}, {"op": "to_tensor"},)"
                                   R"( {"op": "normalize", "mean": [0.286], "std": [0.353]}])"))
       << report["data"].dump();
+  EXPECT_EQ(report["data"]["calibration"], 32);
+  EXPECT_EQ(report["data"]["validation"], 300);
+  EXPECT_EQ(report["data"]["shuffle_seed"], 5);
+  const v1::Job good_done = Get(good.id(), bob);
+  ASSERT_TRUE(report.contains("test")) << report.dump().substr(0, 2000);
+  EXPECT_EQ(report["test"]["samples"], 10000);
+  EXPECT_EQ(good_done.test_samples(), 10000);
+  EXPECT_DOUBLE_EQ(good_done.test_accuracy(), report["test"]["exported_accuracy"].get<double>());
+  EXPECT_DOUBLE_EQ(good_done.dense_test_accuracy(), report["test"]["dense_accuracy"].get<double>());
   EXPECT_EQ(FinalState(hog.id(), user_token_), "FAILED");
   const v1::Job hog_done = Get(hog.id(), user_token_);
   EXPECT_NE(hog_done.error().find("ran out of memory"), std::string::npos) << hog_done.error();

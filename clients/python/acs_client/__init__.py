@@ -8,8 +8,8 @@
         acs.download(final, "out/")
 """
 
-from acs_client.client import (AcsError, Client, TERMINAL_STATES, parse_budget, parse_shape, pb,
-                               preprocess_from_torchvision, preprocess_steps, state_name)
+from acs_client.client import (AcsError, Client, TERMINAL_STATES, data_split, parse_budget, parse_shape,
+                               pb, preprocess_from_torchvision, preprocess_steps, state_name)
 
-__all__ = ["AcsError", "Client", "TERMINAL_STATES", "parse_budget", "parse_shape", "pb",
+__all__ = ["AcsError", "Client", "TERMINAL_STATES", "data_split", "parse_budget", "parse_shape", "pb",
            "preprocess_from_torchvision", "preprocess_steps", "state_name"]

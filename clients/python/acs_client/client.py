@@ -94,6 +94,35 @@ def preprocess_steps(steps):
     return out
 
 
+def data_split(split):
+    """A DataSplit from a dict such as {"calibration": 256, "validation": "10%",
+    "fine_tune": 0.5, "shuffle_seed": 7}: an int is a count of samples, a float in (0, 1] or
+    a "N%" string a share of the data's (docs/data.md). None or {}: the server's defaults."""
+    out = pb.DataSplit()
+    for key, value in (split or {}).items():
+        if key == "shuffle_seed":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"split: shuffle_seed must be an integer >= 0, not {value!r}")
+            out.shuffle_seed = value
+            continue
+        if key not in ("calibration", "validation", "fine_tune"):
+            raise ValueError(f"split: unknown part {key!r} (calibration, validation, fine_tune, shuffle_seed)")
+        part = getattr(out, key)
+        if isinstance(value, str) and value.endswith("%"):
+            value = float(value[:-1]) / 100
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"split: {key} must be a count, a fraction or 'N%', not {value!r}")
+        if isinstance(value, int):
+            if value < 1:
+                raise ValueError(f"split: {key} must be at least 1 sample, not {value}")
+            part.samples = value
+        elif 0 < value <= 1:
+            part.fraction = value
+        else:
+            raise ValueError(f"split: {key}'s fraction must be in (0, 1], not {value}")
+    return out
+
+
 def preprocess_from_torchvision(compose):
     """The spec of a torchvision transforms.Compose (or a list of transforms) of Resize,
     CenterCrop, Pad (constant fill), Grayscale, ToTensor and Normalize; ValueError naming
@@ -246,40 +275,47 @@ class Client:
 
     # -- jobs ----------------------------------------------------------------------------
 
-    def _dataset_fields(self, dataset):
-        """A path to an existing file is uploaded; "name:NAME" or a bare NAME is a dataset
-        the server knows."""
+    def _dataset_fields(self, dataset, prefix=""):
+        """A path to an existing file or image folder is uploaded; "name:NAME" or a bare NAME is
+        a dataset the server knows. The fields are prefix + dataset_sha256 / dataset_name."""
+        what = f"{prefix.replace('_', ' ')}dataset"
         if dataset is None:
-            raise ValueError("dataset is required: a file path or the name of a dataset the server knows")
+            raise ValueError(f"{what} is required: a file path or the name of a dataset the server knows")
         dataset = str(dataset)
         if dataset.startswith("name:"):
-            return {"dataset_name": dataset[len("name:"):]}
+            return {prefix + "dataset_name": dataset[len("name:"):]}
         if os.path.isdir(dataset):
             if not image_folder_files(dataset):
                 raise ValueError(f"{dataset} is a directory without JPEG or PNG images: pass an image folder, a "
                                  "single file or the name of a dataset the server knows, e.g. 'name:fashion-mnist'")
-            return {"dataset_sha256": self.upload_dataset(dataset).sha256}
+            return {prefix + "dataset_sha256": self.upload_dataset(dataset).sha256}
         if os.path.isfile(dataset):
-            return {"dataset_sha256": self.upload_dataset(dataset).sha256}
+            return {prefix + "dataset_sha256": self.upload_dataset(dataset).sha256}
         if os.sep in dataset:
-            raise FileNotFoundError(f"dataset {dataset} does not exist")
-        return {"dataset_name": dataset}
+            raise FileNotFoundError(f"{what} {dataset} does not exist")
+        return {prefix + "dataset_name": dataset}
 
     def submit(self, model_path, input_shape, budget="latency=0.5x", device_class="", dataset=None, agent="amc",
                episodes=0, seed=1, threads=1, top_k=0, fine_tune=False, patterns=(), block_sizes=(),
-               precisions=(), max_sparsity=0.0, skip_layers=(), preprocess=()):
+               precisions=(), max_sparsity=0.0, skip_layers=(), preprocess=(), split=None, test_dataset=None):
         """Uploads the model (and a dataset file) and submits a search job -> Job.
 
         0 for episodes / top_k and empty search-space lists mean the server's defaults.
         preprocess: the model's preprocessing spec, a list of dicts (preprocess_steps) or
-        preprocess_from_torchvision(transforms); empty: images fitted to input_shape."""
+        preprocess_from_torchvision(transforms); empty: images fitted to input_shape.
+        split: which samples calibrate, validate and fine-tune (data_split); None: the
+        server's defaults. test_dataset: a labelled test set (forms as dataset) on which the
+        job reports the dense and the downloaded model's accuracy."""
+        fields = self._dataset_fields(dataset)
+        if test_dataset is not None:
+            fields.update(self._dataset_fields(test_dataset, prefix="test_"))
         request = pb.SubmitJobRequest(
             input_shape=parse_shape(input_shape), budget=parse_budget(budget), device_class=device_class,
             agent=agent, episodes=episodes, seed=seed, threads=threads, top_k=top_k, fine_tune=fine_tune,
             space=pb.SearchSpace(patterns=list(patterns), block_sizes=list(block_sizes),
                                  precisions=list(precisions), max_sparsity=max_sparsity,
                                  skip_layers=list(skip_layers)),
-            preprocess=preprocess_steps(preprocess), **self._dataset_fields(dataset))
+            preprocess=preprocess_steps(preprocess), split=data_split(split), **fields)
         request.model_sha256 = self.upload_model(model_path).sha256
         return self._unary(self._stub.SubmitJob, request)
 
