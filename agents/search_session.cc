@@ -284,6 +284,13 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
     ft.epochs = options_.fine_tune_epochs;
     ft.learning_rate = options_.fine_tune_learning_rate;
     ft.seed = options_.seed;
+    ft.distill_weight = train.has_labels() ? options_.fine_tune_distill : 1.0;
+    std::shared_ptr<CompressedModel> teacher;
+    if (ft.distill_weight > 0) {
+      ACS_ASSIGN_OR_RETURN(CompressedModel dense, Compress(*model_, Policy()));
+      teacher = std::make_shared<CompressedModel>(std::move(dense));
+      ft.teacher = [teacher](const torch::Tensor& batch) { return teacher->module.forward({batch}).toTensor(); };
+    }
     ACS_ASSIGN_OR_RETURN(FineTuneResult r, FineTune(compressed, train, ft, nullptr, [&](CompressedModel& m) {
                            return reward_->Measure(m);
                          }));
@@ -291,6 +298,8 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
     out.fine_tune_kept_epoch = r.kept_epoch;
     fine_tune = {{"epochs", ft.epochs},
                  {"learning_rate", ft.learning_rate},
+                 {"distill_weight", ft.distill_weight},
+                 {"temperature", ft.temperature},
                  {"samples", train.size()},
                  {"steps", r.steps},
                  {"layers_tuned", r.layers_tuned},

@@ -55,6 +55,9 @@ struct SearchSessionOptions {
   int fine_tune_epochs = 0;
   int64_t fine_tune_samples = 5000;
   double fine_tune_learning_rate = FineTuneOptions{}.learning_rate;
+  // Distillation from the dense model while fine-tuning (FineTuneOptions::distill_weight):
+  // 0 = cross-entropy on the labels alone; unlabelled data always distills alone (1).
+  double fine_tune_distill = FineTuneOptions{}.distill_weight;
   // A test set, read whole with `data`'s preprocessing and test_split (no shuffle); when
   // set, the export scores the dense and the exported model on it. Empty = none.
   std::string test_data_path;

@@ -65,19 +65,22 @@ std::string Speedup(double dense_us, double best_us) {
   return dense_us > 0 && best_us > 0 ? Format("%.2fx", dense_us / best_us) : "";
 }
 
-std::string Episodes(const Job& job) {
-  const int total = job.request().episodes();
-  return std::to_string(job.episodes_done()) + (total > 0 ? "/" + std::to_string(total) : "");
+// "12/60", or past the request's episodes (closed-loop rounds) "75 (60 + rounds)".
+std::string EpisodeCount(int done, int requested) {
+  if (requested <= 0) return std::to_string(done);
+  if (done <= requested) return std::to_string(done) + "/" + std::to_string(requested);
+  return std::to_string(done) + " (" + std::to_string(requested) + " + rounds)";
 }
+
+std::string Episodes(const Job& job) { return EpisodeCount(job.episodes_done(), job.request().episodes()); }
 
 std::string EventLine(const JobEvent& e) {
   const Job& job = e.job();
   std::string line = Clock() + " ";
   switch (e.kind()) {
     case JobEvent::EPISODE: {
-      const int total = job.request().episodes();
-      line += "episode " + std::to_string(e.episode()) + (total > 0 ? "/" + std::to_string(total) : "") +
-              "  reward " + Format("%.4f", e.reward()) + "  accuracy " + Percent(e.accuracy(), 2) + "  cost " +
+      line += "episode " + EpisodeCount(e.episode(), job.request().episodes()) + "  reward " +
+              Format("%.4f", e.reward()) + "  accuracy " + Percent(e.accuracy(), 2) + "  cost " +
               Format("%.3fx", e.cost_ratio()) + "  best " + Percent(job.best_accuracy(), 2) + " (reward " +
               Format("%.4f", job.best_reward()) + ")";
       if (job.eta_seconds() > 0) line += "  ETA " + Duration(job.eta_seconds());
@@ -113,7 +116,8 @@ void PrintJob(const Job& job, std::ostream& out) {
       << Budget(r.budget()) << ", agent " << r.agent()
       << (r.device_class().empty() ? "" : ", device class " + r.device_class()) << "\n";
   const StatusOr<DataSplit> split = DataSplit::FromJson(DataSplitJson(r.split()));
-  const std::string test = r.test_dataset_name().empty() ? r.test_dataset_sha256().substr(0, 12) : r.test_dataset_name();
+  const std::string test =
+      r.test_dataset_name().empty() ? r.test_dataset_sha256().substr(0, 12) : r.test_dataset_name();
   if ((split.ok() && !split->empty()) || !test.empty()) {
     out << "  data       split " << (split.ok() && !split->empty() ? split->ToString() : "default")
         << (test.empty() ? "" : ", test set " + test) << "\n";
@@ -125,8 +129,8 @@ void PrintJob(const Job& job, std::ostream& out) {
   if (job.exported_accuracy() > 0) {
     out << "  accuracy   compressed.pt " << Percent(job.exported_accuracy(), 2) << " vs dense "
         << Percent(job.dense_accuracy(), 2) << " ("
-        << Format("%+.2f points", 100 * (job.exported_accuracy() - job.dense_accuracy()))
-        << "; the search estimated " << Percent(job.best_accuracy(), 2) << ")\n";
+        << Format("%+.2f points", 100 * (job.exported_accuracy() - job.dense_accuracy())) << "; the search estimated "
+        << Percent(job.best_accuracy(), 2) << ")\n";
     if (job.test_samples() > 0) {
       out << "  test set   compressed.pt " << Percent(job.test_accuracy(), 2) << " vs dense "
           << Percent(job.dense_test_accuracy(), 2) << " ("
@@ -145,7 +149,10 @@ void PrintJob(const Job& job, std::ostream& out) {
     const double ratio = job.best_measured_latency_us() / job.dense_measured_latency_us();
     const bool met = job.state() != acs::v1::BUDGET_NOT_MET && IsTerminal(job.state());
     out << "  budget     " << Format("%.2fx", r.budget().ratio()) << " of dense latency: measured "
-        << Format("%.2fx", ratio) << (job.state() == acs::v1::BUDGET_NOT_MET ? ", NOT met" : met ? ", met" : "")
+        << Format("%.2fx", ratio)
+        << (job.state() == acs::v1::BUDGET_NOT_MET ? ", NOT met"
+            : met                                  ? ", met"
+                                                   : "")
         << "\n";
   }
   for (int i = 0; i < job.artifacts_size(); ++i) {

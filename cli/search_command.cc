@@ -62,6 +62,9 @@ const char kHelp[] =
     "  --fine-tune-epochs N fine-tune the exported model for N epochs (default 0: none) on\n"
     "                       the samples of the split after calibration and validation\n"
     "  --fine-tune-samples N  at most this many (default 5000)\n"
+    "  --fine-tune-distill W  distillation from the dense model while fine-tuning: the loss\n"
+    "                       W x KL(dense || model) + (1 - W) x cross-entropy, W in [0, 1]\n"
+    "                       (default 0.7; unlabelled data: 1)\n"
     "  --test-data DATA     a labelled test set (a directory of IDX files: its t10k files):\n"
     "                       the exported and the dense model are scored on all of it\n"
     "  --skip LIST          layer names never compressed (the first conv and the last\n"
@@ -142,7 +145,8 @@ void PrintPolicy(const Graph& g, const Env& env, const Policy& policy, std::ostr
 int SearchCommand(int argc, char** argv) {
   std::set<std::string> valued = {"input", "data", "budget", "out", "agent", "episodes", "seed", "val-samples",
                                   "calib-samples", "patterns", "block-sizes", "precisions", "max-sparsity", "skip",
-                                  "reward", "warmup", "threads", "fine-tune-epochs", "fine-tune-samples", "test-data"};
+                                  "reward", "warmup", "threads", "fine-tune-epochs", "fine-tune-samples", "test-data",
+                                  "fine-tune-distill"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
   valued.insert(kPredictorFlags.begin(), kPredictorFlags.end());
   auto args = ParseFlags(argc, argv, 2, valued, {"help"});
@@ -215,6 +219,12 @@ int SearchCommand(int argc, char** argv) {
   options.skip = SplitList(args->Get("skip"));
   options.fine_tune_epochs = static_cast<int>(*fine_tune_epochs);
   options.fine_tune_samples = *fine_tune_samples;
+  auto distill = args->GetDouble("fine-tune-distill", FineTuneOptions{}.distill_weight);
+  if (!distill.ok()) return Fail("search", distill.status());
+  if (!(*distill >= 0 && *distill <= 1)) {
+    return Fail("search", Status::InvalidArgument("--fine-tune-distill must be in [0, 1]"));
+  }
+  options.fine_tune_distill = *distill;
   options.test_data_path = args->Get("test-data");
   if (budget->kind == "latency") {
     auto stored = LoadStoredPredictor(*args);

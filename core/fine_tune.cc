@@ -5,14 +5,23 @@
 
 #include <chrono>
 #include <cmath>
+#include <stdexcept>
 
 #include "core/torchscript_model.h"
 
 namespace acs {
 namespace {
 
-// The weight and bias constants of a weighted node (bias may be undefined).
-std::vector<torch::Tensor> NodeTensors(torch::jit::Node* node) {
+std::string ShapeText(c10::IntArrayRef sizes) {
+  std::string s;
+  for (int64_t d : sizes) s += (s.empty() ? "" : "x") + std::to_string(d);
+  return "[" + s + "]";
+}
+
+// The fp32 weight and bias constants of a weighted node (bias may be absent), each made a
+// copy of its own first: the compressed model may share tensors with the model it was
+// made from (layers it left as they were), which training must not change.
+std::vector<torch::Tensor> OwnFloatTensors(torch::jit::Node* node) {
   std::vector<torch::Tensor> out;
   for (size_t input : {size_t{1}, size_t{2}}) {
     if (node->inputs().size() <= input) continue;
@@ -21,7 +30,11 @@ std::vector<torch::Tensor> NodeTensors(torch::jit::Node* node) {
         c->kindOf(c10::attr::value) != torch::jit::AttributeKind::t) {
       continue;
     }
-    out.push_back(c->t(c10::attr::value));
+    const torch::Tensor& t = c->t(c10::attr::value);
+    if (!t.is_floating_point() || t.scalar_type() != torch::kFloat) continue;
+    torch::Tensor own = t.clone();
+    c->t_(c10::attr::value, own);
+    out.push_back(own);
   }
   return out;
 }
@@ -31,7 +44,15 @@ std::vector<torch::Tensor> NodeTensors(torch::jit::Node* node) {
 StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, const FineTuneOptions& options,
                                   const std::function<void(int64_t, int64_t, double)>& progress,
                                   const FineTuneValidator& validate) {
-  if (!train.has_labels()) return Status::InvalidArgument("fine-tuning needs labelled data");
+  const bool distill = static_cast<bool>(options.teacher);
+  const double distill_weight = distill ? options.distill_weight : 0.0;
+  if (!(distill_weight >= 0 && distill_weight <= 1) || !(options.temperature > 0)) {
+    return Status::InvalidArgument("fine-tuning needs a distillation weight in [0, 1] and a temperature > 0");
+  }
+  if (!train.has_labels() && distill_weight < 1) {
+    return Status::InvalidArgument(distill ? "fine-tuning unlabelled data needs distillation alone (weight 1)"
+                                           : "fine-tuning needs labelled data, or a teacher to distill from");
+  }
   if (train.size() < 1) return Status::InvalidArgument("fine-tuning needs at least one sample");
   if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0)) {
     return Status::InvalidArgument("fine-tuning needs epochs, batch size and learning rate > 0");
@@ -50,8 +71,7 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
       continue;
     }
     ++result.layers_tuned;
-    for (torch::Tensor& t : NodeTensors(nodes[i])) {
-      if (!t.is_floating_point() || t.scalar_type() != torch::kFloat) continue;
+    for (torch::Tensor& t : OwnFloatTensors(nodes[i])) {
       masks.push_back(t != 0);
       saved.push_back(t.clone());
       params.push_back(t);
@@ -63,6 +83,24 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
     ACS_ASSIGN_OR_RETURN(result.score_before, validate(model));
   }
   std::vector<torch::Tensor> best = saved;  // the weights of result.kept_epoch
+  // The teacher's softened probabilities of every sample, once.
+  torch::Tensor soft_targets;
+  if (distill) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> parts;
+    try {
+      for (int64_t at = 0; at < train.size(); at += 256) {
+        const torch::Tensor batch = train.images.narrow(0, at, std::min<int64_t>(256, train.size() - at));
+        parts.push_back(torch::softmax(options.teacher(batch) / options.temperature, 1));
+      }
+    } catch (const std::exception& e) {
+      return Status::Internal("fine-tuning: running the teacher failed: " + ShortError(e));
+    }
+    soft_targets = torch::cat(parts);
+    if (soft_targets.dim() != 2 || soft_targets.size(0) != train.size()) {
+      return Status::InvalidArgument("fine-tuning: the teacher's logits are not [samples, classes]");
+    }
+  }
 
   // Training runs a fresh module of the same graph (its constants are the same tensors)
   // without the executor's optimizations, which would fold the trained constants away;
@@ -109,7 +147,23 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
         const torch::Tensor idx = order.narrow(0, b * options.batch_size, std::min(options.batch_size, n - b * options.batch_size));
         sgd.zero_grad();
         torch::Tensor logits = trainer.forward({train.images.index_select(0, idx)}).toTensor();
-        torch::Tensor loss = torch::nn::functional::cross_entropy(logits, train.labels.index_select(0, idx));
+        torch::Tensor loss = torch::zeros({}, logits.options());
+        if (distill_weight < 1) {
+          loss = loss + (1 - distill_weight) *
+                            torch::nn::functional::cross_entropy(logits, train.labels.index_select(0, idx));
+        }
+        if (distill_weight > 0) {
+          if (logits.sizes() != soft_targets.index_select(0, idx).sizes()) {
+            throw std::invalid_argument("the teacher's logits are " + ShapeText(soft_targets.sizes()) +
+                                        " for the data, the model's " + ShapeText(logits.sizes()) + " for a batch");
+          }
+          const double t = options.temperature;
+          const torch::Tensor log_p = torch::log_softmax(logits / t, 1);
+          const torch::Tensor kl = torch::nn::functional::kl_div(
+              log_p, soft_targets.index_select(0, idx),
+              torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));
+          loss = loss + distill_weight * t * t * kl;
+        }
         loss.backward();
         sgd.step();
         {
@@ -130,6 +184,8 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
       if (epoch == 0) result.last_loss = result.first_loss;
       status = end_epoch(epoch);
     }
+  } catch (const std::invalid_argument& e) {
+    status = Status::InvalidArgument(std::string("fine-tuning: ") + e.what());
   } catch (const std::exception& e) {
     status = Status::Internal("fine-tuning: running the model failed: " + ShortError(e));
   }
@@ -144,8 +200,8 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
       params[k].copy_(best[k]);
     }
   }
-  ACS_RETURN_IF_ERROR(status);
   model.module = ModuleFromGraph(*graph);
+  ACS_RETURN_IF_ERROR(status);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

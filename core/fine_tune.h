@@ -1,8 +1,9 @@
-// Fine-tuning of a compressed model (DESIGN §3): SGD on labelled data over the weights and
-// biases of its fp32 conv / linear layers, in place, with every weight that is exactly zero
-// kept at zero, so that sparsity patterns and removed channels survive. Layers in other
-// precisions keep their weights (they hold quantization-grid values); batch norms keep
-// their inference statistics.
+// Fine-tuning of a compressed model (DESIGN §3): SGD over the weights and biases of its fp32
+// conv / linear layers, in place, with every weight that is exactly zero kept at zero, so
+// that sparsity patterns and removed channels survive. The loss is cross-entropy on the
+// labels, or knowledge distillation from a teacher (the dense model) mixed with it, or
+// distillation alone (no labels needed). Layers in other precisions keep their weights (they
+// hold quantization-grid values); batch norms keep their inference statistics.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,13 @@ struct FineTuneOptions {
   double momentum = 0.9;
   double weight_decay = 1e-4;
   uint64_t seed = 1;           // data order
+  // Distillation (Hinton et al. 2015): with a teacher, the loss is distill_weight x T^2 x
+  // KL(softmax(teacher / T) || softmax(model / T)) + (1 - distill_weight) x cross-entropy,
+  // T = temperature; labels are needed unless distill_weight is 1. The teacher maps a batch
+  // [B, C, H, W] to logits [B, classes]; it is run once over the data, without gradients.
+  std::function<torch::Tensor(const torch::Tensor&)> teacher;  // null: cross-entropy alone
+  double distill_weight = 0.7;  // in [0, 1]
+  double temperature = 4;       // > 0
 };
 
 struct FineTuneResult {
@@ -50,7 +58,8 @@ using FineTuneValidator = std::function<StatusOr<double>(CompressedModel&)>;
 // scored before fine-tuning and after every epoch, and ends with the weights of the best
 // score (ties keep the earlier): fine-tuning never leaves it scoring lower than it began.
 // Without one, the last epoch's weights are kept. A loss that is not finite ends the
-// training with the weights kept so far. Errors: InvalidArgument for unlabelled data or bad options;
+// training with the weights kept so far. Errors: InvalidArgument for unlabelled data without
+// distillation alone, teacher logits of another shape than the model's, or bad options;
 // FailedPrecondition when the model has no fp32 layer to tune; Internal when the model
 // fails to run (e.g. data of another shape); the validator's. On an error the weights are
 // restored.

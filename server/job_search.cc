@@ -65,6 +65,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   if (request.fine_tune) {
     o.fine_tune_epochs = options_.fine_tune_epochs;
     o.fine_tune_samples = split.fine_tune;
+    if (options_.fine_tune_distill >= 0) o.fine_tune_distill = options_.fine_tune_distill;
   }
   StatusOr<std::unique_ptr<SearchSession>> created = SearchSession::Create(o);
   if (!created.ok() && created.status().code() == StatusCode::kFailedPrecondition && progress.round > 0) {

@@ -112,9 +112,6 @@ Status JobScheduler::CheckModelAndData(const JobRequest& request) {
                     static_cast<double>(data.max_decoded_bytes) / (1 << 30));
       return Status::InvalidArgument(line);
     }
-    if (request.fine_tune && !sample->has_labels()) {
-      return Status::InvalidArgument("fine-tuning needs a labelled dataset; " + sample->source + " has no labels");
-    }
     ACS_ASSIGN_OR_RETURN(std::string test_path, ReadableDatasetPath(request, DataRole::kTest));
     if (!test_path.empty()) {
       DatasetOptions test = data;

@@ -56,8 +56,10 @@ struct SchedulerOptions {
   double round_episodes = 0.5;             // episodes each such round adds, x the request's
   int verify_runs = 3;                     // tasks that measure the exported policy; its
                                            // budget is judged on their median ratio
-  int fine_tune_epochs = 1;                // for jobs that ask for fine-tuning
+  int fine_tune_epochs = 3;                // for jobs that ask for fine-tuning
   int64_t fine_tune_samples = 5000;        // training samples after calibration and validation
+  double fine_tune_distill = -1;           // distillation weight in [0, 1], < 0: the search's
+                                           // default (SearchSessionOptions::fine_tune_distill)
   int64_t max_input_elements = 1 << 22;    // elements of a request's input shape, batch included
   int max_jobs_per_user = 20;              // queued or running at once
 

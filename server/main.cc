@@ -68,7 +68,9 @@ const char kUsage[] =
     "                        is judged on their median ratio (default 3)\n"
     "  --no-model-measurement  latency jobs skip measuring the model's own layers and dense\n"
     "                        latency on the device class before the search\n"
-    "  --fine-tune-epochs N  epochs for jobs that ask for fine-tuning (default 1)\n"
+    "  --fine-tune-epochs N  epochs for jobs that ask for fine-tuning (default 3)\n"
+    "  --fine-tune-distill W  distillation weight from the dense model in fine-tuning, in\n"
+    "                       [0, 1] (default 0.7; 0 = cross-entropy alone)\n"
     "  --max-input-elements N  elements of a job's input shape, batch included (default 4194304)\n"
     "  --max-user-jobs N     jobs a user may have queued or running (default 20)\n"
     "  --max-watchers N      concurrent job watches per user (default 16)\n"
@@ -85,7 +87,7 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "max-attempts", "offline-seconds", "log-level", "name", "role",
                                        "max-jobs", "max-upload-mb", "max-user-upload-mb", "datasets-dir",
                                        "campaign-samples", "expires-days",
-                                       "checkpoint-seconds", "fine-tune-epochs", "budget-rounds",
+                                       "checkpoint-seconds", "fine-tune-epochs", "fine-tune-distill", "budget-rounds",
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
                                        "job-cpu-seconds",
                                        "job-wall-seconds", "check-seconds", "max-checks", "verify-runs"};
@@ -198,6 +200,10 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   ACS_ASSIGN_OR_RETURN(int64_t checkpoint, flags.GetInt("checkpoint-seconds", 5));
   ACS_ASSIGN_OR_RETURN(int64_t fine_tune_epochs, flags.GetInt("fine-tune-epochs", o.fine_tune_epochs));
   ACS_ASSIGN_OR_RETURN(int64_t budget_rounds, flags.GetInt("budget-rounds", o.budget_rounds));
+  ACS_ASSIGN_OR_RETURN(o.fine_tune_distill, flags.GetDouble("fine-tune-distill", o.fine_tune_distill));
+  if (flags.Has("fine-tune-distill") && !(o.fine_tune_distill >= 0 && o.fine_tune_distill <= 1)) {
+    return Status::InvalidArgument("--fine-tune-distill must be in [0, 1]");
+  }
   ACS_ASSIGN_OR_RETURN(o.max_input_elements, flags.GetInt("max-input-elements", o.max_input_elements));
   ACS_ASSIGN_OR_RETURN(int64_t user_jobs, flags.GetInt("max-user-jobs", o.max_jobs_per_user));
   o.max_jobs_per_user = static_cast<int>(user_jobs);

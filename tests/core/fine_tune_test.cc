@@ -192,6 +192,46 @@ TEST(FineTuneTest, KeepsTheEpochThatScoresBest) {
   for (size_t i = 0; i < restored.size(); ++i) EXPECT_TRUE(torch::equal(restored[i], kept[i])) << "layer " << i;
 }
 
+// Distillation alone needs no labels: the compressed model moves toward the dense one
+// (the fixture's labels are the dense model's predictions, used here only to score).
+TEST(FineTuneTest, DistillsFromTheDenseModelWithoutLabels) {
+  Fixture f = Make();
+  auto compressed = CompressedInBlocks(f, 0.75);
+  auto dense = Compress(*f.model, Policy());
+  ASSERT_TRUE(compressed.ok() && dense.ok());
+  const double agreement_before = Top1(*compressed, f.data);
+  const std::vector<torch::Tensor> before = Weights(*compressed);
+  FineTuneOptions ft;
+  ft.epochs = 5;
+  ft.batch_size = 32;
+  ft.learning_rate = 0.05;
+  ft.distill_weight = 1;
+  ft.teacher = [&](const torch::Tensor& batch) { return dense->module.forward({batch}).toTensor(); };
+  Dataset unlabelled{f.data.images, {}, "unlabelled"};
+  const torch::Tensor probe = f.data.images.slice(0, 0, 8);
+  const torch::Tensor dense_before = dense->module.forward({probe}).toTensor();
+  auto r = FineTune(*compressed, unlabelled, ft);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // The dense model (whose unpruned layers the compressed one was made from) is untouched.
+  EXPECT_TRUE(torch::equal(dense->module.forward({probe}).toTensor(), dense_before));
+  EXPECT_LT(r->last_loss, r->first_loss);
+  EXPECT_GT(Top1(*compressed, f.data), agreement_before);
+  const std::vector<torch::Tensor> after = Weights(*compressed);
+  ASSERT_EQ(after.size(), before.size());
+  for (size_t i = 0; i < after.size(); ++i) {  // every pruned weight stays zero
+    EXPECT_EQ((before[i] == 0).logical_and(after[i] != 0).sum().item<int64_t>(), 0) << "layer " << i;
+  }
+
+  // Mixed with cross-entropy it needs labels; a teacher of other logits is refused.
+  ft.distill_weight = 0.5;
+  EXPECT_EQ(FineTune(*compressed, unlabelled, ft).status().code(), StatusCode::kInvalidArgument);
+  ft.teacher = [](const torch::Tensor& batch) { return torch::zeros({batch.size(0), 3}); };
+  auto other = FineTune(*compressed, f.data, ft);
+  EXPECT_EQ(other.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(other.status().message().find("the teacher's logits are [256x3]"), std::string::npos)
+      << other.status().message();
+}
+
 TEST(FineTuneTest, RefusesBadInput) {
   Fixture f = Make();
   auto compressed = Compress(*f.model, Policy());
