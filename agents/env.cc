@@ -180,16 +180,25 @@ LayerConfig Env::MaxConfig(int t, const Policy& policy) const {
     return best;
   }
   double best_cost = cost_->LayerCost(layer, best);
+  // Every pattern at every precision: a precision that is cheaper dense may not run a
+  // pattern's sparse kernel (an int8 layer runs the int8 kernel whatever its pattern).
   for (Pattern p : choices.patterns) {
-    LayerConfig c = best;
-    c.pattern = p;
-    c.sparsity = HasSparsity(p) ? choices.max_sparsity : 0.0;
-    if (p == Pattern::kBlock) c.block = choices.block_sizes.front();
-    if (p == Pattern::kNM) c.nm_n = choices.nm_n, c.nm_m = choices.nm_m;
-    // Channel pruning also shrinks the consumers: preferred whenever offered.
-    if (p == Pattern::kChannel) return c;
-    double v = cost_->LayerCost(layer, c);
-    if (v < best_cost) best = c, best_cost = v;
+    for (Precision q : choices.precisions) {
+      LayerConfig c = best;
+      c.precision = q;
+      c.pattern = p;
+      c.sparsity = HasSparsity(p) ? choices.max_sparsity : 0.0;
+      if (p == Pattern::kBlock) c.block = choices.block_sizes.front();
+      if (p == Pattern::kNM) c.nm_n = choices.nm_n, c.nm_m = choices.nm_m;
+      // Channel pruning also shrinks the consumers: preferred whenever offered (at the
+      // precision cheapest dense).
+      if (p == Pattern::kChannel) {
+        c.precision = best.precision;
+        return c;
+      }
+      double v = cost_->LayerCost(layer, c);
+      if (v < best_cost) best = c, best_cost = v;
+    }
   }
   return best;
 }

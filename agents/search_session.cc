@@ -133,9 +133,51 @@ Status SearchSession::Run(const std::function<void(const EpisodeRecord&, const E
     if (best_ < 0 || episodes_[i].score.reward > episodes_[best_].score.reward) best_ = i;
     if (on_episode) on_episode(episodes_[i], episodes_[best_]);
   };
+  if (episodes_.empty() && options_.precision_seeds) {
+    const std::vector<Precision>& precisions = options_.space.precisions;
+    for (size_t k = 1; k < precisions.size() && !finished() && !(stop && stop()); ++k) {
+      ACS_ASSIGN_OR_RETURN(int i, AddScoredEpisode(PrecisionSeed(precisions[k])));
+      if (on_episode) on_episode(episodes_[i], episodes_[best_]);
+    }
+    options.first_episode = static_cast<int>(episodes_.size());
+    if (finished()) return Status::Ok();
+  }
   ACS_ASSIGN_OR_RETURN(SearchResult result, RunSearch(*env_, *agent_, *reward_, options));
   stopped_ = result.stopped;
   return Status::Ok();
+}
+
+Policy SearchSession::PrecisionSeed(Precision precision) {
+  env_->Reset();
+  for (int t = 0; t < env_->num_steps(); ++t) {
+    const LayerChoices choices = env_->ChoicesAt(t, env_->policy());
+    LayerConfig want;
+    want.pattern = choices.patterns.empty() ? Pattern::kDense : choices.patterns[0];
+    if (!choices.block_sizes.empty()) want.block = choices.block_sizes[0];
+    want.sparsity = 0;
+    const bool offered = std::find(choices.precisions.begin(), choices.precisions.end(), precision) !=
+                         choices.precisions.end();
+    want.precision = offered || choices.precisions.empty() ? precision : choices.precisions[0];
+    if (env_->Step(ConfigToAction(want, choices)).done) break;
+  }
+  return env_->policy();
+}
+
+StatusOr<int> SearchSession::AddScoredEpisode(const Policy& policy) {
+  const auto start = std::chrono::steady_clock::now();
+  const double cost = env_->Cost(policy);
+  ACS_ASSIGN_OR_RETURN(Score score, reward_->Evaluate(policy, cost));
+  EpisodeRecord e;
+  e.episode = static_cast<int>(episodes_.size());
+  e.policy = policy;
+  e.score = score;
+  e.cost_ratio = cost / env_->dense_cost();
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  episodes_.push_back(std::move(e));
+  over_budget_.push_back(false);
+  const int i = static_cast<int>(episodes_.size()) - 1;
+  if (best_ < 0 || episodes_[i].score.reward > episodes_[best_].score.reward) best_ = i;
+  return i;
 }
 
 std::string SearchSession::Checkpoint() const {
@@ -237,20 +279,7 @@ StatusOr<int> SearchSession::FillBudget() {
     });
   }
   if (filled.Hash() == base.Hash()) return -1;
-  const auto start = std::chrono::steady_clock::now();
-  const double cost = env_->Cost(filled);
-  ACS_ASSIGN_OR_RETURN(Score score, reward_->Evaluate(filled, cost));
-  EpisodeRecord e;
-  e.episode = static_cast<int>(episodes_.size());
-  e.policy = filled;
-  e.score = score;
-  e.cost_ratio = cost / env_->dense_cost();
-  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  episodes_.push_back(std::move(e));
-  over_budget_.push_back(false);
-  const int i = static_cast<int>(episodes_.size()) - 1;
-  if (episodes_[i].score.reward > episodes_[best_].score.reward) best_ = i;
-  return i;
+  return AddScoredEpisode(filled);
 }
 
 double SearchSession::PredictedUs(const Policy& policy) const {

@@ -44,6 +44,11 @@ struct SearchSessionOptions {
   uint64_t seed = 1;
   int warmup = -1;                      // amc / agmc warm-up episodes; < 0: DdpgOptions' default
   RewardKind reward = RewardKind::kAccuracy;
+  // Before the agent's first episode, one episode per precision of the space after the
+  // first: that precision on every layer with no sparsity (the action wall adds what the
+  // budget needs), as one would quantize first and prune what is left. They count among
+  // the episodes; the agent does not learn from them.
+  bool precision_seeds = true;
   int64_t calibration_samples = 256;    // the first N of the split
   int64_t validation_samples = 500;     // the next N, disjoint from calibration
   SearchSpace space;                    // EnvOptions' defaults
@@ -145,6 +150,10 @@ class SearchSession {
   std::unique_ptr<AccuracyReward> reward_;
   double dense_accuracy_ = 0;
   bool WithinBudget(int episode) const;
+  // The policy of one rollout of the environment at `precision`, no sparsity asked.
+  Policy PrecisionSeed(Precision precision);
+  // Scores `policy`, appends it to the episodes and updates best(); its index.
+  StatusOr<int> AddScoredEpisode(const Policy& policy);
   std::vector<EpisodeRecord> episodes_;
   std::vector<bool> over_budget_;  // per episode
   int best_ = -1;

@@ -57,7 +57,7 @@ const char kHelp[] =
     "                       from calibration and from the test split (default 500)\n"
     "  --patterns LIST      of dense,unstructured,block,nm,channel (default channel,block)\n"
     "  --block-sizes LIST   1xN block sizes (default 4,8)\n"
-    "  --precisions LIST    of fp32,bf16,int8,int4w (default fp32)\n"
+    "  --precisions LIST    of fp32,bf16,int8,int4w (default fp32,int8)\n"
     "  --max-sparsity S     largest sparsity of one layer (default 0.9)\n"
     "  --fine-tune-epochs N fine-tune the exported model for N epochs (default 0: none) on\n"
     "                       the samples of the split after calibration and validation\n"

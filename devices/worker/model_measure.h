@@ -34,7 +34,8 @@ struct ModelMeasureRequest {
   Shape input_shape;                     // e.g. {1, 1, 28, 28}; the measured batch size too
   int threads = 1;
   std::string calibration_path;          // dataset for batch-norm recalibration and int8
-                                         // ranges (fitted to the input shape); empty = none
+                                         // ranges (fitted to the input shape); empty = none:
+                                         // int8 ranges from synthetic inputs (timing only)
   int64_t calibration_samples = 256;     // read at most this many
   measure::MeasureOptions measure;       // threads is taken from `threads`
   runtime::RuntimeOptions runtime;       // threads is taken from `threads`

@@ -178,6 +178,34 @@ TEST(EnvTest, ActionWallNeverExceedsTheBudget) {
   EXPECT_GE(episodes, 200);
 }
 
+// int8 halves a layer's cost but runs no sparse kernel; fp32 1xN blocks pay by sparsity.
+class Int8IgnoresSparsity final : public CostModel {
+ public:
+  std::string name() const override { return "int8-dense"; }
+  double LayerCost(const Layer& layer, const LayerConfig& config) const override {
+    if (config.precision == Precision::kInt8) return 0.5 * layer.flops;
+    return layer.flops * (config.pattern == Pattern::kBlock ? 1 - config.sparsity : 1.0);
+  }
+};
+
+// Maximum compression is the cheapest precision and pattern together, not the precision
+// cheapest dense: a budget only fp32 blocks can meet is reachable.
+TEST(EnvTest, MaximumCompressionTriesEveryPrecisionWithEveryPattern) {
+  auto m = Import("plain");
+  EnvOptions options;
+  options.space.patterns = {Pattern::kBlock};
+  options.space.block_sizes = {4};
+  options.space.precisions = {Precision::kFp32, Precision::kInt8};
+  options.skip_first_conv = options.skip_last_linear = false;
+  options.budget = 0.3;
+  auto env = Env::Create(&m->graph, std::make_shared<Int8IgnoresSparsity>(), options);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_LT((*env)->min_cost(), 0.3 * (*env)->dense_cost());
+  (*env)->Reset();
+  for (bool done = false; !done;) done = (*env)->Step(std::vector<double>(kActionDim, 1.0)).done;  // int8
+  EXPECT_LE((*env)->Cost((*env)->policy()), (*env)->budget_cost() * (1 + 1e-9));
+}
+
 TEST(EnvTest, ImpossibleBudgetIsAClearError) {
   auto m = Import("plain");
   EnvOptions options;

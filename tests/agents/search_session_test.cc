@@ -59,6 +59,38 @@ TEST(SearchSessionTest, FillBudgetRelaxesTheBestPolicyToTheBudget) {
   EXPECT_TRUE(listed);
 }
 
+// With int8 in the space, the first episode quantizes every layer and prunes nothing where
+// the budget allows (bytes: int8 weights take a quarter); the agent's episodes follow.
+TEST(SearchSessionTest, FirstEpisodeIsThePrecisionSeed) {
+  SearchSessionOptions o = SmallSearch();
+  ASSERT_FALSE(o.model_path.empty());
+  o.episodes = 3;
+  o.calibration_samples = 16;
+  o.validation_samples = 32;
+  o.budget_kind = "bytes";
+  o.space.precisions = {Precision::kFp32, Precision::kInt8};
+  StatusOr<std::unique_ptr<SearchSession>> session = SearchSession::Create(o);
+  ASSERT_TRUE(session.ok()) << session.status().ToString();
+  int calls = 0;
+  ASSERT_TRUE((*session)->Run([&](const EpisodeRecord&, const EpisodeRecord&) { ++calls; }).ok());
+  const std::vector<EpisodeRecord>& episodes = (*session)->episodes();
+  ASSERT_EQ(episodes.size(), 3u);
+  EXPECT_EQ(calls, 3);
+  const Policy seed = episodes[0].policy;
+  ASSERT_FALSE(seed.layers.empty());
+  for (const auto& [name, config] : seed.layers) {
+    EXPECT_EQ(config.precision, Precision::kInt8) << name;
+    EXPECT_EQ(config.sparsity, 0.0) << name;
+  }
+  EXPECT_LE(episodes[0].cost_ratio, 0.5 + 1e-9);
+
+  o.precision_seeds = false;  // off: the agent's episodes alone
+  session = SearchSession::Create(o);
+  ASSERT_TRUE(session.ok());
+  ASSERT_TRUE((*session)->Run(nullptr).ok());
+  EXPECT_NE((*session)->episodes()[0].policy.Hash(), seed.Hash());
+}
+
 // Fine-tuning at a learning rate far too high: the exported model scores no lower than
 // before it, and the report says which weights were kept.
 TEST(SearchSessionTest, ExportNeverFineTunesTheModelWorse) {

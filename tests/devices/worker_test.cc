@@ -238,6 +238,28 @@ TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
   EXPECT_FALSE(PreparedModel::Prepare(req).ok());
 }
 
+// A job's task carries no data: int8 layers get their activation ranges from synthetic
+// inputs (their speed does not depend on them) and run on the int8 kernels.
+TEST(ModelMeasureTest, Int8LayersAreTimedWithoutCalibrationData) {
+  ModelMeasureRequest req;
+  req.model_path = test_models::BuildTestModel("residual");
+  req.policy.default_config = LayerConfig{};
+  req.policy.default_config->precision = Precision::kInt8;
+  req.input_shape = {1, 3, 16, 16};
+  StatusOr<PreparedModel> prepared = PreparedModel::Prepare(req);
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  measure::MeasureOptions timing;
+  timing.warmup = 1;
+  timing.min_repeats = 2;
+  timing.min_seconds = 0;
+  StatusOr<ModelMeasurement> m = prepared->Time(timing);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_GT(m->runtime.median_us, 0);
+  bool int8_kernel = false;
+  for (const runtime::LayerKernel& l : m->layers) int8_kernel |= l.kind == KernelKind::kInt8;
+  EXPECT_TRUE(int8_kernel);
+}
+
 TEST(OpProfileTest, TheShareOutsideLayersIsOfTheRunsWallTime) {
   // A hidden convolution (oneDNN) is not among the ops; its time is in run_us, with the layers.
   const OpProfile profile{{{"aten::conv2d", {}, 50}, {"aten::add_", {}, 20}, {"aten::relu_", {}, 10}}, 200};
