@@ -19,6 +19,8 @@ SearchSessionOptions SmallSearch() {
   o.budget_kind = "flops";
   o.budget_ratio = 0.5;
   o.agent = "random";
+  o.calibration_samples = 16;
+  o.validation_samples = 32;
   return o;
 }
 
@@ -28,8 +30,6 @@ TEST(SearchSessionTest, FillBudgetRelaxesTheBestPolicyToTheBudget) {
   SearchSessionOptions o = SmallSearch();
   ASSERT_FALSE(o.model_path.empty());
   o.episodes = 4;
-  o.calibration_samples = 16;
-  o.validation_samples = 32;
   o.space.patterns = {Pattern::kUnstructured, Pattern::kChannel};
   StatusOr<std::unique_ptr<SearchSession>> session = SearchSession::Create(o);
   ASSERT_TRUE(session.ok()) << session.status().ToString();
@@ -65,8 +65,6 @@ TEST(SearchSessionTest, FirstEpisodeIsThePrecisionSeed) {
   SearchSessionOptions o = SmallSearch();
   ASSERT_FALSE(o.model_path.empty());
   o.episodes = 3;
-  o.calibration_samples = 16;
-  o.validation_samples = 32;
   o.budget_kind = "bytes";
   o.space.precisions = {Precision::kFp32, Precision::kInt8};
   StatusOr<std::unique_ptr<SearchSession>> session = SearchSession::Create(o);
@@ -97,7 +95,6 @@ TEST(SearchSessionTest, ExportNeverFineTunesTheModelWorse) {
   SearchSessionOptions o = SmallSearch();
   ASSERT_FALSE(o.model_path.empty());
   o.episodes = 2;
-  o.calibration_samples = 16;
   o.validation_samples = 64;
   o.fine_tune_epochs = 2;
   o.fine_tune_samples = 128;

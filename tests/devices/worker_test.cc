@@ -213,6 +213,15 @@ TEST(ModelTaskTest, IsolatedTasksFailHostileModelsWithTheLimitNamed) {
   EXPECT_FALSE(gone.ok());
 }
 
+// One warm-up run, then `repeats` timed runs however short.
+measure::MeasureOptions QuickTiming(int repeats) {
+  measure::MeasureOptions timing;
+  timing.warmup = 1;
+  timing.min_repeats = repeats;
+  timing.min_seconds = 0;
+  return timing;
+}
+
 TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
   ModelMeasureRequest req;
   req.model_path = test_models::BuildTestModel("residual");
@@ -221,10 +230,7 @@ TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
   req.threads = 1;
   StatusOr<PreparedModel> prepared = PreparedModel::Prepare(req);
   ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
-  measure::MeasureOptions timing;
-  timing.warmup = 1;
-  timing.min_repeats = 3;
-  timing.min_seconds = 0;
+  const measure::MeasureOptions timing = QuickTiming(3);
   for (int round = 0; round < 2; ++round) {
     StatusOr<ModelMeasurement> m = prepared->Time(timing);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -248,10 +254,7 @@ TEST(ModelMeasureTest, Int8LayersAreTimedWithoutCalibrationData) {
   req.input_shape = {1, 3, 16, 16};
   StatusOr<PreparedModel> prepared = PreparedModel::Prepare(req);
   ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
-  measure::MeasureOptions timing;
-  timing.warmup = 1;
-  timing.min_repeats = 2;
-  timing.min_seconds = 0;
+  const measure::MeasureOptions timing = QuickTiming(2);
   StatusOr<ModelMeasurement> m = prepared->Time(timing);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_GT(m->runtime.median_us, 0);
