@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/fine_tune.h"
+#include "core/quantized_export.h"
 
 namespace acs {
 namespace {
@@ -343,8 +344,17 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
                                             : "the weights after epoch " + std::to_string(r.kept_epoch)}};
     if (r.diverged_at_step >= 0) fine_tune["diverged_at_step"] = r.diverged_at_step;
   }
-  ACS_RETURN_IF_ERROR(compressed.Save(out.model_path));
   // The export reconstructs with the compressor's defaults, the search more cheaply.
+  ACS_ASSIGN_OR_RETURN(out.simulated_accuracy, reward_->Measure(compressed));
+  // The downloaded file runs its int8 layers as PyTorch's quantized ops; every accuracy
+  // reported from here on is that file's.
+  QuantizedExportOptions quantized;
+  quantized.calibration = calibration_.images;
+  ACS_ASSIGN_OR_RETURN(QuantizedExport stock, ExportQuantizedOps(compressed.module, quantized));
+  compressed.module = stock.module;
+  out.int8_export = QuantizedExportSummary(stock);
+  out.int8_layers = stock.quantized_layers + stock.fp32_layers + stock.simulated_layers;
+  ACS_RETURN_IF_ERROR(compressed.Save(out.model_path));
   ACS_ASSIGN_OR_RETURN(out.exported_accuracy, reward_->Measure(compressed));
   nlohmann::json test;
   if (!options_.test_data_path.empty()) {
@@ -393,6 +403,11 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
       {"dense_accuracy", dense_accuracy_},
       {"exported_accuracy", out.exported_accuracy},
       {"exported_policy_hash", policy.Hash()},
+      {"compressed_pt",
+       {{"int8", out.int8_export},
+        {"accuracy", out.exported_accuracy},
+        {"simulated_accuracy", out.simulated_accuracy},
+        {"simulated", "int8 layers fake-quantized, as the search scored them and acs-worker runs them"}}},
       {"best_episode", best_episode},
       {"pareto", ParetoFront(episodes_)}};
   if (!fine_tune.is_null()) report["fine_tune"] = fine_tune;

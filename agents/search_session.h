@@ -72,6 +72,9 @@ struct SearchSessionOptions {
 struct ExportedSearch {
   std::string policy_path, model_path, report_path;  // in the export directory
   double exported_accuracy = 0;  // of the compressed model, full reconstruction (and fine-tuning)
+  double simulated_accuracy = 0;  // of the same before its int8 layers became quantized ops
+  std::string int8_export;        // QuantizedExportSummary of compressed.pt
+  int int8_layers = 0;            // of compressed.pt: as quantized ops or in fp32 (see int8_export)
   double accuracy_before_fine_tune = -1;  // -1 without fine-tuning
   int64_t fine_tune_kept_epoch = -1;      // the epoch whose weights were kept, 0 = none
                                           // improved on those before; -1 without

@@ -6,6 +6,7 @@
 #include "cli/table.h"
 #include "core/compressor.h"
 #include "core/importer.h"
+#include "core/quantized_export.h"
 
 namespace acs::cli {
 namespace {
@@ -13,10 +14,12 @@ namespace {
 const char kHelp[] =
     "usage: acs compress MODEL.pt --policy POLICY.json --out OUT.pt [--input SHAPE]\n"
     "                    [--calib DATA] [--calib-samples N] [--no-bn-recal] [--masked]\n"
+    "                    [--int8 auto|ops|simulated]\n"
     "\n"
     "Applies a per-layer policy (see README: policy JSON) and writes a TorchScript file\n"
-    "in which removed channels are gone, pruned weights are zero and low-precision\n"
-    "weights hold their rounded values (int8 activations are fake-quantized).\n"
+    "that stock PyTorch loads, in which removed channels are gone, pruned weights are\n"
+    "zero, int8 layers run as PyTorch's quantized ops and bf16 / int4 weights hold their\n"
+    "rounded values.\n"
     "\n"
     "  --policy FILE        the policy JSON (required)\n"
     "  --out FILE           where to write the compressed model (required)\n"
@@ -24,12 +27,18 @@ const char kHelp[] =
     "  --calib DATA         calibration data for batch-norm recalibration and int8 ranges\n"
     "  --calib-samples N    calibration samples to use (default 256)\n"
     "  --no-bn-recal        keep the batch-norm statistics of the original model\n"
-    "  --masked             keep dense shapes, zeroing removed channels instead\n";
+    "  --masked             keep dense shapes, zeroing removed channels instead\n"
+    "  --int8 MODE          auto (default): int8 layers as quantized::conv2d / linear,\n"
+    "                       quint8 between them, except regions whose quantize / dequantize\n"
+    "                       borders cost more than they save, which run in fp32;\n"
+    "                       ops: every region as quantized ops; simulated: fp32 layers with\n"
+    "                       int8-rounded weights behind fake-quantized inputs (what the\n"
+    "                       search scores and acs-worker runs)\n";
 
 }  // namespace
 
 int CompressCommand(int argc, char** argv) {
-  std::set<std::string> valued = {"policy", "out", "input", "calib", "calib-samples"};
+  std::set<std::string> valued = {"policy", "out", "input", "calib", "calib-samples", "int8"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
   auto args = ParseFlags(argc, argv, 2, valued, {"help", "no-bn-recal", "masked"});
   if (!args.ok()) return Fail("compress", args.status());
@@ -68,11 +77,25 @@ int CompressCommand(int argc, char** argv) {
   if (input.empty()) return Fail("compress", Status::InvalidArgument("--input SHAPE is required when no --calib data is given"));
   options.recalibrate_batch_norm = !args->Has("no-bn-recal");
   options.remove_channels = !args->Has("masked");
+  const std::string int8 = args->Get("int8", "auto");
+  if (int8 != "auto" && int8 != "ops" && int8 != "simulated") {
+    return Fail("compress", Status::InvalidArgument("--int8 is 'auto', 'ops' or 'simulated', not '" + int8 + "'"));
+  }
 
   auto model = ImportTorchScript(model_path, {input});
   if (!model.ok()) return Fail("compress", model.status());
   auto compressed = Compress(**model, *policy, options);
   if (!compressed.ok()) return Fail("compress", compressed.status());
+  std::string int8_note;
+  if (int8 != "simulated") {
+    QuantizedExportOptions q;
+    q.calibration = options.calibration;
+    q.drop_uneconomic_regions = int8 == "auto";
+    auto stock = ExportQuantizedOps(compressed->module, q);
+    if (!stock.ok()) return Fail("compress", stock.status());
+    compressed->module = stock->module;
+    int8_note = QuantizedExportSummary(*stock);
+  }
   Status saved = compressed->Save(args->Get("out"));
   if (!saved.ok()) return Fail("compress", saved);
 
@@ -97,6 +120,7 @@ int CompressCommand(int argc, char** argv) {
             << " of the original)\n";
   std::cout << "file " << model_path << " (" << FileSize(model_path) << ") -> " << args->Get("out") << " ("
             << FileSize(args->Get("out")) << ")\n";
+  if (!int8_note.empty()) std::cout << int8_note << "\n";
   return 0;
 }
 

@@ -86,6 +86,24 @@ std::vector<torch::jit::Node*> WeightedNodes(torch::jit::Graph& graph) {
   return nodes;
 }
 
+StatusOr<std::vector<c10::IValue>> RunForValues(const std::shared_ptr<torch::jit::Graph>& graph,
+                                                const torch::jit::Module& self, const torch::Tensor& input,
+                                                const std::vector<torch::jit::Value*>& values) {
+  torch::jit::Node* tuple = graph->insertNode(graph->createTuple(values));
+  while (!graph->outputs().empty()) graph->eraseOutput(0);
+  graph->registerOutput(tuple->output());
+  try {
+    torch::NoGradGuard no_grad;
+    torch::jit::GraphFunction fn("values", graph, nullptr);
+    std::vector<c10::IValue> stack{self._ivalue(), input};
+    fn.run(stack);
+    const auto& out = stack.at(0).toTupleRef().elements();
+    return std::vector<c10::IValue>(out.begin(), out.end());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("running the model failed: " + ShortError(e));
+  }
+}
+
 StatusOr<std::vector<torch::Tensor>> CaptureLayerInputs(torch::jit::Graph& graph,
                                                         const torch::jit::Module& self,
                                                         const torch::Tensor& input,
@@ -102,20 +120,10 @@ StatusOr<std::vector<torch::Tensor>> CaptureLayerInputs(torch::jit::Graph& graph
     // A copy, so that in-place ops after the layer cannot change what is returned.
     captured.push_back(copy->insert(c10::Symbol::fromQualString("aten::clone"), {node->input(0)}));
   }
-  torch::jit::Node* tuple = copy->insertNode(copy->createTuple(captured));
-  while (!copy->outputs().empty()) copy->eraseOutput(0);
-  copy->registerOutput(tuple->output());
-  try {
-    torch::NoGradGuard no_grad;
-    torch::jit::GraphFunction fn("capture", copy, nullptr);
-    std::vector<c10::IValue> stack{self._ivalue(), input};
-    fn.run(stack);
-    std::vector<torch::Tensor> out;
-    for (const c10::IValue& v : stack.at(0).toTupleRef().elements()) out.push_back(v.toTensor());
-    return out;
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument("running the model failed: " + ShortError(e));
-  }
+  ACS_ASSIGN_OR_RETURN(std::vector<c10::IValue> values, RunForValues(copy, self, input, captured));
+  std::vector<torch::Tensor> out;
+  for (const c10::IValue& v : values) out.push_back(v.toTensor());
+  return out;
 }
 
 StatusOr<torch::Tensor> RunModule(torch::jit::Module& module, const torch::Tensor& input) {

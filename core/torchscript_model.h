@@ -37,6 +37,12 @@ torch::jit::Module ModuleFromGraph(const torch::jit::Graph& graph);
 StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph,
                                  const torch::jit::Module& self, const torch::Tensor& input);
 
+// Runs `graph` (a copy of a frozen forward, changed: its outputs become `values`, which
+// belong to it) with `self` and one input, returning `values` as computed.
+StatusOr<std::vector<c10::IValue>> RunForValues(const std::shared_ptr<torch::jit::Graph>& graph,
+                                                const torch::jit::Module& self, const torch::Tensor& input,
+                                                const std::vector<torch::jit::Value*>& values);
+
 // Runs a copy of `graph` on `input` and returns, for each index in `layers` (positions
 // among the graph's weighted ops, see IsWeightedOpKind), a copy of that op's input tensor
 // as the op sees it.

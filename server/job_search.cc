@@ -206,6 +206,9 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   std::snprintf(line, sizeof line, "search done: best %.2f%% (dense %.2f%%), exported %.2f%%", 100 * best.score.accuracy,
                 100 * progress.dense_accuracy, 100 * exported.exported_accuracy);
   std::string done = line;
+  if (exported.int8_layers > 0) {
+    done += " (compressed.pt " + exported.int8_export + ")";
+  }
   if (exported.fine_tune_kept_epoch > 0) {
     std::snprintf(line, sizeof line, " (fine-tuned from %.2f%%)", 100 * exported.accuracy_before_fine_tune);
     done += line;

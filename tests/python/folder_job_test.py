@@ -11,7 +11,6 @@ usage: folder_job_test.py --server-bin ACS_SERVER --worker-bin ACS_WORKER
 Exits 77 (skipped) without grpc, the stubs, torch, torchvision, PIL or the dataset.
 """
 import argparse
-import gzip
 import sys
 import tempfile
 import unittest
@@ -19,56 +18,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "clients" / "python"))
 try:
-    import numpy as np
     import torch
     from PIL import Image
-    from torchvision import datasets, transforms
+    from torchvision import datasets
 
     import acs_client
+    from fashion_cnn import FASHION, TRANSFORM, read_idx, train_small_cnn
     from server_util import Server
 except ImportError as e:
     print(f"skipping: {e}")
     sys.exit(77)
 
-FASHION = Path("/usr/share/datasets/fashion-mnist")
 ARGS = None
-
-
-def read_idx(prefix, count):
-    """The first `count` images (uint8 [N, 28, 28]) and labels of an IDX pair."""
-    with gzip.open(FASHION / f"{prefix}-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:count]
-    with gzip.open(FASHION / f"{prefix}-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)[:count]
-    return images, labels
-
-
-def small_cnn():
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.BatchNorm2d(32), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.BatchNorm2d(32), torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(32, 10))
 
 
 class FolderJobTest(unittest.TestCase):
     def test_job_reproduces_python_accuracy_on_a_folder(self):
-        torch.manual_seed(0)
         work = Path(self.tmp.name)
-        transform = transforms.Compose([transforms.Pad(2), transforms.Grayscale(3), transforms.ToTensor(),
-                                        transforms.Normalize((0.286,) * 3, (0.353,) * 3)])
-        # Training in Python, on the transform of each image.
-        images, labels = read_idx("train", 4000)
-        x = torch.stack([transform(Image.fromarray(i, mode="L")) for i in images])
-        y = torch.from_numpy(labels.astype(np.int64))
-        model = small_cnn()
-        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-        for _ in range(3):
-            for batch in torch.randperm(len(x)).split(64):
-                optimizer.zero_grad()
-                torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
-                optimizer.step()
-        model.eval()
+        transform = TRANSFORM
+        model = train_small_cnn()  # in Python, on the transform of each image
         model_path = work / "model.pt"
         torch.jit.trace(model, torch.rand(1, 3, 32, 32)).save(str(model_path))
 

@@ -1,0 +1,80 @@
+"""Downloaded compressed models in stock PyTorch against their dense models.
+
+Each case runs in a fresh Python process (1 thread, batch 1, no grad): the dense model as
+loaded and after torch.jit.optimize_for_inference(torch.jit.freeze(m)), the compressed
+file as loaded and after the same, timed alternately in ROUNDS rounds. The strongest dense
+baseline of a round is the faster of the two dense forms; the speedup of a round is that
+baseline over the faster compressed form. Prints a table and writes JSON.
+
+usage: /usr/bin/python3 bench_export.py [--rounds N] [--json OUT.json] NAME=DENSE.pt,COMPRESSED.pt,SHAPE ...
+  SHAPE is the input shape, e.g. 1x3x32x32.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+CASE = r"""
+import json, sys, time, torch
+torch.set_num_threads(1)
+dense_path, compressed_path, shape, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+x = torch.rand(*[int(d) for d in shape.split("x")])
+def forms(path):
+    plain = torch.jit.load(path).eval()
+    out = {"plain": plain}
+    try:
+        out["optimized"] = torch.jit.optimize_for_inference(torch.jit.freeze(plain))
+    except Exception as e:  # a form PyTorch cannot optimize is timed as loaded only
+        print(f"{path}: not optimizable: {e}".splitlines()[0], file=sys.stderr)
+    return out
+def time_us(m, n=200):
+    with torch.no_grad():
+        for _ in range(20): m(x)
+        start = time.perf_counter()
+        for _ in range(n): m(x)
+        return (time.perf_counter() - start) / n * 1e6
+dense, compressed = forms(dense_path), forms(compressed_path)
+result = {f"dense_{k}": [] for k in dense} | {f"compressed_{k}": [] for k in compressed}
+for _ in range(rounds):
+    for k, m in dense.items(): result[f"dense_{k}"].append(time_us(m))
+    for k, m in compressed.items(): result[f"compressed_{k}"].append(time_us(m))
+print(json.dumps(result))
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--json")
+    parser.add_argument("cases", nargs="+", metavar="NAME=DENSE.pt,COMPRESSED.pt,SHAPE")
+    args = parser.parse_args()
+    rows = []
+    print(f"{'case':<22} {'dense plain':>12} {'dense best':>11} {'compr. plain':>13} {'compr. best':>12} "
+          f"{'speedup (median, range)':>26}")
+    for case in args.cases:
+        name, _, spec = case.partition("=")
+        dense, compressed, shape = spec.split(",")
+        out = subprocess.run([sys.executable, "-c", CASE, dense, compressed, shape, str(args.rounds)],
+                             capture_output=True, text=True, check=True)
+        t = json.loads(out.stdout)
+        rounds = range(args.rounds)
+        baseline = [min(t[k][r] for k in t if k.startswith("dense_")) for r in rounds]
+        best = [min(t[k][r] for k in t if k.startswith("compressed_")) for r in rounds]
+        speedups = [b / c for b, c in zip(baseline, best)]
+        row = {"case": name, "dense": dense, "compressed": compressed, "input": shape, "times_us": t,
+               "baseline_us": baseline, "compressed_us": best, "speedups": speedups,
+               "median_speedup": statistics.median(speedups)}
+        rows.append(row)
+        print(f"{name:<22} {statistics.median(t['dense_plain']):>10.0f}us {statistics.median(baseline):>9.0f}us "
+              f"{statistics.median(t['compressed_plain']):>11.0f}us {statistics.median(best):>10.0f}us "
+              f"{row['median_speedup']:>12.2f}x ({min(speedups):.2f}-{max(speedups):.2f})")
+        if out.stderr.strip():
+            print("  " + out.stderr.strip().replace("\n", "\n  "))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rounds": args.rounds, "threads": 1, "batch": 1, "cases": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
