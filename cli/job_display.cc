@@ -145,6 +145,8 @@ void PrintJob(const Job& job, std::ostream& out) {
       PrintLatency(out, "latency    ", "predicted", job.dense_predicted_latency_us(), job.best_predicted_latency_us());
   PrintLatency(out, predicted ? "           " : "latency    ", "measured ", job.dense_measured_latency_us(),
                job.best_measured_latency_us());
+  PrintLatency(out, "           ", "compressed.pt in stock PyTorch", job.dense_measured_latency_us(),
+               job.stock_measured_latency_us());
   if (r.budget().kind() == "latency" && job.best_measured_latency_us() > 0 && job.dense_measured_latency_us() > 0) {
     const double ratio = job.best_measured_latency_us() / job.dense_measured_latency_us();
     const bool met = job.state() != acs::v1::BUDGET_NOT_MET && IsTerminal(job.state());

@@ -115,6 +115,7 @@ void FillJob(const JobRecord& j, acs::v1::Job* out) {
   out->set_dense_predicted_latency_us(p.dense_predicted_us);
   out->set_best_measured_latency_us(p.best_measured_us);
   out->set_dense_measured_latency_us(p.dense_measured_us);
+  out->set_stock_measured_latency_us(p.stock_measured_us);
   out->set_error(j.error);
   out->set_created(j.created);
   out->set_updated(j.updated);
@@ -150,6 +151,10 @@ void FillEvent(const JobEventRecord& e, acs::v1::JobEvent* out) {
                     j.value("policy_hash", "").c_str(), j.value("measured_us", 0.0),
                     j.value("dense_measured_us", 0.0), j.value("predicted_us", 0.0));
       message = line;
+      if (j.value("stock_us", 0.0) > 0) {
+        std::snprintf(line, sizeof line, "; compressed.pt in stock PyTorch %.0f us", j.value("stock_us", 0.0));
+        message += line;
+      }
     } else {
       message = which + " could not be measured: " + j.value("error", "");
     }

@@ -102,7 +102,8 @@ nlohmann::json JobProgress::ToJson() const {
                       {"test_samples", test_samples},
                       {"best_cost_ratio", best_cost_ratio},     {"best_predicted_us", best_predicted_us},
                       {"dense_predicted_us", dense_predicted_us}, {"best_measured_us", best_measured_us},
-                      {"dense_measured_us", dense_measured_us}, {"eta_seconds", eta_seconds},
+                      {"dense_measured_us", dense_measured_us}, {"stock_measured_us", stock_measured_us},
+                      {"eta_seconds", eta_seconds},
                       {"device_class", device_class},           {"verify_policies", verify_policies},
                       {"layers_campaign_started", layers_campaign_started},
                       {"layers_measured", layers_measured},     {"calibration_task", calibration_task},
@@ -123,7 +124,7 @@ nlohmann::json JobProgress::ToJson() const {
     j["verifications"].push_back({{"rank", v.rank}, {"run", v.run}, {"policy_hash", v.policy_hash}, {"task_id", v.task_id},
                                   {"accuracy", v.accuracy}, {"predicted_us", v.predicted_us},
                                   {"measured_us", v.measured_us}, {"dense_measured_us", v.dense_measured_us},
-                                  {"error", v.error}});
+                                  {"stock_us", v.stock_us}, {"error", v.error}});
   }
   return j;
 }
@@ -146,6 +147,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.dense_predicted_us = j.value("dense_predicted_us", 0.0);
     p.best_measured_us = j.value("best_measured_us", 0.0);
     p.dense_measured_us = j.value("dense_measured_us", 0.0);
+    p.stock_measured_us = j.value("stock_measured_us", 0.0);
     p.eta_seconds = j.value("eta_seconds", 0.0);
     p.device_class = j.value("device_class", "");
     p.verify_policies = ListOf<std::string>(j, "verify_policies");
@@ -181,6 +183,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
         x.predicted_us = v.value("predicted_us", 0.0);
         x.measured_us = v.value("measured_us", 0.0);
         x.dense_measured_us = v.value("dense_measured_us", 0.0);
+        x.stock_us = v.value("stock_us", 0.0);
         x.error = v.value("error", "");
         p.verifications.push_back(x);
       }
@@ -204,6 +207,7 @@ void JobProgress::TakeResultOf(const JobProgress& kept) {
   best_predicted_us = kept.best_predicted_us;
   best_measured_us = kept.best_measured_us;
   dense_measured_us = kept.dense_measured_us;
+  stock_measured_us = kept.stock_measured_us;
 }
 
 const Verification* MedianRun(const JobProgress& progress, int rank) {

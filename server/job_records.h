@@ -61,6 +61,7 @@ struct Verification {
   double predicted_us = 0;     // 0 without a latency predictor
   double measured_us = 0;      // runtime median, 0 until measured
   double dense_measured_us = 0;
+  double stock_us = 0;         // compressed.pt run by LibTorch alone (stock PyTorch), same task
   std::string error;           // the task's error when it failed
 };
 
@@ -75,6 +76,7 @@ struct JobProgress {
   double best_cost_ratio = 0;
   double best_predicted_us = 0, dense_predicted_us = 0;
   double best_measured_us = 0, dense_measured_us = 0;
+  double stock_measured_us = 0;  // the exported policy's compressed.pt in stock PyTorch, same run
   double eta_seconds = 0;
   std::string device_class;    // resolved
   std::vector<ArtifactRef> artifacts;

@@ -201,6 +201,8 @@ int MeasureCommand(int argc, char** argv) {
               m->dense_baseline.c_str());
   std::printf("%-10s %12.1f %10.1f %8d  (%s)\n", "dense", m->dense_plain.median_us, m->dense_plain.iqr_us,
               m->dense_plain.repeats, runtime::DenseFormName(runtime::DenseForm::kPlain));
+  std::printf("%-10s %12.1f %10.1f %8d  (compressed.pt in LibTorch alone, as stock PyTorch runs it: %.2fx)\n",
+              "stock", m->stock.median_us, m->stock.iqr_us, m->stock.repeats, m->stock_speedup());
   std::printf("speedup %.2fx over the strongest dense model (%s; %.2fx over the plain one) at %d thread(s); "
               "max |runtime - compressed| = %.3g\n",
               m->speedup(), m->dense_baseline.c_str(),

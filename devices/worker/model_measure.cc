@@ -8,12 +8,15 @@
 #include <cstring>
 #include <filesystem>
 #include <iterator>
+#include <sstream>
 
 #include <torch/torch.h>
 
 #include "core/compressor.h"
 #include "core/dataset.h"
 #include "core/importer.h"
+#include "core/quantized_export.h"
+#include "core/torchscript_model.h"
 
 namespace acs::worker {
 namespace {
@@ -165,10 +168,12 @@ nlohmann::json ModelMeasurement::ToJson() const {
           {"dense", measure::ToJson(dense)},
           {"dense_baseline", dense_baseline},
           {"dense_plain", measure::ToJson(dense_plain)},
+          {"stock", measure::ToJson(stock)},
           {"runtime_dense_optimized", runtime_dense_optimized},
           {"why_not_optimized", why_not_optimized},
           {"speedup", speedup()},
           {"speedup_vs_plain", runtime.median_us > 0 ? dense_plain.median_us / runtime.median_us : 0.0},
+          {"stock_speedup", stock_speedup()},
           {"max_abs_diff", max_abs_diff},
           {"layers", layer_json},
           {"runtime_version", runtime_version}};
@@ -179,6 +184,7 @@ struct PreparedModel::Impl {
   std::shared_ptr<ImportedModel> model;
   runtime::RuntimeModel rt;
   runtime::DenseModel dense, dense_plain;
+  torch::jit::Module stock;
   torch::Tensor input;
 };
 
@@ -186,6 +192,25 @@ PreparedModel::PreparedModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 PreparedModel::~PreparedModel() = default;
 PreparedModel::PreparedModel(PreparedModel&&) noexcept = default;
 PreparedModel& PreparedModel::operator=(PreparedModel&&) noexcept = default;
+
+namespace {
+
+// The compressed model as a job exports it, written and read back as the user's
+// torch.jit.load reads the download.
+StatusOr<torch::jit::Module> StockForm(const CompressedModel& compressed, const torch::Tensor& calibration) {
+  QuantizedExportOptions options;
+  options.calibration = calibration;
+  ACS_ASSIGN_OR_RETURN(QuantizedExport exported, ExportQuantizedOps(compressed.module, options));
+  try {
+    std::stringstream file;
+    exported.module.save(file);
+    return torch::jit::load(file);
+  } catch (const std::exception& e) {
+    return Status::Internal("the exported model does not load back: " + ShortError(e));
+  }
+}
+
+}  // namespace
 
 StatusOr<ModelMeasurement> MeasureModel(const ModelMeasureRequest& request) {
   ACS_ASSIGN_OR_RETURN(PreparedModel prepared, PreparedModel::Prepare(request));
@@ -223,6 +248,7 @@ StatusOr<PreparedModel> PreparedModel::Prepare(const ModelMeasureRequest& reques
   ACS_ASSIGN_OR_RETURN(runtime::DenseModel dense, runtime::DenseModel::Create(*model, request.threads));
   ACS_ASSIGN_OR_RETURN(runtime::DenseModel dense_plain,
                        runtime::DenseModel::Create(*model, request.threads, runtime::DenseForm::kPlain));
+  ACS_ASSIGN_OR_RETURN(torch::jit::Module stock, StockForm(compressed, compress_options.calibration));
 
   ModelMeasurement m;
   m.model = request.model_path;
@@ -244,10 +270,12 @@ StatusOr<PreparedModel> PreparedModel::Prepare(const ModelMeasureRequest& reques
   m.max_abs_diff = (got - expect).abs().max().item<double>();
   ACS_ASSIGN_OR_RETURN(torch::Tensor dense_out, dense.Forward(x));
   ACS_ASSIGN_OR_RETURN(torch::Tensor plain_out, dense_plain.Forward(x));
+  ACS_ASSIGN_OR_RETURN(torch::Tensor stock_out, RunModule(stock, x));
   (void)dense_out;
   (void)plain_out;
-  return PreparedModel(std::unique_ptr<Impl>(
-      new Impl{std::move(m), model, std::move(rt), std::move(dense), std::move(dense_plain), x}));
+  (void)stock_out;
+  return PreparedModel(std::unique_ptr<Impl>(new Impl{std::move(m), model, std::move(rt), std::move(dense),
+                                                      std::move(dense_plain), std::move(stock), x}));
 }
 
 StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) {
@@ -263,12 +291,17 @@ StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) 
       if (!y.ok() && failure.ok()) failure = y.status();
     };
   };
-  std::vector<measure::Measurement> t =
-      measure::MeasureAlternating({run(impl_->rt), run(impl_->dense), run(impl_->dense_plain)}, options);
+  auto run_stock = [&failure, &x, this] {
+    StatusOr<torch::Tensor> y = RunModule(impl_->stock, x);
+    if (!y.ok() && failure.ok()) failure = y.status();
+  };
+  std::vector<measure::Measurement> t = measure::MeasureAlternating(
+      {run(impl_->rt), run(impl_->dense), run(impl_->dense_plain), run_stock}, options);
   ACS_RETURN_IF_ERROR(failure);
   m.runtime = std::move(t[0]);
   m.dense = std::move(t[1]);
   m.dense_plain = std::move(t[2]);
+  m.stock = std::move(t[3]);
   return m;
 }
 

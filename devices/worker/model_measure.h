@@ -1,8 +1,9 @@
 // Measures a whole model under a policy on this machine: imports and compresses it,
-// compiles the runtime, and times the runtime and two dense forms of the model in LibTorch
-// (same threads) through the harness, alternately: the strongest dense baseline (frozen,
-// then optimize_for_inference), against which the speedup is taken, and the plain frozen
-// model for reference. Independent of how the request arrived: the
+// compiles the runtime, and times the runtime, the compressed.pt a job exports for it (run
+// by LibTorch alone, as stock PyTorch runs the download) and two dense forms of the model
+// in LibTorch (same threads) through the harness, alternately: the strongest dense baseline
+// (frozen, then optimize_for_inference), against which the speedups are taken, and the
+// plain frozen model for reference. Independent of how the request arrived: the
 // command line, or a farm task (RunModelTask).
 #pragma once
 
@@ -50,6 +51,10 @@ struct ModelMeasurement {
   measure::Measurement dense;            // the original model, frozen and optimized for
                                          // inference (runtime::DenseForm::kOptimized)
   measure::Measurement dense_plain;      // the original frozen model as imported
+  measure::Measurement stock;            // the compressed model as exported (int8 layers as
+                                         // PyTorch's quantized ops, ExportQuantizedOps), saved,
+                                         // loaded and run by LibTorch: what the download does
+                                         // in stock PyTorch
   std::string dense_baseline;            // DenseFormName of what `dense` ran (the plain form
                                          // where optimizing changed the function)
   bool runtime_dense_optimized = false;  // the runtime's aten layers ran optimized too
@@ -59,9 +64,11 @@ struct ModelMeasurement {
   std::string runtime_version;
 
   double speedup() const { return runtime.median_us > 0 ? dense.median_us / runtime.median_us : 0.0; }
+  double stock_speedup() const { return stock.median_us > 0 ? dense.median_us / stock.median_us : 0.0; }
   // {device_class, model, policy_hash, threads, runtime: {median_us, iqr_us, samples_us, ...},
   //  dense: {...}, dense_baseline: "frozen + optimize_for_inference", dense_plain: {...},
-  //  runtime_dense_optimized, why_not_optimized, speedup, speedup_vs_plain, max_abs_diff,
+  //  stock: {...}, runtime_dense_optimized, why_not_optimized, speedup, speedup_vs_plain,
+  //  stock_speedup, max_abs_diff,
   //  layers: [...], runtime_version}
   nlohmann::json ToJson() const;
 };

@@ -237,6 +237,10 @@ TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
     EXPECT_EQ(m->runtime.samples_us.size(), 4u);  // turns of 2 timed runs (kModelRunsPerTurn)
     EXPECT_GT(m->runtime.median_us, 0);
     EXPECT_GT(m->dense.median_us, 0);
+    // The exported compressed.pt, run by LibTorch alone, is timed in the same turns.
+    EXPECT_EQ(m->stock.samples_us.size(), 4u);
+    EXPECT_GT(m->stock.median_us, 0);
+    EXPECT_DOUBLE_EQ(m->ToJson()["stock_speedup"].get<double>(), m->dense.median_us / m->stock.median_us);
     EXPECT_EQ(m->policy_hash, req.policy.Hash());
     EXPECT_LT(m->max_abs_diff, 1e-3);
   }
@@ -258,6 +262,7 @@ TEST(ModelMeasureTest, Int8LayersAreTimedWithoutCalibrationData) {
   StatusOr<ModelMeasurement> m = prepared->Time(timing);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_GT(m->runtime.median_us, 0);
+  EXPECT_GT(m->stock.median_us, 0);  // its int8 layers as quantized ops, ranges from the same inputs
   bool int8_kernel = false;
   for (const runtime::LayerKernel& l : m->layers) int8_kernel |= l.kind == KernelKind::kInt8;
   EXPECT_TRUE(int8_kernel);

@@ -85,6 +85,8 @@ TEST_F(JobsIntegrationTest, SubmitWatchDownloadTwoAtOnceAndCancel) {
   EXPECT_EQ(done.episodes_done(), 5);
   EXPECT_GT(done.best_measured_latency_us(), 0);
   EXPECT_GT(done.dense_measured_latency_us(), 0);
+  // The downloaded file's own speed, in LibTorch without the acs kernels, beside the runtime's.
+  EXPECT_GT(done.stock_measured_latency_us(), 0);
   EXPECT_EQ(done.request().device_class().empty(), false);
   ASSERT_EQ(done.artifacts_size(), 3);
   for (const auto& art : done.artifacts()) {
