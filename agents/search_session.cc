@@ -315,6 +315,7 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
     ft.learning_rate = options_.fine_tune_learning_rate;
     ft.seed = options_.seed;
     ft.distill_weight = train.has_labels() ? options_.fine_tune_distill : 1.0;
+    ft.int8_aware = options_.fine_tune_int8;
     std::shared_ptr<CompressedModel> teacher;
     if (ft.distill_weight > 0) {
       ACS_ASSIGN_OR_RETURN(CompressedModel dense, Compress(*model_, Policy()));
@@ -333,6 +334,7 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
                  {"samples", train.size()},
                  {"steps", r.steps},
                  {"layers_tuned", r.layers_tuned},
+                 {"layers_int8_aware", r.layers_int8},
                  {"layers_kept", r.layers_kept},
                  {"first_loss", r.first_loss},
                  {"last_loss", r.last_loss},

@@ -63,6 +63,7 @@ struct SearchSessionOptions {
   // Distillation from the dense model while fine-tuning (FineTuneOptions::distill_weight):
   // 0 = cross-entropy on the labels alone; unlabelled data always distills alone (1).
   double fine_tune_distill = FineTuneOptions{}.distill_weight;
+  bool fine_tune_int8 = FineTuneOptions{}.int8_aware;  // int8 layers train quantization-aware
   // A test set, read whole with `data`'s preprocessing and test_split (no shuffle); when
   // set, the export scores the dense and the exported model on it. Empty = none.
   std::string test_data_path;

@@ -65,6 +65,9 @@ const char kHelp[] =
     "  --fine-tune-distill W  distillation from the dense model while fine-tuning: the loss\n"
     "                       W x KL(dense || model) + (1 - W) x cross-entropy, W in [0, 1]\n"
     "                       (default 0.7; unlabelled data: 1)\n"
+    "  --fine-tune-int8 M   train (default): int8 layers train quantization-aware (weights\n"
+    "                       rounded to their int8 grid in the forward pass, gradients passed\n"
+    "                       straight through); keep: they keep their weights\n"
     "  --test-data DATA     a labelled test set (a directory of IDX files: its t10k files):\n"
     "                       the exported and the dense model are scored on all of it\n"
     "  --skip LIST          layer names never compressed (the first conv and the last\n"
@@ -146,7 +149,7 @@ int SearchCommand(int argc, char** argv) {
   std::set<std::string> valued = {"input", "data", "budget", "out", "agent", "episodes", "seed", "val-samples",
                                   "calib-samples", "patterns", "block-sizes", "precisions", "max-sparsity", "skip",
                                   "reward", "warmup", "threads", "fine-tune-epochs", "fine-tune-samples", "test-data",
-                                  "fine-tune-distill"};
+                                  "fine-tune-distill", "fine-tune-int8"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
   valued.insert(kPredictorFlags.begin(), kPredictorFlags.end());
   auto args = ParseFlags(argc, argv, 2, valued, {"help"});
@@ -225,6 +228,12 @@ int SearchCommand(int argc, char** argv) {
     return Fail("search", Status::InvalidArgument("--fine-tune-distill must be in [0, 1]"));
   }
   options.fine_tune_distill = *distill;
+  const std::string fine_tune_int8 = args->Get("fine-tune-int8", "train");
+  if (fine_tune_int8 != "train" && fine_tune_int8 != "keep") {
+    return Fail("search",
+                Status::InvalidArgument("--fine-tune-int8 is 'train' or 'keep', not '" + fine_tune_int8 + "'"));
+  }
+  options.fine_tune_int8 = fine_tune_int8 == "train";
   options.test_data_path = args->Get("test-data");
   if (budget->kind == "latency") {
     auto stored = LoadStoredPredictor(*args);

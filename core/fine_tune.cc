@@ -1,13 +1,16 @@
 #include "core/fine_tune.h"
 
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "core/torchscript_model.h"
+#include "core/weight_transforms.h"
 
 namespace acs {
 namespace {
@@ -39,6 +42,41 @@ std::vector<torch::Tensor> OwnFloatTensors(torch::jit::Node* node) {
   return out;
 }
 
+// An int8 layer's weight input while it trains: the weight constant rounded to its
+// per-channel int8 grid in the graph (scale max|w| / 127, as SimulatePrecision rounds), the
+// gradient passing straight through.
+struct WeightFakeQuant {
+  torch::jit::Node* layer = nullptr;
+  torch::jit::Value* weight = nullptr;  // the constant
+};
+
+// Nothing for a layer whose weight is not a constant tensor (it does not train either).
+std::optional<WeightFakeQuant> InsertWeightFakeQuant(torch::jit::Graph& graph, torch::jit::Node* layer) {
+  WeightFakeQuant f{layer, layer->input(1)};
+  const c10::optional<c10::IValue> constant = torch::jit::toIValue(f.weight);
+  if (!constant || !constant->isTensor()) return std::nullopt;
+  const torch::Tensor w = constant->toTensor();
+  std::vector<int64_t> reduce;
+  for (int64_t d = 1; d < w.dim(); ++d) reduce.push_back(d);
+  torch::jit::WithInsertPoint guard(layer);
+  auto op = [&graph](const char* kind, std::vector<torch::jit::NamedValue> args) {
+    return graph.insert(c10::Symbol::fromQualString(kind), args);
+  };
+  torch::jit::Value* scale = op("aten::amax", {op("aten::abs", {f.weight}), reduce, false});
+  scale = op("aten::detach", {op("aten::clamp_min", {op("aten::div", {scale, 127.0}), 1e-12})});
+  torch::jit::Value* zero_point = graph.insertConstant(torch::zeros({w.size(0)}, torch::kInt));
+  layer->replaceInput(1, op("aten::fake_quantize_per_channel_affine", {f.weight, scale, zero_point, 0, -127, 127}));
+  return f;
+}
+
+// Gives the layer its weight constant back, on the int8 grid; the nodes inserted are left
+// to dead-code elimination.
+void RemoveWeightFakeQuant(const WeightFakeQuant& f) {
+  f.layer->replaceInput(1, f.weight);
+  torch::Tensor w = torch::jit::toIValue(f.weight)->toTensor();
+  w.copy_(SimulatePrecision(w, Precision::kInt8));
+}
+
 }  // namespace
 
 StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, const FineTuneOptions& options,
@@ -65,19 +103,25 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
   }
   FineTuneResult result;
   std::vector<torch::Tensor> params, masks, saved;
+  std::vector<WeightFakeQuant> fake_quants;
+  std::vector<bool> int8_param;  // per entry of params
   for (size_t i = 0; i < nodes.size(); ++i) {
-    if (model.weighted_configs[i].precision != Precision::kFp32) {
+    const Precision precision = model.weighted_configs[i].precision;
+    const bool int8 = precision == Precision::kInt8 && options.int8_aware;
+    if (precision != Precision::kFp32 && !int8) {
       ++result.layers_kept;
       continue;
     }
     ++result.layers_tuned;
+    result.layers_int8 += int8;
     for (torch::Tensor& t : OwnFloatTensors(nodes[i])) {
+      int8_param.push_back(int8);
       masks.push_back(t != 0);
       saved.push_back(t.clone());
       params.push_back(t);
     }
   }
-  if (params.empty()) return Status::FailedPrecondition("the compressed model has no fp32 layer to fine-tune");
+  if (params.empty()) return Status::FailedPrecondition("the compressed model has no fp32 or int8 layer to fine-tune");
   if (validate) {
     torch::NoGradGuard no_grad;
     ACS_ASSIGN_OR_RETURN(result.score_before, validate(model));
@@ -102,6 +146,12 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
     }
   }
 
+  // From here every exit passes the end, which takes the int8 layers' rounding out again.
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (model.weighted_configs[i].precision == Precision::kInt8 && options.int8_aware) {
+      if (auto f = InsertWeightFakeQuant(*graph, nodes[i])) fake_quants.push_back(*f);
+    }
+  }
   // Training runs a fresh module of the same graph (its constants are the same tensors)
   // without the executor's optimizations, which would fold the trained constants away;
   // the model gets a fresh module afterwards, so that no plan made before survives.
@@ -112,11 +162,24 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
   const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
   const int64_t steps = batches * options.epochs;
   for (torch::Tensor& p : params) p.set_requires_grad(true);
-  torch::optim::SGD sgd(params, torch::optim::SGDOptions(options.learning_rate)
-                                    .momentum(options.momentum)
-                                    .nesterov(true)
-                                    .weight_decay(options.weight_decay));
-  auto& sgd_options = static_cast<torch::optim::SGDOptions&>(sgd.param_groups()[0].options());
+  // Two groups: fp32 parameters, and int8 layers' at int8_learning_rate_scale of the rate.
+  const double int8_scale = options.int8_learning_rate_scale;
+  std::vector<torch::Tensor> fp32_params, int8_params;
+  for (size_t k = 0; k < params.size(); ++k) (int8_param[k] ? int8_params : fp32_params).push_back(params[k]);
+  auto group_options = [&](double scale) {
+    return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(options.learning_rate * scale)
+                                                          .momentum(options.momentum)
+                                                          .nesterov(true)
+                                                          .weight_decay(options.weight_decay));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  std::vector<double> group_scale;  // of the scheduled rate
+  for (auto [group, scale] : {std::make_pair(&fp32_params, 1.0), std::make_pair(&int8_params, int8_scale)}) {
+    if (group->empty()) continue;
+    groups.emplace_back(*group, group_options(scale));
+    group_scale.push_back(scale);
+  }
+  torch::optim::SGD sgd(groups, torch::optim::SGDOptions(options.learning_rate));
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   Status status = Status::Ok();
   // After an epoch: keeps its weights, with a validator only when they score best (a
@@ -143,7 +206,10 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
       double loss_sum = 0;
       for (int64_t b = 0; b < batches; ++b) {
         const int64_t step = epoch * batches + b;
-        sgd_options.lr(options.learning_rate * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / steps)));
+        const double lr = options.learning_rate * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / steps));
+        for (size_t g = 0; g < group_scale.size(); ++g) {
+          static_cast<torch::optim::SGDOptions&>(sgd.param_groups()[g].options()).lr(lr * group_scale[g]);
+        }
         const torch::Tensor idx = order.narrow(0, b * options.batch_size, std::min(options.batch_size, n - b * options.batch_size));
         sgd.zero_grad();
         torch::Tensor logits = trainer.forward({train.images.index_select(0, idx)}).toTensor();
@@ -200,6 +266,8 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
       params[k].copy_(best[k]);
     }
   }
+  for (const WeightFakeQuant& f : fake_quants) RemoveWeightFakeQuant(f);
+  torch::jit::EliminateDeadCode(graph);
   model.module = ModuleFromGraph(*graph);
   ACS_RETURN_IF_ERROR(status);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,9 +1,11 @@
 // Fine-tuning of a compressed model (DESIGN §3): SGD over the weights and biases of its fp32
-// conv / linear layers, in place, with every weight that is exactly zero kept at zero, so
-// that sparsity patterns and removed channels survive. The loss is cross-entropy on the
-// labels, or knowledge distillation from a teacher (the dense model) mixed with it, or
-// distillation alone (no labels needed). Layers in other precisions keep their weights (they
-// hold quantization-grid values); batch norms keep their inference statistics.
+// and int8 conv / linear layers, in place, with every weight that is exactly zero kept at
+// zero, so that sparsity patterns and removed channels survive. int8 layers train
+// quantization-aware: their forward uses the weights rounded to the per-channel int8 grid
+// (SimulatePrecision's), the gradient passes straight through the rounding, and they end on
+// that grid. The loss is cross-entropy on the labels, or knowledge distillation from a
+// teacher (the dense model) mixed with it, or distillation alone (no labels needed). bf16 /
+// int4 layers keep their weights; batch norms and int8 activation ranges keep theirs.
 #pragma once
 
 #include <cstdint>
@@ -30,11 +32,16 @@ struct FineTuneOptions {
   std::function<torch::Tensor(const torch::Tensor&)> teacher;  // null: cross-entropy alone
   double distill_weight = 0.7;  // in [0, 1]
   double temperature = 4;       // > 0
+  bool int8_aware = true;       // train int8 layers quantization-aware; false: keep them
+  // The int8 layers train at this share of learning_rate (at 1, ResNet-20 with every layer
+  // int8 diverges; docs/service.md).
+  double int8_learning_rate_scale = 0.3;
 };
 
 struct FineTuneResult {
   int64_t steps = 0;
-  int64_t layers_tuned = 0;    // fp32 layers whose weights were trained
+  int64_t layers_tuned = 0;    // fp32 and int8 layers whose weights were trained
+  int64_t layers_int8 = 0;     // of them, int8 layers trained quantization-aware
   int64_t layers_kept = 0;     // layers in other precisions, unchanged
   double first_loss = 0;       // mean training loss of the first and the last epoch
   double last_loss = 0;
@@ -60,7 +67,7 @@ using FineTuneValidator = std::function<StatusOr<double>(CompressedModel&)>;
 // Without one, the last epoch's weights are kept. A loss that is not finite ends the
 // training with the weights kept so far. Errors: InvalidArgument for unlabelled data without
 // distillation alone, teacher logits of another shape than the model's, or bad options;
-// FailedPrecondition when the model has no fp32 layer to tune; Internal when the model
+// FailedPrecondition when the model has no layer to tune; Internal when the model
 // fails to run (e.g. data of another shape); the validator's. On an error the weights are
 // restored.
 StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, const FineTuneOptions& options,

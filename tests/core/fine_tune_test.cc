@@ -42,7 +42,16 @@ std::vector<torch::Tensor> Weights(CompressedModel& c) {
   return out;
 }
 
-TEST(FineTuneTest, LowersTheLossAndKeepsZerosAndOtherPrecisions) {
+// Whether every row of `w` is a multiple of its own max|w| / 127 (up to float rounding).
+bool OnInt8Grid(const torch::Tensor& w) {
+  const torch::Tensor rows = w.reshape({w.size(0), -1});
+  torch::Tensor scale = rows.abs().amax(1, /*keepdim=*/true) / 127;
+  scale = torch::where(scale > 0, scale, torch::ones_like(scale));
+  const torch::Tensor q = rows / scale;
+  return (q - q.round()).abs().max().item<double>() < 1e-3;
+}
+
+TEST(FineTuneTest, LowersTheLossKeepsZerosAndTrainsInt8OnItsGrid) {
   Fixture f = Make();
   Policy policy;
   LayerConfig block;
@@ -79,7 +88,8 @@ TEST(FineTuneTest, LowersTheLossAndKeepsZerosAndOtherPrecisions) {
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_EQ(result->steps, 3 * 8);
   EXPECT_EQ(calls, result->steps);
-  EXPECT_EQ(result->layers_kept, 1);  // classifier.fc1 in int8
+  EXPECT_EQ(result->layers_int8, 1);  // classifier.fc1, quantization-aware
+  EXPECT_EQ(result->layers_kept, 0);
   EXPECT_LT(result->last_loss, result->first_loss);
   EXPECT_EQ(result->kept_epoch, 3);  // no validator: the last epoch's weights
 
@@ -98,7 +108,10 @@ TEST(FineTuneTest, LowersTheLossAndKeepsZerosAndOtherPrecisions) {
   }
   const std::vector<std::string> names = {"features.conv1", "features.conv2", "classifier.fc1", "classifier.fc2"};
   ASSERT_EQ(compressed->weighted_configs.size(), names.size());
-  EXPECT_TRUE(torch::equal(after[2], before[2])) << "the int8 layer changed";
+  // The int8 layer trained too, and ends on its per-channel int8 grid.
+  EXPECT_FALSE(torch::equal(after[2], before[2]));
+  EXPECT_TRUE(OnInt8Grid(after[2]));
+  EXPECT_EQ(test_models::FirstNodeOfKind(compressed->module, "aten::fake_quantize_per_channel_affine"), nullptr);
   EXPECT_GE((after[1] == 0).sum().item<int64_t>(), after[1].numel() * 3 / 4);
 
   // The tuned weights are what is saved.
@@ -248,6 +261,38 @@ TEST(FineTuneTest, RefusesBadInput) {
   EXPECT_EQ(FineTune(*compressed, wrong, {}).status().code(), StatusCode::kInternal);
   const std::vector<torch::Tensor> after = Weights(*compressed);
   for (size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(torch::equal(after[i], before[i]));
+}
+
+TEST(FineTuneTest, AllInt8ModelTrainsQuantizationAwareAndStaysOnTheGrid) {
+  Fixture f = Make();
+  Policy policy;
+  policy.default_config = LayerConfig{};
+  policy.default_config->precision = Precision::kInt8;
+  CompressorOptions options;
+  options.calibration = f.data.images.slice(0, 0, 64);
+  auto compressed = Compress(*f.model, policy, options);
+  ASSERT_TRUE(compressed.ok()) << compressed.status().ToString();
+  const std::vector<torch::Tensor> before = Weights(*compressed);
+  FineTuneOptions ft;
+  ft.epochs = 2;
+  ft.batch_size = 32;
+  ft.learning_rate = 0.01;
+  ft.int8_aware = false;  // nothing left to train
+  EXPECT_EQ(FineTune(*compressed, f.data, ft).status().code(), StatusCode::kFailedPrecondition);
+  ft.int8_aware = true;
+  auto result = FineTune(*compressed, f.data, ft, nullptr, [&](CompressedModel& c) { return Top1(c, f.data); });
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->layers_int8, 4);
+  EXPECT_GE(result->kept_score(), result->score_before);
+  // The weights kept are those scored (up to the rounding of ties on the grid).
+  EXPECT_NEAR(Top1(*compressed, f.data), result->kept_score(), 2.0 / 256);
+  const std::vector<torch::Tensor> after = Weights(*compressed);
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_TRUE(OnInt8Grid(after[i])) << "layer " << i;
+  if (result->kept_epoch > 0) {
+    bool changed = false;
+    for (size_t i = 0; i < after.size(); ++i) changed |= !torch::equal(after[i], before[i]);
+    EXPECT_TRUE(changed);
+  }
 }
 
 }  // namespace
