@@ -69,10 +69,12 @@ std::optional<WeightFakeQuant> InsertWeightFakeQuant(torch::jit::Graph& graph, t
   return f;
 }
 
-// Gives the layer its weight constant back, on the int8 grid; the nodes inserted are left
-// to dead-code elimination.
-void RemoveWeightFakeQuant(const WeightFakeQuant& f) {
+// Gives the layer its weight constant back, rounded to the int8 grid when `round` (trained
+// weights; restored ones are on it already); the nodes inserted are left to dead-code
+// elimination.
+void RemoveWeightFakeQuant(const WeightFakeQuant& f, bool round) {
   f.layer->replaceInput(1, f.weight);
+  if (!round) return;
   torch::Tensor w = torch::jit::toIValue(f.weight)->toTensor();
   w.copy_(SimulatePrecision(w, Precision::kInt8));
 }
@@ -95,6 +97,9 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
   if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0)) {
     return Status::InvalidArgument("fine-tuning needs epochs, batch size and learning rate > 0");
   }
+  if (!(options.momentum >= 0) || !(options.weight_decay >= 0) || !(options.int8_learning_rate_scale >= 0)) {
+    return Status::InvalidArgument("fine-tuning needs momentum, weight decay and the int8 rate scale >= 0");
+  }
   std::shared_ptr<torch::jit::Graph> graph = model.module.get_method("forward").graph();
   const std::vector<torch::jit::Node*> nodes = WeightedNodes(*graph);
   if (nodes.size() != model.weighted_configs.size()) {
@@ -116,7 +121,9 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
     result.layers_int8 += int8;
     for (torch::Tensor& t : OwnFloatTensors(nodes[i])) {
       int8_param.push_back(int8);
-      masks.push_back(t != 0);
+      // Zeros are pruned weights, except in a dense int8 layer, where rounding made them.
+      const bool dense_int8 = int8 && model.weighted_configs[i].pattern == Pattern::kDense;
+      masks.push_back(dense_int8 ? torch::ones_like(t, torch::kBool) : t != 0);
       saved.push_back(t.clone());
       params.push_back(t);
     }
@@ -147,60 +154,60 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
   }
 
   // From here every exit passes the end, which takes the int8 layers' rounding out again.
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    if (model.weighted_configs[i].precision == Precision::kInt8 && options.int8_aware) {
-      if (auto f = InsertWeightFakeQuant(*graph, nodes[i])) fake_quants.push_back(*f);
-    }
-  }
-  // Training runs a fresh module of the same graph (its constants are the same tensors)
-  // without the executor's optimizations, which would fold the trained constants away;
-  // the model gets a fresh module afterwards, so that no plan made before survives.
-  torch::jit::Module trainer = ModuleFromGraph(*graph);
-  torch::jit::GraphOptimizerEnabledGuard no_optimizations(false);
-  const auto start = std::chrono::steady_clock::now();
-  const int64_t n = train.size();
-  const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
-  const int64_t steps = batches * options.epochs;
-  for (torch::Tensor& p : params) p.set_requires_grad(true);
-  // Two groups: fp32 parameters, and int8 layers' at int8_learning_rate_scale of the rate.
-  const double int8_scale = options.int8_learning_rate_scale;
-  std::vector<torch::Tensor> fp32_params, int8_params;
-  for (size_t k = 0; k < params.size(); ++k) (int8_param[k] ? int8_params : fp32_params).push_back(params[k]);
-  auto group_options = [&](double scale) {
-    return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(options.learning_rate * scale)
-                                                          .momentum(options.momentum)
-                                                          .nesterov(true)
-                                                          .weight_decay(options.weight_decay));
-  };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  std::vector<double> group_scale;  // of the scheduled rate
-  for (auto [group, scale] : {std::make_pair(&fp32_params, 1.0), std::make_pair(&int8_params, int8_scale)}) {
-    if (group->empty()) continue;
-    groups.emplace_back(*group, group_options(scale));
-    group_scale.push_back(scale);
-  }
-  torch::optim::SGD sgd(groups, torch::optim::SGDOptions(options.learning_rate));
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   Status status = Status::Ok();
-  // After an epoch: keeps its weights, with a validator only when they score best (a
-  // fresh module of the trained graph, run without the executor's optimizations, so that
-  // the live constants are read).
-  auto end_epoch = [&](int64_t epoch) -> Status {
-    torch::NoGradGuard no_grad;
-    bool keep = true;
-    if (validate) {
-      model.module = ModuleFromGraph(*graph);
-      ACS_ASSIGN_OR_RETURN(double score, validate(model));
-      result.epoch_scores.push_back(score);
-      keep = score > result.kept_score();
-    }
-    if (keep) {
-      result.kept_epoch = epoch + 1;
-      for (size_t k = 0; k < params.size(); ++k) best[k] = params[k].detach().clone();
-    }
-    return Status::Ok();
-  };
+  const auto start = std::chrono::steady_clock::now();
   try {
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (model.weighted_configs[i].precision == Precision::kInt8 && options.int8_aware) {
+        if (auto f = InsertWeightFakeQuant(*graph, nodes[i])) fake_quants.push_back(*f);
+      }
+    }
+    // Training runs a fresh module of the same graph (its constants are the same tensors)
+    // without the executor's optimizations, which would fold the trained constants away;
+    // the model gets a fresh module afterwards, so that no plan made before survives.
+    torch::jit::Module trainer = ModuleFromGraph(*graph);
+    torch::jit::GraphOptimizerEnabledGuard no_optimizations(false);
+    const int64_t n = train.size();
+    const int64_t batches = (n + options.batch_size - 1) / options.batch_size;
+    const int64_t steps = batches * options.epochs;
+    for (torch::Tensor& p : params) p.set_requires_grad(true);
+    // Two groups: fp32 parameters, and int8 layers' at int8_learning_rate_scale of the rate.
+    const double int8_scale = options.int8_learning_rate_scale;
+    std::vector<torch::Tensor> fp32_params, int8_params;
+    for (size_t k = 0; k < params.size(); ++k) (int8_param[k] ? int8_params : fp32_params).push_back(params[k]);
+    auto group_options = [&](double scale) {
+      return std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(options.learning_rate * scale)
+                                                            .momentum(options.momentum)
+                                                            .nesterov(true)
+                                                            .weight_decay(options.weight_decay));
+    };
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    std::vector<double> group_scale;  // of the scheduled rate
+    for (auto [group, scale] : {std::make_pair(&fp32_params, 1.0), std::make_pair(&int8_params, int8_scale)}) {
+      if (group->empty()) continue;
+      groups.emplace_back(*group, group_options(scale));
+      group_scale.push_back(scale);
+    }
+    torch::optim::SGD sgd(groups, torch::optim::SGDOptions(options.learning_rate));
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
+    // After an epoch: keeps its weights, with a validator only when they score best (a
+    // fresh module of the trained graph, run without the executor's optimizations, so that
+    // the live constants are read).
+    auto end_epoch = [&](int64_t epoch) -> Status {
+      torch::NoGradGuard no_grad;
+      bool keep = true;
+      if (validate) {
+        model.module = ModuleFromGraph(*graph);
+        ACS_ASSIGN_OR_RETURN(double score, validate(model));
+        result.epoch_scores.push_back(score);
+        keep = score > result.kept_score();
+      }
+      if (keep) {
+        result.kept_epoch = epoch + 1;
+        for (size_t k = 0; k < params.size(); ++k) best[k] = params[k].detach().clone();
+      }
+      return Status::Ok();
+    };
     for (int64_t epoch = 0; epoch < options.epochs && status.ok(); ++epoch) {
       const torch::Tensor order = torch::randperm(n, gen, torch::kLong);
       double loss_sum = 0;
@@ -266,7 +273,7 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
       params[k].copy_(best[k]);
     }
   }
-  for (const WeightFakeQuant& f : fake_quants) RemoveWeightFakeQuant(f);
+  for (const WeightFakeQuant& f : fake_quants) RemoveWeightFakeQuant(f, status.ok());
   torch::jit::EliminateDeadCode(graph);
   model.module = ModuleFromGraph(*graph);
   ACS_RETURN_IF_ERROR(status);

@@ -48,9 +48,10 @@ StatusOr<std::map<size_t, std::pair<double, double>>> MeasureRanges(Graph& graph
                                                                     const std::vector<Value*>& values) {
   std::vector<Value*> all = EnumerateValues(graph);
   std::map<size_t, std::pair<double, double>> ranges;
-  for (int64_t start = 0; start < data.size(0); start += std::max<int64_t>(1, batch)) {
+  const int64_t step = std::max<int64_t>(1, batch);
+  for (int64_t start = 0; start < data.size(0); start += step) {
     ACS_ASSIGN_OR_RETURN(std::vector<c10::IValue> out,
-                         Probe(graph, self, data.narrow(0, start, std::min(batch, data.size(0) - start)), values,
+                         Probe(graph, self, data.narrow(0, start, std::min(step, data.size(0) - start)), values,
                                {"aten::min", "aten::max"}));
     for (size_t k = 0; k < values.size(); ++k) {
       size_t index = std::find(all.begin(), all.end(), values[k]) - all.begin();
@@ -156,17 +157,22 @@ StatusOr<Rewritten> Rewrite(const torch::jit::Module& compressed, const Quantize
       layers[weighted[i]] = std::move(*layer);
     }
   }
-  for (Node* node : std::vector<Node*>(graph.nodes().begin(), graph.nodes().end())) {
-    if (rewriter.Replaced(node)) continue;
-    auto layer = layers.find(node);
-    if (layer != layers.end()) {
-      ACS_RETURN_IF_ERROR(rewriter.RewriteLayer(layer->second));
-    } else if (!rewriter.RewriteAdd(node)) {
-      rewriter.RewriteKeeping(node);
+  // TorchScript reports a graph it cannot build (an op without a fitting schema) by throwing.
+  try {
+    for (Node* node : std::vector<Node*>(graph.nodes().begin(), graph.nodes().end())) {
+      if (rewriter.Replaced(node)) continue;
+      auto layer = layers.find(node);
+      if (layer != layers.end()) {
+        ACS_RETURN_IF_ERROR(rewriter.RewriteLayer(layer->second));
+      } else if (!rewriter.RewriteAdd(node)) {
+        rewriter.RewriteKeeping(node);
+      }
     }
+    rewriter.Dequantize();
+    torch::jit::EliminateDeadCode(r.graph);
+  } catch (const std::exception& e) {
+    return Status::Internal("exporting the int8 layers as quantized ops failed: " + ShortError(e));
   }
-  rewriter.Dequantize();
-  torch::jit::EliminateDeadCode(r.graph);
   ACS_ASSIGN_OR_RETURN(r.uneconomic,
                        UneconomicLayers(graph, compressed, options.calibration.narrow(0, 0, 1), rewriter));
   r.stats.fp32_layers = static_cast<int>(fp32_layers.size());

@@ -127,6 +127,16 @@ bool KeepsQuantization(const Node* n) {
   return false;
 }
 
+// Replaces an aten::view by an aten::reshape of the same arguments (a copy where the
+// strides do not allow a view).
+void ViewAsReshape(Node* view) {
+  torch::jit::WithInsertPoint guard(view);
+  Value* reshaped =
+      view->owningGraph()->insert(c10::Symbol::fromQualString("aten::reshape"), {view->input(0), view->input(1)});
+  view->output()->replaceAllUsesWith(reshaped);
+  view->destroy();
+}
+
 }  // namespace
 
 bool Is(const Node* n, const char* kind) { return n->kind() == c10::Symbol::fromQualString(kind); }
@@ -274,7 +284,7 @@ bool Rewriter::RewriteAdd(Node* add) {
   if ((!Is(add, "aten::add") && !Is(add, "aten::add_")) || add->inputs().size() != 3) return false;
   Value* a = add->input(0);
   Value* b = add->input(1);
-  // Both quantized, one of them only: quantizing the other costs less than dequantizing.
+  // Both quantized, at least one of them only quantized (the other has a border quantize).
   if (!IsTensor(b) || ConstantDouble(add->input(2)) != 1.0 || !quantized_.count(a) || !quantized_.count(b) ||
       (!q_only_.count(a) && !q_only_.count(b))) {
     return false;
@@ -288,6 +298,9 @@ bool Rewriter::RewriteAdd(Node* add) {
 
 bool Rewriter::RewriteKeeping(Node* n) {
   if (!KeepsQuantization(n) || !q_only_.count(n->input(0))) return false;
+  // An in-place op changes what later readers of its input see: only when it has none.
+  const bool in_place = Is(n, "aten::relu_") || Is(n, "aten::hardtanh_");
+  if (in_place && n->input(0)->uses().size() != 1) return false;
   for (size_t i = 1; i < n->inputs().size(); ++i) {
     if (quantized_.count(n->input(i))) return false;
   }
@@ -308,6 +321,8 @@ bool Rewriter::RewriteKeeping(Node* n) {
     out = std::isinf(clamp->hi)
               ? graph_->insert(c10::Symbol::fromQualString("aten::relu"), {q})
               : graph_->insert(c10::Symbol::fromQualString("aten::hardtanh"), {q, clamp->lo, clamp->hi});
+  } else if (Is(n, "aten::view")) {
+    out = graph_->insert(c10::Symbol::fromQualString("aten::reshape"), {q, n->input(1)});  // quint8 is channels-last
   } else {
     Node* clone = graph_->insertNode(graph_->createClone(n, [&](Value* v) { return v == n->input(0) ? q : v; }));
     out = clone->output();
@@ -322,8 +337,11 @@ void Rewriter::Dequantize() {
   for (Value* v : std::vector<Value*>(q_only_.begin(), q_only_.end())) {
     for (const torch::jit::Use& use : std::vector<torch::jit::Use>(v->uses())) {
       if (replaced_.count(use.user)) continue;
-      const bool reads_shape = use.user->kind() == c10::aten::size || use.user->kind() == c10::aten::dim;
-      use.user->replaceInput(use.offset, reads_shape ? quantized_.at(v).first : FloatForm(v));
+      Node* user = use.user;
+      const bool reads_shape = user->kind() == c10::aten::size || user->kind() == c10::aten::dim;
+      user->replaceInput(use.offset, reads_shape ? quantized_.at(v).first : FloatForm(v));
+      // A dequantized value keeps the quantized op's channels-last strides, which view refuses.
+      if (user->kind() == c10::aten::view && use.offset == 0) ViewAsReshape(user);
     }
   }
 }
@@ -335,14 +353,14 @@ void Rewriter::SetQuantized(Value* original, Value* q, Quant quant) {
 
 Value* Rewriter::FloatForm(Value* v) {
   if (!q_only_.count(v)) return v;
-  auto it = dequantized_.find(v);
-  if (it != dequantized_.end()) return it->second;
   Value* q = quantized_.at(v).first;
+  auto it = dequantized_.find(q);
+  if (it != dequantized_.end()) return it->second;
   Node* dq = graph_->create(c10::Symbol::fromQualString("aten::dequantize"), {q});
   dq->insertAfter(q->node());
   dq->output()->setType(c10::TensorType::get());
   emitted_.insert(dq);
-  return dequantized_[v] = dq->output();
+  return dequantized_[q] = dq->output();
 }
 
 Value* Rewriter::QuantizedInput(Value* x, Quant quant, Node* before) {

@@ -48,7 +48,8 @@ struct Int8Layer {
 };
 
 // An int8 conv2d / linear the rewrite can run as a quantized op (its input a fake-quant, its
-// weights constant; an eval-mode batch norm reading its output folded in), or nullopt.
+// weights constant; for a conv, an eval-mode batch norm reading its output folded in), or
+// nullopt.
 std::optional<Int8Layer> ReadInt8Layer(torch::jit::Node* node);
 
 // The end of the chain of single-use relu / hardtanh after `v` (`v` without one).
@@ -58,8 +59,8 @@ torch::jit::Value* ChainEnd(torch::jit::Value* v);
 // elimination removes what it replaced.
 class Rewriter {
  public:
-  // `ranges`: of region outputs no int8 layer reads, by position in EnumerateValues(*graph)
-  // before any rewrite; `stats` counts what is rewritten.
+  // `ranges`: of every region output (ChainEnd of an int8 layer's or an add's output), by
+  // position in EnumerateValues(*graph) before any rewrite; `stats` counts what is rewritten.
   Rewriter(torch::jit::Graph* graph, const std::map<size_t, std::pair<double, double>>* ranges, QuantizedExport* stats);
 
   // The quantization an int8 layer reading `v` takes, if one does, directly or through a
@@ -100,7 +101,7 @@ class Rewriter {
   std::map<torch::jit::Value*, std::pair<torch::jit::Value*, Quant>> quantized_;
   std::set<torch::jit::Value*> q_only_;   // values whose fp32 producer is replaced
   std::set<torch::jit::Node*> replaced_;  // original nodes left to dead-code elimination
-  std::map<torch::jit::Value*, torch::jit::Value*> dequantized_;
+  std::map<torch::jit::Value*, torch::jit::Value*> dequantized_;  // quint8 value -> its dequantize
   std::map<std::tuple<torch::jit::Value*, double, int64_t>, torch::jit::Value*> borders_;
 };
 

@@ -54,7 +54,9 @@ struct ModelMeasurement {
   measure::Measurement stock;            // the compressed model as exported (int8 layers as
                                          // PyTorch's quantized ops, ExportQuantizedOps), saved,
                                          // loaded and run by LibTorch: what the download does
-                                         // in stock PyTorch
+                                         // in stock PyTorch; not timed (median 0) when it
+                                         // cannot be made or run, with why_no_stock
+  std::string why_no_stock;
   std::string dense_baseline;            // DenseFormName of what `dense` ran (the plain form
                                          // where optimizing changed the function)
   bool runtime_dense_optimized = false;  // the runtime's aten layers ran optimized too
@@ -67,7 +69,7 @@ struct ModelMeasurement {
   double stock_speedup() const { return stock.median_us > 0 ? dense.median_us / stock.median_us : 0.0; }
   // {device_class, model, policy_hash, threads, runtime: {median_us, iqr_us, samples_us, ...},
   //  dense: {...}, dense_baseline: "frozen + optimize_for_inference", dense_plain: {...},
-  //  stock: {...}, runtime_dense_optimized, why_not_optimized, speedup, speedup_vs_plain,
+  //  stock: {...}, why_no_stock, runtime_dense_optimized, why_not_optimized, speedup, speedup_vs_plain,
   //  stock_speedup, max_abs_diff,
   //  layers: [...], runtime_version}
   nlohmann::json ToJson() const;

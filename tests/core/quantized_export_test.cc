@@ -118,6 +118,21 @@ TEST(QuantizedExportTest, BatchNormIsFoldedAndReluFused) {
   EXPECT_EQ(e.quantize_nodes, 1);
 }
 
+TEST(QuantizedExportTest, AViewOfAQuantizedOutputBecomesAReshape) {
+  // quantized convs return channels-last tensors, which view refuses: int8 (conv2 -> view
+  // -> fc1) and fp32 (conv2 -> dequantize -> view -> fp32 fc1) readers get a reshape.
+  const torch::Tensor x = Calibration(TestInputShape(), /*seed=*/13);
+  for (const std::vector<std::string>& int8 : {std::vector<std::string>{"features.conv2", "classifier.fc1"},
+                                               std::vector<std::string>{"features.conv2"}}) {
+    CompressedModel simulated = Simulated("plain_view", int8);
+    QuantizedExport e = Export(simulated);
+    EXPECT_EQ(e.quantized_layers, static_cast<int>(int8.size()));
+    EXPECT_EQ(Count(e.module, "aten::view"), 0);
+    torch::Tensor want = Forward(simulated.module, x), got = Forward(e.module, x);
+    EXPECT_LE((got - want).abs().max().item<double>(), 0.1 * want.abs().max().item<double>());
+  }
+}
+
 TEST(QuantizedExportTest, ResidualAddsOfInt8ValuesStayInt8) {
   QuantizedExport e = Export(Simulated("residual"));
   EXPECT_GT(e.quantized_adds, 0);

@@ -129,7 +129,8 @@ const char* kPoolFc =
     "    x = torch.flatten(x, 1)\n"
     "    return self.fc.forward(x)\n";
 
-Module Plain(Builder* b) {
+// "plain", flattening with `flatten` (a TorchScript expression of x).
+Module PlainFlattenedBy(Builder* b, const std::string& flatten) {
   Module features = Compose(b, "Features",
                             {{"conv1", b->Conv(ConvSpec{3, 8, 3, 1, 1, true})},
                              {"bn1", b->BatchNorm(8)},
@@ -144,9 +145,12 @@ Module Plain(Builder* b) {
                               "    return self.fc2.forward(torch.relu(self.fc1.forward(x)))\n");
   return Compose(b, "Plain", {{"features", features}, {"classifier", classifier}},
                  "    x = self.features.forward(x)\n"
-                 "    x = torch.flatten(x, 1)\n"
+                 "    x = " + flatten + "\n"
                  "    return self.classifier.forward(x)\n");
 }
+
+Module Plain(Builder* b) { return PlainFlattenedBy(b, "torch.flatten(x, 1)"); }
+Module PlainView(Builder* b) { return PlainFlattenedBy(b, "x.view(x.size(0), -1)"); }
 
 // ResNet basic block; `in_place` adds the shortcut with += (aten::add_).
 Module BasicBlock(Builder* b, int64_t in, int64_t out, int64_t stride, bool in_place) {
@@ -318,6 +322,7 @@ Module LoopForever(Builder* b) {
 const std::map<std::string, std::function<Module(Builder*)>>& Factories() {
   static const std::map<std::string, std::function<Module(Builder*)>> factories = {
       {"plain", Plain},
+      {"plain_view", PlainView},
       {"residual", Residual},
       {"concat", Concat},
       {"depthwise", Depthwise},

@@ -40,6 +40,7 @@ Shape TestInputShape();
 //   reshape back), [conv2], relu, torch.roll on the channel axis, [conv3], pool, [fc].
 std::vector<std::string> TestModelNames();
 // BuildTestModel also knows, outside TestModelNames():
+// - "plain_view": "plain" flattened by x.view(x.size(0), -1);
 // - "shared_weights": [conv1] 3->8, relu, then [conv2] 8->8 applied twice (one weight),
 //   global pool, [fc];
 // - "two_inputs": forward(x, y) returning x + y;
