@@ -143,21 +143,11 @@ StatusOr<std::vector<c10::optional<torch::Tensor>>> RecordValues(const torch::ji
       positions.push_back(i);
     }
   }
-  Node* tuple = copy->insertNode(copy->createTuple(tensors));
-  while (!copy->outputs().empty()) copy->eraseOutput(0);
-  copy->registerOutput(tuple->output());
+  ACS_ASSIGN_OR_RETURN(std::vector<c10::IValue> elements,
+                       RunForValues(copy, self, input, tensors,
+                                    "the model does not run on input shape " + FormatShape(input.sizes().vec())));
   std::vector<c10::optional<torch::Tensor>> recorded(values.size());
-  try {
-    torch::NoGradGuard no_grad;
-    torch::jit::GraphFunction fn("record_shapes", copy, nullptr);
-    std::vector<c10::IValue> stack{self._ivalue(), input};
-    fn.run(stack);
-    const auto& elements = stack.at(0).toTupleRef().elements();
-    for (size_t i = 0; i < positions.size(); ++i) recorded[positions[i]] = elements[i].toTensor();
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument("the model does not run on input shape " +
-                                   FormatShape(input.sizes().vec()) + ": " + ShortError(e));
-  }
+  for (size_t i = 0; i < positions.size(); ++i) recorded[positions[i]] = elements[i].toTensor();
   return recorded;
 }
 

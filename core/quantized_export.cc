@@ -30,12 +30,12 @@ using torch::jit::Value;
 // `graph`) and each op kind in `probes` (e.g. aten::min), that op applied to the value.
 StatusOr<std::vector<c10::IValue>> Probe(Graph& graph, const torch::jit::Module& self, const torch::Tensor& input,
                                          const std::vector<Value*>& values, const std::vector<const char*>& probes) {
-  std::vector<Value*> all = EnumerateValues(graph);
+  const std::map<Value*, size_t> position = ValuePositions(graph);
   std::shared_ptr<Graph> copy = graph.copy();
   std::vector<Value*> copied = EnumerateValues(*copy);
   std::vector<Value*> results;
   for (Value* v : values) {
-    Value* c = copied[std::find(all.begin(), all.end(), v) - all.begin()];
+    Value* c = copied[position.at(v)];
     torch::jit::WithInsertPoint guard(c->node()->next());
     for (const char* kind : probes) results.push_back(copy->insert(c10::Symbol::fromQualString(kind), {c}));
   }
@@ -46,7 +46,7 @@ StatusOr<std::vector<c10::IValue>> Probe(Graph& graph, const torch::jit::Module&
 StatusOr<std::map<size_t, std::pair<double, double>>> MeasureRanges(Graph& graph, const torch::jit::Module& self,
                                                                     const torch::Tensor& data, int64_t batch,
                                                                     const std::vector<Value*>& values) {
-  std::vector<Value*> all = EnumerateValues(graph);
+  const std::map<Value*, size_t> position = ValuePositions(graph);
   std::map<size_t, std::pair<double, double>> ranges;
   const int64_t step = std::max<int64_t>(1, batch);
   for (int64_t start = 0; start < data.size(0); start += step) {
@@ -54,8 +54,7 @@ StatusOr<std::map<size_t, std::pair<double, double>>> MeasureRanges(Graph& graph
                          Probe(graph, self, data.narrow(0, start, std::min(step, data.size(0) - start)), values,
                                {"aten::min", "aten::max"}));
     for (size_t k = 0; k < values.size(); ++k) {
-      size_t index = std::find(all.begin(), all.end(), values[k]) - all.begin();
-      auto [it, added] = ranges.try_emplace(index, INFINITY, -INFINITY);
+      auto [it, added] = ranges.try_emplace(position.at(values[k]), INFINITY, -INFINITY);
       it->second.first = std::min(it->second.first, out[2 * k].toTensor().item<double>());
       it->second.second = std::max(it->second.second, out[2 * k + 1].toTensor().item<double>());
     }

@@ -202,8 +202,7 @@ Value* ChainEnd(Value* v) {
 
 Rewriter::Rewriter(Graph* graph, const std::map<size_t, std::pair<double, double>>* ranges, QuantizedExport* stats)
     : graph_(graph), ranges_(ranges), stats_(stats) {
-  std::vector<Value*> values = EnumerateValues(*graph);
-  for (size_t i = 0; i < values.size(); ++i) index_[values[i]] = i;
+  index_ = ValuePositions(*graph);
 }
 
 std::optional<Quant> Rewriter::NextLayerQuant(Value* v) const {

@@ -15,6 +15,13 @@ std::vector<torch::jit::Value*> EnumerateValues(torch::jit::Graph& graph) {
   return values;
 }
 
+std::map<torch::jit::Value*, size_t> ValuePositions(torch::jit::Graph& graph) {
+  std::map<torch::jit::Value*, size_t> out;
+  std::vector<torch::jit::Value*> values = EnumerateValues(graph);
+  for (size_t i = 0; i < values.size(); ++i) out[values[i]] = i;
+  return out;
+}
+
 std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph) {
   return std::vector<torch::jit::Node*>(graph.nodes().begin(), graph.nodes().end());
 }
@@ -88,7 +95,8 @@ std::vector<torch::jit::Node*> WeightedNodes(torch::jit::Graph& graph) {
 
 StatusOr<std::vector<c10::IValue>> RunForValues(const std::shared_ptr<torch::jit::Graph>& graph,
                                                 const torch::jit::Module& self, const torch::Tensor& input,
-                                                const std::vector<torch::jit::Value*>& values) {
+                                                const std::vector<torch::jit::Value*>& values,
+                                                const std::string& failure) {
   torch::jit::Node* tuple = graph->insertNode(graph->createTuple(values));
   while (!graph->outputs().empty()) graph->eraseOutput(0);
   graph->registerOutput(tuple->output());
@@ -100,7 +108,7 @@ StatusOr<std::vector<c10::IValue>> RunForValues(const std::shared_ptr<torch::jit
     const auto& out = stack.at(0).toTupleRef().elements();
     return std::vector<c10::IValue>(out.begin(), out.end());
   } catch (const std::exception& e) {
-    return Status::InvalidArgument("running the model failed: " + ShortError(e));
+    return Status::InvalidArgument(failure + ": " + ShortError(e));
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <torch/script.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ struct ImportedModel {
 // Two copies of one graph enumerate to the same positions.
 std::vector<torch::jit::Value*> EnumerateValues(torch::jit::Graph& graph);
 std::vector<torch::jit::Node*> TopLevelNodes(torch::jit::Graph& graph);
+// Each value's position in EnumerateValues(graph), the same in every copy of the graph.
+std::map<torch::jit::Value*, size_t> ValuePositions(torch::jit::Graph& graph);
 
 // A fresh module whose forward is a copy of `graph` (whose first input is `self` and which
 // reads no attributes). Saved with save(), it loads in Python with torch.jit.load.
@@ -38,10 +41,12 @@ StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph
                                  const torch::jit::Module& self, const torch::Tensor& input);
 
 // Runs `graph` (a copy of a frozen forward, changed: its outputs become `values`, which
-// belong to it) with `self` and one input, returning `values` as computed.
+// belong to it) with `self` and one input, returning `values` as computed. A failure is
+// InvalidArgument "`failure`: <TorchScript's message>".
 StatusOr<std::vector<c10::IValue>> RunForValues(const std::shared_ptr<torch::jit::Graph>& graph,
                                                 const torch::jit::Module& self, const torch::Tensor& input,
-                                                const std::vector<torch::jit::Value*>& values);
+                                                const std::vector<torch::jit::Value*>& values,
+                                                const std::string& failure = "running the model failed");
 
 // Runs a copy of `graph` on `input` and returns, for each index in `layers` (positions
 // among the graph's weighted ops, see IsWeightedOpKind), a copy of that op's input tensor
