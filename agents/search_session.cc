@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include "core/fine_tune.h"
@@ -19,7 +20,7 @@ Status WriteText(const std::string& path, const std::string& text) {
   return f.good() ? Status::Ok() : Status::FailedPrecondition("cannot write " + path);
 }
 
-nlohmann::json EpisodeJson(const EpisodeRecord& e) {
+nlohmann::json EpisodeToJson(const EpisodeRecord& e) {
   return {{"episode", e.episode},         {"reward", e.score.reward},     {"accuracy", e.score.accuracy},
           {"cost", e.score.cost},         {"cost_ratio", e.cost_ratio},   {"seconds", e.seconds},
           {"policy_hash", e.policy.Hash()}, {"policy", nlohmann::json::parse(e.policy.ToJson(-1))}};
@@ -40,6 +41,27 @@ StatusOr<EpisodeRecord> EpisodeFromJson(const nlohmann::json& j) {
   }
   ACS_ASSIGN_OR_RETURN(e.policy, Policy::FromJson(j["policy"].dump()));
   return e;
+}
+
+// Snapshot(): {"format": 2, "agent_name", "agent": the agent's Checkpoint(), "episodes":
+// how many of the log it covers}. Format 1 had the log itself as "episodes" (an array).
+constexpr int kSnapshotFormat = 2;
+
+// A checkpoint of either format, its fields checked.
+StatusOr<nlohmann::json> ParseCheckpoint(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  auto is = [&](const char* key, auto test) { return j.contains(key) && test(j[key]); };
+  auto integer = [](const nlohmann::json& v) { return v.is_number_integer(); };
+  auto string = [](const nlohmann::json& v) { return v.is_string(); };
+  if (!j.is_object() || !is("format", integer) || !is("agent", string) || !is("agent_name", string)) {
+    return Status::InvalidArgument("malformed search checkpoint");
+  }
+  const int64_t format = j["format"].get<int64_t>();
+  const bool log_inside = format == 1 && is("episodes", [](const nlohmann::json& v) { return v.is_array(); });
+  const bool count = format == kSnapshotFormat && is("episodes", integer) && j["episodes"].get<int64_t>() >= 0 &&
+                     j["episodes"].get<int64_t>() <= std::numeric_limits<int>::max();
+  if (!log_inside && !count) return Status::InvalidArgument("malformed search checkpoint");
+  return j;
 }
 
 // A latency budget the Env cannot meet, said of the whole model: the layers' share is
@@ -181,27 +203,48 @@ StatusOr<int> SearchSession::AddScoredEpisode(const Policy& policy) {
   return i;
 }
 
-std::string SearchSession::Checkpoint() const {
-  nlohmann::json j = {{"format", 1}, {"agent_name", agent_->name()}, {"agent", agent_->Checkpoint()}};
-  j["episodes"] = nlohmann::json::array();
-  for (const EpisodeRecord& e : episodes_) j["episodes"].push_back(EpisodeJson(e));
-  return j.dump();
+std::string SearchSession::Snapshot() const {
+  return nlohmann::json{{"format", kSnapshotFormat},
+                        {"agent_name", agent_->name()},
+                        {"agent", agent_->Checkpoint()},
+                        {"episodes", static_cast<int64_t>(episodes_.size())}}
+      .dump();
 }
 
-Status SearchSession::Restore(const std::string& checkpoint) {
-  const nlohmann::json j = nlohmann::json::parse(checkpoint, nullptr, false);
-  if (!j.is_object() || j.value("format", 0) != 1 || !j.contains("agent") || !j["agent"].is_string() ||
-      !j.contains("episodes") || !j["episodes"].is_array()) {
-    return Status::InvalidArgument("malformed search checkpoint");
-  }
-  if (j.value("agent_name", "") != agent_->name()) {
-    return Status::InvalidArgument("the checkpoint is of agent '" + j.value("agent_name", "") + "', not '" +
+std::string SearchSession::EpisodeJson(int i) const { return EpisodeToJson(episodes_.at(i)).dump(); }
+
+StatusOr<int> SearchSession::LoggedEpisodesNeeded(const std::string& checkpoint) {
+  ACS_ASSIGN_OR_RETURN(nlohmann::json j, ParseCheckpoint(checkpoint));
+  return j["episodes"].is_array() ? 0 : j["episodes"].get<int>();
+}
+
+Status SearchSession::Restore(const std::string& checkpoint, const std::vector<std::string>& log) {
+  ACS_ASSIGN_OR_RETURN(nlohmann::json j, ParseCheckpoint(checkpoint));
+  if (j["agent_name"].get<std::string>() != agent_->name()) {
+    return Status::InvalidArgument("the checkpoint is of agent '" + j["agent_name"].get<std::string>() + "', not '" +
                                    agent_->name() + "'");
   }
   std::vector<EpisodeRecord> episodes;
-  for (const nlohmann::json& e : j["episodes"]) {
-    ACS_ASSIGN_OR_RETURN(EpisodeRecord record, EpisodeFromJson(e));
-    episodes.push_back(std::move(record));
+  if (j["episodes"].is_array()) {  // format 1
+    for (const nlohmann::json& e : j["episodes"]) {
+      ACS_ASSIGN_OR_RETURN(EpisodeRecord record, EpisodeFromJson(e));
+      episodes.push_back(std::move(record));
+    }
+  } else {
+    const int covered = j["episodes"].get<int>();
+    if (static_cast<int>(log.size()) < covered) {
+      return Status::InvalidArgument("the checkpoint covers " + std::to_string(covered) + " episodes, the log holds " +
+                                     std::to_string(log.size()));
+    }
+    for (int i = 0; i < covered; ++i) {
+      const nlohmann::json e = nlohmann::json::parse(log[i], nullptr, false);
+      ACS_ASSIGN_OR_RETURN(EpisodeRecord record, EpisodeFromJson(e));
+      if (record.episode != i) {
+        return Status::InvalidArgument("the episode log is out of order: episode " + std::to_string(record.episode) +
+                                       " at " + std::to_string(i));
+      }
+      episodes.push_back(std::move(record));
+    }
   }
   ACS_RETURN_IF_ERROR(agent_->Restore(j["agent"].get<std::string>()));
   episodes_ = std::move(episodes);
@@ -422,7 +465,7 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
                                    {"layers_budget_ratio", env_->budget_cost() / env_->dense_cost()}};
   }
   report["episodes"] = nlohmann::json::array();
-  for (const EpisodeRecord& e : episodes_) report["episodes"].push_back(EpisodeJson(e));
+  for (const EpisodeRecord& e : episodes_) report["episodes"].push_back(EpisodeToJson(e));
   if (extra.is_object()) report.update(extra);
   ACS_RETURN_IF_ERROR(WriteText(out.report_path, report.dump(2) + "\n"));
   return out;

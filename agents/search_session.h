@@ -99,13 +99,26 @@ class SearchSession {
   bool stopped() const { return stopped_; }
   bool finished() const { return static_cast<int>(episodes_.size()) >= options_.episodes; }
 
-  // The agent's state and the episode log as JSON; Restore(Checkpoint()) on a session of
-  // the same options continues as if never interrupted. Restore costs the restored policies
-  // again under this session's cost model: those over its budget (a retrained latency
-  // predictor) stay in the log but are never best() nor in TopK(). InvalidArgument for a
-  // malformed checkpoint or one of another agent.
-  std::string Checkpoint() const;
-  Status Restore(const std::string& checkpoint);
+  // A checkpoint comes in two parts, so that a long search writes each episode once: the
+  // episode log, EpisodeJson(i) for every episode, which the caller saves as episodes
+  // finish, and a Snapshot(), the agent's state and how many episodes it covers (format 2;
+  // its size does not grow with the episodes). Both are JSON text. Restoring both on a
+  // session of the same options continues as if never interrupted.
+  std::string Snapshot() const;
+  std::string EpisodeJson(int i) const;  // 0 <= i < episodes().size()
+  // How many logged episodes Restore needs with `checkpoint`: the count a snapshot covers,
+  // 0 for a format-1 checkpoint (the agent's state and every episode in one blob, as
+  // written before snapshots), which holds its own. InvalidArgument when malformed.
+  static StatusOr<int> LoggedEpisodesNeeded(const std::string& checkpoint);
+  // Restores a snapshot and the first episodes of the log (`episodes`, in order); any
+  // beyond the snapshot's count (finished after it, before a crash) are ignored, since the
+  // agent's state does not cover them: Run re-runs them, as if never interrupted. A
+  // format-1 checkpoint restores from its own episodes (`episodes` is then ignored).
+  // Restore costs the restored policies again under this session's cost model: those over
+  // its budget (a retrained latency predictor) stay in the log but are never best() nor in
+  // TopK(). InvalidArgument for a malformed checkpoint, one of another agent, or a log
+  // shorter than the snapshot's count or out of order.
+  Status Restore(const std::string& checkpoint, const std::vector<std::string>& episodes = {});
 
   // Compresses `policy` with the export's full reconstruction (then fine-tunes it when the
   // options say so) and writes policy.json,

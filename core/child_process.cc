@@ -30,12 +30,15 @@ void CloseFd(int* fd) {
   *fd = -1;
 }
 
-// Between fork and exec: async-signal-safe calls only.
-[[noreturn]] void ExecChild(char* const* argv, const ProcessLimits& limits, int in_fd, int out_fd, pid_t parent) {
+// Between fork and exec: async-signal-safe calls only. `envp` null: this process's environment.
+[[noreturn]] void ExecChild(char* const* argv, char* const* envp, const ProcessLimits& limits,
+                            const WriteSandbox& sandbox, int in_fd, int out_fd, pid_t parent) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(127);  // the parent died before the line above
   dup2(in_fd, STDIN_FILENO);
   dup2(out_fd, STDOUT_FILENO);
+  // Before the descriptors close: the ruleset is one of them.
+  if (!sandbox.ApplyInChild()) _exit(kConfinementFailedExit);
   // Nothing else of the server's (sockets, the SQLite file) reaches the child.
   if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
     for (int fd = 3; fd < 4096; ++fd) close(fd);
@@ -52,8 +55,25 @@ void CloseFd(int* fd) {
     const rlimit r{static_cast<rlim_t>(limits.cpu_seconds), static_cast<rlim_t>(limits.cpu_seconds + 1)};
     setrlimit(RLIMIT_CPU, &r);
   }
-  execv(argv[0], argv);
+  if (envp != nullptr) {
+    execve(argv[0], argv, envp);
+  } else {
+    execv(argv[0], argv);
+  }
   _exit(127);
+}
+
+// This process's environment with TMPDIR and SQLITE_TMPDIR set to `temp_dir`.
+std::vector<std::string> EnvironmentWithTempDir(const std::string& temp_dir) {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string entry = *e;
+    if (entry.rfind("TMPDIR=", 0) == 0 || entry.rfind("SQLITE_TMPDIR=", 0) == 0) continue;
+    env.push_back(entry);
+  }
+  env.push_back("TMPDIR=" + temp_dir);
+  env.push_back("SQLITE_TMPDIR=" + temp_dir);
+  return env;
 }
 
 }  // namespace
@@ -109,6 +129,8 @@ std::string DescribeExit(const ProcessExit& exit, const ProcessLimits& limits) {
     return s;
   } else if (exit.code == 127) {
     return "could not be started";
+  } else if (exit.code == kConfinementFailedExit && limits.writes.enabled) {
+    return "could not confine its writes (the kernel refused the Landlock ruleset)";
   } else {
     std::snprintf(text, sizeof text, "exited with status %d", exit.code);
   }
@@ -142,6 +164,13 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<st
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // Everything that allocates happens before fork.
+  ACS_ASSIGN_OR_RETURN(WriteSandbox sandbox, WriteSandbox::Make(limits.writes));
+  const std::vector<std::string> env =
+      limits.writes.temp_dir.empty() ? std::vector<std::string>() : EnvironmentWithTempDir(limits.writes.temp_dir);
+  std::vector<char*> envp;
+  for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   // stdin is a socket so that writing to a child that died early gives EPIPE, not SIGPIPE.
   int in[2], out[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0) {
@@ -158,7 +187,7 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<st
     for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
     return Status::Unavailable(std::string("fork: ") + std::strerror(errno));
   }
-  if (pid == 0) ExecChild(args.data(), limits, in[0], out[1], parent);
+  if (pid == 0) ExecChild(args.data(), env.empty() ? nullptr : envp.data(), limits, sandbox, in[0], out[1], parent);
   close(in[0]);
   close(out[1]);
   auto child = std::unique_ptr<ChildProcess>(new ChildProcess());
@@ -166,6 +195,7 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<st
   child->out_fd_ = out[0];
   child->limits_ = limits;
   child->started_ = Now();
+  child->writes_confined_ = sandbox.confines();
   // The child reads all of its input first; one that dies before gives EPIPE, which its
   // exit status then explains.
   for (size_t at = 0; at < input.size();) {

@@ -1,8 +1,9 @@
 // A child process under resource limits, for running a user's model apart from the
 // server and the worker (DESIGN §6): memory (RLIMIT_AS) and CPU time (RLIMIT_CPU) set before exec, a
-// wall-clock limit enforced by the parent, killed when the parent dies (PR_SET_PDEATHSIG)
-// and when the handle is destroyed. Inherits no descriptor but stderr; stdin carries an
-// input text, stdout is captured (capped). No torch, no gRPC.
+// wall-clock limit enforced by the parent, writes confined to chosen paths (Landlock,
+// core/sandbox.h), killed when the parent dies (PR_SET_PDEATHSIG) and when the handle is
+// destroyed. Inherits no descriptor but stderr; stdin carries an input text, stdout is
+// captured (capped). No torch, no gRPC.
 #pragma once
 
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sandbox.h"
 #include "core/status.h"
 
 namespace acs {
@@ -21,6 +23,8 @@ struct ProcessLimits {
   int64_t memory_bytes = 0;  // address space (RLIMIT_AS); 0: none
   int64_t cpu_seconds = 0;   // CPU time (RLIMIT_CPU, SIGXCPU past it); 0: none
   double wall_seconds = 0;   // killed (SIGKILL) after this long; 0: none
+  WriteConfinement writes;   // where it may write; default: not confined. Where the kernel
+                             // lacks Landlock it runs unconfined (ChildProcess::writes_confined)
 };
 
 struct ProcessExit {
@@ -32,10 +36,12 @@ struct ProcessExit {
 };
 
 inline constexpr size_t kMaxOutputBytes = 1 << 20;
+// The exit status of a child whose kernel refused its write confinement before exec.
+inline constexpr int kConfinementFailedExit = 126;
 
 // Why a process ended abnormally, naming the limit it ran into: "exceeded the 60 s
 // wall-clock limit", "exceeded the 600 s CPU-time limit", "was killed by signal 9
-// (Killed)", "exited with status 3". Empty for an ok exit.
+// (Killed)", "exited with status 3", "could not confine its writes". Empty for an ok exit.
 std::string DescribeExit(const ProcessExit& exit, const ProcessLimits& limits);
 
 // "8 GiB", "512 MiB".
@@ -60,7 +66,7 @@ class ChildProcess {
  public:
   // Starts argv[0] (an absolute path) with argv; `input` is written to its stdin, which is
   // then closed (the child must read it all before it writes much to stdout). Unavailable
-  // when the process cannot be started.
+  // when the process cannot be started or a writable path cannot be given to Landlock.
   static StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
                                                        const ProcessLimits& limits, const std::string& input = "");
   ~ChildProcess();  // kills and reaps a child still running
@@ -72,6 +78,9 @@ class ChildProcess {
   ProcessExit WaitForExit();
   void Signal(int sig);
   pid_t pid() const { return pid_; }
+  // True when Landlock confines its writes to limits.writes; false when not asked or the
+  // kernel cannot (WriteConfinementSupport says why).
+  bool writes_confined() const { return writes_confined_; }
 
  private:
   ChildProcess() = default;
@@ -83,6 +92,7 @@ class ChildProcess {
   double started_ = 0;  // steady-clock seconds
   ProcessExit exit_;
   bool ended_ = false;
+  bool writes_confined_ = false;
 };
 
 }  // namespace acs

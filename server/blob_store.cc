@@ -66,7 +66,9 @@ StatusOr<BlobWriter::Committed> BlobWriter::Commit() {
   const std::string final_path = store_->FinalPath(c.sha256);
   std::error_code ec;
   fs::create_directories(fs::path(final_path).parent_path(), ec);
-  if (fs::exists(final_path, ec)) {
+  // A file under the name whose bytes are not these (one a job runner planted before the
+  // blob arrived) is replaced, not trusted.
+  if (fs::exists(final_path, ec) && store_->Verify(c.sha256).ok()) {
     c.deduplicated = true;
     fs::remove(temp_path_, ec);
   } else {
@@ -100,8 +102,10 @@ StatusOr<int> BlobStore::RemoveUnfinishedWrites() const {
 }
 
 std::string BlobStore::FinalPath(const std::string& sha256) const {
-  return (fs::path(root_) / "blobs" / sha256.substr(0, 2) / sha256).string();
+  return (fs::path(blob_dir()) / sha256.substr(0, 2) / sha256).string();
 }
+
+std::string BlobStore::blob_dir() const { return (fs::path(root_) / "blobs").string(); }
 
 StatusOr<std::unique_ptr<BlobWriter>> BlobStore::NewWriter(int64_t limit_bytes) const {
   static std::atomic<uint64_t> counter{0};
@@ -109,7 +113,12 @@ StatusOr<std::unique_ptr<BlobWriter>> BlobStore::NewWriter(int64_t limit_bytes) 
   std::unique_ptr<BlobWriter> w(new BlobWriter());
   w->store_ = this;
   w->limit_ = limit_bytes;
-  w->temp_path_ = (fs::path(root_) / "tmp" / (suffix + "-" + std::to_string(counter++))).string();
+  const fs::path temp_dir = temp_dir_.empty() ? fs::path(root_) / "tmp" : fs::path(temp_dir_);
+  if (!temp_dir_.empty()) {
+    std::error_code ec;
+    fs::create_directories(temp_dir, ec);  // a job runner's own dir, which its job may have removed
+  }
+  w->temp_path_ = (temp_dir / (suffix + "-" + std::to_string(counter++))).string();
   w->out_.open(w->temp_path_, std::ios::binary | std::ios::trunc);
   if (!w->out_) return Status::Unavailable("cannot create '" + w->temp_path_ + "'");
   w->digest_ = std::make_unique<Sha256>();

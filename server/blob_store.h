@@ -45,6 +45,12 @@ class BlobStore {
   static StatusOr<std::unique_ptr<BlobStore>> Open(const std::string& root);
   // A writer for one blob of at most limit_bytes.
   StatusOr<std::unique_ptr<BlobWriter>> NewWriter(int64_t limit_bytes) const;
+  // Where writers put their bytes before a blob is renamed into place: root/tmp unless set
+  // (a job runner child uses its own dir, created when missing; on the same file system).
+  // Set before the first writer.
+  void set_temp_dir(const std::string& dir) { temp_dir_ = dir; }
+  // The directory the blobs are in (a confined job runner may only add to it).
+  std::string blob_dir() const;
   StatusOr<BlobWriter::Committed> Put(const std::string& bytes) const;
   bool Has(const std::string& sha256) const;
   // The file of a blob; NotFound when absent, InvalidArgument for a malformed digest.
@@ -61,6 +67,7 @@ class BlobStore {
   friend class BlobWriter;
   std::string FinalPath(const std::string& sha256) const;
   std::string root_;
+  std::string temp_dir_;  // empty: root/tmp
 };
 
 // True for 64 lower-case hex digits.

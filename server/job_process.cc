@@ -3,8 +3,10 @@
 // limits, accounting for how that child ended; Submit's check of a model in a child.
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <stdlib.h>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 
 #include "core/child_process.h"
@@ -13,6 +15,39 @@
 #include "server/jobs.h"
 
 namespace acs::server {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Removes a child's own dir when it goes out of scope.
+struct RemovedDir {
+  std::string path;
+  ~RemovedDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+std::string JobScheduler::JobDir(const std::string& id) const { return (fs::path(options_.work_dir) / id).string(); }
+
+WriteConfinement JobScheduler::ChildWrites(const std::string& own_dir, bool adds_blobs) const {
+  WriteConfinement w;
+  w.enabled = options_.confine_writes;
+  // SQLite in WAL mode writes these three; the serving process keeps them in existence.
+  if (!options_.db_path.empty()) {
+    for (const char* suffix : {"", "-wal", "-shm"}) w.writable.push_back({options_.db_path + suffix});
+  }
+  w.writable.push_back({(fs::path(options_.work_dir) / "datasets").string()});  // extracted uploads
+  w.writable.push_back({own_dir});
+  if (adds_blobs) w.writable.push_back({blobs_->blob_dir(), WriteAccess::kAddOnly});
+  w.temp_dir = own_dir;
+  std::error_code ec;  // the child can create neither
+  fs::create_directories(fs::path(options_.work_dir) / "datasets", ec);
+  fs::create_directories(own_dir, ec);
+  return w;
+}
 
 Status JobScheduler::CheckInChild(const JobRequest& request) {
   if (checks_running_.fetch_add(1) >= options_.max_concurrent_checks) {
@@ -27,14 +62,21 @@ Status JobScheduler::CheckInChild(const JobRequest& request) {
   } slot{checks_running_};
   std::vector<std::string> argv = {options_.runner_program, "check-job"};
   argv.insert(argv.end(), options_.runner_flags.begin(), options_.runner_flags.end());
-  ACS_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child,
-                       ChildProcess::Start(argv, options_.check_limits, request.ToJson().dump()));
+  std::error_code ec;
+  fs::create_directories(options_.work_dir, ec);
+  std::string own = (fs::path(options_.work_dir) / "check-XXXXXX").string();
+  if (mkdtemp(own.data()) == nullptr) {
+    return Status::Unavailable("cannot make a directory for checking the model under '" + options_.work_dir + "'");
+  }
+  const RemovedDir removed{own};
+  ProcessLimits limits = options_.check_limits;
+  limits.writes = ChildWrites(own, /*adds_blobs=*/false);
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child, ChildProcess::Start(argv, limits, request.ToJson().dump()));
   const ProcessExit exit = child->WaitForExit();
   const std::string what = "model " + request.model_sha256.substr(0, 12) + " at input " +
                            FormatShape(request.input_shape);
   if (!exit.ok()) {
-    return Status::InvalidArgument(what + ": importing it and reading the dataset " +
-                                   DescribeExit(exit, options_.check_limits));
+    return Status::InvalidArgument(what + ": importing it and reading the dataset " + DescribeExit(exit, limits));
   }
   return StatusFromJsonLine(exit.output);
 }
@@ -90,10 +132,14 @@ void JobScheduler::RunJobHere(const std::string& id) {
 void JobScheduler::RunJobInChild(const std::string& id) {
   std::vector<std::string> argv = {options_.runner_program, "run-job", id};
   argv.insert(argv.end(), options_.runner_flags.begin(), options_.runner_flags.end());
-  StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(argv, options_.job_limits);
+  ProcessLimits limits = options_.job_limits;
+  limits.writes = ChildWrites(JobDir(id), /*adds_blobs=*/true);
+  const RemovedDir removed{JobDir(id)};  // nothing in it outlives the child
+  StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(argv, limits);
   std::optional<ProcessExit> exit;
   if (child.ok()) {
-    spdlog::info("job {} runs in process {}", id, (*child)->pid());
+    spdlog::info("job {} runs in process {}{}", id, (*child)->pid(),
+                 (*child)->writes_confined() ? " (writes confined)" : "");
     std::optional<std::chrono::steady_clock::time_point> asked_to_stop;
     while (!(exit = (*child)->Wait(0.25))) {
       event_cv_.notify_all();  // the child's events are in the store
@@ -125,7 +171,7 @@ void JobScheduler::RunJobInChild(const std::string& id) {
   ++progress.runner_deaths;
   std::string what = !child.ok() ? "the job runner could not be started: " + child.status().message()
                      : exit->ok() ? "the job runner exited before the job ended, while " + job->state
-                                  : "the job runner " + DescribeExit(*exit, options_.job_limits) + " while " + job->state;
+                                  : "the job runner " + DescribeExit(*exit, limits) + " while " + job->state;
   const bool final = !child.ok() || exit->wall_timeout || exit->signal == SIGXCPU ||
                      progress.runner_deaths >= options_.max_runner_deaths;
   job->progress_json = progress.ToJson().dump();

@@ -79,6 +79,20 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     return SetState(job, kJobBudgetNotMet, job.error);
   }
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<SearchSession> session, std::move(created));
+  // The checkpoint: the episode log in the store (job_episodes), a row appended as each
+  // episode finishes, and in job.checkpoint a snapshot of the agent covering its first N
+  // rows, rewritten at most every checkpoint_seconds. Rows past the snapshot (a crash
+  // between the two) are dropped at the resume and their episodes re-run.
+  size_t logged = 0;  // the session's episodes in the store's log
+  auto save_log = [&]() -> Status {
+    std::vector<std::string> rows;
+    for (size_t i = logged; i < session->episodes().size(); ++i) {
+      rows.push_back(session->EpisodeJson(static_cast<int>(i)));
+    }
+    ACS_RETURN_IF_ERROR(store_->PutJobEpisodes(job.id, static_cast<int64_t>(logged), rows));
+    logged = session->episodes().size();
+    return Status::Ok();
+  };
   if (job.checkpoint.empty()) {
     const std::string data = "data: " + split.ToString() + " of the " + std::to_string(sample.total) + " samples" +
                              (o.data.shuffle_seed > 0 ? ", shuffled by seed " + std::to_string(o.data.shuffle_seed)
@@ -86,7 +100,10 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
                              (o.test_data_path.empty() ? "" : "; the downloaded model is tested on a test set");
     ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", data}}));
   } else {
-    ACS_RETURN_IF_ERROR(session->Restore(job.checkpoint));
+    ACS_ASSIGN_OR_RETURN(int needed, SearchSession::LoggedEpisodesNeeded(job.checkpoint));
+    ACS_ASSIGN_OR_RETURN(std::vector<std::string> log, store_->JobEpisodes(job.id, needed));
+    ACS_RETURN_IF_ERROR(session->Restore(job.checkpoint, log));
+    logged = needed;  // 0 for a format-1 checkpoint, whose log is inside it
     std::string message = "resumed after episode " + std::to_string(session->episodes().size());
     if (progress.round > 0) {
       message += " (round " + std::to_string(progress.round + 1) + ": " +
@@ -101,6 +118,12 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
       message += ", up to episode " + std::to_string(o.episodes) + ")";
     }
     ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", message}}));
+  }
+  ACS_RETURN_IF_ERROR(store_->TruncateJobEpisodes(job.id, static_cast<int64_t>(logged)).status());
+  if (logged < session->episodes().size()) {  // a format-1 checkpoint: its log moves into the store
+    ACS_RETURN_IF_ERROR(save_log());
+    job.checkpoint = session->Snapshot();
+    ACS_RETURN_IF_ERROR(store_->UpdateJob(job));
   }
   progress.dense_accuracy = session->dense_accuracy();
   if (session->latency()) progress.dense_predicted_us = session->latency()->dense_us;
@@ -123,15 +146,17 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
         progress.episodes_done = e.episode + 1;
         set_best(best);
         progress.eta_seconds = elapsed / run * (o.episodes - e.episode - 1);
-        // The event first: an episode in the checkpoint always has its event (a crash in
-        // between re-runs the episode and repeats the event).
+        // The event, the log's row, then the snapshot: an episode a snapshot covers always
+        // has its row and its event (a crash in between re-runs the episode and repeats the
+        // event).
         saved = Event(job.id, kEventEpisode,
                       {{"episode", e.episode}, {"reward", e.score.reward}, {"accuracy", e.score.accuracy},
                        {"cost_ratio", e.cost_ratio}, {"best_accuracy", best.score.accuracy},
                        {"eta_seconds", progress.eta_seconds}});
+        if (saved.ok()) saved = save_log();
         if (!saved.ok()) return;
         if (std::chrono::duration<double>(now - last_checkpoint).count() >= options_.checkpoint_seconds) {
-          job.checkpoint = session->Checkpoint();
+          job.checkpoint = session->Snapshot();
           job.progress_json = progress.ToJson().dump();
           saved = store_->UpdateJob(job);
           last_checkpoint = now;
@@ -156,7 +181,8 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
       set_best(session->episodes()[session->best()]);
     }
   }
-  job.checkpoint = session->Checkpoint();
+  ACS_RETURN_IF_ERROR(save_log());  // FillBudget's episode
+  job.checkpoint = session->Snapshot();
   job.progress_json = progress.ToJson().dump();
   if (session->stopped()) return store_->UpdateJob(job);
 

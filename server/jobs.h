@@ -69,12 +69,17 @@ struct SchedulerOptions {
   // process (the children themselves, unit tests).
   std::string runner_program;
   std::vector<std::string> runner_flags;
-  ProcessLimits job_limits{int64_t{8} << 30, 0, 0};   // 8 GiB, no CPU or wall limit
-  ProcessLimits check_limits{int64_t{8} << 30, 0, 120};
+  // 8 GiB, no CPU or wall limit; a check 8 GiB and 120 s. The writes are set for each
+  // child (ChildWrites).
+  ProcessLimits job_limits{int64_t{8} << 30, 0, 0, {}};
+  ProcessLimits check_limits{int64_t{8} << 30, 0, 120, {}};
   int max_concurrent_checks = 4;           // Submit checks in children at once (each holds a
                                            // gRPC thread); past it: ResourceExhausted
   int max_runner_deaths = 2;               // a job whose runner died this often fails
   double stop_grace_seconds = 30;          // a runner asked to stop is killed after this
+  bool confine_writes = true;              // children write only what their work needs
+                                           // (ChildWrites; Landlock, where the kernel has it)
+  std::string db_path;                     // the store's SQLite file, which children write
 };
 
 // The events a job leaves (JobEventRecord::kind).
@@ -126,6 +131,9 @@ class JobScheduler {
   Status CheckModelAndData(const JobRequest& request);
   // Stops the runners at their next chance; async-signal-safe.
   void RequestStop() { stopping_ = true; }
+  // WORK_DIR/ID: the job's own files while it runs (its exports, its runner's temporary
+  // files), the only place under the work dir its runner may change or remove files.
+  std::string JobDir(const std::string& id) const;
 
   // Blocks until an event is added to any job or `seconds` pass.
   void WaitForEvents(double seconds);
@@ -137,6 +145,10 @@ class JobScheduler {
   // Runs the job in a child process and accounts for how it ended.
   void RunJobInChild(const std::string& id);
   Status CheckInChild(const JobRequest& request);
+  // What a child may write (server/job_process.cc): the store's SQLite file with its -wal
+  // and -shm, WORK_DIR/datasets, `own_dir` (also its temporary dir) and, for a job runner
+  // (adds_blobs), new blobs. Makes the two directories, which the child cannot.
+  WriteConfinement ChildWrites(const std::string& own_dir, bool adds_blobs) const;
   Status RunJob(JobRecord& job);
   Status Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress);
   Status Search(JobRecord& job, const JobRequest& request, JobProgress& progress);

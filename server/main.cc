@@ -238,6 +238,7 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   o.checkpoint_seconds = static_cast<double>(checkpoint);
   o.datasets_dir = flags.Get("datasets-dir", o.datasets_dir);
   o.work_dir = (std::filesystem::path(dir) / "work").string();
+  o.db_path = DbPath(dir);
   return o;
 }
 
@@ -311,6 +312,7 @@ int RunJobChild(const Flags& flags, const std::string& id) {
   auto parts = OpenParts(flags, /*server=*/false);
   if (!parts.ok()) return Fail(parts.status());
   JobScheduler* jobs = parts->jobs.get();
+  parts->blobs->set_temp_dir(jobs->JobDir(id));  // the only dir under the work dir it may change
   std::thread signals([jobs] {
     char sig = 0;
     while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
@@ -388,6 +390,14 @@ int Serve(const Flags& flags) {
   spdlog::info("acs-server listening on {} (data {}, auth {}, jobs {})", listen, dir,
                no_auth ? "off (loopback)" : "tokens",
                jobs.options().runner_program.empty() ? "in the server's threads" : "in child processes");
+  if (!jobs.options().runner_program.empty() && jobs.options().confine_writes) {
+    if (StatusOr<int> abi = acs::WriteConfinementSupport(); abi.ok()) {
+      spdlog::info("job runners write only their own files (Landlock ABI {})", *abi);
+    } else {
+      spdlog::warn("job runners' writes are not confined ({}): they can write wherever this server can",
+                   abi.status().message());
+    }
+  }
   if (Status s = jobs.Start(); !s.ok()) return Fail(s);
 
   // Housekeeping: expired leases back to the queue, finished campaigns trained.

@@ -77,6 +77,16 @@ CREATE TABLE uploads (
   created TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
   PRIMARY KEY (owner, sha256));
 )sql",
+      // A search's episode log, one row per episode (seq = its index from 0) appended as
+      // episodes finish; jobs.checkpoint then holds a snapshot of the agent that covers
+      // the first N rows (SearchSession::Snapshot), or a format-1 blob from before.
+      R"sql(
+CREATE TABLE job_episodes (
+  job_id TEXT NOT NULL REFERENCES jobs (id),
+  seq INTEGER NOT NULL,
+  episode_json TEXT NOT NULL,
+  PRIMARY KEY (job_id, seq)) WITHOUT ROWID;
+)sql",
   };
   return m;
 }
@@ -365,6 +375,39 @@ StatusOr<std::vector<JobEventRecord>> ServerStore::EventsAfter(const std::string
   return ReadAll<JobEventRecord>(q, [&](const Statement& r) {
     return JobEventRecord{r.Int(0), job_id, r.Text(1), r.Text(2)};
   });
+}
+
+Status ServerStore::PutJobEpisodes(const std::string& job_id, int64_t first_seq,
+                                   const std::vector<std::string>& episodes_json) {
+  if (first_seq < 0) return Status::InvalidArgument("episode seq " + std::to_string(first_seq));
+  if (episodes_json.empty()) return Status::Ok();
+  std::lock_guard<std::mutex> lock(mu_);
+  return InTransaction(*db_, [&]() -> Status {
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT OR REPLACE INTO job_episodes (job_id, seq, episode_json) "
+                                                   "VALUES (?, ?, ?)"));
+    for (size_t i = 0; i < episodes_json.size(); ++i) {
+      q.Bind(1, job_id).Bind(2, first_seq + static_cast<int64_t>(i)).Bind(3, episodes_json[i]);
+      ACS_RETURN_IF_ERROR(q.Run());
+      ACS_RETURN_IF_ERROR(q.Reset());
+    }
+    return Status::Ok();
+  });
+}
+
+StatusOr<std::vector<std::string>> ServerStore::JobEpisodes(const std::string& job_id, int64_t limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT episode_json FROM job_episodes WHERE job_id = ? AND seq < ? "
+                                                 "ORDER BY seq"));
+  q.Bind(1, job_id).Bind(2, limit);
+  return ReadAll<std::string>(q, [](const Statement& r) { return r.Text(0); });
+}
+
+StatusOr<int64_t> ServerStore::TruncateJobEpisodes(const std::string& job_id, int64_t first_seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("DELETE FROM job_episodes WHERE job_id = ? AND seq >= ?"));
+  q.Bind(1, job_id).Bind(2, first_seq);
+  ACS_RETURN_IF_ERROR(q.Run());
+  return static_cast<int64_t>(db_->Changes());
 }
 
 }  // namespace acs::server

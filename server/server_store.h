@@ -1,7 +1,8 @@
 // The server's own records (DESIGN §6), beside the measurement store in the same SQLite
-// file: bearer tokens (only their sha256 is kept), jobs with their event log and agent
-// checkpoint, workers, and measurement tasks leased to workers with an expiry. No gRPC
-// here: the service adapters translate. Thread-safe (one connection behind a mutex).
+// file: bearer tokens (only their sha256 is kept), jobs with their event log, episode log
+// and agent checkpoint, workers, and measurement tasks leased to workers with an expiry.
+// No gRPC here: the service adapters translate. Thread-safe (one connection behind a
+// mutex); the server and its job runner children each open their own on the same file.
 #pragma once
 
 #include <cstdint>
@@ -54,7 +55,9 @@ struct JobRecord {
   std::string state = kJobQueued;
   std::string request_json;  // the submitted request
   std::string progress_json = "{}";  // episodes done, best so far, ETA, ...
-  std::string checkpoint;    // agent state + episode log, to resume after a restart
+  std::string checkpoint;    // to resume after a restart: a snapshot of the search's agent
+                             // covering the first N rows of its episode log (JobEpisodes),
+                             // or a format-1 blob of agent state and log (older databases)
   std::string error;
   std::string created, updated;  // UTC ISO 8601, set by the store
 };
@@ -144,6 +147,14 @@ class ServerStore {
   StatusOr<int64_t> UploadedBytes(const std::string& owner);
   Status RecordUpload(const std::string& owner, const std::string& sha256, int64_t bytes);
   StatusOr<std::vector<JobEventRecord>> EventsAfter(const std::string& job_id, int64_t seq);
+  // A job's episode log: one JSON text per episode, seq its index from 0. PutJobEpisodes
+  // writes seqs first_seq, first_seq + 1, ... in one transaction, replacing rows it meets
+  // (a resumed search re-runs the episodes its snapshot did not cover).
+  Status PutJobEpisodes(const std::string& job_id, int64_t first_seq, const std::vector<std::string>& episodes_json);
+  // The rows of seq < limit, in order (fewer when the log is shorter).
+  StatusOr<std::vector<std::string>> JobEpisodes(const std::string& job_id, int64_t limit);
+  // Deletes the rows of seq >= first_seq; returns how many.
+  StatusOr<int64_t> TruncateJobEpisodes(const std::string& job_id, int64_t first_seq);
 
   // Workers.
   StatusOr<WorkerRecord> RegisterWorker(WorkerRecord worker, int64_t now_ms);

@@ -133,6 +133,7 @@ class Session {
     if (task.kind() == "measure-model") {
       ModelTaskOptions model_options;
       model_options.measure = options_.measure.measure;
+      model_options.measure.min_repeats = options_.model_min_repeats;
       model_options.runtime.selection = options_.measure.selection;
       if (!task.model_sha256().empty()) model_options.model_name = "sha256:" + task.model_sha256();
       ACS_ASSIGN_OR_RETURN(std::string model, FetchModel(task));
@@ -194,6 +195,12 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);  // models arrive in chunks (FetchModel)
+  if (!options.task_command.empty() && options.task_limits.writes.enabled) {
+    if (StatusOr<int> abi = WriteConfinementSupport(); !abi.ok()) {
+      Log("model tasks' writes are not confined (" + abi.status().message() +
+          "): they can write wherever this worker can");
+    }
+  }
   double backoff = 0.25;
   int tasks_done = 0;
   while (!(stop && *stop)) {

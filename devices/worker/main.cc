@@ -59,7 +59,7 @@ const char kKernelUsage[] =
 const char kTimingUsage[] =
     "\ntiming options:\n"
     "  --warmup N          untimed runs first (default 3)\n"
-    "  --min-repeats N     timed runs at least (default 10)\n"
+    "  --min-repeats N     timed runs at least (default 10; of whole models 40)\n"
     "  --min-seconds S     timed seconds at least (default 0.2)\n"
     "  --flush-cache BYTES evict caches between samples with a buffer this large (default 0)\n"
     "  --pin               pin the measuring threads to the first T CPUs\n"
@@ -169,6 +169,7 @@ int MeasureCommand(int argc, char** argv) {
     request.calibration_path = flags->Get("calib");
     ACS_ASSIGN_OR_RETURN(profile_runs, flags->GetInt("profile", 0));
     if (profile_runs < 0 || profile_runs > 10000) return Status::InvalidArgument("--profile must be between 0 and 10000");
+    request.measure.min_repeats = kModelMinRepeats;
     ACS_RETURN_IF_ERROR(ReadTiming(*flags, &request.measure));
     ACS_RETURN_IF_ERROR(ReadSelection(*flags, &request.runtime.selection));
     StatusOr<Policy> policy = Policy::FromFile(policy_path);
@@ -320,6 +321,7 @@ int ServeCommand(int argc, char** argv) {
     options.max_tasks = static_cast<int>(max_tasks);
     ACS_RETURN_IF_ERROR(ReadTiming(*flags, &options.measure.measure));
     ACS_RETURN_IF_ERROR(ReadSelection(*flags, &options.measure.selection));
+    if (flags->Has("min-repeats")) options.model_min_repeats = options.measure.measure.min_repeats;
     ACS_ASSIGN_OR_RETURN(int64_t memory_mb, flags->GetInt("task-memory-mb", options.task_limits.memory_bytes >> 20));
     ACS_ASSIGN_OR_RETURN(int64_t seconds, flags->GetInt("task-seconds", 1800));
     if (memory_mb < 0 || seconds < 0) return Status::InvalidArgument("--task-memory-mb and --task-seconds must be >= 0");
@@ -349,6 +351,7 @@ int RunModelTaskCommand(int argc, char** argv) {
   std::set<std::string> valued(kTimingFlags.begin(), kTimingFlags.end());
   StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin"});
   ModelTaskOptions options;
+  options.measure.min_repeats = kModelMinRepeats;
   Status s = flags.status();
   if (s.ok()) s = ReadTiming(*flags, &options.measure);
   if (s.ok()) s = ReadSelection(*flags, &options.runtime.selection);

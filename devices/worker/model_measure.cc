@@ -1,12 +1,12 @@
 #include "devices/worker/model_measure.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 #include <iterator>
 #include <optional>
@@ -78,17 +78,13 @@ StatusOr<ModelTaskSpec> ParseModelTaskSpec(const std::string& text) {
   return spec;
 }
 
-// Writes `bytes` to a new file only this user can read, in `dir` (empty: the temporary
-// directory); returns its path. The caller removes it.
-StatusOr<std::string> WritePrivateTempFile(const std::string& bytes, std::filesystem::path dir) {
-  std::error_code ec;
-  if (dir.empty()) dir = std::filesystem::temp_directory_path(ec);
-  if (ec) dir = "/tmp";
-  std::string path = (dir / "acs-model-XXXXXX").string();
-  const int fd = mkstemp(path.data());  // mode 0600
+// `bytes` in an anonymous in-memory file (memfd, close-on-exec); returns its descriptor,
+// which the caller closes. Nothing reaches a disk or outlives the process, and a child whose
+// writes are confined needs no writable directory for it.
+StatusOr<int> InMemoryFile(const std::string& bytes) {
+  const int fd = memfd_create("acs-model", MFD_CLOEXEC);
   if (fd < 0) {
-    return Status::FailedPrecondition("cannot create a temporary model file in '" + dir.string() +
-                                      "': " + std::strerror(errno));
+    return Status::FailedPrecondition(std::string("cannot create an in-memory model file: ") + std::strerror(errno));
   }
   size_t done = 0;
   while (done < bytes.size()) {
@@ -97,17 +93,11 @@ StatusOr<std::string> WritePrivateTempFile(const std::string& bytes, std::filesy
     if (n < 0) {
       const std::string why = std::strerror(errno);
       close(fd);
-      unlink(path.c_str());
-      return Status::FailedPrecondition("cannot write the temporary model file '" + path + "': " + why);
+      return Status::FailedPrecondition("cannot write the in-memory model file: " + why);
     }
     done += static_cast<size_t>(n);
   }
-  if (close(fd) != 0) {
-    const std::string why = std::strerror(errno);
-    unlink(path.c_str());
-    return Status::FailedPrecondition("cannot write the temporary model file '" + path + "': " + why);
-  }
-  return path;
+  return fd;
 }
 
 // Closes a descriptor when it goes out of scope.
@@ -334,16 +324,9 @@ StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::s
                                       const ModelTaskOptions& options) {
   ACS_ASSIGN_OR_RETURN(ModelTaskSpec spec, ParseModelTaskSpec(spec_json));
   if (model_bytes.empty()) return Status::InvalidArgument("the task has no model bytes");
-  ACS_ASSIGN_OR_RETURN(std::string written, WritePrivateTempFile(model_bytes, options.temp_dir));
-  // The file is unlinked at once and read through this process's descriptor, so that
-  // nothing is left behind when the process is killed (a hostile model in a child).
-  const int fd = open(written.c_str(), O_RDONLY | O_CLOEXEC);
-  const int open_errno = errno;
-  unlink(written.c_str());
-  if (fd < 0) {
-    return Status::FailedPrecondition("cannot reopen the temporary model file '" + written +
-                                      "': " + std::strerror(open_errno));
-  }
+  // Read through this process's descriptor, so that nothing is left behind when the process
+  // is killed (a hostile model in a child).
+  ACS_ASSIGN_OR_RETURN(const int fd, InMemoryFile(model_bytes));
   CloseOnExit close_fd(fd);
   const std::string path = "/proc/self/fd/" + std::to_string(fd);
 

@@ -117,20 +117,19 @@ struct ModelTaskOptions {
   measure::MeasureOptions measure;       // timing; threads is taken from the task
   runtime::RuntimeOptions runtime;       // kernel choice; threads is taken from the task
   std::string model_name = "model";      // recorded as "model" in the result and named in
-                                         // errors in place of the temporary file
-  std::string temp_dir;                  // where that file is written; empty: the system's
+                                         // errors in place of the in-memory model file
 };
 
 // Runs one "measure-model" task: `spec_json` is {"policy": <Policy::ToJson object>,
 // "input_shape": [1, 1, 28, 28], "threads": 1, "profile_runs": 20} (threads optional,
 // default 1; profile_runs optional, default 0: when > 0 the result also has
 // "runtime_outside_layers_share", OutsideLayersShare of the runtime over that many
-// profiled runs; other keys are ignored) and `model_bytes` the TorchScript model. The bytes are written to a private
-// temporary file that is removed before returning. Returns ModelMeasurement::ToJson()
+// profiled runs; other keys are ignored) and `model_bytes` the TorchScript model. The bytes are loaded from an
+// in-memory file (memfd): the task writes no file. Returns ModelMeasurement::ToJson()
 // plus "measure_options". Errors: InvalidArgument naming the problem for a spec that is
 // not a JSON object, a missing or bad policy, an input_shape that is not 1 to 8 positive
 // integers (at most 2^26 elements), threads outside 1..1024, or empty model bytes;
-// FailedPrecondition when the temporary file cannot be written; otherwise MeasureModel's
+// FailedPrecondition when the in-memory file cannot be made; otherwise MeasureModel's
 // errors (e.g. DataLoss for bytes TorchScript cannot load, InvalidArgument for an input
 // shape the model rejects).
 StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::string& model_bytes,

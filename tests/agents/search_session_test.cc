@@ -5,24 +5,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/agents/small_search.h"
 #include "tests/core/test_models.h"
 
 namespace acs {
 namespace {
-
-// A random search of the test model at half its FLOPs on Fashion-MNIST.
-SearchSessionOptions SmallSearch() {
-  SearchSessionOptions o;
-  o.model_path = test_models::BuildTestModel("plain", 3);
-  o.input_shape = test_models::TestInputShape();
-  o.data_path = "/usr/share/datasets/fashion-mnist";
-  o.budget_kind = "flops";
-  o.budget_ratio = 0.5;
-  o.agent = "random";
-  o.calibration_samples = 16;
-  o.validation_samples = 32;
-  return o;
-}
 
 // The best policy relaxed to the budget: less sparse, still within it, scored as one more
 // episode.

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/sandbox.h"
 #include "jobs_fixture.h"
 #include "predictors/features.h"
 #include "predictors/predictor.h"
@@ -135,6 +136,11 @@ TEST_F(JobsIntegrationTest, SubmitWatchDownloadTwoAtOnceAndCancel) {
   ASSERT_EQ(jobs.jobs_size(), 3);
   EXPECT_EQ(jobs.jobs(0).id(), first.id());
   EXPECT_EQ(jobs.jobs(2).state(), v1::CANCELLED);
+  // All of it with the runners' writes confined, where the kernel can (docs/service.md).
+  if (acs::WriteConfinementSupport().ok()) {
+    EXPECT_NE(server->Log().find("job runners write only their own files"), std::string::npos) << server->Log();
+    EXPECT_NE(server->Log().find("(writes confined)"), std::string::npos) << server->Log();
+  }
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
 

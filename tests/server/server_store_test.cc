@@ -288,6 +288,32 @@ TEST(BlobStoreTest, ContentAddressedWholeOrAbsentAndLimited) {
   std::filesystem::remove_all(root);
 }
 
+// A job runner's writers use its own temporary dir (made when missing); a file planted under
+// a blob's name before the blob arrives is replaced, not taken for the blob.
+TEST(BlobStoreTest, OwnTemporaryDirAndPlantedNamesReplaced) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("acs_blobs_planted_" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  auto store = BlobStore::Open(root.string());
+  ASSERT_TRUE(store.ok());
+  const std::string sha = Sha256Hex("the real bytes");
+  fs::create_directories(fs::path((*store)->blob_dir()) / sha.substr(0, 2));
+  std::ofstream(fs::path((*store)->blob_dir()) / sha.substr(0, 2) / sha) << "planted";
+  (*store)->set_temp_dir((root / "work" / "job-1").string());
+  auto put = (*store)->Put("the real bytes");
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->sha256, sha);
+  EXPECT_FALSE(put->deduplicated);
+  EXPECT_EQ(*(*store)->Read(sha), "the real bytes");
+  EXPECT_TRUE((*store)->Verify(sha).ok());
+  EXPECT_TRUE(fs::is_empty(root / "work" / "job-1"));
+  EXPECT_TRUE(fs::is_empty(root / "tmp"));
+  auto again = (*store)->Put("the real bytes");
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->deduplicated);
+  fs::remove_all(root);
+}
+
 // A latency job meets its budget only as measured: the exported policy (rank 0) against
 // the dense model of its own task, with 5% tolerance; the message names the miss.
 TEST(MeasuredBudgetOutcomeTest, JudgesTheExportedPolicyAsMeasured) {

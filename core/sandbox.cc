@@ -1,0 +1,152 @@
+#include "core/sandbox.h"
+
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+// The system header may predate these (Debian 12's stops at ABI 2).
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+
+namespace acs {
+namespace {
+
+constexpr uint64_t kMake = LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+                           LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+                           LANDLOCK_ACCESS_FS_MAKE_SYM;
+constexpr uint64_t kRemove = LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE;
+// What a rule on a single file may grant.
+constexpr uint64_t kFileRights = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
+constexpr uint64_t kAddRights = LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_REFER;
+
+std::atomic<int> g_abi_for_testing{-1};
+
+struct AbiAnswer {
+  int abi = 0;
+  int error = 0;  // errno when the kernel gave no version
+};
+
+AbiAnswer AskKernel() {
+  AbiAnswer a;
+#ifdef SYS_landlock_create_ruleset
+  const long v = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+  if (v < 0) {
+    a.error = errno;
+  } else {
+    a.abi = static_cast<int>(v);
+  }
+#else
+  a.error = ENOSYS;
+#endif
+  return a;
+}
+
+// Every right that writes (the ruleset denies them unless a rule allows); reads,
+// execution and ioctl stay unhandled, so allowed everywhere.
+uint64_t HandledRights(int abi) {
+  uint64_t rights = LANDLOCK_ACCESS_FS_WRITE_FILE | kMake | kRemove | LANDLOCK_ACCESS_FS_REFER;
+  if (abi >= 3) rights |= LANDLOCK_ACCESS_FS_TRUNCATE;
+  return rights;
+}
+
+uint64_t AllowedRights(WriteAccess access, bool directory, uint64_t handled) {
+  if (!directory) return access == WriteAccess::kFull ? handled & kFileRights : 0;
+  return access == WriteAccess::kFull ? handled : handled & kAddRights;
+}
+
+}  // namespace
+
+void SetLandlockAbiForTesting(int abi) { g_abi_for_testing = abi; }
+
+StatusOr<int> WriteConfinementSupport() {
+  static const AbiAnswer kernel = AskKernel();
+  const int forced = g_abi_for_testing.load();
+  const AbiAnswer a = forced >= 0 ? AbiAnswer{forced, ENOSYS} : kernel;
+  if (a.abi >= 2) return a.abi;
+  if (a.abi == 1) {
+    return Status::Unavailable("this kernel has Landlock ABI 1 only, which cannot allow renames across directories");
+  }
+  if (forced >= 0) return Status::Unavailable("Landlock is turned off for a test");
+  if (a.error == EOPNOTSUPP) {
+    return Status::Unavailable(
+        "Landlock is built into this kernel but not enabled (add landlock to the lsm= boot "
+        "parameter)");
+  }
+  if (a.error == ENOSYS) return Status::Unavailable("this kernel has no Landlock (CONFIG_SECURITY_LANDLOCK)");
+  return Status::Unavailable(std::string("Landlock does not answer: ") + std::strerror(a.error));
+}
+
+StatusOr<WriteSandbox> WriteSandbox::Make(const WriteConfinement& confinement) {
+  WriteSandbox box;
+  if (!confinement.enabled) return box;
+  const StatusOr<int> abi = WriteConfinementSupport();
+  if (!abi.ok()) return box;
+#ifdef SYS_landlock_create_ruleset
+  const uint64_t handled = HandledRights(*abi);
+  landlock_ruleset_attr attr{};
+  attr.handled_access_fs = handled;
+  const long fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+  if (fd < 0) return Status::Unavailable(std::string("cannot create a Landlock ruleset: ") + std::strerror(errno));
+  box.ruleset_fd_ = static_cast<int>(fd);
+  std::vector<WritablePath> paths = confinement.writable;
+  paths.push_back({"/dev/null", WriteAccess::kFull});
+  for (const WritablePath& p : paths) {
+    const int path_fd = open(p.path.c_str(), O_PATH | O_CLOEXEC);
+    if (path_fd < 0 && errno == ENOENT) continue;
+    if (path_fd < 0) {
+      return Status::Unavailable("cannot open '" + p.path + "' to let a child write it: " + std::strerror(errno));
+    }
+    struct stat st {};
+    const bool directory = fstat(path_fd, &st) == 0 && S_ISDIR(st.st_mode);
+    landlock_path_beneath_attr rule{};
+    rule.allowed_access = AllowedRights(p.access, directory, handled);
+    rule.parent_fd = path_fd;
+    const long added = rule.allowed_access == 0
+                           ? 0
+                           : syscall(SYS_landlock_add_rule, box.ruleset_fd_, LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
+    const int error = errno;
+    close(path_fd);
+    if (added != 0) {
+      return Status::Unavailable("Landlock refused the rule that lets a child write '" + p.path +
+                                 "': " + std::strerror(error));
+    }
+  }
+#endif
+  return box;
+}
+
+WriteSandbox::WriteSandbox(WriteSandbox&& other) noexcept : ruleset_fd_(std::exchange(other.ruleset_fd_, -1)) {}
+
+WriteSandbox& WriteSandbox::operator=(WriteSandbox&& other) noexcept {
+  if (this != &other) {
+    if (ruleset_fd_ >= 0) close(ruleset_fd_);
+    ruleset_fd_ = std::exchange(other.ruleset_fd_, -1);
+  }
+  return *this;
+}
+
+WriteSandbox::~WriteSandbox() {
+  if (ruleset_fd_ >= 0) close(ruleset_fd_);
+}
+
+bool WriteSandbox::ApplyInChild() const {
+  if (ruleset_fd_ < 0) return true;
+#ifdef SYS_landlock_restrict_self
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
+  return syscall(SYS_landlock_restrict_self, ruleset_fd_, 0) == 0;
+#else
+  return false;
+#endif
+}
+
+}  // namespace acs

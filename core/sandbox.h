@@ -1,0 +1,68 @@
+// Confinement of a child process's writes with Linux Landlock (ABI 2 or later): the child
+// may create, change or remove files only beneath the paths it is given (and write
+// /dev/null); reading, executing and the network stay open. The ruleset is built in the
+// parent, which allocates and opens the paths, and applied in the child between fork and
+// exec. On a kernel without Landlock the child runs unconfined, and
+// WriteConfinementSupport() says why. Used by ChildProcess (core/child_process.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace acs {
+
+enum class WriteAccess {
+  kFull,     // create, write, truncate, rename and remove anything beneath the path
+  kAddOnly,  // create files and directories beneath it and move files in; never write,
+             // truncate, replace or remove one that is there
+};
+
+struct WritablePath {
+  std::string path;                         // a directory (its whole tree) or one file
+  WriteAccess access = WriteAccess::kFull;  // a file: kFull writes and truncates it
+};
+
+struct WriteConfinement {
+  bool enabled = false;                // false: the child writes wherever its user may
+  std::vector<WritablePath> writable;  // with enabled: everything it may write besides
+                                       // /dev/null; a path that does not exist gets no rule
+  std::string temp_dir;                // the child's TMPDIR and SQLITE_TMPDIR when set;
+                                       // should be writable (kFull)
+};
+
+// The Landlock ABI version the children's confinement uses (2 or more), checked once.
+// Unavailable naming why writes cannot be confined: a kernel built without Landlock, Landlock
+// left out of the boot's LSM list, or ABI 1 (which cannot allow renames across directories).
+StatusOr<int> WriteConfinementSupport();
+
+// Tests: pretend the kernel has this Landlock ABI (0: none); -1 goes back to asking it.
+void SetLandlockAbiForTesting(int abi);
+
+// One child's Landlock ruleset. Not copyable; movable.
+class WriteSandbox {
+ public:
+  // The ruleset for `confinement`; one that confines nothing when it is not enabled or the
+  // kernel cannot confine (WriteConfinementSupport). Errors: Unavailable when a writable path
+  // exists but cannot be opened or the kernel refuses its rule.
+  static StatusOr<WriteSandbox> Make(const WriteConfinement& confinement);
+
+  WriteSandbox() = default;
+  WriteSandbox(WriteSandbox&& other) noexcept;
+  WriteSandbox& operator=(WriteSandbox&& other) noexcept;
+  WriteSandbox(const WriteSandbox&) = delete;
+  WriteSandbox& operator=(const WriteSandbox&) = delete;
+  ~WriteSandbox();  // closes the ruleset (the parent's copy after fork)
+
+  bool confines() const { return ruleset_fd_ >= 0; }
+  // In the child between fork and exec, async-signal-safe: sets no-new-privileges and
+  // restricts this process with the ruleset. False when the kernel refused; true when
+  // there is nothing to apply.
+  bool ApplyInChild() const;
+
+ private:
+  int ruleset_fd_ = -1;
+};
+
+}  // namespace acs
