@@ -78,12 +78,39 @@ int CountFakeQuants(torch::jit::Block* block) {
 }
 
 // Costs in this LibTorch build (Debian 1.13, oneDNN engine, 1 thread;
-// experiments/bench/quantized_op_costs.py, docs/export.md): quantize_per_tensor and
-// dequantize per element, and what an int8 conv saves per multiply-accumulate over its fp32
-// form (the low end of 16-256 channels, 3x3, 8x8-32x32).
-constexpr double kQuantizeNs = 3.6;
-constexpr double kDequantizeNs = 2.3;
-constexpr double kInt8SavingNsPerMac = 0.012;
+// experiments/bench/quantized_op_costs.py, docs/export.md), fitted to 1x1 and 3x3 convs of
+// 16-320 channels inside chains and to tensors of 256-65536 elements: quantize_per_tensor
+// and dequantize per call and per element; the oneDNN layout conversion (to_dense /
+// to_mkldnn) a border adds next to an fp32 conv, which optimize_for_inference runs in
+// oneDNN's layout; and what an int8 conv saves over its fp32 form per conv and per
+// multiply-accumulate (a linear layer is credited the per-MAC part only).
+constexpr double kQuantizeNs = 2200, kQuantizeNsPerElement = 3.4;
+constexpr double kDequantizeNs = 1100, kDequantizeNsPerElement = 1.9;
+constexpr double kLayoutConversionNs = 4300;
+constexpr double kInt8ConvSavingNs = 9800, kInt8SavingNsPerMac = 0.0092;
+
+bool IsFp32Conv(Node* n) { return Is(n, "aten::conv2d") || Is(n, "aten::_convolution"); }
+
+// Elementwise ops optimize_for_inference keeps in oneDNN's layout after a conv.
+bool KeepsLayout(Node* n) {
+  return Is(n, "aten::relu") || Is(n, "aten::relu_") || Is(n, "aten::hardtanh") || Is(n, "aten::hardtanh_") ||
+         Is(n, "aten::batch_norm");
+}
+
+// Whether `v` comes from an fp32 conv, looking back through layout-keeping ops.
+bool FromFp32Conv(Value* v) {
+  Node* n = v->node();
+  while (KeepsLayout(n)) n = n->input(0)->node();
+  return IsFp32Conv(n);
+}
+
+// Whether an fp32 conv reads `v`, looking on through layout-keeping ops.
+bool ReadByFp32Conv(Value* v) {
+  for (const torch::jit::Use& use : v->uses()) {
+    if (IsFp32Conv(use.user) || (KeepsLayout(use.user) && ReadByFp32Conv(use.user->output()))) return true;
+  }
+  return false;
+}
 
 // The int8 layers of each connected int8 region of a rewritten graph whose quantize and
 // dequantize borders cost more than its layers save.
@@ -115,10 +142,17 @@ StatusOr<std::set<int>> UneconomicLayers(Graph& graph, const torch::jit::Module&
     const double elements = static_cast<double>(numel[k].toInt());
     auto op = rewriter.layer_ops_.find(n);
     if (op != rewriter.layer_ops_.end()) {
-      saving_ns[root(n)] += elements * static_cast<double>(op->second.second) * kInt8SavingNsPerMac;
+      const bool conv = Is(n, "quantized::conv2d") || Is(n, "quantized::conv2d_relu");
+      saving_ns[root(n)] +=
+          (conv ? kInt8ConvSavingNs : 0) + elements * static_cast<double>(op->second.second) * kInt8SavingNsPerMac;
       layers[root(n)].insert(op->second.first);
     } else {
-      border_ns[root(n)] += elements * (Is(n, "aten::dequantize") ? kDequantizeNs : kQuantizeNs);
+      const bool dequantize = Is(n, "aten::dequantize");
+      border_ns[root(n)] += dequantize ? kDequantizeNs + elements * kDequantizeNsPerElement
+                                       : kQuantizeNs + elements * kQuantizeNsPerElement;
+      if (dequantize ? ReadByFp32Conv(n->output()) : FromFp32Conv(n->input(0))) {
+        border_ns[root(n)] += kLayoutConversionNs;
+      }
     }
   }
   std::set<int> out;
