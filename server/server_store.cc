@@ -96,6 +96,8 @@ constexpr const char* kLiveToken =
     "(revoked = 0 AND (expires = '' OR expires > strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))";
 
 constexpr const char* kJobColumns = "id, owner, state, request_json, progress_json, checkpoint, error, created, updated";
+// The same without the checkpoint (a learned agent's snapshot is megabytes), for listings.
+constexpr const char* kListedJobColumns = "id, owner, state, request_json, progress_json, '', error, created, updated";
 
 JobRecord ReadJob(const Statement& q) {
   JobRecord j;
@@ -299,7 +301,7 @@ StatusOr<std::vector<JobRecord>> ServerStore::ListJobs(const JobFilter& filter, 
     if (!row) return Status::InvalidArgument("page token '" + filter.page_token + "' is not a job of this server");
     after = t.Int(0);
   }
-  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kJobColumns +
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kListedJobColumns +
                                                  " FROM jobs WHERE seq > ? AND (? = '' OR owner = ?) AND "
                                                  "(? = '' OR state = ?) AND (? OR owner != ?) ORDER BY seq LIMIT ?"));
   q.Bind(1, after).Bind(2, filter.owner).Bind(3, filter.owner).Bind(4, filter.state).Bind(5, filter.state);

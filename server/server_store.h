@@ -135,7 +135,8 @@ class ServerStore {
   Status UpdateJob(const JobRecord& job);
   // Updates the progress only (the checkpoint may be large and is saved less often).
   Status UpdateJobProgress(const std::string& id, const std::string& progress_json);
-  // Ordered by creation (oldest first); next_page_token empty at the end.
+  // Ordered by creation (oldest first); next_page_token empty at the end. The records' checkpoint
+  // is left empty (it may be megabytes): never UpdateJob a listed record.
   StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter, std::string* next_page_token);
   StatusOr<std::vector<JobRecord>> JobsInStates(const std::vector<std::string>& states);
   // The latest predictor campaign of a machine (a job of kCampaignOwner whose request is

@@ -131,6 +131,8 @@ TEST_F(ServerStoreTest, JobsEventsAndPagingSurviveReopening) {
   f.page_token = next;
   auto page2 = store_->ListJobs(f, &next);
   EXPECT_EQ((*page2)[0].id, ids[2]);
+  EXPECT_EQ((*page2)[0].state, kJobSearching);
+  EXPECT_TRUE((*page2)[0].checkpoint.empty());  // listings leave the snapshot out
   f.page_token = next;
   auto page3 = store_->ListJobs(f, &next);
   EXPECT_EQ(page3->size(), 1u);
