@@ -359,6 +359,7 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
     ft.seed = options_.seed;
     ft.distill_weight = train.has_labels() ? options_.fine_tune_distill : 1.0;
     ft.int8_aware = options_.fine_tune_int8;
+    ft.calibration = calibration_.images;  // batch norms and int8 ranges re-estimated after training
     std::shared_ptr<CompressedModel> teacher;
     if (ft.distill_weight > 0) {
       ACS_ASSIGN_OR_RETURN(CompressedModel dense, Compress(*model_, Policy()));
@@ -386,7 +387,11 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
                  {"epoch_accuracy", r.epoch_scores},
                  {"kept_epoch", r.kept_epoch},
                  {"kept", r.kept_epoch == 0 ? "the weights before fine-tuning (no epoch scored higher)"
-                                            : "the weights after epoch " + std::to_string(r.kept_epoch)}};
+                                            : "the weights after epoch " + std::to_string(r.kept_epoch)},
+                 {"reestimated", {{"kept", r.reestimation_kept},
+                                  {"batch_norms", r.batch_norms_reestimated},
+                                  {"int8_ranges", r.int8_ranges_reestimated},
+                                  {"accuracy", r.reestimated_score}}}};
     if (r.diverged_at_step >= 0) fine_tune["diverged_at_step"] = r.diverged_at_step;
   }
   // The export reconstructs with the compressor's defaults, the search more cheaply.

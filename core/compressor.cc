@@ -8,6 +8,7 @@
 #include <map>
 #include <numeric>
 
+#include "core/calibration.h"
 #include "core/reconstruction.h"
 #include "core/weight_transforms.h"
 
@@ -278,21 +279,8 @@ Status ReconstructLayers(const ImportedModel& model, const Policy& policy, const
   return Status::Ok();
 }
 
-// Splits [0, n) into chunks of about `batch`, none of size 1 (batch norm in training mode
-// needs two samples).
-std::vector<std::pair<int64_t, int64_t>> Chunks(int64_t n, int64_t batch) {
-  std::vector<std::pair<int64_t, int64_t>> out;
-  batch = std::max<int64_t>(2, batch);
-  for (int64_t start = 0; start < n; start += batch) out.push_back({start, std::min(batch, n - start)});
-  if (out.size() > 1 && out.back().second == 1) {
-    out.pop_back();
-    out.back().second += 1;
-  }
-  return out;
-}
-
 // Re-estimates every batch norm's running statistics on the calibration data with the
-// compressed weights, by running the graph with batch norm in training mode.
+// compressed weights.
 Status RecalibrateBatchNorm(const ImportedModel& model, const CompressorOptions& options, Plan* plan) {
   const Graph& g = model.graph;
   std::vector<int> bn_nodes;
@@ -300,41 +288,11 @@ Status RecalibrateBatchNorm(const ImportedModel& model, const CompressorOptions&
     if (g.nodes[ni].kind == "aten::batch_norm") bn_nodes.push_back(static_cast<int>(ni));
   }
   if (bn_nodes.empty()) return Status::Ok();
-  int64_t n = options.calibration.size(0);
-  if (n < 2) return Status::InvalidArgument("batch-norm recalibration needs at least 2 calibration samples");
-
   std::shared_ptr<torch::jit::Graph> jit = Materialize(model, *plan, /*remove_channels=*/true);
-  std::vector<Node*> jit_bn;
-  for (Node* node : jit->nodes()) {
-    if (node->kind() == c10::Symbol::fromQualString("aten::batch_norm")) jit_bn.push_back(node);
-  }
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> running(bn_nodes.size());
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> sums(bn_nodes.size());
-  std::vector<bool> usable(bn_nodes.size(), false);
-  for (size_t k = 0; k < jit_bn.size() && k < bn_nodes.size(); ++k) {
-    torch::Tensor mean = ConstantTensor(jit_bn[k], 3), var = ConstantTensor(jit_bn[k], 4);
-    if (!mean.defined() || !var.defined()) continue;
-    usable[k] = true;
-    running[k] = {torch::zeros_like(mean), torch::ones_like(var)};
-    sums[k] = {torch::zeros_like(mean, torch::kFloat64), torch::zeros_like(var, torch::kFloat64)};
-    ReplaceInput(*jit, jit_bn[k], 3, running[k].first);
-    ReplaceInput(*jit, jit_bn[k], 4, running[k].second);
-    ReplaceInput(*jit, jit_bn[k], 5, true);  // training: normalize by batch statistics
-    ReplaceInput(*jit, jit_bn[k], 6, 1.0);   // momentum 1: running stats = this batch's
-  }
-  for (auto [start, size] : Chunks(n, options.calibration_batch)) {
-    ACS_ASSIGN_OR_RETURN(torch::Tensor ignored, RunGraph(jit, model.module, options.calibration.narrow(0, start, size)));
-    (void)ignored;
-    double weight = static_cast<double>(size) / static_cast<double>(n);
-    for (size_t k = 0; k < running.size(); ++k) {
-      if (!usable[k]) continue;
-      sums[k].first += running[k].first.to(torch::kFloat64) * weight;
-      sums[k].second += running[k].second.to(torch::kFloat64) * weight;
-    }
-  }
-  for (size_t k = 0; k < bn_nodes.size(); ++k) {
-    if (!usable[k]) continue;
-    plan->bn_stats[bn_nodes[k]] = {sums[k].first.to(torch::kFloat32), sums[k].second.to(torch::kFloat32)};
+  ACS_ASSIGN_OR_RETURN(auto stats,
+                       BatchNormStatistics(*jit, model.module, options.calibration, options.calibration_batch));
+  for (size_t k = 0; k < stats.size() && k < bn_nodes.size(); ++k) {
+    if (stats[k].first.defined()) plan->bn_stats[bn_nodes[k]] = stats[k];
   }
   return Status::Ok();
 }
@@ -354,17 +312,13 @@ Status CalibrateActivations(const ImportedModel& model, const Policy& policy,
                                       "' is int8, which needs calibration data for its activation range");
   }
   std::shared_ptr<torch::jit::Graph> jit = Materialize(model, *plan, /*remove_channels=*/true);
-  std::vector<double> lo(int8_layers.size(), INFINITY), hi(int8_layers.size(), -INFINITY);
-  for (auto [start, size] : Chunks(options.calibration.size(0), options.calibration_batch)) {
-    ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> inputs,
-                         CaptureLayerInputs(*jit, model.module, options.calibration.narrow(0, start, size), int8_layers));
-    for (size_t k = 0; k < int8_layers.size(); ++k) {
-      lo[k] = std::min(lo[k], inputs[k].min().item<double>());
-      hi[k] = std::max(hi[k], inputs[k].max().item<double>());
-    }
-  }
+  const std::vector<Node*> layer_nodes = WeightedNodes(*jit);
+  std::vector<Node*> int8_nodes;
+  for (int li : int8_layers) int8_nodes.push_back(layer_nodes.at(li));
+  ACS_ASSIGN_OR_RETURN(auto ranges,
+                       InputRanges(*jit, model.module, options.calibration, options.calibration_batch, int8_nodes));
   for (size_t k = 0; k < int8_layers.size(); ++k) {
-    plan->act_quant[int8_layers[k]] = ActivationQuantFromRange(lo[k], hi[k]);
+    plan->act_quant[int8_layers[k]] = ActivationQuantFromRange(ranges[k].first, ranges[k].second);
   }
   return Status::Ok();
 }

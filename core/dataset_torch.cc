@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/dataset_internal.h"
+#include "core/torch_archive.h"
 
 namespace acs::dataset_internal {
 namespace {
@@ -25,8 +26,8 @@ StatusOr<torch::Tensor> TorchImages(const std::string& path, torch::Tensor t) {
 
 StatusOr<torch::Tensor> TorchLabels(const std::string& path, const torch::Tensor& t, int64_t n) {
   if (t.dim() != 1 || t.size(0) != n) {
-    return Status::InvalidArgument(path + ": labels must be [" + std::to_string(n) +
-                                   "] to match the images, got " + ShapeOf(t));
+    return Status::InvalidArgument(path + ": labels must be [" + std::to_string(n) + "] to match the images, got " +
+                                   ShapeOf(t));
   }
   if (t.is_floating_point() || t.is_complex() || t.scalar_type() == torch::kBool) {
     return Status::InvalidArgument(path + ": labels must be integers, got " +
@@ -39,47 +40,15 @@ StatusOr<torch::Tensor> TorchLabels(const std::string& path, const torch::Tensor
   return labels;
 }
 
-// A torch.save'd file is a zip archive. LibTorch 1.13's reader runs past its buffer on an
-// archive without a sound end-of-central-directory record, and allocates whatever size an
-// entry declares (both found by fuzzing). So the record must be there, its central
-// directory inside the file, and no entry larger than the file (torch.save stores entries
-// uncompressed), before LibTorch sees the bytes.
-Status CheckZipLayout(const std::vector<char>& bytes, const std::string& path) {
-  constexpr size_t kRecord = 22, kEntry = 46, kMaxComment = 65535;
-  auto u16 = [&](size_t at) {
-    return static_cast<uint32_t>(static_cast<uint8_t>(bytes[at])) |
-           static_cast<uint32_t>(static_cast<uint8_t>(bytes[at + 1])) << 8;
-  };
-  auto u32 = [&](size_t at) { return u16(at) | u16(at + 2) << 16; };
-  const Status bad = Status::DataLoss(path + ": cannot read torch.save'd data: not a sound zip archive");
-  if (bytes.size() < kRecord) return bad;
-  const size_t last = bytes.size() - kRecord;
-  size_t end = std::string::npos;
-  for (size_t at = last + 1; at-- > (last > kMaxComment ? last - kMaxComment : 0);) {
-    if (u32(at) == 0x06054b50) {
-      end = at;
-      break;
-    }
-  }
-  if (end == std::string::npos || end + kRecord + u16(end + 20) > bytes.size()) return bad;
-  const uint64_t cd_size = u32(end + 12), cd_offset = u32(end + 16);
-  if (cd_offset == 0xffffffffu) return Status::Ok();  // zip64: the sizes are elsewhere
-  if (cd_offset + cd_size > end) return bad;
-  for (uint64_t at = cd_offset; at < cd_offset + cd_size;) {
-    if (at + kEntry > cd_offset + cd_size || u32(at) != 0x02014b50) return bad;
-    const uint32_t compressed = u32(at + 20), size = u32(at + 24);
-    if (size != 0xffffffffu && (compressed > bytes.size() || size > bytes.size())) return bad;
-    at += kEntry + u16(at + 28) + u16(at + 30) + u16(at + 32);
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 StatusOr<Dataset> ReadTorchFile(const std::string& path, const DatasetOptions& options) {
+  // LibTorch's zip reader and unpickler trust the file (core/torch_archive.h).
+  if (Status sound = CheckTorchArchive(path); !sound.ok()) {
+    return Status::DataLoss(path + ": cannot read torch.save'd data: " + sound.message());
+  }
   std::ifstream in(path, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ACS_RETURN_IF_ERROR(CheckZipLayout(bytes, path));
   torch::IValue value;
   try {
     value = torch::pickle_load(bytes);
@@ -98,8 +67,7 @@ StatusOr<Dataset> ReadTorchFile(const std::string& path, const DatasetOptions& o
     const auto elements = value.toListRef();
     items.assign(elements.begin(), elements.end());
   }
-  const bool tensors =
-      std::all_of(items.begin(), items.end(), [](const torch::IValue& v) { return v.isTensor(); });
+  const bool tensors = std::all_of(items.begin(), items.end(), [](const torch::IValue& v) { return v.isTensor(); });
   if (items.empty() || items.size() > 2 || !tensors) {
     return Status::InvalidArgument(path + ": expected a tensor of images or a tuple (images, labels), got " +
                                    value.tagKind());
@@ -111,8 +79,7 @@ StatusOr<Dataset> ReadTorchFile(const std::string& path, const DatasetOptions& o
     ACS_ASSIGN_OR_RETURN(labels, TorchLabels(path, items[1].toTensor(), n));
   }
   ACS_ASSIGN_OR_RETURN(Window window, SelectWindow(path, n, options));
-  ACS_RETURN_IF_ERROR(
-      CheckDecodedSize(path, window.count, images.size(1), images.size(2), images.size(3), options));
+  ACS_RETURN_IF_ERROR(CheckDecodedSize(path, window.count, images.size(1), images.size(2), images.size(3), options));
   Dataset data;
   const bool whole = window.first == 0 && window.count == n;
   // Only the window is converted; a part is copied so that it does not hold the whole file.

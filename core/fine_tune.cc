@@ -9,6 +9,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "core/calibration.h"
 #include "core/torchscript_model.h"
 #include "core/weight_transforms.h"
 
@@ -79,6 +80,34 @@ void RemoveWeightFakeQuant(const WeightFakeQuant& f, bool round) {
   w.copy_(SimulatePrecision(w, Precision::kInt8));
 }
 
+// Re-estimates the statistics of `model`'s forward `graph` for its kept weights (see
+// FineTuneOptions::reestimate) and records it in `result`. With a validator they stay only
+// when they score no lower than result->kept_score(). On an error the statistics are as
+// they were.
+Status ReestimateKept(CompressedModel& model, torch::jit::Graph& graph, const FineTuneOptions& options,
+                      const FineTuneValidator& validate, FineTuneResult* result) {
+  torch::NoGradGuard no_grad;
+  ACS_ASSIGN_OR_RETURN(Reestimation r,
+                       ReestimateStatistics(graph, model.module, options.calibration, options.calibration_batch));
+  model.module = ModuleFromGraph(graph);
+  if (validate) {
+    StatusOr<double> score = validate(model);
+    if (score.ok()) result->reestimated_score = *score;
+    if (!score.ok() || *score < result->kept_score()) {
+      UndoReestimation(r);
+      torch::jit::EliminateDeadCode(graph.block());
+      model.module = ModuleFromGraph(graph);
+      return score.status();
+    }
+  }
+  torch::jit::EliminateDeadCode(graph.block());
+  model.module = ModuleFromGraph(graph);
+  result->reestimation_kept = true;
+  result->batch_norms_reestimated = r.batch_norms;
+  result->int8_ranges_reestimated = r.int8_ranges;
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, const FineTuneOptions& options,
@@ -97,8 +126,16 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
   if (options.epochs < 1 || options.batch_size < 1 || !(options.learning_rate > 0)) {
     return Status::InvalidArgument("fine-tuning needs epochs, batch size and learning rate > 0");
   }
-  if (!(options.momentum >= 0) || !(options.weight_decay >= 0) || !(options.int8_learning_rate_scale >= 0)) {
-    return Status::InvalidArgument("fine-tuning needs momentum, weight decay and the int8 rate scale >= 0");
+  if (!(options.momentum >= 0) || !(options.weight_decay >= 0) || !(options.int8_learning_rate_scale >= 0) ||
+      !(options.max_gradient_norm >= 0)) {
+    return Status::InvalidArgument(
+        "fine-tuning needs momentum, weight decay, the int8 rate scale and the gradient norm bound >= 0");
+  }
+  const bool reestimate = options.reestimate && options.calibration.defined() && options.calibration.size(0) > 0;
+  if (reestimate && options.calibration.sizes().slice(1) != train.images.sizes().slice(1)) {
+    return Status::InvalidArgument("fine-tuning: calibration samples are " +
+                                   ShapeText(options.calibration.sizes().slice(1)) + ", the data's " +
+                                   ShapeText(train.images.sizes().slice(1)));
   }
   std::shared_ptr<torch::jit::Graph> graph = model.module.get_method("forward").graph();
   const std::vector<torch::jit::Node*> nodes = WeightedNodes(*graph);
@@ -217,13 +254,14 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
         for (size_t g = 0; g < group_scale.size(); ++g) {
           static_cast<torch::optim::SGDOptions&>(sgd.param_groups()[g].options()).lr(lr * group_scale[g]);
         }
-        const torch::Tensor idx = order.narrow(0, b * options.batch_size, std::min(options.batch_size, n - b * options.batch_size));
+        const torch::Tensor idx =
+            order.narrow(0, b * options.batch_size, std::min(options.batch_size, n - b * options.batch_size));
         sgd.zero_grad();
         torch::Tensor logits = trainer.forward({train.images.index_select(0, idx)}).toTensor();
         torch::Tensor loss = torch::zeros({}, logits.options());
         if (distill_weight < 1) {
-          loss = loss + (1 - distill_weight) *
-                            torch::nn::functional::cross_entropy(logits, train.labels.index_select(0, idx));
+          loss = loss +
+                 (1 - distill_weight) * torch::nn::functional::cross_entropy(logits, train.labels.index_select(0, idx));
         }
         if (distill_weight > 0) {
           if (logits.sizes() != soft_targets.index_select(0, idx).sizes()) {
@@ -232,12 +270,13 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
           }
           const double t = options.temperature;
           const torch::Tensor log_p = torch::log_softmax(logits / t, 1);
-          const torch::Tensor kl = torch::nn::functional::kl_div(
-              log_p, soft_targets.index_select(0, idx),
-              torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));
+          const torch::Tensor kl =
+              torch::nn::functional::kl_div(log_p, soft_targets.index_select(0, idx),
+                                            torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));
           loss = loss + distill_weight * t * t * kl;
         }
         loss.backward();
+        if (options.max_gradient_norm > 0) torch::nn::utils::clip_grad_norm_(params, options.max_gradient_norm);
         sgd.step();
         {
           torch::NoGradGuard no_grad;
@@ -277,6 +316,13 @@ StatusOr<FineTuneResult> FineTune(CompressedModel& model, const Dataset& train, 
   torch::jit::EliminateDeadCode(graph);
   model.module = ModuleFromGraph(*graph);
   ACS_RETURN_IF_ERROR(status);
+  if (reestimate && result.kept_epoch > 0) {
+    if (Status s = ReestimateKept(model, *graph, options, validate, &result); !s.ok()) {
+      for (size_t k = 0; k < params.size(); ++k) params[k].copy_(saved[k]);
+      model.module = ModuleFromGraph(*graph);
+      return s;
+    }
+  }
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

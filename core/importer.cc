@@ -21,7 +21,7 @@ using torch::jit::Node;
 using torch::jit::Value;
 
 // The stack of the thread that imports: LibTorch's TorchScript compiler and interpreter
-// recurse once per level of a model's nesting, which CheckTorchScriptArchive bounds.
+// recurse once per level of a model's nesting, which CheckTorchArchive bounds.
 constexpr size_t kImportStackBytes = size_t{256} << 20;
 // Past 2^53 counts are not exact in a double; no real model comes near.
 constexpr int64_t kMaxCount = int64_t{1} << 53;
@@ -314,7 +314,7 @@ bool MakeLayer(Node* node, int node_index, const Graph& g,
   return true;
 }
 
-// ImportTorchScript once the file has passed CheckTorchScriptArchive.
+// ImportTorchScript once the file has passed CheckTorchArchive.
 StatusOr<std::shared_ptr<ImportedModel>> Import(const std::string& path, const ImportOptions& options) {
   auto model = std::make_shared<ImportedModel>();
   model->path = path;
@@ -392,7 +392,7 @@ StatusOr<std::shared_ptr<ImportedModel>> ImportTorchScript(const std::string& pa
   if (options.input_shape.empty()) return Status::InvalidArgument("an input shape is required, e.g. 1x3x32x32");
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return Status::NotFound("model file '" + path + "' does not exist");
-  Status sound = CheckTorchScriptArchive(path);
+  Status sound = CheckTorchArchive(path);
   if (!sound.ok()) return Status::DataLoss("cannot load '" + path + "' as a TorchScript model: " + sound.message());
 
   StatusOr<std::shared_ptr<ImportedModel>> model = Status::Internal("the import did not run");

@@ -19,7 +19,7 @@ struct ImportOptions {
 std::string FormatShape(const Shape& shape);
 
 // Errors: NotFound for a missing file; DataLoss for a file TorchScript cannot load, that
-// fails CheckTorchScriptArchive (core/torch_archive.h) or whose objects do not have the
+// fails CheckTorchArchive (core/torch_archive.h) or whose objects do not have the
 // types their code declares; InvalidArgument when the model does not run on the input
 // shape, or makes a shape or counts FLOPs or parameters past 2^53; Unimplemented for a
 // model whose forward takes other than one tensor; ResourceExhausted when the thread it

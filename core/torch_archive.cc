@@ -157,8 +157,8 @@ StatusOr<std::vector<Entry>> ReadEntries(File& f) {
     e.compressed = Le(cd, at + 20, 4);
     e.size = Le(cd, at + 24, 4);
     uint64_t header = Le(cd, at + 42, 4);
-    if (!ApplyZip64(std::string_view(cd).substr(at + kEntryHeader + name_length, extra_length), &e.size,
-                    &e.compressed, &header)) {
+    if (!ApplyZip64(std::string_view(cd).substr(at + kEntryHeader + name_length, extra_length), &e.size, &e.compressed,
+                    &header)) {
       return Status::DataLoss("zip entry '" + e.name + "' lacks its zip64 sizes");
     }
     if (!f.Read(header, kLocalHeader, &local) || Le(local, 0, 4) != 0x04034b50) {
@@ -206,11 +206,11 @@ StatusOr<std::string> ReadEntry(File& f, const Entry& e) {
 
 }  // namespace
 
-Status CheckTorchScriptArchive(const std::string& path) {
+Status CheckTorchArchive(const std::string& path) {
   File f(path);
   std::string head;
   if (!f.ok() || !f.Read(0, 8, &head) || head.compare(0, 4, "PK\x03\x04") != 0) {
-    return Status::DataLoss("not a zip archive (torch.jit.save writes one)");
+    return Status::DataLoss("not a zip archive (torch.save and torch.jit.save write one)");
   }
   if (head.compare(4, 4, "PTMF") == 0) return Status::DataLoss("LibTorch's flatbuffer format is not read");
   ACS_ASSIGN_OR_RETURN(std::vector<Entry> entries, ReadEntries(f));

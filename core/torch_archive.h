@@ -1,7 +1,7 @@
-// Checks a TorchScript model file (the zip archive torch.jit.save writes) before LibTorch
-// reads it. LibTorch 1.13 trusts the archive: it allocates whatever size a zip entry or a
-// pickle declares, builds tensors past the data it holds, and compiles code it does not
-// check (found by fuzzing, tests/fuzz/fuzz_importer.cc).
+// Checks a zip archive of LibTorch's (a TorchScript model from torch.jit.save, or data from
+// torch.save) before LibTorch reads it. LibTorch 1.13 trusts the archive: it allocates
+// whatever size a zip entry or a pickle declares, builds tensors past the data it holds,
+// and compiles code it does not check (found by fuzzing, tests/fuzz/fuzz_importer.cc).
 #pragma once
 
 #include <string>
@@ -14,7 +14,7 @@ namespace acs {
 // format) whose entries lie inside the file, stored or deflated, none declaring more than
 // deflate can make of its bytes; every pickle passing CheckPickle, its storages in the
 // archive; every code file passing CheckTorchScriptSource. Otherwise DataLoss saying what
-// is wrong.
-Status CheckTorchScriptArchive(const std::string& path);
+// is wrong. A torch.save'd archive is the same with no code.
+Status CheckTorchArchive(const std::string& path);
 
 }  // namespace acs

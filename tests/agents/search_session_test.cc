@@ -77,7 +77,7 @@ TEST(SearchSessionTest, FirstEpisodeIsThePrecisionSeed) {
 }
 
 // Fine-tuning at a learning rate far too high: the exported model scores no lower than
-// before it, and the report says which weights were kept.
+// before it, and the report says which weights and statistics were kept.
 TEST(SearchSessionTest, ExportNeverFineTunesTheModelWorse) {
   SearchSessionOptions o = SmallSearch();
   ASSERT_FALSE(o.model_path.empty());
@@ -105,6 +105,15 @@ TEST(SearchSessionTest, ExportNeverFineTunesTheModelWorse) {
   const nlohmann::json report = nlohmann::json::parse(in);
   EXPECT_EQ(report["fine_tune"]["kept_epoch"].get<int64_t>(), exported->fine_tune_kept_epoch);
   EXPECT_DOUBLE_EQ(report["fine_tune"]["learning_rate"].get<double>(), 1e4);
+  // Re-estimation on the calibration samples follows trained weights only.
+  const nlohmann::json& reestimated = report["fine_tune"]["reestimated"];
+  ASSERT_TRUE(reestimated.is_object()) << report["fine_tune"].dump();
+  if (exported->fine_tune_kept_epoch == 0) {
+    EXPECT_FALSE(reestimated["kept"].get<bool>());
+  }
+  if (reestimated["kept"].get<bool>()) {
+    EXPECT_GE(reestimated["accuracy"].get<double>(), 0);
+  }
   EXPECT_DOUBLE_EQ(report["exported_accuracy"].get<double>(), exported->exported_accuracy);
   std::filesystem::remove_all(dir);
 }

@@ -102,6 +102,19 @@ TEST_F(DatasetTest, TruncatedIdxIsDataLoss) {
   ExpectError(LoadDataset(cut), StatusCode::kDataLoss, cut);
 }
 
+// A pickle whose tensor view reaches past its storage (sizes 2x2x9 over 8 floats) is
+// refused before LibTorch's unpickler reads it (core/torch_archive.h).
+TEST_F(DatasetTest, TorchFileWhosePickleReachesPastItsStorageIsRefused) {
+  const std::vector<char> bytes = torch::pickle_save(torch::zeros({2, 2, 2}));
+  std::string forged(bytes.begin(), bytes.end());
+  const std::string sizes("K\x02K\x02K\x02", 6);  // the sizes: BININT1 2, three times
+  const size_t at = forged.find(sizes);
+  ASSERT_NE(at, std::string::npos) << "the pickler no longer writes sizes this way";
+  forged[at + 5] = 9;
+  const std::string path = Write("past.pt", forged);
+  ExpectError(LoadDataset(path), StatusCode::kDataLoss, path, "storage");
+}
+
 TEST_F(DatasetTest, WrongIdxMagicIsRejected) {
   std::string bytes = IdxImages(2, 2, 2);
   bytes[3] = 0x04;  // four dimensions
@@ -156,8 +169,7 @@ TEST_F(DatasetTest, UnknownOrMissingFile) {
 }
 
 TEST_F(DatasetTest, ReadsTorchTupleOfBytesAndLabels) {
-  const torch::Tensor images =
-      torch::arange(4 * 5 * 6, torch::kLong).remainder(256).to(torch::kUInt8).view({4, 5, 6});
+  const torch::Tensor images = torch::arange(4 * 5 * 6, torch::kLong).remainder(256).to(torch::kUInt8).view({4, 5, 6});
   const torch::Tensor labels = torch::tensor({2, 0, 1, 2}, torch::kLong);
   const std::string path = WriteTorch("pair.pt", c10::ivalue::Tuple::create({images, labels}));
   DatasetOptions options;
@@ -184,8 +196,8 @@ TEST_F(DatasetTest, ReadsTorchFloatImagesAlone) {
 }
 
 TEST_F(DatasetTest, BadTorchFilesAreRejected) {
-  const std::string wrong_labels = WriteTorch(
-      "short.pt", c10::ivalue::Tuple::create({torch::zeros({3, 4, 4}), torch::zeros({2}, torch::kLong)}));
+  const std::string wrong_labels =
+      WriteTorch("short.pt", c10::ivalue::Tuple::create({torch::zeros({3, 4, 4}), torch::zeros({2}, torch::kLong)}));
   ExpectError(LoadDataset(wrong_labels), StatusCode::kInvalidArgument, wrong_labels, "labels");
   const std::string flat = WriteTorch("flat.pt", torch::zeros({3, 16}));
   ExpectError(LoadDataset(flat), StatusCode::kInvalidArgument, flat, "[N, H, W]");
@@ -214,8 +226,7 @@ TEST_F(DatasetTest, ReadsFileWrittenByPythonTorchSave) {
   StatusOr<Dataset> data = LoadDataset(path);
   ASSERT_TRUE(data.ok()) << data.status().ToString();
   EXPECT_EQ(data->images.sizes(), (std::vector<int64_t>{5, 1, 7, 7}));
-  const torch::Tensor expected =
-      torch::arange(5 * 7 * 7).remainder(256).to(torch::kFloat).view({5, 1, 7, 7}) / 255;
+  const torch::Tensor expected = torch::arange(5 * 7 * 7).remainder(256).to(torch::kFloat).view({5, 1, 7, 7}) / 255;
   EXPECT_TRUE(data->images.allclose(expected));
   EXPECT_TRUE(data->labels.equal(torch::tensor({4, 3, 2, 1, 0}, torch::kLong)));
 }

@@ -1,5 +1,7 @@
 // Fine-tuning a compressed model: the loss falls, zeros stay zero, layers in other
 // precisions keep their weights, the result saves and loads, bad input is refused.
+#include "core/fine_tune.h"
+
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
@@ -7,40 +9,19 @@
 #include <filesystem>
 
 #include "core/compressor.h"
-#include "core/fine_tune.h"
 #include "core/importer.h"
 #include "core/torchscript_model.h"
+#include "tests/core/fine_tune_test_util.h"
 #include "tests/core/test_models.h"
 
 namespace acs {
 namespace {
 
-struct Fixture {
-  std::shared_ptr<ImportedModel> model;
-  Dataset data;  // labels: the dense model's own predictions, so that they can be learned
-};
-
-Fixture Make() {
-  Fixture f;
-  const std::string path = test_models::BuildTestModel("plain", 5);
-  auto m = ImportTorchScript(path, {test_models::TestInputShape()});
-  EXPECT_TRUE(m.ok()) << m.status().ToString();
-  f.model = *m;
-  torch::manual_seed(3);
-  f.data.images = torch::rand({256, 3, 16, 16});
-  torch::NoGradGuard no_grad;
-  f.data.labels = f.model->module.forward({f.data.images}).toTensor().argmax(1);
-  f.data.source = "dense predictions";
-  return f;
-}
-
-// The weight tensors of the compressed model's weighted ops, copied.
-std::vector<torch::Tensor> Weights(CompressedModel& c) {
-  std::vector<torch::Tensor> out;
-  auto graph = c.module.get_method("forward").graph();
-  for (torch::jit::Node* n : WeightedNodes(*graph)) out.push_back(n->inputs()[1]->node()->t(c10::attr::value).clone());
-  return out;
-}
+using fine_tune_test::CompressedInBlocks;
+using fine_tune_test::Fixture;
+using fine_tune_test::Make;
+using fine_tune_test::Top1;
+using fine_tune_test::Weights;
 
 // Whether every row of `w` is a multiple of its own max|w| / 127 (up to float rounding).
 bool OnInt8Grid(const torch::Tensor& w) {
@@ -99,7 +80,8 @@ TEST(FineTuneTest, LowersTheLossKeepsZerosAndTrainsInt8OnItsGrid) {
   for (size_t i = 0; i < after.size(); ++i) {
     changed |= !torch::equal(after[i], before[i]);
     if (i == 2) continue;  // the dense int8 layer: its zeros are rounding, not pruning
-    EXPECT_TRUE(torch::equal(after[i].masked_select(before[i] == 0), torch::zeros({(before[i] == 0).sum().item<int64_t>()})))
+    EXPECT_TRUE(
+        torch::equal(after[i].masked_select(before[i] == 0), torch::zeros({(before[i] == 0).sum().item<int64_t>()})))
         << "layer " << i << " lost zeros";
   }
   EXPECT_TRUE(changed);
@@ -125,24 +107,6 @@ TEST(FineTuneTest, LowersTheLossKeepsZerosAndTrainsInt8OnItsGrid) {
   std::filesystem::remove(path);
 }
 
-// Top-1 of the model on `data` against its labels.
-double Top1(CompressedModel& c, const Dataset& data) {
-  torch::NoGradGuard no_grad;
-  const torch::Tensor predicted = c.module.forward({data.images}).toTensor().argmax(1);
-  return predicted.eq(data.labels).to(torch::kDouble).mean().item<double>();
-}
-
-// Every layer but the 10-way classifier in 1x4 blocks at `sparsity`.
-StatusOr<CompressedModel> CompressedInBlocks(const Fixture& f, double sparsity) {
-  Policy policy;
-  LayerConfig block;
-  block.pattern = Pattern::kBlock;
-  block.block = 4;
-  block.sparsity = sparsity;
-  for (const char* name : {"features.conv1", "features.conv2", "classifier.fc1"}) policy.layers[name] = block;
-  return Compress(*f.model, policy);
-}
-
 TEST(FineTuneTest, DivergingRecoveryLeavesTheModelNoWorse) {
   Fixture f = Make();
   auto compressed = CompressedInBlocks(f, 0.5);
@@ -161,7 +125,8 @@ TEST(FineTuneTest, DivergingRecoveryLeavesTheModelNoWorse) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_DOUBLE_EQ(r->score_before, score_before);
   // The learning rate did harm: a loss that was not finite, or an epoch that scored lower.
-  const double worst = r->epoch_scores.empty() ? 1.0 : *std::min_element(r->epoch_scores.begin(), r->epoch_scores.end());
+  const double worst =
+      r->epoch_scores.empty() ? 1.0 : *std::min_element(r->epoch_scores.begin(), r->epoch_scores.end());
   EXPECT_TRUE(r->diverged_at_step >= 0 || worst < score_before)
       << "diverged at " << r->diverged_at_step << ", worst epoch " << worst << " vs " << score_before;
   EXPECT_GE(r->kept_score(), score_before);
