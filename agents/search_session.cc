@@ -21,8 +21,9 @@ Status WriteText(const std::string& path, const std::string& text) {
 }
 
 nlohmann::json EpisodeToJson(const EpisodeRecord& e) {
-  return {{"episode", e.episode},         {"reward", e.score.reward},     {"accuracy", e.score.accuracy},
-          {"cost", e.score.cost},         {"cost_ratio", e.cost_ratio},   {"seconds", e.seconds},
+  return {{"episode", e.episode},           {"reward", e.score.reward},
+          {"accuracy", e.score.accuracy},   {"cost", e.score.cost},
+          {"cost_ratio", e.cost_ratio},     {"seconds", e.seconds},
           {"policy_hash", e.policy.Hash()}, {"policy", nlohmann::json::parse(e.policy.ToJson(-1))}};
 }
 
@@ -66,8 +67,7 @@ StatusOr<nlohmann::json> ParseCheckpoint(const std::string& text) {
 
 // A latency budget the Env cannot meet, said of the whole model: the layers' share is
 // what the Env sees, but the user asked for a share of the whole model's latency.
-Status LatencyBudgetUnreachable(const Graph& graph, const LatencyBudget& budget, EnvOptions env_options,
-                                double ratio) {
+Status LatencyBudgetUnreachable(const Graph& graph, const LatencyBudget& budget, EnvOptions env_options, double ratio) {
   env_options.budget = 1.0;
   StatusOr<std::unique_ptr<Env>> loose = Env::Create(&graph, budget.cost, env_options);
   char m[512];
@@ -77,8 +77,8 @@ Status LatencyBudgetUnreachable(const Graph& graph, const LatencyBudget& budget,
                 "a latency budget of %.2fx cannot be met: the dense model %s %.1f us, of which %.1f us is spent "
                 "outside its conv / linear layers; at maximum compression it would still take %.1f us (%.2fx); "
                 "use a budget of at least that",
-                ratio, budget.calibrated ? "measures" : "is predicted at", budget.dense_us, budget.overhead_us,
-                min_us, min_us / budget.dense_us);
+                ratio, budget.calibrated ? "measures" : "is predicted at", budget.dense_us, budget.overhead_us, min_us,
+                min_us / budget.dense_us);
   return Status::FailedPrecondition(m);
 }
 
@@ -99,10 +99,10 @@ StatusOr<std::unique_ptr<SearchSession>> SearchSession::Create(const SearchSessi
   env_options.skip = options.skip;
   env_options.budget = options.budget_ratio;
   if (options.budget_kind == "latency") {
-    if (!options.predictor) return Status::FailedPrecondition("a latency budget needs the device class's trained predictor");
-    ACS_ASSIGN_OR_RETURN(LatencyBudget lb,
-                         MakeLatencyBudget(graph, *options.predictor, options.threads, options.budget_ratio,
-                                           options.measured));
+    if (!options.predictor)
+      return Status::FailedPrecondition("a latency budget needs the device class's trained predictor");
+    ACS_ASSIGN_OR_RETURN(LatencyBudget lb, MakeLatencyBudget(graph, *options.predictor, options.threads,
+                                                             options.budget_ratio, options.measured));
     s->latency_ = lb;
     s->cost_ = lb.cost;
     env_options.budget = lb.env_budget;
@@ -132,8 +132,9 @@ StatusOr<std::unique_ptr<SearchSession>> SearchSession::Create(const SearchSessi
   }
   s->data_source_ = all.source;
   s->calibration_ = Dataset{all.images.slice(0, 0, calib), {}, all.source + " [calibration]"};
-  s->validation_ = Dataset{all.images.slice(0, calib, n), all.has_labels() ? all.labels.slice(0, calib, n) : torch::Tensor(),
-                           all.source + " [validation]"};
+  s->validation_ =
+      Dataset{all.images.slice(0, calib, n), all.has_labels() ? all.labels.slice(0, calib, n) : torch::Tensor(),
+              all.source + " [validation]"};
   AccuracyRewardOptions reward_options;
   reward_options.kind = options.reward;
   s->reward_ = std::make_unique<AccuracyReward>(s->model_.get(), s->calibration_, s->validation_, reward_options);
@@ -178,8 +179,8 @@ Policy SearchSession::PrecisionSeed(Precision precision) {
     want.pattern = choices.patterns.empty() ? Pattern::kDense : choices.patterns[0];
     if (!choices.block_sizes.empty()) want.block = choices.block_sizes[0];
     want.sparsity = 0;
-    const bool offered = std::find(choices.precisions.begin(), choices.precisions.end(), precision) !=
-                         choices.precisions.end();
+    const bool offered =
+        std::find(choices.precisions.begin(), choices.precisions.end(), precision) != choices.precisions.end();
     want.precision = offered || choices.precisions.empty() ? precision : choices.precisions[0];
     if (env_->Step(ConfigToAction(want, choices)).done) break;
   }
@@ -346,12 +347,14 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
   ACS_ASSIGN_OR_RETURN(CompressedModel compressed, Compress(*model_, policy, copts));
   nlohmann::json fine_tune;
   if (options_.fine_tune_epochs > 0) {
-    DatasetOptions data = options_.input_shape.size() == 4 ? FitToInput(options_.input_shape, options_.data) : options_.data;
+    DatasetOptions data =
+        options_.input_shape.size() == 4 ? FitToInput(options_.input_shape, options_.data) : options_.data;
     data.offset = options_.calibration_samples + options_.validation_samples;
     data.limit = options_.fine_tune_samples;
     ACS_ASSIGN_OR_RETURN(Dataset train, LoadDataset(options_.data_path, data));
     if (train.size() < 1) {
-      return Status::InvalidArgument(train.source + " has no samples left for fine-tuning after calibration and validation");
+      return Status::InvalidArgument(train.source +
+                                     " has no samples left for fine-tuning after calibration and validation");
     }
     FineTuneOptions ft;
     ft.epochs = options_.fine_tune_epochs;
@@ -366,9 +369,8 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
       teacher = std::make_shared<CompressedModel>(std::move(dense));
       ft.teacher = [teacher](const torch::Tensor& batch) { return teacher->module.forward({batch}).toTensor(); };
     }
-    ACS_ASSIGN_OR_RETURN(FineTuneResult r, FineTune(compressed, train, ft, nullptr, [&](CompressedModel& m) {
-                           return reward_->Measure(m);
-                         }));
+    ACS_ASSIGN_OR_RETURN(FineTuneResult r, FineTune(compressed, train, ft, nullptr,
+                                                    [&](CompressedModel& m) { return reward_->Measure(m); }));
     out.accuracy_before_fine_tune = r.score_before;
     out.fine_tune_kept_epoch = r.kept_epoch;
     fine_tune = {{"epochs", ft.epochs},
@@ -388,14 +390,18 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
                  {"kept_epoch", r.kept_epoch},
                  {"kept", r.kept_epoch == 0 ? "the weights before fine-tuning (no epoch scored higher)"
                                             : "the weights after epoch " + std::to_string(r.kept_epoch)},
-                 {"reestimated", {{"kept", r.reestimation_kept},
-                                  {"batch_norms", r.batch_norms_reestimated},
-                                  {"int8_ranges", r.int8_ranges_reestimated},
-                                  {"accuracy", r.reestimated_score}}}};
+                 {"reestimated",
+                  {{"kept", r.reestimation_kept},
+                   {"batch_norms", r.batch_norms_reestimated},
+                   {"int8_ranges", r.int8_ranges_reestimated},
+                   {"accuracy", r.reestimated_score}}}};
     if (r.diverged_at_step >= 0) fine_tune["diverged_at_step"] = r.diverged_at_step;
   }
   // The export reconstructs with the compressor's defaults, the search more cheaply.
   ACS_ASSIGN_OR_RETURN(out.simulated_accuracy, reward_->Measure(compressed));
+  if (options_.runtime_export) {
+    ACS_ASSIGN_OR_RETURN(out.runtime_model_path, options_.runtime_export(*model_, policy, compressed, dir));
+  }
   // The downloaded file runs its int8 layers as PyTorch's quantized ops; every accuracy
   // reported from here on is that file's.
   QuantizedExportOptions quantized;
@@ -408,7 +414,8 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
   ACS_ASSIGN_OR_RETURN(out.exported_accuracy, reward_->Measure(compressed));
   nlohmann::json test;
   if (!options_.test_data_path.empty()) {
-    DatasetOptions data = options_.input_shape.size() == 4 ? FitToInput(options_.input_shape, options_.data) : options_.data;
+    DatasetOptions data =
+        options_.input_shape.size() == 4 ? FitToInput(options_.input_shape, options_.data) : options_.data;
     data.split = options_.test_split;
     data.offset = data.limit = 0;
     data.shuffle_seed = 0;
@@ -447,7 +454,7 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
         {"split", options_.data.split},
         {"order", "calibration first, validation next, fine-tuning after"},
         {"preprocess", options_.data.preprocess.empty() ? nlohmann::json("fitted to the input (scaled to [0, 1], "
-                                                                          "channels repeated, resized)")
+                                                                         "channels repeated, resized)")
                                                         : options_.data.preprocess.ToJson()},
         {"labels", validation_.has_labels()}}},
       {"dense_accuracy", dense_accuracy_},
@@ -461,6 +468,14 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
       {"best_episode", best_episode},
       {"pareto", ParetoFront(episodes_)}};
   if (!fine_tune.is_null()) report["fine_tune"] = fine_tune;
+  if (!out.runtime_model_path.empty()) {
+    report["compressed_acs_pt"] = {
+        {"file", std::filesystem::path(out.runtime_model_path).filename().string()},
+        {"runs_with", "the acs_rt ops: torch.ops.load_library(\"libacs_ops.so\") before torch.jit.load"},
+        {"layers",
+         "as the acs runtime runs them; the layers left to LibTorch as plain ops (not optimized for "
+         "inference)"}};
+  }
   if (!test.is_null()) report["test"] = test;
   if (latency_) {
     report["budget"]["latency"] = {{"dense_us", latency_->dense_us},

@@ -7,52 +7,51 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "agents/latency_cost.h"
 #include "agents/make_agent.h"
 #include "agents/reward.h"
 #include "agents/search.h"
-#include "core/fine_tune.h"
 #include "core/dataset.h"
+#include "core/fine_tune.h"
 #include "core/importer.h"
 
 namespace acs {
 
 struct SearchSessionOptions {
-  std::string model_path;               // TorchScript file (required)
-  Shape input_shape;                    // e.g. {1, 1, 28, 28} (required)
-  std::string data_path;                // a dataset LoadDataset reads (required)
-  DatasetOptions data;                  // split, pad, normalization; limit / offset and the
-                                        // fit to the input shape are set by the session
-  std::string budget_kind = "flops";    // "latency", "flops", "params" or "bytes"
-  double budget_ratio = 0.5;            // share of the dense model's cost, in (0, 1]
+  std::string model_path;             // TorchScript file (required)
+  Shape input_shape;                  // e.g. {1, 1, 28, 28} (required)
+  std::string data_path;              // a dataset LoadDataset reads (required)
+  DatasetOptions data;                // split, pad, normalization; limit / offset and the
+                                      // fit to the input shape are set by the session
+  std::string budget_kind = "flops";  // "latency", "flops", "params" or "bytes"
+  double budget_ratio = 0.5;          // share of the dense model's cost, in (0, 1]
   // Latency budgets: the device class's trained predictor (required then).
   std::shared_ptr<const predictors::TrainedPredictor> predictor;
   // Latency budgets: the model measured on the device class (the dense baseline, the
   // uncompressed runtime), which anchors the budget (MakeLatencyBudget); zeros = not measured.
   ModelCalibration measured;
-  int threads = 1;                      // threads the model will run with (latency)
-  std::string agent = "random";         // MakeAgent's names
-  int episodes = 100;                   // >= 1
-  int agent_episodes = 0;               // the agent's schedule (uniform grid, warm-up cap);
-                                        // 0 = episodes (a continued search keeps its first)
+  int threads = 1;               // threads the model will run with (latency)
+  std::string agent = "random";  // MakeAgent's names
+  int episodes = 100;            // >= 1
+  int agent_episodes = 0;        // the agent's schedule (uniform grid, warm-up cap);
+                                 // 0 = episodes (a continued search keeps its first)
   uint64_t seed = 1;
-  int warmup = -1;                      // amc / agmc warm-up episodes; < 0: DdpgOptions' default
+  int warmup = -1;  // amc / agmc warm-up episodes; < 0: DdpgOptions' default
   RewardKind reward = RewardKind::kAccuracy;
   // Before the agent's first episode, one episode per precision of the space after the
   // first: that precision on every layer with no sparsity (the action wall adds what the
   // budget needs), as one would quantize first and prune what is left. They count among
   // the episodes; the agent does not learn from them.
   bool precision_seeds = true;
-  int64_t calibration_samples = 256;    // the first N of the split
-  int64_t validation_samples = 500;     // the next N, disjoint from calibration
-  SearchSpace space;                    // EnvOptions' defaults
-  std::vector<std::string> skip;        // layer names never compressed
+  int64_t calibration_samples = 256;  // the first N of the split
+  int64_t validation_samples = 500;   // the next N, disjoint from calibration
+  SearchSpace space;                  // EnvOptions' defaults
+  std::vector<std::string> skip;      // layer names never compressed
   // Export: fine-tune the compressed model (core/fine_tune) for this many epochs on the
   // next fine_tune_samples labelled samples of the split (after calibration and
   // validation); 0 = no fine-tuning. The weights of the epoch (or those before) that score
@@ -68,17 +67,25 @@ struct SearchSessionOptions {
   // set, the export scores the dense and the exported model on it. Empty = none.
   std::string test_data_path;
   std::string test_split = "test";  // for a directory of IDX files
+  // Export: also writes the model as a device's runtime compiles it into the export
+  // directory (e.g. compressed.acs.pt, devices/runtime) from the imported model, the policy
+  // and the exported model before its int8 layers become PyTorch's quantized ops (after
+  // fine-tuning); returns the file's path. Null: none.
+  std::function<StatusOr<std::string>(const ImportedModel&, const Policy&, const CompressedModel&,
+                                      const std::string& dir)>
+      runtime_export;
 };
 
 struct ExportedSearch {
   std::string policy_path, model_path, report_path;  // in the export directory
-  double exported_accuracy = 0;  // of the compressed model, full reconstruction (and fine-tuning)
-  double simulated_accuracy = 0;  // of the same before its int8 layers became quantized ops
-  std::string int8_export;        // QuantizedExportSummary of compressed.pt
-  int int8_layers = 0;            // of compressed.pt: as quantized ops or in fp32 (see int8_export)
-  double accuracy_before_fine_tune = -1;  // -1 without fine-tuning
-  int64_t fine_tune_kept_epoch = -1;      // the epoch whose weights were kept, 0 = none
-                                          // improved on those before; -1 without
+  std::string runtime_model_path;                    // SearchSessionOptions::runtime_export's; empty: none
+  double exported_accuracy = 0;                      // of the compressed model, full reconstruction (and fine-tuning)
+  double simulated_accuracy = 0;                     // of the same before its int8 layers became quantized ops
+  std::string int8_export;                           // QuantizedExportSummary of compressed.pt
+  int int8_layers = 0;                               // of compressed.pt: as quantized ops or in fp32 (see int8_export)
+  double accuracy_before_fine_tune = -1;             // -1 without fine-tuning
+  int64_t fine_tune_kept_epoch = -1;                 // the epoch whose weights were kept, 0 = none
+                                                     // improved on those before; -1 without
   // On the test set (SearchSessionOptions::test_data_path); -1 without one.
   double test_accuracy = -1, dense_test_accuracy = -1;
   int64_t test_samples = 0;

@@ -147,6 +147,8 @@ void PrintJob(const Job& job, std::ostream& out) {
                job.best_measured_latency_us());
   PrintLatency(out, "           ", "compressed.pt in stock PyTorch", job.dense_measured_latency_us(),
                job.stock_measured_latency_us());
+  PrintLatency(out, "           ", "compressed.acs.pt with libacs_ops", job.dense_measured_latency_us(),
+               job.acs_file_measured_latency_us());
   if (r.budget().kind() == "latency" && job.best_measured_latency_us() > 0 && job.dense_measured_latency_us() > 0) {
     const double ratio = job.best_measured_latency_us() / job.dense_measured_latency_us();
     const bool met = job.state() != acs::v1::BUDGET_NOT_MET && IsTerminal(job.state());

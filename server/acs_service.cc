@@ -2,14 +2,13 @@
 
 #include <algorithm>
 #include <fstream>
-
-#include "predictors/predictor.h"
-#include "server/farm_service.h"
-#include "proto/grpc_status.h"
-#include "proto/request_json.h"
-
 #include <map>
 #include <nlohmann/json.hpp>
+
+#include "predictors/predictor.h"
+#include "proto/grpc_status.h"
+#include "proto/request_json.h"
+#include "server/farm_service.h"
 
 namespace acs::server {
 namespace {
@@ -29,10 +28,10 @@ void Fill(const PredictorState& s, acs::v1::PredictorStatus* out) {
   out->set_state(state);
 }
 
-
 const std::map<std::string, acs::v1::JobState> kStates = {
-    {kJobQueued, acs::v1::QUEUED},       {kJobPreparing, acs::v1::PREPARING}, {kJobSearching, acs::v1::SEARCHING},
-    {kJobVerifying, acs::v1::VERIFYING}, {kJobSucceeded, acs::v1::SUCCEEDED}, {kJobFailed, acs::v1::FAILED},
+    {kJobQueued, acs::v1::QUEUED},       {kJobPreparing, acs::v1::PREPARING},
+    {kJobSearching, acs::v1::SEARCHING}, {kJobVerifying, acs::v1::VERIFYING},
+    {kJobSucceeded, acs::v1::SUCCEEDED}, {kJobFailed, acs::v1::FAILED},
     {kJobCancelled, acs::v1::CANCELLED}, {kJobBudgetNotMet, acs::v1::BUDGET_NOT_MET}};
 
 std::string StateName(acs::v1::JobState state) {
@@ -116,6 +115,7 @@ void FillJob(const JobRecord& j, acs::v1::Job* out) {
   out->set_best_measured_latency_us(p.best_measured_us);
   out->set_dense_measured_latency_us(p.dense_measured_us);
   out->set_stock_measured_latency_us(p.stock_measured_us);
+  out->set_acs_file_measured_latency_us(p.acs_file_measured_us);
   out->set_error(j.error);
   out->set_created(j.created);
   out->set_updated(j.updated);
@@ -148,11 +148,15 @@ void FillEvent(const JobEventRecord& e, acs::v1::JobEvent* out) {
                               (j.value("run", 0) > 0 ? " (run " + std::to_string(j.value("run", 0) + 1) + ")" : "");
     if (j.value("error", "").empty()) {
       std::snprintf(line, sizeof line, "%s %s: measured %.0f us (dense %.0f us), predicted %.0f us", which.c_str(),
-                    j.value("policy_hash", "").c_str(), j.value("measured_us", 0.0),
-                    j.value("dense_measured_us", 0.0), j.value("predicted_us", 0.0));
+                    j.value("policy_hash", "").c_str(), j.value("measured_us", 0.0), j.value("dense_measured_us", 0.0),
+                    j.value("predicted_us", 0.0));
       message = line;
       if (j.value("stock_us", 0.0) > 0) {
         std::snprintf(line, sizeof line, "; compressed.pt in stock PyTorch %.0f us", j.value("stock_us", 0.0));
+        message += line;
+      }
+      if (j.value("acs_file_us", 0.0) > 0) {
+        std::snprintf(line, sizeof line, "; compressed.acs.pt %.0f us", j.value("acs_file_us", 0.0));
         message += line;
       }
     } else {
@@ -184,21 +188,20 @@ grpc::Status AcsService::Upload(grpc::ServerContext* ctx, grpc::ServerReader<acs
 }
 
 StatusOr<BlobWriter::Committed> AcsService::Receive(grpc::ServerContext* ctx,
-                                                   grpc::ServerReader<acs::v1::UploadChunk>* reader,
-                                                   const std::string& owner) {
+                                                    grpc::ServerReader<acs::v1::UploadChunk>* reader,
+                                                    const std::string& owner) {
   // The quota bounds what this upload may bring (a blob the owner has already counts again
   // here, and is not counted twice once stored).
   ACS_ASSIGN_OR_RETURN(int64_t used, p_.store->UploadedBytes(owner));
-  const int64_t left = p_.max_user_upload_bytes > 0 ? std::max<int64_t>(0, p_.max_user_upload_bytes - used)
-                                                    : p_.max_upload_bytes;
+  const int64_t left =
+      p_.max_user_upload_bytes > 0 ? std::max<int64_t>(0, p_.max_user_upload_bytes - used) : p_.max_upload_bytes;
   auto over_quota = [&](int64_t bytes) {
     return Status::ResourceExhausted(owner + " has uploaded " + std::to_string(used) + " bytes of a quota of " +
                                      std::to_string(p_.max_user_upload_bytes) + "; this upload of " +
                                      std::to_string(bytes) + " bytes would pass it (ask an admin to raise " +
                                      "--max-user-upload-mb)");
   };
-  ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer,
-                       p_.blobs->NewWriter(std::min(p_.max_upload_bytes, left)));
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, p_.blobs->NewWriter(std::min(p_.max_upload_bytes, left)));
   acs::v1::UploadChunk chunk;
   bool first = true;
   int64_t announced = 0, received = 0;
@@ -206,9 +209,8 @@ StatusOr<BlobWriter::Committed> AcsService::Receive(grpc::ServerContext* ctx,
     if (first) {
       announced = chunk.total_bytes();
       if (announced > p_.max_upload_bytes) {
-        return Status::ResourceExhausted("upload of " + std::to_string(announced) +
-                                         " bytes exceeds the limit of " + std::to_string(p_.max_upload_bytes) +
-                                         " bytes");
+        return Status::ResourceExhausted("upload of " + std::to_string(announced) + " bytes exceeds the limit of " +
+                                         std::to_string(p_.max_upload_bytes) + " bytes");
       }
       if (announced > left) return over_quota(announced);
     }
@@ -240,7 +242,8 @@ grpc::Status AcsService::UploadDataset(grpc::ServerContext* ctx, grpc::ServerRea
   return Upload(ctx, reader, reply, "dataset");
 }
 
-grpc::Status AcsService::SubmitJob(grpc::ServerContext* ctx, const acs::v1::SubmitJobRequest* req, acs::v1::Job* reply) {
+grpc::Status AcsService::SubmitJob(grpc::ServerContext* ctx, const acs::v1::SubmitJobRequest* req,
+                                   acs::v1::Job* reply) {
   StatusOr<Principal> who = Caller(ctx, {Role::kAdmin, Role::kUser}, "submitting a job");
   if (!who.ok()) return ToGrpc(who.status());
   StatusOr<JobRecord> job = p_.jobs->Submit(who->name, RequestOf(*req));
@@ -335,7 +338,8 @@ grpc::Status AcsService::WatchJob(grpc::ServerContext* ctx, const acs::v1::Watch
   return grpc::Status::OK;
 }
 
-grpc::Status AcsService::CancelJob(grpc::ServerContext* ctx, const acs::v1::CancelJobRequest* req, acs::v1::Job* reply) {
+grpc::Status AcsService::CancelJob(grpc::ServerContext* ctx, const acs::v1::CancelJobRequest* req,
+                                   acs::v1::Job* reply) {
   StatusOr<Principal> who = Caller(ctx, {Role::kAdmin, Role::kUser}, "cancelling a job");
   if (!who.ok()) return ToGrpc(who.status());
   StatusOr<JobRecord> job = VisibleJob(*who, req->id());
@@ -361,8 +365,8 @@ grpc::Status AcsService::DownloadArtifact(grpc::ServerContext* ctx, const acs::v
     if (!path.ok()) return ToGrpc(path.status());
     // A blob damaged on the server's disk is refused, never sent as the artifact.
     if (Status verified = p_.blobs->Verify(a.sha256); !verified.ok()) {
-      return ToGrpc(Status::DataLoss("artifact " + a.name + " of job " + job->id + " is damaged on the server: " +
-                                     verified.message()));
+      return ToGrpc(Status::DataLoss("artifact " + a.name + " of job " + job->id +
+                                     " is damaged on the server: " + verified.message()));
     }
     std::ifstream in(*path, std::ios::binary);
     if (!in) return ToGrpc(Status::DataLoss("artifact " + a.name + " of job " + job->id + " cannot be opened"));
@@ -382,9 +386,9 @@ grpc::Status AcsService::DownloadArtifact(grpc::ServerContext* ctx, const acs::v
     if (in.bad()) return ToGrpc(Status::DataLoss("artifact " + a.name + " of job " + job->id + " cannot be read"));
     return grpc::Status::OK;
   }
-  return ToGrpc(Status::NotFound("job " + req->job_id() + " has no artifact '" + req->name() + "'" +
-                                 (names.empty() ? std::string(" (it has none yet: state ") + job->state + ")"
-                                                : " (it has " + names + ")")));
+  return ToGrpc(Status::NotFound(
+      "job " + req->job_id() + " has no artifact '" + req->name() + "'" +
+      (names.empty() ? std::string(" (it has none yet: state ") + job->state + ")" : " (it has " + names + ")")));
 }
 
 grpc::Status AcsService::ListDevices(grpc::ServerContext* ctx, const acs::v1::ListDevicesRequest*,

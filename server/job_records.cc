@@ -51,13 +51,27 @@ std::vector<T> ListOf(const nlohmann::json& j, const char* key) {
 }  // namespace
 
 nlohmann::json JobRequest::ToJson() const {
-  return {{"model_sha256", model_sha256}, {"input_shape", input_shape}, {"dataset_sha256", dataset_sha256},
-          {"dataset_name", dataset_name}, {"device_class", device_class}, {"budget_kind", budget_kind},
-          {"budget_ratio", budget_ratio}, {"agent", agent},               {"patterns", patterns},
-          {"block_sizes", block_sizes},   {"precisions", precisions},     {"max_sparsity", max_sparsity},
-          {"skip_layers", skip_layers},   {"episodes", episodes},         {"seed", seed},
-          {"fine_tune", fine_tune},       {"threads", threads},           {"top_k", top_k},
-          {"preprocess", preprocess},     {"split", split},               {"test_dataset_sha256", test_dataset_sha256},
+  return {{"model_sha256", model_sha256},
+          {"input_shape", input_shape},
+          {"dataset_sha256", dataset_sha256},
+          {"dataset_name", dataset_name},
+          {"device_class", device_class},
+          {"budget_kind", budget_kind},
+          {"budget_ratio", budget_ratio},
+          {"agent", agent},
+          {"patterns", patterns},
+          {"block_sizes", block_sizes},
+          {"precisions", precisions},
+          {"max_sparsity", max_sparsity},
+          {"skip_layers", skip_layers},
+          {"episodes", episodes},
+          {"seed", seed},
+          {"fine_tune", fine_tune},
+          {"threads", threads},
+          {"top_k", top_k},
+          {"preprocess", preprocess},
+          {"split", split},
+          {"test_dataset_sha256", test_dataset_sha256},
           {"test_dataset_name", test_dataset_name}};
 }
 
@@ -95,36 +109,57 @@ StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
 }
 
 nlohmann::json JobProgress::ToJson() const {
-  nlohmann::json j = {{"episodes_done", episodes_done},         {"best_reward", best_reward},
-                      {"best_accuracy", best_accuracy},         {"dense_accuracy", dense_accuracy},
+  nlohmann::json j = {{"episodes_done", episodes_done},
+                      {"best_reward", best_reward},
+                      {"best_accuracy", best_accuracy},
+                      {"dense_accuracy", dense_accuracy},
                       {"exported_accuracy", exported_accuracy},
-                      {"test_accuracy", test_accuracy},         {"dense_test_accuracy", dense_test_accuracy},
+                      {"test_accuracy", test_accuracy},
+                      {"dense_test_accuracy", dense_test_accuracy},
                       {"test_samples", test_samples},
-                      {"best_cost_ratio", best_cost_ratio},     {"best_predicted_us", best_predicted_us},
-                      {"dense_predicted_us", dense_predicted_us}, {"best_measured_us", best_measured_us},
-                      {"dense_measured_us", dense_measured_us}, {"stock_measured_us", stock_measured_us},
+                      {"best_cost_ratio", best_cost_ratio},
+                      {"best_predicted_us", best_predicted_us},
+                      {"dense_predicted_us", dense_predicted_us},
+                      {"best_measured_us", best_measured_us},
+                      {"dense_measured_us", dense_measured_us},
+                      {"stock_measured_us", stock_measured_us},
+                      {"acs_file_measured_us", acs_file_measured_us},
                       {"eta_seconds", eta_seconds},
-                      {"device_class", device_class},           {"verify_policies", verify_policies},
+                      {"device_class", device_class},
+                      {"verify_policies", verify_policies},
                       {"layers_campaign_started", layers_campaign_started},
-                      {"layers_measured", layers_measured},     {"calibration_task", calibration_task},
+                      {"layers_measured", layers_measured},
+                      {"calibration_task", calibration_task},
                       {"dense_calibration_us", dense_calibration_us},
                       {"runtime_calibration_us", runtime_calibration_us},
                       {"outside_layers_share", outside_layers_share},
-                      {"round", round},                         {"round_campaign_started", round_campaign_started},
-                      {"budget_outcome", budget_outcome},       {"runner_deaths", runner_deaths},
+                      {"round", round},
+                      {"round_campaign_started", round_campaign_started},
+                      {"budget_outcome", budget_outcome},
+                      {"runner_deaths", runner_deaths},
                       {"kept_result", kept_result}};
-  j["measured_policies"] = nlohmann::json::array();
-  for (const auto& [policy, ratio] : measured_policies) {
-    j["measured_policies"].push_back({{"policy", policy}, {"ratio", ratio}});
+  for (const auto* list : {&measured_policies, &earlier_policies}) {
+    nlohmann::json& out = j[list == &measured_policies ? "measured_policies" : "earlier_policies"];
+    out = nlohmann::json::array();
+    for (const auto& [policy, ratio] : *list) out.push_back({{"policy", policy}, {"ratio", ratio}});
   }
+  j["earlier_policies_looked_up"] = earlier_policies_looked_up;
   j["artifacts"] = nlohmann::json::array();
-  for (const ArtifactRef& a : artifacts) j["artifacts"].push_back({{"name", a.name}, {"sha256", a.sha256}, {"bytes", a.bytes}});
+  for (const ArtifactRef& a : artifacts)
+    j["artifacts"].push_back({{"name", a.name}, {"sha256", a.sha256}, {"bytes", a.bytes}});
   j["verifications"] = nlohmann::json::array();
   for (const Verification& v : verifications) {
-    j["verifications"].push_back({{"rank", v.rank}, {"run", v.run}, {"policy_hash", v.policy_hash}, {"task_id", v.task_id},
-                                  {"accuracy", v.accuracy}, {"predicted_us", v.predicted_us},
-                                  {"measured_us", v.measured_us}, {"dense_measured_us", v.dense_measured_us},
-                                  {"stock_us", v.stock_us}, {"error", v.error}});
+    j["verifications"].push_back({{"rank", v.rank},
+                                  {"run", v.run},
+                                  {"policy_hash", v.policy_hash},
+                                  {"task_id", v.task_id},
+                                  {"accuracy", v.accuracy},
+                                  {"predicted_us", v.predicted_us},
+                                  {"measured_us", v.measured_us},
+                                  {"dense_measured_us", v.dense_measured_us},
+                                  {"stock_us", v.stock_us},
+                                  {"acs_file_us", v.acs_file_us},
+                                  {"error", v.error}});
   }
   return j;
 }
@@ -148,6 +183,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.best_measured_us = j.value("best_measured_us", 0.0);
     p.dense_measured_us = j.value("dense_measured_us", 0.0);
     p.stock_measured_us = j.value("stock_measured_us", 0.0);
+    p.acs_file_measured_us = j.value("acs_file_measured_us", 0.0);
     p.eta_seconds = j.value("eta_seconds", 0.0);
     p.device_class = j.value("device_class", "");
     p.verify_policies = ListOf<std::string>(j, "verify_policies");
@@ -167,11 +203,14 @@ JobProgress JobProgress::FromJson(const std::string& text) {
         p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), Field(a, "bytes", int64_t{0})});
       }
     }
-    if (j.contains("measured_policies") && j["measured_policies"].is_array()) {
-      for (const auto& m : j["measured_policies"]) {
-        p.measured_policies.emplace_back(m.value("policy", ""), m.value("ratio", 0.0));
+    for (auto* list : {&p.measured_policies, &p.earlier_policies}) {
+      const char* key = list == &p.measured_policies ? "measured_policies" : "earlier_policies";
+      if (!j.contains(key) || !j[key].is_array()) continue;
+      for (const auto& m : j[key]) {
+        if (m.is_object()) list->emplace_back(m.value("policy", ""), m.value("ratio", 0.0));
       }
     }
+    p.earlier_policies_looked_up = j.value("earlier_policies_looked_up", false);
     if (j.contains("verifications")) {
       for (const auto& v : j["verifications"]) {
         Verification x;
@@ -184,6 +223,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
         x.measured_us = v.value("measured_us", 0.0);
         x.dense_measured_us = v.value("dense_measured_us", 0.0);
         x.stock_us = v.value("stock_us", 0.0);
+        x.acs_file_us = v.value("acs_file_us", 0.0);
         x.error = v.value("error", "");
         p.verifications.push_back(x);
       }
@@ -208,6 +248,7 @@ void JobProgress::TakeResultOf(const JobProgress& kept) {
   best_measured_us = kept.best_measured_us;
   dense_measured_us = kept.dense_measured_us;
   stock_measured_us = kept.stock_measured_us;
+  acs_file_measured_us = kept.acs_file_measured_us;
 }
 
 const Verification* MedianRun(const JobProgress& progress, int rank) {
@@ -217,7 +258,8 @@ const Verification* MedianRun(const JobProgress& progress, int rank) {
   }
   if (runs.empty()) return nullptr;
   auto ratio = [](const Verification* v) { return v->measured_us / v->dense_measured_us; };
-  std::sort(runs.begin(), runs.end(), [&](const Verification* a, const Verification* b) { return ratio(a) < ratio(b); });
+  std::sort(runs.begin(), runs.end(),
+            [&](const Verification* a, const Verification* b) { return ratio(a) < ratio(b); });
   return runs[(runs.size() - 1) / 2];
 }
 
@@ -241,10 +283,14 @@ nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgres
     lowest = std::min(lowest, v.measured_us / v.dense_measured_us);
     highest = std::max(highest, v.measured_us / v.dense_measured_us);
   }
-  nlohmann::json out = {{"kind", "latency"},        {"budget_ratio", request.budget_ratio},
-                        {"allowed_ratio", allowed},   {"measured_ratio", ratio},
-                        {"runs", runs},               {"ratio_min", lowest},
-                        {"ratio_max", highest},       {"met", ratio <= allowed},
+  nlohmann::json out = {{"kind", "latency"},
+                        {"budget_ratio", request.budget_ratio},
+                        {"allowed_ratio", allowed},
+                        {"measured_ratio", ratio},
+                        {"runs", runs},
+                        {"ratio_min", lowest},
+                        {"ratio_max", highest},
+                        {"met", ratio <= allowed},
                         {"under", ratio < request.budget_ratio * (1.0 - kMeasuredBudgetTolerance)}};
   if (exported->predicted_us > 0 && progress.dense_predicted_us > 0) {
     out["predicted_ratio"] = exported->predicted_us / progress.dense_predicted_us;
@@ -254,8 +300,8 @@ nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgres
   const Verification* fastest = exported;
   for (const Verification& v : progress.verifications) {
     const Verification* median = MedianRun(progress, v.rank);
-    if (median != nullptr && median->measured_us / median->dense_measured_us <
-                                 fastest->measured_us / fastest->dense_measured_us) {
+    if (median != nullptr &&
+        median->measured_us / median->dense_measured_us < fastest->measured_us / fastest->dense_measured_us) {
       fastest = median;
     }
   }
@@ -282,8 +328,7 @@ nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgres
   return out;
 }
 
-AfterVerification NextAfterVerification(const JobProgress& progress, const nlohmann::json& outcome,
-                                        bool round_left) {
+AfterVerification NextAfterVerification(const JobProgress& progress, const nlohmann::json& outcome, bool round_left) {
   const bool kept = !progress.kept_result.empty();
   if (outcome.value("unmeasured", false)) {  // another round would not measure it either
     return kept ? AfterVerification::kKeepEarlier : AfterVerification::kBudgetNotMet;

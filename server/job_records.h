@@ -3,11 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 
@@ -15,70 +14,72 @@ namespace acs::server {
 
 // What a client submits, as stored in JobRecord::request_json.
 struct JobRequest {
-  std::string model_sha256;                // an uploaded model
-  std::vector<int64_t> input_shape;        // e.g. {1, 1, 28, 28}
-  std::string dataset_sha256;              // an uploaded dataset, or ...
-  std::string dataset_name;                // ... one the server has (SchedulerOptions::datasets_dir)
-  std::string device_class;                // empty: the only registered class, if any
-  std::string budget_kind = "latency";     // "latency", "flops", "params" or "bytes"
-  double budget_ratio = 0.5;               // in (0, 1]
+  std::string model_sha256;             // an uploaded model
+  std::vector<int64_t> input_shape;     // e.g. {1, 1, 28, 28}
+  std::string dataset_sha256;           // an uploaded dataset, or ...
+  std::string dataset_name;             // ... one the server has (SchedulerOptions::datasets_dir)
+  std::string device_class;             // empty: the only registered class, if any
+  std::string budget_kind = "latency";  // "latency", "flops", "params" or "bytes"
+  double budget_ratio = 0.5;            // in (0, 1]
   std::string agent = "amc";
-  std::vector<std::string> patterns;       // empty: the search's defaults
+  std::vector<std::string> patterns;  // empty: the search's defaults
   std::vector<int> block_sizes;
   std::vector<std::string> precisions;
-  double max_sparsity = 0;                 // 0: default
+  double max_sparsity = 0;  // 0: default
   std::vector<std::string> skip_layers;
   int episodes = 100;
   uint64_t seed = 1;
-  bool fine_tune = false;                  // fine-tune the exported model (labelled data only)
+  bool fine_tune = false;  // fine-tune the exported model (labelled data only)
   int threads = 1;
-  int top_k = 3;                           // policies verified on workers
+  int top_k = 3;  // policies verified on workers
   // The preprocessing spec's steps (core/preprocess.h), validated at Submit; empty: the
   // images fitted to input_shape.
   nlohmann::json preprocess = nlohmann::json::array();
   // The split (core/data_split.h's JSON), validated at Submit; empty: the defaults.
   nlohmann::json split = nlohmann::json::object();
-  std::string test_dataset_sha256;         // a test set uploaded, or ...
-  std::string test_dataset_name;           // ... one the server has; both empty: none
+  std::string test_dataset_sha256;  // a test set uploaded, or ...
+  std::string test_dataset_name;    // ... one the server has; both empty: none
 
   nlohmann::json ToJson() const;
   static StatusOr<JobRequest> FromJson(const std::string& text);
 };
 
 struct ArtifactRef {
-  std::string name;   // "policy.json", "compressed.pt", "report.json"
+  std::string name;  // "policy.json", "compressed.pt", "compressed.acs.pt", "report.json"
   std::string sha256;
   int64_t bytes = 0;
 };
 
 // One policy measured end to end on a worker.
 struct Verification {
-  int rank = 0;                // 0 = the exported (best) policy
-  int run = 0;                 // the exported policy is measured in several tasks: which
+  int rank = 0;  // 0 = the exported (best) policy
+  int run = 0;   // the exported policy is measured in several tasks: which
   std::string policy_hash;
   std::string task_id;
-  double accuracy = 0;         // the policy's search accuracy; rank 0: the exported model's
-  double predicted_us = 0;     // 0 without a latency predictor
-  double measured_us = 0;      // runtime median, 0 until measured
+  double accuracy = 0;      // the policy's search accuracy; rank 0: the exported model's
+  double predicted_us = 0;  // 0 without a latency predictor
+  double measured_us = 0;   // runtime median, 0 until measured
   double dense_measured_us = 0;
-  double stock_us = 0;         // compressed.pt run by LibTorch alone (stock PyTorch), same task
-  std::string error;           // the task's error when it failed
+  double stock_us = 0;     // compressed.pt run by LibTorch alone (stock PyTorch), same task
+  double acs_file_us = 0;  // compressed.acs.pt loaded back with the acs_rt ops, same task
+  std::string error;       // the task's error when it failed
 };
 
 // JobRecord::progress_json.
 struct JobProgress {
   int episodes_done = 0;
   double best_reward = 0, best_accuracy = 0, dense_accuracy = 0;
-  double exported_accuracy = 0;  // of the model the user downloads (compressed.pt as exported,
-                                 // fine-tuned or not) on the validation samples; 0 before export
+  double exported_accuracy = 0;                       // of the model the user downloads (compressed.pt as exported,
+                                                      // fine-tuned or not) on the validation samples; 0 before export
   double test_accuracy = 0, dense_test_accuracy = 0;  // on the request's test set
   int64_t test_samples = 0;                           // 0: no test set, or not exported yet
   double best_cost_ratio = 0;
   double best_predicted_us = 0, dense_predicted_us = 0;
   double best_measured_us = 0, dense_measured_us = 0;
-  double stock_measured_us = 0;  // the exported policy's compressed.pt in stock PyTorch, same run
+  double stock_measured_us = 0;     // the exported policy's compressed.pt in stock PyTorch, same run
+  double acs_file_measured_us = 0;  // its compressed.acs.pt with the acs_rt ops, same run
   double eta_seconds = 0;
-  std::string device_class;    // resolved
+  std::string device_class;  // resolved
   std::vector<ArtifactRef> artifacts;
   std::vector<Verification> verifications;
   std::vector<std::string> verify_policies;  // policy JSON of each verified rank
@@ -86,25 +87,30 @@ struct JobProgress {
   // (a campaign that retrains its predictor) and the dense model measured end to end.
   bool layers_campaign_started = false;
   bool layers_measured = false;
-  std::string calibration_task;      // the measure-model task of the dense model
-  double dense_calibration_us = 0;   // its fastest run in the dense baseline: the budget's 1.0x
-  double runtime_calibration_us = 0; // its fastest run in the runtime, nothing compressed:
-                                     // anchors the predictions
-  double outside_layers_share = 0;   // of that run, the share outside conv / linear ops
+  std::string calibration_task;       // the measure-model task of the dense model
+  double dense_calibration_us = 0;    // its fastest run in the dense baseline: the budget's 1.0x
+  double runtime_calibration_us = 0;  // its fastest run in the runtime, nothing compressed:
+                                      // anchors the predictions
+  double outside_layers_share = 0;    // of that run, the share outside conv / linear ops
   // The closed loop: a verified result over its latency budget has its policies' layers
   // measured, the predictor retrained and the search continued, for a bounded number of
   // rounds. round counts the rounds started (0 = the first search).
   int round = 0;
   bool round_campaign_started = false;
-  std::string budget_outcome;        // the last verification's miss, as MeasuredBudgetOutcome says it
+  std::string budget_outcome;  // the last verification's miss, as MeasuredBudgetOutcome says it
   // Every policy verified in an earlier round, with its measured ratio (median run): the
   // next round refits the layers' predictions on them (ModelCalibration::verified).
   std::vector<std::pair<std::string, double>> measured_policies;  // policy JSON, ratio
+  // Policies of the same model (sha256, input shape, threads) that earlier jobs measured on
+  // the device class, looked up once before the first search and kept for resumes: every
+  // round refits on them too, so a model seen before starts with its correction.
+  std::vector<std::pair<std::string, double>> earlier_policies;  // policy JSON, ratio
+  bool earlier_policies_looked_up = false;
   // A result that beat its budget by more than the tolerance, kept (this progress as JSON,
   // without kept_result) while a later round searches for a more accurate one; empty when
   // none is kept.
   std::string kept_result;
-  int runner_deaths = 0;             // job runner processes that ended abnormally
+  int runner_deaths = 0;  // job runner processes that ended abnormally
 
   nlohmann::json ToJson() const;
   static JobProgress FromJson(const std::string& text);  // defaults for malformed text
@@ -140,7 +146,6 @@ enum class AfterVerification {
   kSearchForBudget,    // missed: measure the verified layers, retrain, refit, search on
   kBudgetNotMet,       // missed with no round left
 };
-AfterVerification NextAfterVerification(const JobProgress& progress, const nlohmann::json& outcome,
-                                        bool round_left);
+AfterVerification NextAfterVerification(const JobProgress& progress, const nlohmann::json& outcome, bool round_left);
 
 }  // namespace acs::server

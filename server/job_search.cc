@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "agents/search_session.h"
+#include "devices/runtime/runtime.h"
 #include "predictors/predictor.h"
 #include "server/jobs.h"
 
@@ -43,12 +44,31 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   if (request.budget_kind == "latency") {
     ACS_ASSIGN_OR_RETURN(o.predictor, LatestPredictor(measurements_, progress.device_class));
     o.measured = {progress.dense_calibration_us, progress.runtime_calibration_us, progress.outside_layers_share, {}};
-    for (const auto& [text, ratio] : progress.measured_policies) {
-      ACS_ASSIGN_OR_RETURN(Policy policy, Policy::FromJson(text));
-      o.measured.verified.push_back({std::move(policy), ratio});
+    if (!progress.earlier_policies_looked_up && measurements_) {
+      ACS_ASSIGN_OR_RETURN(progress.earlier_policies,
+                           EarlierMeasuredPolicies(*measurements_, request, progress.device_class));
+      progress.earlier_policies_looked_up = true;
+      ACS_RETURN_IF_ERROR(Save(job, progress));
+    }
+    for (const auto* list : {&progress.earlier_policies, &progress.measured_policies}) {
+      for (const auto& [text, ratio] : *list) {
+        ACS_ASSIGN_OR_RETURN(Policy policy, Policy::FromJson(text));
+        o.measured.verified.push_back({std::move(policy), ratio});
+      }
     }
   }
   o.threads = request.threads;
+  o.runtime_export = [threads = request.threads](const ImportedModel& model, const Policy& policy,
+                                                 const CompressedModel& compressed,
+                                                 const std::string& dir) -> StatusOr<std::string> {
+    runtime::RuntimeOptions options;
+    options.threads = threads;
+    options.optimize_dense = false;  // Save writes the graph before optimize_for_inference
+    ACS_ASSIGN_OR_RETURN(runtime::RuntimeModel rt, runtime::CompileForRuntime(model, policy, compressed, options));
+    const std::string path = (fs::path(dir) / kRuntimeModelFile).string();
+    ACS_RETURN_IF_ERROR(rt.Save(path));
+    return path;
+  };
   o.agent = request.agent;
   o.episodes = request.episodes + progress.round * RoundEpisodes(request, options_);
   o.agent_episodes = request.episodes;
@@ -94,11 +114,18 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     return Status::Ok();
   };
   if (job.checkpoint.empty()) {
-    const std::string data = "data: " + split.ToString() + " of the " + std::to_string(sample.total) + " samples" +
-                             (o.data.shuffle_seed > 0 ? ", shuffled by seed " + std::to_string(o.data.shuffle_seed)
-                                                      : ", in their order") +
-                             (o.test_data_path.empty() ? "" : "; the downloaded model is tested on a test set");
-    ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", data}}));
+    std::string message =
+        "data: " + split.ToString() + " of the " + std::to_string(sample.total) + " samples" +
+        (o.data.shuffle_seed > 0 ? ", shuffled by seed " + std::to_string(o.data.shuffle_seed) : ", in their order") +
+        (o.test_data_path.empty() ? "" : "; the downloaded model is tested on a test set");
+    if (progress.round == 0 && !progress.earlier_policies.empty() && session->latency()) {
+      char scale[200];
+      std::snprintf(scale, sizeof scale,
+                    "; the layers' predictions x%.2f to match %zu policies of this model measured by earlier jobs",
+                    session->latency()->verified_scale, progress.earlier_policies.size());
+      message += scale;
+    }
+    ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", message}}));
   } else {
     ACS_ASSIGN_OR_RETURN(int needed, SearchSession::LoggedEpisodesNeeded(job.checkpoint));
     ACS_ASSIGN_OR_RETURN(std::vector<std::string> log, store_->JobEpisodes(job.id, needed));
@@ -150,8 +177,11 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
         // has its row and its event (a crash in between re-runs the episode and repeats the
         // event).
         saved = Event(job.id, kEventEpisode,
-                      {{"episode", e.episode}, {"reward", e.score.reward}, {"accuracy", e.score.accuracy},
-                       {"cost_ratio", e.cost_ratio}, {"best_accuracy", best.score.accuracy},
+                      {{"episode", e.episode},
+                       {"reward", e.score.reward},
+                       {"accuracy", e.score.accuracy},
+                       {"cost_ratio", e.cost_ratio},
+                       {"best_accuracy", best.score.accuracy},
                        {"eta_seconds", progress.eta_seconds}});
         if (saved.ok()) saved = save_log();
         if (!saved.ok()) return;
@@ -191,7 +221,9 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   const fs::path dir = fs::path(options_.work_dir) / job.id;
   ACS_ASSIGN_OR_RETURN(ExportedSearch exported, session->Export(best.policy, dir.string(), {{"job", job.id}}));
   progress.artifacts.clear();
-  for (const std::string& path : {exported.policy_path, exported.model_path, exported.report_path}) {
+  for (const std::string& path :
+       {exported.policy_path, exported.model_path, exported.runtime_model_path, exported.report_path}) {
+    if (path.empty()) continue;
     ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, blobs_->Put(ReadBytes(path)));
     progress.artifacts.push_back({fs::path(path).filename().string(), blob.sha256, blob.bytes});
   }
@@ -229,8 +261,8 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   }
   ACS_RETURN_IF_ERROR(Save(job, progress));
   char line[200];
-  std::snprintf(line, sizeof line, "search done: best %.2f%% (dense %.2f%%), exported %.2f%%", 100 * best.score.accuracy,
-                100 * progress.dense_accuracy, 100 * exported.exported_accuracy);
+  std::snprintf(line, sizeof line, "search done: best %.2f%% (dense %.2f%%), exported %.2f%%",
+                100 * best.score.accuracy, 100 * progress.dense_accuracy, 100 * exported.exported_accuracy);
   std::string done = line;
   if (exported.int8_layers > 0) {
     done += " (compressed.pt " + exported.int8_export + ")";

@@ -2,6 +2,7 @@
 // device class (part of JobScheduler, server/jobs.h).
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -14,22 +15,28 @@ namespace {
 
 // "measured 263 us vs dense 515 us (1.96x speedup) on CLASS[, the median of 3 runs
 // (0.49-0.53x of dense latency)][; compressed.pt in stock PyTorch 290 us (1.78x)]
+// [; compressed.acs.pt with libacs_ops 270 us (1.91x)]
 // [; compressed.pt scores 90.20% on the validation samples (dense 91.40%)]" of the exported
 // policy's median run: the first figure is the acs runtime's.
 std::string MeasuredLine(const JobProgress& progress, const nlohmann::json& outcome) {
   char line[300];
-  std::snprintf(line, sizeof line, "measured %.0f us vs dense %.0f us (%.2fx speedup) on %s",
-                progress.best_measured_us, progress.dense_measured_us,
-                progress.dense_measured_us / progress.best_measured_us, progress.device_class.c_str());
+  std::snprintf(line, sizeof line, "measured %.0f us vs dense %.0f us (%.2fx speedup) on %s", progress.best_measured_us,
+                progress.dense_measured_us, progress.dense_measured_us / progress.best_measured_us,
+                progress.device_class.c_str());
   std::string measured = line;
   if (outcome.value("runs", 1) > 1) {
-    std::snprintf(line, sizeof line, ", the median of %d runs (%.2f-%.2fx of dense latency)",
-                  outcome.value("runs", 1), outcome.value("ratio_min", 0.0), outcome.value("ratio_max", 0.0));
+    std::snprintf(line, sizeof line, ", the median of %d runs (%.2f-%.2fx of dense latency)", outcome.value("runs", 1),
+                  outcome.value("ratio_min", 0.0), outcome.value("ratio_max", 0.0));
     measured += line;
   }
   if (progress.stock_measured_us > 0) {
     std::snprintf(line, sizeof line, "; compressed.pt in stock PyTorch %.0f us (%.2fx)", progress.stock_measured_us,
                   progress.dense_measured_us / progress.stock_measured_us);
+    measured += line;
+  }
+  if (progress.acs_file_measured_us > 0) {
+    std::snprintf(line, sizeof line, "; compressed.acs.pt with libacs_ops %.0f us (%.2fx)",
+                  progress.acs_file_measured_us, progress.dense_measured_us / progress.acs_file_measured_us);
     measured += line;
   }
   if (progress.exported_accuracy > 0) {
@@ -71,10 +78,11 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
     }
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_online).count() >
         options_.no_worker_seconds) {
-      ACS_RETURN_IF_ERROR(store_->FailOpenTasksOfJob(job.id, "no worker of device class " + progress.device_class +
-                                                                 " was online for " +
-                                                                 std::to_string(static_cast<int>(options_.no_worker_seconds)) + " s")
-                              .status());
+      ACS_RETURN_IF_ERROR(
+          store_
+              ->FailOpenTasksOfJob(job.id, "no worker of device class " + progress.device_class + " was online for " +
+                                               std::to_string(static_cast<int>(options_.no_worker_seconds)) + " s")
+              .status());
     }
     ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, store_->TasksOfJob(job.id));
     bool changed = false;
@@ -88,6 +96,9 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
             v.measured_us = r["runtime"].value("median_us", 0.0);
             v.dense_measured_us = r["dense"].value("median_us", 0.0);
             if (r.contains("stock") && r["stock"].is_object()) v.stock_us = r["stock"].value("median_us", 0.0);
+            if (r.contains("acs_file") && r["acs_file"].is_object()) {
+              v.acs_file_us = r["acs_file"].value("median_us", 0.0);
+            }
           }
           if (v.measured_us <= 0) {
             v.error = "the worker's result has no runtime measurement";
@@ -100,10 +111,15 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
         recorded.insert(t.id);
         changed = true;
         ACS_RETURN_IF_ERROR(Event(job.id, kEventVerified,
-                                  {{"rank", v.rank}, {"run", v.run}, {"policy_hash", v.policy_hash},
+                                  {{"rank", v.rank},
+                                   {"run", v.run},
+                                   {"policy_hash", v.policy_hash},
                                    {"predicted_us", v.predicted_us},
-                                   {"measured_us", v.measured_us}, {"dense_measured_us", v.dense_measured_us},
-                                   {"stock_us", v.stock_us}, {"error", v.error}}));
+                                   {"measured_us", v.measured_us},
+                                   {"dense_measured_us", v.dense_measured_us},
+                                   {"stock_us", v.stock_us},
+                                   {"acs_file_us", v.acs_file_us},
+                                   {"error", v.error}}));
       }
     }
     if (changed) ACS_RETURN_IF_ERROR(Save(job, progress));
@@ -125,6 +141,7 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
   progress.best_measured_us = exported.measured_us;
   progress.dense_measured_us = exported.dense_measured_us;
   progress.stock_measured_us = exported.stock_us;
+  progress.acs_file_measured_us = exported.acs_file_us;
 
   // The report gets the measurements.
   for (ArtifactRef& a : progress.artifacts) {
@@ -148,9 +165,9 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
     case AfterVerification::kSucceed:
       progress.kept_result.clear();
       ACS_RETURN_IF_ERROR(Save(job, progress));
-      return SetState(job, kJobSucceeded,
-                      measured ? MeasuredLine(progress, outcome)
-                               : "the exported policy could not be measured: " + exported.error);
+      return SetState(
+          job, kJobSucceeded,
+          measured ? MeasuredLine(progress, outcome) : "the exported policy could not be measured: " + exported.error);
     case AfterVerification::kKeepEarlier: {
       char line[300];
       std::snprintf(line, sizeof line, "round %d's result, measured %.2fx of dense latency at %.2f%%, %s",
@@ -159,9 +176,9 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
       const std::string why =
           measured ? line : "round " + std::to_string(progress.round + 1) + "'s result could not be measured";
       ACS_RETURN_IF_ERROR(RestoreKeptResult(job, progress));
-      return SetState(job, kJobSucceeded,
-                      why + "; the earlier result stands: " +
-                          MeasuredLine(progress, MeasuredBudgetOutcome(request, progress)));
+      return SetState(
+          job, kJobSucceeded,
+          why + "; the earlier result stands: " + MeasuredLine(progress, MeasuredBudgetOutcome(request, progress)));
     }
     case AfterVerification::kSearchForAccuracy:
       return StartAccuracyRound(job, progress, outcome);
@@ -174,7 +191,7 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
   if (progress.round > 0) job.error += " after " + std::to_string(progress.round + 1) + " search rounds";
   return SetState(job, kJobBudgetNotMet,
                   job.error + "; " +
-                      (measured                ? MeasuredLine(progress, outcome)
+                      (measured                 ? MeasuredLine(progress, outcome)
                        : exported.error.empty() ? std::string("no run of it was measured")
                                                 : exported.error));
 }
@@ -194,8 +211,45 @@ Status JobScheduler::RecordModelMeasurement(const JobRequest& request, const Job
   r.median_us = v.measured_us;
   r.iqr_us = result["runtime"].value("iqr_us", 0.0);
   r.min_us = result["runtime"].value("min_us", 0.0);
-  r.record_json = result.dump();
+  nlohmann::json record = result;
+  record["job"] = {{"model_sha256", request.model_sha256}, {"input_shape", request.input_shape}};
+  r.record_json = record.dump();
   return measurements_->AddModel(r);
+}
+
+StatusOr<std::vector<std::pair<std::string, double>>> EarlierMeasuredPolicies(
+    predictors::MeasurementStore& measurements, const JobRequest& request, const std::string& device_class) {
+  std::vector<std::pair<std::string, double>> out;
+  ACS_ASSIGN_OR_RETURN(std::vector<predictors::ModelRecord> records, measurements.Models(device_class));
+  std::map<std::string, std::vector<double>> ratios;          // by policy hash
+  std::vector<std::pair<std::string, std::string>> policies;  // (hash, JSON), most recent first
+  for (auto r = records.rbegin(); r != records.rend(); ++r) {
+    if (r->shape.threads != request.threads) continue;
+    const nlohmann::json j = nlohmann::json::parse(r->record_json, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("job") || !j["job"].is_object() || !j.contains("dense") ||
+        !j["dense"].is_object()) {
+      continue;  // not a job's verification (or recorded before jobs said whose)
+    }
+    const nlohmann::json& job = j["job"];
+    if (job.value("model_sha256", "") != request.model_sha256 ||
+        job.value("input_shape", nlohmann::json()) != nlohmann::json(request.input_shape)) {
+      continue;
+    }
+    const double dense_us = j["dense"].value("median_us", 0.0);
+    if (!(r->median_us > 0) || !(dense_us > 0)) continue;
+    std::vector<double>& runs = ratios[r->policy_hash];
+    if (runs.empty()) {
+      if (policies.size() == kEarlierPoliciesMax) continue;
+      policies.emplace_back(r->policy_hash, r->policy_json);
+    }
+    runs.push_back(r->median_us / dense_us);
+  }
+  for (auto p = policies.rbegin(); p != policies.rend(); ++p) {
+    std::vector<double>& runs = ratios[p->first];
+    std::nth_element(runs.begin(), runs.begin() + runs.size() / 2, runs.end());
+    out.emplace_back(p->second, runs[runs.size() / 2]);
+  }
+  return out;
 }
 
 }  // namespace acs::server

@@ -13,20 +13,19 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "agents/env.h"
+#include "core/child_process.h"
 #include "core/data_split.h"
 #include "predictors/predictor.h"
 #include "predictors/store.h"
 #include "server/blob_store.h"
 #include "server/campaign.h"
-#include "core/child_process.h"
 #include "server/farm.h"
 #include "server/job_records.h"
 #include "server/server_store.h"
@@ -38,30 +37,30 @@ struct DatasetOptions;  // core/dataset.h
 namespace acs::server {
 
 struct SchedulerOptions {
-  int max_concurrent = 1;                  // jobs searching at once
-  double checkpoint_seconds = 5;           // at most this long between checkpoints
+  int max_concurrent = 1;                            // jobs searching at once
+  double checkpoint_seconds = 5;                     // at most this long between checkpoints
   std::string datasets_dir = "/usr/share/datasets";  // dataset_name resolves to DIR/NAME
-  std::string work_dir;                    // exports before they enter the blob store (required)
-  CampaignOptions campaign;                // for a device class without predictor
+  std::string work_dir;                              // exports before they enter the blob store (required)
+  CampaignOptions campaign;                          // for a device class without predictor
   int64_t calibration_samples = 256;
   int64_t validation_samples = 500;
-  double poll_seconds = 0.5;               // waiting for campaigns and verification tasks
-  double no_worker_seconds = 120;          // verification fails after this long without an
-                                           // online worker of the device class
+  double poll_seconds = 0.5;       // waiting for campaigns and verification tasks
+  double no_worker_seconds = 120;  // verification fails after this long without an
+                                   // online worker of the device class
   int max_episodes = 100000;
-  bool measure_model_layers = true;        // latency jobs: measure the model's own layers
-                                           // and its dense latency before the search
-  int budget_rounds = 3;                   // closed-loop rounds after a result that missed
-                                           // its latency budget as measured
-  double round_episodes = 0.5;             // episodes each such round adds, x the request's
-  int verify_runs = 3;                     // tasks that measure the exported policy; its
-                                           // budget is judged on their median ratio
-  int fine_tune_epochs = 3;                // for jobs that ask for fine-tuning
-  int64_t fine_tune_samples = 5000;        // training samples after calibration and validation
-  double fine_tune_distill = -1;           // distillation weight in [0, 1], < 0: the search's
-                                           // default (SearchSessionOptions::fine_tune_distill)
-  int64_t max_input_elements = 1 << 22;    // elements of a request's input shape, batch included
-  int max_jobs_per_user = 20;              // queued or running at once
+  bool measure_model_layers = true;      // latency jobs: measure the model's own layers
+                                         // and its dense latency before the search
+  int budget_rounds = 3;                 // closed-loop rounds after a result that missed
+                                         // its latency budget as measured
+  double round_episodes = 0.5;           // episodes each such round adds, x the request's
+  int verify_runs = 3;                   // tasks that measure the exported policy; its
+                                         // budget is judged on their median ratio
+  int fine_tune_epochs = 3;              // for jobs that ask for fine-tuning
+  int64_t fine_tune_samples = 5000;      // training samples after calibration and validation
+  double fine_tune_distill = -1;         // distillation weight in [0, 1], < 0: the search's
+                                         // default (SearchSessionOptions::fine_tune_distill)
+  int64_t max_input_elements = 1 << 22;  // elements of a request's input shape, batch included
+  int max_jobs_per_user = 20;            // queued or running at once
 
   // Isolation. With a runner program (the server's own binary) each job runs in a child
   // `PROGRAM run-job ID FLAGS...` and Submit's check of the model and dataset in a child
@@ -73,16 +72,30 @@ struct SchedulerOptions {
   // child (ChildWrites).
   ProcessLimits job_limits{int64_t{8} << 30, 0, 0, {}};
   ProcessLimits check_limits{int64_t{8} << 30, 0, 120, {}};
-  int max_concurrent_checks = 4;           // Submit checks in children at once (each holds a
-                                           // gRPC thread); past it: ResourceExhausted
-  int max_runner_deaths = 2;               // a job whose runner died this often fails
-  double stop_grace_seconds = 30;          // a runner asked to stop is killed after this
-  bool confine_writes = true;              // children write only what their work needs
-                                           // (ChildWrites; Landlock, where the kernel has it)
-  std::string db_path;                     // the store's SQLite file, which children write
+  int max_concurrent_checks = 4;   // Submit checks in children at once (each holds a
+                                   // gRPC thread); past it: ResourceExhausted
+  int max_runner_deaths = 2;       // a job whose runner died this often fails
+  double stop_grace_seconds = 30;  // a runner asked to stop is killed after this
+  bool confine_writes = true;      // children write only what their work needs
+                                   // (ChildWrites; Landlock, where the kernel has it)
+  std::string db_path;             // the store's SQLite file, which children write
 };
 
 // The events a job leaves (JobEventRecord::kind).
+// Policies of the same model measured by earlier jobs that a job's predictions refit on, at
+// most (EarlierMeasuredPolicies).
+inline constexpr size_t kEarlierPoliciesMax = 16;
+
+// The policies of the request's model (sha256, input shape, threads) whose verification
+// earlier jobs recorded in `measurements` on `device_class`, each with the median over its
+// runs of the runtime's latency over the dense baseline's: the most recent
+// kEarlierPoliciesMax policies, oldest first, as (policy JSON, ratio).
+StatusOr<std::vector<std::pair<std::string, double>>> EarlierMeasuredPolicies(
+    predictors::MeasurementStore& measurements, const JobRequest& request, const std::string& device_class);
+
+// A job's artifact of the acs runtime's file (RuntimeModel::Save; runs with libacs_ops).
+inline constexpr const char* kRuntimeModelFile = "compressed.acs.pt";
+
 inline constexpr const char* kEventState = "state";
 inline constexpr const char* kEventEpisode = "episode";
 inline constexpr const char* kEventVerified = "verified";
@@ -209,7 +222,7 @@ class JobScheduler {
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_, event_cv_;
-  std::deque<std::string> resume_;        // jobs of a previous server, first
+  std::deque<std::string> resume_;  // jobs of a previous server, first
   std::set<std::string> running_, cancel_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> checks_running_{0};  // CheckInChild calls under way

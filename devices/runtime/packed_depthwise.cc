@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "devices/runtime/packed_state.h"
+
 namespace acs::runtime {
 
 bool IsDepthwise3x3(const torch::Tensor& weight, int64_t groups, const PackedConv::Geometry& g) {
@@ -32,11 +34,13 @@ StatusOr<c10::intrusive_ptr<PackedDepthwiseConv>> PackedDepthwiseConv::Create(co
     clamp.min = options.activation.min;
     clamp.max = options.activation.max;
   }
-  ACS_ASSIGN_OR_RETURN(kernels::DepthwiseConv2d conv,
-                       kernels::DepthwiseConv2d::Create(std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel()),
-                                                        KernelGeometry(weight, g, channels), std::move(b), clamp));
+  ACS_ASSIGN_OR_RETURN(
+      kernels::DepthwiseConv2d conv,
+      kernels::DepthwiseConv2d::Create(std::vector<float>(w.data_ptr<float>(), w.data_ptr<float>() + w.numel()),
+                                       KernelGeometry(weight, g, channels), std::move(b), clamp));
   auto out = c10::make_intrusive<PackedDepthwiseConv>();
   out->options_ = options;
+  out->source_ = MakePackSource(weight, bias, options, g);
   out->conv_.emplace(std::move(conv));
   return out;
 }
@@ -66,7 +70,19 @@ torch::Tensor DepthwiseConv2dOp(const torch::Tensor& x, const c10::intrusive_ptr
 
 // Registered beside the packer, as packed_layer.cc does for the sparse ops.
 TORCH_LIBRARY_FRAGMENT(acs_rt, m) {
-  m.class_<acs::runtime::PackedDepthwiseConv>("PackedDepthwiseConv");
+  using acs::runtime::PackedDepthwiseConv;
+  using acs::runtime::PackSource;
+  static constexpr const auto& kDepthwise = acs::runtime::kPackedDepthwiseConvState;
+  m.class_<PackedDepthwiseConv>("PackedDepthwiseConv")
+      .def_pickle(
+          [](const c10::intrusive_ptr<PackedDepthwiseConv>& self) {
+            return acs::runtime::PackState(self->source(), kDepthwise);
+          },
+          [](c10::IValue state) {
+            const PackSource s = acs::runtime::PackSourceFromState(state, kDepthwise);
+            return acs::runtime::PackedOrThrow(PackedDepthwiseConv::Create(s.weight, s.bias, s.geometry, s.options),
+                                               kDepthwise);
+          });
   m.def("depthwise_conv2d(Tensor x, __torch__.torch.classes.acs_rt.PackedDepthwiseConv packed) -> Tensor",
         acs::runtime::DepthwiseConv2dOp);
 }

@@ -30,10 +30,12 @@ class PackedDepthwiseConv : public torch::CustomClassHolder {
   torch::Tensor Run(const torch::Tensor& x) const;
 
   const PackOptions& options() const { return options_; }
+  const PackSource& source() const { return source_; }
 
  private:
   std::optional<kernels::DepthwiseConv2d> conv_;
   PackOptions options_;
+  PackSource source_;
 };
 
 inline constexpr const char kDepthwiseConv2dOp[] = "acs_rt::depthwise_conv2d";

@@ -46,10 +46,12 @@ class PackedInt8Conv : public torch::CustomClassHolder {
 
   const PackOptions& options() const { return options_; }
   int64_t packed_bytes() const;  // int8 values (one copy) and scales
+  const PackSource& source() const { return source_; }
 
  private:
   std::optional<kernels::Int8Conv2d> conv_;
   PackOptions options_;
+  PackSource source_;
 };
 
 // A linear layer y = x W^T + b on the int8 kernel; x [..., K] -> [..., O].
@@ -63,12 +65,14 @@ class PackedInt8Linear : public torch::CustomClassHolder {
 
   const PackOptions& options() const { return options_; }
   int64_t packed_bytes() const;
+  const PackSource& source() const { return source_; }
 
  private:
   kernels::Int8Weights weights_;
   std::vector<float> bias_;  // empty: none
   kernels::ActivationQuant quant_;
   PackOptions options_;
+  PackSource source_;
 };
 
 // A linear layer with int4 weights (per-row grid values scale * q, q in [-7, 7]) and fp32
@@ -81,11 +85,13 @@ class PackedInt4Linear : public torch::CustomClassHolder {
 
   const PackOptions& options() const { return options_; }
   int64_t packed_bytes() const;
+  const PackSource& source() const { return source_; }
 
  private:
   kernels::Int4Weights weights_;
   std::vector<float> bias_;
   PackOptions options_;
+  PackSource source_;
 };
 
 inline constexpr const char kInt8Conv2dOp[] = "acs_rt::int8_conv2d";

@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "devices/kernels/spmm.h"
+#include "devices/runtime/packed_state.h"
 
 namespace acs::runtime {
 namespace {
@@ -99,6 +100,30 @@ void CheckConvInput(const torch::Tensor& x, const kernels::Conv2dGeometry& g, co
   TORCH_CHECK(x.scalar_type() == torch::kFloat32, op, ": expected float32 input");
 }
 
+namespace {
+
+// t detached, with a storage of its own when it views a larger one.
+torch::Tensor Kept(const torch::Tensor& t) {
+  if (!t.defined()) return t;
+  torch::Tensor d = t.detach();
+  const bool compact = d.is_contiguous() && d.storage_offset() == 0 &&
+                       d.storage().nbytes() == static_cast<size_t>(d.numel()) * d.element_size();
+  return compact ? d : d.clone(at::MemoryFormat::Contiguous);
+}
+
+}  // namespace
+
+PackSource MakePackSource(const torch::Tensor& weight, const torch::Tensor& bias, const PackOptions& options,
+                          const ConvGeometry& geometry, const kernels::ActivationQuant& quant) {
+  PackSource s;
+  s.weight = Kept(weight);
+  s.bias = Kept(bias);
+  s.geometry = geometry;
+  s.quant = quant;
+  s.options = options;
+  return s;
+}
+
 int64_t PackedBytes(const kernels::SparseWeights& w) {
   return std::visit(
       [](const auto& m) -> int64_t {
@@ -115,7 +140,7 @@ int64_t PackedBytes(const kernels::SparseWeights& w) {
 }
 
 StatusOr<c10::intrusive_ptr<PackedConv>> PackedConv::Create(const torch::Tensor& weight, const torch::Tensor& bias,
-                                                             const Geometry& g, const PackOptions& options) {
+                                                            const Geometry& g, const PackOptions& options) {
   if (!weight.defined() || weight.dim() != 4) return Status::InvalidArgument("conv weight must be [O, C, kh, kw]");
   if (!IsSparseKind(options.kernel.kind)) {
     return Status::InvalidArgument(std::string("PackedConv needs a sparse kernel, got ") +
@@ -133,6 +158,7 @@ StatusOr<c10::intrusive_ptr<PackedConv>> PackedConv::Create(const torch::Tensor&
   auto out = c10::make_intrusive<PackedConv>();
   out->out_channels_ = weight.size(0);
   out->options_ = options;
+  out->source_ = MakePackSource(weight, bias, options, g);
   out->conv_.emplace(std::move(conv));
   return out;
 }
@@ -154,7 +180,7 @@ int64_t PackedConv::stored_values() const { return kernels::StoredValues(conv_->
 int64_t PackedConv::packed_bytes() const { return PackedBytes(conv_->weights()); }
 
 StatusOr<c10::intrusive_ptr<PackedLinear>> PackedLinear::Create(const torch::Tensor& weight, const torch::Tensor& bias,
-                                                                 const PackOptions& options) {
+                                                                const PackOptions& options) {
   if (!weight.defined() || weight.dim() != 2) return Status::InvalidArgument("linear weight must be [O, K]");
   if (!IsSparseKind(options.kernel.kind)) {
     return Status::InvalidArgument(std::string("PackedLinear needs a sparse kernel, got ") +
@@ -165,13 +191,15 @@ StatusOr<c10::intrusive_ptr<PackedLinear>> PackedLinear::Create(const torch::Ten
   ACS_ASSIGN_OR_RETURN(out->weights_, Pack(Float2d(weight), options.kernel));
   ACS_ASSIGN_OR_RETURN(out->bias_, BiasVector(bias, weight.size(0)));
   out->options_ = options;
+  out->source_ = MakePackSource(weight, bias, options);
   return out;
 }
 
 torch::Tensor PackedLinear::Run(const torch::Tensor& x) const {
   return RunOnColumns(x, kernels::Cols(weights_), kernels::Rows(weights_), "acs_rt::sparse_linear",
                       [this](const float* xt, int64_t batch, float* yt) {
-                        const kernels::SpmmArgs args{xt, batch, yt, batch, batch, bias_.empty() ? nullptr : bias_.data()};
+                        const kernels::SpmmArgs args{xt,    batch, yt,
+                                                     batch, batch, bias_.empty() ? nullptr : bias_.data()};
                         const Status s = kernels::Spmm(weights_, args, SpmmOptionsOf(options_));
                         TORCH_CHECK(s.ok(), "acs_rt::sparse_linear: ", s.message());
                         ApplyActivation(options_.activation, yt, kernels::Rows(weights_) * batch);
@@ -195,12 +223,30 @@ torch::Tensor SparseLinearOp(const torch::Tensor& x, const c10::intrusive_ptr<Pa
 }  // namespace acs::runtime
 
 // Registered in the translation unit that defines the packers, so that linking anything
-// that packs a layer also registers the ops that run it.
+// that packs a layer also registers the ops that run it. Saved as the inputs of Create and
+// packed again on load (packed_state.h). One process holds these registrations once:
+// either from acs_runtime or from libacs_ops.so.
 TORCH_LIBRARY(acs_rt, m) {
   using acs::runtime::PackedConv;
   using acs::runtime::PackedLinear;
-  m.class_<PackedConv>("PackedConv");
-  m.class_<PackedLinear>("PackedLinear");
+  using acs::runtime::PackedOrThrow;
+  using acs::runtime::PackSource;
+  using acs::runtime::PackSourceFromState;
+  using acs::runtime::PackState;
+  static constexpr const auto& kConv = acs::runtime::kPackedConvState;
+  static constexpr const auto& kLinear = acs::runtime::kPackedLinearState;
+  m.class_<PackedConv>("PackedConv")
+      .def_pickle([](const c10::intrusive_ptr<PackedConv>& self) { return PackState(self->source(), kConv); },
+                  [](c10::IValue state) {
+                    const PackSource s = PackSourceFromState(state, kConv);
+                    return PackedOrThrow(PackedConv::Create(s.weight, s.bias, s.geometry, s.options), kConv);
+                  });
+  m.class_<PackedLinear>("PackedLinear")
+      .def_pickle([](const c10::intrusive_ptr<PackedLinear>& self) { return PackState(self->source(), kLinear); },
+                  [](c10::IValue state) {
+                    const PackSource s = PackSourceFromState(state, kLinear);
+                    return PackedOrThrow(PackedLinear::Create(s.weight, s.bias, s.options), kLinear);
+                  });
   m.def("sparse_conv2d(Tensor x, __torch__.torch.classes.acs_rt.PackedConv packed) -> Tensor",
         acs::runtime::SparseConv2dOp);
   m.def("sparse_linear(Tensor x, __torch__.torch.classes.acs_rt.PackedLinear packed) -> Tensor",

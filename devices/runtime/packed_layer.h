@@ -24,6 +24,7 @@
 #include "core/policy.h"
 #include "core/status.h"
 #include "devices/kernels/conv2d.h"
+#include "devices/kernels/int8_gemm.h"
 #include "devices/kernels/sparse_formats.h"
 
 namespace acs::runtime {
@@ -64,23 +65,42 @@ torch::Tensor RunOnColumns(const torch::Tensor& x, int64_t k, int64_t o, const c
                            const std::function<void(const float* xt, int64_t batch, float* yt)>& kernel);
 
 struct PackOptions {
-  KernelChoice kernel;                                       // kBlockSparse, kCsr or kNm
-  Activation activation;                                     // none by default
-  int threads = 1;                                           // kernel threads at most (OpenMP)
+  KernelChoice kernel;    // kBlockSparse, kCsr or kNm
+  Activation activation;  // none by default
+  int threads = 1;        // kernel threads at most (OpenMP)
   kernels::ConvLowering lowering = kernels::ConvLowering::kAuto;
 };
+
+// A convolution's geometry (PackedConv::Geometry).
+struct ConvGeometry {
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> padding{0, 0};
+  std::array<int64_t, 2> dilation{1, 1};
+  int64_t height = 0;  // input height and width the layer runs at (any batch size)
+  int64_t width = 0;
+};
+
+// What a packed layer was created from: the inputs of its Create, kept so that it can be
+// saved and packed again where it is loaded (packed_state.h). Fields a class does not take
+// keep their defaults.
+struct PackSource {
+  torch::Tensor weight;            // as given (detached; copied if it views a larger storage)
+  torch::Tensor bias;              // undefined: none
+  ConvGeometry geometry;           // convolutions
+  kernels::ActivationQuant quant;  // int8 layers
+  PackOptions options;
+};
+
+// `weight`, `bias` and the rest as a PackSource; the tensors are detached, and copied when
+// they view a larger storage (which saving would write whole).
+PackSource MakePackSource(const torch::Tensor& weight, const torch::Tensor& bias, const PackOptions& options,
+                          const ConvGeometry& geometry = {}, const kernels::ActivationQuant& quant = {});
 
 // A groups = 1 convolution with packed sparse weights. Immutable after Create; Run may be
 // called from several threads at once.
 class PackedConv : public torch::CustomClassHolder {
  public:
-  struct Geometry {
-    std::array<int64_t, 2> stride{1, 1};
-    std::array<int64_t, 2> padding{0, 0};
-    std::array<int64_t, 2> dilation{1, 1};
-    int64_t height = 0;  // input height and width the layer runs at (any batch size)
-    int64_t width = 0;
-  };
+  using Geometry = ConvGeometry;
   // weight [O, C, kh, kw] float32 whose pruned entries are exactly zero; bias [O] or
   // undefined. Errors (InvalidArgument): bad shapes or geometry, a kernel kind that is not
   // sparse, weights that do not fit the chosen format (e.g. more than N of M non-zero).
@@ -94,11 +114,13 @@ class PackedConv : public torch::CustomClassHolder {
   const PackOptions& options() const { return options_; }
   int64_t stored_values() const;  // multiply-adds per output position, block padding included
   int64_t packed_bytes() const;   // values and indices
+  const PackSource& source() const { return source_; }
 
  private:
   std::optional<kernels::SparseConv2d> conv_;
   PackOptions options_;
   int64_t out_channels_ = 0;
+  PackSource source_;
 };
 
 // A linear layer y = x W^T + b with packed sparse weights; x [..., K] -> [..., O].
@@ -112,11 +134,13 @@ class PackedLinear : public torch::CustomClassHolder {
   const PackOptions& options() const { return options_; }
   int64_t stored_values() const;
   int64_t packed_bytes() const;
+  const PackSource& source() const { return source_; }
 
  private:
   kernels::SparseWeights weights_;
   std::vector<float> bias_;  // empty: none
   PackOptions options_;
+  PackSource source_;
 };
 
 // The kernels' geometry of a convolution with `weight` [O, C/groups, kh, kw] and `g`;

@@ -1,10 +1,9 @@
 #include "devices/runtime/runtime.h"
 
+#include <dlfcn.h>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
-
-#include <dlfcn.h>
 
 #include <atomic>
 #include <cmath>
@@ -57,7 +56,7 @@ struct ConvArgs {
   torch::Tensor weight, bias;
   PackedConv::Geometry geometry;  // height / width filled in by the caller
   int64_t groups = 1;
-  std::string why_not_sparse;     // e.g. asymmetric "same" padding
+  std::string why_not_sparse;  // e.g. asymmetric "same" padding
 };
 
 std::optional<ConvArgs> ReadConv(Node* node) {
@@ -100,8 +99,8 @@ bool FoldBatchNorm(Node* bn, Value* conv_out, torch::Tensor* weight, torch::Tens
   const int64_t out = weight->size(0);
   if (mean.numel() != out || var.numel() != out) return false;
   auto f64 = [](const torch::Tensor& t) { return t.to(torch::kFloat64).flatten(); };
-  const torch::Tensor scale = (gamma.defined() ? f64(gamma) : torch::ones({out}, torch::kFloat64)) /
-                              torch::sqrt(f64(var) + *eps);
+  const torch::Tensor scale =
+      (gamma.defined() ? f64(gamma) : torch::ones({out}, torch::kFloat64)) / torch::sqrt(f64(var) + *eps);
   const torch::Tensor b = bias->defined() ? f64(*bias) : torch::zeros({out}, torch::kFloat64);
   const torch::Tensor shift = beta.defined() ? f64(beta) : torch::zeros({out}, torch::kFloat64);
   std::vector<int64_t> view(weight->dim(), 1);
@@ -270,13 +269,12 @@ Status CompileConv(torch::jit::Graph& graph, Node* node, const Layer& layer, con
   LayerTraits traits;
   traits.groups = args->groups;
   traits.depthwise_3x3 = options.depthwise_kernel && args->why_not_sparse.empty() &&
-                        IsDepthwise3x3(args->weight, args->groups, args->geometry);
-  const std::optional<FakeQuant> fq =
-      k->config.precision == Precision::kInt8 ? ReadFakeQuant(node) : std::nullopt;
+                         IsDepthwise3x3(args->weight, args->groups, args->geometry);
+  const std::optional<FakeQuant> fq = k->config.precision == Precision::kInt8 ? ReadFakeQuant(node) : std::nullopt;
   KernelChoice choice = WithQuant(ChooseKernel(k->config, traits, options.selection), fq);
   if (IsPacked(choice.kind) && !args->why_not_sparse.empty()) {
-    choice = DenseBecause(args->why_not_sparse, choice.kind == KernelKind::kInt8 ? KernelKind::kInt8Simulated
-                                                                                 : KernelKind::kDense);
+    choice = DenseBecause(args->why_not_sparse,
+                          choice.kind == KernelKind::kInt8 ? KernelKind::kInt8Simulated : KernelKind::kDense);
   }
   if (IsPacked(choice.kind)) {
     std::vector<Node*> with_activation = absorbed;
@@ -309,8 +307,7 @@ Status CompileLinear(torch::jit::Graph& graph, Node* node, const RuntimeOptions&
   k->density = Density(weight);
   LayerTraits traits;
   traits.linear = true;
-  const std::optional<FakeQuant> fq =
-      k->config.precision == Precision::kInt8 ? ReadFakeQuant(node) : std::nullopt;
+  const std::optional<FakeQuant> fq = k->config.precision == Precision::kInt8 ? ReadFakeQuant(node) : std::nullopt;
   KernelChoice choice = WithQuant(ChooseKernel(k->config, traits, options.selection), fq);
   if (IsPacked(choice.kind)) {
     std::vector<Node*> absorbed;
@@ -344,6 +341,26 @@ void SetCpuThreads(int threads) {
 StatusOr<torch::Tensor> RuntimeModel::Forward(const torch::Tensor& x) {
   SetCpuThreads(threads_);
   return RunModule(module_, x);
+}
+
+Status RuntimeModel::Save(const std::string& path) const {
+  if (graph_ == nullptr) return Status::FailedPrecondition("the runtime model was not compiled (CompileForRuntime)");
+  try {
+    saveable_.save(path);
+  } catch (const std::exception& e) {
+    return Status::Internal("saving the runtime model to " + path + " failed: " + ShortError(e));
+  }
+  return Status::Ok();
+}
+
+Status RuntimeModel::Save(std::ostream& out) const {
+  if (graph_ == nullptr) return Status::FailedPrecondition("the runtime model was not compiled (CompileForRuntime)");
+  try {
+    saveable_.save(out);
+  } catch (const std::exception& e) {
+    return Status::Internal("saving the runtime model failed: " + ShortError(e));
+  }
+  return Status::Ok();
 }
 
 int RuntimeModel::CountNodes(const std::string& kind) const {
@@ -393,13 +410,13 @@ StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Polic
       out.layers_.push_back(std::move(k));
     }
     torch::jit::EliminateDeadCode(graph);
+    out.saveable_ = ModuleFromGraph(*graph);
+    out.module_ = out.saveable_;
     if (options.optimize_dense) {
       InferenceModule m = FasterForInference(*graph, model.input_shape, options.threads);
       out.module_ = m.module;
       out.dense_optimized_ = m.optimized;
       out.why_dense_not_optimized_ = m.why_not;
-    } else {
-      out.module_ = ModuleFromGraph(*graph);
     }
     out.graph_ = torch::jit::toGraphFunction(out.module_.get_method("forward").function()).graph();
   } catch (const std::exception& e) {

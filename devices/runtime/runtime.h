@@ -19,6 +19,7 @@
 #include <torch/script.h>
 
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -31,28 +32,28 @@
 namespace acs::runtime {
 
 struct RuntimeOptions {
-  int threads = 1;                 // sparse kernel threads and LibTorch intra-op threads
-  KernelSelection selection;       // when a sparse config gets a sparse kernel
-  bool fold_batch_norm = true;     // fold conv -> batch_norm (constant statistics, eval mode)
-  bool fuse_activation = true;     // fold relu / relu6 / hardtanh after a packed op into it
-  bool depthwise_kernel = true;    // 3x3 depthwise convs on the depthwise kernel (else LibTorch)
-  bool optimize_dense = true;      // the layers left to LibTorch as optimize_for_inference runs
-                                   // them, when that is faster (FasterForInference)
+  int threads = 1;               // sparse kernel threads and LibTorch intra-op threads
+  KernelSelection selection;     // when a sparse config gets a sparse kernel
+  bool fold_batch_norm = true;   // fold conv -> batch_norm (constant statistics, eval mode)
+  bool fuse_activation = true;   // fold relu / relu6 / hardtanh after a packed op into it
+  bool depthwise_kernel = true;  // 3x3 depthwise convs on the depthwise kernel (else LibTorch)
+  bool optimize_dense = true;    // the layers left to LibTorch as optimize_for_inference runs
+                                 // them, when that is faster (FasterForInference)
   kernels::ConvLowering lowering = kernels::ConvLowering::kAuto;  // for sparse convolutions
 };
 
 // What runs one compressible layer.
 struct LayerKernel {
   std::string name;
-  std::string op;                  // "conv2d" or "linear"
+  std::string op;  // "conv2d" or "linear"
   KernelKind kind = KernelKind::kDense;
-  LayerConfig config;              // from the policy
-  int block = 0;                   // kBlockSparse: N
-  int nm_n = 0, nm_m = 0;          // kNm
-  double density = 1.0;            // non-zero share of the weight as it runs
+  LayerConfig config;      // from the policy
+  int block = 0;           // kBlockSparse: N
+  int nm_n = 0, nm_m = 0;  // kNm
+  double density = 1.0;    // non-zero share of the weight as it runs
   bool folded_batch_norm = false;
-  std::string activation;          // fused activation, e.g. "relu"; empty if none
-  std::string why_dense;           // set when a sparse config runs dense
+  std::string activation;  // fused activation, e.g. "relu"; empty if none
+  std::string why_dense;   // set when a sparse config runs dense
 };
 
 // A compiled model. Forward may be called from several threads at once (its packed layers
@@ -74,10 +75,23 @@ class RuntimeModel {
   bool dense_optimized() const { return dense_optimized_; }
   const std::string& why_dense_not_optimized() const { return why_dense_not_optimized_; }
 
+  // Writes the model as a TorchScript file (e.g. compressed.acs.pt) that torch::jit::load
+  // and torch.jit.load run where the acs_rt ops are registered: linked in (acs_runtime) or
+  // loaded from libacs_ops.so (torch.ops.load_library), never both in one process. Packed
+  // layers are saved as the inputs of their Create and packed again on load, for the
+  // loading machine's ISA (packed_state.h); they keep the threads they were compiled with.
+  // Layers left to LibTorch are saved as the aten ops on frozen weights they were before
+  // OptimizeDenseOps, whose oneDNN tensors cannot be saved: in the file they run as plain
+  // LibTorch ops whatever dense_optimized() says. Errors: FailedPrecondition for a model
+  // that was not compiled, Internal when writing fails.
+  Status Save(const std::string& path) const;
+  Status Save(std::ostream& out) const;  // the same file's bytes to a stream
+
  private:
   friend StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel&, const Policy&, const CompressedModel&,
                                                   const RuntimeOptions&);
   torch::jit::Module module_;
+  torch::jit::Module saveable_;  // module_ before OptimizeDenseOps
   std::shared_ptr<torch::jit::Graph> graph_;
   std::vector<LayerKernel> layers_;
   int threads_ = 1;
@@ -97,7 +111,9 @@ StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Polic
 // torch.jit.optimize_for_inference does: conv / batch-norm / add / mul folding, linear
 // weights transposed, and runs of conv2d, linear and the elementwise ops between them on
 // prepacked oneDNN (MKLDNN) tensors. acs_rt ops stay as they are, with layout conversions
-// around them. Any batch size runs. A module made from the result cannot be saved.
+// around them. Any batch size runs. A module made from the result cannot be saved: LibTorch
+// 1.13 writes its prim::ConstantMKLDNNTensor nodes without their tensors, and loading the
+// file fails ("required keyword attribute 'value' is undefined").
 // Errors (Internal): a pass failed (LibTorch 1.13 asserts on "same" string padding); the
 // graph is then unchanged.
 Status OptimizeDenseOps(std::shared_ptr<torch::jit::Graph>& graph);

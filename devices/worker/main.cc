@@ -3,17 +3,17 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 
+#include "core/flags.h"
 #include "core/importer.h"
 #include "devices/measure/device_class.h"
 #include "devices/measure/process_env.h"
 #include "devices/runtime/runtime.h"
-#include "core/flags.h"
 #include "devices/worker/farm_client.h"
 #include "devices/worker/kernel_measure.h"
 #include "devices/worker/model_measure.h"
@@ -141,9 +141,9 @@ void PrintProfile(const char* what, const OpProfile& profile, const std::vector<
     const std::string name = layer && named ? layers[next_layer++].name : "";
     std::printf("%-34s %-32s %-18s %9.1f\n", op.name.c_str(), name.c_str(), shape.c_str(), op.us);
   }
-  std::printf("%s: %.1f us a run, %.1f us in %lld layer ops, %.1f us (%.1f%%) in %zu other ops\n", what,
-              profile.run_us, in_layers, static_cast<long long>(layer_ops), other,
-              100 * OutsideLayersShare(profile), ops.size() - static_cast<size_t>(layer_ops));
+  std::printf("%s: %.1f us a run, %.1f us in %lld layer ops, %.1f us (%.1f%%) in %zu other ops\n", what, profile.run_us,
+              in_layers, static_cast<long long>(layer_ops), other, 100 * OutsideLayersShare(profile),
+              ops.size() - static_cast<size_t>(layer_ops));
 }
 
 int MeasureCommand(int argc, char** argv) {
@@ -168,7 +168,8 @@ int MeasureCommand(int argc, char** argv) {
     request.threads = static_cast<int>(threads);
     request.calibration_path = flags->Get("calib");
     ACS_ASSIGN_OR_RETURN(profile_runs, flags->GetInt("profile", 0));
-    if (profile_runs < 0 || profile_runs > 10000) return Status::InvalidArgument("--profile must be between 0 and 10000");
+    if (profile_runs < 0 || profile_runs > 10000)
+      return Status::InvalidArgument("--profile must be between 0 and 10000");
     request.measure.min_repeats = kModelMinRepeats;
     ACS_RETURN_IF_ERROR(ReadTiming(*flags, &request.measure));
     ACS_RETURN_IF_ERROR(ReadSelection(*flags, &request.runtime.selection));
@@ -202,13 +203,19 @@ int MeasureCommand(int argc, char** argv) {
               m->dense_baseline.c_str());
   std::printf("%-10s %12.1f %10.1f %8d  (%s)\n", "dense", m->dense_plain.median_us, m->dense_plain.iqr_us,
               m->dense_plain.repeats, runtime::DenseFormName(runtime::DenseForm::kPlain));
-  std::printf("%-10s %12.1f %10.1f %8d  (compressed.pt in LibTorch alone, as stock PyTorch runs it: %.2fx)\n",
-              "stock", m->stock.median_us, m->stock.iqr_us, m->stock.repeats, m->stock_speedup());
-  std::printf("speedup %.2fx over the strongest dense model (%s; %.2fx over the plain one) at %d thread(s); "
-              "max |runtime - compressed| = %.3g\n",
-              m->speedup(), m->dense_baseline.c_str(),
-              m->runtime.median_us > 0 ? m->dense_plain.median_us / m->runtime.median_us : 0.0, m->threads,
-              m->max_abs_diff);
+  std::printf("%-10s %12.1f %10.1f %8d  (compressed.pt in LibTorch alone, as stock PyTorch runs it: %.2fx)\n", "stock",
+              m->stock.median_us, m->stock.iqr_us, m->stock.repeats, m->stock_speedup());
+  std::printf(
+      "%-10s %12.1f %10.1f %8d  (compressed.acs.pt, the runtime's file loaded back with the acs_rt ops: "
+      "%.2fx)\n",
+      "acs file", m->acs_file.median_us, m->acs_file.iqr_us, m->acs_file.repeats, m->acs_file_speedup());
+  if (!m->why_no_stock.empty()) std::printf("stock: not timed: %s\n", m->why_no_stock.c_str());
+  if (!m->why_no_acs_file.empty()) std::printf("acs file: not timed: %s\n", m->why_no_acs_file.c_str());
+  std::printf(
+      "speedup %.2fx over the strongest dense model (%s; %.2fx over the plain one) at %d thread(s); "
+      "max |runtime - compressed| = %.3g\n",
+      m->speedup(), m->dense_baseline.c_str(),
+      m->runtime.median_us > 0 ? m->dense_plain.median_us / m->runtime.median_us : 0.0, m->threads, m->max_abs_diff);
   if (!m->why_not_optimized.empty()) std::printf("not optimized for inference: %s\n", m->why_not_optimized.c_str());
   if (profile_runs > 0) {
     StatusOr<PreparedModel::Profile> profile = prepared->ProfileOps(static_cast<int>(profile_runs));
@@ -293,8 +300,8 @@ int ServeCommand(int argc, char** argv) {
     std::cout << kServeUsage << kTimingUsage;
     return 0;
   }
-  std::set<std::string> valued = {"server", "token", "token-file", "tls-ca", "name", "max-tasks",
-                                  "task-memory-mb", "task-seconds"};
+  std::set<std::string> valued = {"server", "token",     "token-file",     "tls-ca",
+                                  "name",   "max-tasks", "task-memory-mb", "task-seconds"};
   valued.insert(kTimingFlags.begin(), kTimingFlags.end());
   StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin", "in-process"});
   if (!flags.ok()) return Fail("serve", flags.status());
@@ -324,7 +331,8 @@ int ServeCommand(int argc, char** argv) {
     if (flags->Has("min-repeats")) options.model_min_repeats = options.measure.measure.min_repeats;
     ACS_ASSIGN_OR_RETURN(int64_t memory_mb, flags->GetInt("task-memory-mb", options.task_limits.memory_bytes >> 20));
     ACS_ASSIGN_OR_RETURN(int64_t seconds, flags->GetInt("task-seconds", 1800));
-    if (memory_mb < 0 || seconds < 0) return Status::InvalidArgument("--task-memory-mb and --task-seconds must be >= 0");
+    if (memory_mb < 0 || seconds < 0)
+      return Status::InvalidArgument("--task-memory-mb and --task-seconds must be >= 0");
     options.task_limits.memory_bytes = memory_mb << 20;
     options.task_limits.wall_seconds = static_cast<double>(seconds);
     if (flags->Has("in-process")) return Status::Ok();

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,8 +12,6 @@
 #include <iterator>
 #include <optional>
 #include <sstream>
-
-#include <torch/torch.h>
 
 #include "core/compressor.h"
 #include "core/dataset.h"
@@ -59,9 +58,9 @@ StatusOr<ModelTaskSpec> ParseModelTaskSpec(const std::string& text) {
   if (!policy.ok()) return Status::InvalidArgument("task spec 'policy': " + policy.status().message());
   spec.policy = std::move(*policy);
 
-  const Status bad_shape = Status::InvalidArgument(
-      "task spec 'input_shape' must be 1 to 8 positive integers with at most " +
-      std::to_string(kMaxTaskInputElements) + " elements in all, e.g. [1, 1, 28, 28]");
+  const Status bad_shape =
+      Status::InvalidArgument("task spec 'input_shape' must be 1 to 8 positive integers with at most " +
+                              std::to_string(kMaxTaskInputElements) + " elements in all, e.g. [1, 1, 28, 28]");
   if (!j.contains("input_shape")) return Status::InvalidArgument("task spec has no 'input_shape'");
   const nlohmann::json& shape = j["input_shape"];
   if (!shape.is_array() || shape.empty() || shape.size() > 8) return bad_shape;
@@ -162,11 +161,14 @@ nlohmann::json ModelMeasurement::ToJson() const {
           {"dense_plain", measure::ToJson(dense_plain)},
           {"stock", measure::ToJson(stock)},
           {"why_no_stock", why_no_stock},
+          {"acs_file", measure::ToJson(acs_file)},
+          {"why_no_acs_file", why_no_acs_file},
           {"runtime_dense_optimized", runtime_dense_optimized},
           {"why_not_optimized", why_not_optimized},
           {"speedup", speedup()},
           {"speedup_vs_plain", runtime.median_us > 0 ? dense_plain.median_us / runtime.median_us : 0.0},
           {"stock_speedup", stock_speedup()},
+          {"acs_file_speedup", acs_file_speedup()},
           {"max_abs_diff", max_abs_diff},
           {"layers", layer_json},
           {"runtime_version", runtime_version}};
@@ -177,7 +179,8 @@ struct PreparedModel::Impl {
   std::shared_ptr<ImportedModel> model;
   runtime::RuntimeModel rt;
   runtime::DenseModel dense, dense_plain;
-  std::optional<torch::jit::Module> stock;  // none: see info.why_no_stock
+  std::optional<torch::jit::Module> stock;     // none: see info.why_no_stock
+  std::optional<torch::jit::Module> acs_file;  // none: see info.why_no_acs_file
   torch::Tensor input;
 };
 
@@ -201,6 +204,26 @@ StatusOr<torch::jit::Module> StockForm(const CompressedModel& compressed, const 
   } catch (const std::exception& e) {
     return Status::Internal("the exported model does not load back: " + ShortError(e));
   }
+}
+
+// The runtime's file (RuntimeModel::Save), read back as torch.jit.load reads it.
+StatusOr<torch::jit::Module> AcsFileForm(const runtime::RuntimeModel& rt) {
+  std::stringstream file;
+  ACS_RETURN_IF_ERROR(rt.Save(file));
+  try {
+    return torch::jit::load(file);
+  } catch (const std::exception& e) {
+    return Status::Internal("the runtime's file does not load back: " + ShortError(e));
+  }
+}
+
+// `form` when it runs on x, else none and why in *why_not.
+std::optional<torch::jit::Module> IfItRuns(StatusOr<torch::jit::Module> form, const torch::Tensor& x,
+                                           std::string* why_not) {
+  Status runs = form.ok() ? RunModule(*form, x).status() : form.status();
+  if (runs.ok()) return std::move(*form);
+  *why_not = runs.message();
+  return std::nullopt;
 }
 
 }  // namespace
@@ -251,8 +274,8 @@ StatusOr<PreparedModel> PreparedModel::Prepare(const ModelMeasureRequest& reques
   m.dense_baseline = runtime::DenseFormName(dense.form());
   m.runtime_dense_optimized = rt.dense_optimized();
   m.why_not_optimized = !dense.why_not_optimized().empty() ? "dense model: " + dense.why_not_optimized()
-                        : !rt.dense_optimized()           ? "runtime: " + rt.why_dense_not_optimized()
-                                                          : "";
+                        : !rt.dense_optimized()            ? "runtime: " + rt.why_dense_not_optimized()
+                                                           : "";
   m.device = measure::DetectDeviceClass({request.threads, m.runtime_version});
 
   torch::NoGradGuard no_grad;
@@ -264,17 +287,13 @@ StatusOr<PreparedModel> PreparedModel::Prepare(const ModelMeasureRequest& reques
   ACS_ASSIGN_OR_RETURN(torch::Tensor plain_out, dense_plain.Forward(x));
   (void)dense_out;
   (void)plain_out;
-  // The stock form is a second opinion: the measurement goes on without it.
-  std::optional<torch::jit::Module> stock;
-  StatusOr<torch::jit::Module> exported = StockForm(compressed, compress_options.calibration);
-  Status runs = exported.ok() ? RunModule(*exported, x).status() : exported.status();
-  if (runs.ok()) {
-    stock = std::move(*exported);
-  } else {
-    m.why_no_stock = runs.message();
-  }
-  return PreparedModel(std::unique_ptr<Impl>(new Impl{std::move(m), model, std::move(rt), std::move(dense),
-                                                      std::move(dense_plain), std::move(stock), x}));
+  // The forms of the download are second opinions: the measurement goes on without them.
+  std::optional<torch::jit::Module> stock =
+      IfItRuns(StockForm(compressed, compress_options.calibration), x, &m.why_no_stock);
+  std::optional<torch::jit::Module> acs_file = IfItRuns(AcsFileForm(rt), x, &m.why_no_acs_file);
+  return PreparedModel(
+      std::unique_ptr<Impl>(new Impl{std::move(m), model, std::move(rt), std::move(dense), std::move(dense_plain),
+                                     std::move(stock), std::move(acs_file), x}));
 }
 
 StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) {
@@ -291,9 +310,10 @@ StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) 
     };
   };
   std::vector<std::function<void()>> forms = {run(impl_->rt), run(impl_->dense), run(impl_->dense_plain)};
-  if (impl_->stock) {
-    forms.push_back([&failure, &x, this] {
-      StatusOr<torch::Tensor> y = RunModule(*impl_->stock, x);
+  for (std::optional<torch::jit::Module>* form : {&impl_->stock, &impl_->acs_file}) {
+    if (!*form) continue;
+    forms.push_back([&failure, &x, form] {
+      StatusOr<torch::Tensor> y = RunModule(**form, x);
       if (!y.ok() && failure.ok()) failure = y.status();
     });
   }
@@ -302,7 +322,9 @@ StatusOr<ModelMeasurement> PreparedModel::Time(measure::MeasureOptions options) 
   m.runtime = std::move(t[0]);
   m.dense = std::move(t[1]);
   m.dense_plain = std::move(t[2]);
-  if (impl_->stock) m.stock = std::move(t[3]);
+  size_t next = 3;
+  if (impl_->stock) m.stock = std::move(t[next++]);
+  if (impl_->acs_file) m.acs_file = std::move(t[next++]);
   return m;
 }
 
@@ -311,9 +333,7 @@ const std::vector<runtime::LayerKernel>& PreparedModel::layers() const { return 
 StatusOr<PreparedModel::Profile> PreparedModel::ProfileOps(int runs) {
   torch::NoGradGuard no_grad;
   const torch::Tensor& x = impl_->input;
-  auto run = [&x](auto& model) {
-    return [&x, &model]() -> Status { return model.Forward(x).status(); };
-  };
+  auto run = [&x](auto& model) { return [&x, &model]() -> Status { return model.Forward(x).status(); }; };
   Profile p;
   ACS_ASSIGN_OR_RETURN(p.runtime, worker::ProfileOps(run(impl_->rt), runs));
   ACS_ASSIGN_OR_RETURN(p.dense, worker::ProfileOps(run(impl_->dense), runs));
@@ -370,7 +390,8 @@ StatusOr<nlohmann::json> RunModelTaskIsolated(const std::vector<std::string>& co
   while (!out.empty() && out.back() == '\n') out.pop_back();
   out = out.substr(0, out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n'));
   const size_t start = out.rfind('\n');
-  nlohmann::json result = nlohmann::json::parse(start == std::string::npos ? out : out.substr(start + 1), nullptr, false);
+  nlohmann::json result =
+      nlohmann::json::parse(start == std::string::npos ? out : out.substr(start + 1), nullptr, false);
   if (!result.is_object()) return Status::Internal("the measuring child process gave no result");
   return result;
 }

@@ -10,10 +10,9 @@
 #include <cstdint>
 #include <istream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/child_process.h"
 #include "core/graph.h"
@@ -30,33 +29,38 @@ namespace acs::worker {
 constexpr int kModelRunsPerTurn = 3;
 
 struct ModelMeasureRequest {
-  std::string model_path;                // TorchScript file
+  std::string model_path;  // TorchScript file
   Policy policy;
-  Shape input_shape;                     // e.g. {1, 1, 28, 28}; the measured batch size too
+  Shape input_shape;  // e.g. {1, 1, 28, 28}; the measured batch size too
   int threads = 1;
-  std::string calibration_path;          // dataset for batch-norm recalibration and int8
-                                         // ranges (fitted to the input shape); empty = none:
-                                         // int8 ranges from synthetic inputs (timing only)
-  int64_t calibration_samples = 256;     // read at most this many
-  measure::MeasureOptions measure;       // threads is taken from `threads`
-  runtime::RuntimeOptions runtime;       // threads is taken from `threads`
+  std::string calibration_path;       // dataset for batch-norm recalibration and int8
+                                      // ranges (fitted to the input shape); empty = none:
+                                      // int8 ranges from synthetic inputs (timing only)
+  int64_t calibration_samples = 256;  // read at most this many
+  measure::MeasureOptions measure;    // threads is taken from `threads`
+  runtime::RuntimeOptions runtime;    // threads is taken from `threads`
 };
 
 struct ModelMeasurement {
   measure::DeviceClass device;
-  std::string model;                     // the path as given
+  std::string model;  // the path as given
   std::string policy_hash;
   int threads = 1;
-  measure::Measurement runtime;          // the compiled runtime
-  measure::Measurement dense;            // the original model, frozen and optimized for
-                                         // inference (runtime::DenseForm::kOptimized)
-  measure::Measurement dense_plain;      // the original frozen model as imported
-  measure::Measurement stock;            // the compressed model as exported (int8 layers as
-                                         // PyTorch's quantized ops, ExportQuantizedOps), saved,
-                                         // loaded and run by LibTorch: what the download does
-                                         // in stock PyTorch; not timed (median 0) when it
-                                         // cannot be made or run, with why_no_stock
+  measure::Measurement runtime;      // the compiled runtime
+  measure::Measurement dense;        // the original model, frozen and optimized for
+                                     // inference (runtime::DenseForm::kOptimized)
+  measure::Measurement dense_plain;  // the original frozen model as imported
+  measure::Measurement stock;        // the compressed model as exported (int8 layers as
+                                     // PyTorch's quantized ops, ExportQuantizedOps), saved,
+                                     // loaded and run by LibTorch: what the download does
+                                     // in stock PyTorch; not timed (median 0) when it
+                                     // cannot be made or run, with why_no_stock
   std::string why_no_stock;
+  measure::Measurement acs_file;  // the runtime's own file (compressed.acs.pt,
+                                  // RuntimeModel::Save) read back and run as
+                                  // LibTorch with the acs_rt ops runs it; not timed
+                                  // when it cannot be made or run, with why_no_acs_file
+  std::string why_no_acs_file;
   std::string dense_baseline;            // DenseFormName of what `dense` ran (the plain form
                                          // where optimizing changed the function)
   bool runtime_dense_optimized = false;  // the runtime's aten layers ran optimized too
@@ -67,10 +71,11 @@ struct ModelMeasurement {
 
   double speedup() const { return runtime.median_us > 0 ? dense.median_us / runtime.median_us : 0.0; }
   double stock_speedup() const { return stock.median_us > 0 ? dense.median_us / stock.median_us : 0.0; }
+  double acs_file_speedup() const { return acs_file.median_us > 0 ? dense.median_us / acs_file.median_us : 0.0; }
   // {device_class, model, policy_hash, threads, runtime: {median_us, iqr_us, samples_us, ...},
   //  dense: {...}, dense_baseline: "frozen + optimize_for_inference", dense_plain: {...},
-  //  stock: {...}, why_no_stock, runtime_dense_optimized, why_not_optimized, speedup, speedup_vs_plain,
-  //  stock_speedup, max_abs_diff,
+  //  stock: {...}, why_no_stock, acs_file: {...}, why_no_acs_file, runtime_dense_optimized,
+  //  why_not_optimized, speedup, speedup_vs_plain, stock_speedup, acs_file_speedup, max_abs_diff,
   //  layers: [...], runtime_version}
   nlohmann::json ToJson() const;
 };
@@ -114,10 +119,10 @@ nlohmann::json LayerKernelJson(const runtime::LayerKernel& layer);
 
 // How a farm "measure-model" task is run; the task itself says what to measure.
 struct ModelTaskOptions {
-  measure::MeasureOptions measure;       // timing; threads is taken from the task
-  runtime::RuntimeOptions runtime;       // kernel choice; threads is taken from the task
-  std::string model_name = "model";      // recorded as "model" in the result and named in
-                                         // errors in place of the in-memory model file
+  measure::MeasureOptions measure;   // timing; threads is taken from the task
+  runtime::RuntimeOptions runtime;   // kernel choice; threads is taken from the task
+  std::string model_name = "model";  // recorded as "model" in the result and named in
+                                     // errors in place of the in-memory model file
 };
 
 // Runs one "measure-model" task: `spec_json` is {"policy": <Policy::ToJson object>,

@@ -27,17 +27,16 @@ std::string ReadFile(const std::filesystem::path& p) {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("acs_cli_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("acs_cli_test_" + std::to_string(::getpid()) + "_" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // Runs `acs ARGS` with stdout and stderr captured separately.
   Result Acs(const std::string& args) {
-    std::string cmd = std::string(ACS_BINARY_DIR) + "/cli/acs " + args + " >" + (dir_ / "out").string() +
-                      " 2>" + (dir_ / "err").string();
+    std::string cmd = std::string(ACS_BINARY_DIR) + "/cli/acs " + args + " >" + (dir_ / "out").string() + " 2>" +
+                      (dir_ / "err").string();
     int status = std::system(cmd.c_str());
     Result r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -120,6 +119,20 @@ TEST_F(CliTest, CompressMalformedPolicy) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("sparsity"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists("x.pt"));
+}
+
+TEST_F(CliTest, CompressFormatErrors) {
+  std::string policy = Write("p.json", "{\"version\": 1}");
+  const std::string common = "compress model.pt --policy " + policy + " --out x.pt --input 1x3x8x8 ";
+  Result r = Acs(common + "--format onnx");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--format is 'torch' or 'acs', not 'onnx'"), std::string::npos) << r.err;
+  r = Acs(common + "--format acs --int8 ops");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--int8 applies to --format torch"), std::string::npos) << r.err;
+  r = Acs(common + "--format acs --threads 0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--threads must be >= 1"), std::string::npos) << r.err;
 }
 
 TEST_F(CliTest, EvalCorruptModel) {

@@ -238,11 +238,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(RuntimeTest, Int8LayersRunTheInt8KernelsWithBatchNormAndReluFused) {
   std::shared_ptr<ImportedModel> model = Import("plain");
   ASSERT_NE(model, nullptr);
-  Policy policy;
-  policy.layers["features.conv1"] = LayerConfig{0.5, Pattern::kBlock, 4};
-  policy.layers["features.conv2"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt8};
-  policy.layers["classifier.fc1"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt8};
-  policy.layers["classifier.fc2"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt4w};
+  const Policy policy = LowPrecisionPolicy();
   CompressorOptions calibrate;
   calibrate.calibration = torch::rand({8, 3, 16, 16});
   Built b = Build(*model, policy, AllSparse(1), calibrate);

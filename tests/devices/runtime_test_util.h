@@ -32,6 +32,16 @@ inline std::shared_ptr<ImportedModel> Import(const std::string& name, const std:
 }
 
 // Every sparse config gets a sparse kernel, however dense.
+// The "plain" test model with conv1 in 1x4 blocks, conv2 and fc1 int8, fc2 int4w.
+inline Policy LowPrecisionPolicy() {
+  Policy p;
+  p.layers["features.conv1"] = LayerConfig{0.5, Pattern::kBlock, 4};
+  p.layers["features.conv2"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt8};
+  p.layers["classifier.fc1"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt8};
+  p.layers["classifier.fc2"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt4w};
+  return p;
+}
+
 inline RuntimeOptions AllSparse(int threads) {
   RuntimeOptions o;
   o.threads = threads;

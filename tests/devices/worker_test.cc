@@ -219,6 +219,10 @@ TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
     EXPECT_EQ(m->stock.samples_us.size(), 4u);
     EXPECT_GT(m->stock.median_us, 0);
     EXPECT_DOUBLE_EQ(m->ToJson()["stock_speedup"].get<double>(), m->dense.median_us / m->stock.median_us);
+    // So is the runtime's own file (compressed.acs.pt), read back.
+    EXPECT_EQ(m->acs_file.samples_us.size(), 4u) << m->why_no_acs_file;
+    EXPECT_GT(m->acs_file.median_us, 0);
+    EXPECT_DOUBLE_EQ(m->ToJson()["acs_file_speedup"].get<double>(), m->dense.median_us / m->acs_file.median_us);
     EXPECT_EQ(m->policy_hash, req.policy.Hash());
     EXPECT_LT(m->max_abs_diff, 1e-3);
   }
