@@ -6,8 +6,10 @@ file as loaded and after the same, timed alternately in ROUNDS rounds. The stron
 baseline of a round is the faster of the two dense forms; the speedup of a round is that
 baseline over the faster compressed form. Prints a table and writes JSON.
 
-usage: /usr/bin/python3 bench_export.py [--rounds N] [--json OUT.json] NAME=DENSE.pt,COMPRESSED.pt,SHAPE ...
-  SHAPE is the input shape, e.g. 1x3x32x32.
+usage: /usr/bin/python3 bench_export.py [--rounds N] [--json OUT.json] [--ops LIB]
+                                        NAME=DENSE.pt,COMPRESSED.pt,SHAPE ...
+  SHAPE is the input shape, e.g. 1x3x32x32. --ops loads a library of TorchScript ops first
+  (libacs_ops.so, for compressed.acs.pt files).
 """
 import argparse
 import json
@@ -18,7 +20,8 @@ import sys
 CASE = r"""
 import json, sys, time, torch
 torch.set_num_threads(1)
-dense_path, compressed_path, shape, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+dense_path, compressed_path, shape, rounds, ops = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+if ops: torch.ops.load_library(ops)
 x = torch.rand(*[int(d) for d in shape.split("x")])
 def forms(path):
     plain = torch.jit.load(path).eval()
@@ -47,6 +50,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json")
+    parser.add_argument("--ops", default="", help="torch.ops.load_library this first (libacs_ops.so)")
     parser.add_argument("cases", nargs="+", metavar="NAME=DENSE.pt,COMPRESSED.pt,SHAPE")
     args = parser.parse_args()
     rows = []
@@ -55,7 +59,7 @@ def main():
     for case in args.cases:
         name, _, spec = case.partition("=")
         dense, compressed, shape = spec.split(",")
-        out = subprocess.run([sys.executable, "-c", CASE, dense, compressed, shape, str(args.rounds)],
+        out = subprocess.run([sys.executable, "-c", CASE, dense, compressed, shape, str(args.rounds), args.ops],
                              capture_output=True, text=True, check=True)
         t = json.loads(out.stdout)
         rounds = range(args.rounds)
