@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <optional>
 #include <utility>
 
@@ -345,12 +346,11 @@ StatusOr<torch::Tensor> RuntimeModel::Forward(const torch::Tensor& x) {
 
 Status RuntimeModel::Save(const std::string& path) const {
   if (graph_ == nullptr) return Status::FailedPrecondition("the runtime model was not compiled (CompileForRuntime)");
-  try {
-    saveable_.save(path);
-  } catch (const std::exception& e) {
-    return Status::Internal("saving the runtime model to " + path + " failed: " + ShortError(e));
-  }
-  return Status::Ok();
+  std::ofstream out(path, std::ios::binary);
+  Status saved = out ? Save(out) : Status::Internal("cannot write " + path);
+  out.close();
+  if (saved.ok() && !out) saved = Status::Internal("writing " + path + " failed");
+  return saved.ok() ? saved : Status::Internal("saving the runtime model to " + path + ": " + saved.message());
 }
 
 Status RuntimeModel::Save(std::ostream& out) const {
