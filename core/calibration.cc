@@ -17,16 +17,6 @@ using torch::jit::Value;
 
 bool Is(const JitNode* node, const char* kind) { return node->kind() == c10::Symbol::fromQualString(kind); }
 
-torch::Tensor ConstantTensor(JitNode* node, size_t input) {
-  c10::optional<c10::IValue> v = torch::jit::toIValue(node->input(input));
-  return v && v->isTensor() ? v->toTensor() : torch::Tensor();
-}
-
-void ReplaceInput(torch::jit::Graph& g, JitNode* node, size_t input, const c10::IValue& value) {
-  torch::jit::WithInsertPoint guard(node);
-  node->replaceInput(input, g.insertConstant(value));
-}
-
 // A compressor's activation fake-quant: per tensor, feeding a weighted op's input.
 bool IsActivationFakeQuant(JitNode* node) {
   if (!Is(node, "aten::fake_quantize_per_tensor_affine") || node->inputs().size() != 5) return false;

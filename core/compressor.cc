@@ -21,29 +21,19 @@ using torch::jit::Value;
 // Everything the compressed graph differs in, with tensors in their physical
 // (channels removed) shapes. Undefined tensors mean "unchanged".
 struct Plan {
-  std::vector<torch::Tensor> keep;             // per group: kept channel indices, sorted
-  std::vector<torch::Tensor> weight, bias;     // per layer
-  std::vector<torch::Tensor> mask;             // per layer: sparsity pattern, undefined = none
-  std::vector<int64_t> groups;                 // per layer: new groups of a depthwise conv; 0 = same
-  std::vector<torch::Tensor> channel_tensor;   // per Graph::channel_tensors entry
+  std::vector<torch::Tensor> keep;            // per group: kept channel indices, sorted
+  std::vector<torch::Tensor> weight, bias;    // per layer
+  std::vector<torch::Tensor> mask;            // per layer: sparsity pattern, undefined = none
+  std::vector<int64_t> groups;                // per layer: new groups of a depthwise conv; 0 = same
+  std::vector<torch::Tensor> channel_tensor;  // per Graph::channel_tensors entry
   std::map<int, std::pair<torch::Tensor, torch::Tensor>> bn_stats;  // node -> (mean, var)
-  std::map<int, ActivationQuant> act_quant;    // layer -> input quantization
+  std::map<int, ActivationQuant> act_quant;                         // layer -> input quantization
 };
-
-torch::Tensor ConstantTensor(Node* node, size_t input) {
-  c10::optional<c10::IValue> v = torch::jit::toIValue(node->input(input));
-  return v && v->isTensor() ? v->toTensor() : torch::Tensor();
-}
-
-void ReplaceInput(torch::jit::Graph& g, Node* node, size_t input, const c10::IValue& value) {
-  torch::jit::WithInsertPoint guard(node);
-  node->replaceInput(input, g.insertConstant(value));
-}
 
 // Kept positions along an axis of `total` entries whose channels come from `segments`;
 // undefined when every position is kept.
-torch::Tensor KeptPositions(const std::vector<ChannelSegment>& segments,
-                            const std::vector<torch::Tensor>& keep, int64_t total) {
+torch::Tensor KeptPositions(const std::vector<ChannelSegment>& segments, const std::vector<torch::Tensor>& keep,
+                            int64_t total) {
   bool any = false;
   for (const ChannelSegment& s : segments) any |= keep[s.group].defined();
   if (!any) return {};
@@ -77,7 +67,8 @@ torch::Tensor Expand(const torch::Tensor& physical, const torch::Tensor& dense, 
   if (!positions.defined()) return physical;
   std::vector<int64_t> shape = physical.sizes().vec();
   shape[axis] = dense.size(axis);
-  torch::Tensor out = fill_from_dense && dense.sizes().vec() == shape ? dense.clone() : torch::zeros(shape, physical.options());
+  torch::Tensor out =
+      fill_from_dense && dense.sizes().vec() == shape ? dense.clone() : torch::zeros(shape, physical.options());
   return out.index_copy_(axis, positions, physical);
 }
 
@@ -164,14 +155,11 @@ void TransformLayers(const Graph& g, const Policy& policy, const std::vector<Nod
 }
 
 // Index of the groups argument of a convolution node.
-size_t GroupsInput(Node* node) {
-  return std::string(node->kind().toQualString()) == "aten::_convolution" ? 8 : 6;
-}
+size_t GroupsInput(Node* node) { return std::string(node->kind().toQualString()) == "aten::_convolution" ? 8 : 6; }
 
 // The compressed forward graph. With remove_channels false, tensors are expanded back to
 // their dense shapes with removed channels zero (the masked simulation).
-std::shared_ptr<torch::jit::Graph> Materialize(const ImportedModel& model, const Plan& plan,
-                                               bool remove_channels) {
+std::shared_ptr<torch::jit::Graph> Materialize(const ImportedModel& model, const Plan& plan, bool remove_channels) {
   const Graph& g = model.graph;
   std::shared_ptr<torch::jit::Graph> jit = model.frozen->copy();
   std::vector<Node*> nodes = TopLevelNodes(*jit);  // before inserting constants
@@ -215,9 +203,9 @@ std::shared_ptr<torch::jit::Graph> Materialize(const ImportedModel& model, const
   for (const auto& [li, q] : plan.act_quant) {
     Node* node = nodes[g.layers[li].node];
     torch::jit::WithInsertPoint guard(node);
-    Value* quantized = jit->insert(c10::Symbol::fromQualString("aten::fake_quantize_per_tensor_affine"),
-                                   {node->input(0), q.scale, q.zero_point, ActivationQuant::kMin,
-                                    ActivationQuant::kMax});
+    Value* quantized =
+        jit->insert(c10::Symbol::fromQualString("aten::fake_quantize_per_tensor_affine"),
+                    {node->input(0), q.scale, q.zero_point, ActivationQuant::kMin, ActivationQuant::kMax});
     node->replaceInput(0, quantized);
   }
   return jit;
@@ -239,7 +227,8 @@ double RefitFlops(const torch::Tensor& mask, int64_t rows, int64_t inputs) {
 Status ReconstructLayers(const ImportedModel& model, const Policy& policy, const CompressorOptions& options,
                          Plan* plan) {
   const Graph& g = model.graph;
-  torch::Tensor images = options.calibration.narrow(0, 0, std::min(options.calibration.size(0), options.reconstruction_images));
+  torch::Tensor images =
+      options.calibration.narrow(0, 0, std::min(options.calibration.size(0), options.reconstruction_images));
   std::vector<Node*> nodes = TopLevelNodes(*model.frozen);
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   std::vector<int> refit;  // which layers, in order; refits never change this choice
@@ -255,7 +244,8 @@ Status ReconstructLayers(const ImportedModel& model, const Policy& policy, const
   }
   if (refit.empty()) return Status::Ok();
   // The dense model's inputs of every refit layer, in one pass.
-  ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> dense_inputs, CaptureLayerInputs(*model.frozen, model.module, images, refit));
+  ACS_ASSIGN_OR_RETURN(std::vector<torch::Tensor> dense_inputs,
+                       CaptureLayerInputs(*model.frozen, model.module, images, refit));
   for (size_t r = 0; r < refit.size(); ++r) {
     const int li = refit[r];
     const Layer& layer = g.layers[li];
@@ -298,8 +288,8 @@ Status RecalibrateBatchNorm(const ImportedModel& model, const CompressorOptions&
 }
 
 // Measures the input range of every int8 layer on the calibration data.
-Status CalibrateActivations(const ImportedModel& model, const Policy& policy,
-                            const CompressorOptions& options, Plan* plan) {
+Status CalibrateActivations(const ImportedModel& model, const Policy& policy, const CompressorOptions& options,
+                            Plan* plan) {
   const Graph& g = model.graph;
   std::vector<int> int8_layers;
   for (size_t li = 0; li < g.layers.size(); ++li) {
@@ -327,9 +317,7 @@ int64_t Numel(const torch::Tensor& t) { return t.defined() ? t.numel() : 0; }
 
 }  // namespace
 
-StatusOr<torch::Tensor> CompressedModel::Forward(const torch::Tensor& input) {
-  return RunModule(module, input);
-}
+StatusOr<torch::Tensor> CompressedModel::Forward(const torch::Tensor& input) { return RunModule(module, input); }
 
 Status CompressedModel::Save(const std::string& path) {
   std::string tmp = path + ".tmp";
@@ -392,7 +380,8 @@ StatusOr<CompressedModel> Compress(const ImportedModel& model, const Policy& pol
     r.out_channels_before = layer.out_channels;
     LayerPositions pos = PositionsOf(layer, plan);
     r.out_channels_after = pos.out.defined() ? pos.out.numel() : layer.out_channels;
-    r.in_channels_after = layer.depthwise() ? r.out_channels_after : (pos.in.defined() ? pos.in.numel() : layer.in_channels);
+    r.in_channels_after =
+        layer.depthwise() ? r.out_channels_after : (pos.in.defined() ? pos.in.numel() : layer.in_channels);
     r.weights = Numel(w);
     r.zeros = zeros;
     out.layers.push_back(r);

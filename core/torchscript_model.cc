@@ -72,8 +72,8 @@ StatusOr<torch::Tensor> Prediction(const c10::IValue& out) {
 
 }  // namespace
 
-StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph,
-                                 const torch::jit::Module& self, const torch::Tensor& input) {
+StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& self,
+                                 const torch::Tensor& input) {
   try {
     torch::NoGradGuard no_grad;
     torch::jit::GraphFunction fn("run", graph, nullptr);
@@ -83,6 +83,16 @@ StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph
   } catch (const std::exception& e) {
     return Status::InvalidArgument("running the model failed: " + ShortError(e));
   }
+}
+
+torch::Tensor ConstantTensor(torch::jit::Node* node, size_t input) {
+  c10::optional<c10::IValue> v = torch::jit::toIValue(node->input(input));
+  return v && v->isTensor() ? v->toTensor() : torch::Tensor();
+}
+
+void ReplaceInput(torch::jit::Graph& graph, torch::jit::Node* node, size_t input, const c10::IValue& value) {
+  torch::jit::WithInsertPoint guard(node);
+  node->replaceInput(input, graph.insertConstant(value));
 }
 
 std::vector<torch::jit::Node*> WeightedNodes(torch::jit::Graph& graph) {
@@ -112,10 +122,8 @@ StatusOr<std::vector<c10::IValue>> RunForValues(const std::shared_ptr<torch::jit
   }
 }
 
-StatusOr<std::vector<torch::Tensor>> CaptureLayerInputs(torch::jit::Graph& graph,
-                                                        const torch::jit::Module& self,
-                                                        const torch::Tensor& input,
-                                                        const std::vector<int>& layers) {
+StatusOr<std::vector<torch::Tensor>> CaptureLayerInputs(torch::jit::Graph& graph, const torch::jit::Module& self,
+                                                        const torch::Tensor& input, const std::vector<int>& layers) {
   std::shared_ptr<torch::jit::Graph> copy = graph.copy();
   std::vector<torch::jit::Node*> nodes = WeightedNodes(*copy);
   std::vector<torch::jit::Value*> captured;
@@ -148,9 +156,9 @@ StatusOr<torch::Tensor> RunModule(torch::jit::Module& module, const torch::Tenso
 namespace acs {
 
 bool IsWeightedOpKind(const std::string& k) {
-  return k == "aten::linear" || k == "aten::conv2d" || k == "aten::_convolution" ||
-         k == "aten::conv1d" || k == "aten::conv3d" || k == "aten::conv_transpose1d" ||
-         k == "aten::conv_transpose2d" || k == "aten::conv_transpose3d";
+  return k == "aten::linear" || k == "aten::conv2d" || k == "aten::_convolution" || k == "aten::conv1d" ||
+         k == "aten::conv3d" || k == "aten::conv_transpose1d" || k == "aten::conv_transpose2d" ||
+         k == "aten::conv_transpose3d";
 }
 
 }  // namespace acs

@@ -37,8 +37,8 @@ torch::jit::Module ModuleFromGraph(const torch::jit::Graph& graph);
 
 // Runs `graph` (a copy of a frozen forward) with `self` and one input, returning the
 // output tensor (the first tensor of a tuple output). Errors from TorchScript become a Status.
-StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph,
-                                 const torch::jit::Module& self, const torch::Tensor& input);
+StatusOr<torch::Tensor> RunGraph(const std::shared_ptr<torch::jit::Graph>& graph, const torch::jit::Module& self,
+                                 const torch::Tensor& input);
 
 // Runs `graph` (a copy of a frozen forward, changed: its outputs become `values`, which
 // belong to it) with `self` and one input, returning `values` as computed. A failure is
@@ -51,13 +51,17 @@ StatusOr<std::vector<c10::IValue>> RunForValues(const std::shared_ptr<torch::jit
 // Runs a copy of `graph` on `input` and returns, for each index in `layers` (positions
 // among the graph's weighted ops, see IsWeightedOpKind), a copy of that op's input tensor
 // as the op sees it.
-StatusOr<std::vector<torch::Tensor>> CaptureLayerInputs(torch::jit::Graph& graph,
-                                                        const torch::jit::Module& self,
-                                                        const torch::Tensor& input,
-                                                        const std::vector<int>& layers);
+StatusOr<std::vector<torch::Tensor>> CaptureLayerInputs(torch::jit::Graph& graph, const torch::jit::Module& self,
+                                                        const torch::Tensor& input, const std::vector<int>& layers);
 
 // The graph's weighted ops (see IsWeightedOpKind) in order.
 std::vector<torch::jit::Node*> WeightedNodes(torch::jit::Graph& graph);
+
+// Input `input` of `node` when it is a constant tensor; else undefined.
+torch::Tensor ConstantTensor(torch::jit::Node* node, size_t input);
+
+// Makes input `input` of `node` a new constant `value`, inserted before the node.
+void ReplaceInput(torch::jit::Graph& graph, torch::jit::Node* node, size_t input, const c10::IValue& value);
 
 // Runs the module's forward on one input under no-grad, returning the output tensor (the
 // first tensor of a tuple output). Errors become a Status.

@@ -26,11 +26,6 @@ bool Is(const Node* node, const char* kind) { return node->kind() == c10::Symbol
 
 c10::optional<c10::IValue> Constant(Value* v) { return torch::jit::toIValue(v); }
 
-torch::Tensor ConstantTensor(Node* node, size_t input) {
-  c10::optional<c10::IValue> v = Constant(node->input(input));
-  return v && v->isTensor() ? v->toTensor() : torch::Tensor();
-}
-
 std::optional<double> ConstantDouble(Value* v) {
   c10::optional<c10::IValue> c = Constant(v);
   if (!c || !(c->isDouble() || c->isInt())) return std::nullopt;
