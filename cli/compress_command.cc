@@ -17,6 +17,7 @@ namespace {
 const char kHelp[] =
     "usage: acs compress MODEL.pt --policy POLICY.json --out OUT.pt [--input SHAPE]\n"
     "                    [--calib DATA] [--calib-samples N] [--no-bn-recal] [--masked]\n"
+    "                    [--refit exact|sweep|exact+sweep|none]\n"
     "                    [--int8 auto|ops|simulated] [--format torch|acs] [--threads N]\n"
     "\n"
     "Applies a per-layer policy (see README: policy JSON) and writes a TorchScript file\n"
@@ -31,6 +32,10 @@ const char kHelp[] =
     "  --calib-samples N    calibration samples to use (default 256)\n"
     "  --no-bn-recal        keep the batch-norm statistics of the original model\n"
     "  --masked             keep dense shapes, zeroing removed channels instead\n"
+    "  --refit MODE         with --calib: how layers are refit to the dense model's outputs by\n"
+    "                       least squares; exact (default): exactly where that is cheap, not\n"
+    "                       at all elsewhere; sweep: every layer by SparseGPT's column sweep;\n"
+    "                       exact+sweep: the sweep where exact is too costly; none: no refit\n"
     "  --int8 MODE          auto (default): int8 layers as quantized::conv2d / linear,\n"
     "                       quint8 between them, except regions whose quantize / dequantize\n"
     "                       borders cost more than they save, which run in fp32;\n"
@@ -64,7 +69,8 @@ Status SaveForRuntime(const ImportedModel& model, const Policy& policy, const Co
 }  // namespace
 
 int CompressCommand(int argc, char** argv) {
-  std::set<std::string> valued = {"policy", "out", "input", "calib", "calib-samples", "int8", "format", "threads"};
+  std::set<std::string> valued = {"policy", "out",    "input",   "calib", "calib-samples",
+                                  "int8",   "format", "threads", "refit"};
   valued.insert(kDataFlags.begin(), kDataFlags.end());
   auto args = ParseFlags(argc, argv, 2, valued, {"help", "no-bn-recal", "masked"});
   if (!args.ok()) return Fail("compress", args.status());
@@ -105,6 +111,15 @@ int CompressCommand(int argc, char** argv) {
   }
   options.recalibrate_batch_norm = !args->Has("no-bn-recal");
   options.remove_channels = !args->Has("masked");
+  const std::string refit = args->Get("refit", "exact");
+  constexpr double kSweepFlops = 1e11;  // a reduction of about 4,600 (512 x 3 x 3)
+  if (refit == "sweep" || refit == "exact+sweep") options.max_sweep_flops = kSweepFlops;
+  if (refit == "sweep") options.max_reconstruction_flops = 0;
+  if (refit == "none") options.reconstruct = false;
+  if (refit != "exact" && refit != "sweep" && refit != "exact+sweep" && refit != "none") {
+    return Fail("compress",
+                Status::InvalidArgument("--refit is 'exact', 'sweep', 'exact+sweep' or 'none', not '" + refit + "'"));
+  }
   const std::string int8 = args->Get("int8", "auto");
   if (int8 != "auto" && int8 != "ops" && int8 != "simulated") {
     return Fail("compress", Status::InvalidArgument("--int8 is 'auto', 'ops' or 'simulated', not '" + int8 + "'"));

@@ -221,6 +221,20 @@ double RefitFlops(const torch::Tensor& mask, int64_t rows, int64_t inputs) {
   return (support.pow(3) / 3).sum().item<double>();
 }
 
+// Floating-point work of SolveMaskedLeastSquaresSweep: the factorizations and the updates.
+double SweepFlops(int64_t rows, int64_t inputs) {
+  const double k = static_cast<double>(inputs);
+  return k * k * k + 2 * static_cast<double>(rows) * k * k;
+}
+
+enum class Refit { kNone, kExact, kSweep };
+
+Refit RefitOf(const CompressorOptions& options, const torch::Tensor& mask, int64_t rows, int64_t inputs) {
+  if (inputs <= options.max_reconstruction_inputs && RefitFlops(mask, rows, inputs) <= options.max_reconstruction_flops)
+    return Refit::kExact;
+  return SweepFlops(rows, inputs) <= options.max_sweep_flops ? Refit::kSweep : Refit::kNone;
+}
+
 // Refits every layer whose own sparsity pattern or input channels the policy changed, in
 // execution order, so that each sees the compressed model's activations including the
 // refits before it.
@@ -232,15 +246,17 @@ Status ReconstructLayers(const ImportedModel& model, const Policy& policy, const
   std::vector<Node*> nodes = TopLevelNodes(*model.frozen);
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   std::vector<int> refit;  // which layers, in order; refits never change this choice
+  std::vector<Refit> how;
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const Layer& layer = g.layers[li];
     if (!plan->weight[li].defined() || !layer.compressible || layer.groups != 1) continue;
     LayerPositions pos = PositionsOf(layer, *plan);
     if (!plan->mask[li].defined() && !pos.in.defined()) continue;  // same inputs, same support
-    const int64_t inputs = plan->weight[li].numel() / plan->weight[li].size(0);
-    if (inputs > options.max_reconstruction_inputs) continue;
-    if (RefitFlops(plan->mask[li], plan->weight[li].size(0), inputs) > options.max_reconstruction_flops) continue;
+    const int64_t rows = plan->weight[li].size(0), inputs = plan->weight[li].numel() / rows;
+    const Refit r = RefitOf(options, plan->mask[li], rows, inputs);
+    if (r == Refit::kNone) continue;
     refit.push_back(static_cast<int>(li));
+    how.push_back(r);
   }
   if (refit.empty()) return Status::Ok();
   // The dense model's inputs of every refit layer, in one pass.
@@ -261,7 +277,8 @@ Status ReconstructLayers(const ImportedModel& model, const Policy& policy, const
     torch::Tensor b_old = layer.has_bias ? Select(ConstantTensor(nodes[layer.node], 2), 0, pos.out) : torch::Tensor();
     if (b_old.defined()) y += b_old.unsqueeze(1);
     torch::Tensor x = LayerInputColumns(layer, x_new[0], columns);
-    auto [w, b] = SolveMaskedLeastSquares(x, y, plan->mask[li], layer.has_bias);
+    auto [w, b] = how[r] == Refit::kExact ? SolveMaskedLeastSquares(x, y, plan->mask[li], layer.has_bias)
+                                          : SolveMaskedLeastSquaresSweep(x, y, plan->mask[li], layer.has_bias);
     LayerConfig config = policy.Get(layer.name);
     plan->weight[li] = SimulatePrecision(w.view(plan->weight[li].sizes()), config.precision).contiguous();
     if (b.defined()) plan->bias[li] = b;

@@ -26,8 +26,12 @@ struct CompressorOptions {
   bool reconstruct = true;
   int64_t reconstruction_images = 64;        // calibration images used to refit
   int64_t reconstruction_columns = 4096;     // sampled output positions per layer
-  int64_t max_reconstruction_inputs = 2304;  // layers with a longer reduction are not refit
-  double max_reconstruction_flops = 2e9;     // nor layers whose solves would cost more
+  // Each layer is refit exactly (one solve per distinct row support) within both limits;
+  // past either, by the column sweep (SolveMaskedLeastSquaresSweep) within its own limit,
+  // off by default: on the models measured it scored below leaving such layers alone.
+  int64_t max_reconstruction_inputs = 2304;  // reduction length K of an exact refit
+  double max_reconstruction_flops = 2e9;     // work of its solves
+  double max_sweep_flops = 0;                // work of a sweep (about K^3 + 2 O K^2); 0: none
   uint64_t seed = 0;                      // for the sampled positions
   int64_t calibration_batch = 64;      // samples per forward pass while calibrating
   // true: removed channels are cut out of the tensors (the export). false: tensors keep

@@ -2,6 +2,7 @@
 
 #include <torch/nn/functional.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -44,6 +45,53 @@ std::pair<torch::Tensor, torch::Tensor> SolveMaskedLeastSquares(const torch::Ten
   }
   torch::Tensor weight = full.narrow(1, 0, k).to(y_in.dtype());
   torch::Tensor bias = fit_bias ? full.select(1, k).to(y_in.dtype()) : torch::Tensor();
+  return {weight, bias};
+}
+
+std::pair<torch::Tensor, torch::Tensor> SolveMaskedLeastSquaresSweep(const torch::Tensor& x_in,
+                                                                    const torch::Tensor& y_in,
+                                                                    const torch::Tensor& mask, bool fit_bias,
+                                                                    double ridge) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = x_in.to(torch::kFloat64);
+  const int64_t k = x.size(0), rows = y_in.size(0);
+  if (fit_bias) x = torch::cat({x, torch::ones({1, x.size(1)}, x.options())}, 0);
+  const int64_t columns = x.size(0);
+  torch::Tensor h = x.matmul(x.t());
+  const double damp = ridge * h.diagonal().narrow(0, 0, k).mean().item<double>() + 1e-12;
+  h.diagonal().narrow(0, 0, k).add_(damp);
+  torch::Tensor l = torch::linalg_cholesky(h);
+  // W* = Y X^T H^-1: the best weights without the mask.
+  torch::Tensor w = torch::cholesky_solve(y_in.to(torch::kFloat64).matmul(x.t()).t(), l).t().contiguous();
+  if (mask.defined()) {
+    torch::Tensor keep = torch::ones({rows, columns}, w.options());
+    keep.narrow(1, 0, k).copy_((mask.reshape({rows, k}) != 0).to(torch::kFloat64));
+    // H^-1 = U^T U with U upper triangular; row j of U, scaled by 1 / U[j][j], is how the
+    // later columns compensate the error of column j (SparseGPT, Frantar & Alistarh 2023).
+    torch::Tensor u = torch::linalg_cholesky(torch::cholesky_inverse(l)).t().contiguous();
+    constexpr int64_t kBlock = 128;  // columns whose updates of the later ones are batched
+    for (int64_t start = 0; start < columns; start += kBlock) {
+      const int64_t width = std::min(kBlock, columns - start);
+      torch::Tensor block = w.narrow(1, start, width).clone();
+      torch::Tensor errors = torch::zeros({rows, width}, w.options());
+      torch::Tensor u_block = u.narrow(0, start, width).narrow(1, start, width);
+      for (int64_t j = 0; j < width; ++j) {
+        torch::Tensor weight = block.select(1, j);
+        torch::Tensor error = (weight - weight * keep.select(1, start + j)) / u_block[j][j];
+        // Column j itself becomes its kept part; the later columns of the block compensate.
+        block.narrow(1, j, width - j).sub_(error.unsqueeze(1) * u_block[j].narrow(0, j, width - j).unsqueeze(0));
+        errors.select(1, j).copy_(error);
+      }
+      w.narrow(1, start, width).copy_(block);
+      const int64_t rest = columns - start - width;
+      if (rest > 0) {
+        w.narrow(1, start + width, rest).sub_(errors.matmul(u.narrow(0, start, width).narrow(1, start + width, rest)));
+      }
+    }
+    w.mul_(keep);  // exact zeros where rounding left a residue
+  }
+  torch::Tensor weight = w.narrow(1, 0, k).to(y_in.dtype()).contiguous();
+  torch::Tensor bias = fit_bias ? w.select(1, k).to(y_in.dtype()).contiguous() : torch::Tensor();
   return {weight, bias};
 }
 

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <iostream>
+
 #include "core/compressor.h"
 #include "core/evaluator.h"
 #include "core/importer.h"
@@ -35,6 +38,40 @@ TEST(SolveMaskedLeastSquaresTest, FullSupportMatchesOrdinaryLeastSquares) {
   EXPECT_TRUE(torch::allclose(w_fit, expected, 1e-8, 1e-8));
 }
 
+TEST(SolveMaskedLeastSquaresSweepTest, WithoutAMaskItIsTheExactSolution) {
+  torch::manual_seed(6);
+  torch::Tensor x = torch::randn({40, 200}, torch::kFloat64);
+  torch::Tensor y = torch::randn({7, 200}, torch::kFloat64);
+  auto [w_exact, b_exact] = SolveMaskedLeastSquares(x, y, torch::Tensor(), /*fit_bias=*/true);
+  auto [w_sweep, b_sweep] = SolveMaskedLeastSquaresSweep(x, y, torch::Tensor(), /*fit_bias=*/true);
+  EXPECT_TRUE(torch::allclose(w_sweep, w_exact, 1e-8, 1e-8));
+  EXPECT_TRUE(torch::allclose(b_sweep, b_exact, 1e-8, 1e-8));
+}
+
+// On correlated inputs with every row's own mask, the sweep's fit lies between the exact
+// restricted solution (the optimum) and masking the unconstrained solution.
+TEST(SolveMaskedLeastSquaresSweepTest, LiesBetweenMaskingAndTheExactFitWithPrunedWeightsZero) {
+  torch::manual_seed(7);
+  const int64_t k = 300, rows = 16, samples = 1000;
+  torch::Tensor mix = torch::randn({k, k}, torch::kFloat64) / std::sqrt(static_cast<double>(k));
+  torch::Tensor x = (torch::eye(k, torch::kFloat64) + mix).matmul(torch::randn({k, samples}, torch::kFloat64));
+  torch::Tensor y = torch::randn({rows, k}, torch::kFloat64).matmul(x) + 0.5;
+  torch::Tensor mask = (torch::rand({rows, k}) > 0.6).to(torch::kFloat64);
+  auto residual = [&](const torch::Tensor& w, const torch::Tensor& b) {
+    return (y - w.matmul(x) - b.unsqueeze(1)).pow(2).sum().item<double>();
+  };
+  auto [w_exact, b_exact] = SolveMaskedLeastSquares(x, y, mask, /*fit_bias=*/true);
+  auto [w_sweep, b_sweep] = SolveMaskedLeastSquaresSweep(x, y, mask, /*fit_bias=*/true);
+  auto [w_free, b_free] = SolveMaskedLeastSquares(x, y, torch::Tensor(), /*fit_bias=*/true);
+  const double exact = residual(w_exact, b_exact), sweep = residual(w_sweep, b_sweep),
+               masked = residual(w_free * mask, b_free);
+  std::cout << "residual: exact " << exact << ", sweep " << sweep << ", masked unconstrained " << masked << "\n";
+  EXPECT_LE(exact, sweep * (1 + 1e-9));
+  EXPECT_LT(sweep, masked);
+  EXPECT_EQ((w_sweep.masked_select(mask == 0) != 0).sum().item<int64_t>(), 0) << "pruned weights are exactly zero";
+  EXPECT_EQ(w_sweep.dtype(), y.dtype());
+}
+
 TEST(LayerInputColumnsTest, ConvColumnsAreTheIm2colPatches) {
   Layer conv;
   conv.type = LayerType::kConv2d;
@@ -54,7 +91,8 @@ TEST(LayerInputColumnsTest, ConvColumnsAreTheIm2colPatches) {
 }
 
 // Pruning half the channels of the first conv removes input channels of the second;
-// refitting the second brings the compressed model's outputs closer to the dense model's.
+// refitting the second brings the compressed model's outputs closer to the dense model's,
+// exactly or by the sweep (forced by a zero budget for exact solves).
 TEST(ReconstructionTest, RefitBringsTheCompressedModelCloserToTheDenseOne) {
   std::string path = test_models::BuildTestModel("plain");
   auto model = ImportTorchScript(path, {test_models::TestInputShape()});
@@ -77,19 +115,27 @@ TEST(ReconstructionTest, RefitBringsTheCompressedModelCloserToTheDenseOne) {
   dense.eval();
   Dataset eval_data;
   eval_data.images = data;
-  double kl[2];
-  for (bool refit : {false, true}) {
+  enum Mode { kNone, kExact, kSweep };
+  double kl[3];
+  for (Mode mode : {kNone, kExact, kSweep}) {
     CompressorOptions options;
     options.calibration = data;
-    options.reconstruct = refit;
+    options.reconstruct = mode != kNone;
+    if (mode == kSweep) {
+      options.max_reconstruction_flops = 0;
+      options.max_sweep_flops = 1e11;
+    }
     auto compressed = Compress(**model, policy, options);
     ASSERT_TRUE(compressed.ok()) << compressed.status().ToString();
     auto fidelity = EvaluateFidelity([&](const torch::Tensor& x) { return dense.forward({x}).toTensor(); },
                                      [&](const torch::Tensor& x) { return *compressed->Forward(x); }, eval_data);
     ASSERT_TRUE(fidelity.ok()) << fidelity.status().ToString();
-    kl[refit] = fidelity->mean_kl;
+    kl[mode] = fidelity->mean_kl;
   }
-  EXPECT_LT(kl[1], kl[0]);
+  std::cout << "mean KL to the dense model: no refit " << kl[kNone] << ", exact " << kl[kExact] << ", sweep "
+            << kl[kSweep] << "\n";
+  EXPECT_LT(kl[kExact], kl[kNone]);
+  EXPECT_LT(kl[kSweep], kl[kNone]);
 }
 
 }  // namespace
