@@ -130,6 +130,15 @@ std::vector<Measurement> MeasureAlternating(const std::vector<std::function<void
   return out;
 }
 
+std::vector<Measurement> MeasureChoice(const std::vector<std::function<void()>>& fns, int threads) {
+  MeasureOptions options;
+  options.warmup = 2;
+  options.min_repeats = 7;
+  options.min_seconds = 0.05;
+  options.threads = threads;
+  return MeasureAlternating(fns, options);
+}
+
 nlohmann::json ToJson(const Measurement& m, bool with_samples) {
   nlohmann::json j = {{"median_us", m.median_us}, {"iqr_us", m.iqr_us}, {"min_us", m.min_us}, {"repeats", m.repeats}};
   if (with_samples) j["samples_us"] = m.samples_us;

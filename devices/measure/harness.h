@@ -60,6 +60,10 @@ Measurement Measure(const std::function<void()>& fn, const MeasureOptions& optio
 std::vector<Measurement> MeasureAlternating(const std::vector<std::function<void()>>& fns,
                                             const MeasureOptions& options = {});
 
+// A short alternated timing to choose between forms of one computation (2 warm-up calls,
+// at least 7 samples and 50 ms of them) on `threads`.
+std::vector<Measurement> MeasureChoice(const std::vector<std::function<void()>>& fns, int threads);
+
 // {"median_us", "iqr_us", "min_us", "repeats"} and, when with_samples, "samples_us".
 nlohmann::json ToJson(const Measurement& m, bool with_samples = true);
 // The options as recorded beside a measurement (the clock is left out).

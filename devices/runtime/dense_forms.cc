@@ -61,13 +61,8 @@ InferenceModule FasterForInference(const torch::jit::Graph& graph, const Shape& 
       return out;
     }
   }
-  measure::MeasureOptions timing;
-  timing.warmup = 2;
-  timing.min_repeats = 7;
-  timing.min_seconds = 0.05;
-  timing.threads = threads;
-  const std::vector<measure::Measurement> t = measure::MeasureAlternating(
-      {[&] { (void)RunModule(plain, x); }, [&] { (void)RunModule(optimized, x); }}, timing);
+  const std::vector<measure::Measurement> t =
+      measure::MeasureChoice({[&] { (void)RunModule(plain, x); }, [&] { (void)RunModule(optimized, x); }}, threads);
   if (t[1].median_us >= t[0].median_us) {
     char why[160];
     std::snprintf(why, sizeof why, "slower optimized for inference (%.1f us vs %.1f us as imported)", t[1].median_us,

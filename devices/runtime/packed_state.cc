@@ -1,7 +1,11 @@
 #include "devices/runtime/packed_state.h"
 
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "devices/runtime/acs_ops.h"
 
 namespace acs::runtime {
 namespace {
@@ -92,7 +96,9 @@ PackOptions OptionsFromState(const c10::IValue& v, const char* cls) {
   o.activation.min = static_cast<float>(a.Double(1, "min"));
   o.activation.max = static_cast<float>(a.Double(2, "max"));
   o.activation.name = a.String(3, "name");
-  o.threads = static_cast<int>(r.Int(5, "threads"));
+  // A file chooses its layers' threads only up to this machine's hardware threads.
+  const int64_t hardware = std::max(1u, std::thread::hardware_concurrency());
+  o.threads = static_cast<int>(std::clamp<int64_t>(r.Int(5, "threads"), 1, hardware));
   const std::string lowering = r.String(6, "lowering");
   known = false;
   for (const LoweringName& l : kLowerings) {
@@ -158,3 +164,5 @@ PackSource PackSourceFromState(const c10::IValue& state, const PackStateKind& ki
 }
 
 }  // namespace acs::runtime
+
+int64_t acs_ops_format_version() { return acs::runtime::kPackStateVersion; }

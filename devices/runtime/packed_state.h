@@ -13,7 +13,7 @@
 //    options: (kernel: str,           KernelKindName, e.g. "block"
 //              block: int, nm_n: int, nm_m: int,
 //              activation: (enabled: bool, min: float, max: float, name: str),
-//              threads: int,
+//              threads: int,     capped on load to the machine's hardware threads
 //              lowering: str))        "auto", "im2col" or "direct"
 //
 // __setstate__ throws c10::Error naming the class on another version, a malformed state

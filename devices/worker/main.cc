@@ -203,12 +203,13 @@ int MeasureCommand(int argc, char** argv) {
               m->dense_baseline.c_str());
   std::printf("%-10s %12.1f %10.1f %8d  (%s)\n", "dense", m->dense_plain.median_us, m->dense_plain.iqr_us,
               m->dense_plain.repeats, runtime::DenseFormName(runtime::DenseForm::kPlain));
-  std::printf("%-10s %12.1f %10.1f %8d  (compressed.pt in LibTorch alone, as stock PyTorch runs it: %.2fx)\n", "stock",
-              m->stock.median_us, m->stock.iqr_us, m->stock.repeats, m->stock_speedup());
+  std::printf("%-10s %12.1f %10.1f %8d  (compressed.pt in LibTorch alone, %s: %.2fx)\n", "stock", m->stock.median_us,
+              m->stock.iqr_us, m->stock.repeats, m->stock_form.c_str(), m->stock_speedup());
   std::printf(
-      "%-10s %12.1f %10.1f %8d  (compressed.acs.pt, the runtime's file loaded back with the acs_rt ops: "
+      "%-10s %12.1f %10.1f %8d  (compressed.acs.pt, the runtime's file loaded back with the acs_rt ops, %s: "
       "%.2fx)\n",
-      "acs file", m->acs_file.median_us, m->acs_file.iqr_us, m->acs_file.repeats, m->acs_file_speedup());
+      "acs file", m->acs_file.median_us, m->acs_file.iqr_us, m->acs_file.repeats, m->acs_file_form.c_str(),
+      m->acs_file_speedup());
   if (!m->why_no_stock.empty()) std::printf("stock: not timed: %s\n", m->why_no_stock.c_str());
   if (!m->why_no_acs_file.empty()) std::printf("acs file: not timed: %s\n", m->why_no_acs_file.c_str());
   std::printf(

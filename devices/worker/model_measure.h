@@ -52,14 +52,18 @@ struct ModelMeasurement {
   measure::Measurement dense_plain;  // the original frozen model as imported
   measure::Measurement stock;        // the compressed model as exported (int8 layers as
                                      // PyTorch's quantized ops, ExportQuantizedOps), saved,
-                                     // loaded and run by LibTorch: what the download does
+                                     // loaded and run by LibTorch, deployed as the dense
+                                     // baseline is (stock_form): what the download does
                                      // in stock PyTorch; not timed (median 0) when it
                                      // cannot be made or run, with why_no_stock
+  std::string stock_form;            // DenseFormName of what ran, or "as loaded"
   std::string why_no_stock;
   measure::Measurement acs_file;  // the runtime's own file (compressed.acs.pt,
                                   // RuntimeModel::Save) read back and run as
-                                  // LibTorch with the acs_rt ops runs it; not timed
+                                  // LibTorch with the acs_rt ops runs it, deployed as
+                                  // the dense baseline is (acs_file_form); not timed
                                   // when it cannot be made or run, with why_no_acs_file
+  std::string acs_file_form;      // as stock_form
   std::string why_no_acs_file;
   std::string dense_baseline;            // DenseFormName of what `dense` ran (the plain form
                                          // where optimizing changed the function)
@@ -74,7 +78,7 @@ struct ModelMeasurement {
   double acs_file_speedup() const { return acs_file.median_us > 0 ? dense.median_us / acs_file.median_us : 0.0; }
   // {device_class, model, policy_hash, threads, runtime: {median_us, iqr_us, samples_us, ...},
   //  dense: {...}, dense_baseline: "frozen + optimize_for_inference", dense_plain: {...},
-  //  stock: {...}, why_no_stock, acs_file: {...}, why_no_acs_file, runtime_dense_optimized,
+  //  stock: {...}, stock_form, why_no_stock, acs_file: {...}, acs_file_form, why_no_acs_file, runtime_dense_optimized,
   //  why_not_optimized, speedup, speedup_vs_plain, stock_speedup, acs_file_speedup, max_abs_diff,
   //  layers: [...], runtime_version}
   nlohmann::json ToJson() const;

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -223,6 +224,11 @@ TEST(ModelMeasureTest, APreparedModelIsTimedAgainAndAgain) {
     EXPECT_EQ(m->acs_file.samples_us.size(), 4u) << m->why_no_acs_file;
     EXPECT_GT(m->acs_file.median_us, 0);
     EXPECT_DOUBLE_EQ(m->ToJson()["acs_file_speedup"].get<double>(), m->dense.median_us / m->acs_file.median_us);
+    // Each deployed the fastest way PyTorch offers, named in the record.
+    const std::set<std::string> forms = {"as loaded", "frozen", "frozen + optimize_for_inference"};
+    EXPECT_EQ(forms.count(m->stock_form), 1u) << m->stock_form;
+    EXPECT_EQ(forms.count(m->acs_file_form), 1u) << m->acs_file_form;
+    EXPECT_EQ(m->ToJson()["stock_form"], m->stock_form);
     EXPECT_EQ(m->policy_hash, req.policy.Hash());
     EXPECT_LT(m->max_abs_diff, 1e-3);
   }

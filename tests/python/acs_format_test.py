@@ -23,6 +23,8 @@ except ImportError as e:
     print(f"skipping: {e}")
     sys.exit(77)
 
+from run_util import run
+
 ACS = None
 LIB = None
 
@@ -64,13 +66,6 @@ m = torch.jit.load(model)
 with torch.no_grad():
     torch.save(m(torch.load(x)), out)
 """
-
-
-def run(args, **kwargs):
-    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
 
 
 class AcsFormatTest(unittest.TestCase):

@@ -14,7 +14,6 @@ Exits 77 (skipped) without torch, torchvision, PIL or the dataset.
 """
 import json
 import re
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -29,14 +28,9 @@ except ImportError as e:
     print(f"skipping: {e}")
     sys.exit(77)
 
+from run_util import run
+
 ACS = None
-
-
-def run(args):
-    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
 
 
 def node_kinds(module):
