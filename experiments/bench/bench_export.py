@@ -1,10 +1,11 @@
 """Downloaded compressed models in stock PyTorch against their dense models.
 
-Each case runs in a fresh Python process (1 thread, batch 1, no grad): the dense model as
-loaded and after torch.jit.optimize_for_inference(torch.jit.freeze(m)), the compressed
-file as loaded and after the same, timed alternately in ROUNDS rounds. The strongest dense
-baseline of a round is the faster of the two dense forms; the speedup of a round is that
-baseline over the faster compressed form. Prints a table and writes JSON.
+Each case runs in a fresh Python process (1 thread, batch 1, no grad): the dense model and
+the compressed file each as loaded, frozen (torch.jit.freeze) and frozen + optimized
+(torch.jit.optimize_for_inference), each form from its own load, timed alternately in
+ROUNDS rounds. The strongest dense baseline of a round is the fastest dense form; the
+speedup of a round is that baseline over the fastest compressed form, as the worker
+deploys both. Prints a table and writes JSON.
 
 usage: /usr/bin/python3 bench_export.py [--rounds N] [--json OUT.json] [--ops LIB]
                                         NAME=DENSE.pt,COMPRESSED.pt,SHAPE ...
@@ -28,8 +29,9 @@ def forms(path):
     # that module 2-3x slower.
     out = {"plain": torch.jit.load(path).eval()}
     try:
+        out["frozen"] = torch.jit.freeze(torch.jit.load(path).eval())
         out["optimized"] = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.load(path).eval()))
-    except Exception as e:  # a form PyTorch cannot optimize is timed as loaded only
+    except Exception as e:  # a form PyTorch cannot freeze or optimize is timed as far as it goes
         print(f"{path}: not optimizable: {e}".splitlines()[0], file=sys.stderr)
     return out
 def time_us(m, n=200):
