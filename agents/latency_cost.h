@@ -92,11 +92,13 @@ struct MeasuredPolicy {
 // What a job measures of its model on the device class before the search; 0 = not measured.
 struct ModelCalibration {
   double dense_us = 0;         // the dense baseline end to end: the budget's 1.0x
-  double uncompressed_us = 0;  // the runtime running the model uncompressed, measured with it:
+  double uncompressed_us = 0;  // the runtime running the model uncompressed, in dense_us's
+                               // units (dense_us x their median ratio, timed alternately):
                                // anchors the predictions (else the dense baseline does)
-  double outside_layers_share = 0;  // of the uncompressed runtime's time, the share spent
-                                    // outside its conv / linear ops (profiled): the
-                                    // per-model overhead, which compression does not shrink
+  double outside_layers_share = 0;  // of a run of the model on plain tensors (frozen, not
+                                    // optimized), the share outside its conv / linear ops
+                                    // (profiled): the per-model overhead, which compression
+                                    // does not shrink
   std::vector<MeasuredPolicy> verified;  // policies of earlier search rounds, measured:
                                          // the layers' scale is refitted on them
 };

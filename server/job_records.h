@@ -89,9 +89,10 @@ struct JobProgress {
   bool layers_measured = false;
   std::string calibration_task;       // the measure-model task of the dense model
   double dense_calibration_us = 0;    // its fastest run in the dense baseline: the budget's 1.0x
-  double runtime_calibration_us = 0;  // its fastest run in the runtime, nothing compressed:
-                                      // anchors the predictions
-  double outside_layers_share = 0;    // of that run, the share outside conv / linear ops
+  double runtime_calibration_us = 0;  // the runtime, nothing compressed, in the dense baseline's
+                                      // units (AnchoredRuntimeUs): anchors the predictions
+  double outside_layers_share = 0;    // of a run on plain tensors, the share outside conv /
+                                      // linear ops and batch norms
   // The closed loop: a verified result over its latency budget has its policies' layers
   // measured, the predictor retrained and the search continued, for a bounded number of
   // rounds. round counts the rounds started (0 = the first search).

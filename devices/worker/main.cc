@@ -44,8 +44,9 @@ const char kMeasureUsage[] =
     "  --calib DATA        calibration data (batch-norm recalibration, int8 ranges)\n"
     "  --json PATH         write the measurement record as JSON\n"
     "  --plain-aten        the runtime's aten layers as imported, not optimized for inference\n"
-    "  --profile N         also time every op inside the runtime and the dense model (LibTorch's\n"
-    "                      op hooks, mean of N runs) and print where the time goes\n";
+    "  --profile N         also time every op inside the runtime, the dense model and the plain\n"
+    "                      dense model (LibTorch's op hooks, mean of N runs) and print where the\n"
+    "                      time goes\n";
 
 const char kKernelUsage[] =
     "usage: acs-worker measure-kernel --spec K.json [options]\n"
@@ -223,6 +224,7 @@ int MeasureCommand(int argc, char** argv) {
     if (!profile.ok()) return Fail("measure", profile.status());
     PrintProfile("runtime", profile->runtime, m->layers, profile_runs);
     PrintProfile("dense baseline", profile->dense, m->layers, profile_runs);
+    PrintProfile("plain dense model", profile->dense_plain, m->layers, profile_runs);
   }
   nlohmann::json j = m->ToJson();
   j["measure_options"] = measure::ToJson(request.measure);

@@ -381,6 +381,7 @@ StatusOr<PreparedModel::Profile> PreparedModel::ProfileOps(int runs) {
   Profile p;
   ACS_ASSIGN_OR_RETURN(p.runtime, worker::ProfileOps(run(impl_->rt), runs));
   ACS_ASSIGN_OR_RETURN(p.dense, worker::ProfileOps(run(impl_->dense), runs));
+  ACS_ASSIGN_OR_RETURN(p.dense_plain, worker::ProfileOps(run(impl_->dense_plain), runs));
   return p;
 }
 
@@ -411,7 +412,7 @@ StatusOr<nlohmann::json> RunModelTask(const std::string& spec_json, const std::s
   if (spec.profile_runs > 0) {
     StatusOr<PreparedModel::Profile> profile = prepared->ProfileOps(spec.profile_runs);
     if (!profile.ok()) return named(profile.status());
-    j["runtime_outside_layers_share"] = OutsideLayersShare(profile->runtime);
+    j["outside_layers_share"] = OutsideLayersShare(profile->dense_plain);
   }
   measure::MeasureOptions used = options.measure;
   used.threads = spec.threads;

@@ -102,10 +102,10 @@ class PreparedModel {
   // its own runs left them, not where the other models' runs did. Errors from running the
   // models.
   StatusOr<ModelMeasurement> Time(measure::MeasureOptions options);
-  // The outermost ops of the runtime and of the dense baseline, each profiled over `runs`
-  // runs (ProfileOps). Errors as ProfileOps'.
+  // The outermost ops of the runtime, the dense baseline and the plain dense model, each
+  // profiled over `runs` runs (ProfileOps). Errors as ProfileOps'.
   struct Profile {
-    OpProfile runtime, dense;
+    OpProfile runtime, dense, dense_plain;
   };
   StatusOr<Profile> ProfileOps(int runs);
   // What runs each compressible layer in the runtime.
@@ -132,7 +132,8 @@ struct ModelTaskOptions {
 // Runs one "measure-model" task: `spec_json` is {"policy": <Policy::ToJson object>,
 // "input_shape": [1, 1, 28, 28], "threads": 1, "profile_runs": 20} (threads optional,
 // default 1; profile_runs optional, default 0: when > 0 the result also has
-// "runtime_outside_layers_share", OutsideLayersShare of the runtime over that many
+// "outside_layers_share", OutsideLayersShare of the plain dense model (frozen, not
+// optimized: plain tensors between its layers, as compressed policies run) over that many
 // profiled runs; other keys are ignored) and `model_bytes` the TorchScript model. The bytes are loaded from an
 // in-memory file (memfd): the task writes no file. Returns ModelMeasurement::ToJson()
 // plus "measure_options". Errors: InvalidArgument naming the problem for a spec that is

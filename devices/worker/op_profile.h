@@ -35,10 +35,11 @@ struct OpProfile {
 // whose control flow depends on its input).
 StatusOr<OpProfile> ProfileOps(const std::function<Status()>& run, int runs);
 
-// The share of a run's wall time spent in ops that are not layer ops (IsLayerOp): what
-// compression does not shrink. Layers hidden from the hooks (a graph optimized for
-// inference runs its convolutions inside oneDNN ops) count as layers, as does the time
-// between ops. 0 for an empty profile.
+// The share of a run's wall time spent in ops that are not layer ops (IsLayerOp) nor batch
+// norms (folded into the layer before them wherever the runtime runs): what compression
+// does not shrink. Layers hidden from the hooks (a graph optimized for inference runs its
+// convolutions inside oneDNN ops) count as layers, as does the time between ops. 0 for an
+// empty profile.
 double OutsideLayersShare(const OpProfile& profile);
 
 // Whether `name` is an op that runs a conv2d / linear layer (aten's, LibTorch's prepacked
