@@ -132,19 +132,23 @@ void PrintProfile(const char* what, const OpProfile& profile, const std::vector<
   const bool named = layer_ops == static_cast<int64_t>(layers.size());
   std::printf("\n%s: time in the model per op (mean of %lld profiled runs)\n", what, static_cast<long long>(runs));
   std::printf("%-34s %-32s %-18s %9s\n", "op", "layer", "input", "us");
-  double in_layers = 0, other = 0;
+  double in_layers = 0, in_batch_norms = 0, other = 0;
+  int64_t batch_norms = 0;
   size_t next_layer = 0;
   for (const OpTime& op : ops) {
-    const bool layer = IsLayerOp(op.name);
-    (layer ? in_layers : other) += op.us;
+    const bool layer = IsLayerOp(op.name), batch_norm = op.name == "aten::batch_norm";
+    (layer ? in_layers : batch_norm ? in_batch_norms : other) += op.us;
+    batch_norms += batch_norm ? 1 : 0;
     std::string shape;
     for (int64_t d : op.input_shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
     const std::string name = layer && named ? layers[next_layer++].name : "";
     std::printf("%-34s %-32s %-18s %9.1f\n", op.name.c_str(), name.c_str(), shape.c_str(), op.us);
   }
-  std::printf("%s: %.1f us a run, %.1f us in %lld layer ops, %.1f us (%.1f%%) in %zu other ops\n", what, profile.run_us,
-              in_layers, static_cast<long long>(layer_ops), other, 100 * OutsideLayersShare(profile),
-              ops.size() - static_cast<size_t>(layer_ops));
+  std::printf(
+      "%s: %.1f us a run, %.1f us in %lld layer ops, %.1f us in %lld batch norms, %.1f us (%.1f%%) in %lld other ops\n",
+      what, profile.run_us, in_layers, static_cast<long long>(layer_ops), in_batch_norms,
+      static_cast<long long>(batch_norms), other, 100 * OutsideLayersShare(profile),
+      static_cast<long long>(ops.size()) - layer_ops - batch_norms);
 }
 
 int MeasureCommand(int argc, char** argv) {
