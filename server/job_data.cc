@@ -67,7 +67,8 @@ StatusOr<std::string> JobScheduler::ReadableDatasetPath(const JobRequest& r, Dat
   ACS_ASSIGN_OR_RETURN(std::string path, DatasetPath(r, role));
   const std::string& sha = role == DataRole::kTest ? r.test_dataset_sha256 : r.dataset_sha256;
   if (sha.empty() || !IsTarFile(path)) return path;
-  const fs::path dir = fs::path(options_.work_dir) / "datasets" / sha;
+  const fs::path dir =
+      (extract_dir_.empty() ? fs::path(options_.work_dir) / "datasets" : fs::path(extract_dir_)) / sha;
   std::error_code ec;
   if (fs::is_directory(dir, ec)) return dir.string();  // extracted whole before (renamed in)
   fs::create_directories(dir.parent_path(), ec);

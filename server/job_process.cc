@@ -39,12 +39,10 @@ WriteConfinement JobScheduler::ChildWrites(const std::string& own_dir, bool adds
   if (!options_.db_path.empty()) {
     for (const char* suffix : {"", "-wal", "-shm"}) w.writable.push_back({options_.db_path + suffix});
   }
-  w.writable.push_back({(fs::path(options_.work_dir) / "datasets").string()});  // extracted uploads
   w.writable.push_back({own_dir});
   if (adds_blobs) w.writable.push_back({blobs_->blob_dir(), WriteAccess::kAddOnly});
   w.temp_dir = own_dir;
-  std::error_code ec;  // the child can create neither
-  fs::create_directories(fs::path(options_.work_dir) / "datasets", ec);
+  std::error_code ec;  // the child cannot create it
   fs::create_directories(own_dir, ec);
   return w;
 }

@@ -147,6 +147,10 @@ class JobScheduler {
   // WORK_DIR/ID: the job's own files while it runs (its exports, its runner's temporary
   // files), the only place under the work dir its runner may change or remove files.
   std::string JobDir(const std::string& id) const;
+  // Where this process extracts uploaded dataset archives (ReadableDatasetPath): a child
+  // sets its own directory, so that no job reads what another job's process wrote. Unset:
+  // WORK_DIR/datasets, shared (jobs run in the serving process, unconfined).
+  void set_extract_dir(std::string dir) { extract_dir_ = std::move(dir); }
 
   // Blocks until an event is added to any job or `seconds` pass.
   void WaitForEvents(double seconds);
@@ -159,8 +163,8 @@ class JobScheduler {
   void RunJobInChild(const std::string& id);
   Status CheckInChild(const JobRequest& request);
   // What a child may write (server/job_process.cc): the store's SQLite file with its -wal
-  // and -shm, WORK_DIR/datasets, `own_dir` (also its temporary dir) and, for a job runner
-  // (adds_blobs), new blobs. Makes the two directories, which the child cannot.
+  // and -shm, `own_dir` (also its temporary dir, where it extracts datasets) and, for a job
+  // runner (adds_blobs), new blobs. Makes `own_dir`, which the child cannot.
   WriteConfinement ChildWrites(const std::string& own_dir, bool adds_blobs) const;
   Status RunJob(JobRecord& job);
   Status Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress);
@@ -203,8 +207,8 @@ class JobScheduler {
   enum class DataRole { kData, kTest };
   StatusOr<std::string> DatasetPath(const JobRequest& request, DataRole role = DataRole::kData) const;
   // DatasetPath, with an uploaded tar archive (an image folder) extracted once into
-  // WORK_DIR/datasets/SHA (ExtractTar's checks and limits) and that folder given instead.
-  // Called by the check and job processes, not the serving one.
+  // EXTRACT_DIR/SHA (set_extract_dir; ExtractTar's checks and limits) and that folder given
+  // instead. Called by the check and job processes, not the serving one.
   StatusOr<std::string> ReadableDatasetPath(const JobRequest& request, DataRole role = DataRole::kData) const;
   // The samples each part of the request's split takes of data holding `total`, this
   // scheduler's counts for the parts it leaves unset; InvalidArgument naming the counts and
@@ -226,6 +230,7 @@ class JobScheduler {
   std::set<std::string> running_, cancel_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> checks_running_{0};  // CheckInChild calls under way
+  std::string extract_dir_;             // set_extract_dir
   std::vector<std::thread> runners_;
 };
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -313,6 +314,7 @@ int RunJobChild(const Flags& flags, const std::string& id) {
   if (!parts.ok()) return Fail(parts.status());
   JobScheduler* jobs = parts->jobs.get();
   parts->blobs->set_temp_dir(jobs->JobDir(id));  // the only dir under the work dir it may change
+  jobs->set_extract_dir((std::filesystem::path(jobs->JobDir(id)) / "datasets").string());
   std::thread signals([jobs] {
     char sig = 0;
     while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
@@ -330,6 +332,11 @@ int CheckJobChild(const Flags& flags) {
   input << std::cin.rdbuf();
   auto parts = OpenParts(flags, /*server=*/false);
   StatusOr<JobRequest> request = JobRequest::FromJson(input.str());
+  // Its TMPDIR is its own directory (JobScheduler::ChildWrites), removed when it ends.
+  const char* own_dir = std::getenv("TMPDIR");
+  if (parts.ok() && own_dir && *own_dir) {
+    parts->jobs->set_extract_dir((std::filesystem::path(own_dir) / "datasets").string());
+  }
   Status s = !parts.ok() ? parts.status() : !request.ok() ? request.status() : parts->jobs->CheckModelAndData(*request);
   std::cout << StatusToJsonLine(s) << std::flush;
   return 0;

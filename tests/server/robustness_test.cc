@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <png.h>
+
 #include "core/tar.h"
 #include "jobs_fixture.h"
 #include "proto/farm.grpc.pb.h"
@@ -420,6 +422,42 @@ TEST_F(RobustnessTest, AWorkersTokenCannotSpeakForAnotherWorker) {
   }
   // The real worker still works for its token.
   EXPECT_TRUE(WaitForWorkers(1));
+}
+
+// An uploaded image folder is extracted by each process that reads it (Submit's check, the
+// job's runner) inside its own directory, removed with it: nothing is left where another
+// job's runner could change it.
+TEST_F(RobustnessTest, AnUploadedImageFolderIsExtractedOnlyInsideTheProcessesOwnDirectory) {
+  auto server = StartServer("server.log");
+  auto worker = StartWorker("a");
+  ASSERT_TRUE(WaitForWorkers(1)) << server->Log();
+  const fs::path folder = fs::path(data_) / ".." / "folder";
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (int i = 0; i < 12; ++i) {
+    const std::string name = std::string(i % 2 ? "coat" : "shirt") + "/" + std::to_string(i) + ".png";
+    fs::create_directories(folder / (i % 2 ? "coat" : "shirt"));
+    std::vector<uint8_t> pixels(16 * 16 * 3, static_cast<uint8_t>(20 * i));
+    png_image image{};
+    image.version = PNG_IMAGE_VERSION;
+    image.width = 16;
+    image.height = 16;
+    image.format = PNG_FORMAT_RGB;
+    ASSERT_TRUE(png_image_write_to_file(&image, (folder / name).c_str(), 0, pixels.data(), 0, nullptr));
+    entries.push_back({name, (folder / name).string()});
+  }
+  const fs::path archive = fs::path(data_) / ".." / "folder.tar";
+  ASSERT_TRUE(acs::WriteTar(entries, archive.string()).ok());
+  v1::UploadReply uploaded;
+  ASSERT_TRUE(Upload(ReadBytes(archive.string()), &uploaded, user_token_, /*dataset=*/true).ok());
+  v1::SubmitJobRequest r = Request(UploadModel("plain", user_token_), "random", 2);
+  r.clear_dataset_name();
+  r.set_dataset_sha256(uploaded.sha256());
+  r.mutable_split()->mutable_calibration()->set_samples(4);
+  r.mutable_split()->mutable_validation()->set_samples(6);
+  const v1::Job job = SubmitOk(r, user_token_);
+  EXPECT_EQ(FinalState(job.id(), user_token_), "SUCCEEDED") << server->Log();
+  EXPECT_FALSE(fs::exists(fs::path(data_) / "work" / "datasets"));
+  EXPECT_FALSE(fs::exists(fs::path(data_) / "work" / job.id()));
 }
 
 }  // namespace
