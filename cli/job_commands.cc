@@ -135,12 +135,14 @@ StatusOr<Job> FetchJob(const Remote& r, const std::string& id) {
   return job;
 }
 
-// Prints the job's events to stderr until its stream ends; returns the job as it ended.
-StatusOr<Job> Follow(const Remote& r, const std::string& id) {
+// Prints the job's events after the after_seq-th (0: all) to stderr until its stream ends;
+// returns the job as it ended.
+StatusOr<Job> Follow(const Remote& r, const std::string& id, int64_t after_seq) {
   grpc::ClientContext ctx;
   r.conn.Prepare(&ctx, 0);
   acs::v1::WatchJobRequest req;
   req.set_id(id);
+  req.set_after_seq(after_seq);
   std::unique_ptr<grpc::ClientReader<JobEvent>> reader = r.conn.stub->WatchJob(&ctx, req);
   JobEvent event;
   Job last;
@@ -154,8 +156,8 @@ StatusOr<Job> Follow(const Remote& r, const std::string& id) {
 }
 
 // Watches to the end, prints the summary to stdout; OK when the job succeeded.
-Status WatchToEnd(const Remote& r, const std::string& id) {
-  ACS_ASSIGN_OR_RETURN(Job job, Follow(r, id));
+Status WatchToEnd(const Remote& r, const std::string& id, int64_t after_seq = 0) {
+  ACS_ASSIGN_OR_RETURN(Job job, Follow(r, id, after_seq));
   PrintJob(job, std::cout);
   return Outcome(job);
 }
@@ -320,12 +322,14 @@ const CommandSpec kSubmit = {"submit", kSubmitHelp, 2,
 
 const CommandSpec kWatch = {
     "watch",
-    "usage: acs watch JOB\n\n"
-    "Follows a job: one line per event on stderr (episodes with reward, accuracy, cost\n"
-    "ratio, best so far and ETA; state changes; verification on a worker), then a summary\n"
-    "on stdout. Exit code 0 when the job succeeded, 1 otherwise (also when it ended with\n"
-    "BUDGET_NOT_MET: its compressed model measured slower than the latency budget).\n",
-    2, {}, {}, {"JOB"}};
+    "usage: acs watch JOB [--after SEQ]\n\n"
+    "Follows a job: one line per event on stderr, each with the time it happened (episodes\n"
+    "with reward, accuracy, cost ratio, best so far and ETA; state changes; verification on\n"
+    "a worker), then a summary on stdout. Exit code 0 when the job succeeded, 1 otherwise\n"
+    "(also when it ended with BUDGET_NOT_MET: its compressed model measured slower than\n"
+    "the latency budget).\n\n"
+    "  --after SEQ   skip the job's first SEQ events (they are numbered from 1); default 0\n",
+    2, {"after"}, {}, {"JOB"}};
 
 const CommandSpec kJobs = {
     "jobs",
@@ -357,7 +361,11 @@ const CommandSpec kDownload = {
 int SubmitCommand(int argc, char** argv) { return Run(kSubmit, argc, argv, Submit); }
 
 int WatchCommand(int argc, char** argv) {
-  return Run(kWatch, argc, argv, [](const Remote& r) { return WatchToEnd(r, r.flags.positional[0]); });
+  return Run(kWatch, argc, argv, [](const Remote& r) -> Status {
+    ACS_ASSIGN_OR_RETURN(int64_t after_seq, r.flags.GetInt("after", 0));
+    if (after_seq < 0) return Status::InvalidArgument("--after expects a number >= 0, got " + r.flags.Get("after"));
+    return WatchToEnd(r, r.flags.positional[0], after_seq);
+  });
 }
 
 int JobsCommand(int argc, char** argv) { return Run(kJobs, argc, argv, ListJobs); }

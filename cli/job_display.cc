@@ -31,10 +31,17 @@ std::string Duration(double seconds) {
   return std::to_string(s) + "s";
 }
 
-std::string Clock() {
-  const std::time_t now = std::time(nullptr);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%H:%M:%S", std::localtime(&now));
+// The local time of unix ms `time_ms` as "HH:MM:SS ", with the date before it when not
+// today's; "" when unknown (0).
+std::string EventTime(int64_t time_ms) {
+  if (time_ms <= 0) return "";
+  const std::time_t when = static_cast<std::time_t>(time_ms / 1000), now = std::time(nullptr);
+  std::tm event_tm{}, now_tm{};
+  localtime_r(&when, &event_tm);
+  localtime_r(&now, &now_tm);
+  const bool today = event_tm.tm_year == now_tm.tm_year && event_tm.tm_yday == now_tm.tm_yday;
+  char buf[32];
+  std::strftime(buf, sizeof buf, today ? "%H:%M:%S " : "%Y-%m-%d %H:%M:%S ", &event_tm);
   return buf;
 }
 
@@ -76,7 +83,7 @@ std::string Episodes(const Job& job) { return EpisodeCount(job.episodes_done(), 
 
 std::string EventLine(const JobEvent& e) {
   const Job& job = e.job();
-  std::string line = Clock() + " ";
+  std::string line = EventTime(e.time_ms());
   switch (e.kind()) {
     case JobEvent::EPISODE: {
       line += "episode " + EpisodeCount(e.episode(), job.request().episodes()) + "  reward " +

@@ -21,7 +21,8 @@ std::string Budget(const acs::v1::Budget& b);
 std::string Speedup(double dense_us, double best_us);
 // "12/40" episodes done of the request's.
 std::string Episodes(const acs::v1::Job& job);
-// One line per event for the progress display, starting with the local time.
+// One line per event for the progress display, starting with the local time the event
+// happened (its date too when not today; nothing when the server did not say).
 std::string EventLine(const acs::v1::JobEvent& e);
 // A readable summary of a job.
 void PrintJob(const acs::v1::Job& job, std::ostream& out);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "agents/agent_names.h"
 #include "agents/latency_cost.h"
 #include "agents/make_agent.h"
 #include "agents/search_session.h"
@@ -19,7 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::set<std::string> kAgents = {"amc", "agmc", "random", "evo", "uniform"};
 const std::set<std::string> kBudgets = {"latency", "flops", "params", "bytes"};
 
 
@@ -165,7 +165,7 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
   }
   if (r.threads < 1 || r.threads > 256) return Status::InvalidArgument("threads must be in [1, 256]");
   if (r.top_k < 0 || r.top_k > 20) return Status::InvalidArgument("top_k must be in [0, 20]");
-  if (!kAgents.count(r.agent)) {
+  if (std::find(AgentNames().begin(), AgentNames().end(), r.agent) == AgentNames().end()) {
     return Status::InvalidArgument("unknown agent '" + r.agent + "' (amc, agmc, random, evo or uniform)");
   }
   if (!kBudgets.count(r.budget_kind)) {

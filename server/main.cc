@@ -28,6 +28,7 @@
 #include "server/campaign.h"
 #include "server/farm.h"
 #include "server/farm_service.h"
+#include "server/job_service.h"
 #include "server/jobs.h"
 
 namespace acs::server {
@@ -358,27 +359,28 @@ int Serve(const Flags& flags) {
   JobScheduler& jobs = *p.jobs;
   Authenticator auth(p.store.get(), no_auth);
   FarmService farm_service(&farm, p.blobs.get(), &auth);
-  AcsServiceParts parts;
+  JobServiceParts parts;
   parts.store = p.store.get();
   parts.blobs = p.blobs.get();
   parts.jobs = &jobs;
   parts.farm = &farm;
   parts.campaigns = &campaigns;
   parts.measurements = p.measurements.get();
-  parts.auth = &auth;
+  JobServiceOptions service_options;
   auto upload_mb = flags.GetInt("max-upload-mb", 1024);
   if (!upload_mb.ok()) return Fail(upload_mb.status());
   if (*upload_mb < 1) return Fail(Status::InvalidArgument("--max-upload-mb must be >= 1"));
-  parts.max_upload_bytes = *upload_mb << 20;
-  auto user_upload_mb = flags.GetInt("max-user-upload-mb", parts.max_user_upload_bytes >> 20);
+  service_options.max_upload_bytes = *upload_mb << 20;
+  auto user_upload_mb = flags.GetInt("max-user-upload-mb", service_options.max_user_upload_bytes >> 20);
   if (!user_upload_mb.ok()) return Fail(user_upload_mb.status());
   if (*user_upload_mb < 0) return Fail(Status::InvalidArgument("--max-user-upload-mb must be >= 0"));
-  parts.max_user_upload_bytes = *user_upload_mb << 20;
-  auto watchers = flags.GetInt("max-watchers", parts.max_watchers_per_user);
+  service_options.max_user_upload_bytes = *user_upload_mb << 20;
+  auto watchers = flags.GetInt("max-watchers", service_options.max_watchers_per_user);
   if (!watchers.ok()) return Fail(watchers.status());
   if (*watchers < 1) return Fail(Status::InvalidArgument("--max-watchers must be >= 1"));
-  parts.max_watchers_per_user = static_cast<int>(*watchers);
-  AcsService acs_service(parts);
+  service_options.max_watchers_per_user = static_cast<int>(*watchers);
+  JobService job_service(parts, service_options);
+  AcsService acs_service(&job_service, &auth);
 
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (flags.Has("tls-cert") || flags.Has("tls-key")) {

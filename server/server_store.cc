@@ -91,6 +91,10 @@ CREATE TABLE job_episodes (
   return m;
 }
 
+// SQL: an event's time in unix ms, from its `created` text (UTC, to the second in rows of
+// older servers, to the millisecond since); 0 when it does not parse.
+constexpr const char* kEventTimeMs = "COALESCE(CAST(ROUND((julianday(created) - 2440587.5) * 86400000) AS INTEGER), 0)";
+
 // SQL: a token row that still authenticates.
 constexpr const char* kLiveToken =
     "(revoked = 0 AND (expires = '' OR expires > strftime('%Y-%m-%dT%H:%M:%SZ', 'now')))";
@@ -362,7 +366,9 @@ StatusOr<int64_t> ServerStore::AddEvent(const std::string& job_id, const std::st
     n.Bind(1, job_id);
     ACS_ASSIGN_OR_RETURN(bool row, n.Step());
     const int64_t seq = row ? n.Int(0) : 1;
-    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO job_events (job_id, seq, kind, json) VALUES (?,?,?,?)"));
+    // `created` to the millisecond (kEventTimeMs reads it back; older rows have seconds).
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO job_events (job_id, seq, kind, json, created) "
+                                                   "VALUES (?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"));
     q.Bind(1, job_id).Bind(2, seq).Bind(3, kind).Bind(4, json);
     ACS_RETURN_IF_ERROR(q.Run());
     return seq;
@@ -371,12 +377,22 @@ StatusOr<int64_t> ServerStore::AddEvent(const std::string& job_id, const std::st
 
 StatusOr<std::vector<JobEventRecord>> ServerStore::EventsAfter(const std::string& job_id, int64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
-  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT seq, kind, json FROM job_events WHERE job_id = ? AND seq > ? "
-                                                 "ORDER BY seq"));
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT seq, kind, json, ") + kEventTimeMs +
+                                                 " FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq"));
   q.Bind(1, job_id).Bind(2, seq);
   return ReadAll<JobEventRecord>(q, [&](const Statement& r) {
-    return JobEventRecord{r.Int(0), job_id, r.Text(1), r.Text(2)};
+    return JobEventRecord{r.Int(0), job_id, r.Text(1), r.Text(2), r.Int(3)};
   });
+}
+
+StatusOr<std::optional<JobEventRecord>> ServerStore::LastEvent(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT seq, kind, json, ") + kEventTimeMs +
+                                                 " FROM job_events WHERE job_id = ? ORDER BY seq DESC LIMIT 1"));
+  q.Bind(1, job_id);
+  ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<JobEventRecord>();
+  return std::optional<JobEventRecord>(JobEventRecord{q.Int(0), job_id, q.Text(1), q.Text(2), q.Int(3)});
 }
 
 Status ServerStore::PutJobEpisodes(const std::string& job_id, int64_t first_seq,

@@ -67,6 +67,8 @@ struct JobEventRecord {
   std::string job_id;
   std::string kind;          // "state", "episode", "verified"
   std::string json;
+  int64_t time_ms = 0;  // unix ms when stored, set by the store (to the second for events
+                        // of older servers; 0 when unknown)
 };
 
 struct WorkerRecord {
@@ -147,7 +149,10 @@ class ServerStore {
   // per-user quota), and recording one (a repeat of the same blob changes nothing).
   StatusOr<int64_t> UploadedBytes(const std::string& owner);
   Status RecordUpload(const std::string& owner, const std::string& sha256, int64_t bytes);
+  // The job's events of seq > `seq`, in order.
   StatusOr<std::vector<JobEventRecord>> EventsAfter(const std::string& job_id, int64_t seq);
+  // The job's event of the largest seq; nullopt when it has none.
+  StatusOr<std::optional<JobEventRecord>> LastEvent(const std::string& job_id);
   // A job's episode log: one JSON text per episode, seq its index from 0. PutJobEpisodes
   // writes seqs first_seq, first_seq + 1, ... in one transaction, replacing rows it meets
   // (a resumed search re-runs the episodes its snapshot did not cover).

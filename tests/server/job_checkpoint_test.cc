@@ -15,6 +15,7 @@
 #include "core/sqlite_db.h"
 #include "server/jobs.h"
 #include "tests/core/test_models.h"
+#include "tests/server/scheduler_parts.h"
 
 namespace acs::server {
 namespace {
@@ -37,48 +38,30 @@ struct Audited {
 class JobCheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("acs_job_checkpoint_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "work");
-    db_path_ = (dir_ / "server.db").string();
     model_ = test_models::BuildTestModel("plain", 3);
     ASSERT_FALSE(model_.empty());
     ASSERT_NO_FATAL_FAILURE(Open());
   }
-  void TearDown() override {
-    Close();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { Close(); }
 
   // The parts a job runner opens on the data dir; a snapshot after every episode.
   void Open() {
-    auto store = ServerStore::Open(db_path_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
-    auto measurements = predictors::OpenSqliteStore(db_path_);
-    ASSERT_TRUE(measurements.ok()) << measurements.status().ToString();
-    measurements_ = std::move(*measurements);
-    auto blobs = BlobStore::Open(dir_.string());
-    ASSERT_TRUE(blobs.ok()) << blobs.status().ToString();
-    blobs_ = std::move(*blobs);
-    farm_ = std::make_unique<Farm>(store_.get(), measurements_.get(), FarmOptions{});
-    campaigns_ = std::make_unique<Campaigns>(farm_.get(), store_.get(), measurements_.get());
     SchedulerOptions o;
-    o.work_dir = (dir_ / "work").string();
     o.checkpoint_seconds = 0;
     o.calibration_samples = 16;
     o.validation_samples = 32;
-    jobs_ = std::make_unique<JobScheduler>(store_.get(), blobs_.get(), farm_.get(), campaigns_.get(),
-                                           measurements_.get(), o);
+    const Status opened = parts_.Open(o);
+    ASSERT_TRUE(opened.ok()) << opened.ToString();
+    store_ = parts_.store.get();
+    blobs_ = parts_.blobs.get();
+    jobs_ = parts_.jobs.get();
+    db_path_ = parts_.db_path();
   }
   void Close() {
-    jobs_.reset();
-    campaigns_.reset();
-    farm_.reset();
-    blobs_.reset();
-    measurements_.reset();
-    store_.reset();
+    store_ = nullptr;
+    blobs_ = nullptr;
+    jobs_ = nullptr;
+    parts_.Close();
   }
 
   // A random search of the test model at half its FLOPs; its id.
@@ -167,14 +150,11 @@ CREATE TRIGGER IF NOT EXISTS audit_snapshots AFTER UPDATE OF checkpoint ON jobs 
     ASSERT_TRUE(store_->UpdateJob(job).ok());
   }
 
-  fs::path dir_;
+  test::SchedulerParts parts_{"acs_job_checkpoint_"};
   std::string db_path_, model_;
-  std::unique_ptr<ServerStore> store_;
-  std::unique_ptr<predictors::MeasurementStore> measurements_;
-  std::unique_ptr<BlobStore> blobs_;
-  std::unique_ptr<Farm> farm_;
-  std::unique_ptr<Campaigns> campaigns_;
-  std::unique_ptr<JobScheduler> jobs_;
+  ServerStore* store_ = nullptr;
+  BlobStore* blobs_ = nullptr;
+  JobScheduler* jobs_ = nullptr;
 };
 
 TEST_F(JobCheckpointTest, EachEpisodeIsWrittenOnceAndSnapshotsDoNotGrow) {

@@ -1,6 +1,7 @@
 // The server store: tokens, jobs and their events, workers, and the task leases that
 // survive a dead worker.
 #include "core/sha256.h"
+#include "core/sqlite_db.h"
 #include "server/blob_store.h"
 #include "server/job_records.h"
 #include "server/server_store.h"
@@ -8,9 +9,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 
 namespace acs::server {
@@ -145,6 +148,32 @@ TEST_F(ServerStoreTest, JobsEventsAndPagingSurviveReopening) {
   JobFilter bad;
   bad.page_token = "job-nope";
   EXPECT_EQ(store_->ListJobs(bad, nullptr).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServerStoreTest, EventsKeepTheirTimeToTheMillisecondAndThoseOfOlderServersToTheSecond) {
+  const std::string id = store_->CreateJob(JobRecord{}).value().id;
+  EXPECT_FALSE(store_->LastEvent(id).value().has_value());
+  ASSERT_EQ(*store_->AddEvent(id, "state", R"({"state": "queued"})"), 1);
+  ASSERT_EQ(*store_->AddEvent(id, "episode", R"({"episode": 1})"), 2);
+  ASSERT_EQ(*store_->AddEvent(id, "episode", R"({"episode": 2})"), 3);
+  // As older servers stored them: to the second; and a time that does not parse.
+  store_.reset();
+  {
+    auto db = Db::Open(path_).value();
+    ASSERT_TRUE(db->Exec("UPDATE job_events SET created = '2026-01-02T03:04:05Z' WHERE seq = 1").ok());
+    ASSERT_TRUE(db->Exec("UPDATE job_events SET created = '' WHERE seq = 2").ok());
+  }
+  store_ = ServerStore::Open(path_).value();
+  std::vector<JobEventRecord> events = store_->EventsAfter(id, 0).value();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].time_ms, 1767323045000);
+  EXPECT_EQ(events[1].time_ms, 0);  // unknown
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  EXPECT_NEAR(static_cast<double>(events[2].time_ms), static_cast<double>(now_ms), 60e3);
+  std::optional<JobEventRecord> last = store_->LastEvent(id).value();
+  EXPECT_TRUE(last && last->seq == 3 && last->time_ms == events[2].time_ms);
 }
 
 TEST_F(ServerStoreTest, ExpiredLeasesAreRequeuedAndRepeatedFailuresFail) {

@@ -336,9 +336,13 @@ class Client:
                 return jobs
             request.page_token = reply.next_page_token
 
-    def watch(self, job, timeout=None):
-        """Yields the job's JobEvents until it ends (DEADLINE_EXCEEDED after timeout seconds)."""
-        return self._stream(self._stub.WatchJob, pb.WatchJobRequest(id=_job_id(job)), timeout)
+    def watch(self, job, timeout=None, after_seq=0):
+        """Yields the job's JobEvents until it ends (DEADLINE_EXCEEDED after timeout seconds).
+
+        after_seq: only the events after that one (JobEvent.seq, from 1); 0 yields all. Each
+        event carries its seq and time_ms (unix ms when it happened; 0 when unknown)."""
+        request = pb.WatchJobRequest(id=_job_id(job), after_seq=after_seq)
+        return self._stream(self._stub.WatchJob, request, timeout)
 
     def wait(self, job, on_event=None, timeout=None):
         """Watches the job to its end (calling on_event(event) for each) -> the final Job."""

@@ -1,0 +1,285 @@
+#include "server/job_service.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "server/auth.h"
+
+namespace acs::server {
+namespace {
+
+// Admins and users: everything but the farm protocol and measurement campaigns.
+Status RequireClient(const Principal& who, const std::string& what) {
+  return Authenticator::Require(who, {Role::kAdmin, Role::kUser}, what);
+}
+
+// "policy #2 (run 2) <hash>: measured 80 us (dense 200 us), predicted 90 us; ...", or why
+// the policy could not be measured.
+std::string VerifiedMessage(const nlohmann::json& j) {
+  const int run = j.value("run", 0);
+  const std::string which =
+      "policy #" + std::to_string(j.value("rank", 0) + 1) + (run > 0 ? " (run " + std::to_string(run + 1) + ")" : "");
+  if (!j.value("error", "").empty()) return which + " could not be measured: " + j.value("error", "");
+  char line[240];
+  std::snprintf(line, sizeof line, "%s %s: measured %.0f us (dense %.0f us), predicted %.0f us", which.c_str(),
+                j.value("policy_hash", "").c_str(), j.value("measured_us", 0.0), j.value("dense_measured_us", 0.0),
+                j.value("predicted_us", 0.0));
+  std::string message = line;
+  if (j.value("stock_us", 0.0) > 0) {
+    std::snprintf(line, sizeof line, "; compressed.pt in stock PyTorch %.0f us", j.value("stock_us", 0.0));
+    message += line;
+  }
+  if (j.value("acs_file_us", 0.0) > 0) {
+    std::snprintf(line, sizeof line, "; compressed.acs.pt %.0f us", j.value("acs_file_us", 0.0));
+    message += line;
+  }
+  return message;
+}
+
+// Whether the stored event is the job's entry into a terminal state.
+bool EndsJob(const JobEventRecord& e) {
+  if (e.kind != kEventState) return false;
+  const nlohmann::json j = nlohmann::json::parse(e.json, nullptr, false);
+  return j.is_object() && IsTerminalJobState(j.value("state", ""));
+}
+
+}  // namespace
+
+JobEventView EventView(const JobEventRecord& e) {
+  JobEventView out;
+  out.seq = e.seq;
+  out.time_ms = e.time_ms;
+  out.kind = e.kind;
+  const nlohmann::json j = nlohmann::json::parse(e.json, nullptr, false);
+  if (!j.is_object()) return out;
+  if (e.kind == kEventState) out.state = j.value("state", "");
+  out.episode = j.value("episode", 0);
+  out.reward = j.value("reward", 0.0);
+  out.accuracy = j.value("accuracy", 0.0);
+  out.cost_ratio = j.value("cost_ratio", 0.0);
+  out.message = e.kind == kEventVerified ? VerifiedMessage(j) : j.value("message", "");
+  return out;
+}
+
+std::string PredictorStateText(const PredictorState& s) {
+  std::string state = s.state;
+  if (s.state == "collecting") {
+    state += " " + std::to_string(s.tasks_done + s.tasks_failed) + "/" + std::to_string(s.tasks_total);
+  }
+  if (!s.error.empty()) state += ": " + s.error;
+  return state;
+}
+
+StatusOr<BlobWriter::Committed> JobService::Upload(const Principal& who, const std::string& what,
+                                                   const NextUploadPiece& next, const CallerGone& gone) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "uploading a " + what));
+  const std::string& owner = who.name;
+  const int64_t max_upload = options_.max_upload_bytes, quota = options_.max_user_upload_bytes;
+  // The quota bounds what this upload may bring (a blob the owner has already counts again
+  // here, and is not counted twice once stored).
+  ACS_ASSIGN_OR_RETURN(int64_t used, p_.store->UploadedBytes(owner));
+  const int64_t left = quota > 0 ? std::max<int64_t>(0, quota - used) : max_upload;
+  auto over_quota = [&](int64_t bytes) {
+    return Status::ResourceExhausted(owner + " has uploaded " + std::to_string(used) + " bytes of a quota of " +
+                                     std::to_string(quota) + "; this upload of " + std::to_string(bytes) +
+                                     " bytes would pass it (ask an admin to raise --max-user-upload-mb)");
+  };
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, p_.blobs->NewWriter(std::min(max_upload, left)));
+  UploadPiece piece;
+  bool first = true;
+  int64_t announced = 0, received = 0;
+  while (next(&piece)) {
+    const int64_t size = static_cast<int64_t>(piece.data.size());
+    if (first) {
+      announced = piece.total_bytes;
+      if (announced > max_upload) {
+        return Status::ResourceExhausted("upload of " + std::to_string(announced) + " bytes exceeds the limit of " +
+                                         std::to_string(max_upload) + " bytes");
+      }
+      if (announced > left) return over_quota(announced);
+    }
+    if (received + size > left && left < max_upload) return over_quota(received + size);
+    first = false;
+    ACS_RETURN_IF_ERROR(writer->Append(piece.data));
+    received += size;
+  }
+  if (gone && gone()) return Status::Cancelled("the upload was interrupted; nothing was stored");
+  if (first) return Status::InvalidArgument("an upload needs at least one chunk");
+  if (announced > 0 && received != announced) {
+    return Status::InvalidArgument("the upload announced " + std::to_string(announced) + " bytes and sent " +
+                                   std::to_string(received) + "; nothing was stored");
+  }
+  ACS_ASSIGN_OR_RETURN(BlobWriter::Committed committed, writer->Commit());
+  ACS_RETURN_IF_ERROR(p_.store->RecordUpload(owner, committed.sha256, committed.bytes));
+  return committed;
+}
+
+StatusOr<JobRecord> JobService::Submit(const Principal& who, const JobRequest& request) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "submitting a job"));
+  return p_.jobs->Submit(who.name, request);
+}
+
+StatusOr<JobRecord> JobService::VisibleJob(const Principal& who, const std::string& id) {
+  if (id.empty()) return Status::InvalidArgument("a job id is required");
+  StatusOr<JobRecord> job = p_.store->GetJob(id);
+  if (job.ok() && who.role != Role::kAdmin && job->owner != who.name) return Status::NotFound("no job '" + id + "'");
+  return job;
+}
+
+StatusOr<JobRecord> JobService::Get(const Principal& who, const std::string& id) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "reading a job"));
+  return VisibleJob(who, id);
+}
+
+StatusOr<JobPage> JobService::List(const Principal& who, const JobListQuery& query) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "listing jobs"));
+  JobFilter filter;
+  if (who.role != Role::kAdmin) filter.owner = who.name;
+  filter.state = query.state;
+  filter.page_size = query.page_size;
+  filter.page_token = query.page_token;
+  JobPage page;
+  ACS_ASSIGN_OR_RETURN(page.jobs, p_.store->ListJobs(filter, &page.next_page_token));
+  return page;
+}
+
+StatusOr<JobRecord> JobService::Cancel(const Principal& who, const std::string& id) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "cancelling a job"));
+  ACS_RETURN_IF_ERROR(VisibleJob(who, id).status());
+  return p_.jobs->Cancel(id);
+}
+
+class JobService::WatchSlot {
+ public:
+  WatchSlot(JobService* service, const std::string& user) : service_(service), user_(user) {
+    std::lock_guard<std::mutex> lock(service_->watch_mu_);
+    held_ = service_->watchers_[user_] < service_->options_.max_watchers_per_user;
+    if (held_) ++service_->watchers_[user_];
+  }
+  ~WatchSlot() {
+    if (!held_) return;
+    std::lock_guard<std::mutex> lock(service_->watch_mu_);
+    if (--service_->watchers_[user_] == 0) service_->watchers_.erase(user_);
+  }
+  WatchSlot(const WatchSlot&) = delete;
+  WatchSlot& operator=(const WatchSlot&) = delete;
+  // ResourceExhausted naming the limit when the user had no watch left.
+  Status status() const {
+    if (held_) return Status::Ok();
+    return Status::ResourceExhausted(user_ + " is watching " +
+                                     std::to_string(service_->options_.max_watchers_per_user) +
+                                     " jobs already, this server's limit per user");
+  }
+
+ private:
+  JobService* service_;
+  std::string user_;
+  bool held_ = false;
+};
+
+Status JobService::Watch(const Principal& who, const std::string& id, int64_t after_seq, const SendJobEvent& send,
+                         const CallerGone& gone) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "watching a job"));
+  WatchSlot slot(this, who.name);
+  ACS_RETURN_IF_ERROR(slot.status());
+  ACS_RETURN_IF_ERROR(VisibleJob(who, id).status());
+  if (after_seq < 0) return Status::InvalidArgument("after_seq must be >= 0, not " + std::to_string(after_seq));
+  int64_t seq = after_seq;
+  while (!(gone && gone())) {
+    ACS_ASSIGN_OR_RETURN(std::vector<JobEventRecord> events, p_.store->EventsAfter(id, seq));
+    ACS_ASSIGN_OR_RETURN(JobRecord job, p_.store->GetJob(id));  // read after the events: as new as they
+    for (const JobEventRecord& e : events) {
+      JobEventView view = EventView(e);
+      view.job = job;
+      if (!send(view)) return Status::Ok();  // the watcher went away
+      seq = e.seq;
+      if (EndsJob(e)) return Status::Ok();
+    }
+    if (!events.empty()) continue;
+    // A watch resumed past the event that ended the job: nothing more will come.
+    if (IsTerminalJobState(job.state)) {
+      ACS_ASSIGN_OR_RETURN(std::optional<JobEventRecord> last, p_.store->LastEvent(id));
+      if (last && last->seq <= seq && EndsJob(*last)) return Status::Ok();
+    }
+    p_.jobs->WaitForEvents(1.0);
+  }
+  return Status::Ok();
+}
+
+Status JobService::DownloadArtifact(const Principal& who, const std::string& job_id, const std::string& name,
+                                    const SendArtifactPiece& send) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "downloading an artifact"));
+  ACS_ASSIGN_OR_RETURN(JobRecord job, VisibleJob(who, job_id));
+  const JobProgress progress = JobProgress::FromJson(job.progress_json);
+  std::string names;
+  for (const ArtifactRef& a : progress.artifacts) {
+    names += (names.empty() ? "" : ", ") + a.name;
+    if (a.name != name) continue;
+    const std::string what = "artifact " + a.name + " of job " + job.id;
+    ACS_ASSIGN_OR_RETURN(std::string path, p_.blobs->PathOf(a.sha256));
+    // A blob damaged on the server's disk is refused, never sent as the artifact.
+    if (Status verified = p_.blobs->Verify(a.sha256); !verified.ok()) {
+      return Status::DataLoss(what + " is damaged on the server: " + verified.message());
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status::DataLoss(what + " cannot be opened");
+    std::string buffer(kArtifactPieceBytes, '\0');
+    bool first = true;
+    while (in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      ArtifactPiece piece;
+      piece.first = first;
+      piece.data.assign(buffer.data(), static_cast<size_t>(in.gcount()));
+      if (first) {
+        piece.total_bytes = a.bytes;
+        piece.sha256 = a.sha256;
+      }
+      if ((in.gcount() > 0 || first) && !send(piece)) return Status::Ok();  // the receiver went away
+      first = false;
+    }
+    if (in.bad()) return Status::DataLoss(what + " cannot be read");
+    return Status::Ok();
+  }
+  return Status::NotFound(
+      "job " + job_id + " has no artifact '" + name + "'" +
+      (names.empty() ? std::string(" (it has none yet: state ") + job.state + ")" : " (it has " + names + ")"));
+}
+
+StatusOr<std::vector<DeviceView>> JobService::Devices(const Principal& who) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "listing devices"));
+  return p_.farm->Devices();
+}
+
+StatusOr<PredictorState> JobService::TrainPredictor(const Principal& who, const std::string& device_class,
+                                                    int samples) {
+  ACS_RETURN_IF_ERROR(Authenticator::Require(who, {Role::kAdmin}, "starting a measurement campaign"));
+  CampaignOptions options;
+  if (samples > 0) {
+    options.samples = samples;
+    options.heldout = std::max(1, samples / 6);
+  }
+  return p_.campaigns->Start(device_class, options);
+}
+
+StatusOr<PredictorState> JobService::PredictorStatus(const Principal& who, const std::string& device_class) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "reading predictor status"));
+  if (device_class.empty()) return Status::InvalidArgument("device_class is required");
+  return p_.campaigns->Poll(device_class);
+}
+
+StatusOr<predictors::EvalReport> JobService::EvaluatePredictor(const Principal& who, const std::string& device_class) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "evaluating a predictor"));
+  StatusOr<std::vector<predictors::KernelRecord>> kernels = p_.measurements->Kernels(device_class);
+  StatusOr<std::vector<predictors::ModelRecord>> models = p_.measurements->Models(device_class);
+  ACS_RETURN_IF_ERROR(kernels.status());
+  ACS_RETURN_IF_ERROR(models.status());
+  if (kernels->empty()) {
+    return Status::FailedPrecondition("no kernel measurements of device class '" + device_class + "'");
+  }
+  return predictors::EvaluatePredictors(*kernels, *models, {});
+}
+
+}  // namespace acs::server

@@ -1,0 +1,153 @@
+// The client API without a transport (DESIGN §2, §9): who may see and change which job,
+// uploads within their limits, submit / get / list / cancel, a job's events as a cursor,
+// artifact streaming, devices and predictors. The gRPC adapter (server/acs_service.h) and
+// any other one only authenticate the caller and translate; the rules live here.
+// Users see and change their own jobs, admins all. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "predictors/predictor.h"
+#include "server/blob_store.h"
+#include "server/campaign.h"
+#include "server/farm.h"
+#include "server/jobs.h"
+#include "server/server_store.h"
+
+namespace acs::server {
+
+// Everything the service works on; all must outlive it.
+struct JobServiceParts {
+  ServerStore* store = nullptr;
+  BlobStore* blobs = nullptr;
+  JobScheduler* jobs = nullptr;
+  Farm* farm = nullptr;
+  Campaigns* campaigns = nullptr;
+  predictors::MeasurementStore* measurements = nullptr;
+};
+
+struct JobServiceOptions {
+  int64_t max_upload_bytes = int64_t{1} << 30;        // larger uploads: ResourceExhausted
+  int64_t max_user_upload_bytes = int64_t{20} << 30;  // all of a user's uploads; past it:
+                                                      // ResourceExhausted (0: no quota)
+  int max_watchers_per_user = 16;                     // concurrent watches; more: ResourceExhausted
+};
+
+// One piece of an upload as the transport received it.
+struct UploadPiece {
+  int64_t total_bytes = 0;  // announced size, read from the first piece only (0: not announced)
+  std::string data;
+};
+// Fills the next piece of an upload; false at the end of the stream.
+using NextUploadPiece = std::function<bool(UploadPiece*)>;
+// True once the caller has gone away (a cancelled call or a closed connection).
+using CallerGone = std::function<bool()>;
+
+// Which jobs a listing asks for; the service restricts a user to their own.
+struct JobListQuery {
+  std::string state;       // a stored job state (kJobQueued, ...); empty: any
+  int page_size = 0;       // 0: the store's default
+  std::string page_token;  // from the previous page's next_page_token
+};
+
+struct JobPage {
+  std::vector<JobRecord> jobs;  // oldest first
+  std::string next_page_token;  // empty at the end
+};
+
+// A job event as a watcher sees it.
+struct JobEventView {
+  int64_t seq = 0;      // from 1, increasing per job: the cursor to resume after
+  int64_t time_ms = 0;  // unix ms when stored (to the second for older events); 0: unknown
+  std::string kind;     // kEventState, kEventEpisode, kEventVerified
+  std::string state;    // kEventState: the stored state entered; otherwise empty
+  int episode = 0;
+  double reward = 0;
+  double accuracy = 0;
+  double cost_ratio = 0;
+  std::string message;  // readable; for kEventVerified the policy's measured latencies
+  JobRecord job;        // the job as read after the event (it may have moved on)
+};
+// Receives one event; false when the watcher went away (the watch then ends, OK).
+using SendJobEvent = std::function<bool(const JobEventView&)>;
+
+// A piece of an artifact being downloaded.
+struct ArtifactPiece {
+  bool first = false;       // the first piece carries total_bytes and sha256
+  int64_t total_bytes = 0;  // first piece only
+  std::string sha256;       // first piece only
+  std::string data;         // at most kArtifactPieceBytes
+};
+inline constexpr size_t kArtifactPieceBytes = size_t{1} << 20;
+// Receives one piece; false when the receiver went away (the download then ends, OK).
+using SendArtifactPiece = std::function<bool(const ArtifactPiece&)>;
+
+// The view of a stored event (its JSON read, the verification message formatted); `job`
+// left empty.
+JobEventView EventView(const JobEventRecord& event);
+// A predictor's state as shown to people: "collecting 3/40", "failed: <error>", "ready".
+std::string PredictorStateText(const PredictorState& state);
+
+class JobService {
+ public:
+  JobService(JobServiceParts parts, JobServiceOptions options) : p_(parts), options_(options) {}
+
+  // Every call names the errors of its rules; each also returns PermissionDenied when the
+  // principal's role may not make it (admins and users may, except where noted), and the
+  // store's errors.
+
+  // Receives an upload of `who` (what: "model" or "dataset", in messages) into the blob
+  // store and records it against the owner's quota. Nothing is stored unless every
+  // announced byte arrived and the stream ended without the caller going away.
+  // ResourceExhausted past max_upload_bytes or the quota, InvalidArgument for an empty
+  // stream or a size unlike the announced one, Cancelled when `gone` after the last piece.
+  StatusOr<BlobWriter::Committed> Upload(const Principal& who, const std::string& what, const NextUploadPiece& next,
+                                         const CallerGone& gone);
+  // JobScheduler::Submit's errors.
+  StatusOr<JobRecord> Submit(const Principal& who, const JobRequest& request);
+  // InvalidArgument for an empty id; NotFound for an unknown id and another user's job.
+  StatusOr<JobRecord> Get(const Principal& who, const std::string& id);
+  StatusOr<JobPage> List(const Principal& who, const JobListQuery& query);
+  // Get's errors, then JobScheduler::Cancel's.
+  StatusOr<JobRecord> Cancel(const Principal& who, const std::string& id);
+  // Sends the job's events of seq > after_seq in order (0: from the first) as they are
+  // stored, until the event that ended the job was sent or lies at or before the cursor,
+  // `send` returns false, or the caller is `gone`. ResourceExhausted when `who` has
+  // max_watchers_per_user watches open already; then Get's errors; InvalidArgument for a
+  // negative after_seq.
+  Status Watch(const Principal& who, const std::string& id, int64_t after_seq, const SendJobEvent& send,
+               const CallerGone& gone);
+  // Sends the job's artifact `name` in pieces of at most kArtifactPieceBytes (one empty
+  // first piece for an empty artifact). Get's errors; NotFound naming the artifacts the
+  // job has; DataLoss when the blob is damaged or cannot be opened or read (never a
+  // short artifact).
+  Status DownloadArtifact(const Principal& who, const std::string& job_id, const std::string& name,
+                          const SendArtifactPiece& send);
+  StatusOr<std::vector<DeviceView>> Devices(const Principal& who);
+  // Admins only. Starts a measurement campaign of the device class; samples > 0 sets the
+  // campaign's samples, a sixth of them (at least 1) held out.
+  StatusOr<PredictorState> TrainPredictor(const Principal& who, const std::string& device_class, int samples);
+  // InvalidArgument for an empty device class.
+  StatusOr<PredictorState> PredictorStatus(const Principal& who, const std::string& device_class);
+  // The predictors scored on the device class's measurements; FailedPrecondition when it
+  // has no kernel measurements.
+  StatusOr<predictors::EvalReport> EvaluatePredictor(const Principal& who, const std::string& device_class);
+
+ private:
+  // Counts a watch of a user while it lasts.
+  class WatchSlot;
+  StatusOr<JobRecord> VisibleJob(const Principal& who, const std::string& id);
+
+  JobServiceParts p_;
+  JobServiceOptions options_;
+  std::mutex watch_mu_;
+  std::map<std::string, int> watchers_;  // open watches per user; guarded by watch_mu_
+};
+
+}  // namespace acs::server
