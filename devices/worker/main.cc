@@ -136,7 +136,7 @@ void PrintProfile(const char* what, const OpProfile& profile, const std::vector<
   int64_t batch_norms = 0;
   size_t next_layer = 0;
   for (const OpTime& op : ops) {
-    const bool layer = IsLayerOp(op.name), batch_norm = op.name == "aten::batch_norm";
+    const bool layer = IsLayerOp(op.name), batch_norm = FoldsIntoLayer(op.name);
     (layer ? in_layers : batch_norm ? in_batch_norms : other) += op.us;
     batch_norms += batch_norm ? 1 : 0;
     std::string shape;

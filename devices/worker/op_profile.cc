@@ -97,9 +97,11 @@ StatusOr<OpProfile> ProfileOps(const std::function<Status()>& run, int runs) {
 
 double OutsideLayersShare(const OpProfile& profile) {
   double other = 0;
-  for (const OpTime& op : profile.ops) other += IsLayerOp(op.name) || op.name == "aten::batch_norm" ? 0 : op.us;
+  for (const OpTime& op : profile.ops) other += IsLayerOp(op.name) || FoldsIntoLayer(op.name) ? 0 : op.us;
   return profile.run_us > 0 ? std::min(1.0, other / profile.run_us) : 0.0;
 }
+
+bool FoldsIntoLayer(const std::string& name) { return name == "aten::batch_norm"; }
 
 bool IsLayerOp(const std::string& name) {
   static const char* const kLayerOps[] = {"aten::conv2d",       "aten::_convolution",        "aten::convolution",

@@ -42,6 +42,10 @@ StatusOr<OpProfile> ProfileOps(const std::function<Status()>& run, int runs);
 // empty profile.
 double OutsideLayersShare(const OpProfile& profile);
 
+// Whether `name` is an op that folds into the layer before it wherever the runtime runs
+// (a batch norm): neither a layer op nor time outside the layers.
+bool FoldsIntoLayer(const std::string& name);
+
 // Whether `name` is an op that runs a conv2d / linear layer (aten's, LibTorch's prepacked
 // or oneDNN forms, or an acs_rt op).
 bool IsLayerOp(const std::string& name);
