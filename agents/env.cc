@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "core/kernel_spec.h"
+
 namespace acs {
 namespace {
 
@@ -140,7 +142,14 @@ LayerChoices Env::ChoicesAt(int t, const Policy& policy) const {
   const SearchSpace& s = options_.space;
   const Layer& layer = graph_->layers[layers_[t]];
   LayerChoices c;
-  c.precisions = s.precisions;
+  // A precision the runtime has no kernel for on this layer (int8 on a grouped convolution
+  // runs as a fake-quant graph: slower than fp32 and less accurate) is not offered.
+  for (Precision q : s.precisions) {
+    LayerConfig config;
+    config.precision = q;
+    if (KernelOf(SpecOfLayer(layer, config)).kind != KernelKind::kInt8Simulated) c.precisions.push_back(q);
+  }
+  if (c.precisions.empty()) c.precisions.push_back(Precision::kFp32);
   c.max_sparsity = s.max_sparsity;
   c.nm_n = s.nm_n;
   c.nm_m = s.nm_m;

@@ -33,7 +33,7 @@ enum ActionIndex { kActSparsity = 0, kActPattern = 1, kActBlock = 2, kActPrecisi
 
 // What one layer may choose: the search space filtered by the layer (block sizes that
 // divide its output channels; channel pattern only on a prunable group and not on a
-// depthwise layer). `forced_channel` >= 0: the channel decision was made by an earlier
+// depthwise layer; precisions the runtime has a kernel for on it, fp32 at least). `forced_channel` >= 0: the channel decision was made by an earlier
 // layer of the same group; the pattern is channel at that sparsity.
 struct LayerChoices {
   std::vector<Pattern> patterns;  // empty = the layer stays dense
