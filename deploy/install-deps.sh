@@ -10,6 +10,7 @@ packages=(
   libopenblas0-pthread libopenblas-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev libspdlog-dev nlohmann-json3-dev libssl-dev
+  libcpp-httplib-dev
   libxgboost-dev
   sqlite3
   libgtest-dev libgmock-dev
@@ -17,7 +18,11 @@ packages=(
   dataset-fashion-mnist
   python3 python3-torch python3-torchvision python3-pil
   python3-grpcio python3-protobuf python3-grpc-tools
+  python3-yaml
 )
+# kubectl, for the test of deploy/k8s: Debian's kubernetes-client unless a kubectl is
+# installed already (another package's /usr/bin/kubectl would conflict with it).
+if ! command -v kubectl >/dev/null 2>&1; then packages+=(kubernetes-client); fi
 if [ "${1:-}" = fuzz ]; then packages+=(clang); fi
 
 missing=()

@@ -18,6 +18,7 @@ zoo_dir=data/zoo
 out=data/demo
 port=${ACS_DEMO_PORT:-50551}
 address=127.0.0.1:$port
+http_address=127.0.0.1:${ACS_DEMO_HTTP_PORT:-$((port + 1))}
 episodes=${ACS_DEMO_EPISODES:-60}
 mkdir -p "$zoo_dir" "$out"
 
@@ -46,8 +47,8 @@ step "acs inspect $zoo_dir/$model.pt --input 1x1x28x28"
 
 step "acs-server on $address (data in $server_data, no auth: loopback only) and two workers"
 if [ ! -f "$server_data/acs.db" ]; then "$server_bin" --init --data-dir "$server_data" >/dev/null; fi
-"$server_bin" --data-dir "$server_data" --listen "$address" --no-auth --campaign-samples 300 \
-  >"$out/server.log" 2>&1 &
+"$server_bin" --data-dir "$server_data" --listen "$address" --http-listen "$http_address" --no-auth \
+  --campaign-samples 300 >"$out/server.log" 2>&1 &
 pids+=($!)
 for name in worker-1 worker-2; do
   "$worker_bin" serve --server "$address" --name "$name" >"$out/$name.log" 2>&1 &
@@ -63,7 +64,7 @@ step "acs submit: latency budget 0.5x on this machine's device class, AMC agent,
 job=$("$acs" submit "$zoo_dir/$model.pt" --input 1x1x28x28 --data name:fashion-mnist --test-data name:fashion-mnist \
   --budget latency=0.5x \
   --agent amc --episodes "$episodes" --server "$address")
-echo "job $job"
+echo "job $job (also as JSON: http://$http_address/api/v1/jobs/$job, its events: .../events)"
 
 step "acs watch $job"
 # Exit 1 also when the job ended BUDGET_NOT_MET (its result measured over the budget):

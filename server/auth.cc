@@ -2,6 +2,10 @@
 
 namespace acs::server {
 
+bool IsLoopbackAddress(const std::string& listen) {
+  return listen.rfind("127.", 0) == 0 || listen.rfind("localhost:", 0) == 0 || listen.rfind("[::1]:", 0) == 0;
+}
+
 StatusOr<Principal> Authenticator::Authenticate(const std::string& authorization) const {
   if (no_auth_) return Principal{0, "local", Role::kAdmin};
   const std::string prefix = "Bearer ";

@@ -10,6 +10,10 @@
 
 namespace acs::server {
 
+// Whether HOST:PORT names a loopback host (127.*, localhost, [::1]): the only addresses
+// the no-auth mode may serve on, for gRPC and HTTP alike.
+bool IsLoopbackAddress(const std::string& host_port);
+
 class Authenticator {
  public:
   Authenticator(ServerStore* store, bool no_auth) : store_(store), no_auth_(no_auth) {}

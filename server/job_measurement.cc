@@ -65,7 +65,7 @@ Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgr
   std::string last, last_state;
   auto last_event = std::chrono::steady_clock::now();
   while (!Interrupted(job.id)) {
-    ACS_ASSIGN_OR_RETURN(PredictorState state, campaigns_->Poll(device_class));
+    ACS_ASSIGN_OR_RETURN(PredictorState state, measurement_campaigns_->Poll(device_class));
     if (state.version > 0) {
       ACS_ASSIGN_OR_RETURN(bool ready, MeasureModelOnClass(job, request, progress, state));
       if (ready) {
@@ -80,7 +80,7 @@ Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgr
                                         "' failed: " + state.error);
     }
     if (state.state == "none") {
-      StatusOr<PredictorState> started = campaigns_->Start(device_class, options_.campaign);
+      StatusOr<PredictorState> started = measurement_campaigns_->Start(device_class, options_.measurement_campaign);
       if (!started.ok() && started.status().code() != StatusCode::kFailedPrecondition) return started.status();
     }
     const std::string message =
@@ -122,12 +122,12 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
     ACS_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(request.model_sha256));
     ACS_ASSIGN_OR_RETURN(std::shared_ptr<ImportedModel> model, ImportTorchScript(path, {request.input_shape}));
     ACS_ASSIGN_OR_RETURN(SearchSpace space, SearchSpaceOf(request));
-    CampaignOptions campaign;
+    MeasurementCampaignOptions campaign;
     campaign.samples = 0;
     campaign.heldout = 0;
     campaign.specs = LayerSpecsOf(model->graph, GridPolicies(model->graph, space), request.threads);
     campaign.specs_source = "job";
-    StatusOr<PredictorState> started = campaigns_->Start(device_class, campaign);
+    StatusOr<PredictorState> started = measurement_campaigns_->Start(device_class, campaign);
     if (!started.ok() && started.status().code() == StatusCode::kFailedPrecondition) return false;  // busy
     ACS_RETURN_IF_ERROR(started.status());
     progress.layers_campaign_started = true;
@@ -174,9 +174,10 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
   return true;
 }
 
-StatusOr<PredictorState> JobScheduler::WaitForCampaign(const std::string& job_id, const std::string& device_class) {
+StatusOr<PredictorState> JobScheduler::WaitForMeasurementCampaign(const std::string& job_id,
+                                                                  const std::string& device_class) {
   while (true) {
-    ACS_ASSIGN_OR_RETURN(PredictorState state, campaigns_->Poll(device_class));
+    ACS_ASSIGN_OR_RETURN(PredictorState state, measurement_campaigns_->Poll(device_class));
     if (state.state == "failed") {
       return Status::FailedPrecondition("measuring kernels on '" + device_class + "' failed: " + state.error);
     }
@@ -196,17 +197,17 @@ Status JobScheduler::StartNextRound(JobRecord& job, const JobRequest& request, J
       ACS_ASSIGN_OR_RETURN(Policy p, Policy::FromJson(text));
       verified.push_back(std::move(p));
     }
-    CampaignOptions campaign;
+    MeasurementCampaignOptions campaign;
     campaign.samples = 0;
     campaign.heldout = 0;
     campaign.specs = LayerSpecsOf(model->graph, verified, request.threads);
     campaign.specs_source = "verified";
     // Another campaign of the class may be running: wait for it, then start this one.
     while (true) {
-      ACS_ASSIGN_OR_RETURN(PredictorState before, WaitForCampaign(job.id, device_class));
+      ACS_ASSIGN_OR_RETURN(PredictorState before, WaitForMeasurementCampaign(job.id, device_class));
       (void)before;
       if (Interrupted(job.id)) return Status::Ok();
-      StatusOr<PredictorState> started = campaigns_->Start(device_class, campaign);
+      StatusOr<PredictorState> started = measurement_campaigns_->Start(device_class, campaign);
       if (started.ok()) break;
       if (started.status().code() != StatusCode::kFailedPrecondition) return started.status();
     }
@@ -218,7 +219,7 @@ Status JobScheduler::StartNextRound(JobRecord& job, const JobRequest& request, J
                                                std::to_string(campaign.specs.size()) +
                                                " kernels of the verified policies' layers to retrain the predictor"}}));
   }
-  ACS_ASSIGN_OR_RETURN(PredictorState trained, WaitForCampaign(job.id, device_class));
+  ACS_ASSIGN_OR_RETURN(PredictorState trained, WaitForMeasurementCampaign(job.id, device_class));
   if (Interrupted(job.id)) return Status::Ok();
   progress.round_campaign_started = false;
   progress.budget_outcome = outcome.value("message", std::string());

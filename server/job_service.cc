@@ -182,12 +182,31 @@ class JobService::WatchSlot {
 
 Status JobService::Watch(const Principal& who, const std::string& id, int64_t after_seq, const SendJobEvent& send,
                          const CallerGone& gone) {
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<OpenedWatch> watch, OpenWatch(who, id, after_seq));
+  return watch->Run(send, gone);
+}
+
+StatusOr<std::unique_ptr<JobService::OpenedWatch>> JobService::OpenWatch(const Principal& who, const std::string& id,
+                                                                         int64_t after_seq) {
   ACS_RETURN_IF_ERROR(RequireClient(who, "watching a job"));
-  WatchSlot slot(this, who.name);
-  ACS_RETURN_IF_ERROR(slot.status());
+  auto slot = std::make_unique<WatchSlot>(this, who.name);
+  ACS_RETURN_IF_ERROR(slot->status());
   ACS_RETURN_IF_ERROR(VisibleJob(who, id).status());
   if (after_seq < 0) return Status::InvalidArgument("after_seq must be >= 0, not " + std::to_string(after_seq));
-  int64_t seq = after_seq;
+  return std::unique_ptr<OpenedWatch>(new OpenedWatch(this, std::move(slot), id, after_seq));
+}
+
+JobService::OpenedWatch::OpenedWatch(JobService* service, std::unique_ptr<WatchSlot> slot, std::string id,
+                                     int64_t after_seq)
+    : service_(service), slot_(std::move(slot)), id_(std::move(id)), after_seq_(after_seq) {}
+
+JobService::OpenedWatch::~OpenedWatch() = default;
+
+Status JobService::OpenedWatch::Run(const SendJobEvent& send, const CallerGone& gone) {
+  return service_->SendEvents(id_, after_seq_, send, gone);
+}
+
+Status JobService::SendEvents(const std::string& id, int64_t seq, const SendJobEvent& send, const CallerGone& gone) {
   while (!(gone && gone())) {
     ACS_ASSIGN_OR_RETURN(std::vector<JobEventRecord> events, p_.store->EventsAfter(id, seq));
     ACS_ASSIGN_OR_RETURN(JobRecord job, p_.store->GetJob(id));  // read after the events: as new as they
@@ -256,18 +275,18 @@ StatusOr<std::vector<DeviceView>> JobService::Devices(const Principal& who) {
 StatusOr<PredictorState> JobService::TrainPredictor(const Principal& who, const std::string& device_class,
                                                     int samples) {
   ACS_RETURN_IF_ERROR(Authenticator::Require(who, {Role::kAdmin}, "starting a measurement campaign"));
-  CampaignOptions options;
+  MeasurementCampaignOptions options;
   if (samples > 0) {
     options.samples = samples;
     options.heldout = std::max(1, samples / 6);
   }
-  return p_.campaigns->Start(device_class, options);
+  return p_.measurement_campaigns->Start(device_class, options);
 }
 
 StatusOr<PredictorState> JobService::PredictorStatus(const Principal& who, const std::string& device_class) {
   ACS_RETURN_IF_ERROR(RequireClient(who, "reading predictor status"));
   if (device_class.empty()) return Status::InvalidArgument("device_class is required");
-  return p_.campaigns->Poll(device_class);
+  return p_.measurement_campaigns->Poll(device_class);
 }
 
 StatusOr<predictors::EvalReport> JobService::EvaluatePredictor(const Principal& who, const std::string& device_class) {
@@ -280,6 +299,15 @@ StatusOr<predictors::EvalReport> JobService::EvaluatePredictor(const Principal& 
     return Status::FailedPrecondition("no kernel measurements of device class '" + device_class + "'");
   }
   return predictors::EvaluatePredictors(*kernels, *models, {});
+}
+
+StatusOr<ServiceCounts> JobService::Counts() {
+  ServiceCounts counts;
+  ACS_ASSIGN_OR_RETURN(counts.jobs_by_state, p_.store->CountJobsByState());
+  ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, p_.farm->Devices());
+  counts.workers = static_cast<int64_t>(devices.size());
+  for (const DeviceView& d : devices) counts.workers_online += d.online ? 1 : 0;
+  return counts;
 }
 
 }  // namespace acs::server

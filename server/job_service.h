@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -15,9 +16,10 @@
 #include "core/status.h"
 #include "predictors/predictor.h"
 #include "server/blob_store.h"
-#include "server/campaign.h"
 #include "server/farm.h"
 #include "server/jobs.h"
+#include "server/measurement_campaign.h"
+#include "server/server_parts.h"
 #include "server/server_store.h"
 
 namespace acs::server {
@@ -28,8 +30,14 @@ struct JobServiceParts {
   BlobStore* blobs = nullptr;
   JobScheduler* jobs = nullptr;
   Farm* farm = nullptr;
-  Campaigns* campaigns = nullptr;
+  MeasurementCampaigns* measurement_campaigns = nullptr;
   predictors::MeasurementStore* measurements = nullptr;
+
+  // The parts a server opened.
+  static JobServiceParts Of(const ServerParts& p) {
+    return {p.store.get(), p.blobs.get(), p.jobs.get(), p.farm.get(), p.measurement_campaigns.get(),
+            p.measurements.get()};
+  }
 };
 
 struct JobServiceOptions {
@@ -88,6 +96,13 @@ inline constexpr size_t kArtifactPieceBytes = size_t{1} << 20;
 // Receives one piece; false when the receiver went away (the download then ends, OK).
 using SendArtifactPiece = std::function<bool(const ArtifactPiece&)>;
 
+// Aggregate counts for monitoring (no job ids or names).
+struct ServiceCounts {
+  std::map<std::string, int64_t> jobs_by_state;  // stored state -> jobs of clients in it
+  int64_t workers = 0;                           // registered workers
+  int64_t workers_online = 0;                    // of them, heard from recently
+};
+
 // The view of a stored event (its JSON read, the verification message formatted); `job`
 // left empty.
 JobEventView EventView(const JobEventRecord& event);
@@ -123,6 +138,12 @@ class JobService {
   // negative after_seq.
   Status Watch(const Principal& who, const std::string& id, int64_t after_seq, const SendJobEvent& send,
                const CallerGone& gone);
+  // Watch in two steps, for transports that must answer before the events flow: OpenWatch
+  // takes the place in the watcher cap and checks everything Watch checks (its errors);
+  // the returned watch's Run sends as Watch does. The watch holds its place until
+  // destroyed; it must not outlive the service.
+  class OpenedWatch;
+  StatusOr<std::unique_ptr<OpenedWatch>> OpenWatch(const Principal& who, const std::string& id, int64_t after_seq);
   // Sends the job's artifact `name` in pieces of at most kArtifactPieceBytes (one empty
   // first piece for an empty artifact). Get's errors; NotFound naming the artifacts the
   // job has; DataLoss when the blob is damaged or cannot be opened or read (never a
@@ -138,16 +159,37 @@ class JobService {
   // The predictors scored on the device class's measurements; FailedPrecondition when it
   // has no kernel measurements.
   StatusOr<predictors::EvalReport> EvaluatePredictor(const Principal& who, const std::string& device_class);
+  // Any principal (the counts name no one); the store's errors.
+  StatusOr<ServiceCounts> Counts();
 
  private:
   // Counts a watch of a user while it lasts.
   class WatchSlot;
   StatusOr<JobRecord> VisibleJob(const Principal& who, const std::string& id);
+  // Watch's loop from the cursor `seq` on.
+  Status SendEvents(const std::string& id, int64_t seq, const SendJobEvent& send, const CallerGone& gone);
 
   JobServiceParts p_;
   JobServiceOptions options_;
   std::mutex watch_mu_;
   std::map<std::string, int> watchers_;  // open watches per user; guarded by watch_mu_
+};
+
+class JobService::OpenedWatch {
+ public:
+  ~OpenedWatch();
+  OpenedWatch(const OpenedWatch&) = delete;
+  OpenedWatch& operator=(const OpenedWatch&) = delete;
+  // Sends the events as Watch does; call once.
+  Status Run(const SendJobEvent& send, const CallerGone& gone);
+
+ private:
+  friend class JobService;
+  OpenedWatch(JobService* service, std::unique_ptr<WatchSlot> slot, std::string id, int64_t after_seq);
+  JobService* service_;
+  std::unique_ptr<WatchSlot> slot_;
+  std::string id_;
+  int64_t after_seq_;
 };
 
 }  // namespace acs::server

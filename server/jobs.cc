@@ -59,9 +59,14 @@ StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& r) {
   return space;
 }
 
-JobScheduler::JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm, Campaigns* campaigns,
-                           predictors::MeasurementStore* measurements, SchedulerOptions options)
-    : store_(store), blobs_(blobs), farm_(farm), campaigns_(campaigns), measurements_(measurements),
+JobScheduler::JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm,
+                           MeasurementCampaigns* measurement_campaigns, predictors::MeasurementStore* measurements,
+                           SchedulerOptions options)
+    : store_(store),
+      blobs_(blobs),
+      farm_(farm),
+      measurement_campaigns_(measurement_campaigns),
+      measurements_(measurements),
       options_(std::move(options)) {}
 
 JobScheduler::~JobScheduler() { Stop(); }

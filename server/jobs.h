@@ -25,9 +25,9 @@
 #include "predictors/predictor.h"
 #include "predictors/store.h"
 #include "server/blob_store.h"
-#include "server/campaign.h"
 #include "server/farm.h"
 #include "server/job_records.h"
+#include "server/measurement_campaign.h"
 #include "server/server_store.h"
 
 namespace acs {
@@ -41,10 +41,10 @@ struct SchedulerOptions {
   double checkpoint_seconds = 5;                     // at most this long between checkpoints
   std::string datasets_dir = "/usr/share/datasets";  // dataset_name resolves to DIR/NAME
   std::string work_dir;                              // exports before they enter the blob store (required)
-  CampaignOptions campaign;                          // for a device class without predictor
+  MeasurementCampaignOptions measurement_campaign;   // for a device class without predictor
   int64_t calibration_samples = 256;
   int64_t validation_samples = 500;
-  double poll_seconds = 0.5;       // waiting for campaigns and verification tasks
+  double poll_seconds = 0.5;       // waiting for measurement campaigns and verification tasks
   double no_worker_seconds = 120;  // verification fails after this long without an
                                    // online worker of the device class
   int max_episodes = 100000;
@@ -115,7 +115,7 @@ StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(pr
 class JobScheduler {
  public:
   // Everything passed must outlive the scheduler.
-  JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm, Campaigns* campaigns,
+  JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm, MeasurementCampaigns* measurement_campaigns,
                predictors::MeasurementStore* measurements, SchedulerOptions options);
   ~JobScheduler();
 
@@ -188,8 +188,8 @@ class JobScheduler {
   // The verified policies join JobProgress::measured_policies (the next search refits its
   // predictions on them), the round counter advances, and the job is searching again.
   Status NextRound(JobRecord& job, JobProgress& progress, const std::string& message);
-  // Waits for the device class's running campaign; its predictor state when done.
-  StatusOr<PredictorState> WaitForCampaign(const std::string& job_id, const std::string& device_class);
+  // Waits for the device class's running measurement campaign; its predictor state when done.
+  StatusOr<PredictorState> WaitForMeasurementCampaign(const std::string& job_id, const std::string& device_class);
   // A "measure-model" task of this job's model under `policy_json`, its runtime profiled
   // over `profile_runs` runs when > 0.
   StatusOr<std::string> EnqueueModelTask(const JobRecord& job, const JobRequest& request,
@@ -220,7 +220,7 @@ class JobScheduler {
   ServerStore* store_;
   BlobStore* blobs_;
   Farm* farm_;
-  Campaigns* campaigns_;
+  MeasurementCampaigns* measurement_campaigns_;
   predictors::MeasurementStore* measurements_;
   SchedulerOptions options_;
 

@@ -25,11 +25,13 @@
 #include "core/flags.h"
 #include "server/acs_service.h"
 #include "server/blob_store.h"
-#include "server/campaign.h"
 #include "server/farm.h"
 #include "server/farm_service.h"
+#include "server/http_gateway.h"
 #include "server/job_service.h"
 #include "server/jobs.h"
+#include "server/measurement_campaign.h"
+#include "server/server_parts.h"
 
 namespace acs::server {
 namespace {
@@ -51,6 +53,8 @@ const char kUsage[] =
     "  --listen HOST:PORT    address to serve on (default 127.0.0.1:50051)\n"
     "  --config PATH         JSON file with any of these options as keys (flags win)\n"
     "  --no-auth             accept every caller as admin; only on a loopback address\n"
+    "  --http-listen HOST:PORT  also serve the HTTP/JSON API (docs/service.md); off unless given\n"
+    "  --http-max-streams N  open job event streams over HTTP; more are answered 503 (default 64)\n"
     "  --tls-cert PATH       serve TLS with this certificate chain (PEM) ...\n"
     "  --tls-key PATH        ... and this private key\n"
     "  --lease-seconds S     a task's lease without heartbeat (default 60)\n"
@@ -91,7 +95,7 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "campaign-samples", "expires-days",
                                        "checkpoint-seconds", "fine-tune-epochs", "fine-tune-distill", "budget-rounds",
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
-                                       "job-cpu-seconds",
+                                       "job-cpu-seconds", "http-listen", "http-max-streams",
                                        "job-wall-seconds", "check-seconds", "max-checks", "verify-runs"};
 // Flags without a value, also allowed as true / false keys of the config file.
 const std::set<std::string> kSwitches = {"init", "no-auth", "no-model-measurement", "in-process"};
@@ -131,10 +135,6 @@ StatusOr<Flags> WithConfig(Flags flags) {
     }
   }
   return flags;
-}
-
-bool IsLoopback(const std::string& listen) {
-  return listen.rfind("127.", 0) == 0 || listen.rfind("localhost:", 0) == 0 || listen.rfind("[::1]:", 0) == 0;
 }
 
 int Fail(const Status& s) {
@@ -198,7 +198,7 @@ int Token(const Flags& flags) {
 StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::string& dir) {
   SchedulerOptions o;
   ACS_ASSIGN_OR_RETURN(int64_t max_jobs, flags.GetInt("max-jobs", o.max_concurrent));
-  ACS_ASSIGN_OR_RETURN(int64_t samples, flags.GetInt("campaign-samples", o.campaign.samples));
+  ACS_ASSIGN_OR_RETURN(int64_t samples, flags.GetInt("campaign-samples", o.measurement_campaign.samples));
   ACS_ASSIGN_OR_RETURN(int64_t checkpoint, flags.GetInt("checkpoint-seconds", 5));
   ACS_ASSIGN_OR_RETURN(int64_t fine_tune_epochs, flags.GetInt("fine-tune-epochs", o.fine_tune_epochs));
   ACS_ASSIGN_OR_RETURN(int64_t budget_rounds, flags.GetInt("budget-rounds", o.budget_rounds));
@@ -235,8 +235,8 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
   o.measure_model_layers = !flags.Has("no-model-measurement");
   o.fine_tune_epochs = static_cast<int>(fine_tune_epochs);
   o.max_concurrent = static_cast<int>(max_jobs);
-  o.campaign.samples = static_cast<int>(samples);
-  o.campaign.heldout = std::max(1, o.campaign.samples / 6);
+  o.measurement_campaign.samples = static_cast<int>(samples);
+  o.measurement_campaign.heldout = std::max(1, o.measurement_campaign.samples / 6);
   o.checkpoint_seconds = static_cast<double>(checkpoint);
   o.datasets_dir = flags.Get("datasets-dir", o.datasets_dir);
   o.work_dir = (std::filesystem::path(dir) / "work").string();
@@ -269,43 +269,21 @@ StatusOr<FarmOptions> FarmOptionsOf(const Flags& flags) {
   return o;
 }
 
-// What the server and its job runner children open from the same flags. Members are
-// destroyed in reverse order: the scheduler first.
-struct ServerParts {
-  std::unique_ptr<ServerStore> store;
-  std::unique_ptr<predictors::MeasurementStore> measurements;
-  std::unique_ptr<BlobStore> blobs;
-  std::unique_ptr<Farm> farm;
-  std::unique_ptr<Campaigns> campaigns;
-  std::unique_ptr<JobScheduler> jobs;
-};
-
-// server: the serving process (it trains finished campaigns and, unless --in-process,
-// runs each job in a child); otherwise a child, which runs its work here.
+// server: the serving process (it trains finished measurement campaigns and, unless
+// --in-process, runs each job in a child); otherwise a child, which runs its work here.
 StatusOr<ServerParts> OpenParts(const Flags& flags, bool server) {
   const std::string dir = flags.Get("data-dir", "data/server");
   if (!std::filesystem::is_directory(dir)) {
     return Status::FailedPrecondition("data dir '" + dir + "' does not exist; run 'acs-server --init' first");
   }
-  ServerParts p;
-  ACS_ASSIGN_OR_RETURN(p.store, ServerStore::Open(DbPath(dir)));
-  ACS_ASSIGN_OR_RETURN(p.measurements, predictors::OpenSqliteStore(DbPath(dir)));
-  ACS_ASSIGN_OR_RETURN(p.blobs, BlobStore::Open(dir));
-  if (server) {
-    ACS_ASSIGN_OR_RETURN(int unfinished, p.blobs->RemoveUnfinishedWrites());
-    if (unfinished > 0) spdlog::info("removed {} unfinished upload(s) of an earlier server", unfinished);
-  }
-  ACS_ASSIGN_OR_RETURN(FarmOptions farm_options, FarmOptionsOf(flags));
-  p.farm = std::make_unique<Farm>(p.store.get(), p.measurements.get(), farm_options);
-  p.campaigns = std::make_unique<Campaigns>(p.farm.get(), p.store.get(), p.measurements.get(), /*trains=*/server);
-  ACS_ASSIGN_OR_RETURN(SchedulerOptions options, SchedulerOptionsOf(flags, dir));
+  ServerPartsOptions options{DbPath(dir), dir, {}, {}, server};
+  ACS_ASSIGN_OR_RETURN(options.farm, FarmOptionsOf(flags));
+  ACS_ASSIGN_OR_RETURN(options.scheduler, SchedulerOptionsOf(flags, dir));
   if (server && !flags.Has("in-process")) {
-    ACS_ASSIGN_OR_RETURN(options.runner_program, OwnProgram());
-    options.runner_flags = FlagsAsArgs(flags);
+    ACS_ASSIGN_OR_RETURN(options.scheduler.runner_program, OwnProgram());
+    options.scheduler.runner_flags = FlagsAsArgs(flags);
   }
-  p.jobs = std::make_unique<JobScheduler>(p.store.get(), p.blobs.get(), p.farm.get(), p.campaigns.get(),
-                                          p.measurements.get(), options);
-  return p;
+  return ServerParts::Open(options);
 }
 
 // `acs-server run-job ID`: runs the job until it ends or SIGTERM stops it (checkpointed).
@@ -348,24 +326,18 @@ int Serve(const Flags& flags) {
   const std::string listen = flags.Get("listen", "127.0.0.1:50051");
   spdlog::set_level(spdlog::level::from_str(flags.Get("log-level", "info")));
   const bool no_auth = flags.Has("no-auth");
-  if (no_auth && !IsLoopback(listen)) {
+  if (no_auth && !IsLoopbackAddress(listen)) {
     return Fail(Status::InvalidArgument("--no-auth is only allowed on a loopback address, not '" + listen + "'"));
   }
   auto opened = OpenParts(flags, /*server=*/true);
   if (!opened.ok()) return Fail(opened.status());
   ServerParts& p = *opened;
   Farm& farm = *p.farm;
-  Campaigns& campaigns = *p.campaigns;
+  MeasurementCampaigns& measurement_campaigns = *p.measurement_campaigns;
   JobScheduler& jobs = *p.jobs;
   Authenticator auth(p.store.get(), no_auth);
   FarmService farm_service(&farm, p.blobs.get(), &auth);
-  JobServiceParts parts;
-  parts.store = p.store.get();
-  parts.blobs = p.blobs.get();
-  parts.jobs = &jobs;
-  parts.farm = &farm;
-  parts.campaigns = &campaigns;
-  parts.measurements = p.measurements.get();
+  const JobServiceParts parts = JobServiceParts::Of(p);
   JobServiceOptions service_options;
   auto upload_mb = flags.GetInt("max-upload-mb", 1024);
   if (!upload_mb.ok()) return Fail(upload_mb.status());
@@ -407,9 +379,23 @@ int Serve(const Flags& flags) {
                    abi.status().message());
     }
   }
+  std::unique_ptr<HttpGateway> http;
+  if (flags.Has("http-listen")) {
+    HttpGatewayOptions http_options;
+    http_options.listen = flags.Get("http-listen");
+    auto streams = flags.GetInt("http-max-streams", http_options.max_streams);
+    if (!streams.ok() || *streams < 1 || *streams > 10000) {
+      return Fail(Status::InvalidArgument("--http-max-streams must be an integer in [1, 10000]"));
+    }
+    http_options.max_streams = static_cast<int>(*streams);
+    http_options.max_body_bytes = service_options.max_upload_bytes;
+    http = std::make_unique<HttpGateway>(&job_service, &auth, http_options);
+    if (Status s = http->Start(); !s.ok()) return Fail(s);
+    spdlog::info("HTTP API on {}", http_options.listen);
+  }
   if (Status s = jobs.Start(); !s.ok()) return Fail(s);
 
-  // Housekeeping: expired leases back to the queue, finished campaigns trained.
+  // Housekeeping: expired leases back to the queue, finished measurement campaigns trained.
   std::atomic<bool> stop{false};
   std::mutex mu;
   std::condition_variable cv;
@@ -419,7 +405,7 @@ int Serve(const Flags& flags) {
       cv.wait_for(lock, std::chrono::milliseconds(500));
       lock.unlock();
       if (auto n = farm.Sweep(); n.ok() && *n > 0) spdlog::info("re-queued or failed {} expired task(s)", *n);
-      campaigns.PollAll();
+      measurement_campaigns.PollAll();
       lock.lock();
     }
   });
@@ -431,6 +417,7 @@ int Serve(const Flags& flags) {
     }
     spdlog::info("signal {}: shutting down (running jobs checkpoint and resume at the next start)", int{sig});
     jobs.Stop();
+    if (http) http->Stop();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   });
   server->Wait();

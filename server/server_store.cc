@@ -253,6 +253,19 @@ StatusOr<int64_t> ServerStore::CountTokens() {
   return row ? q.Int(0) : 0;
 }
 
+StatusOr<std::map<std::string, int64_t>> ServerStore::CountJobsByState() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT state, COUNT(*) FROM jobs WHERE owner != ? GROUP BY state"));
+  q.Bind(1, std::string(kCampaignOwner));
+  std::map<std::string, int64_t> counts;
+  while (true) {
+    ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    counts[q.Text(0)] = q.Int(1);
+  }
+  return counts;
+}
+
 StatusOr<JobRecord> ServerStore::CreateJob(JobRecord job) {
   ACS_ASSIGN_OR_RETURN(std::string suffix, RandomHex(6));
   job.id = "job-" + suffix;

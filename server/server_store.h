@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -141,6 +142,8 @@ class ServerStore {
   // is left empty (it may be megabytes): never UpdateJob a listed record.
   StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter, std::string* next_page_token);
   StatusOr<std::vector<JobRecord>> JobsInStates(const std::vector<std::string>& states);
+  // Jobs of clients (not predictor campaigns) per stored state; states without jobs absent.
+  StatusOr<std::map<std::string, int64_t>> CountJobsByState();
   // The latest predictor campaign of a machine (a job of kCampaignOwner whose request is
   // {"campaign": machine_id, ...}); nullopt when it has none.
   StatusOr<std::optional<JobRecord>> LatestCampaign(const std::string& machine_id);

@@ -42,10 +42,7 @@ class JobServiceTest : public ::testing::Test {
     options.max_upload_bytes = 100;
     options.max_user_upload_bytes = 150;
     options.max_watchers_per_user = 1;
-    service_ = std::make_unique<JobService>(
-        JobServiceParts{parts_.store.get(), parts_.blobs.get(), parts_.jobs.get(), parts_.farm.get(),
-                        parts_.campaigns.get(), parts_.measurements.get()},
-        options);
+    service_ = std::make_unique<JobService>(JobServiceParts::Of(parts_), options);
   }
   void TearDown() override { service_.reset(); }
 

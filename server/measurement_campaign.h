@@ -1,7 +1,8 @@
-// Predictor campaigns (DESIGN §6): kernel measurement tasks for a machine's workers,
-// sampled as `acs predictor collect` does; once every task has finished, the XGBoost
-// predictor is trained from the measurement store and saved as a new version. A campaign
-// is a job record (state "preparing" while it runs), so a restarted server picks it up
+// Predictor measurement campaigns (DESIGN §6; not the nightly compression campaigns):
+// kernel measurement tasks for a machine's workers, sampled as `acs predictor collect`
+// does; once every task has finished, the XGBoost predictor is trained from the
+// measurement store and saved as a new version. A campaign is a job record of
+// kCampaignOwner (state "preparing" while it runs), so a restarted server picks it up
 // where it was. No gRPC.
 #pragma once
 
@@ -15,7 +16,7 @@
 
 namespace acs::server {
 
-struct CampaignOptions {
+struct MeasurementCampaignOptions {
   int samples = 600;        // training kernels drawn from the shape prior
   int heldout = 100;        // held-out kernels drawn from the shape prior
   std::vector<int> threads = {1};
@@ -37,16 +38,17 @@ struct PredictorState {
   std::string error;
 };
 
-class Campaigns {
+class MeasurementCampaigns {
  public:
   // trains: whether this process trains the predictor of a campaign whose tasks have all
   // finished (the server does; a job runner's child only waits for it). Campaigns are
   // job records, so every process sharing the store sees the same ones.
-  Campaigns(Farm* farm, ServerStore* store, predictors::MeasurementStore* measurements, bool trains = true)
+  MeasurementCampaigns(Farm* farm, ServerStore* store, predictors::MeasurementStore* measurements,
+                       bool trains = true)
       : farm_(farm), store_(store), measurements_(measurements), trains_(trains) {}
   // Enqueues a campaign. FailedPrecondition when one is running for the machine;
   // InvalidArgument when it would measure nothing.
-  StatusOr<PredictorState> Start(const std::string& machine_id, const CampaignOptions& options);
+  StatusOr<PredictorState> Start(const std::string& machine_id, const MeasurementCampaignOptions& options);
   // The machine's predictor state; finishes (trains) a campaign whose tasks are all done.
   StatusOr<PredictorState> Poll(const std::string& machine_id);
   // Polls every running campaign (the server calls this periodically).

@@ -1,4 +1,4 @@
-#include "server/campaign.h"
+#include "server/measurement_campaign.h"
 
 #include <nlohmann/json.hpp>
 
@@ -7,7 +7,7 @@
 
 namespace acs::server {
 
-StatusOr<PredictorState> Campaigns::Stored(const std::string& machine_id) {
+StatusOr<PredictorState> MeasurementCampaigns::Stored(const std::string& machine_id) {
   PredictorState s;
   s.machine_id = machine_id;
   ACS_ASSIGN_OR_RETURN(std::vector<predictors::KernelRecord> kernels, measurements_->Kernels(machine_id));
@@ -27,10 +27,11 @@ StatusOr<PredictorState> Campaigns::Stored(const std::string& machine_id) {
   return s;
 }
 
-StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const CampaignOptions& options) {
-  if (machine_id.empty()) return Status::InvalidArgument("a campaign needs a device class");
+StatusOr<PredictorState> MeasurementCampaigns::Start(const std::string& machine_id,
+                                                     const MeasurementCampaignOptions& options) {
+  if (machine_id.empty()) return Status::InvalidArgument("a measurement campaign needs a device class");
   if (options.samples < 0 || options.heldout < 0 || options.samples + static_cast<int64_t>(options.specs.size()) < 1) {
-    return Status::InvalidArgument("a campaign needs samples or specs to measure");
+    return Status::InvalidArgument("a measurement campaign needs samples or specs to measure");
   }
   std::string id;
   {
@@ -70,7 +71,7 @@ StatusOr<PredictorState> Campaigns::Start(const std::string& machine_id, const C
   return Poll(machine_id);
 }
 
-StatusOr<PredictorState> Campaigns::Poll(const std::string& machine_id) {
+StatusOr<PredictorState> MeasurementCampaigns::Poll(const std::string& machine_id) {
   ACS_ASSIGN_OR_RETURN(PredictorState state, Stored(machine_id));
   ACS_ASSIGN_OR_RETURN(std::optional<JobRecord> campaign, store_->LatestCampaign(machine_id));
   if (!campaign) return state;
@@ -109,7 +110,7 @@ StatusOr<PredictorState> Campaigns::Poll(const std::string& machine_id) {
   Status saved = trained.status();
   if (trained.ok()) saved = measurements_->AddPredictor(trained->record).status();
   campaign->state = saved.ok() ? kJobSucceeded : kJobFailed;
-  campaign->error = saved.ok() ? "" : "training after the campaign failed: " + saved.message();
+  campaign->error = saved.ok() ? "" : "training after the measurement campaign failed: " + saved.message();
   const Status updated = store_->UpdateJob(*campaign);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -123,7 +124,7 @@ StatusOr<PredictorState> Campaigns::Poll(const std::string& machine_id) {
   return done;
 }
 
-void Campaigns::PollAll() {
+void MeasurementCampaigns::PollAll() {
   StatusOr<std::vector<JobRecord>> running = store_->JobsInStates({kJobPreparing});
   if (!running.ok()) return;
   std::set<std::string> machines;
