@@ -98,9 +98,13 @@ class HttpGateway::StreamSlot {
     held_ = gateway_->streams_.fetch_add(1) < gateway_->options_.max_streams;
     if (!held_) gateway_->streams_.fetch_sub(1);
   }
-  ~StreamSlot() {
+  ~StreamSlot() { Release(); }
+  // Gives both places back (the watch's first); idempotent. Called before the stream's end
+  // is sent, so that a client that saw the end and opens the next stream finds them free.
+  void Release() {
     watch.reset();
     if (held_) gateway_->streams_.fetch_sub(1);
+    held_ = false;
   }
   StreamSlot(const StreamSlot&) = delete;
   StreamSlot& operator=(const StreamSlot&) = delete;
@@ -315,6 +319,7 @@ void HttpGateway::WatchJob(const httplib::Request& req, httplib::Response& res) 
     };
     const Status s = slot->watch->Run(send, gone);
     if (!s.ok() && !lost) write("event: error\ndata: " + ToHttp(s).body + "\n\n");
+    slot->Release();
     sink.done();
     return !lost;
   });

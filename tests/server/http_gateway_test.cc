@@ -92,14 +92,8 @@ class HttpGatewayTest : public ::testing::Test {
     return body.is_object() && body.contains("error") ? body["error"].value("code", "") : "no error: " + r->body;
   }
 
-  // A job of `owner` in `state`, stored directly (no search runs).
   std::string StoredJob(const std::string& owner, const std::string& state, const JobProgress& progress = {}) {
-    JobRecord job;
-    job.owner = owner;
-    job.state = state;
-    job.request_json = "{}";
-    job.progress_json = progress.ToJson().dump();
-    return store_->CreateJob(job).value().id;
+    return parts_.StoredJob(owner, state, progress);
   }
   // A job of alice's that searched two episodes and succeeded (events 1-4).
   std::string FinishedJob() {

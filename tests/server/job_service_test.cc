@@ -46,16 +46,8 @@ class JobServiceTest : public ::testing::Test {
   }
   void TearDown() override { service_.reset(); }
 
-  // A job of `owner` in `state`, stored directly (no search runs).
   std::string StoredJob(const std::string& owner, const std::string& state, const JobProgress& progress = {}) {
-    JobRecord job;
-    job.owner = owner;
-    job.state = state;
-    job.request_json = "{}";
-    job.progress_json = progress.ToJson().dump();
-    StatusOr<JobRecord> created = store_->CreateJob(job);
-    EXPECT_TRUE(created.ok()) << created.status().ToString();
-    return created.ok() ? created->id : "";
+    return parts_.StoredJob(owner, state, progress);
   }
 
   // Every event `who` is sent watching `id` after `after_seq`, and the watch's status.

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "server/server_parts.h"
 #include "tests/temp_dir.h"
 
@@ -29,6 +31,18 @@ class SchedulerParts : public ServerParts {
                          ServerParts::Open({db_path(), dir.string(), FarmOptions{}, options, true}));
     static_cast<ServerParts&>(*this) = std::move(opened);
     return Status::Ok();
+  }
+  // A job of `owner` in `state`, stored directly (no search runs); "" (and a test failure)
+  // when the store refuses it.
+  std::string StoredJob(const std::string& owner, const std::string& state, const JobProgress& progress = {}) {
+    JobRecord job;
+    job.owner = owner;
+    job.state = state;
+    job.request_json = "{}";
+    job.progress_json = progress.ToJson().dump();
+    StatusOr<JobRecord> created = store->CreateJob(job);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    return created.ok() ? created->id : "";
   }
   std::filesystem::path dir() const { return dir_.path(); }
   std::string db_path() const { return (dir() / "server.db").string(); }
