@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 
-.PHONY: all deps configure build test demo bench bench-predictor bench-onpolicy fuzz asan clean
+.PHONY: all deps configure build test demo demo-campaign bench bench-predictor bench-onpolicy fuzz asan clean
 
 all: build
 
@@ -21,6 +21,11 @@ test: build
 
 demo: build
 	bash experiments/demo.sh $(BUILD_DIR)
+
+# A small nightly campaign on the zoo, run for yesterday and today; prints where the HTML
+# report is (docs/campaigns.md).
+demo-campaign: build
+	bash experiments/demo_campaign.sh $(BUILD_DIR)
 
 # Benchmarks want a Release build of their own; results go to data/bench/*.json.
 bench: deps

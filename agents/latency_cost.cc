@@ -134,6 +134,66 @@ std::vector<Policy> GridPolicies(const Graph& graph, const SearchSpace& space) {
   return out;
 }
 
+std::vector<Policy> ProbePolicies(const Graph& graph, const SearchSpace& space) {
+  auto has = [&](Pattern p) {
+    return std::find(space.patterns.begin(), space.patterns.end(), p) != space.patterns.end();
+  };
+  std::vector<LayerConfig> configs;
+  if (has(Pattern::kBlock) && !space.block_sizes.empty()) {
+    LayerConfig c;
+    c.pattern = Pattern::kBlock;
+    const bool eight = std::find(space.block_sizes.begin(), space.block_sizes.end(), 8) != space.block_sizes.end();
+    c.block = eight ? 8 : space.block_sizes.front();
+    c.sparsity = std::min(0.7, space.max_sparsity);
+    configs.push_back(c);
+  }
+  if (std::find(space.precisions.begin(), space.precisions.end(), Precision::kInt8) != space.precisions.end()) {
+    LayerConfig c;
+    c.precision = Precision::kInt8;
+    configs.push_back(c);
+  }
+  if (has(Pattern::kUnstructured)) {
+    configs.push_back(LayerConfig{std::min(0.85, space.max_sparsity), Pattern::kUnstructured});
+  }
+  if (has(Pattern::kNM)) {
+    LayerConfig c;
+    c.pattern = Pattern::kNM;
+    c.nm_n = space.nm_n;
+    c.nm_m = space.nm_m;
+    configs.push_back(c);
+  }
+  std::vector<Policy> out;
+  for (const LayerConfig& config : configs) {
+    Policy p;
+    for (const Layer& layer : graph.layers) {
+      if (!layer.compressible || (config.pattern == Pattern::kBlock && layer.out_channels % config.block != 0)) {
+        continue;
+      }
+      const KernelSpec spec = SpecOfLayer(layer, config);
+      if (RunsOwnKernel(spec) && KernelOf(spec).kind != KernelOf(SpecOfLayer(layer, LayerConfig{})).kind) {
+        p.layers[layer.name] = config;
+      }
+    }
+    if (!p.layers.empty()) out.push_back(p);
+    if (out.size() == 2) break;
+  }
+  if (!out.empty() && out.front().layers.size() >= 2) {
+    Policy half;
+    bool take = true;
+    for (const auto& [name, config] : out.front().layers) {
+      if (take) half.layers[name] = config;
+      take = !take;
+    }
+    out.push_back(half);
+  }
+  return out;
+}
+
+bool RunsOwnKernel(const KernelSpec& spec) {
+  const KernelKind kind = KernelOf(spec).kind;
+  return kind != KernelKind::kDense && kind != KernelKind::kInt8Simulated;
+}
+
 LatencyCostModel::LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads,
                                    int64_t context_bytes)
     : kernels_(std::move(kernels)), threads_(threads), context_bytes_(context_bytes) {}
@@ -150,7 +210,22 @@ double LatencyCostModel::PolicyLayersUs(const Graph& graph, const Policy& policy
   return us;
 }
 
+void LatencyCostModel::SetOwnKernelFactor(double factor) { own_kernel_factor_ = factor; }
+
+void LatencyCostModel::SplitPolicyLayersUs(const Graph& graph, const Policy& policy, double* aten_us,
+                                           double* own_us) const {
+  *aten_us = *own_us = 0;
+  for (const KernelSpec& spec : ModelShapeOf(graph, policy, threads_).layers) {
+    (RunsOwnKernel(spec) ? *own_us : *aten_us) += RawCost(spec);
+  }
+}
+
 double LatencyCostModel::SpecCost(const KernelSpec& spec) const {
+  const double us = RawCost(spec);
+  return own_kernel_factor_ != 1 && RunsOwnKernel(spec) ? own_kernel_factor_ * us : us;
+}
+
+double LatencyCostModel::RawCost(const KernelSpec& spec) const {
   const std::string key = spec.Key();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -204,6 +279,30 @@ double VerifiedScale(const Graph& graph, const LatencyBudget& b, const std::vect
   return std::clamp(median, 0.5, 2.0);
 }
 
+// One scale for the layers on aten ops and one for those on the runtime's own kernels such
+// that each row's layers are predicted at its measurement: weighted least squares of the
+// relative errors. False when the rows do not determine both or a scale leaves [0.2, 5].
+struct SplitRow {
+  double aten_us = 0, own_us = 0;  // unscaled predictions
+  double measured_us = 0;          // of the layers: the run minus the overhead
+  double weight = 1;
+};
+bool FitTwoScales(const std::vector<SplitRow>& rows, double* aten_scale, double* own_scale) {
+  double xx = 0, xy = 0, yy = 0, x1 = 0, y1 = 0;
+  for (const SplitRow& r : rows) {
+    if (!(r.measured_us > 0)) continue;
+    const double x = r.aten_us / r.measured_us, y = r.own_us / r.measured_us;
+    xx += r.weight * x * x, xy += r.weight * x * y, yy += r.weight * y * y;
+    x1 += r.weight * x, y1 += r.weight * y;
+  }
+  const double det = xx * yy - xy * xy;
+  if (!(det > 1e-6 * xx * yy)) return false;
+  *aten_scale = (x1 * yy - y1 * xy) / det;
+  *own_scale = (xx * y1 - xy * x1) / det;
+  auto in_range = [](double s) { return s >= 0.2 && s <= 5; };
+  return in_range(*aten_scale) && in_range(*own_scale);
+}
+
 }  // namespace
 
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
@@ -216,9 +315,9 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
       ContextBucket(static_cast<int64_t>(std::min(ratio * WeightBytes(dense.layers), 0x1.0p40)));
   b.cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads, budget_context);
   ACS_RETURN_IF_ERROR(b.cost->Check(graph));
-  ACS_ASSIGN_OR_RETURN(std::vector<double> dense_layers, predictor.kernels->Predict(dense.layers));
-  double layers_us = 0;  // the dense layers in the dense model's context
-  for (double us : dense_layers) layers_us += us;
+  double aten_us = 0, own_us = 0;  // the dense layers in the dense model's context
+  b.cost->SplitPolicyLayersUs(graph, Policy{}, &aten_us, &own_us);
+  const double layers_us = aten_us + own_us;
   const double fitted_overhead_us = std::max(0.0, predictor.overhead.Predict(dense));
   if (measured.dense_us > 0) {
     // The overhead stays constant; the layers take the rest of the runtime's measurement
@@ -230,6 +329,27 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
     b.overhead_us = share > 0 ? share * anchor_us : std::min(fitted_overhead_us, 0.5 * anchor_us);
     b.layer_scale = (anchor_us - b.overhead_us) / layers_us;
     b.dense_us = measured.dense_us;
+    std::vector<SplitRow> rows = {{aten_us, own_us, anchor_us - b.overhead_us, 1.0}};
+    for (const MeasuredPolicy& probe : measured.probes) {
+      SplitRow row;
+      try {
+        b.cost->SplitPolicyLayersUs(graph, ResolvePolicy(probe.policy, graph), &row.aten_us, &row.own_us);
+      } catch (const std::runtime_error&) {
+        continue;  // a kernel kind the predictor cannot price
+      }
+      row.measured_us = probe.ratio * measured.dense_us - b.overhead_us;
+      if (row.measured_us > 0) rows.push_back(row);
+    }
+    rows.front().weight = static_cast<double>(rows.size() - 1);
+    double aten_scale = 0, own_scale = 0;
+    if (rows.size() > 1 && FitTwoScales(rows, &aten_scale, &own_scale)) {
+      b.probe_policies = static_cast<int>(rows.size() - 1);
+    }
+    if (b.probe_policies > 0) {
+      b.layer_scale = aten_scale;
+      b.own_kernel_factor = own_scale / aten_scale;
+      b.cost->SetOwnKernelFactor(b.own_kernel_factor);
+    }
   } else {
     b.overhead_us = fitted_overhead_us;
     b.dense_us = layers_us + b.overhead_us;

@@ -36,6 +36,18 @@ std::vector<KernelSpec> LayerSpecsOf(const Graph& graph, const std::vector<Polic
 // outputs, the channel pattern where the group is prunable).
 std::vector<Policy> GridPolicies(const Graph& graph, const SearchSpace& space);
 
+// Policies measured end to end before the search to fit the scales of the layers'
+// predictions on compressed runs (ModelCalibration::probes): at most two uniform policies
+// whose compressible layers run the runtime's own kernels where the space and the layer
+// allow it (1x8 blocks, or the space's first block size, at 70% sparsity; int8; else
+// unstructured 85% or N:M), then the first of them on every other such layer only, the
+// rest dense (aten ops beside own kernels, as the search's policies have them).
+std::vector<Policy> ProbePolicies(const Graph& graph, const SearchSpace& space);
+
+// Whether a layer of `spec` runs one of the runtime's own kernels (sparse, int8, int4w,
+// depthwise) rather than LibTorch's aten ops (dense, channel-pruned, int8-simulated).
+bool RunsOwnKernel(const KernelSpec& spec);
+
 // Predicted microseconds of a shrunk layer under a config in a fixed context, memoized by
 // kernel key (the search asks for the same few configs of a layer again and again).
 // Thread-safe.
@@ -46,7 +58,7 @@ class LatencyCostModel final : public CostModel {
   LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads, int64_t context_bytes = 0);
   std::string name() const override { return "latency"; }
   // Predictor errors (a kernel kind without data) throw std::runtime_error: check a graph
-  // with Check() first.
+  // with Check() first. Layers that RunsOwnKernel are priced x own_kernel_factor().
   double LayerCost(const Layer& layer, const LayerConfig& config) const override;
   // The layers of a resolved policy, each in the policy's own context (ModelShapeOf).
   double PolicyLayersUs(const Graph& graph, const Policy& policy) const;
@@ -54,11 +66,19 @@ class LatencyCostModel final : public CostModel {
   // Errors of the predictor for any layer of the graph (e.g. no depthwise data).
   Status Check(const Graph& graph) const;
   int threads() const { return threads_; }
+  // Not thread-safe: set before the model is shared. Default 1.
+  void SetOwnKernelFactor(double factor);
+  double own_kernel_factor() const { return own_kernel_factor_; }
+  // The unfactored predictions of a resolved policy's layers (each in the policy's own
+  // context), split into those on aten ops and those on the runtime's own kernels.
+  void SplitPolicyLayersUs(const Graph& graph, const Policy& policy, double* aten_us, double* own_us) const;
 
  private:
   std::shared_ptr<const predictors::LatencyModel> kernels_;
   int threads_;
   int64_t context_bytes_;
+  double own_kernel_factor_ = 1;
+  double RawCost(const KernelSpec& spec) const;
   double SpecCost(const KernelSpec& spec) const;
   mutable std::mutex mu_;
   mutable std::map<std::string, double> cache_;
@@ -78,6 +98,9 @@ struct LatencyBudget {
   bool calibrated = false; // anchored to a measurement of this model
   double verified_scale = 1;  // part of layer_scale fitted on verified policies (1: none)
   int verified_policies = 0;  // how many it was fitted on
+  double own_kernel_factor = 1;  // the own-kernel layers' scale over layer_scale, fitted on
+                                 // the probes (1: none; cost->own_kernel_factor())
+  int probe_policies = 0;        // how many probes it was fitted on
   // Predicted whole-model latency of a resolved policy, its layers in its own context.
   double PredictUs(const Graph& graph, const Policy& policy) const;
 };
@@ -101,6 +124,8 @@ struct ModelCalibration {
                                     // does not shrink
   std::vector<MeasuredPolicy> verified;  // policies of earlier search rounds, measured:
                                          // the layers' scale is refitted on them
+  std::vector<MeasuredPolicy> probes;    // ProbePolicies, measured with the anchor: the
+                                         // own-kernel layers get their own scale
 };
 
 // Errors: the predictor's (a kernel kind without data); FailedPrecondition when the
@@ -108,7 +133,11 @@ struct ModelCalibration {
 // `measured.dense_us` > 0 calibrates the budget: it is the dense_us the ratio is taken of,
 // and the anchor (uncompressed_us, else dense_us) is split into the per-model overhead
 // (outside_layers_share of it when measured, else the fitted overhead, at most half of it)
-// and the layers, whose predictions are scaled to make up the rest. With `verified`
+// and the layers, whose predictions are scaled to make up the rest. With `probes`, layers on
+// aten ops and layers on the runtime's own kernels get one scale each, fitted to the anchor
+// and the probes together (least squares of relative errors, the anchor weighted as all
+// probes; each scale within [0.2, 5], else the single scale stands): the isolated kernels
+// of the two kinds differ from their in-model runs by different factors. With `verified`
 // policies (calibrated or not), that scale is then multiplied by the median over them of
 // the factor that predicts each at its measured ratio of dense_us (clamped to [0.5, 2]):
 // the closed loop's correction of what isolated kernels miss about this model's

@@ -28,7 +28,7 @@ struct CampaignCompare {
   double relative_floor = 0.05;  // a change smaller than this share of the baseline is noise
   double noise_multiplier = 3;   // ... and so is one within this many times the repeats' spread
   std::vector<std::string> gate = {"measured_speedup", "test_accuracy"};  // regressions of these
-                                                                          // fail the run (exit 1)
+                                                                          // fail the run (exit 3)
 };
 
 struct CampaignSpec {

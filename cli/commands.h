@@ -22,6 +22,7 @@ int JobsCommand(int argc, char** argv);      // acs jobs [--state S] [--all]
 int JobCommand(int argc, char** argv);       // acs job JOB [--json]
 int CancelCommand(int argc, char** argv);    // acs cancel JOB
 int DownloadCommand(int argc, char** argv);  // acs download JOB --out DIR [--name NAME|--all]
+int CampaignCommand(int argc, char** argv);  // acs campaign run|list|show|report (exit codes: cli/campaign_command.cc)
 // acs predictor campaign|status --server S: sub is "campaign" or "status".
 int RemotePredictorCommand(const std::string& sub, int argc, char** argv);
 // acs predictor collect, its flags parsed (cli/predictor_collect.cc).

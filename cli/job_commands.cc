@@ -127,14 +127,6 @@ StatusOr<JobState> ParseState(const std::string& text) {
 // ---------------------------------------------------------------------------------------
 // Jobs and transfers.
 
-StatusOr<Job> FetchJob(const Remote& r, const std::string& id) {
-  acs::v1::GetJobRequest req;
-  req.set_id(id);
-  Job job;
-  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::GetJob, req, &job));
-  return job;
-}
-
 // Prints the job's events after the after_seq-th (0: all) to stderr until its stream ends;
 // returns the job as it ended.
 StatusOr<Job> Follow(const Remote& r, const std::string& id, int64_t after_seq) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 
@@ -110,12 +111,11 @@ Status CheckDataFlag(const std::string& flag, const std::string& data) {
   return Status::Ok();
 }
 
-StatusOr<std::string> Download(const Remote& r, const std::string& job, const std::string& name,
-                               const fs::path& dir) {
-  ACS_RETURN_IF_ERROR(CheckArtifactName(name));
-  const fs::path final_path = dir / name, temp = dir / ("." + name + ".part");
-  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-  if (!out) return Status::Unavailable("cannot write '" + temp.string() + "'");
+namespace {
+
+// Streams the artifact into `sink` piece by piece; checks its size and sha256.
+Status StreamArtifact(const Remote& r, const std::string& job, const std::string& name,
+                      const std::function<void(const std::string&)>& sink, int64_t* written) {
   grpc::ClientContext ctx;
   r.conn.Prepare(&ctx, kTransferSeconds);
   acs::v1::DownloadArtifactRequest req;
@@ -123,31 +123,48 @@ StatusOr<std::string> Download(const Remote& r, const std::string& job, const st
   req.set_name(name);
   auto reader = r.conn.stub->DownloadArtifact(&ctx, req);
   acs::v1::ArtifactChunk chunk;
-  int64_t expected = -1, written = 0;
+  int64_t expected = -1;
   std::string expected_sha256;
   Sha256 sha;
+  *written = 0;
   while (reader->Read(&chunk)) {
     if (expected < 0) {
       expected = chunk.total_bytes();
       expected_sha256 = chunk.sha256();
     }
-    out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    sink(chunk.data());
     sha.Update(chunk.data());
-    written += static_cast<int64_t>(chunk.data().size());
+    *written += static_cast<int64_t>(chunk.data().size());
   }
-  out.close();
-  Status s = Call(reader->Finish(), r.flags);
-  if (s.ok() && !out) s = Status::Unavailable("writing '" + temp.string() + "' failed");
-  if (s.ok() && expected >= 0 && written != expected) {
-    s = Status::DataLoss(name + ": received " + std::to_string(written) + " of " + std::to_string(expected) + " bytes");
+  ACS_RETURN_IF_ERROR(Call(reader->Finish(), r.flags));
+  if (expected >= 0 && *written != expected) {
+    return Status::DataLoss(name + ": received " + std::to_string(*written) + " of " + std::to_string(expected) +
+                            " bytes");
   }
-  if (s.ok() && !expected_sha256.empty()) {
+  if (!expected_sha256.empty()) {
     const std::string actual = sha.HexDigest();
     if (actual != expected_sha256) {
-      s = Status::DataLoss(name + ": the received bytes hash to " + actual + ", not to the artifact's " +
-                           expected_sha256);
+      return Status::DataLoss(name + ": the received bytes hash to " + actual + ", not to the artifact's " +
+                              expected_sha256);
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<std::string> Download(const Remote& r, const std::string& job, const std::string& name,
+                               const fs::path& dir) {
+  ACS_RETURN_IF_ERROR(CheckArtifactName(name));
+  const fs::path final_path = dir / name, temp = dir / ("." + name + ".part");
+  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+  if (!out) return Status::Unavailable("cannot write '" + temp.string() + "'");
+  int64_t written = 0;
+  Status s = StreamArtifact(
+      r, job, name,
+      [&](const std::string& data) { out.write(data.data(), static_cast<std::streamsize>(data.size())); }, &written);
+  out.close();
+  if (s.ok() && !out) s = Status::Unavailable("writing '" + temp.string() + "' failed");
   std::error_code ec;
   if (s.ok()) fs::rename(temp, final_path, ec);
   if (!s.ok() || ec) fs::remove(temp);
@@ -155,6 +172,22 @@ StatusOr<std::string> Download(const Remote& r, const std::string& job, const st
   ACS_RETURN_IF_ERROR(s);
   std::cerr << name << ": " << Bytes(written) << "\n";
   return final_path.string();
+}
+
+StatusOr<std::string> ReadArtifact(const Remote& r, const std::string& job, const std::string& name) {
+  ACS_RETURN_IF_ERROR(CheckArtifactName(name));
+  std::string bytes;
+  int64_t written = 0;
+  ACS_RETURN_IF_ERROR(StreamArtifact(r, job, name, [&](const std::string& data) { bytes += data; }, &written));
+  return bytes;
+}
+
+StatusOr<acs::v1::Job> FetchJob(const Remote& r, const std::string& id) {
+  acs::v1::GetJobRequest req;
+  req.set_id(id);
+  acs::v1::Job job;
+  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::GetJob, req, &job));
+  return job;
 }
 
 }  // namespace acs::cli

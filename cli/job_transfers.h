@@ -1,5 +1,5 @@
-// The transfers of the job commands (cli/job_commands.cc): uploads of models and datasets
-// and checked downloads of artifacts.
+// The transfers of the job commands (cli/job_commands.cc) and campaign runs: uploads of
+// models and datasets, checked downloads of artifacts, and reading a job.
 #pragma once
 
 #include <filesystem>
@@ -22,5 +22,9 @@ Status CheckDataFlag(const std::string& flag, const std::string& data);
 // renames it to dir/NAME; the path written.
 StatusOr<std::string> Download(const Remote& r, const std::string& job, const std::string& name,
                                const std::filesystem::path& dir);
+// The artifact's bytes, checked as Download checks them (for small ones: report.json).
+StatusOr<std::string> ReadArtifact(const Remote& r, const std::string& job, const std::string& name);
+// GetJob.
+StatusOr<acs::v1::Job> FetchJob(const Remote& r, const std::string& id);
 
 }  // namespace acs::cli

@@ -30,6 +30,7 @@ const Command kCommands[] = {
     {"cancel", acs::cli::CancelCommand, "cancel a job", true},
     {"download", acs::cli::DownloadCommand, "download a job's compressed model, policy and report", true},
     {"devices", acs::cli::DevicesCommand, "the workers registered with the server", true},
+    {"campaign", acs::cli::CampaignCommand, "run a nightly campaign of jobs; list, show and report its runs", true},
 };
 
 void PrintUsage(std::ostream& out) {

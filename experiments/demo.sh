@@ -22,7 +22,7 @@ http_address=127.0.0.1:${ACS_DEMO_HTTP_PORT:-$((port + 1))}
 episodes=${ACS_DEMO_EPISODES:-60}
 mkdir -p "$zoo_dir" "$out"
 
-step() { printf '\n=== %s\n' "$*"; }
+. experiments/demo_farm.sh
 
 if [ -n "${ACS_DEMO_DATA:-}" ]; then
   server_data=$ACS_DEMO_DATA
@@ -46,25 +46,14 @@ step "acs inspect $zoo_dir/$model.pt --input 1x1x28x28"
 "$acs" inspect "$zoo_dir/$model.pt" --input 1x1x28x28
 
 step "acs-server on $address (data in $server_data, no auth: loopback only) and two workers"
-if [ ! -f "$server_data/acs.db" ]; then "$server_bin" --init --data-dir "$server_data" >/dev/null; fi
-"$server_bin" --data-dir "$server_data" --listen "$address" --http-listen "$http_address" --no-auth \
-  --campaign-samples 300 >"$out/server.log" 2>&1 &
-pids+=($!)
-for name in worker-1 worker-2; do
-  "$worker_bin" serve --server "$address" --name "$name" >"$out/$name.log" 2>&1 &
-  pids+=($!)
-done
-for _ in $(seq 1 100); do
-  if [ "$("$acs" devices --server "$address" 2>/dev/null | grep -c online || true)" -ge 2 ]; then break; fi
-  sleep 0.3
-done
+start_farm "$server_data" "$address" --http-listen "$http_address" --campaign-samples 300
 "$acs" devices --server "$address"
 
 step "acs submit: latency budget 0.5x on this machine's device class, AMC agent, $episodes episodes"
 job=$("$acs" submit "$zoo_dir/$model.pt" --input 1x1x28x28 --data name:fashion-mnist --test-data name:fashion-mnist \
   --budget latency=0.5x \
   --agent amc --episodes "$episodes" --server "$address")
-echo "job $job (also as JSON: http://$http_address/api/v1/jobs/$job, its events: .../events)"
+echo "job $job (in the dashboard: http://$http_address/#/job/$job; as JSON: http://$http_address/api/v1/jobs/$job, its events: .../events)"
 
 step "acs watch $job"
 # Exit 1 also when the job ended BUDGET_NOT_MET (its result measured over the budget):

@@ -7,6 +7,7 @@
 
 #include "proto/acs.grpc.pb.h"
 #include "server/auth.h"
+#include "server/campaign_runs.h"
 #include "server/job_service.h"
 
 namespace acs::server {
@@ -14,7 +15,8 @@ namespace acs::server {
 class AcsService final : public acs::v1::Acs::Service {
  public:
   // Both must outlive the adapter.
-  AcsService(JobService* service, const Authenticator* auth) : service_(service), auth_(auth) {}
+  AcsService(JobService* service, const Authenticator* auth)
+      : service_(service), auth_(auth), campaigns_(service->store(), service) {}
   grpc::Status UploadModel(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
                            acs::v1::UploadReply* reply) override;
   grpc::Status UploadDataset(grpc::ServerContext* ctx, grpc::ServerReader<acs::v1::UploadChunk>* reader,
@@ -36,6 +38,15 @@ class AcsService final : public acs::v1::Acs::Service {
                                   acs::v1::PredictorStatus* reply) override;
   grpc::Status EvaluatePredictor(grpc::ServerContext* ctx, const acs::v1::EvaluatePredictorRequest* req,
                                  acs::v1::PredictorEvaluation* reply) override;
+  // Campaign runs (server/acs_service_campaigns.cc).
+  grpc::Status StartCampaignRun(grpc::ServerContext* ctx, const acs::v1::StartCampaignRunRequest* req,
+                                acs::v1::CampaignRun* reply) override;
+  grpc::Status GetCampaignRun(grpc::ServerContext* ctx, const acs::v1::GetCampaignRunRequest* req,
+                              acs::v1::CampaignRun* reply) override;
+  grpc::Status ListCampaignRuns(grpc::ServerContext* ctx, const acs::v1::ListCampaignRunsRequest* req,
+                                acs::v1::ListCampaignRunsReply* reply) override;
+  grpc::Status RecordCampaignCell(grpc::ServerContext* ctx, const acs::v1::RecordCampaignCellRequest* req,
+                                  acs::v1::CampaignRun* reply) override;
 
  private:
   // The caller named by the call's bearer token; Unauthenticated without a valid one.
@@ -46,6 +57,7 @@ class AcsService final : public acs::v1::Acs::Service {
 
   JobService* service_;
   const Authenticator* auth_;
+  CampaignRuns campaigns_;
 };
 
 }  // namespace acs::server

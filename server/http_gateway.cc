@@ -8,7 +8,9 @@
 
 #include "server/acs_messages.h"
 #include "server/http_body_pipe.h"
+#include "server/http_campaigns.h"
 #include "server/http_errors.h"
+#include "server/http_static.h"
 
 namespace acs::server {
 namespace {
@@ -173,6 +175,8 @@ Status HttpGateway::Start() {
                   if (res.status >= 400) res.set_header("Connection", "close");  // the body may be left unread
                   metrics_.Record("uploads", res.status < 0 ? 200 : res.status, SecondsSince(start));
                 });
+  AddCampaignRoutes(server_.get(), service_, auth_);  // server/http_campaigns.h
+  if (!options_.web_root.empty()) ACS_RETURN_IF_ERROR(ServeStaticFiles(server_.get(), options_.web_root));  // last
 
   const bool bound = port == 0 ? (port = server_->bind_to_any_port(host)) > 0 : server_->bind_to_port(host, port);
   if (!bound) return Status::Unavailable("cannot listen for HTTP on '" + options_.listen + "'");

@@ -46,6 +46,8 @@ struct HttpGatewayOptions {
                                               // often (checked about once a second)
   int64_t max_body_bytes = int64_t{1} << 30;  // larger request bodies: 413 (uploads' own limits
                                               // and quota are the job service's)
+  std::string web_root;                       // the dashboard's files served at / (server/http_static.h);
+                                              // "" serves none
 };
 
 class HttpGateway final {

@@ -27,16 +27,22 @@ double FastestUs(const nlohmann::json& result, const char* part) {
   return min_us > 0 ? min_us : result[part].value("median_us", 0.0);
 }
 
-// The uncompressed runtime in the dense baseline's units: its fastest run times the median
-// ratio of the two, timed alternately (steadier than the runtime's own fastest run, which
-// drifted 3-19% from the dense one's on this host); 0 without both.
-double AnchoredRuntimeUs(const nlohmann::json& result) {
-  const double dense_us = FastestUs(result, "dense");
-  if (!(dense_us > 0) || !result.contains("runtime") || !result["runtime"].is_object()) return 0;
-  const double runtime_median = result["runtime"].value("median_us", 0.0);
-  const double dense_median = result["dense"].value("median_us", 0.0);
-  return runtime_median > 0 && dense_median > 0 ? dense_us * runtime_median / dense_median : 0.0;
+// The runtime's median over the dense baseline's, timed alternately in one task; 0 without
+// both.
+double MedianRatio(const nlohmann::json& result) {
+  auto median = [&](const char* part) {
+    return result.is_object() && result.contains(part) && result[part].is_object()
+               ? result[part].value("median_us", 0.0)
+               : 0.0;
+  };
+  const double runtime_median = median("runtime"), dense_median = median("dense");
+  return runtime_median > 0 && dense_median > 0 ? runtime_median / dense_median : 0.0;
 }
+
+// The uncompressed runtime in the dense baseline's units: its fastest run times the median
+// ratio of the two (steadier than the runtime's own fastest run, which drifted 3-19% from
+// the dense one's on this host); 0 without both.
+double AnchoredRuntimeUs(const nlohmann::json& result) { return FastestUs(result, "dense") * MedianRatio(result); }
 
 }  // namespace
 
@@ -111,17 +117,31 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
                                                  const PredictorState& predictor) {
   if (!options_.measure_model_layers || progress.layers_measured) return true;
   const std::string& device_class = progress.device_class;
+  std::shared_ptr<ImportedModel> model;
+  auto import = [&]() -> Status {
+    if (model) return Status::Ok();
+    ACS_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(request.model_sha256));
+    ACS_ASSIGN_OR_RETURN(model, ImportTorchScript(path, {request.input_shape}));
+    return Status::Ok();
+  };
+  ACS_ASSIGN_OR_RETURN(SearchSpace space, SearchSpaceOf(request));
   if (progress.calibration_task.empty()) {
+    // The dense model, and the probes that give the layers on the runtime's own kernels
+    // their scale (ModelCalibration::probes).
+    ACS_RETURN_IF_ERROR(import());
     const Policy dense;
     ACS_ASSIGN_OR_RETURN(progress.calibration_task, EnqueueModelTask(job, request, device_class, dense.ToJson(-1), -1,
                                                                      dense.Hash(), kCalibrationProfileRuns));
+    for (const Policy& probe : ProbePolicies(model->graph, space)) {
+      ACS_ASSIGN_OR_RETURN(std::string id,
+                           EnqueueModelTask(job, request, device_class, probe.ToJson(-1), -1, probe.Hash(), 0));
+      progress.probe_tasks.push_back(id);
+    }
     ACS_RETURN_IF_ERROR(Save(job, progress));
   }
   if (!progress.layers_campaign_started) {
     if (predictor.state == "collecting" || predictor.state == "training") return false;  // another campaign first
-    ACS_ASSIGN_OR_RETURN(std::string path, blobs_->PathOf(request.model_sha256));
-    ACS_ASSIGN_OR_RETURN(std::shared_ptr<ImportedModel> model, ImportTorchScript(path, {request.input_shape}));
-    ACS_ASSIGN_OR_RETURN(SearchSpace space, SearchSpaceOf(request));
+    ACS_RETURN_IF_ERROR(import());
     MeasurementCampaignOptions campaign;
     campaign.samples = 0;
     campaign.heldout = 0;
@@ -145,6 +165,12 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
   }
   ACS_ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(progress.calibration_task));
   if (task.state != kTaskDone && task.state != kTaskFailed) return false;
+  std::vector<TaskRecord> probes;
+  for (const std::string& id : progress.probe_tasks) {
+    ACS_ASSIGN_OR_RETURN(TaskRecord probe, store_->GetTask(id));
+    if (probe.state != kTaskDone && probe.state != kTaskFailed) return false;
+    probes.push_back(std::move(probe));
+  }
   std::string baseline = "dense";
   if (task.state == kTaskDone) {
     const nlohmann::json result = nlohmann::json::parse(task.result_json, nullptr, false);
@@ -154,6 +180,19 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
       progress.outside_layers_share = std::clamp(result["outside_layers_share"].get<double>(), 0.0, 1.0);
     }
     if (result.is_object()) baseline = result.value("dense_baseline", baseline);
+  }
+  // A probe that failed, or ran without a dense model to compare with, is left out.
+  progress.probe_policies.clear();
+  std::string probe_ratios;
+  for (const TaskRecord& probe : probes) {
+    const nlohmann::json spec = nlohmann::json::parse(probe.spec_json, nullptr, false);
+    const double ratio =
+        probe.state == kTaskDone ? MedianRatio(nlohmann::json::parse(probe.result_json, nullptr, false)) : 0.0;
+    if (!(ratio > 0) || progress.dense_calibration_us <= 0 || !spec.is_object() || !spec.contains("policy")) continue;
+    progress.probe_policies.emplace_back(spec["policy"].dump(), ratio);
+    char part[64];
+    std::snprintf(part, sizeof part, "%s%.2fx", probe_ratios.empty() ? "" : ", ", ratio);
+    probe_ratios += part;
   }
   char line[400];
   if (progress.dense_calibration_us > 0) {
@@ -168,9 +207,14 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
                   "the dense model could not be measured on %s (%s): the budget rests on predictions alone",
                   device_class.c_str(), task.error.empty() ? "no measurement in the result" : task.error.c_str());
   }
+  std::string message = line;
+  if (!probe_ratios.empty()) {
+    message += "; " + std::to_string(progress.probe_policies.size()) +
+               " probe policies on the runtime's own kernels at " + probe_ratios + " of the dense latency";
+  }
   progress.layers_measured = true;
   ACS_RETURN_IF_ERROR(Save(job, progress));
-  ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobPreparing}, {"message", line}}));
+  ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobPreparing}, {"message", message}}));
   return true;
 }
 

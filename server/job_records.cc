@@ -133,13 +133,16 @@ nlohmann::json JobProgress::ToJson() const {
                       {"dense_calibration_us", dense_calibration_us},
                       {"runtime_calibration_us", runtime_calibration_us},
                       {"outside_layers_share", outside_layers_share},
+                      {"probe_tasks", probe_tasks},
                       {"round", round},
                       {"round_campaign_started", round_campaign_started},
                       {"budget_outcome", budget_outcome},
                       {"runner_deaths", runner_deaths},
                       {"kept_result", kept_result}};
-  for (const auto* list : {&measured_policies, &earlier_policies}) {
-    nlohmann::json& out = j[list == &measured_policies ? "measured_policies" : "earlier_policies"];
+  for (const auto* list : {&measured_policies, &earlier_policies, &probe_policies}) {
+    nlohmann::json& out = j[list == &measured_policies  ? "measured_policies"
+                            : list == &earlier_policies ? "earlier_policies"
+                                                        : "probe_policies"];
     out = nlohmann::json::array();
     for (const auto& [policy, ratio] : *list) out.push_back({{"policy", policy}, {"ratio", ratio}});
   }
@@ -193,6 +196,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.dense_calibration_us = j.value("dense_calibration_us", 0.0);
     p.runtime_calibration_us = j.value("runtime_calibration_us", 0.0);
     p.outside_layers_share = j.value("outside_layers_share", 0.0);
+    p.probe_tasks = ListOf<std::string>(j, "probe_tasks");
     p.round = Field(j, "round", 0);
     p.round_campaign_started = j.value("round_campaign_started", false);
     p.budget_outcome = j.value("budget_outcome", "");
@@ -203,8 +207,10 @@ JobProgress JobProgress::FromJson(const std::string& text) {
         p.artifacts.push_back({a.value("name", ""), a.value("sha256", ""), Field(a, "bytes", int64_t{0})});
       }
     }
-    for (auto* list : {&p.measured_policies, &p.earlier_policies}) {
-      const char* key = list == &p.measured_policies ? "measured_policies" : "earlier_policies";
+    for (auto* list : {&p.measured_policies, &p.earlier_policies, &p.probe_policies}) {
+      const char* key = list == &p.measured_policies  ? "measured_policies"
+                        : list == &p.earlier_policies ? "earlier_policies"
+                                                      : "probe_policies";
       if (!j.contains(key) || !j[key].is_array()) continue;
       for (const auto& m : j[key]) {
         if (m.is_object()) list->emplace_back(m.value("policy", ""), m.value("ratio", 0.0));

@@ -93,6 +93,9 @@ struct JobProgress {
                                       // units (AnchoredRuntimeUs): anchors the predictions
   double outside_layers_share = 0;    // of a run on plain tensors, the share outside conv /
                                       // linear ops and batch norms
+  std::vector<std::string> probe_tasks;  // measure-model tasks of the model's ProbePolicies
+  // Their measured ratios (runtime / dense baseline medians): ModelCalibration::probes.
+  std::vector<std::pair<std::string, double>> probe_policies;  // policy JSON, ratio
   // The closed loop: a verified result over its latency budget has its policies' layers
   // measured, the predictor retrained and the search continued, for a bounded number of
   // rounds. round counts the rounds started (0 = the first search).

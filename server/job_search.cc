@@ -43,7 +43,12 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   o.budget_ratio = request.budget_ratio;
   if (request.budget_kind == "latency") {
     ACS_ASSIGN_OR_RETURN(o.predictor, LatestPredictor(measurements_, progress.device_class));
-    o.measured = {progress.dense_calibration_us, progress.runtime_calibration_us, progress.outside_layers_share, {}};
+    o.measured = {progress.dense_calibration_us, progress.runtime_calibration_us, progress.outside_layers_share, {},
+                  {}};
+    for (const auto& [text, ratio] : progress.probe_policies) {
+      ACS_ASSIGN_OR_RETURN(Policy policy, Policy::FromJson(text));
+      o.measured.probes.push_back({std::move(policy), ratio});
+    }
     if (!progress.earlier_policies_looked_up && measurements_) {
       ACS_ASSIGN_OR_RETURN(progress.earlier_policies,
                            EarlierMeasuredPolicies(*measurements_, request, progress.device_class));
@@ -123,6 +128,14 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
       std::snprintf(scale, sizeof scale,
                     "; the layers' predictions x%.2f to match %zu policies of this model measured by earlier jobs",
                     session->latency()->verified_scale, progress.earlier_policies.size());
+      message += scale;
+    }
+    if (progress.round == 0 && session->latency() && session->latency()->probe_policies > 0) {
+      char scale[200];
+      std::snprintf(scale, sizeof scale,
+                    "; the layers on the runtime's own kernels priced x%.2f of those on aten ops, fitted on %d probe "
+                    "policies",
+                    session->latency()->own_kernel_factor, session->latency()->probe_policies);
       message += scale;
     }
     ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", message}}));

@@ -161,6 +161,8 @@ class JobService {
   StatusOr<predictors::EvalReport> EvaluatePredictor(const Principal& who, const std::string& device_class);
   // Any principal (the counts name no one); the store's errors.
   StatusOr<ServiceCounts> Counts();
+  // The store the service reads (for the campaign runs' rules, server/campaign_runs.h).
+  ServerStore* store() const { return p_.store; }
 
  private:
   // Counts a watch of a user while it lasts.

@@ -28,6 +28,7 @@
 #include "server/farm.h"
 #include "server/farm_service.h"
 #include "server/http_gateway.h"
+#include "server/http_static.h"
 #include "server/job_service.h"
 #include "server/jobs.h"
 #include "server/measurement_campaign.h"
@@ -55,6 +56,8 @@ const char kUsage[] =
     "  --no-auth             accept every caller as admin; only on a loopback address\n"
     "  --http-listen HOST:PORT  also serve the HTTP/JSON API (docs/service.md); off unless given\n"
     "  --http-max-streams N  open job event streams over HTTP; more are answered 503 (default 64)\n"
+    "  --web-root DIR        the dashboard's files, served at / with --http-listen (docs/dashboard.md;\n"
+    "                        default: the build's web/dist, or web/ next to this binary)\n"
     "  --tls-cert PATH       serve TLS with this certificate chain (PEM) ...\n"
     "  --tls-key PATH        ... and this private key\n"
     "  --lease-seconds S     a task's lease without heartbeat (default 60)\n"
@@ -95,7 +98,7 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "campaign-samples", "expires-days",
                                        "checkpoint-seconds", "fine-tune-epochs", "fine-tune-distill", "budget-rounds",
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
-                                       "job-cpu-seconds", "http-listen", "http-max-streams",
+                                       "job-cpu-seconds", "http-listen", "http-max-streams", "web-root",
                                        "job-wall-seconds", "check-seconds", "max-checks", "verify-runs"};
 // Flags without a value, also allowed as true / false keys of the config file.
 const std::set<std::string> kSwitches = {"init", "no-auth", "no-model-measurement", "in-process"};
@@ -389,9 +392,11 @@ int Serve(const Flags& flags) {
     }
     http_options.max_streams = static_cast<int>(*streams);
     http_options.max_body_bytes = service_options.max_upload_bytes;
+    http_options.web_root = flags.Has("web-root") ? flags.Get("web-root") : DefaultWebRoot();
     http = std::make_unique<HttpGateway>(&job_service, &auth, http_options);
     if (Status s = http->Start(); !s.ok()) return Fail(s);
-    spdlog::info("HTTP API on {}", http_options.listen);
+    spdlog::info("HTTP API on {}, dashboard {}", http_options.listen,
+                 http_options.web_root.empty() ? "not built (docs/dashboard.md)" : "from " + http_options.web_root);
   }
   if (Status s = jobs.Start(); !s.ok()) return Fail(s);
 

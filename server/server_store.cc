@@ -13,6 +13,7 @@ namespace {
 using store_internal::InTransaction;
 using store_internal::NextSeq;
 using store_internal::ReadAll;
+using store_internal::CampaignRunMigrations;
 
 // Numbered migrations of the "server" component; append only.
 const std::vector<std::string>& Migrations() {
@@ -164,6 +165,7 @@ StatusOr<std::string> RandomHex(int bytes) {
 StatusOr<std::unique_ptr<ServerStore>> ServerStore::Open(const std::string& path) {
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<Db> db, Db::Open(path));
   ACS_RETURN_IF_ERROR(db->Migrate("server", Migrations()));
+  ACS_RETURN_IF_ERROR(db->Migrate("campaigns", CampaignRunMigrations()));
   ACS_RETURN_IF_ERROR(predictors::MigrateMeasurements(*db));
   return std::unique_ptr<ServerStore>(new ServerStore(std::move(db)));
 }

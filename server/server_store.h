@@ -16,6 +16,7 @@
 #include "core/sqlite_db.h"
 #include "core/status.h"
 #include "predictors/store.h"
+#include "server/campaign_records.h"
 
 namespace acs::server {
 
@@ -196,6 +197,21 @@ class ServerStore {
   // Fails the job's queued and leased tasks with `error` (workers holding a lease learn it
   // at their next heartbeat); returns how many.
   StatusOr<int> FailOpenTasksOfJob(const std::string& job_id, const std::string& error);
+
+  // Nightly campaign runs (server/server_store_campaigns.cc). StartCampaignRun creates the
+  // run of (owner, campaign, date) with its cells, or returns the one stored (*created
+  // false; FailedPrecondition when it ran another spec hash).
+  StatusOr<CampaignRunRecord> StartCampaignRun(CampaignRunRecord run, bool* created);
+  // NotFound for an unknown id.
+  StatusOr<CampaignRunRecord> GetCampaignRun(const std::string& id);
+  StatusOr<std::optional<CampaignRunRecord>> FindCampaignRun(const std::string& owner, const std::string& campaign,
+                                                             const std::string& date);
+  // Without spec_json; with cells.
+  StatusOr<std::vector<CampaignRunRecord>> ListCampaignRuns(const CampaignRunFilter& filter);
+  // Sets the cell's job (unless job_id is empty) and note. NotFound for an unknown cell,
+  // FailedPrecondition when the cell has another job already.
+  Status SetCampaignCell(const std::string& run_id, const std::string& key, const std::string& job_id,
+                         const std::string& note);
 
  private:
   explicit ServerStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}

@@ -40,4 +40,7 @@ inline StatusOr<int64_t> NextSeq(Db& db, const std::string& table) {
   return row ? q.Int(0) : 1;
 }
 
+// The "campaigns" component's migrations (server/server_store_campaigns.cc).
+const std::vector<std::string>& CampaignRunMigrations();
+
 }  // namespace acs::server::store_internal

@@ -8,11 +8,15 @@
 // whole-model microseconds (measured: the fastest run, the predictors' label). With
 // --rounds 2 (default) the search runs again with the layers' scale refitted on the
 // measured policies, as a job's later round does (after a miss, or a result well under
-// the budget), and its top policies are measured the same way.
+// the budget), and its top policies are measured the same way. The model's probe policies
+// (ProbePolicies) are timed with the dense model, as a job does; each policy's "anchor"
+// column is the error the anchor alone (without the probes) would have made on the same
+// measurement.
 //
 //   bench_onpolicy [--models PATH@1x1x28x28,...] [--data DIR] [--store data/predictors.db]
 //                  [--device-class local|ID] [--threads 1] [--budget 0.5] [--agent amc]
-//                  [--episodes 40] [--top 5] [--passes 8] [--rounds 2] [--seed 1] [--json PATH]
+//                  [--episodes 40] [--top 5] [--passes 8] [--rounds 2] [--probes 1] [--seed 1]
+//                  [--json PATH]
 //
 // Measure the models' own layers first (`acs predictor collect --layers-of`, then `acs
 // predictor train`), as a job does before its search.
@@ -26,8 +30,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agents/latency_cost.h"
 #include "agents/search_session.h"
 #include "core/flags.h"
+#include "core/importer.h"
 #include "devices/measure/device_class.h"
 #include "devices/runtime/runtime.h"
 #include "devices/worker/model_measure.h"
@@ -58,6 +64,7 @@ struct Args {
   int top = 5;
   int passes = 8;
   int rounds = 2;
+  bool probes = true;  // measure ProbePolicies with the anchor (ModelCalibration::probes)
   uint64_t seed = 1;
   std::string json = std::string(ACS_SOURCE_DIR) + "/data/bench/onpolicy.json";
 };
@@ -65,7 +72,7 @@ struct Args {
 const char kUsage[] =
     "usage: bench_onpolicy [--models PATH@SHAPE,...] [--data DIR] [--store PATH] [--device-class ID]\n"
     "                      [--threads T] [--budget R] [--agent A] [--episodes N] [--top K]\n"
-    "                      [--passes P] [--rounds R] [--seed S] [--json PATH]\n"
+    "                      [--passes P] [--rounds R] [--probes 0|1] [--seed S] [--json PATH]\n"
     "  default models: data/zoo/resnet20.pt@1x1x28x28, data/zoo/tv_{resnet18,mobilenet_v2}.pt@1x3x32x32\n";
 
 [[noreturn]] void Usage(const std::string& problem) {
@@ -83,7 +90,7 @@ std::vector<std::string> Split(const std::string& text, char by) {
 Args ParseArgs(int argc, char** argv) {
   auto flags = ParseFlags(argc, argv, 1,
                           {"models", "data", "store", "device-class", "threads", "budget", "agent", "episodes",
-                           "top", "passes", "rounds", "seed", "json"},
+                           "top", "passes", "rounds", "seed", "json", "probes"},
                           {"help"});
   if (!flags.ok()) Usage(flags.status().message());
   if (flags->Has("help")) {
@@ -120,6 +127,7 @@ Args ParseArgs(int argc, char** argv) {
   a.top = static_cast<int>(integer("top", a.top));
   a.passes = static_cast<int>(integer("passes", a.passes));
   a.rounds = static_cast<int>(integer("rounds", a.rounds));
+  a.probes = integer("probes", 1) != 0;
   a.seed = static_cast<uint64_t>(integer("seed", static_cast<int64_t>(a.seed)));
   if (a.threads < 1 || a.episodes < 1 || a.top < 1 || a.passes < 1 || a.rounds < 1 ||
       !(a.budget > 0 && a.budget <= 1)) {
@@ -144,11 +152,13 @@ struct Row {
   double accuracy = 0;
   double predicted_us = 0, predicted_ratio = 0;
   double measured_us = 0, measured_ratio = 0;  // fastest run; median over rounds of runtime / dense
+  double anchor_only_ratio = 0;  // predicted without the probes' own-kernel scale (the same policy)
   std::vector<double> round_ratios;
   bool dense_optimized = false;
 
   double ratio_error() const { return predicted_ratio / measured_ratio - 1; }
   double us_error() const { return predicted_us / measured_us - 1; }
+  double anchor_only_error() const { return anchor_only_ratio / measured_ratio - 1; }
 };
 
 // The prepared models timed in `passes` rounds over all of them; per model, the ratios
@@ -189,6 +199,12 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
     std::exit(1);
   }
   const std::vector<int> top = session->TopK(args.top);
+  // The same policies priced as without the probes (the anchor alone, and in later rounds
+  // the verified refit), to compare both calibrations on one set of measurements.
+  ModelCalibration anchor_only = o.measured;
+  anchor_only.probes.clear();
+  const LatencyBudget without_probes =
+      OrDie(MakeLatencyBudget(session->graph(), *o.predictor, o.threads, o.budget_ratio, anchor_only), "budget");
 
   std::vector<worker::PreparedModel> prepared;
   std::vector<Row> model_rows;
@@ -205,6 +221,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
     row.accuracy = e.score.accuracy;
     row.predicted_us = session->PredictedUs(e.policy);
     row.predicted_ratio = row.predicted_us / session->latency()->dense_us;
+    row.anchor_only_ratio = without_probes.PredictUs(session->graph(), e.policy) / without_probes.dense_us;
     model_rows.push_back(row);
   }
   const std::vector<Timed> timed = TimeInRounds(prepared, args.passes);
@@ -214,13 +231,15 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
     row.round_ratios = timed[r].ratios;
     row.measured_ratio = Median(timed[r].ratios);
     row.measured_us = timed[r].runtime_min_us;
-    std::printf("%-12s %d #%d %s %6.2f%% %9.1f %9.1f %+6.1f%% %7.3f %7.3f %+6.1f%%\n", name.c_str(), round,
+    std::printf("%-12s %d #%d %s %6.2f%% %9.1f %9.1f %+6.1f%% %7.3f %7.3f %+6.1f%% %+6.1f%%\n", name.c_str(), round,
                 row.rank + 1, row.policy_hash.c_str(), 100 * row.accuracy, row.predicted_us, row.measured_us,
-                100 * row.us_error(), row.predicted_ratio, row.measured_ratio, 100 * row.ratio_error());
+                100 * row.us_error(), row.predicted_ratio, row.measured_ratio, 100 * row.ratio_error(),
+                100 * row.anchor_only_error());
     policies.push_back({{"rank", row.rank}, {"policy_hash", row.policy_hash}, {"validation_top1", row.accuracy},
                         {"predicted_us", row.predicted_us}, {"measured_min_us", row.measured_us},
                         {"predicted_ratio", row.predicted_ratio}, {"measured_ratio", row.measured_ratio},
                         {"round_ratios", row.round_ratios},
+                        {"anchor_only_predicted_ratio", row.anchor_only_ratio},
                         {"policy", nlohmann::json::parse(row.policy.ToJson(-1))}});
     rows->push_back(row);
   }
@@ -229,6 +248,8 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
           {"overhead_us", session->latency()->overhead_us},
           {"layer_scale", session->latency()->layer_scale},
           {"verified_scale", session->latency()->verified_scale},
+          {"own_kernel_factor", session->latency()->own_kernel_factor},
+          {"probe_policies", session->latency()->probe_policies},
           {"policies", policies}};
   return true;
 }
@@ -242,9 +263,19 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   request.threads = args.threads;
   request.calibration_path = args.data;
   // The dense model anchors the budget, as a job measures it before its search.
+  // So do the probes (ProbePolicies), timed in the same rounds.
   std::vector<worker::PreparedModel> dense;
   dense.push_back(OrDie(worker::PreparedModel::Prepare(request), name + " dense"));
-  const Timed dense_timed = TimeInRounds(dense, args.passes).front();
+  const std::shared_ptr<ImportedModel> imported = OrDie(ImportTorchScript(model.path, {model.input}), name);
+  const std::vector<Policy> probes =
+      args.probes ? ProbePolicies(imported->graph, SearchSpace{}) : std::vector<Policy>{};
+  for (const Policy& probe : probes) {
+    worker::ModelMeasureRequest r = request;
+    r.policy = probe;
+    dense.push_back(OrDie(worker::PreparedModel::Prepare(r), name + " probe"));
+  }
+  const std::vector<Timed> anchors = TimeInRounds(dense, args.passes);
+  const Timed& dense_timed = anchors.front();
 
   SearchSessionOptions o;
   o.model_path = model.path;
@@ -257,7 +288,8 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   const worker::PreparedModel::Profile profile = OrDie(dense.front().ProfileOps(20), name + " profile");
   // The uncompressed runtime in the dense baseline's units, as a job anchors it.
   o.measured = {dense_timed.dense_min_us, dense_timed.dense_min_us * Median(dense_timed.ratios),
-                worker::OutsideLayersShare(profile.dense_plain), {}};
+                worker::OutsideLayersShare(profile.dense_plain), {}, {}};
+  for (size_t i = 0; i < probes.size(); ++i) o.measured.probes.push_back({probes[i], Median(anchors[i + 1].ratios)});
   o.threads = args.threads;
   o.agent = args.agent;
   o.episodes = args.episodes;
@@ -267,7 +299,11 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
           {"input", model.input},
           {"dense_min_us", dense_timed.dense_min_us},
           {"dense_plain_note", "dense = frozen + optimize_for_inference where it computes the same function"},
+          {"probes", nlohmann::json::array()},
           {"rounds", nlohmann::json::array()}};
+  for (const MeasuredPolicy& probe : o.measured.probes) {
+    (*out)["probes"].push_back({{"policy", nlohmann::json::parse(probe.policy.ToJson(-1))}, {"ratio", probe.ratio}});
+  }
   // Each later round searches again with the layers' scale refitted on every policy
   // measured so far (a job's closed loop, ModelCalibration::verified).
   for (int round = 0; round < args.rounds; ++round) {
@@ -294,8 +330,8 @@ int Main(int argc, char** argv) {
   std::printf("latency predictor v%lld of %s; budget latency=%.2fx, agent %s, %d episodes, top %d, %d rounds\n",
               static_cast<long long>(stored->record.version), device_class.c_str(), args.budget, args.agent.c_str(),
               args.episodes, args.top, args.passes);
-  std::printf("%-12s %s %-19s %7s %9s %9s %7s %7s %7s %7s\n", "model", "r", "policy", "top1", "pred us", "meas us",
-              "err", "pred x", "meas x", "err");
+  std::printf("%-12s %s %-19s %7s %9s %9s %7s %7s %7s %7s %7s\n", "model", "r", "policy", "top1", "pred us",
+              "meas us", "err", "pred x", "meas x", "err", "anchor");
   std::vector<Row> rows;
   nlohmann::json out;
   out["models"] = nlohmann::json::array();
@@ -307,22 +343,25 @@ int Main(int argc, char** argv) {
   out["summary"] = nlohmann::json::array();
   std::printf("\n");
   for (int round = 0; round < args.rounds; ++round) {
-    int count = 0, ratio_within = 0, us_within = 0;
+    int count = 0, ratio_within = 0, us_within = 0, anchor_within = 0;
     for (const Row& r : rows) {
       if (r.round != round) continue;
       ++count;
       ratio_within += std::abs(r.ratio_error()) <= 0.10;
+      anchor_within += std::abs(r.anchor_only_error()) <= 0.10;
       us_within += std::abs(r.us_error()) <= 0.15;
     }
     const double n = std::max(1, count);
     std::printf("round %d (%s), %d policies: speedup within ±10%% of measured %.1f%% (target >= 90%%), absolute "
-                "latency within ±15%% %.1f%% (target >= 90%%)\n",
+                "latency within ±15%% %.1f%% (target >= 90%%); the same policies' speedup within ±10%% as the "
+                "anchor alone (no probes) predicts them %.1f%%\n",
                 round, round == 0 ? "first search" : "refitted on the policies measured before", count,
-                100 * ratio_within / n, 100 * us_within / n);
+                100 * ratio_within / n, 100 * us_within / n, 100 * anchor_within / n);
     out["summary"].push_back({{"round", round},
                               {"policies", count},
                               {"ratio_within_10_percent", ratio_within / n},
-                              {"absolute_within_15_percent", us_within / n}});
+                              {"absolute_within_15_percent", us_within / n},
+                              {"anchor_only_ratio_within_10_percent", anchor_within / n},});
   }
   out["device_class"] = device_class;
   out["predictor_version"] = stored->record.version;

@@ -219,5 +219,78 @@ TEST(LatencyBudgetTest, VerifiedPoliciesRefitTheLayersScale) {
   EXPECT_DOUBLE_EQ(clamped->verified_scale, 2.0);
 }
 
+// Probes: uniform policies whose compressible layers run the runtime's own kernels.
+TEST(LatencyBudgetTest, ProbesRunTheRuntimesOwnKernels) {
+  for (const std::string name : {"residual", "depthwise"}) {
+    auto m = Import(name);
+    const std::vector<Policy> probes = ProbePolicies(m->graph, SearchSpace{});
+    ASSERT_EQ(probes.size(), 3u) << name;  // 1x8 blocks at 70%, int8, blocks on every other layer
+    for (const Policy& probe : probes) {
+      ASSERT_FALSE(probe.layers.empty());
+      for (const auto& [layer_name, config] : probe.layers) {
+        const Layer* layer = nullptr;
+        for (const Layer& l : m->graph.layers) layer = l.name == layer_name ? &l : layer;
+        ASSERT_NE(layer, nullptr);
+        EXPECT_TRUE(RunsOwnKernel(SpecOfLayer(*layer, config))) << name << " " << layer_name;
+      }
+    }
+    EXPECT_EQ(probes[0].layers.begin()->second.pattern, Pattern::kBlock);
+    EXPECT_EQ(probes[0].layers.begin()->second.block, 8);
+    EXPECT_EQ(probes[1].layers.begin()->second.precision, Precision::kInt8);
+    EXPECT_EQ(probes[2].layers.size(), (probes[0].layers.size() + 1) / 2);
+    for (const auto& [layer_name, config] : probes[2].layers) EXPECT_EQ(probes[0].Get(layer_name), config);
+  }
+  SearchSpace fp32_channels;
+  fp32_channels.patterns = {Pattern::kChannel};
+  fp32_channels.precisions = {Precision::kFp32};
+  EXPECT_TRUE(ProbePolicies(Import("residual")->graph, fp32_channels).empty());
+}
+
+// Isolated kernels that miss their in-model run by different factors on aten ops and on the
+// runtime's own kernels: the anchor and the probes recover both factors, and every
+// measured policy is then predicted at its measurement.
+TEST(LatencyBudgetTest, ProbesFitTheOwnKernelsScale) {
+  for (const std::string name : {"residual", "depthwise"}) {
+    auto m = Import(name);
+    const predictors::TrainedPredictor predictor = MadeUpPredictor();
+    StatusOr<LatencyBudget> plain = MakeLatencyBudget(m->graph, predictor, 1, 0.5);
+    ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+    const double aten_scale = 0.6, own_scale = 1.1, share = 0.1;
+    // The layers' true time and the whole run with 10% of the anchor outside them.
+    auto layers_us = [&](const Policy& p) {
+      double aten = 0, own = 0;
+      plain->cost->SplitPolicyLayersUs(m->graph, p, &aten, &own);
+      return aten_scale * aten + own_scale * own;
+    };
+    const double anchor = layers_us(Policy()) / (1 - share);
+    const double dense = 1.2 * anchor;  // the dense baseline is slower than the runtime
+    ModelCalibration measured{dense, anchor, share, {}, {}};
+    const std::vector<Policy> probes = ProbePolicies(m->graph, SearchSpace{});
+    for (const Policy& p : probes) measured.probes.push_back({p, (share * anchor + layers_us(p)) / dense});
+
+    StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, measured);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_EQ(b->probe_policies, 3);
+    EXPECT_NEAR(b->layer_scale, aten_scale, 1e-6) << name;
+    EXPECT_NEAR(b->own_kernel_factor, own_scale / aten_scale, 1e-6) << name;
+    EXPECT_NEAR(b->PredictUs(m->graph, Policy()), anchor, 1e-6 * anchor);
+    for (const MeasuredPolicy& p : measured.probes) {
+      EXPECT_NEAR(b->PredictUs(m->graph, p.policy), p.ratio * dense, 1e-6 * dense);
+    }
+    // The Env's costs carry the factor: a policy at its budget is at half the dense latency.
+    EXPECT_NEAR(b->layer_scale * b->env_budget * DenseCost(m->graph, *b->cost) + b->overhead_us, 0.5 * dense,
+                1e-9 * dense);
+
+    // Probes no scale pair explains within [0.2, 5] leave the anchor's single scale.
+    ModelCalibration wild = measured;
+    for (MeasuredPolicy& p : wild.probes) p.ratio *= 40;
+    StatusOr<LatencyBudget> single = MakeLatencyBudget(m->graph, predictor, 1, 0.5, wild);
+    ASSERT_TRUE(single.ok()) << single.status().ToString();
+    EXPECT_EQ(single->probe_policies, 0);
+    EXPECT_DOUBLE_EQ(single->own_kernel_factor, 1.0);
+    EXPECT_NEAR(single->PredictUs(m->graph, Policy()), anchor, 1e-6 * anchor);
+  }
+}
+
 }  // namespace
 }  // namespace acs

@@ -1,0 +1,240 @@
+#include "cli/campaign_run.h"
+
+#include <cctype>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cli/campaign_results.h"
+#include "cli/campaign_spec.h"
+#include "cli/job_display.h"
+#include "cli/job_transfers.h"
+
+namespace acs::cli {
+namespace {
+
+using acs::v1::CampaignRun;
+using acs::v1::Job;
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+StatusOr<std::string> ReadSpecText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot read the campaign spec '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Uploads each model file and data path once per run.
+class Uploads {
+ public:
+  explicit Uploads(const Remote& r) : r_(r) {}
+  StatusOr<std::string> Model(const CampaignModel& m) {
+    if (!m.sha256.empty()) return m.sha256;
+    auto it = models_.find(m.path);
+    if (it != models_.end()) return it->second;
+    ACS_ASSIGN_OR_RETURN(acs::v1::UploadReply reply, Upload(r_, m.path, false));
+    return models_[m.path] = reply.sha256();
+  }
+  // Sets *name or *sha256 as ResolveData does.
+  Status Data(const std::string& data, std::string* name, std::string* sha256) {
+    auto it = data_.find(data);
+    if (it == data_.end()) {
+      std::pair<std::string, std::string> resolved;
+      ACS_RETURN_IF_ERROR(ResolveData(r_, data, &resolved.first, &resolved.second));
+      it = data_.emplace(data, resolved).first;
+    }
+    *name = it->second.first;
+    *sha256 = it->second.second;
+    return Status::Ok();
+  }
+
+ private:
+  const Remote& r_;
+  std::map<std::string, std::string> models_;
+  std::map<std::string, std::pair<std::string, std::string>> data_;
+};
+
+StatusOr<acs::v1::SubmitJobRequest> CellRequest(const CampaignSpec& spec, const CampaignCell& cell, Uploads* up) {
+  const CampaignModel& m = spec.models[cell.model];
+  acs::v1::SubmitJobRequest req;
+  ACS_ASSIGN_OR_RETURN(*req.mutable_model_sha256(), up->Model(m));
+  for (int64_t d : m.input) req.add_input_shape(d);
+  ACS_RETURN_IF_ERROR(up->Data(m.data, req.mutable_dataset_name(), req.mutable_dataset_sha256()));
+  if (!m.test_data.empty()) {
+    ACS_RETURN_IF_ERROR(up->Data(m.test_data, req.mutable_test_dataset_name(), req.mutable_test_dataset_sha256()));
+  }
+  req.set_device_class(cell.device_class);
+  req.mutable_budget()->set_kind(cell.budget.kind);
+  req.mutable_budget()->set_ratio(cell.budget.ratio);
+  req.set_agent(cell.agent);
+  req.set_episodes(spec.episodes);
+  req.set_seed(static_cast<uint64_t>(cell.seed));
+  req.set_top_k(spec.top_k);
+  req.set_fine_tune(spec.fine_tune);
+  return req;
+}
+
+// Every file the spec names exists, before anything is uploaded.
+Status CheckFiles(const CampaignSpec& spec) {
+  for (size_t i = 0; i < spec.models.size(); ++i) {
+    const CampaignModel& m = spec.models[i];
+    if (!m.path.empty() && !std::filesystem::is_regular_file(m.path)) {
+      return Status::NotFound("models[" + std::to_string(i) + "].path: no file '" + m.path + "'");
+    }
+    ACS_RETURN_IF_ERROR(CheckDataFlag("models[" + std::to_string(i) + "].data", m.data));
+    if (!m.test_data.empty())
+      ACS_RETURN_IF_ERROR(CheckDataFlag("models[" + std::to_string(i) + "].test_data", m.test_data));
+  }
+  return Status::Ok();
+}
+
+// Submits the cells of the run that have no job; returns the run as it is then.
+StatusOr<CampaignRun> SubmitMissing(const Remote& r, const CampaignSpec& spec, CampaignRun run) {
+  const std::vector<CampaignCell> cells = CampaignCells(spec);
+  std::map<std::string, const CampaignCell*> by_key;
+  for (const CampaignCell& c : cells) by_key[c.Key(spec)] = &c;
+  Uploads uploads(r);
+  int submitted = 0;
+  for (const acs::v1::CampaignCell& stored : run.cells()) {
+    if (!stored.job_id().empty()) continue;
+    auto it = by_key.find(stored.key());
+    if (it == by_key.end())
+      return Status::FailedPrecondition("the stored run has a cell the spec lacks: " + stored.key());
+    ACS_ASSIGN_OR_RETURN(acs::v1::SubmitJobRequest req, CellRequest(spec, *it->second, &uploads));
+    Job job;
+    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::SubmitJob, req, &job));
+    acs::v1::RecordCampaignCellRequest record;
+    record.set_run_id(run.id());
+    record.set_key(stored.key());
+    record.set_job_id(job.id());
+    CampaignRun after;
+    Status s = r.Unary(&acs::v1::Acs::Stub::RecordCampaignCell, record, &after);
+    if (!s.ok()) {  // e.g. another run of the same date recorded a job first: ours goes
+      acs::v1::CancelJobRequest cancel;
+      cancel.set_id(job.id());
+      Job ignored;
+      (void)r.Unary(&acs::v1::Acs::Stub::CancelJob, cancel, &ignored);
+      return s;
+    }
+    std::cerr << "submitted " << stored.key() << ": " << job.id() << std::endl;
+    ++submitted;
+  }
+  std::cerr << "campaign " << run.campaign() << " " << run.date() << ": " << submitted << " cell(s) submitted, "
+            << run.cells_size() - submitted << " reused" << std::endl;
+  return FetchRun(r, run.id());
+}
+
+// Seconds since the epoch of "YYYY-MM-DDTHH:MM:SSZ"; 0 when it does not parse.
+int64_t ParseUtc(const std::string& iso) {
+  std::tm tm{};
+  if (strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) return 0;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+std::string Clock() {
+  const std::time_t now = std::time(nullptr);
+  char b[16];
+  std::strftime(b, sizeof b, "%H:%M:%S", std::localtime(&now));
+  return b;
+}
+
+// Follows every cell's job to its end: one line per change of a cell's state; cancels jobs
+// older than the time limit (once) and notes why on the cell.
+Status Follow(const Remote& r, const CampaignSpec& spec, const CampaignRun& run, double poll_seconds) {
+  std::map<std::string, std::string> shown;  // key -> last line shown
+  std::set<std::string> cancelled;           // keys cancelled past the time limit
+  const int64_t limit_s = static_cast<int64_t>(spec.time_limit_minutes * 60);
+  while (true) {
+    int ended = 0;
+    std::vector<std::pair<std::string, Job>> jobs;
+    for (const acs::v1::CampaignCell& cell : run.cells()) {
+      if (cell.job_id().empty()) continue;
+      ACS_ASSIGN_OR_RETURN(Job job, FetchJob(r, cell.job_id()));
+      jobs.emplace_back(cell.key(), job);
+      ended += IsTerminal(job.state());
+    }
+    for (auto& [key, job] : jobs) {
+      const int64_t created = ParseUtc(job.created());
+      if (!IsTerminal(job.state()) && limit_s > 0 && created > 0 && std::time(nullptr) - created > limit_s &&
+          cancelled.insert(key).second) {
+        acs::v1::RecordCampaignCellRequest note;
+        note.set_run_id(run.id());
+        note.set_key(key);
+        note.set_note("cancelled: still " + Lower(acs::v1::JobState_Name(job.state())) + " past the time limit of " +
+                      std::to_string(static_cast<int>(spec.time_limit_minutes)) + " minutes");
+        acs::v1::CancelJobRequest cancel;
+        cancel.set_id(job.id());
+        ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::CancelJob, cancel, &job));
+        CampaignRun ignored;
+        ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::RecordCampaignCell, note, &ignored));
+        std::cerr << Clock() << " " << key << ": " << note.note() << std::endl;
+      }
+      std::string line = Lower(acs::v1::JobState_Name(job.state()));
+      if (IsTerminal(job.state()) && !job.error().empty()) line += ": " + job.error();
+      if (shown[key] == line) continue;
+      shown[key] = line;
+      std::cerr << Clock() << " [" << ended << "/" << run.cells_size() << "] " << key << ": " << line << " ("
+                << job.id() << ")" << std::endl;
+    }
+    if (ended == static_cast<int>(jobs.size())) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(poll_seconds * 1000)));
+  }
+}
+
+}  // namespace
+
+std::string TodayUtc() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char b[16];
+  std::strftime(b, sizeof b, "%Y-%m-%d", &tm);
+  return b;
+}
+
+StatusOr<int> RunCampaign(const Remote& r) {
+  const std::string& path = r.flags.positional[0];
+  ACS_ASSIGN_OR_RETURN(std::string text, ReadSpecText(path));
+  ACS_ASSIGN_OR_RETURN(CampaignSpec spec, ParseCampaignSpec(text, path));
+  ACS_ASSIGN_OR_RETURN(double poll, r.flags.GetDouble("poll-seconds", 2));
+  if (!(poll > 0)) return Status::InvalidArgument("--poll-seconds must be > 0");
+  acs::v1::StartCampaignRunRequest start;
+  start.set_campaign(spec.name);
+  start.set_date(r.flags.Get("date", TodayUtc()));
+  start.set_spec_hash(CampaignSpecHash(spec));
+  start.set_spec_json(text);
+  for (const CampaignCell& c : CampaignCells(spec)) start.add_cell_keys(c.Key(spec));
+  CampaignRun run;
+  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::StartCampaignRun, start, &run));
+  std::cerr << "campaign " << spec.name << " " << run.date() << ": run " << run.id()
+            << (run.created_now() ? " started" : " exists, resuming") << ", " << run.cells_size() << " cells"
+            << std::endl;
+  bool missing = false;
+  for (const acs::v1::CampaignCell& c : run.cells()) missing |= c.job_id().empty();
+  if (missing) {
+    ACS_RETURN_IF_ERROR(CheckFiles(spec));
+    ACS_ASSIGN_OR_RETURN(run, SubmitMissing(r, spec, run));
+  }
+  ACS_RETURN_IF_ERROR(Follow(r, spec, run, poll));
+  ACS_ASSIGN_OR_RETURN(run, FetchRun(r, run.id()));
+  ACS_ASSIGN_OR_RETURN(CampaignReport report, ReportOfRun(r, run));
+  std::cerr << "campaign " << spec.name << " " << run.date() << ":";
+  for (const auto& [verdict, n] : report.counts) {
+    if (n > 0) std::cerr << " " << n << " " << verdict;
+  }
+  std::cerr << std::endl;
+  return WriteReport(r, report);
+}
+
+}  // namespace acs::cli

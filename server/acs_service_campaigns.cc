@@ -1,0 +1,62 @@
+// AcsService's campaign-run calls: translation only, the rules are CampaignRuns'.
+#include "proto/grpc_status.h"
+#include "server/acs_service.h"
+#include "server/campaign_messages.h"
+
+namespace acs::server {
+namespace {
+
+grpc::Status AnswerRun(const StatusOr<CampaignRunRecord>& run, acs::v1::CampaignRun* reply) {
+  if (!run.ok()) return ToGrpc(run.status());
+  FillCampaignRun(*run, reply);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status AcsService::StartCampaignRun(grpc::ServerContext* ctx, const acs::v1::StartCampaignRunRequest* req,
+                                          acs::v1::CampaignRun* reply) {
+  StatusOr<Principal> who = Caller(ctx);
+  if (!who.ok()) return ToGrpc(who.status());
+  CampaignRunRecord run;
+  run.campaign = req->campaign();
+  run.date = req->date();
+  run.spec_hash = req->spec_hash();
+  run.spec_json = req->spec_json();
+  for (const std::string& key : req->cell_keys()) run.cells.push_back({key, "", "", ""});
+  bool created = false;
+  grpc::Status s = AnswerRun(campaigns_.Start(*who, std::move(run), &created), reply);
+  reply->set_created_now(created);
+  return s;
+}
+
+grpc::Status AcsService::GetCampaignRun(grpc::ServerContext* ctx, const acs::v1::GetCampaignRunRequest* req,
+                                        acs::v1::CampaignRun* reply) {
+  StatusOr<Principal> who = Caller(ctx);
+  if (!who.ok()) return ToGrpc(who.status());
+  if (req->id().empty()) return AnswerRun(campaigns_.Find(*who, req->campaign(), req->date()), reply);
+  return AnswerRun(campaigns_.Get(*who, req->id()), reply);
+}
+
+grpc::Status AcsService::ListCampaignRuns(grpc::ServerContext* ctx, const acs::v1::ListCampaignRunsRequest* req,
+                                          acs::v1::ListCampaignRunsReply* reply) {
+  StatusOr<Principal> who = Caller(ctx);
+  if (!who.ok()) return ToGrpc(who.status());
+  CampaignRunQuery query;
+  query.campaign = req->campaign();
+  query.before_date = req->before_date();
+  query.limit = req->page_size();
+  StatusOr<std::vector<CampaignRunRecord>> runs = campaigns_.List(*who, query);
+  if (!runs.ok()) return ToGrpc(runs.status());
+  for (const CampaignRunRecord& r : *runs) FillCampaignRun(r, reply->add_runs());
+  return grpc::Status::OK;
+}
+
+grpc::Status AcsService::RecordCampaignCell(grpc::ServerContext* ctx, const acs::v1::RecordCampaignCellRequest* req,
+                                            acs::v1::CampaignRun* reply) {
+  StatusOr<Principal> who = Caller(ctx);
+  if (!who.ok()) return ToGrpc(who.status());
+  return AnswerRun(campaigns_.RecordCell(*who, req->run_id(), req->key(), req->job_id(), req->note()), reply);
+}
+
+}  // namespace acs::server

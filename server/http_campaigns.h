@@ -1,0 +1,20 @@
+// The HTTP/JSON routes of campaign runs, read-only (for the dashboard; docs/campaigns.md):
+//   GET /api/v1/campaigns/runs[?campaign=NAME&before_date=D&page_size=N]  ListCampaignRunsReply
+//   GET /api/v1/campaigns/runs/RUN                                       CampaignRun
+// Translation only: the rules are CampaignRuns' (server/campaign_runs.h); errors as the
+// gateway's (server/http_errors.h).
+#pragma once
+
+#include "server/auth.h"
+#include "server/job_service.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace acs::server {
+
+// Registers the routes on `server`; service and auth must outlive it.
+void AddCampaignRoutes(httplib::Server* server, JobService* service, const Authenticator* auth);
+
+}  // namespace acs::server

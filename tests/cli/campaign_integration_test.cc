@@ -1,0 +1,199 @@
+// `acs campaign run` against a real acs-server and worker on loopback: idempotent per
+// date, a run with no change exits 0, and one cell made worse on purpose (its model
+// replaced by one that always answers another class) is the only one flagged, exit 3; a
+// run with a cancelled cell reports exit 4.
+#include <gtest/gtest.h>
+#include <torch/script.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/server/jobs_fixture.h"
+
+namespace {
+
+using namespace acs::test_process;
+using acs::test_jobs::ReadBytes;
+namespace v1 = acs::v1;
+
+class CampaignIntegrationTest : public acs::test_jobs::JobsServerTest {
+ protected:
+  std::string DirPrefix() const override { return "acs_campaign_it_"; }
+
+  // The test model with its last layer answering `cls` whatever the input (weights 0,
+  // bias one-hot), so that compression cannot change its answers.
+  std::string ConstantModel(int cls, const std::string& name) {
+    torch::NoGradGuard no_grad;
+    torch::jit::Module m = torch::jit::load(model_);
+    for (const auto& p : m.named_parameters()) {
+      if (p.name == "classifier.fc2.weight") p.value.detach().zero_();
+      if (p.name == "classifier.fc2.bias") {
+        p.value.detach().zero_();
+        p.value.detach()[cls] = 5.0;
+      }
+    }
+    const std::string path = (dir_ / name).string();
+    m.save(path);
+    return path;
+  }
+  // A CIFAR-10 binary batch of `n` images, every label `cls`.
+  std::string TestSet(int cls, int n) {
+    const std::string path = (dir_ / "test.bin").string();
+    std::ofstream out(path, std::ios::binary);
+    for (int i = 0; i < n; ++i) {
+      out.put(static_cast<char>(cls));
+      for (int b = 0; b < 3072; ++b) out.put(static_cast<char>((b * 7 + i * 13) % 256));
+    }
+    return path;
+  }
+  std::string Spec(const std::string& name, const std::string& model_b) {
+    nlohmann::json spec = {{"name", "it-nightly"},
+                           {"models",
+                            {{{"name", "a"},
+                              {"path", model_a_},
+                              {"input", {1, 3, 16, 16}},
+                              {"data", "name:fashion-mnist"},
+                              {"test_data", test_set_}},
+                             {{"name", "b"},
+                              {"path", model_b},
+                              {"input", {1, 3, 16, 16}},
+                              {"data", "name:fashion-mnist"},
+                              {"test_data", test_set_}}}},
+                           {"budgets", nlohmann::json::array({"flops=0.5x"})},
+                           {"agents", nlohmann::json::array({"random"})},
+                           {"seeds", nlohmann::json::array({7})},
+                           {"episodes", 3},
+                           {"top_k", 1},
+                           {"time_limit_minutes", 60},
+                           {"compare", {{"gate", nlohmann::json::array({"test_accuracy"})}}}};
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << spec.dump(2);
+    return path;
+  }
+  Output Acs(const std::string& args) {
+    return Command("cd " + dir_.string() + " && " + std::string(ACS_BINARY_DIR) + "/cli/acs campaign " + args +
+                       " --server " + address_ + " --token " + user_token_,
+                   dir_);
+  }
+  nlohmann::json ReadJson(const std::string& name) {
+    std::ifstream in(dir_ / name);
+    return nlohmann::json::parse(in, nullptr, false);
+  }
+  int JobCount() {
+    grpc::ClientContext ctx;
+    Auth(&ctx, user_token_);
+    v1::ListJobsRequest req;
+    req.set_page_size(100);
+    v1::ListJobsReply reply;
+    EXPECT_TRUE(stub_->ListJobs(&ctx, req, &reply).ok());
+    return reply.jobs_size();
+  }
+
+  std::string model_a_, test_set_;
+};
+
+TEST_F(CampaignIntegrationTest, IdempotentPerDateAndFlagsTheCellMadeWorse) {
+  auto server = StartServer("server.log");
+  auto worker = StartWorker("w1");
+  ASSERT_TRUE(WaitForWorkers(1)) << server->Log();
+  model_a_ = ConstantModel(3, "answers3.pt");
+  const std::string answers3_b = ConstantModel(3, "answers3b.pt");
+  const std::string answers5 = ConstantModel(5, "answers5.pt");
+  test_set_ = TestSet(3, 40);
+  const std::string same = Spec("nightly.json", answers3_b);
+  const std::string worse = Spec("nightly-worse.json", answers5);
+
+  // Day 1: both cells new; run again for the same date: nothing submitted.
+  Output first = Acs("run " + same + " --date 2026-01-01 --out day1.json --poll-seconds 0.5");
+  ASSERT_EQ(first.code, 0) << first.out << server->Log();
+  EXPECT_EQ(ReadJson("day1.json")["counts"]["new"], 2) << first.out;
+  EXPECT_EQ(JobCount(), 2);
+  Output again = Acs("run " + same + " --date 2026-01-01 --out day1-again.json --poll-seconds 0.5");
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_NE(again.out.find("exists, resuming"), std::string::npos) << again.out;
+  EXPECT_EQ(JobCount(), 2);
+  EXPECT_EQ(ReadJson("day1-again.json")["cells"], ReadJson("day1.json")["cells"]);
+
+  // Day 2, no change: compared with day 1, nothing flagged, exit 0.
+  Output day2 = Acs("run " + same + " --date 2026-01-02 --out day2.json --poll-seconds 0.5");
+  ASSERT_EQ(day2.code, 0) << day2.out;
+  nlohmann::json r2 = ReadJson("day2.json");
+  EXPECT_EQ(r2["baseline"]["date"], "2026-01-01");
+  EXPECT_EQ(r2["counts"]["unchanged"], 2) << r2.dump(2);
+  EXPECT_EQ(JobCount(), 4);
+
+  // Day 3: cell b's model now answers class 5: its test accuracy drops from 1 to 0.
+  Output day3 = Acs("run " + worse + " --date 2026-01-03 --out day3.json --poll-seconds 0.5");
+  EXPECT_EQ(day3.code, 3) << day3.out;
+  nlohmann::json r3 = ReadJson("day3.json");
+  EXPECT_EQ(r3["counts"]["regressed"], 1) << r3.dump(2);
+  EXPECT_EQ(r3["counts"]["unchanged"], 1);
+  EXPECT_TRUE(r3["spec_changed"].get<bool>());
+  ASSERT_GE(r3["cells"].size(), 1u);
+  EXPECT_EQ(r3["cells"][0]["key"], "b flops=0.5x random seed=7");
+  EXPECT_EQ(r3["cells"][0]["verdict"], "regressed");
+  EXPECT_EQ(r3["cells"][0]["metrics"]["test_accuracy"]["baseline"], 1.0);
+  EXPECT_EQ(r3["cells"][0]["metrics"]["test_accuracy"]["today"], 0.0);
+
+  // The stored runs read back: list, show, and the report as HTML (same exit code).
+  Output list = Acs("list --campaign it-nightly");
+  ASSERT_EQ(list.code, 0) << list.out;
+  EXPECT_NE(list.out.find("2026-01-03"), std::string::npos);
+  EXPECT_NE(list.out.find("2026-01-01"), std::string::npos);
+  Output show = Acs("show --campaign it-nightly --date 2026-01-02");
+  ASSERT_EQ(show.code, 0) << show.out;
+  EXPECT_NE(show.out.find("a flops=0.5x random seed=7"), std::string::npos) << show.out;
+  Output html = Acs("report --campaign it-nightly --date 2026-01-03 --out day3.html");
+  EXPECT_EQ(html.code, 3) << html.out;
+  std::ifstream page(dir_ / "day3.html");
+  const std::string text((std::istreambuf_iterator<char>(page)), {});
+  EXPECT_NE(text.find("<svg"), std::string::npos);
+  EXPECT_NE(text.find("regressed"), std::string::npos);
+
+  // A run whose cell was cancelled: its report exits 4 (cells failed), not 3.
+  {
+    grpc::ClientContext ctx;
+    Auth(&ctx, user_token_);
+    v1::StartCampaignRunRequest start;
+    start.set_campaign("it-cancelled");
+    start.set_date("2026-01-01");
+    start.set_spec_hash("h");
+    std::ifstream in(same);
+    start.set_spec_json(std::string((std::istreambuf_iterator<char>(in)), {}));
+    start.add_cell_keys("long");
+    v1::CampaignRun run;
+    ASSERT_TRUE(stub_->StartCampaignRun(&ctx, start, &run).ok());
+    v1::UploadReply model;
+    ASSERT_TRUE(Upload(ReadBytes(model_a_), &model, user_token_).ok());
+    v1::Job job;
+    ASSERT_TRUE(Submit(Request(model.sha256(), "random", 5000), &job, user_token_).ok());
+    grpc::ClientContext record_ctx;
+    Auth(&record_ctx, user_token_);
+    v1::RecordCampaignCellRequest record;
+    record.set_run_id(run.id());
+    record.set_key("long");
+    record.set_job_id(job.id());
+    ASSERT_TRUE(stub_->RecordCampaignCell(&record_ctx, record, &run).ok());
+    grpc::ClientContext cancel_ctx;
+    Auth(&cancel_ctx, user_token_);
+    v1::CancelJobRequest cancel;
+    cancel.set_id(job.id());
+    ASSERT_TRUE(stub_->CancelJob(&cancel_ctx, cancel, &job).ok());
+    ASSERT_TRUE(WaitFor([&] { return Get(job.id(), user_token_).state() == v1::CANCELLED; }, 120));
+    Output report = Acs("report --campaign it-cancelled --date 2026-01-01 --format md");
+    EXPECT_EQ(report.code, 4) << report.out;
+    EXPECT_NE(report.out.find("| long | failed |"), std::string::npos) << report.out;
+  }
+
+  // Another user sees none of it.
+  const std::string bob = Token("bob", "user");
+  Output other = Command(std::string(ACS_BINARY_DIR) +
+                             "/cli/acs campaign show --campaign it-nightly --date "
+                             "2026-01-01 --server " +
+                             address_ + " --token " + bob,
+                         dir_);
+  EXPECT_EQ(other.code, 1) << other.out;
+  EXPECT_NE(other.out.find("NOT_FOUND"), std::string::npos) << other.out;
+}
+
+}  // namespace

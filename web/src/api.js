@@ -1,0 +1,140 @@
+// The HTTP/JSON API (docs/service.md "HTTP API") as the dashboard calls it: the bearer
+// token from localStorage on every call, errors as ApiError with the server's code and
+// message, job events read from the SSE route with fetch (EventSource cannot send a token).
+
+const TOKEN_KEY = 'acs.token';
+
+export function getToken() {
+  return localStorage.getItem(TOKEN_KEY) || '';
+}
+
+export function setToken(token) {
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(`${code}: ${message}`);
+    this.status = status;
+    this.code = code;
+    this.detail = message;
+  }
+}
+
+function headers(token, extra) {
+  const h = { ...extra };
+  if (token) h.Authorization = `Bearer ${token}`;
+  return h;
+}
+
+// Any 401 tells the app (main.js shows the login page with the server's message).
+function unauthorized(error) {
+  window.dispatchEvent(new CustomEvent('acs-unauthorized', { detail: error.message }));
+}
+
+async function errorOf(res) {
+  const text = await res.text();
+  try {
+    const e = JSON.parse(text).error;
+    return new ApiError(res.status, e.code, e.message);
+  } catch {
+    return new ApiError(res.status, `HTTP ${res.status}`, text.trim() || res.statusText);
+  }
+}
+
+// The answer of `path` as JSON; ApiError otherwise. `token` overrides the stored one.
+export async function api(path, { method = 'GET', body, json, token = getToken(), quiet = false } = {}) {
+  const init = { method, headers: headers(token) };
+  if (json !== undefined) {
+    init.body = JSON.stringify(json);
+    init.headers['Content-Type'] = 'application/json';
+  } else if (body !== undefined) {
+    init.body = body;
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, 'UNAVAILABLE', `cannot reach acs-server (${e.message})`);
+  }
+  if (!res.ok) {
+    const error = await errorOf(res);
+    if (res.status === 401 && !quiet) unauthorized(error);
+    throw error;
+  }
+  return res.json();
+}
+
+// Every job the caller may see (all pages), newest first as the server lists them.
+export async function listJobs(state) {
+  const jobs = [];
+  let pageToken = '';
+  do {
+    const q = new URLSearchParams({ page_size: '1000' });
+    if (state) q.set('state', state);
+    if (pageToken) q.set('page_token', pageToken);
+    const reply = await api(`/api/v1/jobs?${q}`);
+    jobs.push(...(reply.jobs || []));
+    pageToken = reply.next_page_token || '';
+  } while (pageToken && jobs.length < 100000);
+  return jobs;
+}
+
+export const jobPath = (id) => `/api/v1/jobs/${encodeURIComponent(id)}`;
+
+// An artifact's bytes saved by the browser as `name` (the route needs the token, so no
+// plain link).
+export async function downloadArtifact(jobId, name) {
+  const res = await fetch(`${jobPath(jobId)}/artifacts/${encodeURIComponent(name)}`, { headers: headers(getToken()) });
+  if (!res.ok) throw await errorOf(res);
+  saveBlob(await res.blob(), name);
+}
+
+export function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+// Reads the job's event stream after sequence `after` until it ends (the job ended, or the
+// connection dropped), calling onEvent({seq, kind, event}) for each. Resolves with the last
+// sequence seen; rejects with ApiError when the server refuses the stream.
+export async function readEvents(jobId, after, onEvent, signal) {
+  const res = await fetch(`${jobPath(jobId)}/events?after=${after}`, { headers: headers(getToken()), signal });
+  if (!res.ok) {
+    const error = await errorOf(res);
+    if (res.status === 401) unauthorized(error);
+    throw error;
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  let last = after;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const message = { id: null, kind: 'message', data: '' };
+      for (const line of block.split('\n')) {
+        if (line.startsWith('id: ')) message.id = Number(line.slice(4));
+        else if (line.startsWith('event: ')) message.kind = line.slice(7);
+        else if (line.startsWith('data: ')) message.data += line.slice(6);
+      }
+      if (message.kind === 'error') throw new ApiError(500, 'STREAM', message.data);
+      if (!message.data || message.id === null) continue;  // heartbeat
+      last = message.id;
+      onEvent({ seq: message.id, kind: message.kind, event: JSON.parse(message.data) });
+    }
+  }
+  return last;
+}

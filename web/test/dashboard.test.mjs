@@ -1,0 +1,209 @@
+// The dashboard in headless Chromium (playwright-core, Debian's /usr/bin/chromium) against
+// a real acs-server with tokens, two real acs-workers and real jobs on loopback. Every page
+// is checked on what it shows (DOM contents), not only that it loads; screenshots go to
+// $ACS_TEST_ARTIFACTS. Started by run.mjs, which checks what is needed (exit 77 otherwise).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { Stack, waitFor } from './stack.mjs';
+
+const env = process.env;
+const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED', 'BUDGET_NOT_MET'];
+const LONG = { timeout: 300000 };  // generous waits for a busy 2-core machine; never a timing claim
+let stack, browser, page;
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(env.ACS_TEST_ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+const rows = async (testid) => Number(await page.getAttribute(`[data-testid=${testid}]`, 'data-rows'));
+const points = async () => Number(await page.getAttribute('[data-testid=curve]', 'data-points'));
+
+// The raw answer to `GET target` (a client library could normalize the path).
+function rawGet(port, target) {
+  return new Promise((resolve, reject) => {
+    // Written, not ended: the server answers a whole request, then closes (Connection: close).
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+before(async () => {
+  stack = new Stack({ serverBin: env.ACS_SERVER_BIN, workerBin: env.ACS_WORKER_BIN, webRoot: env.ACS_WEB_ROOT });
+  await stack.start();
+  browser = await chromium.launch({ executablePath: env.ACS_CHROMIUM, args: ['--no-sandbox'] });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+  page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (stack) await stack.stop();
+});
+
+test('static files: index, types, nothing outside the web root', async () => {
+  const index = await fetch(`${stack.base}/`);
+  assert.equal(index.status, 200);
+  assert.match(index.headers.get('content-type'), /^text\/html/);
+  assert.match(await index.text(), /<div id="app">/);
+  assert.match(index.headers.get('content-security-policy'), /default-src 'self'/);
+  const js = await fetch(`${stack.base}/app.js`);
+  assert.match(js.headers.get('content-type'), /^text\/javascript/);
+  const css = await fetch(`${stack.base}/app.css`);
+  assert.match(css.headers.get('content-type'), /^text\/css/);
+  for (const target of ['/../../../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2fetc%2fpasswd', '//etc/passwd',
+    '/nonexistent.js']) {
+    const answer = await rawGet(stack.httpPort, target);
+    assert.match(answer, /^HTTP\/1\.1 404/, `${target}: ${answer.slice(0, 120)}`);
+    assert.doesNotMatch(answer, /root:/, target);
+  }
+  // The API still answers its own errors, and asks for a token.
+  assert.equal((await fetch(`${stack.base}/api/v1/jobs`)).status, 401);
+});
+
+test('a wrong token is refused with a visible message; the right one signs in', async () => {
+  await page.goto(`${stack.base}/#/jobs`);
+  await page.waitForSelector('[data-testid=login-error]');
+  assert.match(await page.textContent('[data-testid=login-error]'), /refused.*UNAUTHENTICATED/s);
+  await page.fill('[data-testid=token-input]', 'acs_a_not-a-real-token');
+  await page.click('[data-testid=login-button]');
+  await page.waitForFunction(() => /refused this token/.test(document.querySelector('[data-testid=login-error]')?.textContent));
+  assert.equal(await page.evaluate(() => localStorage.getItem('acs.token')), null);
+  await shot('login-refused');
+  await page.fill('[data-testid=token-input]', stack.token);
+  await page.click('[data-testid=login-button]');
+  await page.waitForSelector('[data-testid=jobs-table]');
+  assert.equal(await page.evaluate(() => localStorage.getItem('acs.token')), stack.token);
+});
+
+let cancelledId = '';
+test('a job submitted from the form: its curve grows while it runs, and cancel ends it', LONG, async () => {
+  await page.goto(`${stack.base}/#/submit`);
+  await page.setInputFiles('input[name=model]', env.ACS_TEST_MODEL);
+  await page.fill('input[name=shape]', '1x1x28x28');
+  await page.fill('input[name=dataset]', 'fashion-mnist');
+  await page.selectOption('select[name=budget]', 'flops');
+  await page.fill('input[name=ratio]', '0.5');
+  await page.selectOption('select[name=agent]', 'random');
+  await page.fill('input[name=episodes]', '400');
+  await page.waitForFunction((c) => [...document.querySelectorAll('select[name=device_class] option')].some((o) => o.value === c),
+    stack.deviceClass);
+  await page.click('[data-testid=submit-button]');
+  await page.waitForURL(/#\/job\/job-/, { timeout: 120000 });
+  cancelledId = decodeURIComponent(page.url().split('#/job/')[1]);
+  // Two readings of the live curve, the second with more points than the first.
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=curve]')?.dataset.points) > 0, null,
+    { timeout: 240000 });
+  const first = await points();
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=curve]').dataset.points) > n, first,
+    { timeout: 240000 });
+  const second = await points();
+  assert.ok(second > first, `${second} > ${first}`);
+  assert.match(await page.textContent('[data-testid=job-state]'), /SEARCHING/);
+  await shot('job-running');
+  await page.click('[data-testid=cancel-job]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=job-state]').textContent === 'CANCELLED', null,
+    { timeout: 120000 });
+  assert.equal((await stack.api(`/api/v1/jobs/${cancelledId}`)).state, 'CANCELLED');
+  assert.match(await page.textContent('[data-testid=budget-verdict]'), /not verified/);
+});
+
+let job;
+test('a job to its end: the jobs table, its curve, policy, verification and artifacts', LONG, async () => {
+  const submitted = await stack.submit(env.ACS_TEST_MODEL, 8);
+  job = await waitFor(`job ${submitted.id} to end`, async () => {
+    const j = await stack.api(`/api/v1/jobs/${submitted.id}`);
+    return TERMINAL.includes(j.state) && j;
+  }, 600);
+  assert.equal(job.state, 'SUCCEEDED', job.error);
+
+  await page.goto(`${stack.base}/#/jobs`);
+  await page.waitForSelector(`[data-testid=jobs-table] tr[data-key="${job.id}"]`);
+  const table = await page.textContent('[data-testid=jobs-table]');
+  assert.match(table, new RegExp(`${job.id}\\s*SUCCEEDED`));
+  assert.match(table, new RegExp(`${cancelledId}\\s*CANCELLED`));
+  assert.match(table, /flops 0\.50x/);
+  assert.match(table, /random/);
+  await shot('jobs');
+  const [model] = await Promise.all([page.waitForEvent('download'),
+    page.click(`[data-testid=jobs-table] tr[data-key="${job.id}"] button:has-text("compressed.pt")`)]);
+  assert.equal(model.suggestedFilename(), 'compressed.pt');
+  const bytes = job.artifacts.find((a) => a.name === 'compressed.pt').bytes;
+  assert.equal(readFileSync(await model.path()).length, Number(bytes));
+  // The search and the state filter go into the URL, and a link to it shows the same.
+  await page.fill('[data-testid=job-search]', job.id);
+  await page.waitForFunction(() => document.querySelector('[data-testid=jobs-table]').dataset.rows === '1');
+  assert.match(page.url(), new RegExp(`q=${job.id}`));
+  await page.goto(`${stack.base}/#/jobs?state=CANCELLED`);
+  await page.waitForSelector(`[data-testid=jobs-table] tr[data-key="${cancelledId}"]`);
+  assert.equal(await rows('jobs-table'), 1);
+  // CSV of the table.
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('text=CSV')]);
+  assert.match(readFileSync(await csv.path(), 'utf8'), new RegExp(`^job,state,.*\\n${cancelledId},CANCELLED,`, 's'));
+
+  // Two jobs chosen in the table, compared.
+  await page.goto(`${stack.base}/#/jobs`);
+  await page.check(`[data-testid=jobs-table] tr[data-key="${job.id}"] input[type=checkbox]`);
+  await page.check(`[data-testid=jobs-table] tr[data-key="${cancelledId}"] input[type=checkbox]`);
+  await page.click('[data-testid=compare-link]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=compare-table]')?.dataset.rows === '2');
+  assert.equal(Number(await page.getAttribute('[data-testid=compare-curves]', 'data-points')), job.episodes_done);
+  assert.ok(await rows('compare-policies') >= 1, 'compared policy rows');
+  await shot('compare');
+
+  await page.goto(`${stack.base}/#/job/${job.id}`);
+  await page.waitForSelector('[data-testid=verification-table]');
+  assert.equal(await points(), job.episodes_done);
+  assert.match(await page.textContent('[data-testid=curve-count]'), new RegExp(`${job.episodes_done} episodes`));
+  await page.waitForSelector('[data-testid=policy-table]');
+  assert.ok(await rows('policy-table') >= 1, 'policy rows');
+  assert.match(await page.textContent('[data-testid=policy-table]'), /channel|block|int8|unstructured/);
+  assert.ok(await rows('verification-table') >= 1, 'verification rows');
+  assert.match(await page.textContent('[data-testid=verification-table]'), /#1 [0-9a-f]+.*µs/s);
+  assert.match(await page.textContent('[data-testid=budget-verdict]'), /flops budget 0\.50x held/);
+  assert.match(await page.textContent('[data-testid=job-log]'), /SUCCEEDED/);
+  const [report] = await Promise.all([page.waitForEvent('download'),
+    page.click('[data-testid=artifacts] li:has-text("report.json") button')]);
+  assert.equal(report.suggestedFilename(), 'report.json');
+  assert.equal(JSON.parse(readFileSync(await report.path(), 'utf8')).job, job.id);
+  await page.click('summary:has-text("report.json")');
+  assert.match(await page.textContent('pre.report'), new RegExp(`"job": "${job.id}"`));
+  await shot('job');
+});
+
+test('fleet shows the workers and their device class', async () => {
+  await page.goto(`${stack.base}/#/fleet`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=workers-table]')?.dataset.rows === '2');
+  const workers = await page.textContent('[data-testid=workers-table]');
+  assert.equal(workers.match(/online/g).length, 2);
+  assert.match(workers, new RegExp(stack.deviceClass));
+  assert.match(await page.textContent('[data-testid=classes-table]'), new RegExp(`${stack.deviceClass}\\s*2 of 2`));
+  await shot('fleet');
+});
+
+test('predictors shows the device class and says why it has no evaluation', async () => {
+  await page.goto(`${stack.base}/#/predictors?class=${encodeURIComponent(stack.deviceClass)}`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=predictors-table]')?.dataset.rows === '1');
+  const status = await stack.api(`/api/v1/predictors/${encodeURIComponent(stack.deviceClass)}`);
+  assert.match(await page.textContent('[data-testid=predictors-table]'), new RegExp(`${stack.deviceClass}\\s*${status.state}`));
+  // A FLOPs job measures no kernels: the evaluation's refusal is shown as the server said it.
+  await page.waitForSelector('[data-testid=evaluation-error], [data-testid=evaluation-table]');
+  await shot('predictors');
+});
+
+test('dark mode stays on across a reload', async () => {
+  await page.goto(`${stack.base}/#/jobs`);
+  const before = await page.evaluate(() => document.documentElement.classList.contains('dark'));
+  await page.click('[data-testid=dark-toggle]');
+  await page.reload();
+  await page.waitForSelector('[data-testid=jobs-table]');
+  assert.equal(await page.evaluate(() => document.documentElement.classList.contains('dark')), !before);
+  await shot('jobs-dark');
+});
