@@ -1,11 +1,11 @@
-"""The command lines of acs-server and acs-worker written in the deploy files and in
-docs/deploy.md, as argument lists, each with the place it was found."""
+"""The command lines of acs-server, acs-worker and acs written in the deploy files and
+in docs/deploy.md, as argument lists, each with the place it was found."""
 import json
 import os
 import re
 import shlex
 
-PROGRAMS = ("acs-server", "acs-worker")
+PROGRAMS = ("acs-server", "acs-worker", "acs")
 # Shell words that end a command.
 _SEPARATORS = {"|", "||", "&", "&&", ";", "(", ")", ">", ">>", "<", "2>&1", "2>", "`"}
 
@@ -25,11 +25,20 @@ class Command:
 
 
 def _program(word):
-    """The program a word names: acs-server, acs-worker or a path to one in a bin dir."""
+    """The program a word names: acs-server, acs-worker, acs or a path to one in a bin
+    dir."""
     for p in PROGRAMS:
         if word == p or word.endswith("/bin/" + p):
             return p
     return None
+
+
+def _acs_command(previous, following):
+    """Whether the word acs between these two starts a command (`acs campaign run ...`),
+    not a user's name (`sudo -u acs ...`, `install -o acs -g acs ...`, `... nologin acs`):
+    a command word follows, and no option precedes."""
+    return following is not None and re.fullmatch(r"[a-z][a-z-]*", following) is not None \
+        and not (previous or "").startswith("-")
 
 
 def _from_argv(argv, where):
@@ -39,6 +48,8 @@ def _from_argv(argv, where):
     out = []
     for i, word in enumerate(argv):
         following = argv[i + 1] if i + 1 < len(argv) else None
+        if _program(word) == "acs" and not _acs_command(argv[i - 1] if i else None, following):
+            continue
         if _program(word) and following is not None and not _program(following) \
                 and following not in _SEPARATORS:
             rest = []

@@ -1,19 +1,22 @@
 """Checks of the deploy files (deploy/), one per run:
   kustomize  `kubectl kustomize deploy/k8s` renders the expected objects, consistent
-             with each other (names, ports, data dir, token Secret)
-  systemd    `systemd-analyze verify` accepts the units, their ExecStart paths pointed
-             at the built binaries, with no warning about them
+             with each other (names, ports, data dir, token Secrets, the nightly
+             CronJob's schedule, limits and spec ConfigMap)
+  systemd    `systemd-analyze verify` accepts the units and the timer, their ExecStart
+             paths pointed at the built binaries, with no warning about them
   docker     the compose file and the Dockerfile fit together (services, volumes,
-             commands, image, user)
-  flags      every acs-server / acs-worker flag in the deploy files and docs/deploy.md
-             is one the built binaries list in --help
+             commands, image, user, the nightly service)
+  flags      every acs-server / acs-worker / acs flag in the deploy files and
+             docs/deploy.md is one the built binaries list in --help; acs accepts the
+             nightly spec
   bootstrap  deploy/docker/acs-bootstrap.sh makes a data dir and a worker token once
 Exits 77 (ctest's skip) when a tool it needs is missing.
 
-usage: deploy_test.py CHECK --source-dir DIR --server-bin PATH --worker-bin PATH
+usage: deploy_test.py CHECK --source-dir DIR --server-bin PATH --worker-bin PATH --acs-bin PATH
 """
 import argparse
 import glob
+import json
 import os
 import re
 import shutil
@@ -27,7 +30,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import deploy_commands  # noqa: E402
 
 SKIP = 77
-INSTALLED = {"acs-server": "/usr/local/bin/acs-server", "acs-worker": "/usr/local/bin/acs-worker"}
+INSTALLED = {"acs-server": "/usr/local/bin/acs-server", "acs-worker": "/usr/local/bin/acs-worker",
+             "acs": "/usr/local/bin/acs"}
+# The campaign spec of the nightly runs (the CronJob's ConfigMap, the compose service).
+NIGHTLY_SPEC = os.path.join("deploy", "k8s", "nightly.json")
+# A spec's time_limit_minutes when it names none (docs/campaigns.md).
+DEFAULT_TIME_LIMIT_MINUTES = 240
 
 
 def skip(why):
@@ -70,8 +78,11 @@ def check_kustomize(args):
     proc = subprocess.run([kubectl, "kustomize", base], capture_output=True, text=True)
     assert proc.returncode == 0, f"kubectl kustomize failed:\n{proc.stderr}"
     objects = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(proc.stdout) if d}
+    config_maps = [name for kind, name in objects if kind == "ConfigMap"]
+    assert len(config_maps) == 1 and config_maps[0].startswith("acs-nightly-spec"), config_maps
     assert set(objects) == {("Service", "acs-server"), ("StatefulSet", "acs-server"),
-                            ("Deployment", "acs-worker")}, sorted(objects)
+                            ("Deployment", "acs-worker"), ("CronJob", "acs-nightly"),
+                            ("ConfigMap", config_maps[0])}, sorted(objects)
     service = objects[("Service", "acs-server")]
     server = objects[("StatefulSet", "acs-server")]
     workers = objects[("Deployment", "acs-worker")]
@@ -117,12 +128,64 @@ def check_kustomize(args):
     for obj in (server, workers):
         for c in obj["spec"]["template"]["spec"]["containers"]:
             assert c["image"] == "acs:latest", c["image"]
+    check_cronjob(args, objects[("CronJob", "acs-nightly")], objects[("ConfigMap", config_maps[0])],
+                  service_port["port"])
     print(f"kustomize: {len(objects)} objects consistent")
+
+
+def check_cronjob(args, cron, config_map, service_port):
+    """The nightly CronJob: one run a day, never two at once, bounded, not retried on a
+    verdict, its date the scheduled one, dialing the Service with a user token's Secret
+    and the spec of the generated ConfigMap."""
+    spec = cron["spec"]
+    minute, hour, *rest = spec["schedule"].split()
+    assert rest == ["*", "*", "*"] and minute.isdigit() and hour.isdigit(), spec["schedule"]
+    assert spec["timeZone"] in ("Etc/UTC", "UTC"), spec.get("timeZone")
+    assert spec["concurrencyPolicy"] == "Forbid", spec["concurrencyPolicy"]
+    assert spec["startingDeadlineSeconds"] > 0
+    assert spec["successfulJobsHistoryLimit"] >= 1 and spec["failedJobsHistoryLimit"] >= 1
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] >= 1, job.get("backoffLimit")
+    with open(os.path.join(args.source_dir, NIGHTLY_SPEC)) as f:
+        nightly = json.load(f)
+    limit = 60 * nightly.get("time_limit_minutes", DEFAULT_TIME_LIMIT_MINUTES)
+    assert job["activeDeadlineSeconds"] > limit, (job["activeDeadlineSeconds"], limit)
+    # Keyed by the scheduled date: a late start or a retry still runs on that UTC day.
+    end = int(hour) * 3600 + int(minute) * 60 + spec["startingDeadlineSeconds"] + job["activeDeadlineSeconds"]
+    assert end < 24 * 3600, f"a run may end after midnight UTC ({end} s), under the next date"
+    (rule,) = job["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob" and rule["onExitCodes"]["operator"] == "In"
+    assert {3, 4} <= set(rule["onExitCodes"]["values"]) and 1 not in rule["onExitCodes"]["values"], rule
+
+    pod = job["template"]["spec"]
+    assert pod["restartPolicy"] == "Never", pod["restartPolicy"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+    (container,) = pod["containers"]
+    assert rule["onExitCodes"]["containerName"] == container["name"]
+    assert container["image"] == "acs:latest", container["image"]
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    argv = container["command"] + container.get("args", [])
+    assert argv[:3] == ["acs", "campaign", "run"], argv
+    assert flag_value(argv, "--server") == f"acs-server:{service_port}"
+
+    def volume_of(path):
+        mount = next(m for m in container["volumeMounts"] if m["mountPath"] == os.path.dirname(path))
+        assert mount.get("readOnly") is True, mount
+        return next(v for v in pod["volumes"] if v["name"] == mount["name"])
+
+    spec_path = argv[3]
+    volume = volume_of(spec_path)
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"], volume
+    assert json.loads(config_map["data"][os.path.basename(spec_path)]) == nightly, "not the spec's file"
+    token_file = flag_value(argv, "--token-file")
+    volume = volume_of(token_file)
+    assert volume["secret"]["secretName"] == "acs-nightly-token", "the nightly run needs a user token"
+    assert {"key": "token", "path": os.path.basename(token_file)} in volume["secret"]["items"]
 
 
 # --- systemd ------------------------------------------------------------------------
 
-UNITS = ("acs-server.service", "acs-worker@.service")
+UNITS = ("acs-server.service", "acs-worker@.service", "acs-nightly.service", "acs-nightly.timer")
 
 
 def systemd_verify(analyze, paths):
@@ -136,20 +199,22 @@ def check_systemd(args):
     analyze = shutil.which("systemd-analyze")
     if not analyze:
         skip("systemd-analyze is not installed")
-    binaries = {"acs-server": args.server_bin, "acs-worker": args.worker_bin}
+    binaries = {"acs-server": args.server_bin, "acs-worker": args.worker_bin, "acs": args.acs_bin}
     for b in binaries.values():
         assert os.access(b, os.X_OK), f"{b} is not built"
     units = os.path.join(args.source_dir, "deploy", "systemd")
     with tempfile.TemporaryDirectory() as tmp:
         for unit in UNITS:
             text = read(os.path.join(units, unit))
-            for program, path in INSTALLED.items():
-                text = text.replace(path, binaries[program])
-            assert "/usr/local/bin/" not in text and (args.server_bin in text or args.worker_bin in text), unit
-            with open(os.path.join(tmp, unit), "w") as f:
+            # Longest first: /usr/local/bin/acs is a prefix of the others.
+            for program, path in sorted(INSTALLED.items(), key=lambda kv: -len(kv[1])):
+                text = re.sub(re.escape(path) + r"(?=\s)", binaries[program], text)
+            assert "/usr/local/bin/" not in text, unit
+            assert unit.endswith(".timer") or any(b in text for b in binaries.values()), unit
+            with open(os.path.join(tmp, unit.replace("@.", "@1.")), "w") as f:
                 f.write(text)
         # The template is verified through an instance.
-        paths = [os.path.join(tmp, "acs-server.service"), os.path.join(tmp, "acs-worker@1.service")]
+        paths = [os.path.join(tmp, u.replace("@.", "@1.")) for u in UNITS]
         rc, ours, output = systemd_verify(analyze, paths)
         assert rc == 0 and not ours, f"systemd-analyze verify: exit {rc}\n{output}"
 
@@ -174,15 +239,49 @@ def check_systemd(args):
     assert re.search(r"^DynamicUser=yes$", worker, re.M) and re.search(r"^LoadCredential=token:", worker, re.M)
     (command,) = deploy_commands.from_systemd_unit(worker, "acs-worker@.service")
     assert command.argv[1] == "serve" and flag_value(command.argv, "--token-file") == "%d/token"
+    check_nightly_units(units)
     print("systemd: units verified")
+
+
+def check_nightly_units(units):
+    """acs-nightly.service runs `acs campaign run` once, hardened as the others, with a
+    user token as a credential; acs-nightly.timer starts it daily, catching up."""
+    service = read(os.path.join(units, "acs-nightly.service"))
+    timer = read(os.path.join(units, "acs-nightly.timer"))
+    for option in ("Type=oneshot", "DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                   "PrivateTmp=yes", "ProtectHome=yes", "CapabilityBoundingSet=",
+                   "LoadCredential=token:/etc/acs/nightly.token"):
+        assert re.search(rf"^{re.escape(option)}$", service, re.M), option
+    assert not re.search(r"^(User=root|Restart=(always|on-failure))$", service, re.M)
+    # Hardened like the worker: every option of its hardening block.
+    worker = read(os.path.join(units, "acs-worker@.service"))
+    hardening = worker[worker.index("# Hardening"):worker.index("[Install]")]
+    missing = [line for line in hardening.splitlines() if "=" in line and line not in service.splitlines()]
+    assert not missing, f"acs-nightly.service lacks the worker's {missing}"
+    (command,) = deploy_commands.from_systemd_unit(service, "acs-nightly.service")
+    assert command.argv[:3] == ["acs", "campaign", "run"], command.argv
+    assert flag_value(command.argv, "--token-file") == "%d/token"
+    # Bounded above the spec's default time limit.
+    m = re.search(r"^TimeoutStartSec=(\d+)h$", service, re.M)
+    assert m and int(m.group(1)) * 60 > DEFAULT_TIME_LIMIT_MINUTES, "TimeoutStartSec"
+    assert re.search(r"^OnCalendar=(\*-\*-\* |daily)", timer, re.M), "the timer is not daily"
+    assert re.search(r"^Persistent=true$", timer, re.M), "a missed night is not caught up"
+    m = re.search(r"^RandomizedDelaySec=(\d+)min$", timer, re.M)
+    assert m and 0 < int(m.group(1)) <= 30, "RandomizedDelaySec"
+    assert re.search(r"^Unit=acs-nightly\.service$", timer, re.M)
+    assert re.search(r"^WantedBy=timers\.target$", timer, re.M)
 
 
 # --- docker -------------------------------------------------------------------------
 
 def mounts_of(service):
-    """{container path: (volume, read_only)} of short-form volume entries."""
+    """{container path: (volume or host path, read_only)} of short- and long-form volume
+    entries."""
     out = {}
     for v in service.get("volumes", []):
+        if isinstance(v, dict):
+            out[v["target"]] = (v["source"], v.get("read_only") is True)
+            continue
         parts = v.split(":")
         out[parts[1]] = (parts[0], len(parts) > 2 and "ro" in parts[2].split(","))
     return out
@@ -193,7 +292,7 @@ def check_docker(args):
     here = os.path.join(args.source_dir, "deploy", "docker")
     compose = yaml.safe_load(read(os.path.join(here, "compose.yaml")))
     services = compose["services"]
-    assert set(services) == {"acs-bootstrap", "acs-server", "acs-worker"}, sorted(services)
+    assert set(services) == {"acs-bootstrap", "acs-server", "acs-worker", "nightly"}, sorted(services)
     for name, s in services.items():
         assert s["image"] == "acs:latest" and s["pull_policy"] == "build", name
         context = os.path.normpath(os.path.join(here, s["build"]["context"]))
@@ -223,6 +322,23 @@ def check_docker(args):
     for s in (server, worker):
         assert s["depends_on"]["acs-bootstrap"]["condition"] == "service_completed_successfully"
     assert "acs-server" in worker["depends_on"]
+
+    # The nightly campaign: started only when asked for, once, with the spec and a
+    # user token (not the workers') mounted read-only.
+    nightly = services["nightly"]
+    assert nightly["profiles"] == ["nightly"] and nightly.get("restart") == "no", nightly
+    argv = nightly["command"]
+    assert argv[:3] == ["acs", "campaign", "run"], argv
+    assert flag_value(argv, "--server") == f"acs-server:{port}"
+    mounts = mounts_of(nightly)
+    source, read_only = mounts[argv[3]]
+    assert read_only and os.path.normpath(os.path.join(here, source)) == \
+        os.path.normpath(os.path.join(args.source_dir, NIGHTLY_SPEC)), mounts
+    nightly_token = flag_value(argv, "--token-file")
+    source, read_only = mounts[nightly_token]
+    assert read_only and source != "acs-tokens" and nightly_token != token_file, mounts
+    assert set(mounts) == {argv[3], nightly_token}, mounts
+    assert "acs-server" in nightly["depends_on"]
 
     # The Dockerfile: Debian 12, the project's script, a non-root user owning the
     # volumes' mount points (a new named volume takes their owner), acs-server by default.
@@ -273,14 +389,47 @@ def deploy_commands_by_file(args):
     return out
 
 
+def acs_words(acs_bin, argv, helps):
+    """The command words of an acs command line (`acs campaign run`): its command, and
+    its subcommand when the command's usage lists some (`usage: acs campaign run|list`).
+    None when acs has no such command. helps caches `acs ... --help` by words."""
+    if () not in helps:
+        text, _ = help_flags([acs_bin])
+        helps[()] = set(re.findall(r"^  ([a-z][a-z-]*)\s", text, re.M))
+    if len(argv) < 2 or argv[1] not in helps[()]:
+        return None
+    words = tuple(argv[1:2])
+    if words not in helps:
+        helps[words] = help_flags([acs_bin, *words])
+    subs = re.match(rf"usage: acs {words[0]} ([a-z]+(?:\|[a-z]+)+)\s", helps[words][0])
+    if subs:
+        if len(argv) < 3 or argv[2] not in subs.group(1).split("|"):
+            return None
+        words = tuple(argv[1:3])
+        if words not in helps:
+            helps[words] = help_flags([acs_bin, *words])
+    return words
+
+
+def check_nightly_spec(args):
+    """acs campaign run accepts the nightly spec: it reads and checks the spec before
+    dialing the server, so a closed port fails after the check (1), a bad spec before (2)."""
+    proc = subprocess.run([args.acs_bin, "campaign", "run", os.path.join(args.source_dir, NIGHTLY_SPEC),
+                           "--server", "127.0.0.1:1", "--token", "unused"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "cannot reach" in proc.stderr, \
+        f"{NIGHTLY_SPEC} refused (exit {proc.returncode}):\n{proc.stderr}"
+
+
 def check_flags(args):
     by_file = deploy_commands_by_file(args)
     rel = {os.path.relpath(f, args.source_dir): cmds for f, cmds in by_file.items()}
     # Each file's commands were found (a parser that finds nothing would pass anything).
-    expected = {"deploy/docker/compose.yaml": 2, "deploy/docker/Dockerfile": 2, "deploy/docker/acs-bootstrap.sh": 3,
+    expected = {"deploy/docker/compose.yaml": 3, "deploy/docker/Dockerfile": 2, "deploy/docker/acs-bootstrap.sh": 3,
                 "deploy/systemd/acs-server.service": 1, "deploy/systemd/acs-worker@.service": 1,
+                "deploy/systemd/acs-nightly.service": 1, "deploy/k8s/nightly-cronjob.yaml": 1,
                 "deploy/k8s/server-statefulset.yaml": 1, "deploy/k8s/worker-deployment.yaml": 1,
-                "docs/deploy.md": 4}
+                "docs/deploy.md": 15}
     for f, n in expected.items():
         assert len(rel.get(f, [])) >= n, f"{f}: {len(rel.get(f, []))} commands found, expected >= {n}"
 
@@ -289,12 +438,21 @@ def check_flags(args):
     worker_commands = set(re.findall(r"^  ([a-z][a-z-]*)\s", worker_help, re.M))
     assert "serve" in worker_commands, worker_help
     worker_flags = {}
+    acs_helps = {}
     bad = []
     checked = 0
+    campaign_runs = 0
     for cmds in by_file.values():
         for c in cmds:
             if c.program == "acs-server":
                 allowed = server_flags
+            elif c.program == "acs":
+                words = acs_words(args.acs_bin, c.argv, acs_helps)
+                if words is None:
+                    bad.append(f"{c.where}: acs has no command '{' '.join(c.argv[1:3])}'")
+                    continue
+                campaign_runs += words == ("campaign", "run")
+                allowed = acs_helps[words][1] | {"--help"}
             else:
                 sub = c.argv[1] if len(c.argv) > 1 else ""
                 if sub not in worker_commands:
@@ -307,15 +465,21 @@ def check_flags(args):
                 checked += 1
                 if flag not in allowed:
                     bad.append(f"{c.where}: {c.program} does not accept {flag}")
-    # Flags named alone in docs/deploy.md belong to one of the two.
+    # Flags named alone in docs/deploy.md belong to one of the three.
     docs = read(os.path.join(args.source_dir, "docs", "deploy.md"))
-    everything = server_flags.union(*worker_flags.values(), {"--help"})
+    if ("campaign", "run") not in acs_helps:
+        acs_helps[("campaign", "run")] = help_flags([args.acs_bin, "campaign", "run"])
+    everything = server_flags.union(*worker_flags.values(), acs_helps[("campaign", "run")][1], {"--help"})
     bare = deploy_commands.bare_flags_in_markdown(docs)
     assert bare, "no flag named alone in docs/deploy.md"
-    bad += [f"docs/deploy.md: {flag} is a flag of neither program" for flag in sorted(bare - everything)]
+    bad += [f"docs/deploy.md: {flag} is a flag of none of the programs" for flag in sorted(bare - everything)]
     assert not bad, "\n".join(bad)
-    assert checked >= 20, checked
-    print(f"flags: {checked} uses of flags in {sum(map(len, by_file.values()))} commands accepted")
+    assert checked >= 30, checked
+    # The CronJob, the unit, the compose service and the docs run the campaign.
+    assert campaign_runs >= 4, f"{campaign_runs} `acs campaign run` command lines found"
+    check_nightly_spec(args)
+    print(f"flags: {checked} uses of flags in {sum(map(len, by_file.values()))} commands accepted, "
+          f"{NIGHTLY_SPEC} accepted")
 
 
 # --- bootstrap ----------------------------------------------------------------------
@@ -376,8 +540,9 @@ def main():
     p.add_argument("--source-dir", required=True)
     p.add_argument("--server-bin", required=True)
     p.add_argument("--worker-bin", required=True)
+    p.add_argument("--acs-bin", required=True)
     args = p.parse_args()
-    for name in ("source_dir", "server_bin", "worker_bin"):
+    for name in ("source_dir", "server_bin", "worker_bin", "acs_bin"):
         setattr(args, name, os.path.abspath(getattr(args, name)))
     CHECKS[args.check](args)
 
