@@ -8,10 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
-acs="$build/cli/acs"
-zoo="$build/experiments/zoo/acs-zoo"
-server_bin="$build/server/acs-server"
-worker_bin="$build/devices/acs-worker"
 data=/usr/share/datasets/fashion-mnist
 model=resnet20
 zoo_dir=data/zoo

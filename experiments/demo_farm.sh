@@ -1,6 +1,12 @@
-# Sourced by the demos (experiments/demo.sh, experiments/demo_campaign.sh): acs-server on
-# loopback and two local acs-workers. Needs $server_bin, $worker_bin, $acs, $out and the
-# array pids (every started process is added to it, for the caller's trap to stop).
+# Sourced by the demos (experiments/demo.sh, experiments/demo_campaign.sh): the programs of
+# the build dir $build, and acs-server on loopback with two local acs-workers. start_farm
+# needs $out and the array pids (every started process is added to it, for the caller's
+# trap to stop).
+
+acs="$build/cli/acs"
+zoo="$build/experiments/zoo/acs-zoo"
+server_bin="$build/server/acs-server"
+worker_bin="$build/devices/acs-worker"
 
 step() { printf '\n=== %s\n' "$*"; }
 

@@ -190,3 +190,18 @@ def _inline_code(text):
 def bare_flags_in_markdown(text):
     """Flags mentioned alone in `inline code` (`--tls-ca`, `--max-jobs`)."""
     return {code.split()[0] for code in _inline_code(text) if re.fullmatch(r"--[a-z][a-z0-9-]*", code.split()[0])}
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def flag_value(argv, flag):
+    """The value after `flag` in argv; AssertionError when absent."""
+    assert flag in argv, f"{flag} missing from {argv}"
+    return argv[argv.index(flag) + 1]
+
+
+def port_of(address):
+    return int(address.rsplit(":", 1)[1])
