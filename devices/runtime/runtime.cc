@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "devices/measure/device_class.h"
+#include "devices/runtime/dense_ops.h"
 #include "devices/runtime/packed_depthwise.h"
 #include "devices/runtime/packed_int8.h"
 
@@ -244,8 +245,15 @@ StatusOr<std::pair<c10::IValue, const char*>> PackLinear(const torch::Tensor& we
   }
 }
 
+// A convolution left to LibTorch, to be prepacked once the saveable graph is taken.
+struct DenseConvSite {
+  Node* node;
+  DenseConv conv;
+  size_t layer;  // index in RuntimeModel::layers_
+};
+
 Status CompileConv(torch::jit::Graph& graph, Node* node, const Layer& layer, const RuntimeOptions& options,
-                   LayerKernel* k) {
+                   LayerKernel* k, std::optional<DenseConvSite>* dense) {
   std::optional<ConvArgs> args = ReadConv(node);
   if (!args) return Status::Ok();  // not a constant 2-d convolution: left to LibTorch
   if (layer.input_shape.size() != 4) {
@@ -294,7 +302,41 @@ Status CompileConv(torch::jit::Graph& graph, Node* node, const Layer& layer, con
     bn->output()->replaceAllUsesWith(node->output());
     bn->destroy();
   }
+  DenseConvSite site{node, {}, 0};
+  site.conv.weight = args->weight;
+  site.conv.bias = args->bias;
+  site.conv.stride = args->geometry.stride;
+  site.conv.padding = args->geometry.padding;
+  site.conv.dilation = args->geometry.dilation;
+  site.conv.groups = args->groups;
+  site.conv.input_shape = {1, args->weight.size(1) * args->groups, layer.input_shape[2], layer.input_shape[3]};
+  if (args->why_not_sparse.empty()) *dense = site;  // "same" padding stays with aten
   return Status::Ok();
+}
+
+// Runs each site's convolution as the dense op (dense_ops.h), a relu after it fused.
+void PrepackDenseConvs(torch::jit::Graph& graph, std::vector<DenseConvSite>& sites, const RuntimeOptions& options,
+                       std::vector<LayerKernel>* layers) {
+  for (DenseConvSite& site : sites) {
+    LayerKernel& k = (*layers)[site.layer];
+    std::vector<Node*> absorbed;
+    Node* user = options.fuse_activation ? SoleUser(site.node->output()) : nullptr;
+    std::optional<Activation> a = FusableActivation(user, site.node->output());
+    site.conv.fuse_relu = a && a->is_relu();
+    if (site.conv.fuse_relu) absorbed.push_back(user);
+    StatusOr<c10::IValue> packed = PrepackDenseConv(site.conv);
+    if (!packed.ok()) {
+      k.why_dense += (k.why_dense.empty() ? "" : "; ") + packed.status().message();
+      continue;
+    }
+    torch::jit::WithInsertPoint guard(site.node);
+    Value* result = InsertDenseConvRun(graph, site.node->input(0), *packed);
+    (absorbed.empty() ? site.node : absorbed.back())->output()->replaceAllUsesWith(result);
+    for (Node* n : absorbed) n->destroy();
+    site.node->destroy();
+    k.prepacked = true;
+    if (site.conv.fuse_relu) k.activation = a->name;
+  }
 }
 
 Status CompileLinear(torch::jit::Graph& graph, Node* node, const RuntimeOptions& options, LayerKernel* k) {
@@ -389,6 +431,7 @@ StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Polic
   RuntimeModel out;
   out.threads_ = options.threads;
   torch::NoGradGuard no_grad;
+  std::vector<DenseConvSite> dense_convs;
   try {
     for (size_t i = 0; i < layers.size(); ++i) {
       const Layer& layer = layers[i];
@@ -400,14 +443,24 @@ StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Polic
       if (layer.type == LayerType::kLinear) {
         ACS_RETURN_IF_ERROR(CompileLinear(*graph, layer_nodes[i], options, &k));
       } else {
-        ACS_RETURN_IF_ERROR(CompileConv(*graph, layer_nodes[i], layer, options, &k));
+        std::optional<DenseConvSite> site;
+        ACS_RETURN_IF_ERROR(CompileConv(*graph, layer_nodes[i], layer, options, &k, &site));
+        if (site) {
+          site->layer = out.layers_.size();
+          dense_convs.push_back(*site);
+        }
       }
       out.layers_.push_back(std::move(k));
     }
     torch::jit::EliminateDeadCode(graph);
     out.saveable_ = ModuleFromGraph(*graph);
-    out.module_ = out.saveable_;
-    if (options.optimize_dense) {
+    if (options.prepack_dense) {
+      PrepackDenseConvs(*graph, dense_convs, options, &out.layers_);
+      out.dense_optimized_ = true;
+      out.why_dense_not_optimized_.clear();
+    }
+    out.module_ = ModuleFromGraph(*graph);
+    if (options.optimize_dense && !options.prepack_dense) {
       InferenceModule m = FasterForInference(*graph, model.input_shape, options.threads);
       out.module_ = m.module;
       out.dense_optimized_ = m.optimized;

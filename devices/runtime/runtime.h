@@ -11,9 +11,10 @@
 //   stay the compressor's fake-quant graph (KernelKind::kInt8Simulated);
 // - int4w linear layers: the int4 weight-only op;
 // - 3x3 depthwise convolutions (stride 1 or 2): the depthwise op (packed_depthwise.h).
-// Dense, channel-pruned, other grouped and depthwise layers stay aten ops, run as PyTorch's
-// optimize_for_inference runs them (prepacked oneDNN weights) where that makes the model
-// faster (FasterForInference).
+// Dense, channel-pruned, int8-simulated, other grouped and depthwise convolutions run on
+// oneDNN with weights prepacked once, on plain tensors, a relu fused (dense_ops.h): the op
+// the kernel measurements time for them, so that a layer costs inside a model what it costs
+// alone. Dense linear layers stay aten::linear, as measured.
 #pragma once
 
 #include <torch/script.h>
@@ -37,8 +38,11 @@ struct RuntimeOptions {
   bool fold_batch_norm = true;   // fold conv -> batch_norm (constant statistics, eval mode)
   bool fuse_activation = true;   // fold relu / relu6 / hardtanh after a packed op into it
   bool depthwise_kernel = true;  // 3x3 depthwise convs on the depthwise kernel (else LibTorch)
-  bool optimize_dense = true;    // the layers left to LibTorch as optimize_for_inference runs
-                                 // them, when that is faster (FasterForInference)
+  bool prepack_dense = true;     // dense convolutions on oneDNN with prepacked weights, a relu
+                                 // fused (dense_ops.h): as the kernel measurements time them
+  bool optimize_dense = true;    // without prepack_dense: the layers left to LibTorch as
+                                 // optimize_for_inference runs them, when that is faster
+                                 // (FasterForInference)
   kernels::ConvLowering lowering = kernels::ConvLowering::kAuto;  // for sparse convolutions
 };
 
@@ -54,6 +58,7 @@ struct LayerKernel {
   bool folded_batch_norm = false;
   std::string activation;  // fused activation, e.g. "relu"; empty if none
   std::string why_dense;   // set when a sparse config runs dense
+  bool prepacked = false;  // a dense convolution on the prepacked oneDNN op (dense_ops.h)
 };
 
 // A compiled model. Forward may be called from several threads at once (its packed layers
@@ -71,7 +76,8 @@ class RuntimeModel {
   std::shared_ptr<torch::jit::Graph> graph() const { return graph_; }
   // Nodes of a kind in graph(), e.g. "aten::batch_norm" or kSparseConv2dOp.
   int CountNodes(const std::string& kind) const;
-  // Whether the layers left to LibTorch run optimized for inference, and if not, why.
+  // Whether the layers left to LibTorch run on prepacked oneDNN weights (prepack_dense, or
+  // the whole graph optimized for inference), and if not, why.
   bool dense_optimized() const { return dense_optimized_; }
   const std::string& why_dense_not_optimized() const { return why_dense_not_optimized_; }
 

@@ -9,6 +9,7 @@
 
 #include "core/torchscript_model.h"
 #include "core/weight_transforms.h"
+#include "devices/runtime/dense_ops.h"
 #include "devices/runtime/packed_depthwise.h"
 #include "devices/runtime/packed_int8.h"
 #include "devices/runtime/runtime.h"
@@ -48,29 +49,19 @@ torch::Tensor AtenOp(const KernelSpec& spec, const torch::Tensor& x, const torch
                        {spec.dilation[0], spec.dilation[1]}, groups);
 }
 
-// The layer as the runtime leaves it to LibTorch: one aten op with constant weights, run
-// optimized for inference where that is faster (runtime::FasterForInference).
-torch::jit::Module OptimizedAtenOp(const KernelSpec& spec, const torch::Tensor& w, const torch::Tensor& b,
-                                   int64_t groups) {
-  auto graph = std::make_shared<torch::jit::Graph>();
-  graph->addInput("self");
-  torch::jit::Value* x = graph->addInput("x");
-  x->setType(c10::TensorType::get());
-  torch::jit::Value* y = nullptr;
-  if (spec.is_conv()) {
-    const std::vector<int64_t> stride(spec.stride.begin(), spec.stride.end());
-    const std::vector<int64_t> padding(spec.padding.begin(), spec.padding.end());
-    const std::vector<int64_t> dilation(spec.dilation.begin(), spec.dilation.end());
-    y = graph->insert(c10::Symbol::fromQualString("aten::conv2d"),
-                      {x, c10::IValue(w), c10::IValue(b), c10::IValue(stride), c10::IValue(padding),
-                       c10::IValue(dilation), c10::IValue(groups)});
-  } else {
-    y = graph->insert(c10::Symbol::fromQualString("aten::linear"), {x, c10::IValue(w), c10::IValue(b)});
-  }
-  graph->registerOutput(y);
-  Shape input = spec.input;
-  if (spec.is_conv()) input[1] = w.size(1) * groups;  // channel pruning of a depthwise layer
-  return runtime::FasterForInference(*graph, input, spec.threads).module;
+// The layer as the runtime runs it dense (runtime/dense_ops.h), on `input`.
+StatusOr<torch::jit::Module> DenseLayerOp(const KernelSpec& spec, const torch::Tensor& w, const torch::Tensor& b,
+                                          int64_t groups, const torch::Tensor& input) {
+  if (!spec.is_conv()) return runtime::DenseLinearModule(w, b);
+  runtime::DenseConv conv;
+  conv.weight = w;
+  conv.bias = b;
+  conv.stride = spec.stride;
+  conv.padding = spec.padding;
+  conv.dilation = spec.dilation;
+  conv.groups = groups;
+  conv.input_shape = input.sizes().vec();
+  return runtime::DenseConvModule(conv);
 }
 
 std::function<torch::Tensor()> RunModuleOn(torch::jit::Module module, const torch::Tensor& x) {
@@ -140,19 +131,16 @@ StatusOr<Runner> MakeRunner(const KernelSpec& spec, const RunLayer& run, const r
       ACS_ASSIGN_OR_RETURN(auto p, runtime::PackedDepthwiseConv::Create(run.weight, run.bias, g, pack));
       return PackedRunner(p, x, dense_stored, fp32_bytes);
     }
-    case KernelKind::kInt8Simulated:
-      return Runner{[&spec, run, quant] { return AtenOp(spec, FakeQuantized(run.input, quant), run.weight, run.bias,
-                                                         run.groups); },
-                    dense_stored, fp32_bytes};
+    case KernelKind::kInt8Simulated: {
+      ACS_ASSIGN_OR_RETURN(torch::jit::Module op, DenseLayerOp(spec, run.weight, run.bias, run.groups, x));
+      return Runner{[op, x, quant]() mutable { return op.forward({FakeQuantized(x, quant)}).toTensor(); }, dense_stored,
+                    fp32_bytes};
+    }
     case KernelKind::kDense:
       break;
   }
-  try {
-    return Runner{RunModuleOn(OptimizedAtenOp(spec, run.weight, run.bias, run.groups), run.input), dense_stored,
-                  fp32_bytes};
-  } catch (const std::exception& e) {
-    return Status::Internal("optimizing the dense op failed: " + ShortError(e));
-  }
+  ACS_ASSIGN_OR_RETURN(torch::jit::Module op, DenseLayerOp(spec, run.weight, run.bias, run.groups, x));
+  return Runner{RunModuleOn(op, x), dense_stored, fp32_bytes};
 }
 
 }  // namespace
@@ -220,12 +208,8 @@ StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMe
 
   ACS_ASSIGN_OR_RETURN(Runner kernel, MakeRunner(spec, run, m.kernel, quant));
   f.weight_bytes = kernel.weight_bytes;
-  std::function<torch::Tensor()> dense;
-  try {
-    dense = RunModuleOn(OptimizedAtenOp(spec, dense_w, bias, spec.groups), x);
-  } catch (const std::exception& e) {
-    return Status::Internal("optimizing the dense op failed: " + ShortError(e));
-  }
+  ACS_ASSIGN_OR_RETURN(torch::jit::Module dense_op, DenseLayerOp(spec, dense_w, bias, spec.groups, x));
+  std::function<torch::Tensor()> dense = RunModuleOn(dense_op, x);
 
   // int8: against the fake-quantized layer. The kernel quantizes with one fused multiply-add
   // where LibTorch rounds the product first, so an input within an ulp of a rounding tie

@@ -305,9 +305,33 @@ TEST(RuntimeTest, Errors) {
   EXPECT_NE(bad.status().message().find("expected input"), std::string::npos) << bad.status().message();
 }
 
-// Layers left to LibTorch run on prepacked oneDNN weights, as in optimize_for_inference,
-// beside the acs_rt ops, when that is faster on this machine (which one is, timing says);
-// the output stays the compressed model's either way.
+// Dense convolutions run on oneDNN with prepacked weights, each as the kernel
+// measurements time it (dense_ops.h), a relu after it fused, beside the acs_rt ops; the
+// output stays the compressed model's at any batch size.
+TEST(RuntimeTest, DenseConvolutionsRunPrepackedAsMeasured) {
+  std::shared_ptr<ImportedModel> model = Import("residual");
+  ASSERT_NE(model, nullptr);
+  Policy policy;
+  policy.layers["layer1.conv2"] = LayerConfig{0.9, Pattern::kBlock, 8};
+  Built b = Build(*model, policy, Threads(1));
+  EXPECT_EQ(b.rt.CountNodes(kSparseConv2dOp), 1);
+  int dense_convs = 0, fused = 0;
+  for (const LayerKernel& k : b.rt.layers()) {
+    if (k.op != "conv2d" || k.kind != KernelKind::kDense) continue;
+    ++dense_convs;
+    EXPECT_TRUE(k.prepacked) << k.name << ": " << k.why_dense;
+    fused += k.activation == "relu";
+  }
+  EXPECT_GT(dense_convs, 1);
+  EXPECT_GT(fused, 0);
+  EXPECT_EQ(b.rt.CountNodes("mkldnn_prepacked::conv2d_run"), dense_convs);
+  EXPECT_EQ(b.rt.CountNodes("aten::conv2d") + b.rt.CountNodes("aten::_convolution"), 0);
+  EXPECT_EQ(b.rt.CountNodes("prim::mkldnn_convolution"), 0);  // no whole-graph rewrite on top
+  ExpectSameOutputAtBatches(b, policy, "prepacked", 3);
+}
+
+// Without prepack_dense, the layers left to LibTorch run as optimize_for_inference runs
+// them when that is faster on this machine (which one is, timing says).
 TEST(RuntimeTest, DenseLayersRunOptimizedForInferenceWhenFaster) {
   std::shared_ptr<ImportedModel> model = Import("residual");
   ASSERT_NE(model, nullptr);
@@ -315,9 +339,11 @@ TEST(RuntimeTest, DenseLayersRunOptimizedForInferenceWhenFaster) {
   policy.layers["layer1.conv2"] = LayerConfig{0.9, Pattern::kBlock, 8};
   for (bool optimize : {true, false}) {
     RuntimeOptions options = Threads(1);
+    options.prepack_dense = false;
     options.optimize_dense = optimize;
     Built b = Build(*model, policy, options);
     EXPECT_EQ(b.rt.CountNodes(kSparseConv2dOp), 1);
+    EXPECT_EQ(b.rt.CountNodes("mkldnn_prepacked::conv2d_run"), 0);
     const bool mkldnn = b.rt.CountNodes("prim::mkldnn_convolution") > 0;
     EXPECT_EQ(mkldnn, b.rt.dense_optimized());
     EXPECT_EQ(b.rt.CountNodes("aten::conv2d") + b.rt.CountNodes("aten::_convolution") > 0, !mkldnn);
