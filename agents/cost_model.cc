@@ -100,14 +100,21 @@ Layer ShrinkLayer(const Layer& layer, const Graph& graph, const std::vector<int6
   return out;
 }
 
-double PolicyCost(const Graph& graph, const Policy& policy_in, const CostModel& model) {
+std::vector<double> PolicyLayerCosts(const Graph& graph, const Policy& policy_in, const CostModel& model) {
   const Policy policy = ResolvePolicy(policy_in, graph);
   const std::vector<int64_t> kept = KeptChannels(graph, policy);
-  double total = 0;
+  std::vector<double> costs;
+  costs.reserve(graph.layers.size());
   for (const Layer& layer : graph.layers) {
     LayerConfig config = layer.compressible ? policy.Get(layer.name) : LayerConfig{};
-    total += model.LayerCost(ShrinkLayer(layer, graph, kept), config);
+    costs.push_back(model.LayerCost(ShrinkLayer(layer, graph, kept), config));
   }
+  return costs;
+}
+
+double PolicyCost(const Graph& graph, const Policy& policy, const CostModel& model) {
+  double total = 0;
+  for (double c : PolicyLayerCosts(graph, policy, model)) total += c;
   return total;
 }
 

@@ -66,6 +66,8 @@ Layer ShrinkLayer(const Layer& layer, const Graph& graph, const std::vector<int6
 // Exact cost of the resolved policy on the graph: the sum over every layer (also those
 // not compressible, which count dense fp32) of LayerCost of the shrunk layer.
 double PolicyCost(const Graph& graph, const Policy& policy, const CostModel& model);
+// The terms of PolicyCost: one per layer of graph.layers, in their order.
+std::vector<double> PolicyLayerCosts(const Graph& graph, const Policy& policy, const CostModel& model);
 // The cost of the dense model.
 double DenseCost(const Graph& graph, const CostModel& model);
 

@@ -204,9 +204,15 @@ double LatencyCostModel::LayerCost(const Layer& layer, const LayerConfig& config
   return SpecCost(spec);
 }
 
+std::vector<double> LatencyCostModel::PolicyLayerUs(const Graph& graph, const Policy& policy) const {
+  std::vector<double> us;
+  for (const KernelSpec& spec : ModelShapeOf(graph, policy, threads_).layers) us.push_back(SpecCost(spec));
+  return us;
+}
+
 double LatencyCostModel::PolicyLayersUs(const Graph& graph, const Policy& policy) const {
   double us = 0;
-  for (const KernelSpec& spec : ModelShapeOf(graph, policy, threads_).layers) us += SpecCost(spec);
+  for (double layer_us : PolicyLayerUs(graph, policy)) us += layer_us;
   return us;
 }
 
@@ -250,6 +256,12 @@ Status LatencyCostModel::Check(const Graph& graph) const {
 
 double LatencyBudget::PredictUs(const Graph& graph, const Policy& policy) const {
   return layer_scale * cost->PolicyLayersUs(graph, policy) + overhead_us;
+}
+
+std::vector<double> LatencyBudget::PredictLayersUs(const Graph& graph, const Policy& policy) const {
+  std::vector<double> us = cost->PolicyLayerUs(graph, policy);
+  for (double& layer_us : us) layer_us *= layer_scale;
+  return us;
 }
 
 namespace {

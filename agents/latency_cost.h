@@ -62,6 +62,8 @@ class LatencyCostModel final : public CostModel {
   double LayerCost(const Layer& layer, const LayerConfig& config) const override;
   // The layers of a resolved policy, each in the policy's own context (ModelShapeOf).
   double PolicyLayersUs(const Graph& graph, const Policy& policy) const;
+  // Its terms: one per layer of graph.layers, in their order.
+  std::vector<double> PolicyLayerUs(const Graph& graph, const Policy& policy) const;
   int64_t context_bytes() const { return context_bytes_; }
   // Errors of the predictor for any layer of the graph (e.g. no depthwise data).
   Status Check(const Graph& graph) const;
@@ -103,6 +105,8 @@ struct LatencyBudget {
   int probe_policies = 0;        // how many probes it was fitted on
   // Predicted whole-model latency of a resolved policy, its layers in its own context.
   double PredictUs(const Graph& graph, const Policy& policy) const;
+  // Its layers' part, one term per layer of graph.layers (PredictUs = their sum + overhead_us).
+  std::vector<double> PredictLayersUs(const Graph& graph, const Policy& policy) const;
 };
 
 // A policy of the model measured end to end on the device class: the runtime's latency

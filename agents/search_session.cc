@@ -8,6 +8,7 @@
 #include <limits>
 #include <set>
 
+#include "agents/policy_layers.h"
 #include "core/fine_tune.h"
 #include "core/quantized_export.h"
 
@@ -484,6 +485,7 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
                                    {"threads", options_.threads},
                                    {"layers_budget_ratio", env_->budget_cost() / env_->dense_cost()}};
   }
+  report["layers"] = PolicyLayersJson(model_->graph, policy, latency_ ? &*latency_ : nullptr);
   report["episodes"] = nlohmann::json::array();
   for (const EpisodeRecord& e : episodes_) report["episodes"].push_back(EpisodeToJson(e));
   if (extra.is_object()) report.update(extra);

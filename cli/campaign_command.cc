@@ -107,13 +107,19 @@ const std::map<std::string, Sub>& Subs() {
                      "resumes it: cells without a job are submitted (models and data uploaded once), cells\n"
                      "with one are reused, so a second run of a date submits nothing. Follows the jobs\n"
                      "(one line per change on stderr), cancels those past the spec's time_limit_minutes,\n"
-                     "then compares the run with the campaign's previous one and writes the report.\n\n"
+                     "then compares the run with the campaign's previous one, measures each suspect cell\n"
+                     "again on a worker of its class (flagged only when that confirms it) and writes the\n"
+                     "report. Without --date, a last run older than yesterday is reported as missed nights.\n\n"
                      "  --date YYYY-MM-DD    the run's date (default: today in UTC)\n"
-                     "  --poll-seconds S     how often the jobs are read (default 2)\n") +
+                     "  --catch-up           without --date, when nights were missed: first run the\n"
+                     "                       latest missed night (yesterday), then today\n"
+                     "  --poll-seconds S     how often the jobs are read (default 2)\n"
+                     "  --remeasure-runs N   measurements of a suspect cell's policy (default 3, 0: none)\n"
+                     "  --remeasure-timeout S  give a re-measurement up after S seconds (default 600)\n") +
              kReportFlagsHelp + kExitHelp,
          3,
-         {"date", "poll-seconds", "format", "out", "job-link"},
-         {},
+         {"date", "poll-seconds", "format", "out", "job-link", "remeasure-runs", "remeasure-timeout"},
+         {"catch-up"},
          {"SPEC"}},
         1,
         RunCampaign}},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <set>
 
 namespace acs {
@@ -121,7 +122,181 @@ std::vector<GroupSummary> Groups(const RunResults& today, const std::optional<Ru
   return out;
 }
 
+// "a -> b" of two JSON values shown as text.
+std::string Text(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_null()) return "-";
+  return j.dump();
+}
+
+std::string WorkerLine(const nlohmann::json& w) {
+  std::string out = w.value("id", std::string("?"));
+  const std::string name = w.value("name", std::string());
+  if (!name.empty() && name != out) out += " " + name;
+  out += " (" + w.value("device_class", std::string("?"));
+  const std::string cpu = w.value("cpu_model", std::string()), isa = w.value("isa", std::string());
+  if (!cpu.empty()) out += ", " + cpu;
+  if (!isa.empty()) out += ", " + isa;
+  out += ", " + w.value("version", std::string("?"));
+  out += std::string(", ") + (w.value("online", false) ? "online" : "offline") + ")";
+  return out;
+}
+
 }  // namespace
+
+std::optional<double> CellRemeasure::Speedup() const {
+  std::vector<double> s;
+  for (const Run& r : runs) {
+    if (r.measured_us > 0 && r.dense_measured_us > 0) s.push_back(r.dense_measured_us / r.measured_us);
+  }
+  if (s.empty()) return std::nullopt;
+  std::sort(s.begin(), s.end());
+  return s.size() % 2 ? s[s.size() / 2] : (s[s.size() / 2 - 1] + s[s.size() / 2]) / 2;
+}
+
+nlohmann::json CellRemeasure::ToJson() const {
+  nlohmann::json j = {{"runs", nlohmann::json::array()}};
+  for (const Run& r : runs) {
+    j["runs"].push_back({{"worker_id", r.worker_id},
+                         {"measured_us", r.measured_us},
+                         {"dense_measured_us", r.dense_measured_us},
+                         {"error", r.error}});
+  }
+  if (!error.empty()) j["error"] = error;
+  if (std::optional<double> s = Speedup()) j["measured_speedup"] = *s;
+  return j;
+}
+
+CellRemeasure CellRemeasure::FromJson(const nlohmann::json& j) {
+  CellRemeasure out;
+  if (!j.is_object()) {
+    out.error = "the stored re-measurement does not parse";
+    return out;
+  }
+  out.error = j.value("error", std::string());
+  if (j.contains("runs") && j["runs"].is_array()) {
+    for (const nlohmann::json& r : j["runs"]) {
+      if (!r.is_object()) continue;
+      out.runs.push_back({r.value("worker_id", std::string()), r.value("measured_us", 0.0),
+                          r.value("dense_measured_us", 0.0), r.value("error", std::string())});
+    }
+  }
+  return out;
+}
+
+const char* RemeasureOutcomeText(RemeasureOutcome o) {
+  switch (o) {
+    case RemeasureOutcome::kNone:
+      return "";
+    case RemeasureOutcome::kConfirmed:
+      return "confirmed on re-measure";
+    case RemeasureOutcome::kNotConfirmed:
+      return "not confirmed (noise)";
+    case RemeasureOutcome::kUnavailable:
+      return "not re-measured: flagged on the first measurement";
+  }
+  return "";
+}
+
+void ApplyRemeasure(const CellResult& today, CellComparison* cell) {
+  if (cell->verdict != CellVerdict::kRegressed || !today.remeasure) return;
+  cell->remeasurement = today.remeasure;
+  const std::optional<double> again = today.remeasure->Speedup();
+  if (!again) {
+    cell->remeasure = RemeasureOutcome::kUnavailable;
+    return;
+  }
+  bool regressed = false, improved = false;
+  cell->severity = 0;
+  for (MetricChange& c : cell->changes) {
+    if (c.metric == "measured_speedup") {
+      c.remeasured = again;
+      // Flagged worse the first time: it stands only if the second measurement is worse
+      // than the baseline by more than the same band too.
+      if (c.flagged < 0 && c.baseline && !(*again - *c.baseline < -c.band)) c.flagged = 0;
+    }
+    if (!c.gated) continue;
+    regressed |= c.flagged < 0;
+    improved |= c.flagged > 0;
+    if (c.flagged < 0) cell->severity = std::min(cell->severity, c.relative);
+  }
+  cell->remeasure = regressed ? RemeasureOutcome::kConfirmed : RemeasureOutcome::kNotConfirmed;
+  cell->verdict = regressed ? CellVerdict::kRegressed : improved ? CellVerdict::kImproved : CellVerdict::kUnchanged;
+}
+
+std::optional<int> DaysBetween(const std::string& from, const std::string& to) {
+  auto parse = [](const std::string& d) -> std::optional<int64_t> {
+    std::tm tm{};
+    if (d.size() != 10 || strptime(d.c_str(), "%Y-%m-%d", &tm) == nullptr) return std::nullopt;
+    return static_cast<int64_t>(timegm(&tm));
+  };
+  const std::optional<int64_t> a = parse(from), b = parse(to);
+  if (!a || !b) return std::nullopt;
+  return static_cast<int>((*b - *a) / 86400);
+}
+
+bool HeaderFromEnvironment(const std::string& environment_json, ReportHeader* header) {
+  const nlohmann::json env = nlohmann::json::parse(environment_json, nullptr, false);
+  if (!env.is_object()) return false;
+  header->acs_version = env.value("acs_version", header->acs_version);
+  header->runtime = env.value("runtime", std::string());
+  header->predictors.clear();
+  if (env.contains("predictors") && env["predictors"].is_object()) {
+    for (const auto& [cls, v] : env["predictors"].items()) header->predictors.push_back(cls + ": version " + Text(v));
+  }
+  header->workers.clear();
+  if (env.contains("workers") && env["workers"].is_array()) {
+    for (const nlohmann::json& w : env["workers"]) {
+      if (w.is_object()) header->workers.push_back(WorkerLine(w));
+    }
+  }
+  return true;
+}
+
+std::vector<std::string> EnvironmentChanges(const std::string& baseline_json, const std::string& today_json,
+                                            bool* known) {
+  const nlohmann::json a = nlohmann::json::parse(baseline_json, nullptr, false);
+  const nlohmann::json b = nlohmann::json::parse(today_json, nullptr, false);
+  if (known) *known = a.is_object() && b.is_object();
+  std::vector<std::string> out;
+  if (!a.is_object() || !b.is_object()) return out;
+  for (const char* k : {"acs_version", "runtime"}) {
+    const nlohmann::json x = a.value(k, nlohmann::json()), y = b.value(k, nlohmann::json());
+    if (x != y) out.push_back(std::string(k == std::string("runtime") ? "server runtime" : "server acs version") +
+                              ": " + Text(x) + " -> " + Text(y));
+  }
+  const nlohmann::json pa = a.value("predictors", nlohmann::json::object());
+  const nlohmann::json pb = b.value("predictors", nlohmann::json::object());
+  std::set<std::string> classes;
+  for (const auto& [c, v] : pa.items()) classes.insert(c);
+  for (const auto& [c, v] : pb.items()) classes.insert(c);
+  for (const std::string& c : classes) {
+    const nlohmann::json x = pa.value(c, nlohmann::json()), y = pb.value(c, nlohmann::json());
+    if (x != y) out.push_back("predictor of " + c + ": version " + Text(x) + " -> " + Text(y));
+  }
+  std::map<std::string, nlohmann::json> wa, wb;
+  for (const nlohmann::json& w : a.value("workers", nlohmann::json::array())) {
+    if (w.is_object()) wa[w.value("id", std::string())] = w;
+  }
+  for (const nlohmann::json& w : b.value("workers", nlohmann::json::array())) {
+    if (w.is_object()) wb[w.value("id", std::string())] = w;
+  }
+  for (const auto& [id, w] : wa) {
+    if (!wb.count(id)) out.push_back("worker gone: " + WorkerLine(w));
+  }
+  for (const auto& [id, w] : wb) {
+    auto it = wa.find(id);
+    if (it == wa.end()) {
+      out.push_back("worker added: " + WorkerLine(w));
+      continue;
+    }
+    for (const char* k : {"device_class", "cpu_model", "isa", "version", "runtime", "online"}) {
+      const nlohmann::json x = it->second.value(k, nlohmann::json()), y = w.value(k, nlohmann::json());
+      if (x != y) out.push_back("worker " + id + " " + k + ": " + Text(x) + " -> " + Text(y));
+    }
+  }
+  return out;
+}
 
 const char* VerdictName(CellVerdict v) {
   switch (v) {
@@ -169,6 +344,7 @@ CampaignReport CompareRuns(const std::string& campaign, const CampaignCompare& c
     seen.insert(c.key);
     auto it = base.find(c.key);
     r.cells.push_back(Compare(c, it == base.end() ? nullptr : it->second, compare));
+    ApplyRemeasure(c, &r.cells.back());
   }
   for (const auto& [key, c] : base) {
     if (seen.count(key)) continue;
@@ -189,6 +365,11 @@ CampaignReport CompareRuns(const std::string& campaign, const CampaignCompare& c
     r.gated_regression |= c.verdict == CellVerdict::kRegressed;
   }
   r.groups = Groups(today, baseline);
+  if (baseline) {
+    r.environment_changes =
+        EnvironmentChanges(baseline->run.environment_json, today.run.environment_json, &r.environment_known);
+    r.baseline_age_days = DaysBetween(baseline->run.date, today.run.date);
+  }
   return r;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,22 @@
 #include "cli/campaign_spec.h"
 
 namespace acs {
+
+// The exported policy of a suspect cell measured again against its dense model on a worker
+// of the cell's class (each run one task alternating both, as its verification did).
+struct CellRemeasure {
+  struct Run {
+    std::string worker_id;
+    double measured_us = 0, dense_measured_us = 0;  // both > 0: a measurement
+    std::string error;
+  };
+  std::vector<Run> runs;
+  std::string error;  // the re-measurement could not be made (no worker, timed out, ...)
+  // The median of the runs' dense / measured; nullopt when no run measured.
+  std::optional<double> Speedup() const;
+  nlohmann::json ToJson() const;
+  static CellRemeasure FromJson(const nlohmann::json& j);  // a malformed one: an error
+};
 
 // What one cell of a run produced, as read from its job.
 struct CellResult {
@@ -28,6 +45,8 @@ struct CellResult {
   // Per metric, the spread (max - min) of its repeat measurements; absent or 0: none known.
   std::map<std::string, double> noise;
   std::optional<double> accuracy_loss;  // dense minus compressed accuracy (test set when it has one)
+  // A suspect cell's re-measurement (RemeasureJob), as the run recorded it; absent: none.
+  std::optional<CellRemeasure> remeasure;
 };
 
 // The cell verdicts, most severe first.
@@ -43,7 +62,17 @@ struct MetricChange {
   double band = 0;      // beyond this |delta| is flagged: max(floor x |baseline|, multiplier x noise)
   int flagged = 0;      // -1 regressed, +1 improved, 0 within the band (or not comparable)
   bool gated = false;   // a regression of it fails the run
+  std::optional<double> remeasured;  // measured_speedup of a suspect cell measured again
 };
+
+// What the re-measurement of a suspect cell decided (CellComparison::remeasure).
+enum class RemeasureOutcome {
+  kNone,          // not suspect, or not measured again (a report during a run, an older run)
+  kConfirmed,     // measured again, the regression stands: "confirmed on re-measure"
+  kNotConfirmed,  // measured again within the band: "not confirmed (noise)", not flagged
+  kUnavailable,   // asked for but not made (no worker, timed out): flagged on the first measurement
+};
+const char* RemeasureOutcomeText(RemeasureOutcome o);
 
 struct CellComparison {
   std::string key;
@@ -52,7 +81,19 @@ struct CellComparison {
   std::string state, error;
   std::vector<MetricChange> changes;  // in CampaignMetrics() order
   double severity = 0;                // regressed: the worst gated relative drop (more negative first)
+  RemeasureOutcome remeasure = RemeasureOutcome::kNone;
+  std::optional<CellRemeasure> remeasurement;  // the runs, when measured again
 };
+
+// A cell is suspect when a gated metric crossed both the floor and the noise band for the
+// worse on its first measurement: `acs campaign run` measures it again before flagging it.
+// The decision, pure: a gated measured_speedup regression stands only when the
+// re-measured speedup (the median of its runs) is also worse than the baseline by more
+// than the same band; accuracies and predicted speedup are deterministic (the same
+// exported model on the same samples), so measuring latency again cannot clear them. A
+// re-measurement that could not be made leaves the flags of the first measurement.
+// Updates `cell`'s flags, verdict, remeasure and remeasurement from `today.remeasure`.
+void ApplyRemeasure(const CellResult& today, CellComparison* cell);
 
 // Geomean measured speedup and mean accuracy loss of a device class and agent.
 struct GroupSummary {
@@ -62,15 +103,34 @@ struct GroupSummary {
   std::optional<double> mean_accuracy_loss, baseline_mean_accuracy_loss;
 };
 
+struct ReportHeader;
+
 struct RunInfo {
   std::string run_id, date, spec_hash;
+  std::string environment_json;  // what the server stored with the run (empty: older runs)
 };
+
+// The environments of two runs compared: one line per difference, e.g. "runtime: acs 0.1.0
+// / libtorch 2.1.0 -> acs 0.1.0 / libtorch 2.2.0", "worker w-2 (x86_64-avx2-...) added";
+// empty when either is unknown (`known` false) or nothing changed.
+std::vector<std::string> EnvironmentChanges(const std::string& baseline_json, const std::string& today_json,
+                                            bool* known = nullptr);
+// The header's versions, predictors and workers from a stored environment; false when it
+// is empty or malformed (the header is then left as it is).
+bool HeaderFromEnvironment(const std::string& environment_json, ReportHeader* header);
+
+// Whole days from `from` to `to` (YYYY-MM-DD); nullopt when either does not parse.
+std::optional<int> DaysBetween(const std::string& from, const std::string& to);
 
 // What the header shows besides the runs.
 struct ReportHeader {
   std::string acs_version;
   std::vector<std::string> predictors;  // "CLASS: version N" per device class
   std::vector<std::string> workers;     // "NAME (CLASS, VERSION, online)"
+  std::string runtime;                  // the server's "acs V / libtorch V" (stored runs)
+  // Set by `acs campaign run` when called without --date: the latest stored run before
+  // today is older than yesterday (nights were missed); the report says so.
+  std::string missed_nights;
 };
 
 struct CampaignReport {
@@ -82,6 +142,10 @@ struct CampaignReport {
   std::map<std::string, int> counts;  // VerdictName -> cells, every verdict present
   std::vector<GroupSummary> groups;   // by device class, then agent
   std::vector<CellComparison> cells;  // most severe first, then by key
+  // What changed in the environment since the baseline (EnvironmentChanges).
+  std::vector<std::string> environment_changes;
+  bool environment_known = false;  // both runs stored their environment
+  std::optional<int> baseline_age_days;  // days from the baseline's date to today's
   bool gated_regression = false;
   // The exit code of `acs campaign run / report`: 0, kExitRegressed or kExitFailedCells.
   int ExitCode() const;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "cli/campaign_report.h"
@@ -67,6 +68,63 @@ std::string Md(const std::string& s) {
   return out;
 }
 
+// What the top of the report says before anything else: missed nights, an old baseline,
+// what changed in the environment since the baseline.
+std::vector<std::string> Notices(const CampaignReport& r) {
+  std::vector<std::string> out;
+  if (!r.header.missed_nights.empty()) out.push_back(r.header.missed_nights);
+  if (r.baseline && r.baseline_age_days && *r.baseline_age_days > 1) {
+    out.push_back("the baseline (" + r.baseline->date + ") is " + std::to_string(*r.baseline_age_days) +
+                  " days old: changes of the nights in between are compared at once");
+  }
+  if (r.baseline) {
+    if (!r.environment_known) {
+      out.push_back("environment diff unknown: a run stored without its environment (an older server)");
+    } else if (r.environment_changes.empty()) {
+      out.push_back("environment unchanged since the baseline");
+    } else {
+      for (const std::string& c : r.environment_changes) out.push_back("changed since the baseline: " + c);
+    }
+  }
+  return out;
+}
+
+// "re-measured 1.21x (runs 1.19x, 1.21x, 1.24x on w-1): not confirmed (noise)".
+std::string RemeasureText(const CellComparison& c) {
+  if (c.remeasure == RemeasureOutcome::kNone) return "";
+  std::string s;
+  if (c.remeasurement) {
+    const std::optional<double> again = c.remeasurement->Speedup();
+    if (again) {
+      std::optional<double> first;
+      for (const MetricChange& m : c.changes) {
+        if (m.metric == "measured_speedup") first = m.today;
+      }
+      s = "measured speedup " + Num(first, "%.3fx") + ", re-measured " + Num(again, "%.3fx") + " (runs";
+      std::set<std::string> workers;
+      for (const CellRemeasure::Run& run : c.remeasurement->runs) {
+        if (run.measured_us > 0 && run.dense_measured_us > 0) {
+          s += " " + Num(run.dense_measured_us / run.measured_us, "%.3fx");
+          workers.insert(run.worker_id);
+        }
+      }
+      s += " on";
+      for (const std::string& w : workers) s += " " + w;
+      s += ")";
+    } else {
+      s = "re-measurement failed";
+      if (!c.remeasurement->error.empty()) s += ": " + c.remeasurement->error;
+      for (const CellRemeasure::Run& run : c.remeasurement->runs) {
+        if (!run.error.empty()) {
+          s += (c.remeasurement->error.empty() ? ": " : "; ") + run.error;
+          break;
+        }
+      }
+    }
+  }
+  return s + (s.empty() ? "" : ": ") + RemeasureOutcomeText(c.remeasure);
+}
+
 json ToJson(const CampaignReport& r) {
   json j;
   j["campaign"] = r.campaign;
@@ -75,8 +133,15 @@ json ToJson(const CampaignReport& r) {
       r.baseline ? json{{"id", r.baseline->run_id}, {"date", r.baseline->date}, {"spec_hash", r.baseline->spec_hash}}
                  : json(nullptr);
   j["spec_changed"] = r.baseline && r.baseline->spec_hash != r.today.spec_hash;
-  j["header"] = {
-      {"acs_version", r.header.acs_version}, {"predictors", r.header.predictors}, {"workers", r.header.workers}};
+  j["header"] = {{"acs_version", r.header.acs_version},
+                 {"runtime", r.header.runtime},
+                 {"predictors", r.header.predictors},
+                 {"workers", r.header.workers}};
+  j["notices"] = Notices(r);
+  j["environment_changes"] = r.environment_changes;
+  j["environment_known"] = r.environment_known;
+  j["baseline_age_days"] = r.baseline_age_days ? json(*r.baseline_age_days) : json(nullptr);
+  j["missed_nights"] = r.header.missed_nights;
   j["compare"] = {{"relative_floor", r.compare.relative_floor},
                   {"noise_multiplier", r.compare.noise_multiplier},
                   {"gate", r.compare.gate}};
@@ -107,7 +172,13 @@ json ToJson(const CampaignReport& r) {
                                    {"flagged", m.flagged < 0   ? "regressed"
                                                : m.flagged > 0 ? "improved"
                                                                : ""},
-                                   {"gated", m.gated}};
+                                   {"gated", m.gated},
+                                   {"remeasured", Opt(m.remeasured)}};
+    }
+    if (c.remeasure != RemeasureOutcome::kNone) {
+      json rm = c.remeasurement ? c.remeasurement->ToJson() : json::object();
+      rm["outcome"] = RemeasureOutcomeText(c.remeasure);
+      cell["remeasure"] = rm;
     }
     j["cells"].push_back(cell);
   }
@@ -134,6 +205,10 @@ std::string JobRef(const std::string& id, const std::string& link, bool html) {
 std::string Markdown(const CampaignReport& r, const std::string& link) {
   std::ostringstream o;
   o << "# Campaign " << r.campaign << " on " << r.today.date << "\n\n";
+  const std::vector<std::string> notices = Notices(r);
+  if (!notices.empty()) o << "> **Before the cells:**\n>\n";
+  for (const std::string& n : notices) o << "> - " << Md(n) << "\n";
+  if (!notices.empty()) o << "\n";
   o << "- run: " << r.today.run_id << ", spec " << r.today.spec_hash.substr(0, 12) << "\n";
   if (r.baseline) {
     o << "- baseline: " << r.baseline->date << " (" << r.baseline->run_id << ")"
@@ -142,6 +217,7 @@ std::string Markdown(const CampaignReport& r, const std::string& link) {
     o << "- baseline: none (the campaign's first run)\n";
   }
   o << "- acs " << r.header.acs_version << "\n";
+  if (!r.header.runtime.empty()) o << "- server runtime " << r.header.runtime << "\n";
   for (const std::string& p : r.header.predictors) o << "- predictor " << p << "\n";
   for (const std::string& w : r.header.workers) o << "- worker " << w << "\n";
   o << "- flagged beyond " << 100 * r.compare.relative_floor << "% and " << r.compare.noise_multiplier
@@ -167,6 +243,8 @@ std::string Markdown(const CampaignReport& r, const std::string& link) {
       const std::string t = ChangeText(m);
       if (!t.empty()) changes += (changes.empty() ? "" : "; ") + t;
     }
+    const std::string again = RemeasureText(c);
+    if (!again.empty()) changes += (changes.empty() ? "" : "; ") + again;
     if (!c.error.empty()) changes += (changes.empty() ? "" : "; ") + std::string("error: ") + c.error;
     o << "| " << Md(c.key) << " | " << VerdictName(c.verdict) << " | " << JobRef(c.job_id, link, false) << " | "
       << JobRef(c.baseline_job_id, link, false) << " | " << Md(changes) << " |\n";
@@ -214,9 +292,16 @@ std::string HtmlPage(const CampaignReport& r, const std::string& link) {
   o << "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Campaign " << Html(r.campaign) << " "
     << Html(r.today.date) << "</title><style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse}"
     << "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}.regressed{background:#fdd}.failed{background:"
-    << "#fec}.improved{background:#dfd}.missing,.new{background:#eef}svg text{font:12px sans-serif}</style></head>"
-    << "<body><h1>Campaign " << Html(r.campaign) << " on " << Html(r.today.date) << "</h1><ul><li>run "
-    << Html(r.today.run_id) << ", spec " << Html(r.today.spec_hash.substr(0, 12)) << "</li>";
+    << "#fec}.improved{background:#dfd}.missing,.new{background:#eef}.notices{border:2px solid #c90;padding:4px "
+    << "10px;margin-bottom:1em}svg text{font:12px sans-serif}</style></head>"
+    << "<body><h1>Campaign " << Html(r.campaign) << " on " << Html(r.today.date) << "</h1>";
+  const std::vector<std::string> notices = Notices(r);
+  if (!notices.empty()) {
+    o << "<div class=\"notices\"><b>Before the cells</b><ul>";
+    for (const std::string& n : notices) o << "<li>" << Html(n) << "</li>";
+    o << "</ul></div>";
+  }
+  o << "<ul><li>run " << Html(r.today.run_id) << ", spec " << Html(r.today.spec_hash.substr(0, 12)) << "</li>";
   if (r.baseline) {
     o << "<li>baseline " << Html(r.baseline->date) << " (" << Html(r.baseline->run_id) << ")"
       << (r.baseline->spec_hash != r.today.spec_hash ? ", <b>spec changed since</b>" : ", same spec") << "</li>";
@@ -224,6 +309,7 @@ std::string HtmlPage(const CampaignReport& r, const std::string& link) {
     o << "<li>baseline: none (the campaign's first run)</li>";
   }
   o << "<li>acs " << Html(r.header.acs_version) << "</li>";
+  if (!r.header.runtime.empty()) o << "<li>server runtime " << Html(r.header.runtime) << "</li>";
   for (const std::string& p : r.header.predictors) o << "<li>predictor " << Html(p) << "</li>";
   for (const std::string& w : r.header.workers) o << "<li>worker " << Html(w) << "</li>";
   o << "</ul><table><tr>";
@@ -245,7 +331,7 @@ std::string HtmlPage(const CampaignReport& r, const std::string& link) {
   o << "<h2>Cells, most severe first</h2><table><tr><th>cell</th><th>verdict</th><th>job</th><th>baseline job</th>";
   for (const std::string& m : CampaignMetrics())
     o << "<th>" << Html(m) << "<br>baseline &rarr; today (delta, band)</th>";
-  o << "<th>error</th></tr>\n";
+  o << "<th>re-measure</th><th>error</th></tr>\n";
   for (const CellComparison& c : r.cells) {
     o << "<tr class=\"" << VerdictName(c.verdict) << "\"><td>" << Html(c.key) << "</td><td>" << VerdictName(c.verdict)
       << "</td><td>" << JobRef(c.job_id, link, true) << "</td><td>" << JobRef(c.baseline_job_id, link, true) << "</td>";
@@ -255,7 +341,7 @@ std::string HtmlPage(const CampaignReport& r, const std::string& link) {
       if (m.flagged != 0) o << (m.flagged < 0 ? " <b>regressed</b>" : " improved");
       o << "</td>";
     }
-    o << "<td>" << Html(c.error) << "</td></tr>\n";
+    o << "<td>" << Html(RemeasureText(c)) << "</td><td>" << Html(c.error) << "</td></tr>\n";
   }
   o << "</table></body></html>\n";
   return o.str();

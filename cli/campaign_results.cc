@@ -68,7 +68,7 @@ CellResult CellResultOf(const std::string& key, const acs::v1::Job& job, const s
 
 StatusOr<RunResults> GatherRunResults(const Remote& r, const acs::v1::CampaignRun& run) {
   RunResults out;
-  out.run = {run.id(), run.date(), run.spec_hash()};
+  out.run = {run.id(), run.date(), run.spec_hash(), run.environment_json()};
   for (const acs::v1::CampaignCell& cell : run.cells()) {
     if (cell.job_id().empty()) {
       CellResult c;
@@ -87,6 +87,9 @@ StatusOr<RunResults> GatherRunResults(const Remote& r, const acs::v1::CampaignRu
       if (text.ok()) report = *text;  // without it the cell only lacks its noise band
     }
     CellResult c = CellResultOf(cell.key(), job, report);
+    if (!cell.remeasure_json().empty()) {
+      c.remeasure = CellRemeasure::FromJson(nlohmann::json::parse(cell.remeasure_json(), nullptr, false));
+    }
     if (!cell.note().empty()) c.error = cell.note() + (c.error.empty() ? "" : "; " + c.error);
     out.cells.push_back(c);
   }
@@ -157,7 +160,11 @@ StatusOr<CampaignReport> ReportOfRun(const Remote& r, const acs::v1::CampaignRun
   if (previous) {
     ACS_ASSIGN_OR_RETURN(baseline, GatherRunResults(r, *previous));
   }
-  return CompareRuns(run.campaign(), spec.compare, today, baseline, Header(r));
+  // The header as the server stored it with the run (the workers and predictors of that
+  // night, also for the report of an old run); the server's view now for older runs.
+  ReportHeader header;
+  if (!HeaderFromEnvironment(run.environment_json(), &header)) header = Header(r);
+  return CompareRuns(run.campaign(), spec.compare, today, baseline, header);
 }
 
 StatusOr<int> WriteReport(const Remote& r, const CampaignReport& report) {

@@ -1,7 +1,9 @@
 #include "cli/campaign_run.h"
 
 #include <cctype>
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/campaign_report.h"
 #include "cli/campaign_results.h"
 #include "cli/campaign_spec.h"
 #include "cli/job_display.h"
@@ -192,6 +195,197 @@ Status Follow(const Remote& r, const CampaignSpec& spec, const CampaignRun& run,
   }
 }
 
+// The date `days` after `date` (YYYY-MM-DD); `date` itself when it does not parse.
+std::string ShiftDate(const std::string& date, int days) {
+  std::tm tm{};
+  if (strptime(date.c_str(), "%Y-%m-%d", &tm) == nullptr) return date;
+  const std::time_t t = timegm(&tm) + static_cast<std::time_t>(days) * 86400;
+  std::tm out{};
+  gmtime_r(&t, &out);
+  char b[16];
+  std::strftime(b, sizeof b, "%Y-%m-%d", &out);
+  return b;
+}
+
+// A suspect cell being measured again.
+struct Suspect {
+  std::string key, job_id, note;
+  std::vector<std::string> task_ids;
+  CellRemeasure result;
+  bool done = false;
+};
+
+void TakeRuns(const acs::v1::RemeasureJobReply& reply, Suspect* s) {
+  s->result.runs.clear();
+  for (const acs::v1::Remeasurement& m : reply.runs()) {
+    s->result.runs.push_back({m.worker_id(), m.measured_us(), m.dense_measured_us(),
+                              m.state() == "failed" && m.error().empty() ? "failed" : m.error()});
+  }
+}
+
+// The suspect cells of `report` (a gated metric flagged worse, not yet measured again)
+// measured again: `runs` measure-model tasks of each one's exported policy against its
+// dense model on a worker of its class, waited for up to `timeout_s`; each result recorded
+// on its cell (also when it could not be made: the report then says so).
+Status RemeasureSuspects(const Remote& r, const CampaignRun& run, const CampaignReport& report, int runs,
+                         double timeout_s, double poll_seconds) {
+  std::map<std::string, std::string> notes;
+  for (const acs::v1::CampaignCell& c : run.cells()) notes[c.key()] = c.note();
+  std::vector<Suspect> suspects;
+  for (const CellComparison& c : report.cells) {
+    if (c.verdict != CellVerdict::kRegressed || c.remeasure != RemeasureOutcome::kNone || c.job_id.empty()) continue;
+    Suspect s;
+    s.key = c.key;
+    s.job_id = c.job_id;
+    s.note = notes[c.key];
+    acs::v1::RemeasureJobRequest req;
+    req.set_id(c.job_id);
+    req.set_runs(runs);
+    acs::v1::RemeasureJobReply reply;
+    Status st = r.Unary(&acs::v1::Acs::Stub::RemeasureJob, req, &reply);
+    if (!st.ok()) {
+      s.result.error = st.message();
+      s.done = true;
+    } else {
+      for (const acs::v1::Remeasurement& m : reply.runs()) s.task_ids.push_back(m.task_id());
+      TakeRuns(reply, &s);
+      s.done = reply.done();
+    }
+    std::cerr << Clock() << " " << s.key << ": suspect, measuring it again"
+              << (st.ok() ? " on " + reply.device_class() + " (" + std::to_string(reply.runs_size()) + " runs)"
+                          : ": " + st.message())
+              << std::endl;
+    suspects.push_back(std::move(s));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  auto ask = [&](Suspect& s, bool cancel) -> Status {
+    acs::v1::RemeasureJobRequest req;
+    req.set_id(s.job_id);
+    for (const std::string& t : s.task_ids) req.add_task_ids(t);
+    req.set_cancel(cancel);
+    acs::v1::RemeasureJobReply reply;
+    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::RemeasureJob, req, &reply));
+    TakeRuns(reply, &s);
+    s.done = reply.done();
+    return Status::Ok();
+  };
+  while (true) {
+    bool open = false;
+    for (Suspect& s : suspects) {
+      if (s.done) continue;
+      Status st = ask(s, false);
+      if (!st.ok()) {
+        s.result.error = st.message();
+        s.done = true;
+      }
+      open |= !s.done;
+    }
+    if (!open) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      for (Suspect& s : suspects) {
+        if (s.done) continue;
+        (void)ask(s, true);
+        s.result.error = "gave up after " + std::to_string(static_cast<int>(timeout_s)) +
+                         " s: no worker of the class measured it (--remeasure-timeout)";
+        s.done = true;
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(poll_seconds * 1000)));
+  }
+  for (Suspect& s : suspects) {
+    acs::v1::RecordCampaignCellRequest record;
+    record.set_run_id(run.id());
+    record.set_key(s.key);
+    record.set_note(s.note);
+    record.set_remeasure_json(s.result.ToJson().dump());
+    CampaignRun ignored;
+    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::RecordCampaignCell, record, &ignored));
+    const std::optional<double> again = s.result.Speedup();
+    char line[64] = "";
+    if (again) std::snprintf(line, sizeof line, "%.3fx", *again);
+    std::cerr << Clock() << " " << s.key << ": measured again: "
+              << (again ? std::string("speedup ") + line : "not measured: " + s.result.error) << std::endl;
+  }
+  return Status::Ok();
+}
+
+struct RunOptions {
+  double poll = 2;
+  int remeasure_runs = 3;
+  double remeasure_timeout = 600;
+};
+
+// Starts or resumes the run of the spec for `date`, follows it, measures its suspect cells
+// again and returns its report.
+StatusOr<CampaignReport> RunForDate(const Remote& r, const CampaignSpec& spec, const std::string& text,
+                                    const std::string& date, const RunOptions& o) {
+  acs::v1::StartCampaignRunRequest start;
+  start.set_campaign(spec.name);
+  start.set_date(date);
+  start.set_spec_hash(CampaignSpecHash(spec));
+  start.set_spec_json(text);
+  for (const CampaignCell& c : CampaignCells(spec)) start.add_cell_keys(c.Key(spec));
+  CampaignRun run;
+  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::StartCampaignRun, start, &run));
+  std::cerr << "campaign " << spec.name << " " << run.date() << ": run " << run.id()
+            << (run.created_now() ? " started" : " exists, resuming") << ", " << run.cells_size() << " cells"
+            << std::endl;
+  bool missing = false;
+  for (const acs::v1::CampaignCell& c : run.cells()) missing |= c.job_id().empty();
+  if (missing) {
+    ACS_RETURN_IF_ERROR(CheckFiles(spec));
+    ACS_ASSIGN_OR_RETURN(run, SubmitMissing(r, spec, run));
+  }
+  ACS_RETURN_IF_ERROR(Follow(r, spec, run, o.poll));
+  ACS_ASSIGN_OR_RETURN(run, FetchRun(r, run.id()));
+  ACS_ASSIGN_OR_RETURN(CampaignReport report, ReportOfRun(r, run));
+  if (o.remeasure_runs > 0 && report.gated_regression) {
+    ACS_RETURN_IF_ERROR(RemeasureSuspects(r, run, report, o.remeasure_runs, o.remeasure_timeout, o.poll));
+    ACS_ASSIGN_OR_RETURN(run, FetchRun(r, run.id()));
+    ACS_ASSIGN_OR_RETURN(report, ReportOfRun(r, run));
+  }
+  std::cerr << "campaign " << spec.name << " " << run.date() << ":";
+  for (const auto& [verdict, n] : report.counts) {
+    if (n > 0) std::cerr << " " << n << " " << verdict;
+  }
+  std::cerr << std::endl;
+  return report;
+}
+
+// Without --date: the caller's latest run of the campaign before `today`, when it is older
+// than yesterday; nullopt otherwise.
+StatusOr<std::optional<CampaignRun>> LastRunBeforeYesterday(const Remote& r, const CampaignSpec& spec,
+                                                            const std::string& today) {
+  // Today's run (created now or found) names the owner whose earlier runs count.
+  acs::v1::GetCampaignRunRequest get;
+  get.set_campaign(spec.name);
+  get.set_date(today);
+  CampaignRun mine;
+  const Status found = r.Unary(&acs::v1::Acs::Stub::GetCampaignRun, get, &mine);
+  acs::v1::ListCampaignRunsRequest req;
+  req.set_campaign(spec.name);
+  req.set_before_date(today);
+  req.set_page_size(50);
+  acs::v1::ListCampaignRunsReply reply;
+  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::ListCampaignRuns, req, &reply));
+  for (const CampaignRun& prev : reply.runs()) {
+    // An admin lists every owner's runs: without today's run to name the owner, the
+    // newest of any owner is taken.
+    if (found.ok() && prev.owner() != mine.owner()) continue;
+    const std::optional<int> age = DaysBetween(prev.date(), today);
+    if (age && *age > 1) return std::optional<CampaignRun>(prev);
+    return std::optional<CampaignRun>();
+  }
+  return std::optional<CampaignRun>();
+}
+
+int WorseExit(int a, int b) {
+  if (a == kExitRegressed || b == kExitRegressed) return kExitRegressed;
+  if (a == kExitFailedCells || b == kExitFailedCells) return kExitFailedCells;
+  return std::max(a, b);
+}
+
 }  // namespace
 
 std::string TodayUtc() {
@@ -207,34 +401,49 @@ StatusOr<int> RunCampaign(const Remote& r) {
   const std::string& path = r.flags.positional[0];
   ACS_ASSIGN_OR_RETURN(std::string text, ReadSpecText(path));
   ACS_ASSIGN_OR_RETURN(CampaignSpec spec, ParseCampaignSpec(text, path));
-  ACS_ASSIGN_OR_RETURN(double poll, r.flags.GetDouble("poll-seconds", 2));
-  if (!(poll > 0)) return Status::InvalidArgument("--poll-seconds must be > 0");
-  acs::v1::StartCampaignRunRequest start;
-  start.set_campaign(spec.name);
-  start.set_date(r.flags.Get("date", TodayUtc()));
-  start.set_spec_hash(CampaignSpecHash(spec));
-  start.set_spec_json(text);
-  for (const CampaignCell& c : CampaignCells(spec)) start.add_cell_keys(c.Key(spec));
-  CampaignRun run;
-  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::StartCampaignRun, start, &run));
-  std::cerr << "campaign " << spec.name << " " << run.date() << ": run " << run.id()
-            << (run.created_now() ? " started" : " exists, resuming") << ", " << run.cells_size() << " cells"
-            << std::endl;
-  bool missing = false;
-  for (const acs::v1::CampaignCell& c : run.cells()) missing |= c.job_id().empty();
-  if (missing) {
-    ACS_RETURN_IF_ERROR(CheckFiles(spec));
-    ACS_ASSIGN_OR_RETURN(run, SubmitMissing(r, spec, run));
+  RunOptions o;
+  ACS_ASSIGN_OR_RETURN(o.poll, r.flags.GetDouble("poll-seconds", 2));
+  if (!(o.poll > 0)) return Status::InvalidArgument("--poll-seconds must be > 0");
+  ACS_ASSIGN_OR_RETURN(int64_t runs, r.flags.GetInt("remeasure-runs", 3));
+  if (runs < 0 || runs > 10) return Status::InvalidArgument("--remeasure-runs must be 0 to 10");
+  o.remeasure_runs = static_cast<int>(runs);
+  ACS_ASSIGN_OR_RETURN(o.remeasure_timeout, r.flags.GetDouble("remeasure-timeout", 600));
+  if (!(o.remeasure_timeout >= 0)) return Status::InvalidArgument("--remeasure-timeout must be >= 0");
+  const bool catch_up = r.flags.Has("catch-up");
+  if (catch_up && r.flags.Has("date")) return Status::InvalidArgument("--catch-up is for runs without --date");
+
+  const std::string date = r.flags.Get("date", TodayUtc());
+  std::string missed;  // what the report says about missed nights
+  int exit_code = 0;
+  if (!r.flags.Has("date")) {
+    ACS_ASSIGN_OR_RETURN(std::optional<CampaignRun> last, LastRunBeforeYesterday(r, spec, date));
+    if (last) {
+      const int age = DaysBetween(last->date(), date).value_or(0);
+      const std::string yesterday = ShiftDate(date, -1);
+      missed = std::to_string(age - 1) + " night(s) missed: the last run of " + spec.name + " was on " +
+               last->date() + ", " + std::to_string(age) + " days before " + date + " (no run " +
+               ShiftDate(last->date(), 1) + (age > 2 ? " to " + yesterday : "") + ")";
+      if (catch_up) {
+        std::cerr << "campaign " << spec.name << ": " << missed << "; catching up " << yesterday
+                  << " first (--catch-up: one run, for the latest missed night)" << std::endl;
+        ACS_ASSIGN_OR_RETURN(CampaignReport caught, RunForDate(r, spec, text, yesterday, o));
+        exit_code = caught.ExitCode();
+        std::cerr << "campaign " << spec.name << " " << yesterday << ": caught up, exit " << exit_code
+                  << " (acs campaign report --campaign " << spec.name << " --date " << yesterday << ")"
+                  << std::endl;
+        missed += "; " + yesterday + " was caught up just before this run (--catch-up), compared with " +
+                  last->date();
+      } else {
+        missed += "; this run is compared with a baseline " + std::to_string(age) +
+                  " days old (--catch-up would first run " + yesterday + ")";
+        std::cerr << "campaign " << spec.name << ": WARNING: " << missed << std::endl;
+      }
+    }
   }
-  ACS_RETURN_IF_ERROR(Follow(r, spec, run, poll));
-  ACS_ASSIGN_OR_RETURN(run, FetchRun(r, run.id()));
-  ACS_ASSIGN_OR_RETURN(CampaignReport report, ReportOfRun(r, run));
-  std::cerr << "campaign " << spec.name << " " << run.date() << ":";
-  for (const auto& [verdict, n] : report.counts) {
-    if (n > 0) std::cerr << " " << n << " " << verdict;
-  }
-  std::cerr << std::endl;
-  return WriteReport(r, report);
+  ACS_ASSIGN_OR_RETURN(CampaignReport report, RunForDate(r, spec, text, date, o));
+  report.header.missed_nights = missed;
+  ACS_ASSIGN_OR_RETURN(int code, WriteReport(r, report));
+  return WorseExit(exit_code, code);
 }
 
 }  // namespace acs::cli

@@ -32,16 +32,26 @@ void CloseFd(int* fd) {
 
 // Between fork and exec: async-signal-safe calls only. `envp` null: this process's environment.
 [[noreturn]] void ExecChild(char* const* argv, char* const* envp, const ProcessLimits& limits,
-                            const WriteSandbox& sandbox, int in_fd, int out_fd, pid_t parent) {
+                            const WriteSandbox& sandbox, int in_fd, int out_fd, int channel_fd, pid_t parent) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(127);  // the parent died before the line above
   dup2(in_fd, STDIN_FILENO);
   dup2(out_fd, STDOUT_FILENO);
   // Before the descriptors close: the ruleset is one of them.
   if (!sandbox.ApplyInChild()) _exit(kConfinementFailedExit);
+  // The channel becomes descriptor 3, kept across exec.
+  unsigned first_closed = 3;
+  if (channel_fd >= 0) {
+    if (channel_fd == 3) {
+      if (fcntl(3, F_SETFD, 0) != 0) _exit(127);
+    } else if (dup2(channel_fd, 3) != 3) {
+      _exit(127);
+    }
+    first_closed = 4;
+  }
   // Nothing else of the server's (sockets, the SQLite file) reaches the child.
-  if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
-    for (int fd = 3; fd < 4096; ++fd) close(fd);
+  if (syscall(SYS_close_range, first_closed, ~0U, 0U) != 0) {
+    for (int fd = static_cast<int>(first_closed); fd < 4096; ++fd) close(fd);
   }
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -157,7 +167,8 @@ Status StatusFromJsonLine(const std::string& text) {
 }
 
 StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<std::string>& argv,
-                                                            const ProcessLimits& limits, const std::string& input) {
+                                                            const ProcessLimits& limits, const std::string& input,
+                                                            int channel_fd) {
   if (argv.empty() || argv[0].empty() || argv[0][0] != '/') {
     return Status::InvalidArgument("a child process needs an absolute program path");
   }
@@ -187,7 +198,9 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::vector<st
     for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
     return Status::Unavailable(std::string("fork: ") + std::strerror(errno));
   }
-  if (pid == 0) ExecChild(args.data(), env.empty() ? nullptr : envp.data(), limits, sandbox, in[0], out[1], parent);
+  if (pid == 0) {
+    ExecChild(args.data(), env.empty() ? nullptr : envp.data(), limits, sandbox, in[0], out[1], channel_fd, parent);
+  }
   close(in[0]);
   close(out[1]);
   auto child = std::unique_ptr<ChildProcess>(new ChildProcess());

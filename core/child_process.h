@@ -2,8 +2,8 @@
 // server and the worker (DESIGN §6): memory (RLIMIT_AS) and CPU time (RLIMIT_CPU) set before exec, a
 // wall-clock limit enforced by the parent, writes confined to chosen paths (Landlock,
 // core/sandbox.h), killed when the parent dies (PR_SET_PDEATHSIG) and when the handle is
-// destroyed. Inherits no descriptor but stderr; stdin carries an input text, stdout is
-// captured (capped). No torch, no gRPC.
+// destroyed. Inherits no descriptor but stderr (and a channel, when given); stdin carries an
+// input text, stdout is captured (capped). No torch, no gRPC.
 #pragma once
 
 #include <sys/types.h>
@@ -65,10 +65,13 @@ Status StatusFromJsonLine(const std::string& text);
 class ChildProcess {
  public:
   // Starts argv[0] (an absolute path) with argv; `input` is written to its stdin, which is
-  // then closed (the child must read it all before it writes much to stdout). Unavailable
-  // when the process cannot be started or a writable path cannot be given to Landlock.
+  // then closed (the child must read it all before it writes much to stdout). `channel_fd`
+  // (>= 0): a descriptor of this process the child gets as its descriptor 3 (a socket to
+  // talk to this process over; the caller closes its own copy). Unavailable when the
+  // process cannot be started or a path cannot be given to Landlock.
   static StatusOr<std::unique_ptr<ChildProcess>> Start(const std::vector<std::string>& argv,
-                                                       const ProcessLimits& limits, const std::string& input = "");
+                                                       const ProcessLimits& limits, const std::string& input = "",
+                                                       int channel_fd = -1);
   ~ChildProcess();  // kills and reaps a child still running
 
   // Waits up to `seconds` (0: only checks); the exit once it has ended, nullopt while it
@@ -77,6 +80,8 @@ class ChildProcess {
   // Waits for the exit, however long it takes (up to the wall-clock limit).
   ProcessExit WaitForExit();
   void Signal(int sig);
+  // Reads what its stdout holds now, without waiting (for a caller that waits elsewhere).
+  void ReadAvailableOutput() { ReadOutput(0); }
   pid_t pid() const { return pid_; }
   // True when Landlock confines its writes to limits.writes; false when not asked or the
   // kernel cannot (WriteConfinementSupport says why).

@@ -277,6 +277,18 @@ StatusOr<Precision> ParsePrecision(const std::string& name) {
                                  "'; expected fp32, bf16, int8 or int4w");
 }
 
+std::vector<std::string> PatternNames() {
+  std::vector<std::string> names;
+  for (Pattern p : kAllPatterns) names.push_back(PatternName(p));
+  return names;
+}
+
+std::vector<std::string> PrecisionNames() {
+  std::vector<std::string> names;
+  for (Precision p : kAllPrecisions) names.push_back(PrecisionName(p));
+  return names;
+}
+
 double LayerConfig::EffectiveSparsity() const {
   switch (pattern) {
     case Pattern::kDense: return 0.0;

@@ -20,6 +20,9 @@ StatusOr<Pattern> ParsePattern(const std::string& name);
 // JSON names: "fp32", "bf16", "int8", "int4w".
 const char* PrecisionName(Precision p);
 StatusOr<Precision> ParsePrecision(const std::string& name);
+// Every name ParsePattern / ParsePrecision accepts, in declaration order.
+std::vector<std::string> PatternNames();
+std::vector<std::string> PrecisionNames();
 
 struct LayerConfig {
   double sparsity = 0.0;             // share of weights removed, in [0, 1); ignored for kNM

@@ -51,18 +51,49 @@ AbiAnswer AskKernel() {
   return a;
 }
 
-// Every right that writes (the ruleset denies them unless a rule allows); reads,
-// execution and ioctl stay unhandled, so allowed everywhere.
-uint64_t HandledRights(int abi) {
+constexpr uint64_t kReadFile = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE;
+constexpr uint64_t kReadDir = kReadFile | LANDLOCK_ACCESS_FS_READ_DIR;
+
+// Every right that writes (the ruleset denies them unless a rule allows), and with
+// confine_reads those that read and execute; the rest (ioctl) stays unhandled, so allowed
+// everywhere.
+uint64_t HandledRights(int abi, bool confine_reads) {
   uint64_t rights = LANDLOCK_ACCESS_FS_WRITE_FILE | kMake | kRemove | LANDLOCK_ACCESS_FS_REFER;
   if (abi >= 3) rights |= LANDLOCK_ACCESS_FS_TRUNCATE;
+  if (confine_reads) rights |= kReadDir;
   return rights;
 }
 
 uint64_t AllowedRights(WriteAccess access, bool directory, uint64_t handled) {
-  if (!directory) return access == WriteAccess::kFull ? handled & kFileRights : 0;
-  return access == WriteAccess::kFull ? handled : handled & kAddRights;
+  if (!directory) return access == WriteAccess::kFull ? handled & (kFileRights | kReadFile) : handled & kReadFile;
+  return access == WriteAccess::kFull ? handled : handled & (kAddRights | kReadDir);
 }
+
+#ifdef SYS_landlock_create_ruleset
+// Adds one rule; false with errno when the kernel refuses it. A missing path gets none.
+Status AddRule(int ruleset_fd, const std::string& path, uint64_t directory_rights, uint64_t file_rights,
+               const char* what) {
+  const int path_fd = open(path.c_str(), O_PATH | O_CLOEXEC);
+  if (path_fd < 0 && errno == ENOENT) return Status::Ok();
+  if (path_fd < 0) {
+    return Status::Unavailable("cannot open '" + path + "' to let a child " + what + " it: " + std::strerror(errno));
+  }
+  struct stat st {};
+  const bool directory = fstat(path_fd, &st) == 0 && S_ISDIR(st.st_mode);
+  landlock_path_beneath_attr rule{};
+  rule.allowed_access = directory ? directory_rights : file_rights;
+  rule.parent_fd = path_fd;
+  const long added =
+      rule.allowed_access == 0 ? 0 : syscall(SYS_landlock_add_rule, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
+  const int error = errno;
+  close(path_fd);
+  if (added != 0) {
+    return Status::Unavailable("Landlock refused the rule that lets a child " + std::string(what) + " '" + path +
+                               "': " + std::strerror(error));
+  }
+  return Status::Ok();
+}
+#endif
 
 }  // namespace
 
@@ -92,7 +123,7 @@ StatusOr<WriteSandbox> WriteSandbox::Make(const WriteConfinement& confinement) {
   const StatusOr<int> abi = WriteConfinementSupport();
   if (!abi.ok()) return box;
 #ifdef SYS_landlock_create_ruleset
-  const uint64_t handled = HandledRights(*abi);
+  const uint64_t handled = HandledRights(*abi, confinement.confine_reads);
   landlock_ruleset_attr attr{};
   attr.handled_access_fs = handled;
   const long fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
@@ -101,24 +132,12 @@ StatusOr<WriteSandbox> WriteSandbox::Make(const WriteConfinement& confinement) {
   std::vector<WritablePath> paths = confinement.writable;
   paths.push_back({"/dev/null", WriteAccess::kFull});
   for (const WritablePath& p : paths) {
-    const int path_fd = open(p.path.c_str(), O_PATH | O_CLOEXEC);
-    if (path_fd < 0 && errno == ENOENT) continue;
-    if (path_fd < 0) {
-      return Status::Unavailable("cannot open '" + p.path + "' to let a child write it: " + std::strerror(errno));
-    }
-    struct stat st {};
-    const bool directory = fstat(path_fd, &st) == 0 && S_ISDIR(st.st_mode);
-    landlock_path_beneath_attr rule{};
-    rule.allowed_access = AllowedRights(p.access, directory, handled);
-    rule.parent_fd = path_fd;
-    const long added = rule.allowed_access == 0
-                           ? 0
-                           : syscall(SYS_landlock_add_rule, box.ruleset_fd_, LANDLOCK_RULE_PATH_BENEATH, &rule, 0);
-    const int error = errno;
-    close(path_fd);
-    if (added != 0) {
-      return Status::Unavailable("Landlock refused the rule that lets a child write '" + p.path +
-                                 "': " + std::strerror(error));
+    ACS_RETURN_IF_ERROR(AddRule(box.ruleset_fd_, p.path, AllowedRights(p.access, true, handled),
+                                AllowedRights(p.access, false, handled), "write"));
+  }
+  if (confinement.confine_reads) {
+    for (const std::string& p : confinement.readable) {
+      ACS_RETURN_IF_ERROR(AddRule(box.ruleset_fd_, p, handled & kReadDir, handled & kReadFile, "read"));
     }
   }
 #endif

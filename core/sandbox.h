@@ -1,6 +1,7 @@
 // Confinement of a child process's writes with Linux Landlock (ABI 2 or later): the child
 // may create, change or remove files only beneath the paths it is given (and write
-// /dev/null); reading, executing and the network stay open. The ruleset is built in the
+// /dev/null); optionally also its reads (and executions): only beneath the readable and
+// writable paths it is given. The network stays open. The ruleset is built in the
 // parent, which allocates and opens the paths, and applied in the child between fork and
 // exec. On a kernel without Landlock the child runs unconfined, and
 // WriteConfinementSupport() says why. Used by ChildProcess (core/child_process.h).
@@ -30,6 +31,10 @@ struct WriteConfinement {
                                        // /dev/null; a path that does not exist gets no rule
   std::string temp_dir;                // the child's TMPDIR and SQLITE_TMPDIR when set;
                                        // should be writable (kFull)
+  bool confine_reads = false;          // with enabled: it reads, lists and executes only
+                                       // beneath `readable` and `writable` (and /dev/null)
+  std::vector<std::string> readable;   // directories (their trees) or single files; a path
+                                       // that does not exist gets no rule
 };
 
 // The Landlock ABI version the children's confinement uses (2 or more), checked once.

@@ -129,7 +129,38 @@ void FillEvent(const JobEventView& e, acs::v1::JobEvent* out) {
   out->set_accuracy(e.accuracy);
   out->set_cost_ratio(e.cost_ratio);
   out->set_message(e.message);
+  if (e.verification) {
+    const VerificationView& v = *e.verification;
+    acs::v1::Verification* m = out->mutable_verification();
+    m->set_rank(v.rank);
+    m->set_run(v.run);
+    m->set_policy_hash(v.policy_hash);
+    m->set_accuracy(v.accuracy);
+    m->set_predicted_latency_us(v.predicted_us);
+    m->set_dense_predicted_latency_us(v.dense_predicted_us);
+    m->set_measured_latency_us(v.measured_us);
+    m->set_dense_measured_latency_us(v.dense_measured_us);
+    m->set_stock_measured_latency_us(v.stock_us);
+    m->set_acs_file_measured_latency_us(v.acs_file_us);
+    m->set_measured_speedup(v.measured_speedup);
+    m->set_predicted_speedup(v.predicted_speedup);
+    m->set_prediction_error(v.prediction_error);
+    m->set_error(v.error);
+  }
   FillJob(e.job, out->mutable_job());
+}
+
+void FillChoices(const SubmitChoices& c, acs::v1::SearchSpaceChoices* out) {
+  for (const std::string& a : c.agents) out->add_agents(a);
+  out->set_default_agent(c.default_agent);
+  for (const std::string& b : c.budget_kinds) out->add_budget_kinds(b);
+  for (const std::string& p : c.patterns) out->add_patterns(p);
+  for (const std::string& p : c.precisions) out->add_precisions(p);
+  acs::v1::SearchSpace* d = out->mutable_defaults();
+  for (Pattern p : c.defaults.patterns) d->add_patterns(PatternName(p));
+  for (int b : c.defaults.block_sizes) d->add_block_sizes(b);
+  for (Precision p : c.defaults.precisions) d->add_precisions(PrecisionName(p));
+  d->set_max_sparsity(c.defaults.max_sparsity);
 }
 
 void FillPredictorStatus(const PredictorState& s, acs::v1::PredictorStatus* out) {

@@ -19,6 +19,7 @@ std::string StoredJobState(acs::v1::JobState state);
 JobRequest RequestOf(const acs::v1::SubmitJobRequest& request);
 void FillJob(const JobRecord& job, acs::v1::Job* out);
 void FillEvent(const JobEventView& event, acs::v1::JobEvent* out);
+void FillChoices(const SubmitChoices& choices, acs::v1::SearchSpaceChoices* out);
 void FillPredictorStatus(const PredictorState& state, acs::v1::PredictorStatus* out);
 void FillDevice(const DeviceView& device, acs::v1::Device* out);
 void FillEvaluation(const std::string& device_class, const predictors::EvalReport& report,

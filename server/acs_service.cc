@@ -147,4 +147,11 @@ grpc::Status AcsService::EvaluatePredictor(grpc::ServerContext* ctx, const acs::
                 });
 }
 
+grpc::Status AcsService::GetSearchSpace(grpc::ServerContext* ctx, const acs::v1::GetSearchSpaceRequest*,
+                                        acs::v1::SearchSpaceChoices* reply) {
+  StatusOr<Principal> who = Caller(ctx);
+  if (!who.ok()) return ToGrpc(who.status());
+  return Answer(service_->Choices(*who), reply, FillChoices);
+}
+
 }  // namespace acs::server

@@ -38,6 +38,8 @@ class AcsService final : public acs::v1::Acs::Service {
                                   acs::v1::PredictorStatus* reply) override;
   grpc::Status EvaluatePredictor(grpc::ServerContext* ctx, const acs::v1::EvaluatePredictorRequest* req,
                                  acs::v1::PredictorEvaluation* reply) override;
+  grpc::Status GetSearchSpace(grpc::ServerContext* ctx, const acs::v1::GetSearchSpaceRequest* req,
+                              acs::v1::SearchSpaceChoices* reply) override;
   // Campaign runs (server/acs_service_campaigns.cc).
   grpc::Status StartCampaignRun(grpc::ServerContext* ctx, const acs::v1::StartCampaignRunRequest* req,
                                 acs::v1::CampaignRun* reply) override;
@@ -47,6 +49,8 @@ class AcsService final : public acs::v1::Acs::Service {
                                 acs::v1::ListCampaignRunsReply* reply) override;
   grpc::Status RecordCampaignCell(grpc::ServerContext* ctx, const acs::v1::RecordCampaignCellRequest* req,
                                   acs::v1::CampaignRun* reply) override;
+  grpc::Status RemeasureJob(grpc::ServerContext* ctx, const acs::v1::RemeasureJobRequest* req,
+                            acs::v1::RemeasureJobReply* reply) override;
 
  private:
   // The caller named by the call's bearer token; Unauthenticated without a valid one.

@@ -23,7 +23,7 @@ grpc::Status AcsService::StartCampaignRun(grpc::ServerContext* ctx, const acs::v
   run.date = req->date();
   run.spec_hash = req->spec_hash();
   run.spec_json = req->spec_json();
-  for (const std::string& key : req->cell_keys()) run.cells.push_back({key, "", "", ""});
+  for (const std::string& key : req->cell_keys()) run.cells.push_back({key, "", "", "", ""});
   bool created = false;
   grpc::Status s = AnswerRun(campaigns_.Start(*who, std::move(run), &created), reply);
   reply->set_created_now(created);
@@ -56,7 +56,29 @@ grpc::Status AcsService::RecordCampaignCell(grpc::ServerContext* ctx, const acs:
                                             acs::v1::CampaignRun* reply) {
   StatusOr<Principal> who = Caller(ctx);
   if (!who.ok()) return ToGrpc(who.status());
-  return AnswerRun(campaigns_.RecordCell(*who, req->run_id(), req->key(), req->job_id(), req->note()), reply);
+  return AnswerRun(
+      campaigns_.RecordCell(*who, req->run_id(), req->key(), req->job_id(), req->note(), req->remeasure_json()), reply);
+}
+
+grpc::Status AcsService::RemeasureJob(grpc::ServerContext* ctx, const acs::v1::RemeasureJobRequest* req,
+                                      acs::v1::RemeasureJobReply* reply) {
+  StatusOr<Principal> who = Caller(ctx);
+  if (!who.ok()) return ToGrpc(who.status());
+  const std::vector<std::string> ids(req->task_ids().begin(), req->task_ids().end());
+  StatusOr<JobService::RemeasureResult> r = service_->Remeasure(*who, req->id(), req->runs(), ids, req->cancel());
+  if (!r.ok()) return ToGrpc(r.status());
+  reply->set_device_class(r->device_class);
+  reply->set_done(r->done);
+  for (const JobService::RemeasureRun& run : r->runs) {
+    acs::v1::Remeasurement* m = reply->add_runs();
+    m->set_task_id(run.task_id);
+    m->set_state(run.state);
+    m->set_worker_id(run.worker_id);
+    m->set_measured_us(run.measured_us);
+    m->set_dense_measured_us(run.dense_measured_us);
+    m->set_error(run.error);
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace acs::server

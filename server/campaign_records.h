@@ -13,6 +13,7 @@ struct CampaignCellRecord {
   std::string job_id;     // empty until submitted
   std::string note;       // set by the run, e.g. why it cancelled the job
   std::string job_state;  // the job's stored state when read; empty without a job
+  std::string remeasure_json;  // a suspect cell's re-measurement, as the run recorded it
 };
 
 struct CampaignRunRecord {
@@ -24,6 +25,7 @@ struct CampaignRunRecord {
   std::string spec_json;                  // empty in listings
   std::string created;                    // UTC ISO 8601, set by the store
   std::vector<CampaignCellRecord> cells;  // in the spec's order
+  std::string environment_json;           // the server's environment when created (JSON)
 };
 
 struct CampaignRunFilter {

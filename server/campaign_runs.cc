@@ -1,6 +1,7 @@
 #include "server/campaign_runs.h"
 
 #include <cctype>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "server/auth.h"
@@ -45,6 +46,7 @@ StatusOr<CampaignRunRecord> CampaignRuns::Start(const Principal& who, CampaignRu
     if (!keys.insert(c.key).second) return Status::InvalidArgument("cell_keys: '" + c.key + "' repeats");
   }
   run.owner = who.name;
+  run.environment_json = jobs_->Environment().dump();
   return store_->StartCampaignRun(std::move(run), created);
 }
 
@@ -79,10 +81,13 @@ StatusOr<std::vector<CampaignRunRecord>> CampaignRuns::List(const Principal& who
 
 StatusOr<CampaignRunRecord> CampaignRuns::RecordCell(const Principal& who, const std::string& run_id,
                                                      const std::string& key, const std::string& job_id,
-                                                     const std::string& note) {
+                                                     const std::string& note, const std::string& remeasure_json) {
   ACS_RETURN_IF_ERROR(Get(who, run_id).status());
   if (!job_id.empty()) ACS_RETURN_IF_ERROR(jobs_->Get(who, job_id).status());
-  ACS_RETURN_IF_ERROR(store_->SetCampaignCell(run_id, key, job_id, note));
+  if (!remeasure_json.empty() && !nlohmann::json::parse(remeasure_json, nullptr, false).is_object()) {
+    return Status::InvalidArgument("remeasure_json: expected a JSON object");
+  }
+  ACS_RETURN_IF_ERROR(store_->SetCampaignCell(run_id, key, job_id, note, remeasure_json));
   return store_->GetCampaignRun(run_id);
 }
 

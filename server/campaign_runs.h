@@ -29,7 +29,8 @@ class CampaignRuns {
   // Each call returns PermissionDenied for workers and the store's errors besides its own.
 
   // Creates the run of `run`'s campaign and date owned by `who` with one cell per key of
-  // run.cells, or returns the stored one (*created false). InvalidArgument for a bad
+  // run.cells and the server's environment now (JobService::Environment), or returns the
+  // stored one (*created false). InvalidArgument for a bad
   // campaign name, a date not YYYY-MM-DD, an empty spec hash, no cells, an empty or
   // repeated key; FailedPrecondition when the date's run ran another spec.
   StatusOr<CampaignRunRecord> Start(const Principal& who, CampaignRunRecord run, bool* created);
@@ -41,8 +42,10 @@ class CampaignRuns {
   StatusOr<std::vector<CampaignRunRecord>> List(const Principal& who, const CampaignRunQuery& query);
   // Records the cell's job (the caller must see it: JobService::Get's errors) and note;
   // Get's errors for the run; the store's NotFound / FailedPrecondition for the cell.
+  // remeasure_json, when set, must be a JSON object (InvalidArgument) and replaces the cell's.
   StatusOr<CampaignRunRecord> RecordCell(const Principal& who, const std::string& run_id, const std::string& key,
-                                         const std::string& job_id, const std::string& note);
+                                         const std::string& job_id, const std::string& note,
+                                         const std::string& remeasure_json = "");
 
  private:
   ServerStore* store_;

@@ -166,6 +166,7 @@ Status HttpGateway::Start() {
   Route("GET", "/api/v1/jobs/([^/]+)/events", "jobs.events", &HttpGateway::WatchJob);
   Route("GET", "/api/v1/jobs/([^/]+)/artifacts/([^/]+)", "jobs.artifact", &HttpGateway::DownloadArtifact);
   Route("GET", "/api/v1/devices", "devices", &HttpGateway::ListDevices);
+  Route("GET", "/api/v1/search-space", "search_space", &HttpGateway::GetSearchSpace);
   Route("GET", "/api/v1/predictors/([^/]+)", "predictors.status", &HttpGateway::PredictorStatus);
   Route("GET", "/api/v1/predictors/([^/]+)/evaluation", "predictors.evaluation", &HttpGateway::EvaluatePredictor);
   server_->Post("/api/v1/uploads/(model|dataset)",
@@ -399,6 +400,12 @@ void HttpGateway::ListDevices(const httplib::Request& req, httplib::Response& re
                                     [](const std::vector<DeviceView>& devices, acs::v1::ListDevicesReply* out) {
                                       for (const DeviceView& d : devices) FillDevice(d, out->add_devices());
                                     });
+}
+
+void HttpGateway::GetSearchSpace(const httplib::Request& req, httplib::Response& res) {
+  Principal who;
+  if (!Caller(req, res, &who)) return;
+  Answer<acs::v1::SearchSpaceChoices>(service_->Choices(who), res, FillChoices);
 }
 
 void HttpGateway::PredictorStatus(const httplib::Request& req, httplib::Response& res) {

@@ -13,6 +13,7 @@
 //   GET  /api/v1/jobs/{id}/artifacts/{name}         the artifact's bytes
 //   POST /api/v1/uploads/{model|dataset}            raw body -> UploadReply
 //   GET  /api/v1/devices                            ListDevicesReply
+//   GET  /api/v1/search-space                       SearchSpaceChoices
 //   GET  /api/v1/predictors/{device_class}          PredictorStatus
 //   GET  /api/v1/predictors/{device_class}/evaluation  PredictorEvaluation
 // The process must ignore SIGPIPE (acs-server does): a peer that goes away mid-answer
@@ -86,6 +87,7 @@ class HttpGateway final {
   void DownloadArtifact(const httplib::Request& req, httplib::Response& res);
   void Upload(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader);
   void ListDevices(const httplib::Request& req, httplib::Response& res);
+  void GetSearchSpace(const httplib::Request& req, httplib::Response& res);
   void PredictorStatus(const httplib::Request& req, httplib::Response& res);
   void EvaluatePredictor(const httplib::Request& req, httplib::Response& res);
 

@@ -61,7 +61,7 @@ StatusOr<std::string> JobScheduler::EnqueueModelTask(const JobRecord& job, const
                                {"policy_hash", policy_hash},
                                {"profile_runs", profile_runs}}
                     .dump();
-  ACS_ASSIGN_OR_RETURN(TaskRecord stored, store_->EnqueueTask(t));
+  ACS_ASSIGN_OR_RETURN(TaskRecord stored, host_->EnqueueTask(t));
   return stored.id;
 }
 
@@ -71,7 +71,7 @@ Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgr
   std::string last, last_state;
   auto last_event = std::chrono::steady_clock::now();
   while (!Interrupted(job.id)) {
-    ACS_ASSIGN_OR_RETURN(PredictorState state, measurement_campaigns_->Poll(device_class));
+    ACS_ASSIGN_OR_RETURN(PredictorState state, host_->PollCampaign(device_class));
     if (state.version > 0) {
       ACS_ASSIGN_OR_RETURN(bool ready, MeasureModelOnClass(job, request, progress, state));
       if (ready) {
@@ -86,7 +86,7 @@ Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgr
                                         "' failed: " + state.error);
     }
     if (state.state == "none") {
-      StatusOr<PredictorState> started = measurement_campaigns_->Start(device_class, options_.measurement_campaign);
+      StatusOr<PredictorState> started = host_->StartCampaign(device_class, options_.measurement_campaign);
       if (!started.ok() && started.status().code() != StatusCode::kFailedPrecondition) return started.status();
     }
     const std::string message =
@@ -147,7 +147,7 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
     campaign.heldout = 0;
     campaign.specs = LayerSpecsOf(model->graph, GridPolicies(model->graph, space), request.threads);
     campaign.specs_source = "job";
-    StatusOr<PredictorState> started = measurement_campaigns_->Start(device_class, campaign);
+    StatusOr<PredictorState> started = host_->StartCampaign(device_class, campaign);
     if (!started.ok() && started.status().code() == StatusCode::kFailedPrecondition) return false;  // busy
     ACS_RETURN_IF_ERROR(started.status());
     progress.layers_campaign_started = true;
@@ -163,11 +163,11 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
     return Status::FailedPrecondition("measuring the model's layers on '" + device_class +
                                       "' failed: " + predictor.error);
   }
-  ACS_ASSIGN_OR_RETURN(TaskRecord task, store_->GetTask(progress.calibration_task));
+  ACS_ASSIGN_OR_RETURN(TaskRecord task, host_->GetTask(progress.calibration_task));
   if (task.state != kTaskDone && task.state != kTaskFailed) return false;
   std::vector<TaskRecord> probes;
   for (const std::string& id : progress.probe_tasks) {
-    ACS_ASSIGN_OR_RETURN(TaskRecord probe, store_->GetTask(id));
+    ACS_ASSIGN_OR_RETURN(TaskRecord probe, host_->GetTask(id));
     if (probe.state != kTaskDone && probe.state != kTaskFailed) return false;
     probes.push_back(std::move(probe));
   }
@@ -221,7 +221,7 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
 StatusOr<PredictorState> JobScheduler::WaitForMeasurementCampaign(const std::string& job_id,
                                                                   const std::string& device_class) {
   while (true) {
-    ACS_ASSIGN_OR_RETURN(PredictorState state, measurement_campaigns_->Poll(device_class));
+    ACS_ASSIGN_OR_RETURN(PredictorState state, host_->PollCampaign(device_class));
     if (state.state == "failed") {
       return Status::FailedPrecondition("measuring kernels on '" + device_class + "' failed: " + state.error);
     }
@@ -251,7 +251,7 @@ Status JobScheduler::StartNextRound(JobRecord& job, const JobRequest& request, J
       ACS_ASSIGN_OR_RETURN(PredictorState before, WaitForMeasurementCampaign(job.id, device_class));
       (void)before;
       if (Interrupted(job.id)) return Status::Ok();
-      StatusOr<PredictorState> started = measurement_campaigns_->Start(device_class, campaign);
+      StatusOr<PredictorState> started = host_->StartCampaign(device_class, campaign);
       if (started.ok()) break;
       if (started.status().code() != StatusCode::kFailedPrecondition) return started.status();
     }

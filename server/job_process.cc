@@ -1,13 +1,18 @@
 // Where a job runs (part of JobScheduler, server/jobs.h): the runner threads take queued
 // jobs and run each here or, with a runner program, in a child process under the job's
 // limits, accounting for how that child ended; Submit's check of a model in a child.
+#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <optional>
+#include <set>
 
 #include "core/child_process.h"
 #include "core/importer.h"
@@ -28,22 +33,64 @@ struct RemovedDir {
   }
 };
 
+// Closes a descriptor when it goes out of scope.
+struct ClosedFd {
+  int fd = -1;
+  ~ClosedFd() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+// The directories of this program's shared libraries (the files it maps executable, from
+// /proc/self/maps): a child of the same program loads them again. Not the data files it maps
+// (SQLite's -shm is mapped shared and writable, never executable).
+std::set<std::string> LibraryDirs() {
+  std::set<std::string> dirs;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const size_t slash = line.find('/'), perms = line.find(' ');
+    if (slash == std::string::npos || perms == std::string::npos || perms + 4 >= line.size() ||
+        line[perms + 3] != 'x') {
+      continue;
+    }
+    std::string path = line.substr(slash);
+    if (path.size() > 10 && path.compare(path.size() - 10, 10, " (deleted)") == 0) continue;
+    dirs.insert(fs::path(path).parent_path().string());
+  }
+  return dirs;
+}
+
+// How long a child may take to send the rest of a message it started, or to read an answer.
+constexpr double kChannelStallSeconds = 30;
+
 }  // namespace
 
 std::string JobScheduler::JobDir(const std::string& id) const { return (fs::path(options_.work_dir) / id).string(); }
 
-WriteConfinement JobScheduler::ChildWrites(const std::string& own_dir, bool adds_blobs) const {
+WriteConfinement JobScheduler::ChildConfinement(const std::string& own_dir, const JobRequest& request) const {
   WriteConfinement w;
   w.enabled = options_.confine_writes;
-  // SQLite in WAL mode writes these three; the serving process keeps them in existence.
-  if (!options_.db_path.empty()) {
-    for (const char* suffix : {"", "-wal", "-shm"}) w.writable.push_back({options_.db_path + suffix});
-  }
+  // Its own dir is all it writes: the store's rows go through the server (job_channel.h)
+  // and its exports enter the blob store from there.
   w.writable.push_back({own_dir});
-  if (adds_blobs) w.writable.push_back({blobs_->blob_dir(), WriteAccess::kAddOnly});
   w.temp_dir = own_dir;
-  std::error_code ec;  // the child cannot create it
-  fs::create_directories(own_dir, ec);
+  // Reads: the system (libraries, LibTorch's /proc and /sys probes, /etc), its program and
+  // libraries, the datasets jobs may name, and the request's own blobs.
+  w.confine_reads = true;
+  w.readable = {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev"};
+  if (!options_.runner_program.empty()) w.readable.push_back(fs::path(options_.runner_program).parent_path().string());
+  std::error_code ec;
+  const std::string data_dir = fs::weakly_canonical(fs::path(options_.work_dir).parent_path(), ec).string() + "/";
+  for (const std::string& dir : LibraryDirs()) {
+    if ((dir + "/").compare(0, data_dir.size(), data_dir) != 0) w.readable.push_back(dir);  // nothing of --data-dir
+  }
+  if (!options_.datasets_dir.empty()) w.readable.push_back(options_.datasets_dir);
+  for (const std::string* sha : {&request.model_sha256, &request.dataset_sha256, &request.test_dataset_sha256}) {
+    if (sha->empty()) continue;
+    if (StatusOr<std::string> path = blobs_->PathOf(*sha); path.ok()) w.readable.push_back(*path);
+  }
+  fs::create_directories(own_dir, ec);  // the child cannot create it
   return w;
 }
 
@@ -68,11 +115,25 @@ Status JobScheduler::CheckInChild(const JobRequest& request) {
   }
   const RemovedDir removed{own};
   ProcessLimits limits = options_.check_limits;
-  limits.writes = ChildWrites(own, /*adds_blobs=*/false);
-  ACS_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child, ChildProcess::Start(argv, limits, request.ToJson().dump()));
-  const ProcessExit exit = child->WaitForExit();
+  limits.writes = ChildConfinement(own, request);
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    return Status::Unavailable("cannot make a channel for checking the model");
+  }
+  const ClosedFd mine{pair[0]};
+  StatusOr<std::unique_ptr<ChildProcess>> started = ChildProcess::Start(argv, limits, request.ToJson().dump(), pair[1]);
+  close(pair[1]);
+  ACS_RETURN_IF_ERROR(started.status());
+  ChildProcess& child = **started;
+  JobChannelServer server("", request, own, host_, measurements_, options_.measurement_campaign);
+  std::string violation;
+  const ProcessExit exit = ServeChild(child, pair[0], server, "", &violation);
   const std::string what = "model " + request.model_sha256.substr(0, 12) + " at input " +
                            FormatShape(request.input_shape);
+  if (!violation.empty()) {
+    return Status::InvalidArgument(what + ": the check's process sent the server a message it refused (" + violation +
+                                   ")");
+  }
   if (!exit.ok()) {
     return Status::InvalidArgument(what + ": importing it and reading the dataset " + DescribeExit(exit, limits));
   }
@@ -97,8 +158,47 @@ void JobScheduler::RunnerLoop() {
   }
 }
 
+ProcessExit JobScheduler::ServeChild(ChildProcess& child, int channel, JobChannelServer& server,
+                                     const std::string& job_id, std::string* violation) {
+  std::optional<std::chrono::steady_clock::time_point> asked_to_stop;
+  bool open = true;
+  while (true) {
+    if (std::optional<ProcessExit> exit = child.Wait(open ? 0 : 0.25)) return *exit;
+    child.ReadAvailableOutput();  // a model that prints must not block on its stdout
+    if (open) {
+      pollfd p{channel, POLLIN, 0};
+      if (poll(&p, 1, 250) > 0) {
+        std::string frame;
+        Status read = ReadFrame(channel, kMaxChildMessageBytes, kChannelStallSeconds, &frame);
+        if (read.code() == StatusCode::kNotFound || read.code() == StatusCode::kUnavailable) {
+          open = false;  // it closed its end (or died mid-message): its exit says why
+        } else {
+          StatusOr<std::string> answer = read.ok() ? server.Handle(frame) : read;
+          Status sent = answer.ok() ? WriteFrame(channel, *answer, kChannelStallSeconds) : answer.status();
+          if (!sent.ok()) {
+            *violation = sent.message();
+            spdlog::warn("{} sent the server a message it refused, stopped: {}",
+                         job_id.empty() ? "a model check" : "job " + job_id, sent.message());
+            child.Signal(SIGKILL);
+            return child.WaitForExit();
+          }
+          event_cv_.notify_all();  // it may have added an event
+        }
+      }
+    }
+    if (job_id.empty() || !Interrupted(job_id)) continue;
+    const auto now = std::chrono::steady_clock::now();
+    if (!asked_to_stop) {
+      child.Signal(SIGTERM);  // it stops after its current episode, checkpointed
+      asked_to_stop = now;
+    } else if (std::chrono::duration<double>(now - *asked_to_stop).count() > options_.stop_grace_seconds) {
+      child.Signal(SIGKILL);
+    }
+  }
+}
+
 void JobScheduler::RunJobHere(const std::string& id) {
-  StatusOr<JobRecord> job = store_->GetJob(id);
+  StatusOr<JobRecord> job = host_->GetJob(id);
   Status s = job.status();
   if (s.ok() && !IsTerminalJobState(job->state)) {
     try {
@@ -116,7 +216,7 @@ void JobScheduler::RunJobHere(const std::string& id) {
   }
   if (job.ok() && !IsTerminalJobState(job->state)) {
     if (cancelled) {
-      (void)store_->FailOpenTasksOfJob(id, "cancelled");
+      (void)host_->FailOpenTasksOfJob(id, "cancelled");
       (void)SetState(*job, kJobCancelled, "cancelled");
     } else if (!s.ok()) {
       const std::string memory = OutOfMemoryMessage(s.message(), "the job", job->state);
@@ -131,25 +231,26 @@ void JobScheduler::RunJobInChild(const std::string& id) {
   std::vector<std::string> argv = {options_.runner_program, "run-job", id};
   argv.insert(argv.end(), options_.runner_flags.begin(), options_.runner_flags.end());
   ProcessLimits limits = options_.job_limits;
-  limits.writes = ChildWrites(JobDir(id), /*adds_blobs=*/true);
+  StatusOr<JobRecord> stored = store_->GetJob(id);
+  StatusOr<JobRequest> request =
+      stored.ok() ? JobRequest::FromJson(stored->request_json) : StatusOr<JobRequest>(stored.status());
+  limits.writes = ChildConfinement(JobDir(id), request.ok() ? *request : JobRequest());
   const RemovedDir removed{JobDir(id)};  // nothing in it outlives the child
-  StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(argv, limits);
+  int pair[2] = {-1, -1};
+  StatusOr<std::unique_ptr<ChildProcess>> child =
+      !request.ok() ? StatusOr<std::unique_ptr<ChildProcess>>(request.status())
+      : socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0
+          ? StatusOr<std::unique_ptr<ChildProcess>>(Status::Unavailable("cannot make the job runner's channel"))
+          : ChildProcess::Start(argv, limits, "", pair[1]);
+  const ClosedFd mine{pair[0]};
+  if (pair[1] >= 0) close(pair[1]);
   std::optional<ProcessExit> exit;
+  std::string violation;
   if (child.ok()) {
     spdlog::info("job {} runs in process {}{}", id, (*child)->pid(),
                  (*child)->writes_confined() ? " (writes confined)" : "");
-    std::optional<std::chrono::steady_clock::time_point> asked_to_stop;
-    while (!(exit = (*child)->Wait(0.25))) {
-      event_cv_.notify_all();  // the child's events are in the store
-      if (!Interrupted(id)) continue;
-      const auto now = std::chrono::steady_clock::now();
-      if (!asked_to_stop) {
-        (*child)->Signal(SIGTERM);  // it stops after its current episode, checkpointed
-        asked_to_stop = now;
-      } else if (std::chrono::duration<double>(now - *asked_to_stop).count() > options_.stop_grace_seconds) {
-        (*child)->Signal(SIGKILL);
-      }
-    }
+    JobChannelServer server(id, *request, JobDir(id), host_, measurements_, options_.measurement_campaign);
+    exit = ServeChild(**child, pair[0], server, id, &violation);
     event_cv_.notify_all();
   }
   bool cancelled = false;
@@ -162,6 +263,13 @@ void JobScheduler::RunJobInChild(const std::string& id) {
   if (cancelled) {
     (void)store_->FailOpenTasksOfJob(id, "cancelled");
     (void)SetState(*job, kJobCancelled, "cancelled");
+    return;
+  }
+  if (!violation.empty()) {
+    job->error = "the job runner sent the server a message it refused (" + violation +
+                 "); nothing of that message was applied";
+    (void)store_->FailOpenTasksOfJob(id, "the job failed");
+    (void)SetState(*job, kJobFailed, job->error);
     return;
   }
   if (stopping_ && child.ok()) return;  // the server stops: the job resumes at its next start

@@ -18,13 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Episodes each closed-loop round adds to the search.
 int RoundEpisodes(const JobRequest& r, const SchedulerOptions& o) {
   return std::max(1, static_cast<int>(std::lround(r.episodes * o.round_episodes)));
@@ -114,7 +107,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     for (size_t i = logged; i < session->episodes().size(); ++i) {
       rows.push_back(session->EpisodeJson(static_cast<int>(i)));
     }
-    ACS_RETURN_IF_ERROR(store_->PutJobEpisodes(job.id, static_cast<int64_t>(logged), rows));
+    ACS_RETURN_IF_ERROR(host_->PutJobEpisodes(job.id, static_cast<int64_t>(logged), rows));
     logged = session->episodes().size();
     return Status::Ok();
   };
@@ -141,7 +134,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", message}}));
   } else {
     ACS_ASSIGN_OR_RETURN(int needed, SearchSession::LoggedEpisodesNeeded(job.checkpoint));
-    ACS_ASSIGN_OR_RETURN(std::vector<std::string> log, store_->JobEpisodes(job.id, needed));
+    ACS_ASSIGN_OR_RETURN(std::vector<std::string> log, host_->JobEpisodes(job.id, needed));
     ACS_RETURN_IF_ERROR(session->Restore(job.checkpoint, log));
     logged = needed;  // 0 for a format-1 checkpoint, whose log is inside it
     std::string message = "resumed after episode " + std::to_string(session->episodes().size());
@@ -159,11 +152,11 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     }
     ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", message}}));
   }
-  ACS_RETURN_IF_ERROR(store_->TruncateJobEpisodes(job.id, static_cast<int64_t>(logged)).status());
+  ACS_RETURN_IF_ERROR(host_->TruncateJobEpisodes(job.id, static_cast<int64_t>(logged)).status());
   if (logged < session->episodes().size()) {  // a format-1 checkpoint: its log moves into the store
     ACS_RETURN_IF_ERROR(save_log());
     job.checkpoint = session->Snapshot();
-    ACS_RETURN_IF_ERROR(store_->UpdateJob(job));
+    ACS_RETURN_IF_ERROR(host_->UpdateJob(job));
   }
   progress.dense_accuracy = session->dense_accuracy();
   if (session->latency()) progress.dense_predicted_us = session->latency()->dense_us;
@@ -201,10 +194,10 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
         if (std::chrono::duration<double>(now - last_checkpoint).count() >= options_.checkpoint_seconds) {
           job.checkpoint = session->Snapshot();
           job.progress_json = progress.ToJson().dump();
-          saved = store_->UpdateJob(job);
+          saved = host_->UpdateJob(job);
           last_checkpoint = now;
         } else {
-          saved = store_->UpdateJobProgress(job.id, progress.ToJson().dump());
+          saved = host_->UpdateJobProgress(job.id, progress.ToJson().dump());
         }
       },
       [&] { return !saved.ok() || Interrupted(job.id); }));
@@ -227,7 +220,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   ACS_RETURN_IF_ERROR(save_log());  // FillBudget's episode
   job.checkpoint = session->Snapshot();
   job.progress_json = progress.ToJson().dump();
-  if (session->stopped()) return store_->UpdateJob(job);
+  if (session->stopped()) return host_->UpdateJob(job);
 
   // Export the best policy and keep the top-k for verification.
   const EpisodeRecord& best = session->episodes()[session->best()];
@@ -237,7 +230,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   for (const std::string& path :
        {exported.policy_path, exported.model_path, exported.runtime_model_path, exported.report_path}) {
     if (path.empty()) continue;
-    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, blobs_->Put(ReadBytes(path)));
+    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, host_->PutBlobFile(path));
     progress.artifacts.push_back({fs::path(path).filename().string(), blob.sha256, blob.bytes});
   }
   progress.exported_accuracy = exported.exported_accuracy;

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "agents/agent_names.h"
+#include "core/policy.h"
 #include "server/auth.h"
 
 namespace acs::server {
@@ -39,6 +41,26 @@ std::string VerifiedMessage(const nlohmann::json& j) {
   return message;
 }
 
+// A VERIFIED event's stored JSON (Verify in server/job_verification.cc) as a view.
+VerificationView VerificationOf(const nlohmann::json& j) {
+  VerificationView v;
+  v.rank = j.value("rank", 0);
+  v.run = j.value("run", 0);
+  v.policy_hash = j.value("policy_hash", "");
+  v.accuracy = j.value("accuracy", 0.0);
+  v.predicted_us = j.value("predicted_us", 0.0);
+  v.dense_predicted_us = j.value("dense_predicted_us", 0.0);
+  v.measured_us = j.value("measured_us", 0.0);
+  v.dense_measured_us = j.value("dense_measured_us", 0.0);
+  v.stock_us = j.value("stock_us", 0.0);
+  v.acs_file_us = j.value("acs_file_us", 0.0);
+  v.error = j.value("error", "");
+  if (v.measured_us > 0 && v.dense_measured_us > 0) v.measured_speedup = v.dense_measured_us / v.measured_us;
+  if (v.predicted_us > 0 && v.dense_predicted_us > 0) v.predicted_speedup = v.dense_predicted_us / v.predicted_us;
+  if (v.predicted_us > 0 && v.measured_us > 0) v.prediction_error = v.predicted_us / v.measured_us - 1;
+  return v;
+}
+
 // Whether the stored event is the job's entry into a terminal state.
 bool EndsJob(const JobEventRecord& e) {
   if (e.kind != kEventState) return false;
@@ -61,6 +83,19 @@ JobEventView EventView(const JobEventRecord& e) {
   out.accuracy = j.value("accuracy", 0.0);
   out.cost_ratio = j.value("cost_ratio", 0.0);
   out.message = e.kind == kEventVerified ? VerifiedMessage(j) : j.value("message", "");
+  if (e.kind == kEventVerified) out.verification = VerificationOf(j);
+  return out;
+}
+
+StatusOr<SubmitChoices> JobService::Choices(const Principal& who) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "reading the search space"));
+  SubmitChoices out;
+  out.agents = AgentNames();
+  out.default_agent = JobRequest{}.agent;
+  out.budget_kinds = BudgetKinds();
+  out.patterns = PatternNames();
+  out.precisions = PrecisionNames();
+  ACS_ASSIGN_OR_RETURN(out.defaults, SearchSpaceOf(JobRequest{}));
   return out;
 }
 
@@ -308,6 +343,89 @@ StatusOr<ServiceCounts> JobService::Counts() {
   counts.workers = static_cast<int64_t>(devices.size());
   for (const DeviceView& d : devices) counts.workers_online += d.online ? 1 : 0;
   return counts;
+}
+
+}  // namespace acs::server
+
+namespace acs::server {
+
+StatusOr<JobService::RemeasureResult> JobService::Remeasure(const Principal& who, const std::string& id, int runs,
+                                                            const std::vector<std::string>& task_ids, bool cancel) {
+  ACS_ASSIGN_OR_RETURN(JobRecord job, VisibleJob(who, id));
+  if (job.state != kJobSucceeded && job.state != kJobBudgetNotMet) {
+    return Status::FailedPrecondition("job " + id + " is " + job.state +
+                                      ": only a job that ended with a result is measured again");
+  }
+  if (runs < 0 || runs > 10) return Status::InvalidArgument("runs: expected 0 to 10, got " + std::to_string(runs));
+  RemeasureResult out;
+  out.device_class = JobProgress::FromJson(job.progress_json).device_class;
+  std::vector<std::string> ids = task_ids;
+  if (ids.empty()) {
+    if (cancel) return Status::InvalidArgument("cancel: needs the task_ids to cancel");
+    ACS_ASSIGN_OR_RETURN(ids, p_.jobs->EnqueueRemeasure(job, runs == 0 ? 3 : runs, &out.device_class));
+  }
+  std::vector<TaskRecord> tasks;
+  for (const std::string& t : ids) {
+    StatusOr<TaskRecord> task = p_.store->GetTask(t);
+    if (!task.ok() || task->job_id != id || task->kind != kTaskMeasureModel) {
+      return Status::InvalidArgument("task_ids: '" + t + "' is not a measurement of job " + id);
+    }
+    tasks.push_back(*task);
+  }
+  if (cancel) {
+    ACS_RETURN_IF_ERROR(p_.store->FailOpenTasksOfJob(id, "the re-measurement was given up").status());
+    for (TaskRecord& t : tasks) {
+      ACS_ASSIGN_OR_RETURN(t, p_.store->GetTask(t.id));
+    }
+  }
+  out.done = true;
+  for (const TaskRecord& t : tasks) {
+    RemeasureRun r;
+    r.task_id = t.id;
+    r.state = t.state;
+    r.worker_id = t.worker_id;
+    r.error = t.error;
+    if (t.state == kTaskDone) {
+      const nlohmann::json j = nlohmann::json::parse(t.result_json, nullptr, false);
+      if (j.is_object() && j.contains("runtime") && j.contains("dense") && j["runtime"].is_object() &&
+          j["dense"].is_object()) {
+        r.measured_us = j["runtime"].value("median_us", 0.0);
+        r.dense_measured_us = j["dense"].value("median_us", 0.0);
+      }
+      if (r.measured_us <= 0 || r.dense_measured_us <= 0) r.error = "the worker's result has no runtime measurement";
+    }
+    out.done &= t.state == kTaskDone || t.state == kTaskFailed;
+    out.runs.push_back(r);
+  }
+  return out;
+}
+
+nlohmann::json JobService::Environment() {
+  nlohmann::json env = {{"acs_version", ServerAcsVersion()},
+                        {"runtime", ServerRuntimeVersion()},
+                        {"predictors", nlohmann::json::object()},
+                        {"workers", nlohmann::json::array()}};
+  StatusOr<std::vector<DeviceView>> devices = p_.farm->Devices();
+  if (!devices.ok()) return env;
+  for (const DeviceView& d : *devices) {
+    const nlohmann::json dc = nlohmann::json::parse(d.worker.device_json, nullptr, false);
+    auto text = [&](const char* k) {
+      return dc.is_object() && dc.contains(k) && dc[k].is_string() ? dc[k].get<std::string>() : std::string();
+    };
+    env["workers"].push_back({{"id", d.worker.id},
+                              {"name", d.worker.name},
+                              {"device_class", d.worker.machine_id},
+                              {"version", d.worker.version},
+                              {"cpu_model", text("cpu_model")},
+                              {"isa", text("isa")},
+                              {"runtime", text("runtime_version")},
+                              {"online", d.online}});
+    if (!env["predictors"].contains(d.worker.machine_id)) {
+      StatusOr<PredictorState> p = p_.measurement_campaigns->Poll(d.worker.machine_id);
+      env["predictors"][d.worker.machine_id] = p.ok() ? p->version : 0;
+    }
+  }
+  return env;
 }
 
 }  // namespace acs::server

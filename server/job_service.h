@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,26 @@ struct JobPage {
   std::string next_page_token;  // empty at the end
 };
 
+// A verification task's result as a VERIFIED event carries it (0: unknown).
+struct VerificationView {
+  int rank = 0, run = 0;
+  std::string policy_hash;
+  double accuracy = 0;
+  double predicted_us = 0, dense_predicted_us = 0;
+  double measured_us = 0, dense_measured_us = 0, stock_us = 0, acs_file_us = 0;
+  double measured_speedup = 0;   // dense_measured_us / measured_us
+  double predicted_speedup = 0;  // dense_predicted_us / predicted_us
+  double prediction_error = 0;   // predicted_us / measured_us - 1
+  std::string error;
+};
+
+// What a submitted request may name, as Submit checks it.
+struct SubmitChoices {
+  std::vector<std::string> agents, budget_kinds, patterns, precisions;
+  std::string default_agent;
+  SearchSpace defaults;  // what a request's empty space fields mean
+};
+
 // A job event as a watcher sees it.
 struct JobEventView {
   int64_t seq = 0;      // from 1, increasing per job: the cursor to resume after
@@ -80,6 +101,7 @@ struct JobEventView {
   double accuracy = 0;
   double cost_ratio = 0;
   std::string message;  // readable; for kEventVerified the policy's measured latencies
+  std::optional<VerificationView> verification;  // kEventVerified: the same, structured
   JobRecord job;        // the job as read after the event (it may have moved on)
 };
 // Receives one event; false when the watcher went away (the watch then ends, OK).
@@ -159,6 +181,27 @@ class JobService {
   // The predictors scored on the device class's measurements; FailedPrecondition when it
   // has no kernel measurements.
   StatusOr<predictors::EvalReport> EvaluatePredictor(const Principal& who, const std::string& device_class);
+  // The names Submit accepts and its defaults (agents/agent_names.h, BudgetKinds, the
+  // policy's pattern and precision names, the search's default space).
+  StatusOr<SubmitChoices> Choices(const Principal& who);
+  // A measurement of an ended job again (RemeasureJob in proto/acs.proto): Get's errors;
+  // FailedPrecondition for a job that has not ended with a result or has no verified
+  // exported policy; InvalidArgument for runs outside 0-10 or a task of another job.
+  struct RemeasureRun {
+    std::string task_id, state, worker_id, error;
+    double measured_us = 0, dense_measured_us = 0;
+  };
+  struct RemeasureResult {
+    std::string device_class;
+    std::vector<RemeasureRun> runs;
+    bool done = false;
+  };
+  StatusOr<RemeasureResult> Remeasure(const Principal& who, const std::string& id, int runs,
+                                      const std::vector<std::string>& task_ids, bool cancel);
+  // What the server runs on now, as JSON: {"acs_version", "runtime", "predictors": {CLASS:
+  // version}, "workers": [{id, name, device_class, version, cpu_model, isa, runtime,
+  // online}]} (stored with a campaign run when it is created).
+  nlohmann::json Environment();
   // Any principal (the counts name no one); the store's errors.
   StatusOr<ServiceCounts> Counts();
   // The store the service reads (for the campaign runs' rules, server/campaign_runs.h).

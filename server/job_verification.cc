@@ -8,6 +8,8 @@
 
 #include "agents/latency_cost.h"
 #include "core/importer.h"
+#include "devices/measure/device_class.h"
+#include "devices/runtime/runtime.h"
 #include "server/jobs.h"
 
 namespace acs::server {
@@ -54,6 +56,33 @@ std::string MeasuredLine(const JobProgress& progress, const nlohmann::json& outc
 
 }  // namespace
 
+std::string ServerRuntimeVersion() { return runtime::RuntimeVersion(); }
+std::string ServerAcsVersion() { return measure::ProjectVersion(); }
+
+StatusOr<std::vector<std::string>> JobScheduler::EnqueueRemeasure(const JobRecord& job, int runs,
+                                                                  std::string* device_class) {
+  ACS_ASSIGN_OR_RETURN(JobRequest request, JobRequest::FromJson(job.request_json));
+  const JobProgress progress = JobProgress::FromJson(job.progress_json);
+  const Verification* exported = nullptr;
+  for (const Verification& v : progress.verifications) {
+    if (v.rank == 0) {
+      exported = &v;
+      break;
+    }
+  }
+  if (progress.device_class.empty() || exported == nullptr || progress.verify_policies.empty()) {
+    return Status::FailedPrecondition("job " + job.id + " has no verified exported policy to measure again");
+  }
+  *device_class = progress.device_class;
+  std::vector<std::string> ids;
+  for (int i = 0; i < runs; ++i) {
+    ACS_ASSIGN_OR_RETURN(std::string id, EnqueueModelTask(job, request, progress.device_class,
+                                                          progress.verify_policies.at(0), 0, exported->policy_hash));
+    ids.push_back(id);
+  }
+  return ids;
+}
+
 Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgress& progress) {
   if (progress.device_class.empty() || progress.verifications.empty()) return SetState(job, kJobSucceeded, "done");
   for (size_t i = 0; i < progress.verifications.size(); ++i) {
@@ -72,19 +101,19 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
   while (recorded.size() < progress.verifications.size()) {
     if (Interrupted(job.id)) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
-    ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, farm_->Devices());
+    ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, host_->Devices());
     for (const DeviceView& d : devices) {
       if (d.online && d.worker.machine_id == progress.device_class) last_online = std::chrono::steady_clock::now();
     }
     if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_online).count() >
         options_.no_worker_seconds) {
       ACS_RETURN_IF_ERROR(
-          store_
+          host_
               ->FailOpenTasksOfJob(job.id, "no worker of device class " + progress.device_class + " was online for " +
                                                std::to_string(static_cast<int>(options_.no_worker_seconds)) + " s")
               .status());
     }
-    ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, store_->TasksOfJob(job.id));
+    ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, host_->TasksOfJob(job.id));
     bool changed = false;
     for (const TaskRecord& t : tasks) {
       if (recorded.count(t.id) || (t.state != kTaskDone && t.state != kTaskFailed)) continue;
@@ -114,7 +143,9 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
                                   {{"rank", v.rank},
                                    {"run", v.run},
                                    {"policy_hash", v.policy_hash},
+                                   {"accuracy", v.accuracy},
                                    {"predicted_us", v.predicted_us},
+                                   {"dense_predicted_us", progress.dense_predicted_us},
                                    {"measured_us", v.measured_us},
                                    {"dense_measured_us", v.dense_measured_us},
                                    {"stock_us", v.stock_us},
@@ -146,13 +177,13 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
   // The report gets the measurements.
   for (ArtifactRef& a : progress.artifacts) {
     if (a.name != "report.json") continue;
-    ACS_ASSIGN_OR_RETURN(std::string text, blobs_->Read(a.sha256));
+    ACS_ASSIGN_OR_RETURN(std::string text, host_->ReadBlob(a.sha256));
     nlohmann::json report = nlohmann::json::parse(text, nullptr, false);
     if (!report.is_object()) break;
     report["verification"] = progress.ToJson()["verifications"];
     report["verification_device_class"] = progress.device_class;
     report["budget_outcome"] = MeasuredBudgetOutcome(request, progress);
-    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, blobs_->Put(report.dump(2) + "\n"));
+    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, host_->PutBlob(report.dump(2) + "\n"));
     a.sha256 = blob.sha256;
     a.bytes = blob.bytes;
   }

@@ -20,8 +20,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::set<std::string> kBudgets = {"latency", "flops", "params", "bytes"};
-
+// "a, b or c".
+std::string OneOf(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return out;
+}
 
 // Errors of a model or dataset supplied by the client are the client's to fix.
 Status AsInvalid(const Status& s, const std::string& what) {
@@ -67,12 +71,17 @@ JobScheduler::JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm,
       farm_(farm),
       measurement_campaigns_(measurement_campaigns),
       measurements_(measurements),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  if (store_) {
+    local_host_ = std::make_unique<LocalJobHost>(store_, blobs_, farm_, measurement_campaigns_);
+    host_ = local_host_.get();
+  }
+}
 
 JobScheduler::~JobScheduler() { Stop(); }
 
 StatusOr<std::string> JobScheduler::ResolveDeviceClass(const std::string& requested) const {
-  ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, farm_->Devices());
+  ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, host_->Devices());
   std::set<std::string> classes;
   for (const DeviceView& d : devices) classes.insert(d.worker.machine_id);
   std::string known;
@@ -171,10 +180,10 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
   if (r.threads < 1 || r.threads > 256) return Status::InvalidArgument("threads must be in [1, 256]");
   if (r.top_k < 0 || r.top_k > 20) return Status::InvalidArgument("top_k must be in [0, 20]");
   if (std::find(AgentNames().begin(), AgentNames().end(), r.agent) == AgentNames().end()) {
-    return Status::InvalidArgument("unknown agent '" + r.agent + "' (amc, agmc, random, evo or uniform)");
+    return Status::InvalidArgument("unknown agent '" + r.agent + "' (" + OneOf(AgentNames()) + ")");
   }
-  if (!kBudgets.count(r.budget_kind)) {
-    return Status::InvalidArgument("unknown budget kind '" + r.budget_kind + "' (latency, flops, params or bytes)");
+  if (std::find(BudgetKinds().begin(), BudgetKinds().end(), r.budget_kind) == BudgetKinds().end()) {
+    return Status::InvalidArgument("unknown budget kind '" + r.budget_kind + "' (" + OneOf(BudgetKinds()) + ")");
   }
   if (!(r.budget_ratio > 0 && r.budget_ratio <= 1)) return Status::InvalidArgument("the budget ratio must be in (0, 1]");
   if (r.input_shape.size() < 2) return Status::InvalidArgument("input_shape must have a batch and feature dimensions");
@@ -313,7 +322,7 @@ Status JobScheduler::RunJob(JobRecord& job) {
 
 Status JobScheduler::Save(JobRecord& job, const JobProgress& progress) {
   job.progress_json = progress.ToJson().dump();
-  return store_->UpdateJob(job);
+  return host_->UpdateJob(job);
 }
 
 Status JobScheduler::SetState(JobRecord& job, const std::string& state, const std::string& message) {
@@ -323,12 +332,12 @@ Status JobScheduler::SetState(JobRecord& job, const std::string& state, const st
     spdlog::info("job {} {}{}{}", job.id, state, message.empty() ? "" : ": ", message);
   }
   job.state = state;
-  ACS_RETURN_IF_ERROR(store_->UpdateJob(job));
+  ACS_RETURN_IF_ERROR(host_->UpdateJob(job));
   return Event(job.id, kEventState, {{"state", state}, {"message", message}});
 }
 
 Status JobScheduler::Event(const std::string& job_id, const std::string& kind, const nlohmann::json& json) {
-  ACS_RETURN_IF_ERROR(store_->AddEvent(job_id, kind, json.dump()).status());
+  ACS_RETURN_IF_ERROR(host_->AddEvent(job_id, kind, json.dump()).status());
   event_cv_.notify_all();
   return Status::Ok();
 }

@@ -28,6 +28,7 @@
 #include "server/farm.h"
 #include "server/job_records.h"
 #include "server/measurement_campaign.h"
+#include "server/job_channel.h"
 #include "server/server_store.h"
 
 namespace acs {
@@ -69,16 +70,18 @@ struct SchedulerOptions {
   std::string runner_program;
   std::vector<std::string> runner_flags;
   // 8 GiB, no CPU or wall limit; a check 8 GiB and 120 s. The writes are set for each
-  // child (ChildWrites).
+  // child (ChildConfinement).
   ProcessLimits job_limits{int64_t{8} << 30, 0, 0, {}};
   ProcessLimits check_limits{int64_t{8} << 30, 0, 120, {}};
   int max_concurrent_checks = 4;   // Submit checks in children at once (each holds a
                                    // gRPC thread); past it: ResourceExhausted
   int max_runner_deaths = 2;       // a job whose runner died this often fails
   double stop_grace_seconds = 30;  // a runner asked to stop is killed after this
-  bool confine_writes = true;      // children write only what their work needs
-                                   // (ChildWrites; Landlock, where the kernel has it)
-  std::string db_path;             // the store's SQLite file, which children write
+  bool confine_writes = true;      // children write only their own directory and read
+                                   // only what their work needs (ChildConfinement;
+                                   // Landlock, where the kernel has it); false:
+                                   // acs-server --no-confine
+  std::string db_path;             // the store's SQLite file (no child may open it)
 };
 
 // The events a job leaves (JobEventRecord::kind).
@@ -93,12 +96,23 @@ inline constexpr size_t kEarlierPoliciesMax = 16;
 StatusOr<std::vector<std::pair<std::string, double>>> EarlierMeasuredPolicies(
     predictors::MeasurementStore& measurements, const JobRequest& request, const std::string& device_class);
 
+// "acs <project version> / libtorch <version>" of this server.
+std::string ServerRuntimeVersion();
+// The project version of this server, e.g. "0.1.0".
+std::string ServerAcsVersion();
+
 // A job's artifact of the acs runtime's file (RuntimeModel::Save; runs with libacs_ops).
 inline constexpr const char* kRuntimeModelFile = "compressed.acs.pt";
 
 inline constexpr const char* kEventState = "state";
 inline constexpr const char* kEventEpisode = "episode";
 inline constexpr const char* kEventVerified = "verified";
+
+// The budget kinds a request may name (JobRequest::budget_kind), in the API's order.
+inline const std::vector<std::string>& BudgetKinds() {
+  static const std::vector<std::string> kinds = {"latency", "flops", "params", "bytes"};
+  return kinds;
+}
 
 // The search space a request asks for (the search's defaults where it names none).
 // Errors: InvalidArgument for an unknown pattern or precision name.
@@ -151,6 +165,15 @@ class JobScheduler {
   // sets its own directory, so that no job reads what another job's process wrote. Unset:
   // WORK_DIR/datasets, shared (jobs run in the serving process, unconfined).
   void set_extract_dir(std::string dir) { extract_dir_ = std::move(dir); }
+  // Where a running job's reads and writes of the store go: a job runner child sets its
+  // channel to the server (RemoteJobHost); otherwise this process's stores.
+  void set_host(JobHost* host) { host_ = host; }
+
+  // Queues `runs` measure-model tasks of the ended job's exported policy (rank 0) against
+  // its dense model on the job's device class, as its verification did, tied to the job;
+  // returns their ids and sets *device_class. FailedPrecondition when the job has no
+  // verified exported policy.
+  StatusOr<std::vector<std::string>> EnqueueRemeasure(const JobRecord& job, int runs, std::string* device_class);
 
   // Blocks until an event is added to any job or `seconds` pass.
   void WaitForEvents(double seconds);
@@ -162,10 +185,15 @@ class JobScheduler {
   // Runs the job in a child process and accounts for how it ended.
   void RunJobInChild(const std::string& id);
   Status CheckInChild(const JobRequest& request);
-  // What a child may write (server/job_process.cc): the store's SQLite file with its -wal
-  // and -shm, `own_dir` (also its temporary dir, where it extracts datasets) and, for a job
-  // runner (adds_blobs), new blobs. Makes `own_dir`, which the child cannot.
-  WriteConfinement ChildWrites(const std::string& own_dir, bool adds_blobs) const;
+  // What a child may write and read (server/job_process.cc): it writes only `own_dir` (also
+  // its temporary dir, where it extracts datasets; made here, the child cannot), and reads
+  // only the system's directories, its program's, the datasets dir, the request's blobs
+  // and its own dir: never the SQLite file, other jobs' dirs or other blobs.
+  WriteConfinement ChildConfinement(const std::string& own_dir, const JobRequest& request) const;
+  // Runs `child` to its end, answering its calls on `channel` (JobChannelServer); kills it
+  // at a protocol violation (*violation says what) or, for a job, when it is interrupted.
+  ProcessExit ServeChild(ChildProcess& child, int channel, JobChannelServer& server, const std::string& job_id,
+                         std::string* violation);
   Status RunJob(JobRecord& job);
   Status Prepare(JobRecord& job, const JobRequest& request, JobProgress& progress);
   Status Search(JobRecord& job, const JobRequest& request, JobProgress& progress);
@@ -232,6 +260,8 @@ class JobScheduler {
   std::atomic<int> checks_running_{0};  // CheckInChild calls under way
   std::string extract_dir_;             // set_extract_dir
   std::vector<std::thread> runners_;
+  std::unique_ptr<LocalJobHost> local_host_;  // over the stores passed, when any
+  JobHost* host_ = nullptr;                   // local_host_ or set_host's
 };
 
 }  // namespace acs::server

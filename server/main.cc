@@ -2,6 +2,7 @@
 // blob directory under --data-dir.
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -33,11 +34,75 @@
 #include "server/jobs.h"
 #include "server/measurement_campaign.h"
 #include "server/server_parts.h"
+#include "server/server_main.h"
 
 namespace acs::server {
-namespace {
 
 int g_signal_pipe[2] = {-1, -1};
+
+// A test hook, not in the help and refused in the config file: the server passes it to
+// its job runners (FlagsAsArgs), which then log what their confinement allows before
+// their job (ProbeConfinement). Read-only: its only effect is log lines.
+const char* const kTestProbeRunners = "test-probe-runner-confinement";
+
+std::string DbPath(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
+
+int Fail(const Status& s) {
+  std::cerr << "acs-server: " << s.message() << "\n";
+  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::string& dir) {
+  SchedulerOptions o;
+  ACS_ASSIGN_OR_RETURN(int64_t max_jobs, flags.GetInt("max-jobs", o.max_concurrent));
+  ACS_ASSIGN_OR_RETURN(int64_t samples, flags.GetInt("campaign-samples", o.measurement_campaign.samples));
+  ACS_ASSIGN_OR_RETURN(int64_t checkpoint, flags.GetInt("checkpoint-seconds", 5));
+  ACS_ASSIGN_OR_RETURN(int64_t fine_tune_epochs, flags.GetInt("fine-tune-epochs", o.fine_tune_epochs));
+  ACS_ASSIGN_OR_RETURN(int64_t budget_rounds, flags.GetInt("budget-rounds", o.budget_rounds));
+  ACS_ASSIGN_OR_RETURN(o.fine_tune_distill, flags.GetDouble("fine-tune-distill", o.fine_tune_distill));
+  if (flags.Has("fine-tune-distill") && !(o.fine_tune_distill >= 0 && o.fine_tune_distill <= 1)) {
+    return Status::InvalidArgument("--fine-tune-distill must be in [0, 1]");
+  }
+  ACS_ASSIGN_OR_RETURN(o.max_input_elements, flags.GetInt("max-input-elements", o.max_input_elements));
+  ACS_ASSIGN_OR_RETURN(int64_t user_jobs, flags.GetInt("max-user-jobs", o.max_jobs_per_user));
+  o.max_jobs_per_user = static_cast<int>(user_jobs);
+  ACS_ASSIGN_OR_RETURN(int64_t memory_mb, flags.GetInt("job-memory-mb", o.job_limits.memory_bytes >> 20));
+  ACS_ASSIGN_OR_RETURN(o.job_limits.cpu_seconds, flags.GetInt("job-cpu-seconds", 0));
+  ACS_ASSIGN_OR_RETURN(int64_t wall, flags.GetInt("job-wall-seconds", 86400));
+  ACS_ASSIGN_OR_RETURN(int64_t check, flags.GetInt("check-seconds", static_cast<int64_t>(o.check_limits.wall_seconds)));
+  ACS_ASSIGN_OR_RETURN(int64_t checks, flags.GetInt("max-checks", o.max_concurrent_checks));
+  ACS_ASSIGN_OR_RETURN(int64_t verify_runs, flags.GetInt("verify-runs", o.verify_runs));
+  if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1 || budget_rounds < 0 ||
+      o.max_input_elements < 1 || o.max_jobs_per_user < 1 || memory_mb < 0 || o.job_limits.cpu_seconds < 0 ||
+      wall < 0 || check < 1 || checks < 1 || checks > 1024 || verify_runs < 1 || verify_runs > 25) {
+    return Status::InvalidArgument("--max-jobs, --campaign-samples, --fine-tune-epochs, --max-input-elements, "
+                                   "--max-user-jobs, --check-seconds, --max-checks (at most 1024) and --verify-runs "
+                                   "(at most 25) must be >= 1, "
+                                   "--checkpoint-seconds, "
+                                   "--budget-rounds, "
+                                   "--job-memory-mb, --job-cpu-seconds and --job-wall-seconds >= 0");
+  }
+  o.job_limits.memory_bytes = memory_mb << 20;
+  o.job_limits.wall_seconds = static_cast<double>(wall);
+  o.check_limits.memory_bytes = o.job_limits.memory_bytes;
+  o.check_limits.wall_seconds = static_cast<double>(check);
+  o.max_concurrent_checks = static_cast<int>(checks);
+  o.verify_runs = static_cast<int>(verify_runs);
+  o.budget_rounds = static_cast<int>(budget_rounds);
+  o.measure_model_layers = !flags.Has("no-model-measurement");
+  o.fine_tune_epochs = static_cast<int>(fine_tune_epochs);
+  o.max_concurrent = static_cast<int>(max_jobs);
+  o.measurement_campaign.samples = static_cast<int>(samples);
+  o.measurement_campaign.heldout = std::max(1, o.measurement_campaign.samples / 6);
+  o.checkpoint_seconds = static_cast<double>(checkpoint);
+  o.datasets_dir = flags.Get("datasets-dir", o.datasets_dir);
+  o.work_dir = (std::filesystem::path(dir) / "work").string();
+  o.db_path = DbPath(dir);
+  o.confine_writes = !flags.Has("no-confine");
+  return o;
+}
+
+namespace {
 
 void OnSignal(int sig) {
   const char c = static_cast<char>(sig);
@@ -90,6 +155,8 @@ const char kUsage[] =
     "  --check-seconds N     wall-clock limit of Submit's check of a model (default 120)\n"
     "  --in-process          run jobs in the server's own threads, without those limits\n"
     "                        (a job's crash then takes the server down)\n"
+    "  --no-confine          do not confine the job runners' file access with Landlock (for\n"
+    "                        hosts where it misbehaves; they still never open the database)\n"
     "  --log-level LEVEL     trace, debug, info (default), warn, error\n";
 
 const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert", "tls-key", "lease-seconds",
@@ -100,15 +167,16 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
                                        "job-cpu-seconds", "http-listen", "http-max-streams", "web-root",
                                        "job-wall-seconds", "check-seconds", "max-checks", "verify-runs"};
-// Flags without a value, also allowed as true / false keys of the config file.
-const std::set<std::string> kSwitches = {"init", "no-auth", "no-model-measurement", "in-process"};
+// Flags without a value, also allowed as true / false keys of the config file (but "init"
+// and the test hook).
+const std::set<std::string> kSwitches = {"init",       "no-auth",    "no-model-measurement",
+                                         "in-process", "no-confine", kTestProbeRunners};
 
 // The server's job runner children: `acs-server run-job ID FLAGS` and
 // `acs-server check-job FLAGS` (the request as JSON on stdin), FLAGS as the server's.
 constexpr const char* kRunJob = "run-job";
 constexpr const char* kCheckJob = "check-job";
 
-std::string DbPath(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);
@@ -125,7 +193,8 @@ StatusOr<Flags> WithConfig(Flags flags) {
   const nlohmann::json j = nlohmann::json::parse(ReadText(path), nullptr, false);
   if (!j.is_object()) return Status::InvalidArgument("config file '" + path + "' is not a JSON object");
   for (const auto& item : j.items()) {
-    if (!kValued.count(item.key()) && (!kSwitches.count(item.key()) || item.key() == "init")) {
+    if (!kValued.count(item.key()) &&
+        (!kSwitches.count(item.key()) || item.key() == "init" || item.key() == kTestProbeRunners)) {
       return Status::InvalidArgument("config file '" + path + "': unknown key '" + item.key() + "'");
     }
     if (flags.Has(item.key())) continue;
@@ -138,11 +207,6 @@ StatusOr<Flags> WithConfig(Flags flags) {
     }
   }
   return flags;
-}
-
-int Fail(const Status& s) {
-  std::cerr << "acs-server: " << s.message() << "\n";
-  return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
 int Init(const Flags& flags) {
@@ -198,54 +262,6 @@ int Token(const Flags& flags) {
   return 0;
 }
 
-StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::string& dir) {
-  SchedulerOptions o;
-  ACS_ASSIGN_OR_RETURN(int64_t max_jobs, flags.GetInt("max-jobs", o.max_concurrent));
-  ACS_ASSIGN_OR_RETURN(int64_t samples, flags.GetInt("campaign-samples", o.measurement_campaign.samples));
-  ACS_ASSIGN_OR_RETURN(int64_t checkpoint, flags.GetInt("checkpoint-seconds", 5));
-  ACS_ASSIGN_OR_RETURN(int64_t fine_tune_epochs, flags.GetInt("fine-tune-epochs", o.fine_tune_epochs));
-  ACS_ASSIGN_OR_RETURN(int64_t budget_rounds, flags.GetInt("budget-rounds", o.budget_rounds));
-  ACS_ASSIGN_OR_RETURN(o.fine_tune_distill, flags.GetDouble("fine-tune-distill", o.fine_tune_distill));
-  if (flags.Has("fine-tune-distill") && !(o.fine_tune_distill >= 0 && o.fine_tune_distill <= 1)) {
-    return Status::InvalidArgument("--fine-tune-distill must be in [0, 1]");
-  }
-  ACS_ASSIGN_OR_RETURN(o.max_input_elements, flags.GetInt("max-input-elements", o.max_input_elements));
-  ACS_ASSIGN_OR_RETURN(int64_t user_jobs, flags.GetInt("max-user-jobs", o.max_jobs_per_user));
-  o.max_jobs_per_user = static_cast<int>(user_jobs);
-  ACS_ASSIGN_OR_RETURN(int64_t memory_mb, flags.GetInt("job-memory-mb", o.job_limits.memory_bytes >> 20));
-  ACS_ASSIGN_OR_RETURN(o.job_limits.cpu_seconds, flags.GetInt("job-cpu-seconds", 0));
-  ACS_ASSIGN_OR_RETURN(int64_t wall, flags.GetInt("job-wall-seconds", 86400));
-  ACS_ASSIGN_OR_RETURN(int64_t check, flags.GetInt("check-seconds", static_cast<int64_t>(o.check_limits.wall_seconds)));
-  ACS_ASSIGN_OR_RETURN(int64_t checks, flags.GetInt("max-checks", o.max_concurrent_checks));
-  ACS_ASSIGN_OR_RETURN(int64_t verify_runs, flags.GetInt("verify-runs", o.verify_runs));
-  if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1 || budget_rounds < 0 ||
-      o.max_input_elements < 1 || o.max_jobs_per_user < 1 || memory_mb < 0 || o.job_limits.cpu_seconds < 0 ||
-      wall < 0 || check < 1 || checks < 1 || checks > 1024 || verify_runs < 1 || verify_runs > 25) {
-    return Status::InvalidArgument("--max-jobs, --campaign-samples, --fine-tune-epochs, --max-input-elements, "
-                                   "--max-user-jobs, --check-seconds, --max-checks (at most 1024) and --verify-runs "
-                                   "(at most 25) must be >= 1, "
-                                   "--checkpoint-seconds, "
-                                   "--budget-rounds, "
-                                   "--job-memory-mb, --job-cpu-seconds and --job-wall-seconds >= 0");
-  }
-  o.job_limits.memory_bytes = memory_mb << 20;
-  o.job_limits.wall_seconds = static_cast<double>(wall);
-  o.check_limits.memory_bytes = o.job_limits.memory_bytes;
-  o.check_limits.wall_seconds = static_cast<double>(check);
-  o.max_concurrent_checks = static_cast<int>(checks);
-  o.verify_runs = static_cast<int>(verify_runs);
-  o.budget_rounds = static_cast<int>(budget_rounds);
-  o.measure_model_layers = !flags.Has("no-model-measurement");
-  o.fine_tune_epochs = static_cast<int>(fine_tune_epochs);
-  o.max_concurrent = static_cast<int>(max_jobs);
-  o.measurement_campaign.samples = static_cast<int>(samples);
-  o.measurement_campaign.heldout = std::max(1, o.measurement_campaign.samples / 6);
-  o.checkpoint_seconds = static_cast<double>(checkpoint);
-  o.datasets_dir = flags.Get("datasets-dir", o.datasets_dir);
-  o.work_dir = (std::filesystem::path(dir) / "work").string();
-  o.db_path = DbPath(dir);
-  return o;
-}
 
 // The flags again as arguments, for the job runner children (the config file's keys
 // are among them already).
@@ -287,41 +303,6 @@ StatusOr<ServerParts> OpenParts(const Flags& flags, bool server) {
     options.scheduler.runner_flags = FlagsAsArgs(flags);
   }
   return ServerParts::Open(options);
-}
-
-// `acs-server run-job ID`: runs the job until it ends or SIGTERM stops it (checkpointed).
-int RunJobChild(const Flags& flags, const std::string& id) {
-  spdlog::set_level(spdlog::level::from_str(flags.Get("log-level", "info")));
-  auto parts = OpenParts(flags, /*server=*/false);
-  if (!parts.ok()) return Fail(parts.status());
-  JobScheduler* jobs = parts->jobs.get();
-  parts->blobs->set_temp_dir(jobs->JobDir(id));  // the only dir under the work dir it may change
-  jobs->set_extract_dir((std::filesystem::path(jobs->JobDir(id)) / "datasets").string());
-  std::thread signals([jobs] {
-    char sig = 0;
-    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
-    }
-    jobs->RequestStop();
-  });
-  signals.detach();
-  jobs->RunJobHere(id);
-  return 0;
-}
-
-// `acs-server check-job`: Submit's check of the request on stdin; its status on stdout.
-int CheckJobChild(const Flags& flags) {
-  std::stringstream input;
-  input << std::cin.rdbuf();
-  auto parts = OpenParts(flags, /*server=*/false);
-  StatusOr<JobRequest> request = JobRequest::FromJson(input.str());
-  // Its TMPDIR is its own directory (JobScheduler::ChildWrites), removed when it ends.
-  const char* own_dir = std::getenv("TMPDIR");
-  if (parts.ok() && own_dir && *own_dir) {
-    parts->jobs->set_extract_dir((std::filesystem::path(own_dir) / "datasets").string());
-  }
-  Status s = !parts.ok() ? parts.status() : !request.ok() ? request.status() : parts->jobs->CheckModelAndData(*request);
-  std::cout << StatusToJsonLine(s) << std::flush;
-  return 0;
 }
 
 int Serve(const Flags& flags) {
@@ -374,9 +355,15 @@ int Serve(const Flags& flags) {
   spdlog::info("acs-server listening on {} (data {}, auth {}, jobs {})", listen, dir,
                no_auth ? "off (loopback)" : "tokens",
                jobs.options().runner_program.empty() ? "in the server's threads" : "in child processes");
-  if (!jobs.options().runner_program.empty() && jobs.options().confine_writes) {
+  if (flags.Has(kTestProbeRunners)) spdlog::warn("test hook --{} is on: runners log their probes", kTestProbeRunners);
+  if (!jobs.options().runner_program.empty() && !jobs.options().confine_writes) {
+    spdlog::warn("job runners are not confined (--no-confine): they can read and write wherever this server can "
+                 "(they still reach the database only through the server)");
+  } else if (!jobs.options().runner_program.empty()) {
     if (StatusOr<int> abi = acs::WriteConfinementSupport(); abi.ok()) {
-      spdlog::info("job runners write only their own files (Landlock ABI {})", *abi);
+      spdlog::info("job runners write only their own files (their job's directory) and read only the system, their "
+                   "program and their job's blobs (Landlock ABI {})",
+                   *abi);
     } else {
       spdlog::warn("job runners' writes are not confined ({}): they can write wherever this server can",
                    abi.status().message());

@@ -208,10 +208,11 @@ class ServerStore {
                                                              const std::string& date);
   // Without spec_json; with cells.
   StatusOr<std::vector<CampaignRunRecord>> ListCampaignRuns(const CampaignRunFilter& filter);
-  // Sets the cell's job (unless job_id is empty) and note. NotFound for an unknown cell,
-  // FailedPrecondition when the cell has another job already.
+  // Sets the cell's job (unless job_id is empty), note and re-measurement (unless
+  // remeasure_json is empty). NotFound for an unknown cell, FailedPrecondition when the
+  // cell has another job already.
   Status SetCampaignCell(const std::string& run_id, const std::string& key, const std::string& job_id,
-                         const std::string& note);
+                         const std::string& note, const std::string& remeasure_json = "");
 
  private:
   explicit ServerStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}

@@ -29,6 +29,10 @@ CREATE TABLE campaign_cells (
   note TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (run_id, key));
 )sql",
+      R"sql(
+ALTER TABLE campaign_runs ADD COLUMN environment_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE campaign_cells ADD COLUMN remeasure_json TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return m;
 }
@@ -40,8 +44,8 @@ namespace {
 using store_internal::InTransaction;
 using store_internal::ReadAll;
 
-constexpr const char* kRunColumns = "id, owner, campaign, date, spec_hash, spec_json, created";
-constexpr const char* kListedRunColumns = "id, owner, campaign, date, spec_hash, '', created";
+constexpr const char* kRunColumns = "id, owner, campaign, date, spec_hash, spec_json, created, environment_json";
+constexpr const char* kListedRunColumns = "id, owner, campaign, date, spec_hash, '', created, environment_json";
 
 CampaignRunRecord ReadRun(const Statement& q) {
   CampaignRunRecord r;
@@ -52,17 +56,18 @@ CampaignRunRecord ReadRun(const Statement& q) {
   r.spec_hash = q.Text(4);
   r.spec_json = q.Text(5);
   r.created = q.Text(6);
+  r.environment_json = q.Text(7);
   return r;
 }
 
 // The run's cells in order, each with its job's state now.
 Status ReadCells(Db& db, CampaignRunRecord* run) {
-  ACS_ASSIGN_OR_RETURN(Statement q, db.Prepare("SELECT c.key, c.job_id, c.note, COALESCE(j.state, '') FROM "
+  ACS_ASSIGN_OR_RETURN(Statement q, db.Prepare("SELECT c.key, c.job_id, c.note, COALESCE(j.state, ''), c.remeasure_json FROM "
                                                "campaign_cells c LEFT JOIN jobs j ON j.id = c.job_id "
                                                "WHERE c.run_id = ? ORDER BY c.seq"));
   q.Bind(1, run->id);
   ACS_ASSIGN_OR_RETURN(run->cells, ReadAll<CampaignCellRecord>(q, [](const Statement& s) {
-                         return CampaignCellRecord{s.Text(0), s.Text(1), s.Text(2), s.Text(3)};
+                         return CampaignCellRecord{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4)};
                        }));
   return Status::Ok();
 }
@@ -104,9 +109,9 @@ StatusOr<CampaignRunRecord> ServerStore::StartCampaignRun(CampaignRunRecord run,
       return *stored;
     }
     ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("INSERT INTO campaign_runs (id, owner, campaign, date, spec_hash, "
-                                                   "spec_json) VALUES (?,?,?,?,?,?)"));
+                                                   "spec_json, environment_json) VALUES (?,?,?,?,?,?,?)"));
     q.Bind(1, "run-" + suffix).Bind(2, run.owner).Bind(3, run.campaign).Bind(4, run.date).Bind(5, run.spec_hash);
-    q.Bind(6, run.spec_json);
+    q.Bind(6, run.spec_json).Bind(7, run.environment_json);
     ACS_RETURN_IF_ERROR(q.Run());
     ACS_ASSIGN_OR_RETURN(Statement c, db_->Prepare("INSERT INTO campaign_cells (run_id, seq, key) VALUES (?,?,?)"));
     for (size_t i = 0; i < run.cells.size(); ++i) {
@@ -148,20 +153,22 @@ StatusOr<std::vector<CampaignRunRecord>> ServerStore::ListCampaignRuns(const Cam
 }
 
 Status ServerStore::SetCampaignCell(const std::string& run_id, const std::string& key, const std::string& job_id,
-                                    const std::string& note) {
+                                    const std::string& note, const std::string& remeasure_json) {
   std::lock_guard<std::mutex> lock(mu_);
   return InTransaction(*db_, [&]() -> Status {
-    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT job_id FROM campaign_cells WHERE run_id = ? AND key = ?"));
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT job_id, remeasure_json FROM campaign_cells "
+                                                   "WHERE run_id = ? AND key = ?"));
     q.Bind(1, run_id).Bind(2, key);
     ACS_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return Status::NotFound("campaign run '" + run_id + "' has no cell '" + key + "'");
-    const std::string held = q.Text(0);
+    const std::string held = q.Text(0), held_remeasure = q.Text(1);
     if (!job_id.empty() && !held.empty() && held != job_id) {
       return Status::FailedPrecondition("cell '" + key + "' has job " + held + " already");
     }
-    ACS_ASSIGN_OR_RETURN(Statement u, db_->Prepare("UPDATE campaign_cells SET job_id = ?, note = ? "
-                                                   "WHERE run_id = ? AND key = ?"));
-    u.Bind(1, job_id.empty() ? held : job_id).Bind(2, note).Bind(3, run_id).Bind(4, key);
+    ACS_ASSIGN_OR_RETURN(Statement u, db_->Prepare("UPDATE campaign_cells SET job_id = ?, note = ?, "
+                                                   "remeasure_json = ? WHERE run_id = ? AND key = ?"));
+    u.Bind(1, job_id.empty() ? held : job_id).Bind(2, note);
+    u.Bind(3, remeasure_json.empty() ? held_remeasure : remeasure_json).Bind(4, run_id).Bind(5, key);
     return u.Run();
   });
 }

@@ -11,10 +11,10 @@
 //   stay the compressor's fake-quant graph (KernelKind::kInt8Simulated);
 // - int4w linear layers: the int4 weight-only op;
 // - 3x3 depthwise convolutions (stride 1 or 2): the depthwise op (packed_depthwise.h).
-// Dense, channel-pruned, int8-simulated, other grouped and depthwise convolutions run on
-// oneDNN with weights prepacked once, on plain tensors, a relu fused (dense_ops.h): the op
-// the kernel measurements time for them, so that a layer costs inside a model what it costs
-// alone. Dense linear layers stay aten::linear, as measured.
+// Dense, channel-pruned, other grouped and depthwise layers stay aten ops, run as PyTorch's
+// optimize_for_inference runs them (prepacked oneDNN weights) where that makes the model
+// faster (FasterForInference); with RuntimeOptions::prepack_dense, each dense convolution
+// runs on oneDNN with its weights prepacked, on plain tensors, a relu fused (dense_ops.h).
 #pragma once
 
 #include <torch/script.h>
@@ -38,8 +38,11 @@ struct RuntimeOptions {
   bool fold_batch_norm = true;   // fold conv -> batch_norm (constant statistics, eval mode)
   bool fuse_activation = true;   // fold relu / relu6 / hardtanh after a packed op into it
   bool depthwise_kernel = true;  // 3x3 depthwise convs on the depthwise kernel (else LibTorch)
-  bool prepack_dense = true;     // dense convolutions on oneDNN with prepacked weights, a relu
-                                 // fused (dense_ops.h): as the kernel measurements time them
+  bool prepack_dense = false;    // dense convolutions on oneDNN with prepacked weights, a relu
+                                 // fused (dense_ops.h); KernelMeasureOptions::prepack_dense
+                                 // times them so. Off: slower than the whole-graph forms on
+                                 // tiny models (per-layer layout conversions), not yet shown
+                                 // to predict better (docs/latency.md)
   bool optimize_dense = true;    // without prepack_dense: the layers left to LibTorch as
                                  // optimize_for_inference runs them, when that is faster
                                  // (FasterForInference)

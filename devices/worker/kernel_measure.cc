@@ -49,9 +49,40 @@ torch::Tensor AtenOp(const KernelSpec& spec, const torch::Tensor& x, const torch
                        {spec.dilation[0], spec.dilation[1]}, groups);
 }
 
-// The layer as the runtime runs it dense (runtime/dense_ops.h), on `input`.
+// The layer as the runtime leaves it to LibTorch: one aten op with constant weights, run
+// optimized for inference where that is faster (runtime::FasterForInference).
+torch::jit::Module OptimizedAtenOp(const KernelSpec& spec, const torch::Tensor& w, const torch::Tensor& b,
+                                   int64_t groups, const torch::Tensor& input) {
+  auto graph = std::make_shared<torch::jit::Graph>();
+  graph->addInput("self");
+  torch::jit::Value* x = graph->addInput("x");
+  x->setType(c10::TensorType::get());
+  torch::jit::Value* y = nullptr;
+  if (spec.is_conv()) {
+    const std::vector<int64_t> stride(spec.stride.begin(), spec.stride.end());
+    const std::vector<int64_t> padding(spec.padding.begin(), spec.padding.end());
+    const std::vector<int64_t> dilation(spec.dilation.begin(), spec.dilation.end());
+    y = graph->insert(c10::Symbol::fromQualString("aten::conv2d"),
+                      {x, c10::IValue(w), c10::IValue(b), c10::IValue(stride), c10::IValue(padding),
+                       c10::IValue(dilation), c10::IValue(groups)});
+  } else {
+    y = graph->insert(c10::Symbol::fromQualString("aten::linear"), {x, c10::IValue(w), c10::IValue(b)});
+  }
+  graph->registerOutput(y);
+  return runtime::FasterForInference(*graph, input.sizes().vec(), spec.threads).module;
+}
+
+// The layer as the runtime runs it dense, on `input`: the prepacked op (runtime/dense_ops.h)
+// or one aten op (OptimizedAtenOp), as `prepacked` says.
 StatusOr<torch::jit::Module> DenseLayerOp(const KernelSpec& spec, const torch::Tensor& w, const torch::Tensor& b,
-                                          int64_t groups, const torch::Tensor& input) {
+                                          int64_t groups, const torch::Tensor& input, bool prepacked) {
+  if (!prepacked) {
+    try {
+      return OptimizedAtenOp(spec, w, b, groups, input);
+    } catch (const std::exception& e) {
+      return Status::Internal("optimizing the dense op failed: " + ShortError(e));
+    }
+  }
   if (!spec.is_conv()) return runtime::DenseLinearModule(w, b);
   runtime::DenseConv conv;
   conv.weight = w;
@@ -88,7 +119,7 @@ Runner PackedRunner(const c10::intrusive_ptr<Packed>& packed, const torch::Tenso
 }
 
 StatusOr<Runner> MakeRunner(const KernelSpec& spec, const RunLayer& run, const runtime::KernelChoice& kernel,
-                            const kernels::ActivationQuant& quant) {
+                            const kernels::ActivationQuant& quant, bool prepack_dense) {
   runtime::PackOptions pack;
   pack.kernel = kernel;
   pack.threads = spec.threads;
@@ -132,14 +163,20 @@ StatusOr<Runner> MakeRunner(const KernelSpec& spec, const RunLayer& run, const r
       return PackedRunner(p, x, dense_stored, fp32_bytes);
     }
     case KernelKind::kInt8Simulated: {
-      ACS_ASSIGN_OR_RETURN(torch::jit::Module op, DenseLayerOp(spec, run.weight, run.bias, run.groups, x));
+      if (!prepack_dense) {
+        return Runner{[&spec, run, quant] { return AtenOp(spec, FakeQuantized(run.input, quant), run.weight, run.bias,
+                                                           run.groups); },
+                      dense_stored, fp32_bytes};
+      }
+      ACS_ASSIGN_OR_RETURN(torch::jit::Module op, DenseLayerOp(spec, run.weight, run.bias, run.groups, x, true));
       return Runner{[op, x, quant]() mutable { return op.forward({FakeQuantized(x, quant)}).toTensor(); }, dense_stored,
                     fp32_bytes};
     }
     case KernelKind::kDense:
       break;
   }
-  ACS_ASSIGN_OR_RETURN(torch::jit::Module op, DenseLayerOp(spec, run.weight, run.bias, run.groups, x));
+  ACS_ASSIGN_OR_RETURN(torch::jit::Module op,
+                       DenseLayerOp(spec, run.weight, run.bias, run.groups, x, prepack_dense));
   return Runner{RunModuleOn(op, x), dense_stored, fp32_bytes};
 }
 
@@ -206,9 +243,10 @@ StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMe
   m.kernel = runtime::ChooseKernel(spec.config, traits, options.selection);
   runtime::SetCpuThreads(spec.threads);
 
-  ACS_ASSIGN_OR_RETURN(Runner kernel, MakeRunner(spec, run, m.kernel, quant));
+  ACS_ASSIGN_OR_RETURN(Runner kernel, MakeRunner(spec, run, m.kernel, quant, options.prepack_dense));
   f.weight_bytes = kernel.weight_bytes;
-  ACS_ASSIGN_OR_RETURN(torch::jit::Module dense_op, DenseLayerOp(spec, dense_w, bias, spec.groups, x));
+  ACS_ASSIGN_OR_RETURN(torch::jit::Module dense_op,
+                       DenseLayerOp(spec, dense_w, bias, spec.groups, x, options.prepack_dense));
   std::function<torch::Tensor()> dense = RunModuleOn(dense_op, x);
 
   // int8: against the fake-quantized layer. The kernel quantizes with one fused multiply-add

@@ -19,6 +19,8 @@ namespace acs::worker {
 struct KernelMeasureOptions {
   measure::MeasureOptions measure;        // threads is taken from the spec
   runtime::KernelSelection selection;     // when the config gets a sparse kernel
+  bool prepack_dense = false;             // dense layers as RuntimeOptions::prepack_dense runs them
+                                          // (else one aten op, optimized for inference when faster)
 };
 
 // What the predictors learn from, besides the shape in the spec.

@@ -161,7 +161,7 @@ int MeasureCommand(int argc, char** argv) {
   StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin", "plain-aten"});
   if (!flags.ok()) return Fail("measure", flags.status());
   ModelMeasureRequest request;
-  request.runtime.optimize_dense = request.runtime.prepack_dense = !flags->Has("plain-aten");
+  request.runtime.optimize_dense = !flags->Has("plain-aten");
   int64_t profile_runs = 0;
   auto parse = [&]() -> Status {
     ACS_ASSIGN_OR_RETURN(request.model_path, flags->Required("model"));

@@ -1,7 +1,9 @@
 // `acs campaign run` against a real acs-server and worker on loopback: idempotent per
 // date, a run with no change exits 0, and one cell made worse on purpose (its model
-// replaced by one that always answers another class) is the only one flagged, exit 3; a
-// run with a cancelled cell reports exit 4.
+// replaced by one that always answers another class) is the only one flagged, exit 3, after
+// being measured again on the worker; the environment is stored with each run; a run
+// without --date after missed nights says so (and --catch-up runs yesterday's); a run with
+// a cancelled cell reports exit 4.
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
@@ -121,6 +123,12 @@ TEST_F(CampaignIntegrationTest, IdempotentPerDateAndFlagsTheCellMadeWorse) {
   EXPECT_EQ(r2["baseline"]["date"], "2026-01-01");
   EXPECT_EQ(r2["counts"]["unchanged"], 2) << r2.dump(2);
   EXPECT_EQ(JobCount(), 4);
+  // The server stored each run's environment: the same workers and versions both nights.
+  EXPECT_TRUE(r2["environment_known"].get<bool>()) << r2.dump(2);
+  EXPECT_EQ(r2["environment_changes"].size(), 0u) << r2.dump(2);
+  EXPECT_NE(r2["header"]["runtime"].get<std::string>().find("libtorch"), std::string::npos) << r2.dump(2);
+  ASSERT_EQ(r2["header"]["workers"].size(), 1u);
+  EXPECT_EQ(r2["baseline_age_days"], 1);
 
   // Day 3: cell b's model now answers class 5: its test accuracy drops from 1 to 0.
   Output day3 = Acs("run " + worse + " --date 2026-01-03 --out day3.json --poll-seconds 0.5");
@@ -134,6 +142,19 @@ TEST_F(CampaignIntegrationTest, IdempotentPerDateAndFlagsTheCellMadeWorse) {
   EXPECT_EQ(r3["cells"][0]["verdict"], "regressed");
   EXPECT_EQ(r3["cells"][0]["metrics"]["test_accuracy"]["baseline"], 1.0);
   EXPECT_EQ(r3["cells"][0]["metrics"]["test_accuracy"]["today"], 0.0);
+  // The suspect cell was measured again on the worker before it was flagged; its
+  // accuracy drop stands (deterministic), and the report shows both measurements.
+  const nlohmann::json remeasured = r3["cells"][0]["remeasure"];
+  EXPECT_EQ(remeasured["outcome"], "confirmed on re-measure") << r3.dump(2);
+  ASSERT_EQ(remeasured["runs"].size(), 3u) << r3.dump(2);
+  for (const nlohmann::json& run : remeasured["runs"]) {
+    EXPECT_GT(run["measured_us"].get<double>(), 0) << run.dump();
+    EXPECT_GT(run["dense_measured_us"].get<double>(), 0) << run.dump();
+  }
+  EXPECT_TRUE(r3["cells"][0]["metrics"]["measured_speedup"]["today"].is_number());
+  EXPECT_TRUE(r3["cells"][0]["metrics"]["measured_speedup"]["remeasured"].is_number());
+  EXPECT_NE(day3.out.find("suspect, measuring it again"), std::string::npos) << day3.out;
+  EXPECT_FALSE(r3["cells"][1].contains("remeasure"));  // the unchanged cell was not
 
   // The stored runs read back: list, show, and the report as HTML (same exit code).
   Output list = Acs("list --campaign it-nightly");
@@ -149,6 +170,30 @@ TEST_F(CampaignIntegrationTest, IdempotentPerDateAndFlagsTheCellMadeWorse) {
   const std::string text((std::istreambuf_iterator<char>(page)), {});
   EXPECT_NE(text.find("<svg"), std::string::npos);
   EXPECT_NE(text.find("regressed"), std::string::npos);
+  EXPECT_NE(text.find("confirmed on re-measure"), std::string::npos);  // stored with the run
+  EXPECT_NE(text.find("environment unchanged since the baseline"), std::string::npos);
+
+  // No --date, today: the last run (2026-01-03) is older than yesterday. Said on stderr
+  // and at the top of the report; nothing is run for the missed nights without --catch-up.
+  Output today = Acs("run " + same + " --out today.json --poll-seconds 0.5");
+  EXPECT_EQ(today.code, 0) << today.out;
+  EXPECT_NE(today.out.find("night(s) missed: the last run of it-nightly was on 2026-01-03"), std::string::npos)
+      << today.out;
+  nlohmann::json rt = ReadJson("today.json");
+  EXPECT_EQ(rt["baseline"]["date"], "2026-01-03");
+  EXPECT_GT(rt["baseline_age_days"].get<int>(), 1);
+  EXPECT_NE(rt["missed_nights"].get<std::string>().find("--catch-up would first run"), std::string::npos);
+  EXPECT_EQ(JobCount(), 8);
+  // --catch-up: one run for the latest missed night (yesterday), then today's (which
+  // exists: nothing submitted), now compared with yesterday.
+  Output caught = Acs("run " + same + " --catch-up --out caught.json --poll-seconds 0.5");
+  EXPECT_EQ(caught.code, 0) << caught.out;
+  EXPECT_NE(caught.out.find("catching up"), std::string::npos) << caught.out;
+  EXPECT_EQ(JobCount(), 10);
+  nlohmann::json rc = ReadJson("caught.json");
+  EXPECT_EQ(rc["baseline_age_days"], 1) << rc.dump(2);
+  Output list_all = Acs("list --campaign it-nightly");
+  EXPECT_NE(list_all.out.find(rc["baseline"]["date"].get<std::string>()), std::string::npos) << list_all.out;
 
   // A run whose cell was cancelled: its report exits 4 (cells failed), not 3.
   {

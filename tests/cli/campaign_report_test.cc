@@ -22,7 +22,7 @@ CellResult Cell(const std::string& key, double speedup, double accuracy, double 
 }
 
 RunResults Night(const std::string& date, std::vector<CellResult> cells) {
-  return RunResults{{"run-" + date, date, "hash"}, std::move(cells)};
+  return RunResults{{"run-" + date, date, "hash", ""}, std::move(cells)};
 }
 
 const CellComparison& Find(const CampaignReport& r, const std::string& key) {
@@ -102,7 +102,7 @@ TEST(CampaignReport, GroupsGeomeanSpeedupAndMeanAccuracyLoss) {
 
 TEST(CampaignReport, RendersJsonMarkdownAndSelfContainedHtml) {
   const CampaignReport r = CompareRuns("nightly", CampaignCompare(), Night("d2", {Cell("a <x>", 1, 0.5)}),
-                                       Night("d1", {Cell("a <x>", 2, 0.9)}), {"0.1.0", {"cpu: version 2"}, {"w1"}});
+                                       Night("d1", {Cell("a <x>", 2, 0.9)}), {"0.1.0", {"cpu: version 2"}, {"w1"}, "", ""});
   StatusOr<std::string> json = RenderCampaignReport(r, "json");
   ASSERT_TRUE(json.ok());
   const nlohmann::json j = nlohmann::json::parse(*json);
@@ -121,6 +121,132 @@ TEST(CampaignReport, RendersJsonMarkdownAndSelfContainedHtml) {
   EXPECT_EQ(html->find("<link"), std::string::npos);
   EXPECT_EQ(html->find("src="), std::string::npos);
   EXPECT_FALSE(RenderCampaignReport(r, "pdf").ok());
+}
+
+CellRemeasure Again(std::vector<double> speedups) {
+  CellRemeasure m;
+  for (double s : speedups) m.runs.push_back({"w-1", 100.0, 100.0 * s, ""});
+  return m;
+}
+
+// A suspect cell measured again: a gated measured_speedup regression stands only when the
+// re-measurement is worse than the baseline beyond the same band.
+TEST(CampaignReport, ASuspectCellIsFlaggedOnlyWhenTheReMeasurementConfirmsIt) {
+  CampaignCompare cmp;  // 5%, 3x
+  cmp.gate = {"measured_speedup", "test_accuracy"};
+  const RunResults base = Night("d1", {Cell("noise", 2, 0.9), Cell("real", 2, 0.9), Cell("acc", 2, 0.9),
+                                       Cell("gone", 2, 0.9), Cell("later", 2, 0.9)});
+  // Each first measured 1.6x (-20%, band 0.1): suspect.
+  CellResult noise = Cell("noise", 1.6, 0.9), real = Cell("real", 1.6, 0.9), gone = Cell("gone", 1.6, 0.9);
+  noise.remeasure = Again({1.98, 2.02, 1.95});  // median 1.98: within the band, noise
+  real.remeasure = Again({1.62, 1.58, 1.7});    // median 1.62: confirmed
+  CellResult acc = Cell("acc", 2, 0.5);         // accuracy 0.9 -> 0.5: deterministic
+  acc.remeasure = Again({2.01});
+  gone.remeasure = CellRemeasure();  // asked for, never made: flagged on the first measurement
+  gone.remeasure->error = "gave up after 600 s";
+  CellResult later = Cell("later", 1.6, 0.9);  // not measured again (yet): as first measured
+  const CampaignReport r = CompareRuns("n", cmp, Night("d2", {noise, real, acc, gone, later}), base);
+
+  const CellComparison& n = Find(r, "noise");
+  EXPECT_EQ(n.verdict, CellVerdict::kUnchanged);
+  EXPECT_EQ(n.remeasure, RemeasureOutcome::kNotConfirmed);
+  EXPECT_EQ(n.changes[0].flagged, 0);
+  EXPECT_DOUBLE_EQ(*n.changes[0].today, 1.6);  // the first measurement is kept, and shown
+  EXPECT_DOUBLE_EQ(*n.changes[0].remeasured, 1.98);
+  EXPECT_EQ(Find(r, "real").verdict, CellVerdict::kRegressed);
+  EXPECT_EQ(Find(r, "real").remeasure, RemeasureOutcome::kConfirmed);
+  EXPECT_EQ(Find(r, "acc").verdict, CellVerdict::kRegressed);
+  EXPECT_EQ(Find(r, "acc").remeasure, RemeasureOutcome::kConfirmed);
+  EXPECT_EQ(Find(r, "gone").verdict, CellVerdict::kRegressed);
+  EXPECT_EQ(Find(r, "gone").remeasure, RemeasureOutcome::kUnavailable);
+  EXPECT_EQ(Find(r, "later").remeasure, RemeasureOutcome::kNone);
+  EXPECT_EQ(r.counts.at("regressed"), 4);
+
+  // A run whose only suspect was noise exits 0, and its report says why.
+  const CampaignReport quiet =
+      CompareRuns("n", cmp, Night("d2", {noise}), Night("d1", {Cell("noise", 2, 0.9)}));
+  EXPECT_EQ(quiet.ExitCode(), 0);
+  const nlohmann::json j = nlohmann::json::parse(*RenderCampaignReport(quiet, "json"));
+  EXPECT_EQ(j["cells"][0]["remeasure"]["outcome"], "not confirmed (noise)");
+  EXPECT_DOUBLE_EQ(j["cells"][0]["remeasure"]["measured_speedup"].get<double>(), 1.98);
+  EXPECT_DOUBLE_EQ(j["cells"][0]["metrics"]["measured_speedup"]["today"].get<double>(), 1.6);
+  const std::string md = *RenderCampaignReport(quiet, "md");
+  EXPECT_NE(md.find("measured speedup 1.600x, re-measured 1.980x"), std::string::npos) << md;
+  EXPECT_NE(md.find("not confirmed (noise)"), std::string::npos) << md;
+  const std::string html = *RenderCampaignReport(r, "html");
+  EXPECT_NE(html.find("confirmed on re-measure"), std::string::npos);
+}
+
+TEST(CampaignReport, RemeasureRoundTripsThroughJson) {
+  CellRemeasure m = Again({1.5, 2.5});
+  m.runs.push_back({"w-2", 0, 0, "no runtime measurement"});
+  const CellRemeasure back = CellRemeasure::FromJson(m.ToJson());
+  ASSERT_EQ(back.runs.size(), 3u);
+  EXPECT_EQ(back.runs[2].error, "no runtime measurement");
+  EXPECT_DOUBLE_EQ(*back.Speedup(), 2.0);
+  EXPECT_FALSE(CellRemeasure::FromJson(nlohmann::json("x")).error.empty());
+}
+
+// The header's environment diff: what changed since the baseline, listed first.
+TEST(CampaignReport, EnvironmentChangesSinceTheBaseline) {
+  const nlohmann::json before = {
+      {"acs_version", "0.1.0"},
+      {"runtime", "acs 0.1.0 / libtorch 2.1.0"},
+      {"predictors", {{"x86-avx2", 3}}},
+      {"workers",
+       {{{"id", "w-1"}, {"device_class", "x86-avx2"}, {"cpu_model", "EPYC"}, {"isa", "avx2"}, {"version", "0.1.0"},
+         {"online", true}},
+        {{"id", "w-2"}, {"device_class", "x86-avx2"}, {"cpu_model", "EPYC"}, {"isa", "avx2"}, {"version", "0.1.0"},
+         {"online", true}}}}};
+  nlohmann::json after = before;
+  after["runtime"] = "acs 0.1.0 / libtorch 2.2.0";
+  after["predictors"]["x86-avx2"] = 4;
+  after["workers"][0]["isa"] = "avx512";
+  after["workers"].erase(1);
+  after["workers"].push_back({{"id", "w-3"}, {"device_class", "x86-avx2"}, {"version", "0.1.0"}, {"online", true}});
+  bool known = false;
+  const std::vector<std::string> changes = EnvironmentChanges(before.dump(), after.dump(), &known);
+  EXPECT_TRUE(known);
+  const std::vector<std::string> expected = {
+      "server runtime: acs 0.1.0 / libtorch 2.1.0 -> acs 0.1.0 / libtorch 2.2.0",
+      "predictor of x86-avx2: version 3 -> 4",
+      "worker gone: w-2 (x86-avx2, EPYC, avx2, 0.1.0, online)",
+      "worker w-1 isa: avx2 -> avx512",
+      "worker added: w-3 (x86-avx2, 0.1.0, online)"};
+  EXPECT_EQ(changes, expected);
+  EXPECT_TRUE(EnvironmentChanges(before.dump(), before.dump(), &known).empty());
+  EXPECT_TRUE(known);
+  EXPECT_TRUE(EnvironmentChanges("", before.dump(), &known).empty());
+  EXPECT_FALSE(known);
+
+  RunResults base = Night("2026-01-01", {Cell("a", 2, 0.9)}), today = Night("2026-01-04", {Cell("a", 2, 0.9)});
+  base.run.environment_json = before.dump();
+  today.run.environment_json = after.dump();
+  ReportHeader header;
+  ASSERT_TRUE(HeaderFromEnvironment(today.run.environment_json, &header));
+  EXPECT_EQ(header.runtime, "acs 0.1.0 / libtorch 2.2.0");
+  EXPECT_EQ(header.predictors, std::vector<std::string>{"x86-avx2: version 4"});
+  header.missed_nights = "2 night(s) missed";
+  const CampaignReport r = CompareRuns("n", CampaignCompare(), today, base, header);
+  EXPECT_EQ(r.baseline_age_days, 3);
+  const std::string md = *RenderCampaignReport(r, "md");
+  // The notices come before the header's list.
+  const size_t notice = md.find("changed since the baseline: server runtime"), run = md.find("- run: ");
+  ASSERT_NE(notice, std::string::npos) << md;
+  EXPECT_LT(notice, run);
+  EXPECT_LT(md.find("2 night(s) missed"), run);
+  EXPECT_LT(md.find("the baseline (2026-01-01) is 3 days old"), run);
+  const std::string html = *RenderCampaignReport(r, "html");
+  EXPECT_NE(html.find("worker w-1 isa: avx2 -&gt; avx512"), std::string::npos);
+  const nlohmann::json j = nlohmann::json::parse(*RenderCampaignReport(r, "json"));
+  EXPECT_EQ(j["environment_changes"].size(), 5u);
+  EXPECT_EQ(j["baseline_age_days"], 3);
+}
+
+TEST(CampaignReport, DaysBetweenDates) {
+  EXPECT_EQ(DaysBetween("2026-02-27", "2026-03-01"), 2);
+  EXPECT_EQ(DaysBetween("2026-03-01", "2026-03-01"), 0);
+  EXPECT_FALSE(DaysBetween("yesterday", "2026-03-01"));
 }
 
 }  // namespace

@@ -115,6 +115,47 @@ TEST_F(WriteConfinementTest, AConfinedChildWritesOnlyWhereItMay) {
   EXPECT_NE(out.find("tmp=" + a + "\n"), std::string::npos) << out;
 }
 
+// A job runner's rules (JobScheduler::ChildConfinement's shape): it writes only its own
+// dir and reads only the system, the blob it is given and its own dir; the database file
+// beside them can be neither written nor read, another job's dir not read, other blobs not.
+TEST_F(WriteConfinementTest, AConfinedRunnerCannotOpenTheDatabaseNorOtherJobsFiles) {
+  if (StatusOr<int> abi = WriteConfinementSupport(); !abi.ok()) {
+    GTEST_SKIP() << "this kernel cannot confine a child: " << abi.status().message();
+  }
+  const fs::path db = root_ / "acs.db", own = A(), other = B(), blobs = C();
+  WriteText(db, "SQLite format 3");
+  WriteText(blobs / "model", "the job's model\n");
+  WriteConfinement rules;
+  rules.enabled = true;
+  rules.writable = {{own.string()}};
+  rules.temp_dir = own.string();
+  rules.confine_reads = true;
+  rules.readable = {"/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/dev", (blobs / "model").string()};
+  const std::string script = "echo x >> " + db.string() + " || echo denied-db-write; "
+                             "cat " + db.string() + " || echo denied-db-read; "
+                             "cat " + (other / "readme").string() + " || echo denied-other-job; "
+                             "ls " + root_.string() + " || echo denied-listing; "
+                             "cat " + (blobs / "old").string() + " || echo denied-other-blob; "
+                             "cat " + (blobs / "model").string() + "; "
+                             "echo mine > " + (own / "f").string() + " && cat " + (own / "f").string() + "; "
+                             "ls /usr > /dev/null && echo system-ok";
+  bool confined = false;
+  const ProcessExit exit = Run(script, rules, &confined);
+  EXPECT_TRUE(confined);
+  EXPECT_TRUE(exit.ok()) << exit.output;
+  const std::string& out = exit.output;
+  for (const char* denied : {"denied-db-write", "denied-db-read", "denied-other-job", "denied-listing",
+                             "denied-other-blob"}) {
+    EXPECT_NE(out.find(denied), std::string::npos) << denied << "\n" << out;
+  }
+  EXPECT_NE(out.find(db.string() + ": Permission denied"), std::string::npos) << out;
+  EXPECT_EQ(ReadText(db), "SQLite format 3");
+  EXPECT_EQ(out.find("readable\n"), std::string::npos) << out;  // b/readme's text never shown
+  EXPECT_NE(out.find("the job's model"), std::string::npos) << out;
+  EXPECT_NE(out.find("mine"), std::string::npos) << out;
+  EXPECT_NE(out.find("system-ok"), std::string::npos) << out;
+}
+
 TEST_F(WriteConfinementTest, AChildNotAskedToBeConfinedWritesAnywhere) {
   bool confined = true;
   const ProcessExit exit = Run("echo b > " + B().string() + "/f", WriteConfinement{}, &confined);

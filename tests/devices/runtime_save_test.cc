@@ -90,30 +90,39 @@ TEST(RuntimeSaveTest, DepthwiseLayersSaveAndLoad) {
   ExpectSavedModelMatches(b, {kDepthwiseConv2dOp, kSparseConv2dOp}, torch::randn({2, 3, 16, 16}), "depthwise");
 }
 
-// Dense layers on prepacked oneDNN weights are saved as the aten ops they were before
-// (LibTorch's prepacked contexts are not the saveable form): the loaded model runs them as
-// plain LibTorch ops and agrees within oneDNN's rounding.
-TEST(RuntimeSaveTest, PrepackedDenseLayersSaveAsAtenOps) {
+// Dense layers on prepacked oneDNN weights (per layer, or the whole graph optimized for
+// inference) are saved as the aten ops they were before, whose oneDNN forms cannot be
+// saved: the loaded model runs them as plain LibTorch ops and agrees within the rounding.
+TEST(RuntimeSaveTest, DenseLayersOnOneDnnSaveAsAtenOps) {
   std::shared_ptr<ImportedModel> model = Import("residual");
   ASSERT_NE(model, nullptr);
   Policy policy;
   policy.layers["layer1.conv1"] = LayerConfig{0.8, Pattern::kBlock, 4};
-  Built b = Build(*model, policy, AllSparse(1));
-  const std::string path = test_models::TempPath(".acs.pt");
-  EXPECT_GT(b.rt.CountNodes("mkldnn_prepacked::conv2d_run"), 0);
-  ASSERT_TRUE(b.rt.Save(path).ok());
-  torch::jit::Module loaded = torch::jit::load(path);
-  EXPECT_EQ(CountKind(loaded, kSparseConv2dOp), 1);
-  EXPECT_EQ(CountKind(loaded, "mkldnn_prepacked::conv2d_run") + CountKind(loaded, "prim::mkldnn_convolution") +
-                CountKind(loaded, "aten::to_mkldnn"),
-            0);
-  EXPECT_GT(CountKind(loaded, "aten::conv2d") + CountKind(loaded, "aten::_convolution"), 0);
-  const torch::Tensor x = torch::randn({2, 3, 16, 16});
-  StatusOr<torch::Tensor> expect = b.rt.Forward(x);
-  ASSERT_TRUE(expect.ok());
-  torch::NoGradGuard no_grad;
-  const torch::Tensor got = loaded.forward({x}).toTensor();
-  EXPECT_LE((got - *expect).abs().max().item<double>(), 1e-4 * std::max(1.0, expect->abs().max().item<double>()));
+  for (bool prepack : {true, false}) {
+    RuntimeOptions options = AllSparse(1);
+    options.prepack_dense = prepack;
+    Built b = Build(*model, policy, options);
+    const std::string path = test_models::TempPath(".acs.pt");
+    if (prepack) {
+      EXPECT_GT(b.rt.CountNodes("mkldnn_prepacked::conv2d_run"), 0);
+    } else if (b.rt.dense_optimized()) {
+      EXPECT_GT(b.rt.CountNodes("prim::mkldnn_convolution"), 0);
+    }
+    ASSERT_TRUE(b.rt.Save(path).ok());
+    torch::jit::Module loaded = torch::jit::load(path);
+    EXPECT_EQ(CountKind(loaded, kSparseConv2dOp), 1);
+    EXPECT_EQ(CountKind(loaded, "mkldnn_prepacked::conv2d_run") + CountKind(loaded, "prim::mkldnn_convolution") +
+                  CountKind(loaded, "aten::to_mkldnn"),
+              0);
+    EXPECT_GT(CountKind(loaded, "aten::conv2d") + CountKind(loaded, "aten::_convolution"), 0);
+    const torch::Tensor x = torch::randn({2, 3, 16, 16});
+    StatusOr<torch::Tensor> expect = b.rt.Forward(x);
+    ASSERT_TRUE(expect.ok());
+    torch::NoGradGuard no_grad;
+    const torch::Tensor got = loaded.forward({x}).toTensor();
+    EXPECT_LE((got - *expect).abs().max().item<double>(), 1e-4 * std::max(1.0, expect->abs().max().item<double>()))
+        << (prepack ? "prepacked" : "whole graph");
+  }
 }
 
 TEST(RuntimeSaveTest, SaveErrors) {

@@ -313,7 +313,9 @@ TEST(RuntimeTest, DenseConvolutionsRunPrepackedAsMeasured) {
   ASSERT_NE(model, nullptr);
   Policy policy;
   policy.layers["layer1.conv2"] = LayerConfig{0.9, Pattern::kBlock, 8};
-  Built b = Build(*model, policy, Threads(1));
+  RuntimeOptions options = Threads(1);
+  options.prepack_dense = true;
+  Built b = Build(*model, policy, options);
   EXPECT_EQ(b.rt.CountNodes(kSparseConv2dOp), 1);
   int dense_convs = 0, fused = 0;
   for (const LayerKernel& k : b.rt.layers()) {

@@ -21,7 +21,7 @@ try:
     import grpc
     import acs_client
     from acs_client import AcsError, Client
-    from server_util import Server, free_port
+    from server_util import start_server, free_port
 except ImportError as e:
     print(f"skipping: {e}")
     sys.exit(77)
@@ -32,12 +32,7 @@ SERVER = None  # the running server: address, data dir, processes
 
 def setUpModule():
     global SERVER
-    SERVER = Server(ARGS.server_bin, ARGS.worker_bin)
-    try:
-        SERVER.start()
-    except BaseException:
-        SERVER.stop()
-        raise
+    SERVER = start_server(ARGS)
 
 
 def tearDownModule():

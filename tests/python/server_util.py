@@ -68,3 +68,14 @@ class Server:
                 p.kill()
         self.log.close()
         self.tmp.cleanup()
+
+
+def start_server(args):
+    """A started Server for a test module (its setUpModule); stopped again if start fails."""
+    server = Server(args.server_bin, args.worker_bin)
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -54,7 +54,7 @@ TEST_F(HttpCampaignsTest, ListsAndGetsTheCallersRuns) {
   run.date = "2026-01-02";
   run.spec_hash = "h";
   run.spec_json = "{}";
-  run.cells = {{"a", "", "", ""}, {"b", "", "", ""}};
+  run.cells = {{"a", "", "", "", ""}, {"b", "", "", "", ""}};
   bool created = false;
   StatusOr<CampaignRunRecord> stored = store_->StartCampaignRun(run, &created);
   ASSERT_TRUE(stored.ok());

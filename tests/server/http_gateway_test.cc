@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "agents/agent_names.h"
+#include "core/policy.h"
 #include "core/sha256.h"
 #include "tests/server/scheduler_parts.h"
 
@@ -216,6 +218,73 @@ TEST_F(HttpGatewayTest, EventsReplayWithIdsAndResumeAfterLastEventId) {
 
   EXPECT_EQ(Get("/api/v1/jobs/" + id + "/events", alice_, {{"Last-Event-ID", "x"}})->status, 400);
   EXPECT_EQ(Get("/api/v1/jobs/" + id + "/events", bob_)->status, 404);
+}
+
+TEST_F(HttpGatewayTest, SearchSpaceNamesWhatSubmitChecks) {
+  httplib::Result r = Get("/api/v1/search-space", alice_);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json choices = json::parse(r->body);
+  EXPECT_EQ(choices["agents"].get<std::vector<std::string>>(), AgentNames());
+  EXPECT_EQ(choices["default_agent"], "amc");
+  EXPECT_EQ(choices["budget_kinds"].get<std::vector<std::string>>(), BudgetKinds());
+  EXPECT_EQ(choices["patterns"].get<std::vector<std::string>>(), PatternNames());
+  EXPECT_EQ(choices["precisions"].get<std::vector<std::string>>(), PrecisionNames());
+  EXPECT_EQ(choices["defaults"]["patterns"], json({"channel", "block"}));
+  EXPECT_EQ(choices["defaults"]["precisions"], json({"fp32", "int8"}));
+  EXPECT_EQ(choices["defaults"]["block_sizes"], json({4, 8}));
+  EXPECT_EQ(Get("/api/v1/search-space", "")->status, 401);
+  EXPECT_EQ(Get("/api/v1/search-space", worker_)->status, 403);
+
+  // Submit refuses what the list does not hold, naming what it holds.
+  httplib::Headers auth = {{"Authorization", "Bearer " + alice_}};
+  httplib::Result agent = Client().Post("/api/v1/jobs", auth, R"({"agent": "dqn"})", "application/json");
+  ASSERT_EQ(agent->status, 400) << agent->body;
+  const std::string said = json::parse(agent->body)["error"]["message"];
+  for (const std::string& a : AgentNames()) EXPECT_NE(said.find(a), std::string::npos) << said;
+  httplib::Result budget = Client().Post("/api/v1/jobs", auth, R"({"agent": "random", "budget": {"kind": "energy"}})",
+                                         "application/json");
+  ASSERT_EQ(budget->status, 400) << budget->body;
+  const std::string kinds = json::parse(budget->body)["error"]["message"];
+  for (const std::string& k : BudgetKinds()) EXPECT_NE(kinds.find(k), std::string::npos) << kinds;
+}
+
+TEST_F(HttpGatewayTest, VerifiedEventsCarryTheMeasurementAndItsText) {
+  const std::string id = StoredJob("alice", kJobSucceeded);
+  ASSERT_TRUE(store_
+                  ->AddEvent(id, kEventVerified,
+                             R"({"rank": 0, "run": 1, "policy_hash": "abc", "accuracy": 0.9, "predicted_us": 90,
+                                 "dense_predicted_us": 180, "measured_us": 80, "dense_measured_us": 200,
+                                 "stock_us": 100, "acs_file_us": 85, "error": ""})")
+                  .ok());
+  ASSERT_TRUE(store_->AddEvent(id, kEventVerified, R"({"rank": 1, "error": "the worker died"})").ok());
+  ASSERT_TRUE(store_->AddEvent(id, kEventState, R"({"state": "succeeded"})").ok());
+  std::vector<SseEvent> events = ParseSse(Get("/api/v1/jobs/" + id + "/events", alice_)->body);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].event, "verified");
+  const json v = events[0].data["verification"];
+  EXPECT_EQ(v["rank"], 0);
+  EXPECT_EQ(v["run"], 1);
+  EXPECT_EQ(v["policy_hash"], "abc");
+  EXPECT_DOUBLE_EQ(v["accuracy"].get<double>(), 0.9);
+  EXPECT_DOUBLE_EQ(v["predicted_latency_us"].get<double>(), 90);
+  EXPECT_DOUBLE_EQ(v["dense_predicted_latency_us"].get<double>(), 180);
+  EXPECT_DOUBLE_EQ(v["measured_latency_us"].get<double>(), 80);
+  EXPECT_DOUBLE_EQ(v["dense_measured_latency_us"].get<double>(), 200);
+  EXPECT_DOUBLE_EQ(v["stock_measured_latency_us"].get<double>(), 100);
+  EXPECT_DOUBLE_EQ(v["acs_file_measured_latency_us"].get<double>(), 85);
+  EXPECT_DOUBLE_EQ(v["measured_speedup"].get<double>(), 2.5);
+  EXPECT_DOUBLE_EQ(v["predicted_speedup"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(v["prediction_error"].get<double>(), 0.125);
+  // The text the CLI prints stays.
+  EXPECT_EQ(events[0].data["message"],
+            "policy #1 (run 2) abc: measured 80 us (dense 200 us), predicted 90 us; compressed.pt in stock PyTorch "
+            "100 us; compressed.acs.pt 85 us");
+  const json failed = events[1].data["verification"];
+  EXPECT_EQ(failed["rank"], 1);
+  EXPECT_EQ(failed["error"], "the worker died");
+  EXPECT_DOUBLE_EQ(failed["measured_speedup"].get<double>(), 0);  // unknown, never a made-up figure
+  EXPECT_FALSE(events[2].data.contains("verification"));           // only VERIFIED events have one
 }
 
 // A stream of `token` on `path` in a thread of its own, open until Close().

@@ -22,6 +22,7 @@
 #include "core/tar.h"
 #include "jobs_fixture.h"
 #include "proto/farm.grpc.pb.h"
+#include "robustness_fixture.h"
 
 namespace {
 
@@ -30,31 +31,7 @@ namespace v1 = acs::v1;
 using acs::test_jobs::ReadBytes;
 using acs::test_jobs::States;
 
-class RobustnessTest : public acs::test_jobs::JobsServerTest {
- protected:
-  std::string DirPrefix() const override { return "acs_robust_it_"; }
-
-  // Uploads a test model as `token`; its sha256.
-  std::string UploadModel(const std::string& name, const std::string& token) {
-    const std::string path = acs::test_models::BuildTestModel(name, 5);
-    EXPECT_FALSE(path.empty()) << name;
-    v1::UploadReply reply;
-    grpc::Status s = Upload(ReadBytes(path), &reply, token);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return reply.sha256();
-  }
-  v1::Job SubmitOk(const v1::SubmitJobRequest& r, const std::string& token) {
-    v1::Job job;
-    grpc::Status s = Submit(r, &job, token);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return job;
-  }
-  // The job's final state once its events end.
-  std::string FinalState(const std::string& id, const std::string& token) {
-    const std::vector<std::string> states = States(Watch(id, token));
-    return states.empty() ? "" : states.back();
-  }
-};
+using acs::test_robustness::RobustnessTest;
 
 TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   auto server = StartServer("server.log", {"--max-jobs", "3", "--job-memory-mb", "4096", "--job-wall-seconds", "45",

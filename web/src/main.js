@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
 import { getToken, setToken } from './api.js';
 import { hrefOf, navigate, useRoute } from './route.js';
+import { CampaignRunPage, CampaignsPage } from './pages/campaigns.js';
 import { ComparePage } from './pages/compare.js';
 import { FleetPage } from './pages/fleet.js';
 import { JobPage } from './pages/job.js';
@@ -29,6 +30,7 @@ function useDarkMode() {
 
 const PAGES = {
   jobs: JobsPage, job: JobPage, compare: ComparePage, fleet: FleetPage, predictors: PredictorsPage, submit: SubmitPage,
+  campaigns: CampaignsPage, campaign: CampaignRunPage,
 };
 
 function App() {
@@ -53,7 +55,7 @@ function App() {
   return html`<div class="app">
     <header>
       <a class="brand" href=${hrefOf('jobs')}>acs</a>
-      <nav>${link('jobs', 'Jobs')}${link('fleet', 'Fleet')}${link('predictors', 'Predictors')}${link('submit', 'Submit')}</nav>
+      <nav>${link('jobs', 'Jobs')}${link('fleet', 'Fleet')}${link('predictors', 'Predictors')}${link('campaigns', 'Campaigns')}${link('submit', 'Submit')}</nav>
       <span class="grow"></span>
       <button class="small" onClick=${toggleDark} title="dark mode" data-testid="dark-toggle">${dark ? 'light' : 'dark'}</button>
       ${getToken() ? html`<button class="small" onClick=${signOut}>sign out</button>`

@@ -1,6 +1,7 @@
 // Hash routes with their filters and selections in the URL, so a link shows what its sender
 // saw: #/jobs?state=SEARCHING&q=amc&sort=created&desc=1, #/job/ID?tab=policy, #/fleet,
-// #/compare?ids=A,B, #/predictors?class=C, #/submit, #/login.
+// #/compare?ids=A,B, #/predictors?class=C, #/campaigns?campaign=NAME, #/campaign/RUN, #/submit,
+// #/login.
 import { useEffect, useState } from 'preact/hooks';
 
 export function parseHash(hash = location.hash) {

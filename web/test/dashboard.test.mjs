@@ -3,7 +3,8 @@
 // is checked on what it shows (DOM contents), not only that it loads; screenshots go to
 // $ACS_TEST_ARTIFACTS. Started by run.mjs, which checks what is needed (exit 77 otherwise).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -83,6 +84,32 @@ test('a wrong token is refused with a visible message; the right one signs in', 
   assert.equal(await page.evaluate(() => localStorage.getItem('acs.token')), stack.token);
 });
 
+test('the submit form offers the names the server checks (GET /api/v1/search-space)', async () => {
+  const choices = await stack.api('/api/v1/search-space');
+  assert.ok(choices.agents.includes('random') && choices.budget_kinds.includes('flops'), JSON.stringify(choices));
+  await page.goto(`${stack.base}/#/submit`);
+  await page.waitForSelector('[data-testid=submit-form]');
+  const options = (name) => page.$$eval(`select[name=${name}] option`, (os) => os.map((o) => o.value));
+  assert.deepEqual(await options('agent'), choices.agents);
+  assert.deepEqual(await options('budget'), choices.budget_kinds);
+  assert.equal(await page.inputValue('select[name=agent]'), choices.default_agent);
+  const checks = (testid) => page.$$eval(`[data-testid=${testid}] label.check`, (ls) => ls.map((l) => l.textContent.trim()));
+  assert.deepEqual(await checks('patterns'), choices.patterns);
+  assert.deepEqual(await checks('precisions'), choices.precisions);
+  // What an empty choice means, as the server said it.
+  assert.match(await page.textContent('[data-testid=patterns]'), new RegExp(choices.defaults.patterns.join(', ')));
+});
+
+// The events of a job's stream that has ended (the SSE body read to its end).
+async function eventsOf(id) {
+  const res = await fetch(`${stack.base}/api/v1/jobs/${id}/events`, { headers: { Authorization: `Bearer ${stack.token}` } });
+  const text = await res.text();
+  return text.split('\n\n').map((block) => {
+    const data = block.split('\n').find((l) => l.startsWith('data: '));
+    return data ? JSON.parse(data.slice(6)) : null;
+  }).filter(Boolean);
+}
+
 let cancelledId = '';
 test('a job submitted from the form: its curve grows while it runs, and cancel ends it', LONG, async () => {
   await page.goto(`${stack.base}/#/submit`);
@@ -154,18 +181,50 @@ test('a job to its end: the jobs table, its curve, policy, verification and arti
   await page.check(`[data-testid=jobs-table] tr[data-key="${cancelledId}"] input[type=checkbox]`);
   await page.click('[data-testid=compare-link]');
   await page.waitForFunction(() => document.querySelector('[data-testid=compare-table]')?.dataset.rows === '2');
-  assert.equal(Number(await page.getAttribute('[data-testid=compare-curves]', 'data-points')), job.episodes_done);
+  // The curves load after the table: wait for them rather than read them once.
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=compare-curves]')?.dataset.points) === n,
+    job.episodes_done);
   assert.ok(await rows('compare-policies') >= 1, 'compared policy rows');
   await shot('compare');
 
   await page.goto(`${stack.base}/#/job/${job.id}`);
   await page.waitForSelector('[data-testid=verification-table]');
-  assert.equal(await points(), job.episodes_done);
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=curve]')?.dataset.points) === n,
+    job.episodes_done);
   assert.match(await page.textContent('[data-testid=curve-count]'), new RegExp(`${job.episodes_done} episodes`));
   await page.waitForSelector('[data-testid=policy-table]');
   assert.ok(await rows('policy-table') >= 1, 'policy rows');
   assert.match(await page.textContent('[data-testid=policy-table]'), /channel|block|int8|unstructured/);
+  // Every layer of the model (two convolutions and the linear layer) with its FLOPs dense and
+  // as compressed, from report.json's "layers"; a FLOPs job has no predicted latency per layer.
+  const reportJson = await stack.api(`/api/v1/jobs/${job.id}/artifacts/report.json`);
+  assert.equal(reportJson.layers.length, 3);
+  // The table shows the policy first and every layer once report.json has loaded.
+  await page.waitForFunction((n) => Number(document.querySelector('[data-testid=policy-table]')?.dataset.rows) === n,
+    reportJson.layers.length);
+  const policyText = await page.textContent('[data-testid=policy-table]');
+  assert.match(policyText, /FLOPs dense.*FLOPs compressed.*FLOPs kept/s);
+  for (const l of reportJson.layers) {
+    assert.match(policyText, new RegExp(l.name.replace('.', '\\.')));
+    assert.ok(l.flops <= l.flops_dense && l.flops_dense > 0, JSON.stringify(l));
+    assert.equal(l.predicted_us, undefined);
+  }
+  assert.ok(reportJson.layers.reduce((a, l) => a + l.flops, 0) <= 0.5 * reportJson.layers.reduce((a, l) => a + l.flops_dense, 0) * 1.0001,
+    'the exported policy holds the FLOPs budget layer by layer');
+  assert.match(await page.textContent('[data-testid=policy-note]'), /not a latency budget/);
   assert.ok(await rows('verification-table') >= 1, 'verification rows');
+  // VERIFIED events carry the measurement as numbers beside their text.
+  const verified = (await eventsOf(job.id)).filter((e) => e.kind === 'VERIFIED');
+  assert.ok(verified.length >= 1, 'VERIFIED events');
+  for (const e of verified) {
+    const v = e.verification;
+    assert.ok(v && typeof v.measured_latency_us === 'number', JSON.stringify(e));
+    if (!v.error) {
+      assert.ok(v.measured_latency_us > 0 && v.dense_measured_latency_us > 0, JSON.stringify(v));
+      assert.ok(Math.abs(v.measured_speedup - v.dense_measured_latency_us / v.measured_latency_us) < 1e-9);
+      assert.match(e.message, new RegExp(`measured ${Math.round(v.measured_latency_us)} us`));
+    }
+  }
   assert.match(await page.textContent('[data-testid=verification-table]'), /#1 [0-9a-f]+.*µs/s);
   assert.match(await page.textContent('[data-testid=budget-verdict]'), /flops budget 0\.50x held/);
   assert.match(await page.textContent('[data-testid=job-log]'), /SUCCEEDED/);
@@ -196,6 +255,53 @@ test('predictors shows the device class and says why it has no evaluation', asyn
   // A FLOPs job measures no kernels: the evaluation's refusal is shown as the server said it.
   await page.waitForSelector('[data-testid=evaluation-error], [data-testid=evaluation-table]');
   await shot('predictors');
+});
+
+test('campaigns: a run made by `acs campaign run`, listed and shown with its cells', LONG, async () => {
+  const spec = path.join(env.ACS_TEST_ARTIFACTS, 'web-campaign.json');
+  writeFileSync(spec, JSON.stringify({ name: 'web-nightly', models: [{ name: 'small', path: env.ACS_TEST_MODEL,
+    input: [1, 1, 28, 28], data: 'name:fashion-mnist' }], device_classes: [stack.deviceClass], budgets: ['flops=0.5x'],
+  agents: ['random'], episodes: 3, top_k: 1 }));
+  // Run without blocking the event loop (the HTTP client's idle connections must see the
+  // server close them).
+  const ran = await new Promise((resolve, reject) => {
+    const p = spawn(env.ACS_CLI_BIN, ['campaign', 'run', spec, '--server', stack.grpc, '--token', stack.token,
+      '--date', '2026-01-02', '--format', 'json', '--out', path.join(env.ACS_TEST_ARTIFACTS, 'web-campaign-report.json')],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('exit', (status) => resolve({ status, stderr }));
+  });
+  assert.ok([0, 4].includes(ran.status), `acs campaign run: ${ran.status} ${ran.stderr}`);
+  const { runs } = await stack.api('/api/v1/campaigns/runs');
+  assert.equal(runs.length, 1);
+  const run = await stack.api(`/api/v1/campaigns/runs/${runs[0].id}`);
+
+  await page.goto(`${stack.base}/#/jobs`);
+  await page.click('nav a:has-text("Campaigns")');
+  await page.waitForFunction(() => document.querySelector('[data-testid=runs-table]')?.dataset.rows === '1');
+  const listed = await page.textContent('[data-testid=runs-table]');
+  assert.match(listed, /2026-01-02\s*web-nightly/);
+  await page.click('[data-testid=runs-table] a:has-text("2026-01-02")');
+  await page.waitForFunction(() => document.querySelector('[data-testid=cells-table]')?.dataset.rows === '1');
+  const cell = run.cells[0];
+  const cells = await page.textContent('[data-testid=cells-table]');
+  assert.ok(cells.includes(cell.key), cells);
+  assert.ok(cells.includes(cell.job_id), cells);
+  assert.match(cells, new RegExp(cell.state));
+  const summary = await page.textContent('[data-testid=run-summary]');
+  assert.match(summary, cell.state === 'SUCCEEDED' ? /1 of 1 cells succeeded/ : /0 of 1 cells succeeded, 1 failed/);
+  // The job's measured speedup shows once its job was read.
+  const cellJob = await stack.api(`/api/v1/jobs/${cell.job_id}`);
+  if (cellJob.best_measured_latency_us > 0) {
+    const x = (cellJob.dense_measured_latency_us / cellJob.best_measured_latency_us).toFixed(2);
+    await page.waitForFunction((t) => document.querySelector('[data-testid=cells-table]').textContent.includes(t), `${x}x`);
+  }
+  await shot('campaign');
+  // A filter on another campaign's name, in the URL, shows none.
+  await page.goto(`${stack.base}/#/campaigns?campaign=other`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=runs-table]')?.dataset.rows === '0');
 });
 
 test('dark mode stays on across a reload', async () => {

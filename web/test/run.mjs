@@ -1,7 +1,7 @@
 // Runs the browser test (dashboard.test.mjs) under `node --test`, or exits 77 (ctest's
 // skip) saying why when something it needs is missing: web/node_modules (npm ci),
 // /usr/bin/chromium, the bundled dashboard, or Python's torch for the test's tiny model.
-// usage: node run.mjs --server-bin B --worker-bin W --web-root DIR --artifacts DIR
+// usage: node run.mjs --server-bin B --worker-bin W --cli-bin ACS --web-root DIR --artifacts DIR
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -48,6 +48,7 @@ const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', pa
     ...process.env,
     ACS_SERVER_BIN: arg('server-bin'),
     ACS_WORKER_BIN: arg('worker-bin'),
+    ACS_CLI_BIN: arg('cli-bin'),
     ACS_WEB_ROOT: webRoot,
     ACS_TEST_MODEL: model,
     ACS_TEST_ARTIFACTS: artifacts,

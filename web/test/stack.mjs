@@ -53,6 +53,7 @@ export class Stack {
     if (worker.status !== 0) throw new Error(`acs-server token: ${worker.stderr}`);
     this.workerToken = worker.stdout.trim();
     const grpc = `127.0.0.1:${await freePort()}`;
+    this.grpc = grpc;
     this.httpPort = await freePort();
     this.base = `http://127.0.0.1:${this.httpPort}`;
     this.log = path.join(this.dir, 'server.log');

@@ -5,11 +5,13 @@ the server answers with an error. A Client is thread-safe, like the gRPC channel
 """
 
 import hashlib
+import json
 import os
 import re
 import sys
 import tarfile
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -402,3 +404,63 @@ class Client:
 
     def predictor_status(self, device_class):
         return self._unary(self._stub.GetPredictorStatus, pb.PredictorStatusRequest(device_class=device_class))
+
+    # -- nightly campaign runs (docs/campaigns.md) ---------------------------------------
+
+    def start_campaign_run(self, campaign, date, spec_hash, spec_json, cell_keys):
+        """Creates the caller's run of `campaign` on `date` (YYYY-MM-DD) with one cell per key,
+        or returns the stored one (created_now False) -> CampaignRun. FAILED_PRECONDITION when
+        the date ran another spec hash."""
+        return self._unary(self._stub.StartCampaignRun,
+                           pb.StartCampaignRunRequest(campaign=campaign, date=date, spec_hash=spec_hash,
+                                                      spec_json=spec_json, cell_keys=list(cell_keys)))
+
+    def campaign_run(self, run_id=None, campaign=None, date=None):
+        """A run with its spec and cells, by id or by campaign and date -> CampaignRun."""
+        if not run_id and not (campaign and date):
+            raise ValueError("pass run_id, or campaign and date")
+        return self._unary(self._stub.GetCampaignRun,
+                           pb.GetCampaignRunRequest(id=run_id or "", campaign=campaign or "", date=date or ""))
+
+    def campaign_runs(self, campaign=None, before_date=None, page_size=0):
+        """Runs (without their specs), newest date first -> list of CampaignRun."""
+        reply = self._unary(self._stub.ListCampaignRuns,
+                            pb.ListCampaignRunsRequest(campaign=campaign or "", before_date=before_date or "",
+                                                       page_size=page_size))
+        return list(reply.runs)
+
+    def record_campaign_cell(self, run, key, job="", note="", remeasure=None):
+        """Records a cell's job (refused when it holds another), note and re-measurement (a
+        dict, stored as JSON; None keeps the cell's) -> CampaignRun."""
+        run_id = run if isinstance(run, str) else run.id
+        return self._unary(self._stub.RecordCampaignCell,
+                           pb.RecordCampaignCellRequest(run_id=run_id, key=key, job_id=_job_id(job) if job else "",
+                                                        note=note,
+                                                        remeasure_json=json.dumps(remeasure) if remeasure else ""))
+
+    def remeasure_job(self, job, runs=0, task_ids=None, cancel=False):
+        """Measures an ended job's exported policy again on workers of its class: without
+        task_ids queues `runs` tasks (0: 3); with them, reads them (cancel: fails the open
+        ones) -> RemeasureJobReply (device_class, runs, done)."""
+        return self._unary(self._stub.RemeasureJob,
+                           pb.RemeasureJobRequest(id=_job_id(job), runs=runs, task_ids=list(task_ids or []),
+                                                  cancel=cancel))
+
+    def wait_remeasure(self, job, runs=0, timeout=600.0, poll=1.0):
+        """remeasure_job, then polled until every run ended or `timeout` seconds passed (the
+        open ones then cancelled) -> RemeasureJobReply."""
+        reply = self.remeasure_job(job, runs=runs)
+        ids = [r.task_id for r in reply.runs]
+        deadline = time.monotonic() + timeout
+        while not reply.done:
+            if time.monotonic() >= deadline:
+                return self.remeasure_job(job, task_ids=ids, cancel=True)
+            time.sleep(poll)
+            reply = self.remeasure_job(job, task_ids=ids)
+        return reply
+
+    @staticmethod
+    def campaign_environment(run):
+        """What the server stored with a run when it created it (versions, predictors,
+        workers) -> dict; {} for runs of older servers."""
+        return json.loads(run.environment_json) if run.environment_json else {}

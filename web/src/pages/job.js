@@ -10,20 +10,21 @@ import {
   DASH, TERMINAL, budgetText, measuredSpeedup, pct, predictedSpeedup, speedup, stateClass, time, us,
 } from '../format.js';
 import { CurveChart, ParetoChart } from './job_charts.js';
-import { Artifacts, BudgetVerdict, PolicyTable, VerificationTable } from './job_sections.js';
+import { Artifacts, BudgetVerdict, PolicyTable, VerificationTable, verificationRow } from './job_sections.js';
 
 const html = htm.bind(h);
 const FLUSH_MS = 250;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Follows the job's events; returns {job, points, log, error}.
+// Follows the job's events; returns {job, points, verified, log, error} (verified: the
+// VERIFIED events' structured measurements as verification rows).
 function useJobEvents(id) {
-  const [view, setView] = useState({ job: null, points: [], log: [], error: '' });
+  const [view, setView] = useState({ job: null, points: [], verified: [], log: [], error: '' });
   useEffect(() => {
     const abort = new AbortController();
-    let job = null, points = [], log = [], error = '', dirty = true;
+    let job = null, points = [], verified = [], log = [], error = '', dirty = true;
     const flush = () => {
-      if (dirty) setView({ job, points: [...points], log: [...log], error });
+      if (dirty) setView({ job, points: [...points], verified: [...verified], log: [...log], error });
       dirty = false;
     };
     const timer = setInterval(flush, FLUSH_MS);
@@ -34,6 +35,7 @@ function useJobEvents(id) {
         points.push({ n: points.length + 1, episode: event.episode, reward: event.reward, accuracy: event.accuracy,
           cost_ratio: event.cost_ratio });
       } else {
+        if (kind === 'verified' && event.verification) verified.push(verificationRow(event.verification, seq));
         log.push({ seq, kind, state: event.state, message: event.message, time: event.time_ms });
       }
     };
@@ -117,7 +119,7 @@ function RawReport({ report }) {
 }
 
 export function JobPage({ route }) {
-  const { job, points, log, error } = useJobEvents(route.id);
+  const { job, points, verified, log, error } = useJobEvents(route.id);
   const { report, policy } = useArtifactsJson(job);
   const [actionError, setActionError] = useState('');
   if (!job) {
@@ -139,8 +141,8 @@ export function JobPage({ route }) {
     <h2>Reward and accuracy per episode <span class="muted" data-testid="curve-count">${points.length} episodes</span></h2>
     <${CurveChart} points=${points} budget=${job.request.budget} />
     ${report && html`<h2>Pareto front</h2><${ParetoChart} report=${report} />`}
-    ${policy && html`<${PolicyTable} policy=${policy} />`}
-    ${report && html`<${VerificationTable} report=${report} />`}
+    ${policy && html`<${PolicyTable} policy=${policy} report=${report} />`}
+    ${(report || verified.length > 0) && html`<${VerificationTable} report=${report} live=${verified} />`}
     ${report && html`<${RawReport} report=${report} />`}
     <h2>Artifacts</h2>
     <${Artifacts} job=${job} onError=${(e) => setActionError(e.message)} />

@@ -44,15 +44,49 @@ export function BudgetVerdict({ job, report }) {
 
 const valueText = (v) => (Array.isArray(v) ? v.join('x') : typeof v === 'number' ? num(v, 3) : String(v));
 
-// policy: policy.json ({version, layers: {INDEX: {pattern, sparsity, precision, ...}}}).
-export function PolicyTable({ policy }) {
-  const layers = Object.entries(policy.layers || {}).sort((a, b) => Number(a[0]) - Number(b[0]))
-    .map(([layer, spec]) => ({ layer: Number(layer), ...spec }));
-  const keys = [...new Set(layers.flatMap((l) => Object.keys(l)).filter((k) => k !== 'layer'))];
-  const columns = [{ key: 'layer', label: 'layer', num: true },
-    ...keys.map((k) => ({ key: k, label: k, num: k === 'sparsity', value: (r) => (r[k] === undefined ? '' : valueText(r[k])) }))];
+const flopsText = (x) => (Number.isFinite(x) ? (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : String(Math.round(x))) : DASH);
+
+// policy: policy.json ({version, layers: {NAME: {pattern, sparsity, precision, ...}}});
+// report: report.json, whose "layers" (every layer in the model's order) carry FLOPs dense
+// and as compressed and, for latency budgets, the predicted latency of each.
+export function policyRows(policy, report) {
+  const specs = (policy && policy.layers) || {};
+  const costs = (report && report.layers) || [];
+  if (!costs.length) {
+    return Object.entries(specs).map(([layer, spec]) => ({ layer, ...spec }));
+  }
+  return costs.map((c) => ({ layer: c.name, ...(specs[c.name] || {}), type: c.type, flops_dense: c.flops_dense,
+    flops: c.flops, predicted_us: c.predicted_us, dense_predicted_us: c.dense_predicted_us, listed: !!specs[c.name] }));
+}
+
+const COST_KEYS = new Set(['layer', 'type', 'flops_dense', 'flops', 'predicted_us', 'dense_predicted_us', 'listed']);
+
+export function PolicyTable({ policy, report }) {
+  const layers = policyRows(policy, report);
+  const keys = [...new Set(layers.flatMap((l) => Object.keys(l)).filter((k) => !COST_KEYS.has(k)))];
+  const hasCosts = layers.some((l) => l.flops_dense !== undefined);
+  const hasLatency = layers.some((l) => l.predicted_us !== undefined);
+  const columns = [{ key: 'layer', label: 'layer' },
+    ...(hasCosts ? [{ key: 'type', label: 'type' }] : []),
+    ...keys.map((k) => ({ key: k, label: k, num: k === 'sparsity',
+      value: (r) => (r[k] === undefined ? (hasCosts && !r.listed && k === 'pattern' ? 'dense' : '') : valueText(r[k])) })),
+    ...(hasCosts ? [
+      { key: 'flops_dense', label: 'FLOPs dense', num: true, cell: (r) => flopsText(r.flops_dense) },
+      { key: 'flops', label: 'FLOPs compressed', num: true, cell: (r) => flopsText(r.flops) },
+      { key: 'flops_ratio', label: 'FLOPs kept', num: true, value: (r) => ratio(r.flops, r.flops_dense),
+        cell: (r) => (r.flops_dense > 0 ? `${(100 * r.flops / r.flops_dense).toFixed(1)}%` : DASH) },
+    ] : []),
+    ...(hasLatency ? [
+      { key: 'dense_predicted_us', label: 'predicted dense', num: true, cell: (r) => us(r.dense_predicted_us) },
+      { key: 'predicted_us', label: 'predicted', num: true, cell: (r) => us(r.predicted_us) },
+      { key: 'predicted_speedup', label: 'predicted speedup', num: true,
+        value: (r) => ratio(r.dense_predicted_us, r.predicted_us), cell: (r) => speedup(ratio(r.dense_predicted_us, r.predicted_us)) },
+    ] : [])];
+  const note = !hasCosts ? 'layers not listed stay dense fp32'
+    : hasLatency ? 'every layer; FLOPs and latency predicted per sample by the job\'s calibrated predictor (the model\'s overhead outside its layers not included)'
+      : 'every layer; no predicted latency: the budget is not a latency budget';
   return html`<div>
-    <div class="toolbar"><h2>Policy per layer</h2><span class="muted">layers not listed stay dense fp32</span>
+    <div class="toolbar"><h2>Policy per layer</h2><span class="muted" data-testid="policy-note">${note}</span>
       <span class="grow"></span><${CsvButton} columns=${columns} rows=${layers} name="policy" /></div>
     <${DataTable} columns=${columns} rows=${layers} rowKey=${(r) => r.layer} testid="policy-table"
       empty="every layer dense fp32" maxHeight=${400} />
@@ -76,11 +110,22 @@ const verificationColumns = [
   { key: 'error', label: 'error' },
 ];
 
-export function VerificationTable({ report }) {
-  const rows = report.verification || [];
+// A VERIFIED event's structured measurement (JobEvent.verification) as a row of the table,
+// named as report.json's "verification" names them.
+export function verificationRow(v, seq) {
+  return { rank: v.rank, run: v.run, policy_hash: v.policy_hash, accuracy: v.accuracy, predicted_us: v.predicted_latency_us,
+    measured_us: v.measured_latency_us, dense_measured_us: v.dense_measured_latency_us,
+    stock_us: v.stock_measured_latency_us, acs_file_us: v.acs_file_measured_latency_us, error: v.error, task_id: `event-${seq}` };
+}
+
+// rows: report.json's verification once the job wrote it, else the VERIFIED events so far.
+export function VerificationTable({ report, live = [] }) {
+  const fromReport = report && Array.isArray(report.verification);
+  const rows = fromReport ? report.verification : live;
+  const where = (report && report.verification_device_class) || 'a worker';
   return html`<div>
-    <div class="toolbar"><h2>Verification on ${report.verification_device_class || 'a worker'}</h2>
-      <span class="muted">predicted vs measured, per policy and run</span><span class="grow"></span>
+    <div class="toolbar"><h2>Verification on ${where}</h2>
+      <span class="muted">predicted vs measured, per policy and run${fromReport ? '' : ' (as measured so far)'}</span><span class="grow"></span>
       <${CsvButton} columns=${verificationColumns} rows=${rows} name="verification" /></div>
     <${DataTable} columns=${verificationColumns} rows=${rows} rowKey=${(v) => `${v.rank}-${v.run}-${v.task_id}`}
       testid="verification-table" empty="no policy was measured" maxHeight=${400} />

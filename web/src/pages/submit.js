@@ -2,19 +2,31 @@
 // uploaded first, then the SubmitJobRequest names their sha256; the server validates the
 // request and answers its error, shown as it is.
 import { h } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
 import { api } from '../api.js';
 import { navigate } from '../route.js';
 import { classesOf, useDevices } from './fleet.js';
 
 const html = htm.bind(h);
-// As the API documents them (proto/acs.proto: Budget.kind, SubmitJobRequest.agent,
-// SearchSpace.patterns and precisions).
-const BUDGETS = ['latency', 'flops', 'params', 'bytes'];
-const AGENTS = ['amc', 'agmc', 'random', 'evo', 'uniform'];
-const PATTERNS = ['channel', 'block', 'unstructured', 'nm'];
-const PRECISIONS = ['fp32', 'bf16', 'int8', 'int4w'];
+
+// The names the server accepts (GET /api/v1/search-space: agents, budget kinds, patterns,
+// precisions and the default space), as it checks a submitted request.
+function useChoices() {
+  const [state, setState] = useState({ choices: null, error: '' });
+  useEffect(() => {
+    let live = true;
+    api('/api/v1/search-space').then((choices) => live && setState({ choices, error: '' }))
+      .catch((e) => live && setState({ choices: null, error: e.message }));
+    return () => { live = false; };
+  }, []);
+  return state;
+}
+
+const defaultsText = (choices, key) => {
+  const names = (choices.defaults || {})[key] || [];
+  return names.length ? `the server's default, ${names.join(', ')}` : "the server's default";
+};
 
 async function upload(kind, file) {
   const reply = await api(`/api/v1/uploads/${kind}`, { method: 'POST', body: file });
@@ -28,10 +40,19 @@ function parseShape(text) {
 }
 
 export function SubmitPage() {
+  const { choices, error } = useChoices();
+  if (!choices) {
+    return html`<section><h1>Submit a job</h1>${error ? html`<p class="error" role="alert">the search space: ${error}</p>`
+      : html`<p>loading…</p>`}</section>`;
+  }
+  return html`<${SubmitForm} choices=${choices} />`;
+}
+
+function SubmitForm({ choices }) {
   const { devices } = useDevices(0);
   const classes = classesOf(devices || []).map((c) => c.device_class);
-  const [form, setForm] = useState({ shape: '1x1x28x28', dataset: 'fashion-mnist', testDataset: '', budget: 'latency',
-    ratio: '0.5', agent: 'amc', episodes: '', deviceClass: '', topK: '', fineTune: false, patterns: [], precisions: [] });
+  const [form, setForm] = useState({ shape: '1x1x28x28', dataset: 'fashion-mnist', testDataset: '', budget: choices.budget_kinds[0],
+    ratio: '0.5', agent: choices.default_agent || choices.agents[0], episodes: '', deviceClass: '', topK: '', fineTune: false, patterns: [], precisions: [] });
   const [files, setFiles] = useState({ model: null, data: null });
   const [status, setStatus] = useState({ busy: false, error: '', step: '' });
   const set = (key) => (e) => setForm({ ...form, [key]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
@@ -81,16 +102,16 @@ export function SubmitPage() {
         onChange=${(e) => setFiles({ ...files, data: e.currentTarget.files[0] || null })} /></label>
       <label>test set the server knows (optional) <input name="test" value=${form.testDataset} onInput=${set('testDataset')} /></label>
       <label>budget <select name="budget" value=${form.budget} onChange=${set('budget')}>
-        ${BUDGETS.map((b) => html`<option value=${b}>${b}</option>`)}</select>
+        ${choices.budget_kinds.map((b) => html`<option value=${b}>${b}</option>`)}</select>
         <input name="ratio" class="short" value=${form.ratio} onInput=${set('ratio')} /> x of the dense model</label>
       <label>agent <select name="agent" value=${form.agent} onChange=${set('agent')}>
-        ${AGENTS.map((a) => html`<option value=${a}>${a}</option>`)}</select></label>
+        ${choices.agents.map((a) => html`<option value=${a}>${a}</option>`)}</select></label>
       <label>episodes <input name="episodes" class="short" placeholder="server default" value=${form.episodes} onInput=${set('episodes')} /></label>
       <label>device class <select name="device_class" value=${form.deviceClass || classes[0] || ''} onChange=${set('deviceClass')}>
         ${classes.map((c) => html`<option value=${c}>${c}</option>`)}</select></label>
       <label>policies verified on a worker <input name="top_k" class="short" placeholder="3" value=${form.topK} onInput=${set('topK')} /></label>
-      <div class="field">patterns (none: the server's default) ${checks('patterns', PATTERNS)}</div>
-      <div class="field">precisions (none: the server's default) ${checks('precisions', PRECISIONS)}</div>
+      <div class="field" data-testid="patterns">patterns (none: ${defaultsText(choices, 'patterns')}) ${checks('patterns', choices.patterns)}</div>
+      <div class="field" data-testid="precisions">precisions (none: ${defaultsText(choices, 'precisions')}) ${checks('precisions', choices.precisions)}</div>
       <label class="check"><input type="checkbox" checked=${form.fineTune} onChange=${set('fineTune')} /> fine-tune the exported model</label>
       <div><button type="submit" disabled=${status.busy} data-testid="submit-button">Submit</button>
         <span class="muted">${status.step}</span></div>

@@ -1,0 +1,347 @@
+// The server's side of the job channel (server/job_channel.h): each call of a child
+// checked against the job the server started it for, then applied.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+
+#include "core/kernel_spec.h"
+#include "server/job_channel.h"
+#include "server/job_channel_codec.h"
+
+namespace acs::server {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace channel;  // NOLINT(build/namespaces): the channel's encoding, internal to its sources
+
+namespace {
+
+// An answer frame's map: the operation's status, and its value when it succeeded.
+json Answer(const Status& s, json value = json()) {
+  json a = {{"code", static_cast<int>(s.code())}, {"message", s.message()}};
+  if (s.ok()) a["value"] = std::move(value);
+  return a;
+}
+
+bool IsKnownState(const std::string& s) {
+  for (const char* k : {kJobQueued, kJobPreparing, kJobSearching, kJobVerifying, kJobSucceeded, kJobBudgetNotMet,
+                        kJobFailed, kJobCancelled}) {
+    if (s == k) return true;
+  }
+  return false;
+}
+
+// The bytes of a regular file under `dir` (no symbolic link at its last component, nothing
+// outside dir by its resolved path), at most max_bytes.
+StatusOr<std::string> ReadOwnFile(const std::string& dir, const std::string& path, int64_t max_bytes) {
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(dir, ec);
+  const fs::path parent = fs::weakly_canonical(fs::path(path).parent_path(), ec);
+  const std::string r = root.string() + "/", p = parent.string() + "/";
+  if (ec || fs::path(path).is_relative() || p.compare(0, r.size(), r) != 0) {
+    throw Violation("the file '" + path + "' is not in the job's own directory");
+  }
+  const int fd = open((parent / fs::path(path).filename()).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw Violation("cannot open '" + path + "': " + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > max_bytes) {
+    close(fd);
+    throw Violation("'" + path + "' is not a regular file of at most " + std::to_string(max_bytes) + " bytes");
+  }
+  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  size_t at = 0;
+  while (at < bytes.size()) {
+    const ssize_t n = read(fd, bytes.data() + at, bytes.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    at += static_cast<size_t>(n);
+  }
+  close(fd);
+  bytes.resize(at);
+  return bytes;
+}
+
+// What a job's artifact may be at most (a compressed model and its runtime file).
+constexpr int64_t kMaxArtifactBytes = int64_t{4} << 30;
+// Blobs a child may read back over the channel (its report) at most.
+constexpr int64_t kMaxReadBlobBytes = 256 << 20;
+
+}  // namespace
+
+JobChannelServer::JobChannelServer(std::string job_id, JobRequest request, std::string job_dir, JobHost* host,
+                                   predictors::MeasurementStore* measurements, MeasurementCampaignOptions campaign)
+    : job_id_(std::move(job_id)),
+      request_(std::move(request)),
+      job_dir_(std::move(job_dir)),
+      host_(host),
+      measurements_(measurements),
+      campaign_(std::move(campaign)) {
+  for (const std::string* sha : {&request_.model_sha256, &request_.dataset_sha256, &request_.test_dataset_sha256}) {
+    if (!sha->empty()) readable_blobs_.insert(*sha);
+  }
+}
+
+void JobChannelServer::CheckOwnJob(const std::string& id) const {
+  if (job_id_.empty()) throw Violation("a model check has no job");
+  if (id != job_id_) throw Violation("it asked about job '" + id.substr(0, 64) + "', not its own " + job_id_);
+}
+
+StatusOr<std::string> JobChannelServer::Handle(const std::string& frame) {
+  if (frame.size() > kMaxChildMessageBytes) {
+    return Status::InvalidArgument("a message of " + std::to_string(frame.size()) + " bytes, past the limit of " +
+                                   std::to_string(kMaxChildMessageBytes));
+  }
+  const json message = json::from_msgpack(frame, true, false);
+  if (message.is_discarded() || !message.is_object() || !message.contains("op") || !message["op"].is_string() ||
+      !message.contains("args") || !message["args"].is_object()) {
+    return Status::InvalidArgument("a message that is not a call (" + std::to_string(frame.size()) + " bytes)");
+  }
+  const std::string op = message["op"].get<std::string>();
+  json answer;
+  try {
+    answer = Apply(op, message["args"]);
+  } catch (const Violation& v) {
+    return Status::PermissionDenied(op.substr(0, 40) + ": " + v.what());
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(op.substr(0, 40) + ": malformed arguments (" + e.what() + ")");
+  }
+  ++calls_;
+  const std::vector<uint8_t> packed = json::to_msgpack(answer);
+  return std::string(packed.begin(), packed.end());
+}
+
+json JobChannelServer::Apply(const std::string& op, const json& args) {
+  // Calls a check-job child may make: reading the farm's devices and predictors.
+  if (std::optional<json> a = ApplyFarmRead(op, args)) return *a;
+  if (job_id_.empty()) throw Violation("a model check may not call '" + op.substr(0, 40) + "'");
+  // A job runner's calls, each about its own job.
+  for (auto apply : {&JobChannelServer::ApplyJobRecord, &JobChannelServer::ApplyTask, &JobChannelServer::ApplyCampaign,
+                     &JobChannelServer::ApplyModels, &JobChannelServer::ApplyBlob}) {
+    if (std::optional<json> a = (this->*apply)(op, args)) return *a;
+  }
+  throw Violation("unknown operation '" + op.substr(0, 40) + "'");
+}
+
+std::optional<json> JobChannelServer::ApplyFarmRead(const std::string& op, const json& args) {
+  if (op == "devices") {
+    StatusOr<std::vector<DeviceView>> devices = host_->Devices();
+    if (!devices.ok()) return Answer(devices.status());
+    json out = json::array();
+    for (const DeviceView& d : *devices) {
+      out.push_back({{"id", d.worker.id},
+                     {"name", d.worker.name},
+                     {"machine_id", d.worker.machine_id},
+                     {"device_json", d.worker.device_json},
+                     {"version", d.worker.version},
+                     {"last_seen_ms", d.worker.last_seen_ms},
+                     {"online", d.online}});
+    }
+    return Answer(Status::Ok(), out);
+  }
+  if (op == "latest_predictor") {
+    StatusOr<std::optional<predictors::PredictorRecord>> p =
+        measurements_->LatestPredictor(Str(args, "device_class"), Str(args, "name"));
+    if (!p.ok()) return Answer(p.status());
+    return Answer(Status::Ok(), *p ? PredictorToJson(**p) : json());
+  }
+  if (op == "device") {
+    StatusOr<std::optional<std::string>> d = measurements_->Device(Str(args, "device_class"));
+    if (!d.ok()) return Answer(d.status());
+    return Answer(Status::Ok(), *d ? json(**d) : json());
+  }
+  return std::nullopt;
+}
+
+std::optional<json> JobChannelServer::ApplyJobRecord(const std::string& op, const json& args) {
+  if (op == "get_job") {
+    CheckOwnJob(Str(args, "id"));
+    StatusOr<JobRecord> job = host_->GetJob(job_id_);
+    return job.ok() ? Answer(Status::Ok(), JobToJson(*job)) : Answer(job.status());
+  }
+  if (op == "update_job") {
+    JobRecord job = JobFromJson(Arg(args, "job"));
+    CheckOwnJob(job.id);
+    if (!IsKnownState(job.state)) throw Violation("unknown job state '" + job.state.substr(0, 40) + "'");
+    CheckJsonText(job.progress_json, "the progress");
+    return Answer(host_->UpdateJob(job));
+  }
+  if (op == "update_progress") {
+    CheckOwnJob(Str(args, "id"));
+    const std::string progress = Str(args, "progress_json");
+    CheckJsonText(progress, "the progress");
+    return Answer(host_->UpdateJobProgress(job_id_, progress));
+  }
+  if (op == "add_event") {
+    CheckOwnJob(Str(args, "id"));
+    const std::string kind = Str(args, "kind"), text = Str(args, "json");
+    if (kind != "state" && kind != "episode" && kind != "verified") {
+      throw Violation("unknown event kind '" + kind.substr(0, 40) + "'");
+    }
+    CheckJsonText(text, "the event");
+    StatusOr<int64_t> seq = host_->AddEvent(job_id_, kind, text);
+    return seq.ok() ? Answer(Status::Ok(), *seq) : Answer(seq.status());
+  }
+  if (op == "put_episodes") {
+    CheckOwnJob(Str(args, "id"));
+    const int64_t first = Int(args, "first_seq", 0, 100000000);
+    const json& rows = Arg(args, "rows");
+    if (!rows.is_array()) throw Violation("argument 'rows' is not a list");
+    std::vector<std::string> texts;
+    for (const json& r : rows) {
+      if (!r.is_string()) throw Violation("an episode row is not a string");
+      CheckJsonText(r.get<std::string>(), "an episode row");
+      texts.push_back(r.get<std::string>());
+    }
+    return Answer(host_->PutJobEpisodes(job_id_, first, texts));
+  }
+  if (op == "episodes") {
+    CheckOwnJob(Str(args, "id"));
+    StatusOr<std::vector<std::string>> rows = host_->JobEpisodes(job_id_, Int(args, "limit", 0, INT64_MAX));
+    return rows.ok() ? Answer(Status::Ok(), *rows) : Answer(rows.status());
+  }
+  if (op == "truncate_episodes") {
+    CheckOwnJob(Str(args, "id"));
+    StatusOr<int64_t> n = host_->TruncateJobEpisodes(job_id_, Int(args, "first_seq", 0, INT64_MAX));
+    return n.ok() ? Answer(Status::Ok(), *n) : Answer(n.status());
+  }
+  return std::nullopt;
+}
+
+std::optional<json> JobChannelServer::ApplyTask(const std::string& op, const json& args) {
+  if (op == "enqueue_task") {
+    TaskRecord task = TaskFromJson(Arg(args, "task"));
+    CheckOwnJob(task.job_id);
+    if (task.kind != kTaskMeasureModel) throw Violation("a job enqueues only measure-model tasks");
+    if (task.machine_id != request_.device_class) {
+      throw Violation("a task for device class '" + task.machine_id.substr(0, 64) + "', not the job's '" +
+                      request_.device_class + "'");
+    }
+    const json spec = json::parse(task.spec_json, nullptr, false);
+    if (!spec.is_object() || spec.value("model_sha256", std::string()) != request_.model_sha256) {
+      throw Violation("a task that does not measure the job's own model");
+    }
+    TaskRecord t;  // only what a job chooses; the store sets the rest
+    t.job_id = job_id_;
+    t.kind = task.kind;
+    t.machine_id = task.machine_id;
+    t.spec_json = task.spec_json;
+    StatusOr<TaskRecord> stored = host_->EnqueueTask(t);
+    return stored.ok() ? Answer(Status::Ok(), TaskToJson(*stored)) : Answer(stored.status());
+  }
+  if (op == "get_task") {
+    StatusOr<TaskRecord> task = host_->GetTask(Str(args, "id"));
+    if (!task.ok()) return Answer(task.status());
+    if (task->job_id != job_id_) throw Violation("it asked for task " + task->id + " of another job");
+    return Answer(Status::Ok(), TaskToJson(*task));
+  }
+  if (op == "tasks_of_job") {
+    CheckOwnJob(Str(args, "id"));
+    StatusOr<std::vector<TaskRecord>> tasks = host_->TasksOfJob(job_id_);
+    if (!tasks.ok()) return Answer(tasks.status());
+    json out = json::array();
+    for (const TaskRecord& t : *tasks) out.push_back(TaskToJson(t));
+    return Answer(Status::Ok(), out);
+  }
+  if (op == "fail_open_tasks") {
+    CheckOwnJob(Str(args, "id"));
+    StatusOr<int> n = host_->FailOpenTasksOfJob(job_id_, Str(args, "error"));
+    return n.ok() ? Answer(Status::Ok(), *n) : Answer(n.status());
+  }
+  return std::nullopt;
+}
+
+std::optional<json> JobChannelServer::ApplyCampaign(const std::string& op, const json& args) {
+  if (op == "poll_campaign" || op == "start_campaign") {
+    const std::string machine = Str(args, "machine_id");
+    if (machine != request_.device_class) {
+      throw Violation("a measurement campaign of device class '" + machine.substr(0, 64) + "', not the job's '" +
+                      request_.device_class + "'");
+    }
+    if (op == "poll_campaign") {
+      StatusOr<PredictorState> s = host_->PollCampaign(machine);
+      return s.ok() ? Answer(Status::Ok(), StateToJson(*s)) : Answer(s.status());
+    }
+    MeasurementCampaignOptions o = campaign_;
+    const int64_t samples = Int(args, "samples", 0, INT32_MAX), heldout = Int(args, "heldout", 0, INT32_MAX);
+    if ((samples != 0 && samples != campaign_.samples) || (heldout != 0 && heldout != campaign_.heldout)) {
+      throw Violation("a campaign of other sizes than the server's");
+    }
+    o.samples = static_cast<int>(samples);
+    o.heldout = static_cast<int>(heldout);
+    o.specs_source = Str(args, "specs_source");
+    if (o.specs_source != "job" && o.specs_source != "verified") throw Violation("an unknown specs source");
+    const json& specs = Arg(args, "specs");
+    if (!specs.is_array() || specs.size() > 100000) throw Violation("argument 'specs' is not a list of kernels");
+    o.specs.clear();
+    for (const json& j : specs) {
+      StatusOr<KernelSpec> s = ParseKernelSpec(j);
+      if (!s.ok()) throw Violation("a kernel spec: " + s.status().message());
+      o.specs.push_back(*s);
+    }
+    StatusOr<PredictorState> s = host_->StartCampaign(machine, o);
+    return s.ok() ? Answer(Status::Ok(), StateToJson(*s)) : Answer(s.status());
+  }
+  return std::nullopt;
+}
+
+std::optional<json> JobChannelServer::ApplyModels(const std::string& op, const json& args) {
+  if (op == "models" || op == "add_model") {
+    if (op == "models") {
+      if (Str(args, "device_class") != request_.device_class) throw Violation("models of another device class");
+      StatusOr<std::vector<predictors::ModelRecord>> records = measurements_->Models(request_.device_class);
+      if (!records.ok()) return Answer(records.status());
+      json out = json::array();
+      for (const predictors::ModelRecord& r : *records) {
+        // Only the measurements of this job's model (EarlierMeasuredPolicies).
+        const json j = json::parse(r.record_json, nullptr, false);
+        if (j.is_object() && j.contains("job") && j["job"].is_object() &&
+            j["job"].value("model_sha256", std::string()) == request_.model_sha256) {
+          out.push_back(ModelToJson(r));
+        }
+      }
+      return Answer(Status::Ok(), out);
+    }
+    predictors::ModelRecord r = ModelFromJson(Arg(args, "record"));
+    const json j = json::parse(r.record_json, nullptr, false);
+    if (r.device_class != request_.device_class || !j.is_object() || !j.contains("job") || !j["job"].is_object() ||
+        j["job"].value("model_sha256", std::string()) != request_.model_sha256) {
+      throw Violation("a model measurement that is not of this job's model and device class");
+    }
+    Status s = measurements_->AddModel(r);
+    return s.ok() ? Answer(s, r.id) : Answer(s);
+  }
+  return std::nullopt;
+}
+
+std::optional<json> JobChannelServer::ApplyBlob(const std::string& op, const json& args) {
+  if (op == "put_blob_file") {
+    StatusOr<std::string> bytes = ReadOwnFile(job_dir_, Str(args, "path"), kMaxArtifactBytes);
+    StatusOr<BlobWriter::Committed> put = host_->PutBlob(*bytes);
+    if (!put.ok()) return Answer(put.status());
+    readable_blobs_.insert(put->sha256);
+    return Answer(Status::Ok(), CommittedToJson(*put));
+  }
+  if (op == "read_blob") {
+    const std::string sha = Str(args, "sha256");
+    if (!readable_blobs_.count(sha)) {
+      // Or an artifact a previous runner of this job stored.
+      bool own = false;
+      if (StatusOr<JobRecord> job = host_->GetJob(job_id_); job.ok()) {
+        for (const ArtifactRef& a : JobProgress::FromJson(job->progress_json).artifacts) own |= a.sha256 == sha;
+      }
+      if (!own) throw Violation("it asked for blob " + sha.substr(0, 12) + ", not one of its job's");
+    }
+    StatusOr<std::string> bytes = host_->ReadBlob(sha);
+    if (bytes.ok() && static_cast<int64_t>(bytes->size()) > kMaxReadBlobBytes) {
+      return Answer(Status::ResourceExhausted("blob " + sha.substr(0, 12) + " is too large to send to a job runner"));
+    }
+    return bytes.ok() ? Answer(Status::Ok(), *bytes) : Answer(bytes.status());
+  }
+  return std::nullopt;
+}
+
+}  // namespace acs::server

@@ -1,0 +1,243 @@
+// The channel between the server and a job runner child (server/job_channel.h): an honest
+// child's calls round-trip over a real socket pair and land in the store; garbage, an
+// oversized message, and calls about another job, another job's task, another model or a
+// file outside the job's directory are protocol violations that change nothing.
+#include "server/job_channel.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "../temp_dir.h"
+
+namespace acs::server {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class JobChannelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    const std::string db = dir_.path() + "/acs.db";
+    store_ = ServerStore::Open(db).value();
+    measurements_ = predictors::OpenSqliteStore(db).value();
+    blobs_ = BlobStore::Open(dir_.path()).value();
+    farm_ = std::make_unique<Farm>(store_.get(), measurements_.get(), FarmOptions{});
+    campaigns_ = std::make_unique<MeasurementCampaigns>(farm_.get(), store_.get(), measurements_.get(), false);
+    host_ = std::make_unique<LocalJobHost>(store_.get(), blobs_.get(), farm_.get(), campaigns_.get());
+    model_sha_ = blobs_->Put("the job's model").value().sha256;
+    other_sha_ = blobs_->Put("another user's model").value().sha256;
+    request_.model_sha256 = model_sha_;
+    request_.device_class = "m1";
+    job_ = MakeJob("alice");
+    other_ = MakeJob("bob");
+    job_dir_ = dir_.path() + "/work/" + job_.id;
+    fs::create_directories(job_dir_);
+    server_ = std::make_unique<JobChannelServer>(job_.id, request_, job_dir_, host_.get(), measurements_.get(),
+                                                 MeasurementCampaignOptions{});
+  }
+
+  JobRecord MakeJob(const std::string& owner) {
+    JobRecord j;
+    j.owner = owner;
+    j.state = kJobSearching;
+    j.request_json = request_.ToJson().dump();
+    return store_->CreateJob(j).value();
+  }
+
+  static std::string Frame(const json& message) {
+    const std::vector<uint8_t> packed = json::to_msgpack(message);
+    return std::string(packed.begin(), packed.end());
+  }
+  // One call handled by `server`: the answer, or the violation.
+  StatusOr<json> Call(JobChannelServer& server, const std::string& op, const json& args) {
+    StatusOr<std::string> answer = server.Handle(Frame({{"op", op}, {"args", args}}));
+    if (!answer.ok()) return answer.status();
+    return json::from_msgpack(*answer);
+  }
+  StatusOr<json> Call(const std::string& op, const json& args) { return Call(*server_, op, args); }
+
+  static json JobJson(const JobRecord& j) {
+    return {{"id", j.id},   {"owner", j.owner}, {"state", j.state}, {"request_json", j.request_json},
+            {"progress_json", j.progress_json}, {"checkpoint", j.checkpoint}, {"error", j.error},
+            {"created", j.created}, {"updated", j.updated}};
+  }
+
+  ScopedTempDir dir_{"acs_job_channel_"};
+  std::unique_ptr<ServerStore> store_;
+  std::unique_ptr<predictors::MeasurementStore> measurements_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<Farm> farm_;
+  std::unique_ptr<MeasurementCampaigns> campaigns_;
+  std::unique_ptr<LocalJobHost> host_;
+  std::unique_ptr<JobChannelServer> server_;
+  JobRequest request_;
+  JobRecord job_, other_;
+  std::string job_dir_, model_sha_, other_sha_;
+};
+
+TEST_F(JobChannelTest, AnHonestChildsCallsRoundTripAndLandInTheStore) {
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  std::thread serving([&] {
+    std::string frame;
+    while (ReadFrame(pair[0], kMaxChildMessageBytes, 10, &frame).ok()) {
+      StatusOr<std::string> answer = server_->Handle(frame);
+      ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+      ASSERT_TRUE(WriteFrame(pair[0], *answer, 10).ok());
+    }
+  });
+  {
+    RemoteJobHost remote(pair[1], job_dir_);
+    StatusOr<JobRecord> job = remote.GetJob(job_.id);
+    ASSERT_TRUE(job.ok()) << job.status().ToString();
+    EXPECT_EQ(job->owner, "alice");
+    job->state = kJobVerifying;
+    job->checkpoint = std::string("\x00\xff\xfe binary", 10);  // not UTF-8: MessagePack keeps it
+    job->progress_json = R"({"episodes_done": 3})";
+    ASSERT_TRUE(remote.UpdateJob(*job).ok());
+    ASSERT_TRUE(remote.AddEvent(job_.id, "state", R"({"state": "verifying"})").ok());
+    ASSERT_TRUE(remote.PutJobEpisodes(job_.id, 0, {"{}", R"({"reward": 1})"}).ok());
+    EXPECT_EQ(remote.JobEpisodes(job_.id, 10).value().size(), 2u);
+    TaskRecord t;
+    t.job_id = job_.id;
+    t.kind = kTaskMeasureModel;
+    t.machine_id = "m1";
+    t.spec_json = json{{"model_sha256", model_sha_}}.dump();
+    StatusOr<TaskRecord> task = remote.EnqueueTask(t);
+    ASSERT_TRUE(task.ok()) << task.status().ToString();
+    EXPECT_EQ(remote.GetTask(task->id).value().job_id, job_.id);
+    EXPECT_EQ(remote.TasksOfJob(job_.id).value().size(), 1u);
+    // An export enters the blob store from a file of the job's directory; the job reads it back.
+    StatusOr<BlobWriter::Committed> put = remote.PutBlob("report of the job");
+    ASSERT_TRUE(put.ok()) << put.status().ToString();
+    EXPECT_EQ(blobs_->Read(put->sha256).value(), "report of the job");
+    EXPECT_EQ(remote.ReadBlob(put->sha256).value(), "report of the job");
+    EXPECT_EQ(remote.ReadBlob(model_sha_).value(), "the job's model");
+    EXPECT_TRUE(remote.Devices().ok());
+    EXPECT_FALSE(remote.LatestPredictor("m1", "xgboost").value().has_value());
+    // Errors of an operation come back as the operation's, not as violations.
+    EXPECT_EQ(remote.GetTask("task-missing").status().code(), StatusCode::kNotFound);
+  }  // closes the child's end: the serving loop ends
+  serving.join();
+  close(pair[0]);
+  const JobRecord stored = store_->GetJob(job_.id).value();
+  EXPECT_EQ(stored.state, kJobVerifying);
+  EXPECT_EQ(stored.checkpoint, std::string("\x00\xff\xfe binary", 10));
+  EXPECT_EQ(store_->EventsAfter(job_.id, 0).value().size(), 1u);
+}
+
+TEST_F(JobChannelTest, GarbageAndOversizedMessagesAreViolations) {
+  for (const std::string& garbage : {std::string("\xc1\xc1\xc1 not msgpack"), std::string(),
+                                     Frame(json::array({1, 2, 3})), Frame({{"op", 7}, {"args", json::object()}}),
+                                     Frame({{"op", "update_job"}})}) {
+    StatusOr<std::string> answer = server_->Handle(garbage);
+    EXPECT_EQ(answer.status().code(), StatusCode::kInvalidArgument) << answer.status().ToString();
+  }
+  EXPECT_EQ(Call("drop_tables", json::object()).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("update_job", {{"job", {{"id", job_.id}}}}).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("add_event", {{"id", job_.id}, {"kind", "state"}, {"json", "{not json"}}).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("add_event", {{"id", job_.id}, {"kind", "tokens"}, {"json", "{}"}}).status().code(),
+            StatusCode::kPermissionDenied);
+
+  // A message past the limit is refused by its length, before its bytes are read.
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  const uint32_t huge = kMaxChildMessageBytes + 1;
+  const char header[4] = {static_cast<char>(huge & 0xff), static_cast<char>(huge >> 8 & 0xff),
+                          static_cast<char>(huge >> 16 & 0xff), static_cast<char>(huge >> 24 & 0xff)};
+  ASSERT_EQ(write(pair[1], header, 4), 4);
+  std::string frame;
+  const Status s = ReadFrame(pair[0], kMaxChildMessageBytes, 1, &frame);
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s.ToString();
+  EXPECT_TRUE(frame.empty());
+  // A message that starts and stalls is a violation too (a timeout, not a hung server).
+  const char partial[6] = {10, 0, 0, 0, 'a', 'b'};
+  ASSERT_EQ(write(pair[1], partial, 6), 6);
+  EXPECT_EQ(ReadFrame(pair[0], kMaxChildMessageBytes, 0.2, &frame).code(), StatusCode::kAborted);
+  close(pair[0]);
+  close(pair[1]);
+  const std::string oversized(kMaxChildMessageBytes + 1, 'x');
+  EXPECT_EQ(server_->Handle(oversized).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(server_->calls(), 0);
+  EXPECT_EQ(store_->GetJob(job_.id).value().state, kJobSearching);
+  EXPECT_TRUE(store_->EventsAfter(job_.id, 0).value().empty());
+}
+
+TEST_F(JobChannelTest, CallsAboutAnotherJobOrItsDataAreViolationsThatChangeNothing) {
+  JobRecord forged = other_;
+  forged.state = kJobFailed;
+  forged.error = "forged";
+  StatusOr<json> r = Call("update_job", {{"job", JobJson(forged)}});
+  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(r.status().message().find("not its own " + job_.id), std::string::npos) << r.status().message();
+  EXPECT_EQ(Call("get_job", {{"id", other_.id}}).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("add_event", {{"id", other_.id}, {"kind", "state"}, {"json", "{}"}}).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("update_progress", {{"id", other_.id}, {"progress_json", "{}"}}).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("put_episodes", {{"id", other_.id}, {"first_seq", 0}, {"rows", {"{}"}}}).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("fail_open_tasks", {{"id", other_.id}, {"error", "x"}}).status().code(),
+            StatusCode::kPermissionDenied);
+  // Another job's task, a task measuring another model or on another class.
+  TaskRecord theirs;
+  theirs.job_id = other_.id;
+  theirs.kind = kTaskMeasureModel;
+  theirs.machine_id = "m1";
+  theirs.spec_json = "{}";
+  theirs = store_->EnqueueTask(theirs).value();
+  EXPECT_EQ(Call("get_task", {{"id", theirs.id}}).status().code(), StatusCode::kPermissionDenied);
+  auto task = [&](const std::string& job, const std::string& kind, const std::string& machine,
+                  const std::string& model) {
+    return json{{"task",
+                 {{"id", ""}, {"job_id", job}, {"kind", kind}, {"machine_id", machine},
+                  {"spec_json", json{{"model_sha256", model}}.dump()}, {"state", ""}, {"worker_id", ""},
+                  {"lease_expires_ms", 0}, {"attempts", 0}, {"result_json", ""}, {"error", ""}}}};
+  };
+  EXPECT_EQ(Call("enqueue_task", task(other_.id, kTaskMeasureModel, "m1", model_sha_)).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("enqueue_task", task(job_.id, kTaskMeasureModel, "m1", other_sha_)).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("enqueue_task", task(job_.id, kTaskMeasureKernel, "m1", model_sha_)).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("enqueue_task", task(job_.id, kTaskMeasureModel, "m2", model_sha_)).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_TRUE(Call("enqueue_task", task(job_.id, kTaskMeasureModel, "m1", model_sha_)).ok());
+  EXPECT_EQ(Call("poll_campaign", {{"machine_id", "m2"}}).status().code(), StatusCode::kPermissionDenied);
+  // Blobs: only files of its own directory go in; only its request's and its own come out.
+  const std::string outside = dir_.path() + "/outside";
+  std::ofstream(outside) << "planted";
+  EXPECT_EQ(Call("put_blob_file", {{"path", outside}}).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("put_blob_file", {{"path", job_dir_ + "/../../outside"}}).status().code(),
+            StatusCode::kPermissionDenied);
+  fs::create_symlink(outside, job_dir_ + "/link");
+  EXPECT_EQ(Call("put_blob_file", {{"path", job_dir_ + "/link"}}).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("read_blob", {{"sha256", other_sha_}}).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("models", {{"device_class", "m2"}}).status().code(), StatusCode::kPermissionDenied);
+
+  const JobRecord untouched = store_->GetJob(other_.id).value();
+  EXPECT_EQ(untouched.state, kJobSearching);
+  EXPECT_TRUE(untouched.error.empty());
+  EXPECT_TRUE(store_->EventsAfter(other_.id, 0).value().empty());
+  EXPECT_EQ(store_->TasksOfJob(other_.id).value().size(), 1u);
+
+  // A model check's child (no job) may only read devices and predictors.
+  JobChannelServer check("", request_, job_dir_, host_.get(), measurements_.get(), MeasurementCampaignOptions{});
+  EXPECT_TRUE(Call(check, "devices", json::object()).ok());
+  EXPECT_EQ(Call(check, "get_job", {{"id", job_.id}}).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call(check, "update_job", {{"job", JobJson(job_)}}).status().code(), StatusCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace acs::server

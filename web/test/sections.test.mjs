@@ -1,0 +1,38 @@
+// The job page's per-layer rows (policy.json beside report.json's "layers"), a VERIFIED
+// event's measurement as a verification row, and a campaign run's cell counts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { policyRows, verificationRow } from '../src/pages/job_sections.js';
+import { cellCounts } from '../src/pages/campaigns.js';
+
+test('every layer of report.json is a row, with its policy beside its FLOPs and predicted latency', () => {
+  const policy = { version: 1, layers: { 'features.3': { pattern: 'block', sparsity: 0.5, block: 8, precision: 'int8' } } };
+  const report = { layers: [
+    { name: 'features.0', type: 'conv2d', flops_dense: 1000, flops: 1000, predicted_us: 5, dense_predicted_us: 5 },
+    { name: 'features.3', type: 'conv2d', flops_dense: 4000, flops: 2000, predicted_us: 3, dense_predicted_us: 9 },
+  ] };
+  const rows = policyRows(policy, report);
+  assert.deepEqual(rows.map((r) => r.layer), ['features.0', 'features.3']);  // the model's order, dense layers too
+  assert.equal(rows[0].listed, false);
+  assert.equal(rows[1].pattern, 'block');
+  assert.equal(rows[1].flops, 2000);
+  assert.equal(rows[1].dense_predicted_us, 9);
+  // Without report.json's layers (an older job): the policy's layers alone.
+  assert.deepEqual(policyRows(policy, {}).map((r) => r.layer), ['features.3']);
+});
+
+test('a VERIFIED event becomes a verification row named as report.json names it', () => {
+  const row = verificationRow({ rank: 0, run: 2, policy_hash: 'abc', accuracy: 0.9, predicted_latency_us: 90,
+    measured_latency_us: 80, dense_measured_latency_us: 200, stock_measured_latency_us: 0,
+    acs_file_measured_latency_us: 85, error: '' }, 7);
+  assert.deepEqual(row, { rank: 0, run: 2, policy_hash: 'abc', accuracy: 0.9, predicted_us: 90, measured_us: 80,
+    dense_measured_us: 200, stock_us: 0, acs_file_us: 85, error: '', task_id: 'event-7' });
+});
+
+test('a run counts cells with a result, failed ones, running ones and never submitted ones', () => {
+  const counts = cellCounts([
+    { key: 'a', job_id: 'j1', state: 'SUCCEEDED' }, { key: 'b', job_id: 'j2', state: 'BUDGET_NOT_MET' },
+    { key: 'c', job_id: 'j3', state: 'CANCELLED' }, { key: 'd', job_id: 'j4', state: 'SEARCHING' },
+    { key: 'e', job_id: '', state: 'JOB_STATE_UNSPECIFIED' }]);
+  assert.deepEqual(counts, { cells: 5, results: 1, failed: 2, running: 1, pending: 1 });
+});
