@@ -124,6 +124,10 @@ class JobChannelServer {
   std::optional<nlohmann::json> ApplyModels(const std::string& op, const nlohmann::json& args);
   std::optional<nlohmann::json> ApplyBlob(const std::string& op, const nlohmann::json& args);
   void CheckOwnJob(const std::string& id) const;
+  // The child's progress JSON with what the server owns kept from the stored job: how often
+  // its runners died (a child cannot reset it to be resumed forever); its artifacts must be
+  // blobs the job already had or this child put (else a Violation: downloads serve them).
+  std::string GuardProgress(const std::string& progress_json);
 
   std::string job_id_;
   JobRequest request_;

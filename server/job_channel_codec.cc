@@ -3,6 +3,45 @@
 #include "core/kernel_spec.h"
 
 namespace acs::server::channel {
+
+namespace {
+
+// Counts nesting and stops the reader past `max` levels; accepts every value otherwise.
+class DepthLimit final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit DepthLimit(int max) : max_(max) {}
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth_ <= max_; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return --depth_ >= 0; }
+  bool start_array(std::size_t) override { return ++depth_ <= max_; }
+  bool end_array() override { return --depth_ >= 0; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  int max_;
+  int depth_ = 0;
+};
+
+}  // namespace
+
+nlohmann::json ParseFrame(const std::string& frame, int max_depth) {
+  try {
+    DepthLimit limit(max_depth);
+    if (!nlohmann::json::sax_parse(frame, &limit, nlohmann::json::input_format_t::msgpack, true, false)) {
+      return nlohmann::json(nlohmann::json::value_t::discarded);
+    }
+    return nlohmann::json::from_msgpack(frame, true, false);
+  } catch (const std::exception&) {
+    return nlohmann::json(nlohmann::json::value_t::discarded);
+  }
+}
 using nlohmann::json;
 
 const json& Arg(const json& args, const char* key) {

@@ -30,6 +30,11 @@ int64_t Int(const nlohmann::json& args, const char* key, int64_t lo, int64_t hi)
 // A string field that must hold JSON text.
 void CheckJsonText(const std::string& text, const char* what);
 
+// The frame as a value, or discarded when it is not MessagePack or nests arrays / maps
+// deeper than `max_depth` (the reader recurses per level: deeper input from a hostile
+// child would overflow the server's stack). Never throws.
+nlohmann::json ParseFrame(const std::string& frame, int max_depth = 32);
+
 nlohmann::json JobToJson(const JobRecord& j);
 JobRecord JobFromJson(const nlohmann::json& j);
 nlohmann::json TaskToJson(const TaskRecord& t);

@@ -1,7 +1,9 @@
 // The server's side of the job channel (server/job_channel.h): each call of a child
 // checked against the job the server started it for, then applied.
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,12 +47,24 @@ StatusOr<std::string> ReadOwnFile(const std::string& dir, const std::string& pat
   if (ec || fs::path(path).is_relative() || p.compare(0, r.size(), r) != 0) {
     throw Violation("the file '" + path + "' is not in the job's own directory");
   }
-  const int fd = open((parent / fs::path(path).filename()).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) throw Violation("cannot open '" + path + "': " + std::strerror(errno));
+  // Opened beneath the job's directory with no symlink in any component, so a directory
+  // swapped for a link after the check above leads nowhere (openat2, Linux 5.6).
+  const int root_fd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) throw Violation("cannot open the job's directory: " + std::string(std::strerror(errno)));
+  const std::string rel = (parent / fs::path(path).filename()).lexically_relative(root).string();
+  struct open_how how {};
+  how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const int fd = static_cast<int>(syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
+  const int open_errno = errno;
+  close(root_fd);
+  if (fd < 0) throw Violation("cannot open '" + path + "' beneath the job's directory: " + std::strerror(open_errno));
   struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > max_bytes) {
+  // One link only: not another file of the server's hard-linked into the job's directory.
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size > max_bytes) {
     close(fd);
-    throw Violation("'" + path + "' is not a regular file of at most " + std::to_string(max_bytes) + " bytes");
+    throw Violation("'" + path + "' is not a regular file with one link of at most " + std::to_string(max_bytes) +
+                    " bytes");
   }
   std::string bytes(static_cast<size_t>(st.st_size), '\0');
   size_t at = 0;
@@ -85,6 +99,24 @@ JobChannelServer::JobChannelServer(std::string job_id, JobRequest request, std::
   }
 }
 
+std::string JobChannelServer::GuardProgress(const std::string& progress_json) {
+  json progress = json::parse(progress_json, nullptr, false);
+  if (!progress.is_object()) throw Violation("the progress is not a JSON object");
+  JobProgress stored;
+  if (StatusOr<JobRecord> job = host_->GetJob(job_id_); job.ok()) stored = JobProgress::FromJson(job->progress_json);
+  progress["runner_deaths"] = stored.runner_deaths;
+  if (progress.contains("artifacts")) {
+    if (!progress["artifacts"].is_array()) throw Violation("the progress's artifacts are not a list");
+    for (const json& a : progress["artifacts"]) {
+      const std::string sha = a.is_object() ? a.value("sha256", std::string()) : std::string();
+      bool had = readable_blobs_.count(sha) > 0;
+      for (const ArtifactRef& s : stored.artifacts) had |= s.sha256 == sha;
+      if (!had) throw Violation("an artifact of blob '" + sha.substr(0, 12) + "' that is not its job's");
+    }
+  }
+  return progress.dump();
+}
+
 void JobChannelServer::CheckOwnJob(const std::string& id) const {
   if (job_id_.empty()) throw Violation("a model check has no job");
   if (id != job_id_) throw Violation("it asked about job '" + id.substr(0, 64) + "', not its own " + job_id_);
@@ -95,7 +127,7 @@ StatusOr<std::string> JobChannelServer::Handle(const std::string& frame) {
     return Status::InvalidArgument("a message of " + std::to_string(frame.size()) + " bytes, past the limit of " +
                                    std::to_string(kMaxChildMessageBytes));
   }
-  const json message = json::from_msgpack(frame, true, false);
+  const json message = ParseFrame(frame);
   if (message.is_discarded() || !message.is_object() || !message.contains("op") || !message["op"].is_string() ||
       !message.contains("args") || !message["args"].is_object()) {
     return Status::InvalidArgument("a message that is not a call (" + std::to_string(frame.size()) + " bytes)");
@@ -167,13 +199,14 @@ std::optional<json> JobChannelServer::ApplyJobRecord(const std::string& op, cons
     CheckOwnJob(job.id);
     if (!IsKnownState(job.state)) throw Violation("unknown job state '" + job.state.substr(0, 40) + "'");
     CheckJsonText(job.progress_json, "the progress");
+    job.progress_json = GuardProgress(job.progress_json);
     return Answer(host_->UpdateJob(job));
   }
   if (op == "update_progress") {
     CheckOwnJob(Str(args, "id"));
     const std::string progress = Str(args, "progress_json");
     CheckJsonText(progress, "the progress");
-    return Answer(host_->UpdateJobProgress(job_id_, progress));
+    return Answer(host_->UpdateJobProgress(job_id_, GuardProgress(progress)));
   }
   if (op == "add_event") {
     CheckOwnJob(Str(args, "id"));

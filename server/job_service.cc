@@ -351,6 +351,7 @@ namespace acs::server {
 
 StatusOr<JobService::RemeasureResult> JobService::Remeasure(const Principal& who, const std::string& id, int runs,
                                                             const std::vector<std::string>& task_ids, bool cancel) {
+  ACS_RETURN_IF_ERROR(RequireClient(who, "measuring a job again"));
   ACS_ASSIGN_OR_RETURN(JobRecord job, VisibleJob(who, id));
   if (job.state != kJobSucceeded && job.state != kJobBudgetNotMet) {
     return Status::FailedPrecondition("job " + id + " is " + job.state +

@@ -358,7 +358,7 @@ int Serve(const Flags& flags) {
   if (flags.Has(kTestProbeRunners)) spdlog::warn("test hook --{} is on: runners log their probes", kTestProbeRunners);
   if (!jobs.options().runner_program.empty() && !jobs.options().confine_writes) {
     spdlog::warn("job runners are not confined (--no-confine): they can read and write wherever this server can "
-                 "(they still reach the database only through the server)");
+                 "(honest ones still reach the database only through the server)");
   } else if (!jobs.options().runner_program.empty()) {
     if (StatusOr<int> abi = acs::WriteConfinementSupport(); abi.ok()) {
       spdlog::info("job runners write only their own files (their job's directory) and read only the system, their "

@@ -164,8 +164,9 @@ StatusOr<Runner> MakeRunner(const KernelSpec& spec, const RunLayer& run, const r
     }
     case KernelKind::kInt8Simulated: {
       if (!prepack_dense) {
-        return Runner{[&spec, run, quant] { return AtenOp(spec, FakeQuantized(run.input, quant), run.weight, run.bias,
-                                                           run.groups); },
+        return Runner{[&spec, run, quant] {
+                        return AtenOp(spec, FakeQuantized(run.input, quant), run.weight, run.bias, run.groups);
+                      },
                       dense_stored, fp32_bytes};
       }
       ACS_ASSIGN_OR_RETURN(torch::jit::Module op, DenseLayerOp(spec, run.weight, run.bias, run.groups, x, true));
@@ -175,8 +176,7 @@ StatusOr<Runner> MakeRunner(const KernelSpec& spec, const RunLayer& run, const r
     case KernelKind::kDense:
       break;
   }
-  ACS_ASSIGN_OR_RETURN(torch::jit::Module op,
-                       DenseLayerOp(spec, run.weight, run.bias, run.groups, x, prepack_dense));
+  ACS_ASSIGN_OR_RETURN(torch::jit::Module op, DenseLayerOp(spec, run.weight, run.bias, run.groups, x, prepack_dense));
   return Runner{RunModuleOn(op, x), dense_stored, fp32_bytes};
 }
 

@@ -118,6 +118,22 @@ class DevicesTest(unittest.TestCase):
             self.assertTrue(devices[0].online)
 
 
+class SearchSpaceTest(unittest.TestCase):
+    def test_choices_name_what_submit_accepts(self):
+        choices = SERVER.client.search_space()
+        self.assertIn(choices.default_agent, choices.agents)
+        self.assertIn("latency", choices.budget_kinds)
+        self.assertIn("block", choices.patterns)
+        self.assertIn("int8", choices.precisions)
+        # A name the server does not list is refused, and the refusal names the listed ones.
+        with tempfile.TemporaryDirectory() as d:
+            model = Path(d) / "m.pt"
+            model.write_bytes(b"not a model")
+            with self.assertRaises(AcsError) as e:
+                SERVER.client.submit(str(model), "1x1x28x28", agent="no-such-agent", dataset="name:fashion-mnist")
+        self.assertIn(choices.agents[0], e.exception.message)
+
+
 class CliTest(unittest.TestCase):
     def setUp(self):
         if not ARGS.acs_bin:

@@ -139,7 +139,10 @@ TEST_F(JobChannelTest, AnHonestChildsCallsRoundTripAndLandInTheStore) {
 TEST_F(JobChannelTest, GarbageAndOversizedMessagesAreViolations) {
   for (const std::string& garbage : {std::string("\xc1\xc1\xc1 not msgpack"), std::string(),
                                      Frame(json::array({1, 2, 3})), Frame({{"op", 7}, {"args", json::object()}}),
-                                     Frame({{"op", "update_job"}})}) {
+                                     Frame({{"op", "update_job"}}),
+                                     // A million nested one-element arrays: read without a depth
+                                     // limit they overflow the server's stack.
+                                     std::string(1 << 20, '\x91') + '\xc0'}) {
     StatusOr<std::string> answer = server_->Handle(garbage);
     EXPECT_EQ(answer.status().code(), StatusCode::kInvalidArgument) << answer.status().ToString();
   }
@@ -223,7 +226,19 @@ TEST_F(JobChannelTest, CallsAboutAnotherJobOrItsDataAreViolationsThatChangeNothi
             StatusCode::kPermissionDenied);
   fs::create_symlink(outside, job_dir_ + "/link");
   EXPECT_EQ(Call("put_blob_file", {{"path", job_dir_ + "/link"}}).status().code(), StatusCode::kPermissionDenied);
+  // A hard link to a file of the server's is a file of one more link, not one of the job's.
+  fs::create_hard_link(outside, job_dir_ + "/hard");
+  EXPECT_EQ(Call("put_blob_file", {{"path", job_dir_ + "/hard"}}).status().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(Call("read_blob", {{"sha256", other_sha_}}).status().code(), StatusCode::kPermissionDenied);
+  // The progress cannot name another job's blob as an artifact (downloads serve artifacts),
+  // nor reset how often the job's runners died (what stops a crash loop).
+  const json forged_progress = {
+      {"artifacts", json::array({{{"name", "compressed.pt"}, {"sha256", other_sha_}, {"bytes", 1}}})}};
+  EXPECT_EQ(Call("update_progress", {{"id", job_.id}, {"progress_json", forged_progress.dump()}}).status().code(),
+            StatusCode::kPermissionDenied);
+  ASSERT_TRUE(store_->UpdateJobProgress(job_.id, R"({"runner_deaths": 1})").ok());
+  EXPECT_TRUE(Call("update_progress", {{"id", job_.id}, {"progress_json", R"({"runner_deaths": 0})"}}).ok());
+  EXPECT_EQ(JobProgress::FromJson(store_->GetJob(job_.id).value().progress_json).runner_deaths, 1);
   EXPECT_EQ(Call("models", {{"device_class", "m2"}}).status().code(), StatusCode::kPermissionDenied);
 
   const JobRecord untouched = store_->GetJob(other_.id).value();

@@ -397,6 +397,11 @@ class Client:
         """The workers registered with the server -> list of Device."""
         return list(self._unary(self._stub.ListDevices, pb.ListDevicesRequest()).devices)
 
+    def search_space(self):
+        """What a submit may name, from the server (agents, budget kinds, patterns,
+        precisions, the default space) -> SearchSpaceChoices."""
+        return self._unary(self._stub.GetSearchSpace, pb.GetSearchSpaceRequest())
+
     def train_predictor(self, device_class, samples=0):
         """Starts a measurement campaign and training for a device class -> PredictorStatus."""
         return self._unary(self._stub.TrainPredictor,
