@@ -124,9 +124,9 @@ class JobChannelServer {
   std::optional<nlohmann::json> ApplyModels(const std::string& op, const nlohmann::json& args);
   std::optional<nlohmann::json> ApplyBlob(const std::string& op, const nlohmann::json& args);
   void CheckOwnJob(const std::string& id) const;
-  // The child's progress JSON with what the server owns kept from the stored job: how often
-  // its runners died (a child cannot reset it to be resumed forever); its artifacts must be
-  // blobs the job already had or this child put (else a Violation: downloads serve them).
+  // The child's progress JSON with what the server owns kept: how often its runners died
+  // (a child cannot reset it to be resumed forever); its artifacts must be readable_blobs_
+  // (else a Violation: downloads serve artifacts).
   std::string GuardProgress(const std::string& progress_json);
 
   std::string job_id_;
@@ -135,7 +135,8 @@ class JobChannelServer {
   JobHost* host_;
   predictors::MeasurementStore* measurements_;
   MeasurementCampaignOptions campaign_;
-  std::set<std::string> readable_blobs_;  // the request's and those the child put
+  std::set<std::string> readable_blobs_;  // the request's, the job's artifacts, those the child put
+  int runner_deaths_ = 0;                 // the stored count when the runner started
   int64_t calls_ = 0;
 };
 

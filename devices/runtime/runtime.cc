@@ -310,13 +310,15 @@ Status CompileConv(torch::jit::Graph& graph, Node* node, const Layer& layer, con
   site.conv.dilation = args->geometry.dilation;
   site.conv.groups = args->groups;
   site.conv.input_shape = {1, args->weight.size(1) * args->groups, layer.input_shape[2], layer.input_shape[3]};
-  if (args->why_not_sparse.empty()) *dense = site;  // "same" padding stays with aten
+  if (args->why_not_sparse.empty()) *dense = site;  // asymmetric "same" padding stays with aten
   return Status::Ok();
 }
 
 // Runs each site's convolution as the dense op (dense_ops.h), a relu after it fused.
-void PrepackDenseConvs(torch::jit::Graph& graph, std::vector<DenseConvSite>& sites, const RuntimeOptions& options,
-                       std::vector<LayerKernel>* layers) {
+// Returns why some could not be (empty when all were).
+std::string PrepackDenseConvs(torch::jit::Graph& graph, std::vector<DenseConvSite>& sites,
+                              const RuntimeOptions& options, std::vector<LayerKernel>* layers) {
+  std::string why_not;
   for (DenseConvSite& site : sites) {
     LayerKernel& k = (*layers)[site.layer];
     std::vector<Node*> absorbed;
@@ -327,6 +329,7 @@ void PrepackDenseConvs(torch::jit::Graph& graph, std::vector<DenseConvSite>& sit
     StatusOr<c10::IValue> packed = PrepackDenseConv(site.conv);
     if (!packed.ok()) {
       k.why_dense += (k.why_dense.empty() ? "" : "; ") + packed.status().message();
+      if (why_not.empty()) why_not = k.name + ": " + packed.status().message();
       continue;
     }
     torch::jit::WithInsertPoint guard(site.node);
@@ -337,6 +340,7 @@ void PrepackDenseConvs(torch::jit::Graph& graph, std::vector<DenseConvSite>& sit
     k.prepacked = true;
     if (site.conv.fuse_relu) k.activation = a->name;
   }
+  return why_not;
 }
 
 Status CompileLinear(torch::jit::Graph& graph, Node* node, const RuntimeOptions& options, LayerKernel* k) {
@@ -455,9 +459,8 @@ StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Polic
     torch::jit::EliminateDeadCode(graph);
     out.saveable_ = ModuleFromGraph(*graph);
     if (options.prepack_dense) {
-      PrepackDenseConvs(*graph, dense_convs, options, &out.layers_);
-      out.dense_optimized_ = true;
-      out.why_dense_not_optimized_.clear();
+      out.why_dense_not_optimized_ = PrepackDenseConvs(*graph, dense_convs, options, &out.layers_);
+      out.dense_optimized_ = out.why_dense_not_optimized_.empty();
     }
     out.module_ = ModuleFromGraph(*graph);
     if (options.optimize_dense && !options.prepack_dense) {

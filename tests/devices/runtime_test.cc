@@ -327,6 +327,7 @@ TEST(RuntimeTest, DenseConvolutionsRunPrepackedAsMeasured) {
   EXPECT_GT(dense_convs, 1);
   EXPECT_GT(fused, 0);
   EXPECT_EQ(b.rt.CountNodes("mkldnn_prepacked::conv2d_run"), dense_convs);
+  EXPECT_TRUE(b.rt.dense_optimized()) << b.rt.why_dense_not_optimized();
   EXPECT_EQ(b.rt.CountNodes("aten::conv2d") + b.rt.CountNodes("aten::_convolution"), 0);
   EXPECT_EQ(b.rt.CountNodes("prim::mkldnn_convolution"), 0);  // no whole-graph rewrite on top
   ExpectSameOutputAtBatches(b, policy, "prepacked", 3);

@@ -237,7 +237,8 @@ TEST_F(JobChannelTest, CallsAboutAnotherJobOrItsDataAreViolationsThatChangeNothi
   EXPECT_EQ(Call("update_progress", {{"id", job_.id}, {"progress_json", forged_progress.dump()}}).status().code(),
             StatusCode::kPermissionDenied);
   ASSERT_TRUE(store_->UpdateJobProgress(job_.id, R"({"runner_deaths": 1})").ok());
-  EXPECT_TRUE(Call("update_progress", {{"id", job_.id}, {"progress_json", R"({"runner_deaths": 0})"}}).ok());
+  JobChannelServer resumed(job_.id, request_, job_dir_, host_.get(), measurements_.get(), MeasurementCampaignOptions{});
+  EXPECT_TRUE(Call(resumed, "update_progress", {{"id", job_.id}, {"progress_json", R"({"runner_deaths": 0})"}}).ok());
   EXPECT_EQ(JobProgress::FromJson(store_->GetJob(job_.id).value().progress_json).runner_deaths, 1);
   EXPECT_EQ(Call("models", {{"device_class", "m2"}}).status().code(), StatusCode::kPermissionDenied);
 
