@@ -206,7 +206,7 @@ double LatencyCostModel::LayerCost(const Layer& layer, const LayerConfig& config
 
 std::vector<double> LatencyCostModel::PolicyLayerUs(const Graph& graph, const Policy& policy) const {
   std::vector<double> us;
-  for (const KernelSpec& spec : ModelShapeOf(graph, policy, threads_).layers) us.push_back(SpecCost(spec));
+  for (const KernelSpec& spec : LayersOf(graph, policy)) us.push_back(SpecCost(spec));
   return us;
 }
 
@@ -218,10 +218,22 @@ double LatencyCostModel::PolicyLayersUs(const Graph& graph, const Policy& policy
 
 void LatencyCostModel::SetOwnKernelFactor(double factor) { own_kernel_factor_ = factor; }
 
+void LatencyCostModel::SetContextFactor(double factor) { context_factor_ = factor; }
+
+std::vector<KernelSpec> LatencyCostModel::LayersOf(const Graph& graph, const Policy& policy) const {
+  std::vector<KernelSpec> layers = ModelShapeOf(graph, policy, threads_).layers;
+  if (context_factor_ != 1) {
+    const int64_t context =
+        ContextBucket(static_cast<int64_t>(std::min(context_factor_ * WeightBytes(layers), 0x1.0p40)));
+    for (KernelSpec& spec : layers) spec.context_bytes = context;
+  }
+  return layers;
+}
+
 void LatencyCostModel::SplitPolicyLayersUs(const Graph& graph, const Policy& policy, double* aten_us,
                                            double* own_us) const {
   *aten_us = *own_us = 0;
-  for (const KernelSpec& spec : ModelShapeOf(graph, policy, threads_).layers) {
+  for (const KernelSpec& spec : LayersOf(graph, policy)) {
     (RunsOwnKernel(spec) ? *own_us : *aten_us) += RawCost(spec);
   }
 }
@@ -293,13 +305,14 @@ double VerifiedScale(const Graph& graph, const LatencyBudget& b, const std::vect
 
 // One scale for the layers on aten ops and one for those on the runtime's own kernels such
 // that each row's layers are predicted at its measurement: weighted least squares of the
-// relative errors. False when the rows do not determine both or a scale leaves [0.2, 5].
+// relative errors, and its weighted sum of squared relative errors. False when the rows do
+// not determine both or a scale leaves [0.2, 5].
 struct SplitRow {
   double aten_us = 0, own_us = 0;  // unscaled predictions
   double measured_us = 0;          // of the layers: the run minus the overhead
   double weight = 1;
 };
-bool FitTwoScales(const std::vector<SplitRow>& rows, double* aten_scale, double* own_scale) {
+bool FitTwoScales(const std::vector<SplitRow>& rows, double* aten_scale, double* own_scale, double* residual) {
   double xx = 0, xy = 0, yy = 0, x1 = 0, y1 = 0;
   for (const SplitRow& r : rows) {
     if (!(r.measured_us > 0)) continue;
@@ -311,8 +324,23 @@ bool FitTwoScales(const std::vector<SplitRow>& rows, double* aten_scale, double*
   if (!(det > 1e-6 * xx * yy)) return false;
   *aten_scale = (x1 * yy - y1 * xy) / det;
   *own_scale = (xx * y1 - xy * x1) / det;
+  *residual = 0;
+  for (const SplitRow& r : rows) {
+    if (!(r.measured_us > 0)) continue;
+    const double error = (*aten_scale * r.aten_us + *own_scale * r.own_us) / r.measured_us - 1;
+    *residual += r.weight * error * error;
+  }
   auto in_range = [](double s) { return s >= 0.2 && s <= 5; };
   return in_range(*aten_scale) && in_range(*own_scale);
+}
+
+// The cost model of a budget whose layers are priced in `context_factor` x their weight bytes.
+std::shared_ptr<LatencyCostModel> BudgetCost(const predictors::TrainedPredictor& predictor, int threads,
+                                             double budget_weight_bytes, double context_factor) {
+  const int64_t context = ContextBucket(static_cast<int64_t>(std::min(context_factor * budget_weight_bytes, 0x1.0p40)));
+  auto cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads, context);
+  cost->SetContextFactor(context_factor);
+  return cost;
 }
 
 }  // namespace
@@ -323,9 +351,8 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
   if (!predictor.kernels) return Status::FailedPrecondition("the predictor has no kernel model");
   LatencyBudget b;
   const predictors::ModelShape dense = ModelShapeOf(graph, Policy{}, threads);
-  const int64_t budget_context =
-      ContextBucket(static_cast<int64_t>(std::min(ratio * WeightBytes(dense.layers), 0x1.0p40)));
-  b.cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads, budget_context);
+  const double budget_weight_bytes = ratio * WeightBytes(dense.layers);
+  b.cost = BudgetCost(predictor, threads, budget_weight_bytes, 1);
   ACS_RETURN_IF_ERROR(b.cost->Check(graph));
   double aten_us = 0, own_us = 0;  // the dense layers in the dense model's context
   b.cost->SplitPolicyLayersUs(graph, Policy{}, &aten_us, &own_us);
@@ -341,26 +368,36 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
     b.overhead_us = share > 0 ? share * anchor_us : std::min(fitted_overhead_us, 0.5 * anchor_us);
     b.layer_scale = (anchor_us - b.overhead_us) / layers_us;
     b.dense_us = measured.dense_us;
-    std::vector<SplitRow> rows = {{aten_us, own_us, anchor_us - b.overhead_us, 1.0}};
-    for (const MeasuredPolicy& probe : measured.probes) {
-      SplitRow row;
-      try {
-        b.cost->SplitPolicyLayersUs(graph, ResolvePolicy(probe.policy, graph), &row.aten_us, &row.own_us);
-      } catch (const std::runtime_error&) {
-        continue;  // a kernel kind the predictor cannot price
+    double best_residual = 0;
+    for (double factor : kContextFactors) {
+      if (factor != 1 && !measured.fit_context) break;
+      std::shared_ptr<LatencyCostModel> cost =
+          factor == 1 ? b.cost : BudgetCost(predictor, threads, budget_weight_bytes, factor);
+      std::vector<SplitRow> rows(1);
+      cost->SplitPolicyLayersUs(graph, Policy{}, &rows[0].aten_us, &rows[0].own_us);
+      rows[0].measured_us = anchor_us - b.overhead_us;
+      for (const MeasuredPolicy& probe : measured.probes) {
+        SplitRow row;
+        try {
+          cost->SplitPolicyLayersUs(graph, ResolvePolicy(probe.policy, graph), &row.aten_us, &row.own_us);
+        } catch (const std::runtime_error&) {
+          continue;  // a kernel kind the predictor cannot price
+        }
+        row.measured_us = probe.ratio * measured.dense_us - b.overhead_us;
+        if (row.measured_us > 0) rows.push_back(row);
       }
-      row.measured_us = probe.ratio * measured.dense_us - b.overhead_us;
-      if (row.measured_us > 0) rows.push_back(row);
-    }
-    rows.front().weight = static_cast<double>(rows.size() - 1);
-    double aten_scale = 0, own_scale = 0;
-    if (rows.size() > 1 && FitTwoScales(rows, &aten_scale, &own_scale)) {
+      if (rows.size() < 2) break;
+      rows.front().weight = static_cast<double>(rows.size() - 1);
+      double aten_scale = 0, own_scale = 0, residual = 0;
+      if (!FitTwoScales(rows, &aten_scale, &own_scale, &residual)) continue;
+      if (b.probe_policies > 0 && !(residual < best_residual)) continue;
+      best_residual = residual;
       b.probe_policies = static_cast<int>(rows.size() - 1);
-    }
-    if (b.probe_policies > 0) {
       b.layer_scale = aten_scale;
       b.own_kernel_factor = own_scale / aten_scale;
-      b.cost->SetOwnKernelFactor(b.own_kernel_factor);
+      b.context_factor = factor;
+      cost->SetOwnKernelFactor(b.own_kernel_factor);
+      b.cost = cost;
     }
   } else {
     b.overhead_us = fitted_overhead_us;

@@ -60,7 +60,8 @@ class LatencyCostModel final : public CostModel {
   // Predictor errors (a kernel kind without data) throw std::runtime_error: check a graph
   // with Check() first. Layers that RunsOwnKernel are priced x own_kernel_factor().
   double LayerCost(const Layer& layer, const LayerConfig& config) const override;
-  // The layers of a resolved policy, each in the policy's own context (ModelShapeOf).
+  // The layers of a resolved policy, each in the policy's own context (ModelShapeOf) scaled
+  // by context_factor().
   double PolicyLayersUs(const Graph& graph, const Policy& policy) const;
   // Its terms: one per layer of graph.layers, in their order.
   std::vector<double> PolicyLayerUs(const Graph& graph, const Policy& policy) const;
@@ -71,6 +72,10 @@ class LatencyCostModel final : public CostModel {
   // Not thread-safe: set before the model is shared. Default 1.
   void SetOwnKernelFactor(double factor);
   double own_kernel_factor() const { return own_kernel_factor_; }
+  // Not thread-safe: set before the model is shared. A policy's layers are priced in the
+  // context ContextBucket(factor x the policy's weight bytes); 0 = warm caches. Default 1.
+  void SetContextFactor(double factor);
+  double context_factor() const { return context_factor_; }
   // The unfactored predictions of a resolved policy's layers (each in the policy's own
   // context), split into those on aten ops and those on the runtime's own kernels.
   void SplitPolicyLayersUs(const Graph& graph, const Policy& policy, double* aten_us, double* own_us) const;
@@ -80,6 +85,8 @@ class LatencyCostModel final : public CostModel {
   int threads_;
   int64_t context_bytes_;
   double own_kernel_factor_ = 1;
+  double context_factor_ = 1;
+  std::vector<KernelSpec> LayersOf(const Graph& graph, const Policy& policy) const;
   double RawCost(const KernelSpec& spec) const;
   double SpecCost(const KernelSpec& spec) const;
   mutable std::mutex mu_;
@@ -103,6 +110,7 @@ struct LatencyBudget {
   double own_kernel_factor = 1;  // the own-kernel layers' scale over layer_scale, fitted on
                                  // the probes (1: none; cost->own_kernel_factor())
   int probe_policies = 0;        // how many probes it was fitted on
+  double context_factor = 1;     // cost->context_factor(), fitted with the two scales
   // Predicted whole-model latency of a resolved policy, its layers in its own context.
   double PredictUs(const Graph& graph, const Policy& policy) const;
   // Its layers' part, one term per layer of graph.layers (PredictUs = their sum + overhead_us).
@@ -130,7 +138,12 @@ struct ModelCalibration {
                                          // the layers' scale is refitted on them
   std::vector<MeasuredPolicy> probes;    // ProbePolicies, measured with the anchor: the
                                          // own-kernel layers get their own scale
+  bool fit_context = true;               // false: the probes leave the context factor at 1
 };
+
+// The context factors (LatencyCostModel::SetContextFactor) the probes choose from, the
+// default first: warm caches, a sixteenth and a quarter of the weights, four times them.
+inline constexpr double kContextFactors[] = {1, 0, 1.0 / 16, 0.25, 4};
 
 // Errors: the predictor's (a kernel kind without data); FailedPrecondition when the
 // overhead alone exceeds the budget; InvalidArgument for a ratio outside (0, 1].
@@ -141,11 +154,14 @@ struct ModelCalibration {
 // aten ops and layers on the runtime's own kernels get one scale each, fitted to the anchor
 // and the probes together (least squares of relative errors, the anchor weighted as all
 // probes; each scale within [0.2, 5], else the single scale stands): the isolated kernels
-// of the two kinds differ from their in-model runs by different factors. With `verified`
-// policies (calibrated or not), that scale is then multiplied by the median over them of
-// the factor that predicts each at its measured ratio of dense_us (clamped to [0.5, 2]):
-// the closed loop's correction of what isolated kernels miss about this model's
-// compressed layers.
+// of the two kinds differ from their in-model runs by different factors. The context the
+// layers are priced in is fitted with them: of the factors kContextFactors on the policy's
+// weight bytes, the one whose fit leaves the smallest residual (ties keep 1): how much of a
+// layer's working set the rest of the model evicts between its runs differs by model and
+// host. With `verified` policies (calibrated or not), that scale is then multiplied by the
+// median over them of the factor that predicts each at its measured ratio of dense_us
+// (clamped to [0.5, 2]): the closed loop's correction of what isolated kernels miss about
+// this model's compressed layers.
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
                                           int threads, double ratio, const ModelCalibration& measured = {});
 

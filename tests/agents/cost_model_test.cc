@@ -96,6 +96,15 @@ predictors::TrainedPredictor MadeUpPredictor() {
   return p;
 }
 
+// A calibration of the dense baseline, the uncompressed runtime and the share outside layers.
+ModelCalibration Anchored(double dense_us, double uncompressed_us, double outside_layers_share) {
+  ModelCalibration c;
+  c.dense_us = dense_us;
+  c.uncompressed_us = uncompressed_us;
+  c.outside_layers_share = outside_layers_share;
+  return c;
+}
+
 // The dense layers' predicted latency, as an uncalibrated budget sums it.
 double DenseLayersUs(const Graph& graph, const predictors::TrainedPredictor& predictor) {
   StatusOr<LatencyBudget> plain = MakeLatencyBudget(graph, predictor, 1, 0.5);
@@ -114,7 +123,7 @@ TEST(LatencyBudgetTest, CalibratedToTheMeasuredDenseModel) {
   EXPECT_FALSE(plain->calibrated);
   const double layers = DenseCost(m->graph, *plain->cost);
   for (double measured : {3.0 * layers, 0.5 * layers}) {
-    StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {measured, 0, 0, {}});
+    StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, Anchored(measured, 0, 0));
     ASSERT_TRUE(b.ok()) << b.status().ToString();
     EXPECT_TRUE(b->calibrated);
     EXPECT_DOUBLE_EQ(b->dense_us, measured);
@@ -161,7 +170,7 @@ TEST(LatencyBudgetTest, TheUncompressedRuntimeAnchorsThePredictions) {
   // The runtime runs the uncompressed model at 0.8x of the dense baseline (its own
   // depthwise kernel, say): the budget is half the baseline, the predictions the runtime's.
   const double dense = 3.0 * layers, uncompressed = 2.4 * layers;
-  StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {dense, uncompressed, 0, {}});
+  StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, Anchored(dense, uncompressed, 0));
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_DOUBLE_EQ(b->dense_us, dense);
   EXPECT_NEAR(b->PredictUs(m->graph, Policy()), uncompressed, 1e-9 * dense);
@@ -169,11 +178,11 @@ TEST(LatencyBudgetTest, TheUncompressedRuntimeAnchorsThePredictions) {
   EXPECT_NEAR(b->layer_scale * b->env_budget * layers, 0.5 * dense, 1e-9 * dense);
   EXPECT_NEAR(b->env_budget, 0.5 * 3.0 / 2.4, 1e-12);
   // A budget the uncompressed runtime meets already: the Env's share is capped at 1.
-  b = MakeLatencyBudget(m->graph, predictor, 1, 0.9, {dense, uncompressed, 0, {}});
+  b = MakeLatencyBudget(m->graph, predictor, 1, 0.9, Anchored(dense, uncompressed, 0));
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_DOUBLE_EQ(b->env_budget, 1.0);
   // A profiled share outside the layers is the overhead, which compression leaves.
-  b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, {dense, uncompressed, 0.1, {}});
+  b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, Anchored(dense, uncompressed, 0.1));
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_NEAR(b->overhead_us, 0.1 * uncompressed, 1e-9 * dense);
   EXPECT_NEAR(b->PredictUs(m->graph, Policy()), uncompressed, 1e-9 * dense);
@@ -187,7 +196,7 @@ TEST(LatencyBudgetTest, VerifiedPoliciesRefitTheLayersScale) {
   const predictors::TrainedPredictor predictor = MadeUpPredictor();
   const double layers = DenseLayersUs(m->graph, predictor);
   const double dense = 3.0 * layers, uncompressed = 2.4 * layers;
-  const ModelCalibration anchored{dense, uncompressed, 0.1, {}};
+  const ModelCalibration anchored = Anchored(dense, uncompressed, 0.1);
   StatusOr<LatencyBudget> before = MakeLatencyBudget(m->graph, predictor, 1, 0.5, anchored);
   ASSERT_TRUE(before.ok()) << before.status().ToString();
   EXPECT_DOUBLE_EQ(before->verified_scale, 1.0);
@@ -264,7 +273,7 @@ TEST(LatencyBudgetTest, ProbesFitTheOwnKernelsScale) {
     };
     const double anchor = layers_us(Policy()) / (1 - share);
     const double dense = 1.2 * anchor;  // the dense baseline is slower than the runtime
-    ModelCalibration measured{dense, anchor, share, {}, {}};
+    ModelCalibration measured = Anchored(dense, anchor, share);
     const std::vector<Policy> probes = ProbePolicies(m->graph, SearchSpace{});
     for (const Policy& p : probes) measured.probes.push_back({p, (share * anchor + layers_us(p)) / dense});
 
@@ -289,6 +298,73 @@ TEST(LatencyBudgetTest, ProbesFitTheOwnKernelsScale) {
     EXPECT_EQ(single->probe_policies, 0);
     EXPECT_DOUBLE_EQ(single->own_kernel_factor, 1.0);
     EXPECT_NEAR(single->PredictUs(m->graph, Policy()), anchor, 1e-6 * anchor);
+  }
+}
+
+// A graph of wide layers (2.4 MB of fp32 weights each) without data flow: enough for the
+// cost model, whose contexts it makes differ by factor.
+Graph WideGraph() {
+  Graph g;
+  for (int i = 0; i < 3; ++i) {
+    Layer l;
+    l.name = "conv" + std::to_string(i);
+    l.compressible = true;
+    l.in_channels = l.out_channels = 256;
+    l.kernel = {3, 3};
+    l.padding = {1, 1};
+    l.input_shape = l.output_shape = {1, 256, 8, 8};
+    l.params = 256 * 256 * 9;
+    l.flops = 2 * l.params * 64;
+    g.layers.push_back(l);
+  }
+  return g;
+}
+
+// Isolated kernels whose time grows with the cache context by their weight bytes (cold
+// weights stream from memory): the probes find the context the in-model runs are in, and
+// every probe is then predicted at its measurement; left at the weights' own context, not.
+TEST(LatencyBudgetTest, ProbesFitTheContext) {
+  const Graph g = WideGraph();
+  predictors::KernelSampler sampler(predictors::ShapePrior::Builtin(), predictors::SampleSpace{}, 5);
+  std::vector<predictors::KernelSample> samples;
+  for (const KernelSpec& s : sampler.Sample(800)) {
+    const predictors::KernelShapeStats stats = predictors::ShapeStats(s);
+    const double cold = std::log2(1.0 + static_cast<double>(s.context_bytes) / (1 << 18));
+    samples.push_back({s, 2.0 + stats.macs_nonzero / 20e3 + cold * stats.weight_bytes / 4e3});
+  }
+  predictors::TrainedPredictor predictor;
+  auto k = predictors::XgbLatencyModel::Train(samples);
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  predictor.kernels = std::move(k).value();
+  const std::vector<Policy> probes = ProbePolicies(g, SearchSpace{});
+  ASSERT_EQ(probes.size(), 3u);
+  for (double truth : {0.0, 0.25, 4.0}) {
+    LatencyCostModel in_model(predictor.kernels, 1);
+    in_model.SetContextFactor(truth);
+    auto layers_us = [&](const Policy& p) {
+      double aten = 0, own = 0;
+      in_model.SplitPolicyLayersUs(g, p, &aten, &own);
+      return 0.7 * aten + 1.2 * own;
+    };
+    const double anchor = layers_us(Policy()), dense = 1.1 * anchor;
+    ModelCalibration measured = Anchored(dense, anchor, 0);
+    for (const Policy& p : probes) measured.probes.push_back({p, layers_us(p) / dense});
+
+    StatusOr<LatencyBudget> b = MakeLatencyBudget(g, predictor, 1, 0.5, measured);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    EXPECT_EQ(b->context_factor, truth);
+    EXPECT_EQ(b->cost->context_factor(), truth);
+    EXPECT_NEAR(b->layer_scale, 0.7, 1e-6) << truth;
+    double worst_fixed = 0;
+    measured.fit_context = false;
+    StatusOr<LatencyBudget> fixed = MakeLatencyBudget(g, predictor, 1, 0.5, measured);
+    ASSERT_TRUE(fixed.ok()) << fixed.status().ToString();
+    EXPECT_EQ(fixed->context_factor, 1.0);
+    for (const MeasuredPolicy& p : measured.probes) {
+      EXPECT_NEAR(b->PredictUs(g, p.policy), p.ratio * dense, 1e-6 * dense) << truth;
+      worst_fixed = std::max(worst_fixed, std::abs(fixed->PredictUs(g, p.policy) / (p.ratio * dense) - 1));
+    }
+    EXPECT_GT(worst_fixed, 0.01) << truth;  // the context matters for these layers
   }
 }
 
