@@ -13,9 +13,9 @@
 #include <sstream>
 #include <thread>
 
-#include "cli/campaign_report.h"
+#include "campaigns/campaign_report.h"
 #include "cli/campaign_results.h"
-#include "cli/campaign_spec.h"
+#include "campaigns/campaign_spec.h"
 #include "cli/job_display.h"
 #include "cli/job_transfers.h"
 

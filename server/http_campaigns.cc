@@ -3,6 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
 
+#include "campaigns/run_comparison.h"
+#include "server/acs_messages.h"
 #include "server/campaign_messages.h"
 #include "server/campaign_runs.h"
 #include "server/http_errors.h"
@@ -29,6 +31,61 @@ void Send(httplib::Response& res, const google::protobuf::Message& message) {
   }
   res.status = 200;
   res.set_content(json + "\n", kJson);
+}
+
+// The runs, jobs and reports `who` may read, through the service's rules.
+class ServiceRunSource final : public CampaignRunSource {
+ public:
+  ServiceRunSource(JobService* service, const Principal& who) : service_(service), who_(who) {}
+  StatusOr<acs::v1::CampaignRun> Run(const std::string& id) const override {
+    ACS_ASSIGN_OR_RETURN(CampaignRunRecord run, CampaignRuns(service_->store(), service_).Get(who_, id));
+    acs::v1::CampaignRun out;
+    FillCampaignRun(run, &out);
+    return out;
+  }
+  StatusOr<std::vector<acs::v1::CampaignRun>> RunsBefore(const std::string& campaign,
+                                                         const std::string& date) const override {
+    CampaignRunQuery query;
+    query.campaign = campaign;
+    query.before_date = date;
+    ACS_ASSIGN_OR_RETURN(std::vector<CampaignRunRecord> runs,
+                         CampaignRuns(service_->store(), service_).List(who_, query));
+    std::vector<acs::v1::CampaignRun> out(runs.size());
+    for (size_t i = 0; i < runs.size(); ++i) FillCampaignRun(runs[i], &out[i]);
+    return out;
+  }
+  StatusOr<acs::v1::Job> Job(const std::string& id) const override {
+    ACS_ASSIGN_OR_RETURN(JobRecord job, service_->Get(who_, id));
+    acs::v1::Job out;
+    FillJob(job, &out);
+    return out;
+  }
+  StatusOr<std::string> JobReport(const std::string& job_id) const override {
+    std::string text;
+    ACS_RETURN_IF_ERROR(service_->DownloadArtifact(who_, job_id, "report.json", [&text](const ArtifactPiece& piece) {
+      text += piece.data;
+      return true;
+    }));
+    return text;
+  }
+  ReportHeader CurrentHeader() const override {
+    ReportHeader header;
+    HeaderFromEnvironment(service_->Environment().dump(), &header);
+    return header;
+  }
+
+ private:
+  JobService* service_;
+  const Principal& who_;
+};
+
+// The run compared with its owner's previous run, as the report's JSON (the CLI's
+// `--format json`), everything read as `who` may see it.
+StatusOr<std::string> ComparisonJson(JobService* service, const Principal& who, const std::string& id) {
+  const ServiceRunSource source(service, who);
+  ACS_ASSIGN_OR_RETURN(acs::v1::CampaignRun run, source.Run(id));
+  ACS_ASSIGN_OR_RETURN(CampaignReport report, ReportOfRun(source, run));
+  return RenderCampaignReport(report, "json");
 }
 
 }  // namespace
@@ -62,6 +119,15 @@ void AddCampaignRoutes(httplib::Server* server, JobService* service, const Authe
     FillCampaignRun(*run, &reply);
     Send(res, reply);
   });
+  server->Get("/api/v1/campaigns/runs/([^/]+)/comparison",
+              [service, auth](const httplib::Request& req, httplib::Response& res) {
+                StatusOr<Principal> who = auth->Authenticate(req.get_header_value("Authorization"));
+                if (!who.ok()) return Fail(res, who.status());
+                StatusOr<std::string> json = ComparisonJson(service, *who, req.matches[1]);
+                if (!json.ok()) return Fail(res, json.status());
+                res.status = 200;
+                res.set_content(*json, kJson);
+              });
 }
 
 }  // namespace acs::server

@@ -1,7 +1,10 @@
 // The HTTP/JSON routes of campaign runs, read-only (for the dashboard; docs/campaigns.md):
 //   GET /api/v1/campaigns/runs[?campaign=NAME&before_date=D&page_size=N]  ListCampaignRunsReply
 //   GET /api/v1/campaigns/runs/RUN                                       CampaignRun
-// Translation only: the rules are CampaignRuns' (server/campaign_runs.h); errors as the
+//   GET /api/v1/campaigns/runs/RUN/comparison     the run against its baseline: the JSON
+//                                                 of `acs campaign report --format json`
+// Translation only: the rules are CampaignRuns' (server/campaign_runs.h), the comparison
+// campaigns/run_comparison.h's (the CLI's code, over the caller's view); errors as the
 // gateway's (server/http_errors.h).
 #pragma once
 

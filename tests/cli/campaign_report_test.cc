@@ -1,8 +1,9 @@
 // The comparison of two campaign runs, without a server.
-#include "cli/campaign_report.h"
+#include "campaigns/campaign_report.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 namespace acs {
@@ -175,6 +176,44 @@ TEST(CampaignReport, ASuspectCellIsFlaggedOnlyWhenTheReMeasurementConfirmsIt) {
   EXPECT_NE(md.find("not confirmed (noise)"), std::string::npos) << md;
   const std::string html = *RenderCampaignReport(r, "html");
   EXPECT_NE(html.find("confirmed on re-measure"), std::string::npos);
+}
+
+// Issue 16: a cell measured again counts in its group's geomean with the re-measured
+// speedup (the median of its runs), in both nights, and the report names those cells.
+TEST(CampaignReport, GeomeansUseTheReMeasuredSpeedupAndNameTheCells) {
+  CampaignCompare cmp;
+  CellResult noisy = Cell("noisy", 1.0, 0.9);
+  noisy.remeasure = Again({3.9, 4.0, 4.2});  // median 4.0 replaces the first 1.0
+  CellResult unmade = Cell("unmade", 4.0, 0.9);
+  unmade.remeasure = CellRemeasure();  // asked for, no run measured: the first 4.0 counts
+  unmade.remeasure->error = "no worker";
+  CellResult base_again = Cell("noisy", 9.0, 0.9);
+  base_again.remeasure = Again({1.0});  // the baseline's own re-measurement: 1.0, not 9.0
+  const CampaignReport r = CompareRuns("n", cmp, Night("d2", {Cell("plain", 1.0, 0.9), noisy, unmade}),
+                                       Night("d1", {Cell("plain", 1.0, 0.9), base_again}));
+  ASSERT_EQ(r.groups.size(), 1u);
+  const GroupSummary& g = r.groups[0];
+  EXPECT_NEAR(*g.geomean_speedup, std::cbrt(1.0 * 4.0 * 4.0), 1e-12);  // not cbrt(1 x 1 x 4)
+  EXPECT_NEAR(*g.baseline_geomean_speedup, 1.0, 1e-12);                // not sqrt(1 x 9)
+  EXPECT_EQ(g.remeasured, std::vector<std::string>{"noisy"});
+  EXPECT_EQ(g.baseline_remeasured, std::vector<std::string>{"noisy"});
+  // The cell's own comparison still shows its first measurement.
+  EXPECT_DOUBLE_EQ(*Find(r, "noisy").changes[0].today, 1.0);
+
+  const nlohmann::json j = nlohmann::json::parse(*RenderCampaignReport(r, "json"));
+  EXPECT_EQ(j["groups"][0]["remeasured_cells"], nlohmann::json::array({"noisy"}));
+  EXPECT_EQ(j["groups"][0]["baseline_remeasured_cells"], nlohmann::json::array({"noisy"}));
+  const std::string md = *RenderCampaignReport(r, "md");
+  EXPECT_NE(md.find(" | noisy |\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("re-measured speedup (median of the runs) of the cells measured again; today: noisy; baseline: "
+                    "noisy."),
+            std::string::npos)
+      << md;
+  EXPECT_NE(RenderCampaignReport(r, "html")->find("measured again; today: noisy"), std::string::npos);
+  // Nothing measured again: no note.
+  const std::string quiet =
+      *RenderCampaignReport(CompareRuns("n", cmp, Night("d2", {Cell("plain", 1.0, 0.9)}), std::nullopt), "md");
+  EXPECT_EQ(quiet.find("measured again"), std::string::npos) << quiet;
 }
 
 TEST(CampaignReport, RemeasureRoundTripsThroughJson) {

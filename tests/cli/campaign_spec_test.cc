@@ -1,6 +1,6 @@
 // Campaign specs: a good one expands to its product of cells with stable keys; every bad
 // field is an error naming it.
-#include "cli/campaign_spec.h"
+#include "campaigns/campaign_spec.h"
 
 #include <gtest/gtest.h>
 

@@ -2,11 +2,12 @@
 // newest date first, filtered by campaign in the URL) and one run's cells (GET
 // /api/v1/campaigns/runs/RUN), each with its job's state and results; cells that did not
 // end with a result are highlighted, as are the run's failed and unfinished cells in its
-// summary. The comparison with the previous night (`acs campaign report`) is the CLI's.
+// summary, and the run compared with the previous night (./campaign_comparison.js).
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
 import { api, jobPath } from '../api.js';
+import { RunComparison } from './campaign_comparison.js';
 import { hrefOf, replaceParams } from '../route.js';
 import { CsvButton, DataTable } from '../table.js';
 import { DASH, TERMINAL, measuredSpeedup, pct, predictedSpeedup, short, speedup, stateClass, time } from '../format.js';
@@ -136,8 +137,7 @@ export function CampaignRunPage({ route }) {
     ${notOk.length > 0 && html`<ul class="log" data-testid="run-problems">
       ${notOk.map((c) => html`<li><b>${c.key}</b> <span class=${stateClass(cellState(c))}>${cellState(c)}</span>
         ${[c.note, (jobs[c.job_id] || {}).error].filter(Boolean).join('; ')}</li>`)}</ul>`}
-    <p class="muted">The comparison with the previous night (regressions flagged beyond the noise band):${' '}
-      <code>acs campaign report ${run.id}</code>.</p>
+    <${RunComparison} runId=${run.id} />
     <div class="toolbar"><h2>Cells</h2><span class="grow"></span><${CsvButton} columns=${columns} rows=${cells} name=${`campaign-${run.id}`} /></div>
     <${DataTable} columns=${columns} rows=${cells} rowKey=${(c) => c.key} testid="cells-table" empty="no cells" />
   </section>`;

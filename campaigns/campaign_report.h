@@ -2,7 +2,7 @@
 // (docs/campaigns.md): per cell, each metric's baseline, today's value, the delta and the
 // noise band; a change is flagged only beyond both the spec's relative floor and
 // noise_multiplier x the spread of repeat measurements. Pure: no server, no files; the
-// results are gathered by cli/campaign_results.h and rendered by RenderCampaignReport.
+// results are gathered by campaigns/run_comparison.h and rendered by RenderCampaignReport.
 #pragma once
 
 #include <map>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/campaign_spec.h"
+#include "campaigns/campaign_spec.h"
 
 namespace acs {
 
@@ -95,12 +95,16 @@ struct CellComparison {
 // Updates `cell`'s flags, verdict, remeasure and remeasurement from `today.remeasure`.
 void ApplyRemeasure(const CellResult& today, CellComparison* cell);
 
-// Geomean measured speedup and mean accuracy loss of a device class and agent.
+// Geomean measured speedup and mean accuracy loss of a device class and agent. A cell
+// measured again (its CellResult::remeasure has a speedup) counts with its re-measured
+// speedup (the median of the runs) instead of its first measurement, in both nights.
 struct GroupSummary {
   std::string device_class, agent;
   int cells = 0;
   std::optional<double> geomean_speedup, baseline_geomean_speedup;
   std::optional<double> mean_accuracy_loss, baseline_mean_accuracy_loss;
+  // The keys of the cells whose re-measured speedup is in the geomean, sorted.
+  std::vector<std::string> remeasured, baseline_remeasured;
 };
 
 struct ReportHeader;

@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "cli/campaign_report.h"
+#include "campaigns/campaign_report.h"
 
 namespace acs {
 namespace {
@@ -125,6 +125,27 @@ std::string RemeasureText(const CellComparison& c) {
   return s + (s.empty() ? "" : ": ") + RemeasureOutcomeText(c.remeasure);
 }
 
+// "a, b" of the keys; "-" for none.
+std::string Keys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const std::string& k : keys) out += (out.empty() ? "" : ", ") + k;
+  return out.empty() ? "-" : out;
+}
+
+// Under the groups: which cells' re-measured speedups the geomeans use; empty when none.
+std::string RemeasuredNote(const CampaignReport& r) {
+  std::vector<std::string> today, baseline;
+  for (const GroupSummary& g : r.groups) {
+    today.insert(today.end(), g.remeasured.begin(), g.remeasured.end());
+    baseline.insert(baseline.end(), g.baseline_remeasured.begin(), g.baseline_remeasured.end());
+  }
+  if (today.empty() && baseline.empty()) return "";
+  std::string s = "The geomean speedups use the re-measured speedup (median of the runs) of the cells measured again";
+  if (!today.empty()) s += "; today: " + Keys(today);
+  if (!baseline.empty()) s += "; baseline: " + Keys(baseline);
+  return s + ".";
+}
+
 json ToJson(const CampaignReport& r) {
   json j;
   j["campaign"] = r.campaign;
@@ -154,7 +175,9 @@ json ToJson(const CampaignReport& r) {
                            {"geomean_measured_speedup", Opt(g.geomean_speedup)},
                            {"baseline_geomean_measured_speedup", Opt(g.baseline_geomean_speedup)},
                            {"mean_accuracy_loss", Opt(g.mean_accuracy_loss)},
-                           {"baseline_mean_accuracy_loss", Opt(g.baseline_mean_accuracy_loss)}});
+                           {"baseline_mean_accuracy_loss", Opt(g.baseline_mean_accuracy_loss)},
+                           {"remeasured_cells", g.remeasured},
+                           {"baseline_remeasured_cells", g.baseline_remeasured}});
   }
   j["cells"] = json::array();
   for (const CellComparison& c : r.cells) {
@@ -230,12 +253,13 @@ std::string Markdown(const CampaignReport& r, const std::string& link) {
   o << "\n| ";
   for (const auto& [k, v] : OrderedCounts(r)) o << v << " | ";
   o << "\n\n## By device class and agent\n\n| device class | agent | cells | geomean speedup | baseline | mean "
-       "accuracy loss | baseline |\n|---|---|---|---|---|---|---|\n";
+       "accuracy loss | baseline | re-measured |\n|---|---|---|---|---|---|---|---|\n";
   for (const GroupSummary& g : r.groups) {
     o << "| " << Md(g.device_class) << " | " << g.agent << " | " << g.cells << " | " << Num(g.geomean_speedup, "%.3fx")
       << " | " << Num(g.baseline_geomean_speedup, "%.3fx") << " | " << Num(g.mean_accuracy_loss, "%.4f") << " | "
-      << Num(g.baseline_mean_accuracy_loss, "%.4f") << " |\n";
+      << Num(g.baseline_mean_accuracy_loss, "%.4f") << " | " << Md(Keys(g.remeasured)) << " |\n";
   }
+  if (const std::string note = RemeasuredNote(r); !note.empty()) o << "\n" << Md(note) << "\n";
   o << "\n## Cells, most severe first\n\n| cell | verdict | job | baseline job | changes |\n|---|---|---|---|---|\n";
   for (const CellComparison& c : r.cells) {
     std::string changes;
@@ -328,6 +352,7 @@ std::string HtmlPage(const CampaignReport& r, const std::string& link) {
   }
   o << "<h2>By device class and agent</h2>" << BarChart("geomean measured speedup", labels, speed, base_speed)
     << BarChart("mean accuracy loss", labels, loss, base_loss);
+  if (const std::string note = RemeasuredNote(r); !note.empty()) o << "<p>" << Html(note) << "</p>";
   o << "<h2>Cells, most severe first</h2><table><tr><th>cell</th><th>verdict</th><th>job</th><th>baseline job</th>";
   for (const std::string& m : CampaignMetrics())
     o << "<th>" << Html(m) << "<br>baseline &rarr; today (delta, band)</th>";

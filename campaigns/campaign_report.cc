@@ -1,4 +1,4 @@
-#include "cli/campaign_report.h"
+#include "campaigns/campaign_report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -79,14 +79,31 @@ CellComparison Compare(const CellResult& today, const CellResult* base, const Ca
 struct GroupAccumulator {
   double log_sum = 0, base_log_sum = 0, loss_sum = 0, base_loss_sum = 0;
   int speedups = 0, base_speedups = 0, losses = 0, base_losses = 0, cells = 0;
+  std::vector<std::string> remeasured, base_remeasured;
 };
+
+// The cell's measured speedup for a geomean: the re-measured one when it was measured
+// again (*remeasured true), else its first measurement; nullopt when neither is known.
+std::optional<double> GeomeanSpeedup(const CellResult& c, bool* remeasured) {
+  *remeasured = false;
+  if (c.remeasure) {
+    if (const std::optional<double> again = c.remeasure->Speedup(); again && *again > 0) {
+      *remeasured = true;
+      return again;
+    }
+  }
+  auto s = c.metrics.find("measured_speedup");
+  if (s == c.metrics.end() || s->second <= 0) return std::nullopt;
+  return s->second;
+}
 
 void Accumulate(const CellResult& c, bool baseline, GroupAccumulator* g) {
   if (!HasResult(c)) return;
-  auto s = c.metrics.find("measured_speedup");
-  if (s != c.metrics.end() && s->second > 0) {
-    (baseline ? g->base_log_sum : g->log_sum) += std::log(s->second);
+  bool remeasured = false;
+  if (const std::optional<double> s = GeomeanSpeedup(c, &remeasured)) {
+    (baseline ? g->base_log_sum : g->log_sum) += std::log(*s);
     ++(baseline ? g->base_speedups : g->speedups);
+    if (remeasured) (baseline ? g->base_remeasured : g->remeasured).push_back(c.key);
   }
   if (c.accuracy_loss) {
     (baseline ? g->base_loss_sum : g->loss_sum) += *c.accuracy_loss;
@@ -117,6 +134,10 @@ std::vector<GroupSummary> Groups(const RunResults& today, const std::optional<Ru
     if (g.base_speedups > 0) s.baseline_geomean_speedup = std::exp(g.base_log_sum / g.base_speedups);
     if (g.losses > 0) s.mean_accuracy_loss = g.loss_sum / g.losses;
     if (g.base_losses > 0) s.baseline_mean_accuracy_loss = g.base_loss_sum / g.base_losses;
+    s.remeasured = g.remeasured;
+    s.baseline_remeasured = g.base_remeasured;
+    std::sort(s.remeasured.begin(), s.remeasured.end());
+    std::sort(s.baseline_remeasured.begin(), s.baseline_remeasured.end());
     out.push_back(s);
   }
   return out;

@@ -1,4 +1,4 @@
-#include "cli/campaign_spec.h"
+#include "campaigns/campaign_spec.h"
 
 #include <algorithm>
 #include <cmath>
