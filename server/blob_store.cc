@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -128,6 +130,21 @@ StatusOr<std::unique_ptr<BlobWriter>> BlobStore::NewWriter(int64_t limit_bytes) 
 StatusOr<BlobWriter::Committed> BlobStore::Put(const std::string& bytes) const {
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> w, NewWriter(static_cast<int64_t>(bytes.size())));
   ACS_RETURN_IF_ERROR(w->Append(bytes));
+  return w->Commit();
+}
+
+StatusOr<BlobWriter::Committed> BlobStore::PutFromFd(int fd, int64_t limit_bytes) const {
+  ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> w, NewWriter(limit_bytes));
+  std::string chunk;
+  while (true) {
+    chunk.resize(kStreamChunkBytes);
+    const ssize_t n = read(fd, chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::Unavailable(std::string("cannot read the file: ") + std::strerror(errno));
+    if (n == 0) break;
+    chunk.resize(static_cast<size_t>(n));
+    ACS_RETURN_IF_ERROR(w->Append(chunk));
+  }
   return w->Commit();
 }
 

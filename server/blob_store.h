@@ -52,6 +52,11 @@ class BlobStore {
   // The directory the blobs are in (a confined job runner may only add to it).
   std::string blob_dir() const;
   StatusOr<BlobWriter::Committed> Put(const std::string& bytes) const;
+  // The bytes of an open file, from its offset to its end, read in chunks of at most
+  // kStreamChunkBytes (never held whole); ResourceExhausted past limit_bytes and
+  // Unavailable when it cannot be read, both storing nothing. Does not close fd.
+  StatusOr<BlobWriter::Committed> PutFromFd(int fd, int64_t limit_bytes) const;
+  static constexpr size_t kStreamChunkBytes = size_t{1} << 20;
   bool Has(const std::string& sha256) const;
   // The file of a blob; NotFound when absent, InvalidArgument for a malformed digest.
   StatusOr<std::string> PathOf(const std::string& sha256) const;

@@ -70,6 +70,7 @@ class RemoteJobHost : public JobHost, public predictors::MeasurementStore {
   StatusOr<PredictorState> StartCampaign(const std::string& machine_id,
                                          const MeasurementCampaignOptions& options) override;
   StatusOr<BlobWriter::Committed> PutBlobFile(const std::string& path) override;
+  StatusOr<BlobWriter::Committed> PutBlobFromFd(int fd, int64_t limit_bytes) override;
   StatusOr<BlobWriter::Committed> PutBlob(const std::string& bytes) override;
   StatusOr<std::string> ReadBlob(const std::string& sha256) override;
 
@@ -112,6 +113,9 @@ class JobChannelServer {
   StatusOr<std::string> Handle(const std::string& frame);
   // How many calls were applied.
   int64_t calls() const { return calls_; }
+  // The largest export it stores (kMaxArtifactBytes unless set); a larger one is refused
+  // with ResourceExhausted naming the file and the limit, and nothing is stored.
+  void set_max_export_bytes(int64_t bytes) { max_export_bytes_ = bytes; }
 
  private:
   // The answer to `op`; throws Violation (job_channel_codec.h) for a call the child may
@@ -124,6 +128,10 @@ class JobChannelServer {
   std::optional<nlohmann::json> ApplyModels(const std::string& op, const nlohmann::json& args);
   std::optional<nlohmann::json> ApplyBlob(const std::string& op, const nlohmann::json& args);
   void CheckOwnJob(const std::string& id) const;
+  // add_model: the record rebuilt from a finished measure-model task of this job whose
+  // stored result, policy, threads and figures it matches (stored once per task); a
+  // Violation when it matches none.
+  nlohmann::json AddTaskMeasurement(const predictors::ModelRecord& sent);
   // The child's progress JSON with what the server owns kept: how often its runners died
   // (a child cannot reset it to be resumed forever); its artifacts must be readable_blobs_
   // (else a Violation: downloads serve artifacts).
@@ -137,6 +145,7 @@ class JobChannelServer {
   MeasurementCampaignOptions campaign_;
   std::set<std::string> readable_blobs_;  // the request's, the job's artifacts, those the child put
   int runner_deaths_ = 0;                 // the stored count when the runner started
+  int64_t max_export_bytes_ = kMaxArtifactBytes;
   int64_t calls_ = 0;
 };
 

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "core/kernel_spec.h"
+#include "core/policy.h"
 #include "server/job_channel.h"
 #include "server/job_channel_codec.h"
 
@@ -37,9 +38,9 @@ bool IsKnownState(const std::string& s) {
   return false;
 }
 
-// The bytes of a regular file under `dir` (no symbolic link at its last component, nothing
-// outside dir by its resolved path), at most max_bytes.
-StatusOr<std::string> ReadOwnFile(const std::string& dir, const std::string& path, int64_t max_bytes) {
+// A descriptor of a regular file of one link under `dir` (no symbolic link in any
+// component, nothing outside dir by its resolved path), to be closed by the caller.
+int OpenOwnFile(const std::string& dir, const std::string& path) {
   std::error_code ec;
   const fs::path root = fs::weakly_canonical(dir, ec);
   const fs::path parent = fs::weakly_canonical(fs::path(path).parent_path(), ec);
@@ -61,26 +62,13 @@ StatusOr<std::string> ReadOwnFile(const std::string& dir, const std::string& pat
   if (fd < 0) throw Violation("cannot open '" + path + "' beneath the job's directory: " + std::strerror(open_errno));
   struct stat st {};
   // One link only: not another file of the server's hard-linked into the job's directory.
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size > max_bytes) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
     close(fd);
-    throw Violation("'" + path + "' is not a regular file with one link of at most " + std::to_string(max_bytes) +
-                    " bytes");
+    throw Violation("'" + path + "' is not a regular file with one link");
   }
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
-  size_t at = 0;
-  while (at < bytes.size()) {
-    const ssize_t n = read(fd, bytes.data() + at, bytes.size() - at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    at += static_cast<size_t>(n);
-  }
-  close(fd);
-  bytes.resize(at);
-  return bytes;
+  return fd;
 }
 
-// What a job's artifact may be at most (a compressed model and its runtime file).
-constexpr int64_t kMaxArtifactBytes = int64_t{4} << 30;
 // Blobs a child may read back over the channel (its report) at most.
 constexpr int64_t kMaxReadBlobBytes = 256 << 20;
 
@@ -342,22 +330,76 @@ std::optional<json> JobChannelServer::ApplyModels(const std::string& op, const j
       }
       return Answer(Status::Ok(), out);
     }
-    predictors::ModelRecord r = ModelFromJson(Arg(args, "record"));
-    const json j = json::parse(r.record_json, nullptr, false);
-    if (r.device_class != request_.device_class || !j.is_object() || !j.contains("job") || !j["job"].is_object() ||
-        j["job"].value("model_sha256", std::string()) != request_.model_sha256) {
-      throw Violation("a model measurement that is not of this job's model and device class");
-    }
-    Status s = measurements_->AddModel(r);
-    return s.ok() ? Answer(s, r.id) : Answer(s);
+    return AddTaskMeasurement(ModelFromJson(Arg(args, "record")));
   }
   return std::nullopt;
 }
 
+json JobChannelServer::AddTaskMeasurement(const predictors::ModelRecord& sent) {
+  const json sent_json = json::parse(sent.record_json, nullptr, false);
+  if (sent.device_class != request_.device_class || !sent_json.is_object() || !sent_json.contains("job")) {
+    throw Violation("a model measurement that is not of this job's model and device class");
+  }
+  json sent_result = sent_json;
+  sent_result.erase("job");
+  StatusOr<std::vector<TaskRecord>> tasks = host_->TasksOfJob(job_id_);
+  if (!tasks.ok()) return Answer(tasks.status());
+  // The measurement of a finished task of this job, as the server stored its result: of
+  // what the predictor trains on, only the layers are the child's (it imports the model).
+  for (const TaskRecord& t : *tasks) {
+    if (t.state != kTaskDone || t.kind != kTaskMeasureModel) continue;
+    const json result = json::parse(t.result_json, nullptr, false), spec = json::parse(t.spec_json, nullptr, false);
+    if (result != sent_result || !spec.is_object() || !result.contains("runtime") || !result["runtime"].is_object() ||
+        spec.value("policy_hash", std::string()) != sent.policy_hash ||
+        spec.value("model_sha256", std::string()) != request_.model_sha256 ||
+        spec.value("threads", -1) != sent.shape.threads || !spec.contains("policy")) {
+      continue;
+    }
+    predictors::ModelRecord r = sent;
+    r.model = "model-" + request_.model_sha256.substr(0, 12);
+    StatusOr<Policy> policy = Policy::FromJson(spec["policy"].dump()), claimed = Policy::FromJson(sent.policy_json);
+    if (!policy.ok() || !claimed.ok() || policy->ToJson(-1) != claimed->ToJson(-1)) continue;
+    r.policy_json = policy->ToJson(-1);
+    r.median_us = result["runtime"].value("median_us", 0.0);
+    r.iqr_us = result["runtime"].value("iqr_us", 0.0);
+    r.min_us = result["runtime"].value("min_us", 0.0);
+    if (r.median_us != sent.median_us || r.iqr_us != sent.iqr_us || r.min_us != sent.min_us) continue;
+    json record = result;
+    record["job"] = {{"model_sha256", request_.model_sha256}, {"input_shape", request_.input_shape}, {"task", t.id}};
+    r.record_json = record.dump();
+    // Once per task: a runner resumed after recording it gets the stored record's id.
+    StatusOr<std::vector<predictors::ModelRecord>> stored = measurements_->Models(request_.device_class);
+    if (!stored.ok()) return Answer(stored.status());
+    for (const predictors::ModelRecord& m : *stored) {
+      const json j = json::parse(m.record_json, nullptr, false);
+      if (j.is_object() && j.contains("job") && j["job"].is_object() && j["job"].value("task", "") == t.id) {
+        return Answer(Status::Ok(), m.id);
+      }
+    }
+    Status s = measurements_->AddModel(r);
+    return s.ok() ? Answer(s, r.id) : Answer(s);
+  }
+  throw Violation("a model measurement that matches no finished measure-model task of this job (policy " +
+                  sent.policy_hash.substr(0, 16) + ", " + std::to_string(sent.median_us) + " us)");
+}
+
 std::optional<json> JobChannelServer::ApplyBlob(const std::string& op, const json& args) {
   if (op == "put_blob_file") {
-    StatusOr<std::string> bytes = ReadOwnFile(job_dir_, Str(args, "path"), kMaxArtifactBytes);
-    StatusOr<BlobWriter::Committed> put = host_->PutBlob(*bytes);
+    const std::string path = Str(args, "path");
+    const int fd = OpenOwnFile(job_dir_, path);
+    // Streamed from the descriptor in bounded chunks: the file may be sparse or still
+    // growing, so its size is checked before and while it is read.
+    struct stat st {};
+    StatusOr<BlobWriter::Committed> put = Status::Unavailable("cannot read the size of '" + path + "'");
+    if (fstat(fd, &st) == 0) {
+      put = st.st_size > max_export_bytes_ ? Status::ResourceExhausted("past the limit")
+                                           : host_->PutBlobFromFd(fd, max_export_bytes_);
+    }
+    close(fd);
+    if (!put.ok() && put.status().code() == StatusCode::kResourceExhausted) {
+      return Answer(Status::ResourceExhausted("the export '" + path + "' is larger than a job's artifact may be (" +
+                                              std::to_string(max_export_bytes_) + " bytes); nothing was stored"));
+    }
     if (!put.ok()) return Answer(put.status());
     readable_blobs_.insert(put->sha256);
     return Answer(Status::Ok(), CommittedToJson(*put));

@@ -1,15 +1,16 @@
 #include "server/job_host.h"
 
-#include <fstream>
-#include <iterator>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace acs::server {
 
 StatusOr<BlobWriter::Committed> LocalJobHost::PutBlobFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot read '" + path + "'");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return blobs_->Put(bytes);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::NotFound("cannot read '" + path + "'");
+  StatusOr<BlobWriter::Committed> put = blobs_->PutFromFd(fd, kMaxArtifactBytes);
+  close(fd);
+  return put;
 }
 
 }  // namespace acs::server

@@ -19,6 +19,9 @@
 
 namespace acs::server {
 
+// What a job's export (a compressed model, its runtime file) may be at most.
+inline constexpr int64_t kMaxArtifactBytes = int64_t{4} << 30;
+
 class JobHost {
  public:
   virtual ~JobHost() = default;
@@ -43,6 +46,9 @@ class JobHost {
                                                  const MeasurementCampaignOptions& options) = 0;
   // A file of the job's own directory (an export) into the blob store.
   virtual StatusOr<BlobWriter::Committed> PutBlobFile(const std::string& path) = 0;
+  // The bytes of an open file streamed into the blob store (BlobStore::PutFromFd): how the
+  // server stores a runner's export; a runner's own host refuses it (FailedPrecondition).
+  virtual StatusOr<BlobWriter::Committed> PutBlobFromFd(int fd, int64_t limit_bytes) = 0;
   virtual StatusOr<BlobWriter::Committed> PutBlob(const std::string& bytes) = 0;
   virtual StatusOr<std::string> ReadBlob(const std::string& sha256) = 0;
 };
@@ -86,6 +92,9 @@ class LocalJobHost : public JobHost {
     return campaigns_->Start(machine_id, options);
   }
   StatusOr<BlobWriter::Committed> PutBlobFile(const std::string& path) override;
+  StatusOr<BlobWriter::Committed> PutBlobFromFd(int fd, int64_t limit_bytes) override {
+    return blobs_->PutFromFd(fd, limit_bytes);
+  }
   StatusOr<BlobWriter::Committed> PutBlob(const std::string& bytes) override { return blobs_->Put(bytes); }
   StatusOr<std::string> ReadBlob(const std::string& sha256) override { return blobs_->Read(sha256); }
 

@@ -363,7 +363,19 @@ StatusOr<JobService::RemeasureResult> JobService::Remeasure(const Principal& who
   std::vector<std::string> ids = task_ids;
   if (ids.empty()) {
     if (cancel) return Status::InvalidArgument("cancel: needs the task_ids to cancel");
-    ACS_ASSIGN_OR_RETURN(ids, p_.jobs->EnqueueRemeasure(job, runs == 0 ? 3 : runs, &out.device_class));
+    // An ended job's open tasks are its re-measurements: their number bounds what one job
+    // may ask of the farm at once.
+    ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> of_job, p_.store->TasksOfJob(id));
+    int open = 0;
+    for (const TaskRecord& t : of_job) open += t.state == kTaskQueued || t.state == kTaskLeased;
+    const int wanted = runs == 0 ? 3 : runs, cap = options_.max_open_remeasure_runs;
+    if (open + wanted > cap) {
+      return Status::ResourceExhausted("job " + id + " has " + std::to_string(open) +
+                                       " re-measurements queued or running; " + std::to_string(wanted) +
+                                       " more would pass this server's limit of " + std::to_string(cap) +
+                                       " per job: wait for them or cancel them");
+    }
+    ACS_ASSIGN_OR_RETURN(ids, p_.jobs->EnqueueRemeasure(job, wanted, &out.device_class));
   }
   std::vector<TaskRecord> tasks;
   for (const std::string& t : ids) {

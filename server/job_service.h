@@ -46,6 +46,8 @@ struct JobServiceOptions {
   int64_t max_user_upload_bytes = int64_t{20} << 30;  // all of a user's uploads; past it:
                                                       // ResourceExhausted (0: no quota)
   int max_watchers_per_user = 16;                     // concurrent watches; more: ResourceExhausted
+  int max_open_remeasure_runs = 30;                   // a job's queued or running re-measurements;
+                                                      // a request past it: ResourceExhausted
 };
 
 // One piece of an upload as the transport received it.
@@ -186,7 +188,8 @@ class JobService {
   StatusOr<SubmitChoices> Choices(const Principal& who);
   // A measurement of an ended job again (RemeasureJob in proto/acs.proto): Get's errors;
   // FailedPrecondition for a job that has not ended with a result or has no verified
-  // exported policy; InvalidArgument for runs outside 0-10 or a task of another job.
+  // exported policy; InvalidArgument for runs outside 0-10 or a task of another job;
+  // ResourceExhausted when the new runs would pass max_open_remeasure_runs of the job.
   struct RemeasureRun {
     std::string task_id, state, worker_id, error;
     double measured_us = 0, dense_measured_us = 0;

@@ -136,6 +136,9 @@ StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlobFile(const std::string& pa
   const std::string absolute = fs::absolute(path, ec).string();
   return Decoded<BlobWriter::Committed>(Call("put_blob_file", {{"path", absolute}}), CommittedFromJson);
 }
+StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlobFromFd(int, int64_t) {
+  return Status::FailedPrecondition("a job runner sends its exports by path (PutBlobFile)");
+}
 StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlob(const std::string& bytes) {
   std::string path;
   {

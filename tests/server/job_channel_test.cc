@@ -1,9 +1,12 @@
 // The channel between the server and a job runner child (server/job_channel.h): an honest
 // child's calls round-trip over a real socket pair and land in the store; garbage, an
 // oversized message, and calls about another job, another job's task, another model or a
-// file outside the job's directory are protocol violations that change nothing.
+// file outside the job's directory are protocol violations that change nothing. Exports
+// are streamed into the blob store within a size cap; model measurements are stored only
+// as a finished task of the job measured them.
 #include "server/job_channel.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,11 +14,13 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
 #include "../temp_dir.h"
+#include "core/policy.h"
+#include "core/sha256.h"
+#include "server/job_channel_codec.h"
 
 namespace acs::server {
 namespace {
@@ -253,6 +258,127 @@ TEST_F(JobChannelTest, CallsAboutAnotherJobOrItsDataAreViolationsThatChangeNothi
   EXPECT_TRUE(Call(check, "devices", json::object()).ok());
   EXPECT_EQ(Call(check, "get_job", {{"id", job_.id}}).status().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(Call(check, "update_job", {{"job", JobJson(job_)}}).status().code(), StatusCode::kPermissionDenied);
+}
+
+TEST_F(JobChannelTest, AnExportIsStreamedWithItsSha256AndOneLargerThanTheCapIsNotStored) {
+  // More than one chunk, not a repeated byte: the digest covers every chunk in order.
+  std::string content(BlobStore::kStreamChunkBytes * 3 / 2 + 7, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + i * 7 % 26);
+  const std::string path = job_dir_ + "/compressed.pt";
+  std::ofstream(path, std::ios::binary) << content;
+  StatusOr<json> put = Call("put_blob_file", {{"path", path}});
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  ASSERT_EQ((*put)["code"], 0) << put->dump();
+  EXPECT_EQ((*put)["value"]["sha256"], Sha256Hex(content));
+  EXPECT_EQ((*put)["value"]["bytes"], static_cast<int64_t>(content.size()));
+  EXPECT_EQ(blobs_->Read(Sha256Hex(content)).value(), content);
+
+  // Past the cap: the operation's error (the job fails with it), naming the file and the
+  // limit; no blob, no temporary file left.
+  server_->set_max_export_bytes(1000);
+  const std::string big(1001, 'b'), big_path = job_dir_ + "/big.pt";
+  std::ofstream(big_path, std::ios::binary) << big;
+  StatusOr<json> refused = Call("put_blob_file", {{"path", big_path}});
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_EQ((*refused)["code"], static_cast<int>(StatusCode::kResourceExhausted));
+  const std::string message = (*refused)["message"].get<std::string>();
+  EXPECT_NE(message.find("'" + big_path + "'"), std::string::npos) << message;
+  EXPECT_NE(message.find("1000 bytes"), std::string::npos) << message;
+  EXPECT_FALSE(blobs_->Has(Sha256Hex(big)));
+  EXPECT_TRUE(fs::is_empty(dir_.path() + "/tmp"));
+  // The same cap while the bytes stream (a file that grows after its size was read).
+  const int fd = open(big_path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(blobs_->PutFromFd(fd, 1000).status().code(), StatusCode::kResourceExhausted);
+  close(fd);
+  EXPECT_FALSE(blobs_->Has(Sha256Hex(big)));
+  EXPECT_TRUE(fs::is_empty(dir_.path() + "/tmp"));
+
+  // A sparse file past the default cap costs the child nothing: refused by its size.
+  server_->set_max_export_bytes(kMaxArtifactBytes);
+  const std::string sparse = job_dir_ + "/sparse.pt";
+  std::ofstream(sparse).close();
+  fs::resize_file(sparse, static_cast<uintmax_t>(kMaxArtifactBytes) + 1);
+  StatusOr<json> sparse_refused = Call("put_blob_file", {{"path", sparse}});
+  ASSERT_TRUE(sparse_refused.ok()) << sparse_refused.status().ToString();
+  EXPECT_EQ((*sparse_refused)["code"], static_cast<int>(StatusCode::kResourceExhausted));
+  EXPECT_TRUE(fs::is_empty(dir_.path() + "/tmp"));
+}
+
+TEST_F(JobChannelTest, AModelMeasurementIsStoredOnlyAsAFinishedTaskOfTheJobMeasuredIt) {
+  Policy policy;
+  policy.layers["conv1"].pattern = Pattern::kUnstructured;
+  policy.layers["conv1"].sparsity = 0.5;
+  const json result = {{"runtime", {{"median_us", 120.5}, {"iqr_us", 3.25}, {"min_us", 118.0}}},
+                       {"dense", {{"median_us", 200.0}}}};
+  TaskRecord t;
+  t.job_id = job_.id;
+  t.kind = kTaskMeasureModel;
+  t.machine_id = "m1";
+  t.spec_json = json{
+      {"policy", json::parse(policy.ToJson(-1))},
+      {"input_shape", request_.input_shape},
+      {"threads", request_.threads},
+      {"model_sha256", model_sha_},
+      {"rank", 0},
+      {"policy_hash", "ph-measured"},
+      {"profile_runs",
+       0}}.dump();
+  t = store_->EnqueueTask(t).value();
+  // What an honest runner sends (JobScheduler::RecordModelMeasurement).
+  predictors::ModelRecord honest;
+  honest.device_class = "m1";
+  honest.model = "model-" + model_sha_.substr(0, 12);
+  honest.policy_hash = "ph-measured";
+  honest.policy_json = policy.ToJson(-1);
+  honest.shape.threads = request_.threads;
+  honest.median_us = 120.5;
+  honest.iqr_us = 3.25;
+  honest.min_us = 118.0;
+  json record = result;
+  record["job"] = {{"model_sha256", model_sha_}, {"input_shape", request_.input_shape}};
+  honest.record_json = record.dump();
+  auto add = [&](const predictors::ModelRecord& r) { return Call("add_model", {{"record", channel::ModelToJson(r)}}); };
+  auto stored = [&] { return measurements_->Models("m1").value(); };
+
+  // Not finished yet: nothing it could be the measurement of.
+  StatusOr<json> early = add(honest);
+  EXPECT_EQ(early.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(early.status().message().find("matches no finished measure-model task"), std::string::npos)
+      << early.status().message();
+  const std::vector<TaskRecord> leased = store_->LeaseTasks("w1", "m1", 1, 0, 60000).value();
+  ASSERT_EQ(leased.size(), 1u);
+  ASSERT_TRUE(store_->ReportTask("w1", t.id, true, result.dump(), "", 3).value());
+
+  // Forged figures (in the record, or in both the record and its result), another policy.
+  predictors::ModelRecord faster = honest;
+  faster.median_us = 60;
+  json forged_result = record;
+  forged_result["runtime"]["median_us"] = 60.0;
+  predictors::ModelRecord both = faster;
+  both.record_json = forged_result.dump();
+  predictors::ModelRecord other_policy = honest;
+  other_policy.policy_hash = "ph-never-measured";
+  predictors::ModelRecord other_class = honest;
+  other_class.device_class = "m2";
+  for (const predictors::ModelRecord& forged : {faster, both, other_policy, other_class}) {
+    StatusOr<json> r = add(forged);
+    EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << forged.median_us << " " << forged.policy_hash;
+  }
+  EXPECT_TRUE(stored().empty());
+
+  // The honest one is stored as the server built it, once however often sent.
+  StatusOr<json> added = add(honest);
+  ASSERT_TRUE(added.ok()) << added.status().ToString();
+  ASSERT_EQ((*added)["code"], 0) << added->dump();
+  StatusOr<json> again = add(honest);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)["value"], (*added)["value"]);
+  const std::vector<predictors::ModelRecord> records = stored();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].median_us, 120.5);
+  EXPECT_EQ(records[0].min_us, 118.0);
+  EXPECT_EQ(json::parse(records[0].record_json)["job"]["task"], t.id);
 }
 
 }  // namespace
