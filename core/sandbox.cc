@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -16,6 +17,18 @@
 // The system header may predate these (Debian 12's stops at ABI 2).
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#ifndef LANDLOCK_ACCESS_NET_BIND_TCP
+#define LANDLOCK_ACCESS_NET_BIND_TCP (1ULL << 0)
+#endif
+#ifndef LANDLOCK_ACCESS_NET_CONNECT_TCP
+#define LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
+#endif
+#ifndef LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
+#define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
+#endif
+#ifndef LANDLOCK_SCOPE_SIGNAL
+#define LANDLOCK_SCOPE_SIGNAL (1ULL << 1)
 #endif
 
 namespace acs {
@@ -28,6 +41,21 @@ constexpr uint64_t kRemove = LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_
 // What a rule on a single file may grant.
 constexpr uint64_t kFileRights = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
 constexpr uint64_t kAddRights = LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_REFER;
+
+// Handled with no rule allowing any port: no TCP connect or bind (ABI 4).
+constexpr uint64_t kNetRights = LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+// No signal to, nor abstract unix socket of, a process outside the child's domain (ABI 6).
+constexpr uint64_t kScopes = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL;
+constexpr int kNetAbi = 4;
+constexpr int kScopeAbi = 6;
+
+// struct landlock_ruleset_attr as of ABI 6 (the system header's may lack the last two); the
+// kernel is given the prefix its ABI reads.
+struct RulesetAttr {
+  uint64_t handled_access_fs = 0;
+  uint64_t handled_access_net = 0;  // ABI 4
+  uint64_t scoped = 0;              // ABI 6
+};
 
 std::atomic<int> g_abi_for_testing{-1};
 
@@ -117,6 +145,13 @@ StatusOr<int> WriteConfinementSupport() {
   return Status::Unavailable(std::string("Landlock does not answer: ") + std::strerror(a.error));
 }
 
+std::string UnconfinedBeyondFiles(int abi) {
+  if (abi >= kScopeAbi) return "";
+  const std::string scopes = "signals to other processes and abstract unix sockets (Landlock ABI 6)";
+  if (abi >= kNetAbi) return scopes + "; this kernel has ABI " + std::to_string(abi);
+  return "TCP connects and binds (Landlock ABI 4), " + scopes + "; this kernel has ABI " + std::to_string(abi);
+}
+
 StatusOr<WriteSandbox> WriteSandbox::Make(const WriteConfinement& confinement) {
   WriteSandbox box;
   if (!confinement.enabled) return box;
@@ -124,9 +159,18 @@ StatusOr<WriteSandbox> WriteSandbox::Make(const WriteConfinement& confinement) {
   if (!abi.ok()) return box;
 #ifdef SYS_landlock_create_ruleset
   const uint64_t handled = HandledRights(*abi, confinement.confine_reads);
-  landlock_ruleset_attr attr{};
+  RulesetAttr attr;
   attr.handled_access_fs = handled;
-  const long fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+  size_t size = offsetof(RulesetAttr, handled_access_net);
+  if (*abi >= kNetAbi) {
+    attr.handled_access_net = kNetRights;
+    size = offsetof(RulesetAttr, scoped);
+  }
+  if (*abi >= kScopeAbi) {
+    attr.scoped = kScopes;
+    size = sizeof attr;
+  }
+  const long fd = syscall(SYS_landlock_create_ruleset, &attr, size, 0);
   if (fd < 0) return Status::Unavailable(std::string("cannot create a Landlock ruleset: ") + std::strerror(errno));
   box.ruleset_fd_ = static_cast<int>(fd);
   std::vector<WritablePath> paths = confinement.writable;

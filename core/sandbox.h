@@ -1,7 +1,10 @@
 // Confinement of a child process's writes with Linux Landlock (ABI 2 or later): the child
 // may create, change or remove files only beneath the paths it is given (and write
 // /dev/null); optionally also its reads (and executions): only beneath the readable and
-// writable paths it is given. The network stays open. The ruleset is built in the
+// writable paths it is given. Where the kernel's Landlock ABI allows, the same ruleset
+// also denies every TCP connect and bind (ABI 4) and confines signals and abstract unix
+// sockets to the child's own domain (ABI 6): it cannot signal its parent or reach a
+// loopback port; UDP and the descriptors it inherits stay open. The ruleset is built in the
 // parent, which allocates and opens the paths, and applied in the child between fork and
 // exec. On a kernel without Landlock the child runs unconfined, and
 // WriteConfinementSupport() says why. Used by ChildProcess (core/child_process.h).
@@ -41,6 +44,11 @@ struct WriteConfinement {
 // Unavailable naming why writes cannot be confined: a kernel built without Landlock, Landlock
 // left out of the boot's LSM list, or ABI 1 (which cannot allow renames across directories).
 StatusOr<int> WriteConfinementSupport();
+
+// What a confined child's ruleset cannot confine besides files on Landlock ABI `abi`, to
+// log: "" from ABI 6 on, else e.g. "signals to other processes and abstract unix sockets
+// (Landlock ABI 6); this kernel has ABI 5".
+std::string UnconfinedBeyondFiles(int abi);
 
 // Tests: pretend the kernel has this Landlock ABI (0: none); -1 goes back to asking it.
 void SetLandlockAbiForTesting(int abi);

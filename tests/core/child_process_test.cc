@@ -1,10 +1,14 @@
-// ChildProcess's write confinement (core/sandbox.h): Landlock where the kernel has it, an
-// unconfined child and a reason where it does not.
+// ChildProcess's confinement (core/sandbox.h): Landlock where the kernel has it (files;
+// TCP, signals from ABI 4 and 6), an unconfined child and a reason where it does not.
 #include "core/child_process.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -45,13 +49,13 @@ class WriteConfinementTest : public ::testing::Test {
     fs::remove_all(root_, ec);
   }
 
-  // `script` in /bin/sh under `writes`, its stderr joined to the output it returns.
-  ProcessExit Run(const std::string& script, const WriteConfinement& writes, bool* confined) {
+  // `script` in `shell` under `writes`, its stderr joined to the output it returns.
+  ProcessExit Run(const std::string& script, const WriteConfinement& writes, bool* confined,
+                  const std::string& shell = "/bin/sh") {
     ProcessLimits limits;
     limits.wall_seconds = 30;
     limits.writes = writes;
-    StatusOr<std::unique_ptr<ChildProcess>> child =
-        ChildProcess::Start({"/bin/sh", "-c", "exec 2>&1; " + script}, limits);
+    StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start({shell, "-c", "exec 2>&1; " + script}, limits);
     EXPECT_TRUE(child.ok()) << child.status().ToString();
     if (!child.ok()) return {};
     *confined = (*child)->writes_confined();
@@ -189,6 +193,76 @@ TEST_F(WriteConfinementTest, WithoutLandlockTheChildRunsUnconfinedAndSaysWhy) {
   if (StatusOr<int> abi = WriteConfinementSupport(); abi.ok()) {
     EXPECT_GE(*abi, 2);
   }
+}
+
+// A loopback TCP port that listens and a sleeping process outside the child's domain, both
+// the test's: a confined child can neither connect to the one (from Landlock ABI 4) nor
+// signal the other (ABI 6); an unconfined one, or one confined by ABI 3's file rules, can.
+TEST_F(WriteConfinementTest, AConfinedChildCannotConnectOverTcpNorSignalOutsideItsDomain) {
+  const StatusOr<int> abi = WriteConfinementSupport();
+  if (!abi.ok()) GTEST_SKIP() << "this kernel cannot confine a child: " << abi.status().message();
+  if (*abi < 4) GTEST_SKIP() << "this kernel has Landlock ABI " << *abi << ": TCP needs 4, signals 6";
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), size), 0);
+  ASSERT_EQ(listen(listener, 8), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size), 0);
+  const std::string port = std::to_string(ntohs(address.sin_port));
+  // The child's output; `*hit_by` the signal that ended the sleeper.
+  auto attempt = [&](const WriteConfinement& rules, bool* confined, int* hit_by) {
+    ProcessLimits sleeper;
+    sleeper.wall_seconds = 120;
+    StatusOr<std::unique_ptr<ChildProcess>> target = ChildProcess::Start({"/bin/sleep", "120"}, sleeper);
+    EXPECT_TRUE(target.ok()) << target.status().ToString();
+    if (!target.ok()) return std::string();
+    const ProcessExit exit = Run(": 3<>/dev/tcp/127.0.0.1/" + port +
+                                     " && echo connected || echo denied-connect; kill -USR1 " +
+                                     std::to_string((*target)->pid()) + " && echo signalled || echo denied-signal",
+                                 rules, confined, "/bin/bash");
+    EXPECT_TRUE(exit.ok()) << exit.output;
+    (*target)->Signal(SIGKILL);  // a SIGUSR1 sent before already decided its end
+    *hit_by = (*target)->WaitForExit().signal;
+    return exit.output;
+  };
+  WriteConfinement rules;
+  rules.enabled = true;
+  rules.writable = {{A().string()}};
+  bool confined = false;
+  int hit_by = 0;
+  std::string out = attempt(rules, &confined, &hit_by);
+  EXPECT_TRUE(confined);
+  EXPECT_NE(out.find("connect: Permission denied"), std::string::npos) << out;  // EACCES
+  EXPECT_NE(out.find("denied-connect"), std::string::npos) << out;
+  if (*abi >= 6) {
+    EXPECT_NE(out.find("Operation not permitted"), std::string::npos) << out;  // EPERM
+    EXPECT_NE(out.find("denied-signal"), std::string::npos) << out;
+    EXPECT_EQ(hit_by, SIGKILL) << out;
+  }
+  // Files only (ABI 3), then no rules: both reach out.
+  for (const int forced : {3, -1}) {
+    SetLandlockAbiForTesting(forced);
+    out = attempt(forced == 3 ? rules : WriteConfinement{}, &confined, &hit_by);
+    EXPECT_EQ(confined, forced == 3);
+    EXPECT_NE(out.find("connected"), std::string::npos) << forced << "\n" << out;
+    EXPECT_NE(out.find("signalled"), std::string::npos) << forced << "\n" << out;
+    EXPECT_EQ(hit_by, SIGUSR1) << forced << "\n" << out;
+  }
+  close(listener);
+  if (*abi < 6) GTEST_SKIP() << "this kernel has Landlock ABI " << *abi << ": signals were not checked (ABI 6)";
+}
+
+TEST(UnconfinedBeyondFilesTest, NamesWhatTheAbiLeavesOpen) {
+  EXPECT_EQ(UnconfinedBeyondFiles(6), "");
+  EXPECT_EQ(UnconfinedBeyondFiles(7), "");
+  const std::string five = UnconfinedBeyondFiles(5);
+  EXPECT_NE(five.find("signals"), std::string::npos) << five;
+  EXPECT_NE(five.find("ABI 5"), std::string::npos) << five;
+  EXPECT_EQ(five.find("TCP"), std::string::npos) << five;
+  EXPECT_NE(UnconfinedBeyondFiles(3).find("TCP"), std::string::npos);
 }
 
 TEST(DescribeExitTest, NamesARefusedConfinement) {
