@@ -364,7 +364,9 @@ StatusOr<JobService::RemeasureResult> JobService::Remeasure(const Principal& who
   if (ids.empty()) {
     if (cancel) return Status::InvalidArgument("cancel: needs the task_ids to cancel");
     // An ended job's open tasks are its re-measurements: their number bounds what one job
-    // may ask of the farm at once.
+    // may ask of the farm at once. Counting and enqueueing are one step, so concurrent
+    // requests cannot together pass the limit.
+    std::lock_guard<std::mutex> lock(remeasure_mu_);
     ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> of_job, p_.store->TasksOfJob(id));
     int open = 0;
     for (const TaskRecord& t : of_job) open += t.state == kTaskQueued || t.state == kTaskLeased;
@@ -386,7 +388,7 @@ StatusOr<JobService::RemeasureResult> JobService::Remeasure(const Principal& who
     tasks.push_back(*task);
   }
   if (cancel) {
-    ACS_RETURN_IF_ERROR(p_.store->FailOpenTasksOfJob(id, "the re-measurement was given up").status());
+    ACS_RETURN_IF_ERROR(p_.store->FailOpenTasks(id, ids, "the re-measurement was given up").status());
     for (TaskRecord& t : tasks) {
       ACS_ASSIGN_OR_RETURN(t, p_.store->GetTask(t.id));
     }

@@ -219,6 +219,7 @@ class JobService {
 
   JobServiceParts p_;
   JobServiceOptions options_;
+  std::mutex remeasure_mu_;  // held while a re-measurement request counts and enqueues
   std::mutex watch_mu_;
   std::map<std::string, int> watchers_;  // open watches per user; guarded by watch_mu_
 };

@@ -148,6 +148,8 @@ const char kUsage[] =
     "  --max-input-elements N  elements of a job's input shape, batch included (default 4194304)\n"
     "  --max-user-jobs N     jobs a user may have queued or running (default 20)\n"
     "  --max-watchers N      concurrent job watches per user (default 16)\n"
+    "  --max-remeasure-runs N  re-measurements (RemeasureJob) of one job queued or running at\n"
+    "                        once (default 30; 0: none allowed)\n"
     "  --max-checks N        Submit checks of models running at once (default 4)\n"
     "  --job-memory-mb N     address-space limit of a job's process (default 8192; 0: none)\n"
     "  --job-cpu-seconds N   CPU-time limit of a job's process (default 0: none)\n"
@@ -166,7 +168,8 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "checkpoint-seconds", "fine-tune-epochs", "fine-tune-distill", "budget-rounds",
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
                                        "job-cpu-seconds", "http-listen", "http-max-streams", "web-root",
-                                       "job-wall-seconds", "check-seconds", "max-checks", "verify-runs"};
+                                       "job-wall-seconds", "check-seconds", "max-checks", "verify-runs",
+                                       "max-remeasure-runs"};
 // Flags without a value, also allowed as true / false keys of the config file (but "init"
 // and the test hook).
 const std::set<std::string> kSwitches = {"init",       "no-auth",    "no-model-measurement",
@@ -335,6 +338,12 @@ int Serve(const Flags& flags) {
   if (!watchers.ok()) return Fail(watchers.status());
   if (*watchers < 1) return Fail(Status::InvalidArgument("--max-watchers must be >= 1"));
   service_options.max_watchers_per_user = static_cast<int>(*watchers);
+  auto remeasure = flags.GetInt("max-remeasure-runs", service_options.max_open_remeasure_runs);
+  if (!remeasure.ok()) return Fail(remeasure.status());
+  if (*remeasure < 0 || *remeasure > 100000) {
+    return Fail(Status::InvalidArgument("--max-remeasure-runs must be in 0 to 100000"));
+  }
+  service_options.max_open_remeasure_runs = static_cast<int>(*remeasure);
   JobService job_service(parts, service_options);
   AcsService acs_service(&job_service, &auth);
 
@@ -364,6 +373,11 @@ int Serve(const Flags& flags) {
       spdlog::info("job runners write only their own files (their job's directory) and read only the system, their "
                    "program and their job's blobs (Landlock ABI {})",
                    *abi);
+      if (const std::string open = acs::UnconfinedBeyondFiles(*abi); !open.empty()) {
+        spdlog::warn("job runners are not confined beyond files: {} (they may connect to a loopback port or signal "
+                     "this server)",
+                     open);
+      }
     } else {
       spdlog::warn("job runners' writes are not confined ({}): they can write wherever this server can",
                    abi.status().message());

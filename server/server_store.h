@@ -197,6 +197,10 @@ class ServerStore {
   // Fails the job's queued and leased tasks with `error` (workers holding a lease learn it
   // at their next heartbeat); returns how many.
   StatusOr<int> FailOpenTasksOfJob(const std::string& job_id, const std::string& error);
+  // Fails those of `task_ids` that are queued or leased tasks of the job, with `error`, in
+  // one transaction; ids of other jobs, unknown or ended ones are left alone. Returns how many.
+  StatusOr<int> FailOpenTasks(const std::string& job_id, const std::vector<std::string>& task_ids,
+                              const std::string& error);
 
   // Nightly campaign runs (server/server_store_campaigns.cc). StartCampaignRun creates the
   // run of (owner, campaign, date) with its cells, or returns the one stored (*created

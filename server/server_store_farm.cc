@@ -191,4 +191,23 @@ StatusOr<int> ServerStore::FailOpenTasksOfJob(const std::string& job_id, const s
   return static_cast<int>(db_->Changes());
 }
 
+StatusOr<int> ServerStore::FailOpenTasks(const std::string& job_id, const std::vector<std::string>& task_ids,
+                                         const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return InTransaction(*db_, [&]() -> StatusOr<int> {
+    ACS_ASSIGN_OR_RETURN(Statement q,
+                         db_->Prepare("UPDATE tasks SET state = ?, error = ?, worker_id = '', "
+                                      "lease_expires_ms = 0 WHERE id = ? AND job_id = ? AND state IN (?, ?)"));
+    int failed = 0;
+    for (const std::string& id : task_ids) {
+      q.Bind(1, std::string(kTaskFailed)).Bind(2, error).Bind(3, id).Bind(4, job_id);
+      q.Bind(5, std::string(kTaskQueued)).Bind(6, std::string(kTaskLeased));
+      ACS_RETURN_IF_ERROR(q.Run());
+      failed += static_cast<int>(db_->Changes());
+      ACS_RETURN_IF_ERROR(q.Reset());
+    }
+    return failed;
+  });
+}
+
 }  // namespace acs::server

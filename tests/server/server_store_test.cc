@@ -43,6 +43,15 @@ class ServerStoreTest : public ::testing::Test {
     w.machine_id = kMachine;
     return store_->RegisterWorker(w, 1000);
   }
+  // A measure-kernel task of the job on kMachine, not yet enqueued.
+  static TaskRecord KernelTask(const std::string& job_id) {
+    TaskRecord t;
+    t.job_id = job_id;
+    t.kind = "measure-kernel";
+    t.machine_id = kMachine;
+    t.spec_json = "{}";
+    return t;
+  }
   static constexpr const char* kMachine = "x86_64-avx512-test";
   std::filesystem::path dir_;
   std::string path_;
@@ -184,11 +193,7 @@ TEST_F(ServerStoreTest, ExpiredLeasesAreRequeuedAndRepeatedFailuresFail) {
   EXPECT_EQ(store_->ListWorkers()->size(), 2u);
   EXPECT_EQ(store_->TouchWorker("worker-nope", 5).code(), StatusCode::kNotFound);
 
-  TaskRecord t;
-  t.job_id = "job-x";
-  t.kind = "measure-kernel";
-  t.machine_id = kMachine;
-  t.spec_json = "{}";
+  const TaskRecord t = KernelTask("job-x");
   const std::string a = store_->EnqueueTask(t)->id, b = store_->EnqueueTask(t)->id;
   TaskRecord other = t;
   other.machine_id = "arm64-neon";
@@ -228,16 +233,38 @@ TEST_F(ServerStoreTest, ExpiredLeasesAreRequeuedAndRepeatedFailuresFail) {
   EXPECT_EQ(store_->TasksOfJob("job-x")->size(), 3u);
 }
 
+// FailOpenTasks fails only the named open tasks of the job.
+TEST_F(ServerStoreTest, FailOpenTasksFailsOnlyTheNamedOpenTasksOfTheJob) {
+  StatusOr<WorkerRecord> w = Register("w1");
+  ASSERT_TRUE(w.ok());
+  const TaskRecord t = KernelTask("job-x");
+  const std::string leased = store_->EnqueueTask(t)->id;
+  ASSERT_EQ(store_->LeaseTasks(w->id, w->machine_id, 1, 1000, 1000)->size(), 1u);
+  const std::string named = store_->EnqueueTask(t)->id, unnamed = store_->EnqueueTask(t)->id;
+  const std::string of_other_job = store_->EnqueueTask(KernelTask("job-y"))->id;
+
+  StatusOr<int> failed = store_->FailOpenTasks("job-x", {leased, named, of_other_job, "task-nope"}, "given up");
+  ASSERT_TRUE(failed.ok()) << failed.status().ToString();
+  EXPECT_EQ(*failed, 2);
+  for (const std::string& id : {leased, named}) {
+    const TaskRecord r = *store_->GetTask(id);
+    EXPECT_EQ(r.state, kTaskFailed);
+    EXPECT_EQ(r.error, "given up");
+    EXPECT_EQ(r.worker_id, "");
+  }
+  EXPECT_EQ(store_->GetTask(unnamed)->state, kTaskQueued);
+  EXPECT_EQ(store_->GetTask(of_other_job)->state, kTaskQueued);
+  // Ended tasks are not failed again.
+  EXPECT_EQ(*store_->FailOpenTasks("job-x", {leased, named}, "again"), 0);
+  EXPECT_EQ(store_->GetTask(leased)->error, "given up");
+}
+
 // A kernel task's measurement is stored in the transaction that completes the task: both or
 // neither.
 TEST_F(ServerStoreTest, AKernelTaskIsDoneOnlyWithItsMeasurementStored) {
   StatusOr<WorkerRecord> w1 = Register("w1");
   ASSERT_TRUE(w1.ok());
-  TaskRecord t;
-  t.job_id = "job-k";
-  t.kind = "measure-kernel";
-  t.machine_id = kMachine;
-  t.spec_json = "{}";
+  const TaskRecord t = KernelTask("job-k");
   const std::string a = store_->EnqueueTask(t)->id, b = store_->EnqueueTask(t)->id;
   ASSERT_EQ(store_->LeaseTasks(w1->id, w1->machine_id, 5, 2000, 60000)->size(), 2u);
   auto measurements = predictors::OpenSqliteStore(path_);
