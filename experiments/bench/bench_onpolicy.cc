@@ -156,7 +156,7 @@ struct Row {
   double anchor_only_ratio = 0;  // predicted without the probes' own-kernel scale (the same policy)
   double fixed_context_ratio = 0;  // predicted with the probes but the context factor left at 1
   std::vector<double> round_ratios;
-  bool dense_optimized = false;
+  bool dense_optimized = false;  // the runtime's aten layers ran optimized for inference
 
   double ratio_error() const { return predicted_ratio / measured_ratio - 1; }
   double us_error() const { return predicted_us / measured_us - 1; }
@@ -169,6 +169,7 @@ struct Row {
 struct Timed {
   std::vector<double> ratios;
   double runtime_min_us = 1e300, dense_min_us = 1e300;
+  bool runtime_dense_optimized = false;  // as the runtime prepared it (the same every round)
 };
 std::vector<Timed> TimeInRounds(std::vector<worker::PreparedModel>& prepared, int passes) {
   measure::MeasureOptions round;
@@ -181,6 +182,7 @@ std::vector<Timed> TimeInRounds(std::vector<worker::PreparedModel>& prepared, in
       out[i].ratios.push_back(m.runtime.median_us / m.dense.median_us);
       out[i].runtime_min_us = std::min(out[i].runtime_min_us, m.runtime.min_us);
       out[i].dense_min_us = std::min(out[i].dense_min_us, m.dense.min_us);
+      out[i].runtime_dense_optimized = m.runtime_dense_optimized;
     }
   }
   return out;
@@ -239,6 +241,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
     row.round_ratios = timed[r].ratios;
     row.measured_ratio = Median(timed[r].ratios);
     row.measured_us = timed[r].runtime_min_us;
+    row.dense_optimized = timed[r].runtime_dense_optimized;
     std::printf("%-12s %d #%d %s %6.2f%% %9.1f %9.1f %+6.1f%% %7.3f %7.3f %+6.1f%% %+6.1f%% %+6.1f%%\n", name.c_str(),
                 round, row.rank + 1, row.policy_hash.c_str(), 100 * row.accuracy, row.predicted_us, row.measured_us,
                 100 * row.us_error(), row.predicted_ratio, row.measured_ratio, 100 * row.ratio_error(),
@@ -251,6 +254,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
                         {"predicted_ratio", row.predicted_ratio},
                         {"measured_ratio", row.measured_ratio},
                         {"round_ratios", row.round_ratios},
+                        {"runtime_dense_optimized", row.dense_optimized},
                         {"anchor_only_predicted_ratio", row.anchor_only_ratio},
                         {"fixed_context_predicted_ratio", row.fixed_context_ratio},
                         {"policy", nlohmann::json::parse(row.policy.ToJson(-1))}});
