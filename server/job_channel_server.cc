@@ -38,9 +38,13 @@ bool IsKnownState(const std::string& s) {
   return false;
 }
 
-// A descriptor of a regular file of one link under `dir` (no symbolic link in any
-// component, nothing outside dir by its resolved path), to be closed by the caller.
-int OpenOwnFile(const std::string& dir, const std::string& path) {
+// A regular file of one link under `dir` (no symbolic link in any component, nothing
+// outside dir by its resolved path): its descriptor, to be closed by the caller, and size.
+struct OwnFile {
+  int fd = -1;
+  int64_t size = 0;
+};
+OwnFile OpenOwnFile(const std::string& dir, const std::string& path) {
   std::error_code ec;
   const fs::path root = fs::weakly_canonical(dir, ec);
   const fs::path parent = fs::weakly_canonical(fs::path(path).parent_path(), ec);
@@ -66,7 +70,7 @@ int OpenOwnFile(const std::string& dir, const std::string& path) {
     close(fd);
     throw Violation("'" + path + "' is not a regular file with one link");
   }
-  return fd;
+  return {fd, static_cast<int64_t>(st.st_size)};
 }
 
 // Blobs a child may read back over the channel (its report) at most.
@@ -386,16 +390,13 @@ json JobChannelServer::AddTaskMeasurement(const predictors::ModelRecord& sent) {
 std::optional<json> JobChannelServer::ApplyBlob(const std::string& op, const json& args) {
   if (op == "put_blob_file") {
     const std::string path = Str(args, "path");
-    const int fd = OpenOwnFile(job_dir_, path);
+    const OwnFile file = OpenOwnFile(job_dir_, path);
     // Streamed from the descriptor in bounded chunks: the file may be sparse or still
     // growing, so its size is checked before and while it is read.
-    struct stat st {};
-    StatusOr<BlobWriter::Committed> put = Status::Unavailable("cannot read the size of '" + path + "'");
-    if (fstat(fd, &st) == 0) {
-      put = st.st_size > max_export_bytes_ ? Status::ResourceExhausted("past the limit")
-                                           : host_->PutBlobFromFd(fd, max_export_bytes_);
-    }
-    close(fd);
+    StatusOr<BlobWriter::Committed> put = file.size > max_export_bytes_
+                                              ? StatusOr<BlobWriter::Committed>(Status::ResourceExhausted(""))
+                                              : host_->PutBlobFromFd(file.fd, max_export_bytes_);
+    close(file.fd);
     if (!put.ok() && put.status().code() == StatusCode::kResourceExhausted) {
       return Answer(Status::ResourceExhausted("the export '" + path + "' is larger than a job's artifact may be (" +
                                               std::to_string(max_export_bytes_) + " bytes); nothing was stored"));
