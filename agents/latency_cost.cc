@@ -186,6 +186,12 @@ std::vector<Policy> ProbePolicies(const Graph& graph, const SearchSpace& space) 
     }
     out.push_back(half);
   }
+  if (!out.empty() && has(Pattern::kChannel)) {
+    Policy channels;
+    channels.default_config = LayerConfig{std::min(0.3, space.max_sparsity), Pattern::kChannel};
+    channels = ResolvePolicy(channels, graph);
+    if (!channels.layers.empty()) out.push_back(channels);
+  }
   return out;
 }
 
@@ -218,13 +224,25 @@ double LatencyCostModel::PolicyLayersUs(const Graph& graph, const Policy& policy
 
 void LatencyCostModel::SetOwnKernelFactor(double factor) { own_kernel_factor_ = factor; }
 
-void LatencyCostModel::SetContextFactor(double factor) { context_factor_ = factor; }
+std::string ContextRule::Describe() const {
+  if (*this == ContextRule{}) return "";
+  if (factor == 0) return "the layers priced with warm caches";
+  char text[160];
+  std::snprintf(text, sizeof text, "the layers priced with %g x %s weights passing through the caches", factor,
+                of_policy ? "their" : "the dense model's");
+  return text;
+}
+
+void LatencyCostModel::SetContextRule(ContextRule rule, double dense_weight_bytes) {
+  context_rule_ = rule;
+  dense_weight_bytes_ = dense_weight_bytes;
+}
 
 std::vector<KernelSpec> LatencyCostModel::LayersOf(const Graph& graph, const Policy& policy) const {
   std::vector<KernelSpec> layers = ModelShapeOf(graph, policy, threads_).layers;
-  if (context_factor_ != 1) {
-    const int64_t context =
-        ContextBucket(static_cast<int64_t>(std::min(context_factor_ * WeightBytes(layers), 0x1.0p40)));
+  if (!(context_rule_ == ContextRule{})) {
+    const double bytes = context_rule_.of_policy ? WeightBytes(layers) : dense_weight_bytes_;
+    const int64_t context = ContextBucket(static_cast<int64_t>(std::min(context_rule_.factor * bytes, 0x1.0p40)));
     for (KernelSpec& spec : layers) spec.context_bytes = context;
   }
   return layers;
@@ -334,12 +352,14 @@ bool FitTwoScales(const std::vector<SplitRow>& rows, double* aten_scale, double*
   return in_range(*aten_scale) && in_range(*own_scale);
 }
 
-// The cost model of a budget whose layers are priced in `context_factor` x their weight bytes.
+// The cost model of a budget of `ratio` whose layers find the caches by `rule`: the Env's
+// costs in the context of a model at the budget (or of the dense model).
 std::shared_ptr<LatencyCostModel> BudgetCost(const predictors::TrainedPredictor& predictor, int threads,
-                                             double budget_weight_bytes, double context_factor) {
-  const int64_t context = ContextBucket(static_cast<int64_t>(std::min(context_factor * budget_weight_bytes, 0x1.0p40)));
-  auto cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads, context);
-  cost->SetContextFactor(context_factor);
+                                             double dense_weight_bytes, double ratio, ContextRule rule) {
+  const double bytes = rule.factor * (rule.of_policy ? ratio : 1.0) * dense_weight_bytes;
+  auto cost = std::make_shared<LatencyCostModel>(predictor.kernels, threads,
+                                                 ContextBucket(static_cast<int64_t>(std::min(bytes, 0x1.0p40))));
+  cost->SetContextRule(rule, dense_weight_bytes);
   return cost;
 }
 
@@ -351,8 +371,10 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
   if (!predictor.kernels) return Status::FailedPrecondition("the predictor has no kernel model");
   LatencyBudget b;
   const predictors::ModelShape dense = ModelShapeOf(graph, Policy{}, threads);
-  const double budget_weight_bytes = ratio * WeightBytes(dense.layers);
-  b.cost = BudgetCost(predictor, threads, budget_weight_bytes, 1);
+  const double dense_weight_bytes = WeightBytes(dense.layers);
+  const ContextRule first = measured.context_rules.empty() ? ContextRule{} : measured.context_rules.front();
+  b.cost = BudgetCost(predictor, threads, dense_weight_bytes, ratio, first);
+  b.context = first;
   ACS_RETURN_IF_ERROR(b.cost->Check(graph));
   double aten_us = 0, own_us = 0;  // the dense layers in the dense model's context
   b.cost->SplitPolicyLayersUs(graph, Policy{}, &aten_us, &own_us);
@@ -369,10 +391,9 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
     b.layer_scale = (anchor_us - b.overhead_us) / layers_us;
     b.dense_us = measured.dense_us;
     double best_residual = 0;
-    for (double factor : kContextFactors) {
-      if (factor != 1 && !measured.fit_context) break;
+    for (const ContextRule& rule : measured.context_rules) {
       std::shared_ptr<LatencyCostModel> cost =
-          factor == 1 ? b.cost : BudgetCost(predictor, threads, budget_weight_bytes, factor);
+          rule == first ? b.cost : BudgetCost(predictor, threads, dense_weight_bytes, ratio, rule);
       std::vector<SplitRow> rows(1);
       cost->SplitPolicyLayersUs(graph, Policy{}, &rows[0].aten_us, &rows[0].own_us);
       rows[0].measured_us = anchor_us - b.overhead_us;
@@ -395,7 +416,7 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
       b.probe_policies = static_cast<int>(rows.size() - 1);
       b.layer_scale = aten_scale;
       b.own_kernel_factor = own_scale / aten_scale;
-      b.context_factor = factor;
+      b.context = rule;
       cost->SetOwnKernelFactor(b.own_kernel_factor);
       b.cost = cost;
     }

@@ -41,12 +41,24 @@ std::vector<Policy> GridPolicies(const Graph& graph, const SearchSpace& space);
 // whose compressible layers run the runtime's own kernels where the space and the layer
 // allow it (1x8 blocks, or the space's first block size, at 70% sparsity; int8; else
 // unstructured 85% or N:M), then the first of them on every other such layer only, the
-// rest dense (aten ops beside own kernels, as the search's policies have them).
+// rest dense (aten ops beside own kernels, as the search's policies have them); then, with
+// any of those and the channel pattern in the space, 30% channel pruning on every prunable
+// group (aten layers only, in a smaller context than the dense model's).
 std::vector<Policy> ProbePolicies(const Graph& graph, const SearchSpace& space);
 
 // Whether a layer of `spec` runs one of the runtime's own kernels (sparse, int8, int4w,
 // depthwise) rather than LibTorch's aten ops (dense, channel-pruned, int8-simulated).
 bool RunsOwnKernel(const KernelSpec& spec);
+
+// The cache context a policy's layers are priced in (KernelSpec::context_bytes):
+// ContextBucket(factor x the weight bytes of the policy's layers, or of the dense model's
+// when !of_policy: compression then does not change the context); factor 0 = warm caches.
+struct ContextRule {
+  double factor = 1;
+  bool of_policy = true;
+  bool operator==(const ContextRule& o) const { return factor == o.factor && of_policy == o.of_policy; }
+  std::string Describe() const;  // "" for the default
+};
 
 // Predicted microseconds of a shrunk layer under a config in a fixed context, memoized by
 // kernel key (the search asks for the same few configs of a layer again and again).
@@ -60,8 +72,7 @@ class LatencyCostModel final : public CostModel {
   // Predictor errors (a kernel kind without data) throw std::runtime_error: check a graph
   // with Check() first. Layers that RunsOwnKernel are priced x own_kernel_factor().
   double LayerCost(const Layer& layer, const LayerConfig& config) const override;
-  // The layers of a resolved policy, each in the policy's own context (ModelShapeOf) scaled
-  // by context_factor().
+  // The layers of a resolved policy, each in the context context_rule() gives it.
   double PolicyLayersUs(const Graph& graph, const Policy& policy) const;
   // Its terms: one per layer of graph.layers, in their order.
   std::vector<double> PolicyLayerUs(const Graph& graph, const Policy& policy) const;
@@ -72,10 +83,10 @@ class LatencyCostModel final : public CostModel {
   // Not thread-safe: set before the model is shared. Default 1.
   void SetOwnKernelFactor(double factor);
   double own_kernel_factor() const { return own_kernel_factor_; }
-  // Not thread-safe: set before the model is shared. A policy's layers are priced in the
-  // context ContextBucket(factor x the policy's weight bytes); 0 = warm caches. Default 1.
-  void SetContextFactor(double factor);
-  double context_factor() const { return context_factor_; }
+  // Not thread-safe: set before the model is shared. How a resolved policy's layers find
+  // the caches; `dense_weight_bytes`: the dense model's (WeightBytes), for !rule.of_policy.
+  void SetContextRule(ContextRule rule, double dense_weight_bytes);
+  ContextRule context_rule() const { return context_rule_; }
   // The unfactored predictions of a resolved policy's layers (each in the policy's own
   // context), split into those on aten ops and those on the runtime's own kernels.
   void SplitPolicyLayersUs(const Graph& graph, const Policy& policy, double* aten_us, double* own_us) const;
@@ -85,7 +96,8 @@ class LatencyCostModel final : public CostModel {
   int threads_;
   int64_t context_bytes_;
   double own_kernel_factor_ = 1;
-  double context_factor_ = 1;
+  ContextRule context_rule_;
+  double dense_weight_bytes_ = 0;
   std::vector<KernelSpec> LayersOf(const Graph& graph, const Policy& policy) const;
   double RawCost(const KernelSpec& spec) const;
   double SpecCost(const KernelSpec& spec) const;
@@ -110,12 +122,18 @@ struct LatencyBudget {
   double own_kernel_factor = 1;  // the own-kernel layers' scale over layer_scale, fitted on
                                  // the probes (1: none; cost->own_kernel_factor())
   int probe_policies = 0;        // how many probes it was fitted on
-  double context_factor = 1;     // cost->context_factor(), fitted with the two scales
+  ContextRule context;           // cost->context_rule(), fitted with the two scales
   // Predicted whole-model latency of a resolved policy, its layers in its own context.
   double PredictUs(const Graph& graph, const Policy& policy) const;
   // Its layers' part, one term per layer of graph.layers (PredictUs = their sum + overhead_us).
   std::vector<double> PredictLayersUs(const Graph& graph, const Policy& policy) const;
 };
+
+// The context rules (LatencyCostModel::SetContextRule) the probes choose from, the default
+// first: the policy's weights, warm caches, a sixteenth, a quarter and four times its
+// weights, and the dense model's weights whatever the policy keeps.
+inline constexpr ContextRule kContextRules[] = {{1, true},    {0, true}, {1.0 / 16, true},
+                                                {0.25, true}, {4, true}, {1, false}};
 
 // A policy of the model measured end to end on the device class: the runtime's latency
 // over the dense baseline's, timed alternately with it.
@@ -138,12 +156,10 @@ struct ModelCalibration {
                                          // the layers' scale is refitted on them
   std::vector<MeasuredPolicy> probes;    // ProbePolicies, measured with the anchor: the
                                          // own-kernel layers get their own scale
-  bool fit_context = true;               // false: the probes leave the context factor at 1
+  // The context rules the probes choose from (ties keep the earlier); the first stands
+  // without probes. Default: all of kContextRules.
+  std::vector<ContextRule> context_rules{std::begin(kContextRules), std::end(kContextRules)};
 };
-
-// The context factors (LatencyCostModel::SetContextFactor) the probes choose from, the
-// default first: warm caches, a sixteenth and a quarter of the weights, four times them.
-inline constexpr double kContextFactors[] = {1, 0, 1.0 / 16, 0.25, 4};
 
 // Errors: the predictor's (a kernel kind without data); FailedPrecondition when the
 // overhead alone exceeds the budget; InvalidArgument for a ratio outside (0, 1].
@@ -155,11 +171,10 @@ inline constexpr double kContextFactors[] = {1, 0, 1.0 / 16, 0.25, 4};
 // and the probes together (least squares of relative errors, the anchor weighted as all
 // probes; each scale within [0.2, 5], else the single scale stands): the isolated kernels
 // of the two kinds differ from their in-model runs by different factors. The context the
-// layers are priced in is fitted with them: of the factors kContextFactors on the policy's
-// weight bytes, the one whose fit leaves the smallest residual (ties keep 1): how much of a
-// layer's working set the rest of the model evicts between its runs differs by model and
-// host. With `verified` policies (calibrated or not), that scale is then multiplied by the
-// median over them of the factor that predicts each at its measured ratio of dense_us
+// layers are priced in is fitted with them: of `context_rules`, the one whose fit leaves the
+// smallest residual (ties keep the earlier): how much of a layer's working set the rest of
+// the model evicts between its runs differs by model and host. With `verified` policies (calibrated or not), that scale
+// is then multiplied by the median over them of the factor that predicts each at its measured ratio of dense_us
 // (clamped to [0.5, 2]): the closed loop's correction of what isolated kernels miss about
 // this model's compressed layers.
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,

@@ -130,14 +130,8 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
                     "policies",
                     session->latency()->own_kernel_factor, session->latency()->probe_policies);
       message += scale;
-      const double context = session->latency()->context_factor;
-      if (context == 0) {
-        message += ", the layers priced with warm caches";
-      } else if (context != 1) {
-        std::snprintf(scale, sizeof scale, ", the layers priced with %g x their weights passing through the caches",
-                      context);
-        message += scale;
-      }
+      const std::string context = session->latency()->context.Describe();
+      if (!context.empty()) message += ", " + context;
     }
     ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", message}}));
   } else {

@@ -136,6 +136,7 @@ std::vector<Measurement> MeasureChoice(const std::vector<std::function<void()>>&
   options.min_repeats = 7;
   options.min_seconds = 0.05;
   options.threads = threads;
+  options.runs_per_turn = 3;
   return MeasureAlternating(fns, options);
 }
 

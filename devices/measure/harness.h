@@ -61,7 +61,8 @@ std::vector<Measurement> MeasureAlternating(const std::vector<std::function<void
                                             const MeasureOptions& options = {});
 
 // A short alternated timing to choose between forms of one computation (2 warm-up calls,
-// at least 7 samples and 50 ms of them) on `threads`.
+// at least 7 samples and 50 ms of them, in turns of 3 calls whose first is untimed: each
+// form timed in its own steady state, as one of them will run) on `threads`.
 std::vector<Measurement> MeasureChoice(const std::vector<std::function<void()>>& fns, int threads);
 
 // {"median_us", "iqr_us", "min_us", "repeats"} and, when with_samples, "samples_us".

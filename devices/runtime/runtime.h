@@ -127,9 +127,17 @@ StatusOr<RuntimeModel> CompileForRuntime(const ImportedModel& model, const Polic
 // graph is then unchanged.
 Status OptimizeDenseOps(std::shared_ptr<torch::jit::Graph>& graph);
 
+// Why the optimized form's output `got` is not the plain form's `expect` ("" when it is):
+// within 1e-4 of the output's scale everywhere, or, where int8 layers quantize activations
+// (a last-bit difference of an fp32 layer can move a value across a rounding step), within
+// 1% in relative L2 norm.
+std::string OptimizedDiffers(const torch::Tensor& got, const torch::Tensor& expect, bool int8_activations);
+// Whether `graph` runs acs_rt int8 ops (activations quantized).
+bool HasInt8Activations(const torch::jit::Graph& graph);
+
 // The faster of two modules of `graph`: as it is, and with its dense ops optimized
 // (OptimizeDenseOps). The optimized one must compute the same function (both run on random
-// inputs of `input_shape` at batch 1 and 2 and agree within 1e-4 of the output's scale);
+// inputs of `input_shape` at batch 1 and 2 and agree as OptimizedDiffers checks);
 // then both are timed alternately on this machine with `threads`. Around acs_rt ops the
 // oneDNN layout conversions can cost more than the prepacked convolutions save (measured:
 // a block-sparse ResNet-20 at 28x28 ran 1.4x slower optimized), hence the choice.

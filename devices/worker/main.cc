@@ -44,6 +44,8 @@ const char kMeasureUsage[] =
     "  --calib DATA        calibration data (batch-norm recalibration, int8 ranges)\n"
     "  --json PATH         write the measurement record as JSON\n"
     "  --plain-aten        the runtime's aten layers as imported, not optimized for inference\n"
+    "  --prepack-dense     the runtime's dense convolutions on prepacked oneDNN weights, one op\n"
+    "                      each (RuntimeOptions::prepack_dense)\n"
     "  --profile N         also time every op inside the runtime, the dense model and the plain\n"
     "                      dense model (LibTorch's op hooks, mean of N runs) and print where the\n"
     "                      time goes\n";
@@ -158,10 +160,11 @@ int MeasureCommand(int argc, char** argv) {
   }
   std::set<std::string> valued = {"model", "policy", "input", "threads", "calib", "json", "profile"};
   valued.insert(kTimingFlags.begin(), kTimingFlags.end());
-  StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin", "plain-aten"});
+  StatusOr<Flags> flags = ParseWorkerFlags(argc, argv, valued, {"pin", "plain-aten", "prepack-dense"});
   if (!flags.ok()) return Fail("measure", flags.status());
   ModelMeasureRequest request;
   request.runtime.optimize_dense = !flags->Has("plain-aten");
+  request.runtime.prepack_dense = flags->Has("prepack-dense");
   int64_t profile_runs = 0;
   auto parse = [&]() -> Status {
     ACS_ASSIGN_OR_RETURN(request.model_path, flags->Required("model"));

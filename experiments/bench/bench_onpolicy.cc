@@ -12,7 +12,8 @@
 // (ProbePolicies) are timed with the dense model, as a job does; each policy's "anchor"
 // column is the error the anchor alone (without the probes) would have made on the same
 // measurement, its "fixed" column the error with the probes but the layers priced in the
-// context of their own weight bytes (the context factor not fitted).
+// context of their own weight bytes (the context rule not fitted); the summary counts the
+// policies each context rule alone (kContextRules) would have predicted within ±10%.
 //
 //   bench_onpolicy [--models PATH@1x1x28x28,...] [--data DIR] [--store data/predictors.db]
 //                  [--device-class local|ID] [--threads 1] [--budget 0.5] [--agent amc]
@@ -154,14 +155,14 @@ struct Row {
   double predicted_us = 0, predicted_ratio = 0;
   double measured_us = 0, measured_ratio = 0;  // fastest run; median over rounds of runtime / dense
   double anchor_only_ratio = 0;  // predicted without the probes' own-kernel scale (the same policy)
-  double fixed_context_ratio = 0;  // predicted with the probes but the context factor left at 1
+  std::vector<double> rule_ratios;  // predicted with the probes and each of kContextRules alone
   std::vector<double> round_ratios;
   bool dense_optimized = false;  // the runtime's aten layers ran optimized for inference
 
   double ratio_error() const { return predicted_ratio / measured_ratio - 1; }
   double us_error() const { return predicted_us / measured_us - 1; }
   double anchor_only_error() const { return anchor_only_ratio / measured_ratio - 1; }
-  double fixed_context_error() const { return fixed_context_ratio / measured_ratio - 1; }
+  double rule_error(size_t i) const { return rule_ratios[i] / measured_ratio - 1; }
 };
 
 // The prepared models timed in `passes` rounds over all of them; per model, the ratios
@@ -210,10 +211,13 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
   anchor_only.probes.clear();
   const LatencyBudget without_probes =
       OrDie(MakeLatencyBudget(session->graph(), *o.predictor, o.threads, o.budget_ratio, anchor_only), "budget");
-  ModelCalibration fixed = o.measured;
-  fixed.fit_context = false;
-  const LatencyBudget fixed_context =
-      OrDie(MakeLatencyBudget(session->graph(), *o.predictor, o.threads, o.budget_ratio, fixed), "budget");
+  std::vector<LatencyBudget> by_rule;
+  for (const ContextRule& rule : kContextRules) {
+    ModelCalibration one_rule = o.measured;
+    one_rule.context_rules = {rule};
+    by_rule.push_back(
+        OrDie(MakeLatencyBudget(session->graph(), *o.predictor, o.threads, o.budget_ratio, one_rule), "budget"));
+  }
 
   std::vector<worker::PreparedModel> prepared;
   std::vector<Row> model_rows;
@@ -231,7 +235,9 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
     row.predicted_us = session->PredictedUs(e.policy);
     row.predicted_ratio = row.predicted_us / session->latency()->dense_us;
     row.anchor_only_ratio = without_probes.PredictUs(session->graph(), e.policy) / without_probes.dense_us;
-    row.fixed_context_ratio = fixed_context.PredictUs(session->graph(), e.policy) / fixed_context.dense_us;
+    for (const LatencyBudget& b : by_rule) {
+      row.rule_ratios.push_back(b.PredictUs(session->graph(), e.policy) / b.dense_us);
+    }
     model_rows.push_back(row);
   }
   const std::vector<Timed> timed = TimeInRounds(prepared, args.passes);
@@ -245,7 +251,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
     std::printf("%-12s %d #%d %s %6.2f%% %9.1f %9.1f %+6.1f%% %7.3f %7.3f %+6.1f%% %+6.1f%% %+6.1f%%\n", name.c_str(),
                 round, row.rank + 1, row.policy_hash.c_str(), 100 * row.accuracy, row.predicted_us, row.measured_us,
                 100 * row.us_error(), row.predicted_ratio, row.measured_ratio, 100 * row.ratio_error(),
-                100 * row.anchor_only_error(), 100 * row.fixed_context_error());
+                100 * row.anchor_only_error(), 100 * row.rule_error(0));
     policies.push_back({{"rank", row.rank},
                         {"policy_hash", row.policy_hash},
                         {"validation_top1", row.accuracy},
@@ -256,7 +262,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
                         {"round_ratios", row.round_ratios},
                         {"runtime_dense_optimized", row.dense_optimized},
                         {"anchor_only_predicted_ratio", row.anchor_only_ratio},
-                        {"fixed_context_predicted_ratio", row.fixed_context_ratio},
+                        {"rule_predicted_ratios", row.rule_ratios},
                         {"policy", nlohmann::json::parse(row.policy.ToJson(-1))}});
     rows->push_back(row);
   }
@@ -267,7 +273,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
           {"verified_scale", session->latency()->verified_scale},
           {"own_kernel_factor", session->latency()->own_kernel_factor},
           {"probe_policies", session->latency()->probe_policies},
-          {"context_factor", session->latency()->context_factor},
+          {"context_rule", session->latency()->context.Describe()},
           {"policies", policies}};
   return true;
 }
@@ -361,13 +367,14 @@ int Main(int argc, char** argv) {
   out["summary"] = nlohmann::json::array();
   std::printf("\n");
   for (int round = 0; round < args.rounds; ++round) {
-    int count = 0, ratio_within = 0, us_within = 0, anchor_within = 0, fixed_within = 0;
+    int count = 0, ratio_within = 0, us_within = 0, anchor_within = 0;
+    std::vector<int> rule_within(std::size(kContextRules), 0);
     for (const Row& r : rows) {
       if (r.round != round) continue;
       ++count;
       ratio_within += std::abs(r.ratio_error()) <= 0.10;
       anchor_within += std::abs(r.anchor_only_error()) <= 0.10;
-      fixed_within += std::abs(r.fixed_context_error()) <= 0.10;
+      for (size_t i = 0; i < rule_within.size(); ++i) rule_within[i] += std::abs(r.rule_error(i)) <= 0.10;
       us_within += std::abs(r.us_error()) <= 0.15;
     }
     const double n = std::max(1, count);
@@ -376,13 +383,21 @@ int Main(int argc, char** argv) {
         "latency within ±15%% %.1f%% (target >= 90%%); the same policies' speedup within ±10%% as the "
         "anchor alone (no probes) predicts them %.1f%%, with the context not fitted %.1f%%\n",
         round, round == 0 ? "first search" : "refitted on the policies measured before", count, 100 * ratio_within / n,
-        100 * us_within / n, 100 * anchor_within / n, 100 * fixed_within / n);
+        100 * us_within / n, 100 * anchor_within / n, 100 * rule_within[0] / n);
+    nlohmann::json by_rule = nlohmann::json::array();
+    for (size_t i = 0; i < rule_within.size(); ++i) {
+      const std::string rule = kContextRules[i].Describe();
+      std::printf("  context rule %-70s %d of %d within ±10%%\n",
+                  rule.empty() ? "(default: the policy's own weights)" : rule.c_str(), rule_within[i], count);
+      by_rule.push_back({{"rule", rule}, {"ratio_within_10_percent", rule_within[i] / n}});
+    }
     out["summary"].push_back({{"round", round},
                               {"policies", count},
                               {"ratio_within_10_percent", ratio_within / n},
                               {"absolute_within_15_percent", us_within / n},
                               {"anchor_only_ratio_within_10_percent", anchor_within / n},
-                              {"fixed_context_ratio_within_10_percent", fixed_within / n}});
+                              {"fixed_context_ratio_within_10_percent", rule_within[0] / n},
+                              {"by_context_rule", by_rule}});
   }
   out["device_class"] = device_class;
   out["predictor_version"] = stored->record.version;

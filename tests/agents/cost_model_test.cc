@@ -233,8 +233,10 @@ TEST(LatencyBudgetTest, ProbesRunTheRuntimesOwnKernels) {
   for (const std::string name : {"residual", "depthwise"}) {
     auto m = Import(name);
     const std::vector<Policy> probes = ProbePolicies(m->graph, SearchSpace{});
-    ASSERT_EQ(probes.size(), 3u) << name;  // 1x8 blocks at 70%, int8, blocks on every other layer
-    for (const Policy& probe : probes) {
+    // 1x8 blocks at 70%, int8, blocks on every other layer, 30% channel pruning.
+    ASSERT_EQ(probes.size(), 4u) << name;
+    for (size_t i = 0; i < 3; ++i) {
+      const Policy& probe = probes[i];
       ASSERT_FALSE(probe.layers.empty());
       for (const auto& [layer_name, config] : probe.layers) {
         const Layer* layer = nullptr;
@@ -248,6 +250,17 @@ TEST(LatencyBudgetTest, ProbesRunTheRuntimesOwnKernels) {
     EXPECT_EQ(probes[1].layers.begin()->second.precision, Precision::kInt8);
     EXPECT_EQ(probes[2].layers.size(), (probes[0].layers.size() + 1) / 2);
     for (const auto& [layer_name, config] : probes[2].layers) EXPECT_EQ(probes[0].Get(layer_name), config);
+    // The channel probe prunes every prunable group; each layer runs the kind it runs dense.
+    const Policy& channels = probes[3];
+    ASSERT_FALSE(channels.layers.empty()) << name;
+    for (const auto& [layer_name, config] : channels.layers) {
+      EXPECT_EQ(config.pattern, Pattern::kChannel);
+      EXPECT_DOUBLE_EQ(config.sparsity, 0.3);
+    }
+    const std::vector<KernelSpec> pruned = ModelShapeOf(m->graph, channels, 1).layers;
+    const std::vector<KernelSpec> dense = ModelShapeOf(m->graph, Policy{}, 1).layers;
+    ASSERT_EQ(pruned.size(), dense.size());
+    for (size_t i = 0; i < pruned.size(); ++i) EXPECT_EQ(RunsOwnKernel(pruned[i]), RunsOwnKernel(dense[i])) << i;
   }
   SearchSpace fp32_channels;
   fp32_channels.patterns = {Pattern::kChannel};
@@ -279,7 +292,7 @@ TEST(LatencyBudgetTest, ProbesFitTheOwnKernelsScale) {
 
     StatusOr<LatencyBudget> b = MakeLatencyBudget(m->graph, predictor, 1, 0.5, measured);
     ASSERT_TRUE(b.ok()) << b.status().ToString();
-    EXPECT_EQ(b->probe_policies, 3);
+    EXPECT_EQ(b->probe_policies, 4);
     EXPECT_NEAR(b->layer_scale, aten_scale, 1e-6) << name;
     EXPECT_NEAR(b->own_kernel_factor, own_scale / aten_scale, 1e-6) << name;
     EXPECT_NEAR(b->PredictUs(m->graph, Policy()), anchor, 1e-6 * anchor);
@@ -337,10 +350,12 @@ TEST(LatencyBudgetTest, ProbesFitTheContext) {
   ASSERT_TRUE(k.ok()) << k.status().ToString();
   predictor.kernels = std::move(k).value();
   const std::vector<Policy> probes = ProbePolicies(g, SearchSpace{});
-  ASSERT_EQ(probes.size(), 3u);
-  for (double truth : {0.0, 0.25, 4.0}) {
+  ASSERT_EQ(probes.size(), 3u);  // WideGraph has no data flow, so no prunable channel group
+  const double dense_weight_bytes = WeightBytes(ModelShapeOf(g, Policy{}, 1).layers);
+  for (const ContextRule truth :
+       {ContextRule{0, true}, ContextRule{0.25, true}, ContextRule{4, true}, ContextRule{1, false}}) {
     LatencyCostModel in_model(predictor.kernels, 1);
-    in_model.SetContextFactor(truth);
+    in_model.SetContextRule(truth, dense_weight_bytes);
     auto layers_us = [&](const Policy& p) {
       double aten = 0, own = 0;
       in_model.SplitPolicyLayersUs(g, p, &aten, &own);
@@ -352,19 +367,20 @@ TEST(LatencyBudgetTest, ProbesFitTheContext) {
 
     StatusOr<LatencyBudget> b = MakeLatencyBudget(g, predictor, 1, 0.5, measured);
     ASSERT_TRUE(b.ok()) << b.status().ToString();
-    EXPECT_EQ(b->context_factor, truth);
-    EXPECT_EQ(b->cost->context_factor(), truth);
-    EXPECT_NEAR(b->layer_scale, 0.7, 1e-6) << truth;
+    const std::string described = truth.Describe();
+    EXPECT_TRUE(b->context == truth) << described;
+    EXPECT_TRUE(b->cost->context_rule() == truth) << described;
+    EXPECT_NEAR(b->layer_scale, 0.7, 1e-6) << described;
     double worst_fixed = 0;
-    measured.fit_context = false;
+    measured.context_rules = {ContextRule{}};
     StatusOr<LatencyBudget> fixed = MakeLatencyBudget(g, predictor, 1, 0.5, measured);
     ASSERT_TRUE(fixed.ok()) << fixed.status().ToString();
-    EXPECT_EQ(fixed->context_factor, 1.0);
+    EXPECT_TRUE(fixed->context == ContextRule{});
     for (const MeasuredPolicy& p : measured.probes) {
-      EXPECT_NEAR(b->PredictUs(g, p.policy), p.ratio * dense, 1e-6 * dense) << truth;
+      EXPECT_NEAR(b->PredictUs(g, p.policy), p.ratio * dense, 1e-6 * dense) << described;
       worst_fixed = std::max(worst_fixed, std::abs(fixed->PredictUs(g, p.policy) / (p.ratio * dense) - 1));
     }
-    EXPECT_GT(worst_fixed, 0.01) << truth;  // the context matters for these layers
+    EXPECT_GT(worst_fixed, 0.01) << described;  // the context matters for these layers
   }
 }
 

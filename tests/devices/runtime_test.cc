@@ -255,6 +255,24 @@ TEST(RuntimeTest, Int8LayersRunTheInt8KernelsWithBatchNormAndReluFused) {
   EXPECT_EQ(b.rt.CountNodes(kInt4LinearOp), 1);
   ExpectSameOutput(b.compressed, b.rt, calibrate.calibration, "int8", /*int8=*/true);
   ExpectSameOutput(b.compressed, b.rt, torch::rand({1, 3, 16, 16}), "int8 batch 1", /*int8=*/true);
+  EXPECT_TRUE(HasInt8Activations(*b.rt.graph()));
+  EXPECT_FALSE(HasInt8Activations(*model->frozen));
+}
+
+// The optimized form's check: fp32 rounding passes, another function does not; where int8
+// layers quantize activations, a value moved across a rounding step passes too.
+TEST(RuntimeTest, OptimizedFormsDifferOnlyByRounding) {
+  torch::manual_seed(3);
+  const torch::Tensor expect = torch::randn({2, 500});
+  for (bool int8 : {false, true}) {
+    EXPECT_EQ(OptimizedDiffers(expect + 1e-7, expect, int8), "") << int8;
+    EXPECT_NE(OptimizedDiffers(torch::randn({2, 500}), expect, int8), "") << int8;
+    EXPECT_NE(OptimizedDiffers(expect.narrow(1, 0, 10), expect, int8), "") << int8;
+  }
+  torch::Tensor one_step = expect.clone();
+  one_step[0][7] += 0.02;  // one output moved by an int8 step upstream
+  EXPECT_EQ(OptimizedDiffers(one_step, expect, true), "");
+  EXPECT_NE(OptimizedDiffers(one_step, expect, false).find("max error 0.02"), std::string::npos);
 }
 
 // One int8 layer on its own: nothing upstream differs, so the only departures from the
