@@ -152,6 +152,18 @@ std::string UnconfinedBeyondFiles(int abi) {
   return "TCP connects and binds (Landlock ABI 4), " + scopes + "; this kernel has ABI " + std::to_string(abi);
 }
 
+std::string ConfinementWarning(const std::string& children, const std::string& parent) {
+  const StatusOr<int> abi = WriteConfinementSupport();
+  if (!abi.ok()) {
+    return children + "' writes are not confined (" + abi.status().message() + "): they can write wherever " + parent +
+           " can";
+  }
+  const std::string open = UnconfinedBeyondFiles(*abi);
+  if (open.empty()) return "";
+  return children + " are not confined beyond files: " + open + " (they may connect to a loopback port or signal " +
+         parent + ")";
+}
+
 StatusOr<WriteSandbox> WriteSandbox::Make(const WriteConfinement& confinement) {
   WriteSandbox box;
   if (!confinement.enabled) return box;

@@ -50,6 +50,12 @@ StatusOr<int> WriteConfinementSupport();
 // (Landlock ABI 6); this kernel has ABI 5".
 std::string UnconfinedBeyondFiles(int abi);
 
+// The warning a program that confines its children logs once at start, or "" when this
+// kernel confines them fully: that their writes are not confined (WriteConfinementSupport's
+// reason), or what UnconfinedBeyondFiles names. `children` is a plural ending in s ("job
+// runners"); `parent` names the program ("this server").
+std::string ConfinementWarning(const std::string& children, const std::string& parent);
+
 // Tests: pretend the kernel has this Landlock ABI (0: none); -1 goes back to asking it.
 void SetLandlockAbiForTesting(int abi);
 

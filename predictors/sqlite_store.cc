@@ -63,6 +63,14 @@ UPDATE kernel_measurements SET min_us = CASE WHEN json_valid(record_json)
 UPDATE model_measurements SET min_us = CASE WHEN json_valid(record_json)
   THEN COALESCE(json_extract(record_json, '$.runtime.min_us'), 0) ELSE 0 END;
 )sql",
+      // The task a model measurement was taken by (record_json's job.task), indexed: a
+      // task's measurement is looked up, not searched for.
+      R"sql(
+ALTER TABLE model_measurements ADD COLUMN task TEXT;
+UPDATE model_measurements SET task = CASE WHEN json_valid(record_json) THEN
+  (CASE WHEN json_type(record_json, '$.job.task') = 'text' THEN json_extract(record_json, '$.job.task') END) END;
+CREATE INDEX model_measurements_by_task ON model_measurements (task);
+)sql",
   };
   return m;
 }
@@ -71,6 +79,44 @@ StatusOr<KernelSpec> SpecFromText(const std::string& text) {
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) return Status::DataLoss("stored kernel spec is not JSON");
   return ParseKernelSpec(j);
+}
+
+// The task a model record's measurement was taken by: its record_json's job.task, "" for none.
+std::string TaskOf(const std::string& record_json) {
+  const nlohmann::json j = nlohmann::json::parse(record_json, nullptr, false);
+  if (!j.is_object() || !j.contains("job") || !j["job"].is_object()) return "";
+  const auto task = j["job"].find("task");
+  return task != j["job"].end() && task->is_string() ? task->get<std::string>() : "";
+}
+
+constexpr const char* kModelColumns =
+    "id, model, policy_hash, policy_json, threads, median_us, iqr_us, layers_json, other_ops, other_bytes, "
+    "record_json, min_us";
+
+// The model record of q's row (kModelColumns).
+StatusOr<ModelRecord> ReadModel(const Statement& q, const std::string& device_class) {
+  ModelRecord r;
+  r.id = q.Int(0);
+  r.device_class = device_class;
+  r.model = q.Text(1);
+  r.policy_hash = q.Text(2);
+  r.policy_json = q.Text(3);
+  r.shape.threads = static_cast<int>(q.Int(4));
+  r.median_us = q.Double(5);
+  r.iqr_us = q.Double(6);
+  const nlohmann::json layers = nlohmann::json::parse(q.Text(7), nullptr, false);
+  if (!layers.is_array()) {
+    return Status::DataLoss("stored model measurement " + std::to_string(r.id) + " has no layers");
+  }
+  for (const auto& l : layers) {
+    ACS_ASSIGN_OR_RETURN(KernelSpec s, ParseKernelSpec(l));
+    r.shape.layers.push_back(std::move(s));
+  }
+  r.shape.other_ops = q.Double(8);
+  r.shape.other_bytes = q.Double(9);
+  r.record_json = q.Text(10);
+  r.min_us = q.Double(11);
+  return r;
 }
 
 class SqliteStore final : public MeasurementStore {
@@ -119,7 +165,7 @@ class SqliteStore final : public MeasurementStore {
     ACS_ASSIGN_OR_RETURN(Statement insert,
                          db_->Prepare("INSERT INTO model_measurements (device_class, model, policy_hash, policy_json, "
                                       "threads, median_us, iqr_us, layers_json, other_ops, other_bytes, record_json, "
-                                      "min_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"));
+                                      "min_us, task) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     insert.Bind(1, r.device_class)
         .Bind(2, r.model)
         .Bind(3, r.policy_hash)
@@ -132,6 +178,11 @@ class SqliteStore final : public MeasurementStore {
         .Bind(10, r.shape.other_bytes)
         .Bind(11, r.record_json)
         .Bind(12, r.min_us);
+    if (const std::string task = TaskOf(r.record_json); task.empty()) {
+      insert.BindNull(13);
+    } else {
+      insert.Bind(13, task);
+    }
     ACS_RETURN_IF_ERROR(insert.Run());
     r.id = db_->LastInsertId();
     return Status::Ok();
@@ -139,36 +190,30 @@ class SqliteStore final : public MeasurementStore {
 
   StatusOr<std::vector<ModelRecord>> Models(const std::string& device_class) override {
     std::lock_guard<std::mutex> lock(mu_);
-    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT id, model, policy_hash, policy_json, threads, median_us, "
-                                                   "iqr_us, layers_json, other_ops, other_bytes, record_json, min_us FROM "
-                                                   "model_measurements WHERE device_class = ? ORDER BY id"));
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kModelColumns +
+                                                   " FROM model_measurements WHERE device_class = ? ORDER BY id"));
     q.Bind(1, device_class);
     std::vector<ModelRecord> out;
     while (true) {
       ACS_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
-      ModelRecord r;
-      r.id = q.Int(0);
-      r.device_class = device_class;
-      r.model = q.Text(1);
-      r.policy_hash = q.Text(2);
-      r.policy_json = q.Text(3);
-      r.shape.threads = static_cast<int>(q.Int(4));
-      r.median_us = q.Double(5);
-      r.iqr_us = q.Double(6);
-      const nlohmann::json layers = nlohmann::json::parse(q.Text(7), nullptr, false);
-      if (!layers.is_array()) return Status::DataLoss("stored model measurement " + std::to_string(r.id) + " has no layers");
-      for (const auto& l : layers) {
-        ACS_ASSIGN_OR_RETURN(KernelSpec s, ParseKernelSpec(l));
-        r.shape.layers.push_back(std::move(s));
-      }
-      r.shape.other_ops = q.Double(8);
-      r.shape.other_bytes = q.Double(9);
-      r.record_json = q.Text(10);
-      r.min_us = q.Double(11);
+      ACS_ASSIGN_OR_RETURN(ModelRecord r, ReadModel(q, device_class));
       out.push_back(std::move(r));
     }
     return out;
+  }
+
+  StatusOr<std::optional<ModelRecord>> ModelOfTask(const std::string& device_class,
+                                                   const std::string& task_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kModelColumns +
+                                                   " FROM model_measurements WHERE task = ? AND device_class = ? "
+                                                   "ORDER BY id LIMIT 1"));
+    q.Bind(1, task_id).Bind(2, device_class);
+    ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return std::optional<ModelRecord>();
+    ACS_ASSIGN_OR_RETURN(ModelRecord r, ReadModel(q, device_class));
+    return std::optional<ModelRecord>(std::move(r));
   }
 
   StatusOr<int64_t> AddPredictor(const PredictorRecord& r) override {

@@ -62,6 +62,13 @@ class MeasurementStore {
   virtual StatusOr<std::vector<KernelRecord>> Kernels(const std::string& device_class) = 0;
   virtual Status AddModel(ModelRecord& record) = 0;
   virtual StatusOr<std::vector<ModelRecord>> Models(const std::string& device_class) = 0;
+  // The record of device_class whose record_json names `task_id` as its job.task (the
+  // measurement that task produced; the first stored if several), nullopt when none; found
+  // through an index, not a scan. Unimplemented for a store without the lookup.
+  virtual StatusOr<std::optional<ModelRecord>> ModelOfTask(const std::string& /*device_class*/,
+                                                           const std::string& /*task_id*/) {
+    return Status::Unimplemented("this measurement store cannot look a model record up by its task");
+  }
   // Returns the version given.
   virtual StatusOr<int64_t> AddPredictor(const PredictorRecord& record) = 0;
   virtual StatusOr<std::optional<PredictorRecord>> LatestPredictor(const std::string& device_class,

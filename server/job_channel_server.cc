@@ -372,14 +372,9 @@ json JobChannelServer::AddTaskMeasurement(const predictors::ModelRecord& sent) {
     record["job"] = {{"model_sha256", request_.model_sha256}, {"input_shape", request_.input_shape}, {"task", t.id}};
     r.record_json = record.dump();
     // Once per task: a runner resumed after recording it gets the stored record's id.
-    StatusOr<std::vector<predictors::ModelRecord>> stored = measurements_->Models(request_.device_class);
+    StatusOr<std::optional<predictors::ModelRecord>> stored = measurements_->ModelOfTask(request_.device_class, t.id);
     if (!stored.ok()) return Answer(stored.status());
-    for (const predictors::ModelRecord& m : *stored) {
-      const json j = json::parse(m.record_json, nullptr, false);
-      if (j.is_object() && j.contains("job") && j["job"].is_object() && j["job"].value("task", "") == t.id) {
-        return Answer(Status::Ok(), m.id);
-      }
-    }
+    if (*stored) return Answer(Status::Ok(), (*stored)->id);
     Status s = measurements_->AddModel(r);
     return s.ok() ? Answer(s, r.id) : Answer(s);
   }

@@ -373,14 +373,9 @@ int Serve(const Flags& flags) {
       spdlog::info("job runners write only their own files (their job's directory) and read only the system, their "
                    "program and their job's blobs (Landlock ABI {})",
                    *abi);
-      if (const std::string open = acs::UnconfinedBeyondFiles(*abi); !open.empty()) {
-        spdlog::warn("job runners are not confined beyond files: {} (they may connect to a loopback port or signal "
-                     "this server)",
-                     open);
-      }
-    } else {
-      spdlog::warn("job runners' writes are not confined ({}): they can write wherever this server can",
-                   abi.status().message());
+    }
+    if (const std::string warning = acs::ConfinementWarning("job runners", "this server"); !warning.empty()) {
+      spdlog::warn("{}", warning);
     }
   }
   std::unique_ptr<HttpGateway> http;

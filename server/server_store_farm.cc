@@ -30,6 +30,36 @@ TaskRecord ReadTask(const Statement& q) {
   return t;
 }
 
+// Fails the queued and leased tasks of job_id with `error` in one transaction, only those
+// named in *only_ids when it is given; returns how many. The caller holds the store's mutex.
+StatusOr<int> FailOpen(Db& db, const std::string& job_id, const std::vector<std::string>* only_ids,
+                       const std::string& error) {
+  return InTransaction(db, [&]() -> StatusOr<int> {
+    ACS_ASSIGN_OR_RETURN(Statement q, db.Prepare("UPDATE tasks SET state = ?1, error = ?2, worker_id = '', "
+                                                 "lease_expires_ms = 0 WHERE job_id = ?3 AND state IN (?4, ?5) "
+                                                 "AND (?6 IS NULL OR id = ?6)"));
+    int failed = 0;
+    auto fail = [&](const std::string* id) -> Status {  // id null: every open task of the job
+      q.Bind(1, std::string(kTaskFailed)).Bind(2, error).Bind(3, job_id).Bind(4, std::string(kTaskQueued));
+      q.Bind(5, std::string(kTaskLeased));
+      if (id == nullptr) {
+        q.BindNull(6);
+      } else {
+        q.Bind(6, *id);
+      }
+      ACS_RETURN_IF_ERROR(q.Run());
+      failed += db.Changes();
+      return q.Reset();
+    };
+    if (only_ids == nullptr) {
+      ACS_RETURN_IF_ERROR(fail(nullptr));
+    } else {
+      for (const std::string& id : *only_ids) ACS_RETURN_IF_ERROR(fail(&id));
+    }
+    return failed;
+  });
+}
+
 }  // namespace
 
 StatusOr<WorkerRecord> ServerStore::RegisterWorker(WorkerRecord w, int64_t now_ms) {
@@ -183,31 +213,13 @@ StatusOr<std::vector<TaskRecord>> ServerStore::TasksOfJob(const std::string& job
 
 StatusOr<int> ServerStore::FailOpenTasksOfJob(const std::string& job_id, const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
-  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("UPDATE tasks SET state = ?, error = ?, worker_id = '', "
-                                                 "lease_expires_ms = 0 WHERE job_id = ? AND state IN (?, ?)"));
-  q.Bind(1, std::string(kTaskFailed)).Bind(2, error).Bind(3, job_id).Bind(4, std::string(kTaskQueued));
-  q.Bind(5, std::string(kTaskLeased));
-  ACS_RETURN_IF_ERROR(q.Run());
-  return static_cast<int>(db_->Changes());
+  return FailOpen(*db_, job_id, nullptr, error);
 }
 
 StatusOr<int> ServerStore::FailOpenTasks(const std::string& job_id, const std::vector<std::string>& task_ids,
                                          const std::string& error) {
   std::lock_guard<std::mutex> lock(mu_);
-  return InTransaction(*db_, [&]() -> StatusOr<int> {
-    ACS_ASSIGN_OR_RETURN(Statement q,
-                         db_->Prepare("UPDATE tasks SET state = ?, error = ?, worker_id = '', "
-                                      "lease_expires_ms = 0 WHERE id = ? AND job_id = ? AND state IN (?, ?)"));
-    int failed = 0;
-    for (const std::string& id : task_ids) {
-      q.Bind(1, std::string(kTaskFailed)).Bind(2, error).Bind(3, id).Bind(4, job_id);
-      q.Bind(5, std::string(kTaskQueued)).Bind(6, std::string(kTaskLeased));
-      ACS_RETURN_IF_ERROR(q.Run());
-      failed += static_cast<int>(db_->Changes());
-      ACS_RETURN_IF_ERROR(q.Reset());
-    }
-    return failed;
-  });
+  return FailOpen(*db_, job_id, &task_ids, error);
 }
 
 }  // namespace acs::server

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/sandbox.h"
 #include "core/sha256.h"
 #include "devices/measure/device_class.h"
 #include "devices/runtime/runtime.h"
@@ -196,10 +197,7 @@ Status Serve(const ServeOptions& options, const std::atomic<bool>* stop) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);  // models arrive in chunks (FetchModel)
   if (!options.task_command.empty() && options.task_limits.writes.enabled) {
-    if (StatusOr<int> abi = WriteConfinementSupport(); !abi.ok()) {
-      Log("model tasks' writes are not confined (" + abi.status().message() +
-          "): they can write wherever this worker can");
-    }
+    if (const std::string warning = ConfinementWarning("model tasks", "this worker"); !warning.empty()) Log(warning);
   }
   double backoff = 0.25;
   int tasks_done = 0;

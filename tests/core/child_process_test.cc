@@ -265,6 +265,22 @@ TEST(UnconfinedBeyondFilesTest, NamesWhatTheAbiLeavesOpen) {
   EXPECT_NE(UnconfinedBeyondFiles(3).find("TCP"), std::string::npos);
 }
 
+TEST(ConfinementWarningTest, OneWordingForEveryConfiningProgram) {
+  SetLandlockAbiForTesting(0);  // no Landlock: writes are not confined
+  const std::string none = ConfinementWarning("model tasks", "this worker");
+  EXPECT_EQ(none.rfind("model tasks' writes are not confined (", 0), 0u) << none;
+  EXPECT_NE(none.find(WriteConfinementSupport().status().message()), std::string::npos) << none;
+  EXPECT_NE(none.find("wherever this worker can"), std::string::npos) << none;
+  SetLandlockAbiForTesting(5);  // files, not signals
+  const std::string five = ConfinementWarning("job runners", "this server");
+  EXPECT_EQ(five.rfind("job runners are not confined beyond files: ", 0), 0u) << five;
+  EXPECT_NE(five.find(UnconfinedBeyondFiles(5)), std::string::npos) << five;
+  EXPECT_NE(five.find("signal this server"), std::string::npos) << five;
+  SetLandlockAbiForTesting(6);
+  EXPECT_EQ(ConfinementWarning("job runners", "this server"), "");
+  SetLandlockAbiForTesting(-1);
+}
+
 TEST(DescribeExitTest, NamesARefusedConfinement) {
   ProcessLimits limits;
   limits.writes.enabled = true;

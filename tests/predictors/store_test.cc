@@ -100,12 +100,80 @@ TEST(StoreTest, KernelsModelsPredictorsAndDevicesSurviveReopening) {
   EXPECT_TRUE((*store)->Kernels("other")->empty());
 }
 
+ModelRecord Model(const std::string& device_class, const std::string& record_json) {
+  ModelRecord m;
+  m.device_class = device_class;
+  m.model = "resnet20";
+  m.policy_hash = "abc";
+  m.policy_json = "{}";
+  m.shape.layers = {Record(32, 1, "initial").spec};
+  m.median_us = 100;
+  m.record_json = record_json;
+  return m;
+}
+
+TEST(StoreTest, AModelRecordIsFoundByItsTaskAlsoInADatabaseWrittenBeforeTheLookup) {
+  const std::string path = TempPath("by_task.db"), x = "x86_64-avx512-test";
+  const std::string of_a = R"({"runtime": {}, "job": {"task": "task-a"}})";
+  int64_t first_a = 0, b = 0;
+  {
+    auto store = OpenSqliteStore(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    std::vector<ModelRecord> models = {Model(x, "not json"),
+                                       Model(x, R"({"job": {"task": 7}})"),
+                                       Model(x, of_a),
+                                       Model("other-class", R"({"job": {"task": "task-b"}})"),
+                                       Model(x, of_a),
+                                       Model(x, R"({"job": {"task": "task-b"}})"),
+                                       Model(x, R"({"job": "task-c"})")};
+    for (ModelRecord& m : models) ASSERT_TRUE((*store)->AddModel(m).ok());
+    first_a = models[2].id;
+    b = models[5].id;
+  }
+  // The same rows as a build before the lookup left them: no task column, schema version 2.
+  auto older = [&] {
+    auto db = Db::Open(path);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)
+                    ->Exec("DROP INDEX model_measurements_by_task; ALTER TABLE model_measurements DROP COLUMN task; "
+                           "UPDATE schema_migrations SET version = 2 WHERE component = 'measurements'")
+                    .ok());
+  };
+  for (const bool migrated : {false, true}) {
+    SCOPED_TRACE(migrated ? "migrated" : "as written");
+    if (migrated) older();
+    auto store = OpenSqliteStore(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    StatusOr<std::optional<ModelRecord>> a = (*store)->ModelOfTask(x, "task-a");
+    ASSERT_TRUE(a.ok() && a->has_value()) << a.status().ToString();
+    EXPECT_EQ((*a)->id, first_a);  // the first of two
+    EXPECT_EQ((*a)->record_json, of_a);
+    EXPECT_EQ((*a)->shape.layers.size(), 1u);
+    auto id_of = [&](const std::string& device_class, const std::string& task) -> int64_t {
+      StatusOr<std::optional<ModelRecord>> r = (*store)->ModelOfTask(device_class, task);
+      return r.ok() && r->has_value() ? (*r)->id : -1;
+    };
+    EXPECT_EQ(id_of(x, "task-b"), b);  // not the other class's
+    EXPECT_GT(id_of("other-class", "task-b"), first_a);
+    for (const char* none : {"task-c", "7", "", "task-nope"}) {
+      StatusOr<std::optional<ModelRecord>> r = (*store)->ModelOfTask(x, none);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_FALSE(r->has_value()) << none;
+    }
+    EXPECT_FALSE((*(*store)->ModelOfTask("no-class", "task-a")).has_value());
+    EXPECT_EQ((*store)->Models(x)->size(), 6u);
+  }
+}
+
 TEST(StoreTest, NewerSchemaAndUnopenablePathsAreClearErrors) {
   const std::string path = TempPath("newer.db");
   {
     auto db = Db::Open(path);
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->Migrate("measurements", {"CREATE TABLE a (x)", "CREATE TABLE b (x)", "CREATE TABLE c (x)"}).ok());
+    ASSERT_TRUE((*db)
+                    ->Migrate("measurements",
+                              {"CREATE TABLE a (x)", "CREATE TABLE b (x)", "CREATE TABLE c (x)", "CREATE TABLE d (x)"})
+                    .ok());
   }
   const Status s = OpenSqliteStore(path).status();
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);

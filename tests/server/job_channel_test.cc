@@ -374,6 +374,11 @@ TEST_F(JobChannelTest, AModelMeasurementIsStoredOnlyAsAFinishedTaskOfTheJobMeasu
   StatusOr<json> again = add(honest);
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ((*again)["value"], (*added)["value"]);
+  // So does a runner resumed after recording it (a new channel for the same job).
+  JobChannelServer resumed(job_.id, request_, job_dir_, host_.get(), measurements_.get(), MeasurementCampaignOptions{});
+  StatusOr<json> after_resume = Call(resumed, "add_model", {{"record", channel::ModelToJson(honest)}});
+  ASSERT_TRUE(after_resume.ok()) << after_resume.status().ToString();
+  EXPECT_EQ((*after_resume)["value"], (*added)["value"]);
   const std::vector<predictors::ModelRecord> records = stored();
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].median_us, 120.5);

@@ -52,6 +52,24 @@ class ServerStoreTest : public ::testing::Test {
     t.spec_json = "{}";
     return t;
   }
+  // A new task of the job, leased at once by a new worker (no other task may be queued).
+  TaskRecord LeaseNewTask(const std::string& job_id) {
+    const std::string id = store_->EnqueueTask(KernelTask(job_id)).value().id;
+    const WorkerRecord w = Register("w-" + id).value();
+    const std::vector<TaskRecord> leased = store_->LeaseTasks(w.id, kMachine, 1, 1000, 1000).value();
+    EXPECT_TRUE(leased.size() == 1 && leased[0].id == id);
+    return leased.empty() ? TaskRecord{} : leased[0];
+  }
+  // Each task of `ids` failed with `error`, no worker holding it.
+  void ExpectFailed(const std::vector<std::string>& ids, const std::string& error) {
+    for (const std::string& id : ids) {
+      const TaskRecord r = *store_->GetTask(id);
+      EXPECT_EQ(r.state, kTaskFailed) << id;
+      EXPECT_EQ(r.error, error) << id;
+      EXPECT_EQ(r.worker_id, "") << id;
+      EXPECT_EQ(r.lease_expires_ms, 0) << id;
+    }
+  }
   static constexpr const char* kMachine = "x86_64-avx512-test";
   std::filesystem::path dir_;
   std::string path_;
@@ -235,28 +253,40 @@ TEST_F(ServerStoreTest, ExpiredLeasesAreRequeuedAndRepeatedFailuresFail) {
 
 // FailOpenTasks fails only the named open tasks of the job.
 TEST_F(ServerStoreTest, FailOpenTasksFailsOnlyTheNamedOpenTasksOfTheJob) {
-  StatusOr<WorkerRecord> w = Register("w1");
-  ASSERT_TRUE(w.ok());
+  const std::string leased = LeaseNewTask("job-x").id;
   const TaskRecord t = KernelTask("job-x");
-  const std::string leased = store_->EnqueueTask(t)->id;
-  ASSERT_EQ(store_->LeaseTasks(w->id, w->machine_id, 1, 1000, 1000)->size(), 1u);
   const std::string named = store_->EnqueueTask(t)->id, unnamed = store_->EnqueueTask(t)->id;
   const std::string of_other_job = store_->EnqueueTask(KernelTask("job-y"))->id;
 
   StatusOr<int> failed = store_->FailOpenTasks("job-x", {leased, named, of_other_job, "task-nope"}, "given up");
   ASSERT_TRUE(failed.ok()) << failed.status().ToString();
   EXPECT_EQ(*failed, 2);
-  for (const std::string& id : {leased, named}) {
-    const TaskRecord r = *store_->GetTask(id);
-    EXPECT_EQ(r.state, kTaskFailed);
-    EXPECT_EQ(r.error, "given up");
-    EXPECT_EQ(r.worker_id, "");
-  }
+  ExpectFailed({leased, named}, "given up");
   EXPECT_EQ(store_->GetTask(unnamed)->state, kTaskQueued);
   EXPECT_EQ(store_->GetTask(of_other_job)->state, kTaskQueued);
   // Ended tasks are not failed again.
   EXPECT_EQ(*store_->FailOpenTasks("job-x", {leased, named}, "again"), 0);
   EXPECT_EQ(store_->GetTask(leased)->error, "given up");
+}
+
+// FailOpenTasksOfJob fails every queued and leased task of the job, and nothing else; an
+// empty list of ids fails nothing.
+TEST_F(ServerStoreTest, FailOpenTasksOfJobFailsEveryOpenTaskOfTheJobOnly) {
+  const TaskRecord done = LeaseNewTask("job-x");
+  ASSERT_TRUE(*store_->ReportTask(done.worker_id, done.id, true, "{}", "", 3));
+  const std::string leased = LeaseNewTask("job-x").id;
+  const std::string queued = store_->EnqueueTask(KernelTask("job-x"))->id;
+  const std::string of_other_job = store_->EnqueueTask(KernelTask("job-y"))->id;
+
+  EXPECT_EQ(*store_->FailOpenTasks("job-y", {}, "nothing named"), 0);
+  StatusOr<int> failed = store_->FailOpenTasksOfJob("job-x", "cancelled");
+  ASSERT_TRUE(failed.ok()) << failed.status().ToString();
+  EXPECT_EQ(*failed, 2);
+  ExpectFailed({leased, queued}, "cancelled");
+  EXPECT_EQ(store_->GetTask(done.id)->state, kTaskDone);
+  EXPECT_EQ(store_->GetTask(of_other_job)->state, kTaskQueued);
+  EXPECT_EQ(*store_->FailOpenTasksOfJob("job-x", "again"), 0);
+  EXPECT_EQ(store_->GetTask(queued)->error, "cancelled");
 }
 
 // A kernel task's measurement is stored in the transaction that completes the task: both or
