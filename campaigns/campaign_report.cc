@@ -34,12 +34,34 @@ double Noise(const CellResult* c, const std::string& m) {
   return it == c->noise.end() ? 0 : std::max(0.0, it->second);
 }
 
+// The cell's re-measured speedup (the median of its runs); nullopt when it was not
+// measured again or nothing was measured.
+std::optional<double> RemeasuredSpeedup(const CellResult& c) {
+  if (!c.remeasure) return std::nullopt;
+  const std::optional<double> again = c.remeasure->Speedup();
+  if (!again || *again <= 0) return std::nullopt;
+  return again;
+}
+
+// The baseline cell's latest figure of `m` when it was measured again (measured_speedup
+// only: the other metrics are deterministic); nullopt otherwise.
+std::optional<double> BaselineRemeasured(const CellResult* base, const std::string& m) {
+  if (base == nullptr || m != "measured_speedup") return std::nullopt;
+  return RemeasuredSpeedup(*base);
+}
+
 MetricChange Change(const std::string& m, const CellResult& today, const CellResult* base, const CampaignCompare& cmp) {
   MetricChange c;
   c.metric = m;
   c.gated = std::find(cmp.gate.begin(), cmp.gate.end(), m) != cmp.gate.end();
   c.today = Metric(&today, m);
   c.baseline = Metric(base, m);
+  // A baseline cell measured again is judged by its latest figure.
+  if (const std::optional<double> again = BaselineRemeasured(base, m); again && c.baseline) {
+    c.baseline_measured = c.baseline;
+    c.baseline = again;
+    c.baseline_remeasured = true;
+  }
   c.noise = std::max(Noise(&today, m), Noise(base, m));
   if (!c.today || !c.baseline) return c;
   c.delta = *c.today - *c.baseline;
@@ -85,13 +107,9 @@ struct GroupAccumulator {
 // The cell's measured speedup for a geomean: the re-measured one when it was measured
 // again (*remeasured true), else its first measurement; nullopt when neither is known.
 std::optional<double> GeomeanSpeedup(const CellResult& c, bool* remeasured) {
-  *remeasured = false;
-  if (c.remeasure) {
-    if (const std::optional<double> again = c.remeasure->Speedup(); again && *again > 0) {
-      *remeasured = true;
-      return again;
-    }
-  }
+  const std::optional<double> again = RemeasuredSpeedup(c);
+  *remeasured = again.has_value();
+  if (again) return again;
   auto s = c.metrics.find("measured_speedup");
   if (s == c.metrics.end() || s->second <= 0) return std::nullopt;
   return s->second;

@@ -63,6 +63,10 @@ struct MetricChange {
   int flagged = 0;      // -1 regressed, +1 improved, 0 within the band (or not comparable)
   bool gated = false;   // a regression of it fails the run
   std::optional<double> remeasured;  // measured_speedup of a suspect cell measured again
+  // The baseline is the baseline cell's re-measured figure (the median of its runs; its
+  // latest), not its first measurement: measured_speedup of a baseline cell measured again.
+  bool baseline_remeasured = false;
+  std::optional<double> baseline_measured;  // the baseline's first measurement, when re-measured
 };
 
 // What the re-measurement of a suspect cell decided (CellComparison::remeasure).

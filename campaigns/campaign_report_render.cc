@@ -146,6 +146,19 @@ std::string RemeasuredNote(const CampaignReport& r) {
   return s + ".";
 }
 
+// Which figure of the baseline cell a change is judged against: "measured" (its first
+// measurement) or "re-measured" (its latest, the median of its runs); "" without a baseline.
+std::string BaselineFigure(const MetricChange& m) {
+  if (!m.baseline) return "";
+  return m.baseline_remeasured ? "re-measured" : "measured";
+}
+
+// The baseline as a row shows it: "1.98 (re-measured; measured 1.6)" when re-measured.
+std::string BaselineText(const MetricChange& m) {
+  if (!m.baseline_remeasured) return Num(m.baseline);
+  return Num(m.baseline) + " (re-measured; measured " + Num(m.baseline_measured) + ")";
+}
+
 json ToJson(const CampaignReport& r) {
   json j;
   j["campaign"] = r.campaign;
@@ -196,7 +209,9 @@ json ToJson(const CampaignReport& r) {
                                                : m.flagged > 0 ? "improved"
                                                                : ""},
                                    {"gated", m.gated},
-                                   {"remeasured", Opt(m.remeasured)}};
+                                   {"remeasured", Opt(m.remeasured)},
+                                   {"baseline_figure", BaselineFigure(m)},
+                                   {"baseline_measured", Opt(m.baseline_measured)}};
     }
     if (c.remeasure != RemeasureOutcome::kNone) {
       json rm = c.remeasurement ? c.remeasurement->ToJson() : json::object();
@@ -213,7 +228,7 @@ json ToJson(const CampaignReport& r) {
 // "0.91 -> 0.85 (-6.6%, band 0.046)" for the gated and flagged changes of a cell.
 std::string ChangeText(const MetricChange& m) {
   if (!m.baseline && !m.today) return "";
-  std::string s = m.metric + " " + Num(m.baseline) + " -> " + Num(m.today);
+  std::string s = m.metric + " " + BaselineText(m) + " -> " + Num(m.today);
   if (m.baseline && m.today) s += " (" + Signed(100 * m.relative, "%+.1f") + "%, band " + Num(m.band, "%.3g") + ")";
   if (m.flagged != 0) s += m.flagged < 0 ? " REGRESSED" : " improved";
   return s;
@@ -361,7 +376,7 @@ std::string HtmlPage(const CampaignReport& r, const std::string& link) {
     o << "<tr class=\"" << VerdictName(c.verdict) << "\"><td>" << Html(c.key) << "</td><td>" << VerdictName(c.verdict)
       << "</td><td>" << JobRef(c.job_id, link, true) << "</td><td>" << JobRef(c.baseline_job_id, link, true) << "</td>";
     for (const MetricChange& m : c.changes) {
-      o << "<td>" << Num(m.baseline) << " &rarr; " << Num(m.today);
+      o << "<td>" << Html(BaselineText(m)) << " &rarr; " << Num(m.today);
       if (m.baseline && m.today) o << " (" << Signed(m.delta) << ", " << Num(m.band, "%.3g") << ")";
       if (m.flagged != 0) o << (m.flagged < 0 ? " <b>regressed</b>" : " improved");
       o << "</td>";

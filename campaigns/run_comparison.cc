@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 namespace acs {
@@ -31,6 +32,19 @@ double SpeedupSpread(const nlohmann::json& report) {
   const nlohmann::json o = report.value("budget_outcome", nlohmann::json::object());
   const double rmin = o.value("ratio_min", 0.0), rmax = o.value("ratio_max", 0.0);
   return rmin > 0 && rmax > 0 ? 1 / rmin - 1 / rmax : 0;
+}
+
+// The day after `date` (YYYY-MM-DD).
+StatusOr<std::string> NextDay(const std::string& date) {
+  std::tm tm{};
+  if (date.size() != 10 || strptime(date.c_str(), "%Y-%m-%d", &tm) == nullptr) {
+    return Status::InvalidArgument("a campaign run's date: expected YYYY-MM-DD, got '" + date + "'");
+  }
+  const std::time_t next = timegm(&tm) + 86400;
+  gmtime_r(&next, &tm);
+  char b[16];
+  std::strftime(b, sizeof b, "%Y-%m-%d", &tm);
+  return std::string(b);
 }
 
 }  // namespace
@@ -91,23 +105,39 @@ StatusOr<RunResults> GatherRunResults(const CampaignRunSource& source, const acs
   return out;
 }
 
-StatusOr<std::optional<acs::v1::CampaignRun>> PreviousRun(const CampaignRunSource& source,
-                                                          const acs::v1::CampaignRun& run) {
-  ACS_ASSIGN_OR_RETURN(std::vector<acs::v1::CampaignRun> runs, source.RunsBefore(run.campaign(), run.date()));
-  for (const acs::v1::CampaignRun& prev : runs) {
-    if (prev.owner() == run.owner()) return std::optional<acs::v1::CampaignRun>(prev);
+StatusOr<std::optional<acs::v1::CampaignRun>> PreviousRunByPages(const acs::v1::CampaignRun& run, int page_size,
+                                                                 const CampaignRunPage& page) {
+  std::string before = run.date();
+  for (;;) {
+    ACS_ASSIGN_OR_RETURN(std::vector<acs::v1::CampaignRun> runs, page(before, page_size));
+    // Newest first, one run per owner and date: the first of the owner is the latest.
+    for (const acs::v1::CampaignRun& prev : runs) {
+      if (prev.owner() == run.owner() && prev.date() < run.date()) return std::optional<acs::v1::CampaignRun>(prev);
+    }
+    if (static_cast<int>(runs.size()) < page_size) return std::optional<acs::v1::CampaignRun>();
+    const std::string oldest = runs.back().date();
+    if (oldest == runs.front().date()) {
+      return Status::ResourceExhausted("more than " + std::to_string(page_size) + " runs of campaign '" +
+                                       run.campaign() + "' on " + oldest + ": its baseline cannot be listed");
+    }
+    // The oldest date's runs may go on past the page: the next page starts with them.
+    ACS_ASSIGN_OR_RETURN(before, NextDay(oldest));
   }
-  return std::optional<acs::v1::CampaignRun>();
 }
 
-StatusOr<CampaignReport> ReportOfRun(const CampaignRunSource& source, const acs::v1::CampaignRun& stored) {
+StatusOr<CampaignReport> ReportOfRun(const CampaignRunSource& source, const acs::v1::CampaignRun& run) {
+  ACS_ASSIGN_OR_RETURN(std::optional<acs::v1::CampaignRun> previous, source.PreviousRun(run));
+  return ReportAgainst(source, run, previous);
+}
+
+StatusOr<CampaignReport> ReportAgainst(const CampaignRunSource& source, const acs::v1::CampaignRun& stored,
+                                       const std::optional<acs::v1::CampaignRun>& previous) {
   acs::v1::CampaignRun run = stored;
   if (run.spec_json().empty()) {
     ACS_ASSIGN_OR_RETURN(run, source.Run(stored.id()));
   }
   ACS_ASSIGN_OR_RETURN(CampaignSpec spec, ParseCampaignSpec(run.spec_json(), run.campaign() + " (stored spec)"));
   ACS_ASSIGN_OR_RETURN(RunResults today, GatherRunResults(source, run));
-  ACS_ASSIGN_OR_RETURN(std::optional<acs::v1::CampaignRun> previous, PreviousRun(source, run));
   std::optional<RunResults> baseline;
   if (previous) {
     ACS_ASSIGN_OR_RETURN(baseline, GatherRunResults(source, *previous));

@@ -5,6 +5,7 @@
 // gRPC) and the server (over its job service) report a run with the same code.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,10 +22,9 @@ class CampaignRunSource {
   virtual ~CampaignRunSource() = default;
   // The run by id, with its spec.
   virtual StatusOr<acs::v1::CampaignRun> Run(const std::string& id) const = 0;
-  // The caller's runs of `campaign` dated before `date`, newest first (any owner's for an
-  // admin).
-  virtual StatusOr<std::vector<acs::v1::CampaignRun>> RunsBefore(const std::string& campaign,
-                                                                 const std::string& date) const = 0;
+  // The baseline of `run`: the latest run of the same owner and campaign dated before
+  // run.date (with its cells; its spec may be absent); nullopt when there is none.
+  virtual StatusOr<std::optional<acs::v1::CampaignRun>> PreviousRun(const acs::v1::CampaignRun& run) const = 0;
   virtual StatusOr<acs::v1::Job> Job(const std::string& id) const = 0;
   // The job's report.json; an error when it cannot be read (the cell then lacks its noise
   // band, nothing else).
@@ -40,13 +40,25 @@ CellResult CellResultOf(const std::string& key, const acs::v1::Job& job, const s
 // Every cell of the run, each job read (and its report.json when it ended with one).
 StatusOr<RunResults> GatherRunResults(const CampaignRunSource& source, const acs::v1::CampaignRun& run);
 
-// The run of the same owner and campaign before run.date; nullopt when there is none.
-StatusOr<std::optional<acs::v1::CampaignRun>> PreviousRun(const CampaignRunSource& source,
-                                                          const acs::v1::CampaignRun& run);
+// One page of the caller's runs of a campaign dated before `before_date`, newest date
+// first, any owner's for an admin: what a source that can only list runs reads.
+using CampaignRunPage =
+    std::function<StatusOr<std::vector<acs::v1::CampaignRun>>(const std::string& before_date, int page_size)>;
+
+// CampaignRunSource::PreviousRun over such listings, however many runs of other owners
+// come first: pages of `page_size`, each one from the oldest date of the page before
+// (dates up to it), so that a date's runs are never split between pages. page's errors;
+// ResourceExhausted when more than page_size runs of the campaign share one date.
+StatusOr<std::optional<acs::v1::CampaignRun>> PreviousRunByPages(const acs::v1::CampaignRun& run, int page_size,
+                                                                 const CampaignRunPage& page);
 
 // The report of `run` (read again when it comes without its spec) against the previous
 // run; the header from the run's stored environment, else the source's current one.
 // InvalidArgument when the stored spec does not parse.
 StatusOr<CampaignReport> ReportOfRun(const CampaignRunSource& source, const acs::v1::CampaignRun& run);
+// The same against `baseline` as given (nullopt: none), for a caller that read it already
+// (e.g. to tell whether the run or its baseline changed since a report).
+StatusOr<CampaignReport> ReportAgainst(const CampaignRunSource& source, const acs::v1::CampaignRun& run,
+                                       const std::optional<acs::v1::CampaignRun>& baseline);
 
 }  // namespace acs

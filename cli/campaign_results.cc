@@ -48,18 +48,14 @@ ReportHeader Header(const Remote& r) {
   return h;
 }
 
+constexpr int kRunPage = 200;  // runs listed per ListCampaignRuns call when looking for a baseline
+
 class RemoteRunSource final : public CampaignRunSource {
  public:
   explicit RemoteRunSource(const Remote& r) : r_(r) {}
   StatusOr<acs::v1::CampaignRun> Run(const std::string& id) const override { return FetchRun(r_, id); }
-  StatusOr<std::vector<acs::v1::CampaignRun>> RunsBefore(const std::string& campaign,
-                                                         const std::string& date) const override {
-    acs::v1::ListCampaignRunsRequest req;
-    req.set_campaign(campaign);
-    req.set_before_date(date);
-    acs::v1::ListCampaignRunsReply reply;
-    ACS_RETURN_IF_ERROR(r_.Unary(&acs::v1::Acs::Stub::ListCampaignRuns, req, &reply));
-    return std::vector<acs::v1::CampaignRun>(reply.runs().begin(), reply.runs().end());
+  StatusOr<std::optional<acs::v1::CampaignRun>> PreviousRun(const acs::v1::CampaignRun& run) const override {
+    return cli::PreviousRun(r_, run);
   }
   StatusOr<acs::v1::Job> Job(const std::string& id) const override { return FetchJob(r_, id); }
   StatusOr<std::string> JobReport(const std::string& job_id) const override {
@@ -72,6 +68,21 @@ class RemoteRunSource final : public CampaignRunSource {
 };
 
 }  // namespace
+
+StatusOr<std::optional<acs::v1::CampaignRun>> PreviousRun(const Remote& r, const acs::v1::CampaignRun& run) {
+  // The listing has no owner filter: an admin's pages hold every owner's runs.
+  return PreviousRunByPages(
+      run, kRunPage,
+      [&r, &run](const std::string& before_date, int page_size) -> StatusOr<std::vector<acs::v1::CampaignRun>> {
+        acs::v1::ListCampaignRunsRequest req;
+        req.set_campaign(run.campaign());
+        req.set_before_date(before_date);
+        req.set_page_size(page_size);
+        acs::v1::ListCampaignRunsReply reply;
+        ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::ListCampaignRuns, req, &reply));
+        return std::vector<acs::v1::CampaignRun>(reply.runs().begin(), reply.runs().end());
+      });
+}
 
 StatusOr<CampaignReport> ReportOfRun(const Remote& r, const acs::v1::CampaignRun& run) {
   return acs::ReportOfRun(RemoteRunSource(r), run);

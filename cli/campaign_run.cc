@@ -363,20 +363,21 @@ StatusOr<std::optional<CampaignRun>> LastRunBeforeYesterday(const Remote& r, con
   get.set_date(today);
   CampaignRun mine;
   const Status found = r.Unary(&acs::v1::Acs::Stub::GetCampaignRun, get, &mine);
-  acs::v1::ListCampaignRunsRequest req;
-  req.set_campaign(spec.name);
-  req.set_before_date(today);
-  req.set_page_size(50);
-  acs::v1::ListCampaignRunsReply reply;
-  ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::ListCampaignRuns, req, &reply));
-  for (const CampaignRun& prev : reply.runs()) {
-    // An admin lists every owner's runs: without today's run to name the owner, the
-    // newest of any owner is taken.
-    if (found.ok() && prev.owner() != mine.owner()) continue;
-    const std::optional<int> age = DaysBetween(prev.date(), today);
-    if (age && *age > 1) return std::optional<CampaignRun>(prev);
-    return std::optional<CampaignRun>();
+  std::optional<CampaignRun> prev;
+  if (found.ok()) {
+    ACS_ASSIGN_OR_RETURN(prev, PreviousRun(r, mine));  // the owner's, past other owners' runs
+  } else {
+    // Without today's run to name the owner, the newest of any owner an admin lists.
+    acs::v1::ListCampaignRunsRequest req;
+    req.set_campaign(spec.name);
+    req.set_before_date(today);
+    req.set_page_size(1);
+    acs::v1::ListCampaignRunsReply reply;
+    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::ListCampaignRuns, req, &reply));
+    if (reply.runs_size() > 0) prev = reply.runs(0);
   }
+  const std::optional<int> age = prev ? DaysBetween(prev->date(), today) : std::nullopt;
+  if (age && *age > 1) return prev;
   return std::optional<CampaignRun>();
 }
 

@@ -72,7 +72,11 @@ StatusOr<std::vector<CampaignRunRecord>> CampaignRuns::List(const Principal& who
   ACS_RETURN_IF_ERROR(RequireClient(who, "listing campaign runs"));
   if (query.limit < 0) return Status::InvalidArgument("page_size must be >= 0");
   CampaignRunFilter filter;
-  if (who.role != Role::kAdmin) filter.owner = who.name;
+  filter.owner = query.owner;
+  if (who.role != Role::kAdmin) {
+    if (!query.owner.empty() && query.owner != who.name) return std::vector<CampaignRunRecord>();
+    filter.owner = who.name;
+  }
   filter.campaign = query.campaign;
   filter.before_date = query.before_date;
   filter.limit = query.limit > 0 ? query.limit : 50;

@@ -18,6 +18,7 @@ namespace acs::server {
 struct CampaignRunQuery {
   std::string campaign;     // empty: every campaign
   std::string before_date;  // only earlier dates; empty: all
+  std::string owner;        // only this owner's runs (a user's: none of another's); empty: any visible
   int limit = 0;            // 0: 50
 };
 

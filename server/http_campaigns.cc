@@ -43,16 +43,19 @@ class ServiceRunSource final : public CampaignRunSource {
     FillCampaignRun(run, &out);
     return out;
   }
-  StatusOr<std::vector<acs::v1::CampaignRun>> RunsBefore(const std::string& campaign,
-                                                         const std::string& date) const override {
+  StatusOr<std::optional<acs::v1::CampaignRun>> PreviousRun(const acs::v1::CampaignRun& run) const override {
+    // One row of the owner's runs, however many other owners' runs an admin sees.
     CampaignRunQuery query;
-    query.campaign = campaign;
-    query.before_date = date;
+    query.campaign = run.campaign();
+    query.before_date = run.date();
+    query.owner = run.owner();
+    query.limit = 1;
     ACS_ASSIGN_OR_RETURN(std::vector<CampaignRunRecord> runs,
                          CampaignRuns(service_->store(), service_).List(who_, query));
-    std::vector<acs::v1::CampaignRun> out(runs.size());
-    for (size_t i = 0; i < runs.size(); ++i) FillCampaignRun(runs[i], &out[i]);
-    return out;
+    if (runs.empty()) return std::optional<acs::v1::CampaignRun>();
+    acs::v1::CampaignRun out;
+    FillCampaignRun(runs[0], &out);
+    return std::optional<acs::v1::CampaignRun>(std::move(out));
   }
   StatusOr<acs::v1::Job> Job(const std::string& id) const override {
     ACS_ASSIGN_OR_RETURN(JobRecord job, service_->Get(who_, id));
@@ -80,17 +83,30 @@ class ServiceRunSource final : public CampaignRunSource {
 };
 
 // The run compared with its owner's previous run, as the report's JSON (the CLI's
-// `--format json`), everything read as `who` may see it.
-StatusOr<std::string> ComparisonJson(JobService* service, const Principal& who, const std::string& id) {
+// `--format json`), everything read as `who` may see it; from `cache` when neither run
+// changed since it was computed (ComparisonFingerprint), and stored there when both ended.
+StatusOr<std::string> ComparisonJson(JobService* service, ComparisonCache* cache, const Principal& who,
+                                     const std::string& id) {
   const ServiceRunSource source(service, who);
   ACS_ASSIGN_OR_RETURN(acs::v1::CampaignRun run, source.Run(id));
-  ACS_ASSIGN_OR_RETURN(CampaignReport report, ReportOfRun(source, run));
-  return RenderCampaignReport(report, "json");
+  ACS_ASSIGN_OR_RETURN(std::optional<acs::v1::CampaignRun> previous, source.PreviousRun(run));
+  const std::optional<std::string> fingerprint = ComparisonFingerprint(run, previous);
+  // A run is read by its owner or an admin, who may see other jobs: one entry for each.
+  const std::string key = run.id() + (who.role == Role::kAdmin ? " admin" : " owner");
+  if (fingerprint) {
+    if (std::optional<std::string> hit = cache->Get(key, *fingerprint)) return *std::move(hit);
+  }
+  ACS_ASSIGN_OR_RETURN(CampaignReport report, ReportAgainst(source, run, previous));
+  ACS_ASSIGN_OR_RETURN(std::string json, RenderCampaignReport(report, "json"));
+  if (fingerprint) cache->Put(key, *fingerprint, json);
+  return json;
 }
 
 }  // namespace
 
-void AddCampaignRoutes(httplib::Server* server, JobService* service, const Authenticator* auth) {
+void AddCampaignRoutes(httplib::Server* server, JobService* service, const Authenticator* auth,
+                       std::shared_ptr<ComparisonCache> cache) {
+  if (cache == nullptr) cache = std::make_shared<ComparisonCache>();
   server->Get("/api/v1/campaigns/runs", [service, auth](const httplib::Request& req, httplib::Response& res) {
     StatusOr<Principal> who = auth->Authenticate(req.get_header_value("Authorization"));
     if (!who.ok()) return Fail(res, who.status());
@@ -120,10 +136,10 @@ void AddCampaignRoutes(httplib::Server* server, JobService* service, const Authe
     Send(res, reply);
   });
   server->Get("/api/v1/campaigns/runs/([^/]+)/comparison",
-              [service, auth](const httplib::Request& req, httplib::Response& res) {
+              [service, auth, cache](const httplib::Request& req, httplib::Response& res) {
                 StatusOr<Principal> who = auth->Authenticate(req.get_header_value("Authorization"));
                 if (!who.ok()) return Fail(res, who.status());
-                StatusOr<std::string> json = ComparisonJson(service, *who, req.matches[1]);
+                StatusOr<std::string> json = ComparisonJson(service, cache.get(), *who, req.matches[1]);
                 if (!json.ok()) return Fail(res, json.status());
                 res.status = 200;
                 res.set_content(*json, kJson);

@@ -216,6 +216,45 @@ TEST(CampaignReport, GeomeansUseTheReMeasuredSpeedupAndNameTheCells) {
   EXPECT_EQ(quiet.find("measured again"), std::string::npos) << quiet;
 }
 
+// Issues 15/16: a baseline cell measured again is judged by its latest (re-measured)
+// figure, and each row says which figure its baseline is.
+TEST(CampaignReport, ABaselineMeasuredAgainIsJudgedByItsReMeasuredFigure) {
+  CampaignCompare cmp;  // 5%, 3x
+  cmp.gate = {"measured_speedup", "test_accuracy"};
+  CellResult cleared = Cell("cleared", 2.0, 0.9), caught = Cell("caught", 1.6, 0.9);
+  cleared.remeasure = Again({1.58, 1.6, 1.62});  // first 2.0, latest 1.6
+  caught.remeasure = Again({2.0});               // first 1.6, latest 2.0
+  const CampaignReport r =
+      CompareRuns("n", cmp, Night("d2", {Cell("cleared", 1.6, 0.9), Cell("caught", 1.6, 0.9), Cell("plain", 1.6, 0.9)}),
+                  Night("d1", {cleared, caught, Cell("plain", 2.0, 0.9)}));
+  const MetricChange& c = Find(r, "cleared").changes[0];
+  EXPECT_EQ(Find(r, "cleared").verdict, CellVerdict::kUnchanged);  // 1.6 against 1.6, not 2.0
+  EXPECT_TRUE(c.baseline_remeasured);
+  EXPECT_DOUBLE_EQ(*c.baseline, 1.6);
+  EXPECT_DOUBLE_EQ(*c.baseline_measured, 2.0);
+  EXPECT_EQ(Find(r, "caught").verdict, CellVerdict::kRegressed);  // 1.6 against 2.0, not 1.6
+  EXPECT_NEAR(Find(r, "caught").changes[0].relative, -0.2, 1e-12);
+  EXPECT_EQ(Find(r, "plain").verdict, CellVerdict::kRegressed);
+  EXPECT_FALSE(Find(r, "plain").changes[0].baseline_remeasured);
+  EXPECT_FALSE(Find(r, "plain").changes[0].baseline_measured.has_value());
+
+  const nlohmann::json j = nlohmann::json::parse(*RenderCampaignReport(r, "json"));
+  for (const nlohmann::json& cell : j["cells"]) {
+    const nlohmann::json& m = cell["metrics"]["measured_speedup"];
+    EXPECT_EQ(m["baseline_figure"], cell["key"] == "plain" ? "measured" : "re-measured") << cell["key"];
+    if (cell["key"] == "cleared") {
+      EXPECT_DOUBLE_EQ(m["baseline_measured"].get<double>(), 2.0);
+    }
+    if (cell["key"] == "plain") {
+      EXPECT_TRUE(m["baseline_measured"].is_null());
+    }
+  }
+  const std::string md = *RenderCampaignReport(r, "md");
+  EXPECT_NE(md.find("measured_speedup 1.6 (re-measured; measured 2) -> 1.6"), std::string::npos) << md;
+  EXPECT_NE(md.find("measured_speedup 2 -> 1.6"), std::string::npos) << md;
+  EXPECT_NE(RenderCampaignReport(r, "html")->find("1.6 (re-measured; measured 2) &rarr; 1.6"), std::string::npos);
+}
+
 TEST(CampaignReport, RemeasureRoundTripsThroughJson) {
   CellRemeasure m = Again({1.5, 2.5});
   m.runs.push_back({"w-2", 0, 0, "no runtime measurement"});

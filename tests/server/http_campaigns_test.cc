@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "server/campaign_runs.h"
+#include "server/http_campaigns_cache.h"
 #include "server/http_gateway.h"
 #include "tests/server/scheduler_parts.h"
 
@@ -23,6 +26,7 @@ class HttpCampaignsTest : public ::testing::Test {
     alice_ = store_->CreateToken("alice", Role::kUser).value();
     bob_ = store_->CreateToken("bob", Role::kUser).value();
     worker_ = store_->CreateToken("worker-1", Role::kWorker).value();
+    admin_ = store_->CreateToken("root", Role::kAdmin).value();
     service_ = std::make_unique<JobService>(JobServiceParts::Of(parts_), JobServiceOptions());
     auth_ = std::make_unique<Authenticator>(store_, /*no_auth=*/false);
     HttpGatewayOptions http;
@@ -41,9 +45,10 @@ class HttpCampaignsTest : public ::testing::Test {
   }
 
   // The owner's run of campaign "nightly" on `date` with cells a and b, without jobs.
-  StatusOr<CampaignRunRecord> StartRun(const std::string& owner, const std::string& date,
-                                       const std::string& spec_json) {
+  StatusOr<CampaignRunRecord> StartRun(const std::string& owner, const std::string& date, const std::string& spec_json,
+                                       const std::string& environment_json = "") {
     CampaignRunRecord run;
+    run.environment_json = environment_json;
     run.owner = owner;
     run.campaign = "nightly";
     run.date = date;
@@ -53,13 +58,14 @@ class HttpCampaignsTest : public ::testing::Test {
     bool created = false;
     return store_->StartCampaignRun(run, &created);
   }
-  // Alice's run on `date` (a valid spec) with cells a and b given jobs of these results (a
-  // job's test accuracy and measured speedup); the run's id.
+  // Alice's run on `date` (a valid spec, an environment) with cells a and b given jobs of
+  // these results (a job's test accuracy and measured speedup); the run's id.
   std::string StoredRun(const std::string& date, double accuracy_a, double speedup_a, double accuracy_b) {
     StatusOr<CampaignRunRecord> stored =
         StartRun("alice", date,
                  R"({"name": "nightly", "models": [{"name": "m", "sha256": ")" + std::string(64, 'a') +
-                     R"(", "input": [1, 3, 8, 8], "data": "name:d"}], "budgets": ["flops=0.5x"], "agents": ["amc"]})");
+                     R"(", "input": [1, 3, 8, 8], "data": "name:d"}], "budgets": ["flops=0.5x"], "agents": ["amc"]})",
+                 R"({"acs_version": "0.1.0"})");
     EXPECT_TRUE(stored.ok()) << stored.status().ToString();
     if (!stored.ok()) return "";
     for (const auto& [key, accuracy, speedup] :
@@ -77,7 +83,7 @@ class HttpCampaignsTest : public ::testing::Test {
 
   test::SchedulerParts parts_{"acs_http_campaigns_"};
   ServerStore* store_ = nullptr;
-  std::string alice_, bob_, worker_;
+  std::string alice_, bob_, worker_, admin_;
   std::unique_ptr<JobService> service_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<HttpGateway> gateway_;
@@ -152,6 +158,117 @@ TEST_F(HttpCampaignsTest, ComparesARunWithTheOwnersPreviousRun) {
   httplib::Result bad = Get("/api/v1/campaigns/runs/" + bobs["runs"][0]["id"].get<std::string>() + "/comparison", bob_);
   EXPECT_EQ(bad->status, 400);
   EXPECT_NE(bad->body.find("stored spec"), std::string::npos) << bad->body;
+}
+
+// Issues 15/16: the baseline is the owner's previous run however many runs of other
+// owners an admin sees first (the listing's page was 50).
+TEST_F(HttpCampaignsTest, AnAdminsComparisonFindsTheOwnersBaselinePastOtherOwnersRuns) {
+  StoredRun("2026-01-01", 0.9, 2.0, 0.9);
+  const std::string today = StoredRun("2026-04-01", 0.5, 2.0, 0.9);
+  for (int month : {2, 3}) {
+    for (int day = 1; day <= 28; ++day) {
+      char date[16];
+      std::snprintf(date, sizeof date, "2026-%02d-%02d", month, day);
+      ASSERT_TRUE(StartRun("bob", date, "{}").ok());
+    }
+  }
+  for (const std::string& token : {admin_, alice_}) {
+    httplib::Result r = Get("/api/v1/campaigns/runs/" + today + "/comparison", token);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json report = json::parse(r->body);
+    ASSERT_FALSE(report["baseline"].is_null()) << r->body;
+    EXPECT_EQ(report["baseline"]["date"], "2026-01-01");
+    EXPECT_EQ(report["counts"]["regressed"], 1);
+  }
+  // The owner filter under it: an admin's lists that owner's runs, a user's none of another's.
+  CampaignRunQuery query;
+  query.campaign = "nightly";
+  query.owner = "alice";
+  CampaignRuns runs(store_, service_.get());
+  StatusOr<std::vector<CampaignRunRecord>> listed = runs.List({0, "root", Role::kAdmin}, query);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].owner, "alice");
+  listed = runs.List({0, "bob", Role::kUser}, query);
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+}
+
+// The comparison of ended runs is computed once, and again when a cell or the baseline
+// changes.
+TEST_F(HttpCampaignsTest, AnEndedRunsComparisonIsKeptUntilItsRunOrBaselineChanges) {
+  StoredRun("2026-01-03", 0.9, 2.0, 0.9);
+  const std::string today = StoredRun("2026-01-06", 0.5, 2.0, 0.9);
+  const std::string path = "/api/v1/campaigns/runs/" + today + "/comparison";
+  auto report = [&]() { return json::parse(Get(path, alice_)->body); };
+  EXPECT_EQ(report()["cells"][0]["verdict"], "regressed");
+  // The job of cell a changed under the stored run (an ended job never does): the
+  // comparison is not read again, the kept one is answered.
+  StatusOr<CampaignRunRecord> run = store_->GetCampaignRun(today);
+  ASSERT_TRUE(run.ok());
+  JobProgress p;
+  p.test_accuracy = 0.9;
+  p.dense_test_accuracy = 0.9;
+  p.test_samples = 100;
+  p.dense_measured_us = 2000;
+  p.best_measured_us = 1000;
+  ASSERT_TRUE(store_->UpdateJobProgress(run->cells[0].job_id, p.ToJson().dump()).ok());
+  EXPECT_EQ(report()["cells"][0]["verdict"], "regressed");
+  // A note on the cell changes the run: compared again, with the job as it is now.
+  ASSERT_TRUE(store_->SetCampaignCell(today, "a", "", "looked at").ok());
+  json now = report();
+  EXPECT_EQ(now["counts"]["regressed"], 0);
+  EXPECT_EQ(now["counts"]["unchanged"], 2);
+  EXPECT_EQ(now["baseline"]["date"], "2026-01-03");
+  // A run dated between them, stored afterwards (a date run by hand): the new baseline.
+  StoredRun("2026-01-05", 0.9, 2.0, 0.9);
+  EXPECT_EQ(report()["baseline"]["date"], "2026-01-05");
+}
+
+TEST(ComparisonCacheTest, KeepsTheLeastRecentlyUsedOutPastItsCapacity) {
+  ComparisonCache cache(2);
+  cache.Put("a", "f1", "A");
+  cache.Put("b", "f1", "B");
+  EXPECT_EQ(cache.Get("a", "f1"), "A");           // a is now the most recent
+  EXPECT_EQ(cache.Get("a", "f2"), std::nullopt);  // stored with another fingerprint
+  cache.Put("c", "f1", "C");                      // b goes
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.Get("b", "f1"), std::nullopt);
+  EXPECT_EQ(cache.Get("a", "f1"), "A");
+  EXPECT_EQ(cache.Get("c", "f1"), "C");
+  cache.Put("a", "f2", "A2");  // replaces a's entry
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.Get("a", "f1"), std::nullopt);
+  EXPECT_EQ(cache.Get("a", "f2"), "A2");
+}
+
+TEST(ComparisonCacheTest, AFingerprintOnlyForEndedRunsAndOneForEachChange) {
+  acs::v1::CampaignRun run;
+  run.set_id("run-1");
+  run.set_spec_hash("h");
+  run.set_environment_json("{}");
+  acs::v1::CampaignCell* cell = run.add_cells();
+  cell->set_key("a");
+  cell->set_job_id("job-1");
+  cell->set_state(acs::v1::SEARCHING);
+  EXPECT_EQ(ComparisonFingerprint(run, std::nullopt), std::nullopt);  // still running
+  cell->set_state(acs::v1::SUCCEEDED);
+  const std::optional<std::string> ended = ComparisonFingerprint(run, std::nullopt);
+  ASSERT_TRUE(ended.has_value());
+  run.add_cells()->set_key("never submitted");  // a cell without a job does not hold it back
+  const std::optional<std::string> two = ComparisonFingerprint(run, std::nullopt);
+  ASSERT_TRUE(two.has_value());
+  EXPECT_NE(*two, *ended);
+  acs::v1::CampaignRun baseline = run;
+  baseline.set_id("run-0");
+  EXPECT_NE(ComparisonFingerprint(run, baseline), two);
+  baseline.mutable_cells(0)->set_state(acs::v1::VERIFYING);
+  EXPECT_EQ(ComparisonFingerprint(run, baseline), std::nullopt);  // the baseline still running
+  run.mutable_cells(0)->set_remeasure_json("{}");
+  EXPECT_NE(ComparisonFingerprint(run, std::nullopt), two);
+  run.set_environment_json("");  // the header would be the server's now
+  EXPECT_EQ(ComparisonFingerprint(run, std::nullopt), std::nullopt);
 }
 
 }  // namespace
