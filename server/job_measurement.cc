@@ -210,7 +210,7 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
   std::string message = line;
   if (!probe_ratios.empty()) {
     message += "; " + std::to_string(progress.probe_policies.size()) +
-               " probe policies on the runtime's own kernels at " + probe_ratios + " of the dense latency";
+               " probe policies measured at " + probe_ratios + " of the dense latency";
   }
   progress.layers_measured = true;
   ACS_RETURN_IF_ERROR(Save(job, progress));
