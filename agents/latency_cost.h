@@ -171,12 +171,12 @@ struct ModelCalibration {
 // and the probes together (least squares of relative errors, the anchor weighted as all
 // probes; each scale within [0.2, 5], else the single scale stands): the isolated kernels
 // of the two kinds differ from their in-model runs by different factors. The context the
-// layers are priced in is fitted with them: of `context_rules`, the one whose fit leaves the
-// smallest residual (ties keep the earlier): how much of a layer's working set the rest of
-// the model evicts between its runs differs by model and host. With `verified` policies (calibrated or not), that scale
-// is then multiplied by the median over them of the factor that predicts each at its measured ratio of dense_us
-// (clamped to [0.5, 2]): the closed loop's correction of what isolated kernels miss about
-// this model's compressed layers.
+// layers are priced in is fitted with them: of `context_rules`, the one whose fit leaves
+// the smallest residual (ties keep the earlier): how much of a layer's working set the rest
+// of the model evicts between its runs differs by model and host. With `verified` policies
+// (calibrated or not), that scale is then multiplied by the median over them of the factor
+// that predicts each at its measured ratio of dense_us (clamped to [0.5, 2]): the closed
+// loop's correction of what isolated kernels miss about this model's compressed layers.
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
                                           int threads, double ratio, const ModelCalibration& measured = {});
 
