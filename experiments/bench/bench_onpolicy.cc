@@ -13,7 +13,8 @@
 // column is the error the anchor alone (without the probes) would have made on the same
 // measurement, its "fixed" column the error with the probes but the layers priced in the
 // context of their own weight bytes (the context rule not fitted); the summary counts the
-// policies each context rule alone (kContextRules) would have predicted within ±10%.
+// policies each context rule alone (kContextRules) would have predicted within ±10%, and
+// splits the errors by the form the runtime ran each policy's aten layers in.
 //
 //   bench_onpolicy [--models PATH@1x1x28x28,...] [--data DIR] [--store data/predictors.db]
 //                  [--device-class local|ID] [--threads 1] [--budget 0.5] [--agent amc]
@@ -369,9 +370,15 @@ int Main(int argc, char** argv) {
   for (int round = 0; round < args.rounds; ++round) {
     int count = 0, ratio_within = 0, us_within = 0, anchor_within = 0;
     std::vector<int> rule_within(std::size(kContextRules), 0);
+    // By the form the runtime ran the policy's aten layers in: [0] plain, [1] optimized.
+    int form_count[2] = {0, 0}, form_within[2] = {0, 0};
+    double form_error_sum[2] = {0, 0};
     for (const Row& r : rows) {
       if (r.round != round) continue;
       ++count;
+      ++form_count[r.dense_optimized];
+      form_within[r.dense_optimized] += std::abs(r.ratio_error()) <= 0.10;
+      form_error_sum[r.dense_optimized] += r.ratio_error();
       ratio_within += std::abs(r.ratio_error()) <= 0.10;
       anchor_within += std::abs(r.anchor_only_error()) <= 0.10;
       for (size_t i = 0; i < rule_within.size(); ++i) rule_within[i] += std::abs(r.rule_error(i)) <= 0.10;
@@ -391,13 +398,25 @@ int Main(int argc, char** argv) {
                   rule.empty() ? "(default: the policy's own weights)" : rule.c_str(), rule_within[i], count);
       by_rule.push_back({{"rule", rule}, {"ratio_within_10_percent", rule_within[i] / n}});
     }
+    nlohmann::json by_form = nlohmann::json::array();
+    for (int optimized : {1, 0}) {
+      const int k = form_count[optimized];
+      const double mean_error = k > 0 ? form_error_sum[optimized] / k : 0;
+      std::printf("  aten layers %-9s %d policies, %d within ±10%%, mean speedup error %+.1f%%\n",
+                  optimized ? "optimized" : "plain", k, form_within[optimized], 100 * mean_error);
+      by_form.push_back({{"aten_layers", optimized ? "optimized" : "plain"},
+                         {"policies", k},
+                         {"ratio_within_10_percent", form_within[optimized] / std::max(1.0, static_cast<double>(k))},
+                         {"mean_ratio_error", mean_error}});
+    }
     out["summary"].push_back({{"round", round},
                               {"policies", count},
                               {"ratio_within_10_percent", ratio_within / n},
                               {"absolute_within_15_percent", us_within / n},
                               {"anchor_only_ratio_within_10_percent", anchor_within / n},
                               {"fixed_context_ratio_within_10_percent", rule_within[0] / n},
-                              {"by_context_rule", by_rule}});
+                              {"by_context_rule", by_rule},
+                              {"by_aten_form", by_form}});
   }
   out["device_class"] = device_class;
   out["predictor_version"] = stored->record.version;
