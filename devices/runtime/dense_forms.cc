@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "devices/measure/harness.h"
+#include "devices/runtime/packed_int8.h"
 #include "devices/runtime/runtime.h"
 
 namespace acs::runtime {
@@ -31,7 +32,8 @@ Status OptimizeDenseOps(std::shared_ptr<torch::jit::Graph>& graph) {
 
 bool HasInt8Activations(const torch::jit::Graph& graph) {
   for (const torch::jit::Node* node : graph.nodes()) {
-    if (std::string(node->kind().toQualString()).rfind("acs_rt::int8", 0) == 0) return true;
+    const std::string kind = node->kind().toQualString();
+    if (kind == kInt8Conv2dOp || kind == kInt8LinearOp) return true;
   }
   return false;
 }

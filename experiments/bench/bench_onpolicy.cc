@@ -414,7 +414,6 @@ int Main(int argc, char** argv) {
                               {"ratio_within_10_percent", ratio_within / n},
                               {"absolute_within_15_percent", us_within / n},
                               {"anchor_only_ratio_within_10_percent", anchor_within / n},
-                              {"fixed_context_ratio_within_10_percent", rule_within[0] / n},
                               {"by_context_rule", by_rule},
                               {"by_aten_form", by_form}});
   }
