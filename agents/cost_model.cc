@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 namespace acs {
 
@@ -35,30 +34,6 @@ StatusOr<std::shared_ptr<CostModel>> MakeCostModel(const std::string& kind) {
   if (kind == "params") return std::shared_ptr<CostModel>(std::make_shared<ParamsCostModel>());
   if (kind == "bytes") return std::shared_ptr<CostModel>(std::make_shared<BytesCostModel>());
   return Status::InvalidArgument("unknown cost '" + kind + "' (expected flops, params or bytes)");
-}
-
-std::vector<int64_t> KeptChannels(const Graph& graph, const Policy& policy_in) {
-  const Policy policy = ResolvePolicy(policy_in, graph);
-  std::vector<int64_t> kept(graph.groups.size());
-  for (size_t gi = 0; gi < graph.groups.size(); ++gi) {
-    const ChannelGroup& group = graph.groups[gi];
-    kept[gi] = group.channels;
-    if (!group.prunable) continue;
-    double sparsity = 0;
-    int64_t multiple = 1;
-    std::vector<int> members = group.producers;
-    members.insert(members.end(), group.carriers.begin(), group.carriers.end());
-    for (int li : members) {
-      LayerConfig c = policy.Get(graph.layers[li].name);
-      if (c.pattern == Pattern::kChannel) sparsity = std::max(sparsity, c.sparsity);
-      if (c.pattern == Pattern::kBlock) multiple = std::lcm(multiple, static_cast<int64_t>(c.block));
-    }
-    int64_t keep = std::max<int64_t>(1, std::llround(group.channels * (1.0 - sparsity)));
-    if (group.channels % multiple == 0) keep = std::min(group.channels, (keep + multiple - 1) / multiple * multiple);
-    if (sparsity <= 0 || keep >= group.channels) continue;
-    kept[gi] = keep;
-  }
-  return kept;
 }
 
 namespace {

@@ -54,12 +54,6 @@ StatusOr<std::shared_ptr<CostModel>> MakeCostModel(const std::string& kind);
 // channel pruning is counted in the shrunk shape instead).
 double InLayerSparsity(const LayerConfig& config);
 
-// Kept output channels of every channel group under `policy`, with the rounding rule of
-// the compressor (core/compressor.cc ChooseChannels): keep = max(1, round(C x (1 - s)))
-// with s the largest channel-pattern sparsity among the group's producers and carriers,
-// rounded up to a multiple of every 1xN block size in the group when that divides C.
-std::vector<int64_t> KeptChannels(const Graph& graph, const Policy& policy);
-
 // `layer` with in/out channels, flops and params reduced to the kept channels.
 Layer ShrinkLayer(const Layer& layer, const Graph& graph, const std::vector<int64_t>& kept);
 

@@ -90,21 +90,11 @@ LayerPositions PositionsOf(const Layer& layer, const Plan& plan) {
 
 void ChooseChannels(const Graph& g, const Policy& policy, const std::vector<Node*>& nodes, Plan* plan) {
   plan->keep.assign(g.groups.size(), {});
+  const std::vector<int64_t> kept = KeptChannels(g, policy);
   for (size_t gi = 0; gi < g.groups.size(); ++gi) {
     const ChannelGroup& group = g.groups[gi];
-    if (!group.prunable) continue;
-    double sparsity = 0;
-    int64_t multiple = 1;  // kept channels stay a multiple of every 1xN block size in the group
-    std::vector<int> members = group.producers;
-    members.insert(members.end(), group.carriers.begin(), group.carriers.end());
-    for (int li : members) {
-      LayerConfig c = policy.Get(g.layers[li].name);
-      if (c.pattern == Pattern::kChannel) sparsity = std::max(sparsity, c.sparsity);
-      if (c.pattern == Pattern::kBlock) multiple = std::lcm(multiple, static_cast<int64_t>(c.block));
-    }
-    int64_t keep = std::max<int64_t>(1, std::llround(group.channels * (1.0 - sparsity)));
-    if (group.channels % multiple == 0) keep = std::min(group.channels, (keep + multiple - 1) / multiple * multiple);
-    if (sparsity <= 0 || keep >= group.channels) continue;
+    const int64_t keep = kept[gi];
+    if (keep >= group.channels) continue;
     // L1 norm of each output channel, normalized per producer so that layers of
     // different scale weigh the same.
     torch::Tensor importance = torch::zeros({group.channels});

@@ -200,7 +200,7 @@ KernelSpec ChannelPruned(const KernelSpec& spec) {
   if (spec.config.pattern != Pattern::kChannel) return spec;
   KernelSpec r = spec;
   const int64_t o = spec.out_channels, g = spec.groups;
-  int64_t keep = std::max<int64_t>(1, std::llround(static_cast<double>(o) * (1.0 - spec.config.sparsity)));
+  int64_t keep = ChannelsKept(o, spec.config.sparsity);
   const bool depthwise = spec.is_conv() && g > 1 && g == spec.in_channels && g == o;
   if (!depthwise && g > 1) keep = std::max(g, keep / g * g);
   r.out_channels = keep;

@@ -53,8 +53,8 @@ struct KernelSpec {
   nlohmann::json ToJson() const;
 };
 
-// The spec as it runs: a channel-pattern spec keeps max(1, round(O x (1 - sparsity)))
-// output channels (a multiple of the groups of a grouped conv; a depthwise conv loses the
+// The spec as it runs: a channel-pattern spec keeps ChannelsKept(O, sparsity) output
+// channels (core/policy.h; a multiple of the groups of a grouped conv; a depthwise conv loses the
 // same input channels) with a dense config of the same precision; then the config becomes
 // RunConfig of the kernel the plan chooses (core/kernel_plan.h), so that a block config
 // too dense for its kernel is a dense fp32 spec, as the runtime executes it.

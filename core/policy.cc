@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <numeric>
 #include <set>
 #include <sstream>
 
@@ -411,6 +413,42 @@ bool TakesConfig(const Layer& layer, const Graph& graph, const LayerConfig& conf
 }
 
 }  // namespace
+
+int64_t ChannelsKept(int64_t channels, double sparsity, int64_t block_multiple) {
+  int64_t keep = std::max<int64_t>(1, std::llround(static_cast<double>(channels) * (1.0 - sparsity)));
+  for (int64_t alignment : {16, 8}) {
+    if (channels % alignment != 0 || channels < 2 * alignment) continue;
+    if (keep >= alignment) keep = (keep + alignment / 2) / alignment * alignment;
+    break;
+  }
+  if (block_multiple > 1 && channels % block_multiple == 0) {
+    keep = std::min(channels, (keep + block_multiple - 1) / block_multiple * block_multiple);
+  }
+  return keep;
+}
+
+std::vector<int64_t> KeptChannels(const Graph& graph, const Policy& policy_in) {
+  const Policy policy = ResolvePolicy(policy_in, graph);
+  std::vector<int64_t> kept(graph.groups.size());
+  for (size_t gi = 0; gi < graph.groups.size(); ++gi) {
+    const ChannelGroup& group = graph.groups[gi];
+    kept[gi] = group.channels;
+    if (!group.prunable) continue;
+    double sparsity = 0;
+    int64_t multiple = 1;
+    std::vector<int> members = group.producers;
+    members.insert(members.end(), group.carriers.begin(), group.carriers.end());
+    for (int li : members) {
+      LayerConfig c = policy.Get(graph.layers[li].name);
+      if (c.pattern == Pattern::kChannel) sparsity = std::max(sparsity, c.sparsity);
+      if (c.pattern == Pattern::kBlock) multiple = std::lcm(multiple, static_cast<int64_t>(c.block));
+    }
+    const int64_t keep = ChannelsKept(group.channels, sparsity, multiple);
+    if (sparsity <= 0 || keep >= group.channels) continue;
+    kept[gi] = keep;
+  }
+  return kept;
+}
 
 Policy ResolvePolicy(const Policy& policy, const Graph& graph) {
   Policy out;

@@ -83,8 +83,10 @@ bool Depthwise(const KernelSpec& s) {
   return s.is_conv() && s.groups > 1 && s.groups == s.in_channels && s.groups == s.out_channels;
 }
 
+// Pruned as channel pruning prunes (ChannelsKept: counts the hardware pads are not drawn),
+// scaled up by a factor past 1.
 int64_t Scaled(int64_t c, double keep, int64_t multiple) {
-  const int64_t v = std::max<int64_t>(1, std::llround(static_cast<double>(c) * keep));
+  const int64_t v = keep <= 1 ? ChannelsKept(c, 1 - keep) : std::llround(static_cast<double>(c) * keep);
   return std::max(multiple, v / multiple * multiple);
 }
 

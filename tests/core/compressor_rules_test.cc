@@ -43,6 +43,23 @@ TEST(CompressorBlockTest, KeptChannelsAreAMultipleOfTheBlockSize) {
   }
 }
 
+// Kept counts the hardware would pad are not kept: multiples of 16 (else 8) where the
+// layer has at least two of them and keeps at least one, then 1xN block multiples.
+TEST(ChannelsKeptTest, CountsAreAlignedWhereTheLayerHasTwoAlignmentsOfChannels) {
+  EXPECT_EQ(ChannelsKept(64, 0.15), 48);   // 54.4 -> nearest multiple of 16
+  EXPECT_EQ(ChannelsKept(64, 0.1), 64);    // 57.6 -> 64: nothing removed
+  EXPECT_EQ(ChannelsKept(64, 0.85), 10);   // fewer than one alignment: as rounded
+  EXPECT_EQ(ChannelsKept(64, 0.99), 1);
+  EXPECT_EQ(ChannelsKept(512, 0.3), 352);  // 358.4
+  EXPECT_EQ(ChannelsKept(24, 0.5), 16);    // 12 -> multiple of 8 (24 is none of 16)
+  EXPECT_EQ(ChannelsKept(16, 0.3), 8);     // 11.2 -> multiple of 8
+  EXPECT_EQ(ChannelsKept(12, 0.5), 6);     // too few channels to align
+  EXPECT_EQ(ChannelsKept(10, 0.99), 1);
+  EXPECT_EQ(ChannelsKept(64, 0.3, 32), 64);  // 48 -> up to a multiple of the block size
+  EXPECT_EQ(ChannelsKept(20, 0.5, 4), 12);   // 10 -> 12
+  EXPECT_EQ(ChannelsKept(20, 0.5, 3), 10);   // 3 does not divide 20
+}
+
 TEST(CompressorSaveTest, SaveReportsAnUnwritablePath) {
   auto model = ImportTorchScript(BuildTestModel("plain"), {TestInputShape()});
   ASSERT_TRUE(model.ok()) << model.status().ToString();

@@ -101,8 +101,7 @@ inline Policy RandomPolicy(const Graph& g, bool allow_int8, std::mt19937* rng) {
 }
 
 // Channels each group keeps under the policy: the largest channel sparsity
-// among its producers and carriers, round(C * (1 - s)), at least 1, rounded up
-// to a multiple of every 1xN block size in the group.
+// among its producers and carriers, ChannelsKept with every 1xN block size in the group.
 inline std::vector<int64_t> ExpectedKeep(const Graph& g, const Policy& policy) {
   std::vector<int64_t> keep;
   for (const ChannelGroup& group : g.groups) {
@@ -117,8 +116,7 @@ inline std::vector<int64_t> ExpectedKeep(const Graph& g, const Policy& policy) {
     }
     int64_t k = group.channels;
     if (group.prunable && s > 0) {
-      k = std::max<int64_t>(1, std::llround(group.channels * (1 - s)));
-      k = std::min(group.channels, (k + multiple - 1) / multiple * multiple);
+      k = ChannelsKept(group.channels, s, multiple);
     }
     keep.push_back(k);
   }
