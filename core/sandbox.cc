@@ -1,8 +1,13 @@
 #include "core/sandbox.h"
 
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/landlock.h>
+#include <linux/net.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <set>
 #include <utility>
 
 // The system header may predate these (Debian 12's stops at ABI 2).
@@ -123,6 +130,79 @@ Status AddRule(int ruleset_fd, const std::string& path, uint64_t directory_right
 }
 #endif
 
+#if defined(__x86_64__)
+// The seccomp filter of deny_ip_sockets. Native x86_64, x32 (the same arch with bit 30 set in
+// the number) and i386 (int 0x80: a program may switch to it) are checked; any other arch is
+// allowed. socket() of AF_INET or AF_INET6 fails with EACCES; so does the i386 socketcall's
+// SYS_SOCKET (its family is behind a pointer the filter cannot read) and io_uring_setup (an
+// io_uring makes sockets without socket()).
+constexpr uint32_t kX32 = 0x40000000;
+constexpr uint32_t kSocket64 = 41, kIoUringSetup = 425, kSocket32 = 359, kSocketCall32 = 102;
+constexpr uint8_t kFamily = 14, kAllow = 17, kDeny = 18;  // indices of the shared tails
+
+constexpr sock_filter Load(uint32_t offset) { return BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset); }
+// At index `at`: if A == k go to index `yes`, else to `no`.
+constexpr sock_filter JumpIf(int at, uint32_t k, int yes, int no) {
+  return BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k, static_cast<uint8_t>(yes - at - 1), static_cast<uint8_t>(no - at - 1));
+}
+constexpr uint32_t kArch = offsetof(seccomp_data, arch), kNr = offsetof(seccomp_data, nr);
+constexpr uint32_t kArg0 = offsetof(seccomp_data, args);  // its low 32 bits (little-endian)
+constexpr uint32_t kEacces = SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA);
+
+constexpr sock_filter kIpSocketFilter[] = {
+    Load(kArch),                                     // 0
+    JumpIf(1, AUDIT_ARCH_X86_64, 2, 7),              // 1
+    Load(kNr),                                       // 2
+    JumpIf(3, kSocket64, kFamily, 4),                // 3
+    JumpIf(4, kX32 | kSocket64, kFamily, 5),         // 4
+    JumpIf(5, kIoUringSetup, kDeny, 6),              // 5
+    JumpIf(6, kX32 | kIoUringSetup, kDeny, kAllow),  // 6
+    JumpIf(7, AUDIT_ARCH_I386, 8, kAllow),           // 7
+    Load(kNr),                                       // 8
+    JumpIf(9, kSocket32, kFamily, 10),               // 9
+    JumpIf(10, kIoUringSetup, kDeny, 11),            // 10
+    JumpIf(11, kSocketCall32, 12, kAllow),           // 11
+    Load(kArg0),                                     // 12
+    JumpIf(13, SYS_SOCKET, kDeny, kAllow),           // 13
+    Load(kArg0),                                     // 14 kFamily
+    JumpIf(15, AF_INET, kDeny, 16),                  // 15
+    JumpIf(16, AF_INET6, kDeny, kAllow),             // 16
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),    // 17 kAllow
+    BPF_STMT(BPF_RET | BPF_K, kEacces),              // 18 kDeny
+};
+static_assert(sizeof kIpSocketFilter / sizeof kIpSocketFilter[0] == kDeny + 1, "the tails' indices");
+
+// Async-signal-safe; needs no-new-privileges set.
+bool ApplyIpSocketFilter() {
+  sock_fprog program{};
+  program.len = static_cast<unsigned short>(sizeof kIpSocketFilter / sizeof kIpSocketFilter[0]);
+  program.filter = const_cast<sock_filter*>(kIpSocketFilter);
+  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) == 0;
+}
+
+Status AskSeccomp() {
+#ifdef SYS_seccomp
+  uint32_t action = SECCOMP_RET_ERRNO;
+  if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) == 0) return Status::Ok();
+  return Status::Unavailable(std::string("this kernel refuses seccomp filters: ") + std::strerror(errno));
+#else
+  return Status::Unavailable("this build knows no seccomp system call");
+#endif
+}
+#else
+bool ApplyIpSocketFilter() { return false; }
+Status AskSeccomp() { return Status::Unavailable("IP sockets can be denied only on x86_64"); }
+#endif
+
+// `path` made canonical as far as it exists, with a trailing '/'.
+std::string CanonicalDir(const std::string& path) {
+  std::error_code ec;
+  std::string s = std::filesystem::weakly_canonical(path, ec).string();
+  if (ec) s = std::filesystem::absolute(path, ec).lexically_normal().string();
+  if (s.empty() || s.back() != '/') s += '/';
+  return s;
+}
+
 }  // namespace
 
 void SetLandlockAbiForTesting(int abi) { g_abi_for_testing = abi; }
@@ -145,11 +225,20 @@ StatusOr<int> WriteConfinementSupport() {
   return Status::Unavailable(std::string("Landlock does not answer: ") + std::strerror(a.error));
 }
 
-std::string UnconfinedBeyondFiles(int abi) {
-  if (abi >= kScopeAbi) return "";
-  const std::string scopes = "signals to other processes and abstract unix sockets (Landlock ABI 6)";
-  if (abi >= kNetAbi) return scopes + "; this kernel has ABI " + std::to_string(abi);
-  return "TCP connects and binds (Landlock ABI 4), " + scopes + "; this kernel has ABI " + std::to_string(abi);
+Status IpSocketDenialSupport() {
+  static const Status kernel = AskSeccomp();
+  return kernel;
+}
+
+std::string UnconfinedBeyondFiles(int abi, bool ip_sockets_denied) {
+  std::vector<std::string> open;
+  if (!ip_sockets_denied && abi < kNetAbi) open.push_back("TCP connects and binds (Landlock ABI 4)");
+  if (!ip_sockets_denied) open.push_back("UDP sockets (seccomp)");
+  if (abi < kScopeAbi) open.push_back("signals to other processes and abstract unix sockets (Landlock ABI 6)");
+  std::string text;
+  for (const std::string& o : open) text += (text.empty() ? "" : ", ") + o;
+  if (abi < kScopeAbi) text += "; this kernel has ABI " + std::to_string(abi);
+  return text;
 }
 
 std::string ConfinementWarning(const std::string& children, const std::string& parent) {
@@ -158,15 +247,35 @@ std::string ConfinementWarning(const std::string& children, const std::string& p
     return children + "' writes are not confined (" + abi.status().message() + "): they can write wherever " + parent +
            " can";
   }
-  const std::string open = UnconfinedBeyondFiles(*abi);
+  const bool denied = IpSocketDenialSupport().ok();
+  const std::string open = UnconfinedBeyondFiles(*abi, denied);
   if (open.empty()) return "";
-  return children + " are not confined beyond files: " + open + " (they may connect to a loopback port or signal " +
-         parent + ")";
+  std::string may = denied ? "" : "open network sockets";
+  if (*abi < kScopeAbi) may += (may.empty() ? "" : " or ") + std::string("signal ") + parent;
+  return children + " are not confined beyond files: " + open + " (they may " + may + ")";
+}
+
+bool PathHolds(const std::string& outer, const std::string& inner) {
+  const std::string o = CanonicalDir(outer);
+  return CanonicalDir(inner).compare(0, o.size(), o) == 0;
+}
+
+std::vector<std::string> ReadableKeepingOut(const std::vector<std::string>& files, const std::string& kept_out) {
+  std::vector<std::string> rules;
+  std::set<std::string> seen;
+  for (const std::string& file : files) {
+    const std::string dir = std::filesystem::path(file).parent_path().string();
+    if (PathHolds(kept_out, dir)) continue;  // nothing beneath it
+    const std::string rule = PathHolds(dir, kept_out) ? file : dir;
+    if (seen.insert(rule).second) rules.push_back(rule);
+  }
+  return rules;
 }
 
 StatusOr<WriteSandbox> WriteSandbox::Make(const WriteConfinement& confinement) {
   WriteSandbox box;
   if (!confinement.enabled) return box;
+  box.deny_ip_sockets_ = confinement.deny_ip_sockets && IpSocketDenialSupport().ok();
   const StatusOr<int> abi = WriteConfinementSupport();
   if (!abi.ok()) return box;
 #ifdef SYS_landlock_create_ruleset
@@ -200,12 +309,15 @@ StatusOr<WriteSandbox> WriteSandbox::Make(const WriteConfinement& confinement) {
   return box;
 }
 
-WriteSandbox::WriteSandbox(WriteSandbox&& other) noexcept : ruleset_fd_(std::exchange(other.ruleset_fd_, -1)) {}
+WriteSandbox::WriteSandbox(WriteSandbox&& other) noexcept
+    : ruleset_fd_(std::exchange(other.ruleset_fd_, -1)),
+      deny_ip_sockets_(std::exchange(other.deny_ip_sockets_, false)) {}
 
 WriteSandbox& WriteSandbox::operator=(WriteSandbox&& other) noexcept {
   if (this != &other) {
     if (ruleset_fd_ >= 0) close(ruleset_fd_);
     ruleset_fd_ = std::exchange(other.ruleset_fd_, -1);
+    deny_ip_sockets_ = std::exchange(other.deny_ip_sockets_, false);
   }
   return *this;
 }
@@ -215,13 +327,16 @@ WriteSandbox::~WriteSandbox() {
 }
 
 bool WriteSandbox::ApplyInChild() const {
-  if (ruleset_fd_ < 0) return true;
-#ifdef SYS_landlock_restrict_self
+  if (ruleset_fd_ < 0 && !deny_ip_sockets_) return true;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
-  return syscall(SYS_landlock_restrict_self, ruleset_fd_, 0) == 0;
+  if (ruleset_fd_ >= 0) {
+#ifdef SYS_landlock_restrict_self
+    if (syscall(SYS_landlock_restrict_self, ruleset_fd_, 0) != 0) return false;
 #else
-  return false;
+    return false;
 #endif
+  }
+  return !deny_ip_sockets_ || ApplyIpSocketFilter();
 }
 
 }  // namespace acs

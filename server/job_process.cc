@@ -41,11 +41,11 @@ struct ClosedFd {
   }
 };
 
-// The directories of this program's shared libraries (the files it maps executable, from
-// /proc/self/maps): a child of the same program loads them again. Not the data files it maps
-// (SQLite's -shm is mapped shared and writable, never executable).
-std::set<std::string> LibraryDirs() {
-  std::set<std::string> dirs;
+// This program's shared libraries (the files it maps executable, from /proc/self/maps): a
+// child of the same program loads them again. Not the data files it maps (SQLite's -shm is
+// mapped shared and writable, never executable).
+std::set<std::string> LibraryFiles() {
+  std::set<std::string> files;
   std::ifstream maps("/proc/self/maps");
   std::string line;
   while (std::getline(maps, line)) {
@@ -56,9 +56,15 @@ std::set<std::string> LibraryDirs() {
     }
     std::string path = line.substr(slash);
     if (path.size() > 10 && path.compare(path.size() - 10, 10, " (deleted)") == 0) continue;
-    dirs.insert(fs::path(path).parent_path().string());
+    files.insert(path);
   }
-  return dirs;
+  return files;
+}
+
+// What every child may read of the system: the loader, libraries, LibTorch's /proc and /sys
+// probes, /etc.
+std::vector<std::string> SystemReadable() {
+  return {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev"};
 }
 
 // How long a child may take to send the rest of a message it started, or to read an answer.
@@ -68,6 +74,22 @@ constexpr double kChannelStallSeconds = 30;
 
 std::string JobScheduler::JobDir(const std::string& id) const { return (fs::path(options_.work_dir) / id).string(); }
 
+std::string JobScheduler::DataDir() const { return fs::path(options_.work_dir).parent_path().string(); }
+
+Status JobScheduler::ChildReadsCheck() const {
+  if (options_.runner_program.empty() || !options_.confine_writes) return Status::Ok();
+  std::vector<std::string> dirs = SystemReadable();
+  if (!options_.datasets_dir.empty()) dirs.push_back(options_.datasets_dir);
+  for (const std::string& dir : dirs) {
+    if (!PathHolds(dir, DataDir())) continue;
+    return Status::InvalidArgument(
+        "the data dir '" + DataDir() + "' is inside '" + dir + "', which job runners may read (" +
+        (dir == options_.datasets_dir ? "--datasets-dir" : "the system's files") +
+        "): they could read its database; move the data dir out of it");
+  }
+  return Status::Ok();
+}
+
 WriteConfinement JobScheduler::ChildConfinement(const std::string& own_dir, const JobRequest& request) const {
   WriteConfinement w;
   w.enabled = options_.confine_writes;
@@ -75,21 +97,23 @@ WriteConfinement JobScheduler::ChildConfinement(const std::string& own_dir, cons
   // and its exports enter the blob store from there.
   w.writable.push_back({own_dir});
   w.temp_dir = own_dir;
-  // Reads: the system (libraries, LibTorch's /proc and /sys probes, /etc), its program and
-  // libraries, the datasets jobs may name, and the request's own blobs.
+  // Reads: the system, its program and libraries, the datasets jobs may name, and the
+  // request's own blobs.
   w.confine_reads = true;
-  w.readable = {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/sys", "/dev"};
-  if (!options_.runner_program.empty()) w.readable.push_back(fs::path(options_.runner_program).parent_path().string());
-  std::error_code ec;
-  const std::string data_dir = fs::weakly_canonical(fs::path(options_.work_dir).parent_path(), ec).string() + "/";
-  for (const std::string& dir : LibraryDirs()) {
-    if ((dir + "/").compare(0, data_dir.size(), data_dir) != 0) w.readable.push_back(dir);  // nothing of --data-dir
-  }
+  w.deny_ip_sockets = true;  // it talks over its socket pair only
+  w.readable = SystemReadable();
+  // Their directories, or where one holds --data-dir (a build tree holding data/) the files
+  // alone: nothing of --data-dir (ChildReadsCheck refuses a --datasets-dir holding it).
+  std::vector<std::string> program_files;
+  if (!options_.runner_program.empty()) program_files.push_back(options_.runner_program);
+  for (const std::string& file : LibraryFiles()) program_files.push_back(file);
+  for (const std::string& rule : ReadableKeepingOut(program_files, DataDir())) w.readable.push_back(rule);
   if (!options_.datasets_dir.empty()) w.readable.push_back(options_.datasets_dir);
   for (const std::string* sha : {&request.model_sha256, &request.dataset_sha256, &request.test_dataset_sha256}) {
     if (sha->empty()) continue;
     if (StatusOr<std::string> path = blobs_->PathOf(*sha); path.ok()) w.readable.push_back(*path);
   }
+  std::error_code ec;
   fs::create_directories(own_dir, ec);  // the child cannot create it
   return w;
 }

@@ -254,6 +254,7 @@ StatusOr<JobRecord> JobScheduler::Cancel(const std::string& id) {
 
 Status JobScheduler::Start() {
   if (options_.work_dir.empty()) return Status::InvalidArgument("the job scheduler needs a work dir");
+  ACS_RETURN_IF_ERROR(ChildReadsCheck());
   ACS_ASSIGN_OR_RETURN(std::vector<JobRecord> active,
                        store_->JobsInStates({kJobPreparing, kJobSearching, kJobVerifying}));
   {

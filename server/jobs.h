@@ -190,6 +190,11 @@ class JobScheduler {
   // only the system's directories, its program's, the datasets dir, the request's blobs
   // and its own dir: never the SQLite file, other jobs' dirs or other blobs.
   WriteConfinement ChildConfinement(const std::string& own_dir, const JobRequest& request) const;
+  // --data-dir (the work dir's parent).
+  std::string DataDir() const;
+  // At Start, with confined children: InvalidArgument when a directory they may read whole
+  // (the system's, --datasets-dir) holds the data dir, naming both.
+  Status ChildReadsCheck() const;
   // Runs `child` to its end, answering its calls on `channel` (JobChannelServer); kills it
   // at a protocol violation (*violation says what) or, for a job, when it is interrupted.
   ProcessExit ServeChild(ChildProcess& child, int channel, JobChannelServer& server, const std::string& job_id,

@@ -33,8 +33,9 @@ struct ServeOptions {
   // Model tasks run a user's model: in a child `task_command...` (RunModelTaskIsolated)
   // under these limits; in this process when the command is empty.
   std::vector<std::string> task_command;
-  // 8 GiB, 30 minutes, no file written (the model is read from memory).
-  ProcessLimits task_limits{int64_t{8} << 30, 0, 1800, WriteConfinement{true, {}, ""}};
+  // 8 GiB, 30 minutes, no file written (the model is read from memory), no IPv4 or IPv6
+  // socket (it talks over its stdin and stdout).
+  ProcessLimits task_limits{int64_t{8} << 30, 0, 1800, WriteConfinement{true, {}, "", false, {}, true}};
 };
 
 // Runs until *stop becomes true (checked between tasks and while waiting) or max_tasks

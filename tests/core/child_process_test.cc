@@ -8,13 +8,17 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "core/sandbox.h"
 
@@ -256,13 +260,20 @@ TEST_F(WriteConfinementTest, AConfinedChildCannotConnectOverTcpNorSignalOutsideI
 }
 
 TEST(UnconfinedBeyondFilesTest, NamesWhatTheAbiLeavesOpen) {
-  EXPECT_EQ(UnconfinedBeyondFiles(6), "");
-  EXPECT_EQ(UnconfinedBeyondFiles(7), "");
-  const std::string five = UnconfinedBeyondFiles(5);
+  EXPECT_EQ(UnconfinedBeyondFiles(6, true), "");
+  EXPECT_EQ(UnconfinedBeyondFiles(7, true), "");
+  const std::string five = UnconfinedBeyondFiles(5, true);
   EXPECT_NE(five.find("signals"), std::string::npos) << five;
   EXPECT_NE(five.find("ABI 5"), std::string::npos) << five;
   EXPECT_EQ(five.find("TCP"), std::string::npos) << five;
-  EXPECT_NE(UnconfinedBeyondFiles(3).find("TCP"), std::string::npos);
+  EXPECT_EQ(five.find("UDP"), std::string::npos) << five;
+  // The seccomp filter closes TCP too, whatever the ABI.
+  EXPECT_EQ(UnconfinedBeyondFiles(3, true).find("TCP"), std::string::npos);
+  EXPECT_NE(UnconfinedBeyondFiles(3, false).find("TCP"), std::string::npos);
+  EXPECT_NE(UnconfinedBeyondFiles(3, false).find("UDP"), std::string::npos);
+  const std::string six = UnconfinedBeyondFiles(6, false);
+  EXPECT_NE(six.find("UDP"), std::string::npos) << six;
+  EXPECT_EQ(six.find("TCP"), std::string::npos) << six;
 }
 
 TEST(ConfinementWarningTest, OneWordingForEveryConfiningProgram) {
@@ -271,14 +282,190 @@ TEST(ConfinementWarningTest, OneWordingForEveryConfiningProgram) {
   EXPECT_EQ(none.rfind("model tasks' writes are not confined (", 0), 0u) << none;
   EXPECT_NE(none.find(WriteConfinementSupport().status().message()), std::string::npos) << none;
   EXPECT_NE(none.find("wherever this worker can"), std::string::npos) << none;
+  const bool denied = IpSocketDenialSupport().ok();
   SetLandlockAbiForTesting(5);  // files, not signals
   const std::string five = ConfinementWarning("job runners", "this server");
   EXPECT_EQ(five.rfind("job runners are not confined beyond files: ", 0), 0u) << five;
-  EXPECT_NE(five.find(UnconfinedBeyondFiles(5)), std::string::npos) << five;
+  EXPECT_NE(five.find(UnconfinedBeyondFiles(5, denied)), std::string::npos) << five;
   EXPECT_NE(five.find("signal this server"), std::string::npos) << five;
+  EXPECT_EQ(five.find("UDP"), denied ? std::string::npos : five.find("UDP sockets (seccomp)")) << five;
   SetLandlockAbiForTesting(6);
-  EXPECT_EQ(ConfinementWarning("job runners", "this server"), "");
+  const std::string six = ConfinementWarning("job runners", "this server");
+  EXPECT_EQ(six, denied ? ""
+                        : "job runners are not confined beyond files: UDP sockets (seccomp) (they may open "
+                          "network sockets)");
   SetLandlockAbiForTesting(-1);
+}
+
+// Results of socket calls in a child confined by WriteSandbox::ApplyInChild: 0 or an errno.
+struct SocketResults {
+  int applied = 0;  // 1 when ApplyInChild succeeded
+  int udp4 = 0, tcp6 = 0, unix_socket = 0, unix_pair = 0;
+  long i386_udp4 = 0;  // the i386 socket() (int 0x80): 0, -EACCES, or -ENOSYS without i386 calls
+};
+
+SocketResults SocketsInForkedChild(const WriteSandbox& sandbox) {
+  int pipe_fds[2];
+  SocketResults r;
+  if (pipe(pipe_fds) != 0) return r;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(pipe_fds[0]);
+    r.applied = sandbox.ApplyInChild() ? 1 : 0;
+    auto attempt = [](int family, int type) {
+      const int fd = socket(family, type, 0);
+      return fd >= 0 ? 0 : errno;
+    };
+    r.udp4 = attempt(AF_INET, SOCK_DGRAM);
+    r.tcp6 = attempt(AF_INET6, SOCK_STREAM);
+    r.unix_socket = attempt(AF_UNIX, SOCK_DGRAM);
+    int pair[2];
+    r.unix_pair = socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0 ? 0 : errno;
+#if defined(__x86_64__)
+    // In a grandchild: a kernel without i386 emulation may answer int 0x80 with SIGSEGV.
+    const pid_t probe = fork();
+    if (probe == 0) {
+      long result = 359;  // i386 socket
+      asm volatile("int $0x80"
+                   : "+a"(result)
+                   : "b"(AF_INET), "c"(SOCK_DGRAM), "d"(0)
+                   : "memory", "r8", "r9", "r10", "r11");
+      _exit(result >= 0 ? 0 : result == -EACCES ? 1 : 2);
+    }
+    int probed = 0;
+    r.i386_udp4 = probe > 0 && waitpid(probe, &probed, 0) == probe && WIFEXITED(probed) && WEXITSTATUS(probed) < 2
+                      ? (WEXITSTATUS(probed) == 0 ? 0 : -EACCES)
+                      : -ENOSYS;
+#endif
+    const ssize_t written = write(pipe_fds[1], &r, sizeof r);
+    _exit(written == static_cast<ssize_t>(sizeof r) ? 0 : 1);
+  }
+  close(pipe_fds[1]);
+  SocketResults got;
+  const bool read_all = pid > 0 && read(pipe_fds[0], &got, sizeof got) == static_cast<ssize_t>(sizeof got);
+  close(pipe_fds[0]);
+  int status = 0;
+  if (pid > 0) waitpid(pid, &status, 0);
+  EXPECT_TRUE(read_all && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  return got;
+}
+
+// The socket calls of a forked child confined with or without deny_ip_sockets.
+SocketResults SocketsInConfinedChild(bool deny_ip_sockets) {
+  WriteConfinement rules;
+  rules.enabled = true;
+  rules.deny_ip_sockets = deny_ip_sockets;
+  StatusOr<WriteSandbox> box = WriteSandbox::Make(rules);
+  EXPECT_TRUE(box.ok()) << box.status().ToString();
+  if (!box.ok()) return {};
+  EXPECT_EQ(box->denies_ip_sockets(), deny_ip_sockets);
+  const SocketResults results = SocketsInForkedChild(*box);
+  EXPECT_EQ(results.applied, 1);
+  return results;
+}
+
+// deny_ip_sockets: no IPv4 or IPv6 socket of any type (nor through i386's socket()), while
+// AF_UNIX sockets and socket pairs still work; without it every one is made.
+TEST(IpSocketDenialTest, AConfinedChildCannotMakeIpSocketsButUnixOnes) {
+  if (Status s = IpSocketDenialSupport(); !s.ok()) GTEST_SKIP() << s.message();
+  const SocketResults denied = SocketsInConfinedChild(true);
+  EXPECT_EQ(denied.udp4, EACCES);
+  EXPECT_EQ(denied.tcp6, EACCES);
+  EXPECT_EQ(denied.unix_socket, 0) << std::strerror(denied.unix_socket);
+  EXPECT_EQ(denied.unix_pair, 0) << std::strerror(denied.unix_pair);
+
+  const SocketResults allowed = SocketsInConfinedChild(false);
+  EXPECT_EQ(allowed.udp4, 0) << std::strerror(allowed.udp4);
+  EXPECT_EQ(allowed.tcp6 == 0 || allowed.tcp6 == EAFNOSUPPORT, true) << std::strerror(allowed.tcp6);
+  EXPECT_EQ(allowed.unix_pair, 0);
+  // Where the kernel runs i386 calls, the filter checks them too.
+  if (allowed.i386_udp4 != -ENOSYS) {
+    EXPECT_EQ(allowed.i386_udp4, 0);
+    EXPECT_EQ(denied.i386_udp4, -EACCES);
+  }
+}
+
+// Through ChildProcess: a confined shell cannot open a UDP socket (nor a TCP one, even where
+// Landlock is missing), an unconfined one can.
+TEST_F(WriteConfinementTest, AConfinedChildCannotOpenAUdpSocket) {
+  if (Status s = IpSocketDenialSupport(); !s.ok()) GTEST_SKIP() << s.message();
+  WriteConfinement rules;
+  rules.enabled = true;
+  rules.writable = {{A().string()}};
+  rules.deny_ip_sockets = true;
+  const std::string script =
+      ": 3<>/dev/udp/127.0.0.1/9 && echo udp-opened || echo udp-denied; "
+      ": 4<>/dev/tcp/127.0.0.1/9 && echo tcp-opened || echo tcp-denied";
+  for (const int forced : {-1, 0}) {  // the kernel's Landlock, none
+    SetLandlockAbiForTesting(forced);
+    bool confined = false;
+    const ProcessExit exit = Run(script, rules, &confined, "/bin/bash");
+    EXPECT_TRUE(exit.ok()) << exit.output;
+    EXPECT_NE(exit.output.find("socket: Permission denied"), std::string::npos) << forced << "\n" << exit.output;
+    EXPECT_NE(exit.output.find("udp-denied"), std::string::npos) << forced << "\n" << exit.output;
+    EXPECT_NE(exit.output.find("tcp-denied"), std::string::npos) << forced << "\n" << exit.output;
+  }
+  SetLandlockAbiForTesting(-1);
+  bool confined = true;
+  const ProcessExit exit = Run(script, WriteConfinement{}, &confined, "/bin/bash");
+  EXPECT_FALSE(confined);
+  EXPECT_NE(exit.output.find("udp-opened"), std::string::npos) << exit.output;
+}
+
+// The program's and libraries' directories are readable unless one holds the kept-out dir
+// (a build tree holding data/): then only the files are; nothing beneath it.
+TEST_F(WriteConfinementTest, ReadableRulesKeepTheDataDirOut) {
+  const fs::path build = root_ / "build", data = build / "data";
+  fs::create_directories(data / "work");
+  fs::create_directories(root_ / "lib");
+  const std::string program = (build / "acs-server").string(), in_build = (build / "libacs.so").string();
+  const std::string lib = (root_ / "lib" / "libtorch.so").string(), other = (root_ / "lib" / "libc10.so").string();
+  const std::string inside = (data / "work" / "libx.so").string();
+  const std::vector<std::string> rules = ReadableKeepingOut({program, in_build, lib, other, inside}, data.string());
+  EXPECT_EQ(rules, (std::vector<std::string>{program, in_build, (root_ / "lib").string()}));
+  // The data dir elsewhere: the directories.
+  EXPECT_EQ(ReadableKeepingOut({program, lib}, (root_ / "elsewhere").string()),
+            (std::vector<std::string>{build.string(), (root_ / "lib").string()}));
+  EXPECT_TRUE(PathHolds(build.string(), data.string()));
+  EXPECT_TRUE(PathHolds(data.string(), data.string() + "/"));
+  EXPECT_FALSE(PathHolds((root_ / "bu").string(), data.string()));  // a prefix of a name is not a parent
+  EXPECT_FALSE(PathHolds(data.string(), build.string()));
+}
+
+// A program in a build tree that holds the data dir runs confined by those rules, and can
+// open neither the database there nor its other files.
+TEST_F(WriteConfinementTest, AProgramBesideTheDataDirRunsButCannotReadTheDatabase) {
+  if (StatusOr<int> abi = WriteConfinementSupport(); !abi.ok()) {
+    GTEST_SKIP() << "this kernel cannot confine a child: " << abi.status().message();
+  }
+  const fs::path build = root_ / "build", data = build / "data", cat = build / "cat";
+  fs::create_directories(data);
+  WriteText(data / "acs.db", "SQLite format 3");
+  WriteText(build / "notes", "build notes\n");
+  fs::copy_file("/bin/cat", cat);
+  fs::permissions(cat, fs::perms::owner_all);
+  WriteConfinement rules;
+  rules.enabled = true;
+  rules.writable = {{A().string()}};
+  rules.confine_reads = true;
+  rules.readable = {"/usr", "/lib", "/lib64", "/etc", "/proc", "/dev", (B() / "readme").string()};
+  for (const std::string& rule : ReadableKeepingOut({cat.string()}, data.string())) rules.readable.push_back(rule);
+  ProcessLimits limits;
+  limits.wall_seconds = 30;
+  limits.writes = rules;
+  auto run = [&](const fs::path& file) {
+    StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start({cat.string(), file.string()}, limits);
+    EXPECT_TRUE(child.ok()) << child.status().ToString();
+    return child.ok() ? (*child)->WaitForExit() : ProcessExit{};
+  };
+  const ProcessExit runs = run(B() / "readme");
+  EXPECT_TRUE(runs.ok()) << DescribeExit(runs, limits);
+  EXPECT_EQ(runs.output, "readable\n");
+  for (const fs::path& denied : {data / "acs.db", build / "notes"}) {
+    const ProcessExit exit = run(denied);
+    EXPECT_EQ(exit.code, 1) << denied;  // cat: ...: Permission denied (on its stderr)
+    EXPECT_EQ(exit.output, "") << denied;
+  }
 }
 
 TEST(DescribeExitTest, NamesARefusedConfinement) {

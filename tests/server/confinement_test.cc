@@ -64,6 +64,16 @@ TEST_F(RobustnessTest, AJobRunnerCannotOpenTheDatabaseAndItsJobCompletesThroughT
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
 
+// A --datasets-dir holding the data dir would let the runners read the database: the server
+// refuses to start, naming both.
+TEST_F(RobustnessTest, AServerWhoseDatasetsDirHoldsTheDataDirRefusesToStart) {
+  auto server = StartServer("refused.log", {"--datasets-dir", dir_.string()});
+  const std::string refusal = "the data dir '" + data_ + "' is inside '" + dir_.string() + "'";
+  EXPECT_TRUE(WaitFor([&] { return server->Log().find(refusal) != std::string::npos; }, 30)) << server->Log();
+  EXPECT_NE(server->Log().find("--datasets-dir"), std::string::npos) << server->Log();
+  EXPECT_NE(server->Kill(SIGTERM), 0) << server->Log();
+}
+
 // A listening abstract unix socket named "acs-test-probe:DATA_DIR" (the probe's target);
 // its descriptor, -1 when it cannot listen.
 int ListenAbstract(const std::string& data_dir) {
