@@ -71,6 +71,15 @@ UPDATE model_measurements SET task = CASE WHEN json_valid(record_json) THEN
   (CASE WHEN json_type(record_json, '$.job.task') = 'text' THEN json_extract(record_json, '$.job.task') END) END;
 CREATE INDEX model_measurements_by_task ON model_measurements (task);
 )sql",
+      // The model a model measurement is of (record_json's job.model_sha256), indexed with
+      // its device class: a model's measurements are looked up, not searched for.
+      R"sql(
+ALTER TABLE model_measurements ADD COLUMN model_sha256 TEXT;
+UPDATE model_measurements SET model_sha256 = CASE WHEN json_valid(record_json) THEN
+  (CASE WHEN json_type(record_json, '$.job.model_sha256') = 'text'
+   THEN NULLIF(json_extract(record_json, '$.job.model_sha256'), '') END) END;
+CREATE INDEX model_measurements_by_model ON model_measurements (device_class, model_sha256);
+)sql",
   };
   return m;
 }
@@ -81,12 +90,22 @@ StatusOr<KernelSpec> SpecFromText(const std::string& text) {
   return ParseKernelSpec(j);
 }
 
-// The task a model record's measurement was taken by: its record_json's job.task, "" for none.
-std::string TaskOf(const std::string& record_json) {
+// A text field of a model record's job (record_json's job.<key>: "task", "model_sha256"),
+// "" when it has none.
+std::string JobField(const std::string& record_json, const char* key) {
   const nlohmann::json j = nlohmann::json::parse(record_json, nullptr, false);
   if (!j.is_object() || !j.contains("job") || !j["job"].is_object()) return "";
-  const auto task = j["job"].find("task");
-  return task != j["job"].end() && task->is_string() ? task->get<std::string>() : "";
+  const auto field = j["job"].find(key);
+  return field != j["job"].end() && field->is_string() ? field->get<std::string>() : "";
+}
+
+// Binds `text` to parameter i of q, NULL for "" (a column no lookup matches).
+void BindTextOrNull(Statement& q, int i, const std::string& text) {
+  if (text.empty()) {
+    q.BindNull(i);
+  } else {
+    q.Bind(i, text);
+  }
 }
 
 constexpr const char* kModelColumns =
@@ -117,6 +136,18 @@ StatusOr<ModelRecord> ReadModel(const Statement& q, const std::string& device_cl
   r.record_json = q.Text(10);
   r.min_us = q.Double(11);
   return r;
+}
+
+// Every model record of q's rows (kModelColumns), in order.
+StatusOr<std::vector<ModelRecord>> ReadModels(Statement& q, const std::string& device_class) {
+  std::vector<ModelRecord> out;
+  while (true) {
+    ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    ACS_ASSIGN_OR_RETURN(ModelRecord r, ReadModel(q, device_class));
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 class SqliteStore final : public MeasurementStore {
@@ -165,7 +196,7 @@ class SqliteStore final : public MeasurementStore {
     ACS_ASSIGN_OR_RETURN(Statement insert,
                          db_->Prepare("INSERT INTO model_measurements (device_class, model, policy_hash, policy_json, "
                                       "threads, median_us, iqr_us, layers_json, other_ops, other_bytes, record_json, "
-                                      "min_us, task) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                                      "min_us, task, model_sha256) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     insert.Bind(1, r.device_class)
         .Bind(2, r.model)
         .Bind(3, r.policy_hash)
@@ -178,11 +209,8 @@ class SqliteStore final : public MeasurementStore {
         .Bind(10, r.shape.other_bytes)
         .Bind(11, r.record_json)
         .Bind(12, r.min_us);
-    if (const std::string task = TaskOf(r.record_json); task.empty()) {
-      insert.BindNull(13);
-    } else {
-      insert.Bind(13, task);
-    }
+    BindTextOrNull(insert, 13, JobField(r.record_json, "task"));
+    BindTextOrNull(insert, 14, JobField(r.record_json, "model_sha256"));
     ACS_RETURN_IF_ERROR(insert.Run());
     r.id = db_->LastInsertId();
     return Status::Ok();
@@ -193,14 +221,18 @@ class SqliteStore final : public MeasurementStore {
     ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kModelColumns +
                                                    " FROM model_measurements WHERE device_class = ? ORDER BY id"));
     q.Bind(1, device_class);
-    std::vector<ModelRecord> out;
-    while (true) {
-      ACS_ASSIGN_OR_RETURN(bool row, q.Step());
-      if (!row) break;
-      ACS_ASSIGN_OR_RETURN(ModelRecord r, ReadModel(q, device_class));
-      out.push_back(std::move(r));
-    }
-    return out;
+    return ReadModels(q, device_class);
+  }
+
+  StatusOr<std::vector<ModelRecord>> ModelsOfModel(const std::string& device_class,
+                                                   const std::string& model_sha256) override {
+    if (model_sha256.empty()) return std::vector<ModelRecord>();
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(std::string("SELECT ") + kModelColumns +
+                                                   " FROM model_measurements WHERE device_class = ? AND "
+                                                   "model_sha256 = ? ORDER BY id"));
+    q.Bind(1, device_class).Bind(2, model_sha256);
+    return ReadModels(q, device_class);
   }
 
   StatusOr<std::optional<ModelRecord>> ModelOfTask(const std::string& device_class,

@@ -64,11 +64,14 @@ class MeasurementStore {
   virtual StatusOr<std::vector<ModelRecord>> Models(const std::string& device_class) = 0;
   // The record of device_class whose record_json names `task_id` as its job.task (the
   // measurement that task produced; the first stored if several), nullopt when none; found
-  // through an index, not a scan. Unimplemented for a store without the lookup.
-  virtual StatusOr<std::optional<ModelRecord>> ModelOfTask(const std::string& /*device_class*/,
-                                                           const std::string& /*task_id*/) {
-    return Status::Unimplemented("this measurement store cannot look a model record up by its task");
-  }
+  // through an index, not a scan.
+  virtual StatusOr<std::optional<ModelRecord>> ModelOfTask(const std::string& device_class,
+                                                           const std::string& task_id) = 0;
+  // The records of device_class whose record_json names `model_sha256` as its
+  // job.model_sha256 (every measurement of that model), in the order stored; none for "".
+  // Found through an index, not a scan of the class.
+  virtual StatusOr<std::vector<ModelRecord>> ModelsOfModel(const std::string& device_class,
+                                                           const std::string& model_sha256) = 0;
   // Returns the version given.
   virtual StatusOr<int64_t> AddPredictor(const PredictorRecord& record) = 0;
   virtual StatusOr<std::optional<PredictorRecord>> LatestPredictor(const std::string& device_class,

@@ -12,7 +12,8 @@ namespace {
 // Each field length-prefixed, so that no two sequences of fields hash alike.
 void Field(Sha256* h, const std::string& s) { h->Update(std::to_string(s.size()) + ":" + s); }
 
-// Adds the run to the hash; false when one of its cells' jobs has not ended.
+// Adds the run to the hash; false when one of its cells' jobs has not ended, or is gone
+// (deleted: the state unspecified, never terminal).
 bool AddRun(Sha256* h, const acs::v1::CampaignRun& run) {
   Field(h, run.id());
   Field(h, run.spec_hash());

@@ -40,8 +40,8 @@ class ComparisonCache {
 // hash and environment, and the id, jobs, job states, notes and re-measurements of its
 // cells and of its baseline's (nullopt: none). Nullopt while the comparison may still
 // change without them changing: a cell's job of either run has not ended (its figures
-// move as it runs), or the run was stored without its environment (the header is the
-// server's now).
+// move as it runs) or is gone (a job row deleted from the store: its cell has no state),
+// or the run was stored without its environment (the header is the server's now).
 std::optional<std::string> ComparisonFingerprint(const acs::v1::CampaignRun& run,
                                                  const std::optional<acs::v1::CampaignRun>& baseline);
 

@@ -74,12 +74,17 @@ class RemoteJobHost : public JobHost, public predictors::MeasurementStore {
   StatusOr<BlobWriter::Committed> PutBlob(const std::string& bytes) override;
   StatusOr<std::string> ReadBlob(const std::string& sha256) override;
 
-  // predictors::MeasurementStore: LatestPredictor, Device, Models (this job's model's)
-  // and AddModel go to the server; the others are PermissionDenied.
+  // predictors::MeasurementStore: LatestPredictor, Device, Models and ModelsOfModel (this
+  // job's model's only; another model's is a violation) and AddModel go to the server; the
+  // others are PermissionDenied (ModelOfTask too: the server looks its tasks up itself).
   Status AddKernels(std::vector<predictors::KernelRecord>& records) override;
   StatusOr<std::vector<predictors::KernelRecord>> Kernels(const std::string& device_class) override;
   Status AddModel(predictors::ModelRecord& record) override;
   StatusOr<std::vector<predictors::ModelRecord>> Models(const std::string& device_class) override;
+  StatusOr<std::optional<predictors::ModelRecord>> ModelOfTask(const std::string& device_class,
+                                                               const std::string& task_id) override;
+  StatusOr<std::vector<predictors::ModelRecord>> ModelsOfModel(const std::string& device_class,
+                                                               const std::string& model_sha256) override;
   StatusOr<int64_t> AddPredictor(const predictors::PredictorRecord& record) override;
   StatusOr<std::optional<predictors::PredictorRecord>> LatestPredictor(const std::string& device_class,
                                                                        const std::string& name) override;

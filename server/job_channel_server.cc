@@ -320,18 +320,16 @@ std::optional<json> JobChannelServer::ApplyCampaign(const std::string& op, const
 std::optional<json> JobChannelServer::ApplyModels(const std::string& op, const json& args) {
   if (op == "models" || op == "add_model") {
     if (op == "models") {
+      // Only the measurements of this job's model (EarlierMeasuredPolicies), looked up by it.
       if (Str(args, "device_class") != request_.device_class) throw Violation("models of another device class");
-      StatusOr<std::vector<predictors::ModelRecord>> records = measurements_->Models(request_.device_class);
+      if (args.contains("model_sha256") && Str(args, "model_sha256") != request_.model_sha256) {
+        throw Violation("measurements of another model");
+      }
+      StatusOr<std::vector<predictors::ModelRecord>> records =
+          measurements_->ModelsOfModel(request_.device_class, request_.model_sha256);
       if (!records.ok()) return Answer(records.status());
       json out = json::array();
-      for (const predictors::ModelRecord& r : *records) {
-        // Only the measurements of this job's model (EarlierMeasuredPolicies).
-        const json j = json::parse(r.record_json, nullptr, false);
-        if (j.is_object() && j.contains("job") && j["job"].is_object() &&
-            j["job"].value("model_sha256", std::string()) == request_.model_sha256) {
-          out.push_back(ModelToJson(r));
-        }
-      }
+      for (const predictors::ModelRecord& r : *records) out.push_back(ModelToJson(r));
       return Answer(Status::Ok(), out);
     }
     return AddTaskMeasurement(ModelFromJson(Arg(args, "record")));

@@ -251,7 +251,8 @@ Status JobScheduler::RecordModelMeasurement(const JobRequest& request, const Job
 StatusOr<std::vector<std::pair<std::string, double>>> EarlierMeasuredPolicies(
     predictors::MeasurementStore& measurements, const JobRequest& request, const std::string& device_class) {
   std::vector<std::pair<std::string, double>> out;
-  ACS_ASSIGN_OR_RETURN(std::vector<predictors::ModelRecord> records, measurements.Models(device_class));
+  ACS_ASSIGN_OR_RETURN(std::vector<predictors::ModelRecord> records,
+                       measurements.ModelsOfModel(device_class, request.model_sha256));
   std::map<std::string, std::vector<double>> ratios;          // by policy hash
   std::vector<std::pair<std::string, std::string>> policies;  // (hash, JSON), most recent first
   for (auto r = records.rbegin(); r != records.rend(); ++r) {

@@ -28,6 +28,13 @@ StatusOr<T> Decoded(const StatusOr<json>& value, F decode) {
   }
 }
 
+// The records of a models answer.
+std::vector<predictors::ModelRecord> ModelsFromJson(const json& v) {
+  std::vector<predictors::ModelRecord> out;
+  for (const json& r : v) out.push_back(ModelFromJson(r));
+  return out;
+}
+
 }  // namespace
 
 RemoteJobHost::~RemoteJobHost() {
@@ -175,11 +182,15 @@ Status RemoteJobHost::AddModel(predictors::ModelRecord& record) {
 }
 StatusOr<std::vector<predictors::ModelRecord>> RemoteJobHost::Models(const std::string& device_class) {
   return Decoded<std::vector<predictors::ModelRecord>>(Call("models", {{"device_class", device_class}}),
-                                                       [](const json& v) {
-                                                         std::vector<predictors::ModelRecord> out;
-                                                         for (const json& r : v) out.push_back(ModelFromJson(r));
-                                                         return out;
-                                                       });
+                                                       ModelsFromJson);
+}
+StatusOr<std::optional<predictors::ModelRecord>> RemoteJobHost::ModelOfTask(const std::string&, const std::string&) {
+  return Status::PermissionDenied("a job runner does not look model measurements up by task");
+}
+StatusOr<std::vector<predictors::ModelRecord>> RemoteJobHost::ModelsOfModel(const std::string& device_class,
+                                                                            const std::string& model_sha256) {
+  return Decoded<std::vector<predictors::ModelRecord>>(
+      Call("models", {{"device_class", device_class}, {"model_sha256", model_sha256}}), ModelsFromJson);
 }
 StatusOr<int64_t> RemoteJobHost::AddPredictor(const predictors::PredictorRecord&) {
   return Status::PermissionDenied("a job runner does not add predictors");

@@ -112,6 +112,17 @@ ModelRecord Model(const std::string& device_class, const std::string& record_jso
   return m;
 }
 
+// Leaves the store at `path` as a build of measurements schema `version` (2 or 3) left it:
+// without the lookup columns (and their indexes) later migrations add.
+void WriteAsSchema(const std::string& path, int version) {
+  auto db = Db::Open(path);
+  ASSERT_TRUE(db.ok());
+  std::string sql = "DROP INDEX model_measurements_by_model; ALTER TABLE model_measurements DROP COLUMN model_sha256; ";
+  if (version < 3) sql += "DROP INDEX model_measurements_by_task; ALTER TABLE model_measurements DROP COLUMN task; ";
+  sql += "UPDATE schema_migrations SET version = " + std::to_string(version) + " WHERE component = 'measurements'";
+  ASSERT_TRUE((*db)->Exec(sql).ok());
+}
+
 TEST(StoreTest, AModelRecordIsFoundByItsTaskAlsoInADatabaseWrittenBeforeTheLookup) {
   const std::string path = TempPath("by_task.db"), x = "x86_64-avx512-test";
   const std::string of_a = R"({"runtime": {}, "job": {"task": "task-a"}})";
@@ -130,18 +141,10 @@ TEST(StoreTest, AModelRecordIsFoundByItsTaskAlsoInADatabaseWrittenBeforeTheLooku
     first_a = models[2].id;
     b = models[5].id;
   }
-  // The same rows as a build before the lookup left them: no task column, schema version 2.
-  auto older = [&] {
-    auto db = Db::Open(path);
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)
-                    ->Exec("DROP INDEX model_measurements_by_task; ALTER TABLE model_measurements DROP COLUMN task; "
-                           "UPDATE schema_migrations SET version = 2 WHERE component = 'measurements'")
-                    .ok());
-  };
   for (const bool migrated : {false, true}) {
     SCOPED_TRACE(migrated ? "migrated" : "as written");
-    if (migrated) older();
+    // The same rows as a build before the lookup left them: no task column, schema version 2.
+    if (migrated) WriteAsSchema(path, 2);
     auto store = OpenSqliteStore(path);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     StatusOr<std::optional<ModelRecord>> a = (*store)->ModelOfTask(x, "task-a");
@@ -165,14 +168,66 @@ TEST(StoreTest, AModelRecordIsFoundByItsTaskAlsoInADatabaseWrittenBeforeTheLooku
   }
 }
 
+TEST(StoreTest, AModelsRecordsAreFoundByItsSha256AlsoInADatabaseWrittenBeforeTheLookup) {
+  const std::string path = TempPath("by_model.db"), x = "x86_64-avx512-test";
+  std::vector<int64_t> of_a, of_b, other_class_of_a;
+  {
+    auto store = OpenSqliteStore(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    const std::vector<std::pair<std::string, std::string>> rows = {
+        {x, R"({"job": {"model_sha256": "sha-a", "task": "t1"}})"},
+        {x, "not json"},
+        {x, R"({"job": {"model_sha256": 7}})"},
+        {x, R"({"job": {"model_sha256": ""}})"},
+        {x, R"({"job": "sha-a"})"},
+        {"other-class", R"({"job": {"model_sha256": "sha-a"}})"},
+        {x, R"({"job": {"model_sha256": "sha-b"}})"},
+        {x, R"({"runtime": {}, "job": {"model_sha256": "sha-a", "task": "t2"}})"},
+    };
+    for (const auto& [device_class, record_json] : rows) {
+      ModelRecord m = Model(device_class, record_json);
+      ASSERT_TRUE((*store)->AddModel(m).ok());
+      if (record_json.find(R"("model_sha256": "sha-a")") != std::string::npos) {
+        (device_class == x ? of_a : other_class_of_a).push_back(m.id);
+      }
+      if (record_json.find(R"("model_sha256": "sha-b")") != std::string::npos) of_b.push_back(m.id);
+    }
+  }
+  ASSERT_EQ(of_a.size(), 2u);
+  for (const int before : {0, 3, 2}) {
+    SCOPED_TRACE(before ? "migrated from schema " + std::to_string(before) : "as written");
+    if (before) WriteAsSchema(path, before);
+    auto store = OpenSqliteStore(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto ids_of = [&](const std::string& device_class, const std::string& sha) {
+      StatusOr<std::vector<ModelRecord>> r = (*store)->ModelsOfModel(device_class, sha);
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+      std::vector<int64_t> ids;
+      for (const ModelRecord& m : r.ok() ? *r : std::vector<ModelRecord>()) ids.push_back(m.id);
+      return ids;
+    };
+    EXPECT_EQ(ids_of(x, "sha-a"), of_a);  // in the order stored, not the other class's
+    EXPECT_EQ(ids_of(x, "sha-b"), of_b);
+    EXPECT_EQ(ids_of("other-class", "sha-a"), other_class_of_a);
+    for (const char* none : {"7", "", "sha-nope"}) EXPECT_TRUE(ids_of(x, none).empty()) << none;
+    EXPECT_TRUE(ids_of("no-class", "sha-a").empty());
+    const std::vector<ModelRecord> a = (*store)->ModelsOfModel(x, "sha-a").value();
+    ASSERT_EQ(a.size(), 2u);
+    EXPECT_EQ(a[1].record_json, R"({"runtime": {}, "job": {"model_sha256": "sha-a", "task": "t2"}})");
+    EXPECT_EQ(a[1].shape.layers.size(), 1u);
+    EXPECT_EQ((*store)->ModelOfTask(x, "t2").value().value_or(ModelRecord()).id, of_a[1]);  // still found
+    EXPECT_EQ((*store)->Models(x)->size(), 7u);
+  }
+}
+
 TEST(StoreTest, NewerSchemaAndUnopenablePathsAreClearErrors) {
   const std::string path = TempPath("newer.db");
   {
     auto db = Db::Open(path);
     ASSERT_TRUE(db.ok());
     ASSERT_TRUE((*db)
-                    ->Migrate("measurements",
-                              {"CREATE TABLE a (x)", "CREATE TABLE b (x)", "CREATE TABLE c (x)", "CREATE TABLE d (x)"})
+                    ->Migrate("measurements", {"CREATE TABLE a (x)", "CREATE TABLE b (x)", "CREATE TABLE c (x)",
+                                               "CREATE TABLE d (x)", "CREATE TABLE e (x)"})
                     .ok());
   }
   const Status s = OpenSqliteStore(path).status();

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "core/sqlite_db.h"
 #include "server/campaign_runs.h"
 #include "server/http_campaigns_cache.h"
 #include "server/http_gateway.h"
@@ -226,6 +227,34 @@ TEST_F(HttpCampaignsTest, AnEndedRunsComparisonIsKeptUntilItsRunOrBaselineChange
   EXPECT_EQ(report()["baseline"]["date"], "2026-01-05");
 }
 
+// Issues 15/16: a job deleted from the store (its row gone; the service cannot delete one)
+// leaves its cell without a state: neither the comparison of its run nor that of the run
+// it is the baseline of is answered from the cache afterwards.
+TEST_F(HttpCampaignsTest, AComparisonIsNotKeptPastADeletedJobOfItsRunOrBaseline) {
+  StoredRun("2026-01-01", 0.9, 2.0, 0.9);
+  const std::string middle = StoredRun("2026-01-03", 0.9, 2.0, 0.9);
+  const std::string last = StoredRun("2026-01-06", 0.5, 2.0, 0.9);
+  auto get = [&](const std::string& id) { return Get("/api/v1/campaigns/runs/" + id + "/comparison", alice_); };
+  for (const std::string& id : {middle, last}) {
+    httplib::Result r = get(id);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  const std::string deleted = store_->GetCampaignRun(middle).value().cells[1].job_id;
+  {
+    auto db = Db::Open(parts_.db_path());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE((*db)->Exec("PRAGMA foreign_keys=OFF; DELETE FROM jobs WHERE id = '" + deleted + "'").ok());
+  }
+  EXPECT_EQ(store_->GetCampaignRun(middle).value().cells[1].job_state, "");
+  for (const std::string& id : {middle, last}) {  // its own run's job, its baseline's
+    httplib::Result r = get(id);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404) << id << ": " << r->body;
+    EXPECT_NE(r->body.find(deleted), std::string::npos) << r->body;
+  }
+}
+
 TEST(ComparisonCacheTest, KeepsTheLeastRecentlyUsedOutPastItsCapacity) {
   ComparisonCache cache(2);
   cache.Put("a", "f1", "A");
@@ -269,6 +298,24 @@ TEST(ComparisonCacheTest, AFingerprintOnlyForEndedRunsAndOneForEachChange) {
   EXPECT_NE(ComparisonFingerprint(run, std::nullopt), two);
   run.set_environment_json("");  // the header would be the server's now
   EXPECT_EQ(ComparisonFingerprint(run, std::nullopt), std::nullopt);
+}
+
+TEST(ComparisonCacheTest, NoFingerprintWhileAJobOfTheRunOrItsBaselineIsDeleted) {
+  acs::v1::CampaignRun run;
+  run.set_id("run-1");
+  run.set_environment_json("{}");
+  acs::v1::CampaignCell* cell = run.add_cells();
+  cell->set_key("a");
+  cell->set_job_id("job-1");
+  cell->set_state(acs::v1::SUCCEEDED);
+  acs::v1::CampaignRun baseline = run;
+  baseline.set_id("run-0");
+  ASSERT_TRUE(ComparisonFingerprint(run, baseline).has_value());
+  // A deleted job's row is gone: the store reads its cell's state as unspecified.
+  acs::v1::CampaignRun without_job = run;
+  without_job.mutable_cells(0)->clear_state();
+  EXPECT_EQ(ComparisonFingerprint(without_job, baseline), std::nullopt);
+  EXPECT_EQ(ComparisonFingerprint(run, without_job), std::nullopt);
 }
 
 }  // namespace

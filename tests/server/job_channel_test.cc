@@ -20,6 +20,7 @@
 #include "../temp_dir.h"
 #include "core/policy.h"
 #include "core/sha256.h"
+#include "core/sqlite_db.h"
 #include "server/job_channel_codec.h"
 
 namespace acs::server {
@@ -130,6 +131,8 @@ TEST_F(JobChannelTest, AnHonestChildsCallsRoundTripAndLandInTheStore) {
     EXPECT_EQ(remote.ReadBlob(model_sha_).value(), "the job's model");
     EXPECT_TRUE(remote.Devices().ok());
     EXPECT_FALSE(remote.LatestPredictor("m1", "xgboost").value().has_value());
+    EXPECT_TRUE(remote.ModelsOfModel("m1", model_sha_).value().empty());
+    EXPECT_EQ(remote.ModelOfTask("m1", task->id).status().code(), StatusCode::kPermissionDenied);
     // Errors of an operation come back as the operation's, not as violations.
     EXPECT_EQ(remote.GetTask("task-missing").status().code(), StatusCode::kNotFound);
   }  // closes the child's end: the serving loop ends
@@ -384,6 +387,54 @@ TEST_F(JobChannelTest, AModelMeasurementIsStoredOnlyAsAFinishedTaskOfTheJobMeasu
   EXPECT_EQ(records[0].median_us, 120.5);
   EXPECT_EQ(records[0].min_us, 118.0);
   EXPECT_EQ(json::parse(records[0].record_json)["job"]["task"], t.id);
+}
+
+TEST_F(JobChannelTest, TheModelsOpAnswersExactlyThisModelsRecordsAlsoFromADatabaseWrittenBeforeTheLookup) {
+  auto add = [&](const std::string& device_class, const std::string& model_sha) {
+    predictors::ModelRecord m;
+    m.device_class = device_class;
+    m.model = "m";
+    m.policy_hash = "ph";
+    m.policy_json = "{}";
+    m.median_us = 10;
+    m.record_json = json{{"job", {{"model_sha256", model_sha}}}}.dump();
+    EXPECT_TRUE(measurements_->AddModel(m).ok());
+    return m.id;
+  };
+  const std::vector<int64_t> rows = {add("m1", model_sha_), add("m1", other_sha_), add("m2", model_sha_),
+                                     add("m1", model_sha_)};
+  predictors::ModelRecord unowned;  // recorded before jobs said whose
+  unowned.device_class = "m1";
+  unowned.record_json = "{}";
+  ASSERT_TRUE(measurements_->AddModel(unowned).ok());
+  auto ids = [&](JobChannelServer& server, const json& args) {
+    StatusOr<json> r = Call(server, "models", args);
+    std::vector<int64_t> out;
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return out;
+    EXPECT_EQ((*r)["code"], 0) << r->dump();
+    for (const json& m : (*r)["value"]) out.push_back(channel::ModelFromJson(m).id);
+    return out;
+  };
+  const std::vector<int64_t> expected = {rows[0], rows[3]};
+  EXPECT_EQ(ids(*server_, {{"device_class", "m1"}}), expected);
+  EXPECT_EQ(ids(*server_, {{"device_class", "m1"}, {"model_sha256", model_sha_}}), expected);
+  EXPECT_EQ(Call("models", {{"device_class", "m1"}, {"model_sha256", other_sha_}}).status().code(),
+            StatusCode::kPermissionDenied);
+
+  // The same rows as a build before the lookup left them (no model_sha256 column, schema
+  // 3), opened again: the migration fills the column from each record.
+  {
+    auto db = Db::Open(dir_.path() + "/acs.db");
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)
+                    ->Exec("DROP INDEX model_measurements_by_model; ALTER TABLE model_measurements DROP COLUMN "
+                           "model_sha256; UPDATE schema_migrations SET version = 3 WHERE component = 'measurements'")
+                    .ok());
+  }
+  std::unique_ptr<predictors::MeasurementStore> migrated = predictors::OpenSqliteStore(dir_.path() + "/acs.db").value();
+  JobChannelServer after(job_.id, request_, job_dir_, host_.get(), migrated.get(), MeasurementCampaignOptions{});
+  EXPECT_EQ(ids(after, {{"device_class", "m1"}}), expected);
 }
 
 }  // namespace
