@@ -140,7 +140,7 @@ std::string DescribeExit(const ProcessExit& exit, const ProcessLimits& limits) {
   } else if (exit.code == 127) {
     return "could not be started";
   } else if (exit.code == kConfinementFailedExit && limits.writes.enabled) {
-    return "could not confine its writes (the kernel refused the Landlock ruleset)";
+    return "could not be confined (the kernel refused its Landlock ruleset or seccomp filter)";
   } else {
     std::snprintf(text, sizeof text, "exited with status %d", exit.code);
   }

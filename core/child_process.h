@@ -41,7 +41,7 @@ inline constexpr int kConfinementFailedExit = 126;
 
 // Why a process ended abnormally, naming the limit it ran into: "exceeded the 60 s
 // wall-clock limit", "exceeded the 600 s CPU-time limit", "was killed by signal 9
-// (Killed)", "exited with status 3", "could not confine its writes". Empty for an ok exit.
+// (Killed)", "exited with status 3", "could not be confined (...)". Empty for an ok exit.
 std::string DescribeExit(const ProcessExit& exit, const ProcessLimits& limits);
 
 // "8 GiB", "512 MiB".

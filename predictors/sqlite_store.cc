@@ -72,13 +72,15 @@ UPDATE model_measurements SET task = CASE WHEN json_valid(record_json) THEN
 CREATE INDEX model_measurements_by_task ON model_measurements (task);
 )sql",
       // The model a model measurement is of (record_json's job.model_sha256), indexed with
-      // its device class: a model's measurements are looked up, not searched for.
+      // its device class: a model's measurements are looked up, not searched for. An empty
+      // task the migration before wrote is NULL, as an insert writes it.
       R"sql(
 ALTER TABLE model_measurements ADD COLUMN model_sha256 TEXT;
 UPDATE model_measurements SET model_sha256 = CASE WHEN json_valid(record_json) THEN
   (CASE WHEN json_type(record_json, '$.job.model_sha256') = 'text'
    THEN NULLIF(json_extract(record_json, '$.job.model_sha256'), '') END) END;
 CREATE INDEX model_measurements_by_model ON model_measurements (device_class, model_sha256);
+UPDATE model_measurements SET task = NULL WHERE task = '';
 )sql",
   };
   return m;

@@ -371,8 +371,8 @@ int Serve(const Flags& flags) {
   } else if (!jobs.options().runner_program.empty()) {
     if (StatusOr<int> abi = acs::WriteConfinementSupport(); abi.ok()) {
       spdlog::info("job runners write only their own files (their job's directory) and read only the system, their "
-                   "program and their job's blobs (Landlock ABI {})",
-                   *abi);
+                   "program and their job's blobs (Landlock ABI {}){}",
+                   *abi, acs::IpSocketDenialSupport().ok() ? "; they open no IPv4 or IPv6 socket (seccomp)" : "");
     }
     if (const std::string warning = acs::ConfinementWarning("job runners", "this server"); !warning.empty()) {
       spdlog::warn("{}", warning);

@@ -473,7 +473,7 @@ TEST(DescribeExitTest, NamesARefusedConfinement) {
   limits.writes.enabled = true;
   ProcessExit exit;
   exit.code = kConfinementFailedExit;
-  EXPECT_EQ(DescribeExit(exit, limits), "could not confine its writes (the kernel refused the Landlock ruleset)");
+  EXPECT_EQ(DescribeExit(exit, limits), "could not be confined (the kernel refused its Landlock ruleset or seccomp filter)");
   limits.writes.enabled = false;
   EXPECT_EQ(DescribeExit(exit, limits), "exited with status 126");
 }
