@@ -81,11 +81,11 @@ TEST(FeaturesTest, ChannelPatternRunsDenseAndSmaller) {
   KernelSpec dw = Conv(40, 40, 3, 8, 40);
   dw.config.pattern = Pattern::kChannel;
   dw.config.sparsity = 0.5;
-  const KernelSpec rdw = AsRun(dw);
-  EXPECT_EQ(rdw.out_channels, 20);
-  EXPECT_EQ(rdw.in_channels, 20);
-  EXPECT_EQ(rdw.groups, 20);
-  EXPECT_EQ(rdw.input[1], 20);
+  const KernelSpec rdw = AsRun(dw);  // 20 channels, aligned to 24 (ChannelsKept: 40 is a multiple of 8)
+  EXPECT_EQ(rdw.out_channels, 24);
+  EXPECT_EQ(rdw.in_channels, 24);
+  EXPECT_EQ(rdw.groups, 24);
+  EXPECT_EQ(rdw.input[1], 24);
   EXPECT_DOUBLE_EQ(ShapeStats(s).macs, ShapeStats(r).macs);
 }
 
