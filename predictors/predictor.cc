@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 #include <tuple>
+#include <utility>
 
 namespace acs::predictors {
 namespace {
@@ -27,6 +28,30 @@ Status KernelRows(const LatencyModel& model, const std::vector<KernelSample>& he
     rows.push_back({model.name(), scope, ComputeMetrics(*pred, LatenciesOf(subset))});
   }
   return Status::Ok();
+}
+
+// `k` of `n` indices evenly spaced from 0, in order (all of them when k >= n).
+std::vector<size_t> Spaced(size_t n, size_t k) {
+  std::vector<size_t> out;
+  k = std::min(n, k);
+  for (size_t i = 0; i < k; ++i) out.push_back(i * n / k);
+  return out;
+}
+
+EvalPoint PointOf(const KernelSample& s, bool held_out, double predicted_us) {
+  return {KernelKindIdName(KindOf(s.spec)), 2.0 * ShapeStats(s.spec).macs_nonzero, s.latency_us, predicted_us,
+          held_out};
+}
+
+// EvalReport::points; `predicted` is empty or has one prediction per held-out kernel.
+std::vector<EvalPoint> ChartPoints(const std::vector<KernelSample>& train, const std::vector<KernelSample>& heldout,
+                                   const std::vector<double>& predicted) {
+  std::vector<EvalPoint> out;
+  for (size_t i : Spaced(heldout.size(), kMaxEvalPoints)) {
+    out.push_back(PointOf(heldout[i], true, i < predicted.size() ? predicted[i] : 0.0));
+  }
+  for (size_t i : Spaced(train.size(), kMaxEvalPoints - out.size())) out.push_back(PointOf(train[i], false, 0.0));
+  return out;
 }
 
 // Leave-one-model-out whole-model predictions of one kernel model.
@@ -277,11 +302,14 @@ StatusOr<EvalReport> EvaluatePredictors(const std::vector<KernelRecord>& kernels
   const auto t0 = std::chrono::steady_clock::now();
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<XgbLatencyModel> xgb, XgbLatencyModel::Train(train, options.xgb));
   report.seconds_train = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<double> heldout_pred;
   if (StatusOr<std::vector<double>> pred = xgb->Predict(SpecsOf(heldout)); pred.ok()) {
+    heldout_pred = std::move(*pred);
     for (size_t i = 0; i < heldout.size(); ++i) {
-      report.heldout_predictions.push_back({heldout[i].spec, heldout[i].latency_us, (*pred)[i]});
+      report.heldout_predictions.push_back({heldout[i].spec, heldout[i].latency_us, heldout_pred[i]});
     }
   }
+  report.points = ChartPoints(train, heldout, heldout_pred);
   candidates.push_back(std::move(xgb));
   ACS_ASSIGN_OR_RETURN(FlopsModel flops, FlopsModel::Fit(train));
   candidates.push_back(std::make_shared<FlopsModel>(std::move(flops)));

@@ -3,6 +3,7 @@
 // baselines on held-out kernels and held-out models. Torch-free.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,8 +100,22 @@ struct EvalOptions {
   std::vector<RooflinePoint> roofline;  // empty: no roofline rows
 };
 
+// One kernel measurement, for charts (predicted vs measured, latency vs FLOPs).
+struct EvalPoint {
+  std::string kind;         // KernelKindIdName of the spec
+  double flops = 0;         // 2 x ShapeStats(spec).macs_nonzero: the FLOPs left as it runs
+  double measured_us = 0;   // LabelUs
+  double predicted_us = 0;  // held-out kernels: the evaluation's XGBoost prediction; else 0
+  bool held_out = false;
+};
+// The most points an EvalReport carries (to keep an API reply small).
+inline constexpr size_t kMaxEvalPoints = 2000;
+
 struct EvalReport {
   std::vector<EvalRow> rows;
+  // At most kMaxEvalPoints: the held-out kernels first, then training kernels; either set
+  // evenly spaced in store order when it does not fit. Repeats are not included.
+  std::vector<EvalPoint> points;
   // The XGBoost model's prediction of each held-out kernel, for error analysis.
   struct Prediction {
     KernelSpec spec;

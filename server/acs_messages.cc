@@ -194,6 +194,16 @@ void FillEvaluation(const std::string& device_class, const predictors::EvalRepor
     row->set_within10(r.metrics.within10);
     row->set_spearman(r.metrics.spearman);
   }
+  for (const predictors::EvalPoint& p : report.points) {
+    acs::v1::PredictorPoint* point = out->add_points();
+    point->set_kind(p.kind);
+    point->set_flops(p.flops);
+    point->set_measured_us(p.measured_us);
+    point->set_predicted_us(p.predicted_us);
+    point->set_held_out(p.held_out);
+  }
+  out->set_train_kernels(report.train_kernels);
+  out->set_heldout_kernels(report.heldout_kernels);
 }
 
 }  // namespace acs::server

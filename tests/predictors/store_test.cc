@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "core/sqlite_db.h"
 #include "predictors/predictor.h"
@@ -283,6 +284,7 @@ TEST(PredictorTest, TrainedPredictorRoundTripsThroughItsBlob) {
   for (const EvalRow& r : report->rows) whole += r.scope == "whole model";
   EXPECT_EQ(whole, 4);  // xgboost, flops, roofline, lookup
   EXPECT_EQ(report->heldout_predictions.size(), 8u);
+  EXPECT_EQ(report->points.size(), 40u);  // all of them, below the cap
   for (const EvalRow& r : report->rows) EXPECT_NE(r.model, "repeat");  // nothing measured twice
 }
 
@@ -343,6 +345,54 @@ TEST(PredictorTest, RepeatRowsGiveTheNoiseFloorAndStayOutOfTraining) {
   EXPECT_DOUBLE_EQ(metrics["repeat_kernels"]["within10"].get<double>(), 0.5);
   EXPECT_NE(DescribeRepeatAgreement(4, 0.5).find("noisy"), std::string::npos);
   EXPECT_EQ(DescribeRepeatAgreement(4, 0.9).find("noisy"), std::string::npos);
+}
+
+TEST(PredictorTest, EvaluationCarriesChartPointsHeldOutFirstAndCapped) {
+  std::vector<KernelRecord> recs;
+  const size_t total = kMaxEvalPoints + 100;  // 10% held out
+  for (size_t i = 1; i <= total; ++i) {
+    recs.push_back(Record(4 + i % 200, 5.0 + 0.01 * i, i % 10 == 0 ? kHeldOutSource : "initial"));
+    if (i % 3 == 0) {  // a linear layer
+      recs.back().spec.op = "linear";
+      recs.back().spec.input = {1, 16};
+      recs.back().spec.kernel = {1, 1};
+      recs.back().spec.padding = {0, 0};
+    }
+  }
+  recs.push_back(Record(8, 777.0, kRepeatSource));  // repeats are not points
+  EvalOptions eo;
+  eo.xgb.rounds = 5;
+  StatusOr<EvalReport> report = EvaluatePredictors(recs, {}, eo);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  const std::vector<EvalPoint>& points = report->points;
+  ASSERT_EQ(points.size(), kMaxEvalPoints);
+  const size_t heldout = total / 10;
+  ASSERT_EQ(report->heldout_predictions.size(), heldout);
+  std::set<std::string> kinds;
+  for (size_t i = 0; i < points.size(); ++i) {
+    kinds.insert(points[i].kind);
+    EXPECT_GT(points[i].flops, 0) << i;
+    EXPECT_GT(points[i].measured_us, 0) << i;
+    EXPECT_NE(points[i].measured_us, 777.0) << i;
+    EXPECT_EQ(points[i].held_out, i < heldout) << i;
+    if (i < heldout) {  // every held-out kernel, with the evaluation's XGBoost prediction
+      EXPECT_DOUBLE_EQ(points[i].measured_us, report->heldout_predictions[i].measured_us);
+      EXPECT_DOUBLE_EQ(points[i].predicted_us, report->heldout_predictions[i].predicted_us);
+      EXPECT_GT(points[i].predicted_us, 0) << i;
+    } else {
+      EXPECT_EQ(points[i].predicted_us, 0) << i;
+    }
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"conv2d", "linear"}));
+  // Training kernels evenly spaced over all of them (labels grow with the store order).
+  const std::vector<KernelSample> train = Samples(recs, KernelRole::kTraining);
+  EXPECT_EQ(points[heldout].measured_us, train.front().latency_us);
+  EXPECT_GE(points.back().measured_us, train[train.size() - 2].latency_us);
+
+  StatusOr<EvalReport> again = EvaluatePredictors(recs, {}, eo);  // the same points again
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->points.size(), points.size());
+  for (size_t i = 0; i < points.size(); ++i) EXPECT_EQ(again->points[i].measured_us, points[i].measured_us) << i;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The HTTP/JSON gateway (server/http_gateway.h) on an ephemeral loopback port, over a real
 // JobService on a real SQLite store, asked by cpp-httplib's client: tokens and roles,
 // visibility, JSON of the API's messages, job events as Server-Sent Events with resume,
-// the stream caps, artifacts (and a damaged one), uploads, /healthz and /metrics.
+// the stream caps, artifacts (and a damaged one), uploads, the predictor evaluation's chart
+// points, /healthz and /metrics.
 #include "server/http_gateway.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include "agents/agent_names.h"
 #include "core/policy.h"
 #include "core/sha256.h"
+#include "predictors/predictor.h"
 #include "tests/server/scheduler_parts.h"
 
 namespace acs::server {
@@ -407,6 +409,38 @@ TEST_F(HttpGatewayTest, UploadsAnswerTheDigestWithinTheLimit) {
   httplib::Result unknown_field = Client().Post("/api/v1/jobs", auth, R"({"model": "x"})", "application/json");
   EXPECT_EQ(unknown_field->status, 400);
   EXPECT_EQ(ErrorCode(unknown_field), "INVALID_ARGUMENT");
+}
+
+TEST_F(HttpGatewayTest, PredictorEvaluationCarriesChartPoints) {
+  const std::string path = "/api/v1/predictors/cpu-test/evaluation";
+  EXPECT_EQ(ErrorCode(Get(path, alice_)), "FAILED_PRECONDITION");  // no measurements yet
+  std::vector<predictors::KernelRecord> records;
+  for (int i = 1; i <= 30; ++i) {
+    predictors::KernelRecord r;
+    r.device_class = "cpu-test";
+    r.spec.in_channels = 8;
+    r.spec.out_channels = 4 * i;
+    r.spec.kernel = {3, 3};
+    r.spec.input = {1, 8, 8, 8};
+    r.median_us = 10.0 + i;
+    r.source = i % 5 == 0 ? predictors::kHeldOutSource : "initial";
+    records.push_back(r);
+  }
+  ASSERT_TRUE(parts_.measurements->AddKernels(records).ok());
+  httplib::Result r = Get(path, alice_);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json body = json::parse(r->body);
+  EXPECT_EQ(body["train_kernels"], 24);
+  EXPECT_EQ(body["heldout_kernels"], 6);
+  ASSERT_EQ(body["points"].size(), 30u);
+  for (size_t i = 0; i < 30; ++i) {  // held-out kernels first, each with its prediction
+    const json& p = body["points"][i];
+    EXPECT_EQ(p["kind"], "conv2d");
+    EXPECT_EQ(p["held_out"], i < 6) << p;
+    EXPECT_GT(p["flops"].get<double>(), 0) << p;
+    EXPECT_GT(p["measured_us"].get<double>(), 10) << p;
+    EXPECT_EQ(p["predicted_us"].get<double>() > 0, i < 6) << p;
+  }
 }
 
 TEST_F(HttpGatewayTest, MetricsCountJobsByStateAndRequests) {

@@ -252,9 +252,51 @@ test('predictors shows the device class and says why it has no evaluation', asyn
   await page.waitForFunction(() => document.querySelector('[data-testid=predictors-table]')?.dataset.rows === '1');
   const status = await stack.api(`/api/v1/predictors/${encodeURIComponent(stack.deviceClass)}`);
   assert.match(await page.textContent('[data-testid=predictors-table]'), new RegExp(`${stack.deviceClass}\\s*${status.state}`));
-  // A FLOPs job measures no kernels: the evaluation's refusal is shown as the server said it.
-  await page.waitForSelector('[data-testid=evaluation-error], [data-testid=evaluation-table]');
+  // A FLOPs job measures no kernels: the evaluation's refusal is shown as the server said it,
+  // and no empty chart.
+  await page.waitForSelector('[data-testid=evaluation-error]');
+  assert.match(await page.textContent('[data-testid=evaluation-error]'), /no kernel measurements of device class/);
+  assert.match(await page.textContent('[data-testid=predictor-charts-none]'), /No charts/);
+  assert.equal(await page.$('[data-testid=latency-vs-flops]'), null);
   await shot('predictors');
+});
+
+// Runs `acs` with `args` without blocking the event loop (the HTTP client's idle connections
+// must see the server close them); { status, stderr }.
+function runCli(args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(env.ACS_CLI_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('exit', (status) => resolve({ status, stderr }));
+  });
+}
+
+test('predictors charts the kernels of a small measurement campaign', LONG, async () => {
+  const ran = await runCli(['predictor', 'campaign', '--server', stack.grpc, '--token', stack.token,
+    '--device-class', stack.deviceClass, '--samples', '24', '--wait']);
+  assert.equal(ran.status, 0, `acs predictor campaign: ${ran.stderr}`);
+  const evaluation = await stack.api(`/api/v1/predictors/${encodeURIComponent(stack.deviceClass)}/evaluation`);
+  const all = evaluation.points;
+  assert.equal(all.length, evaluation.train_kernels + evaluation.heldout_kernels);
+  const predicted = all.filter((p) => p.held_out && p.predicted_us > 0).length;
+  assert.ok(predicted > 0 && all.length > predicted, `${predicted} predicted of ${all.length}`);
+
+  await page.goto(`${stack.base}/#/predictors?class=${encodeURIComponent(stack.deviceClass)}`);
+  await page.reload();  // the same route as the test before: asked again only on a new load
+  await page.waitForSelector('[data-testid=latency-vs-flops]');
+  const drawn = async (testid) => Number(await page.getAttribute(`[data-testid=${testid}]`, 'data-points'));
+  assert.equal(await drawn('predicted-vs-measured'), predicted);
+  assert.equal(await drawn('latency-vs-flops'), all.length);
+  assert.equal(await page.textContent('[data-testid=predicted-count]'), `${predicted} held-out kernels`);
+  assert.equal(await page.textContent('[data-testid=flops-count]'), `${all.length} kernels`);
+  assert.equal(await page.$('[data-testid=predictor-charts-none]'), null);
+  // Each chart drew on its canvas.
+  for (const testid of ['predicted-vs-measured', 'latency-vs-flops']) {
+    assert.ok(await page.$eval(`[data-testid=${testid}] canvas`, (c) => c.width > 0 && c.height > 0), testid);
+  }
+  await shot('predictors-charts');
 });
 
 test('campaigns: a run made by `acs campaign run`, listed and shown with its cells', LONG, async () => {
@@ -262,17 +304,8 @@ test('campaigns: a run made by `acs campaign run`, listed and shown with its cel
   writeFileSync(spec, JSON.stringify({ name: 'web-nightly', models: [{ name: 'small', path: env.ACS_TEST_MODEL,
     input: [1, 1, 28, 28], data: 'name:fashion-mnist' }], device_classes: [stack.deviceClass], budgets: ['flops=0.5x'],
   agents: ['random'], episodes: 3, top_k: 1 }));
-  // Run without blocking the event loop (the HTTP client's idle connections must see the
-  // server close them).
-  const ran = await new Promise((resolve, reject) => {
-    const p = spawn(env.ACS_CLI_BIN, ['campaign', 'run', spec, '--server', stack.grpc, '--token', stack.token,
-      '--date', '2026-01-02', '--format', 'json', '--out', path.join(env.ACS_TEST_ARTIFACTS, 'web-campaign-report.json')],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', reject);
-    p.on('exit', (status) => resolve({ status, stderr }));
-  });
+  const ran = await runCli(['campaign', 'run', spec, '--server', stack.grpc, '--token', stack.token,
+    '--date', '2026-01-02', '--format', 'json', '--out', path.join(env.ACS_TEST_ARTIFACTS, 'web-campaign-report.json')]);
   assert.ok([0, 4].includes(ran.status), `acs campaign run: ${ran.status} ${ran.stderr}`);
   const { runs } = await stack.api('/api/v1/campaigns/runs');
   assert.equal(runs.length, 1);

@@ -1,6 +1,6 @@
 // Predictors: the latency predictor of each device class the fleet has (state, version,
 // measurements, held-out accuracy, noise floor) and, for the class chosen in the URL, the
-// evaluation of every predictor against held-out measurements.
+// evaluation of every predictor against held-out measurements with its charts.
 import { h } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import htm from 'htm';
@@ -9,6 +9,7 @@ import { replaceParams } from '../route.js';
 import { CsvButton, DataTable } from '../table.js';
 import { num, pct } from '../format.js';
 import { classesOf, useDevices } from './fleet.js';
+import { PredictorCharts } from './predictor_charts.js';
 
 const html = htm.bind(h);
 const enc = encodeURIComponent;
@@ -37,17 +38,18 @@ export function PredictorsPage({ route }) {
   const classes = classesOf(devices || []).map((c) => c.device_class);
   const chosen = route.params.class || classes[0] || '';
   const [statuses, setStatuses] = useState([]);
-  const [evaluation, setEvaluation] = useState({ rows: null, error: '' });
+  // reply: the PredictorEvaluation (or { error }) once answered, for the charts.
+  const [evaluation, setEvaluation] = useState({ rows: null, error: '', reply: null });
   useEffect(() => {
     Promise.all(classes.map((c) => api(`/api/v1/predictors/${enc(c)}`).catch((e) => ({ device_class: c, state: e.message }))))
       .then(setStatuses);
   }, [classes.join(',')]);
   useEffect(() => {
     if (!chosen) return;
-    setEvaluation({ rows: null, error: '' });
+    setEvaluation({ rows: null, error: '', reply: null });
     api(`/api/v1/predictors/${enc(chosen)}/evaluation`).then(
-      (r) => setEvaluation({ rows: r.rows || [], error: '' }),
-      (e) => setEvaluation({ rows: [], error: e.message }),
+      (r) => setEvaluation({ rows: r.rows || [], error: '', reply: r }),
+      (e) => setEvaluation({ rows: [], error: e.message, reply: { error: e.message } }),
     );
   }, [chosen]);
   return html`<section>
@@ -62,6 +64,7 @@ export function PredictorsPage({ route }) {
       <span class="grow"></span><${CsvButton} columns=${evaluationColumns} rows=${evaluation.rows || []} name="evaluation" /></div>
       ${evaluation.error ? html`<p class="muted" data-testid="evaluation-error">${evaluation.error}</p>`
         : html`<${DataTable} columns=${evaluationColumns} rows=${evaluation.rows || []} rowKey=${(r) => `${r.predictor}/${r.scope}`}
-          testid="evaluation-table" empty=${evaluation.rows ? 'no rows' : 'loading…'} maxHeight=${400} />`}`}
+          testid="evaluation-table" empty=${evaluation.rows ? 'no rows' : 'loading…'} maxHeight=${400} />`}
+      <${PredictorCharts} evaluation=${evaluation.reply} deviceClass=${chosen} />`}
   </section>`;
 }
