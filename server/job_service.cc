@@ -18,6 +18,15 @@ Status RequireClient(const Principal& who, const std::string& what) {
   return Authenticator::Require(who, {Role::kAdmin, Role::kUser}, what);
 }
 
+// The server flag that sets JobServiceOptions::max_user_stored_bytes, named in refusals.
+constexpr const char* kQuotaFlag = "--max-user-storage-mb";
+
+// "alice stores 614400 bytes (uploads and job artifacts) of a quota of 1048576".
+std::string StoredText(const std::string& owner, int64_t used, int64_t quota) {
+  return owner + " stores " + std::to_string(used) + " bytes (uploads and job artifacts) of a quota of " +
+         std::to_string(quota);
+}
+
 // "policy #2 (run 2) <hash>: measured 80 us (dense 200 us), predicted 90 us; ...", or why
 // the policy could not be measured.
 std::string VerifiedMessage(const nlohmann::json& j) {
@@ -112,15 +121,14 @@ StatusOr<BlobWriter::Committed> JobService::Upload(const Principal& who, const s
                                                    const NextUploadPiece& next, const CallerGone& gone) {
   ACS_RETURN_IF_ERROR(RequireClient(who, "uploading a " + what));
   const std::string& owner = who.name;
-  const int64_t max_upload = options_.max_upload_bytes, quota = options_.max_user_upload_bytes;
+  const int64_t max_upload = options_.max_upload_bytes, quota = options_.max_user_stored_bytes;
   // The quota bounds what this upload may bring (a blob the owner has already counts again
   // here, and is not counted twice once stored).
-  ACS_ASSIGN_OR_RETURN(int64_t used, p_.store->UploadedBytes(owner));
+  ACS_ASSIGN_OR_RETURN(int64_t used, p_.store->StoredBytes(owner));
   const int64_t left = quota > 0 ? std::max<int64_t>(0, quota - used) : max_upload;
   auto over_quota = [&](int64_t bytes) {
-    return Status::ResourceExhausted(owner + " has uploaded " + std::to_string(used) + " bytes of a quota of " +
-                                     std::to_string(quota) + "; this upload of " + std::to_string(bytes) +
-                                     " bytes would pass it (ask an admin to raise --max-user-upload-mb)");
+    return Status::ResourceExhausted(StoredText(owner, used, quota) + "; this upload of " + std::to_string(bytes) +
+                                     " bytes would pass it (ask an admin to raise " + kQuotaFlag + ")");
   };
   ACS_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer, p_.blobs->NewWriter(std::min(max_upload, left)));
   UploadPiece piece;
@@ -154,6 +162,13 @@ StatusOr<BlobWriter::Committed> JobService::Upload(const Principal& who, const s
 
 StatusOr<JobRecord> JobService::Submit(const Principal& who, const JobRequest& request) {
   ACS_RETURN_IF_ERROR(RequireClient(who, "submitting a job"));
+  if (const int64_t quota = options_.max_user_stored_bytes; quota > 0) {
+    ACS_ASSIGN_OR_RETURN(int64_t used, p_.store->StoredBytes(who.name));
+    if (used > quota) {
+      return Status::ResourceExhausted(StoredText(who.name, used, quota) +
+                                       ", over it: no new job until an admin raises " + kQuotaFlag);
+    }
+  }
   return p_.jobs->Submit(who.name, request);
 }
 

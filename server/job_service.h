@@ -43,8 +43,11 @@ struct JobServiceParts {
 
 struct JobServiceOptions {
   int64_t max_upload_bytes = int64_t{1} << 30;        // larger uploads: ResourceExhausted
-  int64_t max_user_upload_bytes = int64_t{20} << 30;  // all of a user's uploads; past it:
-                                                      // ResourceExhausted (0: no quota)
+  int64_t max_user_stored_bytes = int64_t{20} << 30;  // what a user stores (ServerStore::
+                                                      // StoredBytes): an upload past it, or a
+                                                      // Submit once over it, ResourceExhausted;
+                                                      // a running job's artifacts never fail
+                                                      // it (0: no quota)
   int max_watchers_per_user = 16;                     // concurrent watches; more: ResourceExhausted
   int max_open_remeasure_runs = 30;                   // a job's queued or running re-measurements;
                                                       // a request past it: ResourceExhausted
@@ -148,7 +151,8 @@ class JobService {
   // stream or a size unlike the announced one, Cancelled when `gone` after the last piece.
   StatusOr<BlobWriter::Committed> Upload(const Principal& who, const std::string& what, const NextUploadPiece& next,
                                          const CallerGone& gone);
-  // JobScheduler::Submit's errors.
+  // JobScheduler::Submit's errors; ResourceExhausted while the owner stores more than the
+  // quota (max_user_stored_bytes).
   StatusOr<JobRecord> Submit(const Principal& who, const JobRequest& request);
   // InvalidArgument for an empty id; NotFound for an unknown id and another user's job.
   StatusOr<JobRecord> Get(const Principal& who, const std::string& id);

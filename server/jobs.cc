@@ -252,9 +252,13 @@ StatusOr<JobRecord> JobScheduler::Cancel(const std::string& id) {
   return job;
 }
 
-Status JobScheduler::Start() {
+Status JobScheduler::Validate() const {
   if (options_.work_dir.empty()) return Status::InvalidArgument("the job scheduler needs a work dir");
-  ACS_RETURN_IF_ERROR(ChildReadsCheck());
+  return ChildReadsCheck();
+}
+
+Status JobScheduler::Start() {
+  ACS_RETURN_IF_ERROR(Validate());
   ACS_ASSIGN_OR_RETURN(std::vector<JobRecord> active,
                        store_->JobsInStates({kJobPreparing, kJobSearching, kJobVerifying}));
   {

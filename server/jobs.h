@@ -143,7 +143,13 @@ class JobScheduler {
   // FailedPrecondition when it has ended already.
   StatusOr<JobRecord> Cancel(const std::string& id);
 
-  // Starts the runner threads; jobs a previous server left running come first.
+  // The checks of the options that can refuse Start, without starting anything: a server
+  // runs them before it listens. InvalidArgument without a work dir, or when a directory
+  // confined children may read whole (the system's, --datasets-dir) holds the data dir,
+  // naming both.
+  Status Validate() const;
+  // Validates, then starts the runner threads; jobs a previous server left running come
+  // first.
   Status Start();
   // Stops the runners after their current episode; running jobs keep their state and
   // checkpoint, to be resumed by the next Start.
@@ -192,7 +198,7 @@ class JobScheduler {
   WriteConfinement ChildConfinement(const std::string& own_dir, const JobRequest& request) const;
   // --data-dir (the work dir's parent).
   std::string DataDir() const;
-  // At Start, with confined children: InvalidArgument when a directory they may read whole
+  // At Validate, with confined children: InvalidArgument when a directory they may read whole
   // (the system's, --datasets-dir) holds the data dir, naming both.
   Status ChildReadsCheck() const;
   // Runs `child` to its end, answering its calls on `channel` (JobChannelServer); kills it

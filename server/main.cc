@@ -130,8 +130,9 @@ const char kUsage[] =
     "  --offline-seconds S   a worker silent this long shows offline (default 20)\n"
     "  --max-jobs N          jobs searching at once (default 1)\n"
     "  --max-upload-mb N     largest model or dataset upload (default 1024)\n"
-    "  --max-user-upload-mb N  all of one user's uploads, each blob counted once (default\n"
-    "                        20480; 0: no quota)\n"
+    "  --max-user-storage-mb N  what one user stores: uploads and job artifacts, each blob\n"
+    "                        counted once; an upload past it, or a submit once over it, is\n"
+    "                        refused (default 20480; 0: no quota)\n"
     "  --datasets-dir DIR    datasets jobs may name (default /usr/share/datasets)\n"
     "  --campaign-samples N  kernels measured for a device class without predictor\n"
     "                        (default 600, plus a sixth held out)\n"
@@ -163,7 +164,7 @@ const char kUsage[] =
 
 const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert", "tls-key", "lease-seconds",
                                        "max-attempts", "offline-seconds", "log-level", "name", "role",
-                                       "max-jobs", "max-upload-mb", "max-user-upload-mb", "datasets-dir",
+                                       "max-jobs", "max-upload-mb", "max-user-storage-mb", "datasets-dir",
                                        "campaign-samples", "expires-days",
                                        "checkpoint-seconds", "fine-tune-epochs", "fine-tune-distill", "budget-rounds",
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
@@ -291,6 +292,21 @@ StatusOr<FarmOptions> FarmOptionsOf(const Flags& flags) {
   return o;
 }
 
+// The HTTP gateway's options (used with --http-listen only; unchecked without it).
+StatusOr<HttpGatewayOptions> HttpOptionsOf(const Flags& flags, int64_t max_body_bytes) {
+  HttpGatewayOptions o;
+  if (!flags.Has("http-listen")) return o;
+  o.listen = flags.Get("http-listen");
+  auto streams = flags.GetInt("http-max-streams", o.max_streams);
+  if (!streams.ok() || *streams < 1 || *streams > 10000) {
+    return Status::InvalidArgument("--http-max-streams must be an integer in [1, 10000]");
+  }
+  o.max_streams = static_cast<int>(*streams);
+  o.max_body_bytes = max_body_bytes;
+  o.web_root = flags.Has("web-root") ? flags.Get("web-root") : DefaultWebRoot();
+  return o;
+}
+
 // server: the serving process (it trains finished measurement campaigns and, unless
 // --in-process, runs each job in a child); otherwise a child, which runs its work here.
 StatusOr<ServerParts> OpenParts(const Flags& flags, bool server) {
@@ -322,6 +338,8 @@ int Serve(const Flags& flags) {
   Farm& farm = *p.farm;
   MeasurementCampaigns& measurement_campaigns = *p.measurement_campaigns;
   JobScheduler& jobs = *p.jobs;
+  // Every check that can refuse start-up runs before any listener is up.
+  if (Status s = jobs.Validate(); !s.ok()) return Fail(s);
   Authenticator auth(p.store.get(), no_auth);
   FarmService farm_service(&farm, p.blobs.get(), &auth);
   const JobServiceParts parts = JobServiceParts::Of(p);
@@ -330,10 +348,10 @@ int Serve(const Flags& flags) {
   if (!upload_mb.ok()) return Fail(upload_mb.status());
   if (*upload_mb < 1) return Fail(Status::InvalidArgument("--max-upload-mb must be >= 1"));
   service_options.max_upload_bytes = *upload_mb << 20;
-  auto user_upload_mb = flags.GetInt("max-user-upload-mb", service_options.max_user_upload_bytes >> 20);
-  if (!user_upload_mb.ok()) return Fail(user_upload_mb.status());
-  if (*user_upload_mb < 0) return Fail(Status::InvalidArgument("--max-user-upload-mb must be >= 0"));
-  service_options.max_user_upload_bytes = *user_upload_mb << 20;
+  auto user_storage_mb = flags.GetInt("max-user-storage-mb", service_options.max_user_stored_bytes >> 20);
+  if (!user_storage_mb.ok()) return Fail(user_storage_mb.status());
+  if (*user_storage_mb < 0) return Fail(Status::InvalidArgument("--max-user-storage-mb must be >= 0"));
+  service_options.max_user_stored_bytes = *user_storage_mb << 20;
   auto watchers = flags.GetInt("max-watchers", service_options.max_watchers_per_user);
   if (!watchers.ok()) return Fail(watchers.status());
   if (*watchers < 1) return Fail(Status::InvalidArgument("--max-watchers must be >= 1"));
@@ -344,6 +362,8 @@ int Serve(const Flags& flags) {
     return Fail(Status::InvalidArgument("--max-remeasure-runs must be in 0 to 100000"));
   }
   service_options.max_open_remeasure_runs = static_cast<int>(*remeasure);
+  auto http_options = HttpOptionsOf(flags, service_options.max_upload_bytes);
+  if (!http_options.ok()) return Fail(http_options.status());
   JobService job_service(parts, service_options);
   AcsService acs_service(&job_service, &auth);
 
@@ -380,19 +400,10 @@ int Serve(const Flags& flags) {
   }
   std::unique_ptr<HttpGateway> http;
   if (flags.Has("http-listen")) {
-    HttpGatewayOptions http_options;
-    http_options.listen = flags.Get("http-listen");
-    auto streams = flags.GetInt("http-max-streams", http_options.max_streams);
-    if (!streams.ok() || *streams < 1 || *streams > 10000) {
-      return Fail(Status::InvalidArgument("--http-max-streams must be an integer in [1, 10000]"));
-    }
-    http_options.max_streams = static_cast<int>(*streams);
-    http_options.max_body_bytes = service_options.max_upload_bytes;
-    http_options.web_root = flags.Has("web-root") ? flags.Get("web-root") : DefaultWebRoot();
-    http = std::make_unique<HttpGateway>(&job_service, &auth, http_options);
+    http = std::make_unique<HttpGateway>(&job_service, &auth, *http_options);
     if (Status s = http->Start(); !s.ok()) return Fail(s);
-    spdlog::info("HTTP API on {}, dashboard {}", http_options.listen,
-                 http_options.web_root.empty() ? "not built (docs/dashboard.md)" : "from " + http_options.web_root);
+    spdlog::info("HTTP API on {}, dashboard {}", http_options->listen,
+                 http_options->web_root.empty() ? "not built (docs/dashboard.md)" : "from " + http_options->web_root);
   }
   if (Status s = jobs.Start(); !s.ok()) return Fail(s);
 

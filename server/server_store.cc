@@ -359,9 +359,19 @@ StatusOr<std::optional<JobRecord>> ServerStore::LatestCampaign(const std::string
   return std::optional<JobRecord>(jobs.front());
 }
 
-StatusOr<int64_t> ServerStore::UploadedBytes(const std::string& owner) {
+StatusOr<int64_t> ServerStore::StoredBytes(const std::string& owner) {
   std::lock_guard<std::mutex> lock(mu_);
-  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT COALESCE(SUM(bytes), 0) FROM uploads WHERE owner = ?"));
+  // The artifacts are those of JobProgress::ToJson ({"artifacts": [{"sha256", "bytes"}]}).
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(R"sql(
+SELECT COALESCE(SUM(bytes), 0) FROM (
+  SELECT sha256, MAX(bytes) AS bytes FROM (
+    SELECT sha256, bytes FROM uploads WHERE owner = ?1
+    UNION ALL
+    SELECT json_extract(a.value, '$.sha256'), json_extract(a.value, '$.bytes')
+    FROM jobs, json_each(CASE WHEN json_valid(jobs.progress_json) THEN jobs.progress_json ELSE '{}' END,
+                         '$.artifacts') AS a
+    WHERE jobs.owner = ?1 AND a.type = 'object')
+  GROUP BY sha256))sql"));
   q.Bind(1, owner);
   ACS_ASSIGN_OR_RETURN(bool row, q.Step());
   return row ? q.Int(0) : 0;

@@ -149,9 +149,10 @@ class ServerStore {
   // {"campaign": machine_id, ...}); nullopt when it has none.
   StatusOr<std::optional<JobRecord>> LatestCampaign(const std::string& machine_id);
   StatusOr<int64_t> AddEvent(const std::string& job_id, const std::string& kind, const std::string& json);
-  // The bytes of the blobs `owner` has uploaded, each counted once however often sent (the
-  // per-user quota), and recording one (a repeat of the same blob changes nothing).
-  StatusOr<int64_t> UploadedBytes(const std::string& owner);
+  // The bytes of the blobs `owner` stores (the per-user quota): those they uploaded and the
+  // artifacts their jobs' progress lists, each blob counted once however often sent or
+  // listed. RecordUpload records an upload (a repeat of the same blob changes nothing).
+  StatusOr<int64_t> StoredBytes(const std::string& owner);
   Status RecordUpload(const std::string& owner, const std::string& sha256, int64_t bytes);
   // The job's events of seq > `seq`, in order.
   StatusOr<std::vector<JobEventRecord>> EventsAfter(const std::string& job_id, int64_t seq);

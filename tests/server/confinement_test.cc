@@ -65,13 +65,18 @@ TEST_F(RobustnessTest, AJobRunnerCannotOpenTheDatabaseAndItsJobCompletesThroughT
 }
 
 // A --datasets-dir holding the data dir would let the runners read the database: the server
-// refuses to start, naming both.
+// refuses to start, naming both, before it listens on either its gRPC or its HTTP address
+// (no "listening" line, no "HTTP API" line: neither port was bound).
 TEST_F(RobustnessTest, AServerWhoseDatasetsDirHoldsTheDataDirRefusesToStart) {
-  auto server = StartServer("refused.log", {"--datasets-dir", dir_.string()});
+  const std::string http = "127.0.0.1:" + std::to_string(FreePort());
+  auto server = StartServer("refused.log", {"--datasets-dir", dir_.string(), "--http-listen", http});
   const std::string refusal = "the data dir '" + data_ + "' is inside '" + dir_.string() + "'";
   EXPECT_TRUE(WaitFor([&] { return server->Log().find(refusal) != std::string::npos; }, 30)) << server->Log();
-  EXPECT_NE(server->Log().find("--datasets-dir"), std::string::npos) << server->Log();
-  EXPECT_NE(server->Kill(SIGTERM), 0) << server->Log();
+  EXPECT_EQ(server->Kill(SIGTERM), 2) << server->Log();  // InvalidArgument's exit code, not SIGTERM's 0
+  const std::string log = server->Log();
+  EXPECT_NE(log.find("--datasets-dir"), std::string::npos) << log;
+  EXPECT_EQ(log.find("listening on"), std::string::npos) << log;
+  EXPECT_EQ(log.find("HTTP API on"), std::string::npos) << log;
 }
 
 // A listening abstract unix socket named "acs-test-probe:DATA_DIR" (the probe's target);

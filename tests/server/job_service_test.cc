@@ -40,7 +40,7 @@ class JobServiceTest : public ::testing::Test {
     db_path_ = parts_.db_path();
     JobServiceOptions options;
     options.max_upload_bytes = 100;
-    options.max_user_upload_bytes = 150;
+    options.max_user_stored_bytes = 150;
     options.max_watchers_per_user = 1;
     service_ = std::make_unique<JobService>(JobServiceParts::Of(parts_), options);
   }
@@ -272,7 +272,8 @@ TEST_F(JobServiceTest, UploadsStayWithinTheLimitAndTheQuota) {
   EXPECT_EQ(Upload(kAlice, {std::string(90, 'd')}, 90).status().code(), StatusCode::kResourceExhausted);
   StatusOr<BlobWriter::Committed> unannounced = Upload(kAlice, {std::string(50, 'e'), std::string(40, 'e')}, 0);
   EXPECT_EQ(unannounced.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_NE(unannounced.status().message().find("alice has uploaded 80 bytes of a quota of 150"), std::string::npos)
+  EXPECT_NE(unannounced.status().message().find("alice stores 80 bytes (uploads and job artifacts) of a quota of 150"),
+            std::string::npos)
       << unannounced.status().message();
   // Bob's quota is his own.
   EXPECT_TRUE(Upload(kBob, {std::string(90, 'd')}, 90).ok());
@@ -290,6 +291,32 @@ TEST_F(JobServiceTest, UploadsStayWithinTheLimitAndTheQuota) {
       },
       [] { return true; });
   EXPECT_EQ(interrupted.status().code(), StatusCode::kCancelled);
+}
+
+// A job's artifacts count against its owner's quota: once over it, their next upload and
+// Submit are refused, naming the stored bytes, the quota and the flag that sets it; another
+// user's are not. At the quota exactly, a Submit is still taken (its job may pass it).
+TEST_F(JobServiceTest, JobArtifactsCountAgainstTheQuotaOfTheirOwnerOnly) {
+  const JobRequest request;  // no input shape: a Submit past the quota check is InvalidArgument
+  JobProgress at_quota;
+  at_quota.artifacts.push_back({"compressed.pt", std::string(64, 'a'), 150});
+  const std::string first = StoredJob("alice", kJobSucceeded, at_quota);
+  EXPECT_EQ(service_->Submit(kAlice, request).status().code(), StatusCode::kInvalidArgument);
+
+  JobProgress over = at_quota;
+  over.artifacts.push_back({"report.json", std::string(64, 'b'), 10});
+  ASSERT_TRUE(store_->UpdateJobProgress(first, over.ToJson().dump()).ok());
+  const std::string stored = "alice stores 160 bytes (uploads and job artifacts) of a quota of 150";
+  StatusOr<BlobWriter::Committed> upload = Upload(kAlice, {"x"}, 1);
+  EXPECT_EQ(upload.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(upload.status().message(),
+            stored + "; this upload of 1 bytes would pass it (ask an admin to raise --max-user-storage-mb)");
+  StatusOr<JobRecord> submitted = service_->Submit(kAlice, request);
+  EXPECT_EQ(submitted.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(submitted.status().message(), stored + ", over it: no new job until an admin raises --max-user-storage-mb");
+
+  EXPECT_TRUE(Upload(kBob, {"x"}, 1).ok());
+  EXPECT_EQ(service_->Submit(kBob, request).status().code(), StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -280,9 +280,9 @@ TEST_F(RobustnessTest, UploadsAreWholeOrNotStoredAndDamagedArtifactsAreRefused) 
 
 TEST_F(RobustnessTest, PerUserLimitsAnswerResourceExhausted) {
   auto server = StartServer("server.log", {"--max-user-jobs", "1", "--max-watchers", "1", "--max-checks", "1",
-                                           "--check-seconds", "20", "--max-user-upload-mb", "1"});
+                                           "--check-seconds", "20", "--max-user-storage-mb", "1"});
   const std::string model = UploadModel("plain", user_token_);
-  // A quota of 1 MiB of uploads per user: alice's second 600 KB blob would pass it.
+  // A quota of 1 MiB stored per user: alice's second 600 KB blob would pass it.
   const std::string first_blob(600 << 10, 'a'), second_blob(600 << 10, 'b');
   v1::UploadReply uploaded;
   ASSERT_TRUE(Upload(first_blob, &uploaded, user_token_, /*dataset=*/true).ok());
@@ -359,6 +359,40 @@ TEST_F(RobustnessTest, PerUserLimitsAnswerResourceExhausted) {
     v1::Job reply;
     EXPECT_TRUE(stub_->CancelJob(&ctx, cancel, &reply).ok());
   }
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+}
+
+// A job whose artifacts take its owner past the storage quota still succeeds with them;
+// only the owner's next upload and submit are refused, another user's are not.
+TEST_F(RobustnessTest, AJobPastItsOwnersStorageQuotaSucceedsAndOnlyTheirNextUploadAndSubmitAreRefused) {
+  auto server = StartServer("server.log", {"--max-user-storage-mb", "1"});
+  v1::UploadReply model, filler;
+  ASSERT_TRUE(Upload(ReadBytes(acs::test_models::BuildTestModel("plain", 5)), &model, user_token_).ok());
+  // Alice stores exactly her 1 MiB: her job's artifacts (new blobs) pass it.
+  ASSERT_TRUE(Upload(std::string((1 << 20) - model.bytes(), 'f'), &filler, user_token_, /*dataset=*/true).ok());
+  v1::SubmitJobRequest request = Request(model.sha256(), "random", 3);
+  request.set_top_k(0);
+  const v1::Job job = SubmitOk(request, user_token_);
+  EXPECT_EQ(FinalState(job.id(), user_token_), "SUCCEEDED") << server->Log();
+  EXPECT_GT(Get(job.id(), user_token_).artifacts_size(), 0);
+  grpc::Status s;
+  EXPECT_FALSE(Download(job.id(), "compressed.pt", user_token_, &s).empty());
+  EXPECT_TRUE(s.ok()) << s.error_message();
+
+  v1::UploadReply more;
+  s = Upload("more", &more, user_token_, true);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("(uploads and job artifacts) of a quota of 1048576"), std::string::npos)
+      << s.error_message();
+  v1::Job refused;
+  s = Submit(request, &refused, user_token_);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("over it: no new job until an admin raises --max-user-storage-mb"),
+            std::string::npos)
+      << s.error_message();
+  const std::string bob = Token("bob", "user");
+  EXPECT_TRUE(Upload("more", &more, bob, true).ok());
+  SubmitOk(request, bob);
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
 

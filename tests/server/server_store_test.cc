@@ -177,6 +177,43 @@ TEST_F(ServerStoreTest, JobsEventsAndPagingSurviveReopening) {
   EXPECT_EQ(store_->ListJobs(bad, nullptr).status().code(), StatusCode::kInvalidArgument);
 }
 
+// The quota's measure: what a user uploaded and the artifacts their jobs' progress lists
+// (as a runner records them, while the job runs), each blob once; other users' blobs and a
+// progress that does not parse count nothing.
+TEST_F(ServerStoreTest, StoredBytesCountUploadsAndJobArtifactsEachBlobOnce) {
+  auto job = [&](const std::string& owner, const std::string& progress_json) {
+    JobRecord j;
+    j.owner = owner;
+    j.request_json = "{}";
+    j.progress_json = progress_json;
+    StatusOr<JobRecord> created = store_->CreateJob(j);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    return created.ok() ? created->id : "";
+  };
+  EXPECT_EQ(*store_->StoredBytes("alice"), 0);
+  ASSERT_TRUE(store_->RecordUpload("alice", "model", 100).ok());
+  ASSERT_TRUE(store_->RecordUpload("alice", "model", 100).ok());  // sent again
+  EXPECT_EQ(*store_->StoredBytes("alice"), 100);
+
+  const std::string running = job("alice", "{}");
+  EXPECT_EQ(*store_->StoredBytes("alice"), 100);
+  JobProgress exported;
+  exported.artifacts = {{"compressed.pt", "pt", 1000}, {"report.json", "report", 10}, {"model.pt", "model", 100}};
+  ASSERT_TRUE(store_->UpdateJobProgress(running, exported.ToJson().dump()).ok());
+  EXPECT_EQ(*store_->StoredBytes("alice"), 1110);  // the uploaded model once
+
+  JobProgress same;  // a second job exporting the same model
+  same.artifacts = {{"compressed.pt", "pt", 1000}};
+  job("alice", same.ToJson().dump());
+  job("alice", "not json");
+  job("alice", R"({"artifacts": "none"})");
+  EXPECT_EQ(*store_->StoredBytes("alice"), 1110);
+  job("bob", same.ToJson().dump());
+  EXPECT_EQ(*store_->StoredBytes("bob"), 1000);
+  EXPECT_EQ(*store_->StoredBytes("carol"), 0);
+  EXPECT_EQ(*store_->StoredBytes("alice"), 1110);
+}
+
 TEST_F(ServerStoreTest, EventsKeepTheirTimeToTheMillisecondAndThoseOfOlderServersToTheSecond) {
   const std::string id = store_->CreateJob(JobRecord{}).value().id;
   EXPECT_FALSE(store_->LastEvent(id).value().has_value());
