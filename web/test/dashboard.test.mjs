@@ -169,8 +169,14 @@ test('a job to its end: the jobs table, its curve, policy, verification and arti
   await page.waitForFunction(() => document.querySelector('[data-testid=jobs-table]').dataset.rows === '1');
   assert.match(page.url(), new RegExp(`q=${job.id}`));
   await page.goto(`${stack.base}/#/jobs?state=CANCELLED`);
-  await page.waitForSelector(`[data-testid=jobs-table] tr[data-key="${cancelledId}"]`);
-  assert.equal(await rows('jobs-table'), 1);
+  // Count once the server's answer for the new state shows (and no row of another state).
+  await page.waitForFunction((id) => {
+    const trs = [...document.querySelectorAll('[data-testid=jobs-table] tr[data-key]')];
+    const cancelled = (tr) => [...tr.cells].some((td) => td.textContent === 'CANCELLED');
+    return trs.some((tr) => tr.dataset.key === id) && trs.every(cancelled);
+  }, cancelledId);
+  assert.equal(await page.locator(`[data-testid=jobs-table] tr[data-key="${cancelledId}"]`).count(), 1);
+  assert.equal(await rows('jobs-table'), 1, 'only the cancelled job is in state CANCELLED');
   // CSV of the table.
   const [csv] = await Promise.all([page.waitForEvent('download'), page.click('text=CSV')]);
   assert.match(readFileSync(await csv.path(), 'utf8'), new RegExp(`^job,state,.*\\n${cancelledId},CANCELLED,`, 's'));

@@ -26,12 +26,14 @@ export function JobsPage({ route }) {
   const { state = '', q = '', sort = 'created', desc = '1', sel = '' } = route.params;
   const selected = sel ? sel.split(',') : [];
   const select = (id, on) => replaceParams(route, { sel: (on ? [...selected, id] : selected.filter((s) => s !== id)).join(',') });
-  const [jobs, setJobs] = useState(null);
+  // The list with the state filter it was fetched for: another filter's list is never shown.
+  const [fetched, setFetched] = useState({ state: null, list: null });
+  const jobs = fetched.state === state ? fetched.list : null;
   const [error, setError] = useState('');
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
-    listJobs(state).then((list) => live && (setJobs(list), setError('')), (e) => live && setError(e.message));
+    listJobs(state).then((list) => live && (setFetched({ state, list }), setError('')), (e) => live && setError(e.message));
     // Long lists refresh less often: 3 s and 1 ms more per job.
     const timer = setTimeout(() => setTick(tick + 1), REFRESH_MS + (jobs ? jobs.length : 0));
     return () => {
