@@ -3,9 +3,10 @@
 // the dense model is measured end to end (it anchors the budget, as a job does), a search
 // at a latency budget runs with the device class's newest predictor, and its top policies
 // are measured in the runtime alternately with the dense baseline (frozen + optimized for
-// inference) in --passes rounds over all of them. Per policy: predicted vs measured speedup
-// (measured: median over rounds of dense / runtime medians) and predicted vs measured
-// whole-model microseconds (measured: the fastest run, the predictors' label). With
+// inference) in --passes rounds over all of them, in a fresh process as a job's worker
+// measures them (policy_timing.h; the anchor and the probes too). Per policy: predicted vs
+// measured speedup (measured: median over rounds of dense / runtime medians) and predicted
+// vs measured whole-model microseconds (measured: the fastest run, the predictors' label). With
 // --rounds 2 (default) the search runs again with the layers' scale refitted on the
 // measured policies, as a job's later round does (after a miss, or a result well under
 // the budget), and its top policies are measured the same way. The model's probe policies
@@ -41,6 +42,7 @@
 #include "devices/runtime/runtime.h"
 #include "devices/worker/model_measure.h"
 #include "experiments/bench/bench_common.h"
+#include "experiments/bench/policy_timing.h"
 #include "predictors/predictor.h"
 
 #ifndef ACS_SOURCE_DIR
@@ -139,13 +141,6 @@ Args ParseArgs(int argc, char** argv) {
   return a;
 }
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 struct Row {
   std::string model;
   int round = 0;  // 0: the first search; later: after refitting on the measured policies
@@ -166,34 +161,21 @@ struct Row {
   double rule_error(size_t i) const { return rule_ratios[i] / measured_ratio - 1; }
 };
 
-// The prepared models timed in `passes` rounds over all of them; per model, the ratios
-// runtime / dense of each round and the fastest runtime and dense runs.
-struct Timed {
-  std::vector<double> ratios;
-  double runtime_min_us = 1e300, dense_min_us = 1e300;
-  bool runtime_dense_optimized = false;  // as the runtime prepared it (the same every round)
-};
-std::vector<Timed> TimeInRounds(std::vector<worker::PreparedModel>& prepared, int passes) {
-  measure::MeasureOptions round;
-  round.min_repeats = 5;
-  round.min_seconds = 0.1;
-  std::vector<Timed> out(prepared.size());
-  for (int p = 0; p < passes; ++p) {
-    for (size_t i = 0; i < prepared.size(); ++i) {
-      const worker::ModelMeasurement m = OrDie(prepared[i].Time(round), "timing");
-      out[i].ratios.push_back(m.runtime.median_us / m.dense.median_us);
-      out[i].runtime_min_us = std::min(out[i].runtime_min_us, m.runtime.min_us);
-      out[i].dense_min_us = std::min(out[i].dense_min_us, m.dense.min_us);
-      out[i].runtime_dense_optimized = m.runtime_dense_optimized;
-    }
-  }
-  return out;
+// The policies of `model` timed in `passes` rounds over all of them, in a fresh process
+// (TimePoliciesInFreshProcess), as a job's worker times them.
+std::vector<PolicyTiming> TimeInRounds(const Args& args, const ModelArg& model, const std::vector<Policy>& policies) {
+  PolicyTimingRequest request;
+  request.passes = args.passes;
+  request.threads = args.threads;
+  request.data = args.data;
+  for (const Policy& p : policies) request.policies.push_back({model.path, model.input, p});
+  return OrDie(TimePoliciesInFreshProcess(request), model.path + " timing");
 }
 
 // One search with `o` and its top policies timed in rounds: rows (and JSON) of `round`.
 // False when the search cannot start (a budget out of reach), said in *out.
-bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::string& name, int round,
-                   worker::ModelMeasureRequest request, std::vector<Row>* rows, nlohmann::json* out) {
+bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelArg& model, const std::string& name,
+                   int round, std::vector<Row>* rows, nlohmann::json* out) {
   StatusOr<std::unique_ptr<SearchSession>> created = SearchSession::Create(o);
   if (!created.ok()) {
     std::printf("%-12s skipped: %s\n", name.c_str(), created.status().ToString().c_str());
@@ -220,12 +202,11 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
         OrDie(MakeLatencyBudget(session->graph(), *o.predictor, o.threads, o.budget_ratio, one_rule), "budget"));
   }
 
-  std::vector<worker::PreparedModel> prepared;
+  std::vector<Policy> top_policies;
   std::vector<Row> model_rows;
   for (size_t r = 0; r < top.size(); ++r) {
     const EpisodeRecord& e = session->episodes()[top[r]];
-    request.policy = e.policy;
-    prepared.push_back(OrDie(worker::PreparedModel::Prepare(request), name + " policy"));
+    top_policies.push_back(e.policy);
     Row row;
     row.model = name;
     row.round = round;
@@ -241,7 +222,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const std::s
     }
     model_rows.push_back(row);
   }
-  const std::vector<Timed> timed = TimeInRounds(prepared, args.passes);
+  const std::vector<PolicyTiming> timed = TimeInRounds(args, model, top_policies);
   nlohmann::json policies = nlohmann::json::array();
   for (size_t r = 0; r < model_rows.size(); ++r) {
     Row& row = model_rows[r];
@@ -289,18 +270,14 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   request.calibration_path = args.data;
   // The dense model anchors the budget, as a job measures it before its search.
   // So do the probes (ProbePolicies), timed in the same rounds.
-  std::vector<worker::PreparedModel> dense;
-  dense.push_back(OrDie(worker::PreparedModel::Prepare(request), name + " dense"));
+  worker::PreparedModel dense = OrDie(worker::PreparedModel::Prepare(request), name + " dense");
   const std::shared_ptr<ImportedModel> imported = OrDie(ImportTorchScript(model.path, {model.input}), name);
   const std::vector<Policy> probes =
       args.probes ? ProbePolicies(imported->graph, SearchSpace{}) : std::vector<Policy>{};
-  for (const Policy& probe : probes) {
-    worker::ModelMeasureRequest r = request;
-    r.policy = probe;
-    dense.push_back(OrDie(worker::PreparedModel::Prepare(r), name + " probe"));
-  }
-  const std::vector<Timed> anchors = TimeInRounds(dense, args.passes);
-  const Timed& dense_timed = anchors.front();
+  std::vector<Policy> anchor_policies = {Policy{}};
+  anchor_policies.insert(anchor_policies.end(), probes.begin(), probes.end());
+  const std::vector<PolicyTiming> anchors = TimeInRounds(args, model, anchor_policies);
+  const PolicyTiming& dense_timed = anchors.front();
 
   SearchSessionOptions o;
   o.model_path = model.path;
@@ -310,7 +287,7 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   o.budget_kind = "latency";
   o.budget_ratio = args.budget;
   o.predictor = predictor;
-  const worker::PreparedModel::Profile profile = OrDie(dense.front().ProfileOps(20), name + " profile");
+  const worker::PreparedModel::Profile profile = OrDie(dense.ProfileOps(20), name + " profile");
   // The uncompressed runtime in the dense baseline's units, as a job anchors it.
   o.measured = {dense_timed.dense_min_us, dense_timed.dense_min_us * Median(dense_timed.ratios),
                 worker::OutsideLayersShare(profile.dense_plain), {}, {}};
@@ -334,7 +311,7 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   for (int round = 0; round < args.rounds; ++round) {
     const size_t before = rows->size();
     nlohmann::json round_json;
-    const bool searched = SearchAndTime(args, o, name, round, request, rows, &round_json);
+    const bool searched = SearchAndTime(args, o, model, name, round, rows, &round_json);
     (*out)["rounds"].push_back(round_json);
     if (!searched) return;
     for (size_t i = before; i < rows->size(); ++i) o.measured.verified.push_back({(*rows)[i].policy, (*rows)[i].measured_ratio});

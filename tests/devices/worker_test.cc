@@ -162,7 +162,9 @@ TEST(ModelTaskTest, MeasuresTheModelUnderThePolicy) {
 TEST(ModelTaskTest, IsolatedTasksFailHostileModelsWithTheLimitNamed) {
   const std::vector<std::string> command = {std::string(ACS_BINARY_DIR) + "/devices/acs-worker", "run-model-task",
                                             "--warmup", "1", "--min-repeats", "2", "--min-seconds", "0"};
-  ProcessLimits limits{int64_t{3} << 30, 0, 20, WriteConfinement{true, {}, ""}};
+  WriteConfinement writes_nothing;
+  writes_nothing.enabled = true;
+  ProcessLimits limits{int64_t{3} << 30, 0, 20, writes_nothing};
   StatusOr<nlohmann::json> good = RunModelTaskIsolated(command, limits, TaskSpec().dump(),
                                                        ReadBytes(test_models::BuildTestModel("residual")), "sha256:good");
   ASSERT_TRUE(good.ok()) << good.status().ToString();
