@@ -227,7 +227,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelA
   for (size_t r = 0; r < model_rows.size(); ++r) {
     Row& row = model_rows[r];
     row.round_ratios = timed[r].ratios;
-    row.measured_ratio = Median(timed[r].ratios);
+    row.measured_ratio = timed[r].median_ratio();
     row.measured_us = timed[r].runtime_min_us;
     row.dense_optimized = timed[r].runtime_dense_optimized;
     std::printf("%-12s %d #%d %s %6.2f%% %9.1f %9.1f %+6.1f%% %7.3f %7.3f %+6.1f%% %+6.1f%% %+6.1f%%\n", name.c_str(),
@@ -289,9 +289,9 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
   o.predictor = predictor;
   const worker::PreparedModel::Profile profile = OrDie(dense.ProfileOps(20), name + " profile");
   // The uncompressed runtime in the dense baseline's units, as a job anchors it.
-  o.measured = {dense_timed.dense_min_us, dense_timed.dense_min_us * Median(dense_timed.ratios),
+  o.measured = {dense_timed.dense_min_us, dense_timed.dense_min_us * dense_timed.median_ratio(),
                 worker::OutsideLayersShare(profile.dense_plain), {}, {}};
-  for (size_t i = 0; i < probes.size(); ++i) o.measured.probes.push_back({probes[i], Median(anchors[i + 1].ratios)});
+  for (size_t i = 0; i < probes.size(); ++i) o.measured.probes.push_back({probes[i], anchors[i + 1].median_ratio()});
   o.threads = args.threads;
   o.agent = args.agent;
   o.episodes = args.episodes;

@@ -24,6 +24,7 @@
 
 #include "core/flags.h"
 #include "core/policy.h"
+#include "devices/measure/harness.h"
 #include "experiments/bench/bench_output.h"
 #include "experiments/bench/policy_timing.h"
 
@@ -120,7 +121,7 @@ int Main(int argc, char** argv) {
     const std::vector<PolicyTiming> timings = OrDie(TimePoliciesInFreshProcess(request), "timing");
     nlohmann::json run = {{"median_ratio", nlohmann::json::array()}, {"min_ratio", nlohmann::json::array()}};
     for (const PolicyTiming& t : timings) {
-      run["median_ratio"].push_back(Median(t.ratios));
+      run["median_ratio"].push_back(t.median_ratio());
       run["min_ratio"].push_back(t.runtime_min_us / t.dense_min_us);
     }
     runs.push_back(run);
@@ -145,7 +146,7 @@ int Main(int argc, char** argv) {
     for (const char* statistic : {"median_ratio", "min_ratio"}) {
       std::vector<double> per_process;
       for (const nlohmann::json& run : runs) per_process.push_back(run[statistic][i].get<double>());
-      const double median = Median(per_process);
+      const double median = measure::Summarize(per_process).median_us;
       const auto [lo, hi] = std::minmax_element(per_process.begin(), per_process.end());
       spreads[statistic].push_back((*hi - *lo) / median);
       steady_within[statistic] += Within(e.predicted_ratio, median, 0.10);
@@ -179,9 +180,9 @@ int Main(int argc, char** argv) {
         "%-12s spread over processes (max - min) / median: median %.1f%%, 90th percentile %.1f%%; one process within "
         "±10%% of the median of all: %.1f%%; prediction within ±10%% of one process: %.1f%%, of the median of all: "
         "%.1f%%\n",
-        statistic, 100 * Median(v), 100 * p90, 100 * ceiling_within[statistic] / singles,
+        statistic, 100 * measure::Summarize(v).median_us, 100 * p90, 100 * ceiling_within[statistic] / singles,
         100 * single_within[statistic] / singles, 100 * steady_within[statistic] / n);
-    summary[statistic] = {{"spread_median", Median(v)},
+    summary[statistic] = {{"spread_median", measure::Summarize(v).median_us},
                           {"spread_p90", p90},
                           {"one_process_within_10_percent_of_all", ceiling_within[statistic] / singles},
                           {"prediction_within_10_percent_of_one_process", single_within[statistic] / singles},

@@ -116,11 +116,6 @@ StatusOr<std::vector<PolicyTiming>> TimePoliciesInFreshProcess(const PolicyTimin
   return PolicyTimingsFromJson(answer);
 }
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+double PolicyTiming::median_ratio() const { return measure::Summarize(ratios).median_us; }
 
 }  // namespace acs::bench

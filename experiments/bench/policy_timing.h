@@ -37,6 +37,7 @@ struct PolicyTiming {
   std::vector<double> ratios;
   double runtime_min_us = 0, dense_min_us = 0;
   bool runtime_dense_optimized = false;  // the runtime's aten layers ran optimized
+  double median_ratio() const;           // the median of `ratios` (measure::Summarize)
 };
 
 nlohmann::json ToJson(const PolicyTimingRequest& request);
@@ -50,8 +51,5 @@ StatusOr<std::vector<PolicyTiming>> TimePolicies(const PolicyTimingRequest& requ
 // Times the request in a fresh process of the measuring program found beside this one.
 // Errors: the program missing or failing (its exit status), or its answer unreadable.
 StatusOr<std::vector<PolicyTiming>> TimePoliciesInFreshProcess(const PolicyTimingRequest& request);
-
-// The median of v (0 when empty).
-double Median(std::vector<double> v);
 
 }  // namespace acs::bench
