@@ -69,9 +69,9 @@ class RemoteJobHost : public JobHost, public predictors::MeasurementStore {
   StatusOr<PredictorState> PollCampaign(const std::string& machine_id) override;
   StatusOr<PredictorState> StartCampaign(const std::string& machine_id,
                                          const MeasurementCampaignOptions& options) override;
-  StatusOr<BlobWriter::Committed> PutBlobFile(const std::string& path) override;
-  StatusOr<BlobWriter::Committed> PutBlobFromFd(int fd, int64_t limit_bytes) override;
-  StatusOr<BlobWriter::Committed> PutBlob(const std::string& bytes) override;
+  StatusOr<BlobWriter::Committed> PutBlobFile(const std::string& job_id, const std::string& path) override;
+  StatusOr<BlobWriter::Committed> PutBlobFromFd(const std::string& job_id, int fd, int64_t limit_bytes) override;
+  StatusOr<BlobWriter::Committed> PutBlob(const std::string& job_id, const std::string& bytes) override;
   StatusOr<std::string> ReadBlob(const std::string& sha256) override;
 
   // predictors::MeasurementStore: LatestPredictor, Device, Models and ModelsOfModel (this

@@ -382,13 +382,14 @@ json JobChannelServer::AddTaskMeasurement(const predictors::ModelRecord& sent) {
 
 std::optional<json> JobChannelServer::ApplyBlob(const std::string& op, const json& args) {
   if (op == "put_blob_file") {
+    CheckOwnJob(Str(args, "id"));
     const std::string path = Str(args, "path");
     const OwnFile file = OpenOwnFile(job_dir_, path);
     // Streamed from the descriptor in bounded chunks: the file may be sparse or still
     // growing, so its size is checked before and while it is read.
     StatusOr<BlobWriter::Committed> put = file.size > max_export_bytes_
                                               ? StatusOr<BlobWriter::Committed>(Status::ResourceExhausted(""))
-                                              : host_->PutBlobFromFd(file.fd, max_export_bytes_);
+                                              : host_->PutBlobFromFd(job_id_, file.fd, max_export_bytes_);
     close(file.fd);
     if (!put.ok() && put.status().code() == StatusCode::kResourceExhausted) {
       return Answer(Status::ResourceExhausted("the export '" + path + "' is larger than a job's artifact may be (" +

@@ -44,12 +44,14 @@ class JobHost {
   virtual StatusOr<PredictorState> PollCampaign(const std::string& machine_id) = 0;
   virtual StatusOr<PredictorState> StartCampaign(const std::string& machine_id,
                                                  const MeasurementCampaignOptions& options) = 0;
-  // A file of the job's own directory (an export) into the blob store.
-  virtual StatusOr<BlobWriter::Committed> PutBlobFile(const std::string& path) = 0;
+  // The Put* calls store a blob for job `job_id`: once committed it counts for the job's
+  // owner's storage quota (ServerStore::RecordJobBlob), listed by the job's progress or not.
+  // PutBlobFile: a file of the job's own directory (an export) into the blob store.
+  virtual StatusOr<BlobWriter::Committed> PutBlobFile(const std::string& job_id, const std::string& path) = 0;
   // The bytes of an open file streamed into the blob store (BlobStore::PutFromFd): how the
   // server stores a runner's export; a runner's own host refuses it (FailedPrecondition).
-  virtual StatusOr<BlobWriter::Committed> PutBlobFromFd(int fd, int64_t limit_bytes) = 0;
-  virtual StatusOr<BlobWriter::Committed> PutBlob(const std::string& bytes) = 0;
+  virtual StatusOr<BlobWriter::Committed> PutBlobFromFd(const std::string& job_id, int fd, int64_t limit_bytes) = 0;
+  virtual StatusOr<BlobWriter::Committed> PutBlob(const std::string& job_id, const std::string& bytes) = 0;
   virtual StatusOr<std::string> ReadBlob(const std::string& sha256) = 0;
 };
 
@@ -91,14 +93,21 @@ class LocalJobHost : public JobHost {
                                          const MeasurementCampaignOptions& options) override {
     return campaigns_->Start(machine_id, options);
   }
-  StatusOr<BlobWriter::Committed> PutBlobFile(const std::string& path) override;
-  StatusOr<BlobWriter::Committed> PutBlobFromFd(int fd, int64_t limit_bytes) override {
-    return blobs_->PutFromFd(fd, limit_bytes);
+  StatusOr<BlobWriter::Committed> PutBlobFile(const std::string& job_id, const std::string& path) override;
+  StatusOr<BlobWriter::Committed> PutBlobFromFd(const std::string& job_id, int fd, int64_t limit_bytes) override {
+    return Recorded(job_id, blobs_->PutFromFd(fd, limit_bytes));
   }
-  StatusOr<BlobWriter::Committed> PutBlob(const std::string& bytes) override { return blobs_->Put(bytes); }
+  StatusOr<BlobWriter::Committed> PutBlob(const std::string& job_id, const std::string& bytes) override {
+    return Recorded(job_id, blobs_->Put(bytes));
+  }
   StatusOr<std::string> ReadBlob(const std::string& sha256) override { return blobs_->Read(sha256); }
 
  private:
+  // The put's blob recorded for the job's owner; the put's error, or the record's. No
+  // exception for predictor campaigns' jobs (kCampaignOwner): no runner runs them, so they
+  // store no blob here, and one rule is simpler than a skip nothing would take.
+  StatusOr<BlobWriter::Committed> Recorded(const std::string& job_id, StatusOr<BlobWriter::Committed> put);
+
   ServerStore* store_;
   BlobStore* blobs_;
   Farm* farm_;

@@ -232,7 +232,7 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   for (const std::string& path :
        {exported.policy_path, exported.model_path, exported.runtime_model_path, exported.report_path}) {
     if (path.empty()) continue;
-    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, host_->PutBlobFile(path));
+    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, host_->PutBlobFile(job.id, path));
     progress.artifacts.push_back({fs::path(path).filename().string(), blob.sha256, blob.bytes});
   }
   progress.exported_accuracy = exported.exported_accuracy;

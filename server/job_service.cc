@@ -156,7 +156,7 @@ StatusOr<BlobWriter::Committed> JobService::Upload(const Principal& who, const s
                                    std::to_string(received) + "; nothing was stored");
   }
   ACS_ASSIGN_OR_RETURN(BlobWriter::Committed committed, writer->Commit());
-  ACS_RETURN_IF_ERROR(p_.store->RecordUpload(owner, committed.sha256, committed.bytes));
+  ACS_RETURN_IF_ERROR(p_.store->RecordStoredBlob(owner, committed.sha256, committed.bytes));
   return committed;
 }
 

@@ -183,7 +183,7 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
     report["verification"] = progress.ToJson()["verifications"];
     report["verification_device_class"] = progress.device_class;
     report["budget_outcome"] = MeasuredBudgetOutcome(request, progress);
-    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, host_->PutBlob(report.dump(2) + "\n"));
+    ACS_ASSIGN_OR_RETURN(BlobWriter::Committed blob, host_->PutBlob(job.id, report.dump(2) + "\n"));
     a.sha256 = blob.sha256;
     a.bytes = blob.bytes;
   }

@@ -138,15 +138,15 @@ StatusOr<PredictorState> RemoteJobHost::StartCampaign(const std::string& machine
                                                          {"specs_source", o.specs_source}}),
                                  StateFromJson);
 }
-StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlobFile(const std::string& path) {
+StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlobFile(const std::string& job_id, const std::string& path) {
   std::error_code ec;
   const std::string absolute = fs::absolute(path, ec).string();
-  return Decoded<BlobWriter::Committed>(Call("put_blob_file", {{"path", absolute}}), CommittedFromJson);
+  return Decoded<BlobWriter::Committed>(Call("put_blob_file", {{"id", job_id}, {"path", absolute}}), CommittedFromJson);
 }
-StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlobFromFd(int, int64_t) {
+StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlobFromFd(const std::string&, int, int64_t) {
   return Status::FailedPrecondition("a job runner sends its exports by path (PutBlobFile)");
 }
-StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlob(const std::string& bytes) {
+StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlob(const std::string& job_id, const std::string& bytes) {
   std::string path;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -157,7 +157,7 @@ StatusOr<BlobWriter::Committed> RemoteJobHost::PutBlob(const std::string& bytes)
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     if (!out.flush()) return Status::Unavailable("cannot write '" + path + "' for the blob store");
   }
-  StatusOr<BlobWriter::Committed> put = PutBlobFile(path);
+  StatusOr<BlobWriter::Committed> put = PutBlobFile(job_id, path);
   std::error_code ec;
   fs::remove(path, ec);
   return put;

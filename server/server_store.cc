@@ -88,6 +88,18 @@ CREATE TABLE job_episodes (
   episode_json TEXT NOT NULL,
   PRIMARY KEY (job_id, seq)) WITHOUT ROWID;
 )sql",
+      // `uploads` holds, despite its name, every blob stored for an owner (their uploads and
+      // their jobs' puts), what the quota sums; the artifacts existing jobs list join once
+      // (before, StoredBytes read them from the progress). Its key (owner, sha256) is also
+      // the index of the per-owner sum.
+      R"sql(
+INSERT OR IGNORE INTO uploads (owner, sha256, bytes)
+SELECT jobs.owner, json_extract(a.value, '$.sha256'), MAX(json_extract(a.value, '$.bytes'))
+FROM jobs, json_each(CASE WHEN json_valid(jobs.progress_json) THEN jobs.progress_json ELSE '{}' END,
+                     '$.artifacts') AS a
+WHERE a.type = 'object' AND json_type(a.value, '$.sha256') = 'text' AND json_type(a.value, '$.bytes') = 'integer'
+GROUP BY jobs.owner, json_extract(a.value, '$.sha256');
+)sql",
   };
   return m;
 }
@@ -361,27 +373,31 @@ StatusOr<std::optional<JobRecord>> ServerStore::LatestCampaign(const std::string
 
 StatusOr<int64_t> ServerStore::StoredBytes(const std::string& owner) {
   std::lock_guard<std::mutex> lock(mu_);
-  // The artifacts are those of JobProgress::ToJson ({"artifacts": [{"sha256", "bytes"}]}).
-  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare(R"sql(
-SELECT COALESCE(SUM(bytes), 0) FROM (
-  SELECT sha256, MAX(bytes) AS bytes FROM (
-    SELECT sha256, bytes FROM uploads WHERE owner = ?1
-    UNION ALL
-    SELECT json_extract(a.value, '$.sha256'), json_extract(a.value, '$.bytes')
-    FROM jobs, json_each(CASE WHEN json_valid(jobs.progress_json) THEN jobs.progress_json ELSE '{}' END,
-                         '$.artifacts') AS a
-    WHERE jobs.owner = ?1 AND a.type = 'object')
-  GROUP BY sha256))sql"));
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT COALESCE(SUM(bytes), 0) FROM uploads WHERE owner = ?"));
   q.Bind(1, owner);
   ACS_ASSIGN_OR_RETURN(bool row, q.Step());
   return row ? q.Int(0) : 0;
 }
 
-Status ServerStore::RecordUpload(const std::string& owner, const std::string& sha256, int64_t bytes) {
+Status ServerStore::RecordStoredBlob(const std::string& owner, const std::string& sha256, int64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
-  ACS_ASSIGN_OR_RETURN(Statement u, db_->Prepare("INSERT OR IGNORE INTO uploads (owner, sha256, bytes) VALUES (?, ?, ?)"));
-  u.Bind(1, owner).Bind(2, sha256).Bind(3, bytes);
-  return u.Run();
+  ACS_ASSIGN_OR_RETURN(Statement q,
+                       db_->Prepare("INSERT OR IGNORE INTO uploads (owner, sha256, bytes) VALUES (?, ?, ?)"));
+  q.Bind(1, owner).Bind(2, sha256).Bind(3, bytes);
+  return q.Run();
+}
+
+Status ServerStore::RecordJobBlob(const std::string& job_id, const std::string& sha256, int64_t bytes) {
+  std::string owner;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT owner FROM jobs WHERE id = ?"));
+    q.Bind(1, job_id);
+    ACS_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return Status::NotFound("no job '" + job_id + "'");
+    owner = q.Text(0);
+  }
+  return RecordStoredBlob(owner, sha256, bytes);  // a job's owner never changes
 }
 
 StatusOr<int64_t> ServerStore::AddEvent(const std::string& job_id, const std::string& kind, const std::string& json) {

@@ -149,11 +149,15 @@ class ServerStore {
   // {"campaign": machine_id, ...}); nullopt when it has none.
   StatusOr<std::optional<JobRecord>> LatestCampaign(const std::string& machine_id);
   StatusOr<int64_t> AddEvent(const std::string& job_id, const std::string& kind, const std::string& json);
-  // The bytes of the blobs `owner` stores (the per-user quota): those they uploaded and the
-  // artifacts their jobs' progress lists, each blob counted once however often sent or
-  // listed. RecordUpload records an upload (a repeat of the same blob changes nothing).
+  // The bytes of the blobs stored for `owner` (the per-user quota): the sum of what
+  // RecordStoredBlob recorded for them, each blob once however often stored. Their uploads
+  // and every blob their jobs stored (RecordJobBlob), also those a job's progress no longer
+  // lists (an earlier round's export, a report rewritten).
   StatusOr<int64_t> StoredBytes(const std::string& owner);
-  Status RecordUpload(const std::string& owner, const std::string& sha256, int64_t bytes);
+  // Idempotent per (owner, sha256): a repeat of the same blob changes nothing.
+  Status RecordStoredBlob(const std::string& owner, const std::string& sha256, int64_t bytes);
+  // RecordStoredBlob for the job's owner; NotFound for an unknown job.
+  Status RecordJobBlob(const std::string& job_id, const std::string& sha256, int64_t bytes);
   // The job's events of seq > `seq`, in order.
   StatusOr<std::vector<JobEventRecord>> EventsAfter(const std::string& job_id, int64_t seq);
   // The job's event of the largest seq; nullopt when it has none.

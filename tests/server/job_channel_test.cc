@@ -124,9 +124,12 @@ TEST_F(JobChannelTest, AnHonestChildsCallsRoundTripAndLandInTheStore) {
     EXPECT_EQ(remote.GetTask(task->id).value().job_id, job_.id);
     EXPECT_EQ(remote.TasksOfJob(job_.id).value().size(), 1u);
     // An export enters the blob store from a file of the job's directory; the job reads it back.
-    StatusOr<BlobWriter::Committed> put = remote.PutBlob("report of the job");
+    StatusOr<BlobWriter::Committed> put = remote.PutBlob(job_.id, "report of the job");
     ASSERT_TRUE(put.ok()) << put.status().ToString();
     EXPECT_EQ(blobs_->Read(put->sha256).value(), "report of the job");
+    // It counts for the job's owner at once, listed by the progress or not.
+    EXPECT_EQ(store_->StoredBytes("alice").value(), put->bytes);
+    EXPECT_EQ(store_->StoredBytes("bob").value(), 0);
     EXPECT_EQ(remote.ReadBlob(put->sha256).value(), "report of the job");
     EXPECT_EQ(remote.ReadBlob(model_sha_).value(), "the job's model");
     EXPECT_TRUE(remote.Devices().ok());
@@ -201,6 +204,9 @@ TEST_F(JobChannelTest, CallsAboutAnotherJobOrItsDataAreViolationsThatChangeNothi
             StatusCode::kPermissionDenied);
   EXPECT_EQ(Call("fail_open_tasks", {{"id", other_.id}, {"error", "x"}}).status().code(),
             StatusCode::kPermissionDenied);
+  std::ofstream(job_dir_ + "/export.pt") << "an export";
+  EXPECT_EQ(Call("put_blob_file", {{"id", other_.id}, {"path", job_dir_ + "/export.pt"}}).status().code(),
+            StatusCode::kPermissionDenied);
   // Another job's task, a task measuring another model or on another class.
   TaskRecord theirs;
   theirs.job_id = other_.id;
@@ -229,14 +235,16 @@ TEST_F(JobChannelTest, CallsAboutAnotherJobOrItsDataAreViolationsThatChangeNothi
   // Blobs: only files of its own directory go in; only its request's and its own come out.
   const std::string outside = dir_.path() + "/outside";
   std::ofstream(outside) << "planted";
-  EXPECT_EQ(Call("put_blob_file", {{"path", outside}}).status().code(), StatusCode::kPermissionDenied);
-  EXPECT_EQ(Call("put_blob_file", {{"path", job_dir_ + "/../../outside"}}).status().code(),
+  EXPECT_EQ(Call("put_blob_file", {{"id", job_.id}, {"path", outside}}).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("put_blob_file", {{"id", job_.id}, {"path", job_dir_ + "/../../outside"}}).status().code(),
             StatusCode::kPermissionDenied);
   fs::create_symlink(outside, job_dir_ + "/link");
-  EXPECT_EQ(Call("put_blob_file", {{"path", job_dir_ + "/link"}}).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("put_blob_file", {{"id", job_.id}, {"path", job_dir_ + "/link"}}).status().code(),
+            StatusCode::kPermissionDenied);
   // A hard link to a file of the server's is a file of one more link, not one of the job's.
   fs::create_hard_link(outside, job_dir_ + "/hard");
-  EXPECT_EQ(Call("put_blob_file", {{"path", job_dir_ + "/hard"}}).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Call("put_blob_file", {{"id", job_.id}, {"path", job_dir_ + "/hard"}}).status().code(),
+            StatusCode::kPermissionDenied);
   EXPECT_EQ(Call("read_blob", {{"sha256", other_sha_}}).status().code(), StatusCode::kPermissionDenied);
   // The progress cannot name another job's blob as an artifact (downloads serve artifacts),
   // nor reset how often the job's runners died (what stops a crash loop).
@@ -255,6 +263,7 @@ TEST_F(JobChannelTest, CallsAboutAnotherJobOrItsDataAreViolationsThatChangeNothi
   EXPECT_TRUE(untouched.error.empty());
   EXPECT_TRUE(store_->EventsAfter(other_.id, 0).value().empty());
   EXPECT_EQ(store_->TasksOfJob(other_.id).value().size(), 1u);
+  EXPECT_EQ(store_->StoredBytes("bob").value(), 0);
 
   // A model check's child (no job) may only read devices and predictors.
   JobChannelServer check("", request_, job_dir_, host_.get(), measurements_.get(), MeasurementCampaignOptions{});
@@ -269,19 +278,20 @@ TEST_F(JobChannelTest, AnExportIsStreamedWithItsSha256AndOneLargerThanTheCapIsNo
   for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + i * 7 % 26);
   const std::string path = job_dir_ + "/compressed.pt";
   std::ofstream(path, std::ios::binary) << content;
-  StatusOr<json> put = Call("put_blob_file", {{"path", path}});
+  StatusOr<json> put = Call("put_blob_file", {{"id", job_.id}, {"path", path}});
   ASSERT_TRUE(put.ok()) << put.status().ToString();
   ASSERT_EQ((*put)["code"], 0) << put->dump();
   EXPECT_EQ((*put)["value"]["sha256"], Sha256Hex(content));
   EXPECT_EQ((*put)["value"]["bytes"], static_cast<int64_t>(content.size()));
   EXPECT_EQ(blobs_->Read(Sha256Hex(content)).value(), content);
+  EXPECT_EQ(store_->StoredBytes("alice").value(), static_cast<int64_t>(content.size()));
 
   // Past the cap: the operation's error (the job fails with it), naming the file and the
   // limit; no blob, no temporary file left.
   server_->set_max_export_bytes(1000);
   const std::string big(1001, 'b'), big_path = job_dir_ + "/big.pt";
   std::ofstream(big_path, std::ios::binary) << big;
-  StatusOr<json> refused = Call("put_blob_file", {{"path", big_path}});
+  StatusOr<json> refused = Call("put_blob_file", {{"id", job_.id}, {"path", big_path}});
   ASSERT_TRUE(refused.ok()) << refused.status().ToString();
   EXPECT_EQ((*refused)["code"], static_cast<int>(StatusCode::kResourceExhausted));
   const std::string message = (*refused)["message"].get<std::string>();
@@ -289,6 +299,7 @@ TEST_F(JobChannelTest, AnExportIsStreamedWithItsSha256AndOneLargerThanTheCapIsNo
   EXPECT_NE(message.find("1000 bytes"), std::string::npos) << message;
   EXPECT_FALSE(blobs_->Has(Sha256Hex(big)));
   EXPECT_TRUE(fs::is_empty(dir_.path() + "/tmp"));
+  EXPECT_EQ(store_->StoredBytes("alice").value(), static_cast<int64_t>(content.size()));  // nothing stored
   // The same cap while the bytes stream (a file that grows after its size was read).
   const int fd = open(big_path.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
@@ -302,7 +313,7 @@ TEST_F(JobChannelTest, AnExportIsStreamedWithItsSha256AndOneLargerThanTheCapIsNo
   const std::string sparse = job_dir_ + "/sparse.pt";
   std::ofstream(sparse).close();
   fs::resize_file(sparse, static_cast<uintmax_t>(kMaxArtifactBytes) + 1);
-  StatusOr<json> sparse_refused = Call("put_blob_file", {{"path", sparse}});
+  StatusOr<json> sparse_refused = Call("put_blob_file", {{"id", job_.id}, {"path", sparse}});
   ASSERT_TRUE(sparse_refused.ok()) << sparse_refused.status().ToString();
   EXPECT_EQ((*sparse_refused)["code"], static_cast<int>(StatusCode::kResourceExhausted));
   EXPECT_TRUE(fs::is_empty(dir_.path() + "/tmp"));

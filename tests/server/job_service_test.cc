@@ -293,19 +293,27 @@ TEST_F(JobServiceTest, UploadsStayWithinTheLimitAndTheQuota) {
   EXPECT_EQ(interrupted.status().code(), StatusCode::kCancelled);
 }
 
-// A job's artifacts count against its owner's quota: once over it, their next upload and
-// Submit are refused, naming the stored bytes, the quota and the flag that sets it; another
-// user's are not. At the quota exactly, a Submit is still taken (its job may pass it).
+// Every blob a user's jobs store counts against that user's quota, each once, also one
+// their progress no longer lists: once over it, their next upload and Submit are refused,
+// naming the stored bytes, the quota and the flag that sets it; another user's are not. At
+// the quota exactly, a Submit is still taken (its job may pass it).
 TEST_F(JobServiceTest, JobArtifactsCountAgainstTheQuotaOfTheirOwnerOnly) {
   const JobRequest request;  // no input shape: a Submit past the quota check is InvalidArgument
-  JobProgress at_quota;
-  at_quota.artifacts.push_back({"compressed.pt", std::string(64, 'a'), 150});
-  const std::string first = StoredJob("alice", kJobSucceeded, at_quota);
+  LocalJobHost host(store_, blobs_, parts_.farm.get(), parts_.measurement_campaigns.get());
+  const std::string first = StoredJob("alice", kJobSucceeded);
+  const BlobWriter::Committed model = host.PutBlob(first, std::string(140, 'm')).value();
+  const BlobWriter::Committed report = host.PutBlob(first, std::string(10, '1')).value();
+  JobProgress progress;
+  progress.artifacts = {{"compressed.pt", model.sha256, model.bytes}, {"report.json", report.sha256, report.bytes}};
+  ASSERT_TRUE(store_->UpdateJobProgress(first, progress.ToJson().dump()).ok());
+  ASSERT_TRUE(host.PutBlob(StoredJob("alice", kJobSucceeded), std::string(140, 'm')).ok());  // the same export
+  ASSERT_TRUE(host.PutBlob(StoredJob("bob", kJobSucceeded), std::string(100, 'b')).ok());
   EXPECT_EQ(service_->Submit(kAlice, request).status().code(), StatusCode::kInvalidArgument);
 
-  JobProgress over = at_quota;
-  over.artifacts.push_back({"report.json", std::string(64, 'b'), 10});
-  ASSERT_TRUE(store_->UpdateJobProgress(first, over.ToJson().dump()).ok());
+  // A later round's report replaces the first in the progress; both stay stored.
+  const BlobWriter::Committed rewritten = host.PutBlob(first, std::string(10, '2')).value();
+  progress.artifacts[1] = {"report.json", rewritten.sha256, rewritten.bytes};
+  ASSERT_TRUE(store_->UpdateJobProgress(first, progress.ToJson().dump()).ok());
   const std::string stored = "alice stores 160 bytes (uploads and job artifacts) of a quota of 150";
   StatusOr<BlobWriter::Committed> upload = Upload(kAlice, {"x"}, 1);
   EXPECT_EQ(upload.status().code(), StatusCode::kResourceExhausted);

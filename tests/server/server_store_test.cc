@@ -180,38 +180,73 @@ TEST_F(ServerStoreTest, JobsEventsAndPagingSurviveReopening) {
 // The quota's measure: what a user uploaded and the artifacts their jobs' progress lists
 // (as a runner records them, while the job runs), each blob once; other users' blobs and a
 // progress that does not parse count nothing.
-TEST_F(ServerStoreTest, StoredBytesCountUploadsAndJobArtifactsEachBlobOnce) {
-  auto job = [&](const std::string& owner, const std::string& progress_json) {
+TEST_F(ServerStoreTest, StoredBytesSumEveryBlobStoredForItsOwnerOnce) {
+  auto job = [&](const std::string& owner) {
     JobRecord j;
     j.owner = owner;
     j.request_json = "{}";
-    j.progress_json = progress_json;
-    StatusOr<JobRecord> created = store_->CreateJob(j);
-    EXPECT_TRUE(created.ok()) << created.status().ToString();
-    return created.ok() ? created->id : "";
+    return store_->CreateJob(j).value().id;
   };
   EXPECT_EQ(*store_->StoredBytes("alice"), 0);
-  ASSERT_TRUE(store_->RecordUpload("alice", "model", 100).ok());
-  ASSERT_TRUE(store_->RecordUpload("alice", "model", 100).ok());  // sent again
+  ASSERT_TRUE(store_->RecordStoredBlob("alice", "model", 100).ok());
+  ASSERT_TRUE(store_->RecordStoredBlob("alice", "model", 100).ok());  // uploaded again
   EXPECT_EQ(*store_->StoredBytes("alice"), 100);
 
-  const std::string running = job("alice", "{}");
-  EXPECT_EQ(*store_->StoredBytes("alice"), 100);
-  JobProgress exported;
-  exported.artifacts = {{"compressed.pt", "pt", 1000}, {"report.json", "report", 10}, {"model.pt", "model", 100}};
-  ASSERT_TRUE(store_->UpdateJobProgress(running, exported.ToJson().dump()).ok());
-  EXPECT_EQ(*store_->StoredBytes("alice"), 1110);  // the uploaded model once
-
-  JobProgress same;  // a second job exporting the same model
-  same.artifacts = {{"compressed.pt", "pt", 1000}};
-  job("alice", same.ToJson().dump());
-  job("alice", "not json");
-  job("alice", R"({"artifacts": "none"})");
+  // A job's blobs count for its owner once stored, whatever its progress lists.
+  const std::string first = job("alice");
+  ASSERT_TRUE(store_->RecordJobBlob(first, "pt", 1000).ok());
+  ASSERT_TRUE(store_->RecordJobBlob(first, "report", 10).ok());
+  ASSERT_TRUE(store_->RecordJobBlob(first, "model", 100).ok());  // the uploaded model: once
   EXPECT_EQ(*store_->StoredBytes("alice"), 1110);
-  job("bob", same.ToJson().dump());
+  JobProgress next_round;  // a later round lists a new report only
+  next_round.artifacts = {{"report.json", "report-2", 20}};
+  ASSERT_TRUE(store_->UpdateJobProgress(first, next_round.ToJson().dump()).ok());
+  EXPECT_EQ(*store_->StoredBytes("alice"), 1110);  // listing a blob is not storing it
+  ASSERT_TRUE(store_->RecordJobBlob(first, "report-2", 20).ok());
+  EXPECT_EQ(*store_->StoredBytes("alice"), 1130);  // the earlier round's still count
+
+  ASSERT_TRUE(store_->RecordJobBlob(job("alice"), "pt", 1000).ok());  // another job, the same export
+  EXPECT_EQ(*store_->StoredBytes("alice"), 1130);
+  ASSERT_TRUE(store_->RecordJobBlob(job("bob"), "pt", 1000).ok());
   EXPECT_EQ(*store_->StoredBytes("bob"), 1000);
   EXPECT_EQ(*store_->StoredBytes("carol"), 0);
-  EXPECT_EQ(*store_->StoredBytes("alice"), 1110);
+  EXPECT_EQ(*store_->StoredBytes("alice"), 1130);
+  EXPECT_EQ(store_->RecordJobBlob("job-missing", "x", 1).code(), StatusCode::kNotFound);
+}
+
+// A store of schema version 5 (a table of uploads; the quota read the artifacts from the
+// jobs' progress) keeps its quotas: migrated, the artifacts its jobs list join once.
+TEST_F(ServerStoreTest, AnOlderStoreKeepsItsQuotasWithTheArtifactsItsJobsListJoinedOnce) {
+  JobProgress exported;
+  exported.artifacts = {{"compressed.pt", "pt", 1000}, {"model.pt", "model", 100}};
+  const std::string listed = exported.ToJson().dump();
+  for (const auto& [owner, progress] :
+       std::vector<std::pair<std::string, std::string>>{{"alice", listed},
+                                                        {"alice", listed},
+                                                        {"alice", "not json"},
+                                                        {"alice", R"({"artifacts": "none"})"},
+                                                        {"alice", R"({"artifacts": [{"sha256": "no-bytes"}, 7]})"},
+                                                        {"bob", listed}}) {
+    JobRecord j;
+    j.owner = owner;
+    j.request_json = "{}";
+    j.progress_json = progress;
+    ASSERT_TRUE(store_->CreateJob(j).ok());
+  }
+  store_.reset();
+  {
+    auto db = Db::Open(path_).value();
+    ASSERT_TRUE(db->Exec("INSERT INTO uploads (owner, sha256, bytes) VALUES ('alice', 'model', 100), "
+                         "('alice', 'data', 5); UPDATE schema_migrations SET version = 5 WHERE component = 'server'")
+                    .ok());
+  }
+  for (int open = 0; open < 2; ++open) {  // reopened: nothing joins twice
+    store_ = ServerStore::Open(path_).value();
+    EXPECT_EQ(*store_->StoredBytes("alice"), 1105);
+    EXPECT_EQ(*store_->StoredBytes("bob"), 1100);
+    store_.reset();
+  }
+  store_ = ServerStore::Open(path_).value();
 }
 
 TEST_F(ServerStoreTest, EventsKeepTheirTimeToTheMillisecondAndThoseOfOlderServersToTheSecond) {
