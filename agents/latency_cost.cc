@@ -352,6 +352,40 @@ bool FitTwoScales(const std::vector<SplitRow>& rows, double* aten_scale, double*
   return in_range(*aten_scale) && in_range(*own_scale);
 }
 
+// With probes: the two scales fitted again on the anchor's and the probes' `rows` and the
+// verified policies together (these weighing as much as the others: they are policies the
+// search proposes, the probes only the corners of its space), in the context b chose. False
+// (b unchanged) without verified policies the predictor can price or when the fit fails.
+bool RefitOnVerified(const Graph& graph, std::vector<SplitRow> rows, const ModelCalibration& measured,
+                     LatencyBudget* b) {
+  std::vector<SplitRow> verified;
+  for (const MeasuredPolicy& m : measured.verified) {
+    SplitRow row;
+    try {
+      b->cost->SplitPolicyLayersUs(graph, ResolvePolicy(m.policy, graph), &row.aten_us, &row.own_us);
+    } catch (const std::runtime_error&) {
+      continue;
+    }
+    row.measured_us = m.ratio * b->dense_us - b->overhead_us;
+    if (row.measured_us > 0) verified.push_back(row);
+  }
+  if (verified.empty()) return false;
+  double others = 0;
+  for (const SplitRow& r : rows) others += r.weight;
+  for (SplitRow& r : verified) r.weight = others / static_cast<double>(verified.size());
+  rows.insert(rows.end(), verified.begin(), verified.end());
+  double aten_scale = 0, own_scale = 0, residual = 0;
+  if (!FitTwoScales(rows, &aten_scale, &own_scale, &residual)) return false;
+  const double own_before = b->layer_scale * b->own_kernel_factor;
+  b->verified_scale = aten_scale / b->layer_scale;
+  b->verified_own_scale = own_scale / own_before;
+  b->verified_policies = static_cast<int>(verified.size());
+  b->layer_scale = aten_scale;
+  b->own_kernel_factor = own_scale / aten_scale;
+  b->cost->SetOwnKernelFactor(b->own_kernel_factor);
+  return true;
+}
+
 // The cost model of a budget of `ratio` whose layers find the caches by `rule`: the Env's
 // costs in the context of a model at the budget (or of the dense model).
 std::shared_ptr<LatencyCostModel> BudgetCost(const predictors::TrainedPredictor& predictor, int threads,
@@ -380,6 +414,7 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
   b.cost->SplitPolicyLayersUs(graph, Policy{}, &aten_us, &own_us);
   const double layers_us = aten_us + own_us;
   const double fitted_overhead_us = std::max(0.0, predictor.overhead.Predict(dense));
+  std::vector<SplitRow> best_rows;  // the anchor's and the probes' rows of the context chosen
   if (measured.dense_us > 0) {
     // The overhead stays constant; the layers take the rest of the runtime's measurement
     // (what is left of in-model effects the kernels' context does not capture scales with
@@ -413,6 +448,7 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
       if (!FitTwoScales(rows, &aten_scale, &own_scale, &residual)) continue;
       if (b.probe_policies > 0 && !(residual < best_residual)) continue;
       best_residual = residual;
+      best_rows = rows;
       b.probe_policies = static_cast<int>(rows.size() - 1);
       b.layer_scale = aten_scale;
       b.own_kernel_factor = own_scale / aten_scale;
@@ -424,8 +460,12 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
     b.overhead_us = fitted_overhead_us;
     b.dense_us = layers_us + b.overhead_us;
   }
-  b.verified_scale = VerifiedScale(graph, b, measured.verified, &b.verified_policies);
-  b.layer_scale *= b.verified_scale;
+  if (b.probe_policies > 0 && RefitOnVerified(graph, best_rows, measured, &b)) {
+    // both scales refitted with the verified policies
+  } else {
+    b.verified_scale = VerifiedScale(graph, b, measured.verified, &b.verified_policies);
+    b.layer_scale *= b.verified_scale;
+  }
   b.env_budget = (ratio * b.dense_us - b.overhead_us) / (b.layer_scale * DenseCost(graph, *b.cost));
   if (!(b.env_budget > 0)) {
     char msg[256];

@@ -117,8 +117,10 @@ struct LatencyBudget {
   double layer_scale = 1;  // calibrated: the layers' predictions scaled so that with the
                            // overhead they make the measured uncompressed runtime
   bool calibrated = false; // anchored to a measurement of this model
-  double verified_scale = 1;  // part of layer_scale fitted on verified policies (1: none)
-  int verified_policies = 0;  // how many it was fitted on
+  double verified_scale = 1;      // part of layer_scale fitted on verified policies (1: none)
+  double verified_own_scale = 1;  // with probes, the own-kernel layers' scale is refitted
+                                  // with it: their part of the change (1: none)
+  int verified_policies = 0;      // how many they were fitted on
   double own_kernel_factor = 1;  // the own-kernel layers' scale over layer_scale, fitted on
                                  // the probes (1: none; cost->own_kernel_factor())
   int probe_policies = 0;        // how many probes it was fitted on
@@ -177,6 +179,9 @@ struct ModelCalibration {
 // (calibrated or not), that scale is then multiplied by the median over them of the factor
 // that predicts each at its measured ratio of dense_us (clamped to [0.5, 2]): the closed
 // loop's correction of what isolated kernels miss about this model's compressed layers.
+// With probes, both scales are instead fitted again on the anchor, the probes and the
+// verified policies together (these weighing as much as the others), in the context chosen;
+// the single median factor stands where that fit fails.
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
                                           int threads, double ratio, const ModelCalibration& measured = {});
 

@@ -18,6 +18,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// How the closed loop rescaled the layers' predictions: "x1.08", or with the own-kernel
+// layers refitted apart "x1.08 on aten ops and x0.91 on the runtime's own kernels".
+std::string VerifiedRefit(const LatencyBudget& b) {
+  char text[120];
+  if (b.verified_own_scale != 1) {
+    std::snprintf(text, sizeof text, "x%.2f on aten ops and x%.2f on the runtime's own kernels", b.verified_scale,
+                  b.verified_own_scale);
+  } else {
+    std::snprintf(text, sizeof text, "x%.2f", b.verified_scale);
+  }
+  return text;
+}
+
 // Episodes each closed-loop round adds to the search.
 int RoundEpisodes(const JobRequest& r, const SchedulerOptions& o) {
   return std::max(1, static_cast<int>(std::lround(r.episodes * o.round_episodes)));
@@ -117,11 +130,8 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
         (o.data.shuffle_seed > 0 ? ", shuffled by seed " + std::to_string(o.data.shuffle_seed) : ", in their order") +
         (o.test_data_path.empty() ? "" : "; the downloaded model is tested on a test set");
     if (progress.round == 0 && !progress.earlier_policies.empty() && session->latency()) {
-      char scale[200];
-      std::snprintf(scale, sizeof scale,
-                    "; the layers' predictions x%.2f to match %zu policies of this model measured by earlier jobs",
-                    session->latency()->verified_scale, progress.earlier_policies.size());
-      message += scale;
+      message += "; the layers' predictions " + VerifiedRefit(*session->latency()) + " to match " +
+                 std::to_string(progress.earlier_policies.size()) + " policies of this model measured by earlier jobs";
     }
     if (progress.round == 0 && session->latency() && session->latency()->probe_policies > 0) {
       char scale[200];
@@ -145,10 +155,8 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
                  std::to_string(session->episodes_over_budget()) + " earlier policies over the budget under the " +
                  "new predictions";
       if (session->latency() && session->latency()->verified_policies > 0) {
-        char scale[160];
-        std::snprintf(scale, sizeof scale, ", its layers' predictions x%.2f to match %d measured policies",
-                      session->latency()->verified_scale, session->latency()->verified_policies);
-        message += scale;
+        message += ", its layers' predictions " + VerifiedRefit(*session->latency()) + " to match " +
+                   std::to_string(session->latency()->verified_policies) + " measured policies";
       }
       message += ", up to episode " + std::to_string(o.episodes) + ")";
     }

@@ -253,6 +253,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelA
           {"overhead_us", session->latency()->overhead_us},
           {"layer_scale", session->latency()->layer_scale},
           {"verified_scale", session->latency()->verified_scale},
+          {"verified_own_scale", session->latency()->verified_own_scale},
           {"own_kernel_factor", session->latency()->own_kernel_factor},
           {"probe_policies", session->latency()->probe_policies},
           {"context_rule", session->latency()->context.Describe()},

@@ -1,5 +1,7 @@
 #include "agents/cost_model.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "agents/latency_cost.h"
@@ -312,6 +314,55 @@ TEST(LatencyBudgetTest, ProbesFitTheOwnKernelsScale) {
     EXPECT_DOUBLE_EQ(single->own_kernel_factor, 1.0);
     EXPECT_NEAR(single->PredictUs(m->graph, Policy()), anchor, 1e-6 * anchor);
   }
+}
+
+// The closed loop with probes: policies the search proposed, measured off the probes' fit by
+// errors of opposite sign on the two kinds of layers, refit both scales; one factor could
+// not bring both closer. Policies measured where the fit predicts them change nothing.
+TEST(LatencyBudgetTest, VerifiedPoliciesRefitBothScalesWithTheProbes) {
+  auto m = Import("residual");
+  const predictors::TrainedPredictor predictor = MadeUpPredictor();
+  StatusOr<LatencyBudget> plain = MakeLatencyBudget(m->graph, predictor, 1, 0.5);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  const double share = 0.1;
+  auto layers_us = [&](const Policy& p, double aten_scale, double own_scale) {
+    double aten = 0, own = 0;
+    plain->cost->SplitPolicyLayersUs(m->graph, p, &aten, &own);
+    return aten_scale * aten + own_scale * own;
+  };
+  const double anchor = layers_us(Policy(), 0.6, 1.1) / (1 - share), dense = 1.2 * anchor;
+  ModelCalibration measured = Anchored(dense, anchor, share);
+  const std::vector<Policy> probes = ProbePolicies(m->graph, SearchSpace{});
+  for (const Policy& p : probes) measured.probes.push_back({p, (share * anchor + layers_us(p, 0.6, 1.1)) / dense});
+  StatusOr<LatencyBudget> before = MakeLatencyBudget(m->graph, predictor, 1, 0.5, measured);
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  ASSERT_EQ(before->probe_policies, 4);
+
+  const Policy& pruned = probes[3];  // aten layers only
+  const Policy& own = probes[0];     // the runtime's own kernels wherever they run
+  auto error = [&](const LatencyBudget& b, const MeasuredPolicy& p) {
+    return b.PredictUs(m->graph, p.policy) / (p.ratio * dense) - 1;
+  };
+  ModelCalibration loop = measured;
+  loop.verified = {{pruned, 1.15 * before->PredictUs(m->graph, pruned) / dense},
+                   {own, 0.9 * before->PredictUs(m->graph, own) / dense}};
+  StatusOr<LatencyBudget> after = MakeLatencyBudget(m->graph, predictor, 1, 0.5, loop);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_EQ(after->verified_policies, 2);
+  EXPECT_GT(after->verified_scale, 1.0);      // aten layers dearer
+  EXPECT_LT(after->verified_own_scale, 1.0);  // own kernels cheaper
+  for (const MeasuredPolicy& p : loop.verified) {
+    EXPECT_LT(std::abs(error(*after, p)), std::abs(error(*before, p))) << p.policy.ToJson();
+  }
+  EXPECT_NEAR(after->layer_scale * after->own_kernel_factor,
+              before->layer_scale * before->own_kernel_factor * after->verified_own_scale, 1e-9);
+
+  loop.verified = {{pruned, before->PredictUs(m->graph, pruned) / dense},
+                   {own, before->PredictUs(m->graph, own) / dense}};
+  StatusOr<LatencyBudget> same = MakeLatencyBudget(m->graph, predictor, 1, 0.5, loop);
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_NEAR(same->verified_scale, 1.0, 1e-9);
+  EXPECT_NEAR(same->verified_own_scale, 1.0, 1e-9);
 }
 
 // A graph of wide layers (2.4 MB of fp32 weights each) without data flow: enough for the
