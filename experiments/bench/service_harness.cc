@@ -281,7 +281,7 @@ ProcStats ReadProcStats(pid_t pid) {
 }
 
 nlohmann::json LatencySummary::ToJson() const {
-  return {{"count", count}, {"p50_ms", p50}, {"p99_ms", p99}, {"max_ms", max}, {"mean_ms", mean}};
+  return {{"count", count}, {"p50_ms", p50}, {"p90_ms", p90}, {"p99_ms", p99}, {"max_ms", max}, {"mean_ms", mean}};
 }
 
 LatencySummary Summarize(std::vector<double> ms) {
@@ -292,6 +292,7 @@ LatencySummary Summarize(std::vector<double> ms) {
   // Nearest rank.
   auto rank = [&](double q) { return ms[static_cast<size_t>(std::ceil(q * ms.size())) - 1]; };
   s.p50 = rank(0.5);
+  s.p90 = rank(0.9);
   s.p99 = rank(0.99);
   s.max = ms.back();
   double sum = 0;

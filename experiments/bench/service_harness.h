@@ -133,7 +133,7 @@ ProcStats ReadProcStats(pid_t pid);
 // Latencies in milliseconds, summarized.
 struct LatencySummary {
   int64_t count = 0;
-  double p50 = 0, p99 = 0, max = 0, mean = 0;
+  double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;
   nlohmann::json ToJson() const;
 };
 LatencySummary Summarize(std::vector<double> ms);
