@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <utility>
 
 #include "agents/agent_names.h"
 #include "core/policy.h"
@@ -167,6 +168,20 @@ StatusOr<JobRecord> JobService::Submit(const Principal& who, const JobRequest& r
     if (used > quota) {
       return Status::ResourceExhausted(StoredText(who.name, used, quota) +
                                        ", over it: no new job until an admin raises " + kQuotaFlag);
+    }
+  }
+  if (who.role != Role::kAdmin) {
+    // A user's job reads only the blobs that user stored: another user's model or data,
+    // even by its hash, is as unknown as a blob that does not exist.
+    for (const auto& [what, sha] : {std::pair<const char*, const std::string*>{"model", &request.model_sha256},
+                                    {"dataset", &request.dataset_sha256},
+                                    {"test dataset", &request.test_dataset_sha256}}) {
+      if (sha->empty()) continue;
+      ACS_ASSIGN_OR_RETURN(bool stored, p_.store->StoresBlob(who.name, *sha));
+      if (!stored) {
+        return Status::InvalidArgument(std::string(what) + " " + *sha + " was not uploaded to this server by " +
+                                       who.name);
+      }
     }
   }
   return p_.jobs->Submit(who.name, request);

@@ -387,6 +387,13 @@ Status ServerStore::RecordStoredBlob(const std::string& owner, const std::string
   return q.Run();
 }
 
+StatusOr<bool> ServerStore::StoresBlob(const std::string& owner, const std::string& sha256) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ACS_ASSIGN_OR_RETURN(Statement q, db_->Prepare("SELECT 1 FROM uploads WHERE owner = ? AND sha256 = ?"));
+  q.Bind(1, owner).Bind(2, sha256);
+  return q.Step();
+}
+
 Status ServerStore::RecordJobBlob(const std::string& job_id, const std::string& sha256, int64_t bytes) {
   std::string owner;
   {

@@ -156,6 +156,9 @@ class ServerStore {
   StatusOr<int64_t> StoredBytes(const std::string& owner);
   // Idempotent per (owner, sha256): a repeat of the same blob changes nothing.
   Status RecordStoredBlob(const std::string& owner, const std::string& sha256, int64_t bytes);
+  // Whether RecordStoredBlob recorded `sha256` for `owner`: a blob they uploaded or one of
+  // their jobs stored.
+  StatusOr<bool> StoresBlob(const std::string& owner, const std::string& sha256);
   // RecordStoredBlob for the job's owner; NotFound for an unknown job.
   Status RecordJobBlob(const std::string& job_id, const std::string& sha256, int64_t bytes);
   // The job's events of seq > `seq`, in order.

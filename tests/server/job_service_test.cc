@@ -327,5 +327,40 @@ TEST_F(JobServiceTest, JobArtifactsCountAgainstTheQuotaOfTheirOwnerOnly) {
   EXPECT_EQ(service_->Submit(kBob, request).status().code(), StatusCode::kInvalidArgument);
 }
 
+// A user's job may read only blobs that user stored (uploaded, or stored by one of their
+// jobs): another user's model or data, named by its hash, is refused as an unknown one is;
+// an admin may name any.
+TEST_F(JobServiceTest, AJobReadsOnlyTheBlobsItsOwnerStored) {
+  const BlobWriter::Committed model = Upload(kAlice, {"alice's model"}, 13).value();
+  const std::string refused = " was not uploaded to this server by bob";
+  JobRequest request;  // no input shape: a Submit past the ownership check is refused for that
+  request.model_sha256 = model.sha256;
+  StatusOr<JobRecord> bob = service_->Submit(kBob, request);
+  EXPECT_EQ(bob.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bob.status().message(), "model " + model.sha256 + refused);
+  for (const Principal& who : {kAlice, kAdmin}) {
+    StatusOr<JobRecord> past = service_->Submit(who, request);
+    EXPECT_EQ(past.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(past.status().message().find("was not uploaded to this server by"), std::string::npos)
+        << past.status().message();
+  }
+  // Alice's data named in bob's request, or a hash nobody stored: the same refusal.
+  JobRequest data = request;
+  data.model_sha256 = Upload(kBob, {"bob's model"}, 11).value().sha256;
+  data.test_dataset_sha256 = model.sha256;
+  EXPECT_EQ(service_->Submit(kBob, data).status().message(), "test dataset " + model.sha256 + refused);
+  data.test_dataset_sha256.clear();
+  data.dataset_sha256 = std::string(64, 'f');
+  EXPECT_EQ(service_->Submit(kBob, data).status().message(), "dataset " + std::string(64, 'f') + refused);
+  // The same bytes uploaded by bob are his too; a blob bob's job stored is his.
+  EXPECT_TRUE(Upload(kBob, {"alice's model"}, 13).ok());
+  EXPECT_EQ(service_->Submit(kBob, request).status().message().find(refused), std::string::npos);
+  LocalJobHost host(store_, blobs_, parts_.farm.get(), parts_.measurement_campaigns.get());
+  request.model_sha256 = host.PutBlob(StoredJob("bob", kJobSucceeded), "bob's compressed.pt").value().sha256;
+  EXPECT_EQ(service_->Submit(kBob, request).status().message().find(refused), std::string::npos);
+  EXPECT_EQ(service_->Submit(kAlice, request).status().message(),
+            "model " + request.model_sha256 + " was not uploaded to this server by alice");
+}
+
 }  // namespace
 }  // namespace acs::server
