@@ -43,6 +43,18 @@ std::optional<double> RemeasuredSpeedup(const CellResult& c) {
   return again;
 }
 
+// The spread (max - min) of a re-measurement's speedups; 0 below two measured runs.
+double RemeasureSpread(const std::optional<CellRemeasure>& m) {
+  if (!m) return 0;
+  std::vector<double> s;
+  for (const CellRemeasure::Run& r : m->runs) {
+    if (r.measured_us > 0 && r.dense_measured_us > 0) s.push_back(r.dense_measured_us / r.measured_us);
+  }
+  if (s.size() < 2) return 0;
+  const auto [lo, hi] = std::minmax_element(s.begin(), s.end());
+  return *hi - *lo;
+}
+
 // The baseline cell's latest figure of `m` when it was measured again (measured_speedup
 // only: the other metrics are deterministic); nullopt otherwise.
 std::optional<double> BaselineRemeasured(const CellResult* base, const std::string& m) {
@@ -63,6 +75,8 @@ MetricChange Change(const std::string& m, const CellResult& today, const CellRes
     c.baseline_remeasured = true;
   }
   c.noise = std::max(Noise(&today, m), Noise(base, m));
+  // The baseline's re-measurement repeats its measurement too: its spread is noise.
+  if (m == "measured_speedup" && base != nullptr) c.noise = std::max(c.noise, RemeasureSpread(base->remeasure));
   if (!c.today || !c.baseline) return c;
   c.delta = *c.today - *c.baseline;
   if (*c.baseline != 0) c.relative = c.delta / std::fabs(*c.baseline);
@@ -237,7 +251,7 @@ const char* RemeasureOutcomeText(RemeasureOutcome o) {
   return "";
 }
 
-void ApplyRemeasure(const CellResult& today, CellComparison* cell) {
+void ApplyRemeasure(const CellResult& today, const CampaignCompare& compare, CellComparison* cell) {
   if (cell->verdict != CellVerdict::kRegressed || !today.remeasure) return;
   cell->remeasurement = today.remeasure;
   const std::optional<double> again = today.remeasure->Speedup();
@@ -250,8 +264,11 @@ void ApplyRemeasure(const CellResult& today, CellComparison* cell) {
   for (MetricChange& c : cell->changes) {
     if (c.metric == "measured_speedup") {
       c.remeasured = again;
+      // The re-measurement's own runs are repeat measurements: their spread widens the band.
+      c.noise = std::max(c.noise, RemeasureSpread(today.remeasure));
+      if (c.baseline) c.band = std::max(c.band, compare.noise_multiplier * c.noise);
       // Flagged worse the first time: it stands only if the second measurement is worse
-      // than the baseline by more than the same band too.
+      // than the baseline by more than the band too.
       if (c.flagged < 0 && c.baseline && !(*again - *c.baseline < -c.band)) c.flagged = 0;
     }
     if (!c.gated) continue;
@@ -383,7 +400,7 @@ CampaignReport CompareRuns(const std::string& campaign, const CampaignCompare& c
     seen.insert(c.key);
     auto it = base.find(c.key);
     r.cells.push_back(Compare(c, it == base.end() ? nullptr : it->second, compare));
-    ApplyRemeasure(c, &r.cells.back());
+    ApplyRemeasure(c, compare, &r.cells.back());
   }
   for (const auto& [key, c] : base) {
     if (seen.count(key)) continue;

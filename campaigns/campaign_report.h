@@ -58,7 +58,7 @@ struct MetricChange {
   std::optional<double> baseline, today;
   double delta = 0;     // today - baseline (both known)
   double relative = 0;  // delta / |baseline| (baseline known and non-zero)
-  double noise = 0;     // the larger of both nights' spreads
+  double noise = 0;     // the larger of both nights' spreads (their re-measurements' too)
   double band = 0;      // beyond this |delta| is flagged: max(floor x |baseline|, multiplier x noise)
   int flagged = 0;      // -1 regressed, +1 improved, 0 within the band (or not comparable)
   bool gated = false;   // a regression of it fails the run
@@ -93,11 +93,12 @@ struct CellComparison {
 // worse on its first measurement: `acs campaign run` measures it again before flagging it.
 // The decision, pure: a gated measured_speedup regression stands only when the
 // re-measured speedup (the median of its runs) is also worse than the baseline by more
-// than the same band; accuracies and predicted speedup are deterministic (the same
+// than the band, widened to compare.noise_multiplier x the spread of the re-measured runs
+// when that is larger; accuracies and predicted speedup are deterministic (the same
 // exported model on the same samples), so measuring latency again cannot clear them. A
 // re-measurement that could not be made leaves the flags of the first measurement.
 // Updates `cell`'s flags, verdict, remeasure and remeasurement from `today.remeasure`.
-void ApplyRemeasure(const CellResult& today, CellComparison* cell);
+void ApplyRemeasure(const CellResult& today, const CampaignCompare& compare, CellComparison* cell);
 
 // Geomean measured speedup and mean accuracy loss of a device class and agent. A cell
 // measured again (its CellResult::remeasure has a speedup) counts with its re-measured

@@ -19,6 +19,20 @@ using nlohmann::json;
 constexpr int64_t kMaxInputElements = int64_t{1} << 26;
 constexpr size_t kMaxCells = 10000;
 
+// "line L, column C" (both from 1) of the `byte`-th byte of `text` (1-based, as a JSON
+// parse error counts them; past the end: where the text ends).
+std::string TextPosition(const std::string& text, size_t byte) {
+  const size_t at = std::min(byte == 0 ? 0 : byte - 1, text.size());
+  size_t line = 1, line_start = 0;
+  for (size_t i = 0; i < at; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(at - line_start + 1);
+}
+
 // Reads one JSON object's fields, each error naming the field's path.
 class Fields {
  public:
@@ -190,7 +204,8 @@ StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& text, const std::str
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
-    return Status::InvalidArgument(source + ": not JSON (at byte " + std::to_string(e.byte) + ")");
+    return Status::InvalidArgument(source + ": not JSON at " + TextPosition(text, e.byte) + " (byte " +
+                                   std::to_string(e.byte) + ")");
   }
   if (!j.is_object()) return Status::InvalidArgument(source + ": expected a JSON object");
   Fields f(j, "", source);

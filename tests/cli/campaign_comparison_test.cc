@@ -143,5 +143,56 @@ TEST(CampaignComparison, TheBaselinesStoredReMeasurementIsItsFigure) {
   EXPECT_EQ(r->cells[0].verdict, CellVerdict::kNew);
 }
 
+// Issue 16: a suspect cell's re-measurement stored with the run decides its verdict in the
+// report of the stored run (what `acs campaign report` and the HTTP comparison read).
+TEST(CampaignComparison, AStoredReMeasurementDecidesTheSuspectCellAndTheExitCode) {
+  // Each today cell first measured 1.6x against 2.0x (-20%, band 0.1): suspect.
+  const auto report_with = [](const std::string& remeasure_json) {
+    MemorySource s;
+    StoredRun(&s, "2026-01-01", 2.0, "");
+    return ReportOfRun(s, StoredRun(&s, "2026-01-02", 1.6, remeasure_json));
+  };
+  const std::string runs = R"({"runs": [{"worker_id": "w-1", "measured_us": 100, "dense_measured_us": %1},
+      {"worker_id": "w-1", "measured_us": 100, "dense_measured_us": %2},
+      {"worker_id": "w-2", "measured_us": 100, "dense_measured_us": %3}]})";
+  const auto with_runs = [&runs](const std::string& a, const std::string& b, const std::string& c) {
+    std::string j = runs;
+    j.replace(j.find("%1"), 2, a);
+    j.replace(j.find("%2"), 2, b);
+    j.replace(j.find("%3"), 2, c);
+    return j;
+  };
+
+  // Measured again at 1.98x (median): within the band, noise; the run exits 0.
+  StatusOr<CampaignReport> r = report_with(with_runs("198", "202", "195"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->cells.size(), 1u);
+  EXPECT_EQ(r->cells[0].verdict, CellVerdict::kUnchanged);
+  EXPECT_EQ(r->cells[0].remeasure, RemeasureOutcome::kNotConfirmed);
+  EXPECT_EQ(r->cells[0].changes[0].flagged, 0);
+  EXPECT_DOUBLE_EQ(*r->cells[0].changes[0].today, 1.6);
+  EXPECT_DOUBLE_EQ(*r->cells[0].changes[0].remeasured, 1.98);
+  EXPECT_EQ(r->counts.at("regressed"), 0);
+  EXPECT_EQ(r->ExitCode(), 0);
+  const std::string md = *RenderCampaignReport(*r, "md");
+  EXPECT_NE(md.find("re-measured 1.980x"), std::string::npos) << md;
+  EXPECT_NE(md.find("not confirmed (noise)"), std::string::npos) << md;
+
+  // Measured again at 1.62x: the regression stands, exit 3.
+  r = report_with(with_runs("162", "158", "170"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->cells[0].verdict, CellVerdict::kRegressed);
+  EXPECT_EQ(r->cells[0].remeasure, RemeasureOutcome::kConfirmed);
+  EXPECT_EQ(r->ExitCode(), kExitRegressed);
+
+  // Asked for, nothing measured: flagged on the first measurement, with the reason.
+  r = report_with(R"({"runs": [], "error": "gave up after 600 s"})");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->cells[0].verdict, CellVerdict::kRegressed);
+  EXPECT_EQ(r->cells[0].remeasure, RemeasureOutcome::kUnavailable);
+  EXPECT_EQ(r->ExitCode(), kExitRegressed);
+  EXPECT_NE(RenderCampaignReport(*r, "md")->find("gave up after 600 s"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace acs

@@ -255,6 +255,44 @@ TEST(CampaignReport, ABaselineMeasuredAgainIsJudgedByItsReMeasuredFigure) {
   EXPECT_NE(RenderCampaignReport(r, "html")->find("1.6 (re-measured; measured 2) &rarr; 1.6"), std::string::npos);
 }
 
+// Issue 16: the band is k x the noise of repeat measurements on both sides: the spread of
+// a baseline cell's re-measured runs, and of a suspect cell's own re-measured runs.
+TEST(CampaignReport, TheBandCountsTheSpreadOfBothNightsReMeasuredRuns) {
+  CampaignCompare cmp;  // 5%, 3x
+  cmp.gate = {"measured_speedup"};
+  // The baseline re-measured 1.8x 2.0x 2.2x (median 2.0, spread 0.4): band 3 x 0.4 = 1.2,
+  // so 1.6x today (-0.4) is noise; without re-measured runs the band is the floor (0.1).
+  CellResult wide = Cell("wide", 2.0, 0.9), single = Cell("single", 2.0, 0.9);
+  wide.remeasure = Again({1.8, 2.0, 2.2});
+  single.remeasure = Again({2.0});  // one run: no spread
+  const CampaignReport base_side = CompareRuns(
+      "n", cmp, Night("d2", {Cell("wide", 1.6, 0.9), Cell("single", 1.6, 0.9)}), Night("d1", {wide, single}));
+  EXPECT_EQ(Find(base_side, "wide").verdict, CellVerdict::kUnchanged);
+  EXPECT_NEAR(Find(base_side, "wide").changes[0].noise, 0.4, 1e-9);
+  EXPECT_NEAR(Find(base_side, "wide").changes[0].band, 1.2, 1e-9);
+  EXPECT_EQ(Find(base_side, "single").verdict, CellVerdict::kRegressed);
+  EXPECT_NEAR(Find(base_side, "single").changes[0].band, 0.1, 1e-12);
+
+  // Today first measured 1.6x against 2.0x (band 0.1): suspect. Re-measured 1.5x 1.7x 2.3x
+  // (median 1.7, spread 0.8): -0.3 is within 3 x 0.8, not confirmed; re-measured 1.69x
+  // 1.7x 1.71x (spread 0.02): the floor's band stands, confirmed.
+  CellResult noisy = Cell("noisy", 1.6, 0.9), steady = Cell("steady", 1.6, 0.9);
+  noisy.remeasure = Again({1.5, 1.7, 2.3});
+  steady.remeasure = Again({1.69, 1.7, 1.71});
+  const CampaignReport today_side = CompareRuns("n", cmp, Night("d2", {noisy, steady}),
+                                                Night("d1", {Cell("noisy", 2.0, 0.9), Cell("steady", 2.0, 0.9)}));
+  const CellComparison& n = Find(today_side, "noisy");
+  EXPECT_EQ(n.remeasure, RemeasureOutcome::kNotConfirmed);
+  EXPECT_EQ(n.verdict, CellVerdict::kUnchanged);
+  EXPECT_NEAR(n.changes[0].noise, 0.8, 1e-9);
+  EXPECT_NEAR(n.changes[0].band, 2.4, 1e-9);
+  const CellComparison& s = Find(today_side, "steady");
+  EXPECT_EQ(s.remeasure, RemeasureOutcome::kConfirmed);
+  EXPECT_EQ(s.verdict, CellVerdict::kRegressed);
+  EXPECT_NEAR(s.changes[0].band, 0.1, 1e-12);
+  EXPECT_EQ(today_side.ExitCode(), kExitRegressed);
+}
+
 TEST(CampaignReport, RemeasureRoundTripsThroughJson) {
   CellRemeasure m = Again({1.5, 2.5});
   m.runs.push_back({"w-2", 0, 0, "no runtime measurement"});

@@ -69,7 +69,11 @@ TEST(CampaignSpecTest, AGoodSpecExpandsToItsProductWithStableKeys) {
 }
 
 TEST(CampaignSpecTest, EveryBadFieldIsNamed) {
-  EXPECT_EQ(ParseCampaignSpec("{\"name\": ", "nightly.json").status().message(), "nightly.json: not JSON (at byte 10)");
+  EXPECT_EQ(ParseCampaignSpec("{\"name\": ", "nightly.json").status().message(),
+            "nightly.json: not JSON at line 1, column 10 (byte 10)");
+  // A syntax error names its line and column.
+  EXPECT_EQ(ParseCampaignSpec("{\n  \"name\": \"n\",\n  \"agents\": [\"amc\",]\n}\n", "nightly.json").status().message(),
+            "nightly.json: not JSON at line 3, column 20 (byte 37)");
   auto with = [](const std::function<void(nlohmann::json&)>& change) {
     nlohmann::json j = GoodSpec();
     change(j);
