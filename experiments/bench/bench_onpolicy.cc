@@ -154,6 +154,8 @@ struct Row {
   std::vector<double> rule_ratios;  // predicted with the probes and each of kContextRules alone
   std::vector<double> round_ratios;
   bool dense_optimized = false;  // the runtime's aten layers ran optimized for inference
+  double dense_drift = 0;  // the dense model's fastest run where the policy was timed over the
+                           // anchor's: the host's own drift, which absolute predictions carry
 
   double ratio_error() const { return predicted_ratio / measured_ratio - 1; }
   double us_error() const { return predicted_us / measured_us - 1; }
@@ -230,6 +232,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelA
     row.measured_ratio = timed[r].median_ratio();
     row.measured_us = timed[r].runtime_min_us;
     row.dense_optimized = timed[r].runtime_dense_optimized;
+    row.dense_drift = timed[r].dense_min_us / o.measured.dense_us;
     std::printf("%-12s %d #%d %s %6.2f%% %9.1f %9.1f %+6.1f%% %7.3f %7.3f %+6.1f%% %+6.1f%% %+6.1f%%\n", name.c_str(),
                 round, row.rank + 1, row.policy_hash.c_str(), 100 * row.accuracy, row.predicted_us, row.measured_us,
                 100 * row.us_error(), row.predicted_ratio, row.measured_ratio, 100 * row.ratio_error(),
@@ -243,6 +246,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelA
                         {"measured_ratio", row.measured_ratio},
                         {"round_ratios", row.round_ratios},
                         {"runtime_dense_optimized", row.dense_optimized},
+                        {"dense_min_us", timed[r].dense_min_us},
                         {"anchor_only_predicted_ratio", row.anchor_only_ratio},
                         {"rule_predicted_ratios", row.rule_ratios},
                         {"policy", nlohmann::json::parse(row.policy.ToJson(-1))}});
@@ -351,9 +355,11 @@ int Main(int argc, char** argv) {
     // By the form the runtime ran the policy's aten layers in: [0] plain, [1] optimized.
     int form_count[2] = {0, 0}, form_within[2] = {0, 0};
     double form_error_sum[2] = {0, 0};
+    std::vector<double> drifts;
     for (const Row& r : rows) {
       if (r.round != round) continue;
       ++count;
+      drifts.push_back(r.dense_drift);
       ++form_count[r.dense_optimized];
       form_within[r.dense_optimized] += std::abs(r.ratio_error()) <= 0.10;
       form_error_sum[r.dense_optimized] += r.ratio_error();
@@ -369,6 +375,13 @@ int Main(int argc, char** argv) {
         "anchor alone (no probes) predicts them %.1f%%, with the context not fitted %.1f%%\n",
         round, round == 0 ? "first search" : "refitted on the policies measured before", count, 100 * ratio_within / n,
         100 * us_within / n, 100 * anchor_within / n, 100 * rule_within[0] / n);
+    std::sort(drifts.begin(), drifts.end());
+    const double drift_median = drifts.empty() ? 0 : drifts[drifts.size() / 2];
+    if (!drifts.empty()) {
+      std::printf("  the dense model's fastest run where the policies were timed: x%.2f-%.2f of the anchor's (median "
+                  "x%.2f)\n",
+                  drifts.front(), drifts.back(), drift_median);
+    }
     nlohmann::json by_rule = nlohmann::json::array();
     for (size_t i = 0; i < rule_within.size(); ++i) {
       const std::string rule = kContextRules[i].Describe();
@@ -391,6 +404,9 @@ int Main(int argc, char** argv) {
                               {"policies", count},
                               {"ratio_within_10_percent", ratio_within / n},
                               {"absolute_within_15_percent", us_within / n},
+                              {"dense_over_anchor", {{"min", drifts.empty() ? 0 : drifts.front()},
+                                                     {"median", drift_median},
+                                                     {"max", drifts.empty() ? 0 : drifts.back()}}},
                               {"anchor_only_ratio_within_10_percent", anchor_within / n},
                               {"by_context_rule", by_rule},
                               {"by_aten_form", by_form}});
