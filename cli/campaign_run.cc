@@ -17,6 +17,7 @@
 #include "cli/campaign_results.h"
 #include "campaigns/campaign_spec.h"
 #include "cli/job_display.h"
+#include "cli/job_follow.h"
 #include "cli/job_transfers.h"
 
 namespace acs::cli {
@@ -145,54 +146,36 @@ int64_t ParseUtc(const std::string& iso) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-std::string Clock() {
-  const std::time_t now = std::time(nullptr);
-  char b[16];
-  std::strftime(b, sizeof b, "%H:%M:%S", std::localtime(&now));
-  return b;
-}
-
 // Follows every cell's job to its end: one line per change of a cell's state; cancels jobs
 // older than the time limit (once) and notes why on the cell.
 Status Follow(const Remote& r, const CampaignSpec& spec, const CampaignRun& run, double poll_seconds) {
-  std::map<std::string, std::string> shown;  // key -> last line shown
-  std::set<std::string> cancelled;           // keys cancelled past the time limit
+  std::set<std::string> cancelled;  // keys cancelled past the time limit
   const int64_t limit_s = static_cast<int64_t>(spec.time_limit_minutes * 60);
-  while (true) {
-    int ended = 0;
-    std::vector<std::pair<std::string, Job>> jobs;
-    for (const acs::v1::CampaignCell& cell : run.cells()) {
-      if (cell.job_id().empty()) continue;
-      ACS_ASSIGN_OR_RETURN(Job job, FetchJob(r, cell.job_id()));
-      jobs.emplace_back(cell.key(), job);
-      ended += IsTerminal(job.state());
+  FollowOptions options;
+  options.poll_seconds = poll_seconds;
+  options.on_poll = [&](const std::string& key, Job* job) -> Status {
+    const int64_t created = ParseUtc(job->created());
+    if (limit_s <= 0 || created <= 0 || std::time(nullptr) - created <= limit_s || !cancelled.insert(key).second) {
+      return Status::Ok();
     }
-    for (auto& [key, job] : jobs) {
-      const int64_t created = ParseUtc(job.created());
-      if (!IsTerminal(job.state()) && limit_s > 0 && created > 0 && std::time(nullptr) - created > limit_s &&
-          cancelled.insert(key).second) {
-        acs::v1::RecordCampaignCellRequest note;
-        note.set_run_id(run.id());
-        note.set_key(key);
-        note.set_note("cancelled: still " + Lower(acs::v1::JobState_Name(job.state())) + " past the time limit of " +
-                      std::to_string(static_cast<int>(spec.time_limit_minutes)) + " minutes");
-        acs::v1::CancelJobRequest cancel;
-        cancel.set_id(job.id());
-        ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::CancelJob, cancel, &job));
-        CampaignRun ignored;
-        ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::RecordCampaignCell, note, &ignored));
-        std::cerr << Clock() << " " << key << ": " << note.note() << std::endl;
-      }
-      std::string line = Lower(acs::v1::JobState_Name(job.state()));
-      if (IsTerminal(job.state()) && !job.error().empty()) line += ": " + job.error();
-      if (shown[key] == line) continue;
-      shown[key] = line;
-      std::cerr << Clock() << " [" << ended << "/" << run.cells_size() << "] " << key << ": " << line << " ("
-                << job.id() << ")" << std::endl;
-    }
-    if (ended == static_cast<int>(jobs.size())) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(poll_seconds * 1000)));
+    acs::v1::RecordCampaignCellRequest note;
+    note.set_run_id(run.id());
+    note.set_key(key);
+    note.set_note("cancelled: still " + Lower(acs::v1::JobState_Name(job->state())) + " past the time limit of " +
+                  std::to_string(static_cast<int>(spec.time_limit_minutes)) + " minutes");
+    acs::v1::CancelJobRequest cancel;
+    cancel.set_id(job->id());
+    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::CancelJob, cancel, job));
+    CampaignRun ignored;
+    ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::RecordCampaignCell, note, &ignored));
+    std::cerr << Clock() << " " << key << ": " << note.note() << std::endl;
+    return Status::Ok();
+  };
+  std::vector<FollowedJob> jobs;
+  for (const acs::v1::CampaignCell& cell : run.cells()) {
+    if (!cell.job_id().empty()) jobs.push_back({cell.key(), cell.job_id()});
   }
+  return FollowJobs(r, jobs, options).status();
 }
 
 // The date `days` after `date` (YYYY-MM-DD); `date` itself when it does not parse.
@@ -389,14 +372,7 @@ int WorseExit(int a, int b) {
 
 }  // namespace
 
-std::string TodayUtc() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char b[16];
-  std::strftime(b, sizeof b, "%Y-%m-%d", &tm);
-  return b;
-}
+std::string TodayUtc() { return FormatNow("%Y-%m-%d", true); }
 
 StatusOr<int> RunCampaign(const Remote& r) {
   const std::string& path = r.flags.positional[0];

@@ -23,6 +23,7 @@ int JobCommand(int argc, char** argv);       // acs job JOB [--json]
 int CancelCommand(int argc, char** argv);    // acs cancel JOB
 int DownloadCommand(int argc, char** argv);  // acs download JOB --out DIR [--name NAME|--all]
 int CampaignCommand(int argc, char** argv);  // acs campaign run|list|show|report (exit codes: cli/campaign_command.cc)
+int SweepCommand(int argc, char** argv);     // acs sweep MODEL --budgets B,B (exit codes: cli/sweep_command.cc)
 // acs predictor campaign|status --server S: sub is "campaign" or "status".
 int RemotePredictorCommand(const std::string& sub, int argc, char** argv);
 // acs predictor collect, its flags parsed (cli/predictor_collect.cc).

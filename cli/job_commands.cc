@@ -20,14 +20,12 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/job_display.h"
+#include "cli/job_request.h"
 #include "cli/job_transfers.h"
 #include "cli/remote.h"
 #include "cli/table.h"
-#include "core/data_split.h"
-#include "core/preprocess.h"
 #include "proto/acs.grpc.pb.h"
 #include "proto/grpc_status.h"
-#include "proto/request_json.h"
 
 namespace acs::cli {
 namespace {
@@ -37,70 +35,8 @@ using acs::v1::Job;
 using acs::v1::JobEvent;
 using acs::v1::JobState;
 
-
 // ---------------------------------------------------------------------------------------
-// Parsing the job request.
-
-StatusOr<int64_t> ParsePositive(const std::string& flag, const std::string& text) {
-  try {
-    size_t used = 0;
-    const long long v = std::stoll(text, &used);
-    if (used == text.size() && v > 0) return static_cast<int64_t>(v);
-  } catch (const std::exception&) {
-  }
-  return Status::InvalidArgument(flag + " expects positive integers, got '" + text + "'");
-}
-
-
-StatusOr<acs::v1::SearchSpace> ParseSpace(const Flags& f) {
-  acs::v1::SearchSpace space;
-  for (const std::string& p : SplitList(f.Get("patterns"))) space.add_patterns(p);
-  for (const std::string& p : SplitList(f.Get("precisions"))) space.add_precisions(p);
-  for (const std::string& s : SplitList(f.Get("skip"))) space.add_skip_layers(s);
-  for (const std::string& b : SplitList(f.Get("block-sizes"))) {
-    ACS_ASSIGN_OR_RETURN(int64_t size, ParsePositive("--block-sizes", b));
-    space.add_block_sizes(static_cast<int32_t>(size));
-  }
-  ACS_ASSIGN_OR_RETURN(double max_sparsity, f.GetDouble("max-sparsity", 0));
-  if (max_sparsity < 0 || max_sparsity >= 1) return Status::InvalidArgument("--max-sparsity must be in [0, 1)");
-  space.set_max_sparsity(max_sparsity);
-  return space;
-}
-
-// Every field of the request but the uploaded blobs' sha256.
-StatusOr<acs::v1::SubmitJobRequest> ParseRequest(const Flags& f) {
-  acs::v1::SubmitJobRequest req;
-  ACS_ASSIGN_OR_RETURN(std::string input, f.Required("input"));
-  ACS_ASSIGN_OR_RETURN(Shape shape, ParseShape(input));
-  for (int64_t d : shape) req.add_input_shape(d);
-  ACS_ASSIGN_OR_RETURN(BudgetSpec budget, ParseBudget(f.Get("budget", "latency=0.5x")));
-  req.mutable_budget()->set_kind(budget.kind);
-  req.mutable_budget()->set_ratio(budget.ratio);
-  ACS_ASSIGN_OR_RETURN(*req.mutable_space(), ParseSpace(f));
-  req.set_device_class(f.Get("device-class"));
-  req.set_agent(f.Get("agent", "amc"));
-  ACS_ASSIGN_OR_RETURN(int64_t episodes, f.GetInt("episodes", 0));
-  ACS_ASSIGN_OR_RETURN(int64_t seed, f.GetInt("seed", 1));
-  ACS_ASSIGN_OR_RETURN(int64_t threads, f.GetInt("threads", 1));
-  ACS_ASSIGN_OR_RETURN(int64_t top_k, f.GetInt("top-k", 0));
-  if (episodes < 0 || seed < 0 || threads < 1 || top_k < 0) {
-    return Status::InvalidArgument("--episodes, --seed and --top-k must be >= 0, --threads >= 1");
-  }
-  req.set_episodes(static_cast<int32_t>(episodes));
-  req.set_seed(static_cast<uint64_t>(seed));
-  req.set_threads(static_cast<int32_t>(threads));
-  req.set_top_k(static_cast<int32_t>(top_k));
-  req.set_fine_tune(f.Has("fine-tune"));
-  if (f.Has("preprocess")) {
-    ACS_ASSIGN_OR_RETURN(PreprocessSpec spec, PreprocessSpec::Parse(f.Get("preprocess")));
-    AddPreprocessSteps(spec.ToJson(), req.mutable_preprocess());
-  }
-  if (f.Has("split")) {
-    ACS_ASSIGN_OR_RETURN(DataSplit split, DataSplit::Parse(f.Get("split")));
-    SetDataSplit(split.ToJson(), req.mutable_split());
-  }
-  return req;
-}
+// Job states.
 
 // "queued, preparing, ...": the JobState names of the proto, lower case.
 std::string StateNames() {
@@ -158,22 +94,11 @@ Status WatchToEnd(const Remote& r, const std::string& id, int64_t after_seq = 0)
 // Command bodies.
 
 Status Submit(const Remote& r) {
-  const Flags& f = r.flags;
-  ACS_ASSIGN_OR_RETURN(acs::v1::SubmitJobRequest req, ParseRequest(f));
-  ACS_ASSIGN_OR_RETURN(std::string data, f.Required("data"));
-  ACS_RETURN_IF_ERROR(CheckDataFlag("--data", data));
-  const std::string test = f.Get("test-data");
-  if (!test.empty()) ACS_RETURN_IF_ERROR(CheckDataFlag("--test-data", test));
-  ACS_ASSIGN_OR_RETURN(acs::v1::UploadReply model, Upload(r, f.positional[0], false));
-  req.set_model_sha256(model.sha256());
-  ACS_RETURN_IF_ERROR(ResolveData(r, data, req.mutable_dataset_name(), req.mutable_dataset_sha256()));
-  if (!test.empty()) {
-    ACS_RETURN_IF_ERROR(ResolveData(r, test, req.mutable_test_dataset_name(), req.mutable_test_dataset_sha256()));
-  }
+  ACS_ASSIGN_OR_RETURN(acs::v1::SubmitJobRequest req, UploadedRequest(r));
   Job job;
   ACS_RETURN_IF_ERROR(r.Unary(&acs::v1::Acs::Stub::SubmitJob, req, &job));
   std::cout << job.id() << std::endl;  // flushed: scripts read it while --watch runs
-  return f.Has("watch") ? WatchToEnd(r, job.id()) : Status::Ok();
+  return r.flags.Has("watch") ? WatchToEnd(r, job.id()) : Status::Ok();
 }
 
 // One page, or every page with --all.
@@ -268,49 +193,26 @@ Status DownloadArtifacts(const Remote& r) {
 // ---------------------------------------------------------------------------------------
 // Command specs: usage and flags.
 
-const char kSubmitHelp[] =
+const char kSubmitUsage[] =
     "usage: acs submit MODEL.pt --input SHAPE --data PATH|name:NAME [options] [--watch]\n\n"
     "Uploads a TorchScript model (and the dataset file), submits a compression search job\n"
     "and prints its id on stdout. With --watch, follows it to the end like 'acs watch'.\n\n"
     "job options:\n"
-    "  --input SHAPE        model input shape, e.g. 1x3x32x32 (required)\n"
-    "  --data PATH|name:N   a dataset file to upload (IDX, CIFAR-10 binary, torch.save'd\n"
-    "                       (images, labels)), an image folder (ROOT/CLASS/*.jpg|png, sent\n"
-    "                       as a tar archive of its images), or name:NAME for one the\n"
-    "                       server knows, e.g. name:fashion-mnist (required)\n"
     "  --budget KIND=Rx     latency, flops, params or bytes, ratio of the dense model in\n"
-    "                       (0, 1] (default latency=0.5x)\n"
-    "  --device-class ID    the device class to optimize latency for (see 'acs devices')\n"
-    "  --agent NAME         amc, agmc, random, evo or uniform (default amc)\n"
-    "  --episodes N         search episodes (default: the server's)\n"
-    "  --seed S             random seed (default 1)\n"
-    "  --threads T          threads the latency is measured at (default 1)\n"
-    "  --top-k K            best policies verified on a worker (default: the server's, 3)\n"
-    "  --fine-tune          fine-tune the exported model on the training split (labelled data)\n"
-    "  --preprocess SPEC    the model's preprocessing: a JSON list of steps or a file holding\n"
-    "                       one (docs/data.md); it must make the input shape. Default: images\n"
-    "                       scaled to [0, 1], channel-repeated and resized to the input\n"
-    "  --split PARTS        which samples calibrate, validate and fine-tune, each a count or\n"
-    "                       a share, e.g. calibration=256,validation=10%,fine_tune=0.5,\n"
-    "                       shuffle_seed=7 (default: 256, 500, 5000 in the data's order;\n"
-    "                       image folders shuffled by seed 1)\n"
-    "  --test-data PATH|name:N  a labelled test set (forms as --data; name:NAME of an IDX\n"
-    "                       directory takes its t10k files): the job reports the dense and\n"
-    "                       the downloaded model's accuracy on it\n"
-    "search space (default: the server's):\n"
-    "  --patterns LIST      channel, block, unstructured, nm\n"
-    "  --block-sizes LIST   e.g. 4,8,16\n"
-    "  --precisions LIST    fp32, bf16, int8, int4w\n"
-    "  --max-sparsity S     in [0, 1)\n"
-    "  --skip LAYERS        layers left dense\n"
-    "  --watch              follow the job until it ends; exit code 0 only if it succeeded\n";
+    "                       (0, 1] (default latency=0.5x)\n";
 
-const CommandSpec kSubmit = {"submit", kSubmitHelp, 2,
-                             {"input", "data", "budget", "device-class", "agent", "episodes", "seed", "threads",
-                              "top-k", "patterns", "block-sizes", "precisions", "max-sparsity", "skip",
-                              "preprocess", "split", "test-data"},
-                             {"watch", "fine-tune"},
-                             {"MODEL"}};
+CommandSpec SubmitSpec() {
+  std::set<std::string> valued = kJobFlags, switches = kJobSwitches;
+  valued.insert("budget");
+  switches.insert("watch");
+  return {"submit",
+          std::string(kSubmitUsage) + kJobOptionsHelp +
+              "  --watch              follow the job until it ends; exit code 0 only if it succeeded\n",
+          2,
+          valued,
+          switches,
+          {"MODEL"}};
+}
 
 const CommandSpec kWatch = {
     "watch",
@@ -350,7 +252,7 @@ const CommandSpec kDownload = {
 
 }  // namespace
 
-int SubmitCommand(int argc, char** argv) { return Run(kSubmit, argc, argv, Submit); }
+int SubmitCommand(int argc, char** argv) { return Run(SubmitSpec(), argc, argv, Submit); }
 
 int WatchCommand(int argc, char** argv) {
   return Run(kWatch, argc, argv, [](const Remote& r) -> Status {

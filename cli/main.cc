@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"predictor", acs::cli::PredictorCommand, "collect kernel measurements, train and evaluate latency predictors",
      false},
     {"submit", acs::cli::SubmitCommand, "upload a model (and dataset) and submit a compression search job", true},
+    {"sweep", acs::cli::SweepCommand, "one job per budget: the accuracy / measured-latency Pareto front", true},
     {"watch", acs::cli::WatchCommand, "follow a job's progress until it ends", true},
     {"jobs", acs::cli::JobsCommand, "list jobs", true},
     {"job", acs::cli::JobCommand, "show one job (--json for JSON)", true},

@@ -1,5 +1,6 @@
 #include "cli/remote.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -75,7 +76,7 @@ StatusOr<Remote> Open(const CommandSpec& spec, int argc, char** argv) {
   Remote r;
   ACS_ASSIGN_OR_RETURN(r.flags, ParseFlags(argc, argv, spec.first, valued, spec.switches));
   const auto& pos = r.flags.positional;
-  if (pos.size() < spec.positionals.size()) {
+  if (pos.size() < std::min(spec.required, spec.positionals.size())) {
     return Status::InvalidArgument("missing " + spec.positionals[pos.size()] + " (see 'acs " + spec.name + " --help')");
   }
   if (pos.size() > spec.positionals.size()) {
@@ -86,14 +87,22 @@ StatusOr<Remote> Open(const CommandSpec& spec, int argc, char** argv) {
 }
 
 int Run(const CommandSpec& spec, int argc, char** argv, const std::function<Status(const Remote&)>& body) {
+  return RunForCode(spec, argc, argv, [&](const Remote& r) -> StatusOr<int> {
+    ACS_RETURN_IF_ERROR(body(r));
+    return 0;
+  });
+}
+
+int RunForCode(const CommandSpec& spec, int argc, char** argv,
+               const std::function<StatusOr<int>(const Remote&)>& body) {
   if (WantsHelp(argc, argv)) {
     std::cout << spec.help << "\n" << kConnectHelp;
     return 0;
   }
   StatusOr<Remote> r = Open(spec, argc, argv);
   if (!r.ok()) return Fail(spec.name, r.status());
-  const Status s = body(*r);
-  return s.ok() ? 0 : Fail(spec.name, s);
+  const StatusOr<int> code = body(*r);
+  return code.ok() ? *code : Fail(spec.name, code.status());
 }
 
 }  // namespace acs::cli

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <set>
@@ -48,7 +49,8 @@ struct CommandSpec {
   int first = 2;                         // argv index of the first argument
   std::set<std::string> valued;          // flags with a value, besides kConnectFlags
   std::set<std::string> switches;
-  std::vector<std::string> positionals;  // their names in order, e.g. {"JOB"}; all required
+  std::vector<std::string> positionals;  // their names in order, e.g. {"JOB"}
+  size_t required = SIZE_MAX;            // how many of them are required (default: all)
 };
 
 struct Remote {
@@ -68,5 +70,7 @@ StatusOr<Remote> Open(const CommandSpec& spec, int argc, char** argv);
 
 // Prints the help, or parses, connects and runs body; returns the exit code.
 int Run(const CommandSpec& spec, int argc, char** argv, const std::function<Status(const Remote&)>& body);
+// The same for a body that returns the exit code itself.
+int RunForCode(const CommandSpec& spec, int argc, char** argv, const std::function<StatusOr<int>(const Remote&)>& body);
 
 }  // namespace acs::cli
