@@ -2,8 +2,8 @@
 // date, a run with no change exits 0, and one cell made worse on purpose (its model
 // replaced by one that always answers another class) is the only one flagged, exit 3, after
 // being measured again on the worker; the environment is stored with each run; a run
-// without --date after missed nights says so (and --catch-up runs yesterday's); a run with
-// a cancelled cell reports exit 4.
+// without --date after missed nights says so (and --catch-up runs yesterday's); a spec with
+// a bad field is refused naming it; cells past the spec's time limit are cancelled (exit 4).
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
@@ -15,7 +15,6 @@
 namespace {
 
 using namespace acs::test_process;
-using acs::test_jobs::ReadBytes;
 namespace v1 = acs::v1;
 
 class CampaignIntegrationTest : public acs::test_jobs::JobsServerTest {
@@ -48,26 +47,29 @@ class CampaignIntegrationTest : public acs::test_jobs::JobsServerTest {
     }
     return path;
   }
-  std::string Spec(const std::string& name, const std::string& model_b) {
-    nlohmann::json spec = {{"name", "it-nightly"},
-                           {"models",
-                            {{{"name", "a"},
-                              {"path", model_a_},
-                              {"input", {1, 3, 16, 16}},
-                              {"data", "name:fashion-mnist"},
-                              {"test_data", test_set_}},
-                             {{"name", "b"},
-                              {"path", model_b},
-                              {"input", {1, 3, 16, 16}},
-                              {"data", "name:fashion-mnist"},
-                              {"test_data", test_set_}}}},
-                           {"budgets", nlohmann::json::array({"flops=0.5x"})},
-                           {"agents", nlohmann::json::array({"random"})},
-                           {"seeds", nlohmann::json::array({7})},
-                           {"episodes", 3},
-                           {"top_k", 1},
-                           {"time_limit_minutes", 60},
-                           {"compare", {{"gate", nlohmann::json::array({"test_accuracy"})}}}};
+  std::string Spec(const std::string& name, const std::string& model_b) { return Write(name, SpecJson(model_b)); }
+  nlohmann::json SpecJson(const std::string& model_b) {
+    return {{"name", "it-nightly"},
+            {"models",
+             {{{"name", "a"},
+               {"path", model_a_},
+               {"input", {1, 3, 16, 16}},
+               {"data", "name:fashion-mnist"},
+               {"test_data", test_set_}},
+              {{"name", "b"},
+               {"path", model_b},
+               {"input", {1, 3, 16, 16}},
+               {"data", "name:fashion-mnist"},
+               {"test_data", test_set_}}}},
+            {"budgets", nlohmann::json::array({"flops=0.5x"})},
+            {"agents", nlohmann::json::array({"random"})},
+            {"seeds", nlohmann::json::array({7})},
+            {"episodes", 3},
+            {"top_k", 1},
+            {"time_limit_minutes", 60},
+            {"compare", {{"gate", nlohmann::json::array({"test_accuracy"})}}}};
+  }
+  std::string Write(const std::string& name, const nlohmann::json& spec) {
     const std::string path = (dir_ / name).string();
     std::ofstream(path) << spec.dump(2);
     return path;
@@ -110,6 +112,9 @@ TEST_F(CampaignIntegrationTest, IdempotentPerDateAndFlagsTheCellMadeWorse) {
   ASSERT_EQ(first.code, 0) << first.out << server->Log();
   EXPECT_EQ(ReadJson("day1.json")["counts"]["new"], 2) << first.out;
   EXPECT_EQ(JobCount(), 2);
+  // The progress display: a line per change of a cell's state, with the cells ended so far.
+  EXPECT_NE(first.out.find("/2] a flops=0.5x random seed=7: "), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("[2/2] "), std::string::npos) << first.out;
   Output again = Acs("run " + same + " --date 2026-01-01 --out day1-again.json --poll-seconds 0.5");
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_NE(again.out.find("exists, resuming"), std::string::npos) << again.out;
@@ -195,39 +200,36 @@ TEST_F(CampaignIntegrationTest, IdempotentPerDateAndFlagsTheCellMadeWorse) {
   Output list_all = Acs("list --campaign it-nightly");
   EXPECT_NE(list_all.out.find(rc["baseline"]["date"].get<std::string>()), std::string::npos) << list_all.out;
 
-  // A run whose cell was cancelled: its report exits 4 (cells failed), not 3.
+  // A spec with a bad field is refused before anything is submitted, the field named (exit
+  // 2, as bad usage).
   {
-    grpc::ClientContext ctx;
-    Auth(&ctx, user_token_);
-    v1::StartCampaignRunRequest start;
-    start.set_campaign("it-cancelled");
-    start.set_date("2026-01-01");
-    start.set_spec_hash("h");
-    std::ifstream in(same);
-    start.set_spec_json(std::string((std::istreambuf_iterator<char>(in)), {}));
-    start.add_cell_keys("long");
-    v1::CampaignRun run;
-    ASSERT_TRUE(stub_->StartCampaignRun(&ctx, start, &run).ok());
-    v1::UploadReply model;
-    ASSERT_TRUE(Upload(ReadBytes(model_a_), &model, user_token_).ok());
-    v1::Job job;
-    ASSERT_TRUE(Submit(Request(model.sha256(), "random", 5000), &job, user_token_).ok());
-    grpc::ClientContext record_ctx;
-    Auth(&record_ctx, user_token_);
-    v1::RecordCampaignCellRequest record;
-    record.set_run_id(run.id());
-    record.set_key("long");
-    record.set_job_id(job.id());
-    ASSERT_TRUE(stub_->RecordCampaignCell(&record_ctx, record, &run).ok());
-    grpc::ClientContext cancel_ctx;
-    Auth(&cancel_ctx, user_token_);
-    v1::CancelJobRequest cancel;
-    cancel.set_id(job.id());
-    ASSERT_TRUE(stub_->CancelJob(&cancel_ctx, cancel, &job).ok());
-    ASSERT_TRUE(WaitFor([&] { return Get(job.id(), user_token_).state() == v1::CANCELLED; }, 120));
-    Output report = Acs("report --campaign it-cancelled --date 2026-01-01 --format md");
+    nlohmann::json bad = SpecJson(answers3_b);
+    bad["agents"] = {"amc", "dqn"};
+    Output refused = Acs("run " + Write("bad.json", bad) + " --date 2026-03-01");
+    EXPECT_EQ(refused.code, 2) << refused.out;
+    EXPECT_NE(refused.out.find("bad.json: agents[1]: unknown agent 'dqn'"), std::string::npos) << refused.out;
+    EXPECT_EQ(JobCount(), 10);
+  }
+
+  // Cells still searching past the spec's time limit (1 minute) are cancelled by the run
+  // and noted; the run reports them as failed and exits 4 (cells failed), not 3.
+  {
+    nlohmann::json slow = SpecJson(answers3_b);
+    slow["name"] = "it-limit";
+    slow["episodes"] = 100000;
+    slow["time_limit_minutes"] = 1;
+    Output limited = Acs("run " + Write("slow.json", slow) + " --date 2026-01-01 --out limit.json --poll-seconds 1");
+    EXPECT_EQ(limited.code, 4) << limited.out;
+    EXPECT_NE(limited.out.find("a flops=0.5x random seed=7: cancelled: still "), std::string::npos) << limited.out;
+    EXPECT_NE(limited.out.find(" past the time limit of 1 minutes"), std::string::npos) << limited.out;
+    nlohmann::json rl = ReadJson("limit.json");
+    EXPECT_EQ(rl["counts"]["failed"], 2) << rl.dump(2);
+    ASSERT_GE(rl["cells"].size(), 1u);
+    EXPECT_EQ(rl["cells"][0]["state"], "cancelled") << rl.dump(2);
+    EXPECT_NE(rl["cells"][0]["error"].get<std::string>().find("past the time limit"), std::string::npos);
+    Output report = Acs("report --campaign it-limit --date 2026-01-01 --format md");
     EXPECT_EQ(report.code, 4) << report.out;
-    EXPECT_NE(report.out.find("| long | failed |"), std::string::npos) << report.out;
+    EXPECT_NE(report.out.find("| a flops=0.5x random seed=7 | failed |"), std::string::npos) << report.out;
   }
 
   // Another user sees none of it.
