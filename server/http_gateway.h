@@ -44,7 +44,8 @@ struct HttpGatewayOptions {
   int max_streams = 64;                       // open event streams; past it: 503
   int request_threads = 8;                    // threads for all other requests, beside the streams'
   double heartbeat_seconds = 15;              // an idle event stream gets a comment at least this
-                                              // often (checked about once a second)
+                                              // often (checked about once a second, as is a
+                                              // client that closed the stream)
   int64_t max_body_bytes = int64_t{1} << 30;  // larger request bodies: 413 (uploads' own limits
                                               // and quota are the job service's)
   std::string web_root;                       // the dashboard's files served at / (server/http_static.h);

@@ -1,12 +1,14 @@
 // The HTTP/JSON gateway (server/http_gateway.h) on an ephemeral loopback port, over a real
 // JobService on a real SQLite store, asked by cpp-httplib's client: tokens and roles,
 // visibility, JSON of the API's messages, job events as Server-Sent Events with resume,
-// the stream caps, artifacts (and a damaged one), uploads, the predictor evaluation's chart
-// points, /healthz and /metrics.
+// the stream caps (a closed stream's places given back), keep-alive connections without
+// Nagle's delay, gzip rather than brotli, artifacts (and a damaged one), uploads, the
+// predictor evaluation's chart points, /healthz and /metrics.
 #include "server/http_gateway.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 
 #include <atomic>
@@ -19,6 +21,7 @@
 #include "core/policy.h"
 #include "core/sha256.h"
 #include "predictors/predictor.h"
+#include "tests/server/http_test_clients.h"
 #include "tests/server/scheduler_parts.h"
 
 namespace acs::server {
@@ -26,6 +29,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::AcceptedSockets;
+using test::OpenStream;
 
 // One event of a text/event-stream body.
 struct SseEvent {
@@ -75,7 +80,7 @@ class HttpGatewayTest : public ::testing::Test {
     HttpGatewayOptions http;
     http.listen = "127.0.0.1:0";
     http.max_streams = 2;
-    http.heartbeat_seconds = 0;  // a heartbeat at every quiet poll: a closed stream is noticed soon
+    http.heartbeat_seconds = 3600;  // none: a closed stream is noticed without one
     gateway_ = std::make_unique<HttpGateway>(service_.get(), auth_.get(), http);
     ASSERT_TRUE(gateway_->Start().ok());
     ASSERT_GT(gateway_->port(), 0);
@@ -289,34 +294,6 @@ TEST_F(HttpGatewayTest, VerifiedEventsCarryTheMeasurementAndItsText) {
   EXPECT_FALSE(events[2].data.contains("verification"));           // only VERIFIED events have one
 }
 
-// A stream of `token` on `path` in a thread of its own, open until Close().
-class OpenStream {
- public:
-  OpenStream(int port, const std::string& path, const std::string& token)
-      : thread_([this, port, path, token] {
-          httplib::Client client("127.0.0.1", port);
-          client.Get(path.c_str(), {{"Authorization", "Bearer " + token}}, [this](const char*, size_t) {
-            received_ = true;
-            return !closing_.load();
-          });
-          ended_ = true;
-        }) {}
-  ~OpenStream() { Close(); }
-  // Waits for the first bytes (an event or a heartbeat); false when the stream ended first.
-  bool WaitOpen() {
-    while (!received_ && !ended_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return received_;
-  }
-  void Close() {
-    closing_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::atomic<bool> received_{false}, closing_{false}, ended_{false};
-  std::thread thread_;
-};
-
 TEST_F(HttpGatewayTest, StreamsPastTheCapsAreRefused) {
   const std::string alices = StoredJob("alice", kJobSearching), bobs = StoredJob("bob", kJobSearching);
   ASSERT_TRUE(store_->AddEvent(alices, kEventState, R"({"state": "searching"})").ok());
@@ -336,7 +313,8 @@ TEST_F(HttpGatewayTest, StreamsPastTheCapsAreRefused) {
   EXPECT_EQ(third->get_header_value("Retry-After"), "5");
   EXPECT_NE(Get("/metrics", admin_)->body.find("acs_http_event_streams 2\n"), std::string::npos);
 
-  // A stream whose peer went away gives its places back (noticed at its next heartbeat).
+  // A stream whose client closed it gives its places back, on a quiet job and with no
+  // heartbeat due (the fixture's come hourly).
   alice_stream.reset();
   bool released = false;
   for (int i = 0; i < 1200 && !released; ++i) {  // a bound against hanging, not a timing check
@@ -346,6 +324,33 @@ TEST_F(HttpGatewayTest, StreamsPastTheCapsAreRefused) {
   ASSERT_TRUE(released);
   OpenStream again(gateway_->port(), "/api/v1/jobs/" + alices + "/events", alice_);
   EXPECT_TRUE(again.WaitOpen());
+}
+
+// Requests on one keep-alive connection are answered without Nagle's algorithm, so an
+// answer's body never waits for the client's delayed ACK of its headers.
+TEST_F(HttpGatewayTest, KeepAliveConnectionsSendWithoutDelay) {
+  httplib::Client client = Client();
+  client.set_keep_alive(true);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(client.Get("/healthz")->status, 200);
+  const std::vector<int> accepted = AcceptedSockets(gateway_->port());
+  ASSERT_EQ(accepted.size(), 1u);  // the three requests shared one connection
+  int nodelay = 0;
+  socklen_t size = sizeof nodelay;
+  ASSERT_EQ(getsockopt(accepted[0], IPPROTO_TCP, TCP_NODELAY, &nodelay, &size), 0);
+  EXPECT_NE(nodelay, 0);
+}
+
+// A browser offers brotli first; answers come gzip-encoded (cheap) and decode to the JSON
+// sent uncompressed.
+TEST_F(HttpGatewayTest, AnswersCompressWithGzipThoughBrotliIsOffered) {
+  for (int i = 0; i < 3; ++i) StoredJob("alice", kJobQueued);
+  httplib::Result plain = Get("/api/v1/jobs", alice_, {{"Accept-Encoding", "identity"}});
+  httplib::Result packed = Get("/api/v1/jobs", alice_, {{"Accept-Encoding", "br, gzip, deflate"}});
+  ASSERT_TRUE(plain && packed);
+  EXPECT_FALSE(plain->has_header("Content-Encoding"));
+  EXPECT_EQ(packed->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(packed->body, plain->body);  // as the client decoded it
+  EXPECT_EQ(json::parse(plain->body)["jobs"].size(), 3u);
 }
 
 TEST_F(HttpGatewayTest, ArtifactsDownloadWithTheirDigestAndADamagedOneIsAnError) {

@@ -66,8 +66,9 @@ export async function api(path, { method = 'GET', body, json, token = getToken()
   return res.json();
 }
 
-// Every job the caller may see (all pages), newest first as the server lists them.
-export async function listJobs(state) {
+// Every job the caller may see (all pages), newest first as the server lists them;
+// `onPage(jobs)`, when given, is called with the jobs so far after each page but the last.
+export async function listJobs(state, onPage) {
   const jobs = [];
   let pageToken = '';
   do {
@@ -77,6 +78,7 @@ export async function listJobs(state) {
     const reply = await api(`/api/v1/jobs?${q}`);
     jobs.push(...(reply.jobs || []));
     pageToken = reply.next_page_token || '';
+    if (pageToken && onPage) onPage([...jobs]);
   } while (pageToken && jobs.length < 100000);
   return jobs;
 }

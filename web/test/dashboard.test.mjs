@@ -181,6 +181,21 @@ test('a job to its end: the jobs table, its curve, policy, verification and arti
   const [csv] = await Promise.all([page.waitForEvent('download'), page.click('text=CSV')]);
   assert.match(readFileSync(await csv.path(), 'utf8'), new RegExp(`^job,state,.*\\n${cancelledId},CANCELLED,`, 's'));
 
+  // A list whose answer takes longer than the page's 3 s refresh still shows: the next
+  // refresh waits for the fetch under way instead of starting over.
+  const listing = (url) => url.pathname === '/api/v1/jobs';
+  await page.route(listing, async (route) => {
+    try {
+      const response = await route.fetch();
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      await route.fulfill({ response });
+    } catch {}  // the page went on meanwhile
+  });
+  await page.goto(`${stack.base}/#/jobs`);
+  await page.reload();
+  await page.waitForSelector(`[data-testid=jobs-table] tr[data-key="${job.id}"]`, { timeout: 60000 });
+  await page.unroute(listing);
+
   // Two jobs chosen in the table, compared.
   await page.goto(`${stack.base}/#/jobs`);
   await page.check(`[data-testid=jobs-table] tr[data-key="${job.id}"] input[type=checkbox]`);

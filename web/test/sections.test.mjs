@@ -1,9 +1,11 @@
 // The job page's per-layer rows (policy.json beside report.json's "layers"), a VERIFIED
-// event's measurement as a verification row, and a campaign run's cell counts.
+// event's measurement as a verification row, a campaign run's cell counts, and the jobs
+// page's refresh.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { policyRows, verificationRow } from '../src/pages/job_sections.js';
 import { cellCounts } from '../src/pages/campaigns.js';
+import { refreshLoop } from '../src/pages/jobs.js';
 
 test('every layer of report.json is a row, with its policy beside its FLOPs and predicted latency', () => {
   const policy = { version: 1, layers: { 'features.3': { pattern: 'block', sparsity: 0.5, block: 8, precision: 'int8' } } };
@@ -35,4 +37,31 @@ test('a run counts cells with a result, failed ones, running ones and never subm
     { key: 'c', job_id: 'j3', state: 'CANCELLED' }, { key: 'd', job_id: 'j4', state: 'SEARCHING' },
     { key: 'e', job_id: '', state: 'JOB_STATE_UNSPECIFIED' }]);
   assert.deepEqual(counts, { cells: 5, results: 1, failed: 2, running: 1, pending: 1 });
+});
+
+test('the jobs list refreshes only after a fetch ends, shows its pages as they come, nothing once stopped', async () => {
+  const due = [];  // refreshes scheduled, run by hand: no clock
+  const timers = { setTimeout: (run) => due.push(run), clearTimeout: () => {} };
+  const answers = [];  // fetches under way, answered by hand
+  const fetchList = (onPage) => new Promise((resolve) => answers.push((pages) => {
+    pages.slice(0, -1).forEach((page) => onPage(page));
+    resolve(pages.at(-1));
+  }));
+  const shown = [];
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  const stop = refreshLoop(fetchList, (list, complete) => shown.push([list.length, complete]), assert.fail,
+    () => 3000, timers);
+  assert.equal(answers.length, 1);
+  assert.equal(due.length, 0, 'no refresh is due while the first fetch is under way');
+  answers.shift()([[1], [1, 2], [1, 2, 3]]);
+  await settle();
+  assert.deepEqual(shown, [[1, false], [2, false], [3, true]]);
+  assert.equal(due.length, 1);
+  due.shift()();
+  assert.equal(answers.length, 1);
+  stop();
+  answers.shift()([[1], [1, 2]]);
+  await settle();
+  assert.equal(shown.length, 3, 'a stopped refresh shows nothing');
+  assert.equal(due.length, 0);
 });

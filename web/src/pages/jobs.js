@@ -22,30 +22,56 @@ function matches(job, text) {
   return text.toLowerCase().split(/\s+/).every((word) => hay.includes(word));
 }
 
+// Runs `fetchList(onPage)` now and again `delayOf()` ms after each run ends, so never
+// abandons a fetch under way, however long it takes. `show(list, complete)` gets the jobs
+// so far after each page and then the whole list; `fail(error)` an error. Returns the stop
+// function, after which nothing more is shown.
+export function refreshLoop(fetchList, show, fail, delayOf, timers = globalThis) {
+  let live = true;
+  let timer = null;
+  const run = async () => {
+    try {
+      const list = await fetchList((jobs) => live && show(jobs, false));
+      if (live) show(list, true);
+    } catch (e) {
+      if (live) fail(e);
+    }
+    if (live) timer = timers.setTimeout(run, delayOf());
+  };
+  run();
+  return () => {
+    live = false;
+    timers.clearTimeout(timer);
+  };
+}
+
 export function JobsPage({ route }) {
   const { state = '', q = '', sort = 'created', desc = '1', sel = '' } = route.params;
   const selected = sel ? sel.split(',') : [];
   const select = (id, on) => replaceParams(route, { sel: (on ? [...selected, id] : selected.filter((s) => s !== id)).join(',') });
   // The list with the state filter it was fetched for: another filter's list is never shown.
-  const [fetched, setFetched] = useState({ state: null, list: null });
+  // Its pages show as they come until the filter's whole list is shown; a refresh then
+  // replaces it whole.
+  const [fetched, setFetched] = useState({ state: null, list: null, complete: false });
   const jobs = fetched.state === state ? fetched.list : null;
   const [error, setError] = useState('');
-  const [tick, setTick] = useState(0);
+  const [asked, setAsked] = useState(0);  // a cancel asks for the list again at once
   useEffect(() => {
-    let live = true;
-    listJobs(state).then((list) => live && (setFetched({ state, list }), setError('')), (e) => live && setError(e.message));
-    // Long lists refresh less often: 3 s and 1 ms more per job.
-    const timer = setTimeout(() => setTick(tick + 1), REFRESH_MS + (jobs ? jobs.length : 0));
-    return () => {
-      live = false;
-      clearTimeout(timer);
+    let length = 0;
+    const show = (list, complete) => {
+      length = list.length;
+      setFetched((f) => (complete || f.state !== state || !f.complete ? { state, list, complete } : f));
+      if (complete) setError('');
     };
-  }, [state, tick]);
+    // Long lists refresh less often: 3 s and 1 ms more per job after the last fetch's end.
+    return refreshLoop((onPage) => listJobs(state, onPage), show, (e) => setError(e.message),
+      () => REFRESH_MS + length);
+  }, [state, asked]);
 
   const cancel = async (job) => {
     try {
       await api(`${jobPath(job.id)}/cancel`, { method: 'POST' });
-      setTick(tick + 1);
+      setAsked((n) => n + 1);
     } catch (e) {
       setError(e.message);
     }
@@ -72,7 +98,7 @@ export function JobsPage({ route }) {
         data-testid=${`cancel-${j.id}`}>cancel</button>`
         : (j.artifacts || []).some((a) => a.name === 'compressed.pt') && html`<button class="small" title="download compressed.pt"
           onClick=${() => downloadArtifact(j.id, 'compressed.pt').catch((e) => setError(e.message))}>compressed.pt</button>`) },
-  ], [tick, route]);
+  ], [route]);
 
   const shown = useMemo(() => sortRows((jobs || []).filter((j) => matches(j, q)), columns, sort, desc === '1'),
     [jobs, q, sort, desc, columns]);
@@ -85,7 +111,7 @@ export function JobsPage({ route }) {
       </select>
       <input type="search" placeholder="search id, agent, model, owner…" value=${q} data-testid="job-search"
         onInput=${(e) => replaceParams(route, { q: e.currentTarget.value })} />
-      <span class="muted">${jobs ? `${shown.length} of ${jobs.length}` : 'loading…'}</span>
+      <span class="muted">${jobs ? `${shown.length} of ${jobs.length}${fetched.complete ? '' : ', loading more…'}` : 'loading…'}</span>
       <span class="grow"></span>
       ${selected.length >= 2 && html`<a class="button" href=${hrefOf('compare', '', { ids: sel })} data-testid="compare-link">
         Compare ${selected.length}</a>`}
