@@ -83,6 +83,8 @@ StatusOr<LoadJobs> SubmitLoadJobs(LocalService& svc, const JobSpec& spec, const 
                             .status());
   }
   for (const std::string& token : tokens) {
+    // A user's job names only a blob that user stored: each uploads the model (stored once).
+    ACS_RETURN_IF_ERROR(svc.Upload(model, token).status());
     ACS_ASSIGN_OR_RETURN(v1::Job job, svc.Submit(JobRequestOf(spec, up.sha256(), long_episodes), token));
     out.watched.push_back({job.id(), token});
     out.targets.push_back(out.watched.back());
