@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "agents/agent_names.h"
+#include "core/policy.h"
 #include "core/sha256.h"
 
 namespace acs {
@@ -164,6 +165,16 @@ StatusOr<CampaignModel> ParseModel(const json& j, const std::string& path, const
   return m;
 }
 
+// One of `names`, or the error naming them.
+std::function<std::string(const std::string&)> OneOf(const std::vector<std::string>& names, const std::string& what) {
+  return [names, what](const std::string& s) -> std::string {
+    if (std::find(names.begin(), names.end(), s) != names.end()) return "";
+    std::string list;
+    for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+    return "unknown " + what + " '" + s + "' (known: " + list + ")";
+  };
+}
+
 Status ParseCompare(const json& j, const std::string& source, CampaignCompare* c) {
   Fields f(j, "compare", source);
   if (!j.is_object()) return Status::InvalidArgument(source + ": compare: expected an object");
@@ -172,12 +183,31 @@ Status ParseCompare(const json& j, const std::string& source, CampaignCompare* c
   ACS_ASSIGN_OR_RETURN(c->noise_multiplier, f.Number("noise_multiplier", c->noise_multiplier, 0, 100));
   if (f.Has("gate")) {
     const std::vector<std::string>& metrics = CampaignMetrics();
-    ACS_ASSIGN_OR_RETURN(c->gate, f.Strings("gate", false, [&](const std::string& s) -> std::string {
-      if (std::find(metrics.begin(), metrics.end(), s) != metrics.end()) return "";
-      std::string list;
-      for (const std::string& m : metrics) list += (list.empty() ? "" : ", ") + m;
-      return "unknown metric '" + s + "' (known: " + list + ")";
-    }));
+    ACS_ASSIGN_OR_RETURN(c->gate, f.Strings("gate", false, OneOf(metrics, "metric")));
+  }
+  return Status::Ok();
+}
+
+Status ParseSpace(const json& j, const std::string& source, CampaignSpace* space) {
+  Fields f(j, "space", source);
+  if (!j.is_object()) return Status::InvalidArgument(source + ": space: expected an object");
+  ACS_RETURN_IF_ERROR(f.OnlyKnown({"patterns", "block_sizes", "precisions", "max_sparsity", "skip_layers"}));
+  ACS_ASSIGN_OR_RETURN(space->patterns, f.Strings("patterns", false, OneOf(PatternNames(), "pattern")));
+  ACS_ASSIGN_OR_RETURN(space->precisions, f.Strings("precisions", false, OneOf(PrecisionNames(), "precision")));
+  ACS_ASSIGN_OR_RETURN(space->skip_layers, f.Strings("skip_layers", false, [](const std::string& s) -> std::string {
+    return s.empty() || s.size() > 200 ? "expected a layer name" : "";
+  }));
+  ACS_ASSIGN_OR_RETURN(space->max_sparsity, f.Number("max_sparsity", space->max_sparsity, 0, 0.99));
+  if (f.Has("block_sizes")) {
+    const json& sizes = f.At("block_sizes");
+    if (!sizes.is_array()) return f.Error("block_sizes", "expected a list of integers from 2 to 64");
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const std::string item = "block_sizes[" + std::to_string(i) + "]";
+      if (!sizes[i].is_number_integer() || sizes[i].get<int64_t>() < 2 || sizes[i].get<int64_t>() > 64) {
+        return f.Error(item, "expected an integer from 2 to 64");
+      }
+      space->block_sizes.push_back(sizes[i].get<int64_t>());
+    }
   }
   return Status::Ok();
 }
@@ -210,7 +240,7 @@ StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& text, const std::str
   if (!j.is_object()) return Status::InvalidArgument(source + ": expected a JSON object");
   Fields f(j, "", source);
   ACS_RETURN_IF_ERROR(f.OnlyKnown({"name", "models", "device_classes", "budgets", "agents", "seeds", "episodes",
-                                   "top_k", "fine_tune", "time_limit_minutes", "compare"}));
+                                   "top_k", "fine_tune", "threads", "space", "time_limit_minutes", "compare"}));
   CampaignSpec spec;
   ACS_ASSIGN_OR_RETURN(spec.name, f.String("name", true));
   if (!IsPlainName(spec.name)) return f.Error("name", "'" + spec.name + "' is not 1-64 of [A-Za-z0-9._-]");
@@ -234,13 +264,7 @@ StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& text, const std::str
     return b.ok() ? "" : b.status().message();
   }));
   for (const std::string& b : budgets) spec.budgets.push_back(*ParseBudget(b));
-  const std::vector<std::string>& agents = AgentNames();
-  ACS_ASSIGN_OR_RETURN(spec.agents, f.Strings("agents", true, [&](const std::string& s) -> std::string {
-    if (std::find(agents.begin(), agents.end(), s) != agents.end()) return "";
-    std::string list;
-    for (const std::string& a : agents) list += (list.empty() ? "" : ", ") + a;
-    return "unknown agent '" + s + "' (known: " + list + ")";
-  }));
+  ACS_ASSIGN_OR_RETURN(spec.agents, f.Strings("agents", true, OneOf(AgentNames(), "agent")));
   if (f.Has("seeds")) {
     const json& seeds = f.At("seeds");
     if (!seeds.is_array() || seeds.empty()) return f.Error("seeds", "expected a non-empty list of integers >= 0");
@@ -261,6 +285,9 @@ StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& text, const std::str
   ACS_ASSIGN_OR_RETURN(int64_t top_k, f.Integer("top_k", spec.top_k, 1, 20));
   spec.top_k = static_cast<int>(top_k);
   ACS_ASSIGN_OR_RETURN(spec.fine_tune, f.Bool("fine_tune", spec.fine_tune));
+  ACS_ASSIGN_OR_RETURN(int64_t threads, f.Integer("threads", spec.threads, 1, 64));
+  spec.threads = static_cast<int>(threads);
+  if (f.Has("space")) ACS_RETURN_IF_ERROR(ParseSpace(f.At("space"), source, &spec.space));
   ACS_ASSIGN_OR_RETURN(spec.time_limit_minutes,
                        f.Number("time_limit_minutes", spec.time_limit_minutes, 1, 7 * 24 * 60));
   if (f.Has("compare")) ACS_RETURN_IF_ERROR(ParseCompare(f.At("compare"), source, &spec.compare));
@@ -324,6 +351,17 @@ std::string CampaignSpecHash(const CampaignSpec& spec) {
   }
   j["budgets"] = json::array();
   for (const BudgetSpec& b : spec.budgets) j["budgets"].push_back({{"kind", b.kind}, {"ratio", b.ratio}});
+  // Added later: left out at their defaults, so that older specs keep their hash.
+  if (spec.threads != 1) j["threads"] = spec.threads;
+  const CampaignSpace& space = spec.space;
+  if (!space.patterns.empty() || !space.block_sizes.empty() || !space.precisions.empty() || space.max_sparsity != 0 ||
+      !space.skip_layers.empty()) {
+    j["space"] = {{"patterns", space.patterns},
+                  {"block_sizes", space.block_sizes},
+                  {"precisions", space.precisions},
+                  {"max_sparsity", space.max_sparsity},
+                  {"skip_layers", space.skip_layers}};
+  }
   return Sha256Hex(j.dump());
 }
 

@@ -31,6 +31,16 @@ struct CampaignCompare {
                                                                           // fail the run (exit 3)
 };
 
+// The search space of every cell (SubmitJobRequest.space); empty lists and 0: the server's
+// defaults.
+struct CampaignSpace {
+  std::vector<std::string> patterns;    // PatternNames()
+  std::vector<int64_t> block_sizes;     // 1xN block sizes, each 2-64
+  std::vector<std::string> precisions;  // PrecisionNames()
+  double max_sparsity = 0;              // in [0, 0.99]
+  std::vector<std::string> skip_layers;  // layers left dense
+};
+
 struct CampaignSpec {
   std::string name;  // [A-Za-z0-9._-], at most 64 characters
   std::vector<CampaignModel> models;
@@ -41,6 +51,8 @@ struct CampaignSpec {
   int episodes = 30;                // of every cell's search
   int top_k = 3;                    // policies verified per cell
   bool fine_tune = false;           // recovery after compression in every cell
+  int threads = 1;                  // measured threads of every cell
+  CampaignSpace space;
   double time_limit_minutes = 240;  // a cell still running past it is cancelled and failed
   CampaignCompare compare;
 };

@@ -86,6 +86,13 @@ StatusOr<acs::v1::SubmitJobRequest> CellRequest(const CampaignSpec& spec, const 
   req.set_seed(static_cast<uint64_t>(cell.seed));
   req.set_top_k(spec.top_k);
   req.set_fine_tune(spec.fine_tune);
+  req.set_threads(spec.threads);
+  acs::v1::SearchSpace* space = req.mutable_space();
+  for (const std::string& p : spec.space.patterns) space->add_patterns(p);
+  for (int64_t b : spec.space.block_sizes) space->add_block_sizes(static_cast<int32_t>(b));
+  for (const std::string& p : spec.space.precisions) space->add_precisions(p);
+  space->set_max_sparsity(spec.space.max_sparsity);
+  for (const std::string& l : spec.space.skip_layers) space->add_skip_layers(l);
   return req;
 }
 

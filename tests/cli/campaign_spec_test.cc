@@ -2,6 +2,8 @@
 // field is an error naming it.
 #include "campaigns/campaign_spec.h"
 
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -127,6 +129,52 @@ TEST(CampaignSpecTest, EveryBadFieldIsNamed) {
             })),
             "nightly.json: 16000 cells (models x device classes x budgets x agents x seeds), more than 10000");
   EXPECT_EQ(ReadCampaignSpec("/nonexistent/nightly.json").status().code(), StatusCode::kNotFound);
+}
+
+// The search options every cell carries: threads and the search space, each checked by
+// name; a spec without them keeps the hash it had before they existed.
+TEST(CampaignSpecTest, TheSearchSpaceAndThreadsAreReadAndChecked) {
+  const std::string before = CampaignSpecHash(*ParseCampaignSpec(GoodSpec().dump()));
+  nlohmann::json j = GoodSpec();
+  j["threads"] = 2;
+  j["space"] = {{"patterns", {"block", "channel"}},
+                {"block_sizes", {4, 8}},
+                {"precisions", {"fp32", "int8"}},
+                {"max_sparsity", 0.9},
+                {"skip_layers", {"fc"}}};
+  StatusOr<CampaignSpec> spec = ParseCampaignSpec(j.dump());
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->threads, 2);
+  EXPECT_EQ(spec->space.patterns, (std::vector<std::string>{"block", "channel"}));
+  EXPECT_EQ(spec->space.block_sizes, (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(spec->space.precisions, (std::vector<std::string>{"fp32", "int8"}));
+  EXPECT_DOUBLE_EQ(spec->space.max_sparsity, 0.9);
+  EXPECT_EQ(spec->space.skip_layers, (std::vector<std::string>{"fc"}));
+  EXPECT_NE(CampaignSpecHash(*spec), before);
+  nlohmann::json defaults = GoodSpec();
+  defaults["threads"] = 1;
+  defaults["space"] = nlohmann::json::object();
+  EXPECT_EQ(CampaignSpecHash(*ParseCampaignSpec(defaults.dump())), before);
+
+  auto with = [](const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json j = GoodSpec();
+    change(j);
+    return j;
+  };
+  EXPECT_EQ(ErrorOf(with([](auto& j) { j["threads"] = 0; })), "nightly.json: threads: must be between 1 and 64, not 0");
+  EXPECT_EQ(ErrorOf(with([](auto& j) { j["space"] = {{"patterns", {"block", "diagonal"}}}; })).rfind(
+                "nightly.json: space.patterns[1]: unknown pattern 'diagonal' (known: ", 0),
+            0u);
+  EXPECT_EQ(ErrorOf(with([](auto& j) { j["space"] = {{"precisions", {"fp8"}}}; })).rfind(
+                "nightly.json: space.precisions[0]: unknown precision 'fp8' (known: ", 0),
+            0u);
+  EXPECT_EQ(ErrorOf(with([](auto& j) { j["space"] = {{"block_sizes", {8, 1}}}; })),
+            "nightly.json: space.block_sizes[1]: expected an integer from 2 to 64");
+  EXPECT_EQ(ErrorOf(with([](auto& j) { j["space"] = {{"max_sparsity", 1.5}}; })),
+            "nightly.json: space.max_sparsity: must be between 0 and 0.99, not 1.5");
+  EXPECT_EQ(ErrorOf(with([](auto& j) { j["space"] = {{"pattern", {"block"}}}; })).rfind(
+                "nightly.json: space.pattern: unknown field", 0),
+            0u);
 }
 
 TEST(CampaignSpecTest, TheExampleSpecParses) {
