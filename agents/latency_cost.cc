@@ -355,7 +355,8 @@ bool FitTwoScales(const std::vector<SplitRow>& rows, double* aten_scale, double*
 // With probes: the two scales fitted again on the anchor's and the probes' `rows` and the
 // verified policies together (these weighing as much as the others: they are policies the
 // search proposes, the probes only the corners of its space), in the context b chose. False
-// (b unchanged) without verified policies the predictor can price or when the fit fails.
+// (b unchanged) without verified policies the predictor can price, when the fit fails or
+// when it would move a scale by more than x2 either way.
 bool RefitOnVerified(const Graph& graph, std::vector<SplitRow> rows, const ModelCalibration& measured,
                      LatencyBudget* b) {
   std::vector<SplitRow> verified;
@@ -377,6 +378,10 @@ bool RefitOnVerified(const Graph& graph, std::vector<SplitRow> rows, const Model
   double aten_scale = 0, own_scale = 0, residual = 0;
   if (!FitTwoScales(rows, &aten_scale, &own_scale, &residual)) return false;
   const double own_before = b->layer_scale * b->own_kernel_factor;
+  // Either scale moved past [0.5, 2] says more about the measurements than the layers (the
+  // single factor's clamp).
+  auto plausible = [](double change) { return change >= 0.5 && change <= 2; };
+  if (!plausible(aten_scale / b->layer_scale) || !plausible(own_scale / own_before)) return false;
   b->verified_scale = aten_scale / b->layer_scale;
   b->verified_own_scale = own_scale / own_before;
   b->verified_policies = static_cast<int>(verified.size());

@@ -363,6 +363,22 @@ TEST(LatencyBudgetTest, VerifiedPoliciesRefitBothScalesWithTheProbes) {
   ASSERT_TRUE(same.ok()) << same.status().ToString();
   EXPECT_NEAR(same->verified_scale, 1.0, 1e-9);
   EXPECT_NEAR(same->verified_own_scale, 1.0, 1e-9);
+
+  // However far off the measurements, neither scale moves past x2 either way: a refit that
+  // would leaves the single clamped factor (own-kernel layers unchanged), as some of these do.
+  int single = 0;
+  for (double off : {0.3, 0.5, 2.0, 4.0, 16.0}) {
+    loop.verified = {{pruned, off * before->PredictUs(m->graph, pruned) / dense},
+                     {own, off * before->PredictUs(m->graph, own) / dense}};
+    StatusOr<LatencyBudget> wild = MakeLatencyBudget(m->graph, predictor, 1, 0.5, loop);
+    ASSERT_TRUE(wild.ok()) << wild.status().ToString();
+    for (double change : {wild->verified_scale, wild->verified_own_scale}) {
+      EXPECT_GE(change, 0.5) << off;
+      EXPECT_LE(change, 2.0) << off;
+    }
+    single += wild->verified_policies > 0 && wild->verified_own_scale == 1.0;
+  }
+  EXPECT_GT(single, 0);
 }
 
 // A graph of wide layers (2.4 MB of fp32 weights each) without data flow: enough for the
