@@ -46,7 +46,7 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   huge.clear_input_shape();
   for (int64_t d : {1, 1, 4096, 4096}) huge.add_input_shape(d);
   v1::Job refused;
-  grpc::Status s = Submit(huge, &refused, user_token_);
+  grpc::Status s = Submit(huge, &refused, bob);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("elements per input"), std::string::npos) << s.error_message();
   // One within the cap whose calibration and validation samples would not decode within
@@ -297,7 +297,7 @@ TEST_F(RobustnessTest, PerUserLimitsAnswerResourceExhausted) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(s.error_message().find("limit per user"), std::string::npos) << s.error_message();
   // Another user is not held back by alice's jobs.
-  const v1::Job bobs = SubmitOk(Request(model, "random", 5000), bob);
+  const v1::Job bobs = SubmitOk(Request(UploadModel("plain", bob), "random", 5000), bob);
 
   // One watch of alice's is open; a second is refused while it lasts.
   grpc::ClientContext first;
@@ -334,13 +334,15 @@ TEST_F(RobustnessTest, PerUserLimitsAnswerResourceExhausted) {
   std::vector<v1::Job> accepted;
   bool refused_for_checks = false;
   std::string other = Token("carol0", "user");
+  std::string others_model = UploadModel("plain", other);  // a job names its owner's blobs
   for (int attempt = 0; attempt < 40 && !refused_for_checks; ++attempt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     v1::Job job;
-    s = Submit(Request(model, "random", 5000), &job, other);
+    s = Submit(Request(others_model, "random", 5000), &job, other);
     if (s.ok()) {  // the slot was free: the next try as another user (one job each)
       accepted.push_back(job);
       other = Token("carol" + std::to_string(accepted.size()), "user");
+      others_model = UploadModel("plain", other);
     }
     refused_for_checks = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
                          s.error_message().find("being checked") != std::string::npos;
@@ -392,6 +394,8 @@ TEST_F(RobustnessTest, AJobPastItsOwnersStorageQuotaSucceedsAndOnlyTheirNextUplo
       << s.error_message();
   const std::string bob = Token("bob", "user");
   EXPECT_TRUE(Upload("more", &more, bob, true).ok());
+  v1::UploadReply bobs_model;  // the same model, his own upload (a job names its owner's blobs)
+  ASSERT_TRUE(Upload(ReadBytes(acs::test_models::BuildTestModel("plain", 5)), &bobs_model, bob).ok());
   SubmitOk(request, bob);
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
