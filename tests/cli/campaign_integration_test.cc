@@ -10,14 +10,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "tests/server/jobs_fixture.h"
+#include "tests/cli/cli_server_fixture.h"
 
 namespace {
 
 using namespace acs::test_process;
 namespace v1 = acs::v1;
 
-class CampaignIntegrationTest : public acs::test_jobs::JobsServerTest {
+class CampaignIntegrationTest : public acs::test_cli::CliServerTest {
  protected:
   std::string DirPrefix() const override { return "acs_campaign_it_"; }
 
@@ -74,15 +74,7 @@ class CampaignIntegrationTest : public acs::test_jobs::JobsServerTest {
     std::ofstream(path) << spec.dump(2);
     return path;
   }
-  Output Acs(const std::string& args) {
-    return Command("cd " + dir_.string() + " && " + std::string(ACS_BINARY_DIR) + "/cli/acs campaign " + args +
-                       " --server " + address_ + " --token " + user_token_,
-                   dir_);
-  }
-  nlohmann::json ReadJson(const std::string& name) {
-    std::ifstream in(dir_ / name);
-    return nlohmann::json::parse(in, nullptr, false);
-  }
+  Output Acs(const std::string& args) { return CliServerTest::Acs("campaign", args); }
   int JobCount() {
     grpc::ClientContext ctx;
     Auth(&ctx, user_token_);

@@ -7,26 +7,18 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "tests/server/jobs_fixture.h"
+#include "tests/cli/cli_server_fixture.h"
 
 namespace {
 
 using namespace acs::test_process;
 namespace v1 = acs::v1;
 
-class SweepIntegrationTest : public acs::test_jobs::JobsServerTest {
+class SweepIntegrationTest : public acs::test_cli::CliServerTest {
  protected:
   std::string DirPrefix() const override { return "acs_sweep_it_"; }
 
-  Output Acs(const std::string& args) {
-    return Command(
-        std::string(ACS_BINARY_DIR) + "/cli/acs sweep " + args + " --server " + address_ + " --token " + user_token_,
-        dir_);
-  }
-  nlohmann::json ReadJson(const std::string& name) {
-    std::ifstream in(dir_ / name);
-    return nlohmann::json::parse(in, nullptr, false);
-  }
+  Output Acs(const std::string& args) { return CliServerTest::Acs("sweep", args); }
   size_t Count(const std::string& text, const std::string& what) {
     size_t n = 0;
     for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
