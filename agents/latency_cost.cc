@@ -296,6 +296,10 @@ std::vector<double> LatencyBudget::PredictLayersUs(const Graph& graph, const Pol
 
 namespace {
 
+// The most the closed loop's refit moves a scale, either way: a measurement further off says
+// more about the measurement than about the layers.
+constexpr double kMaxRefitChange = 2;
+
 // The factor on the layers' predictions (beyond b.layer_scale) that puts each measured policy
 // at its measured latency (ratio x b.dense_us, the statistic the anchor has): the median
 // over the policies, clamped to [0.5, 2]; 1 without any. Policies the predictor cannot
@@ -318,7 +322,7 @@ double VerifiedScale(const Graph& graph, const LatencyBudget& b, const std::vect
   std::sort(factors.begin(), factors.end());
   const size_t n = factors.size();
   const double median = n % 2 ? factors[n / 2] : 0.5 * (factors[n / 2 - 1] + factors[n / 2]);
-  return std::clamp(median, 0.5, 2.0);
+  return std::clamp(median, 1 / kMaxRefitChange, kMaxRefitChange);
 }
 
 // One scale for the layers on aten ops and one for those on the runtime's own kernels such
@@ -378,9 +382,7 @@ bool RefitOnVerified(const Graph& graph, std::vector<SplitRow> rows, const Model
   double aten_scale = 0, own_scale = 0, residual = 0;
   if (!FitTwoScales(rows, &aten_scale, &own_scale, &residual)) return false;
   const double own_before = b->layer_scale * b->own_kernel_factor;
-  // Either scale moved past [0.5, 2] says more about the measurements than the layers (the
-  // single factor's clamp).
-  auto plausible = [](double change) { return change >= 0.5 && change <= 2; };
+  auto plausible = [](double change) { return change >= 1 / kMaxRefitChange && change <= kMaxRefitChange; };
   if (!plausible(aten_scale / b->layer_scale) || !plausible(own_scale / own_before)) return false;
   b->verified_scale = aten_scale / b->layer_scale;
   b->verified_own_scale = own_scale / own_before;
