@@ -5,9 +5,11 @@ the compressed file each as loaded, frozen (torch.jit.freeze) and frozen + optim
 (torch.jit.optimize_for_inference), each form from its own load, timed alternately in
 ROUNDS rounds. The strongest dense baseline of a round is the fastest dense form; the
 speedup of a round is that baseline over the fastest compressed form, as the worker
-deploys both. Prints a table and writes JSON.
+deploys both. With --processes P each case runs in P processes, the cases taking turns,
+and the median and range are over all P x ROUNDS rounds (a process's speed varies by tens
+of percent from the next's). Prints a table and writes JSON.
 
-usage: /usr/bin/python3 bench_export.py [--rounds N] [--json OUT.json] [--ops LIB]
+usage: /usr/bin/python3 bench_export.py [--rounds N] [--processes P] [--json OUT.json] [--ops LIB]
                                         NAME=DENSE.pt,COMPRESSED.pt,SHAPE ...
   SHAPE is the input shape, e.g. 1x3x32x32. --ops loads a library of TorchScript ops first
   (libacs_ops.so, for compressed.acs.pt files).
@@ -49,38 +51,50 @@ print(json.dumps(result))
 """
 
 
+def run_case(spec, rounds, ops):
+    """One process's times of a case: {form: [us per round]}."""
+    dense, compressed, shape = spec.split(",")
+    out = subprocess.run([sys.executable, "-c", CASE, dense, compressed, shape, str(rounds), ops],
+                         capture_output=True, text=True, check=True)
+    if out.stderr.strip():
+        print("  " + out.stderr.strip().replace("\n", "\n  "), file=sys.stderr)
+    return json.loads(out.stdout)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--processes", type=int, default=1, help="fresh processes per case, taking turns")
     parser.add_argument("--json")
     parser.add_argument("--ops", default="", help="torch.ops.load_library this first (libacs_ops.so)")
     parser.add_argument("cases", nargs="+", metavar="NAME=DENSE.pt,COMPRESSED.pt,SHAPE")
     args = parser.parse_args()
+    specs = [case.partition("=")[::2] for case in args.cases]
+    times = {name: [] for name, _ in specs}  # per case, one {form: [us per round]} per process
+    for _ in range(args.processes):
+        for name, spec in specs:
+            times[name].append(run_case(spec, args.rounds, args.ops))
     rows = []
     print(f"{'case':<22} {'dense plain':>12} {'dense best':>11} {'compr. plain':>13} {'compr. best':>12} "
           f"{'speedup (median, range)':>26}")
-    for case in args.cases:
-        name, _, spec = case.partition("=")
+    for name, spec in specs:
         dense, compressed, shape = spec.split(",")
-        out = subprocess.run([sys.executable, "-c", CASE, dense, compressed, shape, str(args.rounds), args.ops],
-                             capture_output=True, text=True, check=True)
-        t = json.loads(out.stdout)
-        rounds = range(args.rounds)
-        baseline = [min(t[k][r] for k in t if k.startswith("dense_")) for r in rounds]
-        best = [min(t[k][r] for k in t if k.startswith("compressed_")) for r in rounds]
+        rounds = [(t, r) for t in times[name] for r in range(args.rounds)]
+        baseline = [min(t[k][r] for k in t if k.startswith("dense_")) for t, r in rounds]
+        best = [min(t[k][r] for k in t if k.startswith("compressed_")) for t, r in rounds]
         speedups = [b / c for b, c in zip(baseline, best)]
-        row = {"case": name, "dense": dense, "compressed": compressed, "input": shape, "times_us": t,
+        row = {"case": name, "dense": dense, "compressed": compressed, "input": shape, "times_us": times[name],
                "baseline_us": baseline, "compressed_us": best, "speedups": speedups,
                "median_speedup": statistics.median(speedups)}
         rows.append(row)
-        print(f"{name:<22} {statistics.median(t['dense_plain']):>10.0f}us {statistics.median(baseline):>9.0f}us "
-              f"{statistics.median(t['compressed_plain']):>11.0f}us {statistics.median(best):>10.0f}us "
+        plain = {k: statistics.median(t[k][r] for t, r in rounds) for k in ("dense_plain", "compressed_plain")}
+        print(f"{name:<22} {plain['dense_plain']:>10.0f}us {statistics.median(baseline):>9.0f}us "
+              f"{plain['compressed_plain']:>11.0f}us {statistics.median(best):>10.0f}us "
               f"{row['median_speedup']:>12.2f}x ({min(speedups):.2f}-{max(speedups):.2f})")
-        if out.stderr.strip():
-            print("  " + out.stderr.strip().replace("\n", "\n  "))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rounds": args.rounds, "threads": 1, "batch": 1, "cases": rows}, f, indent=2)
+            json.dump({"rounds": args.rounds, "processes": args.processes, "threads": 1, "batch": 1, "cases": rows},
+                      f, indent=2)
 
 
 if __name__ == "__main__":
