@@ -53,7 +53,8 @@ struct CampaignSpec {
   bool fine_tune = false;           // recovery after compression in every cell
   int threads = 1;                  // measured threads of every cell
   CampaignSpace space;
-  double time_limit_minutes = 240;  // a cell still running past it is cancelled and failed
+  double time_limit_minutes = 240;  // each cell's job may run this long (not counting its time
+                                    // queued); the server fails it past it
   CampaignCompare compare;
 };
 

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -87,6 +88,7 @@ StatusOr<acs::v1::SubmitJobRequest> CellRequest(const CampaignSpec& spec, const 
   req.set_top_k(spec.top_k);
   req.set_fine_tune(spec.fine_tune);
   req.set_threads(spec.threads);
+  req.set_time_limit_seconds(std::llround(spec.time_limit_minutes * 60));
   acs::v1::SearchSpace* space = req.mutable_space();
   for (const std::string& p : spec.space.patterns) space->add_patterns(p);
   for (int64_t b : spec.space.block_sizes) space->add_block_sizes(static_cast<int32_t>(b));
@@ -153,8 +155,10 @@ int64_t ParseUtc(const std::string& iso) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-// Follows every cell's job to its end: one line per change of a cell's state; cancels jobs
-// older than the time limit (once) and notes why on the cell.
+// Follows every cell's job to its end: one line per change of a cell's state. The server
+// ends a job past the time limit its request carries; a job whose request carries none (a
+// server before time_limit_seconds, which drops it) is cancelled here once it is older than
+// the spec's limit, and the cell noted why.
 Status Follow(const Remote& r, const CampaignSpec& spec, const CampaignRun& run, double poll_seconds) {
   std::set<std::string> cancelled;  // keys cancelled past the time limit
   const int64_t limit_s = static_cast<int64_t>(spec.time_limit_minutes * 60);
@@ -162,7 +166,8 @@ Status Follow(const Remote& r, const CampaignSpec& spec, const CampaignRun& run,
   options.poll_seconds = poll_seconds;
   options.on_poll = [&](const std::string& key, Job* job) -> Status {
     const int64_t created = ParseUtc(job->created());
-    if (limit_s <= 0 || created <= 0 || std::time(nullptr) - created <= limit_s || !cancelled.insert(key).second) {
+    if (limit_s <= 0 || job->request().time_limit_seconds() > 0 || created <= 0 ||
+        std::time(nullptr) - created <= limit_s || !cancelled.insert(key).second) {
       return Status::Ok();
     }
     acs::v1::RecordCampaignCellRequest note;

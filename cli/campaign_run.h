@@ -1,6 +1,7 @@
 // `acs campaign run SPEC`: starts (or resumes) the stored run of the spec's campaign for a
-// date, submits the cells that have no job yet, follows them to their end with one line
-// per change, cancels the ones past the spec's time limit, and writes the report.
+// date, submits the cells that have no job yet (each carrying the spec's time limit, which
+// the server enforces), follows them to their end with one line per change, and writes the
+// report.
 #pragma once
 
 #include "cli/remote.h"

@@ -51,9 +51,11 @@ StatusOr<acs::v1::SubmitJobRequest> ParseRequest(const Flags& f) {
   ACS_ASSIGN_OR_RETURN(int64_t seed, f.GetInt("seed", 1));
   ACS_ASSIGN_OR_RETURN(int64_t threads, f.GetInt("threads", 1));
   ACS_ASSIGN_OR_RETURN(int64_t top_k, f.GetInt("top-k", 0));
-  if (episodes < 0 || seed < 0 || threads < 1 || top_k < 0) {
-    return Status::InvalidArgument("--episodes, --seed and --top-k must be >= 0, --threads >= 1");
+  ACS_ASSIGN_OR_RETURN(int64_t time_limit, f.GetInt("time-limit", 0));
+  if (episodes < 0 || seed < 0 || threads < 1 || top_k < 0 || time_limit < 0) {
+    return Status::InvalidArgument("--episodes, --seed, --top-k and --time-limit must be >= 0, --threads >= 1");
   }
+  req.set_time_limit_seconds(time_limit);
   req.set_episodes(static_cast<int32_t>(episodes));
   req.set_seed(static_cast<uint64_t>(seed));
   req.set_threads(static_cast<int32_t>(threads));
@@ -85,6 +87,9 @@ const char kJobOptionsHelp[] =
     "  --threads T          threads the latency is measured at (default 1)\n"
     "  --top-k K            best policies verified on a worker (default: the server's, 3)\n"
     "  --fine-tune          fine-tune the exported model on the training split (labelled data)\n"
+    "  --time-limit SECONDS wall-clock seconds the job may run (not counting its time queued);\n"
+    "                       past it the server ends it FAILED (default 0: the server's limit,\n"
+    "                       which also caps a larger one)\n"
     "  --preprocess SPEC    the model's preprocessing: a JSON list of steps or a file holding\n"
     "                       one (docs/data.md); it must make the input shape. Default: images\n"
     "                       scaled to [0, 1], channel-repeated and resized to the input\n"

@@ -15,8 +15,8 @@ namespace acs::cli {
 extern const char kJobOptionsHelp[];
 // The job options with a value (without "budget") and the switches.
 inline const std::set<std::string> kJobFlags = {
-    "input",    "data",        "device-class", "agent",        "episodes", "seed",       "threads", "top-k",
-    "patterns", "block-sizes", "precisions",   "max-sparsity", "skip",     "preprocess", "split",   "test-data"};
+    "input",       "data",       "device-class", "agent", "episodes",   "seed",  "threads",   "top-k",     "patterns",
+    "block-sizes", "precisions", "max-sparsity", "skip",  "preprocess", "split", "test-data", "time-limit"};
 inline const std::set<std::string> kJobSwitches = {"fine-tune"};
 
 // The request of the job flags for the model r.flags.positional[0], its budget from

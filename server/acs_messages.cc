@@ -53,6 +53,7 @@ JobRequest RequestOf(const acs::v1::SubmitJobRequest& r) {
   out.split = DataSplitJson(r.split());
   out.test_dataset_sha256 = r.test_dataset_sha256();
   out.test_dataset_name = r.test_dataset_name();
+  out.time_limit_seconds = r.time_limit_seconds();
   return out;
 }
 
@@ -81,6 +82,7 @@ void FillRequest(const JobRequest& r, acs::v1::SubmitJobRequest* out) {
   SetDataSplit(r.split, out->mutable_split());
   out->set_test_dataset_sha256(r.test_dataset_sha256);
   out->set_test_dataset_name(r.test_dataset_name);
+  out->set_time_limit_seconds(r.time_limit_seconds);
 }
 
 }  // namespace

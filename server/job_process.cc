@@ -251,6 +251,12 @@ void JobScheduler::RunJobHere(const std::string& id) {
   }
 }
 
+void JobScheduler::FailJob(JobRecord& job, const std::string& message) {
+  job.error = message;
+  (void)store_->FailOpenTasksOfJob(job.id, "the job failed");
+  (void)SetState(job, kJobFailed, message);
+}
+
 void JobScheduler::RunJobInChild(const std::string& id) {
   std::vector<std::string> argv = {options_.runner_program, "run-job", id};
   argv.insert(argv.end(), options_.runner_flags.begin(), options_.runner_flags.end());
@@ -258,8 +264,26 @@ void JobScheduler::RunJobInChild(const std::string& id) {
   StatusOr<JobRecord> stored = store_->GetJob(id);
   StatusOr<JobRequest> request =
       stored.ok() ? JobRequest::FromJson(stored->request_json) : StatusOr<JobRequest>(stored.status());
+  // Its runners share its time limit: this one gets what the earlier ones left, as the
+  // server counted them (a runner's own writes of run_seconds are replaced below).
+  const double ran = stored.ok() ? JobProgress::FromJson(stored->progress_json).run_seconds : 0;
+  const double time_limit = JobTimeLimit(request.ok() ? *request : JobRequest(), options_.job_limits.wall_seconds);
+  auto over_time = [&](const std::string& state) {
+    if (request.ok() && time_limit == static_cast<double>(request->time_limit_seconds)) {
+      return "the job exceeded its time limit of " + std::to_string(request->time_limit_seconds) + " s while " + state;
+    }
+    ProcessExit timeout;
+    timeout.wall_timeout = true;
+    return "the job runner " + DescribeExit(timeout, options_.job_limits) + " while " + state;
+  };
+  if (stored.ok() && time_limit > 0 && ran >= time_limit) {  // e.g. the server stopped as it ran out
+    if (!IsTerminalJobState(stored->state)) FailJob(*stored, over_time(stored->state));
+    return;
+  }
+  if (time_limit > 0) limits.wall_seconds = time_limit - ran;
   limits.writes = ChildConfinement(JobDir(id), request.ok() ? *request : JobRequest());
   const RemovedDir removed{JobDir(id)};  // nothing in it outlives the child
+  const auto started = std::chrono::steady_clock::now();
   int pair[2] = {-1, -1};
   StatusOr<std::unique_ptr<ChildProcess>> child =
       !request.ok() ? StatusOr<std::unique_ptr<ChildProcess>>(request.status())
@@ -290,26 +314,32 @@ void JobScheduler::RunJobInChild(const std::string& id) {
     return;
   }
   if (!violation.empty()) {
-    job->error = "the job runner sent the server a message it refused (" + violation +
-                 "); nothing of that message was applied";
-    (void)store_->FailOpenTasksOfJob(id, "the job failed");
-    (void)SetState(*job, kJobFailed, job->error);
+    FailJob(*job, "the job runner sent the server a message it refused (" + violation +
+                      "); nothing of that message was applied");
     return;
   }
-  if (stopping_ && child.ok()) return;  // the server stops: the job resumes at its next start
   JobProgress progress = JobProgress::FromJson(job->progress_json);
+  progress.run_seconds =
+      ran + (child.ok() ? std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() : 0.0);
+  if (exit && exit->wall_timeout) {  // its time limit: the job's own, never a runner death to retry
+    job->progress_json = progress.ToJson().dump();
+    FailJob(*job, over_time(job->state));
+    return;
+  }
+  if (stopping_ && child.ok()) {  // the server stops: the job resumes at its next start
+    job->progress_json = progress.ToJson().dump();
+    (void)store_->UpdateJob(*job);
+    return;
+  }
   ++progress.runner_deaths;
-  std::string what = !child.ok() ? "the job runner could not be started: " + child.status().message()
+  std::string what = !child.ok()  ? "the job runner could not be started: " + child.status().message()
                      : exit->ok() ? "the job runner exited before the job ended, while " + job->state
                                   : "the job runner " + DescribeExit(*exit, limits) + " while " + job->state;
-  const bool final = !child.ok() || exit->wall_timeout || exit->signal == SIGXCPU ||
-                     progress.runner_deaths >= options_.max_runner_deaths;
+  const bool final = !child.ok() || exit->signal == SIGXCPU || progress.runner_deaths >= options_.max_runner_deaths;
   job->progress_json = progress.ToJson().dump();
   if (final) {
     if (progress.runner_deaths > 1) what += " (its runner died " + std::to_string(progress.runner_deaths) + " times)";
-    job->error = what;
-    (void)store_->FailOpenTasksOfJob(id, "the job failed");
-    (void)SetState(*job, kJobFailed, what);
+    FailJob(*job, what);
     return;
   }
   (void)store_->UpdateJob(*job);

@@ -72,7 +72,8 @@ nlohmann::json JobRequest::ToJson() const {
           {"preprocess", preprocess},
           {"split", split},
           {"test_dataset_sha256", test_dataset_sha256},
-          {"test_dataset_name", test_dataset_name}};
+          {"test_dataset_name", test_dataset_name},
+          {"time_limit_seconds", time_limit_seconds}};
 }
 
 StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
@@ -98,6 +99,7 @@ StatusOr<JobRequest> JobRequest::FromJson(const std::string& text) {
     if (j.contains("split") && j["split"].is_object()) r.split = j["split"];
     r.test_dataset_sha256 = j.value("test_dataset_sha256", "");
     r.test_dataset_name = j.value("test_dataset_name", "");
+    r.time_limit_seconds = Field(j, "time_limit_seconds", r.time_limit_seconds);
     r.seed = Field(j, "seed", r.seed);
     r.fine_tune = j.value("fine_tune", false);
     r.threads = Field(j, "threads", r.threads);
@@ -130,6 +132,7 @@ nlohmann::json JobProgress::ToJson() const {
                       {"layers_campaign_started", layers_campaign_started},
                       {"layers_measured", layers_measured},
                       {"calibration_task", calibration_task},
+                      {"calibration_repeats", calibration_repeats},
                       {"dense_calibration_us", dense_calibration_us},
                       {"runtime_calibration_us", runtime_calibration_us},
                       {"outside_layers_share", outside_layers_share},
@@ -138,6 +141,7 @@ nlohmann::json JobProgress::ToJson() const {
                       {"round_campaign_started", round_campaign_started},
                       {"budget_outcome", budget_outcome},
                       {"runner_deaths", runner_deaths},
+                      {"run_seconds", run_seconds},
                       {"kept_result", kept_result}};
   for (const auto* list : {&measured_policies, &earlier_policies, &probe_policies}) {
     nlohmann::json& out = j[list == &measured_policies  ? "measured_policies"
@@ -193,6 +197,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.layers_campaign_started = j.value("layers_campaign_started", false);
     p.layers_measured = j.value("layers_measured", false);
     p.calibration_task = j.value("calibration_task", "");
+    p.calibration_repeats = ListOf<std::string>(j, "calibration_repeats");
     p.dense_calibration_us = j.value("dense_calibration_us", 0.0);
     p.runtime_calibration_us = j.value("runtime_calibration_us", 0.0);
     p.outside_layers_share = j.value("outside_layers_share", 0.0);
@@ -201,6 +206,7 @@ JobProgress JobProgress::FromJson(const std::string& text) {
     p.round_campaign_started = j.value("round_campaign_started", false);
     p.budget_outcome = j.value("budget_outcome", "");
     p.runner_deaths = Field(j, "runner_deaths", 0);
+    p.run_seconds = std::max(0.0, j.value("run_seconds", 0.0));
     p.kept_result = j.value("kept_result", "");
     if (j.contains("artifacts")) {
       for (const auto& a : j["artifacts"]) {

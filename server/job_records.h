@@ -39,6 +39,9 @@ struct JobRequest {
   nlohmann::json split = nlohmann::json::object();
   std::string test_dataset_sha256;  // a test set uploaded, or ...
   std::string test_dataset_name;    // ... one the server has; both empty: none
+  // Wall-clock seconds its runners may run it in all (JobProgress::run_seconds); 0: the
+  // server's limit, which also caps a larger one (JobTimeLimit, server/jobs.h).
+  int64_t time_limit_seconds = 0;
 
   nlohmann::json ToJson() const;
   static StatusOr<JobRequest> FromJson(const std::string& text);
@@ -87,14 +90,17 @@ struct JobProgress {
   // (a campaign that retrains its predictor) and the dense model measured end to end.
   bool layers_campaign_started = false;
   bool layers_measured = false;
-  std::string calibration_task;       // the measure-model task of the dense model
-  double dense_calibration_us = 0;    // its fastest run in the dense baseline: the budget's 1.0x
+  std::string calibration_task;       // the measure-model task of the dense model (profiled)
+  std::vector<std::string> calibration_repeats;  // more of them, unprofiled (verify_runs in all)
+  double dense_calibration_us = 0;    // their fastest runs' median, dense baseline: the budget's 1.0x
   double runtime_calibration_us = 0;  // the runtime, nothing compressed, in the dense baseline's
-                                      // units (AnchoredRuntimeUs): anchors the predictions
+                                      // units (that x their median ratio): anchors the predictions
   double outside_layers_share = 0;    // of a run on plain tensors, the share outside conv /
                                       // linear ops and batch norms
-  std::vector<std::string> probe_tasks;  // measure-model tasks of the model's ProbePolicies
-  // Their measured ratios (runtime / dense baseline medians): ModelCalibration::probes.
+  std::vector<std::string> probe_tasks;  // measure-model tasks of the model's ProbePolicies, each
+                                         // policy verify_runs times
+  // Their measured ratios (each policy's median over its tasks of the runtime / dense baseline
+  // medians): ModelCalibration::probes.
   std::vector<std::pair<std::string, double>> probe_policies;  // policy JSON, ratio
   // The closed loop: a verified result over its latency budget has its policies' layers
   // measured, the predictor retrained and the search continued, for a bounded number of
@@ -115,6 +121,9 @@ struct JobProgress {
   // none is kept.
   std::string kept_result;
   int runner_deaths = 0;  // job runner processes that ended abnormally
+  // Wall-clock seconds its runner processes ran, summed by the server when each one ends
+  // (a runner's own writes of it are replaced): what a time limit counts.
+  double run_seconds = 0;
 
   nlohmann::json ToJson() const;
   static JobProgress FromJson(const std::string& text);  // defaults for malformed text

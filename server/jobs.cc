@@ -63,6 +63,12 @@ StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& r) {
   return space;
 }
 
+double JobTimeLimit(const JobRequest& request, double server_seconds) {
+  const auto requested = static_cast<double>(request.time_limit_seconds);
+  if (requested <= 0) return std::max(server_seconds, 0.0);
+  return server_seconds > 0 ? std::min(requested, server_seconds) : requested;
+}
+
 JobScheduler::JobScheduler(ServerStore* store, BlobStore* blobs, Farm* farm,
                            MeasurementCampaigns* measurement_campaigns, predictors::MeasurementStore* measurements,
                            SchedulerOptions options)
@@ -187,6 +193,9 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
   }
   if (!(r.budget_ratio > 0 && r.budget_ratio <= 1)) return Status::InvalidArgument("the budget ratio must be in (0, 1]");
   if (r.input_shape.size() < 2) return Status::InvalidArgument("input_shape must have a batch and feature dimensions");
+  if (r.time_limit_seconds < 0) {
+    return Status::InvalidArgument("time_limit_seconds must be >= 0 (0: the server's limit)");
+  }
   int64_t elements = 1;
   for (int64_t d : r.input_shape) {
     if (d < 1 || d > 65536) return Status::InvalidArgument("input_shape dimensions must be in [1, 65536]");

@@ -70,7 +70,9 @@ struct SchedulerOptions {
   std::string runner_program;
   std::vector<std::string> runner_flags;
   // 8 GiB, no CPU or wall limit; a check 8 GiB and 120 s. The writes are set for each
-  // child (ChildConfinement).
+  // child (ChildConfinement). job_limits.wall_seconds bounds a job's runners in all (its
+  // resumes share it) and caps a request's time_limit_seconds (JobTimeLimit); jobs run
+  // in this process have no time limit.
   ProcessLimits job_limits{int64_t{8} << 30, 0, 0, {}};
   ProcessLimits check_limits{int64_t{8} << 30, 0, 120, {}};
   int max_concurrent_checks = 4;   // Submit checks in children at once (each holds a
@@ -114,6 +116,11 @@ inline const std::vector<std::string>& BudgetKinds() {
   return kinds;
 }
 
+// The wall-clock seconds a job's runners may run it in all: the request's
+// time_limit_seconds capped by the server's `server_seconds`, either alone when the other
+// is 0; 0 when neither sets one.
+double JobTimeLimit(const JobRequest& request, double server_seconds);
+
 // The search space a request asks for (the search's defaults where it names none).
 // Errors: InvalidArgument for an unknown pattern or precision name.
 StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& request);
@@ -135,9 +142,10 @@ class JobScheduler {
 
   // Validates and queues. Errors name the problem: InvalidArgument (unknown model or
   // dataset blob, a model that does not import at the input shape, a malformed budget,
-  // agent or search space, an input shape over max_input_elements), FailedPrecondition (a
-  // budget that cannot be met, no worker of the device class), ResourceExhausted naming the limit
-  // (the owner has max_jobs_per_user jobs queued or running).
+  // agent or search space, an input shape over max_input_elements, a negative time
+  // limit), FailedPrecondition (a budget that cannot be met, no worker of the device
+  // class), ResourceExhausted naming the limit (the owner has max_jobs_per_user jobs queued
+  // or running).
   StatusOr<JobRecord> Submit(const std::string& owner, const JobRequest& request);
   // Cancels a queued or running job (a running one stops before its next episode);
   // FailedPrecondition when it has ended already.
@@ -188,8 +196,11 @@ class JobScheduler {
  private:
   void RunnerLoop();
   std::string NextJob();
-  // Runs the job in a child process and accounts for how it ended.
+  // Runs the job in a child process, for what is left of its time limit, and accounts for
+  // how it ended.
   void RunJobInChild(const std::string& id);
+  // Ends a job that has not ended as FAILED with `message`, its open tasks failed.
+  void FailJob(JobRecord& job, const std::string& message);
   Status CheckInChild(const JobRequest& request);
   // What a child may write and read (server/job_process.cc): it writes only `own_dir` (also
   // its temporary dir, where it extracts datasets; made here, the child cannot), and reads

@@ -3,7 +3,8 @@
 // replaced by one that always answers another class) is the only one flagged, exit 3, after
 // being measured again on the worker; the environment is stored with each run; a run
 // without --date after missed nights says so (and --catch-up runs yesterday's); a spec with
-// a bad field is refused naming it; cells past the spec's time limit are cancelled (exit 4).
+// a bad field is refused naming it; cells past the spec's time limit are failed by the
+// server (exit 4).
 #include <gtest/gtest.h>
 #include <torch/script.h>
 
@@ -203,8 +204,9 @@ TEST_F(CampaignIntegrationTest, IdempotentPerDateAndFlagsTheCellMadeWorse) {
     EXPECT_EQ(JobCount(), 10);
   }
 
-  // Cells still searching past the spec's time limit (1 minute) are cancelled by the run
-  // and noted; the run reports them as failed and exits 4 (cells failed), not 3.
+  // Each cell's job carries the spec's time limit (1 minute): the server fails the cells
+  // still searching once they have run that long; the run reports them as failed and exits
+  // 4 (cells failed), not 3.
   {
     nlohmann::json slow = SpecJson(answers3_b);
     slow["name"] = "it-limit";
@@ -212,13 +214,15 @@ TEST_F(CampaignIntegrationTest, IdempotentPerDateAndFlagsTheCellMadeWorse) {
     slow["time_limit_minutes"] = 1;
     Output limited = Acs("run " + Write("slow.json", slow) + " --date 2026-01-01 --out limit.json --poll-seconds 1");
     EXPECT_EQ(limited.code, 4) << limited.out;
-    EXPECT_NE(limited.out.find("a flops=0.5x random seed=7: cancelled: still "), std::string::npos) << limited.out;
-    EXPECT_NE(limited.out.find(" past the time limit of 1 minutes"), std::string::npos) << limited.out;
+    EXPECT_NE(limited.out.find("a flops=0.5x random seed=7: failed: the job exceeded its time limit of 60 s while "),
+              std::string::npos)
+        << limited.out;
     nlohmann::json rl = ReadJson("limit.json");
     EXPECT_EQ(rl["counts"]["failed"], 2) << rl.dump(2);
     ASSERT_GE(rl["cells"].size(), 1u);
-    EXPECT_EQ(rl["cells"][0]["state"], "cancelled") << rl.dump(2);
-    EXPECT_NE(rl["cells"][0]["error"].get<std::string>().find("past the time limit"), std::string::npos);
+    EXPECT_EQ(rl["cells"][0]["state"], "failed") << rl.dump(2);
+    EXPECT_NE(rl["cells"][0]["error"].get<std::string>().find("exceeded its time limit of 60 s"), std::string::npos)
+        << rl.dump(2);
     Output report = Acs("report --campaign it-limit --date 2026-01-01 --format md");
     EXPECT_EQ(report.code, 4) << report.out;
     EXPECT_NE(report.out.find("| a flops=0.5x random seed=7 | failed |"), std::string::npos) << report.out;
