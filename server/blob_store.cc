@@ -1,6 +1,7 @@
 #include "server/blob_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -69,8 +70,11 @@ StatusOr<BlobWriter::Committed> BlobWriter::Commit() {
   std::error_code ec;
   fs::create_directories(fs::path(final_path).parent_path(), ec);
   // A file under the name whose bytes are not these (one a job runner planted before the
-  // blob arrived) is replaced, not trusted.
-  if (fs::exists(final_path, ec) && store_->Verify(c.sha256).ok()) {
+  // blob arrived) is replaced, not trusted. One kept is touched: its time says when the blob
+  // was last stored (what RemoveIfStoredBefore goes by); when it is gone by then (collected),
+  // these bytes take its place.
+  if (fs::exists(final_path, ec) && store_->Verify(c.sha256).ok() &&
+      (utimensat(AT_FDCWD, final_path.c_str(), nullptr, 0) == 0 || errno != ENOENT)) {
     c.deduplicated = true;
     fs::remove(temp_path_, ec);
   } else {
@@ -101,6 +105,53 @@ StatusOr<int> BlobStore::RemoveUnfinishedWrites() const {
   }
   if (ec) return Status::Unavailable("cannot clear '" + (fs::path(root_) / "tmp").string() + "': " + ec.message());
   return removed;
+}
+
+StatusOr<std::vector<BlobStore::StoredFile>> BlobStore::ListFiles() const {
+  std::vector<StoredFile> out;
+  std::error_code ec;
+  const fs::directory_iterator end;
+  for (fs::directory_iterator shard(blob_dir(), ec); !ec && shard != end; shard.increment(ec)) {
+    const std::string prefix = shard->path().filename().string();
+    if (prefix.size() != 2) continue;
+    for (fs::directory_iterator e(shard->path(), ec); !ec && e != end; e.increment(ec)) {
+      const std::string name = e->path().filename().string();
+      struct stat st {};
+      if (!IsSha256(name) || name.compare(0, 2, prefix) != 0) continue;
+      if (stat(e->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      out.push_back({name, static_cast<int64_t>(st.st_size), static_cast<int64_t>(st.st_mtime)});
+    }
+    if (ec == std::errc::not_a_directory) ec.clear();  // a file among the shards
+  }
+  if (ec) return Status::Unavailable("cannot list the blobs under '" + blob_dir() + "': " + ec.message());
+  return out;
+}
+
+StatusOr<bool> BlobStore::RemoveIfStoredBefore(const std::string& sha256, int64_t stored_before) const {
+  if (!IsSha256(sha256)) return Status::InvalidArgument("'" + sha256 + "' is not a sha256 digest");
+  const std::string path = FinalPath(sha256);
+  const std::string parked = (fs::path(root_) / "tmp" / ("collected-" + sha256)).string();
+  // Moved aside before its time is read: a writer that touched it first shows in that
+  // time; one that comes later finds no file and stores its own bytes.
+  if (rename(path.c_str(), parked.c_str()) != 0) {
+    if (errno == ENOENT) return false;
+    return Status::Unavailable("cannot move blob " + sha256 + " aside: " + std::strerror(errno));
+  }
+  struct stat st {};
+  const bool timed = stat(parked.c_str(), &st) == 0;
+  if (!timed || st.st_mtime >= stored_before) {
+    // Stored again meanwhile: back under its name (over a copy a writer just put there,
+    // which holds the same bytes).
+    if (rename(parked.c_str(), path.c_str()) != 0) {
+      return Status::DataLoss("blob " + sha256 +
+                              " was stored again while collected and could not be put back: " + std::strerror(errno));
+    }
+    return false;
+  }
+  if (unlink(parked.c_str()) != 0) {
+    return Status::Unavailable("cannot remove blob " + sha256 + ": " + std::strerror(errno));
+  }
+  return true;
 }
 
 std::string BlobStore::FinalPath(const std::string& sha256) const {

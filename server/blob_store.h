@@ -7,6 +7,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/sha256.h"
 #include "core/status.h"
@@ -63,9 +64,25 @@ class BlobStore {
   StatusOr<std::string> Read(const std::string& sha256) const;
   // DataLoss when the blob's bytes no longer hash to its name (or cannot be read).
   Status Verify(const std::string& sha256) const;
+  struct StoredFile {
+    std::string sha256;
+    int64_t bytes = 0;
+    int64_t stored_unix_seconds = 0;  // when last stored: written, or found already there by a
+                                      // writer (BlobWriter::Commit touches it)
+  };
+  // The files of the blobs (others under the blob dir left out). Unavailable when the
+  // directory cannot be read.
+  StatusOr<std::vector<StoredFile>> ListFiles() const;
+  // Removes the blob's file unless it was stored at or after `stored_before` (unix seconds),
+  // also when a writer stores the same bytes at the same time: the writer's blob is then
+  // whole afterwards, never removed. Whether it removed the file (false: kept, or none).
+  // Unavailable when it cannot; DataLoss when a file stored meanwhile was moved aside and
+  // cannot be put back (a later RemoveUnfinishedWrites deletes it). The file is parked in
+  // root/tmp while its time is read: only in the serving process.
+  StatusOr<bool> RemoveIfStoredBefore(const std::string& sha256, int64_t stored_before) const;
   // Removes the temporary files of writers that never finished (a process killed during
-  // an upload) and returns how many. Only while no writer of any process is open: the
-  // server calls it once at start, before it serves or starts job runners.
+  // an upload or a RemoveIfStoredBefore) and returns how many. Only while no writer of any
+  // process is open: the server calls it once at start, before it serves or starts job runners.
   StatusOr<int> RemoveUnfinishedWrites() const;
 
  private:

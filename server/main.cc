@@ -133,6 +133,9 @@ const char kUsage[] =
     "  --max-user-storage-mb N  what one user stores: uploads and job artifacts, each blob\n"
     "                        counted once; an upload past it, or a submit once over it, is\n"
     "                        refused (default 20480; 0: no quota)\n"
+    "  --blob-gc-interval-seconds S  between sweeps removing blobs no job or campaign run names\n"
+    "                        (default 3600; 0: none)\n"
+    "  --blob-gc-grace-seconds S  such a blob stored more recently is kept (default 604800)\n"
     "  --datasets-dir DIR    datasets jobs may name (default /usr/share/datasets)\n"
     "  --campaign-samples N  kernels measured for a device class without predictor\n"
     "                        (default 600, plus a sixth held out)\n"
@@ -170,7 +173,7 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
                                        "job-cpu-seconds", "http-listen", "http-max-streams", "web-root",
                                        "job-wall-seconds", "check-seconds", "max-checks", "verify-runs",
-                                       "max-remeasure-runs"};
+                                       "max-remeasure-runs", "blob-gc-interval-seconds", "blob-gc-grace-seconds"};
 // Flags without a value, also allowed as true / false keys of the config file (but "init"
 // and the test hook).
 const std::set<std::string> kSwitches = {"init",       "no-auth",    "no-model-measurement",
@@ -314,9 +317,12 @@ StatusOr<ServerParts> OpenParts(const Flags& flags, bool server) {
   if (!std::filesystem::is_directory(dir)) {
     return Status::FailedPrecondition("data dir '" + dir + "' does not exist; run 'acs-server --init' first");
   }
-  ServerPartsOptions options{DbPath(dir), dir, {}, {}, server};
+  ServerPartsOptions options{DbPath(dir), dir, {}, {}, server, {}};
   ACS_ASSIGN_OR_RETURN(options.farm, FarmOptionsOf(flags));
   ACS_ASSIGN_OR_RETURN(options.scheduler, SchedulerOptionsOf(flags, dir));
+  BlobGcOptions& gc = options.blob_gc;
+  ACS_ASSIGN_OR_RETURN(gc.interval_seconds, flags.GetInt("blob-gc-interval-seconds", gc.interval_seconds));
+  ACS_ASSIGN_OR_RETURN(gc.grace_seconds, flags.GetInt("blob-gc-grace-seconds", gc.grace_seconds));
   if (server && !flags.Has("in-process")) {
     ACS_ASSIGN_OR_RETURN(options.scheduler.runner_program, OwnProgram());
     options.scheduler.runner_flags = FlagsAsArgs(flags);

@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "predictors/store.h"
+#include "server/blob_gc.h"
 #include "server/blob_store.h"
 #include "server/farm.h"
 #include "server/jobs.h"
@@ -21,18 +22,19 @@ struct ServerPartsOptions {
   std::string blob_dir;  // BlobStore::Open's directory
   FarmOptions farm;
   SchedulerOptions scheduler;
-  bool serving = false;  // the serving process: trains finished measurement
-                         // campaigns and removes an earlier server's unfinished uploads
+  bool serving = false;   // the serving process: trains finished measurement
+                          // campaigns and removes an earlier server's unfinished uploads
+  BlobGcOptions blob_gc;  // the serving process's sweeps of unreferenced blobs
 };
 
-// Closed in reverse order of opening: the scheduler first.
+// Closed in reverse order of opening: the blob collector first, then the scheduler.
 struct ServerParts {
   ServerParts() = default;
   ServerParts(ServerParts&&) = default;
   ServerParts& operator=(ServerParts&&) = default;
   ~ServerParts() { Close(); }
 
-  // Errors from the stores.
+  // Errors from the stores; InvalidArgument for a negative blob_gc interval or grace.
   static StatusOr<ServerParts> Open(const ServerPartsOptions& options);
   void Close();
 
@@ -42,6 +44,7 @@ struct ServerParts {
   std::unique_ptr<Farm> farm;
   std::unique_ptr<MeasurementCampaigns> measurement_campaigns;
   std::unique_ptr<JobScheduler> jobs;
+  std::unique_ptr<BlobCollector> blob_collector;  // null unless serving with sweeps
 };
 
 }  // namespace acs::server

@@ -100,6 +100,9 @@ FROM jobs, json_each(CASE WHEN json_valid(jobs.progress_json) THEN jobs.progress
 WHERE a.type = 'object' AND json_type(a.value, '$.sha256') = 'text' AND json_type(a.value, '$.bytes') = 'integer'
 GROUP BY jobs.owner, json_extract(a.value, '$.sha256');
 )sql",
+      // Blob collection forgets a blob's rows of every owner at once; `created` is when the
+      // owner last stored it (RecordStoredBlob).
+      "CREATE INDEX IF NOT EXISTS uploads_by_sha256 ON uploads (sha256);",
   };
   return m;
 }
@@ -382,7 +385,8 @@ StatusOr<int64_t> ServerStore::StoredBytes(const std::string& owner) {
 Status ServerStore::RecordStoredBlob(const std::string& owner, const std::string& sha256, int64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   ACS_ASSIGN_OR_RETURN(Statement q,
-                       db_->Prepare("INSERT OR IGNORE INTO uploads (owner, sha256, bytes) VALUES (?, ?, ?)"));
+                       db_->Prepare("INSERT INTO uploads (owner, sha256, bytes) VALUES (?, ?, ?) ON CONFLICT "
+                                    "(owner, sha256) DO UPDATE SET created = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"));
   q.Bind(1, owner).Bind(2, sha256).Bind(3, bytes);
   return q.Run();
 }

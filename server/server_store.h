@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -154,13 +155,27 @@ class ServerStore {
   // and every blob their jobs stored (RecordJobBlob), also those a job's progress no longer
   // lists (an earlier round's export, a report rewritten).
   StatusOr<int64_t> StoredBytes(const std::string& owner);
-  // Idempotent per (owner, sha256): a repeat of the same blob changes nothing.
+  // Idempotent per (owner, sha256): a repeat of the same blob changes only when it was last
+  // stored (what blob collection goes by: ForgetUnreferencedBlobs).
   Status RecordStoredBlob(const std::string& owner, const std::string& sha256, int64_t bytes);
   // Whether RecordStoredBlob recorded `sha256` for `owner`: a blob they uploaded or one of
   // their jobs stored.
   StatusOr<bool> StoresBlob(const std::string& owner, const std::string& sha256);
   // RecordStoredBlob for the job's owner; NotFound for an unknown job.
   Status RecordJobBlob(const std::string& job_id, const std::string& sha256, int64_t bytes);
+  // Blob collection (server/server_store_blobs.cc, server/blob_gc.h). ReferencedBlobs: every
+  // sha256 digest, as a JSON string anywhere, in a job's request (model, dataset, test set) or
+  // progress (artifacts, also a kept result's), any job's whatever its state; a campaign run's
+  // spec (models given by digest); a queued or leased task's spec (the model a worker fetches).
+  StatusOr<std::set<std::string>> ReferencedBlobs();
+  // The digests RecordStoredBlob recorded, for anyone.
+  StatusOr<std::vector<std::string>> RecordedBlobs();
+  // Of `candidates`, those ReferencedBlobs leaves out and nobody stored (RecordStoredBlob) at
+  // or after `stored_before` (unix seconds): deletes their `uploads` rows and returns them.
+  // One transaction, which also reads the references: a record stored before it commits
+  // keeps its blobs; once it has, StoresBlob is false for the blobs returned.
+  StatusOr<std::vector<std::string>> ForgetUnreferencedBlobs(const std::vector<std::string>& candidates,
+                                                             int64_t stored_before);
   // The job's events of seq > `seq`, in order.
   StatusOr<std::vector<JobEventRecord>> EventsAfter(const std::string& job_id, int64_t seq);
   // The job's event of the largest seq; nullopt when it has none.

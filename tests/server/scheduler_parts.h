@@ -28,7 +28,7 @@ class SchedulerParts : public ServerParts {
     std::filesystem::create_directories(dir / "work", ec);
     options.work_dir = (dir / "work").string();
     ACS_ASSIGN_OR_RETURN(ServerParts opened,
-                         ServerParts::Open({db_path(), dir.string(), FarmOptions{}, options, true}));
+                         ServerParts::Open({db_path(), dir.string(), FarmOptions{}, options, true, BlobGcOptions{}}));
     static_cast<ServerParts&>(*this) = std::move(opened);
     return Status::Ok();
   }
