@@ -5,7 +5,8 @@
 // alone. Routes (docs/service.md):
 //   GET  /healthz                                   no auth: "ok"
 //   GET  /metrics                                   any valid token: Prometheus text
-//   GET  /api/v1/jobs?state=&page_size=&page_token= ListJobsReply
+//   GET  /api/v1/jobs?state=&page_size=&page_token=&view= ListJobsReply (view=summary: the
+//                                                   jobs table's fields only, JobSummaryFields)
 //   POST /api/v1/jobs                               SubmitJobRequest -> Job
 //   GET  /api/v1/jobs/{id}                          Job
 //   POST /api/v1/jobs/{id}/cancel                   Job

@@ -12,32 +12,24 @@
 #include "server/campaign_runs.h"
 #include "server/http_campaigns_cache.h"
 #include "server/http_gateway.h"
-#include "tests/server/scheduler_parts.h"
+#include "tests/server/gateway_fixture.h"
 
 namespace acs::server {
 namespace {
 
 using nlohmann::json;
 
-class HttpCampaignsTest : public ::testing::Test {
+class HttpCampaignsTest : public test::GatewayFixture {
  protected:
+  HttpCampaignsTest() : GatewayFixture("acs_http_campaigns_") {}
   void SetUp() override {
-    ASSERT_TRUE(parts_.Open().ok());
+    StartGateway();
+    if (HasFatalFailure()) return;
     store_ = parts_.store.get();
     alice_ = store_->CreateToken("alice", Role::kUser).value();
     bob_ = store_->CreateToken("bob", Role::kUser).value();
     worker_ = store_->CreateToken("worker-1", Role::kWorker).value();
     admin_ = store_->CreateToken("root", Role::kAdmin).value();
-    service_ = std::make_unique<JobService>(JobServiceParts::Of(parts_), JobServiceOptions());
-    auth_ = std::make_unique<Authenticator>(store_, /*no_auth=*/false);
-    HttpGatewayOptions http;
-    http.listen = "127.0.0.1:0";
-    gateway_ = std::make_unique<HttpGateway>(service_.get(), auth_.get(), http);
-    ASSERT_TRUE(gateway_->Start().ok());
-  }
-  void TearDown() override {
-    gateway_.reset();
-    service_.reset();
   }
   httplib::Result Get(const std::string& path, const std::string& token) {
     httplib::Headers headers;
@@ -82,12 +74,8 @@ class HttpCampaignsTest : public ::testing::Test {
     return stored->id;
   }
 
-  test::SchedulerParts parts_{"acs_http_campaigns_"};
   ServerStore* store_ = nullptr;
   std::string alice_, bob_, worker_, admin_;
-  std::unique_ptr<JobService> service_;
-  std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<HttpGateway> gateway_;
 };
 
 TEST_F(HttpCampaignsTest, ListsAndGetsTheCallersRuns) {

@@ -21,6 +21,7 @@
 #include "core/policy.h"
 #include "core/sha256.h"
 #include "predictors/predictor.h"
+#include "tests/server/gateway_fixture.h"
 #include "tests/server/http_test_clients.h"
 #include "tests/server/scheduler_parts.h"
 
@@ -62,32 +63,24 @@ std::vector<SseEvent> ParseSse(const std::string& body) {
   return events;
 }
 
-class HttpGatewayTest : public ::testing::Test {
+class HttpGatewayTest : public test::GatewayFixture {
  protected:
+  HttpGatewayTest() : GatewayFixture("acs_http_gateway_") {}
   void SetUp() override {
     signal(SIGPIPE, SIG_IGN);  // as acs-server does: a peer gone mid-answer must not end the process
-    ASSERT_TRUE(parts_.Open().ok());
+    JobServiceOptions options;
+    options.max_upload_bytes = 100;
+    options.max_watchers_per_user = 1;
+    HttpGatewayOptions http;
+    http.max_streams = 2;
+    http.heartbeat_seconds = 3600;  // none: a closed stream is noticed without one
+    StartGateway(options, http);
+    if (HasFatalFailure()) return;
     store_ = parts_.store.get();
     alice_ = store_->CreateToken("alice", Role::kUser).value();
     bob_ = store_->CreateToken("bob", Role::kUser).value();
     admin_ = store_->CreateToken("root", Role::kAdmin).value();
     worker_ = store_->CreateToken("worker-1", Role::kWorker).value();
-    JobServiceOptions options;
-    options.max_upload_bytes = 100;
-    options.max_watchers_per_user = 1;
-    service_ = std::make_unique<JobService>(JobServiceParts::Of(parts_), options);
-    auth_ = std::make_unique<Authenticator>(store_, /*no_auth=*/false);
-    HttpGatewayOptions http;
-    http.listen = "127.0.0.1:0";
-    http.max_streams = 2;
-    http.heartbeat_seconds = 3600;  // none: a closed stream is noticed without one
-    gateway_ = std::make_unique<HttpGateway>(service_.get(), auth_.get(), http);
-    ASSERT_TRUE(gateway_->Start().ok());
-    ASSERT_GT(gateway_->port(), 0);
-  }
-  void TearDown() override {
-    gateway_.reset();
-    service_.reset();
   }
 
   httplib::Client Client() { return httplib::Client("127.0.0.1", gateway_->port()); }
@@ -114,12 +107,8 @@ class HttpGatewayTest : public ::testing::Test {
     return id;
   }
 
-  test::SchedulerParts parts_{"acs_http_gateway_"};
   ServerStore* store_ = nullptr;
   std::string alice_, bob_, admin_, worker_;
-  std::unique_ptr<JobService> service_;
-  std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<HttpGateway> gateway_;
 };
 
 TEST_F(HttpGatewayTest, HealthzNeedsNoToken) {

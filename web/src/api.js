@@ -66,13 +66,14 @@ export async function api(path, { method = 'GET', body, json, token = getToken()
   return res.json();
 }
 
-// Every job the caller may see (all pages), newest first as the server lists them;
-// `onPage(jobs)`, when given, is called with the jobs so far after each page but the last.
+// Every job the caller may see (all pages), in the server's order (oldest first), each
+// with the jobs table's fields only (view=summary: docs/dashboard.md); `onPage(jobs)`, when
+// given, is called with the jobs so far after each page but the last.
 export async function listJobs(state, onPage) {
   const jobs = [];
   let pageToken = '';
   do {
-    const q = new URLSearchParams({ page_size: '1000' });
+    const q = new URLSearchParams({ page_size: '1000', view: 'summary' });
     if (state) q.set('state', state);
     if (pageToken) q.set('page_token', pageToken);
     const reply = await api(`/api/v1/jobs?${q}`);

@@ -1,11 +1,12 @@
 // The job page's per-layer rows (policy.json beside report.json's "layers"), a VERIFIED
 // event's measurement as a verification row, a campaign run's cell counts, and the jobs
-// page's refresh.
+// page's refresh and list fetch.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { policyRows, verificationRow } from '../src/pages/job_sections.js';
 import { cellCounts } from '../src/pages/campaigns.js';
 import { refreshLoop } from '../src/pages/jobs.js';
+import { listJobs } from '../src/api.js';
 
 test('every layer of report.json is a row, with its policy beside its FLOPs and predicted latency', () => {
   const policy = { version: 1, layers: { 'features.3': { pattern: 'block', sparsity: 0.5, block: 8, precision: 'int8' } } };
@@ -64,4 +65,26 @@ test('the jobs list refreshes only after a fetch ends, shows its pages as they c
   await settle();
   assert.equal(shown.length, 3, 'a stopped refresh shows nothing');
   assert.equal(due.length, 0);
+});
+
+test('the jobs list asks for the summary view page after page, each page from the last one\'s token', async () => {
+  const pages = { '': { jobs: [{ id: 'a' }, { id: 'b' }], next_page_token: 'b' }, b: { jobs: [{ id: 'c' }], next_page_token: '' } };
+  const asked = [];
+  const saved = { fetch: globalThis.fetch, localStorage: globalThis.localStorage };
+  globalThis.localStorage = { getItem: () => 'token-1' };
+  globalThis.fetch = async (path, init) => {
+    const url = new URL(path, 'http://acs');
+    asked.push({ path: url.pathname, params: Object.fromEntries(url.searchParams), auth: init.headers.Authorization });
+    return { ok: true, json: async () => pages[url.searchParams.get('page_token') || ''] };
+  };
+  const shown = [];
+  const jobs = await listJobs('SUCCEEDED', (so_far) => shown.push(so_far.map((j) => j.id)));
+  assert.deepEqual(jobs.map((j) => j.id), ['a', 'b', 'c']);
+  assert.deepEqual(shown, [['a', 'b']], 'every page but the last shown as it comes');
+  assert.deepEqual(asked, [
+    { path: '/api/v1/jobs', params: { page_size: '1000', view: 'summary', state: 'SUCCEEDED' }, auth: 'Bearer token-1' },
+    { path: '/api/v1/jobs', params: { page_size: '1000', view: 'summary', state: 'SUCCEEDED', page_token: 'b' },
+      auth: 'Bearer token-1' },
+  ]);
+  Object.assign(globalThis, saved);
 });

@@ -1,0 +1,214 @@
+// The job list over HTTP: AppendProtoJson (server/proto_json_writer.h) gives the JSON value
+// protobuf's own writer gives (every field kind of the API's job messages), keeps only the
+// named paths, refuses what it cannot write; GET /api/v1/jobs answers the same jobs as
+// GET /api/v1/jobs/{id} (written by protobuf) and, with view=summary, only the jobs table's
+// fields with the same values.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "proto/acs.pb.h"
+#include "server/http_gateway.h"
+#include "server/proto_json_writer.h"
+#include "tests/server/gateway_fixture.h"
+
+namespace acs::server {
+namespace {
+
+using nlohmann::json;
+
+// As the gateway's protobuf JSON (every primitive field, proto names).
+json ProtobufJson(const google::protobuf::Message& m) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string text;
+  EXPECT_TRUE(google::protobuf::util::MessageToJsonString(m, &text, options).ok());
+  return json::parse(text);
+}
+
+json WriterJson(const google::protobuf::Message& m, const JsonFieldPaths* keep = nullptr) {
+  std::string text;
+  const Status s = AppendProtoJson(m, keep, &text);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return json::parse(text);
+}
+
+// A job with every kind of field set: strings that need escapes, negative and 64-bit
+// integers, doubles that print long, repeated scalars and messages, an unset message
+// (split.calibration), an unknown enum value's neighbour.
+acs::v1::ListJobsReply FullReply() {
+  acs::v1::ListJobsReply reply;
+  acs::v1::Job* job = reply.add_jobs();
+  job->set_id("job-\"quoted\"\\ and \n\t\x01 ünïcode");
+  job->set_owner("alice");
+  job->set_state(acs::v1::SUCCEEDED);
+  acs::v1::SubmitJobRequest* r = job->mutable_request();
+  r->set_model_sha256("ab12");
+  r->add_input_shape(1);
+  r->add_input_shape(3);
+  r->add_input_shape(int64_t{1} << 40);
+  r->mutable_budget()->set_kind("latency");
+  r->mutable_budget()->set_ratio(0.6000000000000001);
+  r->set_agent("amc");
+  r->mutable_space()->add_patterns("channel");
+  r->mutable_space()->add_block_sizes(-4);
+  r->mutable_space()->set_max_sparsity(1e-300);
+  r->set_episodes(200);
+  r->set_seed(std::numeric_limits<uint64_t>::max());
+  r->set_fine_tune(true);
+  acs::v1::PreprocessStep* step = r->add_preprocess();
+  step->set_op("normalize");
+  step->add_mean(0.485);
+  step->add_std(std::numeric_limits<double>::infinity());
+  r->mutable_split()->mutable_validation()->set_fraction(0.1);
+  r->set_time_limit_seconds(-7);
+  job->set_episodes_done(17);
+  job->set_best_accuracy(0.898103935079729);
+  job->set_dense_measured_latency_us(958.7069875253128);
+  job->set_eta_seconds(std::nan(""));
+  job->set_test_samples(int64_t{9007199254740993});
+  acs::v1::Artifact* a = job->add_artifacts();
+  a->set_name("compressed.pt");
+  a->set_sha256("ff");
+  a->set_bytes(16676);
+  reply.add_jobs()->set_id("job-2");  // every field at its default
+  reply.set_next_page_token("job-2");
+  return reply;
+}
+
+TEST(ProtoJsonWriterTest, WritesTheJsonValueProtobufWrites) {
+  const acs::v1::ListJobsReply reply = FullReply();
+  EXPECT_EQ(WriterJson(reply), ProtobufJson(reply));
+  const json written = WriterJson(reply);
+  EXPECT_EQ(written["jobs"][0]["request"]["seed"], "18446744073709551615");  // 64-bit as a string
+  EXPECT_EQ(written["jobs"][0]["eta_seconds"], "NaN");
+  EXPECT_FALSE(written["jobs"][0]["request"]["split"].contains("calibration"));  // unset message
+  EXPECT_EQ(written["jobs"][1]["artifacts"], json::array());
+  EXPECT_EQ(written["jobs"][1]["state"], "JOB_STATE_UNSPECIFIED");
+  EXPECT_FALSE(written["jobs"][1].contains("request"));
+}
+
+TEST(ProtoJsonWriterTest, KeepsOnlyTheNamedPaths) {
+  const JsonFieldPaths keep = {"jobs.id", "jobs.request.budget", "jobs.request.input_shape", "jobs.artifacts.name"};
+  const json written = WriterJson(FullReply(), &keep);
+  const json full = ProtobufJson(FullReply());
+  EXPECT_FALSE(written.contains("next_page_token"));
+  ASSERT_EQ(written["jobs"].size(), 2u);
+  const json& job = written["jobs"][0];
+  EXPECT_EQ(job.size(), 3u) << job.dump();  // id, request, artifacts
+  EXPECT_EQ(job["id"], full["jobs"][0]["id"]);
+  EXPECT_EQ(job["request"].size(), 2u);
+  EXPECT_EQ(job["request"]["budget"], full["jobs"][0]["request"]["budget"]);  // named whole
+  EXPECT_EQ(job["request"]["input_shape"], full["jobs"][0]["request"]["input_shape"]);
+  EXPECT_EQ(job["artifacts"], json::parse(R"([{"name": "compressed.pt"}])"));
+  // A path's prefix that is no field boundary keeps nothing.
+  const JsonFieldPaths prefix = {"jobs.i", "next_page_token_x"};
+  EXPECT_EQ(WriterJson(FullReply(), &prefix), json::parse(R"({"jobs": [{}, {}]})"));
+}
+
+TEST(ProtoJsonWriterTest, RefusesBytesFields) {
+  acs::v1::UploadChunk chunk;
+  chunk.set_data("xyz");
+  std::string text;
+  EXPECT_EQ(AppendProtoJson(chunk, nullptr, &text).code(), StatusCode::kInvalidArgument);
+}
+
+class HttpJobsListTest : public test::GatewayFixture {
+ protected:
+  HttpJobsListTest() : GatewayFixture("acs_http_jobs_list_") {}
+  void SetUp() override {
+    signal(SIGPIPE, SIG_IGN);
+    StartGateway();
+    if (HasFatalFailure()) return;
+    alice_ = parts_.store->CreateToken("alice", Role::kUser).value();
+  }
+  // A job of alice's with a request and results, stored directly.
+  std::string Job(int i) {
+    JobRequest request;
+    request.model_sha256 = "model-" + std::to_string(i);
+    request.input_shape = {1, 3, 32, 32};
+    request.dataset_name = "cifar10";
+    request.agent = "random";
+    JobProgress progress;
+    progress.episodes_done = i;
+    progress.best_accuracy = 0.5 + i / 100.0;
+    progress.best_measured_us = 100.0 / 3;
+    progress.artifacts = {{"compressed.pt", "ab", 12}, {"report.json", "cd", 34}};
+    JobRecord job;
+    job.owner = "alice";
+    job.state = kJobSucceeded;
+    job.request_json = request.ToJson().dump();
+    job.progress_json = progress.ToJson().dump();
+    StatusOr<JobRecord> created = parts_.store->CreateJob(job);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    return created.ok() ? created->id : "";
+  }
+  // The answer's status and body as JSON (null when not JSON).
+  std::pair<int, json> Get(const std::string& path) {
+    httplib::Client client("127.0.0.1", gateway_->port());
+    httplib::Result r = client.Get(path.c_str(), {{"Authorization", "Bearer " + alice_}});
+    if (!r) return {0, nullptr};
+    return {r->status, json::parse(r->body, nullptr, false)};
+  }
+
+  std::string alice_;
+};
+
+TEST_F(HttpJobsListTest, ListedJobsAreTheJobsAsGetAnswersThem) {
+  const std::vector<std::string> ids = {Job(1), Job(2), Job(3)};
+  const auto [status, first] = Get("/api/v1/jobs?page_size=2");
+  ASSERT_EQ(status, 200);
+  ASSERT_EQ(first["jobs"].size(), 2u);
+  EXPECT_EQ(first["next_page_token"], ids[1]);
+  const auto [status2, second] = Get("/api/v1/jobs?view=full&page_size=2&page_token=" + ids[1]);
+  ASSERT_EQ(status2, 200);
+  ASSERT_EQ(second["jobs"].size(), 1u);
+  EXPECT_EQ(second["next_page_token"], "");
+  const json listed = {first["jobs"][0], first["jobs"][1], second["jobs"][0]};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto [got, job] = Get("/api/v1/jobs/" + ids[i]);
+    ASSERT_EQ(got, 200);
+    EXPECT_EQ(listed[i], job);
+  }
+}
+
+TEST_F(HttpJobsListTest, SummaryViewHasTheTablesFieldsWithTheSameValues) {
+  Job(1);
+  Job(2);
+  const auto [status, full] = Get("/api/v1/jobs");
+  const auto [summary_status, summary] = Get("/api/v1/jobs?view=summary");
+  ASSERT_EQ(status, 200);
+  ASSERT_EQ(summary_status, 200);
+  ASSERT_EQ(summary["jobs"].size(), 2u);
+  EXPECT_EQ(summary["next_page_token"], "");
+  for (size_t i = 0; i < 2; ++i) {
+    const json& s = summary["jobs"][i];
+    const json& f = full["jobs"][i];
+    for (const char* field :
+         {"id", "owner", "state", "episodes_done", "best_accuracy", "exported_accuracy", "test_accuracy",
+          "test_samples", "best_predicted_latency_us", "dense_predicted_latency_us", "best_measured_latency_us",
+          "dense_measured_latency_us", "created"}) {
+      EXPECT_EQ(s[field], f[field]) << field;
+    }
+    for (const char* field :
+         {"model_sha256", "input_shape", "dataset_name", "device_class", "budget", "agent", "episodes"}) {
+      EXPECT_EQ(s["request"][field], f["request"][field]) << field;
+    }
+    EXPECT_EQ(s["artifacts"], json::parse(R"([{"name": "compressed.pt"}, {"name": "report.json"}])"));
+    // What the table does not show is left out.
+    EXPECT_EQ(s.size(), 15u) << s.dump();
+    EXPECT_EQ(s["request"].size(), 7u) << s["request"].dump();
+    EXPECT_FALSE(s.contains("error"));
+    EXPECT_FALSE(s["request"].contains("space"));
+  }
+  EXPECT_EQ(Get("/api/v1/jobs?view=everything").first, 400);
+}
+
+}  // namespace
+}  // namespace acs::server
