@@ -5,11 +5,13 @@
 // budget, the verified policies' layers, before the search continues (the closed loop).
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "agents/latency_cost.h"
 #include "agents/search_session.h"
 #include "core/importer.h"
+#include "devices/measure/harness.h"
 #include "server/jobs.h"
 
 namespace acs::server {
@@ -38,11 +40,6 @@ double MedianRatio(const nlohmann::json& result) {
   const double runtime_median = median("runtime"), dense_median = median("dense");
   return runtime_median > 0 && dense_median > 0 ? runtime_median / dense_median : 0.0;
 }
-
-// The uncompressed runtime in the dense baseline's units: its fastest run times the median
-// ratio of the two (steadier than the runtime's own fastest run, which drifted 3-19% from
-// the dense one's on this host); 0 without both.
-double AnchoredRuntimeUs(const nlohmann::json& result) { return FastestUs(result, "dense") * MedianRatio(result); }
 
 }  // namespace
 
@@ -130,12 +127,23 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
     // their scale (ModelCalibration::probes).
     ACS_RETURN_IF_ERROR(import());
     const Policy dense;
+    // Each measured verify_runs times, in separate tasks, as a verified policy is: one
+    // process's ratios drift by several percent from the next one's, and these anchor
+    // every prediction of the model.
     ACS_ASSIGN_OR_RETURN(progress.calibration_task, EnqueueModelTask(job, request, device_class, dense.ToJson(-1), -1,
                                                                      dense.Hash(), kCalibrationProfileRuns));
-    for (const Policy& probe : ProbePolicies(model->graph, space)) {
+    for (int run = 1; run < options_.verify_runs; ++run) {
       ACS_ASSIGN_OR_RETURN(std::string id,
-                           EnqueueModelTask(job, request, device_class, probe.ToJson(-1), -1, probe.Hash(), 0));
-      progress.probe_tasks.push_back(id);
+                           EnqueueModelTask(job, request, device_class, dense.ToJson(-1), -1, dense.Hash(), 0));
+      progress.calibration_repeats.push_back(id);
+    }
+    const std::vector<Policy> probes = ProbePolicies(model->graph, space);
+    for (int run = 0; run < options_.verify_runs; ++run) {
+      for (const Policy& probe : probes) {
+        ACS_ASSIGN_OR_RETURN(std::string id,
+                             EnqueueModelTask(job, request, device_class, probe.ToJson(-1), -1, probe.Hash(), 0));
+        progress.probe_tasks.push_back(id);
+      }
     }
     ACS_RETURN_IF_ERROR(Save(job, progress));
   }
@@ -163,43 +171,75 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
     return Status::FailedPrecondition("measuring the model's layers on '" + device_class +
                                       "' failed: " + predictor.error);
   }
-  ACS_ASSIGN_OR_RETURN(TaskRecord task, host_->GetTask(progress.calibration_task));
-  if (task.state != kTaskDone && task.state != kTaskFailed) return false;
-  std::vector<TaskRecord> probes;
-  for (const std::string& id : progress.probe_tasks) {
-    ACS_ASSIGN_OR_RETURN(TaskRecord probe, host_->GetTask(id));
-    if (probe.state != kTaskDone && probe.state != kTaskFailed) return false;
-    probes.push_back(std::move(probe));
-  }
+  // Every task ended (done or failed), or not ready yet.
+  auto ended = [&](const std::vector<std::string>& ids) -> StatusOr<std::optional<std::vector<TaskRecord>>> {
+    std::vector<TaskRecord> tasks;
+    for (const std::string& id : ids) {
+      ACS_ASSIGN_OR_RETURN(TaskRecord t, host_->GetTask(id));
+      if (t.state != kTaskDone && t.state != kTaskFailed) return std::optional<std::vector<TaskRecord>>();
+      tasks.push_back(std::move(t));
+    }
+    return std::optional<std::vector<TaskRecord>>(std::move(tasks));
+  };
+  std::vector<std::string> dense_ids = {progress.calibration_task};
+  dense_ids.insert(dense_ids.end(), progress.calibration_repeats.begin(), progress.calibration_repeats.end());
+  ACS_ASSIGN_OR_RETURN(std::optional<std::vector<TaskRecord>> dense_tasks, ended(dense_ids));
+  ACS_ASSIGN_OR_RETURN(std::optional<std::vector<TaskRecord>> probes, ended(progress.probe_tasks));
+  if (!dense_tasks || !probes) return false;
+  const TaskRecord& task = dense_tasks->front();
+  // The dense model: the medians over its tasks of the fastest run and of the ratio. The
+  // uncompressed runtime in the dense baseline's units is their product (steadier than the
+  // runtime's own fastest run, which drifted 3-19% from the dense one's on this host).
   std::string baseline = "dense";
-  if (task.state == kTaskDone) {
-    const nlohmann::json result = nlohmann::json::parse(task.result_json, nullptr, false);
-    progress.dense_calibration_us = FastestUs(result, "dense");
-    progress.runtime_calibration_us = AnchoredRuntimeUs(result);
-    if (result.is_object() && result.contains("outside_layers_share") && result["outside_layers_share"].is_number()) {
+  std::vector<double> fastest_us, runtime_ratios;
+  for (const TaskRecord& t : *dense_tasks) {
+    if (t.state != kTaskDone) continue;
+    const nlohmann::json result = nlohmann::json::parse(t.result_json, nullptr, false);
+    const double fastest = FastestUs(result, "dense"), ratio = MedianRatio(result);
+    if (fastest > 0) fastest_us.push_back(fastest);
+    if (ratio > 0) runtime_ratios.push_back(ratio);
+    if (!result.is_object()) continue;
+    if (result.contains("outside_layers_share") && result["outside_layers_share"].is_number()) {
       progress.outside_layers_share = std::clamp(result["outside_layers_share"].get<double>(), 0.0, 1.0);
     }
-    if (result.is_object()) baseline = result.value("dense_baseline", baseline);
+    if (&t == &task) baseline = result.value("dense_baseline", baseline);
   }
-  // A probe that failed, or ran without a dense model to compare with, is left out.
+  progress.dense_calibration_us = fastest_us.empty() ? 0 : measure::Summarize(fastest_us).median_us;
+  progress.runtime_calibration_us =
+      runtime_ratios.empty() ? 0 : progress.dense_calibration_us * measure::Summarize(runtime_ratios).median_us;
+  // Each probe's median ratio over its tasks; a task that failed, or ran without a dense
+  // model to compare with, is left out.
   progress.probe_policies.clear();
-  std::string probe_ratios;
-  for (const TaskRecord& probe : probes) {
+  std::vector<std::vector<double>> probe_runs;
+  for (const TaskRecord& probe : *probes) {
     const nlohmann::json spec = nlohmann::json::parse(probe.spec_json, nullptr, false);
     const double ratio =
         probe.state == kTaskDone ? MedianRatio(nlohmann::json::parse(probe.result_json, nullptr, false)) : 0.0;
     if (!(ratio > 0) || progress.dense_calibration_us <= 0 || !spec.is_object() || !spec.contains("policy")) continue;
-    progress.probe_policies.emplace_back(spec["policy"].dump(), ratio);
+    const std::string policy = spec["policy"].dump();
+    auto same = std::find_if(progress.probe_policies.begin(), progress.probe_policies.end(),
+                             [&](const auto& p) { return p.first == policy; });
+    if (same == progress.probe_policies.end()) {
+      progress.probe_policies.emplace_back(policy, 0);
+      probe_runs.emplace_back();
+      same = progress.probe_policies.end() - 1;
+    }
+    probe_runs[same - progress.probe_policies.begin()].push_back(ratio);
+  }
+  std::string probe_ratios;
+  for (size_t i = 0; i < progress.probe_policies.size(); ++i) {
+    progress.probe_policies[i].second = measure::Summarize(probe_runs[i]).median_us;
     char part[64];
-    std::snprintf(part, sizeof part, "%s%.2fx", probe_ratios.empty() ? "" : ", ", ratio);
+    std::snprintf(part, sizeof part, "%s%.2fx", probe_ratios.empty() ? "" : ", ", progress.probe_policies[i].second);
     probe_ratios += part;
   }
   char line[400];
   if (progress.dense_calibration_us > 0) {
     std::snprintf(line, sizeof line,
-                  "measured on %s: the dense model %.1f us (fastest run, %s), uncompressed in the runtime %.1f us "
-                  "(at their median ratio), %.1f%% of a run outside its layers, its layers in predictor v%lld",
-                  device_class.c_str(), progress.dense_calibration_us, baseline.c_str(),
+                  "measured on %s: the dense model %.1f us (fastest run, %s; median of %zu tasks), uncompressed in "
+                  "the runtime %.1f us (at their median ratio), %.1f%% of a run outside its layers, its layers in "
+                  "predictor v%lld",
+                  device_class.c_str(), progress.dense_calibration_us, baseline.c_str(), fastest_us.size(),
                   progress.runtime_calibration_us, 100 * progress.outside_layers_share,
                   static_cast<long long>(predictor.version));
   } else {

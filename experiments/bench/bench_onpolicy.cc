@@ -3,9 +3,10 @@
 // the dense model is measured end to end (it anchors the budget, as a job does), a search
 // at a latency budget runs with the device class's newest predictor, and its top policies
 // are measured in the runtime alternately with the dense baseline (frozen + optimized for
-// inference) in --passes rounds over all of them, in a fresh process as a job's worker
-// measures them (policy_timing.h; the anchor and the probes too). Per policy: predicted vs
-// measured speedup (measured: median over rounds of dense / runtime medians) and predicted
+// inference) in --passes rounds over all of them, in --processes fresh processes as a job's
+// workers measure them in verify_runs tasks (policy_timing.h; the anchor and the probes
+// too). Per policy: predicted vs measured speedup (measured: the median over processes of
+// each one's median over rounds of dense / runtime medians) and predicted
 // vs measured whole-model microseconds (measured: the fastest run, the predictors' label). With
 // --rounds 2 (default) the search runs again with the layers' scale refitted on the
 // measured policies, as a job's later round does (after a miss, or a result well under
@@ -19,16 +20,14 @@
 //
 //   bench_onpolicy [--models PATH@1x1x28x28,...] [--data DIR] [--store data/predictors.db]
 //                  [--device-class local|ID] [--threads 1] [--budget 0.5] [--agent amc]
-//                  [--episodes 40] [--top 5] [--passes 8] [--rounds 2] [--probes 1] [--seed 1]
-//                  [--json PATH]
+//                  [--episodes 40] [--top 5] [--passes 8] [--processes 3] [--rounds 2]
+//                  [--probes 1] [--seed 1] [--json PATH]
 //
 // Measure the models' own layers first (`acs predictor collect --layers-of`, then `acs
 // predictor train`), as a job does before its search.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -37,12 +36,9 @@
 #include "agents/latency_cost.h"
 #include "agents/search_session.h"
 #include "core/flags.h"
-#include "core/importer.h"
-#include "devices/measure/device_class.h"
-#include "devices/runtime/runtime.h"
-#include "devices/worker/model_measure.h"
 #include "experiments/bench/bench_common.h"
 #include "experiments/bench/policy_timing.h"
+#include "experiments/bench/search_anchor.h"
 #include "predictors/predictor.h"
 
 #ifndef ACS_SOURCE_DIR
@@ -51,11 +47,6 @@
 
 namespace acs::bench {
 namespace {
-
-struct ModelArg {
-  std::string path;
-  Shape input;
-};
 
 struct Args {
   std::vector<ModelArg> models;
@@ -68,6 +59,7 @@ struct Args {
   int episodes = 40;
   int top = 5;
   int passes = 8;
+  int processes = 3;  // fresh processes per timing, medians over them (a job's verify_runs)
   int rounds = 2;
   bool probes = true;  // measure ProbePolicies with the anchor (ModelCalibration::probes)
   uint64_t seed = 1;
@@ -77,7 +69,8 @@ struct Args {
 const char kUsage[] =
     "usage: bench_onpolicy [--models PATH@SHAPE,...] [--data DIR] [--store PATH] [--device-class ID]\n"
     "                      [--threads T] [--budget R] [--agent A] [--episodes N] [--top K]\n"
-    "                      [--passes P] [--rounds R] [--probes 0|1] [--seed S] [--json PATH]\n"
+    "                      [--passes P] [--processes N] [--rounds R] [--probes 0|1] [--seed S]\n"
+    "                      [--json PATH]\n"
     "  default models: data/zoo/resnet20.pt@1x1x28x28, data/zoo/tv_{resnet18,mobilenet_v2}.pt@1x3x32x32\n";
 
 [[noreturn]] void Usage(const std::string& problem) {
@@ -85,17 +78,10 @@ const char kUsage[] =
   std::exit(2);
 }
 
-std::vector<std::string> Split(const std::string& text, char by) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string t; std::getline(ss, t, by);) out.push_back(t);
-  return out;
-}
-
 Args ParseArgs(int argc, char** argv) {
   auto flags = ParseFlags(argc, argv, 1,
                           {"models", "data", "store", "device-class", "threads", "budget", "agent", "episodes",
-                           "top", "passes", "rounds", "seed", "json", "probes"},
+                           "top", "passes", "processes", "rounds", "seed", "json", "probes"},
                           {"help"});
   if (!flags.ok()) Usage(flags.status().message());
   if (flags->Has("help")) {
@@ -107,13 +93,9 @@ Args ParseArgs(int argc, char** argv) {
   const std::string models =
       flags->Get("models", zoo + "resnet20.pt@1x1x28x28," + zoo + "tv_resnet18.pt@1x3x32x32," + zoo +
                                "tv_mobilenet_v2.pt@1x3x32x32");
-  for (const std::string& m : Split(models, ',')) {
-    const size_t at = m.rfind('@');
-    if (at == std::string::npos) Usage("--models entries are PATH@SHAPE, got '" + m + "'");
-    StatusOr<Shape> shape = ParseShape(m.substr(at + 1));
-    if (!shape.ok()) Usage(shape.status().message());
-    a.models.push_back({m.substr(0, at), *shape});
-  }
+  StatusOr<std::vector<ModelArg>> parsed = ParseModelArgs(models);
+  if (!parsed.ok()) Usage(parsed.status().message());
+  a.models = *parsed;
   auto integer = [&](const char* name, int64_t fallback) {
     StatusOr<int64_t> v = flags->GetInt(name, fallback);
     if (!v.ok()) Usage(v.status().message());
@@ -131,12 +113,13 @@ Args ParseArgs(int argc, char** argv) {
   a.episodes = static_cast<int>(integer("episodes", a.episodes));
   a.top = static_cast<int>(integer("top", a.top));
   a.passes = static_cast<int>(integer("passes", a.passes));
+  a.processes = static_cast<int>(integer("processes", a.processes));
   a.rounds = static_cast<int>(integer("rounds", a.rounds));
   a.probes = integer("probes", 1) != 0;
   a.seed = static_cast<uint64_t>(integer("seed", static_cast<int64_t>(a.seed)));
-  if (a.threads < 1 || a.episodes < 1 || a.top < 1 || a.passes < 1 || a.rounds < 1 ||
+  if (a.threads < 1 || a.episodes < 1 || a.top < 1 || a.passes < 1 || a.processes < 1 || a.rounds < 1 ||
       !(a.budget > 0 && a.budget <= 1)) {
-    Usage("need --threads, --episodes, --top, --passes, --rounds >= 1 and --budget in (0, 1]");
+    Usage("need --threads, --episodes, --top, --passes, --processes, --rounds >= 1 and --budget in (0, 1]");
   }
   return a;
 }
@@ -163,15 +146,10 @@ struct Row {
   double rule_error(size_t i) const { return rule_ratios[i] / measured_ratio - 1; }
 };
 
-// The policies of `model` timed in `passes` rounds over all of them, in a fresh process
-// (TimePoliciesInFreshProcess), as a job's worker times them.
+// The policies of `model` timed in `passes` rounds over all of them, in `processes` fresh
+// processes, as a job's workers time them.
 std::vector<PolicyTiming> TimeInRounds(const Args& args, const ModelArg& model, const std::vector<Policy>& policies) {
-  PolicyTimingRequest request;
-  request.passes = args.passes;
-  request.threads = args.threads;
-  request.data = args.data;
-  for (const Policy& p : policies) request.policies.push_back({model.path, model.input, p});
-  return OrDie(TimePoliciesInFreshProcess(request), model.path + " timing");
+  return bench::TimeInRounds({args.passes, args.threads, args.data, args.processes}, model, policies);
 }
 
 // One search with `o` and its top policies timed in rounds: rows (and JSON) of `round`.
@@ -267,37 +245,12 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelA
 
 void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredictor> predictor,
                 const ModelArg& model, std::vector<Row>* rows, nlohmann::json* out) {
-  const std::string name = std::filesystem::path(model.path).stem().string();
-  worker::ModelMeasureRequest request;
-  request.model_path = model.path;
-  request.input_shape = model.input;
-  request.threads = args.threads;
-  request.calibration_path = args.data;
-  // The dense model anchors the budget, as a job measures it before its search.
-  // So do the probes (ProbePolicies), timed in the same rounds.
-  worker::PreparedModel dense = OrDie(worker::PreparedModel::Prepare(request), name + " dense");
-  const std::shared_ptr<ImportedModel> imported = OrDie(ImportTorchScript(model.path, {model.input}), name);
-  const std::vector<Policy> probes =
-      args.probes ? ProbePolicies(imported->graph, SearchSpace{}) : std::vector<Policy>{};
-  std::vector<Policy> anchor_policies = {Policy{}};
-  anchor_policies.insert(anchor_policies.end(), probes.begin(), probes.end());
-  const std::vector<PolicyTiming> anchors = TimeInRounds(args, model, anchor_policies);
-  const PolicyTiming& dense_timed = anchors.front();
-
-  SearchSessionOptions o;
-  o.model_path = model.path;
-  o.input_shape = model.input;
-  o.data_path = args.data;
-  o.data.split = "train";
-  o.budget_kind = "latency";
+  const std::string name = model.name();
+  AnchoredModel anchored =
+      AnchorModel({args.passes, args.threads, args.data, args.processes}, predictor, model, args.probes);
+  const PolicyTiming& dense_timed = anchored.dense;
+  SearchSessionOptions o = anchored.options;
   o.budget_ratio = args.budget;
-  o.predictor = predictor;
-  const worker::PreparedModel::Profile profile = OrDie(dense.ProfileOps(20), name + " profile");
-  // The uncompressed runtime in the dense baseline's units, as a job anchors it.
-  o.measured = {dense_timed.dense_min_us, dense_timed.dense_min_us * dense_timed.median_ratio(),
-                worker::OutsideLayersShare(profile.dense_plain), {}, {}};
-  for (size_t i = 0; i < probes.size(); ++i) o.measured.probes.push_back({probes[i], anchors[i + 1].median_ratio()});
-  o.threads = args.threads;
   o.agent = args.agent;
   o.episodes = args.episodes;
   o.seed = args.seed;
@@ -325,17 +278,10 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
 
 int Main(int argc, char** argv) {
   const Args args = ParseArgs(argc, argv);
-  std::string device_class = args.device_class;
-  if (device_class == "local") device_class = measure::DetectDeviceClass({1, runtime::RuntimeVersion()}).MachineId();
-  auto store = OrDie(predictors::OpenSqliteStore(args.store), "store " + args.store);
-  auto stored = OrDie(predictors::LoadLatestPredictor(*store, device_class), "predictor");
-  if (!stored) {
-    std::fprintf(stderr, "bench_onpolicy: no trained latency predictor of %s in %s; run 'acs predictor collect' "
-                 "and 'acs predictor train'\n", device_class.c_str(), args.store.c_str());
-    return 1;
-  }
+  const LoadedPredictor stored = LoadPredictorOrDie("bench_onpolicy", args.store, args.device_class);
+  const std::string& device_class = stored.device_class;
   std::printf("latency predictor v%lld of %s; budget latency=%.2fx, agent %s, %d episodes, top %d, %d rounds\n",
-              static_cast<long long>(stored->record.version), device_class.c_str(), args.budget, args.agent.c_str(),
+              static_cast<long long>(stored.version), device_class.c_str(), args.budget, args.agent.c_str(),
               args.episodes, args.top, args.passes);
   std::printf("%-12s %s %-19s %7s %9s %9s %7s %7s %7s %7s %7s %7s\n", "model", "r", "policy", "top1", "pred us",
               "meas us", "err", "pred x", "meas x", "err", "anchor", "fixed");
@@ -344,7 +290,7 @@ int Main(int argc, char** argv) {
   out["models"] = nlohmann::json::array();
   for (const ModelArg& m : args.models) {
     nlohmann::json model_json;
-    BenchModel(args, stored->predictor, m, &rows, &model_json);
+    BenchModel(args, stored.predictor, m, &rows, &model_json);
     out["models"].push_back(model_json);
   }
   out["summary"] = nlohmann::json::array();
@@ -412,11 +358,12 @@ int Main(int argc, char** argv) {
                               {"by_aten_form", by_form}});
   }
   out["device_class"] = device_class;
-  out["predictor_version"] = stored->record.version;
+  out["predictor_version"] = stored.version;
   out["budget"] = args.budget;
   out["agent"] = args.agent;
   out["episodes"] = args.episodes;
   out["passes"] = args.passes;
+  out["processes"] = args.processes;
   out["rounds"] = args.rounds;
   out["threads"] = args.threads;
   if (!args.json.empty()) {

@@ -116,6 +116,29 @@ StatusOr<std::vector<PolicyTiming>> TimePoliciesInFreshProcess(const PolicyTimin
   return PolicyTimingsFromJson(answer);
 }
 
+StatusOr<std::vector<PolicyTiming>> TimePoliciesInFreshProcesses(const PolicyTimingRequest& request, int processes) {
+  if (processes <= 1) return TimePoliciesInFreshProcess(request);
+  std::vector<std::vector<PolicyTiming>> runs;
+  for (int run = 0; run < processes; ++run) {
+    ACS_ASSIGN_OR_RETURN(std::vector<PolicyTiming> one, TimePoliciesInFreshProcess(request));
+    runs.push_back(std::move(one));
+  }
+  std::vector<PolicyTiming> out(request.policies.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    std::vector<double> runtime_min, dense_min;
+    for (const std::vector<PolicyTiming>& run : runs) {
+      if (i >= run.size()) return Status::Internal("a timing process answered fewer policies than asked");
+      out[i].ratios.push_back(run[i].median_ratio());
+      runtime_min.push_back(run[i].runtime_min_us);
+      dense_min.push_back(run[i].dense_min_us);
+    }
+    out[i].runtime_min_us = measure::Summarize(runtime_min).median_us;
+    out[i].dense_min_us = measure::Summarize(dense_min).median_us;
+    out[i].runtime_dense_optimized = runs.front()[i].runtime_dense_optimized;
+  }
+  return out;
+}
+
 double PolicyTiming::median_ratio() const { return measure::Summarize(ratios).median_us; }
 
 }  // namespace acs::bench

@@ -52,4 +52,10 @@ StatusOr<std::vector<PolicyTiming>> TimePolicies(const PolicyTimingRequest& requ
 // Errors: the program missing or failing (its exit status), or its answer unreadable.
 StatusOr<std::vector<PolicyTiming>> TimePoliciesInFreshProcess(const PolicyTimingRequest& request);
 
+// The request timed in `processes` fresh processes one after the other, as a job measures a
+// policy in verify_runs tasks: one process gives its own timing; several give per policy
+// each process's median ratio as `ratios` (so median_ratio() is their median) and the
+// median of their fastest runs. Errors as TimePoliciesInFreshProcess.
+StatusOr<std::vector<PolicyTiming>> TimePoliciesInFreshProcesses(const PolicyTimingRequest& request, int processes);
+
 }  // namespace acs::bench

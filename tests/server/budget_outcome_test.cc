@@ -96,9 +96,11 @@ TEST(MeasuredBudgetOutcomeTest, JudgesTheMedianOfTheExportedPolicysRuns) {
   // Runs and measured policies survive the progress record.
   progress.measured_policies = {{"{\"default\":{}}", 0.61}};
   progress.probe_tasks = {"t1", "t2"};
+  progress.calibration_repeats = {"t3", "t4"};
   progress.probe_policies = {{"{\"layers\":{}}", 0.42}};
   const JobProgress back = JobProgress::FromJson(progress.ToJson().dump());
   EXPECT_EQ(back.probe_tasks, progress.probe_tasks);
+  EXPECT_EQ(back.calibration_repeats, progress.calibration_repeats);
   EXPECT_EQ(back.probe_policies, progress.probe_policies);
   ASSERT_EQ(back.verifications.size(), 3u);
   EXPECT_EQ(back.verifications[2].run, 2);

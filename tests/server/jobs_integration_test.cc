@@ -178,16 +178,19 @@ TEST_F(JobsIntegrationTest, LatencyJobSurvivesAKilledServer) {
   const std::vector<std::string> states = States(events);
   EXPECT_EQ(states.front(), "QUEUED");
   EXPECT_NE(std::find(states.begin(), states.end(), "PREPARING"), states.end());
-  bool resumed = false, probed = false;
+  bool resumed = false, probed = false, repeated = false;
   std::set<int> episodes;
   for (const auto& e : events) {
     resumed |= e.message().find("resumed after episode") != std::string::npos;
     // Measured with the dense model: the policies that fit the own kernels' scale.
     probed |= e.message().find(" probe policies measured at ") != std::string::npos;
+    // The dense model measured in as many tasks as a verified policy (--verify-runs 3).
+    repeated |= e.message().find("median of 3 tasks") != std::string::npos;
     if (e.kind() == v1::JobEvent::EPISODE) episodes.insert(e.episode());
   }
   EXPECT_TRUE(resumed);
   EXPECT_TRUE(probed) << server->Log();
+  EXPECT_TRUE(repeated) << server->Log();
   EXPECT_EQ(episodes.size(), 40u);  // every episode once in the log (re-run ones are the same numbers)
   const v1::Job done = Get(job.id(), admin_);
   EXPECT_EQ(done.episodes_done(), 40);
