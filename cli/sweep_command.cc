@@ -84,6 +84,11 @@ StatusOr<int> Sweep(const Remote& r) {
   if (!(poll > 0)) return Status::InvalidArgument("--poll-seconds must be > 0");
   std::vector<FollowedJob> jobs;
   if (existing) {
+    for (const std::set<std::string>* names : {&kJobFlags, &kJobSwitches}) {
+      for (const std::string& name : *names) {
+        if (r.flags.Has(name)) return Status::InvalidArgument("--" + name + " is for a new sweep, not --jobs");
+      }
+    }
     if (r.flags.Has("budgets")) return Status::InvalidArgument("--budgets is for a new sweep, not --jobs");
     for (const std::string& id : SplitList(r.flags.Get("jobs"))) jobs.push_back({id, id});
     if (jobs.empty()) return Status::InvalidArgument("--jobs expects job ids, e.g. --jobs ID,ID");

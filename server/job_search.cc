@@ -219,9 +219,13 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     ACS_ASSIGN_OR_RETURN(int filled, session->FillBudget());
     if (filled >= 0) {
       const EpisodeRecord& e = session->episodes()[filled];
+      const bool won = session->best() == filled;
       char line[240];
       std::snprintf(line, sizeof line,
-                    "the best policy relaxed to the budget: %.2f%% at %.3fx of the dense cost (it had %.2f%% at %.3fx)",
+                    won ? "the best policy relaxed to the budget: %.2f%% at %.3fx of the dense cost (it had %.2f%% at "
+                          "%.3fx)"
+                        : "the best policy relaxed to the budget scored %.2f%% at %.3fx of the dense cost; the best "
+                          "stays %.2f%% at %.3fx",
                     100 * e.score.accuracy, e.cost_ratio, 100 * before.score.accuracy, before.cost_ratio);
       ACS_RETURN_IF_ERROR(Event(job.id, kEventState, {{"state", kJobSearching}, {"message", line}}));
       set_best(session->episodes()[session->best()]);

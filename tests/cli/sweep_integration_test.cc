@@ -80,6 +80,10 @@ TEST_F(SweepIntegrationTest, OneJobPerBudgetThenTheFront) {
 
   // Bad usage: MODEL and --jobs together.
   EXPECT_EQ(Acs(model_ + " --jobs " + a).code, 2);
+  // A job option beside --jobs would be ignored: refused, naming it.
+  Output ignored = Acs("--jobs " + a + " --episodes 9 --no-wait");
+  EXPECT_EQ(ignored.code, 2) << ignored.out;
+  EXPECT_NE(ignored.out.find("--episodes is for a new sweep"), std::string::npos) << ignored.out;
 }
 
 }  // namespace
