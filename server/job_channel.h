@@ -138,7 +138,8 @@ class JobChannelServer {
   // Violation when it matches none.
   nlohmann::json AddTaskMeasurement(const predictors::ModelRecord& sent);
   // The child's progress JSON with what the server owns kept: how often its runners died
-  // (a child cannot reset it to be resumed forever); its artifacts must be readable_blobs_
+  // and how long they ran (a child cannot reset them to be resumed forever or to outrun its
+  // time limit); its artifacts must be readable_blobs_
   // (else a Violation: downloads serve artifacts).
   std::string GuardProgress(const std::string& progress_json);
 
@@ -150,6 +151,7 @@ class JobChannelServer {
   MeasurementCampaignOptions campaign_;
   std::set<std::string> readable_blobs_;  // the request's, the job's artifacts, those the child put
   int runner_deaths_ = 0;                 // the stored count when the runner started
+  double run_seconds_ = 0;                // the stored time run when the runner started
   int64_t max_export_bytes_ = kMaxArtifactBytes;
   int64_t calls_ = 0;
 };

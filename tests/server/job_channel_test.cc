@@ -247,15 +247,20 @@ TEST_F(JobChannelTest, CallsAboutAnotherJobOrItsDataAreViolationsThatChangeNothi
             StatusCode::kPermissionDenied);
   EXPECT_EQ(Call("read_blob", {{"sha256", other_sha_}}).status().code(), StatusCode::kPermissionDenied);
   // The progress cannot name another job's blob as an artifact (downloads serve artifacts),
-  // nor reset how often the job's runners died (what stops a crash loop).
+  // nor reset how often the job's runners died (what stops a crash loop) or how long they
+  // ran (what its time limit counts).
   const json forged_progress = {
       {"artifacts", json::array({{{"name", "compressed.pt"}, {"sha256", other_sha_}, {"bytes", 1}}})}};
   EXPECT_EQ(Call("update_progress", {{"id", job_.id}, {"progress_json", forged_progress.dump()}}).status().code(),
             StatusCode::kPermissionDenied);
-  ASSERT_TRUE(store_->UpdateJobProgress(job_.id, R"({"runner_deaths": 1})").ok());
+  ASSERT_TRUE(store_->UpdateJobProgress(job_.id, R"({"runner_deaths": 1, "run_seconds": 50})").ok());
   JobChannelServer resumed(job_.id, request_, job_dir_, host_.get(), measurements_.get(), MeasurementCampaignOptions{});
-  EXPECT_TRUE(Call(resumed, "update_progress", {{"id", job_.id}, {"progress_json", R"({"runner_deaths": 0})"}}).ok());
-  EXPECT_EQ(JobProgress::FromJson(store_->GetJob(job_.id).value().progress_json).runner_deaths, 1);
+  EXPECT_TRUE(Call(resumed, "update_progress",
+                   {{"id", job_.id}, {"progress_json", R"({"runner_deaths": 0, "run_seconds": 0})"}})
+                  .ok());
+  const JobProgress kept = JobProgress::FromJson(store_->GetJob(job_.id).value().progress_json);
+  EXPECT_EQ(kept.runner_deaths, 1);
+  EXPECT_EQ(kept.run_seconds, 50);
   EXPECT_EQ(Call("models", {{"device_class", "m2"}}).status().code(), StatusCode::kPermissionDenied);
 
   const JobRecord untouched = store_->GetJob(other_.id).value();
