@@ -37,6 +37,7 @@
 #include "agents/search_session.h"
 #include "core/flags.h"
 #include "experiments/bench/bench_common.h"
+#include "experiments/bench/bench_output.h"
 #include "experiments/bench/policy_timing.h"
 #include "experiments/bench/search_anchor.h"
 #include "predictors/predictor.h"
@@ -73,10 +74,7 @@ const char kUsage[] =
     "                      [--json PATH]\n"
     "  default models: data/zoo/resnet20.pt@1x1x28x28, data/zoo/tv_{resnet18,mobilenet_v2}.pt@1x3x32x32\n";
 
-[[noreturn]] void Usage(const std::string& problem) {
-  std::fprintf(stderr, "bench_onpolicy: %s\n%s", problem.c_str(), kUsage);
-  std::exit(2);
-}
+[[noreturn]] void Usage(const std::string& problem) { ExitBadUsage("bench_onpolicy", problem, kUsage); }
 
 Args ParseArgs(int argc, char** argv) {
   auto flags = ParseFlags(argc, argv, 1,

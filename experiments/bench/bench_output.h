@@ -28,4 +28,10 @@ T OrDie(StatusOr<T> v, const std::string& what) {
   return std::move(v).value();
 }
 
+// "program: problem" and the usage on stderr, exit code 2 (bad usage).
+[[noreturn]] inline void ExitBadUsage(const char* program, const std::string& problem, const char* usage) {
+  std::fprintf(stderr, "%s: %s\n%s", program, problem.c_str(), usage);
+  std::exit(2);
+}
+
 }  // namespace acs::bench

@@ -73,10 +73,7 @@ const char kUsage[] =
     "                     [--train-tv] [--tv-epochs E] [--tv-train-samples N] [--json PATH]\n"
     "  default models: vgg,resnet20,mobilenetv2 (1x1x28x28), tv_resnet18,tv_mobilenet_v2 (1x3x32x32)\n";
 
-[[noreturn]] void Usage(const std::string& problem) {
-  std::fprintf(stderr, "bench_quality: %s\n%s", problem.c_str(), kUsage);
-  std::exit(2);
-}
+[[noreturn]] void Usage(const std::string& problem) { ExitBadUsage("bench_quality", problem, kUsage); }
 
 bool IsTorchvision(const ModelArg& m) { return m.name().rfind("tv_", 0) == 0; }
 

@@ -44,10 +44,7 @@ const char kUsage[] =
     "usage: bench_remeasure --from ONPOLICY.json [--processes K] [--passes P] [--threads T] [--data DIR]\n"
     "                       [--json PATH]\n";
 
-[[noreturn]] void Usage(const std::string& problem) {
-  std::fprintf(stderr, "bench_remeasure: %s\n%s", problem.c_str(), kUsage);
-  std::exit(2);
-}
+[[noreturn]] void Usage(const std::string& problem) { ExitBadUsage("bench_remeasure", problem, kUsage); }
 
 Args ParseArgs(int argc, char** argv) {
   auto flags = ParseFlags(argc, argv, 1, {"from", "processes", "passes", "threads", "data", "json"}, {});
