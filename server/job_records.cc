@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <type_traits>
 
@@ -273,6 +274,29 @@ const Verification* MedianRun(const JobProgress& progress, int rank) {
   std::sort(runs.begin(), runs.end(),
             [&](const Verification* a, const Verification* b) { return ratio(a) < ratio(b); });
   return runs[(runs.size() - 1) / 2];
+}
+
+bool AddRunsOfEveryRank(JobProgress& progress, int runs) {
+  std::map<int, int> count;           // runs per rank
+  std::map<int, Verification> first;  // each rank's first run
+  for (const Verification& v : progress.verifications) {
+    ++count[v.rank];
+    first.emplace(v.rank, v);
+  }
+  bool added = false;
+  for (const auto& [rank, v] : first) {
+    for (int run = count[rank]; run < runs; ++run) {
+      Verification more;
+      more.rank = rank;
+      more.run = run;
+      more.policy_hash = v.policy_hash;
+      more.accuracy = v.accuracy;
+      more.predicted_us = v.predicted_us;
+      progress.verifications.push_back(more);
+      added = true;
+    }
+  }
+  return added;
 }
 
 nlohmann::json MeasuredBudgetOutcome(const JobRequest& request, const JobProgress& progress) {

@@ -56,7 +56,7 @@ struct ArtifactRef {
 // One policy measured end to end on a worker.
 struct Verification {
   int rank = 0;  // 0 = the exported (best) policy
-  int run = 0;   // the exported policy is measured in several tasks: which
+  int run = 0;   // a policy is measured in several tasks: which
   std::string policy_hash;
   std::string task_id;
   double accuracy = 0;      // the policy's search accuracy; rank 0: the exported model's
@@ -139,6 +139,11 @@ inline constexpr double kMeasuredBudgetTolerance = 0.05;
 // Of the measured runs of verified rank `rank`, the one whose runtime / dense ratio is the
 // median (the lower of the two middle ones); null when none was measured.
 const Verification* MedianRun(const JobProgress& progress, int rank);
+
+// Appends unmeasured runs (no task yet) of every verified rank that has fewer than `runs`,
+// each a copy of the rank's first with the next run number: before a later round refits
+// on the ranks' medians. False when no rank lacked a run.
+bool AddRunsOfEveryRank(JobProgress& progress, int runs);
 
 // {"met": true} for jobs without a latency budget or measurement; otherwise {"kind",
 // "budget_ratio", "allowed_ratio", "measured_ratio" (the exported policy's median run),

@@ -273,7 +273,8 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
     progress.verify_policies.push_back(e.policy.ToJson(-1));
   }
   // More runs of the exported policy, in tasks of their own (a worker process and the
-  // host's state differ more between tasks than between the rounds of one task).
+  // host's state differ more between tasks than between the rounds of one task); the
+  // other ranks get theirs only when a later round will refit on them (Verify).
   for (int run = 1; run < options_.verify_runs && !progress.verifications.empty(); ++run) {
     Verification v = progress.verifications[0];
     v.run = run;

@@ -192,6 +192,12 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
   const bool measured = exported.measured_us > 0 && exported.dense_measured_us > 0;
   const bool round_left = progress.round < options_.budget_rounds && !job.checkpoint.empty();
   const AfterVerification next = NextAfterVerification(progress, outcome, round_left);
+  if ((next == AfterVerification::kSearchForAccuracy || next == AfterVerification::kSearchForBudget) &&
+      AddRunsOfEveryRank(progress, options_.verify_runs)) {
+    // The next round refits on every rank's median: the other ranks get their runs too.
+    ACS_RETURN_IF_ERROR(Save(job, progress));
+    return Verify(job, request, progress);
+  }
   switch (next) {
     case AfterVerification::kSucceed:
       progress.kept_result.clear();

@@ -54,8 +54,9 @@ struct SchedulerOptions {
   int budget_rounds = 3;                 // closed-loop rounds after a result that missed
                                          // its latency budget as measured
   double round_episodes = 0.5;           // episodes each such round adds, x the request's
-  int verify_runs = 3;                   // tasks that measure the exported policy; its
-                                         // budget is judged on their median ratio
+  int verify_runs = 3;                   // tasks that measure the exported policy (its
+                                         // budget is judged on their median ratio), and
+                                         // every verified one before a refit
   int fine_tune_epochs = 3;              // for jobs that ask for fine-tuning
   int64_t fine_tune_samples = 5000;      // training samples after calibration and validation
   double fine_tune_distill = -1;         // distillation weight in [0, 1], < 0: the search's

@@ -109,6 +109,45 @@ TEST(MeasuredBudgetOutcomeTest, JudgesTheMedianOfTheExportedPolicysRuns) {
   EXPECT_DOUBLE_EQ(back.measured_policies[0].second, 0.61);
 }
 
+// Before a later round refits on the verified policies, every rank gets as many runs as the
+// exported one; the added runs are unmeasured copies, and a second call adds nothing.
+TEST(MeasuredBudgetOutcomeTest, AddsRunsOfEveryRankBeforeARefit) {
+  JobProgress progress;
+  for (int run = 0; run < 3; ++run) {
+    Verification exported;
+    exported.run = run;
+    exported.policy_hash = "aaa";
+    exported.task_id = "t" + std::to_string(run);
+    exported.measured_us = 100;
+    progress.verifications.push_back(exported);
+  }
+  Verification second;
+  second.rank = 1;
+  second.policy_hash = "bbb";
+  second.accuracy = 0.9;
+  second.predicted_us = 80;
+  second.task_id = "t9";
+  second.measured_us = 90;
+  second.dense_measured_us = 200;
+  progress.verifications.push_back(second);
+
+  ASSERT_TRUE(AddRunsOfEveryRank(progress, 3));
+  ASSERT_EQ(progress.verifications.size(), 6u);
+  for (size_t i = 4; i < 6; ++i) {
+    const Verification& v = progress.verifications[i];
+    EXPECT_EQ(v.rank, 1);
+    EXPECT_EQ(v.run, static_cast<int>(i) - 3);
+    EXPECT_EQ(v.policy_hash, "bbb");
+    EXPECT_DOUBLE_EQ(v.accuracy, 0.9);
+    EXPECT_DOUBLE_EQ(v.predicted_us, 80);
+    EXPECT_TRUE(v.task_id.empty());  // a task of its own is enqueued for it
+    EXPECT_EQ(v.measured_us, 0);
+    EXPECT_EQ(v.dense_measured_us, 0);
+  }
+  EXPECT_FALSE(AddRunsOfEveryRank(progress, 3));
+  EXPECT_EQ(progress.verifications.size(), 6u);
+}
+
 // After a verification: succeed, search on for accuracy (well under the budget), search on
 // for the budget (missed), or fall back to a kept earlier result.
 TEST(MeasuredBudgetOutcomeTest, NextStepAfterVerification) {

@@ -273,16 +273,20 @@ TEST_F(JobsIntegrationTest, ClosedLoopRetrainsAnOptimisticPredictor) {
   const std::vector<v1::JobEvent> events = Watch(job.id(), admin_);
   const v1::Job done = Get(job.id(), admin_);
   bool second_round = false, measured_layers = false, refitted = false;
-  int verified_runs = 0;
+  int verified_runs = 0, other_rank_runs_before_second_round = 0;
   for (const auto& e : events) {
     second_round |= e.message().find("searching again with latency predictor") != std::string::npos;
     measured_layers |= e.message().find("kernels of the verified policies' layers") != std::string::npos;
     refitted |= e.message().find("layers' predictions x") != std::string::npos;
     verified_runs += e.kind() == v1::JobEvent::VERIFIED && e.message().find("policy #1 (run ") != std::string::npos;
+    other_rank_runs_before_second_round += !second_round && e.kind() == v1::JobEvent::VERIFIED &&
+                                           e.message().find("policy #2 (run ") != std::string::npos;
   }
   EXPECT_TRUE(measured_layers) << server->Log();
   EXPECT_TRUE(second_round) << server->Log();
   EXPECT_GE(verified_runs, 2);  // the exported policy is measured in 3 tasks
+  // The next round refits on each rank's median: the second policy got its 3 tasks too.
+  EXPECT_EQ(other_rank_runs_before_second_round, 2) << server->Log();
   EXPECT_GE(done.episodes_done(), 6);  // 6, then 3 more if the budget is still in reach
   ASSERT_GT(done.best_measured_latency_us(), 0) << server->Log();
   const double measured_ratio = done.best_measured_latency_us() / done.dense_measured_latency_us();
