@@ -76,7 +76,7 @@ bench-onpolicy: deps
 # torch files (tests/fuzz/corpus/dataset/torch_file_leaked_by_libtorch); the importer's
 # suppresses LibTorch's own leaks (tests/fuzz/libtorch.supp).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = policy kernel_spec job_records dataset importer
+FUZZ_TARGETS = policy kernel_spec job_records data_specs campaign_spec dataset importer
 fuzz:
 	bash deploy/install-deps.sh fuzz
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACS_FUZZ=ON
@@ -90,7 +90,7 @@ fuzz:
 
 # The torch-free unit tests and the fuzz replays under ASan + UBSan (gcc).
 ASAN_TESTS = test_policy test_kernels test_int8_kernels test_measure test_predictors test_server_store
-ASAN_REPLAYS = policy kernel_spec job_records
+ASAN_REPLAYS = policy kernel_spec job_records data_specs campaign_spec
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -103,13 +104,14 @@ class Fields {
     if (!At(field).is_array() || (required && At(field).empty())) {
       return Error(field, required ? "expected a non-empty list of strings" : "expected a list of strings");
     }
+    std::set<std::string> seen;  // not a scan of `out` per item: lists may be long
     for (size_t i = 0; i < At(field).size(); ++i) {
       const json& v = At(field)[i];
       const std::string item = field + "[" + std::to_string(i) + "]";
       if (!v.is_string()) return Error(item, "expected a string");
       const std::string s = v.get<std::string>();
       if (const std::string why = check(s); !why.empty()) return Error(item, why);
-      if (std::find(out.begin(), out.end(), s) != out.end()) return Error(item, "'" + s + "' is listed twice");
+      if (!seen.insert(s).second) return Error(item, "'" + s + "' is listed twice");
       out.push_back(s);
     }
     return out;
@@ -120,6 +122,13 @@ class Fields {
   std::string path_;
   const std::string& source_;
 };
+
+// "latency=0.5x": a budget as cell keys name it (the ratio to 6 significant digits).
+std::string BudgetKey(const BudgetSpec& budget) {
+  std::ostringstream ratio;
+  ratio << budget.ratio;
+  return budget.kind + "=" + ratio.str() + "x";
+}
 
 bool IsPlainName(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;
@@ -221,10 +230,7 @@ const std::vector<std::string>& CampaignMetrics() {
 }
 
 std::string CampaignCell::Key(const CampaignSpec& spec) const {
-  std::ostringstream ratio;
-  ratio << budget.ratio;
-  std::string key =
-      spec.models[model].name + " " + budget.kind + "=" + ratio.str() + "x " + agent + " seed=" + std::to_string(seed);
+  std::string key = spec.models[model].name + " " + BudgetKey(budget) + " " + agent + " seed=" + std::to_string(seed);
   if (!device_class.empty()) key += " on " + device_class;
   return key;
 }
@@ -236,6 +242,11 @@ StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& text, const std::str
   } catch (const json::parse_error& e) {
     return Status::InvalidArgument(source + ": not JSON at " + TextPosition(text, e.byte) + " (byte " +
                                    std::to_string(e.byte) + ")");
+  } catch (const json::exception& e) {  // out_of_range: a number past double's range, e.g. 1e400
+    const std::string what = e.what();  // "[json.exception.out_of_range.406] number overflow ..."
+    const size_t tag_end = what.find("] ");
+    const std::string why = tag_end == std::string::npos ? what : what.substr(tag_end + 2);
+    return Status::InvalidArgument(source + ": not JSON: " + why);
   }
   if (!j.is_object()) return Status::InvalidArgument(source + ": expected a JSON object");
   Fields f(j, "", source);
@@ -263,20 +274,31 @@ StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& text, const std::str
     StatusOr<BudgetSpec> b = ParseBudget(s);
     return b.ok() ? "" : b.status().message();
   }));
-  for (const std::string& b : budgets) spec.budgets.push_back(*ParseBudget(b));
+  // Budgets written apart ("latency=0.5x", "latency=0.50x") may still be one: their cells
+  // would share a key.
+  std::map<std::string, size_t> budget_keys;  // a key -> the budget's index
+  for (size_t i = 0; i < budgets.size(); ++i) {
+    const BudgetSpec b = *ParseBudget(budgets[i]);
+    const auto [at, added] = budget_keys.emplace(BudgetKey(b), i);
+    if (!added) {
+      const std::string earlier = "budgets[" + std::to_string(at->second) + "] ('" + budgets[at->second] + "')";
+      return f.Error("budgets[" + std::to_string(i) + "]",
+                     "'" + budgets[i] + "' is " + earlier + " again, as " + at->first);
+    }
+    spec.budgets.push_back(b);
+  }
   ACS_ASSIGN_OR_RETURN(spec.agents, f.Strings("agents", true, OneOf(AgentNames(), "agent")));
   if (f.Has("seeds")) {
     const json& seeds = f.At("seeds");
     if (!seeds.is_array() || seeds.empty()) return f.Error("seeds", "expected a non-empty list of integers >= 0");
     spec.seeds.clear();
+    std::set<int64_t> seen;
     for (size_t i = 0; i < seeds.size(); ++i) {
       const std::string item = "seeds[" + std::to_string(i) + "]";
       if (!seeds[i].is_number_integer() || seeds[i].get<int64_t>() < 0)
         return f.Error(item, "expected an integer >= 0");
       const int64_t seed = seeds[i].get<int64_t>();
-      if (std::find(spec.seeds.begin(), spec.seeds.end(), seed) != spec.seeds.end()) {
-        return f.Error(item, std::to_string(seed) + " is listed twice");
-      }
+      if (!seen.insert(seed).second) return f.Error(item, std::to_string(seed) + " is listed twice");
       spec.seeds.push_back(seed);
     }
   }
@@ -292,10 +314,15 @@ StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& text, const std::str
                        f.Number("time_limit_minutes", spec.time_limit_minutes, 1, 7 * 24 * 60));
   if (f.Has("compare")) ACS_RETURN_IF_ERROR(ParseCompare(f.At("compare"), source, &spec.compare));
 
-  const size_t cells = spec.models.size() * std::max<size_t>(1, spec.device_classes.size()) * spec.budgets.size() *
-                       spec.agents.size() * spec.seeds.size();
-  if (cells > kMaxCells) {
-    return Status::InvalidArgument(source + ": " + std::to_string(cells) +
+  // Multiplied with an overflow check: the product of long lists could wrap around below the cap.
+  uint64_t cells = 1;
+  bool overflow = false;
+  for (uint64_t n : {spec.models.size(), std::max<size_t>(1, spec.device_classes.size()), spec.budgets.size(),
+                     spec.agents.size(), spec.seeds.size()}) {
+    overflow = overflow || __builtin_mul_overflow(cells, n, &cells);
+  }
+  if (overflow || cells > kMaxCells) {
+    return Status::InvalidArgument(source + ": " + (overflow ? std::string("over 2^64") : std::to_string(cells)) +
                                    " cells (models x device classes x budgets "
                                    "x agents x seeds), more than " +
                                    std::to_string(kMaxCells));

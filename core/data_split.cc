@@ -32,6 +32,13 @@ bool ParseCount(const std::string& text, int64_t* out) {
   return true;
 }
 
+// left - n, or INT64_MIN where that is below it: counts from JSON reach 2^63 - 1, and two
+// such parts must not wrap around to a split that seems to fit.
+int64_t Less(int64_t left, int64_t n) {
+  int64_t out = 0;
+  return __builtin_sub_overflow(left, n, &out) ? INT64_MIN : out;
+}
+
 bool ParseNumber(const std::string& text, double* out) {
   if (text.empty()) return false;
   char* end = nullptr;
@@ -191,13 +198,13 @@ StatusOr<SplitCounts> ResolveSplit(const DataSplit& split, const SplitCounts& de
   int64_t left = total;
   c.calibration = split.calibration.is_set() ? count(split.calibration) : std::min(defaults.calibration, left - 1);
   c.calibration = std::max<int64_t>(c.calibration, 0);
-  left -= c.calibration;
+  left = Less(left, c.calibration);
   c.validation = split.validation.is_set() ? count(split.validation) : std::min(defaults.validation, left);
-  left -= c.validation;
+  left = Less(left, c.validation);
   c.fine_tune = 0;
   if (fine_tune) {
     c.fine_tune = split.fine_tune.is_set() ? count(split.fine_tune) : std::min(defaults.fine_tune, left);
-    left -= c.fine_tune;
+    left = Less(left, c.fine_tune);
   }
   if (left < 0 || c.validation < 1 || (fine_tune && c.fine_tune < 1)) {
     return Status::InvalidArgument("the data holds " + std::to_string(total) + " samples, too few for the split (" +

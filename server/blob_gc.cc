@@ -1,6 +1,8 @@
 #include "server/blob_gc.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <map>
@@ -9,7 +11,7 @@
 namespace acs::server {
 
 StatusOr<BlobGcResult> CollectBlobs(ServerStore& store, const BlobStore& blobs, int64_t grace_seconds,
-                                    int64_t now_unix_seconds) {
+                                    int64_t now_unix_seconds, bool scan_jobs_first) {
   const int64_t stored_before = now_unix_seconds - grace_seconds;
   ACS_ASSIGN_OR_RETURN(std::vector<BlobStore::StoredFile> files, blobs.ListFiles());
   ACS_ASSIGN_OR_RETURN(std::vector<std::string> recorded, store.RecordedBlobs());
@@ -22,7 +24,12 @@ StatusOr<BlobGcResult> CollectBlobs(ServerStore& store, const BlobStore& blobs, 
   for (const std::string& sha : recorded) {
     if (bytes_on_disk.count(sha) == 0) candidates.push_back(sha);  // rows whose file is gone
   }
-  ACS_ASSIGN_OR_RETURN(std::vector<std::string> forgotten, store.ForgetUnreferencedBlobs(candidates, stored_before));
+  JobBlobScan scan;
+  if (scan_jobs_first && !candidates.empty()) {
+    ACS_ASSIGN_OR_RETURN(scan, store.ScanJobBlobs(candidates));
+  }
+  ACS_ASSIGN_OR_RETURN(std::vector<std::string> forgotten,
+                       store.ForgetUnreferencedBlobs(candidates, stored_before, scan_jobs_first ? &scan : nullptr));
   BlobGcResult result;
   result.forgotten = static_cast<int64_t>(forgotten.size());
   for (const std::string& sha : forgotten) {
@@ -39,6 +46,15 @@ StatusOr<BlobGcResult> CollectBlobs(ServerStore& store, const BlobStore& blobs, 
                  result.removed, result.removed_bytes, grace_seconds, result.forgotten);
   }
   return result;
+}
+
+StatusOr<BlobHold> HoldSubmittedBlob(ServerStore& store, const BlobStore& blobs, const std::string& owner,
+                                     const std::string& sha256) {
+  ACS_ASSIGN_OR_RETURN(BlobHold hold, store.HoldBlob(owner, sha256));
+  if (StatusOr<std::string> path = blobs.PathOf(sha256); path.ok()) {
+    (void)utimensat(AT_FDCWD, path->c_str(), nullptr, 0);  // ENOENT: gone meanwhile (see the header)
+  }
+  return hold;
 }
 
 BlobCollector::BlobCollector(ServerStore* store, const BlobStore* blobs, BlobGcOptions options)

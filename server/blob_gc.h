@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "core/status.h"
@@ -39,8 +40,23 @@ struct BlobGcResult {
 // garbage the next sweep removes (an old file without references is collected whether it
 // has rows or not). The other order could leave rows without a file: a quota charged for
 // nothing, and StoresBlob admitting a submit whose model is gone.
+//
+// The jobs are parsed outside the store's lock first (ServerStore::ScanJobBlobs), its
+// transaction parsing only those updated since; scan_jobs_first false: the transaction
+// parses them all, other store calls waiting meanwhile (what the sweep did before; kept for
+// experiments/bench/bench_blob_sweep.cc to compare). The same blobs go either way.
 StatusOr<BlobGcResult> CollectBlobs(ServerStore& store, const BlobStore& blobs, int64_t grace_seconds,
-                                    int64_t now_unix_seconds);
+                                    int64_t now_unix_seconds, bool scan_jobs_first = true);
+
+// What Submit takes at its check of a blob its job will name (model, dataset, test set),
+// until the job is stored: ServerStore::HoldBlob (NotFound when `owner` is not empty and
+// stores no such blob), then the file's time set to now as storing the same bytes again
+// sets it, so that a sweep which forgot the blob just before the hold keeps its file
+// (BlobStore::RemoveIfStoredBefore). A file absent or parked by such a sweep is not an
+// error here: the submit's own check of the file decides. The hold counts in this process
+// only, where the sweeps run (BlobCollector). Errors: the store's.
+StatusOr<BlobHold> HoldSubmittedBlob(ServerStore& store, const BlobStore& blobs, const std::string& owner,
+                                     const std::string& sha256);
 
 // CollectBlobs every options.interval_seconds on its own thread, the first at once (also
 // when destroyed straight away); failures are logged and retried at the next sweep.

@@ -5,14 +5,12 @@
 
 #include <cctype>
 #include <chrono>
-#include <sstream>
 
 #include "server/acs_messages.h"
 #include "server/http_body_pipe.h"
 #include "server/http_campaigns.h"
 #include "server/http_errors.h"
 #include "server/http_static.h"
-#include "server/proto_json_writer.h"
 
 namespace acs::server {
 namespace {
@@ -56,22 +54,6 @@ void Answer(const StatusOr<T>& result, httplib::Response& res, Fill fill) {
   Reply reply;
   fill(*result, &reply);
   Send(res, reply);
-}
-
-// The fields of a job list's `view=summary` (the dashboard's jobs table): paths of
-// ListJobsReply for AppendProtoJson.
-const JsonFieldPaths& JobSummaryFields() {
-  static const JsonFieldPaths paths = [] {
-    JsonFieldPaths p = {"next_page_token"};
-    std::istringstream fields(
-        "id owner state request.model_sha256 request.input_shape request.dataset_name request.device_class "
-        "request.budget request.agent request.episodes episodes_done best_accuracy exported_accuracy test_accuracy "
-        "test_samples best_predicted_latency_us dense_predicted_latency_us best_measured_latency_us "
-        "dense_measured_latency_us created artifacts.name");
-    for (std::string f; fields >> f;) p.insert("jobs." + f);
-    return p;
-  }();
-  return paths;
 }
 
 // A non-negative integer given as `name`; InvalidArgument naming it otherwise.
@@ -286,23 +268,22 @@ void HttpGateway::ListJobs(const httplib::Request& req, httplib::Response& res) 
     query.page_size = static_cast<int>(std::min<int64_t>(*size, 1 << 20));
   }
   query.page_token = req.get_param_value("page_token");
+  if (req.has_param("offset")) {
+    StatusOr<int64_t> offset = CountParam("offset", req.get_param_value("offset"));
+    if (!offset.ok()) return Fail(res, offset.status());
+    query.offset = *offset;
+  }
   const std::string view = req.get_param_value("view");
   if (view != "" && view != "full" && view != "summary") {
     return Fail(res, Status::InvalidArgument("view must be full or summary, not '" + view + "'"));
   }
   StatusOr<JobPage> page = service_->List(who, query);
   if (!page.ok()) return Fail(res, page.status());
-  acs::v1::ListJobsReply reply;
-  for (const JobRecord& j : page->jobs) FillJob(j, reply.add_jobs());
-  reply.set_next_page_token(page->next_page_token);
-  std::string json;
-  json.reserve(static_cast<size_t>(page->jobs.size()) * (view == "summary" ? 600 : 1400) + 64);
-  if (Status s = AppendProtoJson(reply, view == "summary" ? &JobSummaryFields() : nullptr, &json); !s.ok()) {
-    return Fail(res, s);
-  }
-  json.push_back('\n');
+  StatusOr<std::string> json = job_list_.Json(*page, view == "summary");
+  if (!json.ok()) return Fail(res, json.status());
+  json->push_back('\n');
   res.status = 200;
-  res.set_content(json, kJson);
+  res.set_content(*json, kJson);
 }
 
 void HttpGateway::SubmitJob(const httplib::Request& req, httplib::Response& res) {

@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "server/auth.h"
+#include "server/http_jobs_list.h"
 #include "server/http_metrics.h"
 #include "server/job_service.h"
 
@@ -102,6 +103,7 @@ class HttpGateway final {
   std::atomic<bool> stopping_{false};
   std::atomic<int> streams_{0};  // open event streams
   HttpMetrics metrics_;
+  JobListWriter job_list_;  // the job list's JSON
 };
 
 }  // namespace acs::server

@@ -10,6 +10,7 @@
 #include "agents/agent_names.h"
 #include "core/policy.h"
 #include "server/auth.h"
+#include "server/blob_gc.h"
 
 namespace acs::server {
 namespace {
@@ -170,19 +171,23 @@ StatusOr<JobRecord> JobService::Submit(const Principal& who, const JobRequest& r
                                        ", over it: no new job until an admin raises " + kQuotaFlag);
     }
   }
-  if (who.role != Role::kAdmin) {
-    // A user's job reads only the blobs that user stored: another user's model or data,
-    // even by its hash, is as unknown as a blob that does not exist.
-    for (const auto& [what, sha] : {std::pair<const char*, const std::string*>{"model", &request.model_sha256},
-                                    {"dataset", &request.dataset_sha256},
-                                    {"test dataset", &request.test_dataset_sha256}}) {
-      if (sha->empty()) continue;
-      ACS_ASSIGN_OR_RETURN(bool stored, p_.store->StoresBlob(who.name, *sha));
-      if (!stored) {
-        return Status::InvalidArgument(std::string(what) + " " + *sha + " was not uploaded to this server by " +
-                                       who.name);
-      }
+  // A user's job reads only the blobs that user stored: another user's model or data, even
+  // by its hash, is as unknown as a blob that does not exist; an admin's may name any. Each
+  // is held from here until the job that names it is stored, which may be minutes of model
+  // check later: no blob collection takes it meanwhile, however old.
+  const std::string holder = who.role == Role::kAdmin ? "" : who.name;
+  std::vector<BlobHold> held;
+  for (const auto& [what, sha] : {std::pair<const char*, const std::string*>{"model", &request.model_sha256},
+                                  {"dataset", &request.dataset_sha256},
+                                  {"test dataset", &request.test_dataset_sha256}}) {
+    if (sha->empty()) continue;
+    StatusOr<BlobHold> hold = HoldSubmittedBlob(*p_.store, *p_.blobs, holder, *sha);
+    if (hold.status().code() == StatusCode::kNotFound) {
+      return Status::InvalidArgument(std::string(what) + " " + *sha + " was not uploaded to this server by " +
+                                     who.name);
     }
+    ACS_RETURN_IF_ERROR(hold.status());
+    held.push_back(std::move(*hold));
   }
   return p_.jobs->Submit(who.name, request);
 }
@@ -207,6 +212,12 @@ StatusOr<JobPage> JobService::List(const Principal& who, const JobListQuery& que
   filter.page_size = query.page_size;
   filter.page_token = query.page_token;
   JobPage page;
+  if (query.offset > 0) {
+    if (!query.page_token.empty()) return Status::InvalidArgument("give a page token or an offset, not both");
+    StatusOr<std::string> token = p_.store->JobPageTokenAt(filter, query.offset);
+    if (token.status().code() == StatusCode::kNotFound) return page;  // past the list's end: no jobs
+    ACS_ASSIGN_OR_RETURN(filter.page_token, std::move(token));
+  }
   ACS_ASSIGN_OR_RETURN(page.jobs, p_.store->ListJobs(filter, &page.next_page_token));
   return page;
 }

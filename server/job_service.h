@@ -68,6 +68,7 @@ struct JobListQuery {
   std::string state;       // a stored job state (kJobQueued, ...); empty: any
   int page_size = 0;       // 0: the store's default
   std::string page_token;  // from the previous page's next_page_token
+  int64_t offset = 0;      // > 0: the page starts this many jobs into the list (no page_token)
 };
 
 struct JobPage {

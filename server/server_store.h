@@ -114,6 +114,38 @@ struct JobFilter {
   std::string page_token;    // the last id of the previous page
 };
 
+// The jobs' references to some blobs as read by ServerStore::ScanJobBlobs, outside the
+// store's lock: ForgetUnreferencedBlobs then re-reads only the jobs changed since.
+struct JobBlobScan {
+  std::string since;  // UTC ISO second, one before the scan began: a job updated at or
+                      // after it may have changed after it was read
+  struct Job {
+    std::string updated;               // the job's `updated` when read
+    std::vector<std::string> digests;  // of the scan's candidates, those it names
+  };
+  std::map<int64_t, Job> jobs;  // by rowid
+};
+
+class ServerStore;
+
+// A submit's hold on a blob (ServerStore::HoldBlob), released when destroyed. Move-only;
+// must not outlive its store.
+class BlobHold {
+ public:
+  BlobHold() = default;
+  BlobHold(BlobHold&& other) noexcept;
+  BlobHold& operator=(BlobHold&& other) noexcept;
+  BlobHold(const BlobHold&) = delete;
+  BlobHold& operator=(const BlobHold&) = delete;
+  ~BlobHold();
+
+ private:
+  friend class ServerStore;
+  void Release();
+  ServerStore* store_ = nullptr;
+  std::string sha256_;
+};
+
 class ServerStore {
  public:
   // Opens (creating) the SQLite file and applies the "server" migrations.
@@ -143,6 +175,9 @@ class ServerStore {
   // Ordered by creation (oldest first); next_page_token empty at the end. The records' checkpoint
   // is left empty (it may be megabytes): never UpdateJob a listed record.
   StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter, std::string* next_page_token);
+  // The page token that makes ListJobs start `offset` jobs into the filter's list (its
+  // page_token ignored): "" for 0; NotFound when the list has no more than `offset` jobs.
+  StatusOr<std::string> JobPageTokenAt(const JobFilter& filter, int64_t offset);
   StatusOr<std::vector<JobRecord>> JobsInStates(const std::vector<std::string>& states);
   // Jobs of clients (not predictor campaigns) per stored state; states without jobs absent.
   StatusOr<std::map<std::string, int64_t>> CountJobsByState();
@@ -173,9 +208,21 @@ class ServerStore {
   // Of `candidates`, those ReferencedBlobs leaves out and nobody stored (RecordStoredBlob) at
   // or after `stored_before` (unix seconds): deletes their `uploads` rows and returns them.
   // One transaction, which also reads the references: a record stored before it commits
-  // keeps its blobs; once it has, StoresBlob is false for the blobs returned.
+  // keeps its blobs; once it has, StoresBlob is false for the blobs returned. With `scan`
+  // (ScanJobBlobs of the same candidates, any time before) the transaction parses only the
+  // jobs the scan did not read or that were updated since (by `updated`, to the second);
+  // without, every job: the same blobs go either way, the store's lock is held shorter.
   StatusOr<std::vector<std::string>> ForgetUnreferencedBlobs(const std::vector<std::string>& candidates,
-                                                             int64_t stored_before);
+                                                             int64_t stored_before, const JobBlobScan* scan = nullptr);
+  // Which of `candidates` each job names, read in batches of `batch_jobs` with the lock held
+  // per batch only and parsed without it.
+  StatusOr<JobBlobScan> ScanJobBlobs(const std::vector<std::string>& candidates, int batch_jobs = 256);
+  // Submit's reference on a blob its job will name, from its check until the job is stored
+  // (which names it from then on): while held, ForgetUnreferencedBlobs of this store leaves
+  // it alone whatever its age. The blob's rows count as stored now, as RecordStoredBlob's
+  // repeat: of `owner`, who must have one (else NotFound and nothing held); of every owner
+  // when `owner` is empty (an admin's submit, which may name any blob; none needed).
+  StatusOr<BlobHold> HoldBlob(const std::string& owner, const std::string& sha256);
   // The job's events of seq > `seq`, in order.
   StatusOr<std::vector<JobEventRecord>> EventsAfter(const std::string& job_id, int64_t seq);
   // The job's event of the largest seq; nullopt when it has none.
@@ -242,9 +289,11 @@ class ServerStore {
                          const std::string& note, const std::string& remeasure_json = "");
 
  private:
+  friend class BlobHold;
   explicit ServerStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
   std::unique_ptr<Db> db_;
   std::mutex mu_;
+  std::multiset<std::string> held_blobs_;  // guarded by mu_ (HoldBlob)
 };
 
 // n random bytes as hex, from the system's cryptographic source.

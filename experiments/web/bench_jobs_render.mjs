@@ -5,11 +5,14 @@
 // the jobs table showing every row, then a sort (the accuracy column) and a text filter
 // (an owner's name) until the table shows their result. The job list comes (MODES) from the
 // server's answers recorded beforehand, from the server accepting gzip only, or from the
-// server as Chromium asks. Prints a table per mode and writes JSON. A benchmark, not a
-// test: no thresholds; figures in docs/dashboard.md.
+// server as Chromium asks; a mode "before:X" is X with the app's files of another build
+// (--before-web-root, e.g. `node web/build.mjs --outdir DIR` at an older commit), the
+// modes' repeats alternating. Prints a table per mode, with where the list's time went
+// (each list request's wait, body and parse, the sorts, the renders), and writes JSON. A
+// benchmark, not a test: no thresholds; figures in docs/dashboard.md.
 // usage: node experiments/web/bench_jobs_render.mjs [--jobs 10000] [--repeats 5]
-//   [--server-repeats 1] [--modes recorded,server-gzip,server] [--build build]
-//   [--json data/bench/jobs_render.json] [--screenshot FILE] [--timeout 40]
+//   [--server-repeats 1] [--modes recorded,server-gzip,server] [--before-web-root DIR]
+//   [--build build] [--json data/bench/jobs_render.json] [--screenshot FILE] [--timeout 40]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -37,6 +40,7 @@ const opts = {
   timeout: Number(arg('timeout', 40)),  // s to wait for the rows
   modes: arg('modes', 'recorded,server-gzip,server').split(',').map((m) => m.trim()),
   serverRepeats: Number(arg('server-repeats', 1)),
+  beforeWebRoot: arg('before-web-root', ''),  // the app of the modes "before:X"
   filter: 'bob',  // an owner of bench_fill_jobs
   sortColumn: 'accuracy',
 };
@@ -90,18 +94,91 @@ const MODES = {
   },
 };
 
+// The app's files (index.html, app.js, app.css) served from `dir` by the browser context
+// (the API from the server): mode "before:X" runs another build of the dashboard.
+async function serveApp(context, dir) {
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+  await context.route((url) => !url.pathname.startsWith('/api/') && url.pathname !== '/healthz', (route) => {
+    const name = path.basename(new URL(route.request().url()).pathname) || 'index.html';
+    return route.fulfill({ status: 200, contentType: types[path.extname(name)] || 'application/octet-stream',
+      body: readFileSync(path.join(dir, name)) });
+  });
+}
+
 // In the page, before its scripts: the token, and the time (performance.now(), from the
-// navigation's start) when the table first shows all `rows` rows.
+// navigation's start) when the table first shows all `rows` rows. Also, until then, each
+// list request's times (window.acsPages: called, headers, body read, parsed), each sort of
+// 1,000 rows or more (window.acsSorts) and each row count the table shows (window.acsShown).
 function watchRows({ token, rows }) {
   localStorage.setItem('acs.token', token);
+  const now = () => performance.now();
+  Object.assign(window, { acsPages: [], acsSorts: [], acsShown: [] });
+  const fetch0 = window.fetch;
+  window.fetch = async function timedFetch(input, ...rest) {
+    if (window.acsRowsAt || !String(input).includes('/api/v1/jobs?')) return fetch0.call(this, input, ...rest);
+    const page = { url: String(input), start: now() };
+    window.acsPages.push(page);
+    const res = await fetch0.call(this, input, ...rest);
+    page.headers = now();
+    const text = res.text.bind(res);
+    res.json = async () => {
+      const body = await text();
+      page.body = now();
+      const value = JSON.parse(body);
+      page.parsed = now();
+      return value;
+    };
+    return res;
+  };
+  const sort0 = Array.prototype.sort;
+  Array.prototype.sort = function timedSort(...args) {  // eslint-disable-line no-extend-native
+    if (this.length < 1000 || window.acsRowsAt) return sort0.apply(this, args);
+    const t0 = now();
+    const out = sort0.apply(this, args);
+    window.acsSorts.push({ at: t0, n: this.length, ms: now() - t0 });
+    return out;
+  };
+  let shown = '';
   const observer = new MutationObserver(() => {
     const table = document.querySelector('[data-testid=jobs-table]');
+    if (table && table.dataset.rows !== shown && table.querySelector('tr[data-key]')) {
+      shown = table.dataset.rows;
+      window.acsShown.push({ at: now(), rows: Number(shown) });
+    }
     if (table && table.dataset.rows === String(rows) && table.querySelector('tr[data-key]')) {
-      window.acsRowsAt = performance.now();
+      window.acsRowsAt = now();
       observer.disconnect();
     }
   });
   observer.observe(document, { subtree: true, childList: true, attributes: true });
+}
+
+// Where the list's time went, from watchRows' records: per list request the ms waiting for
+// the answer's headers, reading its body, parsing it, and from parsed to the next request
+// sent (the app's work in between, for requests one after another); the sorts' ms; the ms
+// from the first request to the last parse (list_ms: the sums overlap when requests do),
+// and from the last parse to the rows shown (merge and render after the last answer).
+function breakdownOf({ pages, sorts, shown, rowsAt }) {
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  const done = pages.filter((p) => p.parsed);
+  const lastParsed = Math.max(...done.map((p) => p.parsed));
+  return {
+    requests: pages.length,
+    first_start_ms: Math.min(...pages.map((p) => p.start)),
+    wait_ms: sum(done.map((p) => p.headers - p.start)),
+    body_ms: sum(done.map((p) => p.body - p.headers)),
+    parse_ms: sum(done.map((p) => p.parsed - p.body)),
+    between_ms: sum(pages.slice(1).map((p, i) => (pages[i].parsed ? Math.max(0, p.start - pages[i].parsed) : 0))),
+    sorts: sorts.length,
+    sort_ms: sum(sorts.map((s) => s.ms)),
+    renders: shown.length,
+    last_parsed_ms: lastParsed,
+    list_ms: lastParsed - Math.min(...pages.map((p) => p.start)),
+    after_parse_ms: rowsAt - lastParsed,
+    pages: done.map((p) => ({ start: p.start, wait: p.headers - p.start, body: p.body - p.headers,
+      parse: p.parsed - p.body })),
+    shown,
+  };
 }
 
 // In the page: runs `act` and resolves with the ms until `done()` holds after a DOM change,
@@ -140,7 +217,9 @@ function timeUntil({ act, arg }) {
 async function measure(browser, base, token, expect, mode, pages) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   await context.addInitScript(watchRows, { token, rows: opts.jobs });
-  await MODES[mode](context, pages);
+  const [app, list] = mode.startsWith('before:') ? ['before', mode.slice(7)] : ['current', mode];
+  if (app === 'before') await serveApp(context, opts.beforeWebRoot);
+  await MODES[list](context, pages);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
   const t0 = performance.now();
@@ -160,6 +239,8 @@ async function measure(browser, base, token, expect, mode, pages) {
     return { failed: `rows not shown after ${opts.timeout} s`, seen };
   }
   const wall = performance.now() - t0;
+  const breakdown = breakdownOf(await page.evaluate(() => ({ pages: window.acsPages, sorts: window.acsSorts,
+    shown: window.acsShown, rowsAt: window.acsRowsAt })));
   const load = await page.evaluate(() => {
     const api = performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/jobs'));
     const nav = performance.getEntriesByType('navigation')[0];
@@ -171,7 +252,7 @@ async function measure(browser, base, token, expect, mode, pages) {
   const filter = await page.evaluate(timeUntil, { act: 'filter', arg: { text: opts.filter, rows: expect.filtered } });
   if (opts.screenshot) await page.screenshot({ path: opts.screenshot });
   await context.close();
-  return { load: { ...load, wall_ms: wall }, sort, filter };
+  return { load: { ...load, wall_ms: wall }, breakdown, sort, filter };
 }
 
 const median = (xs) => {
@@ -185,11 +266,15 @@ const HEAD = ['app ready', 'API start', 'API end', 'rows shown', 'render', 'node
   'filter+frame'];
 const cellsOf = (m) => [m.load.dom_content_loaded_ms, m.load.api_first_start_ms, m.load.api_last_end_ms, m.load.rows_ms,
   m.load.rows_ms - m.load.api_last_end_ms, m.load.wall_ms, m.sort.ms, m.sort.frame_ms, m.filter.ms, m.filter.frame_ms];
+const BREAKDOWN = ['requests', 'list_ms', 'wait_ms', 'body_ms', 'parse_ms', 'between_ms', 'sorts', 'sort_ms',
+  'renders', 'after_parse_ms'];
 const line = (cols) => console.log(cols.map((c) => c.padStart(13)).join(''));
 
 // Prints one mode's repeats and their median, min and max; returns them as JSON.
 function report(mode, repeats, expect) {
-  const how = { server: 'from the server', 'server-gzip': 'from the server, gzip', recorded: 'recorded' }[mode];
+  const list = mode.replace('before:', '');
+  const how = { server: 'from the server', 'server-gzip': 'from the server, gzip', recorded: 'recorded' }[list] +
+    (list === mode ? '' : `, the app of ${opts.beforeWebRoot}`);
   console.log(`\nThe jobs page with ${opts.jobs} jobs, job list ${how}; ` +
     `${repeats.length} repeats (fresh context each); ms from navigation start (load) or from the click / input ` +
     `(sort by ${opts.sortColumn}, filter "${opts.filter}": ${expect.filtered} rows)`);
@@ -208,6 +293,12 @@ function report(mode, repeats, expect) {
     if (!rows.length) break;
     stats[name] = Object.fromEntries(HEAD.map((h, c) => [h, f(rows.map((row) => row[c]))]));
     line([name, ...HEAD.map((h) => stats[name][h].toFixed(1))]);
+  }
+  const ok = repeats.filter((m) => !m.failed);
+  if (ok.length) {
+    console.log('where the list went (medians, ms summed over the list requests):');
+    line(BREAKDOWN);
+    line(BREAKDOWN.map((k) => median(ok.map((m) => m.breakdown[k])).toFixed(1)));
   }
   return { repeats, failed: repeats.length - rows.length, ...stats };
 }
@@ -237,17 +328,23 @@ async function main() {
     }
     const top = [...listed.jobs].sort((a, b) => accuracyOf(b) - accuracyOf(a))[0].id;
     const expect = { top, filtered: fill.owners[opts.filter] };
+    // Again: the server lists jobs it has listed before (the page's refreshes; the browser's repeats).
+    const again = await listAll(base, token);
     console.log(`acs-server at ${base}: ${listed.jobs.length} jobs listed over the API in ${listed.ms.toFixed(0)} ms ` +
-      `(pages of 1,000, view=summary); Chromium ${opts.chromium}`);
+      `(pages of 1,000 one after another, view=summary), again in ${again.ms.toFixed(0)} ms; Chromium ${opts.chromium}`);
 
     browser = await chromium.launch({ executablePath: opts.chromium, args: ['--no-sandbox'] });
-    const out = { options: { ...opts, build }, fill, fill_ms: fillMs, api_list_ms: listed.ms, expect, modes: {} };
-    for (const mode of opts.modes) {
-      const repeats = [];
-      const n = mode === 'server' ? opts.serverRepeats : opts.repeats;
-      for (let r = 0; r < n; ++r) repeats.push(await measure(browser, base, token, expect, mode, listed.pages));
-      out.modes[mode] = report(mode, repeats, expect);
+    const out = { options: { ...opts, build }, fill, fill_ms: fillMs, api_list_ms: listed.ms,
+      api_list_again_ms: again.ms, expect, modes: {} };
+    // The modes' repeats alternate (each mode's first, then each one's second, ...).
+    const repeatsOf = (mode) => (mode.replace('before:', '') === 'server' ? opts.serverRepeats : opts.repeats);
+    const measured = Object.fromEntries(opts.modes.map((mode) => [mode, []]));
+    for (let r = 0; r < Math.max(...opts.modes.map(repeatsOf)); ++r) {
+      for (const mode of opts.modes.filter((m) => r < repeatsOf(m))) {
+        measured[mode].push(await measure(browser, base, token, expect, mode, listed.pages));
+      }
     }
+    for (const mode of opts.modes) out.modes[mode] = report(mode, measured[mode], expect);
     mkdirSync(path.dirname(path.resolve(opts.json)), { recursive: true });
     writeFileSync(opts.json, `${JSON.stringify(out, null, 2)}\n`);
     console.log(`\nwrote ${opts.json}`);

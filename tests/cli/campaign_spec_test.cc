@@ -2,7 +2,9 @@
 // field is an error naming it.
 #include "campaigns/campaign_spec.h"
 
+#include <cstdio>
 #include <functional>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -73,6 +75,10 @@ TEST(CampaignSpecTest, AGoodSpecExpandsToItsProductWithStableKeys) {
 TEST(CampaignSpecTest, EveryBadFieldIsNamed) {
   EXPECT_EQ(ParseCampaignSpec("{\"name\": ", "nightly.json").status().message(),
             "nightly.json: not JSON at line 1, column 10 (byte 10)");
+  // A number past double's range is an error like a syntax error, not an exception that
+  // escapes the parser (found by fuzz_campaign_spec).
+  EXPECT_EQ(ParseCampaignSpec("{\"name\": \"n\", \"episodes\": 1e400}", "nightly.json").status().message(),
+            "nightly.json: not JSON: number overflow parsing '1e400'");
   // A syntax error names its line and column.
   EXPECT_EQ(ParseCampaignSpec("{\n  \"name\": \"n\",\n  \"agents\": [\"amc\",]\n}\n", "nightly.json").status().message(),
             "nightly.json: not JSON at line 3, column 20 (byte 37)");
@@ -109,6 +115,9 @@ TEST(CampaignSpecTest, EveryBadFieldIsNamed) {
             0u);
   EXPECT_EQ(ErrorOf(with([](auto& j) { j["budgets"][1] = "latency=0.5x"; })),
             "nightly.json: budgets[1]: 'latency=0.5x' is listed twice");
+  // Written apart, the same budget: its cells would have the same keys.
+  EXPECT_EQ(ErrorOf(with([](auto& j) { j["budgets"][1] = "latency=0.50X"; })),
+            "nightly.json: budgets[1]: 'latency=0.50X' is budgets[0] ('latency=0.5x') again, as latency=0.5x");
   EXPECT_EQ(ErrorOf(with([](auto& j) {
               j["agents"] = {"amc", "dqn"};
             })),
@@ -175,6 +184,30 @@ TEST(CampaignSpecTest, TheSearchSpaceAndThreadsAreReadAndChecked) {
   EXPECT_EQ(ErrorOf(with([](auto& j) { j["space"] = {{"pattern", {"block"}}}; })).rfind(
                 "nightly.json: space.pattern: unknown field", 0),
             0u);
+}
+
+// Lists whose lengths multiply to 2^64 (65,536 models, device classes, budgets and seeds):
+// their product must not wrap around to 0 cells, under the cap.
+TEST(CampaignSpecTest, ListsWhoseLengthsMultiplyPastTwoToThe64AreRefused) {
+  const int n = 65536;
+  const char* const kinds[] = {"latency", "flops", "params", "bytes"};
+  std::string models, classes, budgets, seeds;
+  for (int i = 0; i < n; ++i) {
+    const std::string sep = i == 0 ? "" : ",", at = std::to_string(i);
+    models += sep + R"({"name": "m)" + at + R"(", "path": "m.pt", "input": [1, 1, 28, 28], "data": "d"})";
+    classes += sep + "\"c" + at + "\"";
+    char budget[64];  // 4 kinds x 16,384 ratios, distinct to 6 significant digits
+    std::snprintf(budget, sizeof budget, "\"%s=%.17gx\"", kinds[i % 4], (i / 4 + 1) / 16384.0);
+    budgets += sep + budget;
+    seeds += sep + at;
+  }
+  const std::string text = R"({"name": "huge", "agents": ["random"], "models": [)" + models +
+                           "], \"device_classes\": [" + classes + "], \"budgets\": [" + budgets + "], \"seeds\": [" +
+                           seeds + "]}";
+  StatusOr<CampaignSpec> spec = ParseCampaignSpec(text, "huge.json");
+  ASSERT_FALSE(spec.ok()) << spec->models.size();
+  EXPECT_EQ(spec.status().message(),
+            "huge.json: over 2^64 cells (models x device classes x budgets x agents x seeds), more than 10000");
 }
 
 TEST(CampaignSpecTest, TheExampleSpecParses) {

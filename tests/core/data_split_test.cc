@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 namespace acs {
 namespace {
 
@@ -88,6 +91,21 @@ TEST(DataSplitTest, ResolvesCountsOnTheDataSize) {
   EXPECT_EQ(c->calibration, 0);
   EXPECT_EQ(c->validation, 1);
   EXPECT_FALSE(ResolveSplit(DataSplit{}, defaults, 0, false).ok());
+}
+
+// Counts near 2^63 (JSON's integers) fail as too many; their difference from the data's
+// size must not wrap around to a split that fits (kept as a fuzz_data_specs input too).
+TEST(DataSplitTest, HugeCountsDoNotWrapAroundIntoASplitThatFits) {
+  const int64_t most = std::numeric_limits<int64_t>::max();
+  StatusOr<DataSplit> split = DataSplit::FromJson(
+      {{"calibration", {{"samples", most}}}, {"validation", {{"samples", most}}}, {"fine_tune", {{"samples", most}}}});
+  ASSERT_TRUE(split.ok()) << split.status().message();
+  for (bool fine_tune : {false, true}) {
+    StatusOr<SplitCounts> c = ResolveSplit(*split, SplitCounts{}, 60000, fine_tune);
+    ASSERT_FALSE(c.ok()) << c->ToString();
+    EXPECT_NE(c.status().message().find("holds 60000 samples, too few for the split"), std::string::npos)
+        << c.status().message();
+  }
 }
 
 }  // namespace

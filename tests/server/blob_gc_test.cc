@@ -6,15 +6,21 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "core/sqlite_db.h"
 #include "server/job_records.h"
+#include "server/job_service.h"
 #include "tests/temp_dir.h"
 
 namespace acs::server {
 namespace {
+
+namespace fs = std::filesystem;
 
 constexpr int64_t kGrace = 7 * 24 * 3600;
 
@@ -216,6 +222,142 @@ TEST_F(BlobGcTest, TheServingProcessSweepsAtStart) {
     BlobCollector collector(store_.get(), blobs_.get(), options);
   }  // joined: its first sweep is done
   EXPECT_FALSE(blobs_->Has(sha));
+}
+
+TEST_F(BlobGcTest, AHeldBlobStaysWhateverItsAgeUntilReleased) {
+  const std::string sha = Upload("alice", "model being checked");
+  AgeFile(sha, 10);
+  EXPECT_EQ(store_->HoldBlob("bob", sha).status().code(), StatusCode::kNotFound);  // not bob's
+  {
+    StatusOr<BlobHold> hold = store_->HoldBlob("alice", sha);
+    ASSERT_TRUE(hold.ok()) << hold.status().ToString();
+    StatusOr<BlobHold> again = store_->HoldBlob("", sha);  // an admin's submit of the same blob
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(Collect(365).forgotten, 0);
+    BlobHold moved = std::move(*hold);
+    *again = BlobHold();  // one hold released: the other still counts
+    EXPECT_EQ(Collect(365).forgotten, 0);
+    EXPECT_TRUE(blobs_->Has(sha));
+  }
+  // Released, and the hold counted as storing it again: kept within the grace, not after.
+  EXPECT_EQ(Collect(6).forgotten, 0);
+  EXPECT_EQ(Collect(8).removed, 1);
+  EXPECT_FALSE(blobs_->Has(sha));
+}
+
+// A sweep parses the jobs outside the store's lock first (ScanJobBlobs); the transaction
+// that forgets takes a job as the scan read it only when it was not updated since, and
+// reads the others again: a reference added or dropped after the scan counts as it is then.
+TEST_F(BlobGcTest, AJobUpdatedAfterTheScanIsReadAgain) {
+  JobRequest unchanged;
+  unchanged.model_sha256 = Upload("alice", "named by a job left alone");
+  StoredJob("alice", kJobSucceeded, unchanged);
+  JobProgress before, after;
+  before.artifacts.push_back({"report.json", Upload("alice", "named until after the scan"), 26});
+  after.artifacts.push_back({"report.json", Upload("alice", "named once the scan is done"), 27});
+  const std::string updated = StoredJob("alice", kJobSearching, JobRequest{}, before);
+  JobRequest created;
+  created.model_sha256 = Upload("alice", "named by a job stored after the scan");
+  const std::string garbage = Upload("alice", "never named");
+  {
+    auto db = Db::Open(db_path());
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("UPDATE uploads SET created = '2000-01-01T00:00:00Z'").ok());
+    ASSERT_TRUE((*db)->Exec("UPDATE jobs SET updated = '2000-01-01T00:00:00Z'").ok());  // read long ago
+  }
+  const std::vector<std::string> candidates = store_->RecordedBlobs().value();
+  ASSERT_EQ(candidates.size(), 5u);
+  StatusOr<JobBlobScan> scan = store_->ScanJobBlobs(candidates, 1);
+  ASSERT_TRUE(scan.ok()) << scan.status().ToString();
+  ASSERT_EQ(scan->jobs.size(), 2u);
+  EXPECT_EQ(scan->jobs.begin()->second.digests, std::vector<std::string>{unchanged.model_sha256});
+  EXPECT_EQ(scan->jobs.rbegin()->second.digests, std::vector<std::string>{before.artifacts[0].sha256});
+
+  ASSERT_TRUE(store_->UpdateJobProgress(updated, after.ToJson().dump()).ok());
+  StoredJob("alice", kJobQueued, created);
+  StatusOr<std::vector<std::string>> forgotten =
+      store_->ForgetUnreferencedBlobs(candidates, NowSeconds() - kGrace, &*scan);
+  ASSERT_TRUE(forgotten.ok()) << forgotten.status().ToString();
+  std::vector<std::string> expected = {before.artifacts[0].sha256, garbage};
+  std::sort(expected.begin(), expected.end());
+  std::sort(forgotten->begin(), forgotten->end());
+  EXPECT_EQ(*forgotten, expected);
+}
+
+// Writes a check program for Submit (SchedulerOptions::runner_program) that marks
+// `dir`/checking and then waits for `dir`/go before it passes the check, and returns its path.
+std::string WaitingCheckProgram(const fs::path& dir) {
+  const fs::path path = dir / "check.sh";
+  std::ofstream out(path);
+  out << "#!/bin/sh\n[ \"$1\" = check-job ] || exit 3\n/bin/cat > /dev/null\n: > '" << (dir / "checking").string()
+      << "'\ni=0\nwhile [ ! -e '" << (dir / "go").string()
+      << "' ] && [ $i -lt 1200 ]; do /bin/sleep 0.05; i=$((i + 1)); done\necho '{\"code\": 0, \"message\": \"\"}'\n";
+  out.close();
+  fs::permissions(path, fs::perms::owner_all);
+  return path.string();
+}
+
+// The race a hold closes: a submit's blobs were stored long ago, Submit admits them, and
+// a sweep runs while the model is checked (a check may take minutes), before the job that
+// names them is stored. The sweep keeps them, for a user's submit and for an admin's
+// (which may name another user's upload, or a file no row counts).
+TEST_F(BlobGcTest, ASweepDuringASubmitsCheckKeepsItsBlobs) {
+  const fs::path root = dir_.path();
+  SchedulerOptions scheduler;
+  scheduler.work_dir = (root / "work").string();
+  fs::create_directories(scheduler.work_dir);
+  scheduler.runner_program = WaitingCheckProgram(root);
+  scheduler.confine_writes = false;
+  StatusOr<ServerParts> parts =
+      ServerParts::Open({db_path(), root.string(), FarmOptions{}, scheduler, false, BlobGcOptions{}});
+  ASSERT_TRUE(parts.ok()) << parts.status().ToString();
+  JobService service(JobServiceParts::Of(*parts), JobServiceOptions{});
+  const Principal alice{1, "alice", Role::kUser};
+  const Principal admin{2, "root", Role::kAdmin};
+  for (const Principal& who : {alice, admin}) {
+    SCOPED_TRACE(who.name);
+    JobRequest request;
+    request.input_shape = {1, 4};
+    request.budget_kind = "flops";
+    request.agent = "random";
+    request.episodes = 1;
+    request.model_sha256 = parts->blobs->Put("old model of " + who.name).value().sha256;
+    request.dataset_sha256 = parts->blobs->Put("old dataset of " + who.name).value().sha256;
+    ASSERT_TRUE(parts->store->RecordStoredBlob("alice", request.model_sha256, 1).ok());
+    if (who.role != Role::kAdmin) {  // the admin's dataset: a file no row counts
+      ASSERT_TRUE(parts->store->RecordStoredBlob("alice", request.dataset_sha256, 1).ok());
+    }
+    for (const std::string& sha : {request.model_sha256, request.dataset_sha256}) {
+      const timespec t{static_cast<time_t>(NowSeconds() - 10 * 24 * 3600), 0};
+      const timespec times[2] = {t, t};
+      ASSERT_EQ(utimensat(AT_FDCWD, parts->blobs->PathOf(sha)->c_str(), times, 0), 0);
+    }
+    {
+      auto db = Db::Open(db_path());
+      ASSERT_TRUE(db.ok());
+      ASSERT_TRUE((*db)->Exec("UPDATE uploads SET created = '2000-01-01T00:00:00Z'").ok());
+    }
+    fs::remove(root / "checking");
+    fs::remove(root / "go");
+    StatusOr<JobRecord> submitted = Status::Internal("not yet");
+    std::thread submit([&] { submitted = service.Submit(who, request); });
+    for (int i = 0; i < 6000 && !fs::exists(root / "checking"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(fs::exists(root / "checking"));  // Submit admitted the blobs and is checking the model
+    StatusOr<BlobGcResult> swept = CollectBlobs(*parts->store, *parts->blobs, kGrace, NowSeconds());
+    std::ofstream(root / "go").close();
+    submit.join();
+    ASSERT_TRUE(swept.ok()) << swept.status().ToString();
+    ASSERT_TRUE(submitted.ok()) << submitted.status().ToString();
+    EXPECT_TRUE(parts->store->GetJob(submitted->id).ok());
+    EXPECT_TRUE(parts->blobs->Has(request.model_sha256));
+    EXPECT_TRUE(parts->blobs->Has(request.dataset_sha256));
+    EXPECT_TRUE(parts->store->StoresBlob("alice", request.model_sha256).value());
+    // From now on the job names them.
+    EXPECT_EQ(CollectBlobs(*parts->store, *parts->blobs, kGrace, NowSeconds() + 365 * 24 * 3600)->removed, 0);
+    EXPECT_TRUE(parts->blobs->Has(request.model_sha256));
+  }
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // protobuf's own writer gives (every field kind of the API's job messages), keeps only the
 // named paths, refuses what it cannot write; GET /api/v1/jobs answers the same jobs as
 // GET /api/v1/jobs/{id} (written by protobuf) and, with view=summary, only the jobs table's
-// fields with the same values.
+// fields with the same values, also when kept from an earlier list (JobListWriter); an
+// offset starts a page that many jobs in.
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -14,6 +15,8 @@
 
 #include "proto/acs.pb.h"
 #include "server/http_gateway.h"
+#include "server/http_jobs_list.h"
+#include "server/job_records.h"
 #include "server/proto_json_writer.h"
 #include "tests/server/gateway_fixture.h"
 
@@ -208,6 +211,94 @@ TEST_F(HttpJobsListTest, SummaryViewHasTheTablesFieldsWithTheSameValues) {
     EXPECT_FALSE(s["request"].contains("space"));
   }
   EXPECT_EQ(Get("/api/v1/jobs?view=everything").first, 400);
+}
+
+TEST_F(HttpJobsListTest, AnOffsetStartsThePageThatManyJobsIn) {
+  JobRecord bobs;  // not alice's: not counted in her offsets
+  bobs.owner = "bob";
+  bobs.state = kJobSucceeded;
+  ASSERT_TRUE(parts_.store->CreateJob(bobs).ok());
+  const std::vector<std::string> ids = {Job(1), Job(2), Job(3), Job(4), Job(5)};
+  const auto ids_of = [](const json& reply) {
+    std::vector<std::string> out;
+    for (const json& j : reply["jobs"]) out.push_back(j["id"]);
+    return out;
+  };
+  // Pages asked at once by offset are the pages the tokens give, with the same next token.
+  const auto [status, second] = Get("/api/v1/jobs?view=summary&page_size=2&offset=2");
+  ASSERT_EQ(status, 200);
+  EXPECT_EQ(ids_of(second), std::vector<std::string>({ids[2], ids[3]}));
+  EXPECT_EQ(second["next_page_token"], ids[3]);
+  const auto [last_status, last] = Get("/api/v1/jobs?page_size=2&offset=4");
+  ASSERT_EQ(last_status, 200);
+  EXPECT_EQ(ids_of(last), std::vector<std::string>({ids[4]}));
+  EXPECT_EQ(last["next_page_token"], "");
+  EXPECT_EQ(ids_of(Get("/api/v1/jobs?page_size=2&offset=0").second), std::vector<std::string>({ids[0], ids[1]}));
+  // Past the end: no jobs, no next page.
+  for (const char* offset : {"5", "6", "1000000"}) {
+    const auto [past_status, past] = Get(std::string("/api/v1/jobs?page_size=2&offset=") + offset);
+    ASSERT_EQ(past_status, 200) << offset;
+    EXPECT_TRUE(ids_of(past).empty()) << offset;
+    EXPECT_EQ(past["next_page_token"], "") << offset;
+  }
+  // The offset counts within the state filter too.
+  EXPECT_EQ(ids_of(Get("/api/v1/jobs?state=SUCCEEDED&page_size=10&offset=4").second),
+            std::vector<std::string>({ids[4]}));
+  const auto [queued_status, queued] = Get("/api/v1/jobs?state=QUEUED&offset=1");
+  EXPECT_EQ(queued_status, 200);
+  EXPECT_TRUE(ids_of(queued).empty());
+  // Refused: a negative or non-numeric offset, an offset with a page token.
+  EXPECT_EQ(Get("/api/v1/jobs?offset=-1").first, 400);
+  EXPECT_EQ(Get("/api/v1/jobs?offset=two").first, 400);
+  EXPECT_EQ(Get("/api/v1/jobs?offset=1&page_token=" + ids[0]).first, 400);
+}
+
+TEST_F(HttpJobsListTest, ASummaryKeptFromAnEarlierListFollowsTheJobsChanges) {
+  const std::string id = Job(1);
+  const auto [status, before] = Get("/api/v1/jobs?view=summary");
+  ASSERT_EQ(status, 200);
+  EXPECT_EQ(before["jobs"][0]["episodes_done"], 1);
+  EXPECT_EQ(Get("/api/v1/jobs?view=summary").second, before);  // unchanged: the same answer
+  JobProgress progress;
+  progress.episodes_done = 7;
+  progress.best_accuracy = 0.25;
+  ASSERT_TRUE(parts_.store->UpdateJobProgress(id, progress.ToJson().dump()).ok());
+  const auto [after_status, after] = Get("/api/v1/jobs?view=summary");
+  ASSERT_EQ(after_status, 200);
+  EXPECT_EQ(after["jobs"][0]["episodes_done"], 7);
+  EXPECT_EQ(after["jobs"][0]["best_accuracy"], 0.25);
+  EXPECT_EQ(after["jobs"][0]["artifacts"], json::array());
+  EXPECT_EQ(after["jobs"][0]["request"], before["jobs"][0]["request"]);
+}
+
+TEST(JobListWriterTest, WritesWhatTheReplysWriterWritesAndKeepsAtMostItsBound) {
+  JobListWriter writer(2);
+  JobPage page;
+  for (int i = 0; i < 3; ++i) {
+    JobRecord j;
+    j.id = "job-" + std::to_string(i);
+    j.owner = "alice \"a\"";
+    j.state = kJobQueued;
+    j.request_json = R"({"model_sha256": "m", "input_shape": [1, 3], "agent": "amc"})";
+    j.progress_json = R"({"episodes_done": )" + std::to_string(i) + "}";
+    page.jobs.push_back(j);
+  }
+  page.next_page_token = "job-2";
+  const StatusOr<std::string> summary = writer.Json(page, true);
+  const StatusOr<std::string> full = writer.Json(page, false);
+  ASSERT_TRUE(summary.ok() && full.ok());
+  EXPECT_LE(writer.kept(), 2u);
+  EXPECT_EQ(writer.Json(page, true).value(), *summary);
+  const json s = json::parse(*summary), f = json::parse(*full);
+  ASSERT_EQ(s["jobs"].size(), 3u);
+  EXPECT_EQ(s["next_page_token"], "job-2");
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(s["jobs"][i]["owner"], "alice \"a\"");
+    EXPECT_EQ(s["jobs"][i]["episodes_done"], f["jobs"][i]["episodes_done"]);
+    EXPECT_EQ(s["jobs"][i]["request"]["input_shape"], f["jobs"][i]["request"]["input_shape"]);
+  }
+  // An empty page as protobuf's writer gives an empty reply.
+  EXPECT_EQ(json::parse(writer.Json(JobPage{}, true).value()), ProtobufJson(acs::v1::ListJobsReply()));
 }
 
 }  // namespace

@@ -8,6 +8,8 @@ import { cellCounts } from '../src/pages/campaigns.js';
 import { refreshLoop } from '../src/pages/jobs.js';
 import { listJobs } from '../src/api.js';
 
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
 test('every layer of report.json is a row, with its policy beside its FLOPs and predicted latency', () => {
   const policy = { version: 1, layers: { 'features.3': { pattern: 'block', sparsity: 0.5, block: 8, precision: 'int8' } } };
   const report = { layers: [
@@ -49,7 +51,6 @@ test('the jobs list refreshes only after a fetch ends, shows its pages as they c
     resolve(pages.at(-1));
   }));
   const shown = [];
-  const settle = () => new Promise((resolve) => setImmediate(resolve));
   const stop = refreshLoop(fetchList, (list, complete) => shown.push([list.length, complete]), assert.fail,
     () => 3000, timers);
   assert.equal(answers.length, 1);
@@ -67,24 +68,64 @@ test('the jobs list refreshes only after a fetch ends, shows its pages as they c
   assert.equal(due.length, 0);
 });
 
-test('the jobs list asks for the summary view page after page, each page from the last one\'s token', async () => {
-  const pages = { '': { jobs: [{ id: 'a' }, { id: 'b' }], next_page_token: 'b' }, b: { jobs: [{ id: 'c' }], next_page_token: '' } };
+// Answers list requests by hand: `asked` holds each request's params and answer function.
+function fakeListServer() {
   const asked = [];
   const saved = { fetch: globalThis.fetch, localStorage: globalThis.localStorage };
   globalThis.localStorage = { getItem: () => 'token-1' };
-  globalThis.fetch = async (path, init) => {
+  globalThis.fetch = (path, init) => new Promise((resolve) => {
     const url = new URL(path, 'http://acs');
-    asked.push({ path: url.pathname, params: Object.fromEntries(url.searchParams), auth: init.headers.Authorization });
-    return { ok: true, json: async () => pages[url.searchParams.get('page_token') || ''] };
-  };
+    assert.equal(url.pathname, '/api/v1/jobs');
+    assert.equal(init.headers.Authorization, 'Bearer token-1');
+    asked.push({ params: Object.fromEntries(url.searchParams),
+      answer: (reply, status = 200) => resolve({ ok: status === 200, status, json: async () => reply,
+        text: async () => JSON.stringify(reply) }) });
+  });
+  return { asked, restore: () => Object.assign(globalThis, saved) };
+}
+const page = (ids, next) => ({ jobs: ids.map((id) => ({ id })), next_page_token: next });
+
+test('the jobs list asks for summary pages by offset four at a time, shown in order as they come', async () => {
+  const server = fakeListServer();
   const shown = [];
-  const jobs = await listJobs('SUCCEEDED', (so_far) => shown.push(so_far.map((j) => j.id)));
-  assert.deepEqual(jobs.map((j) => j.id), ['a', 'b', 'c']);
-  assert.deepEqual(shown, [['a', 'b']], 'every page but the last shown as it comes');
-  assert.deepEqual(asked, [
-    { path: '/api/v1/jobs', params: { page_size: '1000', view: 'summary', state: 'SUCCEEDED' }, auth: 'Bearer token-1' },
-    { path: '/api/v1/jobs', params: { page_size: '1000', view: 'summary', state: 'SUCCEEDED', page_token: 'b' },
-      auth: 'Bearer token-1' },
-  ]);
-  Object.assign(globalThis, saved);
+  let done = null;
+  listJobs('SUCCEEDED', (so_far) => shown.push(so_far.map((j) => j.id))).then((jobs) => { done = jobs; });
+  assert.deepEqual(server.asked.map((a) => a.params), [0, 1000, 2000, 3000].map((offset) => ({
+    page_size: '1000', view: 'summary', state: 'SUCCEEDED', ...(offset ? { offset: String(offset) } : {}) })));
+  // The second page first: nothing shown (the first is missing), the fifth page asked.
+  server.asked[1].answer(page(['c', 'd'], 'd'));
+  await settle();
+  assert.deepEqual(shown, []);
+  assert.equal(server.asked.length, 5);
+  assert.equal(server.asked[4].params.offset, '4000');
+  server.asked[0].answer(page(['a', 'b'], 'b'));
+  await settle();
+  assert.deepEqual(shown, [['a', 'b', 'c', 'd']], 'the first two pages shown at once, in order');
+  // The third page is the last: the list ends once the pages before it are in; pages asked
+  // past it (no jobs) are dropped.
+  server.asked[2].answer(page(['e'], ''));
+  await settle();
+  assert.equal(server.asked.length, 6);
+  assert.deepEqual(done, ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id })));
+  server.asked[3].answer(page([], ''));
+  await settle();
+  assert.equal(server.asked.length, 6, 'nothing asked past the last page');
+  assert.deepEqual(shown, [['a', 'b', 'c', 'd']]);
+  server.restore();
+});
+
+test('a short list is one page; a refused page fails the whole list', async () => {
+  const server = fakeListServer();
+  const list = listJobs('', assert.fail);
+  assert.equal(server.asked.length, 4);
+  assert.deepEqual(server.asked[0].params, { page_size: '1000', view: 'summary' });
+  server.asked.forEach((a, i) => a.answer(i === 0 ? page(['a'], '') : page([], '')));
+  assert.deepEqual(await list, [{ id: 'a' }]);
+  const failing = listJobs('', () => {});
+  server.asked[6].answer({ error: { code: 'INTERNAL', message: 'disk' } }, 500);
+  await assert.rejects(failing, /INTERNAL: disk/);
+  server.asked[4].answer(page(['a'], 'a'));  // after the failure: nothing more asked
+  await settle();
+  assert.equal(server.asked.length, 8);
+  server.restore();
 });
