@@ -14,6 +14,7 @@
 // remote_job_host.cc (the child's side), job_channel_server.cc (the server's checks).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -137,9 +138,11 @@ class JobChannelServer {
   // stored result, policy, threads and figures it matches (stored once per task); a
   // Violation when it matches none.
   nlohmann::json AddTaskMeasurement(const predictors::ModelRecord& sent);
-  // The child's progress JSON with what the server owns kept: how often its runners died
-  // and how long they ran (a child cannot reset them to be resumed forever or to outrun its
-  // time limit); its artifacts must be readable_blobs_
+  // The child's progress JSON with what the server owns kept: how often its runners died,
+  // and how long they ran, as the server counts it: the stored time plus this runner's so
+  // far (a child cannot reset them to be resumed forever or to outrun its time limit; each
+  // progress write persists the time run, so a server killed mid-run loses only the time
+  // since the runner's last one); its artifacts must be readable_blobs_
   // (else a Violation: downloads serve artifacts).
   std::string GuardProgress(const std::string& progress_json);
 
@@ -152,6 +155,7 @@ class JobChannelServer {
   std::set<std::string> readable_blobs_;  // the request's, the job's artifacts, those the child put
   int runner_deaths_ = 0;                 // the stored count when the runner started
   double run_seconds_ = 0;                // the stored time run when the runner started
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();  // this runner's start
   int64_t max_export_bytes_ = kMaxArtifactBytes;
   int64_t calls_ = 0;
 };

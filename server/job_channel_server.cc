@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -89,8 +90,9 @@ JobChannelServer::JobChannelServer(std::string job_id, JobRequest request, std::
   for (const std::string* sha : {&request_.model_sha256, &request_.dataset_sha256, &request_.test_dataset_sha256}) {
     if (!sha->empty()) readable_blobs_.insert(*sha);
   }
-  // The job as its runner starts: the server changes the death count and the time run only
-  // while no runner runs, and the artifacts only through this channel.
+  // The job as its runner starts: the server changes the death count only while no runner
+  // runs, the time run only then and here (GuardProgress), the artifacts only through this
+  // channel.
   if (job_id_.empty()) return;
   if (StatusOr<JobRecord> job = host_->GetJob(job_id_); job.ok()) {
     const JobProgress stored = JobProgress::FromJson(job->progress_json);
@@ -104,7 +106,8 @@ std::string JobChannelServer::GuardProgress(const std::string& progress_json) {
   json progress = json::parse(progress_json, nullptr, false);
   if (!progress.is_object()) throw Violation("the progress is not a JSON object");
   progress["runner_deaths"] = runner_deaths_;
-  progress["run_seconds"] = run_seconds_;
+  progress["run_seconds"] =
+      run_seconds_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   if (progress.contains("artifacts")) {
     if (!progress["artifacts"].is_array()) throw Violation("the progress's artifacts are not a list");
     for (const json& a : progress["artifacts"]) {

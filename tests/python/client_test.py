@@ -268,6 +268,16 @@ class JobTest(unittest.TestCase):
         final = SERVER.client.wait(job, timeout=120)
         self.assertEqual(acs_client.state_name(final.state), "CANCELLED")
 
+    def test_time_limit(self):
+        """A job past its time_limit_seconds fails naming the limit; GetJob shows the limit back."""
+        job = self.submit(100000, top_k=0, time_limit_seconds=2)
+        self.assertEqual(job.request.time_limit_seconds, 2)
+        self.assertEqual(SERVER.client.get(job).request.time_limit_seconds, 2)
+        final = SERVER.client.wait(job, timeout=540)
+        self.assertEqual(acs_client.state_name(final.state), "FAILED", final.error)
+        self.assertTrue(final.error.startswith("the job exceeded its time limit of 2 s while "), final.error)
+        self.assertLess(final.episodes_done, 100000)
+
     def check_cli(self, job, workdir):
         proc = run_acs("job", job.id, "--json")
         self.assertEqual(proc.returncode, 0, proc.stderr)

@@ -1,7 +1,8 @@
 // A job's time limit (SubmitJobRequest.time_limit_seconds) against the real acs-server: the
 // server kills the job's runner once it has run that long and fails the job with a message
 // naming the limit, never resuming it as a runner death, and serves on; the time its
-// runners ran is kept across a server restart, so a resumed job gets only what is left.
+// runners ran is kept across a server restart, so a resumed job gets only what is left,
+// and across a killed server too, up to the runner's last progress write.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -121,6 +122,34 @@ TEST_F(TimeLimitTest, ARestartedServerGivesAResumedJobOnlyWhatIsLeftOfItsLimit) 
   Get(job.id(), user_token_, &s);
   EXPECT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
+}
+
+TEST_F(TimeLimitTest, AKilledServerKeepsTheTimeRunUpToTheRunnersLastProgress) {
+  auto server = StartServer("server1.log");
+  v1::SubmitJobRequest slow = Request(UploadModel("plain", user_token_), "random", 100000);
+  slow.set_time_limit_seconds(3600);
+  const v1::Job job = SubmitOk(slow, user_token_);
+  ASSERT_TRUE(WaitFor([&] { return Get(job.id(), user_token_).episodes_done() >= 2; }, 120)) << server->Log();
+
+  // A killed server writes nothing as it ends: the time stored is what the runner's
+  // progress writes carried, as the server counted it.
+  EXPECT_EQ(server->Kill(SIGKILL), -SIGKILL);
+  const nlohmann::json progress = StoredProgress(job.id());
+  ASSERT_TRUE(progress.is_object());
+  const double before = progress.value("run_seconds", 0.0);
+  EXPECT_GT(before, 0);
+  EXPECT_LT(before, 3600);
+  EXPECT_EQ(progress.value("runner_deaths", -1), 0);
+  const int episodes = progress.value("episodes_done", -1);
+
+  // The restarted server's runner counts on from there, again without an end of its own.
+  server = StartServer("server2.log");
+  ASSERT_TRUE(WaitFor([&] { return Get(job.id(), user_token_).episodes_done() > episodes; }, 120)) << server->Log();
+  EXPECT_EQ(server->Kill(SIGKILL), -SIGKILL);
+  const nlohmann::json resumed = StoredProgress(job.id());
+  ASSERT_TRUE(resumed.is_object());
+  EXPECT_GT(resumed.value("run_seconds", 0.0), before);
+  EXPECT_LT(resumed.value("run_seconds", 0.0), 3600);
 }
 
 }  // namespace

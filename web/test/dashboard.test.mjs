@@ -120,11 +120,16 @@ test('a job submitted from the form: its curve grows while it runs, and cancel e
   await page.fill('input[name=ratio]', '0.5');
   await page.selectOption('select[name=agent]', 'random');
   await page.fill('input[name=episodes]', '400');
+  await page.fill('input[name=time_limit]', '3600');
   await page.waitForFunction((c) => [...document.querySelectorAll('select[name=device_class] option')].some((o) => o.value === c),
     stack.deviceClass);
   await page.click('[data-testid=submit-button]');
   await page.waitForURL(/#\/job\/job-/, { timeout: 120000 });
   cancelledId = decodeURIComponent(page.url().split('#/job/')[1]);
+  // The form's time limit reached the server (an int64: a string in proto's JSON).
+  assert.equal(Number((await stack.api(`/api/v1/jobs/${cancelledId}`)).request.time_limit_seconds), 3600);
+  await page.waitForSelector('[data-testid=job-summary]');
+  assert.match(await page.textContent('[data-testid=job-summary]'), /time limit3600 s of running/);
   // Two readings of the live curve, the second with more points than the first.
   await page.waitForFunction(() => Number(document.querySelector('[data-testid=curve]')?.dataset.points) > 0, null,
     { timeout: 240000 });

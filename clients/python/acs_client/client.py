@@ -299,10 +299,15 @@ class Client:
 
     def submit(self, model_path, input_shape, budget="latency=0.5x", device_class="", dataset=None, agent="amc",
                episodes=0, seed=1, threads=1, top_k=0, fine_tune=False, patterns=(), block_sizes=(),
-               precisions=(), max_sparsity=0.0, skip_layers=(), preprocess=(), split=None, test_dataset=None):
+               precisions=(), max_sparsity=0.0, skip_layers=(), preprocess=(), split=None, test_dataset=None,
+               time_limit_seconds=0):
         """Uploads the model (and a dataset file) and submits a search job -> Job.
 
         0 for episodes / top_k and empty search-space lists mean the server's defaults.
+        time_limit_seconds: the wall-clock seconds the job may run, counted while a runner
+        runs it (not while queued) and summed over its resumes; past it the job is FAILED
+        ("the job exceeded its time limit of N s while ..."). 0: the server's limit
+        (--job-wall-seconds), which also caps a larger one.
         preprocess: the model's preprocessing spec, a list of dicts (preprocess_steps) or
         preprocess_from_torchvision(transforms); empty: images fitted to input_shape.
         split: which samples calibrate, validate and fine-tune (data_split); None: the
@@ -317,7 +322,8 @@ class Client:
             space=pb.SearchSpace(patterns=list(patterns), block_sizes=list(block_sizes),
                                  precisions=list(precisions), max_sparsity=max_sparsity,
                                  skip_layers=list(skip_layers)),
-            preprocess=preprocess_steps(preprocess), split=data_split(split), **fields)
+            preprocess=preprocess_steps(preprocess), split=data_split(split),
+            time_limit_seconds=time_limit_seconds, **fields)
         request.model_sha256 = self.upload_model(model_path).sha256
         return self._unary(self._stub.SubmitJob, request)
 

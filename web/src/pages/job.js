@@ -94,6 +94,7 @@ function Summary({ job }) {
     ['dataset', r.dataset_name || (r.dataset_sha256 ? `upload ${r.dataset_sha256.slice(0, 12)}` : DASH)],
     ['model', `${r.model_sha256.slice(0, 12)} · input ${(r.input_shape || []).join('x')}`],
     ['episodes', `${job.episodes_done} / ${r.episodes || '?'}`],
+    ['time limit', Number(r.time_limit_seconds) > 0 ? `${r.time_limit_seconds} s of running` : 'the server\'s'],
     ['accuracy (search best / dense)', `${pct(job.best_accuracy)} / ${pct(job.dense_accuracy)}`],
     ['compressed.pt accuracy', pct(job.exported_accuracy)],
     ...(Number(job.test_samples) > 0 ? [['test accuracy (dense)', `${pct(job.test_accuracy)} (${pct(job.dense_test_accuracy)}) on ${job.test_samples}`]] : []),

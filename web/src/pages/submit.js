@@ -52,7 +52,7 @@ function SubmitForm({ choices }) {
   const { devices } = useDevices(0);
   const classes = classesOf(devices || []).map((c) => c.device_class);
   const [form, setForm] = useState({ shape: '1x1x28x28', dataset: 'fashion-mnist', testDataset: '', budget: choices.budget_kinds[0],
-    ratio: '0.5', agent: choices.default_agent || choices.agents[0], episodes: '', deviceClass: '', topK: '', fineTune: false, patterns: [], precisions: [] });
+    ratio: '0.5', agent: choices.default_agent || choices.agents[0], episodes: '', deviceClass: '', topK: '', timeLimit: '', fineTune: false, patterns: [], precisions: [] });
   const [files, setFiles] = useState({ model: null, data: null });
   const [status, setStatus] = useState({ busy: false, error: '', step: '' });
   const set = (key) => (e) => setForm({ ...form, [key]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
@@ -74,6 +74,7 @@ function SubmitForm({ choices }) {
       };
       if (form.episodes) request.episodes = Number(form.episodes);
       if (form.topK) request.top_k = Number(form.topK);
+      if (form.timeLimit) request.time_limit_seconds = Number(form.timeLimit);
       if (form.testDataset) request.test_dataset_name = form.testDataset;
       request.model_sha256 = await upload('model', files.model);
       if (files.data) {
@@ -110,6 +111,8 @@ function SubmitForm({ choices }) {
       <label>device class <select name="device_class" value=${form.deviceClass || classes[0] || ''} onChange=${set('deviceClass')}>
         ${classes.map((c) => html`<option value=${c}>${c}</option>`)}</select></label>
       <label>policies verified on a worker <input name="top_k" class="short" placeholder="3" value=${form.topK} onInput=${set('topK')} /></label>
+      <label>time limit (s) <input name="time_limit" class="short" placeholder="server's" value=${form.timeLimit} onInput=${set('timeLimit')} />
+        <span class="muted">counted while it runs, not while queued</span></label>
       <div class="field" data-testid="patterns">patterns (none: ${defaultsText(choices, 'patterns')}) ${checks('patterns', choices.patterns)}</div>
       <div class="field" data-testid="precisions">precisions (none: ${defaultsText(choices, 'precisions')}) ${checks('precisions', choices.precisions)}</div>
       <label class="check"><input type="checkbox" checked=${form.fineTune} onChange=${set('fineTune')} /> fine-tune the exported model</label>
