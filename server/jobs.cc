@@ -184,7 +184,9 @@ StatusOr<JobRecord> JobScheduler::Submit(const std::string& owner, const JobRequ
     return Status::InvalidArgument("episodes must be in [1, " + std::to_string(options_.max_episodes) + "]");
   }
   if (r.threads < 1 || r.threads > 256) return Status::InvalidArgument("threads must be in [1, 256]");
-  if (r.top_k < 0 || r.top_k > 20) return Status::InvalidArgument("top_k must be in [0, 20]");
+  if (r.top_k < 0 || r.top_k > options_.max_top_k) {
+    return Status::InvalidArgument("top_k must be in [0, " + std::to_string(options_.max_top_k) + "]");
+  }
   if (std::find(AgentNames().begin(), AgentNames().end(), r.agent) == AgentNames().end()) {
     return Status::InvalidArgument("unknown agent '" + r.agent + "' (" + OneOf(AgentNames()) + ")");
   }

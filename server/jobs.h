@@ -49,6 +49,7 @@ struct SchedulerOptions {
   double no_worker_seconds = 120;  // verification fails after this long without an
                                    // online worker of the device class
   int max_episodes = 100000;
+  int max_top_k = 20;                    // policies a job may have verified
   bool measure_model_layers = true;      // latency jobs: measure the model's own layers
                                          // and its dense latency before the search
   int budget_rounds = 3;                 // closed-loop rounds after a result that missed

@@ -52,56 +52,6 @@ int Fail(const Status& s) {
   return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
 }
 
-StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::string& dir) {
-  SchedulerOptions o;
-  ACS_ASSIGN_OR_RETURN(int64_t max_jobs, flags.GetInt("max-jobs", o.max_concurrent));
-  ACS_ASSIGN_OR_RETURN(int64_t samples, flags.GetInt("campaign-samples", o.measurement_campaign.samples));
-  ACS_ASSIGN_OR_RETURN(int64_t checkpoint, flags.GetInt("checkpoint-seconds", 5));
-  ACS_ASSIGN_OR_RETURN(int64_t fine_tune_epochs, flags.GetInt("fine-tune-epochs", o.fine_tune_epochs));
-  ACS_ASSIGN_OR_RETURN(int64_t budget_rounds, flags.GetInt("budget-rounds", o.budget_rounds));
-  ACS_ASSIGN_OR_RETURN(o.fine_tune_distill, flags.GetDouble("fine-tune-distill", o.fine_tune_distill));
-  if (flags.Has("fine-tune-distill") && !(o.fine_tune_distill >= 0 && o.fine_tune_distill <= 1)) {
-    return Status::InvalidArgument("--fine-tune-distill must be in [0, 1]");
-  }
-  ACS_ASSIGN_OR_RETURN(o.max_input_elements, flags.GetInt("max-input-elements", o.max_input_elements));
-  ACS_ASSIGN_OR_RETURN(int64_t user_jobs, flags.GetInt("max-user-jobs", o.max_jobs_per_user));
-  o.max_jobs_per_user = static_cast<int>(user_jobs);
-  ACS_ASSIGN_OR_RETURN(int64_t memory_mb, flags.GetInt("job-memory-mb", o.job_limits.memory_bytes >> 20));
-  ACS_ASSIGN_OR_RETURN(o.job_limits.cpu_seconds, flags.GetInt("job-cpu-seconds", 0));
-  ACS_ASSIGN_OR_RETURN(int64_t wall, flags.GetInt("job-wall-seconds", 86400));
-  ACS_ASSIGN_OR_RETURN(int64_t check, flags.GetInt("check-seconds", static_cast<int64_t>(o.check_limits.wall_seconds)));
-  ACS_ASSIGN_OR_RETURN(int64_t checks, flags.GetInt("max-checks", o.max_concurrent_checks));
-  ACS_ASSIGN_OR_RETURN(int64_t verify_runs, flags.GetInt("verify-runs", o.verify_runs));
-  if (max_jobs < 1 || samples < 1 || checkpoint < 0 || fine_tune_epochs < 1 || budget_rounds < 0 ||
-      o.max_input_elements < 1 || o.max_jobs_per_user < 1 || memory_mb < 0 || o.job_limits.cpu_seconds < 0 ||
-      wall < 0 || check < 1 || checks < 1 || checks > 1024 || verify_runs < 1 || verify_runs > 25) {
-    return Status::InvalidArgument("--max-jobs, --campaign-samples, --fine-tune-epochs, --max-input-elements, "
-                                   "--max-user-jobs, --check-seconds, --max-checks (at most 1024) and --verify-runs "
-                                   "(at most 25) must be >= 1, "
-                                   "--checkpoint-seconds, "
-                                   "--budget-rounds, "
-                                   "--job-memory-mb, --job-cpu-seconds and --job-wall-seconds >= 0");
-  }
-  o.job_limits.memory_bytes = memory_mb << 20;
-  o.job_limits.wall_seconds = static_cast<double>(wall);
-  o.check_limits.memory_bytes = o.job_limits.memory_bytes;
-  o.check_limits.wall_seconds = static_cast<double>(check);
-  o.max_concurrent_checks = static_cast<int>(checks);
-  o.verify_runs = static_cast<int>(verify_runs);
-  o.budget_rounds = static_cast<int>(budget_rounds);
-  o.measure_model_layers = !flags.Has("no-model-measurement");
-  o.fine_tune_epochs = static_cast<int>(fine_tune_epochs);
-  o.max_concurrent = static_cast<int>(max_jobs);
-  o.measurement_campaign.samples = static_cast<int>(samples);
-  o.measurement_campaign.heldout = std::max(1, o.measurement_campaign.samples / 6);
-  o.checkpoint_seconds = static_cast<double>(checkpoint);
-  o.datasets_dir = flags.Get("datasets-dir", o.datasets_dir);
-  o.work_dir = (std::filesystem::path(dir) / "work").string();
-  o.db_path = DbPath(dir);
-  o.confine_writes = !flags.Has("no-confine");
-  return o;
-}
-
 namespace {
 
 void OnSignal(int sig) {
@@ -150,6 +100,10 @@ const char kUsage[] =
     "  --fine-tune-distill W  distillation weight from the dense model in fine-tuning, in\n"
     "                       [0, 1] (default 0.7; 0 = cross-entropy alone)\n"
     "  --max-input-elements N  elements of a job's input shape, batch included (default 4194304)\n"
+    "  --max-episodes N      episodes a job may ask for (default 100000)\n"
+    "  --max-top-k N         policies a job may have verified (default 20, at least 3)\n"
+    "  --max-runner-deaths N  a job whose runner died this often fails (default 2)\n"
+    "  --max-request-mb N    largest gRPC message (default 64; uploads stream in parts)\n"
     "  --max-user-jobs N     jobs a user may have queued or running (default 20)\n"
     "  --max-watchers N      concurrent job watches per user (default 16)\n"
     "  --max-remeasure-runs N  re-measurements (RemeasureJob) of one job queued or running at\n"
@@ -173,7 +127,8 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "max-input-elements", "max-user-jobs", "max-watchers", "job-memory-mb",
                                        "job-cpu-seconds", "http-listen", "http-max-streams", "web-root",
                                        "job-wall-seconds", "check-seconds", "max-checks", "verify-runs",
-                                       "max-remeasure-runs", "blob-gc-interval-seconds", "blob-gc-grace-seconds"};
+                                       "max-remeasure-runs", "blob-gc-interval-seconds", "blob-gc-grace-seconds",
+                                       "max-episodes", "max-top-k", "max-runner-deaths", "max-request-mb"};
 // Flags without a value, also allowed as true / false keys of the config file (but "init"
 // and the test hook).
 const std::set<std::string> kSwitches = {"init",       "no-auth",    "no-model-measurement",
@@ -368,6 +323,11 @@ int Serve(const Flags& flags) {
     return Fail(Status::InvalidArgument("--max-remeasure-runs must be in 0 to 100000"));
   }
   service_options.max_open_remeasure_runs = static_cast<int>(*remeasure);
+  auto request_mb = flags.GetInt("max-request-mb", 64);
+  if (!request_mb.ok()) return Fail(request_mb.status());
+  if (*request_mb < 1 || *request_mb > 1024) {
+    return Fail(Status::InvalidArgument("--max-request-mb must be in 1 to 1024"));
+  }
   auto http_options = HttpOptionsOf(flags, service_options.max_upload_bytes);
   if (!http_options.ok()) return Fail(http_options.status());
   JobService job_service(parts, service_options);

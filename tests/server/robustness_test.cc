@@ -172,8 +172,8 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
 
-TEST_F(RobustnessTest, ARunnerThatDiesIsResumedOnceThenFailedAndTheRestartedServerStaysUp) {
-  auto server = StartServer("server1.log");
+TEST_F(RobustnessTest, ARunnerThatDiesIsResumedUpToItsDeathLimitThenFailedAndTheRestartedServerStaysUp) {
+  auto server = StartServer("server1.log", {"--max-runner-deaths", "3"});
   const v1::Job job = SubmitOk(Request(UploadModel("plain", user_token_), "random", 5000), user_token_);
   // Kills the job's runner once it has run an episode; the runner's pid.
   auto kill_runner = [&](pid_t previous) {
@@ -194,6 +194,8 @@ TEST_F(RobustnessTest, ARunnerThatDiesIsResumedOnceThenFailedAndTheRestartedServ
   ASSERT_GT(first, 0);
   const pid_t second = kill_runner(first);
   ASSERT_GT(second, 0);
+  const pid_t third = kill_runner(second);  // --max-runner-deaths 3: resumed twice
+  ASSERT_GT(third, 0);
   const std::vector<v1::JobEvent> events = Watch(job.id(), user_token_);
   ASSERT_FALSE(events.empty());
   bool resumed = false;
@@ -202,7 +204,7 @@ TEST_F(RobustnessTest, ARunnerThatDiesIsResumedOnceThenFailedAndTheRestartedServ
   EXPECT_EQ(States(events).back(), "FAILED") << server->Log();
   const v1::Job failed = Get(job.id(), user_token_);
   EXPECT_NE(failed.error().find("killed by signal 9"), std::string::npos) << failed.error();
-  EXPECT_NE(failed.error().find("died 2 times"), std::string::npos) << failed.error();
+  EXPECT_NE(failed.error().find("died 3 times"), std::string::npos) << failed.error();
 
   // A restarted server does not run the failed job again, and serves.
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
@@ -279,9 +281,21 @@ TEST_F(RobustnessTest, UploadsAreWholeOrNotStoredAndDamagedArtifactsAreRefused) 
 }
 
 TEST_F(RobustnessTest, PerUserLimitsAnswerResourceExhausted) {
-  auto server = StartServer("server.log", {"--max-user-jobs", "1", "--max-watchers", "1", "--max-checks", "1",
-                                           "--check-seconds", "20", "--max-user-storage-mb", "1"});
+  auto server =
+      StartServer("server.log", {"--max-user-jobs", "1", "--max-watchers", "1", "--max-checks", "1", "--check-seconds",
+                                 "20", "--max-user-storage-mb", "1", "--max-episodes", "6000", "--max-top-k", "4"});
   const std::string model = UploadModel("plain", user_token_);
+  {  // the server's caps on a request, from its flags
+    v1::Job refused;
+    grpc::Status s = Submit(Request(model, "random", 6001), &refused, user_token_);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("episodes must be in [1, 6000]"), std::string::npos) << s.error_message();
+    v1::SubmitJobRequest many = Request(model, "random", 2);
+    many.set_top_k(5);
+    s = Submit(many, &refused, user_token_);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("top_k must be in [0, 4]"), std::string::npos) << s.error_message();
+  }
   // A quota of 1 MiB stored per user: alice's second 600 KB blob would pass it.
   const std::string first_blob(600 << 10, 'a'), second_blob(600 << 10, 'b');
   v1::UploadReply uploaded;
