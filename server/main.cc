@@ -344,7 +344,7 @@ int Serve(const Flags& flags) {
   builder.AddListeningPort(listen, creds, &port);
   builder.RegisterService(&farm_service);
   builder.RegisterService(&acs_service);
-  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(*request_mb << 20));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return Fail(Status::Unavailable("cannot listen on '" + listen + "'"));
   spdlog::info("acs-server listening on {} (data {}, auth {}, jobs {})", listen, dir,
