@@ -14,7 +14,7 @@
 //   [--server-repeats 1] [--modes recorded,server-gzip,server] [--before-web-root DIR]
 //   [--build build] [--json data/bench/jobs_render.json] [--screenshot FILE] [--timeout 40]
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,21 +87,26 @@ const MODES = {
   'server-gzip': gzipOnly,
   recorded: async (context, pages) => {
     await gzipOnly(context);
+    const byIndex = [...pages.values()];  // in the list's order: page i starts at offset 1,000 i
     await context.route((url) => url.pathname === '/api/v1/jobs', (route) => {
-      const body = pages.get(new URL(route.request().url()).searchParams.get('page_token') || '');
+      const q = new URL(route.request().url()).searchParams;
+      const body = q.has('offset') ? byIndex[Number(q.get('offset')) / 1000] || '{"jobs":[]}'
+        : pages.get(q.get('page_token') || '');
       return route.fulfill({ status: 200, contentType: 'application/json', body });
     });
   },
 };
 
-// The app's files (index.html, app.js, app.css) served from `dir` by the browser context
-// (the API from the server): mode "before:X" runs another build of the dashboard.
+// The app's files (index.html, app.js, app.css, chunks/…) served from `dir` by the browser
+// context (the API from the server): mode "before:X" runs another build of the dashboard.
 async function serveApp(context, dir) {
   const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
   await context.route((url) => !url.pathname.startsWith('/api/') && url.pathname !== '/healthz', (route) => {
-    const name = path.basename(new URL(route.request().url()).pathname) || 'index.html';
+    const name = new URL(route.request().url()).pathname.slice(1) || 'index.html';
+    const file = path.resolve(dir, name);
+    if (!file.startsWith(path.resolve(dir) + path.sep)) return route.fulfill({ status: 404 });
     return route.fulfill({ status: 200, contentType: types[path.extname(name)] || 'application/octet-stream',
-      body: readFileSync(path.join(dir, name)) });
+      body: readFileSync(file) });
   });
 }
 
@@ -244,7 +249,10 @@ async function measure(browser, base, token, expect, mode, pages) {
   const load = await page.evaluate(() => {
     const api = performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/v1/jobs'));
     const nav = performance.getEntriesByType('navigation')[0];
+    const scripts = performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname)
+      .filter((name) => name.endsWith('.js'));
     return { rows_ms: window.acsRowsAt, dom_content_loaded_ms: nav.domContentLoadedEventEnd, api_requests: api.length,
+      scripts,
       api_first_start_ms: Math.min(...api.map((e) => e.startTime)),
       api_last_end_ms: Math.max(...api.map((e) => e.responseEnd)) };
   });
@@ -296,6 +304,11 @@ function report(mode, repeats, expect) {
   }
   const ok = repeats.filter((m) => !m.failed);
   if (ok.length) {
+    // The scripts the page fetched until the rows showed, with their sizes in its web root.
+    const webRoot = list === mode ? opts.webRoot : opts.beforeWebRoot;
+    const scripts = [...new Set(ok.flatMap((m) => m.load.scripts))];
+    const kb = (name) => (statSync(path.join(webRoot, name)).size / 1000).toFixed(0);
+    console.log(`scripts fetched: ${scripts.map((name) => `${name} (${kb(name)} kB)`).join(', ')}`);
     console.log('where the list went (medians, ms summed over the list requests):');
     line(BREAKDOWN);
     line(BREAKDOWN.map((k) => median(ok.map((m) => m.breakdown[k])).toFixed(1)));

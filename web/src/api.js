@@ -70,25 +70,34 @@ const PAGE_SIZE = 1000;
 const MAX_PAGES = 100;  // 100,000 jobs at most
 
 // Every job the caller may see (all pages), in the server's order (oldest first), each
-// with the jobs table's fields only (view=summary: docs/dashboard.md). The pages are asked
-// `parallel` at a time, each by its offset, until one is the last (no next_page_token: pages
-// asked past it answer no jobs and are dropped); `onPage(jobs)`, when given, is called with
-// the jobs of the pages so far without a gap whenever they grow, until the last page is in.
-// Rejects with the first refused page's ApiError.
+// with the jobs table's fields only (view=summary: docs/dashboard.md). The first page is
+// asked alone (a list of one page costs one request); when its answer says more follow
+// (a next_page_token), the next pages are asked by offset, `parallel` at a time (each answer
+// asks the next), until one is the last (pages asked past it answer no jobs and are
+// dropped). `onPage(jobs)`, when given, is called with the jobs of the pages so far without
+// a gap whenever they grow, until the last page is in. Rejects with the first refused
+// page's ApiError; nothing is asked after it.
 export function listJobs(state, onPage, parallel = 4) {
   const params = { page_size: String(PAGE_SIZE), view: 'summary' };
   if (state) params.state = state;
   const pages = [];  // each page's jobs, by its index
   let last = MAX_PAGES - 1;  // the last page's index, once an answer tells it
   let asked = 0;  // pages asked so far
+  let flying = 0;  // pages asked and not answered
   let shown = 0;  // pages given to onPage
   return new Promise((resolve, reject) => {
     let settled = false;
+    const fill = () => {  // one page in flight until the first is in, then `parallel`
+      const limit = pages[0] ? parallel : 1;
+      while (flying < limit && asked <= last) ask();
+    };
     const ask = () => {
       const index = asked++;
+      ++flying;
       const q = new URLSearchParams(params);
       if (index > 0) q.set('offset', String(index * PAGE_SIZE));
       api(`/api/v1/jobs?${q}`).then((reply) => {
+        --flying;
         if (settled) return;
         pages[index] = reply.jobs || [];
         if (!reply.next_page_token) last = Math.min(last, index);
@@ -101,13 +110,13 @@ export function listJobs(state, onPage, parallel = 4) {
         }
         if (ready > shown && onPage) onPage(pages.slice(0, ready).flat());
         shown = ready;
-        if (asked <= last) ask();
+        fill();
       }, (e) => {
         settled = true;
         reject(e);
       });
     };
-    for (let i = 0; i < parallel; ++i) ask();
+    fill();
   });
 }
 

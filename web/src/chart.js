@@ -1,19 +1,25 @@
-// An Apache ECharts chart (only the parts used are bundled) that follows its `option` and
-// the dark mode, with a PNG export. `points` is written to data-points for tests and
-// screen readers: how many data points the chart shows.
+// An Apache ECharts chart that follows its `option` and the dark mode, with a PNG export.
+// ECharts (chart_engine.js) is fetched with the first chart shown, not with the app; until
+// it is in, the chart's box is empty. `points` is written to data-points for tests and
+// screen readers: how many data points the chart shows (at once, before the drawing).
 import { h } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
-import * as echarts from 'echarts/core';
-import { LineChart, ScatterChart } from 'echarts/charts';
-import {
-  DataZoomComponent, GridComponent, LegendComponent, MarkLineComponent, TitleComponent, TooltipComponent,
-} from 'echarts/components';
-import { CanvasRenderer } from 'echarts/renderers';
 
-echarts.use([LineChart, ScatterChart, GridComponent, TooltipComponent, LegendComponent, MarkLineComponent,
-  DataZoomComponent, TitleComponent, CanvasRenderer]);
 const html = htm.bind(h);
+
+let engine = null;  // the promise of ECharts, once a chart asked for it
+
+// Resolves with ECharts, fetched once; a failed fetch is tried again by the next chart.
+export function loadEcharts() {
+  if (!engine) {
+    engine = import('./chart_engine.js').then((m) => m.echarts, (e) => {
+      engine = null;
+      throw e;
+    });
+  }
+  return engine;
+}
 
 export function isDark() {
   return document.documentElement.classList.contains('dark');
@@ -22,21 +28,34 @@ export function isDark() {
 export function Chart({ option, testid, points = 0, name = 'chart', height = 320 }) {
   const box = useRef(null);
   const chart = useRef(null);
+  const latest = useRef(option);  // drawn when ECharts comes in, if it comes after the option
+  const [failed, setFailed] = useState('');
   const dark = isDark();
+  latest.current = option;
+  const draw = () => {
+    if (!chart.current) return;
+    chart.current.setOption({ backgroundColor: 'transparent', animation: false, ...latest.current }, true);
+  };
   useEffect(() => {
-    chart.current = echarts.init(box.current, dark ? 'dark' : null, { renderer: 'canvas' });
-    const resize = new ResizeObserver(() => chart.current && chart.current.resize());
-    resize.observe(box.current);
+    let live = true;
+    let resize = null;
+    loadEcharts().then((echarts) => {
+      if (!live) return;
+      chart.current = echarts.init(box.current, dark ? 'dark' : null, { renderer: 'canvas' });
+      resize = new ResizeObserver(() => chart.current && chart.current.resize());
+      resize.observe(box.current);
+      draw();
+    }, (e) => live && setFailed(`The charts' code did not load: ${e.message}`));
     return () => {
-      resize.disconnect();
-      chart.current.dispose();
+      live = false;
+      if (resize) resize.disconnect();
+      if (chart.current) chart.current.dispose();
       chart.current = null;
     };
   }, [dark]);
-  useEffect(() => {
-    if (chart.current) chart.current.setOption({ backgroundColor: 'transparent', animation: false, ...option }, true);
-  }, [option, dark]);
+  useEffect(draw, [option, dark]);
   const savePng = () => {
+    if (!chart.current) return;
     const url = chart.current.getDataURL({ type: 'png', pixelRatio: 2, backgroundColor: dark ? '#111' : '#fff' });
     const a = document.createElement('a');
     a.href = url;
@@ -45,6 +64,7 @@ export function Chart({ option, testid, points = 0, name = 'chart', height = 320
   };
   return html`<div class="chart" data-testid=${testid} data-points=${points}>
     <button class="small chart-png" onClick=${savePng} title="the chart as PNG">PNG</button>
+    ${failed && html`<p class="error" role="alert">${failed}</p>`}
     <div ref=${box} style=${`height:${height}px`}></div>
   </div>`;
 }

@@ -22,6 +22,9 @@ async function shot(name) {
 
 const rows = async (testid) => Number(await page.getAttribute(`[data-testid=${testid}]`, 'data-rows'));
 const points = async () => Number(await page.getAttribute('[data-testid=curve]', 'data-points'));
+// The chart code (ECharts, web/src/chart_engine.js) files the page fetched since it loaded.
+const chartCode = () => page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name)
+  .filter((name) => /\/chunks\/chart_engine-[^/]*\.js$/.test(name)));
 
 // The raw answer to `GET target` (a client library could normalize the path).
 function rawGet(port, target) {
@@ -57,6 +60,12 @@ test('static files: index, types, nothing outside the web root', async () => {
   assert.match(index.headers.get('content-security-policy'), /default-src 'self'/);
   const js = await fetch(`${stack.base}/app.js`);
   assert.match(js.headers.get('content-type'), /^text\/javascript/);
+  // The chart code, which app.js imports on demand, from the root's chunks/ directory.
+  const chunk = /import\("\.(\/chunks\/chart_engine-[^"]+\.js)"\)/.exec(await js.text());
+  assert.ok(chunk, 'app.js imports the chart code on demand');
+  const engine = await fetch(`${stack.base}${chunk[1]}`);
+  assert.equal(engine.status, 200);
+  assert.match(engine.headers.get('content-type'), /^text\/javascript/);
   const css = await fetch(`${stack.base}/app.css`);
   assert.match(css.headers.get('content-type'), /^text\/css/);
   for (const target of ['/../../../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2fetc%2fpasswd', '//etc/passwd',
@@ -157,7 +166,9 @@ test('a job to its end: the jobs table, its curve, policy, verification and arti
   assert.equal(job.state, 'SUCCEEDED', job.error);
 
   await page.goto(`${stack.base}/#/jobs`);
+  await page.reload();  // a first load of the jobs page: it fetches no chart code
   await page.waitForSelector(`[data-testid=jobs-table] tr[data-key="${job.id}"]`);
+  assert.deepEqual(await chartCode(), []);
   const table = await page.textContent('[data-testid=jobs-table]');
   assert.match(table, new RegExp(`${job.id}\\s*SUCCEEDED`));
   assert.match(table, new RegExp(`${cancelledId}\\s*CANCELLED`));
@@ -210,6 +221,9 @@ test('a job to its end: the jobs table, its curve, policy, verification and arti
   // The curves load after the table: wait for them rather than read them once.
   await page.waitForFunction((n) => Number(document.querySelector('[data-testid=compare-curves]')?.dataset.points) === n,
     job.episodes_done);
+  // The first chart of this load fetched the chart code, once, and drew.
+  await page.waitForSelector('[data-testid=compare-curves] canvas');
+  assert.equal((await chartCode()).length, 1);
   assert.ok(await rows('compare-policies') >= 1, 'compared policy rows');
   await shot('compare');
 
@@ -318,8 +332,9 @@ test('predictors charts the kernels of a small measurement campaign', LONG, asyn
   assert.equal(await page.textContent('[data-testid=predicted-count]'), `${predicted} held-out kernels`);
   assert.equal(await page.textContent('[data-testid=flops-count]'), `${all.length} kernels`);
   assert.equal(await page.$('[data-testid=predictor-charts-none]'), null);
-  // Each chart drew on its canvas.
+  // Each chart drew on its canvas (once the chart code is in).
   for (const testid of ['predicted-vs-measured', 'latency-vs-flops']) {
+    await page.waitForSelector(`[data-testid=${testid}] canvas`);
     assert.ok(await page.$eval(`[data-testid=${testid}] canvas`, (c) => c.width > 0 && c.height > 0), testid);
   }
   await shot('predictors-charts');

@@ -85,47 +85,65 @@ function fakeListServer() {
 }
 const page = (ids, next) => ({ jobs: ids.map((id) => ({ id })), next_page_token: next });
 
-test('the jobs list asks for summary pages by offset four at a time, shown in order as they come', async () => {
+test('the jobs list asks the first page alone, then the next ones four at a time by offset', async () => {
   const server = fakeListServer();
   const shown = [];
   let done = null;
   listJobs('SUCCEEDED', (so_far) => shown.push(so_far.map((j) => j.id))).then((jobs) => { done = jobs; });
-  assert.deepEqual(server.asked.map((a) => a.params), [0, 1000, 2000, 3000].map((offset) => ({
-    page_size: '1000', view: 'summary', state: 'SUCCEEDED', ...(offset ? { offset: String(offset) } : {}) })));
-  // The second page first: nothing shown (the first is missing), the fifth page asked.
-  server.asked[1].answer(page(['c', 'd'], 'd'));
-  await settle();
-  assert.deepEqual(shown, []);
-  assert.equal(server.asked.length, 5);
-  assert.equal(server.asked[4].params.offset, '4000');
+  const params = (offset) => ({ page_size: '1000', view: 'summary', state: 'SUCCEEDED',
+    ...(offset ? { offset: String(offset) } : {}) });
+  assert.deepEqual(server.asked.map((a) => a.params), [params(0)], 'one request until the first page answers');
   server.asked[0].answer(page(['a', 'b'], 'b'));
   await settle();
-  assert.deepEqual(shown, [['a', 'b', 'c', 'd']], 'the first two pages shown at once, in order');
-  // The third page is the last: the list ends once the pages before it are in; pages asked
-  // past it (no jobs) are dropped.
-  server.asked[2].answer(page(['e'], ''));
+  assert.deepEqual(shown, [['a', 'b']]);
+  assert.deepEqual(server.asked.map((a) => a.params), [0, 1000, 2000, 3000, 4000].map(params),
+    'more follow: the next four asked at once');
+  // The third page first: nothing more shown (the second is missing), the sixth page asked.
+  server.asked[2].answer(page(['e', 'f'], 'f'));
   await settle();
+  assert.deepEqual(shown, [['a', 'b']]);
   assert.equal(server.asked.length, 6);
-  assert.deepEqual(done, ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id })));
-  server.asked[3].answer(page([], ''));
+  assert.equal(server.asked[5].params.offset, '5000');
+  server.asked[1].answer(page(['c', 'd'], 'd'));
   await settle();
-  assert.equal(server.asked.length, 6, 'nothing asked past the last page');
-  assert.deepEqual(shown, [['a', 'b', 'c', 'd']]);
+  assert.deepEqual(shown.at(-1), ['a', 'b', 'c', 'd', 'e', 'f'], 'the second and third pages shown at once, in order');
+  assert.equal(shown.length, 2);
+  // The fourth page is the last: the list ends once the pages before it are in; pages asked
+  // past it (no jobs) are dropped.
+  server.asked[3].answer(page(['g'], ''));
+  await settle();
+  assert.equal(server.asked.length, 7);
+  assert.deepEqual(done, ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => ({ id })));
+  server.asked[4].answer(page([], ''));
+  server.asked[5].answer(page([], ''));
+  await settle();
+  assert.equal(server.asked.length, 7, 'nothing asked past the last page');
+  assert.equal(shown.length, 2);
   server.restore();
 });
 
-test('a short list is one page; a refused page fails the whole list', async () => {
+test('a list of one page is one request; a refused page fails the whole list', async () => {
   const server = fakeListServer();
   const list = listJobs('', assert.fail);
-  assert.equal(server.asked.length, 4);
+  assert.equal(server.asked.length, 1);
   assert.deepEqual(server.asked[0].params, { page_size: '1000', view: 'summary' });
-  server.asked.forEach((a, i) => a.answer(i === 0 ? page(['a'], '') : page([], '')));
+  server.asked[0].answer(page(['a'], ''));
   assert.deepEqual(await list, [{ id: 'a' }]);
+  assert.equal(server.asked.length, 1, 'no request past a last first page');
+  // A refused first page: nothing more asked.
+  const refused = listJobs('', assert.fail);
+  server.asked[1].answer({ error: { code: 'INTERNAL', message: 'disk' } }, 500);
+  await assert.rejects(refused, /INTERNAL: disk/);
+  assert.equal(server.asked.length, 2);
+  // A refused later page fails the list; the answers of the pages under way are dropped.
   const failing = listJobs('', () => {});
-  server.asked[6].answer({ error: { code: 'INTERNAL', message: 'disk' } }, 500);
-  await assert.rejects(failing, /INTERNAL: disk/);
-  server.asked[4].answer(page(['a'], 'a'));  // after the failure: nothing more asked
+  server.asked[2].answer(page(['a'], 'a'));
   await settle();
-  assert.equal(server.asked.length, 8);
+  assert.equal(server.asked.length, 7);
+  server.asked[4].answer({ error: { code: 'INTERNAL', message: 'disk' } }, 500);
+  await assert.rejects(failing, /INTERNAL: disk/);
+  server.asked[3].answer(page(['b'], 'b'));
+  await settle();
+  assert.equal(server.asked.length, 7, 'nothing asked after the failure');
   server.restore();
 });
