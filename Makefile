@@ -76,7 +76,7 @@ bench-onpolicy: deps
 # torch files (tests/fuzz/corpus/dataset/torch_file_leaked_by_libtorch); the importer's
 # suppresses LibTorch's own leaks (tests/fuzz/libtorch.supp).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = policy kernel_spec job_records data_specs campaign_spec dataset importer
+FUZZ_TARGETS = policy kernel_spec job_records data_specs campaign_spec dataset importer tar
 fuzz:
 	bash deploy/install-deps.sh fuzz
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACS_FUZZ=ON

@@ -323,7 +323,7 @@ bool Rewriter::RewriteKeeping(Node* n) {
   } else if (Is(n, "aten::view")) {
     out = graph_->insert(c10::Symbol::fromQualString("aten::reshape"), {q, n->input(1)});  // quint8 is channels-last
   } else {
-    Node* clone = graph_->insertNode(graph_->createClone(n, [&](Value* v) { return v == n->input(0) ? q : v; }));
+    Node* clone = graph_->insertNode(graph_->createClone(n, [&, q = q](Value* v) { return v == n->input(0) ? q : v; }));
     out = clone->output();
   }
   emitted_.insert(out->node());

@@ -152,7 +152,14 @@ class Extraction {
         return Status::ResourceExhausted(archive_ + ": more than " + std::to_string(limits_.max_entries) + " entries");
       }
       if (static_cast<int64_t>(name.size()) > limits_.max_name_bytes) return Refuse("an entry's path is too long");
+      if (name.find('\0') != std::string::npos) {  // a pax path; the file system would cut it there
+        return Refuse("entry '" + name.substr(0, name.find('\0')) + "' has a NUL byte in its path");
+      }
       const std::string path = SafePath(name);
+      if (path.empty() && type == '5' && !name.empty() && name[0] != '/' && name.find("..") == std::string::npos) {
+        if (!Skip(size)) return Refuse("the archive is cut short in entry '" + name + "'");
+        continue;  // the archive's root ("./", as `tar -C DIR -cf x.tar .` writes it first)
+      }
       if (path.empty()) return Refuse("entry '" + name + "' points outside the archive (absolute or '..')");
       if (!seen_.insert(path).second) return Refuse("entry '" + name + "' repeats a path");
       if (type == '5') {

@@ -23,7 +23,8 @@ bool IsTarFile(const std::string& path);
 // Extracts regular files and directories into `dest` (created; must not exist). Refused,
 // with the entry named (InvalidArgument) and nothing left behind: absolute paths, ".."
 // components, links, devices and FIFOs, an entry that repeats a path, a header whose
-// checksum is wrong, a file cut short; ResourceExhausted past a limit. The archive's file
+// checksum is wrong, a path with a NUL byte (pax), a file cut short; ResourceExhausted past
+// a limit. A directory entry for the archive's root ("./") is skipped. The archive's file
 // modes are not kept (files 0644, directories 0755).
 Status ExtractTar(const std::string& archive, const std::string& dest, const TarLimits& limits = {});
 

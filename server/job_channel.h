@@ -14,7 +14,6 @@
 // remote_job_host.cc (the child's side), job_channel_server.cc (the server's checks).
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -26,6 +25,7 @@
 #include "predictors/store.h"
 #include "server/job_host.h"
 #include "server/job_records.h"
+#include "server/job_run_time.h"
 
 namespace acs::server {
 
@@ -119,6 +119,10 @@ class JobChannelServer {
   StatusOr<std::string> Handle(const std::string& frame);
   // How many calls were applied.
   int64_t calls() const { return calls_; }
+  // A job runner's: the job's time run stored again (with the progress it last wrote) when
+  // it has written no progress for kRunTimePersistSeconds, e.g. while it waits on workers
+  // (JobRunTime); the store's error. Called by the thread that calls Handle, between calls.
+  Status PersistRunTime();
   // The largest export it stores (kMaxArtifactBytes unless set); a larger one is refused
   // with ResourceExhausted naming the file and the limit, and nothing is stored.
   void set_max_export_bytes(int64_t bytes) { max_export_bytes_ = bytes; }
@@ -154,8 +158,7 @@ class JobChannelServer {
   MeasurementCampaignOptions campaign_;
   std::set<std::string> readable_blobs_;  // the request's, the job's artifacts, those the child put
   int runner_deaths_ = 0;                 // the stored count when the runner started
-  double run_seconds_ = 0;                // the stored time run when the runner started
-  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();  // this runner's start
+  JobRunTime run_time_{0, "{}"};          // from the stored time run when the runner started
   int64_t max_export_bytes_ = kMaxArtifactBytes;
   int64_t calls_ = 0;
 };

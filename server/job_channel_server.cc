@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -97,7 +96,7 @@ JobChannelServer::JobChannelServer(std::string job_id, JobRequest request, std::
   if (StatusOr<JobRecord> job = host_->GetJob(job_id_); job.ok()) {
     const JobProgress stored = JobProgress::FromJson(job->progress_json);
     runner_deaths_ = stored.runner_deaths;
-    run_seconds_ = stored.run_seconds;
+    run_time_ = JobRunTime(stored.run_seconds, job->progress_json);
     for (const ArtifactRef& a : stored.artifacts) readable_blobs_.insert(a.sha256);
   }
 }
@@ -106,8 +105,7 @@ std::string JobChannelServer::GuardProgress(const std::string& progress_json) {
   json progress = json::parse(progress_json, nullptr, false);
   if (!progress.is_object()) throw Violation("the progress is not a JSON object");
   progress["runner_deaths"] = runner_deaths_;
-  progress["run_seconds"] =
-      run_seconds_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  progress["run_seconds"] = run_time_.Seconds();
   if (progress.contains("artifacts")) {
     if (!progress["artifacts"].is_array()) throw Violation("the progress's artifacts are not a list");
     for (const json& a : progress["artifacts"]) {
@@ -115,7 +113,15 @@ std::string JobChannelServer::GuardProgress(const std::string& progress_json) {
       if (!readable_blobs_.count(sha)) throw Violation("an artifact of blob '" + sha.substr(0, 12) + "' not its job's");
     }
   }
-  return progress.dump();
+  std::string guarded = progress.dump();
+  run_time_.Wrote(guarded);
+  return guarded;
+}
+
+Status JobChannelServer::PersistRunTime() {
+  if (job_id_.empty()) return Status::Ok();
+  std::optional<std::string> progress = run_time_.Due();
+  return progress ? host_->UpdateJobProgress(job_id_, *progress) : Status::Ok();
 }
 
 void JobChannelServer::CheckOwnJob(const std::string& id) const {

@@ -14,9 +14,10 @@ namespace fs = std::filesystem;
 
 }  // namespace
 
-StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request, const std::string& data_path) {
+StatusOr<DatasetOptions> JobScheduler::DataOptionsOf(const JobRequest& request, const std::string& data_path) const {
   DatasetOptions data;
   data.split = "train";
+  data.max_decoded_bytes = options_.max_dataset_bytes;
   StatusOr<DataSplit> split = DataSplit::FromJson(request.split);
   if (!split.ok()) return Status::InvalidArgument(split.status().message());
   // An image folder is listed class by class: without a seed of the request's, seed 1, so
@@ -26,6 +27,16 @@ StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request, const std::str
   if (!spec.ok()) return Status::InvalidArgument(spec.status().message());
   data.preprocess = std::move(spec).value();
   return data;
+}
+
+Status JobScheduler::WithDatasetLimit(const Status& s) const {
+  // The readers' and transforms' size errors (CheckImagesSize, core/preprocess.h).
+  if (s.code() != StatusCode::kResourceExhausted ||
+      s.message().find("of float32, past the limit of") == std::string::npos) {
+    return s;
+  }
+  return Status::ResourceExhausted(s.message() + "; this server's limit on a job's dataset, acs-server " +
+                                   kDatasetLimitFlag);
 }
 
 StatusOr<SplitCounts> JobScheduler::SplitOf(const JobRequest& request, int64_t total) const {

@@ -5,8 +5,10 @@
 // budget, the verified policies' layers, before the search continues (the closed loop).
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "agents/latency_cost.h"
 #include "agents/search_session.h"
@@ -41,6 +43,34 @@ double MedianRatio(const nlohmann::json& result) {
   return runtime_median > 0 && dense_median > 0 ? runtime_median / dense_median : 0.0;
 }
 
+// A job's wait on the workers of its device class: an error naming what it waited for
+// once no worker of the class has been online for `limit_seconds` (the only one died
+// mid-measurement and none took its tasks over), so the job fails instead of waiting out
+// its time limit.
+class WorkerWait {
+ public:
+  WorkerWait(JobHost* host, std::string device_class, double limit_seconds)
+      : host_(host), device_class_(std::move(device_class)), limit_seconds_(limit_seconds) {}
+
+  Status Check(const std::string& waiting_for) {
+    ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, host_->Devices());
+    const auto now = std::chrono::steady_clock::now();
+    for (const DeviceView& d : devices) {
+      if (d.online && d.worker.machine_id == device_class_) last_online_ = now;
+    }
+    if (std::chrono::duration<double>(now - last_online_).count() <= limit_seconds_) return Status::Ok();
+    char line[160];
+    std::snprintf(line, sizeof line, " was online for %g s while ", limit_seconds_);
+    return Status::Unavailable("no worker of device class " + device_class_ + line + waiting_for);
+  }
+
+ private:
+  JobHost* host_;
+  std::string device_class_;
+  double limit_seconds_;
+  std::chrono::steady_clock::time_point last_online_ = std::chrono::steady_clock::now();
+};
+
 }  // namespace
 
 StatusOr<std::string> JobScheduler::EnqueueModelTask(const JobRecord& job, const JobRequest& request,
@@ -67,7 +97,12 @@ Status JobScheduler::Prepare(JobRecord& job, const JobRequest& request, JobProgr
   const std::string& device_class = progress.device_class;
   std::string last, last_state;
   auto last_event = std::chrono::steady_clock::now();
+  WorkerWait workers(host_, device_class, options_.no_worker_seconds);
   while (!Interrupted(job.id)) {
+    if (Status online = workers.Check("preparing (measuring for the latency predictor)"); !online.ok()) {
+      ACS_RETURN_IF_ERROR(host_->FailOpenTasksOfJob(job.id, online.message()).status());
+      return online;
+    }
     ACS_ASSIGN_OR_RETURN(PredictorState state, host_->PollCampaign(device_class));
     if (state.version > 0) {
       ACS_ASSIGN_OR_RETURN(bool ready, MeasureModelOnClass(job, request, progress, state));
@@ -260,7 +295,9 @@ StatusOr<bool> JobScheduler::MeasureModelOnClass(JobRecord& job, const JobReques
 
 StatusOr<PredictorState> JobScheduler::WaitForMeasurementCampaign(const std::string& job_id,
                                                                   const std::string& device_class) {
+  WorkerWait workers(host_, device_class, options_.no_worker_seconds);
   while (true) {
+    ACS_RETURN_IF_ERROR(workers.Check("measuring kernels for the latency predictor"));
     ACS_ASSIGN_OR_RETURN(PredictorState state, host_->PollCampaign(device_class));
     if (state.state == "failed") {
       return Status::FailedPrecondition("measuring kernels on '" + device_class + "' failed: " + state.error);

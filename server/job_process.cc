@@ -210,7 +210,12 @@ ProcessExit JobScheduler::ServeChild(ChildProcess& child, int channel, JobChanne
         }
       }
     }
-    if (job_id.empty() || !Interrupted(job_id)) continue;
+    if (job_id.empty()) continue;
+    // A runner waiting on workers writes no progress: its time run is stored meanwhile.
+    if (Status persisted = server.PersistRunTime(); !persisted.ok()) {
+      spdlog::warn("job {}: storing its time run: {}", job_id, persisted.message());
+    }
+    if (!Interrupted(job_id)) continue;
     const auto now = std::chrono::steady_clock::now();
     if (!asked_to_stop) {
       child.Signal(SIGTERM);  // it stops after its current episode, checkpointed

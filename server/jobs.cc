@@ -111,26 +111,30 @@ Status JobScheduler::CheckModelAndData(const JobRequest& request) {
     ACS_ASSIGN_OR_RETURN(SearchSpace space, SearchSpaceOf(request));
     StatusOr<std::shared_ptr<ImportedModel>> model = ImportTorchScript(model_path, {request.input_shape});
     if (!model.ok()) return AsInvalid(model.status(), "model " + request.model_sha256.substr(0, 12));
+    // Past the size limit: ResourceExhausted naming it; other errors are the client's.
+    auto data_error = [&](const Status& s, const std::string& what) {
+      if (s.code() != StatusCode::kResourceExhausted) return AsInvalid(s, what);
+      return Status::ResourceExhausted(what + ": " + WithDatasetLimit(s).message());
+    };
     ACS_ASSIGN_OR_RETURN(DatasetOptions data, DataOptionsOf(request, data_path));
     data = FitToInput(request.input_shape, data);
     data.limit = 1;
     data.shuffle_seed = 0;  // one sample and the count: the order does not matter
     StatusOr<Dataset> sample = LoadDataset(data_path, data);
-    if (!sample.ok()) return AsInvalid(sample.status(), "dataset");
+    if (!sample.ok()) return data_error(sample.status(), "dataset");
     ACS_ASSIGN_OR_RETURN(SplitCounts split, SplitOf(request, sample->total));
     // The job reads its calibration, validation (and fine-tuning) samples at the input
     // shape at once: at most that many must decode within the readers' limit.
     double sample_bytes = sizeof(float);
     for (size_t d = 1; d < request.input_shape.size(); ++d) sample_bytes *= static_cast<double>(request.input_shape[d]);
     const int64_t samples = split.calibration + split.validation + split.fine_tune;
-    if (sample_bytes * static_cast<double>(samples) > static_cast<double>(data.max_decoded_bytes)) {
-      char line[300];
-      std::snprintf(line, sizeof line,
-                    "dataset: the job reads up to %lld samples, which at the input shape decode to %.1f GiB of "
-                    "float32, past the limit of %.1f GiB (use a smaller input shape or split)",
-                    static_cast<long long>(samples), sample_bytes * static_cast<double>(samples) / (1 << 30),
-                    static_cast<double>(data.max_decoded_bytes) / (1 << 30));
-      return Status::InvalidArgument(line);
+    const double bytes = sample_bytes * static_cast<double>(samples);
+    if (data.max_decoded_bytes > 0 && bytes > static_cast<double>(data.max_decoded_bytes)) {
+      return Status::ResourceExhausted(
+          "dataset: the job reads up to " + std::to_string(samples) + " samples, which at the input shape decode to " +
+          FormatBytes(static_cast<int64_t>(bytes)) + " of float32, past this server's limit of " +
+          FormatBytes(data.max_decoded_bytes) + " (acs-server " + kDatasetLimitFlag +
+          "; use a smaller input shape or split)");
     }
     ACS_ASSIGN_OR_RETURN(std::string test_path, ReadableDatasetPath(request, DataRole::kTest));
     if (!test_path.empty()) {
@@ -138,7 +142,7 @@ Status JobScheduler::CheckModelAndData(const JobRequest& request) {
       test.split = "test";
       test.shuffle_seed = 0;
       StatusOr<Dataset> first = LoadDataset(test_path, test);
-      if (!first.ok()) return AsInvalid(first.status(), "test dataset");
+      if (!first.ok()) return data_error(first.status(), "test dataset");
       if (!first->has_labels()) return Status::InvalidArgument("test dataset: " + first->source + " has no labels");
     }
     std::shared_ptr<CostModel> cost;
@@ -327,7 +331,7 @@ Status JobScheduler::RunJob(JobRecord& job) {
   // Verification may send the job back to searching (the closed loop).
   while (!Interrupted(job.id) && (job.state == kJobSearching || job.state == kJobVerifying)) {
     if (job.state == kJobSearching) {
-      ACS_RETURN_IF_ERROR(Search(job, request, progress));
+      ACS_RETURN_IF_ERROR(WithDatasetLimit(Search(job, request, progress)));
       if (job.state == kJobSearching) return Status::Ok();  // stopped before the end
     } else {
       ACS_RETURN_IF_ERROR(Verify(job, request, progress));

@@ -46,8 +46,9 @@ struct SchedulerOptions {
   int64_t calibration_samples = 256;
   int64_t validation_samples = 500;
   double poll_seconds = 0.5;       // waiting for measurement campaigns and verification tasks
-  double no_worker_seconds = 120;  // verification fails after this long without an
-                                   // online worker of the device class
+  double no_worker_seconds = 120;  // a job waiting on workers (preparing, verifying)
+                                   // fails after this long without an online worker
+                                   // of the device class
   int max_episodes = 100000;
   int max_top_k = 20;                    // policies a job may have verified
   bool measure_model_layers = true;      // latency jobs: measure the model's own layers
@@ -64,6 +65,8 @@ struct SchedulerOptions {
                                          // default (SearchSessionOptions::fine_tune_distill)
   int64_t max_input_elements = 1 << 22;  // elements of a request's input shape, batch included
   int max_jobs_per_user = 20;            // queued or running at once
+  // DatasetOptions::max_decoded_bytes of every dataset a job reads; 0: no limit.
+  int64_t max_dataset_bytes = int64_t{4} << 30;
 
   // Isolation. With a runner program (the server's own binary) each job runs in a child
   // `PROGRAM run-job ID FLAGS...` and Submit's check of the model and dataset in a child
@@ -87,6 +90,9 @@ struct SchedulerOptions {
                                    // acs-server --no-confine
   std::string db_path;             // the store's SQLite file (no child may open it)
 };
+
+// acs-server's flag that sets SchedulerOptions::max_dataset_bytes, named in its errors.
+inline constexpr const char* kDatasetLimitFlag = "--max-dataset-gb";
 
 // The events a job leaves (JobEventRecord::kind).
 // Policies of the same model measured by earlier jobs that a job's predictions refit on, at
@@ -126,10 +132,6 @@ double JobTimeLimit(const JobRequest& request, double server_seconds);
 // The search space a request asks for (the search's defaults where it names none).
 // Errors: InvalidArgument for an unknown pattern or precision name.
 StatusOr<SearchSpace> SearchSpaceOf(const JobRequest& request);
-// The dataset options of the request's data at `data_path` (the train split of an IDX
-// directory, its preprocessing spec, the split's shuffle seed or 1 for an image folder), not
-// yet fitted to the input shape. InvalidArgument for a malformed spec or split.
-StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request, const std::string& data_path = "");
 
 // The device class's newest trained predictor, null when it has none.
 StatusOr<std::shared_ptr<const predictors::TrainedPredictor>> LatestPredictor(predictors::MeasurementStore* store,
@@ -147,7 +149,7 @@ class JobScheduler {
   // agent or search space, an input shape over max_input_elements, a negative time
   // limit), FailedPrecondition (a budget that cannot be met, no worker of the device
   // class), ResourceExhausted naming the limit (the owner has max_jobs_per_user jobs queued
-  // or running).
+  // or running, the dataset would decode past max_dataset_bytes).
   StatusOr<JobRecord> Submit(const std::string& owner, const JobRequest& request);
   // Cancels a queued or running job (a running one stops before its next episode);
   // FailedPrecondition when it has ended already.
@@ -262,6 +264,14 @@ class JobScheduler {
   // EXTRACT_DIR/SHA (set_extract_dir; ExtractTar's checks and limits) and that folder given
   // instead. Called by the check and job processes, not the serving one.
   StatusOr<std::string> ReadableDatasetPath(const JobRequest& request, DataRole role = DataRole::kData) const;
+  // The dataset options of the request's data at `data_path` (the train split of an IDX
+  // directory, its preprocessing spec, the split's shuffle seed or 1 for an image folder,
+  // max_dataset_bytes), not yet fitted to the input shape. InvalidArgument for a malformed
+  // spec or split.
+  StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request, const std::string& data_path = "") const;
+  // `s` of reading a dataset, ResourceExhausted past max_dataset_bytes naming the flag
+  // that sets it (other errors as they are).
+  Status WithDatasetLimit(const Status& s) const;
   // The samples each part of the request's split takes of data holding `total`, this
   // scheduler's counts for the parts it leaves unset; InvalidArgument naming the counts and
   // the total when they do not fit.

@@ -100,6 +100,8 @@ const char kUsage[] =
     "  --fine-tune-distill W  distillation weight from the dense model in fine-tuning, in\n"
     "                       [0, 1] (default 0.7; 0 = cross-entropy alone)\n"
     "  --max-input-elements N  elements of a job's input shape, batch included (default 4194304)\n"
+    "  --max-dataset-gb N    what a job's dataset may decode to as float32, in GiB, checked at\n"
+    "                        Submit and in the job (default 4; 0: no limit)\n"
     "  --max-episodes N      episodes a job may ask for (default 100000)\n"
     "  --max-top-k N         policies a job may have verified (default 20, at least 3)\n"
     "  --max-runner-deaths N  a job whose runner died this often fails (default 2)\n"
@@ -128,7 +130,8 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "job-cpu-seconds", "http-listen", "http-max-streams", "web-root",
                                        "job-wall-seconds", "check-seconds", "max-checks", "verify-runs",
                                        "max-remeasure-runs", "blob-gc-interval-seconds", "blob-gc-grace-seconds",
-                                       "max-episodes", "max-top-k", "max-runner-deaths", "max-request-mb"};
+                                       "max-episodes", "max-top-k", "max-runner-deaths", "max-request-mb",
+                                       "max-dataset-gb"};
 // Flags without a value, also allowed as true / false keys of the config file (but "init"
 // and the test hook).
 const std::set<std::string> kSwitches = {"init",       "no-auth",    "no-model-measurement",

@@ -1,6 +1,7 @@
 // acs-server's flags for the job scheduler (SchedulerOptions), shared by the server and
 // its job runner children (server/server_main.h).
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "server/server_main.h"
@@ -19,6 +20,13 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
     return Status::InvalidArgument("--fine-tune-distill must be in [0, 1]");
   }
   ACS_ASSIGN_OR_RETURN(o.max_input_elements, flags.GetInt("max-input-elements", o.max_input_elements));
+  const double gib = static_cast<double>(int64_t{1} << 30);
+  ACS_ASSIGN_OR_RETURN(double dataset_gib,
+                       flags.GetDouble("max-dataset-gb", static_cast<double>(o.max_dataset_bytes) / gib));
+  if (!(dataset_gib >= 0 && dataset_gib <= 1024)) {
+    return Status::InvalidArgument(std::string(kDatasetLimitFlag) + " must be in 0 (no limit) to 1024");
+  }
+  o.max_dataset_bytes = std::llround(dataset_gib * gib);
   ACS_ASSIGN_OR_RETURN(int64_t user_jobs, flags.GetInt("max-user-jobs", o.max_jobs_per_user));
   o.max_jobs_per_user = static_cast<int>(user_jobs);
   ACS_ASSIGN_OR_RETURN(int64_t memory_mb, flags.GetInt("job-memory-mb", o.job_limits.memory_bytes >> 20));

@@ -259,8 +259,8 @@ class ServerStore {
   StatusOr<bool> ReportTask(const std::string& worker_id, const std::string& task_id, bool ok,
                             const std::string& result_json, const std::string& error, int max_attempts,
                             std::vector<predictors::KernelRecord>* kernels = nullptr);
-  // Expired leases go back to the queue, or fail once they had max_attempts leases.
-  // Returns how many tasks changed.
+  // Expired leases go back to the queue, or fail once they had max_attempts leases, the
+  // error naming the worker that held the last one. Returns how many tasks changed.
   StatusOr<int> RequeueExpired(int64_t now_ms, int max_attempts);
   StatusOr<TaskRecord> GetTask(const std::string& id);
   StatusOr<std::vector<TaskRecord>> TasksOfJob(const std::string& job_id);

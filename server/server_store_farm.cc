@@ -185,8 +185,9 @@ StatusOr<int> ServerStore::RequeueExpired(int64_t now_ms, int max_attempts) {
       Statement u,
       db_->Prepare("UPDATE tasks SET "
                    "state = CASE WHEN attempts >= ?1 THEN 'failed' ELSE 'queued' END, "
-                   "error = CASE WHEN attempts >= ?1 THEN 'failed after ' || attempts || "
-                   "' attempts: the lease expired (worker gone)' ELSE error END, "
+                   "error = CASE WHEN attempts >= ?1 THEN 'failed after ' || attempts || ' attempts: worker ' || "
+                   "COALESCE((SELECT name FROM workers WHERE workers.id = tasks.worker_id), tasks.worker_id) || "
+                   "' stopped answering while running it (its lease expired)' ELSE error END, "
                    "worker_id = '', lease_expires_ms = 0 "
                    "WHERE state = 'leased' AND lease_expires_ms <= ?2"));
   u.Bind(1, static_cast<int64_t>(max_attempts)).Bind(2, now_ms);

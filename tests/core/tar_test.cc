@@ -128,6 +128,29 @@ TEST_F(TarTest, HostileEntriesAreRefusedByNameAndLeaveNothing) {
   EXPECT_FALSE(fs::exists(dir_ / "out"));
 }
 
+// `tar -C DIR -cf x.tar .` writes the root "./" first; a pax path with a NUL byte would be
+// cut there by the file system (here overwriting a.png past the check for repeated paths).
+TEST_F(TarTest, TheRootEntryIsSkippedAndAPaxPathWithANulRefused) {
+  const std::string archive = (dir_ / "root.tar").string();
+  ASSERT_TRUE(WriteTar({{"root", File("empty", "")}, {"coat/x.png", File("x", "px")}}, archive).ok());
+  std::string bytes = Read(archive);
+  Reheader(bytes, 0, "./", '5');
+  Write(archive, bytes);
+  ASSERT_TRUE(ExtractTar(archive, (dir_ / "out").string()).ok());
+  EXPECT_EQ(Read(dir_ / "out" / "coat" / "x.png"), "px");
+
+  const std::string pax = (dir_ / "pax.tar").string();
+  const std::string record("15 path=a.png\0\n", 15);
+  ASSERT_TRUE(WriteTar({{"a.png", File("a", "1")}, {"pax", File("pax", record)}, {"b.png", File("b", "2")}}, pax).ok());
+  bytes = Read(pax);
+  Reheader(bytes, 1024, "pax", 'x');  // the second entry: a.png's header, one data block, then it
+  Write(pax, bytes);
+  const Status s = ExtractTar(pax, (dir_ / "out2").string());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("entry 'a.png' has a NUL byte in its path"), std::string::npos) << s.message();
+  EXPECT_FALSE(fs::exists(dir_ / "out2"));
+}
+
 TEST_F(TarTest, LimitsOnEntriesAndBytes) {
   std::vector<std::pair<std::string, std::string>> files;
   for (int i = 0; i < 5; ++i) {

@@ -1,5 +1,6 @@
-// The farm on a fake clock: leases, heartbeats, a worker that vanishes, reports that land
-// in the measurement store once; workers bound to their token, results to their schema.
+// The farm on a fake clock: leases, heartbeats, a worker that vanishes (a task it held
+// last fails naming it), reports that land in the measurement store once; workers bound to
+// their token, results to their schema.
 #include "server/farm.h"
 
 #include <gtest/gtest.h>
@@ -85,6 +86,16 @@ TEST(FarmTest, AVanishedWorkersTasksCompleteOnAnother) {
   EXPECT_TRUE(*farm.Report(w2.id, kToken, ids[1], false, "", "out of memory"));
   EXPECT_EQ(store->GetTask(ids[1])->state, kTaskFailed);
   EXPECT_EQ(store->GetTask(ids[1])->error, "failed after 3 attempts: out of memory");
+  // A task whose last lease expires fails naming the worker that stopped answering.
+  const std::string lost = farm.EnqueueKernels("m1", {Spec(32)}, "initial").value().at(0);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    ASSERT_EQ(farm.Lease(w2.id, kToken, 4)->size(), 1u);
+    now += o.lease_ms + 1;
+  }
+  EXPECT_EQ(farm.Sweep().value(), 1);
+  EXPECT_EQ(store->GetTask(lost)->state, kTaskFailed);
+  EXPECT_EQ(store->GetTask(lost)->error,
+            "failed after 3 attempts: worker w2 stopped answering while running it (its lease expired)");
   EXPECT_EQ(farm.Lease("worker-unknown", kToken, 1).status().code(), StatusCode::kNotFound);
   std::filesystem::remove_all(dir);
 }

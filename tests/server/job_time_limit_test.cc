@@ -1,12 +1,17 @@
 // A job's time limit as the scheduler computes it (JobTimeLimit: the request's, capped by
 // the server's) and as the records keep it: the request's time_limit_seconds and the
 // progress's run_seconds survive the store's JSON, and a malformed or negative count reads
-// as none.
+// as none. A runner that writes no progress has its time run written again every period
+// (JobRunTime). A latency job whose class has no online worker fails instead of waiting out
+// its limit.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "server/job_run_time.h"
 #include "server/jobs.h"
+#include "tests/server/scheduler_parts.h"
 
 namespace acs::server {
 namespace {
@@ -48,6 +53,57 @@ TEST(JobTimeLimitTest, RecordsKeepTheLimitAndTheTimeRun) {
   EXPECT_EQ(JobProgress::FromJson(negative.dump()).run_seconds, 0);
   negative.erase("run_seconds");
   EXPECT_EQ(JobProgress::FromJson(negative.dump()).run_seconds, 0);
+}
+
+TEST(JobTimeLimitTest, ARunnerWritingNoProgressHasItsTimeRunWrittenEveryPeriod) {
+  using std::chrono::milliseconds;
+  const JobRunTime::Clock::time_point t0 = JobRunTime::Clock::now();
+  JobProgress stored;
+  stored.run_seconds = 100;
+  stored.episodes_done = 4;
+  JobRunTime time(100, stored.ToJson().dump(), t0);
+  EXPECT_EQ(time.Seconds(t0 + milliseconds(2000)), 102);
+
+  // Nothing due within a period of the runner's start; then the stored progress with the
+  // time run, the rest as it was, and the period starts again.
+  EXPECT_FALSE(time.Due(t0 + milliseconds(4000), 5));
+  std::optional<std::string> due = time.Due(t0 + milliseconds(6000), 5);
+  ASSERT_TRUE(due);
+  EXPECT_EQ(JobProgress::FromJson(*due).run_seconds, 106);
+  EXPECT_EQ(JobProgress::FromJson(*due).episodes_done, 4);
+  EXPECT_FALSE(time.Due(t0 + milliseconds(10000), 5));
+
+  // A progress write of the runner starts the period again and is what is written next.
+  stored.episodes_done = 9;
+  time.Wrote(stored.ToJson().dump(), t0 + milliseconds(10500));
+  EXPECT_FALSE(time.Due(t0 + milliseconds(15000), 5));
+  due = time.Due(t0 + milliseconds(16000), 5);
+  ASSERT_TRUE(due);
+  EXPECT_EQ(JobProgress::FromJson(*due).run_seconds, 116);
+  EXPECT_EQ(JobProgress::FromJson(*due).episodes_done, 9);
+
+  // A progress that is not a JSON object is never replaced.
+  JobRunTime unreadable(0, "not json", t0);
+  EXPECT_FALSE(unreadable.Due(t0 + milliseconds(60000), 5));
+}
+
+TEST(JobTimeLimitTest, ALatencyJobWithNoWorkerOfItsClassFailsWhilePreparing) {
+  test::SchedulerParts parts("acs_no_worker_");
+  SchedulerOptions options;
+  options.no_worker_seconds = 0.5;
+  options.poll_seconds = 0.05;
+  ASSERT_TRUE(parts.Open(options).ok());
+  JobProgress progress;
+  progress.device_class = "m1";
+  const std::string id = parts.StoredJob("alice", kJobQueued, progress);  // a latency budget, the default
+
+  // Its class's measurement campaign is started and waits on workers; none comes.
+  parts.jobs->RunJobHere(id);
+  StatusOr<JobRecord> ended = parts.store->GetJob(id);
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(ended->state, kJobFailed);
+  EXPECT_EQ(ended->error,
+            "no worker of device class m1 was online for 0.5 s while preparing (measuring for the latency predictor)");
 }
 
 }  // namespace

@@ -55,8 +55,10 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   wide.clear_input_shape();
   for (int64_t d : {1, 3, 1100, 1100}) wide.add_input_shape(d);
   s = Submit(wide, &refused, bob);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(s.error_message().find("past the limit of 4.0 GiB"), std::string::npos) << s.error_message();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("past this server's limit of 4 GiB (acs-server --max-dataset-gb"),
+            std::string::npos)
+      << s.error_message();
 
   // A preprocessing spec that is malformed, or does not make the input shape.
   v1::SubmitJobRequest blurred = Request(plain, "random", 2);

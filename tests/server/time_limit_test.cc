@@ -2,10 +2,13 @@
 // server kills the job's runner once it has run that long and fails the job with a message
 // naming the limit, never resuming it as a runner death, and serves on; the time its
 // runners ran is kept across a server restart, so a resumed job gets only what is left,
-// and across a killed server too, up to the runner's last progress write.
+// and across a killed server too, up to the runner's last progress write, or, while the
+// job waits on workers and writes none, up to the server's last periodic write of it.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -46,6 +49,17 @@ class TimeLimitTest : public acs::test_robustness::RobustnessTest {
     q->Bind(1, progress.dump()).Bind(2, id);
     ASSERT_TRUE(q->Run().ok());
     EXPECT_EQ((*db)->Changes(), 1);
+  }
+  // The job once it has FAILED (waited for up to a minute); as last read when it has not.
+  v1::Job Failed(const std::string& id) {
+    v1::Job job;
+    WaitFor(
+        [&] {
+          job = Get(id, user_token_);
+          return job.state() == v1::FAILED;
+        },
+        60);
+    return job;
   }
 };
 
@@ -108,14 +122,8 @@ TEST_F(TimeLimitTest, ARestartedServerGivesAResumedJobOnlyWhatIsLeftOfItsLimit) 
   StoreProgress(job.id(), progress);
   const int episodes = progress.value("episodes_done", -1);
   server = StartServer("server2.log");
-  v1::Job ended;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        ended = Get(job.id(), user_token_);
-        return ended.state() == v1::FAILED;
-      },
-      60))
-      << server->Log();
+  const v1::Job ended = Failed(job.id());
+  ASSERT_EQ(ended.state(), v1::FAILED) << server->Log();
   EXPECT_EQ(ended.error(), "the job exceeded its time limit of 3600 s while searching");
   EXPECT_EQ(ended.episodes_done(), episodes);
   grpc::Status s;
@@ -150,6 +158,45 @@ TEST_F(TimeLimitTest, AKilledServerKeepsTheTimeRunUpToTheRunnersLastProgress) {
   ASSERT_TRUE(resumed.is_object());
   EXPECT_GT(resumed.value("run_seconds", 0.0), before);
   EXPECT_LT(resumed.value("run_seconds", 0.0), 3600);
+}
+
+TEST_F(TimeLimitTest, AJobWaitingOnWorkersKeepsCountingItsTimeAcrossAKilledServer) {
+  auto server = StartServer("server1.log");
+  auto worker = StartWorker("w1");
+  ASSERT_TRUE(WaitForWorkers(1)) << server->Log();
+  const v1::Job job = SubmitOk(Request(UploadModel("plain", user_token_), "random", 3), user_token_);
+  // The only worker stops answering: the job's verification tasks wait in the queue.
+  ASSERT_EQ(::kill(worker->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(WaitFor([&] { return Get(job.id(), user_token_).state() == v1::VERIFYING; }, 120)) << server->Log();
+  const double at_wait = StoredProgress(job.id()).value("run_seconds", 0.0);
+
+  // While it waits it writes no progress, yet its time run is stored on.
+  double stored = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        stored = StoredProgress(job.id()).value("run_seconds", 0.0);
+        return stored >= at_wait + 6;
+      },
+      60))
+      << "stored " << stored << " s, " << at_wait << " s when it began to wait\n"
+      << server->Log();
+  EXPECT_EQ(Get(job.id(), user_token_).state(), v1::VERIFYING);
+
+  // A server killed there keeps it: restarted with a limit below it (the server's cap of
+  // every job's), the job fails at once, with no runner started.
+  EXPECT_EQ(server->Kill(SIGKILL), -SIGKILL);
+  const nlohmann::json progress = StoredProgress(job.id());
+  ASSERT_TRUE(progress.is_object());
+  EXPECT_GE(progress.value("run_seconds", 0.0), at_wait + 6);
+  EXPECT_EQ(progress.value("runner_deaths", -1), 0);
+  const int64_t limit = static_cast<int64_t>(std::ceil(at_wait)) + 3;
+  server = StartServer("server2.log", {"--job-wall-seconds", std::to_string(limit)});
+  const v1::Job ended = Failed(job.id());
+  ASSERT_EQ(ended.state(), v1::FAILED) << server->Log();
+  EXPECT_EQ(ended.error(),
+            "the job runner exceeded the " + std::to_string(limit) + " s wall-clock limit while verifying");
+  EXPECT_EQ(server->Log().find("runs in process"), std::string::npos) << server->Log();
+  EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
 
 }  // namespace
