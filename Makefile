@@ -90,7 +90,7 @@ fuzz:
 
 # The torch-free unit tests and the fuzz replays under ASan + UBSan (gcc).
 ASAN_TESTS = test_policy test_kernels test_int8_kernels test_measure test_predictors test_server_store
-ASAN_REPLAYS = policy kernel_spec job_records data_specs campaign_spec
+ASAN_REPLAYS = policy kernel_spec job_records data_specs campaign_spec tar
 asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"

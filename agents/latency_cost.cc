@@ -5,6 +5,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "agents/latency_fit.h"
 #include "predictors/features.h"
 
 namespace acs {
@@ -295,103 +296,6 @@ std::vector<double> LatencyBudget::PredictLayersUs(const Graph& graph, const Pol
 }
 
 namespace {
-
-// The most the closed loop's refit moves a scale, either way: a measurement further off says
-// more about the measurement than about the layers.
-constexpr double kMaxRefitChange = 2;
-
-// The factor on the layers' predictions (beyond b.layer_scale) that puts each measured policy
-// at its measured latency (ratio x b.dense_us, the statistic the anchor has): the median
-// over the policies, clamped to [0.5, 2]; 1 without any. Policies the predictor cannot
-// price are left out.
-double VerifiedScale(const Graph& graph, const LatencyBudget& b, const std::vector<MeasuredPolicy>& verified,
-                     int* used) {
-  std::vector<double> factors;
-  for (const MeasuredPolicy& m : verified) {
-    double layers_us = 0;
-    try {
-      layers_us = b.layer_scale * b.cost->PolicyLayersUs(graph, m.policy);
-    } catch (const std::runtime_error&) {
-      continue;
-    }
-    const double measured_layers_us = m.ratio * b.dense_us - b.overhead_us;
-    if (layers_us > 0 && measured_layers_us > 0) factors.push_back(measured_layers_us / layers_us);
-  }
-  *used = static_cast<int>(factors.size());
-  if (factors.empty()) return 1;
-  std::sort(factors.begin(), factors.end());
-  const size_t n = factors.size();
-  const double median = n % 2 ? factors[n / 2] : 0.5 * (factors[n / 2 - 1] + factors[n / 2]);
-  return std::clamp(median, 1 / kMaxRefitChange, kMaxRefitChange);
-}
-
-// One scale for the layers on aten ops and one for those on the runtime's own kernels such
-// that each row's layers are predicted at its measurement: weighted least squares of the
-// relative errors, and its weighted sum of squared relative errors. False when the rows do
-// not determine both or a scale leaves [0.2, 5].
-struct SplitRow {
-  double aten_us = 0, own_us = 0;  // unscaled predictions
-  double measured_us = 0;          // of the layers: the run minus the overhead
-  double weight = 1;
-};
-bool FitTwoScales(const std::vector<SplitRow>& rows, double* aten_scale, double* own_scale, double* residual) {
-  double xx = 0, xy = 0, yy = 0, x1 = 0, y1 = 0;
-  for (const SplitRow& r : rows) {
-    if (!(r.measured_us > 0)) continue;
-    const double x = r.aten_us / r.measured_us, y = r.own_us / r.measured_us;
-    xx += r.weight * x * x, xy += r.weight * x * y, yy += r.weight * y * y;
-    x1 += r.weight * x, y1 += r.weight * y;
-  }
-  const double det = xx * yy - xy * xy;
-  if (!(det > 1e-6 * xx * yy)) return false;
-  *aten_scale = (x1 * yy - y1 * xy) / det;
-  *own_scale = (xx * y1 - xy * x1) / det;
-  *residual = 0;
-  for (const SplitRow& r : rows) {
-    if (!(r.measured_us > 0)) continue;
-    const double error = (*aten_scale * r.aten_us + *own_scale * r.own_us) / r.measured_us - 1;
-    *residual += r.weight * error * error;
-  }
-  auto in_range = [](double s) { return s >= 0.2 && s <= 5; };
-  return in_range(*aten_scale) && in_range(*own_scale);
-}
-
-// With probes: the two scales fitted again on the anchor's and the probes' `rows` and the
-// verified policies together (these weighing as much as the others: they are policies the
-// search proposes, the probes only the corners of its space), in the context b chose. False
-// (b unchanged) without verified policies the predictor can price, when the fit fails or
-// when it would move a scale by more than x2 either way.
-bool RefitOnVerified(const Graph& graph, std::vector<SplitRow> rows, const ModelCalibration& measured,
-                     LatencyBudget* b) {
-  std::vector<SplitRow> verified;
-  for (const MeasuredPolicy& m : measured.verified) {
-    SplitRow row;
-    try {
-      b->cost->SplitPolicyLayersUs(graph, ResolvePolicy(m.policy, graph), &row.aten_us, &row.own_us);
-    } catch (const std::runtime_error&) {
-      continue;
-    }
-    row.measured_us = m.ratio * b->dense_us - b->overhead_us;
-    if (row.measured_us > 0) verified.push_back(row);
-  }
-  if (verified.empty()) return false;
-  double others = 0;
-  for (const SplitRow& r : rows) others += r.weight;
-  for (SplitRow& r : verified) r.weight = others / static_cast<double>(verified.size());
-  rows.insert(rows.end(), verified.begin(), verified.end());
-  double aten_scale = 0, own_scale = 0, residual = 0;
-  if (!FitTwoScales(rows, &aten_scale, &own_scale, &residual)) return false;
-  const double own_before = b->layer_scale * b->own_kernel_factor;
-  auto plausible = [](double change) { return change >= 1 / kMaxRefitChange && change <= kMaxRefitChange; };
-  if (!plausible(aten_scale / b->layer_scale) || !plausible(own_scale / own_before)) return false;
-  b->verified_scale = aten_scale / b->layer_scale;
-  b->verified_own_scale = own_scale / own_before;
-  b->verified_policies = static_cast<int>(verified.size());
-  b->layer_scale = aten_scale;
-  b->own_kernel_factor = own_scale / aten_scale;
-  b->cost->SetOwnKernelFactor(b->own_kernel_factor);
-  return true;
-}
 
 // The cost model of a budget of `ratio` whose layers find the caches by `rule`: the Env's
 // costs in the context of a model at the budget (or of the dense model).

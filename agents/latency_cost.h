@@ -113,7 +113,7 @@ struct LatencyBudget {
   std::shared_ptr<LatencyCostModel> cost;
   double env_budget = 0;   // share of the dense layers' latency, for EnvOptions::budget
   double dense_us = 0;     // whole model, dense: predicted, or measured when calibrated
-  double overhead_us = 0;  // per-model overhead: predicted (OverheadModel)
+  double overhead_us = 0;  // per-model overhead: predicted (OverheadModel), profiled, or refitted
   double layer_scale = 1;  // calibrated: the layers' predictions scaled so that with the
                            // overhead they make the measured uncompressed runtime
   bool calibrated = false; // anchored to a measurement of this model
@@ -121,6 +121,8 @@ struct LatencyBudget {
   double verified_own_scale = 1;  // with probes, the own-kernel layers' scale is refitted
                                   // with it: their part of the change (1: none)
   int verified_policies = 0;      // how many they were fitted on
+  double overhead_before_refit_us = -1;  // the refit fitted overhead_us too: the one it
+                                         // replaced (-1: the overhead was kept)
   double own_kernel_factor = 1;  // the own-kernel layers' scale over layer_scale, fitted on
                                  // the probes (1: none; cost->own_kernel_factor())
   int probe_policies = 0;        // how many probes it was fitted on
@@ -156,6 +158,8 @@ struct ModelCalibration {
                                     // does not shrink
   std::vector<MeasuredPolicy> verified;  // policies of earlier search rounds, measured:
                                          // the layers' scale is refitted on them
+  bool refit_overhead = true;            // with probes and 3+ verified policies, the refit
+                                         // may fit the overhead too (false: held, to compare)
   std::vector<MeasuredPolicy> probes;    // ProbePolicies, measured with the anchor: the
                                          // own-kernel layers get their own scale
   // The context rules the probes choose from (ties keep the earlier); the first stands
@@ -181,7 +185,10 @@ struct ModelCalibration {
 // loop's correction of what isolated kernels miss about this model's compressed layers.
 // With probes, both scales are instead fitted again on the anchor, the probes and the
 // verified policies together (these weighing as much as the others), in the context chosen;
-// the single median factor stands where that fit fails.
+// with at least three verified policies the overhead may be fitted with them (a per-model
+// constant the isolated kernels miss; within [0, half the anchor], kept when it leaves less
+// residual per degree of freedom: RefitOnVerified in agents/latency_fit.h); the single
+// median factor stands where that fit fails.
 StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::TrainedPredictor& predictor,
                                           int threads, double ratio, const ModelCalibration& measured = {});
 

@@ -484,6 +484,9 @@ StatusOr<ExportedSearch> SearchSession::Export(const Policy& policy, const std::
                                    {"exported_us", PredictedUs(policy)},
                                    {"threads", options_.threads},
                                    {"layers_budget_ratio", env_->budget_cost() / env_->dense_cost()}};
+    if (latency_->overhead_before_refit_us >= 0) {
+      report["budget"]["latency"]["overhead_before_refit_us"] = latency_->overhead_before_refit_us;
+    }
   }
   report["layers"] = PolicyLayersJson(model_->graph, policy, latency_ ? &*latency_ : nullptr);
   report["episodes"] = nlohmann::json::array();

@@ -9,11 +9,14 @@
 #include "predictors/features.h"
 #include "predictors/sampling.h"
 #include "tests/agents/agent_test_util.h"
+#include "tests/agents/latency_test_util.h"
 
 namespace acs {
 namespace {
 
+using test_util::Anchored;
 using test_util::Import;
+using test_util::MadeUpPredictor;
 
 TEST(CostModelTest, DenseCostIsTheGraphTotal) {
   auto m = Import("plain");
@@ -82,29 +85,6 @@ TEST(CostModelTest, MakeCostModel) {
   EXPECT_TRUE(MakeCostModel("flops").ok());
   EXPECT_TRUE(MakeCostModel("bytes").ok());
   EXPECT_EQ(MakeCostModel("latency").status().code(), StatusCode::kInvalidArgument);
-}
-
-// A predictor trained on a made-up device (20 GFLOP/s plus 2 us per kernel).
-predictors::TrainedPredictor MadeUpPredictor() {
-  predictors::KernelSampler sampler(predictors::ShapePrior::Builtin(), predictors::SampleSpace{}, 11);
-  std::vector<predictors::KernelSample> samples;
-  for (const KernelSpec& s : sampler.Sample(400)) {
-    samples.push_back({s, 2.0 + 2.0 * predictors::ShapeStats(s).macs_nonzero / 20e3});
-  }
-  predictors::TrainedPredictor p;
-  auto k = predictors::XgbLatencyModel::Train(samples);
-  EXPECT_TRUE(k.ok()) << k.status().ToString();
-  p.kernels = std::move(k).value();
-  return p;
-}
-
-// A calibration of the dense baseline, the uncompressed runtime and the share outside layers.
-ModelCalibration Anchored(double dense_us, double uncompressed_us, double outside_layers_share) {
-  ModelCalibration c;
-  c.dense_us = dense_us;
-  c.uncompressed_us = uncompressed_us;
-  c.outside_layers_share = outside_layers_share;
-  return c;
 }
 
 // The dense layers' predicted latency, as an uncalibrated budget sums it.

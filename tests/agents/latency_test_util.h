@@ -1,0 +1,39 @@
+// Helpers shared by the latency budget tests: a predictor of a made-up device and a
+// calibration of a model measured on it.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <utility>
+#include <vector>
+
+#include "agents/latency_cost.h"
+#include "predictors/features.h"
+#include "predictors/sampling.h"
+
+namespace acs::test_util {
+
+// A predictor trained on a made-up device (20 GFLOP/s plus 2 us per kernel).
+inline predictors::TrainedPredictor MadeUpPredictor() {
+  predictors::KernelSampler sampler(predictors::ShapePrior::Builtin(), predictors::SampleSpace{}, 11);
+  std::vector<predictors::KernelSample> samples;
+  for (const KernelSpec& s : sampler.Sample(400)) {
+    samples.push_back({s, 2.0 + 2.0 * predictors::ShapeStats(s).macs_nonzero / 20e3});
+  }
+  predictors::TrainedPredictor p;
+  auto k = predictors::XgbLatencyModel::Train(samples);
+  EXPECT_TRUE(k.ok()) << k.status().ToString();
+  if (k.ok()) p.kernels = std::move(k).value();
+  return p;
+}
+
+// A calibration of the dense baseline, the uncompressed runtime and the share outside layers.
+inline ModelCalibration Anchored(double dense_us, double uncompressed_us, double outside_layers_share) {
+  ModelCalibration c;
+  c.dense_us = dense_us;
+  c.uncompressed_us = uncompressed_us;
+  c.outside_layers_share = outside_layers_share;
+  return c;
+}
+
+}  // namespace acs::test_util
