@@ -11,6 +11,7 @@
 #include "devices/measure/device_class.h"
 #include "devices/runtime/runtime.h"
 #include "server/jobs.h"
+#include "server/worker_wait.h"
 
 namespace acs::server {
 namespace {
@@ -97,21 +98,12 @@ Status JobScheduler::Verify(JobRecord& job, const JobRequest& request, JobProgre
   for (const Verification& v : progress.verifications) {
     if (v.measured_us > 0 || !v.error.empty()) recorded.insert(v.task_id);
   }
-  auto last_online = std::chrono::steady_clock::now();
+  WorkerWait workers(host_, progress.device_class, options_.no_worker_seconds);
   while (recorded.size() < progress.verifications.size()) {
     if (Interrupted(job.id)) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(options_.poll_seconds * 1000)));
-    ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, host_->Devices());
-    for (const DeviceView& d : devices) {
-      if (d.online && d.worker.machine_id == progress.device_class) last_online = std::chrono::steady_clock::now();
-    }
-    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - last_online).count() >
-        options_.no_worker_seconds) {
-      ACS_RETURN_IF_ERROR(
-          host_
-              ->FailOpenTasksOfJob(job.id, "no worker of device class " + progress.device_class + " was online for " +
-                                               std::to_string(static_cast<int>(options_.no_worker_seconds)) + " s")
-              .status());
+    if (Status online = workers.Check("verifying"); !online.ok()) {
+      ACS_RETURN_IF_ERROR(host_->FailOpenTasksOfJob(job.id, online.message()).status());
     }
     ACS_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, host_->TasksOfJob(job.id));
     bool changed = false;
