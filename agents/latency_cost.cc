@@ -201,6 +201,11 @@ bool RunsOwnKernel(const KernelSpec& spec) {
   return kind != KernelKind::kDense && kind != KernelKind::kInt8Simulated;
 }
 
+bool RunsOwnInt8Kernel(const KernelSpec& spec) {
+  const KernelKind kind = KernelOf(spec).kind;
+  return kind == KernelKind::kInt8 || kind == KernelKind::kInt4w;
+}
+
 LatencyCostModel::LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads,
                                    int64_t context_bytes)
     : kernels_(std::move(kernels)), threads_(threads), context_bytes_(context_bytes) {}
@@ -224,6 +229,8 @@ double LatencyCostModel::PolicyLayersUs(const Graph& graph, const Policy& policy
 }
 
 void LatencyCostModel::SetOwnKernelFactor(double factor) { own_kernel_factor_ = factor; }
+
+void LatencyCostModel::SetInt8KernelFactor(double factor) { int8_kernel_factor_ = factor; }
 
 std::string ContextRule::Describe() const {
   if (*this == ContextRule{}) return "";
@@ -249,17 +256,18 @@ std::vector<KernelSpec> LatencyCostModel::LayersOf(const Graph& graph, const Pol
   return layers;
 }
 
-void LatencyCostModel::SplitPolicyLayersUs(const Graph& graph, const Policy& policy, double* aten_us,
-                                           double* own_us) const {
-  *aten_us = *own_us = 0;
+LayerSplit LatencyCostModel::SplitPolicyLayersUs(const Graph& graph, const Policy& policy) const {
+  LayerSplit split;
   for (const KernelSpec& spec : LayersOf(graph, policy)) {
-    (RunsOwnKernel(spec) ? *own_us : *aten_us) += RawCost(spec);
+    (RunsOwnInt8Kernel(spec) ? split.int8_us : RunsOwnKernel(spec) ? split.own_us : split.aten_us) += RawCost(spec);
   }
+  return split;
 }
 
 double LatencyCostModel::SpecCost(const KernelSpec& spec) const {
   const double us = RawCost(spec);
-  return own_kernel_factor_ != 1 && RunsOwnKernel(spec) ? own_kernel_factor_ * us : us;
+  if (!RunsOwnKernel(spec)) return us;
+  return (RunsOwnInt8Kernel(spec) ? int8_kernel_factor_ : own_kernel_factor_) * us;
 }
 
 double LatencyCostModel::RawCost(const KernelSpec& spec) const {
@@ -321,9 +329,8 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
   b.cost = BudgetCost(predictor, threads, dense_weight_bytes, ratio, first);
   b.context = first;
   ACS_RETURN_IF_ERROR(b.cost->Check(graph));
-  double aten_us = 0, own_us = 0;  // the dense layers in the dense model's context
-  b.cost->SplitPolicyLayersUs(graph, Policy{}, &aten_us, &own_us);
-  const double layers_us = aten_us + own_us;
+  const LayerSplit dense_split = b.cost->SplitPolicyLayersUs(graph, Policy{});  // in the dense model's context
+  const double layers_us = dense_split.aten_us + dense_split.own_us + dense_split.int8_us;
   const double fitted_overhead_us = std::max(0.0, predictor.overhead.Predict(dense));
   std::vector<SplitRow> best_rows;  // the anchor's and the probes' rows of the context chosen
   if (measured.dense_us > 0) {
@@ -340,33 +347,43 @@ StatusOr<LatencyBudget> MakeLatencyBudget(const Graph& graph, const predictors::
     for (const ContextRule& rule : measured.context_rules) {
       std::shared_ptr<LatencyCostModel> cost =
           rule == first ? b.cost : BudgetCost(predictor, threads, dense_weight_bytes, ratio, rule);
-      std::vector<SplitRow> rows(1);
-      cost->SplitPolicyLayersUs(graph, Policy{}, &rows[0].aten_us, &rows[0].own_us);
-      rows[0].measured_us = anchor_us - b.overhead_us;
+      auto row_of = [&](const Policy& policy, double measured_us) {
+        const LayerSplit split = cost->SplitPolicyLayersUs(graph, policy);
+        return SplitRow{split.aten_us, split.own_us, split.int8_us, measured_us};
+      };
+      std::vector<SplitRow> rows = {row_of(Policy{}, anchor_us - b.overhead_us)};
       for (const MeasuredPolicy& probe : measured.probes) {
         SplitRow row;
         try {
-          cost->SplitPolicyLayersUs(graph, ResolvePolicy(probe.policy, graph), &row.aten_us, &row.own_us);
+          row = row_of(ResolvePolicy(probe.policy, graph), probe.ratio * measured.dense_us - b.overhead_us);
         } catch (const std::runtime_error&) {
           continue;  // a kernel kind the predictor cannot price
         }
-        row.measured_us = probe.ratio * measured.dense_us - b.overhead_us;
         if (row.measured_us > 0) rows.push_back(row);
       }
       if (rows.size() < 2) break;
       rows.front().weight = static_cast<double>(rows.size() - 1);
-      double aten_scale = 0, own_scale = 0, residual = 0;
-      if (!FitTwoScales(rows, &aten_scale, &own_scale, &residual)) continue;
-      if (b.probe_policies > 0 && !(residual < best_residual)) continue;
-      best_residual = residual;
+      // The context is chosen by the two scales' fit: a third parameter on these few rows
+      // would let every rule fit them.
+      ScalesAndOverhead fit;
+      if (!FitScales(rows, false, &fit)) continue;
+      if (b.probe_policies > 0 && !(fit.residual < best_residual)) continue;
+      best_residual = fit.residual;
       best_rows = rows;
       b.probe_policies = static_cast<int>(rows.size() - 1);
-      b.layer_scale = aten_scale;
-      b.own_kernel_factor = own_scale / aten_scale;
+      b.layer_scale = fit.aten_scale;
+      b.own_kernel_factor = b.int8_kernel_factor = fit.own_scale / fit.aten_scale;
       b.context = rule;
-      cost->SetOwnKernelFactor(b.own_kernel_factor);
       b.cost = cost;
     }
+    ScalesAndOverhead apart;
+    if (measured.int8_scale && !best_rows.empty() && FitScales(best_rows, true, &apart) && apart.int8_apart) {
+      b.layer_scale = apart.aten_scale;
+      b.own_kernel_factor = apart.own_scale / apart.aten_scale;
+      b.int8_kernel_factor = apart.int8_scale / apart.aten_scale;
+    }
+    b.cost->SetOwnKernelFactor(b.own_kernel_factor);
+    b.cost->SetInt8KernelFactor(b.int8_kernel_factor);
   } else {
     b.overhead_us = fitted_overhead_us;
     b.dense_us = layers_us + b.overhead_us;

@@ -49,6 +49,15 @@ std::vector<Policy> ProbePolicies(const Graph& graph, const SearchSpace& space);
 // Whether a layer of `spec` runs one of the runtime's own kernels (sparse, int8, int4w,
 // depthwise) rather than LibTorch's aten ops (dense, channel-pruned, int8-simulated).
 bool RunsOwnKernel(const KernelSpec& spec);
+// Whether it runs the runtime's own int8 or int4w kernels: their in-model runs may miss the
+// isolated kernels by another factor than the sparse and depthwise ones do.
+bool RunsOwnInt8Kernel(const KernelSpec& spec);
+
+// A policy's layers predicted without any scale, in three parts: on aten ops, on the
+// runtime's own int8 / int4w kernels, and on its other own kernels (sparse, depthwise).
+struct LayerSplit {
+  double aten_us = 0, own_us = 0, int8_us = 0;
+};
 
 // The cache context a policy's layers are priced in (KernelSpec::context_bytes):
 // ContextBucket(factor x the weight bytes of the policy's layers, or of the dense model's
@@ -70,7 +79,8 @@ class LatencyCostModel final : public CostModel {
   LatencyCostModel(std::shared_ptr<const predictors::LatencyModel> kernels, int threads, int64_t context_bytes = 0);
   std::string name() const override { return "latency"; }
   // Predictor errors (a kernel kind without data) throw std::runtime_error: check a graph
-  // with Check() first. Layers that RunsOwnKernel are priced x own_kernel_factor().
+  // with Check() first. Layers that RunsOwnKernel are priced x own_kernel_factor(), those
+  // that RunsOwnInt8Kernel x int8_kernel_factor() instead.
   double LayerCost(const Layer& layer, const LayerConfig& config) const override;
   // The layers of a resolved policy, each in the context context_rule() gives it.
   double PolicyLayersUs(const Graph& graph, const Policy& policy) const;
@@ -83,19 +93,22 @@ class LatencyCostModel final : public CostModel {
   // Not thread-safe: set before the model is shared. Default 1.
   void SetOwnKernelFactor(double factor);
   double own_kernel_factor() const { return own_kernel_factor_; }
+  void SetInt8KernelFactor(double factor);  // as above
+  double int8_kernel_factor() const { return int8_kernel_factor_; }
   // Not thread-safe: set before the model is shared. How a resolved policy's layers find
   // the caches; `dense_weight_bytes`: the dense model's (WeightBytes), for !rule.of_policy.
   void SetContextRule(ContextRule rule, double dense_weight_bytes);
   ContextRule context_rule() const { return context_rule_; }
   // The unfactored predictions of a resolved policy's layers (each in the policy's own
-  // context), split into those on aten ops and those on the runtime's own kernels.
-  void SplitPolicyLayersUs(const Graph& graph, const Policy& policy, double* aten_us, double* own_us) const;
+  // context), split by where they run.
+  LayerSplit SplitPolicyLayersUs(const Graph& graph, const Policy& policy) const;
 
  private:
   std::shared_ptr<const predictors::LatencyModel> kernels_;
   int threads_;
   int64_t context_bytes_;
   double own_kernel_factor_ = 1;
+  double int8_kernel_factor_ = 1;
   ContextRule context_rule_;
   double dense_weight_bytes_ = 0;
   std::vector<KernelSpec> LayersOf(const Graph& graph, const Policy& policy) const;
@@ -120,11 +133,14 @@ struct LatencyBudget {
   double verified_scale = 1;      // part of layer_scale fitted on verified policies (1: none)
   double verified_own_scale = 1;  // with probes, the own-kernel layers' scale is refitted
                                   // with it: their part of the change (1: none)
+  double verified_int8_scale = 1;  // and the own int8 layers' part, when they have a scale
   int verified_policies = 0;      // how many they were fitted on
   double overhead_before_refit_us = -1;  // the refit fitted overhead_us too: the one it
                                          // replaced (-1: the overhead was kept)
   double own_kernel_factor = 1;  // the own-kernel layers' scale over layer_scale, fitted on
                                  // the probes (1: none; cost->own_kernel_factor())
+  double int8_kernel_factor = 1;  // the own int8 / int4w layers' (cost->int8_kernel_factor()):
+                                  // own_kernel_factor unless the probes determine it apart
   int probe_policies = 0;        // how many probes it was fitted on
   ContextRule context;           // cost->context_rule(), fitted with the two scales
   // Predicted whole-model latency of a resolved policy, its layers in its own context.
@@ -147,6 +163,7 @@ struct MeasuredPolicy {
 };
 
 // What a job measures of its model on the device class before the search; 0 = not measured.
+// Set its fields by name: a brace list would set the switches below by position.
 struct ModelCalibration {
   double dense_us = 0;         // the dense baseline end to end: the budget's 1.0x
   double uncompressed_us = 0;  // the runtime running the model uncompressed, in dense_us's
@@ -162,6 +179,8 @@ struct ModelCalibration {
                                          // may fit the overhead too (false: held, to compare)
   std::vector<MeasuredPolicy> probes;    // ProbePolicies, measured with the anchor: the
                                          // own-kernel layers get their own scale
+  bool int8_scale = true;                // with probes, the own int8 layers may get a scale
+                                         // of their own (false: one for all own kernels)
   // The context rules the probes choose from (ties keep the earlier); the first stands
   // without probes. Default: all of kContextRules.
   std::vector<ContextRule> context_rules{std::begin(kContextRules), std::end(kContextRules)};
@@ -176,7 +195,10 @@ struct ModelCalibration {
 // aten ops and layers on the runtime's own kernels get one scale each, fitted to the anchor
 // and the probes together (least squares of relative errors, the anchor weighted as all
 // probes; each scale within [0.2, 5], else the single scale stands): the isolated kernels
-// of the two kinds differ from their in-model runs by different factors. The context the
+// of the two kinds differ from their in-model runs by different factors. In the context
+// chosen (below, by the two scales' fit), the layers on the own int8 / int4w kernels get a
+// third scale when the rows determine it within [0.2, 5] and measured.int8_scale (else
+// they share the own kernels' scale). The context the
 // layers are priced in is fitted with them: of `context_rules`, the one whose fit leaves
 // the smallest residual (ties keep the earlier): how much of a layer's working set the rest
 // of the model evicts between its runs differs by model and host. With `verified` policies

@@ -9,34 +9,38 @@
 
 namespace acs {
 
-// A measured policy's layers as the kernels predict them (unscaled), split into layers on
-// aten ops and layers on the runtime's own kernels, and the measurement of those layers:
-// the whole run minus the budget's overhead.
+// A measured policy's layers as the kernels predict them (unscaled, LayerSplit), and the
+// measurement of those layers: the whole run minus the budget's overhead.
 struct SplitRow {
-  double aten_us = 0, own_us = 0;  // unscaled predictions
-  double measured_us = 0;          // of the layers: the run minus the overhead
+  double aten_us = 0, own_us = 0, int8_us = 0;  // unscaled predictions (LayerSplit)
+  double measured_us = 0;                       // of the layers: the run minus the overhead
   double weight = 1;
 };
 
-// One scale for the layers on aten ops and one for those on the runtime's own kernels such
-// that each row's layers are predicted at its measurement: weighted least squares of the
-// relative errors, and its weighted sum of squared relative errors. False when the rows do
-// not determine both or a scale leaves [0.2, 5].
-bool FitTwoScales(const std::vector<SplitRow>& rows, double* aten_scale, double* own_scale, double* residual);
-
-// Whole runs priced as aten_scale x aten + own_scale x own + overhead_us.
+// Scales of the layers' parts, and how well they fit.
 struct ScalesAndOverhead {
-  double aten_scale = 0, own_scale = 0, overhead_us = 0;
-  double residual = 0;  // weighted sum of squared relative errors of the whole runs
+  double aten_scale = 0, own_scale = 0;
+  double int8_scale = 0;         // = own_scale when not fitted apart
+  bool int8_apart = false;       // the int8 part had a scale of its own (one more parameter)
+  double overhead_us = 0;        // whole runs: aten x aten_us + own x own_us + int8 x int8_us + this
+  double residual = 0;           // weighted sum of squared relative errors
+  int parameters() const { return 2 + int8_apart; }
 };
 
-// The two scales and the overhead fitted together, the overhead within [min_us, max_us]
-// (at the nearer bound when the free optimum lies outside): weighted least squares of the
-// whole runs' relative errors (a row's whole run: measured_us + overhead_before_us, the
-// overhead its measured_us was taken net of). False when the rows do not determine the
-// three or a scale leaves [0.2, 5].
+// One scale for the layers on aten ops and one for those on the runtime's own kernels such
+// that each row's layers are predicted at its measurement (weighted least squares of the
+// relative errors; residual: of the layers); with `int8_apart` a third for the own int8
+// layers when the rows determine it within [0.2, 5] (else it shares the own scale). False
+// when the rows do not determine the two or a scale leaves [0.2, 5].
+bool FitScales(const std::vector<SplitRow>& rows, bool int8_apart, ScalesAndOverhead* fit);
+
+// The scales (as FitScales) and the overhead fitted together, the overhead within
+// [min_us, max_us] (at the nearer bound when the free optimum lies outside): weighted least
+// squares of the whole runs' relative errors (a row's whole run: measured_us +
+// overhead_before_us, the overhead its measured_us was taken net of). False when the rows
+// do not determine them or a scale leaves [0.2, 5].
 bool FitScalesAndOverhead(const std::vector<SplitRow>& rows, double overhead_before_us, double min_us, double max_us,
-                          ScalesAndOverhead* fit);
+                          bool int8_apart, ScalesAndOverhead* fit);
 
 // The weighted sum of squared relative errors of the whole runs of `rows` (as above) priced by `fit`.
 double WholeRunResidual(const std::vector<SplitRow>& rows, double overhead_before_us, const ScalesAndOverhead& fit);
@@ -48,8 +52,9 @@ double WholeRunResidual(const std::vector<SplitRow>& rows, double overhead_befor
 double VerifiedScale(const Graph& graph, const LatencyBudget& b, const std::vector<MeasuredPolicy>& verified,
                      int* used);
 
-// With probes: the two scales fitted again on the anchor's and the probes' `rows` and the
-// verified policies together (these weighing as much as the others: they are policies the
+// With probes: the scales fitted again (FitScales, the int8 part apart when
+// measured.int8_scale) on the anchor's and the probes' `rows` and the verified policies
+// together (these weighing as much as the others: they are policies the
 // search proposes, the probes only the corners of its space), in the context b chose. With at
 // least three verified policies and measured.refit_overhead, the overhead is fitted with
 // them (within [0, half the anchor's run]) and kept when it leaves less residual per degree

@@ -19,12 +19,17 @@ namespace {
 namespace fs = std::filesystem;
 
 // How the closed loop rescaled the layers' predictions: "x1.08", or with the own-kernel
-// layers refitted apart "x1.08 on aten ops and x0.91 on the runtime's own kernels", and with
-// the overhead refitted ", the overhead outside them 310 us instead of 60 us".
+// layers refitted apart "x1.08 on aten ops and x0.91 on the runtime's own kernels" (and
+// "(x0.85 on its int8 kernels)" when those changed apart), and with the overhead refitted
+// ", the overhead outside them 310 us instead of 60 us".
 std::string VerifiedRefit(const LatencyBudget& b) {
-  char text[200];
+  char text[240];
   int n = 0;
-  if (b.verified_own_scale != 1) {
+  if (b.verified_int8_scale != b.verified_own_scale) {
+    n = std::snprintf(text, sizeof text,
+                      "x%.2f on aten ops and x%.2f on the runtime's own kernels (x%.2f on its int8 kernels)",
+                      b.verified_scale, b.verified_own_scale, b.verified_int8_scale);
+  } else if (b.verified_own_scale != 1) {
     n = std::snprintf(text, sizeof text, "x%.2f on aten ops and x%.2f on the runtime's own kernels", b.verified_scale,
                       b.verified_own_scale);
   } else {
@@ -55,8 +60,10 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
   o.budget_ratio = request.budget_ratio;
   if (request.budget_kind == "latency") {
     ACS_ASSIGN_OR_RETURN(o.predictor, LatestPredictor(measurements_, progress.device_class));
-    o.measured = {progress.dense_calibration_us, progress.runtime_calibration_us, progress.outside_layers_share, {},
-                  {}};
+    // Named fields: the switches (refit_overhead, int8_scale) keep their defaults.
+    o.measured.dense_us = progress.dense_calibration_us;
+    o.measured.uncompressed_us = progress.runtime_calibration_us;
+    o.measured.outside_layers_share = progress.outside_layers_share;
     for (const auto& [text, ratio] : progress.probe_policies) {
       ACS_ASSIGN_OR_RETURN(Policy policy, Policy::FromJson(text));
       o.measured.probes.push_back({std::move(policy), ratio});
@@ -140,11 +147,16 @@ Status JobScheduler::Search(JobRecord& job, const JobRequest& request, JobProgre
                  std::to_string(progress.earlier_policies.size()) + " policies of this model measured by earlier jobs";
     }
     if (progress.round == 0 && session->latency() && session->latency()->probe_policies > 0) {
-      char scale[200];
+      char scale[240];
+      const LatencyBudget& b = *session->latency();
+      char int8[64] = "";
+      if (b.int8_kernel_factor != b.own_kernel_factor) {
+        std::snprintf(int8, sizeof int8, " (its int8 kernels x%.2f)", b.int8_kernel_factor);
+      }
       std::snprintf(scale, sizeof scale,
-                    "; the layers on the runtime's own kernels priced x%.2f of those on aten ops, fitted on %d probe "
+                    "; the layers on the runtime's own kernels priced x%.2f of those on aten ops%s, fitted on %d probe "
                     "policies",
-                    session->latency()->own_kernel_factor, session->latency()->probe_policies);
+                    b.own_kernel_factor, int8, b.probe_policies);
       message += scale;
       const std::string context = session->latency()->context.Describe();
       if (!context.empty()) message += ", " + context;

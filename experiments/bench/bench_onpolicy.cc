@@ -17,7 +17,9 @@
 // context of their own weight bytes (the context rule not fitted); the summary counts the
 // policies each context rule alone (kContextRules) would have predicted within ±10%, in
 // later rounds those a refit holding the overhead (ModelCalibration::refit_overhead false)
-// would have, and splits the errors by the form the runtime ran each policy's aten layers in.
+// would have, in every round those one scale for all own kernels would have (int8_scale
+// false; the file's calibration lets reprice_onpolicy price them again), and splits the
+// errors by the form the runtime ran each policy's aten layers in.
 //
 //   bench_onpolicy [--models PATH@1x1x28x28,...] [--data DIR] [--store data/predictors.db]
 //                  [--device-class local|ID] [--threads 1] [--budget 0.5] [--agent amc]
@@ -134,6 +136,7 @@ struct Row {
   double measured_us = 0, measured_ratio = 0;  // fastest run; median over rounds of runtime / dense
   double anchor_only_ratio = 0;  // predicted without the probes' own-kernel scale (the same policy)
   double held_overhead_ratio = 0;   // predicted by a refit that holds the overhead (later rounds)
+  double one_own_scale_ratio = 0;   // predicted with one scale for all own kernels (int8_scale false)
   std::vector<double> rule_ratios;  // predicted with the probes and each of kContextRules alone
   std::vector<double> round_ratios;
   bool dense_optimized = false;  // the runtime's aten layers ran optimized for inference
@@ -147,6 +150,7 @@ struct Row {
   double us_error_at_anchor_speed() const { return predicted_us * dense_drift / measured_us - 1; }
   double anchor_only_error() const { return anchor_only_ratio / measured_ratio - 1; }
   double held_overhead_error() const { return held_overhead_ratio / measured_ratio - 1; }
+  double one_own_scale_error() const { return one_own_scale_ratio / measured_ratio - 1; }
   double rule_error(size_t i) const { return rule_ratios[i] / measured_ratio - 1; }
 };
 
@@ -182,6 +186,10 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelA
   overhead_held.refit_overhead = false;
   const LatencyBudget held =
       OrDie(MakeLatencyBudget(session->graph(), *o.predictor, o.threads, o.budget_ratio, overhead_held), "budget");
+  ModelCalibration one_own = o.measured;
+  one_own.int8_scale = false;
+  const LatencyBudget one_own_scale =
+      OrDie(MakeLatencyBudget(session->graph(), *o.predictor, o.threads, o.budget_ratio, one_own), "budget");
   std::vector<LatencyBudget> by_rule;
   for (const ContextRule& rule : kContextRules) {
     ModelCalibration one_rule = o.measured;
@@ -206,6 +214,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelA
     row.predicted_ratio = row.predicted_us / session->latency()->dense_us;
     row.anchor_only_ratio = without_probes.PredictUs(session->graph(), e.policy) / without_probes.dense_us;
     row.held_overhead_ratio = held.PredictUs(session->graph(), e.policy) / held.dense_us;
+    row.one_own_scale_ratio = one_own_scale.PredictUs(session->graph(), e.policy) / one_own_scale.dense_us;
     for (const LatencyBudget& b : by_rule) {
       row.rule_ratios.push_back(b.PredictUs(session->graph(), e.policy) / b.dense_us);
     }
@@ -236,6 +245,7 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelA
                         {"dense_min_us", timed[r].dense_min_us},
                         {"anchor_only_predicted_ratio", row.anchor_only_ratio},
                         {"held_overhead_predicted_ratio", row.held_overhead_ratio},
+                        {"one_own_scale_predicted_ratio", row.one_own_scale_ratio},
                         {"rule_predicted_ratios", row.rule_ratios},
                         {"policy", nlohmann::json::parse(row.policy.ToJson(-1))}});
     rows->push_back(row);
@@ -248,6 +258,8 @@ bool SearchAndTime(const Args& args, const SearchSessionOptions& o, const ModelA
           {"verified_scale", session->latency()->verified_scale},
           {"verified_own_scale", session->latency()->verified_own_scale},
           {"own_kernel_factor", session->latency()->own_kernel_factor},
+          {"int8_kernel_factor", session->latency()->int8_kernel_factor},
+          {"verified_int8_scale", session->latency()->verified_int8_scale},
           {"probe_policies", session->latency()->probe_policies},
           {"context_rule", session->latency()->context.Describe()},
           {"policies", policies}};
@@ -270,6 +282,11 @@ void BenchModel(const Args& args, std::shared_ptr<const predictors::TrainedPredi
           {"input", model.input},
           {"dense_min_us", dense_timed.dense_min_us},
           {"dense_plain_note", "dense = frozen + optimize_for_inference where it computes the same function"},
+          // What the budget is fitted on, so that reprice_onpolicy can price the policies again.
+          {"calibration",
+           {{"dense_us", o.measured.dense_us},
+            {"uncompressed_us", o.measured.uncompressed_us},
+            {"outside_layers_share", o.measured.outside_layers_share}}},
           {"probes", nlohmann::json::array()},
           {"rounds", nlohmann::json::array()}};
   for (const MeasuredPolicy& probe : o.measured.probes) {
@@ -309,7 +326,8 @@ int Main(int argc, char** argv) {
   out["summary"] = nlohmann::json::array();
   std::printf("\n");
   for (int round = 0; round < args.rounds; ++round) {
-    int count = 0, ratio_within = 0, us_within = 0, us_within_at_anchor = 0, anchor_within = 0, held_within = 0;
+    int count = 0, ratio_within = 0, us_within = 0, us_within_at_anchor = 0, anchor_within = 0, held_within = 0,
+        one_own_within = 0;
     std::vector<int> rule_within(std::size(kContextRules), 0);
     // By the form the runtime ran the policy's aten layers in: [0] plain, [1] optimized.
     int form_count[2] = {0, 0}, form_within[2] = {0, 0};
@@ -325,6 +343,7 @@ int Main(int argc, char** argv) {
       ratio_within += std::abs(r.ratio_error()) <= 0.10;
       anchor_within += std::abs(r.anchor_only_error()) <= 0.10;
       held_within += std::abs(r.held_overhead_error()) <= 0.10;
+      one_own_within += std::abs(r.one_own_scale_error()) <= 0.10;
       for (size_t i = 0; i < rule_within.size(); ++i) rule_within[i] += std::abs(r.rule_error(i)) <= 0.10;
       us_within += std::abs(r.us_error()) <= 0.15;
       us_within_at_anchor += r.dense_drift > 0 && std::abs(r.us_error_at_anchor_speed()) <= 0.15;
@@ -350,6 +369,9 @@ int Main(int argc, char** argv) {
       std::printf("  the same policies' speedup within ±10%% as a refit holding the overhead predicts them: %.1f%%\n",
                   100 * held_within / n);
     }
+    std::printf(
+        "  the same policies' speedup within ±10%% with one scale for all own kernels (int8 not apart): %.1f%%\n",
+        100 * one_own_within / n);
     nlohmann::json by_rule = nlohmann::json::array();
     for (size_t i = 0; i < rule_within.size(); ++i) {
       const std::string rule = kContextRules[i].Describe();
@@ -378,6 +400,7 @@ int Main(int argc, char** argv) {
                                                      {"max", drifts.empty() ? 0 : drifts.back()}}},
                               {"anchor_only_ratio_within_10_percent", anchor_within / n},
                               {"held_overhead_ratio_within_10_percent", held_within / n},
+                              {"one_own_scale_ratio_within_10_percent", one_own_within / n},
                               {"by_context_rule", by_rule},
                               {"by_aten_form", by_form}});
   }

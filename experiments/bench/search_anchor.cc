@@ -86,11 +86,10 @@ AnchoredModel AnchorModel(const TimingOptions& timing, std::shared_ptr<const pre
   o.predictor = std::move(predictor);
   const worker::PreparedModel::Profile profile = OrDie(dense.ProfileOps(20), name + " profile");
   // The uncompressed runtime in the dense baseline's units, as a job anchors it.
-  o.measured = {anchored.dense.dense_min_us,
-                anchored.dense.dense_min_us * anchored.dense.median_ratio(),
-                worker::OutsideLayersShare(profile.dense_plain),
-                {},
-                {}};
+  // Named fields: the switches (refit_overhead, int8_scale) keep their defaults.
+  o.measured.dense_us = anchored.dense.dense_min_us;
+  o.measured.uncompressed_us = anchored.dense.dense_min_us * anchored.dense.median_ratio();
+  o.measured.outside_layers_share = worker::OutsideLayersShare(profile.dense_plain);
   for (size_t i = 0; i < anchored.probes.size(); ++i) {
     o.measured.probes.push_back({anchored.probes[i], anchors[i + 1].median_ratio()});
   }

@@ -6,15 +6,16 @@
 // (an owner's name) until the table shows their result. The job list comes (MODES) from the
 // server's answers recorded beforehand, from the server accepting gzip only, or from the
 // server as Chromium asks; a mode "before:X" is X with the app's files of another build
-// (--before-web-root, e.g. `node web/build.mjs --outdir DIR` at an older commit), the
+// (--before-web-root, e.g. `node web/build.mjs --outdir DIR` at an older commit) and/or
+// another build's server (--before-server-bin, on a copy of the filled data dir), the
 // modes' repeats alternating. Prints a table per mode, with where the list's time went
 // (each list request's wait, body and parse, the sorts, the renders), and writes JSON. A
 // benchmark, not a test: no thresholds; figures in docs/dashboard.md.
 // usage: node experiments/web/bench_jobs_render.mjs [--jobs 10000] [--repeats 5]
-//   [--server-repeats 1] [--modes recorded,server-gzip,server] [--before-web-root DIR]
+//   [--server-repeats 1] [--modes recorded,server-gzip,server] [--before-web-root DIR] [--before-server-bin BIN]
 //   [--build build] [--json data/bench/jobs_render.json] [--screenshot FILE] [--timeout 40]
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +42,7 @@ const opts = {
   modes: arg('modes', 'recorded,server-gzip,server').split(',').map((m) => m.trim()),
   serverRepeats: Number(arg('server-repeats', 1)),
   beforeWebRoot: arg('before-web-root', ''),  // the app of the modes "before:X"
+  beforeServerBin: arg('before-server-bin', ''),  // the server of the modes "before:X"
   filter: 'bob',  // an owner of bench_fill_jobs
   sortColumn: 'accuracy',
 };
@@ -219,11 +221,12 @@ function timeUntil({ act, arg }) {
   });
 }
 
-async function measure(browser, base, token, expect, mode, pages) {
+async function measure(browser, bases, token, expect, mode, pages) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   await context.addInitScript(watchRows, { token, rows: opts.jobs });
   const [app, list] = mode.startsWith('before:') ? ['before', mode.slice(7)] : ['current', mode];
-  if (app === 'before') await serveApp(context, opts.beforeWebRoot);
+  if (app === 'before' && opts.beforeWebRoot) await serveApp(context, opts.beforeWebRoot);
+  const base = bases[app] || bases.current;
   await MODES[list](context, pages);
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
@@ -282,7 +285,8 @@ const line = (cols) => console.log(cols.map((c) => c.padStart(13)).join(''));
 function report(mode, repeats, expect) {
   const list = mode.replace('before:', '');
   const how = { server: 'from the server', 'server-gzip': 'from the server, gzip', recorded: 'recorded' }[list] +
-    (list === mode ? '' : `, the app of ${opts.beforeWebRoot}`);
+    (list === mode ? '' : `, the app of ${opts.beforeWebRoot || 'this build'}, the server ${opts.beforeServerBin ||
+      opts.serverBin}`);
   console.log(`\nThe jobs page with ${opts.jobs} jobs, job list ${how}; ` +
     `${repeats.length} repeats (fresh context each); ms from navigation start (load) or from the click / input ` +
     `(sort by ${opts.sortColumn}, filter "${opts.filter}": ${expect.filtered} rows)`);
@@ -305,7 +309,7 @@ function report(mode, repeats, expect) {
   const ok = repeats.filter((m) => !m.failed);
   if (ok.length) {
     // The scripts the page fetched until the rows showed, with their sizes in its web root.
-    const webRoot = list === mode ? opts.webRoot : opts.beforeWebRoot;
+    const webRoot = list === mode || !opts.beforeWebRoot ? opts.webRoot : opts.beforeWebRoot;
     const scripts = [...new Set(ok.flatMap((m) => m.load.scripts))];
     const kb = (name) => (statSync(path.join(webRoot, name)).size / 1000).toFixed(0);
     console.log(`scripts fetched: ${scripts.map((name) => `${name} (${kb(name)} kB)`).join(', ')}`);
@@ -319,7 +323,8 @@ function report(mode, repeats, expect) {
 async function main() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'acs-render-bench-'));
   const data = path.join(dir, 'data');
-  let server, browser;
+  const servers = [];
+  let browser;
   try {
     const init = run(opts.serverBin, ['--init', '--data-dir', data]);
     const token = /admin token \(shown once\): (\S+)/.exec(init)[1];
@@ -328,12 +333,25 @@ async function main() {
     process.stdout.write(run(opts.fillBin, ['--data-dir', data, '--jobs', String(opts.jobs), '--json', fillJson]));
     const fill = JSON.parse(readFileSync(fillJson, 'utf8'));
     const fillMs = performance.now() - fillStart;
-    const port = await freePort();
-    const base = `http://127.0.0.1:${port}`;
-    const log = openSync(path.join(dir, 'server.log'), 'a');
-    server = spawn(opts.serverBin, ['--data-dir', data, '--listen', `127.0.0.1:${await freePort()}`, '--http-listen',
-      `127.0.0.1:${port}`, '--web-root', opts.webRoot, '--log-level', 'warn'], { stdio: ['ignore', log, log] });
-    await waitFor('the HTTP server', async () => (await fetch(`${base}/healthz`)).ok, 60);
+    // The server `bin` on `dataDir`: its base URL.
+    const start = async (bin, dataDir) => {
+      const port = await freePort();
+      const log = openSync(path.join(dir, `server${servers.length}.log`), 'a');
+      servers.push(spawn(bin, ['--data-dir', dataDir, '--listen', `127.0.0.1:${await freePort()}`, '--http-listen',
+        `127.0.0.1:${port}`, '--web-root', opts.webRoot, '--log-level', 'warn'], { stdio: ['ignore', log, log] }));
+      const url = `http://127.0.0.1:${port}`;
+      await waitFor('the HTTP server', async () => (await fetch(`${url}/healthz`)).ok, 60);
+      return url;
+    };
+    const bases = {};
+    if (opts.beforeServerBin) {
+      cpSync(data, `${data}-before`, { recursive: true });
+      bases.before = await start(opts.beforeServerBin, `${data}-before`);
+      await listAll(bases.before, token);  // as the other server below: its jobs listed twice
+      await listAll(bases.before, token);
+    }
+    const base = await start(opts.serverBin, data);
+    bases.current = base;
 
     const listed = await listAll(base, token);
     if (listed.jobs.length !== opts.jobs) {
@@ -354,7 +372,7 @@ async function main() {
     const measured = Object.fromEntries(opts.modes.map((mode) => [mode, []]));
     for (let r = 0; r < Math.max(...opts.modes.map(repeatsOf)); ++r) {
       for (const mode of opts.modes.filter((m) => r < repeatsOf(m))) {
-        measured[mode].push(await measure(browser, base, token, expect, mode, listed.pages));
+        measured[mode].push(await measure(browser, bases, token, expect, mode, listed.pages));
       }
     }
     for (const mode of opts.modes) out.modes[mode] = report(mode, measured[mode], expect);
@@ -363,7 +381,7 @@ async function main() {
     console.log(`\nwrote ${opts.json}`);
   } finally {
     if (browser) await browser.close();
-    if (server && server.exitCode === null && server.signalCode === null) {
+    for (const server of servers.filter((s) => s.exitCode === null && s.signalCode === null)) {
       const exited = new Promise((resolve) => server.once('exit', resolve));
       server.kill('SIGTERM');
       await exited;

@@ -262,9 +262,7 @@ TEST(LatencyBudgetTest, ProbesFitTheOwnKernelsScale) {
     const double aten_scale = 0.6, own_scale = 1.1, share = 0.1;
     // The layers' true time and the whole run with 10% of the anchor outside them.
     auto layers_us = [&](const Policy& p) {
-      double aten = 0, own = 0;
-      plain->cost->SplitPolicyLayersUs(m->graph, p, &aten, &own);
-      return aten_scale * aten + own_scale * own;
+      return test_util::ScaledLayersUs(*plain->cost, m->graph, p, aten_scale, own_scale);
     };
     const double anchor = layers_us(Policy()) / (1 - share);
     const double dense = 1.2 * anchor;  // the dense baseline is slower than the runtime
@@ -306,9 +304,7 @@ TEST(LatencyBudgetTest, VerifiedPoliciesRefitBothScalesWithTheProbes) {
   ASSERT_TRUE(plain.ok()) << plain.status().ToString();
   const double share = 0.1;
   auto layers_us = [&](const Policy& p, double aten_scale, double own_scale) {
-    double aten = 0, own = 0;
-    plain->cost->SplitPolicyLayersUs(m->graph, p, &aten, &own);
-    return aten_scale * aten + own_scale * own;
+    return test_util::ScaledLayersUs(*plain->cost, m->graph, p, aten_scale, own_scale);
   };
   const double anchor = layers_us(Policy(), 0.6, 1.1) / (1 - share), dense = 1.2 * anchor;
   ModelCalibration measured = Anchored(dense, anchor, share);
@@ -403,11 +399,7 @@ TEST(LatencyBudgetTest, ProbesFitTheContext) {
        {ContextRule{0, true}, ContextRule{0.25, true}, ContextRule{4, true}, ContextRule{1, false}}) {
     LatencyCostModel in_model(predictor.kernels, 1);
     in_model.SetContextRule(truth, dense_weight_bytes);
-    auto layers_us = [&](const Policy& p) {
-      double aten = 0, own = 0;
-      in_model.SplitPolicyLayersUs(g, p, &aten, &own);
-      return 0.7 * aten + 1.2 * own;
-    };
+    auto layers_us = [&](const Policy& p) { return test_util::ScaledLayersUs(in_model, g, p, 0.7, 1.2); };
     const double anchor = layers_us(Policy()), dense = 1.1 * anchor;
     ModelCalibration measured = Anchored(dense, anchor, 0);
     for (const Policy& p : probes) measured.probes.push_back({p, layers_us(p) / dense});

@@ -114,27 +114,27 @@ TEST(EnvTest, BlockSizesMustDivideTheLayer) {
   EXPECT_EQ(c.block_sizes, std::vector<int>({4}));
 }
 
-// int8 on a depthwise layer would run as a fake-quant graph (no int8 kernel for grouped
-// convolutions): slower than fp32, so the search does not offer it there.
+// int8 on a grouped, not depthwise layer would run as a fake-quant graph (the int8 kernels
+// take groups = 1 or depthwise): slower than fp32, so the search does not offer it there.
 TEST(EnvTest, PrecisionsWithoutAKernelAreNotOffered) {
-  auto m = Import("depthwise");
+  auto m = Import("grouped");
   const Graph& g = m->graph;
   EnvOptions options;
   options.budget = 1.0;
   auto env = MakeEnv(g, options);
-  int depthwise = 0, others = 0;
+  int grouped = 0, others = 0;
   for (int t = 0; t < env->num_steps(); ++t) {
     const Layer& l = g.layers[env->layers()[t]];
     const LayerChoices c = env->ChoicesAt(t, Policy());
-    if (l.depthwise()) {
-      ++depthwise;
+    if (l.groups > 1 && !l.depthwise()) {
+      ++grouped;
       EXPECT_EQ(c.precisions, std::vector<Precision>({Precision::kFp32})) << l.name;
     } else {
       ++others;
       EXPECT_EQ(c.precisions, options.space.precisions) << l.name;
     }
   }
-  EXPECT_GT(depthwise, 0);
+  EXPECT_GT(grouped, 0);
   EXPECT_GT(others, 0);
 }
 

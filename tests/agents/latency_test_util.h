@@ -36,4 +36,12 @@ inline ModelCalibration Anchored(double dense_us, double uncompressed_us, double
   return c;
 }
 
+// A policy's layers as a made-up device runs them in a model: `cost`'s unscaled predictions
+// x aten on aten ops, x own on the runtime's own kernels, x int8 on its int8 ones (int8 < 0: x own).
+inline double ScaledLayersUs(const LatencyCostModel& cost, const Graph& graph, const Policy& policy, double aten,
+                             double own, double int8 = -1) {
+  const LayerSplit split = cost.SplitPolicyLayersUs(graph, policy);
+  return aten * split.aten_us + own * split.own_us + (int8 < 0 ? own : int8) * split.int8_us;
+}
+
 }  // namespace acs::test_util
