@@ -371,7 +371,7 @@ StatusOr<Dataset> LoadDataset(const std::string& path, const DatasetOptions& opt
                    std::to_string(options.shuffle_seed);
   }
   StatusOr<torch::Tensor> images = TransformImages(data.images, options);
-  if (!images.ok()) return Status(images.status().code(), path + ": " + images.status().message());
+  if (!images.ok()) return images.status().WithPrefix(path + ": ");
   data.images = std::move(images).value();
   return data;
 }

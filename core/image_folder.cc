@@ -223,7 +223,7 @@ StatusOr<Dataset> ReadImageFolder(const std::string& path, const DatasetOptions&
       ACS_ASSIGN_OR_RETURN(image, ApplyPreprocess(image, to_grey));
     }
     StatusOr<torch::Tensor> prepared = TransformImages(image, options);
-    if (!prepared.ok()) return Status(prepared.status().code(), file.string() + ": " + prepared.status().message());
+    if (!prepared.ok()) return prepared.status().WithPrefix(file.string() + ": ");
     if (i == 0) {
       const std::vector<int64_t> chw = prepared->sizes().slice(1).vec();
       ACS_RETURN_IF_ERROR(CheckImagesSize(path, window.count, chw, options.max_decoded_bytes, "prepared come to"));

@@ -347,9 +347,10 @@ Status CheckImagesSize(const std::string& path, int64_t n, const std::vector<int
   }
   std::string shape;
   for (int64_t d : chw) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-  return Status::ResourceExhausted((path.empty() ? "" : path + ": ") + std::to_string(n) + " images of " + shape +
-                                   " " + how + " " + size + " of float32, past the limit of " + most +
-                                   " (read fewer with a limit/offset)");
+  return Status::ResourceExhausted((path.empty() ? "" : path + ": ") + std::to_string(n) + " images of " + shape + " " +
+                                   how + " " + size + " of float32, past the limit of " + most +
+                                   " (read fewer with a limit/offset)")
+      .WithReason(StatusReason::kDecodedSizeLimit);
 }
 
 std::array<int64_t, 4> PreprocessStep::PadSides() const {

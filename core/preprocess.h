@@ -63,7 +63,8 @@ struct PreprocessSpec {
 
 // OK when n images of [C, H, W] take at most max_bytes as float32 (or max_bytes is 0);
 // otherwise ResourceExhausted "[PATH: ]N images of CxHxW HOW X of float32, past the limit
-// of Y (read fewer with a limit/offset)". Computed in double: exact below 2^53 bytes.
+// of Y (read fewer with a limit/offset)", its reason StatusReason::kDecodedSizeLimit.
+// Computed in double: exact below 2^53 bytes.
 Status CheckImagesSize(const std::string& path, int64_t n, const std::vector<int64_t>& chw, int64_t max_bytes,
                        const std::string& how);
 

@@ -29,6 +29,14 @@ inline constexpr int kNumStatusCodes = static_cast<int>(StatusCode::kResourceExh
 
 const char* StatusCodeName(StatusCode code);
 
+// A cause within a code that callers act on, not only show; kGeneral for most statuses.
+// Copies keep it; a status rebuilt from code() and message() loses it (add context with
+// WithPrefix instead).
+enum class StatusReason {
+  kGeneral = 0,
+  kDecodedSizeLimit,  // images past DatasetOptions::max_decoded_bytes (CheckImagesSize)
+};
+
 class Status {
  public:
   Status() = default;  // OK
@@ -53,12 +61,26 @@ class Status {
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
+  StatusReason reason() const { return reason_; }
+  // This status with `reason` (an OK status stays as it is).
+  Status WithReason(StatusReason reason) const {
+    Status s = *this;
+    if (!ok()) s.reason_ = reason;
+    return s;
+  }
+  // This status, its code and reason kept, with `prefix` before its message ("path: ").
+  Status WithPrefix(const std::string& prefix) const {
+    Status s = *this;
+    if (!ok()) s.message_ = prefix + message_;
+    return s;
+  }
   // "INVALID_ARGUMENT: message", or "OK".
   std::string ToString() const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  StatusReason reason_ = StatusReason::kGeneral;
 };
 
 // Holds either a value or a non-OK Status.

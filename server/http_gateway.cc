@@ -279,11 +279,17 @@ void HttpGateway::ListJobs(const httplib::Request& req, httplib::Response& res) 
   }
   StatusOr<JobPage> page = service_->List(who, query);
   if (!page.ok()) return Fail(res, page.status());
-  StatusOr<std::string> json = job_list_.Json(*page, view == "summary");
-  if (!json.ok()) return Fail(res, json.status());
-  json->push_back('\n');
+  // Gzipped here when the client takes gzip (OfferGzipAtMost), from the pages kept by
+  // job_list_; the library, offered no encoding, then sends the body as it is.
+  const bool gzip = req.get_header_value("Accept-Encoding") == "gzip" && !req.has_header("Range");
+  StatusOr<std::string> body = job_list_.Body(*page, view == "summary", gzip);
+  if (!body.ok()) return Fail(res, body.status());
+  if (gzip) {
+    const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+    res.set_header("Content-Encoding", "gzip");
+  }
   res.status = 200;
-  res.set_content(*json, kJson);
+  res.set_content(*body, kJson);
 }
 
 void HttpGateway::SubmitJob(const httplib::Request& req, httplib::Response& res) {

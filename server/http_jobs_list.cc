@@ -1,5 +1,8 @@
 #include "server/http_jobs_list.h"
 
+#include <zlib.h>
+
+#include <climits>
 #include <functional>
 #include <sstream>
 #include <string_view>
@@ -38,7 +41,52 @@ uint64_t RecordHash(const JobRecord& j) {
   return h;
 }
 
+// `text` gzipped at zlib's default level.
+StatusOr<std::string> GzipOf(const std::string& text) {
+  if (text.size() > UINT_MAX / 2) return Status::ResourceExhausted("a job list page too large to compress");
+  z_stream z{};
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return Status::Internal("zlib: cannot start a gzip stream");
+  }
+  std::string out(deflateBound(&z, static_cast<uLong>(text.size())), '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  z.avail_in = static_cast<uInt>(text.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  if (rc != Z_STREAM_END) return Status::Internal("zlib: cannot gzip a job list page");
+  return out;
+}
+
 }  // namespace
+
+StatusOr<std::string> JobListWriter::Body(const JobPage& page, bool summary, bool gzip) {
+  ACS_ASSIGN_OR_RETURN(std::string json, Json(page, summary));
+  json.push_back('\n');
+  if (!gzip) return json;
+  const uint64_t hash = std::hash<std::string_view>{}(json);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = gzipped_.find(hash);
+    if (it != gzipped_.end() && it->second.json == json) return it->second.gzip;
+  }
+  ACS_ASSIGN_OR_RETURN(std::string packed, GzipOf(json));
+  const size_t bytes = json.size() + packed.size();
+  if (bytes > max_gzip_bytes_) return packed;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (gzipped_bytes_ + bytes > max_gzip_bytes_) {
+    gzipped_.clear();
+    gzipped_bytes_ = 0;
+  }
+  auto [it, added] = gzipped_.try_emplace(hash);
+  if (added) {  // else another request kept this page, or a page of the same hash is kept
+    it->second = Gzipped{std::move(json), packed};
+    gzipped_bytes_ += bytes;
+  }
+  return packed;
+}
 
 StatusOr<std::string> JobListWriter::Json(const JobPage& page, bool summary) {
   std::string json;
@@ -84,6 +132,11 @@ StatusOr<std::string> JobListWriter::SummaryOf(const JobRecord& job) {
 size_t JobListWriter::kept() const {
   std::lock_guard<std::mutex> lock(mu_);
   return kept_.size();
+}
+
+size_t JobListWriter::kept_gzipped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return gzipped_.size();
 }
 
 }  // namespace acs::server

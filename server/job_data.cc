@@ -29,12 +29,9 @@ StatusOr<DatasetOptions> JobScheduler::DataOptionsOf(const JobRequest& request, 
   return data;
 }
 
-Status JobScheduler::WithDatasetLimit(const Status& s) const {
-  // The readers' and transforms' size errors (CheckImagesSize, core/preprocess.h).
-  if (s.code() != StatusCode::kResourceExhausted ||
-      s.message().find("of float32, past the limit of") == std::string::npos) {
-    return s;
-  }
+Status WithDatasetLimit(const Status& s) {
+  // The readers' and transforms' size refusals (CheckImagesSize, core/preprocess.h).
+  if (s.reason() != StatusReason::kDecodedSizeLimit) return s;
   return Status::ResourceExhausted(s.message() + "; this server's limit on a job's dataset, acs-server " +
                                    kDatasetLimitFlag);
 }

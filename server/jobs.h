@@ -48,7 +48,7 @@ struct SchedulerOptions {
   double poll_seconds = 0.5;       // waiting for measurement campaigns and verification tasks
   double no_worker_seconds = 120;  // a job waiting on workers (preparing, verifying)
                                    // fails after this long without an online worker
-                                   // of the device class
+                                   // of the device class (--no-worker-seconds)
   int max_episodes = 100000;
   int max_top_k = 20;                    // policies a job may have verified
   bool measure_model_layers = true;      // latency jobs: measure the model's own layers
@@ -93,6 +93,11 @@ struct SchedulerOptions {
 
 // acs-server's flag that sets SchedulerOptions::max_dataset_bytes, named in its errors.
 inline constexpr const char* kDatasetLimitFlag = "--max-dataset-gb";
+
+// `s` of reading a dataset: a reader's refusal past the decoded-size limit (its reason
+// StatusReason::kDecodedSizeLimit) gets the flag that sets it appended, and loses that
+// reason (a second call leaves it as it is); any other status is returned as it is.
+Status WithDatasetLimit(const Status& s);
 
 // The events a job leaves (JobEventRecord::kind).
 // Policies of the same model measured by earlier jobs that a job's predictions refit on, at
@@ -269,9 +274,6 @@ class JobScheduler {
   // max_dataset_bytes), not yet fitted to the input shape. InvalidArgument for a malformed
   // spec or split.
   StatusOr<DatasetOptions> DataOptionsOf(const JobRequest& request, const std::string& data_path = "") const;
-  // `s` of reading a dataset, ResourceExhausted past max_dataset_bytes naming the flag
-  // that sets it (other errors as they are).
-  Status WithDatasetLimit(const Status& s) const;
   // The samples each part of the request's split takes of data holding `total`, this
   // scheduler's counts for the parts it leaves unset; InvalidArgument naming the counts and
   // the total when they do not fit.

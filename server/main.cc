@@ -45,8 +45,6 @@ int g_signal_pipe[2] = {-1, -1};
 // their job (ProbeConfinement). Read-only: its only effect is log lines.
 const char* const kTestProbeRunners = "test-probe-runner-confinement";
 
-std::string DbPath(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
-
 int Fail(const Status& s) {
   std::cerr << "acs-server: " << s.message() << "\n";
   return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
@@ -78,6 +76,8 @@ const char kUsage[] =
     "  --lease-seconds S     a task's lease without heartbeat (default 60)\n"
     "  --max-attempts N      leases per task before it fails (default 3)\n"
     "  --offline-seconds S   a worker silent this long shows offline (default 20)\n"
+    "  --no-worker-seconds S  a job waiting on workers (preparing, verifying) fails after this\n"
+    "                        long without an online worker of its device class (default 120)\n"
     "  --max-jobs N          jobs searching at once (default 1)\n"
     "  --max-upload-mb N     largest model or dataset upload (default 1024)\n"
     "  --max-user-storage-mb N  what one user stores: uploads and job artifacts, each blob\n"
@@ -131,7 +131,7 @@ const std::set<std::string> kValued = {"data-dir", "listen", "config", "tls-cert
                                        "job-wall-seconds", "check-seconds", "max-checks", "verify-runs",
                                        "max-remeasure-runs", "blob-gc-interval-seconds", "blob-gc-grace-seconds",
                                        "max-episodes", "max-top-k", "max-runner-deaths", "max-request-mb",
-                                       "max-dataset-gb"};
+                                       "max-dataset-gb", "no-worker-seconds"};
 // Flags without a value, also allowed as true / false keys of the config file (but "init"
 // and the test hook).
 const std::set<std::string> kSwitches = {"init",       "no-auth",    "no-model-measurement",

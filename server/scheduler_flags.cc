@@ -1,5 +1,5 @@
 // acs-server's flags for the job scheduler (SchedulerOptions), shared by the server and
-// its job runner children (server/server_main.h).
+// its job runner children (server/server_main.h), and where the store's file is.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -7,6 +7,8 @@
 #include "server/server_main.h"
 
 namespace acs::server {
+
+std::string DbPath(const std::string& dir) { return (std::filesystem::path(dir) / "acs.db").string(); }
 
 StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::string& dir) {
   SchedulerOptions o;
@@ -27,6 +29,8 @@ StatusOr<SchedulerOptions> SchedulerOptionsOf(const Flags& flags, const std::str
     return Status::InvalidArgument(std::string(kDatasetLimitFlag) + " must be in 0 (no limit) to 1024");
   }
   o.max_dataset_bytes = std::llround(dataset_gib * gib);
+  ACS_ASSIGN_OR_RETURN(o.no_worker_seconds, flags.GetDouble("no-worker-seconds", o.no_worker_seconds));
+  if (!(o.no_worker_seconds > 0)) return Status::InvalidArgument("--no-worker-seconds must be > 0");
   ACS_ASSIGN_OR_RETURN(int64_t user_jobs, flags.GetInt("max-user-jobs", o.max_jobs_per_user));
   o.max_jobs_per_user = static_cast<int>(user_jobs);
   ACS_ASSIGN_OR_RETURN(int64_t memory_mb, flags.GetInt("job-memory-mb", o.job_limits.memory_bytes >> 20));

@@ -18,12 +18,17 @@ namespace acs::server {
 // its time limit.
 class WorkerWait {
  public:
-  WorkerWait(JobHost* host, std::string device_class, double limit_seconds)
-      : host_(host), device_class_(std::move(device_class)), limit_seconds_(limit_seconds) {}
+  using Clock = std::chrono::steady_clock;
 
-  Status Check(const std::string& waiting_for) {
+  // The wait starts at `start` (tests pass their own times, here and to Check).
+  WorkerWait(JobHost* host, std::string device_class, double limit_seconds, Clock::time_point start = Clock::now())
+      : host_(host), device_class_(std::move(device_class)), limit_seconds_(limit_seconds), last_online_(start) {}
+
+  // OK while a worker of the class was online (host->Devices) at most limit_seconds before
+  // `now`; the host's error; else Unavailable "no worker of device class C was online for
+  // S s while WAITING_FOR".
+  Status Check(const std::string& waiting_for, Clock::time_point now = Clock::now()) {
     ACS_ASSIGN_OR_RETURN(std::vector<DeviceView> devices, host_->Devices());
-    const auto now = std::chrono::steady_clock::now();
     for (const DeviceView& d : devices) {
       if (d.online && d.worker.machine_id == device_class_) last_online_ = now;
     }
@@ -37,7 +42,7 @@ class WorkerWait {
   JobHost* host_;
   std::string device_class_;
   double limit_seconds_;
-  std::chrono::steady_clock::time_point last_online_ = std::chrono::steady_clock::now();
+  Clock::time_point last_online_;
 };
 
 }  // namespace acs::server

@@ -90,7 +90,8 @@ class CampaignIntegrationTest : public acs::test_cli::CliServerTest {
 };
 
 TEST_F(CampaignIntegrationTest, IdempotentPerDateAndFlagsTheCellMadeWorse) {
-  auto server = StartServer("server.log");
+  // One verification task per cell: the single worker measures the cells one after another.
+  auto server = StartServer("server.log", {"--verify-runs", "1"});
   auto worker = StartWorker("w1");
   ASSERT_TRUE(WaitForWorkers(1)) << server->Log();
   model_a_ = ConstantModel(3, "answers3.pt");

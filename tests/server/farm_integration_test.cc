@@ -37,7 +37,7 @@ class FarmIntegrationTest : public ::testing::Test {
   }
   std::unique_ptr<Process> StartWorker(const std::string& name, const std::string& token) {
     return std::make_unique<Process>(std::vector<std::string>{worker_, "serve", "--server", address_, "--token", token,
-                                                              "--name", name, "--min-seconds", "0.05", "--min-repeats",
+                                                              "--name", name, "--min-seconds", "0.02", "--min-repeats",
                                                               "10"},
                                      dir_ / (name + ".log"));
   }
@@ -91,10 +91,10 @@ TEST_F(FarmIntegrationTest, CampaignSurvivesAKilledWorkerAndAKilledServer) {
   EXPECT_EQ(not_admin.code, 1);
   EXPECT_NE(not_admin.out.find("needs the admin role"), std::string::npos) << not_admin.out;
 
-  Output start = Acs("predictor campaign --device-class " + machine + " --samples 120", admin);
+  Output start = Acs("predictor campaign --device-class " + machine + " --samples 60", admin);
   ASSERT_EQ(start.code, 0) << start.out;
   EXPECT_NE(start.out.find("collecting"), std::string::npos) << start.out;
-  Output twice = Acs("predictor campaign --device-class " + machine + " --samples 120", admin);
+  Output twice = Acs("predictor campaign --device-class " + machine + " --samples 60", admin);
   EXPECT_EQ(twice.code, 1);
   EXPECT_NE(twice.out.find("running already"), std::string::npos) << twice.out;
 
@@ -123,13 +123,13 @@ TEST_F(FarmIntegrationTest, CampaignSurvivesAKilledWorkerAndAKilledServer) {
       240))
       << wait.out << "\n--- server\n" << server->Log() << "\n--- worker b\n" << b->Log();
   EXPECT_NE(wait.out.find("version 1"), std::string::npos) << wait.out;
-  // 120 + 120/6 held-out kernels: each measured at most once (reports are idempotent), and
+  // 60 + 60/6 held-out kernels: each measured at most once (reports are idempotent), and
   // all but those the runtime cannot run.
   const size_t at = wait.out.find(" kernel measurements");
   ASSERT_NE(at, std::string::npos) << wait.out;
   const int measured = std::stoi(wait.out.substr(wait.out.rfind(' ', at - 1) + 1));
-  EXPECT_LE(measured, 140) << wait.out;
-  EXPECT_GE(measured, 120) << wait.out;
+  EXPECT_LE(measured, 70) << wait.out;
+  EXPECT_GE(measured, 60) << wait.out;
   Output after;
   EXPECT_TRUE(WaitFor(
       [&] {

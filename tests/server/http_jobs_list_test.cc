@@ -3,7 +3,7 @@
 // named paths, refuses what it cannot write; GET /api/v1/jobs answers the same jobs as
 // GET /api/v1/jobs/{id} (written by protobuf) and, with view=summary, only the jobs table's
 // fields with the same values, also when kept from an earlier list (JobListWriter); an
-// offset starts a page that many jobs in.
+// offset starts a page that many jobs in; a gzipped page kept is the page as it is now.
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -159,6 +159,14 @@ class HttpJobsListTest : public test::GatewayFixture {
     if (!r) return {0, nullptr};
     return {r->status, json::parse(r->body, nullptr, false)};
   }
+  // The answer's Content-Encoding and body as the client decoded it, asked with `encoding`.
+  std::pair<std::string, std::string> GetEncoded(const std::string& path, const std::string& encoding) {
+    httplib::Client client("127.0.0.1", gateway_->port());
+    httplib::Result r =
+        client.Get(path.c_str(), {{"Authorization", "Bearer " + alice_}, {"Accept-Encoding", encoding}});
+    if (!r || r->status != 200) return {"no answer", ""};
+    return {r->get_header_value("Content-Encoding"), r->body};
+  }
 
   std::string alice_;
 };
@@ -269,6 +277,56 @@ TEST_F(HttpJobsListTest, ASummaryKeptFromAnEarlierListFollowsTheJobsChanges) {
   EXPECT_EQ(after["jobs"][0]["best_accuracy"], 0.25);
   EXPECT_EQ(after["jobs"][0]["artifacts"], json::array());
   EXPECT_EQ(after["jobs"][0]["request"], before["jobs"][0]["request"]);
+}
+
+TEST_F(HttpJobsListTest, AGzippedPageKeptFromAnEarlierListFollowsTheJobsChanges) {
+  const std::string id = Job(1);
+  Job(2);
+  for (const char* view : {"summary", "full"}) {
+    const std::string path = std::string("/api/v1/jobs?view=") + view;
+    const auto [plain_encoding, plain] = GetEncoded(path, "identity");
+    EXPECT_EQ(plain_encoding, "");
+    for (int i = 0; i < 2; ++i) {  // the second from the kept page
+      const auto [encoding, body] = GetEncoded(path, "br, gzip, deflate");
+      EXPECT_EQ(encoding, "gzip") << view;
+      EXPECT_EQ(body, plain) << view;
+    }
+  }
+  JobProgress progress;
+  progress.episodes_done = 9;
+  ASSERT_TRUE(parts_.store->UpdateJobProgress(id, progress.ToJson().dump()).ok());
+  const auto [encoding, body] = GetEncoded("/api/v1/jobs?view=summary", "gzip");
+  EXPECT_EQ(encoding, "gzip");
+  EXPECT_EQ(body, GetEncoded("/api/v1/jobs?view=summary", "identity").second);
+  EXPECT_EQ(json::parse(body)["jobs"][0]["episodes_done"], 9);
+}
+
+TEST(JobListWriterTest, KeepsGzippedPagesWithinItsBound) {
+  JobPage page;
+  for (int i = 0; i < 2; ++i) {
+    JobRecord j;
+    j.id = "job-" + std::to_string(i);
+    j.state = kJobQueued;
+    j.request_json = R"({"agent": "amc"})";
+    j.progress_json = "{}";
+    page.jobs.push_back(j);
+  }
+  JobListWriter writer;
+  const std::string plain = writer.Body(page, true, false).value();
+  EXPECT_EQ(plain, writer.Json(page, true).value() + "\n");
+  const std::string packed = writer.Body(page, true, true).value();
+  ASSERT_GE(packed.size(), 18u);
+  EXPECT_EQ(packed.substr(0, 2), "\x1f\x8b");  // gzip's magic
+  EXPECT_EQ(writer.kept_gzipped(), 1u);
+  EXPECT_EQ(writer.Body(page, true, true).value(), packed);
+  EXPECT_EQ(writer.kept_gzipped(), 1u);
+  page.jobs.pop_back();  // another page: kept beside the first
+  EXPECT_NE(writer.Body(page, true, true).value(), packed);
+  EXPECT_EQ(writer.kept_gzipped(), 2u);
+  // A bound smaller than one page keeps none, and still gzips.
+  JobListWriter tiny(50000, 16);
+  EXPECT_EQ(tiny.Body(page, true, true).value().substr(0, 2), "\x1f\x8b");
+  EXPECT_EQ(tiny.kept_gzipped(), 0u);
 }
 
 TEST(JobListWriterTest, WritesWhatTheReplysWriterWritesAndKeepsAtMostItsBound) {

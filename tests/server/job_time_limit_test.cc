@@ -3,7 +3,7 @@
 // progress's run_seconds survive the store's JSON, and a malformed or negative count reads
 // as none. A runner that writes no progress has its time run written again every period
 // (JobRunTime). A latency job whose class has no online worker fails instead of waiting out
-// its limit.
+// its limit, preparing or verifying (its open tasks failed with the wait's message).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -87,12 +87,17 @@ TEST(JobTimeLimitTest, ARunnerWritingNoProgressHasItsTimeRunWrittenEveryPeriod) 
   EXPECT_FALSE(unreadable.Due(t0 + milliseconds(60000), 5));
 }
 
-TEST(JobTimeLimitTest, ALatencyJobWithNoWorkerOfItsClassFailsWhilePreparing) {
-  test::SchedulerParts parts("acs_no_worker_");
+// Opens the parts with a job's wait on workers cut to 0.5 s, polled every 50 ms.
+Status OpenWithShortWorkerWait(test::SchedulerParts& parts) {
   SchedulerOptions options;
   options.no_worker_seconds = 0.5;
   options.poll_seconds = 0.05;
-  ASSERT_TRUE(parts.Open(options).ok());
+  return parts.Open(options);
+}
+
+TEST(JobTimeLimitTest, ALatencyJobWithNoWorkerOfItsClassFailsWhilePreparing) {
+  test::SchedulerParts parts("acs_no_worker_");
+  ASSERT_TRUE(OpenWithShortWorkerWait(parts).ok());
   JobProgress progress;
   progress.device_class = "m1";
   const std::string id = parts.StoredJob("alice", kJobQueued, progress);  // a latency budget, the default
@@ -104,6 +109,37 @@ TEST(JobTimeLimitTest, ALatencyJobWithNoWorkerOfItsClassFailsWhilePreparing) {
   EXPECT_EQ(ended->state, kJobFailed);
   EXPECT_EQ(ended->error,
             "no worker of device class m1 was online for 0.5 s while preparing (measuring for the latency predictor)");
+}
+
+TEST(JobTimeLimitTest, ALatencyJobWithNoWorkerOfItsClassFailsWhileVerifying) {
+  test::SchedulerParts parts("acs_verify_no_worker_");
+  ASSERT_TRUE(OpenWithShortWorkerWait(parts).ok());
+  const std::string id = parts.StoredJob("alice", kJobVerifying);
+  // Its verification task is queued for class m1, which has no worker.
+  TaskRecord task;
+  task.job_id = id;
+  task.kind = kTaskMeasureModel;
+  task.machine_id = "m1";
+  task.spec_json = "{}";
+  StatusOr<TaskRecord> queued = parts.store->EnqueueTask(task);
+  ASSERT_TRUE(queued.ok()) << queued.status().ToString();
+  JobProgress progress;
+  progress.device_class = "m1";
+  Verification v;
+  v.task_id = queued->id;
+  progress.verifications = {v};
+  ASSERT_TRUE(parts.store->UpdateJobProgress(id, progress.ToJson().dump()).ok());
+
+  parts.jobs->RunJobHere(id);
+  const std::string waited = "no worker of device class m1 was online for 0.5 s while verifying";
+  StatusOr<TaskRecord> failed = parts.store->GetTask(queued->id);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->state, kTaskFailed);
+  EXPECT_EQ(failed->error, waited);
+  StatusOr<JobRecord> ended = parts.store->GetJob(id);
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(ended->state, kJobFailed);
+  EXPECT_EQ(ended->error, "no policy could be measured on m1: " + waited);
 }
 
 }  // namespace

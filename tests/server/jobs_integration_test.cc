@@ -166,7 +166,7 @@ TEST_F(JobsIntegrationTest, LatencyJobSurvivesAKilledServer) {
   // No predictor for the workers' class yet: the job measures a campaign first.
   // The tiny model spends most of its time between its layers: only a loose budget is in
   // reach once its dense latency is measured.
-  v1::SubmitJobRequest request = Request(model.sha256(), "amc", 40, "latency");
+  v1::SubmitJobRequest request = Request(model.sha256(), "amc", 20, "latency");
   request.mutable_budget()->set_ratio(1.0);
   grpc::Status submitted = Submit(request, &job, admin_);
   ASSERT_TRUE(submitted.ok()) << submitted.error_message();
@@ -191,9 +191,9 @@ TEST_F(JobsIntegrationTest, LatencyJobSurvivesAKilledServer) {
   EXPECT_TRUE(resumed);
   EXPECT_TRUE(probed) << server->Log();
   EXPECT_TRUE(repeated) << server->Log();
-  EXPECT_EQ(episodes.size(), 40u);  // every episode once in the log (re-run ones are the same numbers)
+  EXPECT_EQ(episodes.size(), 20u);  // every episode once in the log (re-run ones are the same numbers)
   const v1::Job done = Get(job.id(), admin_);
-  EXPECT_EQ(done.episodes_done(), 40);
+  EXPECT_EQ(done.episodes_done(), 20);
   EXPECT_GT(done.dense_predicted_latency_us(), 0);
   EXPECT_GT(done.best_predicted_latency_us(), 0);
   EXPECT_LE(done.best_predicted_latency_us(), 1.0 * done.dense_predicted_latency_us() * 1.0001);
@@ -209,8 +209,8 @@ TEST_F(JobsIntegrationTest, LatencyJobSurvivesAKilledServer) {
   const nlohmann::json report = nlohmann::json::parse(Download(job.id(), "report.json", admin_));
   EXPECT_EQ(report["budget_outcome"]["met"].get<bool>(), states.back() == "SUCCEEDED") << report["budget_outcome"];
   EXPECT_NEAR(report["budget_outcome"]["measured_ratio"].get<double>(), measured_ratio, 1e-9);
-  ASSERT_EQ(report["episodes"].size(), 40u);
-  for (int i = 0; i < 40; ++i) EXPECT_EQ(report["episodes"][i]["episode"].get<int>(), i);
+  ASSERT_EQ(report["episodes"].size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(report["episodes"][i]["episode"].get<int>(), i);
   EXPECT_EQ(server->Kill(SIGTERM), 0) << server->Log();
 }
 

@@ -39,9 +39,35 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   auto worker = StartWorker("a");
   ASSERT_TRUE(WaitForWorkers(1)) << server->Log();
   const std::string bob = Token("bob", "user");
+  const std::string plain = UploadModel("plain", bob);
+  const std::string loop = UploadModel("loop_forever", user_token_);
+  // Models ordinary at batch 1 (Submit accepts them) that blow up in the search's batches;
+  // they and the good job run while the refusals below are checked.
+  const v1::Job hog = SubmitOk(Request(UploadModel("hog_memory", user_token_), "random", 2), user_token_);
+  const v1::Job looping = SubmitOk(Request(loop, "random", 2), user_token_);
+  // The good job prepares its data by a spec, which its report shows.
+  v1::SubmitJobRequest prepared = Request(plain, "random", 3);
+  v1::PreprocessStep* resize = prepared.add_preprocess();
+  resize->set_op("resize");
+  resize->add_size(16);
+  prepared.add_preprocess()->set_op("grayscale_to_rgb");
+  prepared.add_preprocess()->set_op("to_tensor");
+  v1::PreprocessStep* normalize = prepared.add_preprocess();
+  normalize->set_op("normalize");
+  normalize->add_mean(0.286);
+  normalize->add_std(0.353);
+  // ... and names its split, shuffled, and a test set: the report and the job give the
+  // test accuracy of the model downloaded.
+  prepared.mutable_split()->mutable_calibration()->set_samples(32);
+  prepared.mutable_split()->mutable_validation()->set_fraction(0.005);  // 300 of the 60000
+  prepared.mutable_split()->set_shuffle_seed(5);
+  prepared.set_test_dataset_name("fashion-mnist");
+  const v1::Job good = SubmitOk(prepared, bob);
+  ASSERT_EQ(good.request().preprocess_size(), 4);
+  EXPECT_EQ(good.request().preprocess(0).size(0), 16);
+  EXPECT_EQ(good.request().split().validation().fraction(), 0.005);
 
   // An input shape far beyond the server's cap is refused at Submit.
-  const std::string plain = UploadModel("plain", bob);
   v1::SubmitJobRequest huge = Request(plain, "random", 2);
   huge.clear_input_shape();
   for (int64_t d : {1, 1, 4096, 4096}) huge.add_input_shape(d);
@@ -98,33 +124,11 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
   }
 
   // A model that never returns at Submit's input shape: its check is stopped at the limit.
-  const std::string loop = UploadModel("loop_forever", user_token_);
   v1::SubmitJobRequest looping_check = Request(loop, "random", 2);
   looping_check.set_input_shape(0, 2);
   s = Submit(looping_check, &refused, user_token_);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("exceeded the 20 s wall-clock limit"), std::string::npos) << s.error_message();
-
-  // Models ordinary at batch 1 (Submit accepts them) that blow up in the search's batches.
-  const v1::Job hog = SubmitOk(Request(UploadModel("hog_memory", user_token_), "random", 2), user_token_);
-  const v1::Job looping = SubmitOk(Request(loop, "random", 2), user_token_);
-  // The good job prepares its data by a spec, which its report shows.
-  v1::SubmitJobRequest prepared = Request(plain, "random", 3);
-  v1::PreprocessStep* resize = prepared.add_preprocess();
-  resize->set_op("resize");
-  resize->add_size(16);
-  prepared.add_preprocess()->set_op("grayscale_to_rgb");
-  prepared.add_preprocess()->set_op("to_tensor");
-  v1::PreprocessStep* normalize = prepared.add_preprocess();
-  normalize->set_op("normalize");
-  normalize->add_mean(0.286);
-  normalize->add_std(0.353);
-  // ... and names its split, shuffled, and a test set: the report and the job give the
-  // test accuracy of the model downloaded.
-  prepared.mutable_split()->mutable_calibration()->set_samples(32);
-  prepared.mutable_split()->mutable_validation()->set_fraction(0.005);  // 300 of the 60000
-  prepared.mutable_split()->set_shuffle_seed(5);
-  prepared.set_test_dataset_name("fashion-mnist");
   {  // A split the data cannot hold is refused, naming it.
     v1::SubmitJobRequest oversplit = prepared;
     oversplit.mutable_split()->mutable_calibration()->set_samples(70000);
@@ -139,10 +143,6 @@ TEST_F(RobustnessTest, HostileJobsFailAloneWhileAnotherUsersJobCompletes) {
     EXPECT_NE(s.error_message().find("validation's fraction must be in (0, 1]"), std::string::npos)
         << s.error_message();
   }
-  const v1::Job good = SubmitOk(prepared, bob);
-  ASSERT_EQ(good.request().preprocess_size(), 4);
-  EXPECT_EQ(good.request().preprocess(0).size(0), 16);
-  EXPECT_EQ(good.request().split().validation().fraction(), 0.005);
 
   EXPECT_EQ(FinalState(good.id(), bob), "SUCCEEDED") << server->Log();
   const nlohmann::json report = nlohmann::json::parse(Download(good.id(), "report.json", bob));
