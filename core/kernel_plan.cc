@@ -82,8 +82,8 @@ bool IsSparseKind(KernelKind kind) {
 
 KernelChoice ChooseKernel(const LayerConfig& config, const LayerTraits& layer, const KernelSelection& selection) {
   if (config.precision == Precision::kInt8) {
-    if (layer.linear || layer.groups == 1) return Kind(KernelKind::kInt8);
-    return Kind(KernelKind::kInt8Simulated, "grouped convolution (the int8 kernel needs groups = 1)");
+    if (layer.linear || layer.groups == 1 || layer.depthwise_int8) return Kind(KernelKind::kInt8);
+    return Kind(KernelKind::kInt8Simulated, "grouped convolution (the int8 kernels need groups = 1 or depthwise)");
   }
   if (!layer.linear && layer.depthwise_3x3) return Kind(KernelKind::kDepthwise);
   KernelChoice c = ChooseSparse(config, layer.linear ? 1 : layer.groups, selection);

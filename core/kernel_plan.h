@@ -13,15 +13,16 @@ namespace acs {
 
 // How a layer is executed by the runtime.
 enum class KernelKind {
-  kDense,           // aten conv2d / linear: oneDNN (or OpenBLAS) through LibTorch
-  kBlockSparse,     // 1xN block-sparse kernel (devices/kernels)
-  kCsr,             // unstructured sparse kernel
-  kNm,              // N:M sparse kernel
-  kInt8,            // int8 kernel: u8 activations x s8 per-channel weights
-  kInt4w,           // int4 weight-only linear kernel
-  kDepthwise,       // fp32 3x3 depthwise kernel
-  kInt8Simulated,   // int8 layer without an int8 kernel (grouped convolutions): the
-                    // compressor's fake-quant aten graph
+  kDense,          // aten conv2d / linear: oneDNN (or OpenBLAS) through LibTorch
+  kBlockSparse,    // 1xN block-sparse kernel (devices/kernels)
+  kCsr,            // unstructured sparse kernel
+  kNm,             // N:M sparse kernel
+  kInt8,           // int8 kernels: u8 activations x s8 per-channel weights (groups = 1
+                   // GEMM-based, or depthwise)
+  kInt4w,          // int4 weight-only linear kernel
+  kDepthwise,      // fp32 3x3 depthwise kernel
+  kInt8Simulated,  // int8 layer without an int8 kernel (grouped convolutions other
+                   // than the int8 depthwise kernel's): the compressor's fake-quant aten graph
 };
 // "dense", "block", "csr", "nm", "int8", "int4w", "depthwise", "int8-simulated".
 const char* KernelKindName(KernelKind kind);
@@ -43,6 +44,7 @@ struct LayerTraits {
   bool linear = false;          // a linear layer (else a conv2d)
   int64_t groups = 1;           // conv2d groups
   bool depthwise_3x3 = false;   // groups = in = out channels, 3x3, dilation 1, stride 1 or 2
+  bool depthwise_int8 = false;  // groups = in = out channels, up to 7x7, dilation 1, stride 1 or 2
 };
 
 struct KernelChoice {
@@ -53,8 +55,8 @@ struct KernelChoice {
 };
 
 // The kernel for a layer with `config` (its nominal density, not the weights', decides).
-// In order: int8 precision runs the int8 kernel (groups = 1; grouped int8 layers stay
-// simulated), a 3x3 depthwise layer the depthwise kernel, a sparse config sparse enough its
+// In order: int8 precision runs the int8 kernel (groups = 1, or depthwise_int8; other
+// grouped int8 layers stay simulated), a 3x3 depthwise layer the depthwise kernel, a sparse config sparse enough its
 // sparse kernel (groups = 1 only), an int4w linear layer the int4 kernel; anything else
 // (bf16, int4w convolutions, channel pruning: weights already rounded or removed) runs dense.
 KernelChoice ChooseKernel(const LayerConfig& config, const LayerTraits& layer, const KernelSelection& selection = {});

@@ -220,10 +220,11 @@ LayerTraits TraitsOf(const KernelSpec& spec) {
   LayerTraits t;
   t.linear = !spec.is_conv();
   t.groups = spec.is_conv() ? spec.groups : 1;
-  t.depthwise_3x3 = spec.is_conv() && spec.groups > 1 && spec.groups == spec.in_channels &&
-                    spec.groups == spec.out_channels && spec.kernel[0] == 3 && spec.kernel[1] == 3 &&
-                    spec.dilation[0] == 1 && spec.dilation[1] == 1 && spec.stride[0] == spec.stride[1] &&
-                    (spec.stride[0] == 1 || spec.stride[0] == 2);
+  const bool depthwise = spec.is_conv() && spec.groups > 1 && spec.groups == spec.in_channels &&
+                         spec.groups == spec.out_channels && spec.dilation[0] == 1 && spec.dilation[1] == 1 &&
+                         spec.stride[0] == spec.stride[1] && (spec.stride[0] == 1 || spec.stride[0] == 2);
+  t.depthwise_3x3 = depthwise && spec.kernel[0] == 3 && spec.kernel[1] == 3;
+  t.depthwise_int8 = depthwise && spec.kernel[0] <= 7 && spec.kernel[1] <= 7;
   return t;
 }
 

@@ -7,12 +7,14 @@ namespace acs::kernels {
 namespace {
 
 const Int8KernelTable kScalarTable{Isa::kScalar, internal::QuantizeU8Scalar, internal::Int8GemmScalar,
-                                   internal::Int8ScratchScalar, internal::Int4GemvScalar};
+                                   internal::Int8ScratchScalar, internal::Int4GemvScalar,
+                                   internal::DepthwiseU8Scalar};
 #ifdef ACS_KERNELS_X86
 const Int8KernelTable kAvx2Table{Isa::kAvx2, internal::QuantizeU8Avx2, internal::Int8GemmAvx2,
-                                 internal::Int8ScratchAvx2, internal::Int4GemvAvx2};
+                                 internal::Int8ScratchAvx2, internal::Int4GemvAvx2, internal::DepthwiseU8Avx2};
 const Int8KernelTable kAvx512Table{Isa::kAvx512, internal::QuantizeU8Avx512, internal::Int8GemmAvx512,
-                                   internal::Int8ScratchAvx512, internal::Int4GemvAvx512};
+                                   internal::Int8ScratchAvx512, internal::Int4GemvAvx512,
+                                   internal::DepthwiseU8Avx512};
 #endif
 
 constexpr Isa kAllIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};

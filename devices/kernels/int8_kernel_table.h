@@ -1,5 +1,5 @@
-// The low-precision kernels of one instruction set (int8 GEMM with uint8 activations and
-// int8 weights; int4 weight-only GEMV with fp32 activations), as a table of function
+// The low-precision kernels of one instruction set (int8 GEMM and depthwise convolution with
+// uint8 activations and int8 weights; int4 weight-only GEMV with fp32 activations), as a table of function
 // pointers, and the choice of the table for this CPU, made once at start-up.
 //
 // The int8 tables compute bit-identical results: the accumulation is exact in int32 and
@@ -85,12 +85,40 @@ struct Int4Slice {
   int64_t row_end = 0;
 };
 
+// An int8 depthwise convolution (int8_depthwise.h) of one image on its input quantized
+// into a channels-last uint8 copy padded with the zero point: pixel (r, q) of the padded
+// image holds channel c at x[(r * padded_w + q) * ldc + c]. For channels [c_begin, c_end)
+// and every output position p = oh * out_w + ow:
+//   acc = sum_{i < kh, j < kw} w[(i * kw + j) * ldc + c] * pixel(oh * stride + i, ow * stride + j)[c]
+//   y[p * ldc + c] = min(max(fma(float(acc - correction[c]), scale[c], bias[c]), lo), hi)
+// acc exact in int32. c_begin and c_end are multiples of 16 (c_end <= ldc); ldc is one
+// too, and the per-channel arrays are ldc long.
+struct DepthwiseU8Image {
+  const uint8_t* x = nullptr;
+  int64_t padded_w = 0;
+  int64_t ldc = 0;
+  int stride = 1;
+  int kh = 0, kw = 0;
+  const int32_t* w = nullptr;           // kh * kw taps x ldc weights, in [-127, 127]
+  const int32_t* correction = nullptr;  // zero point * sum of the channel's weights
+  const float* scale = nullptr;         // weight scale * input scale
+  const float* bias = nullptr;
+  float lo = 0.0f;  // output clamp
+  float hi = 0.0f;
+  float* y = nullptr;  // out_h * out_w positions x ldc
+  int64_t out_h = 0;
+  int64_t out_w = 0;
+  int64_t c_begin = 0;
+  int64_t c_end = 0;
+};
+
 // q[i] = round_half_even(clamp(fma(x[i], inv_scale, zero_point), 0, 255)) for i < n.
 using QuantizeU8Kernel = void (*)(const float* x, int64_t n, float inv_scale, int32_t zero_point, uint8_t* q);
 using Int8GemmKernel = void (*)(const Int8WeightsView& w, const Int8GemmSlice& s);
 // Scratch bytes the gemm kernel needs for K rows and `p` columns of X.
 using Int8ScratchBytes = int64_t (*)(int64_t k, int64_t p);
 using Int4GemvKernel = void (*)(const Int4WeightsView& w, const Int4Slice& s);
+using DepthwiseU8Kernel = void (*)(const DepthwiseU8Image& a);
 
 struct Int8KernelTable {
   Isa isa = Isa::kScalar;
@@ -98,6 +126,7 @@ struct Int8KernelTable {
   Int8GemmKernel gemm = nullptr;
   Int8ScratchBytes gemm_scratch_bytes = nullptr;
   Int4GemvKernel int4_gemv = nullptr;
+  DepthwiseU8Kernel depthwise_u8 = nullptr;
 };
 
 // The table of `isa`, or null when this CPU cannot run it or it is not compiled in. The

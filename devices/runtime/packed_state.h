@@ -1,5 +1,5 @@
 // The saved state of the acs_rt classes (their def_pickle __getstate__ / __setstate__),
-// one layout for the six of them: the inputs of the class's Create, not its packed
+// one layout for the seven of them: the inputs of the class's Create, not its packed
 // arrays. Loading packs the layer again through Create, so the packed layout (e.g. the
 // ISA's tiles) is chosen on the machine that loads the file: a file saved on an AVX-512
 // host runs on an AVX2 one. Version 1:
@@ -45,6 +45,7 @@ inline constexpr PackStateKind kPackedInt8ConvState{"acs_rt.PackedInt8Conv", tru
 inline constexpr PackStateKind kPackedInt8LinearState{"acs_rt.PackedInt8Linear", false, true};
 inline constexpr PackStateKind kPackedInt4LinearState{"acs_rt.PackedInt4Linear", false, false};
 inline constexpr PackStateKind kPackedDepthwiseConvState{"acs_rt.PackedDepthwiseConv", true, false};
+inline constexpr PackStateKind kPackedInt8DepthwiseConvState{"acs_rt.PackedInt8DepthwiseConv", true, true};
 
 // The state of a layer created from `source`.
 c10::IValue PackState(const PackSource& source, const PackStateKind& kind);

@@ -213,6 +213,10 @@ StatusOr<std::pair<c10::IValue, const char*>> PackConv(const ConvArgs& a, const 
                                                        const std::optional<FakeQuant>& fq) {
   switch (pack.kernel.kind) {
     case KernelKind::kInt8: {
+      if (a.groups > 1) {
+        ACS_ASSIGN_OR_RETURN(auto p, PackedInt8DepthwiseConv::Create(a.weight, a.bias, a.geometry, fq->quant, pack));
+        return std::make_pair(c10::IValue(std::move(p)), kInt8DepthwiseConv2dOp);
+      }
       ACS_ASSIGN_OR_RETURN(auto p, PackedInt8Conv::Create(a.weight, a.bias, a.geometry, fq->quant, pack));
       return std::make_pair(c10::IValue(std::move(p)), kInt8Conv2dOp);
     }
@@ -274,6 +278,7 @@ Status CompileConv(torch::jit::Graph& graph, Node* node, const Layer& layer, con
   traits.groups = args->groups;
   traits.depthwise_3x3 = options.depthwise_kernel && args->why_not_sparse.empty() &&
                          IsDepthwise3x3(args->weight, args->groups, args->geometry);
+  traits.depthwise_int8 = args->why_not_sparse.empty() && IsInt8Depthwise(args->weight, args->groups, args->geometry);
   const std::optional<FakeQuant> fq = k->config.precision == Precision::kInt8 ? ReadFakeQuant(node) : std::nullopt;
   KernelChoice choice = WithQuant(ChooseKernel(k->config, traits, options.selection), fq);
   if (IsPacked(choice.kind) && !args->why_not_sparse.empty()) {

@@ -6,9 +6,10 @@
 // fused into it as a clamp:
 // - block / unstructured / N:M configs sparse enough (KernelSelection): the sparse ops
 //   (packed_layer.h);
-// - int8 precision (groups = 1): the int8 ops, which take over the layer's fake-quant input
-//   node and quantize with its scale and zero point (packed_int8.h); grouped int8 layers
-//   stay the compressor's fake-quant graph (KernelKind::kInt8Simulated);
+// - int8 precision (groups = 1, or depthwise up to 7x7 with stride 1 or 2): the int8 ops,
+//   which take over the layer's fake-quant input node and quantize with its scale and zero
+//   point (packed_int8.h, packed_depthwise.h); other grouped int8 layers stay the
+//   compressor's fake-quant graph (KernelKind::kInt8Simulated);
 // - int4w linear layers: the int4 weight-only op;
 // - 3x3 depthwise convolutions (stride 1 or 2): the depthwise op (packed_depthwise.h).
 // Dense, channel-pruned, other grouped and depthwise layers stay aten ops, run as PyTorch's

@@ -147,7 +147,10 @@ StatusOr<Runner> MakeRunner(const KernelSpec& spec, const RunLayer& run, const r
         return PackedRunner(p, x, p->stored_values(), p->packed_bytes());
       }
     case KernelKind::kInt8:
-      if (spec.is_conv()) {
+      if (spec.is_conv() && run.groups > 1) {
+        ACS_ASSIGN_OR_RETURN(auto p, runtime::PackedInt8DepthwiseConv::Create(run.weight, run.bias, g, quant, pack));
+        return PackedRunner(p, x, dense_stored, p->packed_bytes());
+      } else if (spec.is_conv()) {
         ACS_ASSIGN_OR_RETURN(auto p, runtime::PackedInt8Conv::Create(run.weight, run.bias, g, quant, pack));
         return PackedRunner(p, x, dense_stored, p->packed_bytes());
       } else {
@@ -239,6 +242,7 @@ StatusOr<KernelMeasurement> MeasureKernel(const KernelSpec& spec, const KernelMe
     g.stride = spec.stride;
     g.dilation = spec.dilation;
     traits.depthwise_3x3 = runtime::IsDepthwise3x3(run.weight, run.groups, g);
+    traits.depthwise_int8 = runtime::IsInt8Depthwise(run.weight, run.groups, g);
   }
   m.kernel = runtime::ChooseKernel(spec.config, traits, options.selection);
   runtime::SetCpuThreads(spec.threads);

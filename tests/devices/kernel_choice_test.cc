@@ -101,6 +101,10 @@ TEST(ChooseKernelTest, Rules) {
   EXPECT_EQ(ChooseKernel(int8, conv, s).kind, KernelKind::kInt8);
   EXPECT_EQ(ChooseKernel(int8, linear, s).kind, KernelKind::kInt8);
   EXPECT_EQ(ChooseKernel(int8, dw, s).kind, KernelKind::kInt8Simulated);
+  LayerTraits dw_int8 = dw;
+  dw_int8.depthwise_int8 = true;
+  EXPECT_EQ(ChooseKernel(int8, dw_int8, s).kind, KernelKind::kInt8);
+  EXPECT_EQ(ChooseKernel(LayerConfig{0.9, Pattern::kUnstructured}, dw_int8, s).kind, KernelKind::kDepthwise);
   EXPECT_EQ(ChooseKernel(LayerConfig{0.9, Pattern::kUnstructured}, dw, s).kind, KernelKind::kDepthwise);
   const LayerConfig int4{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt4w};
   EXPECT_EQ(ChooseKernel(int4, linear, s).kind, KernelKind::kInt4w);

@@ -90,6 +90,19 @@ TEST(RuntimeSaveTest, DepthwiseLayersSaveAndLoad) {
   ExpectSavedModelMatches(b, {kDepthwiseConv2dOp, kSparseConv2dOp}, torch::randn({2, 3, 16, 16}), "depthwise");
 }
 
+TEST(RuntimeSaveTest, Int8DepthwiseLayersSaveAndLoad) {
+  std::shared_ptr<ImportedModel> model = Import("depthwise");
+  ASSERT_NE(model, nullptr);
+  Policy policy;
+  policy.layers["block.dw"] = LayerConfig{0.0, Pattern::kDense, 1, 2, 4, Precision::kInt8};
+  CompressorOptions calibrate;
+  calibrate.calibration = torch::rand({8, 3, 16, 16});
+  RuntimeOptions options = AllSparse(1);
+  options.optimize_dense = false;
+  Built b = Build(*model, policy, options, calibrate);
+  ExpectSavedModelMatches(b, {kInt8DepthwiseConv2dOp}, calibrate.calibration, "int8 depthwise");
+}
+
 // Dense layers on prepacked oneDNN weights (per layer, or the whole graph optimized for
 // inference) are saved as the aten ops they were before, whose oneDNN forms cannot be
 // saved: the loaded model runs them as plain LibTorch ops and agrees within the rounding.
