@@ -58,27 +58,26 @@ bool SolveWeighted(const std::vector<LinearRow>& rows, int n, double coef[4]) {
 }
 
 // The layers' columns of a row: aten, own, and int8 apart or added to own.
-int LayerColumns(const SplitRow& r, bool int8_apart, double scale, double x[4]) {
+void LayerColumns(const SplitRow& r, bool int8_apart, double scale, double x[4]) {
   x[0] = r.aten_us * scale;
   x[1] = (r.own_us + (int8_apart ? 0 : r.int8_us)) * scale;
-  if (!int8_apart) return 2;
-  x[2] = r.int8_us * scale;
-  return 3;
+  if (int8_apart) x[2] = r.int8_us * scale;
 }
 
 // The rows as equations of the layers' scales, relative to each row's layers
 // (overhead_before_us < 0) or to its whole run with the overhead at overhead_us, or with the
-// overhead a last unknown (fit_overhead).
+// overhead a last unknown (fit_overhead); *n: the unknowns (set even when no row counts).
 std::vector<LinearRow> Equations(const std::vector<SplitRow>& rows, bool int8_apart, double overhead_before_us,
                                  double overhead_us, bool fit_overhead, int* n) {
+  *n = 2 + int8_apart + fit_overhead;
   std::vector<LinearRow> equations;
   for (const SplitRow& r : rows) {
     const double run_us = overhead_before_us < 0 ? r.measured_us : r.measured_us + overhead_before_us;
     if (!(r.measured_us > 0) || !(run_us > 0)) continue;
     LinearRow e;
-    *n = LayerColumns(r, int8_apart, 1 / run_us, e.x);
+    LayerColumns(r, int8_apart, 1 / run_us, e.x);
     if (fit_overhead) {
-      e.x[(*n)++] = 1 / run_us;
+      e.x[*n - 1] = 1 / run_us;
     } else if (overhead_before_us >= 0) {
       e.target = 1 - overhead_us / run_us;
     }

@@ -96,6 +96,11 @@ TEST(LatencyFitTest, RowsThatDoNotDetermineTheFitAreRefused) {
   ScalesAndOverhead fit;
   EXPECT_FALSE(FitScalesAndOverhead(alike, 0, 0, 1000, true, &fit));
   EXPECT_FALSE(FitScales(alike, true, &fit));
+  // No row with a measurement: nothing to fit, and no residual.
+  std::vector<SplitRow> unmeasured = alike;
+  for (SplitRow& r : unmeasured) r.measured_us = 0;
+  EXPECT_FALSE(FitScales(unmeasured, true, &fit));
+  EXPECT_DOUBLE_EQ(WholeRunResidual(unmeasured, 0, ScalesAndOverhead{}), 0);
   // Scales past [0.2, 5] are refused.
   EXPECT_FALSE(FitScalesAndOverhead(ExactRows(9, 1.3, 250, 0), 0, 0, 10000, true, &fit));
 }
